@@ -1,0 +1,780 @@
+/*
+ * wire.c - checked encode/decode of Renkei's wire protocol.
+ *
+ * Generated protobuf-c structs live only inside this file.  Every decoder
+ * follows one pattern: unpack, check version, check each field, copy into the
+ * caller's plain struct, free the unpacked message.
+ */
+#include "wire.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "renkei.pb-c.h"
+
+#define SIG_DOMAIN_ENVELOPE "renkei-envelope-v1"
+#define SIG_DOMAIN_DIRECTORY "renkei-directory-v1"
+
+_Static_assert((int)RK_ST_DUPLICATE_ID == (int)RENKEI__V1__STATUS__DUPLICATE_ID, "status values drift");
+_Static_assert((int)RK_ST_ACCEPTED == (int)RENKEI__V1__STATUS__ACCEPTED, "status values drift");
+_Static_assert((int)RK_CF_REJECT == (int)RENKEI__V1__CLIENT_FRAME__BODY_REJECT, "frame kinds drift");
+_Static_assert((int)RK_HF_DIRECTORY == (int)RENKEI__V1__HUB_FRAME__BODY_DIRECTORY, "frame kinds drift");
+
+const char *rk_wire_strerror(rk_wire_err err)
+{
+    switch (err) {
+    case RK_WIRE_OK: return "success";
+    case RK_WIRE_EDECODE: return "not a valid protobuf message";
+    case RK_WIRE_EVERSION: return "unsupported protocol version";
+    case RK_WIRE_EFIELD: return "a field is missing or out of range";
+    case RK_WIRE_ESIZE: return "payload too large";
+    case RK_WIRE_ENOMEM: return "out of memory";
+    case RK_WIRE_ESIG: return "signature does not verify";
+    }
+    return "unknown wire error";
+}
+
+static const struct {
+    const char *name;
+    const char *text;
+} status_info[] = {
+    [RK_ST_UNSPECIFIED] = {"UNSPECIFIED", "no status"},
+    [RK_ST_ACCEPTED] = {"ACCEPTED", "accepted by the hub"},
+    [RK_ST_MALFORMED] = {"MALFORMED", "the message could not be read: a field is missing or out of range"},
+    [RK_ST_VERSION_UNSUPPORTED] = {"VERSION_UNSUPPORTED", "the hub does not speak this protocol version"},
+    [RK_ST_TOO_LARGE] = {"TOO_LARGE", "the payload is larger than the hub accepts"},
+    [RK_ST_FROM_MISMATCH] = {"FROM_MISMATCH", "the envelope names a sender other than the organization that authenticated"},
+    [RK_ST_BAD_SIGNATURE] = {"BAD_SIGNATURE", "the sender's signature does not verify"},
+    [RK_ST_UNKNOWN_RECIPIENT] = {"UNKNOWN_RECIPIENT", "no organization is registered under the recipient's id"},
+    [RK_ST_RECIPIENT_SUSPENDED] = {"RECIPIENT_SUSPENDED", "the recipient organization is suspended"},
+    [RK_ST_SENDER_SUSPENDED] = {"SENDER_SUSPENDED", "the sending organization is suspended"},
+    [RK_ST_UNKNOWN_TYPE] = {"UNKNOWN_TYPE", "the hub does not know this procedure type"},
+    [RK_ST_NOT_PERMITTED] = {"NOT_PERMITTED", "this kind of organization may not send this procedure type to that kind"},
+    [RK_ST_UNKNOWN_WHO] = {"UNKNOWN_WHO", "the sender holds no such link code"},
+    [RK_ST_NO_FIRST_CONTACT] = {"NO_FIRST_CONTACT", "the recipient does not know this person and this procedure type may not introduce one"},
+    [RK_ST_RECIPIENT_OFFLINE] = {"RECIPIENT_OFFLINE", "the recipient is not connected; nothing was delivered"},
+    [RK_ST_REFUSED_BY_RECIPIENT] = {"REFUSED_BY_RECIPIENT", "the recipient's agent refused the message"},
+    [RK_ST_UNDECRYPTABLE] = {"UNDECRYPTABLE", "the payload could not be decrypted by its recipient"},
+    [RK_ST_INTERNAL] = {"INTERNAL", "the hub failed internally; nothing was routed"},
+    [RK_ST_DUPLICATE_ID] = {"DUPLICATE_ID", "this message id was already used"},
+};
+
+const char *rk_status_name(rk_status st)
+{
+    if ((unsigned)st >= sizeof status_info / sizeof status_info[0])
+        return "UNKNOWN_STATUS";
+    return status_info[st].name;
+}
+
+const char *rk_status_text(rk_status st)
+{
+    if ((unsigned)st >= sizeof status_info / sizeof status_info[0])
+        return "unknown status";
+    return status_info[st].text;
+}
+
+bool rk_valid_name(const char *s)
+{
+    size_t n = 0;
+    if (s == NULL || !(s[0] >= 'a' && s[0] <= 'z'))
+        return false;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= RK_ID_MAX)
+            return false;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return n > 0;
+}
+
+void rk_code_to_text(const uint8_t code[RK_CODE_LEN], char out[RK_CODE_TEXT_LEN + 1])
+{
+    sodium_bin2hex(out, RK_CODE_TEXT_LEN + 1, code, RK_CODE_LEN);
+}
+
+bool rk_code_from_text(const char *text, uint8_t code[RK_CODE_LEN])
+{
+    size_t bin_len = 0;
+    const char *end = NULL;
+    if (text == NULL || strlen(text) != RK_CODE_TEXT_LEN)
+        return false;
+    if (sodium_hex2bin(code, RK_CODE_LEN, text, RK_CODE_TEXT_LEN, NULL, &bin_len, &end) != 0)
+        return false;
+    return bin_len == RK_CODE_LEN && *end == '\0';
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static void set_why(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_why(char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+    if (why == NULL || why_len == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
+}
+
+/* Copies a checked name (org id or procedure type) or fails naming the field. */
+static rk_wire_err take_name(char *dst, const char *src, const char *field, char *why, size_t why_len)
+{
+    if (!rk_valid_name(src)) {
+        set_why(why, why_len, "field '%s' is not a valid name (1-64 of a-z 0-9 . _ -)", field);
+        return RK_WIRE_EFIELD;
+    }
+    strcpy(dst, src);
+    return RK_WIRE_OK;
+}
+
+/* Copies a printable detail string, truncating at RK_DETAIL_MAX. */
+static void take_detail(char *dst, const char *src)
+{
+    size_t i = 0;
+    for (; src != NULL && src[i] != '\0' && i < RK_DETAIL_MAX; i++)
+        dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+    dst[i] = '\0';
+}
+
+static rk_wire_err take_fixed(uint8_t *dst, size_t len, ProtobufCBinaryData src, const char *field,
+                              char *why, size_t why_len)
+{
+    if (src.len != len) {
+        set_why(why, why_len, "field '%s' has the wrong length", field);
+        return RK_WIRE_EFIELD;
+    }
+    memcpy(dst, src.data, len);
+    return RK_WIRE_OK;
+}
+
+static ProtobufCBinaryData bin(const void *p, size_t len)
+{
+    ProtobufCBinaryData b = {len, (uint8_t *)p};
+    return b;
+}
+
+/* Packs any generated message into a new malloc'd buffer. */
+static rk_wire_err pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len > 0 ? len : 1);
+    if (buf == NULL)
+        return RK_WIRE_ENOMEM;
+    protobuf_c_message_pack(m, buf);
+    *out = buf;
+    *out_len = len;
+    return RK_WIRE_OK;
+}
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t len)
+{
+    uint8_t *d = malloc(len > 0 ? len : 1);
+    if (d != NULL && len > 0)
+        memcpy(d, p, len);
+    return d;
+}
+
+/* Domain-separated message to sign: domain || 0x00 || body. */
+static uint8_t *sig_input(const char *domain, const uint8_t *body, size_t len, size_t *out_len)
+{
+    size_t dl = strlen(domain) + 1;
+    uint8_t *m = malloc(dl + len);
+    if (m == NULL)
+        return NULL;
+    memcpy(m, domain, dl);
+    if (len > 0)
+        memcpy(m + dl, body, len);
+    *out_len = dl + len;
+    return m;
+}
+
+static rk_wire_err sign_detached(const char *domain, const uint8_t *body, size_t len,
+                                 const uint8_t sk[64], uint8_t sig[RK_SIG_LEN])
+{
+    size_t ml = 0;
+    uint8_t *m = sig_input(domain, body, len, &ml);
+    if (m == NULL)
+        return RK_WIRE_ENOMEM;
+    crypto_sign_detached(sig, NULL, m, ml, sk);
+    free(m);
+    return RK_WIRE_OK;
+}
+
+static rk_wire_err verify_detached(const char *domain, const uint8_t *body, size_t len,
+                                   const uint8_t sig[RK_SIG_LEN], const uint8_t pk[RK_KEY_LEN])
+{
+    size_t ml = 0;
+    int rc;
+    uint8_t *m = sig_input(domain, body, len, &ml);
+    if (m == NULL)
+        return RK_WIRE_ENOMEM;
+    rc = crypto_sign_verify_detached(sig, m, ml, pk);
+    free(m);
+    return rc == 0 ? RK_WIRE_OK : RK_WIRE_ESIG;
+}
+
+/* ------------------------------------------------------------------ envelope */
+
+void rk_core_clear(rk_core_t *core)
+{
+    if (core == NULL)
+        return;
+    free(core->what);
+    memset(core, 0, sizeof *core);
+}
+
+void rk_envelope_clear(rk_envelope_t *env)
+{
+    if (env == NULL)
+        return;
+    free(env->core);
+    memset(env, 0, sizeof *env);
+}
+
+static rk_wire_err check_core_fields(const rk_core_t *c)
+{
+    if (!rk_valid_name(c->from) || !rk_valid_name(c->to) || !rk_valid_name(c->type))
+        return RK_WIRE_EFIELD;
+    if (c->what_len == 0 || c->what == NULL)
+        return RK_WIRE_EFIELD;
+    if (c->what_len > RK_WHAT_CEILING)
+        return RK_WIRE_ESIZE;
+    return RK_WIRE_OK;
+}
+
+rk_wire_err rk_core_encode(const rk_core_t *c, uint8_t **out, size_t *out_len)
+{
+    Renkei__V1__EnvelopeCore m = RENKEI__V1__ENVELOPE_CORE__INIT;
+    rk_wire_err err = check_core_fields(c);
+    if (err != RK_WIRE_OK)
+        return err;
+    m.version = RK_PROTOCOL_VERSION;
+    m.from = (char *)c->from;
+    m.to = (char *)c->to;
+    m.type = (char *)c->type;
+    m.msg_id = bin(c->msg_id, RK_MSGID_LEN);
+    if (c->has_reply_to)
+        m.reply_to = bin(c->reply_to, RK_MSGID_LEN);
+    m.time_ms = c->time_ms;
+    m.what = bin(c->what, c->what_len);
+    return pack(&m.base, out, out_len);
+}
+
+rk_wire_err rk_core_decode(const uint8_t *buf, size_t len, rk_core_t *c, char *why, size_t why_len)
+{
+    Renkei__V1__EnvelopeCore *m;
+    rk_wire_err err = RK_WIRE_EFIELD;
+
+    memset(c, 0, sizeof *c);
+    m = renkei__v1__envelope_core__unpack(NULL, len, buf);
+    if (m == NULL) {
+        set_why(why, why_len, "%s is not a valid protobuf message", "envelope core");
+        return RK_WIRE_EDECODE;
+    }
+    if (m->version != RK_PROTOCOL_VERSION) {
+        set_why(why, why_len, "%s: unsupported protocol version", "envelope core");
+        err = RK_WIRE_EVERSION;
+        goto fail;
+    }
+    if ((err = take_name(c->from, m->from, "from", why, why_len)) != RK_WIRE_OK ||
+        (err = take_name(c->to, m->to, "to", why, why_len)) != RK_WIRE_OK ||
+        (err = take_name(c->type, m->type, "type", why, why_len)) != RK_WIRE_OK ||
+        (err = take_fixed(c->msg_id, RK_MSGID_LEN, m->msg_id, "msg_id", why, why_len)) != RK_WIRE_OK)
+        goto fail;
+    if (m->reply_to.len != 0) {
+        if ((err = take_fixed(c->reply_to, RK_MSGID_LEN, m->reply_to, "reply_to", why, why_len)) != RK_WIRE_OK)
+            goto fail;
+        c->has_reply_to = true;
+    }
+    if (m->what.len == 0) {
+        set_why(why, why_len, "field '%s' is empty", "what");
+        err = RK_WIRE_EFIELD;
+        goto fail;
+    }
+    if (m->what.len > RK_WHAT_CEILING) {
+        set_why(why, why_len, "field '%s' is larger than any hub accepts", "what");
+        err = RK_WIRE_ESIZE;
+        goto fail;
+    }
+    c->what = dup_bytes(m->what.data, m->what.len);
+    if (c->what == NULL) {
+        err = RK_WIRE_ENOMEM;
+        goto fail;
+    }
+    c->what_len = m->what.len;
+    c->time_ms = m->time_ms;
+    renkei__v1__envelope_core__free_unpacked(m, NULL);
+    return RK_WIRE_OK;
+
+fail:
+    renkei__v1__envelope_core__free_unpacked(m, NULL);
+    rk_core_clear(c);
+    return err;
+}
+
+rk_wire_err rk_envelope_seal(rk_envelope_t *env, const rk_core_t *core,
+                             const uint8_t who[RK_CODE_LEN], const uint8_t sign_sk[64])
+{
+    rk_wire_err err;
+    memset(env, 0, sizeof *env);
+    err = rk_core_encode(core, &env->core, &env->core_len);
+    if (err != RK_WIRE_OK)
+        return err;
+    err = sign_detached(SIG_DOMAIN_ENVELOPE, env->core, env->core_len, sign_sk, env->signature);
+    if (err != RK_WIRE_OK) {
+        rk_envelope_clear(env);
+        return err;
+    }
+    memcpy(env->who, who, RK_CODE_LEN);
+    return RK_WIRE_OK;
+}
+
+rk_wire_err rk_envelope_verify(const rk_envelope_t *env, const uint8_t sign_pk[RK_KEY_LEN])
+{
+    return verify_detached(SIG_DOMAIN_ENVELOPE, env->core, env->core_len, env->signature, sign_pk);
+}
+
+rk_wire_err rk_envelope_copy(rk_envelope_t *dst, const rk_envelope_t *src)
+{
+    *dst = *src;
+    dst->core = dup_bytes(src->core, src->core_len);
+    if (dst->core == NULL) {
+        memset(dst, 0, sizeof *dst);
+        return RK_WIRE_ENOMEM;
+    }
+    return RK_WIRE_OK;
+}
+
+static void envelope_to_pb(const rk_envelope_t *env, Renkei__V1__Envelope *m)
+{
+    m->core = bin(env->core, env->core_len);
+    m->signature = bin(env->signature, RK_SIG_LEN);
+    m->who = bin(env->who, RK_CODE_LEN);
+}
+
+static rk_wire_err envelope_from_pb(const Renkei__V1__Envelope *m, rk_envelope_t *env, char *why,
+                                    size_t why_len)
+{
+    rk_wire_err err;
+    memset(env, 0, sizeof *env);
+    if (m == NULL) {
+        set_why(why, why_len, "field '%s' is missing", "envelope");
+        return RK_WIRE_EFIELD;
+    }
+    if (m->core.len == 0) {
+        set_why(why, why_len, "field '%s' is empty", "core");
+        return RK_WIRE_EFIELD;
+    }
+    if (m->core.len > RK_FRAME_CEILING) {
+        set_why(why, why_len, "field '%s' is larger than any hub accepts", "core");
+        return RK_WIRE_ESIZE;
+    }
+    if ((err = take_fixed(env->signature, RK_SIG_LEN, m->signature, "signature", why, why_len)) != RK_WIRE_OK ||
+        (err = take_fixed(env->who, RK_CODE_LEN, m->who, "who", why, why_len)) != RK_WIRE_OK)
+        return err;
+    env->core = dup_bytes(m->core.data, m->core.len);
+    if (env->core == NULL)
+        return RK_WIRE_ENOMEM;
+    env->core_len = m->core.len;
+    return RK_WIRE_OK;
+}
+
+/* ------------------------------------------------------------ agent -> hub */
+
+void rk_client_frame_clear(rk_client_frame_t *f)
+{
+    if (f == NULL)
+        return;
+    if (f->kind == RK_CF_SEND)
+        rk_envelope_clear(&f->u.send);
+    memset(f, 0, sizeof *f);
+}
+
+rk_wire_err rk_client_frame_encode(const rk_client_frame_t *f, uint8_t **out, size_t *out_len)
+{
+    Renkei__V1__ClientFrame m = RENKEI__V1__CLIENT_FRAME__INIT;
+    Renkei__V1__Hello hello = RENKEI__V1__HELLO__INIT;
+    Renkei__V1__Send send = RENKEI__V1__SEND__INIT;
+    Renkei__V1__Envelope env = RENKEI__V1__ENVELOPE__INIT;
+    Renkei__V1__Enroll enroll = RENKEI__V1__ENROLL__INIT;
+    Renkei__V1__DirectoryRequest dir = RENKEI__V1__DIRECTORY_REQUEST__INIT;
+    Renkei__V1__Reject reject = RENKEI__V1__REJECT__INIT;
+
+    m.version = RK_PROTOCOL_VERSION;
+    switch (f->kind) {
+    case RK_CF_HELLO:
+        hello.receive = f->u.hello.receive;
+        m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_HELLO;
+        m.hello = &hello;
+        break;
+    case RK_CF_SEND:
+        if (f->u.send.core == NULL || f->u.send.core_len == 0)
+            return RK_WIRE_EFIELD;
+        envelope_to_pb(&f->u.send, &env);
+        send.envelope = &env;
+        m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_SEND;
+        m.send = &send;
+        break;
+    case RK_CF_ENROLL:
+        enroll.req_id = f->u.enroll.req_id;
+        m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_ENROLL;
+        m.enroll = &enroll;
+        break;
+    case RK_CF_DIRECTORY:
+        dir.req_id = f->u.directory.req_id;
+        m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_DIRECTORY;
+        m.directory = &dir;
+        break;
+    case RK_CF_REJECT:
+        if (!rk_valid_name(f->u.reject.to))
+            return RK_WIRE_EFIELD;
+        reject.to = (char *)f->u.reject.to;
+        reject.msg_id = bin(f->u.reject.msg_id, RK_MSGID_LEN);
+        reject.reason = (Renkei__V1__Status)f->u.reject.reason;
+        reject.detail = (char *)f->u.reject.detail;
+        m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_REJECT;
+        m.reject = &reject;
+        break;
+    default:
+        return RK_WIRE_EFIELD;
+    }
+    return pack(&m.base, out, out_len);
+}
+
+rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_frame_t *f, char *why,
+                                   size_t why_len)
+{
+    Renkei__V1__ClientFrame *m;
+    rk_wire_err err = RK_WIRE_OK;
+
+    memset(f, 0, sizeof *f);
+    m = renkei__v1__client_frame__unpack(NULL, len, buf);
+    if (m == NULL) {
+        set_why(why, why_len, "%s is not a valid protobuf message", "frame");
+        return RK_WIRE_EDECODE;
+    }
+    if (m->version != RK_PROTOCOL_VERSION) {
+        set_why(why, why_len, "%s: unsupported protocol version", "frame");
+        renkei__v1__client_frame__free_unpacked(m, NULL);
+        return RK_WIRE_EVERSION;
+    }
+    switch (m->body_case) {
+    case RENKEI__V1__CLIENT_FRAME__BODY_HELLO:
+        f->u.hello.receive = m->hello->receive;
+        break;
+    case RENKEI__V1__CLIENT_FRAME__BODY_SEND:
+        err = envelope_from_pb(m->send->envelope, &f->u.send, why, why_len);
+        break;
+    case RENKEI__V1__CLIENT_FRAME__BODY_ENROLL:
+        f->u.enroll.req_id = m->enroll->req_id;
+        break;
+    case RENKEI__V1__CLIENT_FRAME__BODY_DIRECTORY:
+        f->u.directory.req_id = m->directory->req_id;
+        break;
+    case RENKEI__V1__CLIENT_FRAME__BODY_REJECT:
+        if ((err = take_name(f->u.reject.to, m->reject->to, "to", why, why_len)) != RK_WIRE_OK ||
+            (err = take_fixed(f->u.reject.msg_id, RK_MSGID_LEN, m->reject->msg_id, "msg_id", why,
+                              why_len)) != RK_WIRE_OK)
+            break;
+        f->u.reject.reason = (rk_status)m->reject->reason;
+        take_detail(f->u.reject.detail, m->reject->detail);
+        break;
+    default:
+        set_why(why, why_len, "%s has no body", "frame");
+        err = RK_WIRE_EFIELD;
+        break;
+    }
+    if (err == RK_WIRE_OK)
+        f->kind = (rk_cf_kind)m->body_case;
+    else
+        memset(f, 0, sizeof *f);
+    renkei__v1__client_frame__free_unpacked(m, NULL);
+    return err;
+}
+
+/* ------------------------------------------------------------ hub -> agent */
+
+void rk_hub_frame_clear(rk_hub_frame_t *f)
+{
+    if (f == NULL)
+        return;
+    if (f->kind == RK_HF_DELIVER)
+        rk_envelope_clear(&f->u.deliver.envelope);
+    else if (f->kind == RK_HF_DIRECTORY)
+        free(f->u.directory.body);
+    memset(f, 0, sizeof *f);
+}
+
+rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *out_len)
+{
+    Renkei__V1__HubFrame m = RENKEI__V1__HUB_FRAME__INIT;
+    Renkei__V1__Welcome welcome = RENKEI__V1__WELCOME__INIT;
+    Renkei__V1__Result result = RENKEI__V1__RESULT__INIT;
+    Renkei__V1__Deliver deliver = RENKEI__V1__DELIVER__INIT;
+    Renkei__V1__Envelope env = RENKEI__V1__ENVELOPE__INIT;
+    Renkei__V1__Enrolled enrolled = RENKEI__V1__ENROLLED__INIT;
+    Renkei__V1__Directory dir = RENKEI__V1__DIRECTORY__INIT;
+
+    m.version = RK_PROTOCOL_VERSION;
+    switch (f->kind) {
+    case RK_HF_WELCOME:
+        welcome.org = (char *)f->u.welcome.org;
+        welcome.kind = (char *)f->u.welcome.kind;
+        welcome.hub_time_ms = f->u.welcome.hub_time_ms;
+        welcome.max_payload = f->u.welcome.max_payload;
+        m.body_case = RENKEI__V1__HUB_FRAME__BODY_WELCOME;
+        m.welcome = &welcome;
+        break;
+    case RK_HF_RESULT:
+        if (f->u.result.has_msg_id)
+            result.msg_id = bin(f->u.result.msg_id, RK_MSGID_LEN);
+        result.status = (Renkei__V1__Status)f->u.result.status;
+        result.detail = (char *)f->u.result.detail;
+        result.seq = f->u.result.seq;
+        result.peer = (char *)f->u.result.peer;
+        result.cause = (Renkei__V1__Status)f->u.result.cause;
+        m.body_case = RENKEI__V1__HUB_FRAME__BODY_RESULT;
+        m.result = &result;
+        break;
+    case RK_HF_DELIVER:
+        envelope_to_pb(&f->u.deliver.envelope, &env);
+        deliver.envelope = &env;
+        deliver.first_contact = f->u.deliver.first_contact;
+        deliver.seq = f->u.deliver.seq;
+        m.body_case = RENKEI__V1__HUB_FRAME__BODY_DELIVER;
+        m.deliver = &deliver;
+        break;
+    case RK_HF_ENROLLED:
+        enrolled.req_id = f->u.enrolled.req_id;
+        enrolled.status = (Renkei__V1__Status)f->u.enrolled.status;
+        if (f->u.enrolled.status == RK_ST_ACCEPTED)
+            enrolled.code = bin(f->u.enrolled.code, RK_CODE_LEN);
+        enrolled.detail = (char *)f->u.enrolled.detail;
+        m.body_case = RENKEI__V1__HUB_FRAME__BODY_ENROLLED;
+        m.enrolled = &enrolled;
+        break;
+    case RK_HF_DIRECTORY:
+        dir.req_id = f->u.directory.req_id;
+        dir.body = bin(f->u.directory.body, f->u.directory.body_len);
+        dir.signature = bin(f->u.directory.signature, RK_SIG_LEN);
+        m.body_case = RENKEI__V1__HUB_FRAME__BODY_DIRECTORY;
+        m.directory = &dir;
+        break;
+    default:
+        return RK_WIRE_EFIELD;
+    }
+    return pack(&m.base, out, out_len);
+}
+
+static rk_wire_err take_optional_name(char *dst, const char *src, const char *field, char *why,
+                                      size_t why_len)
+{
+    if (src == NULL || src[0] == '\0') {
+        dst[0] = '\0';
+        return RK_WIRE_OK;
+    }
+    return take_name(dst, src, field, why, why_len);
+}
+
+rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *f, char *why,
+                                size_t why_len)
+{
+    Renkei__V1__HubFrame *m;
+    rk_wire_err err = RK_WIRE_OK;
+
+    memset(f, 0, sizeof *f);
+    m = renkei__v1__hub_frame__unpack(NULL, len, buf);
+    if (m == NULL) {
+        set_why(why, why_len, "%s is not a valid protobuf message", "frame");
+        return RK_WIRE_EDECODE;
+    }
+    if (m->version != RK_PROTOCOL_VERSION) {
+        set_why(why, why_len, "%s: unsupported protocol version", "frame");
+        renkei__v1__hub_frame__free_unpacked(m, NULL);
+        return RK_WIRE_EVERSION;
+    }
+    switch (m->body_case) {
+    case RENKEI__V1__HUB_FRAME__BODY_WELCOME:
+        if ((err = take_name(f->u.welcome.org, m->welcome->org, "org", why, why_len)) != RK_WIRE_OK)
+            break;
+        if (strlen(m->welcome->kind) > RK_KIND_MAX) {
+            set_why(why, why_len, "field '%s' is too long", "kind");
+            err = RK_WIRE_EFIELD;
+            break;
+        }
+        strcpy(f->u.welcome.kind, m->welcome->kind);
+        f->u.welcome.hub_time_ms = m->welcome->hub_time_ms;
+        f->u.welcome.max_payload = m->welcome->max_payload;
+        break;
+    case RENKEI__V1__HUB_FRAME__BODY_RESULT:
+        if (m->result->msg_id.len != 0) {
+            err = take_fixed(f->u.result.msg_id, RK_MSGID_LEN, m->result->msg_id, "msg_id", why, why_len);
+            if (err != RK_WIRE_OK)
+                break;
+            f->u.result.has_msg_id = true;
+        }
+        if ((err = take_optional_name(f->u.result.peer, m->result->peer, "peer", why, why_len)) != RK_WIRE_OK)
+            break;
+        f->u.result.status = (rk_status)m->result->status;
+        f->u.result.cause = (rk_status)m->result->cause;
+        f->u.result.seq = m->result->seq;
+        take_detail(f->u.result.detail, m->result->detail);
+        break;
+    case RENKEI__V1__HUB_FRAME__BODY_DELIVER:
+        err = envelope_from_pb(m->deliver->envelope, &f->u.deliver.envelope, why, why_len);
+        f->u.deliver.first_contact = m->deliver->first_contact;
+        f->u.deliver.seq = m->deliver->seq;
+        break;
+    case RENKEI__V1__HUB_FRAME__BODY_ENROLLED:
+        f->u.enrolled.req_id = m->enrolled->req_id;
+        f->u.enrolled.status = (rk_status)m->enrolled->status;
+        if (f->u.enrolled.status == RK_ST_ACCEPTED)
+            err = take_fixed(f->u.enrolled.code, RK_CODE_LEN, m->enrolled->code, "code", why, why_len);
+        take_detail(f->u.enrolled.detail, m->enrolled->detail);
+        break;
+    case RENKEI__V1__HUB_FRAME__BODY_DIRECTORY:
+        f->u.directory.req_id = m->directory->req_id;
+        if ((err = take_fixed(f->u.directory.signature, RK_SIG_LEN, m->directory->signature,
+                              "signature", why, why_len)) != RK_WIRE_OK)
+            break;
+        f->u.directory.body = dup_bytes(m->directory->body.data, m->directory->body.len);
+        if (f->u.directory.body == NULL) {
+            err = RK_WIRE_ENOMEM;
+            break;
+        }
+        f->u.directory.body_len = m->directory->body.len;
+        break;
+    default:
+        set_why(why, why_len, "%s has no body", "frame");
+        err = RK_WIRE_EFIELD;
+        break;
+    }
+    if (err == RK_WIRE_OK) {
+        f->kind = (rk_hf_kind)m->body_case;
+    } else {
+        f->kind = (rk_hf_kind)m->body_case;
+        rk_hub_frame_clear(f);
+    }
+    renkei__v1__hub_frame__free_unpacked(m, NULL);
+    return err;
+}
+
+/* ---------------------------------------------------------------- directory */
+
+void rk_dir_clear(rk_dir_t *dir)
+{
+    if (dir == NULL)
+        return;
+    free(dir->orgs);
+    memset(dir, 0, sizeof *dir);
+}
+
+rk_wire_err rk_dir_seal(const rk_dir_t *dir, const uint8_t hub_sign_sk[64], uint64_t req_id,
+                        rk_hub_frame_t *f)
+{
+    Renkei__V1__DirectoryBody body = RENKEI__V1__DIRECTORY_BODY__INIT;
+    Renkei__V1__DirectoryEntry *entries = NULL;
+    Renkei__V1__DirectoryEntry **ptrs = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    rk_wire_err err = RK_WIRE_ENOMEM;
+
+    if (dir->n > 0) {
+        entries = calloc(dir->n, sizeof *entries);
+        ptrs = calloc(dir->n, sizeof *ptrs);
+        if (entries == NULL || ptrs == NULL)
+            goto done;
+    }
+    for (size_t i = 0; i < dir->n; i++) {
+        Renkei__V1__DirectoryEntry e = RENKEI__V1__DIRECTORY_ENTRY__INIT;
+        e.id = (char *)dir->orgs[i].id;
+        e.kind = (char *)dir->orgs[i].kind;
+        e.status = dir->orgs[i].active ? "active" : "suspended";
+        e.sign_key = bin(dir->orgs[i].sign_key, RK_KEY_LEN);
+        entries[i] = e;
+        ptrs[i] = &entries[i];
+    }
+    body.version = RK_PROTOCOL_VERSION;
+    body.time_ms = dir->time_ms;
+    body.n_org = dir->n;
+    body.org = ptrs;
+    if ((err = pack(&body.base, &buf, &len)) != RK_WIRE_OK)
+        goto done;
+    memset(f, 0, sizeof *f);
+    f->kind = RK_HF_DIRECTORY;
+    f->u.directory.req_id = req_id;
+    if ((err = sign_detached(SIG_DOMAIN_DIRECTORY, buf, len, hub_sign_sk,
+                             f->u.directory.signature)) != RK_WIRE_OK) {
+        free(buf);
+        memset(f, 0, sizeof *f);
+        goto done;
+    }
+    f->u.directory.body = buf;
+    f->u.directory.body_len = len;
+done:
+    free(entries);
+    free(ptrs);
+    return err;
+}
+
+rk_wire_err rk_dir_open(const uint8_t *body, size_t body_len, const uint8_t signature[RK_SIG_LEN],
+                        const uint8_t hub_sign_pk[RK_KEY_LEN], rk_dir_t *dir)
+{
+    Renkei__V1__DirectoryBody *m;
+    rk_wire_err err;
+
+    memset(dir, 0, sizeof *dir);
+    err = verify_detached(SIG_DOMAIN_DIRECTORY, body, body_len, signature, hub_sign_pk);
+    if (err != RK_WIRE_OK)
+        return err;
+    m = renkei__v1__directory_body__unpack(NULL, body_len, body);
+    if (m == NULL)
+        return RK_WIRE_EDECODE;
+    if (m->version != RK_PROTOCOL_VERSION) {
+        err = RK_WIRE_EVERSION;
+        goto fail;
+    }
+    dir->time_ms = m->time_ms;
+    if (m->n_org > 0) {
+        dir->orgs = calloc(m->n_org, sizeof *dir->orgs);
+        if (dir->orgs == NULL) {
+            err = RK_WIRE_ENOMEM;
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < m->n_org; i++) {
+        rk_dir_entry_t *e = &dir->orgs[i];
+        const Renkei__V1__DirectoryEntry *s = m->org[i];
+        if ((err = take_name(e->id, s->id, "id", NULL, 0)) != RK_WIRE_OK ||
+            (err = take_fixed(e->sign_key, RK_KEY_LEN, s->sign_key, "sign_key", NULL, 0)) != RK_WIRE_OK)
+            goto fail;
+        if (strlen(s->kind) > RK_KIND_MAX) {
+            err = RK_WIRE_EFIELD;
+            goto fail;
+        }
+        strcpy(e->kind, s->kind);
+        e->active = strcmp(s->status, "active") == 0;
+        dir->n++;
+    }
+    renkei__v1__directory_body__free_unpacked(m, NULL);
+    return RK_WIRE_OK;
+fail:
+    renkei__v1__directory_body__free_unpacked(m, NULL);
+    rk_dir_clear(dir);
+    return err;
+}
+
+const rk_dir_entry_t *rk_dir_find(const rk_dir_t *dir, const char *id)
+{
+    for (size_t i = 0; i < dir->n; i++)
+        if (strcmp(dir->orgs[i].id, id) == 0)
+            return &dir->orgs[i];
+    return NULL;
+}

@@ -1,0 +1,257 @@
+/*
+ * wire.h - Renkei's wire protocol, checked.
+ *
+ * Hand-written encode/decode around the protobuf-c code generated from
+ * proto/renkei.proto.  Nothing outside this module sees a generated struct:
+ * decoders check every field (presence, lengths, character sets, sizes) and
+ * fill plain C structs; encoders build frames from the same structs.
+ *
+ * Ownership: decoded envelopes own their `core` buffer (malloc) and decoded
+ * cores own their `what` buffer; release them with the matching *_clear().
+ * Every *_clear() accepts a zeroed or already-cleared struct.
+ */
+#ifndef RENKEI_WIRE_H
+#define RENKEI_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RK_PROTOCOL_VERSION 1u
+
+#define RK_ID_MAX 64        /* org id: 1..64 of [a-z0-9._-], starts with a letter */
+#define RK_TYPE_MAX 64      /* procedure type: same alphabet */
+#define RK_MSGID_LEN 16     /* sender-chosen random message id */
+#define RK_CODE_LEN 16      /* link code, random */
+#define RK_CODE_TEXT_LEN 32 /* link code as lowercase hex */
+#define RK_SIG_LEN 64       /* Ed25519 signature */
+#define RK_KEY_LEN 32       /* Ed25519 / X25519 public key */
+#define RK_DETAIL_MAX 200   /* human-readable reason */
+#define RK_KIND_MAX 15      /* "municipality", "utility", "auditor" */
+#define RK_WHAT_CEILING (4u << 20) /* no payload is ever larger (hub limit is lower) */
+#define RK_FRAME_CEILING (RK_WHAT_CEILING + 65536u)
+
+#define RK_WARN_UNUSED __attribute__((warn_unused_result))
+
+/* Errors of this module.  0 is success; values are only ever appended. */
+typedef enum rk_wire_err {
+    RK_WIRE_OK = 0,
+    RK_WIRE_EDECODE,   /* bytes are not a protobuf message of the expected type */
+    RK_WIRE_EVERSION,  /* protocol version this build does not speak */
+    RK_WIRE_EFIELD,    /* a field is missing, too long, or out of range */
+    RK_WIRE_ESIZE,     /* payload above RK_WHAT_CEILING */
+    RK_WIRE_ENOMEM,    /* allocation failed */
+    RK_WIRE_ESIG,      /* signature does not verify */
+} rk_wire_err;
+
+const char *rk_wire_strerror(rk_wire_err err);
+
+/* Outcome codes carried on the wire (values equal renkei.v1.Status). */
+typedef enum rk_status {
+    RK_ST_UNSPECIFIED = 0,
+    RK_ST_ACCEPTED = 1,
+    RK_ST_MALFORMED = 2,
+    RK_ST_VERSION_UNSUPPORTED = 3,
+    RK_ST_TOO_LARGE = 4,
+    RK_ST_FROM_MISMATCH = 5,
+    RK_ST_BAD_SIGNATURE = 6,
+    RK_ST_UNKNOWN_RECIPIENT = 7,
+    RK_ST_RECIPIENT_SUSPENDED = 8,
+    RK_ST_SENDER_SUSPENDED = 9,
+    RK_ST_UNKNOWN_TYPE = 10,
+    RK_ST_NOT_PERMITTED = 11,
+    RK_ST_UNKNOWN_WHO = 12,
+    RK_ST_NO_FIRST_CONTACT = 13,
+    RK_ST_RECIPIENT_OFFLINE = 14,
+    RK_ST_REFUSED_BY_RECIPIENT = 15,
+    RK_ST_UNDECRYPTABLE = 16,
+    RK_ST_INTERNAL = 17,
+    RK_ST_DUPLICATE_ID = 18,
+} rk_status;
+
+/* "ACCEPTED", "UNKNOWN_WHO", ...; "UNKNOWN_STATUS" for anything else. */
+const char *rk_status_name(rk_status st);
+/* One sentence a person can act on, e.g. "the recipient does not know
+ * this person and this procedure type may not introduce one". */
+const char *rk_status_text(rk_status st);
+
+/* true if s is a valid org id / procedure type (1..64 of [a-z0-9._-],
+ * starting with a lowercase letter). */
+bool rk_valid_name(const char *s);
+
+/* Link code <-> 32 lowercase hex characters.  from_text returns false on
+ * anything but exactly 32 hex digits. */
+void rk_code_to_text(const uint8_t code[RK_CODE_LEN], char out[RK_CODE_TEXT_LEN + 1]);
+bool rk_code_from_text(const char *text, uint8_t code[RK_CODE_LEN]) RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------------ envelope */
+
+/* What the sender signs. */
+typedef struct rk_core {
+    char from[RK_ID_MAX + 1];
+    char to[RK_ID_MAX + 1];
+    char type[RK_TYPE_MAX + 1];
+    uint8_t msg_id[RK_MSGID_LEN];
+    bool has_reply_to;
+    uint8_t reply_to[RK_MSGID_LEN];
+    uint64_t time_ms;
+    uint8_t *what; /* owned */
+    size_t what_len;
+} rk_core_t;
+
+typedef struct rk_envelope {
+    uint8_t *core; /* owned: serialized rk_core_t exactly as signed */
+    size_t core_len;
+    uint8_t signature[RK_SIG_LEN];
+    uint8_t who[RK_CODE_LEN];
+} rk_envelope_t;
+
+void rk_core_clear(rk_core_t *core);
+void rk_envelope_clear(rk_envelope_t *env);
+
+/* Serializes core into a new malloc'd buffer (*out, *out_len).  Checks the
+ * fields first; on failure *out is untouched. */
+rk_wire_err rk_core_encode(const rk_core_t *core, uint8_t **out, size_t *out_len) RK_WARN_UNUSED;
+
+/* Decodes and checks a serialized core.  On failure `core` is left cleared
+ * and, if why is not NULL, a short reason naming the field is written. */
+rk_wire_err rk_core_decode(const uint8_t *buf, size_t len, rk_core_t *core, char *why,
+                           size_t why_len) RK_WARN_UNUSED;
+
+/* Builds a signed envelope: encodes core, signs it with the sender's Ed25519
+ * secret key (64 bytes, libsodium layout) and sets who.  On failure env is
+ * left cleared. */
+rk_wire_err rk_envelope_seal(rk_envelope_t *env, const rk_core_t *core,
+                             const uint8_t who[RK_CODE_LEN],
+                             const uint8_t sign_sk[64]) RK_WARN_UNUSED;
+
+/* RK_WIRE_OK if env->signature is the sender's signature over env->core. */
+rk_wire_err rk_envelope_verify(const rk_envelope_t *env,
+                               const uint8_t sign_pk[RK_KEY_LEN]) RK_WARN_UNUSED;
+
+/* Deep copy (for forwarding).  On failure dst is left cleared. */
+rk_wire_err rk_envelope_copy(rk_envelope_t *dst, const rk_envelope_t *src) RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------ agent -> hub */
+
+typedef enum rk_cf_kind {
+    RK_CF_NONE = 0,
+    RK_CF_HELLO = 2,
+    RK_CF_SEND = 3,
+    RK_CF_ENROLL = 4,
+    RK_CF_DIRECTORY = 5,
+    RK_CF_REJECT = 6,
+} rk_cf_kind;
+
+typedef struct rk_reject {
+    char to[RK_ID_MAX + 1];
+    uint8_t msg_id[RK_MSGID_LEN];
+    rk_status reason;
+    char detail[RK_DETAIL_MAX + 1];
+} rk_reject_t;
+
+typedef struct rk_client_frame {
+    rk_cf_kind kind;
+    union {
+        struct { bool receive; } hello;
+        rk_envelope_t send;
+        struct { uint64_t req_id; } enroll;
+        struct { uint64_t req_id; } directory;
+        rk_reject_t reject;
+    } u;
+} rk_client_frame_t;
+
+void rk_client_frame_clear(rk_client_frame_t *f);
+rk_wire_err rk_client_frame_encode(const rk_client_frame_t *f, uint8_t **out,
+                                   size_t *out_len) RK_WARN_UNUSED;
+/* On failure f is left cleared and `why` names the offending field. */
+rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_frame_t *f,
+                                   char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------ hub -> agent */
+
+typedef enum rk_hf_kind {
+    RK_HF_NONE = 0,
+    RK_HF_WELCOME = 2,
+    RK_HF_RESULT = 3,
+    RK_HF_DELIVER = 4,
+    RK_HF_ENROLLED = 5,
+    RK_HF_DIRECTORY = 6,
+} rk_hf_kind;
+
+typedef struct rk_result {
+    bool has_msg_id;
+    uint8_t msg_id[RK_MSGID_LEN];
+    rk_status status;
+    char detail[RK_DETAIL_MAX + 1];
+    uint64_t seq;
+    char peer[RK_ID_MAX + 1]; /* REFUSED_BY_RECIPIENT: who refused */
+    rk_status cause;          /* REFUSED_BY_RECIPIENT: their reason */
+} rk_result_t;
+
+typedef struct rk_hub_frame {
+    rk_hf_kind kind;
+    union {
+        struct {
+            char org[RK_ID_MAX + 1];
+            char kind[RK_KIND_MAX + 1];
+            uint64_t hub_time_ms;
+            uint32_t max_payload;
+        } welcome;
+        rk_result_t result;
+        struct {
+            rk_envelope_t envelope;
+            bool first_contact;
+            uint64_t seq;
+        } deliver;
+        struct {
+            uint64_t req_id;
+            rk_status status;
+            uint8_t code[RK_CODE_LEN];
+            char detail[RK_DETAIL_MAX + 1];
+        } enrolled;
+        struct {
+            uint64_t req_id;
+            uint8_t *body; /* owned: serialized directory body */
+            size_t body_len;
+            uint8_t signature[RK_SIG_LEN];
+        } directory;
+    } u;
+} rk_hub_frame_t;
+
+void rk_hub_frame_clear(rk_hub_frame_t *f);
+rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out,
+                                size_t *out_len) RK_WARN_UNUSED;
+rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *f, char *why,
+                                size_t why_len) RK_WARN_UNUSED;
+
+/* ---------------------------------------------------------------- directory */
+
+typedef struct rk_dir_entry {
+    char id[RK_ID_MAX + 1];
+    char kind[RK_KIND_MAX + 1];
+    bool active;
+    uint8_t sign_key[RK_KEY_LEN];
+} rk_dir_entry_t;
+
+typedef struct rk_dir {
+    uint64_t time_ms;
+    size_t n;
+    rk_dir_entry_t *orgs; /* owned */
+} rk_dir_t;
+
+void rk_dir_clear(rk_dir_t *dir);
+/* Encodes dir and signs it with the hub's Ed25519 secret key into the
+ * directory member of a hub frame (body + signature).  On failure f is
+ * untouched. */
+rk_wire_err rk_dir_seal(const rk_dir_t *dir, const uint8_t hub_sign_sk[64], uint64_t req_id,
+                        rk_hub_frame_t *f) RK_WARN_UNUSED;
+/* Verifies the hub's signature over body and decodes it.  On failure dir is
+ * left cleared. */
+rk_wire_err rk_dir_open(const uint8_t *body, size_t body_len,
+                        const uint8_t signature[RK_SIG_LEN],
+                        const uint8_t hub_sign_pk[RK_KEY_LEN], rk_dir_t *dir) RK_WARN_UNUSED;
+/* The entry for id, or NULL. */
+const rk_dir_entry_t *rk_dir_find(const rk_dir_t *dir, const char *id);
+
+#endif /* RENKEI_WIRE_H */
