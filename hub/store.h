@@ -1,0 +1,141 @@
+/*
+ * store.h - all of the hub's durable state, behind one narrow interface.
+ *
+ * Routing code sees organizations, ID codes and sequence numbers; it never
+ * sees LMDB.  Every durable write of one loop turn happens inside one write
+ * transaction (store_begin(.., true) .. store_commit), so a turn is atomic and
+ * the acknowledgements it produced are sent only after the commit.
+ *
+ * At rest the ID-code table links nobody without the master key:
+ *   - lookup keys are keyed BLAKE2b hashes (subkey "hash" of the master key)
+ *     of ("fwd" | org | code) and ("rev" | id code | org);
+ *   - values are crypto_secretbox'ed under subkey "enc", with the first 24
+ *     bytes of the (unique, never rewritten) lookup key as nonce.
+ * The master key lives outside the LMDB files; a check value derived from it
+ * is stored so that a wrong key is refused instead of silently splitting the
+ * table.  Opened without a master key, the store serves organizations only.
+ *
+ * Thread use: one store_t per process; transactions are not shared between
+ * threads.  Other processes (renkei-ctl) may write at the same time: LMDB
+ * serializes writers, and the hub sees their changes at its next transaction.
+ */
+#ifndef RENKEI_HUB_STORE_H
+#define RENKEI_HUB_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+typedef struct store store_t;
+typedef struct store_txn store_txn_t;
+
+/* Errors of this module.  0 is success; values are only ever appended. */
+typedef enum store_err {
+    STORE_OK = 0,
+    STORE_ENOTFOUND, /* no such record */
+    STORE_EEXIST,    /* record (or public key) already registered */
+    STORE_EFULL,     /* the LMDB map is full (MDB_MAP_FULL); nothing was written */
+    STORE_EMASTER,   /* master key missing, or does not match this store */
+    STORE_ECORRUPT,  /* a record does not decode or does not decrypt */
+    STORE_EIO,       /* LMDB or file-system failure; see why / log */
+    STORE_ENOMEM,
+    STORE_EINVAL,    /* bad argument (invalid org id, ...) */
+    STORE_EBUSY,     /* another write transaction is open in this process */
+} store_err;
+
+const char *store_strerror(store_err err);
+
+typedef enum org_kind {
+    ORG_MUNICIPALITY = 1,
+    ORG_UTILITY = 2,
+    ORG_AUDITOR = 3,
+} org_kind;
+
+typedef enum org_status {
+    ORG_ACTIVE = 1,
+    ORG_SUSPENDED = 2,
+} org_status;
+
+/* "municipality" / "utility" / "auditor"; "unknown" otherwise. */
+const char *org_kind_name(org_kind kind);
+/* Parses a kind name; false if it is none of the three. */
+bool org_kind_parse(const char *name, org_kind *kind);
+/* "active" / "suspended". */
+const char *org_status_name(org_status status);
+
+typedef struct org {
+    char id[RK_ID_MAX + 1];
+    org_kind kind;
+    org_status status;
+    uint8_t sign_pk[RK_KEY_LEN];  /* Ed25519 */
+    uint8_t curve_pk[RK_KEY_LEN]; /* X25519, derived from sign_pk; CURVE identity */
+    uint64_t created_ms;
+    uint64_t updated_ms;
+} org_t;
+
+#define STORE_DEFAULT_MAP_SIZE ((size_t)4 << 30) /* 4 GiB, sparse */
+
+/* Opens (creating if needed) the store in directory `dir` (created 0700 if
+ * absent).  master_key (32 bytes) may be NULL: then only organization calls
+ * work and ID-code calls return STORE_EMASTER.  With a master key, a store
+ * that was first opened under another master key is refused (STORE_EMASTER).
+ * On failure *out is NULL and `why` says what went wrong. */
+store_err store_open(const char *dir, const uint8_t *master_key, size_t map_size, store_t **out,
+                     char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Closes the store (aborting nothing: all transactions must be finished).
+ * Accepts NULL; sets *store to NULL. */
+void store_close(store_t **store);
+
+/* Begins a transaction.  At most one write transaction per store at a time
+ * (STORE_EBUSY otherwise). */
+store_err store_begin(store_t *store, bool write, store_txn_t **txn) RK_WARN_UNUSED;
+
+/* Commits and frees *txn (sets it to NULL) whether or not the commit
+ * succeeded.  STORE_EFULL if the map filled up: nothing of the txn is kept. */
+store_err store_commit(store_txn_t **txn) RK_WARN_UNUSED;
+
+/* Discards and frees *txn.  Accepts NULL. */
+void store_abort(store_txn_t **txn);
+
+/* ------------------------------------------------------------- organizations */
+
+store_err store_org_get(store_txn_t *txn, const char *id, org_t *out) RK_WARN_UNUSED;
+/* The org whose CURVE public key is curve_pk. */
+store_err store_org_by_curve(store_txn_t *txn, const uint8_t curve_pk[RK_KEY_LEN], org_t *out) RK_WARN_UNUSED;
+/* Inserts a new org (STORE_EEXIST if the id or the key is taken). */
+store_err store_org_add(store_txn_t *txn, const org_t *org) RK_WARN_UNUSED;
+/* Replaces an existing org's record (status, kind or keys); keeps the key
+ * index in step.  STORE_ENOTFOUND if absent; STORE_EEXIST if the new key
+ * belongs to another org. */
+store_err store_org_update(store_txn_t *txn, const org_t *org) RK_WARN_UNUSED;
+/* Calls cb for each org in id order; stops early if cb returns non-zero. */
+store_err store_org_list(store_txn_t *txn, int (*cb)(const org_t *org, void *ctx), void *ctx) RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------------ ID codes */
+
+#define STORE_IDCODE_LEN 16
+
+/* (org, link code) -> ID code.  STORE_ENOTFOUND if org holds no such code. */
+store_err store_code_resolve(store_txn_t *txn, const char *org, const uint8_t code[RK_CODE_LEN],
+                             uint8_t id_code[STORE_IDCODE_LEN]) RK_WARN_UNUSED;
+/* (ID code, org) -> org's link code.  STORE_ENOTFOUND if org has none yet. */
+store_err store_code_lookup(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], const char *org,
+                            uint8_t code[RK_CODE_LEN]) RK_WARN_UNUSED;
+/* Issues a fresh random link code of `org` for the person id_code and
+ * records both directions.  STORE_EEXIST if org already has one. */
+store_err store_code_issue(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], const char *org,
+                           uint8_t code[RK_CODE_LEN]) RK_WARN_UNUSED;
+/* Enrollment: a new person (fresh random ID code) known to `org` under a
+ * fresh random link code. */
+store_err store_person_new(store_txn_t *txn, const char *org, uint8_t code[RK_CODE_LEN]) RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------------ sequence */
+
+/* Next value of the hub's message sequence (starts at 1; persisted with the
+ * transaction). */
+store_err store_next_seq(store_txn_t *txn, uint64_t *seq) RK_WARN_UNUSED;
+
+#endif /* RENKEI_HUB_STORE_H */
