@@ -1,0 +1,319 @@
+/*
+ * renkei-hub - the linkage hub daemon.
+ *
+ * main() reads like a checklist: options -> config -> keys -> store ->
+ * bind -> signals -> loop -> one teardown.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "hub.h"
+#include "keys.h"
+#include "log.h"
+#include "store.h"
+
+#define DEFAULT_BIND "tcp://127.0.0.1:7750"
+#define DEFAULT_MAX_PAYLOAD 65536
+
+typedef struct options {
+    char *data;
+    char *key;
+    char *master_key;
+    char *bind;
+    char *ready_file;
+    size_t max_payload;
+    size_t map_size;
+    size_t batch;
+    bool check_config;
+    bool verbose;
+} options_t;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: renkei-hub --data DIR --key HUB.key --master-key MASTER.key [options]\n"
+            "\n"
+            "The Renkei linkage hub: routes (FROM, TO, WHO, WHAT) between registered\n"
+            "organizations over CurveZMQ and translates WHO through its ID-code table.\n"
+            "\n"
+            "  -d, --data DIR          LMDB data directory (created 0700 if absent)\n"
+            "  -k, --key FILE          the hub's secret key (renkei-keygen hub)\n"
+            "  -m, --master-key FILE   the ID-code table's master key (renkei-keygen --master);\n"
+            "                          keep it outside the data directory\n"
+            "  -b, --bind ENDPOINT     where to listen (default %s;\n"
+            "                          tcp://127.0.0.1:* picks a free port)\n"
+            "  -r, --ready-file FILE   write the bound endpoint to FILE once listening\n"
+            "      --max-payload N     largest encrypted payload in bytes (default %d)\n"
+            "      --map-size N        LMDB map size in bytes (default 4 GiB)\n"
+            "      --batch N           frames per transaction (default 256)\n"
+            "  -c, --config FILE       read options from FILE (lines 'name = value', names as\n"
+            "                          the long options; command-line options win)\n"
+            "      --check-config      check keys, master key and store, print 'configuration OK'\n"
+            "  -v, --verbose           log every routed message (never WHO or WHAT)\n"
+            "  -h, --help              show this help\n",
+            DEFAULT_BIND, DEFAULT_MAX_PAYLOAD);
+}
+
+static bool parse_size(const char *text, size_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v == 0)
+        return false;
+    *out = (size_t)v;
+    return true;
+}
+
+/* Sets one option by its long name.  Returns false with a message in why. */
+static bool set_option(options_t *o, const char *name, const char *value, bool from_file, char *why,
+                       size_t why_len)
+{
+    char **str = NULL;
+    size_t *num = NULL;
+    if (strcmp(name, "data") == 0) str = &o->data;
+    else if (strcmp(name, "key") == 0) str = &o->key;
+    else if (strcmp(name, "master-key") == 0) str = &o->master_key;
+    else if (strcmp(name, "bind") == 0) str = &o->bind;
+    else if (strcmp(name, "ready-file") == 0) str = &o->ready_file;
+    else if (strcmp(name, "max-payload") == 0) num = &o->max_payload;
+    else if (strcmp(name, "map-size") == 0) num = &o->map_size;
+    else if (strcmp(name, "batch") == 0) num = &o->batch;
+    else if (strcmp(name, "verbose") == 0) {
+        o->verbose = strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0;
+        return true;
+    } else {
+        snprintf(why, why_len, "unknown option '%s'", name);
+        return false;
+    }
+    if (str != NULL) {
+        if (from_file && *str != NULL)
+            return true; /* the command line wins */
+        free(*str);
+        *str = strdup(value);
+        return *str != NULL;
+    }
+    if (from_file && *num != 0)
+        return true;
+    if (!parse_size(value, num)) {
+        snprintf(why, why_len, "option '%s' needs a positive number, not '%s'", name, value);
+        return false;
+    }
+    return true;
+}
+
+static char *trim(char *s)
+{
+    char *e;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        *--e = '\0';
+    return s;
+}
+
+static bool read_config(options_t *o, const char *path, char *why, size_t why_len)
+{
+    char line[4096], msg[256];
+    unsigned lineno = 0;
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) {
+        snprintf(why, why_len, "cannot open config %s: %s", path, strerror(errno));
+        return false;
+    }
+    while (fgets(line, sizeof line, fp) != NULL) {
+        char *s = trim(line), *eq;
+        lineno++;
+        if (*s == '\0' || *s == '#')
+            continue;
+        eq = strchr(s, '=');
+        if (eq == NULL) {
+            snprintf(why, why_len, "%s:%u: expected 'name = value'", path, lineno);
+            fclose(fp);
+            return false;
+        }
+        *eq = '\0';
+        if (!set_option(o, trim(s), trim(eq + 1), true, msg, sizeof msg)) {
+            snprintf(why, why_len, "%s:%u: %s", path, lineno, msg);
+            fclose(fp);
+            return false;
+        }
+    }
+    fclose(fp);
+    return true;
+}
+
+static bool check_required(const options_t *o, char *why, size_t why_len)
+{
+    if (o->data == NULL)
+        snprintf(why, why_len, "no data directory: give --data DIR");
+    else if (o->key == NULL)
+        snprintf(why, why_len, "no hub key: give --key HUB.key (create one with 'renkei-keygen hub'); "
+                               "the hub never runs without CURVE");
+    else if (o->master_key == NULL)
+        snprintf(why, why_len, "no master key: give --master-key FILE (create one with "
+                               "'renkei-keygen --master FILE')");
+    else
+        return true;
+    return false;
+}
+
+static void free_options(options_t *o)
+{
+    free(o->data);
+    free(o->key);
+    free(o->master_key);
+    free(o->bind);
+    free(o->ready_file);
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_MAX_PAYLOAD = 256, OPT_MAP_SIZE, OPT_BATCH, OPT_CHECK };
+    static const struct option longopts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"key", required_argument, NULL, 'k'},
+        {"master-key", required_argument, NULL, 'm'},
+        {"bind", required_argument, NULL, 'b'},
+        {"ready-file", required_argument, NULL, 'r'},
+        {"config", required_argument, NULL, 'c'},
+        {"max-payload", required_argument, NULL, OPT_MAX_PAYLOAD},
+        {"map-size", required_argument, NULL, OPT_MAP_SIZE},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    options_t opt;
+    hub_log_t log = {stderr, LOG_NOTICE, "renkei-hub"};
+    const char *config = NULL;
+    char why[512] = "";
+    rk_identity_t *identity = NULL;
+    uint8_t *master = NULL;
+    store_t *store = NULL;
+    hub_t *hub = NULL;
+    struct sigaction sa;
+    hub_config_t hcfg;
+    int c, status = 1;
+
+    memset(&opt, 0, sizeof opt);
+    /* 1. options */
+    while ((c = getopt_long(argc, argv, "d:k:m:b:r:c:vh", longopts, NULL)) != -1) {
+        const char *name = NULL;
+        switch (c) {
+        case 'd': name = "data"; break;
+        case 'k': name = "key"; break;
+        case 'm': name = "master-key"; break;
+        case 'b': name = "bind"; break;
+        case 'r': name = "ready-file"; break;
+        case OPT_MAX_PAYLOAD: name = "max-payload"; break;
+        case OPT_MAP_SIZE: name = "map-size"; break;
+        case OPT_BATCH: name = "batch"; break;
+        case 'c': config = optarg; break;
+        case OPT_CHECK: opt.check_config = true; break;
+        case 'v': opt.verbose = true; break;
+        case 'h': usage(stdout); free_options(&opt); return 0;
+        default: usage(stderr); free_options(&opt); return 2;
+        }
+        if (name != NULL && !set_option(&opt, name, optarg, false, why, sizeof why)) {
+            fprintf(stderr, "renkei-hub: %s\n", why);
+            free_options(&opt);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "renkei-hub: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        free_options(&opt);
+        return 2;
+    }
+
+    /* 2. configuration */
+    if (config != NULL && !read_config(&opt, config, why, sizeof why))
+        goto fail;
+    if (!check_required(&opt, why, sizeof why))
+        goto fail;
+    if (opt.bind == NULL && (opt.bind = strdup(DEFAULT_BIND)) == NULL)
+        goto fail;
+    if (opt.max_payload == 0)
+        opt.max_payload = DEFAULT_MAX_PAYLOAD;
+    if (opt.max_payload > RK_WHAT_CEILING) {
+        snprintf(why, sizeof why, "--max-payload may be at most %u bytes", RK_WHAT_CEILING);
+        goto fail;
+    }
+    if (opt.verbose)
+        log.max = LOG_INFO;
+    if (sodium_init() < 0) {
+        snprintf(why, sizeof why, "libsodium failed to initialize");
+        goto fail;
+    }
+
+    /* 3. keys */
+    if (rk_identity_load(opt.key, &identity, why, sizeof why) != RK_KEYS_OK)
+        goto fail;
+    if (rk_master_load(opt.master_key, &master, why, sizeof why) != RK_KEYS_OK)
+        goto fail;
+
+    /* 4. store */
+    if (store_open(opt.data, master, opt.map_size, &store, why, sizeof why) != STORE_OK)
+        goto fail;
+    rk_master_destroy(&master);
+    if (opt.check_config) {
+        printf("configuration OK\n");
+        status = 0;
+        goto done;
+    }
+
+    /* 5. bind */
+    memset(&hcfg, 0, sizeof hcfg);
+    hcfg.bind = opt.bind;
+    hcfg.max_what = opt.max_payload;
+    hcfg.batch = opt.batch;
+    hcfg.ready_file = opt.ready_file;
+    if (hub_new(&hcfg, store, identity, &log, &hub, why, sizeof why) != HUB_OK)
+        goto fail;
+
+    /* 6. signals */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* 7. loop */
+    hub_log(&log, LOG_NOTICE, "listening on %s as '%s'", hub_endpoint(hub), identity->pub.name);
+    status = hub_run(hub, &stop_requested) == HUB_OK ? 0 : 1;
+    hub_log(&log, LOG_NOTICE, "stopping");
+    goto done;
+
+fail:
+    fprintf(stderr, "renkei-hub: %s\n", why[0] ? why : "out of memory");
+    status = 1;
+    /* 8. one teardown */
+done:
+    hub_destroy(&hub);
+    store_close(&store);
+    rk_master_destroy(&master);
+    rk_identity_destroy(&identity);
+    free_options(&opt);
+    return status;
+}

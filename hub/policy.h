@@ -1,0 +1,32 @@
+/*
+ * policy.h - which procedure types exist, who may send them to whom, and
+ * which may introduce a person to an organization (first contact).
+ *
+ * The table is compiled in (proto/README.md lists it).  A reply travels the
+ * opposite way of its request, carries the request's type and never
+ * introduces a person.  Auditors send nothing.
+ */
+#ifndef RENKEI_HUB_POLICY_H
+#define RENKEI_HUB_POLICY_H
+
+#include <stdbool.h>
+
+#include "store.h"
+#include "wire.h"
+
+typedef struct policy_rule {
+    const char *type;
+    org_kind from;    /* kind that sends the request */
+    org_kind to;      /* kind that receives it */
+    bool introduces;  /* may issue the recipient a first-contact code */
+} policy_rule_t;
+
+/* The rule for `type`, or NULL if the hub does not know it. */
+const policy_rule_t *policy_find(const char *type);
+
+/* Decides whether an org of kind `from` may send `type` to an org of kind
+ * `to` (as a reply if is_reply).  Returns RK_ST_ACCEPTED, RK_ST_UNKNOWN_TYPE
+ * or RK_ST_NOT_PERMITTED; *introduces says whether first contact is allowed. */
+rk_status policy_check(const char *type, org_kind from, org_kind to, bool is_reply, bool *introduces);
+
+#endif /* RENKEI_HUB_POLICY_H */
