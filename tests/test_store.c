@@ -1,0 +1,689 @@
+/*
+ * test_store.c - the hub's storage module against a real LMDB directory.
+ */
+#define _GNU_SOURCE /* memmem */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "store.h"
+
+static const uint8_t MASTER_A[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+static const uint8_t MASTER_B[32] = {32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17,
+                                     16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1};
+
+typedef struct fixture {
+    char dir[256];
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    const char *tmp = getenv("TMPDIR");
+
+    if (f == NULL || sodium_init() < 0)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "%s/rk-store-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    char path[512];
+    DIR *d = opendir(f->dir);
+    struct dirent *e;
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
+        unlink(path);
+    }
+    if (d != NULL)
+        closedir(d);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static store_t *open_ok(const fixture_t *f, const uint8_t *master, size_t map_size)
+{
+    char why[256] = "";
+    store_t *s = NULL;
+    store_err err = store_open(f->dir, master, map_size, &s, why, sizeof why);
+
+    if (err != STORE_OK)
+        print_error("store_open: %s (%s)\n", store_strerror(err), why);
+    assert_int_equal(err, STORE_OK);
+    assert_non_null(s);
+    return s;
+}
+
+static org_t make_org(const char *id, org_kind kind, uint8_t seed)
+{
+    org_t o;
+
+    memset(&o, 0, sizeof o);
+    snprintf(o.id, sizeof o.id, "%s", id);
+    o.kind = kind;
+    o.status = ORG_ACTIVE;
+    memset(o.sign_pk, seed, sizeof o.sign_pk);
+    memset(o.curve_pk, (uint8_t)(seed ^ 0xa5), sizeof o.curve_pk);
+    o.created_ms = 1700000000000ull + seed;
+    o.updated_ms = o.created_ms;
+    return o;
+}
+
+static void add_orgs(store_t *s, const org_t *orgs, size_t n)
+{
+    store_txn_t *t = NULL;
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(store_org_add(t, &orgs[i]), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    assert_null(t);
+}
+
+static void assert_org_equal(const org_t *a, const org_t *b)
+{
+    assert_string_equal(a->id, b->id);
+    assert_int_equal(a->kind, b->kind);
+    assert_int_equal(a->status, b->status);
+    assert_memory_equal(a->sign_pk, b->sign_pk, RK_KEY_LEN);
+    assert_memory_equal(a->curve_pk, b->curve_pk, RK_KEY_LEN);
+    assert_true(a->created_ms == b->created_ms);
+    assert_true(a->updated_ms == b->updated_ms);
+}
+
+/* ------------------------------------------------------------- helpers' names */
+
+static void test_names(void **state)
+{
+    org_kind k = ORG_UTILITY;
+
+    (void)state;
+    assert_string_equal(org_kind_name(ORG_MUNICIPALITY), "municipality");
+    assert_string_equal(org_kind_name(ORG_UTILITY), "utility");
+    assert_string_equal(org_kind_name(ORG_AUDITOR), "auditor");
+    assert_string_equal(org_kind_name((org_kind)9), "unknown");
+    assert_true(org_kind_parse("auditor", &k));
+    assert_int_equal(k, ORG_AUDITOR);
+    assert_true(org_kind_parse("municipality", &k));
+    assert_int_equal(k, ORG_MUNICIPALITY);
+    assert_false(org_kind_parse("Utility", &k));
+    assert_false(org_kind_parse("", &k));
+    assert_int_equal(k, ORG_MUNICIPALITY);
+    assert_string_equal(org_status_name(ORG_ACTIVE), "active");
+    assert_string_equal(org_status_name(ORG_SUSPENDED), "suspended");
+    assert_string_not_equal(store_strerror(STORE_EFULL), store_strerror(STORE_EMASTER));
+}
+
+/* ------------------------------------------------------------- organizations */
+
+static int collect(const org_t *org, void *ctx)
+{
+    char *ids = ctx;
+    strcat(ids, org->id);
+    strcat(ids, ",");
+    return 0;
+}
+
+static int stop_after_first(const org_t *org, void *ctx)
+{
+    (void)org;
+    (*(int *)ctx)++;
+    return 1;
+}
+
+static void test_org_crud(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, NULL, 0);
+    store_txn_t *t = NULL;
+    org_t orgs[3] = {make_org("water.y", ORG_UTILITY, 3), make_org("city.x", ORG_MUNICIPALITY, 1),
+                     make_org("town.y", ORG_MUNICIPALITY, 2)};
+    org_t got, dup;
+    char ids[256] = "";
+    int calls = 0;
+
+    add_orgs(s, orgs, 3);
+
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_org_get(t, "city.x", &got), STORE_OK);
+    assert_org_equal(&got, &orgs[1]);
+    assert_int_equal(store_org_by_curve(t, orgs[0].curve_pk, &got), STORE_OK);
+    assert_org_equal(&got, &orgs[0]);
+    assert_int_equal(store_org_get(t, "gas.z", &got), STORE_ENOTFOUND);
+    assert_int_equal(store_org_get(t, "Not An Id", &got), STORE_EINVAL);
+    memset(dup.curve_pk, 0x77, RK_KEY_LEN);
+    assert_int_equal(store_org_by_curve(t, dup.curve_pk, &got), STORE_ENOTFOUND);
+    assert_int_equal(store_org_list(t, collect, ids), STORE_OK);
+    assert_string_equal(ids, "city.x,town.y,water.y,");
+    assert_int_equal(store_org_list(t, stop_after_first, &calls), STORE_OK);
+    assert_int_equal(calls, 1);
+    /* a read transaction cannot write */
+    assert_int_equal(store_org_add(t, &orgs[0]), STORE_EINVAL);
+    store_abort(&t);
+    assert_null(t);
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    /* duplicate id, even with a new key */
+    dup = make_org("city.x", ORG_UTILITY, 9);
+    assert_int_equal(store_org_add(t, &dup), STORE_EEXIST);
+    /* duplicate key under a new id */
+    dup = make_org("gas.z", ORG_UTILITY, 2);
+    assert_int_equal(store_org_add(t, &dup), STORE_EEXIST);
+    /* invalid records */
+    dup = make_org("Gas Z", ORG_UTILITY, 10);
+    assert_int_equal(store_org_add(t, &dup), STORE_EINVAL);
+    dup = make_org("gas.z", (org_kind)7, 10);
+    assert_int_equal(store_org_add(t, &dup), STORE_EINVAL);
+
+    /* update: suspend and rekey town.y */
+    got = orgs[2];
+    got.status = ORG_SUSPENDED;
+    memset(got.curve_pk, 0x42, RK_KEY_LEN);
+    memset(got.sign_pk, 0x24, RK_KEY_LEN);
+    got.updated_ms += 1000;
+    assert_int_equal(store_org_update(t, &got), STORE_OK);
+    /* update may not take another org's key */
+    dup = orgs[1];
+    memcpy(dup.curve_pk, orgs[0].curve_pk, RK_KEY_LEN);
+    assert_int_equal(store_org_update(t, &dup), STORE_EEXIST);
+    /* update of an unknown org */
+    dup = make_org("gas.z", ORG_UTILITY, 11);
+    assert_int_equal(store_org_update(t, &dup), STORE_ENOTFOUND);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_org_get(t, "town.y", &dup), STORE_OK);
+    assert_org_equal(&dup, &got);
+    assert_int_equal(store_org_by_curve(t, got.curve_pk, &dup), STORE_OK);
+    assert_string_equal(dup.id, "town.y");
+    /* the old key no longer finds anybody */
+    assert_int_equal(store_org_by_curve(t, orgs[2].curve_pk, &dup), STORE_ENOTFOUND);
+    /* city.x kept its own key */
+    assert_int_equal(store_org_by_curve(t, orgs[1].curve_pk, &dup), STORE_OK);
+    assert_string_equal(dup.id, "city.x");
+    store_abort(&t);
+
+    /* the freed key can be registered by a new org */
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    dup = make_org("gas.z", ORG_UTILITY, 2);
+    assert_int_equal(store_org_add(t, &dup), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+    assert_null(s);
+}
+
+static void test_one_writer(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *w = NULL, *w2 = NULL, *r = NULL;
+    uint64_t seq;
+
+    assert_int_equal(store_begin(s, true, &w), STORE_OK);
+    assert_int_equal(store_begin(s, true, &w2), STORE_EBUSY);
+    assert_null(w2);
+    /* readers may run beside the writer */
+    assert_int_equal(store_begin(s, false, &r), STORE_OK);
+    assert_int_equal(store_next_seq(r, &seq), STORE_EINVAL);
+    store_abort(&r);
+    store_abort(&w);
+    assert_int_equal(store_begin(s, true, &w2), STORE_OK);
+    assert_int_equal(store_commit(&w2), STORE_OK);
+    assert_int_equal(store_commit(&w2), STORE_EINVAL); /* already freed */
+    store_abort(NULL);
+    store_close(&s);
+    store_close(&s);
+    store_close(NULL);
+}
+
+/* ------------------------------------------------------------------ ID codes */
+
+static void test_codes_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    org_t orgs[2] = {make_org("city.x", ORG_MUNICIPALITY, 1), make_org("water.w", ORG_UTILITY, 2)};
+    uint8_t px[RK_CODE_LEN], px2[RK_CODE_LEN], pw[RK_CODE_LEN], pw2[RK_CODE_LEN], c[RK_CODE_LEN];
+    uint8_t id[STORE_IDCODE_LEN], id2[STORE_IDCODE_LEN], idw[STORE_IDCODE_LEN];
+
+    add_orgs(s, orgs, 2);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_person_new(t, "city.x", px), STORE_OK);
+    assert_int_equal(store_person_new(t, "city.x", px2), STORE_OK);
+    assert_memory_not_equal(px, px2, RK_CODE_LEN);
+    /* enrolling for an org that is not registered */
+    assert_int_equal(store_person_new(t, "gas.z", c), STORE_ENOTFOUND);
+    assert_int_equal(store_person_new(t, "No Such Org", c), STORE_EINVAL);
+
+    assert_int_equal(store_code_resolve(t, "city.x", px, id), STORE_OK);
+    assert_int_equal(store_code_resolve(t, "city.x", px2, id2), STORE_OK);
+    assert_memory_not_equal(id, id2, STORE_IDCODE_LEN);
+    assert_int_equal(store_code_lookup(t, id, "city.x", c), STORE_OK);
+    assert_memory_equal(c, px, RK_CODE_LEN);
+
+    /* water.w knows nobody yet */
+    assert_int_equal(store_code_lookup(t, id, "water.w", c), STORE_ENOTFOUND);
+    assert_int_equal(store_code_issue(t, id, "water.w", pw), STORE_OK);
+    assert_memory_not_equal(pw, px, RK_CODE_LEN);
+    assert_int_equal(store_code_lookup(t, id, "water.w", c), STORE_OK);
+    assert_memory_equal(c, pw, RK_CODE_LEN);
+    assert_int_equal(store_code_resolve(t, "water.w", pw, idw), STORE_OK);
+    assert_memory_equal(idw, id, STORE_IDCODE_LEN);
+    /* a second code for the same person and org is refused, and changes nothing */
+    memset(pw2, 0, sizeof pw2);
+    assert_int_equal(store_code_issue(t, id, "water.w", pw2), STORE_EEXIST);
+    assert_int_equal(store_code_lookup(t, id, "water.w", c), STORE_OK);
+    assert_memory_equal(c, pw, RK_CODE_LEN);
+    assert_int_equal(store_code_issue(t, id, "gas.z", pw2), STORE_ENOTFOUND);
+
+    /* a code of one org means nothing for another */
+    assert_int_equal(store_code_resolve(t, "water.w", px, idw), STORE_ENOTFOUND);
+    assert_int_equal(store_code_resolve(t, "city.x", pw, idw), STORE_ENOTFOUND);
+    /* the second person is still unknown to water.w */
+    assert_int_equal(store_code_lookup(t, id2, "water.w", c), STORE_ENOTFOUND);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    /* a read transaction sees the committed table but cannot issue */
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_code_resolve(t, "water.w", pw, idw), STORE_OK);
+    assert_memory_equal(idw, id, STORE_IDCODE_LEN);
+    assert_int_equal(store_code_issue(t, id2, "water.w", c), STORE_EINVAL);
+    assert_int_equal(store_person_new(t, "city.x", c), STORE_EINVAL);
+    store_abort(&t);
+
+    /* an aborted issue leaves nothing behind */
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_code_issue(t, id2, "water.w", c), STORE_OK);
+    store_abort(&t);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_code_lookup(t, id2, "water.w", c), STORE_ENOTFOUND);
+    store_abort(&t);
+    store_close(&s);
+}
+
+static void test_master_key(void **state)
+{
+    fixture_t *f = *state;
+    org_t orgs[1] = {make_org("city.x", ORG_MUNICIPALITY, 1)};
+    store_t *s = open_ok(f, NULL, 0);
+    store_txn_t *t = NULL;
+    uint8_t code[RK_CODE_LEN] = {0}, id[STORE_IDCODE_LEN] = {0};
+    char why[256] = "";
+    org_t got;
+
+    /* the operator registers before the hub ever ran */
+    add_orgs(s, orgs, 1);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_person_new(t, "city.x", code), STORE_EMASTER);
+    assert_int_equal(store_code_issue(t, id, "city.x", code), STORE_EMASTER);
+    assert_int_equal(store_code_resolve(t, "city.x", code, id), STORE_EMASTER);
+    assert_int_equal(store_code_lookup(t, id, "city.x", code), STORE_EMASTER);
+    store_abort(&t);
+    store_close(&s);
+
+    /* first open with a master key adopts it */
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_person_new(t, "city.x", code), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+
+    /* another master key is refused with a reason */
+    assert_int_equal(store_open(f->dir, MASTER_B, 0, &s, why, sizeof why), STORE_EMASTER);
+    assert_null(s);
+    assert_non_null(strstr(why, "master key does not match this data directory"));
+
+    /* the operator's tool (no master key) still works on it */
+    s = open_ok(f, NULL, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_org_get(t, "city.x", &got), STORE_OK);
+    assert_int_equal(store_code_resolve(t, "city.x", code, id), STORE_EMASTER);
+    store_abort(&t);
+    store_close(&s);
+
+    /* and the right key still reads the code */
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_code_resolve(t, "city.x", code, id), STORE_OK);
+    store_abort(&t);
+    store_close(&s);
+}
+
+static void test_persistence_and_seq(void **state)
+{
+    fixture_t *f = *state;
+    org_t orgs[2] = {make_org("city.x", ORG_MUNICIPALITY, 1), make_org("gas.z", ORG_UTILITY, 2)};
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    uint8_t px[RK_CODE_LEN], pz[RK_CODE_LEN], c[RK_CODE_LEN];
+    uint8_t id[STORE_IDCODE_LEN], id2[STORE_IDCODE_LEN];
+    uint64_t seq = 0;
+    org_t got;
+
+    add_orgs(s, orgs, 2);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    for (uint64_t i = 1; i <= 3; i++) {
+        assert_int_equal(store_next_seq(t, &seq), STORE_OK);
+        assert_true(seq == i);
+    }
+    assert_int_equal(store_person_new(t, "city.x", px), STORE_OK);
+    assert_int_equal(store_code_resolve(t, "city.x", px, id), STORE_OK);
+    assert_int_equal(store_code_issue(t, id, "gas.z", pz), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    /* an aborted transaction does not consume sequence numbers */
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_next_seq(t, &seq), STORE_OK);
+    assert_true(seq == 4);
+    store_abort(&t);
+    store_close(&s);
+
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_next_seq(t, &seq), STORE_OK);
+    assert_true(seq == 4);
+    assert_int_equal(store_next_seq(t, &seq), STORE_OK);
+    assert_true(seq == 5);
+    assert_int_equal(store_org_get(t, "gas.z", &got), STORE_OK);
+    assert_org_equal(&got, &orgs[1]);
+    assert_int_equal(store_code_resolve(t, "gas.z", pz, id2), STORE_OK);
+    assert_memory_equal(id2, id, STORE_IDCODE_LEN);
+    assert_int_equal(store_code_lookup(t, id, "city.x", c), STORE_OK);
+    assert_memory_equal(c, px, RK_CODE_LEN);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_next_seq(t, &seq), STORE_OK);
+    assert_true(seq == 6);
+    store_abort(&t);
+    store_close(&s);
+}
+
+/* ---------------------------------------------------------------- a full map */
+
+#define TINY_MAP ((size_t)64 * 4096)
+#define MAX_PEOPLE 20000
+
+static void test_map_full(void **state)
+{
+    fixture_t *f = *state;
+    org_t orgs[1] = {make_org("city.x", ORG_MUNICIPALITY, 1)};
+    store_t *s = open_ok(f, MASTER_A, TINY_MAP);
+    store_txn_t *t = NULL;
+    uint8_t(*codes)[RK_CODE_LEN] = calloc(MAX_PEOPLE, RK_CODE_LEN);
+    uint8_t code[RK_CODE_LEN], id[STORE_IDCODE_LEN];
+    store_err err = STORE_OK;
+    uint64_t seq = 0, last_seq = 0;
+    size_t kept = 0, i;
+    org_t got;
+
+    assert_non_null(codes);
+    add_orgs(s, orgs, 1);
+    /* ten people and one sequence number per transaction, until the map is full */
+    while (kept < MAX_PEOPLE - 10) {
+        assert_int_equal(store_begin(s, true, &t), STORE_OK);
+        err = store_next_seq(t, &seq);
+        for (i = 0; i < 10 && err == STORE_OK; i++)
+            err = store_person_new(t, "city.x", codes[kept + i]);
+        if (err != STORE_OK) {
+            assert_int_equal(err, STORE_EFULL);
+            /* the failed transaction stays failed and commits nothing */
+            assert_int_equal(store_person_new(t, "city.x", code), STORE_EFULL);
+            assert_int_equal(store_commit(&t), STORE_EFULL);
+            assert_null(t);
+            break;
+        }
+        err = store_commit(&t);
+        assert_null(t);
+        if (err != STORE_OK) {
+            assert_int_equal(err, STORE_EFULL);
+            break;
+        }
+        kept += 10;
+        last_seq = seq;
+    }
+    assert_int_equal(err, STORE_EFULL);
+    assert_true(kept > 0);
+    print_message("map of %zu bytes full after %zu people\n", TINY_MAP, kept);
+
+    /* everything committed before is intact and readable */
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_org_get(t, "city.x", &got), STORE_OK);
+    for (i = 0; i < kept; i++)
+        assert_int_equal(store_code_resolve(t, "city.x", codes[i], id), STORE_OK);
+    for (; i < kept + 10; i++)
+        assert_int_equal(store_code_resolve(t, "city.x", codes[i], id), STORE_ENOTFOUND);
+    store_abort(&t);
+    /* a new write transaction can begin (the store is not wedged) */
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    store_abort(&t);
+    store_close(&s);
+
+    /* reopened with a larger map, it takes writes again; the seq resumes */
+    s = open_ok(f, MASTER_A, TINY_MAP * 8);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_next_seq(t, &seq), STORE_OK);
+    assert_true(seq == last_seq + 1);
+    for (i = 0; i < 10; i++)
+        assert_int_equal(store_person_new(t, "city.x", code), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    for (i = 0; i < kept; i++)
+        assert_int_equal(store_code_resolve(t, "city.x", codes[i], id), STORE_OK);
+    store_abort(&t);
+    store_close(&s);
+    free(codes);
+}
+
+/* ------------------------------------------------------------------ at rest */
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    uint8_t *buf;
+    long n;
+
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    n = ftell(fp);
+    assert_true(n > 0);
+    rewind(fp);
+    buf = malloc((size_t)n);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    *len = (size_t)n;
+    return buf;
+}
+
+#define REST_PEOPLE 50
+
+static void test_at_rest(void **state)
+{
+    fixture_t *f = *state;
+    org_t orgs[3] = {make_org("city.x", ORG_MUNICIPALITY, 1), make_org("town.y", ORG_MUNICIPALITY, 2),
+                     make_org("water.w", ORG_UTILITY, 3)};
+    static const char *names[3] = {"city.x", "town.y", "water.w"};
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    uint8_t codes[REST_PEOPLE][3][RK_CODE_LEN], ids[REST_PEOPLE][STORE_IDCODE_LEN];
+    uint8_t *data;
+    size_t len, hits = 0;
+    char path[512];
+
+    add_orgs(s, orgs, 3);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    for (int p = 0; p < REST_PEOPLE; p++) {
+        assert_int_equal(store_person_new(t, "city.x", codes[p][0]), STORE_OK);
+        assert_int_equal(store_code_resolve(t, "city.x", codes[p][0], ids[p]), STORE_OK);
+        assert_int_equal(store_code_issue(t, ids[p], "town.y", codes[p][1]), STORE_OK);
+        assert_int_equal(store_code_issue(t, ids[p], "water.w", codes[p][2]), STORE_OK);
+    }
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    data = slurp(path, &len);
+    /* sanity: the scan does find what is stored in the clear */
+    assert_non_null(memmem(data, len, "water.w", 7));
+    for (int p = 0; p < REST_PEOPLE; p++) {
+        for (int o = 0; o < 3; o++) {
+            char hex[RK_CODE_TEXT_LEN + 1];
+            rk_code_to_text(codes[p][o], hex);
+            if (memmem(data, len, codes[p][o], RK_CODE_LEN) != NULL ||
+                memmem(data, len, hex, RK_CODE_TEXT_LEN) != NULL) {
+                print_error("link code of person %d at %s found in the clear\n", p, names[o]);
+                hits++;
+            }
+        }
+        if (memmem(data, len, ids[p], STORE_IDCODE_LEN) != NULL) {
+            print_error("ID code of person %d found in the clear\n", p);
+            hits++;
+        }
+    }
+    free(data);
+    assert_int_equal(hits, 0);
+}
+
+/* The code tables' values are bound to their keys: moving a ciphertext from
+ * one entry to another, or damaging an org record, is detected. */
+static void test_tamper(void **state)
+{
+    fixture_t *f = *state;
+    org_t orgs[1] = {make_org("city.x", ORG_MUNICIPALITY, 1)};
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    uint8_t a[RK_CODE_LEN], b[RK_CODE_LEN], id[STORE_IDCODE_LEN];
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi fwd, dbi_orgs;
+    MDB_cursor *cur;
+    MDB_val k, v, k2, v2;
+    uint8_t kbuf[2][64], vbuf[2][64], junk[10] = {0};
+    org_t got;
+
+    add_orgs(s, orgs, 1);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_person_new(t, "city.x", a), STORE_OK);
+    assert_int_equal(store_person_new(t, "city.x", b), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+
+    /* swap the two forward entries' values behind the store's back */
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, MDB_NOTLS, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "code_fwd", 0, &fwd), 0);
+    assert_int_equal(mdb_dbi_open(txn, "orgs", 0, &dbi_orgs), 0);
+    assert_int_equal(mdb_cursor_open(txn, fwd, &cur), 0);
+    assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+    assert_true(k.mv_size <= 64 && v.mv_size <= 64);
+    memcpy(kbuf[0], k.mv_data, k.mv_size);
+    memcpy(vbuf[0], v.mv_data, v.mv_size);
+    k.mv_data = kbuf[0];
+    v.mv_data = vbuf[0];
+    assert_int_equal(mdb_cursor_get(cur, &k2, &v2, MDB_NEXT), 0);
+    memcpy(kbuf[1], k2.mv_data, k2.mv_size);
+    memcpy(vbuf[1], v2.mv_data, v2.mv_size);
+    k2.mv_data = kbuf[1];
+    v2.mv_data = vbuf[1];
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_put(txn, fwd, &k, &v2, 0), 0);
+    assert_int_equal(mdb_put(txn, fwd, &k2, &v, 0), 0);
+    /* and a damaged org record */
+    k.mv_data = "city.x";
+    k.mv_size = 6;
+    v.mv_data = junk;
+    v.mv_size = sizeof junk;
+    assert_int_equal(mdb_put(txn, dbi_orgs, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_code_resolve(t, "city.x", a, id), STORE_ECORRUPT);
+    assert_int_equal(store_code_resolve(t, "city.x", b, id), STORE_ECORRUPT);
+    assert_int_equal(store_org_get(t, "city.x", &got), STORE_ECORRUPT);
+    assert_int_equal(store_org_by_curve(t, orgs[0].curve_pk, &got), STORE_ECORRUPT);
+    store_abort(&t);
+    store_close(&s);
+}
+
+static void test_open_errors(void **state)
+{
+    fixture_t *f = *state;
+    char path[512], why[256] = "";
+    store_t *s = NULL;
+    FILE *fp;
+
+    snprintf(path, sizeof path, "%s/plainfile", f->dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(store_open(path, NULL, 0, &s, why, sizeof why), STORE_EIO);
+    assert_null(s);
+    assert_non_null(strstr(why, "not a directory"));
+
+    /* a data directory created by the store is private */
+    snprintf(path, sizeof path, "%s/fresh", f->dir);
+    s = NULL;
+    assert_int_equal(store_open(path, NULL, 0, &s, why, sizeof why), STORE_OK);
+    store_close(&s);
+    {
+        struct stat st;
+        char sub[600];
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0700);
+        snprintf(sub, sizeof sub, "%s/data.mdb", path);
+        unlink(sub);
+        snprintf(sub, sizeof sub, "%s/lock.mdb", path);
+        unlink(sub);
+        rmdir(path);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),
+        cmocka_unit_test_setup_teardown(test_org_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_codes_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_master_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistence_and_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_at_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
