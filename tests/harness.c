@@ -1,0 +1,915 @@
+/*
+ * harness.c - run the real Renkei programs for integration tests.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IT_MAX_PROCS 64
+#define IT_MAX_ARGS 64
+#define IT_PATH_SLOTS 8
+
+struct it_proc {
+    pid_t pid;
+    bool done;
+    int status;
+    char out_path[PATH_MAX];
+    char err_path[PATH_MAX];
+};
+
+struct it_env {
+    char dir[256];
+    char bin[1024];
+    char hub_data[PATH_MAX];
+    char hub_log[PATH_MAX];
+    char master[PATH_MAX];
+    char ready[PATH_MAX];
+    char endpoint[256];
+    it_proc_t *hub;
+    it_proc_t *procs[IT_MAX_PROCS];
+    size_t nprocs;
+    unsigned runs;
+    char paths[IT_PATH_SLOTS][PATH_MAX];
+    unsigned path_slot;
+};
+
+void it_run_clear(it_run_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+    r->status = 0;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+char *it_chomp(char *s)
+{
+    size_t n;
+    if (s == NULL)
+        return s;
+    n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+char *it_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    if (f == NULL)
+        return NULL;
+    for (;;) {
+        size_t got;
+        if (cap - n < 4096) {
+            char *nb = realloc(buf, cap * 2 + 8192);
+            if (nb == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+            cap = cap * 2 + 8192;
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return buf;
+}
+
+int it_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    int rc = 0;
+    if (f == NULL)
+        return -1;
+    if (fputs(text, f) == EOF)
+        rc = -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+static int rm_tree(const char *path)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *de;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path);
+    chmod(path, 0700);
+    d = opendir(path);
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL) {
+        char sub[PATH_MAX];
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if ((size_t)snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) >= sizeof sub)
+            continue;
+        rm_tree(sub);
+    }
+    closedir(d);
+    return rmdir(path);
+}
+
+bool it_tree_contains(const char *dir, const void *needle, size_t len, char *where,
+                      size_t where_len)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *de;
+    bool found = false;
+
+    if (lstat(dir, &st) != 0)
+        return false;
+    if (S_ISREG(st.st_mode)) {
+        size_t n = 0;
+        char *buf = it_slurp(dir, &n);
+        if (buf != NULL && len > 0 && memmem(buf, n, needle, len) != NULL) {
+            found = true;
+            if (where != NULL)
+                snprintf(where, where_len, "%s", dir);
+        }
+        free(buf);
+        return found;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return false;
+    d = opendir(dir);
+    if (d == NULL)
+        return false;
+    while (!found && (de = readdir(d)) != NULL) {
+        char sub[PATH_MAX];
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if ((size_t)snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name) >= sizeof sub)
+            continue;
+        found = it_tree_contains(sub, needle, len, where, where_len);
+    }
+    closedir(d);
+    return found;
+}
+
+const char *it_dir(const it_env_t *env) { return env->dir; }
+const char *it_hub_data(const it_env_t *env) { return env->hub_data; }
+const char *it_hub_log_path(const it_env_t *env) { return env->hub_log; }
+const char *it_master_path(const it_env_t *env) { return env->master; }
+const char *it_hub_endpoint(const it_env_t *env) { return env->endpoint; }
+pid_t it_proc_pid(const it_proc_t *p) { return p->pid; }
+
+const char *it_path(it_env_t *env, const char *rel)
+{
+    char *slot = env->paths[env->path_slot++ % IT_PATH_SLOTS];
+    size_t d = strlen(env->dir), n = strlen(rel);
+    if (d + 1 + n >= PATH_MAX)
+        n = PATH_MAX - d - 2;
+    memcpy(slot, env->dir, d);
+    slot[d] = '/';
+    memcpy(slot + d + 1, rel, n);
+    slot[d + 1 + n] = '\0';
+    return slot;
+}
+
+/* Forks and execs path with argv; stdin from in_path (or /dev/null), stdout
+ * and stderr appended to the given files.  The child leads its own process
+ * group so that killing the group reaches anything it starts. */
+static it_proc_t *spawn(it_env_t *env, const char *const *argv, const char *in_path,
+                        const char *out_path, const char *err_path)
+{
+    it_proc_t *p;
+    pid_t pid;
+
+    if (env->nprocs >= IT_MAX_PROCS) {
+        fprintf(stderr, "harness: too many processes\n");
+        return NULL;
+    }
+    p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    snprintf(p->out_path, sizeof p->out_path, "%s", out_path);
+    snprintf(p->err_path, sizeof p->err_path, "%s", err_path);
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        free(p);
+        return NULL;
+    }
+    if (pid == 0) {
+        int in, out, err;
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        in = open(in_path != NULL ? in_path : "/dev/null", O_RDONLY);
+        out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        err = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (in < 0 || out < 0 || err < 0)
+            _exit(126);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        execv(argv[0], (char *const *)argv);
+        dprintf(2, "harness: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    p->pid = pid;
+    env->procs[env->nprocs++] = p;
+    return p;
+}
+
+static int decode_status(int ws)
+{
+    if (WIFEXITED(ws))
+        return WEXITSTATUS(ws);
+    if (WIFSIGNALED(ws))
+        return 128 + WTERMSIG(ws);
+    return -1;
+}
+
+int it_proc_wait(it_proc_t *p, int timeout_s)
+{
+    long long deadline = now_ms() + (long long)timeout_s * 1000;
+    if (p == NULL)
+        return -1;
+    while (!p->done) {
+        int ws;
+        pid_t r = waitpid(p->pid, &ws, WNOHANG);
+        if (r == p->pid) {
+            p->done = true;
+            p->status = decode_status(ws);
+            kill(-p->pid, SIGKILL); /* anything the process left in its group */
+            break;
+        }
+        if (r < 0 && errno != EINTR) {
+            p->done = true;
+            p->status = -1;
+            break;
+        }
+        if (now_ms() >= deadline)
+            return -1;
+        sleep_ms(10);
+    }
+    return p->status;
+}
+
+int it_proc_stop(it_proc_t *p)
+{
+    int st;
+    if (p == NULL)
+        return -1;
+    if (p->done)
+        return p->status;
+    kill(-p->pid, SIGTERM);
+    kill(p->pid, SIGTERM);
+    st = it_proc_wait(p, 5);
+    if (st == -1 && !p->done) {
+        kill(-p->pid, SIGKILL);
+        kill(p->pid, SIGKILL);
+        st = it_proc_wait(p, 5);
+    }
+    return st;
+}
+
+char *it_proc_out(const it_proc_t *p)
+{
+    char *s = it_slurp(p->out_path, NULL);
+    return s != NULL ? s : strdup("");
+}
+
+char *it_proc_err(const it_proc_t *p)
+{
+    char *s = it_slurp(p->err_path, NULL);
+    return s != NULL ? s : strdup("");
+}
+
+int it_run(it_env_t *env, const char *prog, const char *const *argv, const char *input,
+           int timeout_s, it_run_t *r)
+{
+    const char *full[IT_MAX_ARGS + 2];
+    char exe[PATH_MAX], in_path[PATH_MAX], out_path[PATH_MAX], err_path[PATH_MAX];
+    unsigned n = ++env->runs;
+    size_t i;
+    it_proc_t *p;
+    int st;
+
+    memset(r, 0, sizeof *r);
+    snprintf(exe, sizeof exe, "%s/%s", env->bin, prog);
+    full[0] = exe;
+    for (i = 0; argv != NULL && argv[i] != NULL && i < IT_MAX_ARGS; i++)
+        full[i + 1] = argv[i];
+    full[i + 1] = NULL;
+    snprintf(in_path, sizeof in_path, "%s/run/%04u.in", env->dir, n);
+    snprintf(out_path, sizeof out_path, "%s/run/%04u-%s.out", env->dir, n, prog);
+    snprintf(err_path, sizeof err_path, "%s/run/%04u-%s.err", env->dir, n, prog);
+    if (it_write_file(in_path, input != NULL ? input : "") != 0)
+        return r->status = -1;
+    p = spawn(env, full, in_path, out_path, err_path);
+    if (p == NULL)
+        return r->status = -1;
+    st = it_proc_wait(p, timeout_s);
+    if (st == -1 && !p->done) {
+        fprintf(stderr, "harness: %s did not finish within %d s; killed\n", prog, timeout_s);
+        it_proc_stop(p);
+        st = -1;
+    }
+    r->status = st;
+    r->out = it_proc_out(p);
+    r->err = it_proc_err(p);
+    return st;
+}
+
+it_env_t *it_env_new(void)
+{
+    it_env_t *env = calloc(1, sizeof *env);
+    const char *bin = getenv("RENKEI_BIN_DIR");
+    const char *tmp = getenv("TMPDIR");
+    it_run_t r = {0};
+
+    if (env == NULL)
+        return NULL;
+    if (bin == NULL || *bin == '\0') {
+        fprintf(stderr, "harness: RENKEI_BIN_DIR is not set (run the test through ctest)\n");
+        free(env);
+        return NULL;
+    }
+    snprintf(env->bin, sizeof env->bin, "%s", bin);
+    snprintf(env->dir, sizeof env->dir, "%s/renkei-it-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+    if (mkdtemp(env->dir) == NULL) {
+        fprintf(stderr, "harness: mkdtemp: %s\n", strerror(errno));
+        free(env);
+        return NULL;
+    }
+    snprintf(env->hub_data, sizeof env->hub_data, "%s/hub", env->dir);
+    snprintf(env->hub_log, sizeof env->hub_log, "%s/hub.log", env->dir);
+    snprintf(env->master, sizeof env->master, "%s/master.key", env->dir);
+    snprintf(env->ready, sizeof env->ready, "%s/hub.ready", env->dir);
+    if (mkdir(it_path(env, "keys"), 0700) != 0 || mkdir(it_path(env, "run"), 0700) != 0 ||
+        mkdir(it_path(env, "agents"), 0700) != 0 || mkdir(it_path(env, "out"), 0700) != 0) {
+        fprintf(stderr, "harness: mkdir: %s\n", strerror(errno));
+        goto fail;
+    }
+    if (it_keygen(env, "hub") != 0)
+        goto fail;
+    {
+        const char *argv[] = {"--master", env->master, NULL};
+        if (it_run(env, "renkei-keygen", argv, NULL, 20, &r) != 0) {
+            fprintf(stderr, "harness: renkei-keygen --master failed: %s\n", r.err);
+            goto fail;
+        }
+    }
+    it_run_clear(&r);
+    return env;
+fail:
+    it_run_clear(&r);
+    it_env_destroy(&env);
+    return NULL;
+}
+
+void it_env_destroy(it_env_t **envp)
+{
+    it_env_t *env;
+    size_t i;
+    const char *keep = getenv("RENKEI_IT_KEEP");
+
+    if (envp == NULL || *envp == NULL)
+        return;
+    env = *envp;
+    for (i = 0; i < env->nprocs; i++)
+        if (!env->procs[i]->done) {
+            kill(-env->procs[i]->pid, SIGTERM);
+            kill(env->procs[i]->pid, SIGTERM);
+        }
+    for (i = 0; i < env->nprocs; i++) {
+        it_proc_stop(env->procs[i]);
+        free(env->procs[i]);
+    }
+    if (keep != NULL && strcmp(keep, "1") == 0)
+        fprintf(stderr, "harness: kept %s\n", env->dir);
+    else
+        rm_tree(env->dir);
+    free(env);
+    *envp = NULL;
+}
+
+int it_keygen(it_env_t *env, const char *name)
+{
+    const char *argv[] = {"-o", it_path(env, "keys"), name, NULL};
+    it_run_t r;
+    int st = it_run(env, "renkei-keygen", argv, NULL, 20, &r);
+    if (st != 0)
+        fprintf(stderr, "harness: renkei-keygen %s exited %d: %s\n", name, st, r.err);
+    it_run_clear(&r);
+    return st == 0 ? 0 : -1;
+}
+
+int it_ctl(it_env_t *env, it_run_t *r, ...)
+{
+    const char *argv[IT_MAX_ARGS + 1];
+    size_t n = 0;
+    va_list ap;
+    const char *a;
+
+    argv[n++] = "-d";
+    argv[n++] = env->hub_data;
+    va_start(ap, r);
+    while ((a = va_arg(ap, const char *)) != NULL && n < IT_MAX_ARGS)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return it_run(env, "renkei-ctl", argv, NULL, 30, r);
+}
+
+int it_org(it_env_t *env, const char *org, const char *kind)
+{
+    char pub[PATH_MAX];
+    it_run_t r;
+    int st;
+
+    if (it_keygen(env, org) != 0)
+        return -1;
+    snprintf(pub, sizeof pub, "%s/keys/%s.pub", env->dir, org);
+    st = it_ctl(env, &r, "register", org, "--kind", kind, "--pub", pub, NULL);
+    if (st != 0)
+        fprintf(stderr, "harness: renkei-ctl register %s exited %d: %s\n", org, st, r.err);
+    it_run_clear(&r);
+    return st == 0 ? 0 : -1;
+}
+
+int it_hub_start(it_env_t *env, const char *const *extra)
+{
+    const char *argv[IT_MAX_ARGS + 1];
+    char exe[PATH_MAX], key[PATH_MAX];
+    size_t n = 0, i;
+    long long deadline;
+
+    snprintf(exe, sizeof exe, "%s/renkei-hub", env->bin);
+    snprintf(key, sizeof key, "%s/keys/hub.key", env->dir);
+    argv[n++] = exe;
+    argv[n++] = "--data";
+    argv[n++] = env->hub_data;
+    argv[n++] = "--key";
+    argv[n++] = key;
+    argv[n++] = "--master-key";
+    argv[n++] = env->master;
+    argv[n++] = "--bind";
+    argv[n++] = "tcp://127.0.0.1:*";
+    argv[n++] = "--ready-file";
+    argv[n++] = env->ready;
+    for (i = 0; extra != NULL && extra[i] != NULL && n < IT_MAX_ARGS; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    unlink(env->ready);
+    env->endpoint[0] = '\0';
+    env->hub = spawn(env, argv, NULL, it_path(env, "run/hub.out"), env->hub_log);
+    if (env->hub == NULL)
+        return -1;
+    deadline = now_ms() + 15000;
+    while (now_ms() < deadline) {
+        char *s = it_slurp(env->ready, NULL);
+        if (s != NULL && strncmp(it_chomp(s), "tcp://", 6) == 0) {
+            snprintf(env->endpoint, sizeof env->endpoint, "%s", s);
+            free(s);
+            return 0;
+        }
+        free(s);
+        if (it_proc_wait(env->hub, 0) != -1) {
+            char *log = it_hub_log(env);
+            fprintf(stderr, "harness: renkei-hub exited %d before it was ready:\n%s\n",
+                    env->hub->status, log);
+            free(log);
+            return -1;
+        }
+        sleep_ms(20);
+    }
+    fprintf(stderr, "harness: renkei-hub wrote no ready file within 15 s\n");
+    return -1;
+}
+
+int it_hub_stop(it_env_t *env)
+{
+    int st;
+    if (env->hub == NULL)
+        return -1;
+    if (env->hub->done)
+        return env->hub->status;
+    kill(env->hub->pid, SIGTERM);
+    st = it_proc_wait(env->hub, 10);
+    if (st == -1 && !env->hub->done)
+        it_proc_stop(env->hub);
+    return st;
+}
+
+char *it_hub_log(it_env_t *env)
+{
+    char *s = it_slurp(env->hub_log, NULL);
+    return s != NULL ? s : strdup("");
+}
+
+bool it_hub_log_wait(it_env_t *env, const char *needle, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        char *log = it_hub_log(env);
+        bool found = log != NULL && strstr(log, needle) != NULL;
+        free(log);
+        if (found)
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(20);
+    }
+}
+
+/* Fills argv with the common renkei-agent options for org; returns count. */
+static size_t agent_base(it_env_t *env, const char *org, const char **argv, char key[PATH_MAX],
+                         char hubkey[PATH_MAX], char data[PATH_MAX])
+{
+    size_t n = 0;
+    snprintf(key, PATH_MAX, "%s/keys/%s.key", env->dir, org);
+    snprintf(hubkey, PATH_MAX, "%s/keys/hub.pub", env->dir);
+    snprintf(data, PATH_MAX, "%s/agents/%s", env->dir, org);
+    argv[n++] = "-H";
+    argv[n++] = env->endpoint[0] ? env->endpoint : "tcp://127.0.0.1:7750";
+    argv[n++] = "-K";
+    argv[n++] = hubkey;
+    argv[n++] = "-k";
+    argv[n++] = key;
+    argv[n++] = "-d";
+    argv[n++] = data;
+    argv[n++] = "-t";
+    argv[n++] = "10";
+    return n;
+}
+
+int it_agentv(it_env_t *env, const char *org, const char *input, const char *const *args,
+              it_run_t *r)
+{
+    const char *argv[IT_MAX_ARGS + 1];
+    char key[PATH_MAX], hubkey[PATH_MAX], data[PATH_MAX];
+    size_t n = agent_base(env, org, argv, key, hubkey, data), i;
+    for (i = 0; args[i] != NULL && n < IT_MAX_ARGS; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return it_run(env, "renkei-agent", argv, input, 40, r);
+}
+
+int it_agent(it_env_t *env, const char *org, const char *input, it_run_t *r, ...)
+{
+    const char *args[IT_MAX_ARGS + 1];
+    size_t n = 0;
+    va_list ap;
+    const char *a;
+
+    va_start(ap, r);
+    while ((a = va_arg(ap, const char *)) != NULL && n < IT_MAX_ARGS)
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return it_agentv(env, org, input, args, r);
+}
+
+it_proc_t *it_serve_start(it_env_t *env, const char *org, const char *exec_cmd, int count)
+{
+    const char *argv[IT_MAX_ARGS + 1];
+    char key[PATH_MAX], hubkey[PATH_MAX], data[PATH_MAX], exe[PATH_MAX], cnt[32];
+    char out[PATH_MAX], err[PATH_MAX], want[128];
+    size_t n;
+    unsigned k = ++env->runs;
+    it_proc_t *p;
+    long long deadline;
+
+    snprintf(exe, sizeof exe, "%s/renkei-agent", env->bin);
+    argv[0] = exe;
+    n = 1 + agent_base(env, org, argv + 1, key, hubkey, data);
+    argv[n++] = "serve";
+    if (exec_cmd != NULL) {
+        argv[n++] = "--exec";
+        argv[n++] = exec_cmd;
+    }
+    if (count > 0) {
+        snprintf(cnt, sizeof cnt, "%d", count);
+        argv[n++] = "--count";
+        argv[n++] = cnt;
+    }
+    argv[n] = NULL;
+    snprintf(out, sizeof out, "%s/run/%04u-serve-%s.out", env->dir, k, org);
+    snprintf(err, sizeof err, "%s/run/%04u-serve-%s.err", env->dir, k, org);
+    p = spawn(env, argv, NULL, out, err);
+    if (p == NULL)
+        return NULL;
+    snprintf(want, sizeof want, "serving as %s", org);
+    deadline = now_ms() + 15000;
+    while (now_ms() < deadline) {
+        char *e = it_proc_err(p);
+        bool ok = e != NULL && strstr(e, want) != NULL;
+        if (ok) {
+            free(e);
+            return p;
+        }
+        if (it_proc_wait(p, 0) != -1) {
+            fprintf(stderr, "harness: renkei-agent serve (%s) exited %d before serving: %s\n", org,
+                    p->status, e);
+            free(e);
+            return NULL;
+        }
+        free(e);
+        sleep_ms(20);
+    }
+    fprintf(stderr, "harness: renkei-agent serve (%s) did not say \"%s\" within 15 s\n", org, want);
+    it_proc_stop(p);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ the move */
+
+#include <jansson.h>
+
+const char *const it_utilities[IT_NUTIL] = {"power", "gas", "water"};
+
+void it_move_clear(it_move_t *m)
+{
+    if (m == NULL)
+        return;
+    free(m->town_serve_out);
+    memset(m, 0, sizeof *m);
+}
+
+static void why_set(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void why_set(char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
+}
+
+static void json_str(json_t *o, const char *key, char *out, size_t out_len)
+{
+    json_t *v = json_object_get(o, key);
+    out[0] = '\0';
+    if (json_is_string(v))
+        snprintf(out, out_len, "%s", json_string_value(v));
+}
+
+/* The last non-empty line of s parsed as a JSON object, or NULL. */
+static json_t *last_json_line(const char *s)
+{
+    const char *end, *start;
+    char *line;
+    json_t *o;
+    size_t n;
+
+    if (s == NULL)
+        return NULL;
+    end = s + strlen(s);
+    while (end > s && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+        end--;
+    start = end;
+    while (start > s && start[-1] != '\n')
+        start--;
+    n = (size_t)(end - start);
+    line = strndup(start, n);
+    if (line == NULL)
+        return NULL;
+    o = json_loads(line, 0, NULL);
+    free(line);
+    if (o != NULL && !json_is_object(o)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int it_move_setup(it_env_t *env, it_move_t *m, char *why, size_t why_len)
+{
+    size_t i;
+    memset(m, 0, sizeof *m);
+    if (it_org(env, "city.x", "municipality") != 0 || it_org(env, "town.y", "municipality") != 0) {
+        why_set(why, why_len, "registering the municipalities failed");
+        return -1;
+    }
+    for (i = 0; i < IT_NUTIL; i++)
+        if (it_org(env, it_utilities[i], "utility") != 0) {
+            why_set(why, why_len, "registering %s failed", it_utilities[i]);
+            return -1;
+        }
+    if (it_hub_start(env, NULL) != 0) {
+        why_set(why, why_len, "renkei-hub did not start (see %s)", it_hub_log_path(env));
+        return -1;
+    }
+    for (i = 0; i < IT_NUTIL; i++) {
+        char cmd[4 * PATH_MAX];
+        const char *o = it_utilities[i];
+        snprintf(cmd, sizeof cmd,
+                 "cat >> '%s/out/%s.in' && echo >> '%s/out/%s.in' && "
+                 "printf '%%s %%s %%s %%s\\n' \"$RENKEI_TYPE\" \"$RENKEI_FROM\" \"$RENKEI_CODE\" "
+                 "\"$RENKEI_FIRST_CONTACT\" >> '%s/out/%s.env' && "
+                 "printf '{\"result\":\"done\",\"by\":\"%s\"}\\n'",
+                 it_dir(env), o, it_dir(env), o, it_dir(env), o, o);
+        m->serve[i] = it_serve_start(env, o, cmd, 0);
+        if (m->serve[i] == NULL) {
+            why_set(why, why_len, "renkei-agent serve for %s did not start", o);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One `send --person` from org to `to`, waiting for the reply. */
+static int move_send(it_env_t *env, const char *org, const char *to, const char *type,
+                     const char *payload, it_reply_t *rep, char *why, size_t why_len)
+{
+    it_run_t r;
+    json_t *o;
+    const char *acc;
+
+    memset(rep, 0, sizeof *rep);
+    rep->status = it_agent(env, org, payload, &r, "send", "--to", to, "--type", type, "--person",
+                           IT_PERSON, NULL);
+    if (rep->status != 0) {
+        why_set(why, why_len, "%s send %s to %s exited %d: %s", org, type, to, rep->status, r.err);
+        it_run_clear(&r);
+        return -1;
+    }
+    acc = strstr(r.err, "accepted: seq ");
+    if (acc != NULL) {
+        const char *msg = strstr(acc, " msg ");
+        if (msg != NULL)
+            sscanf(msg + 5, "%79s", rep->msg_id);
+    }
+    o = last_json_line(r.out);
+    if (o == NULL) {
+        why_set(why, why_len, "%s send %s to %s printed no JSON reply line: '%s'", org, type, to,
+                r.out);
+        it_run_clear(&r);
+        return -1;
+    }
+    json_str(o, "code", rep->code, sizeof rep->code);
+    json_str(o, "from", rep->from, sizeof rep->from);
+    json_str(o, "type", rep->type, sizeof rep->type);
+    json_str(o, "reply_to", rep->reply_to, sizeof rep->reply_to);
+    json_str(json_object_get(o, "payload"), "result", rep->result, sizeof rep->result);
+    json_decref(o);
+    it_run_clear(&r);
+    return 0;
+}
+
+/* Reads out/ORG.env ("TYPE FROM CODE FC" lines) into seen[]; returns count. */
+static int read_seen(it_env_t *env, const char *org, it_seen_t *seen, int max)
+{
+    char rel[128], *text, *line, *save = NULL;
+    int n = 0;
+    snprintf(rel, sizeof rel, "out/%s.env", org);
+    text = it_slurp(it_path(env, rel), NULL);
+    if (text == NULL)
+        return 0;
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        it_seen_t s;
+        memset(&s, 0, sizeof s);
+        s.first_contact = -1;
+        if (sscanf(line, "%79s %79s %39s %d", s.type, s.from, s.code, &s.first_contact) < 3)
+            continue;
+        if (n < max)
+            seen[n] = s;
+        n++;
+    }
+    free(text);
+    return n;
+}
+
+int it_move_run(it_env_t *env, it_move_t *m, char *why, size_t why_len)
+{
+    it_run_t r;
+    it_proc_t *town;
+    json_t *o;
+    size_t i;
+    int st;
+
+    /* Move-out at city.x: the resident's number becomes city.x's code. */
+    st = it_agent(env, "city.x", NULL, &r, "enroll", IT_PERSON, NULL);
+    if (st != 0) {
+        why_set(why, why_len, "city.x enroll exited %d: %s", st, r.err);
+        it_run_clear(&r);
+        return -1;
+    }
+    snprintf(m->code_x, sizeof m->code_x, "%s", it_chomp(r.out));
+    it_run_clear(&r);
+
+    for (i = 0; i < IT_NUTIL; i++) {
+        it_seen_t seen[4];
+        int n;
+        if (move_send(env, "city.x", it_utilities[i], "utility.supply.stop",
+                      "{\"request\":\"stop\",\"date\":\"2025-03-31\",\"address\":\"Test-ku 1-1\"}",
+                      &m->stop[i], why, why_len) != 0)
+            return -1;
+        n = read_seen(env, it_utilities[i], seen, 4);
+        if (n >= 1)
+            m->seen_stop[i] = seen[0];
+    }
+
+    /* The move-out notice travels to town.y, which has never seen A. */
+    town = it_serve_start(env, "town.y", NULL, 1);
+    if (town == NULL) {
+        why_set(why, why_len, "town.y serve --count 1 did not start");
+        return -1;
+    }
+    st = it_agent(env, "city.x", "{\"notice\":\"move-out\",\"moving_on\":\"2025-04-01\"}", &r,
+                  "send", "--to", "town.y", "--type", "move.out.notice", "--person", IT_PERSON,
+                  "--no-wait", NULL);
+    if (st != 0) {
+        why_set(why, why_len, "city.x send move.out.notice exited %d: %s", st, r.err);
+        it_run_clear(&r);
+        return -1;
+    }
+    it_run_clear(&r);
+    st = it_proc_wait(town, 20);
+    m->town_serve_out = it_proc_out(town);
+    if (st != 0) {
+        why_set(why, why_len, "town.y serve --count 1 ended with %d (stdout '%s')", st,
+                m->town_serve_out);
+        return -1;
+    }
+    o = last_json_line(m->town_serve_out);
+    if (o == NULL) {
+        why_set(why, why_len, "town.y serve printed no JSON delivery: '%s'", m->town_serve_out);
+        return -1;
+    }
+    json_str(o, "code", m->code_y, sizeof m->code_y);
+    json_str(o, "from", m->notice_from, sizeof m->notice_from);
+    json_str(o, "type", m->notice_type, sizeof m->notice_type);
+    m->notice_first_contact = json_is_boolean(json_object_get(o, "first_contact"))
+                                  ? json_is_true(json_object_get(o, "first_contact"))
+                                  : -1;
+    m->notice_has_person = json_object_get(o, "person") != NULL;
+    json_decref(o);
+
+    /* Move-in at town.y's counter: A presents the number; bind it. */
+    st = it_agent(env, "town.y", NULL, &r, "bind", IT_PERSON, m->code_y, NULL);
+    if (st != 0) {
+        why_set(why, why_len, "town.y bind exited %d: %s", st, r.err);
+        it_run_clear(&r);
+        return -1;
+    }
+    it_run_clear(&r);
+    st = it_agent(env, "town.y", NULL, &r, "lookup", IT_PERSON, NULL);
+    if (st != 0) {
+        why_set(why, why_len, "town.y lookup exited %d: %s", st, r.err);
+        it_run_clear(&r);
+        return -1;
+    }
+    snprintf(m->lookup_y, sizeof m->lookup_y, "%s", it_chomp(r.out));
+    it_run_clear(&r);
+
+    for (i = 0; i < IT_NUTIL; i++) {
+        it_seen_t seen[4];
+        if (move_send(env, "town.y", it_utilities[i], "utility.supply.start",
+                      "{\"request\":\"start\",\"date\":\"2025-04-01\",\"address\":\"Test-cho 2-2\"}",
+                      &m->start[i], why, why_len) != 0)
+            return -1;
+        m->nseen[i] = read_seen(env, it_utilities[i], seen, 4);
+        if (m->nseen[i] >= 1)
+            m->seen_stop[i] = seen[0];
+        if (m->nseen[i] >= 2)
+            m->seen_start[i] = seen[1];
+    }
+    return 0;
+}

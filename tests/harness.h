@@ -1,0 +1,176 @@
+/*
+ * harness.h - run the real Renkei programs for integration tests.
+ *
+ * An it_env_t owns one temporary directory laid out as
+ *   keys/      every party's NAME.key / NAME.pub (made by renkei-keygen)
+ *   master.key the hub's master key (outside the hub's data dir)
+ *   hub/       the hub's --data dir (LMDB)
+ *   hub.log    the hub's stderr
+ *   agents/ORG the agent data dir of each organization
+ *   run/       captured stdout/stderr of every command
+ * and every process it started.  it_env_destroy() kills them all (process
+ * group, TERM then KILL) and removes the directory, so a cmocka teardown that
+ * calls it leaves nothing behind even when an assertion failed.  Children
+ * also get SIGKILL if the test process itself dies (PR_SET_PDEATHSIG).
+ *
+ * Programs are found in $RENKEI_BIN_DIR.  All waits have a deadline.
+ */
+#ifndef RENKEI_TESTS_HARNESS_H
+#define RENKEI_TESTS_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct it_env it_env_t;
+
+/* Outcome of one finished command.  out/err are the captured streams
+ * (NUL-terminated, malloc'd); status is the exit code, or 128+signal, or
+ * -1 if the command was killed for running past its deadline. */
+typedef struct it_run {
+    int status;
+    char *out;
+    char *err;
+} it_run_t;
+
+void it_run_clear(it_run_t *r);
+
+/* A background process (hub or `renkei-agent serve`). */
+typedef struct it_proc it_proc_t;
+
+/* Creates the temporary directory, the hub's key pair and the master key.
+ * Returns NULL (after printing why on stderr) if anything fails. */
+it_env_t *it_env_new(void);
+
+/* Kills every process still running, removes the directory, frees *env and
+ * sets it to NULL.  Accepts NULL.  Set RENKEI_IT_KEEP=1 to keep the
+ * directory for a post-mortem (its path is printed). */
+void it_env_destroy(it_env_t **env);
+
+const char *it_dir(const it_env_t *env);
+/* Path of a file inside the temporary directory (static per env, valid
+ * until the next it_path call on the same env: copy if you keep it). */
+const char *it_path(it_env_t *env, const char *rel);
+const char *it_hub_data(const it_env_t *env);
+const char *it_hub_log_path(const it_env_t *env);
+const char *it_master_path(const it_env_t *env);
+
+/* Runs renkei-keygen -o keys NAME.  0 on success. */
+int it_keygen(it_env_t *env, const char *name);
+
+/* Runs BIN_DIR/prog with argv (NULL-terminated, not including argv[0]),
+ * stdin from `input` (NULL: /dev/null), waiting at most timeout_s. */
+int it_run(it_env_t *env, const char *prog, const char *const *argv, const char *input,
+           int timeout_s, it_run_t *r);
+
+/* renkei-ctl -d HUBDATA args...  (NULL-terminated variadic list of strings). */
+int it_ctl(it_env_t *env, it_run_t *r, ...) __attribute__((sentinel));
+
+/* keygen + renkei-ctl register ORG --kind KIND --pub keys/ORG.pub.
+ * 0 on success; prints renkei-ctl's stderr on failure. */
+int it_org(it_env_t *env, const char *org, const char *kind);
+
+/* Starts renkei-hub (--bind tcp://127.0.0.1:* --ready-file) with its stderr
+ * in hub.log and extra arguments (NULL-terminated, may be empty), and waits
+ * up to 15 s for the ready file.  0 on success. */
+int it_hub_start(it_env_t *env, const char *const *extra);
+/* The endpoint the hub wrote into its ready file ("" before start). */
+const char *it_hub_endpoint(const it_env_t *env);
+/* SIGTERM to the hub, waits up to 10 s; returns its exit status or -1. */
+int it_hub_stop(it_env_t *env);
+/* The hub log so far (malloc'd, never NULL unless out of memory). */
+char *it_hub_log(it_env_t *env);
+/* Polls the hub log for up to timeout_ms until it contains needle. */
+bool it_hub_log_wait(it_env_t *env, const char *needle, int timeout_ms);
+
+/* renkei-agent -H EP -K keys/hub.pub -k keys/ORG.key -d agents/ORG -t 10 args...
+ * stdin from `input` (NULL: empty).  Returns the exit status (see it_run). */
+int it_agent(it_env_t *env, const char *org, const char *input, it_run_t *r, ...)
+    __attribute__((sentinel));
+/* Same with an explicit argv (NULL-terminated). */
+int it_agentv(it_env_t *env, const char *org, const char *input, const char *const *args,
+              it_run_t *r);
+
+/* Starts `renkei-agent ... serve [--exec CMD] [--count N]` for org in the
+ * background (count <= 0: no --count) and waits up to 15 s for "serving as"
+ * on its stderr.  Returns NULL (the process is killed) if it never says so. */
+it_proc_t *it_serve_start(it_env_t *env, const char *org, const char *exec_cmd, int count);
+/* Waits up to timeout_s for the process to exit by itself; returns its
+ * status (as it_run) or -1 on timeout (the process keeps running). */
+int it_proc_wait(it_proc_t *p, int timeout_s);
+/* SIGTERM, wait up to 5 s, then SIGKILL.  Returns the exit status. */
+int it_proc_stop(it_proc_t *p);
+/* Captured streams so far (malloc'd). */
+char *it_proc_out(const it_proc_t *p);
+char *it_proc_err(const it_proc_t *p);
+pid_t it_proc_pid(const it_proc_t *p);
+
+/* Whole file as a NUL-terminated malloc'd buffer (*len without the NUL);
+ * NULL if it cannot be read. */
+char *it_slurp(const char *path, size_t *len);
+/* true if any regular file under dir (recursively) contains needle bytes. */
+bool it_tree_contains(const char *dir, const void *needle, size_t len, char *where,
+                      size_t where_len);
+/* Writes text to path (creating, truncating).  0 on success. */
+int it_write_file(const char *path, const char *text);
+
+/* Trims trailing whitespace in place; returns s. */
+char *it_chomp(char *s);
+
+
+/* ------------------------------------------------------------------ the move
+ * Seed 004 through the command line: city.x and town.y (municipalities),
+ * power, gas and water (utilities).  Each utility serves with a back-office
+ * command that appends its stdin to out/ORG.in and one line
+ * "TYPE FROM CODE FIRST_CONTACT" (from the RENKEI_* environment) to
+ * out/ORG.env, and replies {"result":"done","by":"ORG"}. */
+
+#define IT_PERSON "TEST-0001-MOVE"
+#define IT_NUTIL 3
+
+extern const char *const it_utilities[IT_NUTIL];
+
+typedef struct it_reply {
+    int status;            /* renkei-agent send exit status */
+    char code[40];         /* "code" in the reply line: the sender's own code */
+    char from[80];         /* "from" in the reply line */
+    char type[80];
+    char msg_id[80];       /* msg id printed on "accepted: ..." */
+    char reply_to[80];     /* "reply_to" in the reply line */
+    char result[40];       /* payload.result */
+} it_reply_t;
+
+typedef struct it_seen {   /* one delivery as a utility's back-office saw it */
+    char type[80];
+    char from[80];
+    char code[40];
+    int first_contact;     /* 0/1, -1 if missing */
+} it_seen_t;
+
+typedef struct it_move {
+    char code_x[40];       /* city.x's code (enroll) */
+    char code_y[40];       /* town.y's code (move.out.notice delivery) */
+    char lookup_y[40];     /* town.y's lookup after bind */
+    int notice_first_contact;
+    char notice_from[80];
+    char notice_type[80];
+    bool notice_has_person;
+    it_reply_t stop[IT_NUTIL], start[IT_NUTIL];
+    it_seen_t seen_stop[IT_NUTIL], seen_start[IT_NUTIL];
+    int nseen[IT_NUTIL];   /* lines in out/ORG.env */
+    it_proc_t *serve[IT_NUTIL];
+    char *town_serve_out;  /* town.y's serve --count 1 stdout (malloc'd) */
+} it_move_t;
+
+void it_move_clear(it_move_t *m);
+
+/* Registers the five organizations, starts the hub and the three utility
+ * serve processes.  0 on success, else -1 with why. */
+int it_move_setup(it_env_t *env, it_move_t *m, char *why, size_t why_len);
+
+/* Runs the move (enroll, three stops, the notice, bind, three starts) and
+ * records what everyone saw.  0 if every command succeeded, else -1 with
+ * why naming the first step that failed. */
+int it_move_run(it_env_t *env, it_move_t *m, char *why, size_t why_len);
+
+#endif /* RENKEI_TESTS_HARNESS_H */

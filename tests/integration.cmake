@@ -1,0 +1,19 @@
+# Integration tests: the real programs (renkei-hub, renkei-ctl, renkei-agent,
+# renkei-keygen) over CURVE ZeroMQ, real LMDB and libsodium.  No mocks.
+add_library(renkei_it_harness STATIC harness.c rawclient.c)
+target_include_directories(renkei_it_harness PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(renkei_it_harness PUBLIC renkei_wire renkei_keys PkgConfig::ZMQ
+  PkgConfig::SODIUM PkgConfig::JANSSON)
+
+foreach(t move refusals unregistered privacy at_rest)
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_it_${t}.c)
+    renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
+      LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)
+    # The programs under test must be built before the test runs.
+    foreach(prog renkei-keygen renkei-hub renkei-ctl renkei-agent)
+      if(TARGET ${prog})
+        add_dependencies(test_it_${t} ${prog})
+      endif()
+    endforeach()
+  endif()
+endforeach()
