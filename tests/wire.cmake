@@ -1,0 +1,3 @@
+# Tests of the wire protocol (proto/wire.c) and of key files (keys/keys.c),
+# plus the golden bytes checked by an independent decoder.
+renkei_add_test(test_wire SOURCES test_wire.c LIBS renkei_wire renkei_keys LABEL unit)
