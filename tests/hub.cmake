@@ -1,0 +1,2 @@
+renkei_add_test(test_route SOURCES test_route.c LIBS renkei_route)
+renkei_add_test(test_conns SOURCES test_conns.c LIBS renkei_route)

@@ -1,0 +1,328 @@
+/*
+ * test_route.c - the ingest pipeline against a real store in a temp dir:
+ * every refusal, translation, first contact.  No sockets.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "keys.h"
+#include "policy.h"
+#include "route.h"
+#include "store.h"
+
+typedef struct fixture {
+    char dir[64];
+    uint8_t master[32];
+    store_t *store;
+    rk_identity_t *x, *y, *power, *audit;
+    uint8_t x_code[RK_CODE_LEN]; /* city.x's code for a resident */
+    const char *offline_org;     /* org the online callback reports as offline */
+} fixture_t;
+
+static void add_org(store_t *st, const rk_identity_t *id, org_kind kind)
+{
+    store_txn_t *txn = NULL;
+    org_t org;
+    memset(&org, 0, sizeof org);
+    snprintf(org.id, sizeof org.id, "%s", id->pub.name);
+    org.kind = kind;
+    org.status = ORG_ACTIVE;
+    memcpy(org.sign_pk, id->pub.sign_pk, RK_KEY_LEN);
+    memcpy(org.curve_pk, id->pub.curve_pk, RK_KEY_LEN);
+    assert_int_equal(store_begin(st, true, &txn), STORE_OK);
+    assert_int_equal(store_org_add(txn, &org), STORE_OK);
+    assert_int_equal(store_commit(&txn), STORE_OK);
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    store_txn_t *txn = NULL;
+    assert_non_null(f);
+    assert_true(sodium_init() >= 0);
+    snprintf(f->dir, sizeof f->dir, "/tmp/renkei-route-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    randombytes_buf(f->master, sizeof f->master);
+    assert_int_equal(store_open(f->dir, f->master, 0, &f->store, NULL, 0), STORE_OK);
+    f->x = rk_identity_generate("city.x");
+    f->y = rk_identity_generate("town.y");
+    f->power = rk_identity_generate("power");
+    f->audit = rk_identity_generate("audit");
+    add_org(f->store, f->x, ORG_MUNICIPALITY);
+    add_org(f->store, f->y, ORG_MUNICIPALITY);
+    add_org(f->store, f->power, ORG_UTILITY);
+    add_org(f->store, f->audit, ORG_AUDITOR);
+    assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
+    assert_int_equal(store_person_new(txn, "city.x", f->x_code), STORE_OK);
+    assert_int_equal(store_commit(&txn), STORE_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    char cmd[128];
+    store_close(&f->store);
+    rk_identity_destroy(&f->x);
+    rk_identity_destroy(&f->y);
+    rk_identity_destroy(&f->power);
+    rk_identity_destroy(&f->audit);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static bool online_cb(void *ctx, const char *org)
+{
+    const fixture_t *f = ctx;
+    return f->offline_org == NULL || strcmp(org, f->offline_org) != 0;
+}
+
+/* Builds a signed envelope from `signer` claiming `from`. */
+static void make_env(rk_envelope_t *env, const rk_identity_t *signer, const char *from, const char *to,
+                     const char *type, const uint8_t who[RK_CODE_LEN], const uint8_t *reply_to,
+                     size_t what_len)
+{
+    rk_core_t core;
+    memset(&core, 0, sizeof core);
+    snprintf(core.from, sizeof core.from, "%s", from);
+    snprintf(core.to, sizeof core.to, "%s", to);
+    snprintf(core.type, sizeof core.type, "%s", type);
+    randombytes_buf(core.msg_id, RK_MSGID_LEN);
+    if (reply_to != NULL) {
+        core.has_reply_to = true;
+        memcpy(core.reply_to, reply_to, RK_MSGID_LEN);
+    }
+    core.time_ms = 1700000000000ull;
+    core.what = calloc(1, what_len);
+    core.what_len = what_len;
+    assert_non_null(core.what);
+    assert_int_equal(rk_envelope_seal(env, &core, who, signer->sign_sk), RK_WIRE_OK);
+    rk_core_clear(&core);
+}
+
+/* Routes env from `from` in its own transaction (committed). */
+static void route(fixture_t *f, const char *from, const rk_envelope_t *env, route_out_t *out)
+{
+    store_txn_t *txn = NULL;
+    route_in_t in = {.from = from, .env = env, .max_what = 1024, .online = online_cb, .online_ctx = f};
+    assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
+    in.txn = txn;
+    route_message(&in, out);
+    assert_false(out->store_failed);
+    assert_int_equal(store_commit(&txn), STORE_OK);
+}
+
+static void expect_refusal(fixture_t *f, const char *from, const rk_envelope_t *env, rk_status want)
+{
+    route_out_t out;
+    route(f, from, env, &out);
+    assert_string_equal(rk_status_name(out.status), rk_status_name(want));
+    assert_true(out.detail[0] != '\0');
+    assert_null(out.deliver.core);
+    route_out_clear(&out);
+}
+
+static void test_first_contact_then_same_code(void **state)
+{
+    fixture_t *f = *state;
+    rk_envelope_t env;
+    route_out_t a, b;
+    uint8_t first[RK_CODE_LEN];
+
+    make_env(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 64);
+    route(f, "city.x", &env, &a);
+    assert_int_equal(a.status, RK_ST_ACCEPTED);
+    assert_true(a.first_contact);
+    assert_true(a.seq > 0);
+    /* WHO was rewritten: power's code, not city.x's. */
+    assert_memory_not_equal(a.deliver.who, f->x_code, RK_CODE_LEN);
+    /* The signed core travels unchanged. */
+    assert_int_equal(a.deliver.core_len, env.core_len);
+    assert_memory_equal(a.deliver.core, env.core, env.core_len);
+    memcpy(first, a.deliver.who, RK_CODE_LEN);
+
+    /* A second message about the same person reaches power under the same code. */
+    rk_envelope_clear(&env);
+    make_env(&env, f->x, "city.x", "power", "utility.supply.start", f->x_code, NULL, 64);
+    route(f, "city.x", &env, &b);
+    assert_int_equal(b.status, RK_ST_ACCEPTED);
+    assert_false(b.first_contact);
+    assert_memory_equal(b.deliver.who, first, RK_CODE_LEN);
+    assert_true(b.seq > a.seq);
+    route_out_clear(&a);
+    route_out_clear(&b);
+    rk_envelope_clear(&env);
+}
+
+static void test_reply_translates_back(void **state)
+{
+    fixture_t *f = *state;
+    rk_envelope_t req, rep;
+    route_out_t a, b;
+
+    make_env(&req, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 32);
+    route(f, "city.x", &req, &a);
+    assert_int_equal(a.status, RK_ST_ACCEPTED);
+    /* power answers with its own code; city.x gets its own code back. */
+    make_env(&rep, f->power, "power", "city.x", "utility.supply.stop", a.deliver.who, a.msg_id, 32);
+    route(f, "power", &rep, &b);
+    assert_int_equal(b.status, RK_ST_ACCEPTED);
+    assert_true(b.is_reply);
+    assert_false(b.first_contact);
+    assert_memory_equal(b.deliver.who, f->x_code, RK_CODE_LEN);
+    assert_memory_equal(b.reply_to, a.msg_id, RK_MSGID_LEN);
+    route_out_clear(&a);
+    route_out_clear(&b);
+    rk_envelope_clear(&req);
+    rk_envelope_clear(&rep);
+}
+
+static void test_refusals(void **state)
+{
+    fixture_t *f = *state;
+    rk_envelope_t env;
+    uint8_t unknown[RK_CODE_LEN];
+    store_txn_t *txn = NULL;
+    org_t y;
+
+    /* malformed core */
+    memset(&env, 0, sizeof env);
+    env.core = (uint8_t *)strdup("\xff\xff\xff garbage");
+    env.core_len = strlen((char *)env.core);
+    expect_refusal(f, "city.x", &env, RK_ST_MALFORMED);
+    rk_envelope_clear(&env);
+
+    /* FROM that is not the sender */
+    make_env(&env, f->x, "town.y", "power", "utility.supply.stop", f->x_code, NULL, 8);
+    expect_refusal(f, "city.x", &env, RK_ST_FROM_MISMATCH);
+    rk_envelope_clear(&env);
+
+    /* signed by someone else */
+    make_env(&env, f->y, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 8);
+    expect_refusal(f, "city.x", &env, RK_ST_BAD_SIGNATURE);
+    rk_envelope_clear(&env);
+
+    /* oversized */
+    make_env(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 1025);
+    expect_refusal(f, "city.x", &env, RK_ST_TOO_LARGE);
+    rk_envelope_clear(&env);
+
+    /* unknown recipient */
+    make_env(&env, f->x, "city.x", "nobody", "utility.supply.stop", f->x_code, NULL, 8);
+    expect_refusal(f, "city.x", &env, RK_ST_UNKNOWN_RECIPIENT);
+    rk_envelope_clear(&env);
+
+    /* unknown WHO */
+    randombytes_buf(unknown, sizeof unknown);
+    make_env(&env, f->x, "city.x", "power", "utility.supply.stop", unknown, NULL, 8);
+    expect_refusal(f, "city.x", &env, RK_ST_UNKNOWN_WHO);
+    rk_envelope_clear(&env);
+
+    /* WHO of another org is unknown to the sender */
+    make_env(&env, f->y, "town.y", "power", "utility.supply.stop", f->x_code, NULL, 8);
+    expect_refusal(f, "town.y", &env, RK_ST_UNKNOWN_WHO);
+    rk_envelope_clear(&env);
+
+    /* unknown type */
+    make_env(&env, f->x, "city.x", "power", "utility.tea.ceremony", f->x_code, NULL, 8);
+    expect_refusal(f, "city.x", &env, RK_ST_UNKNOWN_TYPE);
+    rk_envelope_clear(&env);
+
+    /* kinds not allowed: a municipality may not send supply requests to a municipality */
+    make_env(&env, f->x, "city.x", "town.y", "utility.supply.stop", f->x_code, NULL, 8);
+    expect_refusal(f, "city.x", &env, RK_ST_NOT_PERMITTED);
+    rk_envelope_clear(&env);
+
+    /* a type that may not introduce a person */
+    make_env(&env, f->x, "city.x", "town.y", "move.in.notice", f->x_code, NULL, 8);
+    expect_refusal(f, "city.x", &env, RK_ST_NO_FIRST_CONTACT);
+    rk_envelope_clear(&env);
+
+    /* recipient offline */
+    f->offline_org = "town.y";
+    make_env(&env, f->x, "city.x", "town.y", "move.out.notice", f->x_code, NULL, 8);
+    expect_refusal(f, "city.x", &env, RK_ST_RECIPIENT_OFFLINE);
+    f->offline_org = NULL;
+
+    /* suspended recipient */
+    assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
+    assert_int_equal(store_org_get(txn, "town.y", &y), STORE_OK);
+    y.status = ORG_SUSPENDED;
+    assert_int_equal(store_org_update(txn, &y), STORE_OK);
+    assert_int_equal(store_commit(&txn), STORE_OK);
+    expect_refusal(f, "city.x", &env, RK_ST_RECIPIENT_SUSPENDED);
+    rk_envelope_clear(&env);
+
+    /* suspended sender */
+    make_env(&env, f->y, "town.y", "power", "utility.supply.stop", f->x_code, NULL, 8);
+    expect_refusal(f, "town.y", &env, RK_ST_SENDER_SUSPENDED);
+    rk_envelope_clear(&env);
+
+    /* auditors send nothing */
+    make_env(&env, f->audit, "audit", "power", "utility.supply.stop", f->x_code, NULL, 8);
+    expect_refusal(f, "audit", &env, RK_ST_NOT_PERMITTED);
+    rk_envelope_clear(&env);
+}
+
+static void test_refusal_issues_no_code(void **state)
+{
+    fixture_t *f = *state;
+    rk_envelope_t env;
+    route_out_t out;
+
+    /* Offline recipient: no first-contact code may be issued. */
+    f->offline_org = "town.y";
+    make_env(&env, f->x, "city.x", "town.y", "move.out.notice", f->x_code, NULL, 8);
+    expect_refusal(f, "city.x", &env, RK_ST_RECIPIENT_OFFLINE);
+    f->offline_org = NULL;
+    route(f, "city.x", &env, &out);
+    assert_int_equal(out.status, RK_ST_ACCEPTED);
+    assert_true(out.first_contact); /* still first contact: the refusal issued nothing */
+    route_out_clear(&out);
+    rk_envelope_clear(&env);
+}
+
+static void test_policy_table(void **state)
+{
+    bool intro;
+    (void)state;
+    assert_int_equal(policy_check("move.out.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, false, &intro),
+                     RK_ST_ACCEPTED);
+    assert_true(intro);
+    assert_int_equal(policy_check("move.in.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, false, &intro),
+                     RK_ST_ACCEPTED);
+    assert_false(intro);
+    /* replies go the other way and never introduce */
+    assert_int_equal(policy_check("utility.supply.stop", ORG_UTILITY, ORG_MUNICIPALITY, true, &intro),
+                     RK_ST_ACCEPTED);
+    assert_false(intro);
+    assert_int_equal(policy_check("utility.supply.stop", ORG_UTILITY, ORG_MUNICIPALITY, false, &intro),
+                     RK_ST_NOT_PERMITTED);
+    assert_int_equal(policy_check("move.out.notice", ORG_UTILITY, ORG_MUNICIPALITY, false, &intro),
+                     RK_ST_NOT_PERMITTED);
+    assert_int_equal(policy_check("nope", ORG_MUNICIPALITY, ORG_UTILITY, false, &intro), RK_ST_UNKNOWN_TYPE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_first_contact_then_same_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_translates_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_issues_no_code, setup, teardown),
+        cmocka_unit_test(test_policy_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
