@@ -1,0 +1,1319 @@
+/*
+ * agent.c - an organization's connection to the Renkei hub.
+ *
+ * One DEALER socket with CURVE to the hub, plus a PAIR socket reading that
+ * socket's monitor events so that a refused key or a wrong hub key becomes a
+ * specific error instead of silence.  Everything the hub sends is read by
+ * pump() and filed: results and deliveries go onto one queue in arrival
+ * order, answers to enroll and directory requests into their slots.  The
+ * blocking calls (send, enroll, wait_reply, recv) pump until what they wait
+ * for is there, so nothing that arrives meanwhile is lost.
+ */
+#include "renkei_agent.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "codebook.h"
+#include "keys.h"
+#include "seal.h"
+
+#define DEFAULT_ENDPOINT "tcp://127.0.0.1:7750"
+#define DEFAULT_TIMEOUT_MS 10000
+#define DIR_MAX_AGE_MS 60000u /* refetch the directory before sending if older */
+#define CLOSE_LINGER_MS 1000  /* let a last reply or reject leave on close */
+
+struct qitem {
+    struct qitem *next;
+    bool raw;              /* a delivery not yet checked: frame holds it */
+    rk_hub_frame_t frame;
+    rk_event *ev;          /* a checked event */
+};
+
+typedef enum hs_state { HS_PENDING = 0, HS_UP, HS_AUTH_FAILED, HS_FAILED } hs_state;
+
+struct rk_agent {
+    char *endpoint;
+    char *hub_pub_path;
+    char *key_path;
+    int timeout_ms;
+    bool receive;
+    void (*notice)(void *ctx, const char *text);
+    void *notice_ctx;
+
+    rk_identity_t *id; /* NULL only offline without a key */
+    rk_codebook_t *book;
+
+    void *ctx;
+    void *sock;
+    void *mon;
+    char mon_ep[64];
+    hs_state hs;
+    bool welcomed;
+    bool lost; /* connection dropped after the welcome */
+
+    char org[RK_ID_MAX + 1];
+    char kind[RK_KIND_MAX + 1];
+    uint32_t max_payload;
+
+    rk_pubkey_t hub;
+    rk_dir_t dir;
+    bool have_dir;
+    uint64_t dir_at_ms;
+
+    uint64_t next_req;
+    uint64_t want_dir;      /* req_id of the directory request in flight, 0: none */
+    bool dir_ready;
+    rk_hub_frame_t dir_frame;
+    uint64_t want_enroll;
+    bool enroll_ready;
+    rk_hub_frame_t enroll_frame;
+
+    struct qitem *head;
+    struct qitem *tail;
+};
+
+static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_why(char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+    if (why == NULL || why_len == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
+}
+
+static void notice(rk_agent_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notice(rk_agent_t *a, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    if (a->notice == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    a->notice(a->notice_ctx, text);
+}
+
+const char *rk_agent_strerror(rk_agent_err err)
+{
+    switch (err) {
+    case RK_AGENT_OK: return "success";
+    case RK_AGENT_EINVAL: return "invalid argument";
+    case RK_AGENT_ENOMEM: return "out of memory";
+    case RK_AGENT_EKEY: return "key file could not be loaded";
+    case RK_AGENT_ESTORE: return "local table failure";
+    case RK_AGENT_ENOTFOUND: return "not in the local table";
+    case RK_AGENT_ECONFLICT: return "already bound to something else";
+    case RK_AGENT_ENOANSWER: return "the hub did not answer";
+    case RK_AGENT_EKEYREFUSED: return "the hub refused this key";
+    case RK_AGENT_EHANDSHAKE: return "secure handshake with the hub failed";
+    case RK_AGENT_EPROTO: return "unexpected answer from the hub";
+    case RK_AGENT_EDIRECTORY: return "the directory is not signed by the hub";
+    case RK_AGENT_EUNKNOWN_ORG: return "organization not in the hub's directory";
+    case RK_AGENT_EREFUSED: return "refused";
+    case RK_AGENT_ETIMEOUT: return "timed out";
+    case RK_AGENT_EOFFLINE: return "not connected to the hub";
+    case RK_AGENT_EZMQ: return "ZeroMQ failure";
+    case RK_AGENT_EBADSIG: return "signature does not verify";
+    case RK_AGENT_EUNDECRYPTABLE: return "payload does not decrypt";
+    case RK_AGENT_EMISROUTED: return "message addressed to another organization";
+    case RK_AGENT_EINTR: return "interrupted";
+    case RK_AGENT_ENOSTORE: return "no data directory";
+    }
+    return "unknown agent error";
+}
+
+/* ------------------------------------------------------------------ time */
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Milliseconds left until deadline (UINT64_MAX: forever -> -1). */
+static int remaining(uint64_t deadline)
+{
+    uint64_t now;
+    if (deadline == UINT64_MAX)
+        return -1;
+    now = mono_ms();
+    if (now >= deadline)
+        return 0;
+    return deadline - now > 3600000u ? 3600000 : (int)(deadline - now);
+}
+
+static uint64_t deadline_in(int timeout_ms)
+{
+    return timeout_ms < 0 ? UINT64_MAX : mono_ms() + (uint64_t)timeout_ms;
+}
+
+static double secs(int ms)
+{
+    return ms / 1000.0;
+}
+
+/* ------------------------------------------------------------------ events */
+
+void rk_event_free(rk_event **ev)
+{
+    if (ev == NULL || *ev == NULL)
+        return;
+    if ((*ev)->payload != NULL) {
+        sodium_memzero((*ev)->payload, (*ev)->payload_len);
+        free((*ev)->payload);
+    }
+    rk_codebook_free_person(&(*ev)->person);
+    sodium_memzero(*ev, sizeof **ev);
+    free(*ev);
+    *ev = NULL;
+}
+
+static void qitem_free(struct qitem *q)
+{
+    if (q == NULL)
+        return;
+    rk_hub_frame_clear(&q->frame);
+    rk_event_free(&q->ev);
+    free(q);
+}
+
+static void q_append(rk_agent_t *a, struct qitem *q)
+{
+    q->next = NULL;
+    if (a->tail != NULL)
+        a->tail->next = q;
+    else
+        a->head = q;
+    a->tail = q;
+}
+
+/* Unlinks q, whose predecessor is prev (NULL: q is the head). */
+static void q_unlink(rk_agent_t *a, struct qitem *prev, struct qitem *q)
+{
+    if (prev != NULL)
+        prev->next = q->next;
+    else
+        a->head = q->next;
+    if (a->tail == q)
+        a->tail = prev;
+    q->next = NULL;
+}
+
+/* ------------------------------------------------------------------ wire I/O */
+
+static rk_agent_err send_frame(rk_agent_t *a, const rk_client_frame_t *f, char *why, size_t why_len)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    rk_wire_err werr;
+    int rc;
+
+    if (a->sock == NULL) {
+        set_why(why, why_len, "not connected to the hub");
+        return RK_AGENT_EOFFLINE;
+    }
+    werr = rk_client_frame_encode(f, &buf, &len);
+    if (werr != RK_WIRE_OK) {
+        set_why(why, why_len, "cannot encode the request: %s", rk_wire_strerror(werr));
+        return werr == RK_WIRE_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EINVAL;
+    }
+    rc = zmq_send(a->sock, buf, len, 0);
+    free(buf);
+    if (rc < 0) {
+        if (errno == EAGAIN) {
+            set_why(why, why_len, "could not hand the request to the hub at %s within %g s",
+                    a->endpoint, secs(a->timeout_ms));
+            return RK_AGENT_ETIMEOUT;
+        }
+        set_why(why, why_len, "sending to the hub failed: %s", zmq_strerror(errno));
+        return RK_AGENT_EZMQ;
+    }
+    return RK_AGENT_OK;
+}
+
+static void send_hello(rk_agent_t *a)
+{
+    rk_client_frame_t f;
+    char why[256];
+    memset(&f, 0, sizeof f);
+    f.kind = RK_CF_HELLO;
+    f.u.hello.receive = a->receive;
+    if (send_frame(a, &f, why, sizeof why) != RK_AGENT_OK)
+        notice(a, "could not greet the hub: %s", why);
+}
+
+static void handle_monitor_event(rk_agent_t *a, uint16_t event, uint32_t value)
+{
+    switch (event) {
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        a->hs = HS_UP;
+        if (a->lost) {
+            /* A new connection: the hub needs a hello before anything else. */
+            a->lost = false;
+            send_hello(a);
+            notice(a, "connection to the hub at %s is back", a->endpoint);
+        }
+        break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        if (a->welcomed)
+            notice(a, "the hub refused this key when reconnecting (status %u): organization "
+                      "suspended or key replaced?", (unsigned)value);
+        else
+            a->hs = HS_AUTH_FAILED;
+        break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        if (a->welcomed)
+            notice(a, "secure handshake with the hub failed when reconnecting");
+        else if (a->hs == HS_PENDING)
+            a->hs = HS_FAILED;
+        break;
+    case ZMQ_EVENT_DISCONNECTED:
+        if (a->welcomed && !a->lost) {
+            a->lost = true;
+            notice(a, "lost the connection to the hub at %s; reconnecting", a->endpoint);
+        } else if (!a->welcomed && a->hs == HS_PENDING) {
+            /* Dropped during the handshake: the hub could not read our
+             * hello, which is what a wrong server key looks like. */
+            a->hs = HS_FAILED;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void drain_monitor(rk_agent_t *a)
+{
+    for (;;) {
+        uint8_t head[6];
+        char addr[256];
+        int more = 0;
+        size_t more_len = sizeof more;
+        uint16_t event;
+        uint32_t value;
+        int n = zmq_recv(a->mon, head, sizeof head, ZMQ_DONTWAIT);
+        if (n < 0)
+            return;
+        if (zmq_getsockopt(a->mon, ZMQ_RCVMORE, &more, &more_len) == 0 && more)
+            (void)zmq_recv(a->mon, addr, sizeof addr, 0);
+        if (n < 6)
+            continue;
+        memcpy(&event, head, 2);
+        memcpy(&value, head + 2, 4);
+        handle_monitor_event(a, event, value);
+    }
+}
+
+static rk_event *event_new(rk_event_kind kind)
+{
+    rk_event *ev = calloc(1, sizeof *ev);
+    if (ev != NULL)
+        ev->kind = kind;
+    return ev;
+}
+
+/* Files one decoded frame; takes ownership of f's contents. */
+static rk_agent_err file_frame(rk_agent_t *a, rk_hub_frame_t *f)
+{
+    struct qitem *q;
+
+    switch (f->kind) {
+    case RK_HF_WELCOME:
+        snprintf(a->org, sizeof a->org, "%s", f->u.welcome.org);
+        snprintf(a->kind, sizeof a->kind, "%s", f->u.welcome.kind);
+        a->max_payload = f->u.welcome.max_payload;
+        a->welcomed = true;
+        break;
+    case RK_HF_RESULT:
+        q = calloc(1, sizeof *q);
+        if (q == NULL || (q->ev = event_new(RK_EVENT_RESULT)) == NULL) {
+            free(q);
+            return RK_AGENT_ENOMEM;
+        }
+        q->ev->result = f->u.result;
+        if (f->u.result.has_msg_id)
+            memcpy(q->ev->msg_id, f->u.result.msg_id, RK_MSGID_LEN);
+        snprintf(q->ev->from, sizeof q->ev->from, "%s", f->u.result.peer);
+        q_append(a, q);
+        break;
+    case RK_HF_DELIVER:
+        q = calloc(1, sizeof *q);
+        if (q == NULL)
+            return RK_AGENT_ENOMEM;
+        q->raw = true;
+        q->frame = *f;
+        memset(f, 0, sizeof *f);
+        q_append(a, q);
+        break;
+    case RK_HF_ENROLLED:
+        if (a->want_enroll != 0 && f->u.enrolled.req_id == a->want_enroll) {
+            a->enroll_frame = *f;
+            memset(f, 0, sizeof *f);
+            a->enroll_ready = true;
+        }
+        break;
+    case RK_HF_DIRECTORY:
+        if (a->want_dir != 0 && f->u.directory.req_id == a->want_dir) {
+            rk_hub_frame_clear(&a->dir_frame);
+            a->dir_frame = *f;
+            memset(f, 0, sizeof *f);
+            a->dir_ready = true;
+        }
+        break;
+    default:
+        break;
+    }
+    rk_hub_frame_clear(f);
+    return RK_AGENT_OK;
+}
+
+static rk_agent_err read_frame(rk_agent_t *a, char *why, size_t why_len)
+{
+    zmq_msg_t msg;
+    rk_hub_frame_t f;
+    char detail[RK_DETAIL_MAX + 1] = "";
+    rk_wire_err werr;
+    rk_agent_err err;
+    int more = 0;
+    size_t more_len = sizeof more;
+
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, a->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return RK_AGENT_OK; /* nothing after all */
+    }
+    if (zmq_getsockopt(a->sock, ZMQ_RCVMORE, &more, &more_len) == 0 && more) {
+        /* The protocol uses single frames: drop the whole message. */
+        zmq_msg_close(&msg);
+        do {
+            zmq_msg_init(&msg);
+            if (zmq_msg_recv(&msg, a->sock, 0) < 0)
+                more = 0;
+            else if (zmq_getsockopt(a->sock, ZMQ_RCVMORE, &more, &more_len) != 0)
+                more = 0;
+            zmq_msg_close(&msg);
+        } while (more);
+        notice(a, "ignored a multi-part message from the hub");
+        return RK_AGENT_OK;
+    }
+    werr = rk_hub_frame_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &f, detail, sizeof detail);
+    zmq_msg_close(&msg);
+    if (werr == RK_WIRE_ENOMEM) {
+        set_why(why, why_len, "out of memory reading from the hub");
+        return RK_AGENT_ENOMEM;
+    }
+    if (werr != RK_WIRE_OK) {
+        notice(a, "ignored an unreadable frame from the hub: %s", detail[0] ? detail : rk_wire_strerror(werr));
+        return RK_AGENT_OK;
+    }
+    err = file_frame(a, &f);
+    if (err == RK_AGENT_ENOMEM)
+        set_why(why, why_len, "out of memory reading from the hub");
+    return err;
+}
+
+/* Waits up to timeout_ms (-1 forever) for anything from the hub or the
+ * monitor and files it.  RK_AGENT_OK if something was handled. */
+static rk_agent_err pump(rk_agent_t *a, int timeout_ms, char *why, size_t why_len)
+{
+    zmq_pollitem_t items[2];
+    int rc;
+
+    memset(items, 0, sizeof items);
+    items[0].socket = a->sock;
+    items[0].events = ZMQ_POLLIN;
+    items[1].socket = a->mon;
+    items[1].events = ZMQ_POLLIN;
+    rc = zmq_poll(items, 2, timeout_ms);
+    if (rc < 0) {
+        if (errno == EINTR) {
+            set_why(why, why_len, "interrupted");
+            return RK_AGENT_EINTR;
+        }
+        set_why(why, why_len, "waiting for the hub failed: %s", zmq_strerror(errno));
+        return RK_AGENT_EZMQ;
+    }
+    if (rc == 0)
+        return RK_AGENT_ETIMEOUT;
+    if (items[1].revents & ZMQ_POLLIN)
+        drain_monitor(a);
+    if (items[0].revents & ZMQ_POLLIN)
+        return read_frame(a, why, why_len);
+    return RK_AGENT_OK;
+}
+
+/* ------------------------------------------------------------------ directory */
+
+static rk_agent_err fetch_directory(rk_agent_t *a, int timeout_ms, char *why, size_t why_len)
+{
+    rk_client_frame_t f;
+    rk_dir_t fresh;
+    rk_wire_err werr;
+    rk_agent_err err;
+    uint64_t deadline = deadline_in(timeout_ms);
+
+    memset(&f, 0, sizeof f);
+    f.kind = RK_CF_DIRECTORY;
+    f.u.directory.req_id = ++a->next_req;
+    a->want_dir = f.u.directory.req_id;
+    a->dir_ready = false;
+    if ((err = send_frame(a, &f, why, why_len)) != RK_AGENT_OK)
+        goto done;
+    while (!a->dir_ready) {
+        int left = remaining(deadline);
+        if (left == 0) {
+            set_why(why, why_len, "the hub at %s sent no directory within %g s", a->endpoint,
+                    secs(timeout_ms));
+            err = RK_AGENT_ETIMEOUT;
+            goto done;
+        }
+        err = pump(a, left, why, why_len);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
+            goto done;
+    }
+    memset(&fresh, 0, sizeof fresh);
+    werr = rk_dir_open(a->dir_frame.u.directory.body, a->dir_frame.u.directory.body_len,
+                       a->dir_frame.u.directory.signature, a->hub.sign_pk, &fresh);
+    if (werr == RK_WIRE_ENOMEM) {
+        set_why(why, why_len, "out of memory reading the directory");
+        err = RK_AGENT_ENOMEM;
+    } else if (werr == RK_WIRE_ESIG) {
+        set_why(why, why_len, "the directory is not signed by the hub key in %s: is --hub-key "
+                              "the right hub's public key?", a->hub_pub_path);
+        err = RK_AGENT_EDIRECTORY;
+    } else if (werr != RK_WIRE_OK) {
+        set_why(why, why_len, "the hub's directory does not decode: %s", rk_wire_strerror(werr));
+        err = RK_AGENT_EPROTO;
+    } else {
+        rk_dir_clear(&a->dir);
+        a->dir = fresh;
+        a->have_dir = true;
+        a->dir_at_ms = mono_ms();
+        err = RK_AGENT_OK;
+    }
+done:
+    a->want_dir = 0;
+    a->dir_ready = false;
+    rk_hub_frame_clear(&a->dir_frame);
+    return err;
+}
+
+rk_agent_err rk_agent_refresh_directory(rk_agent_t *a, char *why, size_t why_len)
+{
+    if (a->sock == NULL) {
+        set_why(why, why_len, "the directory needs a connection to the hub");
+        return RK_AGENT_EOFFLINE;
+    }
+    return fetch_directory(a, a->timeout_ms, why, why_len);
+}
+
+const rk_dir_t *rk_agent_directory(const rk_agent_t *a)
+{
+    return a->have_dir ? &a->dir : NULL;
+}
+
+/* ------------------------------------------------------------------ connect */
+
+static void disconnect(rk_agent_t *a)
+{
+    if (a->sock != NULL) {
+        (void)zmq_socket_monitor(a->sock, NULL, 0);
+        zmq_close(a->sock);
+        a->sock = NULL;
+    }
+    if (a->mon != NULL) {
+        zmq_close(a->mon);
+        a->mon = NULL;
+    }
+    if (a->ctx != NULL) {
+        zmq_ctx_term(a->ctx);
+        a->ctx = NULL;
+    }
+    a->welcomed = false;
+    a->lost = false;
+    a->hs = HS_PENDING;
+}
+
+static rk_agent_err zmq_fail(rk_agent_t *a, const char *what, char *why, size_t why_len)
+{
+    int e = errno;
+    set_why(why, why_len, "%s failed: %s", what, zmq_strerror(e));
+    disconnect(a);
+    return e == ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EZMQ;
+}
+
+static rk_agent_err set_sockopts(rk_agent_t *a, char *why, size_t why_len)
+{
+    int linger = CLOSE_LINGER_MS;
+    int sndtimeo = a->timeout_ms;
+    int64_t maxmsg = (int64_t)RK_FRAME_CEILING;
+    int hs_ivl = a->timeout_ms;
+
+    if (zmq_setsockopt(a->sock, ZMQ_CURVE_SERVERKEY, a->hub.curve_pk, RK_KEY_LEN) != 0 ||
+        zmq_setsockopt(a->sock, ZMQ_CURVE_PUBLICKEY, a->id->pub.curve_pk, RK_KEY_LEN) != 0 ||
+        zmq_setsockopt(a->sock, ZMQ_CURVE_SECRETKEY, a->id->curve_sk, RK_KEY_LEN) != 0 ||
+        zmq_setsockopt(a->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(a->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo) != 0 ||
+        zmq_setsockopt(a->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        zmq_setsockopt(a->sock, ZMQ_HANDSHAKE_IVL, &hs_ivl, sizeof hs_ivl) != 0)
+        return zmq_fail(a, "setting up the hub connection", why, why_len);
+    return RK_AGENT_OK;
+}
+
+/* Waits for the welcome, turning monitor events into specific errors. */
+static rk_agent_err await_welcome(rk_agent_t *a, uint64_t deadline, char *why, size_t why_len)
+{
+    while (!a->welcomed) {
+        int left;
+        rk_agent_err err;
+
+        if (a->hs == HS_AUTH_FAILED) {
+            set_why(why, why_len, "the hub refused this key: organization not registered or "
+                                  "suspended (key file %s)", a->key_path);
+            return RK_AGENT_EKEYREFUSED;
+        }
+        if (a->hs == HS_FAILED) {
+            set_why(why, why_len, "the secure handshake with the hub at %s failed: is --hub-key "
+                                  "(%s) the hub's public key?", a->endpoint, a->hub_pub_path);
+            return RK_AGENT_EHANDSHAKE;
+        }
+        if (a->head != NULL && a->head->ev != NULL && a->head->ev->kind == RK_EVENT_RESULT &&
+            !a->head->ev->result.has_msg_id) {
+            const rk_result_t *r = &a->head->ev->result;
+            set_why(why, why_len, "the hub did not accept the greeting: %s: %s%s%s%s",
+                    rk_status_name(r->status), rk_status_text(r->status), r->detail[0] ? " (" : "",
+                    r->detail, r->detail[0] ? ")" : "");
+            return RK_AGENT_EPROTO;
+        }
+        left = remaining(deadline);
+        if (left == 0) {
+            set_why(why, why_len, "no answer from the hub at %s within %g s: is renkei-hub running there?",
+                    a->endpoint, secs(a->timeout_ms));
+            return RK_AGENT_ENOANSWER;
+        }
+        err = pump(a, left, why, why_len);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
+            return err;
+    }
+    return RK_AGENT_OK;
+}
+
+rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
+{
+    uint64_t deadline = deadline_in(a->timeout_ms);
+    rk_agent_err err;
+    int left;
+
+    if (a->sock != NULL)
+        return RK_AGENT_OK;
+    if (a->id == NULL || a->hub_pub_path == NULL) {
+        set_why(why, why_len, "connecting needs this organization's key and the hub's public key");
+        return RK_AGENT_EINVAL;
+    }
+    a->ctx = zmq_ctx_new();
+    if (a->ctx == NULL)
+        return zmq_fail(a, "creating the ZeroMQ context", why, why_len);
+    a->sock = zmq_socket(a->ctx, ZMQ_DEALER);
+    if (a->sock == NULL)
+        return zmq_fail(a, "creating the hub socket", why, why_len);
+    if ((err = set_sockopts(a, why, why_len)) != RK_AGENT_OK)
+        return err;
+    snprintf(a->mon_ep, sizeof a->mon_ep, "inproc://renkei-agent-monitor-%p", (void *)a);
+    if (zmq_socket_monitor(a->sock, a->mon_ep,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED) != 0)
+        return zmq_fail(a, "monitoring the hub socket", why, why_len);
+    a->mon = zmq_socket(a->ctx, ZMQ_PAIR);
+    if (a->mon == NULL)
+        return zmq_fail(a, "creating the monitor socket", why, why_len);
+    if (zmq_connect(a->mon, a->mon_ep) != 0)
+        return zmq_fail(a, "connecting the monitor socket", why, why_len);
+    if (zmq_connect(a->sock, a->endpoint) != 0) {
+        int e = errno;
+        set_why(why, why_len, "cannot connect to the hub endpoint \"%s\": %s (expected e.g. "
+                              "tcp://127.0.0.1:7750)", a->endpoint, zmq_strerror(e));
+        disconnect(a);
+        return RK_AGENT_EINVAL;
+    }
+    a->hs = HS_PENDING;
+    send_hello(a);
+    if ((err = await_welcome(a, deadline, why, why_len)) != RK_AGENT_OK)
+        goto fail;
+    if (a->id != NULL && strcmp(a->org, a->id->pub.name) != 0) {
+        set_why(why, why_len, "the hub admitted this key as organization %s, but the key file %s "
+                              "names %s: use that organization's own key", a->org, a->key_path,
+                a->id->pub.name);
+        err = RK_AGENT_EPROTO;
+        goto fail;
+    }
+    left = remaining(deadline);
+    if ((err = fetch_directory(a, left < 1000 ? 1000 : left, why, why_len)) != RK_AGENT_OK)
+        goto fail;
+    return RK_AGENT_OK;
+
+fail:
+    disconnect(a);
+    while (a->head != NULL) {
+        struct qitem *q = a->head;
+        q_unlink(a, NULL, q);
+        qitem_free(q);
+    }
+    return err;
+}
+
+/* ------------------------------------------------------------------ open/close */
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    char *d;
+    if (s == NULL)
+        return NULL;
+    d = strdup(s);
+    if (d == NULL)
+        *oom = true;
+    return d;
+}
+
+static rk_agent_err load_keys(rk_agent_t *a, const rk_agent_config *cfg, char *why, size_t why_len)
+{
+    char detail[256] = "";
+    rk_keys_err kerr;
+
+    if (cfg->key != NULL) {
+        kerr = rk_identity_load(cfg->key, &a->id, detail, sizeof detail);
+        if (kerr != RK_KEYS_OK) {
+            set_why(why, why_len, "%s", detail[0] ? detail : rk_keys_strerror(kerr));
+            return kerr == RK_KEYS_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EKEY;
+        }
+        snprintf(a->org, sizeof a->org, "%s", a->id->pub.name);
+    }
+    if (cfg->hub_pub != NULL) {
+        kerr = rk_pubkey_load(cfg->hub_pub, &a->hub, detail, sizeof detail);
+        if (kerr != RK_KEYS_OK) {
+            set_why(why, why_len, "%s", detail[0] ? detail : rk_keys_strerror(kerr));
+            return kerr == RK_KEYS_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EKEY;
+        }
+    }
+    return RK_AGENT_OK;
+}
+
+rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *why, size_t why_len)
+{
+    rk_agent_t *a;
+    rk_agent_err err;
+    bool oom = false;
+
+    *out = NULL;
+    if (cfg == NULL) {
+        set_why(why, why_len, "no configuration given");
+        return RK_AGENT_EINVAL;
+    }
+    if (!cfg->offline && (cfg->key == NULL || cfg->hub_pub == NULL)) {
+        set_why(why, why_len, "connecting to the hub needs this organization's secret key and "
+                              "the hub's public key");
+        return RK_AGENT_EINVAL;
+    }
+    if (sodium_init() < 0) {
+        set_why(why, why_len, "libsodium could not be initialized");
+        return RK_AGENT_ENOMEM;
+    }
+    a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        set_why(why, why_len, "out of memory opening the agent");
+        return RK_AGENT_ENOMEM;
+    }
+    a->endpoint = dup_or_null(cfg->endpoint ? cfg->endpoint : DEFAULT_ENDPOINT, &oom);
+    a->hub_pub_path = dup_or_null(cfg->hub_pub, &oom);
+    a->key_path = dup_or_null(cfg->key, &oom);
+    if (oom) {
+        set_why(why, why_len, "out of memory opening the agent");
+        err = RK_AGENT_ENOMEM;
+        goto fail;
+    }
+    a->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+    a->receive = cfg->receive;
+    a->notice = cfg->notice;
+    a->notice_ctx = cfg->notice_ctx;
+
+    if ((err = load_keys(a, cfg, why, why_len)) != RK_AGENT_OK)
+        goto fail;
+    if (cfg->data_dir != NULL &&
+        (err = rk_codebook_open(cfg->data_dir, 0, &a->book, why, why_len)) != RK_AGENT_OK)
+        goto fail;
+    if (!cfg->offline && (err = rk_agent_connect(a, why, why_len)) != RK_AGENT_OK)
+        goto fail;
+    *out = a;
+    return RK_AGENT_OK;
+
+fail:
+    rk_agent_close(&a);
+    return err;
+}
+
+void rk_agent_close(rk_agent_t **ap)
+{
+    rk_agent_t *a;
+    if (ap == NULL || *ap == NULL)
+        return;
+    a = *ap;
+    disconnect(a);
+    while (a->head != NULL) {
+        struct qitem *q = a->head;
+        q_unlink(a, NULL, q);
+        qitem_free(q);
+    }
+    rk_hub_frame_clear(&a->dir_frame);
+    rk_hub_frame_clear(&a->enroll_frame);
+    rk_dir_clear(&a->dir);
+    rk_codebook_close(&a->book);
+    rk_identity_destroy(&a->id);
+    free(a->endpoint);
+    free(a->hub_pub_path);
+    free(a->key_path);
+    free(a);
+    *ap = NULL;
+}
+
+const char *rk_agent_org(const rk_agent_t *a)
+{
+    return a->org;
+}
+
+const char *rk_agent_kind(const rk_agent_t *a)
+{
+    return a->kind;
+}
+
+/* ------------------------------------------------------------------ local table */
+
+rk_agent_err rk_agent_lookup(rk_agent_t *a, const char *person, uint8_t code[RK_CODE_LEN],
+                             char *why, size_t why_len)
+{
+    if (a->book == NULL) {
+        set_why(why, why_len, "the local table needs the agent's data directory (--data)");
+        return RK_AGENT_ENOSTORE;
+    }
+    return rk_codebook_code(a->book, person, code, why, why_len);
+}
+
+rk_agent_err rk_agent_bind(rk_agent_t *a, const char *person, const uint8_t code[RK_CODE_LEN],
+                           char *why, size_t why_len)
+{
+    if (a->book == NULL) {
+        set_why(why, why_len, "the local table needs the agent's data directory (--data)");
+        return RK_AGENT_ENOSTORE;
+    }
+    return rk_codebook_bind(a->book, person, code, why, why_len);
+}
+
+static void refusal_set(rk_result_t *r, rk_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void refusal_set(rk_result_t *r, rk_status st, const char *fmt, ...)
+{
+    va_list ap;
+    if (r == NULL)
+        return;
+    memset(r, 0, sizeof *r);
+    r->status = st;
+    va_start(ap, fmt);
+    vsnprintf(r->detail, sizeof r->detail, fmt, ap);
+    va_end(ap);
+}
+
+rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_CODE_LEN],
+                             bool *existed, rk_result_t *refusal, char *why, size_t why_len)
+{
+    rk_client_frame_t f;
+    uint64_t deadline;
+    rk_agent_err err;
+
+    *existed = false;
+    if (a->book == NULL) {
+        set_why(why, why_len, "enrolling needs the agent's data directory (--data)");
+        return RK_AGENT_ENOSTORE;
+    }
+    err = rk_codebook_code(a->book, person, code, why, why_len);
+    if (err == RK_AGENT_OK) {
+        *existed = true;
+        return RK_AGENT_OK;
+    }
+    if (err != RK_AGENT_ENOTFOUND)
+        return err;
+    if (a->sock == NULL) {
+        set_why(why, why_len, "enrolling a person needs a connection to the hub");
+        return RK_AGENT_EOFFLINE;
+    }
+    if (strcmp(a->kind, "municipality") != 0) {
+        refusal_set(refusal, RK_ST_NOT_PERMITTED, "only municipalities enroll persons; %s is a %s",
+                    a->org, a->kind);
+        set_why(why, why_len, "only municipalities enroll persons; %s is a %s", a->org, a->kind);
+        return RK_AGENT_EREFUSED;
+    }
+    memset(&f, 0, sizeof f);
+    f.kind = RK_CF_ENROLL;
+    f.u.enroll.req_id = ++a->next_req;
+    a->want_enroll = f.u.enroll.req_id;
+    a->enroll_ready = false;
+    if ((err = send_frame(a, &f, why, why_len)) != RK_AGENT_OK)
+        goto done;
+    deadline = deadline_in(a->timeout_ms);
+    while (!a->enroll_ready) {
+        int left = remaining(deadline);
+        if (left == 0) {
+            set_why(why, why_len, "the hub at %s did not answer the enrollment within %g s",
+                    a->endpoint, secs(a->timeout_ms));
+            err = RK_AGENT_ETIMEOUT;
+            goto done;
+        }
+        err = pump(a, left, why, why_len);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
+            goto done;
+    }
+    if (a->enroll_frame.u.enrolled.status != RK_ST_ACCEPTED) {
+        refusal_set(refusal, a->enroll_frame.u.enrolled.status, "%s", a->enroll_frame.u.enrolled.detail);
+        set_why(why, why_len, "the hub refused the enrollment: %s",
+                rk_status_text(a->enroll_frame.u.enrolled.status));
+        err = RK_AGENT_EREFUSED;
+        goto done;
+    }
+    memcpy(code, a->enroll_frame.u.enrolled.code, RK_CODE_LEN);
+    err = rk_codebook_bind(a->book, person, code, why, why_len);
+    if (err != RK_AGENT_OK) {
+        char inner[256];
+        snprintf(inner, sizeof inner, "%s", why ? why : "");
+        set_why(why, why_len, "the hub issued a link code but it could not be recorded locally: %s", inner);
+        sodium_memzero(code, RK_CODE_LEN);
+    }
+done:
+    a->want_enroll = 0;
+    a->enroll_ready = false;
+    rk_hub_frame_clear(&a->enroll_frame);
+    return err;
+}
+
+/* ------------------------------------------------------------------ sending */
+
+static rk_agent_err find_org(rk_agent_t *a, const char *id, const rk_dir_entry_t **entry, bool refreshed,
+                             char *why, size_t why_len)
+{
+    rk_agent_err err;
+    *entry = a->have_dir ? rk_dir_find(&a->dir, id) : NULL;
+    if (*entry != NULL)
+        return RK_AGENT_OK;
+    if (!refreshed) {
+        if ((err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK)
+            return err;
+        *entry = rk_dir_find(&a->dir, id);
+        if (*entry != NULL)
+            return RK_AGENT_OK;
+    }
+    set_why(why, why_len, "%s is not in the hub's directory: check the organization id "
+                          "(renkei-agent directory lists them)", id);
+    return RK_AGENT_EUNKNOWN_ORG;
+}
+
+/* Waits for the hub's result for msg_id (or for an unreadable-frame result,
+ * which can only be about what we just sent). */
+static rk_agent_err await_result(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result,
+                                 char *why, size_t why_len)
+{
+    uint64_t deadline = deadline_in(a->timeout_ms);
+    char hex[RK_MSGID_LEN * 2 + 1];
+
+    for (;;) {
+        struct qitem *prev = NULL;
+        rk_agent_err err;
+        int left;
+
+        for (struct qitem *q = a->head; q != NULL; prev = q, q = q->next) {
+            const rk_result_t *r;
+            if (q->ev == NULL || q->ev->kind != RK_EVENT_RESULT)
+                continue;
+            r = &q->ev->result;
+            if (r->has_msg_id ? sodium_memcmp(r->msg_id, msg_id, RK_MSGID_LEN) != 0
+                              : false)
+                continue;
+            if (r->has_msg_id && r->status == RK_ST_REFUSED_BY_RECIPIENT)
+                continue; /* the recipient's later word, not the hub's answer */
+            *result = *r;
+            q_unlink(a, prev, q);
+            qitem_free(q);
+            if (result->status == RK_ST_ACCEPTED)
+                return RK_AGENT_OK;
+            set_why(why, why_len, "%s: %s%s%s%s", rk_status_name(result->status),
+                    rk_status_text(result->status), result->detail[0] ? " (" : "", result->detail,
+                    result->detail[0] ? ")" : "");
+            return RK_AGENT_EREFUSED;
+        }
+        left = remaining(deadline);
+        if (left == 0) {
+            sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
+            set_why(why, why_len, "the hub at %s did not confirm message %s within %g s", a->endpoint,
+                    hex, secs(a->timeout_ms));
+            return RK_AGENT_ETIMEOUT;
+        }
+        err = pump(a, left, why, why_len);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
+            return err;
+    }
+}
+
+static rk_agent_err send_checked(rk_agent_t *a, const rk_outgoing *m, const uint8_t who[RK_CODE_LEN],
+                                 uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result, char *why,
+                                 size_t why_len)
+{
+    const rk_dir_entry_t *to = NULL;
+    rk_client_frame_t f;
+    rk_seal_params p;
+    rk_agent_err err;
+
+    if (a->have_dir && mono_ms() - a->dir_at_ms > DIR_MAX_AGE_MS &&
+        (err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK)
+        return err;
+    if ((err = find_org(a, m->to, &to, false, why, why_len)) != RK_AGENT_OK)
+        return err;
+    randombytes_buf(msg_id, RK_MSGID_LEN);
+    memset(&p, 0, sizeof p);
+    p.type = m->type;
+    p.msg_id = msg_id;
+    p.reply_to = m->reply_to;
+    p.time_ms = wall_ms();
+    p.who = who;
+    memset(&f, 0, sizeof f);
+    f.kind = RK_CF_SEND;
+    err = rk_seal_build(a->id, to, &p, m->payload, m->payload_len, &f.u.send, why, why_len);
+    if (err != RK_AGENT_OK)
+        return err;
+    err = send_frame(a, &f, why, why_len);
+    rk_client_frame_clear(&f);
+    if (err != RK_AGENT_OK)
+        return err;
+    return await_result(a, msg_id, result, why, why_len);
+}
+
+rk_agent_err rk_agent_send(rk_agent_t *a, const rk_outgoing *m, uint8_t msg_id[RK_MSGID_LEN],
+                           rk_result_t *result, char *why, size_t why_len)
+{
+    uint8_t who[RK_CODE_LEN];
+    rk_agent_err err;
+
+    memset(result, 0, sizeof *result);
+    memset(msg_id, 0, RK_MSGID_LEN);
+    if (a->sock == NULL) {
+        set_why(why, why_len, "sending needs a connection to the hub");
+        return RK_AGENT_EOFFLINE;
+    }
+    if (m == NULL || m->to == NULL || !rk_valid_name(m->to)) {
+        set_why(why, why_len, "the recipient must be an organization id (lowercase letters, digits, . _ -)");
+        return RK_AGENT_EINVAL;
+    }
+    if (m->type == NULL || !rk_valid_name(m->type)) {
+        set_why(why, why_len, "the procedure type must be a name like utility.supply.stop");
+        return RK_AGENT_EINVAL;
+    }
+    if (m->payload == NULL && m->payload_len > 0) {
+        set_why(why, why_len, "no payload given");
+        return RK_AGENT_EINVAL;
+    }
+    if (m->code != NULL) {
+        memcpy(who, m->code, RK_CODE_LEN);
+    } else if (m->person != NULL) {
+        if (a->book == NULL) {
+            set_why(why, why_len, "sending by person needs the agent's data directory (--data)");
+            return RK_AGENT_ENOSTORE;
+        }
+        err = rk_codebook_code(a->book, m->person, who, why, why_len);
+        if (err == RK_AGENT_ENOTFOUND)
+            set_why(why, why_len, "no link code is recorded for this person: enroll or bind them first");
+        if (err != RK_AGENT_OK)
+            return err;
+    } else {
+        set_why(why, why_len, "a message needs a person or a link code");
+        return RK_AGENT_EINVAL;
+    }
+    err = send_checked(a, m, who, msg_id, result, why, why_len);
+    sodium_memzero(who, sizeof who);
+    return err;
+}
+
+rk_agent_err rk_agent_reply(rk_agent_t *a, const rk_event *request, const uint8_t *payload, size_t len,
+                            uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result, char *why, size_t why_len)
+{
+    rk_outgoing m;
+    if (request == NULL || request->kind != RK_EVENT_MESSAGE) {
+        set_why(why, why_len, "only a delivered message can be replied to");
+        return RK_AGENT_EINVAL;
+    }
+    memset(&m, 0, sizeof m);
+    m.to = request->from;
+    m.type = request->type;
+    m.code = request->code;
+    m.payload = payload;
+    m.payload_len = len;
+    m.reply_to = request->msg_id;
+    return rk_agent_send(a, &m, msg_id, result, why, why_len);
+}
+
+/* ------------------------------------------------------------------ receiving */
+
+static void send_reject(rk_agent_t *a, const char *to, const uint8_t msg_id[RK_MSGID_LEN], rk_status reason,
+                        const char *detail)
+{
+    rk_client_frame_t f;
+    char why[256];
+    memset(&f, 0, sizeof f);
+    f.kind = RK_CF_REJECT;
+    snprintf(f.u.reject.to, sizeof f.u.reject.to, "%s", to);
+    memcpy(f.u.reject.msg_id, msg_id, RK_MSGID_LEN);
+    f.u.reject.reason = reason;
+    snprintf(f.u.reject.detail, sizeof f.u.reject.detail, "%s", detail);
+    if (send_frame(a, &f, why, sizeof why) != RK_AGENT_OK)
+        notice(a, "could not tell the hub about a refused message: %s", why);
+}
+
+static void fill_from_core(rk_event *ev, const rk_core_t *core)
+{
+    snprintf(ev->from, sizeof ev->from, "%s", core->from);
+    snprintf(ev->to, sizeof ev->to, "%s", core->to);
+    snprintf(ev->type, sizeof ev->type, "%s", core->type);
+    memcpy(ev->msg_id, core->msg_id, RK_MSGID_LEN);
+    ev->has_reply_to = core->has_reply_to;
+    memcpy(ev->reply_to, core->reply_to, RK_MSGID_LEN);
+    ev->time_ms = core->time_ms;
+}
+
+/* Checks a raw delivery and turns it into an event (MESSAGE, or REFUSED
+ * after telling the hub).  Errors only for resource failures. */
+static rk_agent_err check_delivery(rk_agent_t *a, rk_hub_frame_t *frame, rk_event **out, char *why,
+                                   size_t why_len)
+{
+    const rk_envelope_t *env = &frame->u.deliver.envelope;
+    rk_core_t core;
+    const rk_dir_entry_t *sender = NULL;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    char detail[RK_DETAIL_MAX + 1] = "";
+    rk_status reason = RK_ST_UNSPECIFIED;
+    rk_event *ev;
+    rk_agent_err err;
+
+    *out = NULL;
+    ev = event_new(RK_EVENT_MESSAGE);
+    if (ev == NULL) {
+        set_why(why, why_len, "out of memory reading a delivery");
+        return RK_AGENT_ENOMEM;
+    }
+    memcpy(ev->code, env->who, RK_CODE_LEN);
+    ev->first_contact = frame->u.deliver.first_contact;
+    ev->seq = frame->u.deliver.seq;
+
+    err = rk_seal_peek(env, a->org, &core, detail, sizeof detail);
+    if (err == RK_AGENT_ENOMEM) {
+        rk_event_free(&ev);
+        set_why(why, why_len, "out of memory reading a delivery");
+        return err;
+    }
+    if (err == RK_AGENT_EPROTO) {
+        /* Nobody to tell: the sender cannot be read. */
+        ev->kind = RK_EVENT_REFUSED;
+        ev->result.status = RK_ST_MALFORMED;
+        snprintf(ev->detail, sizeof ev->detail, "%s", detail);
+        *out = ev;
+        return RK_AGENT_OK;
+    }
+    fill_from_core(ev, &core);
+    if (err == RK_AGENT_EMISROUTED) {
+        reason = RK_ST_MALFORMED;
+        goto refuse;
+    }
+    err = find_org(a, core.from, &sender, false, detail, sizeof detail);
+    if (err == RK_AGENT_EUNKNOWN_ORG) {
+        snprintf(detail, sizeof detail, "sender %s is not in the hub's directory", core.from);
+        reason = RK_ST_BAD_SIGNATURE;
+        goto refuse;
+    }
+    if (err != RK_AGENT_OK) {
+        snprintf(detail, sizeof detail, "could not check the sender's key: directory unavailable");
+        reason = RK_ST_BAD_SIGNATURE;
+        goto refuse;
+    }
+    err = rk_seal_open(a->id, env, &core, sender, &plain, &plain_len, detail, sizeof detail);
+    if (err == RK_AGENT_EBADSIG || err == RK_AGENT_EUNDECRYPTABLE) {
+        /* The sender may have a new key: look again once. */
+        if (fetch_directory(a, a->timeout_ms, NULL, 0) == RK_AGENT_OK &&
+            (sender = rk_dir_find(&a->dir, core.from)) != NULL)
+            err = rk_seal_open(a->id, env, &core, sender, &plain, &plain_len, detail, sizeof detail);
+    }
+    if (err == RK_AGENT_ENOMEM) {
+        rk_core_clear(&core);
+        rk_event_free(&ev);
+        set_why(why, why_len, "out of memory reading a delivery");
+        return err;
+    }
+    if (err == RK_AGENT_EBADSIG) {
+        reason = RK_ST_BAD_SIGNATURE;
+        goto refuse;
+    }
+    if (err != RK_AGENT_OK) {
+        reason = RK_ST_UNDECRYPTABLE;
+        goto refuse;
+    }
+    rk_core_clear(&core);
+    ev->payload = plain;
+    ev->payload_len = plain_len;
+    if (a->book != NULL) {
+        err = rk_codebook_person(a->book, ev->code, &ev->person, NULL, 0);
+        if (err == RK_AGENT_ENOMEM) {
+            rk_event_free(&ev);
+            set_why(why, why_len, "out of memory reading a delivery");
+            return err;
+        }
+    }
+    *out = ev;
+    return RK_AGENT_OK;
+
+refuse:
+    send_reject(a, core.from, core.msg_id, reason, detail);
+    rk_core_clear(&core);
+    ev->kind = RK_EVENT_REFUSED;
+    ev->result.status = reason;
+    snprintf(ev->detail, sizeof ev->detail, "%s", detail);
+    *out = ev;
+    return RK_AGENT_OK;
+}
+
+/* Turns a raw queue item into a checked one in place.  On failure the item
+ * holds nothing (ev NULL, raw false) and is to be dropped. */
+static rk_agent_err settle(rk_agent_t *a, struct qitem *q, char *why, size_t why_len)
+{
+    rk_hub_frame_t frame;
+    rk_agent_err err;
+    if (!q->raw)
+        return RK_AGENT_OK;
+    frame = q->frame;
+    memset(&q->frame, 0, sizeof q->frame);
+    q->raw = false;
+    err = check_delivery(a, &frame, &q->ev, why, why_len);
+    rk_hub_frame_clear(&frame);
+    return err;
+}
+
+rk_agent_err rk_agent_recv(rk_agent_t *a, int timeout_ms, rk_event **ev, char *why, size_t why_len)
+{
+    uint64_t deadline = deadline_in(timeout_ms);
+
+    *ev = NULL;
+    if (a->sock == NULL) {
+        set_why(why, why_len, "receiving needs a connection to the hub");
+        return RK_AGENT_EOFFLINE;
+    }
+    for (;;) {
+        rk_agent_err err;
+        int left;
+        while (a->head != NULL) {
+            struct qitem *q = a->head;
+            q_unlink(a, NULL, q);
+            err = settle(a, q, why, why_len);
+            if (err == RK_AGENT_OK && q->ev != NULL) {
+                *ev = q->ev;
+                q->ev = NULL;
+                qitem_free(q);
+                return RK_AGENT_OK;
+            }
+            qitem_free(q);
+            if (err != RK_AGENT_OK)
+                return err;
+        }
+        left = remaining(deadline);
+        if (left == 0) {
+            set_why(why, why_len, "nothing arrived within %g s", secs(timeout_ms));
+            return RK_AGENT_ETIMEOUT;
+        }
+        err = pump(a, left, why, why_len);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
+            return err;
+    }
+}
+
+static bool answers(const rk_event *ev, const uint8_t msg_id[RK_MSGID_LEN])
+{
+    switch (ev->kind) {
+    case RK_EVENT_MESSAGE:
+    case RK_EVENT_REFUSED:
+        return ev->has_reply_to && sodium_memcmp(ev->reply_to, msg_id, RK_MSGID_LEN) == 0;
+    case RK_EVENT_RESULT:
+        return ev->result.has_msg_id && ev->result.status != RK_ST_ACCEPTED &&
+               sodium_memcmp(ev->result.msg_id, msg_id, RK_MSGID_LEN) == 0;
+    }
+    return false;
+}
+
+rk_agent_err rk_agent_wait_reply(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN], int timeout_ms,
+                                 rk_event **reply, char *why, size_t why_len)
+{
+    uint64_t deadline = deadline_in(timeout_ms);
+    char hex[RK_MSGID_LEN * 2 + 1];
+
+    *reply = NULL;
+    if (a->sock == NULL) {
+        set_why(why, why_len, "waiting for a reply needs a connection to the hub");
+        return RK_AGENT_EOFFLINE;
+    }
+    for (;;) {
+        struct qitem *prev = NULL, *q = a->head;
+        rk_agent_err err;
+        int left;
+
+        while (q != NULL) {
+            struct qitem *next;
+            err = settle(a, q, why, why_len);
+            next = q->next;
+            if (q->ev == NULL) {
+                q_unlink(a, prev, q);
+                qitem_free(q);
+                if (err != RK_AGENT_OK)
+                    return err;
+                q = next;
+                continue;
+            }
+            if (answers(q->ev, msg_id)) {
+                *reply = q->ev;
+                q->ev = NULL;
+                q_unlink(a, prev, q);
+                qitem_free(q);
+                return RK_AGENT_OK;
+            }
+            prev = q;
+            q = next;
+        }
+        left = remaining(deadline);
+        if (left == 0) {
+            sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
+            set_why(why, why_len, "no reply to message %s within %g s", hex, secs(timeout_ms));
+            return RK_AGENT_ETIMEOUT;
+        }
+        err = pump(a, left, why, why_len);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
+            return err;
+    }
+}

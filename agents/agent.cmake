@@ -1,0 +1,13 @@
+# The agent library every organization's system links against, and the
+# renkei-agent command line over it.
+add_library(renkei_agent STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/agent.c
+  ${CMAKE_CURRENT_LIST_DIR}/codebook.c
+  ${CMAKE_CURRENT_LIST_DIR}/seal.c)
+target_include_directories(renkei_agent PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(renkei_agent PUBLIC renkei_keys renkei_wire PkgConfig::ZMQ PkgConfig::SODIUM lmdb::lmdb)
+
+if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/main.c)
+  add_executable(renkei-agent ${CMAKE_CURRENT_LIST_DIR}/main.c)
+  target_link_libraries(renkei-agent PRIVATE renkei_agent PkgConfig::JANSSON)
+endif()
