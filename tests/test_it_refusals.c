@@ -1,0 +1,495 @@
+/*
+ * test_it_refusals - every refusal the hub can make reaches its sender with
+ * its own status, is named on the hub's log, and leaves the hub serving.
+ *
+ * Hand-crafted frames come from raw CURVE clients (rawclient.h), because an
+ * honest agent never sends most of them.  The recipient that must refuse an
+ * undecryptable payload is the real renkei-agent.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "harness.h"
+#include "rawclient.h"
+
+typedef struct fixture {
+    it_env_t *env;
+    rawclient_t *cx;   /* city.x, sender (not its receiving connection) */
+    rawclient_t *cr;   /* city.x, receiving connection (from test_baseline on) */
+    rawclient_t *pw;   /* power, receiving connection */
+    rawclient_t *ty;   /* town.y, receiving connection */
+    uint8_t code_x[RK_CODE_LEN];  /* city.x's code for the test person */
+    bool have_code_p;
+    uint8_t code_p[RK_CODE_LEN];  /* power's code for the same person */
+    rk_pubkey_t pub[6];
+    char code_x_hex[RK_CODE_TEXT_LEN + 1];
+} fixture_t;
+
+enum { K_CITY, K_TOWN, K_POWER, K_GAS, K_WATER, K_HUB };
+static const char *const names[] = {"city.x", "town.y", "power", "gas", "water", "hub"};
+
+static rawclient_t *connect_as(fixture_t *fx, const char *org, bool receive)
+{
+    char key[1024], hubpub[1024], who[RK_ID_MAX + 1] = "";
+    rawclient_t *rc;
+    snprintf(key, sizeof key, "%s/keys/%s.key", it_dir(fx->env), org);
+    snprintf(hubpub, sizeof hubpub, "%s/keys/hub.pub", it_dir(fx->env));
+    rc = rawclient_new(it_hub_endpoint(fx->env), hubpub, key);
+    if (rc == NULL)
+        return NULL;
+    if (rawclient_hello(rc, receive, who, 5000) != 0 || strcmp(who, org) != 0) {
+        fprintf(stderr, "setup: no welcome for %s\n", org);
+        rawclient_destroy(&rc);
+    }
+    return rc;
+}
+
+static int setup(void **state)
+{
+    static fixture_t fx;
+    size_t i;
+    char why[512];
+
+    memset(&fx, 0, sizeof fx);
+    *state = &fx;
+    if (sodium_init() < 0)
+        return -1;
+    fx.env = it_env_new();
+    if (fx.env == NULL)
+        return -1;
+    if (it_org(fx.env, "city.x", "municipality") != 0 ||
+        it_org(fx.env, "town.y", "municipality") != 0 || it_org(fx.env, "power", "utility") != 0 ||
+        it_org(fx.env, "gas", "utility") != 0 || it_org(fx.env, "water", "utility") != 0)
+        return -1;
+    for (i = 0; i < 6; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/keys/%s.pub", it_dir(fx.env), names[i]);
+        if (rk_pubkey_load(path, &fx.pub[i], why, sizeof why) != RK_KEYS_OK) {
+            fprintf(stderr, "setup: %s\n", why);
+            return -1;
+        }
+    }
+    if (it_hub_start(fx.env, NULL) != 0)
+        return -1;
+    fx.cx = connect_as(&fx, "city.x", false);
+    fx.pw = connect_as(&fx, "power", true);
+    fx.ty = connect_as(&fx, "town.y", true);
+    if (fx.cx == NULL || fx.pw == NULL || fx.ty == NULL)
+        return -1;
+    if (rawclient_enroll(fx.cx, fx.code_x, 5000) != 0) {
+        fprintf(stderr, "setup: city.x could not enroll a person\n");
+        return -1;
+    }
+    rk_code_to_text(fx.code_x, fx.code_x_hex);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *fx = *state;
+    if (fx == NULL)
+        return 0;
+    rawclient_destroy(&fx->cx);
+    rawclient_destroy(&fx->cr);
+    rawclient_destroy(&fx->pw);
+    rawclient_destroy(&fx->ty);
+    it_env_destroy(&fx->env);
+    return 0;
+}
+
+/* Sends a payload sealed for `to` (whose public key is pub[k]) as city.x. */
+static void send_as_city(fixture_t *fx, const char *to, int k, const char *type,
+                         const uint8_t who[RK_CODE_LEN], uint8_t msg_id[RK_MSGID_LEN])
+{
+    static const char plain[] = "{\"request\":\"stop\",\"date\":\"2025-03-31\"}";
+    size_t wlen = 0;
+    uint8_t *what = rawclient_box(fx->cx, fx->pub[k].curve_pk, plain, sizeof plain - 1, &wlen);
+    assert_non_null(what);
+    assert_int_equal(rawclient_send_envelope(fx->cx, "city.x", to, type, NULL, who, what, wlen,
+                                             NULL, false, msg_id),
+                     0);
+    free(what);
+}
+
+/* The hub keeps serving: city.x -> power stop is accepted, delivered under
+ * power's own code, answered, and the answer comes back under city.x's. */
+static void assert_normal_send_works(fixture_t *fx)
+{
+    uint8_t msg_id[RK_MSGID_LEN], reply_id[RK_MSGID_LEN];
+    rk_result_t res;
+    rk_hub_frame_t hf;
+    char *plain;
+    static const char answer[] = "{\"result\":\"done\"}";
+    uint8_t *what;
+    size_t wlen = 0;
+    rk_core_t core;
+    char why[200];
+
+    send_as_city(fx, "power", K_POWER, "utility.supply.stop", fx->code_x, msg_id);
+    assert_int_equal(rawclient_wait_result(fx->cx, msg_id, &res, 5000), 0);
+    if (res.status != RK_ST_ACCEPTED)
+        fail_msg("a normal send was refused: %s (%s)", rk_status_name(res.status), res.detail);
+    assert_true(res.seq > 0);
+
+    /* power receives it under its own code, and can open it. */
+    assert_int_equal(rawclient_recv_kind(fx->pw, RK_HF_DELIVER, &hf, 5000), 0);
+    assert_int_equal(rk_core_decode(hf.u.deliver.envelope.core, hf.u.deliver.envelope.core_len,
+                                    &core, why, sizeof why),
+                     RK_WIRE_OK);
+    assert_memory_equal(core.msg_id, msg_id, RK_MSGID_LEN);
+    assert_string_equal(core.from, "city.x");
+    assert_memory_not_equal(hf.u.deliver.envelope.who, fx->code_x, RK_CODE_LEN);
+    if (!fx->have_code_p) {
+        assert_true(hf.u.deliver.first_contact);
+        memcpy(fx->code_p, hf.u.deliver.envelope.who, RK_CODE_LEN);
+        fx->have_code_p = true;
+    } else {
+        assert_false(hf.u.deliver.first_contact);
+        assert_memory_equal(hf.u.deliver.envelope.who, fx->code_p, RK_CODE_LEN);
+    }
+    plain = rawclient_unbox(fx->pw, fx->pub[K_CITY].curve_pk, core.what, core.what_len);
+    assert_non_null(plain);
+    assert_non_null(strstr(plain, "\"stop\""));
+    free(plain);
+    rk_core_clear(&core);
+    rk_hub_frame_clear(&hf);
+
+    /* power answers; the answer reaches city.x under city.x's code. */
+    what = rawclient_box(fx->pw, fx->pub[K_CITY].curve_pk, answer, sizeof answer - 1, &wlen);
+    assert_non_null(what);
+    assert_int_equal(rawclient_send_envelope(fx->pw, "power", "city.x", "utility.supply.stop",
+                                             msg_id, fx->code_p, what, wlen, NULL, false,
+                                             reply_id),
+                     0);
+    free(what);
+    assert_int_equal(rawclient_wait_result(fx->pw, reply_id, &res, 5000), 0);
+    if (res.status != RK_ST_ACCEPTED)
+        fail_msg("the reply was refused: %s (%s)", rk_status_name(res.status), res.detail);
+    assert_int_equal(rawclient_recv_kind(fx->cx, RK_HF_DELIVER, &hf, 5000), 0);
+    assert_memory_equal(hf.u.deliver.envelope.who, fx->code_x, RK_CODE_LEN);
+    assert_false(hf.u.deliver.first_contact);
+    assert_int_equal(rk_core_decode(hf.u.deliver.envelope.core, hf.u.deliver.envelope.core_len,
+                                    &core, why, sizeof why),
+                     RK_WIRE_OK);
+    assert_true(core.has_reply_to);
+    assert_memory_equal(core.reply_to, msg_id, RK_MSGID_LEN);
+    plain = rawclient_unbox(fx->cx, fx->pub[K_POWER].curve_pk, core.what, core.what_len);
+    assert_non_null(plain);
+    assert_string_equal(plain, answer);
+    free(plain);
+    rk_core_clear(&core);
+    rk_hub_frame_clear(&hf);
+}
+
+/* The hub logged a refusal naming status (and never a link code). */
+static void assert_logged(fixture_t *fx, const char *needle)
+{
+    char *log;
+    char p_hex[RK_CODE_TEXT_LEN + 1];
+    if (!it_hub_log_wait(fx->env, needle, 3000)) {
+        log = it_hub_log(fx->env);
+        fail_msg("the hub's log has no \"%s\"; log:\n%s", needle, log);
+    }
+    log = it_hub_log(fx->env);
+    assert_null(strstr(log, fx->code_x_hex));
+    if (fx->have_code_p) {
+        rk_code_to_text(fx->code_p, p_hex);
+        assert_null(strstr(log, p_hex));
+    }
+    free(log);
+}
+
+static void assert_refused(fixture_t *fx, const uint8_t *msg_id, rk_status want, const char *log_needle)
+{
+    rk_result_t res;
+    char needle[256];
+    if (rawclient_wait_result(fx->cx, msg_id, &res, 5000) != 0)
+        fail_msg("no result came back for a message the hub should refuse with %s",
+                 rk_status_name(want));
+    if (res.status != want)
+        fail_msg("expected %s, got %s (%s)", rk_status_name(want), rk_status_name(res.status),
+                 res.detail);
+    assert_true(res.detail[0] != '\0');
+    assert_null(strstr(res.detail, fx->code_x_hex));
+    snprintf(needle, sizeof needle, "refused %s%s", rk_status_name(want),
+             log_needle != NULL ? log_needle : "");
+    assert_logged(fx, needle);
+    assert_normal_send_works(fx);
+}
+
+/* proto/README.md: a reply goes back to the connection that sent the
+ * request.  city.x has no receiving connection yet: its sending connection
+ * must still get the answer. */
+static void test_reply_reaches_sending_connection(void **state)
+{
+    assert_normal_send_works(*state);
+}
+
+static void test_baseline(void **state)
+{
+    fixture_t *fx = *state;
+    /* From here on city.x also has a receiving connection, so the checks
+     * below do not depend on the rule tested just above. */
+    fx->cr = connect_as(fx, "city.x", true);
+    assert_non_null(fx->cr);
+    assert_normal_send_works(fx);
+    assert_normal_send_works(fx); /* again: same code, no first contact */
+}
+
+static void test_malformed(void **state)
+{
+    fixture_t *fx = *state;
+    static const uint8_t garbage[] = {0xff, 0xfe, 0x00, 0x13, 0x37, 0x42, 0x99, 0x07, 0x08, 0x01};
+    assert_int_equal(rawclient_send_bytes(fx->cx, garbage, sizeof garbage), 0);
+    assert_refused(fx, NULL, RK_ST_MALFORMED, NULL);
+}
+
+static void test_unknown_recipient(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN];
+    send_as_city(fx, "nobody", K_POWER, "utility.supply.stop", fx->code_x, id);
+    assert_refused(fx, id, RK_ST_UNKNOWN_RECIPIENT, " from city.x to nobody");
+}
+
+static void test_unknown_who(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN], who[RK_CODE_LEN];
+    randombytes_buf(who, sizeof who);
+    send_as_city(fx, "power", K_POWER, "utility.supply.stop", who, id);
+    assert_refused(fx, id, RK_ST_UNKNOWN_WHO, " from city.x to power");
+}
+
+static void test_too_large(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN];
+    size_t plen = 65536 + 100, wlen = 0;
+    char *plain = malloc(plen);
+    uint8_t *what;
+    assert_non_null(plain);
+    memset(plain, 'a', plen);
+    what = rawclient_box(fx->cx, fx->pub[K_POWER].curve_pk, plain, plen, &wlen);
+    free(plain);
+    assert_non_null(what);
+    assert_true(wlen > 65536);
+    assert_int_equal(rawclient_send_envelope(fx->cx, "city.x", "power", "utility.supply.stop",
+                                             NULL, fx->code_x, what, wlen, NULL, false, id),
+                     0);
+    free(what);
+    assert_refused(fx, id, RK_ST_TOO_LARGE, NULL);
+}
+
+static void test_from_mismatch(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN];
+    rk_identity_t *gas = NULL;
+    char path[1024], why[256];
+    size_t wlen = 0;
+    uint8_t *what = rawclient_box(fx->cx, fx->pub[K_POWER].curve_pk, "{}", 2, &wlen);
+    snprintf(path, sizeof path, "%s/keys/gas.key", it_dir(fx->env));
+    assert_int_equal(rk_identity_load(path, &gas, why, sizeof why), RK_KEYS_OK);
+    /* Signed with gas's own key, so only the connection gives it away. */
+    assert_int_equal(rawclient_send_envelope(fx->cx, "gas", "power", "utility.supply.stop", NULL,
+                                             fx->code_x, what, wlen, gas->sign_sk, false, id),
+                     0);
+    rk_identity_destroy(&gas);
+    free(what);
+    assert_refused(fx, id, RK_ST_FROM_MISMATCH, NULL);
+}
+
+static void test_bad_signature(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN];
+    size_t wlen = 0;
+    uint8_t *what = rawclient_box(fx->cx, fx->pub[K_POWER].curve_pk, "{}", 2, &wlen);
+    assert_int_equal(rawclient_send_envelope(fx->cx, "city.x", "power", "utility.supply.stop",
+                                             NULL, fx->code_x, what, wlen, NULL, true, id),
+                     0);
+    free(what);
+    assert_refused(fx, id, RK_ST_BAD_SIGNATURE, " from city.x to power");
+}
+
+static int ctl(fixture_t *fx, const char *cmd, const char *org)
+{
+    it_run_t r;
+    int st = it_ctl(fx->env, &r, cmd, org, NULL);
+    if (st != 0)
+        fprintf(stderr, "renkei-ctl %s %s exited %d: %s\n", cmd, org, st, r.err);
+    it_run_clear(&r);
+    return st;
+}
+
+static void test_sender_suspended(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN];
+    rk_result_t res;
+    int got;
+
+    assert_int_equal(ctl(fx, "suspend", "city.x"), 0);
+    send_as_city(fx, "power", K_POWER, "utility.supply.stop", fx->code_x, id);
+    got = rawclient_wait_result(fx->cx, id, &res, 5000);
+    /* Reactivate before asserting, so one failure does not hide the rest. */
+    assert_int_equal(ctl(fx, "reactivate", "city.x"), 0);
+    if (got != 0)
+        fail_msg("no result for a send on a suspended sender's existing connection");
+    if (res.status != RK_ST_SENDER_SUSPENDED)
+        fail_msg("expected SENDER_SUSPENDED, got %s (%s)", rk_status_name(res.status), res.detail);
+    assert_logged(fx, "refused SENDER_SUSPENDED from city.x");
+    /* After reactivate the same connection works again. */
+    assert_normal_send_works(fx);
+}
+
+static void test_recipient_suspended(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN];
+    rk_result_t res;
+    int got;
+
+    assert_int_equal(ctl(fx, "suspend", "gas"), 0);
+    send_as_city(fx, "gas", K_GAS, "utility.supply.stop", fx->code_x, id);
+    got = rawclient_wait_result(fx->cx, id, &res, 5000);
+    assert_int_equal(ctl(fx, "reactivate", "gas"), 0);
+    if (got != 0)
+        fail_msg("no result for a send to a suspended recipient");
+    if (res.status != RK_ST_RECIPIENT_SUSPENDED)
+        fail_msg("expected RECIPIENT_SUSPENDED, got %s (%s)", rk_status_name(res.status),
+                 res.detail);
+    assert_logged(fx, "refused RECIPIENT_SUSPENDED from city.x to gas");
+    assert_normal_send_works(fx);
+}
+
+static void test_no_first_contact(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN];
+    rk_hub_frame_t hf;
+    send_as_city(fx, "town.y", K_TOWN, "move.in.notice", fx->code_x, id);
+    assert_refused(fx, id, RK_ST_NO_FIRST_CONTACT, " from city.x to town.y");
+    /* town.y received nothing. */
+    assert_int_equal(rawclient_recv_kind(fx->ty, RK_HF_DELIVER, &hf, 300), 1);
+}
+
+static void test_not_permitted(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN];
+    rk_result_t res;
+    rk_hub_frame_t hf;
+    size_t wlen = 0;
+    uint8_t *what;
+
+    if (!fx->have_code_p)
+        assert_normal_send_works(fx);
+    what = rawclient_box(fx->pw, fx->pub[K_TOWN].curve_pk, "{}", 2, &wlen);
+    assert_non_null(what);
+    /* A utility may not send a move-out notice, even about a person it knows. */
+    assert_int_equal(rawclient_send_envelope(fx->pw, "power", "town.y", "move.out.notice", NULL,
+                                             fx->code_p, what, wlen, NULL, false, id),
+                     0);
+    free(what);
+    assert_int_equal(rawclient_wait_result(fx->pw, id, &res, 5000), 0);
+    if (res.status != RK_ST_NOT_PERMITTED)
+        fail_msg("expected NOT_PERMITTED, got %s (%s)", rk_status_name(res.status), res.detail);
+    assert_logged(fx, "refused NOT_PERMITTED from power to town.y");
+    assert_int_equal(rawclient_recv_kind(fx->ty, RK_HF_DELIVER, &hf, 300), 1);
+    assert_normal_send_works(fx);
+}
+
+static void test_unknown_type(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN];
+    send_as_city(fx, "power", K_POWER, "vehicle.registration.transfer", fx->code_x, id);
+    assert_refused(fx, id, RK_ST_UNKNOWN_TYPE, " from city.x to power");
+}
+
+static void test_recipient_offline(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN];
+    send_as_city(fx, "gas", K_GAS, "utility.supply.stop", fx->code_x, id);
+    assert_refused(fx, id, RK_ST_RECIPIENT_OFFLINE, " from city.x to gas");
+}
+
+/* A payload sealed for power but addressed to water: the signature is
+ * valid, so the hub routes it; water's agent cannot open it and refuses,
+ * and city.x hears REFUSED_BY_RECIPIENT / UNDECRYPTABLE from water. */
+static void test_undecryptable(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t id[RK_MSGID_LEN];
+    rk_result_t res;
+    rk_hub_frame_t hf;
+    char cmd[2048];
+    it_proc_t *water;
+    char *err;
+
+    snprintf(cmd, sizeof cmd, "cat >> '%s/out/water.in'; printf '{\"result\":\"done\"}\\n'",
+             it_dir(fx->env));
+    water = it_serve_start(fx->env, "water", cmd, 0);
+    assert_non_null(water);
+
+    send_as_city(fx, "water", K_POWER /* wrong key */, "utility.supply.stop", fx->code_x, id);
+    assert_int_equal(rawclient_wait_result(fx->cx, id, &res, 5000), 0);
+    if (res.status != RK_ST_ACCEPTED)
+        fail_msg("the hub should route it (it cannot read payloads), got %s (%s)",
+                 rk_status_name(res.status), res.detail);
+    if (rawclient_wait_result(fx->cx, id, &res, 10000) != 0)
+        fail_msg("water's agent never refused the payload it cannot open");
+    assert_int_equal(res.status, RK_ST_REFUSED_BY_RECIPIENT);
+    assert_string_equal(res.peer, "water");
+    assert_int_equal(res.cause, RK_ST_UNDECRYPTABLE);
+    /* Water's back-office never saw it. */
+    {
+        char *in = it_slurp(it_path(fx->env, "out/water.in"), NULL);
+        assert_null(in);
+    }
+    err = it_proc_err(water);
+    assert_null(strstr(err, fx->code_x_hex));
+    free(err);
+
+    /* water's agent keeps serving: a correctly sealed request is answered. */
+    send_as_city(fx, "water", K_WATER, "utility.supply.stop", fx->code_x, id);
+    assert_int_equal(rawclient_wait_result(fx->cx, id, &res, 5000), 0);
+    assert_int_equal(res.status, RK_ST_ACCEPTED);
+    assert_int_equal(rawclient_recv_kind(fx->cx, RK_HF_DELIVER, &hf, 10000), 0);
+    assert_memory_equal(hf.u.deliver.envelope.who, fx->code_x, RK_CODE_LEN);
+    rk_hub_frame_clear(&hf);
+    assert_normal_send_works(fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reply_reaches_sending_connection),
+        cmocka_unit_test(test_baseline),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_unknown_recipient),
+        cmocka_unit_test(test_unknown_who),
+        cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_from_mismatch),
+        cmocka_unit_test(test_bad_signature),
+        cmocka_unit_test(test_sender_suspended),
+        cmocka_unit_test(test_recipient_suspended),
+        cmocka_unit_test(test_no_first_contact),
+        cmocka_unit_test(test_not_permitted),
+        cmocka_unit_test(test_unknown_type),
+        cmocka_unit_test(test_recipient_offline),
+        cmocka_unit_test(test_undecryptable),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
