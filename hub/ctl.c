@@ -1,1 +1,614 @@
-int main(void) { return 0; }
+/*
+ * renkei-ctl - the hub operator's tool: register organizations and their
+ * keys, suspend and reactivate them, replace a key.
+ *
+ * It works on the hub's data directory directly (LMDB serializes it with a
+ * running hub, which sees the change at its next transaction) and never needs
+ * the master key: it touches organizations only.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "keys.h"
+#include "store.h"
+
+#define PROG "renkei-ctl"
+
+enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: renkei-ctl [-d DIR] COMMAND [ARGS]\n"
+            "\n"
+            "Manages the organizations registered at a Renkei hub.  DIR is the hub's data\n"
+            "directory (renkei-hub --data); without -d, $RENKEI_HUB_DATA is used.  Works\n"
+            "while the hub runs: the hub sees changes without a restart.  Needs no master key.\n"
+            "\n"
+            "commands:\n"
+            "  register ORG --kind KIND --pub FILE.pub\n"
+            "                       register ORG with the key in FILE.pub (made by\n"
+            "                       'renkei-keygen ORG'); KIND is municipality, utility or auditor\n"
+            "  list                 all organizations: id, kind, status, key, created (UTC)\n"
+            "  show ORG             one organization in full\n"
+            "  suspend ORG          the hub refuses ORG's key until it is reactivated\n"
+            "  reactivate ORG       the hub admits a suspended ORG's key again\n"
+            "  rekey ORG --pub FILE.pub\n"
+            "                       replace ORG's key; the old key can no longer connect\n"
+            "\n"
+            "options:\n"
+            "  -d, --data DIR       the hub's data directory\n"
+            "  -h, --help           show this help\n"
+            "\n"
+            "exit status: 0 done (or nothing to change), 1 error, 2 usage error\n");
+}
+
+static void err_f(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void err_f(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs(PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Parsed command line of one command. */
+typedef struct cmd_args {
+    const char *data;
+    const char *command;
+    const char *org;
+    const char *kind;
+    const char *pub;
+} cmd_args_t;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void fmt_time(uint64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms / 1000u);
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "?");
+}
+
+static void fmt_curve(const uint8_t key[RK_KEY_LEN], char out[RK_Z85_LEN + 1])
+{
+    if (zmq_z85_encode(out, key, RK_KEY_LEN) == NULL)
+        snprintf(out, RK_Z85_LEN + 1, "?");
+}
+
+/* ------------------------------------------------------------ command line */
+
+/* Takes "--name VALUE" or "--name=VALUE" at argv[*i]; true if it matched. */
+static bool take_opt(int argc, char **argv, int *i, const char *name, const char **value, int *bad)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+
+    if (strncmp(a, name, n) != 0)
+        return false;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return true;
+    }
+    if (a[n] != '\0')
+        return false;
+    if (*i + 1 >= argc) {
+        err_f("%s needs a value", name);
+        *bad = 1;
+        return true;
+    }
+    *value = argv[++*i];
+    return true;
+}
+
+/* Parses the command's own arguments.  Returns -1 on --help, 0 if fine,
+ * EXIT_USAGE after printing what is wrong. */
+static int parse_command(int argc, char **argv, cmd_args_t *a)
+{
+    const char *cmd = a->command;
+    bool wants_org = strcmp(cmd, "list") != 0;
+    bool wants_kind = strcmp(cmd, "register") == 0;
+    bool wants_pub = wants_kind || strcmp(cmd, "rekey") == 0;
+    int bad = 0;
+
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
+            return -1;
+        if (take_opt(argc, argv, &i, "--kind", &a->kind, &bad) ||
+            take_opt(argc, argv, &i, "--pub", &a->pub, &bad)) {
+            if (bad)
+                return EXIT_USAGE;
+            continue;
+        }
+        if (arg[0] == '-' && arg[1] != '\0') {
+            err_f("unknown option '%s' for '%s'; see 'renkei-ctl --help'", arg, cmd);
+            return EXIT_USAGE;
+        }
+        if (!wants_org || a->org != NULL) {
+            err_f("unexpected argument '%s' for '%s'; see 'renkei-ctl --help'", arg, cmd);
+            return EXIT_USAGE;
+        }
+        a->org = arg;
+    }
+    if (a->kind != NULL && !wants_kind) {
+        err_f("'%s' takes no --kind; see 'renkei-ctl --help'", cmd);
+        return EXIT_USAGE;
+    }
+    if (a->pub != NULL && !wants_pub) {
+        err_f("'%s' takes no --pub; see 'renkei-ctl --help'", cmd);
+        return EXIT_USAGE;
+    }
+    if (wants_org && a->org == NULL) {
+        err_f("'%s' needs the organization's id, e.g. 'renkei-ctl %s city.x'", cmd, cmd);
+        return EXIT_USAGE;
+    }
+    if (a->org != NULL && !rk_valid_name(a->org)) {
+        err_f("'%s' is not a valid organization id: use 1-64 of a-z 0-9 . _ -, starting with a "
+              "letter", a->org);
+        return EXIT_USAGE;
+    }
+    if (wants_kind && a->kind == NULL) {
+        err_f("'register' needs --kind municipality|utility|auditor");
+        return EXIT_USAGE;
+    }
+    if (wants_pub && a->pub == NULL) {
+        err_f("'%s' needs --pub FILE.pub (the organization's public key from renkei-keygen)", cmd);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------- store */
+
+/* Opens the hub's store.  Only 'register' may create a new data directory:
+ * any other command on a directory without hub data is a mistyped path. */
+static int open_store(const cmd_args_t *a, bool may_create, store_t **s)
+{
+    char path[4096], why[512] = "";
+    struct stat st;
+    store_err err;
+
+    if (!may_create) {
+        if (stat(a->data, &st) != 0) {
+            err_f("cannot use data directory %s: %s; give renkei-hub's --data directory with -d "
+                  "or RENKEI_HUB_DATA", a->data, strerror(errno));
+            return EXIT_ERR;
+        }
+        if ((size_t)snprintf(path, sizeof path, "%s/data.mdb", a->data) >= sizeof path) {
+            err_f("data directory path is too long");
+            return EXIT_ERR;
+        }
+        if (stat(path, &st) != 0) {
+            err_f("%s holds no hub data (%s): check -d or RENKEI_HUB_DATA; the first "
+                  "'renkei-ctl register' creates it", a->data, errno == ENOENT ? "no data.mdb" : strerror(errno));
+            return EXIT_ERR;
+        }
+    }
+    err = store_open(a->data, NULL, 0, s, why, sizeof why);
+    if (err != STORE_OK) {
+        err_f("%s", why[0] ? why : store_strerror(err));
+        return EXIT_ERR;
+    }
+    return EXIT_OK;
+}
+
+static int store_fail(const char *what, store_err err, const cmd_args_t *a)
+{
+    if (err == STORE_EFULL)
+        err_f("cannot %s: the hub's data file in %s is full (LMDB map size reached); nothing was "
+              "changed: restart renkei-hub with a larger --map-size, then retry", what, a->data);
+    else if (err == STORE_ECORRUPT)
+        err_f("cannot %s: a record in %s is damaged; restore the data directory from a backup",
+              what, a->data);
+    else
+        err_f("cannot %s in %s: %s", what, a->data, store_strerror(err));
+    return EXIT_ERR;
+}
+
+static int not_registered(const char *org)
+{
+    err_f("no organization '%s' is registered; see 'renkei-ctl list'", org);
+    return EXIT_ERR;
+}
+
+/* Loads a .pub file and checks that it names `org`. */
+static int load_pub(const cmd_args_t *a, rk_pubkey_t *pub)
+{
+    char why[512] = "";
+
+    if (rk_pubkey_load(a->pub, pub, why, sizeof why) != RK_KEYS_OK) {
+        err_f("%s", why);
+        return EXIT_ERR;
+    }
+    if (strcmp(pub->name, a->org) != 0) {
+        err_f("%s is the public key of '%s', not of '%s': ask %s for the %s.pub it made with "
+              "'renkei-keygen %s'", a->pub, pub->name, a->org, a->org, a->org, a->org);
+        return EXIT_ERR;
+    }
+    return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static int cmd_register(const cmd_args_t *a)
+{
+    store_t *s = NULL;
+    store_txn_t *t = NULL;
+    rk_pubkey_t pub;
+    org_t org, other;
+    org_kind kind;
+    char z85[RK_Z85_LEN + 1];
+    store_err err;
+    int rc;
+
+    if (!org_kind_parse(a->kind, &kind)) {
+        err_f("unknown kind '%s': use municipality, utility or auditor", a->kind);
+        return EXIT_USAGE;
+    }
+    if ((rc = load_pub(a, &pub)) != EXIT_OK)
+        return rc;
+    if ((rc = open_store(a, true, &s)) != EXIT_OK)
+        return rc;
+    rc = EXIT_ERR;
+    if ((err = store_begin(s, true, &t)) != STORE_OK) {
+        rc = store_fail("begin a transaction", err, a);
+        goto out;
+    }
+    err = store_org_get(t, a->org, &other);
+    if (err == STORE_OK) {
+        err_f("organization '%s' is already registered (%s, %s); to replace its key use "
+              "'renkei-ctl rekey %s --pub FILE.pub'", a->org, org_kind_name(other.kind),
+              org_status_name(other.status), a->org);
+        goto out;
+    }
+    if (err != STORE_ENOTFOUND) {
+        rc = store_fail("read the organizations", err, a);
+        goto out;
+    }
+    err = store_org_by_curve(t, pub.curve_pk, &other);
+    if (err == STORE_OK) {
+        err_f("the key in %s is already registered to '%s': every organization needs its own key "
+              "pair ('renkei-keygen %s')", a->pub, other.id, a->org);
+        goto out;
+    }
+    if (err != STORE_ENOTFOUND) {
+        rc = store_fail("read the organizations", err, a);
+        goto out;
+    }
+    memset(&org, 0, sizeof org);
+    snprintf(org.id, sizeof org.id, "%s", a->org);
+    org.kind = kind;
+    org.status = ORG_ACTIVE;
+    memcpy(org.sign_pk, pub.sign_pk, RK_KEY_LEN);
+    memcpy(org.curve_pk, pub.curve_pk, RK_KEY_LEN);
+    org.created_ms = org.updated_ms = now_ms();
+    if ((err = store_org_add(t, &org)) != STORE_OK) {
+        rc = store_fail("register the organization", err, a);
+        goto out;
+    }
+    err = store_commit(&t);
+    if (err != STORE_OK) {
+        rc = store_fail("register the organization", err, a);
+        goto out;
+    }
+    fmt_curve(org.curve_pk, z85);
+    printf("registered %s (%s), key %.16s\n", org.id, org_kind_name(org.kind), z85);
+    rc = EXIT_OK;
+out:
+    store_abort(&t);
+    store_close(&s);
+    return rc;
+}
+
+typedef struct org_list {
+    org_t *items;
+    size_t n, cap;
+    bool nomem;
+} org_list_t;
+
+static int collect_org(const org_t *org, void *ctx)
+{
+    org_list_t *l = ctx;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        org_t *items = realloc(l->items, cap * sizeof *items);
+        if (items == NULL) {
+            l->nomem = true;
+            return 1;
+        }
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->n++] = *org;
+    return 0;
+}
+
+static int cmd_list(const cmd_args_t *a)
+{
+    store_t *s = NULL;
+    store_txn_t *t = NULL;
+    org_list_t l = {NULL, 0, 0, false};
+    char z85[RK_Z85_LEN + 1], when[32];
+    int width = 2, rc = EXIT_ERR;
+    store_err err;
+
+    if ((rc = open_store(a, false, &s)) != EXIT_OK)
+        return rc;
+    rc = EXIT_ERR;
+    if ((err = store_begin(s, false, &t)) != STORE_OK) {
+        rc = store_fail("begin a transaction", err, a);
+        goto out;
+    }
+    err = store_org_list(t, collect_org, &l);
+    if (err == STORE_OK && l.nomem)
+        err = STORE_ENOMEM;
+    if (err != STORE_OK) {
+        rc = store_fail("list the organizations", err, a);
+        goto out;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        int n = (int)strlen(l.items[i].id);
+        if (n > width)
+            width = n;
+    }
+    printf("%-*s  %-12s  %-9s  %-16s  %s\n", width, "ID", "KIND", "STATUS", "KEY", "CREATED");
+    for (size_t i = 0; i < l.n; i++) {
+        const org_t *o = &l.items[i];
+        fmt_curve(o->curve_pk, z85);
+        fmt_time(o->created_ms, when);
+        printf("%-*s  %-12s  %-9s  %-16.16s  %s\n", width, o->id, org_kind_name(o->kind),
+               org_status_name(o->status), z85, when);
+    }
+    if (l.n == 0)
+        fprintf(stderr, PROG ": no organizations are registered yet; add one with "
+                        "'renkei-ctl register ORG --kind KIND --pub ORG.pub'\n");
+    rc = EXIT_OK;
+out:
+    free(l.items);
+    store_abort(&t);
+    store_close(&s);
+    return rc;
+}
+
+static int cmd_show(const cmd_args_t *a)
+{
+    store_t *s = NULL;
+    store_txn_t *t = NULL;
+    char z85[RK_Z85_LEN + 1], b64[sodium_base64_ENCODED_LEN(RK_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)];
+    char created[32], updated[32];
+    org_t o;
+    store_err err;
+    int rc;
+
+    if ((rc = open_store(a, false, &s)) != EXIT_OK)
+        return rc;
+    rc = EXIT_ERR;
+    if ((err = store_begin(s, false, &t)) != STORE_OK) {
+        rc = store_fail("begin a transaction", err, a);
+        goto out;
+    }
+    err = store_org_get(t, a->org, &o);
+    if (err == STORE_ENOTFOUND) {
+        rc = not_registered(a->org);
+        goto out;
+    }
+    if (err != STORE_OK) {
+        rc = store_fail("read the organization", err, a);
+        goto out;
+    }
+    fmt_curve(o.curve_pk, z85);
+    sodium_bin2base64(b64, sizeof b64, o.sign_pk, RK_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
+    fmt_time(o.created_ms, created);
+    fmt_time(o.updated_ms, updated);
+    printf("id:      %s\n"
+           "kind:    %s\n"
+           "status:  %s\n"
+           "sign:    %s\n"
+           "curve:   %s\n"
+           "created: %s\n"
+           "updated: %s\n",
+           o.id, org_kind_name(o.kind), org_status_name(o.status), b64, z85, created, updated);
+    rc = EXIT_OK;
+out:
+    store_abort(&t);
+    store_close(&s);
+    return rc;
+}
+
+/* suspend / reactivate */
+static int cmd_status(const cmd_args_t *a, org_status want)
+{
+    store_t *s = NULL;
+    store_txn_t *t = NULL;
+    org_t o;
+    store_err err;
+    int rc;
+
+    if ((rc = open_store(a, false, &s)) != EXIT_OK)
+        return rc;
+    rc = EXIT_ERR;
+    if ((err = store_begin(s, true, &t)) != STORE_OK) {
+        rc = store_fail("begin a transaction", err, a);
+        goto out;
+    }
+    err = store_org_get(t, a->org, &o);
+    if (err == STORE_ENOTFOUND) {
+        rc = not_registered(a->org);
+        goto out;
+    }
+    if (err != STORE_OK) {
+        rc = store_fail("read the organization", err, a);
+        goto out;
+    }
+    if (o.status == want) {
+        fprintf(stderr, PROG ": '%s' is already %s; nothing changed\n", o.id, org_status_name(want));
+        rc = EXIT_OK;
+        goto out;
+    }
+    o.status = want;
+    o.updated_ms = now_ms();
+    err = store_org_update(t, &o);
+    if (err == STORE_OK)
+        err = store_commit(&t);
+    if (err != STORE_OK) {
+        rc = store_fail(want == ORG_SUSPENDED ? "suspend the organization" : "reactivate the organization",
+                        err, a);
+        goto out;
+    }
+    if (want == ORG_SUSPENDED)
+        printf("suspended %s: the hub refuses its key until 'renkei-ctl reactivate %s'\n", o.id, o.id);
+    else
+        printf("reactivated %s: the hub admits its key again\n", o.id);
+    rc = EXIT_OK;
+out:
+    store_abort(&t);
+    store_close(&s);
+    return rc;
+}
+
+static int cmd_rekey(const cmd_args_t *a)
+{
+    store_t *s = NULL;
+    store_txn_t *t = NULL;
+    rk_pubkey_t pub;
+    org_t o, other;
+    char z85[RK_Z85_LEN + 1];
+    store_err err;
+    int rc;
+
+    if ((rc = load_pub(a, &pub)) != EXIT_OK)
+        return rc;
+    if ((rc = open_store(a, false, &s)) != EXIT_OK)
+        return rc;
+    rc = EXIT_ERR;
+    if ((err = store_begin(s, true, &t)) != STORE_OK) {
+        rc = store_fail("begin a transaction", err, a);
+        goto out;
+    }
+    err = store_org_get(t, a->org, &o);
+    if (err == STORE_ENOTFOUND) {
+        rc = not_registered(a->org);
+        goto out;
+    }
+    if (err != STORE_OK) {
+        rc = store_fail("read the organization", err, a);
+        goto out;
+    }
+    if (sodium_memcmp(o.curve_pk, pub.curve_pk, RK_KEY_LEN) == 0) {
+        fprintf(stderr, PROG ": %s already holds %s's current key; nothing changed (ask %s for its "
+                        "new .pub)\n", a->pub, o.id, o.id);
+        rc = EXIT_OK;
+        goto out;
+    }
+    err = store_org_by_curve(t, pub.curve_pk, &other);
+    if (err == STORE_OK) {
+        err_f("the key in %s is already registered to '%s': every organization needs its own key "
+              "pair", a->pub, other.id);
+        goto out;
+    }
+    if (err != STORE_ENOTFOUND) {
+        rc = store_fail("read the organizations", err, a);
+        goto out;
+    }
+    memcpy(o.sign_pk, pub.sign_pk, RK_KEY_LEN);
+    memcpy(o.curve_pk, pub.curve_pk, RK_KEY_LEN);
+    o.updated_ms = now_ms();
+    err = store_org_update(t, &o);
+    if (err == STORE_OK)
+        err = store_commit(&t);
+    if (err != STORE_OK) {
+        rc = store_fail("replace the key", err, a);
+        goto out;
+    }
+    fmt_curve(o.curve_pk, z85);
+    printf("rekeyed %s: new key %.16s; the old key can no longer connect\n", o.id, z85);
+    rc = EXIT_OK;
+out:
+    store_abort(&t);
+    store_close(&s);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    cmd_args_t a;
+    int c, rc;
+
+    memset(&a, 0, sizeof a);
+    /* '+': stop at the command, whose own options are parsed below */
+    while ((c = getopt_long(argc, argv, "+d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': a.data = optarg; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        err_f("no command given");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    a.command = argv[optind++];
+    if (strcmp(a.command, "register") != 0 && strcmp(a.command, "list") != 0 &&
+        strcmp(a.command, "show") != 0 && strcmp(a.command, "suspend") != 0 &&
+        strcmp(a.command, "reactivate") != 0 && strcmp(a.command, "rekey") != 0) {
+        err_f("unknown command '%s': use register, list, show, suspend, reactivate or rekey "
+              "(see 'renkei-ctl --help')", a.command);
+        return EXIT_USAGE;
+    }
+    rc = parse_command(argc - optind, argv + optind, &a);
+    if (rc < 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (rc != 0)
+        return rc;
+    if (a.data == NULL || *a.data == '\0')
+        a.data = getenv("RENKEI_HUB_DATA");
+    if (a.data == NULL || *a.data == '\0') {
+        err_f("no data directory: give -d DIR (the hub's --data directory) or set RENKEI_HUB_DATA");
+        return EXIT_USAGE;
+    }
+    if (sodium_init() < 0) {
+        err_f("libsodium failed to initialize");
+        return EXIT_ERR;
+    }
+    if (strcmp(a.command, "register") == 0)
+        return cmd_register(&a);
+    if (strcmp(a.command, "list") == 0)
+        return cmd_list(&a);
+    if (strcmp(a.command, "show") == 0)
+        return cmd_show(&a);
+    if (strcmp(a.command, "suspend") == 0)
+        return cmd_status(&a, ORG_SUSPENDED);
+    if (strcmp(a.command, "reactivate") == 0)
+        return cmd_status(&a, ORG_ACTIVE);
+    return cmd_rekey(&a);
+}
