@@ -46,6 +46,7 @@ struct it_env {
     unsigned runs;
     char paths[IT_PATH_SLOTS][PATH_MAX];
     unsigned path_slot;
+    char label[80]; /* org of the next it_run, named in its file names */
 };
 
 void it_run_clear(it_run_t *r)
@@ -337,8 +338,11 @@ int it_run(it_env_t *env, const char *prog, const char *const *argv, const char 
         full[i + 1] = argv[i];
     full[i + 1] = NULL;
     snprintf(in_path, sizeof in_path, "%s/run/%04u.in", env->dir, n);
-    snprintf(out_path, sizeof out_path, "%s/run/%04u-%s.out", env->dir, n, prog);
-    snprintf(err_path, sizeof err_path, "%s/run/%04u-%s.err", env->dir, n, prog);
+    snprintf(out_path, sizeof out_path, "%s/run/%04u-%s%s%s.out", env->dir, n, prog,
+             env->label[0] ? "-" : "", env->label);
+    snprintf(err_path, sizeof err_path, "%s/run/%04u-%s%s%s.err", env->dir, n, prog,
+             env->label[0] ? "-" : "", env->label);
+    env->label[0] = '\0';
     if (it_write_file(in_path, input != NULL ? input : "") != 0)
         return r->status = -1;
     p = spawn(env, full, in_path, out_path, err_path);
@@ -588,6 +592,7 @@ int it_agentv(it_env_t *env, const char *org, const char *input, const char *con
     for (i = 0; args[i] != NULL && n < IT_MAX_ARGS; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
+    snprintf(env->label, sizeof env->label, "%s", org);
     return it_run(env, "renkei-agent", argv, input, 40, r);
 }
 

@@ -7,7 +7,8 @@
  *   hub/       the hub's --data dir (LMDB)
  *   hub.log    the hub's stderr
  *   agents/ORG the agent data dir of each organization
- *   run/       captured stdout/stderr of every command
+ *   run/       captured stdout/stderr of every command: NNNN-PROG[-ORG].out/.err,
+ *              NNNN-serve-ORG.out/.err for serve processes
  * and every process it started.  it_env_destroy() kills them all (process
  * group, TERM then KILL) and removes the directory, so a cmocka teardown that
  * calls it leaves nothing behind even when an assertion failed.  Children
