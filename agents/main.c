@@ -1,0 +1,1090 @@
+/*
+ * main.c - renkei-agent, an organization's command line to the Renkei hub.
+ *
+ * Exit codes: 0 ok, 1 error, 2 usage, 3 refused (by hub or recipient),
+ * 4 timed out waiting.  Messages on stderr never carry a person's number or
+ * a link code; stdout carries what the command is asked to print.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "renkei_agent.h"
+
+#define PROG "renkei-agent"
+#define EXIT_ERR 1
+#define EXIT_USAGE 2
+#define EXIT_REFUSED 3
+#define EXIT_TIMEOUT 4
+#define PAYLOAD_MAX ((size_t)RK_WHAT_CEILING)
+
+extern char **environ;
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct options {
+    const char *hub;
+    const char *hub_key;
+    const char *key;
+    const char *data;
+    double timeout_s;
+    const char *to;
+    const char *type;
+    const char *person;
+    const char *code;
+    const char *payload;
+    bool no_wait;
+    const char *exec;
+    long count;
+} options;
+
+static void err_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void err_msg(const char *fmt, ...)
+{
+    va_list ap;
+    fputs(PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: renkei-agent [OPTIONS] COMMAND [ARGS]\n"
+          "\n"
+          "Options (environment fallback in brackets):\n"
+          "  -H, --hub ENDPOINT   the hub's endpoint [RENKEI_HUB] (default tcp://127.0.0.1:7750)\n"
+          "  -K, --hub-key FILE   the hub's public key, hub.pub [RENKEI_HUB_KEY]\n"
+          "  -k, --key FILE       this organization's secret key, ORG.key [RENKEI_KEY]\n"
+          "  -d, --data DIR       this agent's own table of persons and link codes [RENKEI_DATA]\n"
+          "  -t, --timeout SECS   how long to wait for the hub or a reply (default 10)\n"
+          "  -h, --help           show this help\n"
+          "\n"
+          "Commands:\n"
+          "  enroll PERSON        (municipalities) get a new link code for PERSON from the hub,\n"
+          "                       record it locally and print it; PERSON never leaves the agent\n"
+          "  bind PERSON CODE     record CODE (32 hex digits, received at first contact) for PERSON\n"
+          "  lookup PERSON        print this organization's link code for PERSON (no hub needed)\n"
+          "  send --to ORG --type TYPE (--person PERSON | --code HEX) [--payload FILE|-] [--no-wait]\n"
+          "                       send a JSON payload (default from stdin) and print the reply\n"
+          "                       as one JSON line\n"
+          "  serve [--exec CMD] [--count N]\n"
+          "                       receive this organization's messages; print each as a JSON\n"
+          "                       line, or hand it to /bin/sh -c CMD on stdin and send CMD's\n"
+          "                       JSON output back as the reply\n"
+          "  directory            print the hub's signed list of organizations\n"
+          "\n"
+          "Exit codes: 0 ok, 1 error, 2 usage, 3 refused by the hub or the recipient,\n"
+          "4 timed out waiting.\n",
+          f);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs(PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'renkei-agent --help' for more information.\n", stderr);
+    return EXIT_USAGE;
+}
+
+static int timeout_ms(const options *o)
+{
+    return (int)(o->timeout_s * 1000.0 + 0.5);
+}
+
+static int exit_for(rk_agent_err err)
+{
+    switch (err) {
+    case RK_AGENT_OK: return 0;
+    case RK_AGENT_EREFUSED: return EXIT_REFUSED;
+    case RK_AGENT_ETIMEOUT: return EXIT_TIMEOUT;
+    default: return EXIT_ERR;
+    }
+}
+
+static void print_refusal(const rk_result_t *r)
+{
+    char detail[RK_DETAIL_MAX + RK_ID_MAX + 40];
+    if (r->detail[0] != '\0')
+        snprintf(detail, sizeof detail, "%s", r->detail);
+    else if (r->peer[0] != '\0')
+        snprintf(detail, sizeof detail, "%s: %s", r->peer, rk_status_name(r->cause));
+    else
+        detail[0] = '\0';
+    if (detail[0] != '\0')
+        fprintf(stderr, "refused: %s: %s (%s)\n", rk_status_name(r->status), rk_status_text(r->status),
+                detail);
+    else
+        fprintf(stderr, "refused: %s: %s\n", rk_status_name(r->status), rk_status_text(r->status));
+    fflush(stderr);
+}
+
+static void on_notice(void *ctx, const char *text)
+{
+    (void)ctx;
+    err_msg("%s", text);
+}
+
+/* Prints one JSON value as a compact line on stdout. */
+static int print_json_line(json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text == NULL) {
+        err_msg("out of memory formatting output");
+        return EXIT_ERR;
+    }
+    printf("%s\n", text);
+    fflush(stdout);
+    free(text);
+    return 0;
+}
+
+static void hex16(const uint8_t in[16], char out[33])
+{
+    rk_code_to_text(in, out);
+}
+
+/* ------------------------------------------------------------------ opening */
+
+typedef enum need { NEED_KEY = 1, NEED_HUB_KEY = 2, NEED_DATA = 4 } need;
+
+static int check_needs(const options *o, const char *cmd, int needs)
+{
+    if ((needs & NEED_KEY) && o->key == NULL)
+        return usage_error("%s needs this organization's secret key: give --key ORG.key or set RENKEI_KEY", cmd);
+    if ((needs & NEED_HUB_KEY) && o->hub_key == NULL)
+        return usage_error("%s needs the hub's public key: give --hub-key hub.pub or set RENKEI_HUB_KEY", cmd);
+    if ((needs & NEED_DATA) && o->data == NULL)
+        return usage_error("%s needs this agent's data directory: give --data DIR or set RENKEI_DATA", cmd);
+    return 0;
+}
+
+static int open_agent(const options *o, bool offline, bool receive, rk_agent_t **a)
+{
+    rk_agent_config cfg;
+    char why[512] = "";
+    rk_agent_err err;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.endpoint = o->hub;
+    cfg.hub_pub = o->hub_key;
+    cfg.key = o->key;
+    cfg.data_dir = o->data;
+    cfg.timeout_ms = timeout_ms(o);
+    cfg.receive = receive;
+    cfg.offline = offline;
+    cfg.notice = on_notice;
+    err = rk_agent_open(&cfg, a, why, sizeof why);
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        return exit_for(err);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ local commands */
+
+static int cmd_lookup(const options *o, const char *person)
+{
+    rk_agent_t *a = NULL;
+    uint8_t code[RK_CODE_LEN];
+    char text[RK_CODE_TEXT_LEN + 1];
+    char why[512] = "";
+    rk_agent_err err;
+    int rc;
+
+    if ((rc = open_agent(o, true, false, &a)) != 0)
+        return rc;
+    err = rk_agent_lookup(a, person, code, why, sizeof why);
+    rk_agent_close(&a);
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        return EXIT_ERR;
+    }
+    rk_code_to_text(code, text);
+    printf("%s\n", text);
+    fflush(stdout);
+    sodium_memzero(code, sizeof code);
+    return 0;
+}
+
+static int cmd_bind(const options *o, const char *person, const char *code_text)
+{
+    rk_agent_t *a = NULL;
+    uint8_t code[RK_CODE_LEN];
+    char why[512] = "";
+    rk_agent_err err;
+    int rc;
+
+    if (!rk_code_from_text(code_text, code))
+        return usage_error("bind: CODE must be a link code of exactly 32 hexadecimal digits");
+    if ((rc = open_agent(o, true, false, &a)) != 0)
+        return rc;
+    err = rk_agent_bind(a, person, code, why, sizeof why);
+    rk_agent_close(&a);
+    sodium_memzero(code, sizeof code);
+    if (err != RK_AGENT_OK) {
+        err_msg("%s%s", why[0] ? why : rk_agent_strerror(err),
+                err == RK_AGENT_ECONFLICT ? "; nothing was recorded" : "");
+        return EXIT_ERR;
+    }
+    err_msg("recorded the link code for this person");
+    return 0;
+}
+
+static int cmd_enroll(const options *o, const char *person)
+{
+    rk_agent_t *a = NULL;
+    uint8_t code[RK_CODE_LEN];
+    char text[RK_CODE_TEXT_LEN + 1];
+    char why[512] = "";
+    rk_result_t refusal;
+    bool existed = false;
+    rk_agent_err err;
+    int rc;
+
+    if (!rk_person_valid(person))
+        return usage_error("enroll: PERSON must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
+    if ((rc = open_agent(o, true, false, &a)) != 0)
+        return rc;
+    err = rk_agent_lookup(a, person, code, why, sizeof why);
+    if (err == RK_AGENT_ENOTFOUND) {
+        if ((rc = check_needs(o, "enroll", NEED_KEY | NEED_HUB_KEY)) != 0) {
+            rk_agent_close(&a);
+            return rc;
+        }
+        err = rk_agent_connect(a, why, sizeof why);
+        if (err == RK_AGENT_OK) {
+            memset(&refusal, 0, sizeof refusal);
+            err = rk_agent_enroll(a, person, code, &existed, &refusal, why, sizeof why);
+            if (err == RK_AGENT_EREFUSED) {
+                print_refusal(&refusal);
+                rk_agent_close(&a);
+                return EXIT_REFUSED;
+            }
+        }
+    } else if (err == RK_AGENT_OK) {
+        existed = true;
+    }
+    rk_agent_close(&a);
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        return exit_for(err);
+    }
+    if (existed)
+        err_msg("this person is already enrolled; printing the link code on record");
+    rk_code_to_text(code, text);
+    printf("%s\n", text);
+    fflush(stdout);
+    sodium_memzero(code, sizeof code);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ payloads */
+
+/* Reads all of fd (at most PAYLOAD_MAX bytes) into a new buffer. */
+static int read_all(int fd, char **out, size_t *out_len, const char *name)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL) {
+        err_msg("out of memory reading %s", name);
+        return EXIT_ERR;
+    }
+    for (;;) {
+        ssize_t n;
+        if (len == cap) {
+            char *bigger;
+            if (cap > PAYLOAD_MAX) {
+                free(buf);
+                err_msg("%s is larger than any hub accepts (%zu bytes at most)", name, PAYLOAD_MAX);
+                return EXIT_ERR;
+            }
+            bigger = realloc(buf, cap * 2);
+            if (bigger == NULL) {
+                free(buf);
+                err_msg("out of memory reading %s", name);
+                return EXIT_ERR;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err_msg("cannot read %s: %s", name, strerror(errno));
+            free(buf);
+            return EXIT_ERR;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+/* Checks that buf holds one JSON value; trims trailing whitespace.  On
+ * failure writes why (jansson's words, with the position). */
+static bool json_valid(const char *buf, size_t *len, char *why, size_t why_len)
+{
+    json_error_t jerr;
+    json_t *v;
+    while (*len > 0 && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r' || buf[*len - 1] == ' ' ||
+                        buf[*len - 1] == '\t'))
+        (*len)--;
+    if (*len == 0) {
+        snprintf(why, why_len, "it is empty");
+        return false;
+    }
+    v = json_loadb(buf, *len, JSON_DECODE_ANY, &jerr);
+    if (v == NULL) {
+        snprintf(why, why_len, "%s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+        return false;
+    }
+    json_decref(v);
+    return true;
+}
+
+static int read_payload(const options *o, char **out, size_t *out_len)
+{
+    const char *name = o->payload == NULL || strcmp(o->payload, "-") == 0 ? NULL : o->payload;
+    char why[300];
+    int rc;
+
+    if (name == NULL) {
+        if ((rc = read_all(STDIN_FILENO, out, out_len, "the payload on stdin")) != 0)
+            return rc;
+    } else {
+        int fd = open(name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            err_msg("cannot open the payload file %s: %s", name, strerror(errno));
+            return EXIT_ERR;
+        }
+        rc = read_all(fd, out, out_len, name);
+        close(fd);
+        if (rc != 0)
+            return rc;
+    }
+    if (!json_valid(*out, out_len, why, sizeof why)) {
+        err_msg("the payload is not JSON, nothing was sent: %s", why);
+        free(*out);
+        *out = NULL;
+        return EXIT_ERR;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ send */
+
+static json_t *payload_json(const rk_event *ev)
+{
+    return json_loadb((const char *)ev->payload, ev->payload_len, JSON_DECODE_ANY, NULL);
+}
+
+static int print_reply(const rk_event *ev)
+{
+    char msg[33], reply_to[33], code[33];
+    json_t *obj, *payload;
+    int rc;
+
+    payload = payload_json(ev);
+    if (payload == NULL) {
+        err_msg("the reply from %s does not carry JSON", ev->from);
+        return EXIT_ERR;
+    }
+    hex16(ev->msg_id, msg);
+    hex16(ev->reply_to, reply_to);
+    hex16(ev->code, code);
+    obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "from", ev->from, "to", ev->to, "type",
+                    ev->type, "msg_id", msg, "reply_to", reply_to, "code", code, "payload", payload);
+    sodium_memzero(code, sizeof code);
+    if (obj == NULL) {
+        err_msg("out of memory formatting the reply");
+        return EXIT_ERR;
+    }
+    rc = print_json_line(obj);
+    json_decref(obj);
+    return rc;
+}
+
+static int cmd_send(const options *o)
+{
+    rk_agent_t *a = NULL;
+    rk_outgoing m;
+    rk_result_t result;
+    rk_event *reply = NULL;
+    uint8_t msg_id[RK_MSGID_LEN], code[RK_CODE_LEN];
+    char msg_hex[33], why[512] = "";
+    char *payload = NULL;
+    size_t payload_len = 0;
+    rk_agent_err err;
+    int rc;
+
+    if (o->to == NULL || o->type == NULL)
+        return usage_error("send needs --to ORG and --type TYPE");
+    if ((o->person == NULL) == (o->code == NULL))
+        return usage_error("send needs exactly one of --person PERSON or --code HEX");
+    if (!rk_valid_name(o->to))
+        return usage_error("--to must be an organization id (lowercase letters, digits, '.', '_', '-')");
+    if (!rk_valid_name(o->type))
+        return usage_error("--type must be a procedure type such as utility.supply.stop");
+    if (o->code != NULL && !rk_code_from_text(o->code, code))
+        return usage_error("--code must be a link code of exactly 32 hexadecimal digits");
+    if (o->person != NULL && !rk_person_valid(o->person))
+        return usage_error("--person must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
+    if ((rc = check_needs(o, "send", NEED_KEY | NEED_HUB_KEY | (o->person ? NEED_DATA : 0))) != 0)
+        return rc;
+    if ((rc = read_payload(o, &payload, &payload_len)) != 0)
+        return rc;
+    if ((rc = open_agent(o, false, false, &a)) != 0)
+        goto done;
+
+    memset(&m, 0, sizeof m);
+    m.to = o->to;
+    m.type = o->type;
+    m.person = o->person;
+    m.code = o->code ? code : NULL;
+    m.payload = (const uint8_t *)payload;
+    m.payload_len = payload_len;
+    err = rk_agent_send(a, &m, msg_id, &result, why, sizeof why);
+    if (err == RK_AGENT_EREFUSED) {
+        print_refusal(&result);
+        rc = EXIT_REFUSED;
+        goto done;
+    }
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        rc = exit_for(err);
+        goto done;
+    }
+    hex16(msg_id, msg_hex);
+    fprintf(stderr, "accepted: seq %llu msg %s\n", (unsigned long long)result.seq, msg_hex);
+    fflush(stderr);
+    if (o->no_wait) {
+        json_t *obj = json_pack("{s:s, s:I, s:s}", "msg_id", msg_hex, "seq", (json_int_t)result.seq,
+                                "status", "ACCEPTED");
+        if (obj == NULL) {
+            err_msg("out of memory formatting output");
+            rc = EXIT_ERR;
+            goto done;
+        }
+        rc = print_json_line(obj);
+        json_decref(obj);
+        goto done;
+    }
+    err = rk_agent_wait_reply(a, msg_id, timeout_ms(o), &reply, why, sizeof why);
+    if (err == RK_AGENT_ETIMEOUT) {
+        err_msg("no reply to message %s from %s within %g s", msg_hex, o->to, o->timeout_s);
+        rc = EXIT_TIMEOUT;
+    } else if (err != RK_AGENT_OK) {
+        err_msg("waiting for the reply failed: %s", why[0] ? why : rk_agent_strerror(err));
+        rc = exit_for(err);
+    } else if (reply->kind == RK_EVENT_RESULT) {
+        print_refusal(&reply->result);
+        rc = EXIT_REFUSED;
+    } else if (reply->kind == RK_EVENT_REFUSED) {
+        err_msg("refused the reply from %s: %s", reply->from, reply->detail);
+        rc = EXIT_ERR;
+    } else {
+        rc = print_reply(reply);
+    }
+
+done:
+    rk_event_free(&reply);
+    rk_agent_close(&a);
+    sodium_memzero(code, sizeof code);
+    if (payload != NULL) {
+        sodium_memzero(payload, payload_len);
+        free(payload);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ serve */
+
+/* The object handed to --exec on stdin and printed without it. */
+static json_t *delivery_json(const rk_event *ev, bool *not_json)
+{
+    char msg[33], code[33];
+    json_t *obj, *payload;
+
+    *not_json = false;
+    payload = payload_json(ev);
+    if (payload == NULL) {
+        *not_json = true;
+        return NULL;
+    }
+    hex16(ev->msg_id, msg);
+    hex16(ev->code, code);
+    obj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "from", ev->from, "type", ev->type, "msg_id", msg,
+                    "code", code, "first_contact", ev->first_contact, "payload", payload);
+    sodium_memzero(code, sizeof code);
+    if (obj == NULL)
+        return NULL;
+    if (ev->person != NULL && json_object_set_new(obj, "person", json_string(ev->person)) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    if (ev->has_reply_to) {
+        hex16(ev->reply_to, msg);
+        if (json_object_set_new(obj, "reply_to", json_string(msg)) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
+static char *env_entry(const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 2;
+    char *s = malloc(n);
+    if (s != NULL)
+        snprintf(s, n, "%s=%s", name, value);
+    return s;
+}
+
+static void free_envp(char **envp, size_t first_own)
+{
+    if (envp == NULL)
+        return;
+    for (size_t i = first_own; envp[i] != NULL; i++) {
+        sodium_memzero(envp[i], strlen(envp[i]));
+        free(envp[i]);
+    }
+    free(envp);
+}
+
+/* The environment for the --exec command: ours, minus stale RENKEI_*
+ * message variables, plus this message's.  *first_own is where the entries
+ * this function allocated begin. */
+static char **build_envp(const rk_event *ev, size_t *first_own)
+{
+    static const char *const names[] = {"RENKEI_FROM", "RENKEI_TYPE", "RENKEI_MSG_ID", "RENKEI_CODE",
+                                        "RENKEI_FIRST_CONTACT"};
+    char msg[33], code[33];
+    const char *values[5];
+    size_t n = 0, k = 0;
+    char **envp;
+
+    for (char **e = environ; *e != NULL; e++)
+        n++;
+    envp = calloc(n + 6, sizeof *envp);
+    if (envp == NULL)
+        return NULL;
+    for (char **e = environ; *e != NULL; e++) {
+        bool ours = false;
+        for (size_t i = 0; i < 5; i++) {
+            size_t l = strlen(names[i]);
+            if (strncmp(*e, names[i], l) == 0 && (*e)[l] == '=')
+                ours = true;
+        }
+        if (!ours)
+            envp[k++] = *e;
+    }
+    *first_own = k;
+    hex16(ev->msg_id, msg);
+    hex16(ev->code, code);
+    values[0] = ev->from;
+    values[1] = ev->type;
+    values[2] = msg;
+    values[3] = code;
+    values[4] = ev->first_contact ? "1" : "0";
+    for (size_t i = 0; i < 5; i++) {
+        envp[k] = env_entry(names[i], values[i]);
+        if (envp[k] == NULL) {
+            sodium_memzero(code, sizeof code);
+            free_envp(envp, *first_own);
+            return NULL;
+        }
+        k++;
+    }
+    sodium_memzero(code, sizeof code);
+    return envp;
+}
+
+static int pipe_cloexec(int fds[2])
+{
+    if (pipe(fds) != 0)
+        return -1;
+    (void)fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    (void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+/* Runs /bin/sh -c cmd with input on stdin; collects stdout into *out.
+ * Returns 0 and the wait status in *status, or -1 with why set. */
+static int run_command(const char *cmd, const char *input, size_t in_len, char **envp, char **out,
+                       size_t *out_len, int *status, char *why, size_t why_len)
+{
+    int in[2] = {-1, -1}, outp[2] = {-1, -1};
+    size_t sent = 0, cap = 4096, len = 0;
+    char *buf = NULL;
+    pid_t pid;
+    bool reading = true;
+
+    *out = NULL;
+    if (pipe_cloexec(in) != 0 || pipe_cloexec(outp) != 0) {
+        snprintf(why, why_len, "cannot create pipes: %s", strerror(errno));
+        goto fail;
+    }
+    if ((buf = malloc(cap)) == NULL) {
+        snprintf(why, why_len, "out of memory");
+        goto fail;
+    }
+    pid = fork();
+    if (pid < 0) {
+        snprintf(why, why_len, "cannot start the command: %s", strerror(errno));
+        goto fail;
+    }
+    if (pid == 0) {
+        /* Child: only async-signal-safe calls from here on. */
+        struct sigaction sa;
+        char *const argv[] = {"sh", "-c", (char *)cmd, NULL};
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGPIPE, &sa, NULL);
+        if (dup2(in[0], STDIN_FILENO) < 0 || dup2(outp[1], STDOUT_FILENO) < 0)
+            _exit(127);
+        execve("/bin/sh", argv, envp);
+        _exit(127);
+    }
+    close(in[0]);
+    close(outp[1]);
+    in[0] = outp[1] = -1;
+    (void)fcntl(in[1], F_SETFL, O_NONBLOCK);
+    if (in_len == 0) {
+        close(in[1]);
+        in[1] = -1;
+    }
+    while (reading || in[1] >= 0) {
+        struct pollfd fds[2];
+        nfds_t nf = 0;
+        int pr;
+        if (reading)
+            fds[nf++] = (struct pollfd){.fd = outp[0], .events = POLLIN};
+        if (in[1] >= 0)
+            fds[nf++] = (struct pollfd){.fd = in[1], .events = POLLOUT};
+        pr = poll(fds, nf, -1);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr < 0)
+            break;
+        for (nfds_t i = 0; i < nf; i++) {
+            if (fds[i].revents == 0)
+                continue;
+            if (fds[i].fd == outp[0]) {
+                ssize_t n;
+                if (len == cap) {
+                    char *bigger = cap > PAYLOAD_MAX ? NULL : realloc(buf, cap * 2);
+                    if (bigger == NULL) {
+                        reading = false; /* too much: stop collecting, fail below */
+                        len = cap + 1;
+                        continue;
+                    }
+                    buf = bigger;
+                    cap *= 2;
+                }
+                n = read(outp[0], buf + len, cap - len);
+                if (n > 0)
+                    len += (size_t)n;
+                else if (n == 0 || errno != EINTR)
+                    reading = false;
+            } else {
+                ssize_t n = write(in[1], input + sent, in_len - sent);
+                if (n > 0)
+                    sent += (size_t)n;
+                if ((n < 0 && errno != EAGAIN && errno != EINTR) || sent == in_len) {
+                    close(in[1]);
+                    in[1] = -1;
+                }
+            }
+        }
+    }
+    if (in[1] >= 0)
+        close(in[1]);
+    close(outp[0]);
+    while (waitpid(pid, status, 0) < 0) {
+        if (errno != EINTR) {
+            snprintf(why, why_len, "cannot wait for the command: %s", strerror(errno));
+            free(buf);
+            return -1;
+        }
+    }
+    if (len > cap) {
+        snprintf(why, why_len, "it printed more than %zu bytes", PAYLOAD_MAX);
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+
+fail:
+    for (int i = 0; i < 2; i++) {
+        if (in[i] >= 0)
+            close(in[i]);
+        if (outp[i] >= 0)
+            close(outp[i]);
+    }
+    free(buf);
+    return -1;
+}
+
+static void handle_with_exec(rk_agent_t *a, const options *o, const rk_event *ev, const char *input)
+{
+    char msg_hex[33], why[512] = "";
+    char **envp;
+    size_t first_own = 0, out_len = 0;
+    char *out = NULL;
+    int status = 0;
+    uint8_t reply_id[RK_MSGID_LEN];
+    rk_result_t result;
+    rk_agent_err err;
+
+    hex16(ev->msg_id, msg_hex);
+    envp = build_envp(ev, &first_own);
+    if (envp == NULL) {
+        err_msg("out of memory preparing the command for message %s from %s; no reply sent", msg_hex, ev->from);
+        return;
+    }
+    if (run_command(o->exec, input, strlen(input), envp, &out, &out_len, &status, why, sizeof why) != 0) {
+        err_msg("the --exec command for message %s from %s failed: %s; no reply sent", msg_hex, ev->from, why);
+        free_envp(envp, first_own);
+        return;
+    }
+    free_envp(envp, first_own);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (WIFEXITED(status))
+            err_msg("the --exec command exited with status %d for message %s from %s; no reply sent",
+                    WEXITSTATUS(status), msg_hex, ev->from);
+        else
+            err_msg("the --exec command was killed by signal %d for message %s from %s; no reply sent",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : 0, msg_hex, ev->from);
+        goto done;
+    }
+    if (!json_valid(out, &out_len, why, sizeof why)) {
+        err_msg("the --exec command printed no JSON for message %s from %s (%s); no reply sent", msg_hex,
+                ev->from, why);
+        goto done;
+    }
+    err = rk_agent_reply(a, ev, (const uint8_t *)out, out_len, reply_id, &result, why, sizeof why);
+    if (err == RK_AGENT_EREFUSED) {
+        err_msg("the reply to message %s from %s was refused: %s: %s%s%s%s", msg_hex, ev->from,
+                rk_status_name(result.status), rk_status_text(result.status), result.detail[0] ? " (" : "",
+                result.detail, result.detail[0] ? ")" : "");
+    } else if (err != RK_AGENT_OK) {
+        err_msg("the reply to message %s from %s was not sent: %s", msg_hex, ev->from,
+                why[0] ? why : rk_agent_strerror(err));
+    } else {
+        err_msg("replied to %s message %s from %s (seq %llu)", ev->type, msg_hex, ev->from,
+                (unsigned long long)result.seq);
+    }
+done:
+    if (out != NULL) {
+        sodium_memzero(out, out_len);
+        free(out);
+    }
+}
+
+/* Handles one delivered message; false if it could not even be shown. */
+static bool handle_message(rk_agent_t *a, const options *o, const rk_event *ev)
+{
+    char msg_hex[33];
+    bool not_json = false;
+    json_t *obj = delivery_json(ev, &not_json);
+    char *text;
+
+    hex16(ev->msg_id, msg_hex);
+    if (obj == NULL) {
+        if (not_json)
+            err_msg("message %s from %s does not carry JSON; ignored", msg_hex, ev->from);
+        else
+            err_msg("out of memory formatting message %s from %s", msg_hex, ev->from);
+        return false;
+    }
+    text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (text == NULL) {
+        err_msg("out of memory formatting message %s from %s", msg_hex, ev->from);
+        return false;
+    }
+    if (o->exec != NULL && !ev->has_reply_to) {
+        handle_with_exec(a, o, ev, text);
+    } else {
+        printf("%s\n", text);
+        fflush(stdout);
+    }
+    sodium_memzero(text, strlen(text));
+    free(text);
+    return true;
+}
+
+static int cmd_serve(const options *o)
+{
+    rk_agent_t *a = NULL;
+    long handled = 0;
+    int rc;
+
+    if ((rc = check_needs(o, "serve", NEED_KEY | NEED_HUB_KEY)) != 0)
+        return rc;
+    if ((rc = open_agent(o, false, true, &a)) != 0)
+        return rc;
+    err_msg("serving as %s", rk_agent_org(a));
+    rc = 0;
+    while (!stop_requested && (o->count <= 0 || handled < o->count)) {
+        rk_event *ev = NULL;
+        char why[512] = "";
+        rk_agent_err err = rk_agent_recv(a, 500, &ev, why, sizeof why);
+        if (err == RK_AGENT_ETIMEOUT || err == RK_AGENT_EINTR)
+            continue;
+        if (err != RK_AGENT_OK) {
+            err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+            rc = EXIT_ERR;
+            break;
+        }
+        if (ev->kind == RK_EVENT_MESSAGE) {
+            (void)handle_message(a, o, ev);
+            handled++;
+        } else if (ev->kind == RK_EVENT_REFUSED) {
+            err_msg("refused a message from %s: %s: %s", ev->from[0] ? ev->from : "an unknown sender",
+                    rk_status_name(ev->result.status), ev->detail);
+        } else {
+            char hex[33];
+            hex16(ev->result.msg_id, hex);
+            err_msg("message %s: %s: %s%s%s%s", hex, rk_status_name(ev->result.status),
+                    rk_status_text(ev->result.status), ev->result.detail[0] ? " (" : "", ev->result.detail,
+                    ev->result.detail[0] ? ")" : "");
+        }
+        rk_event_free(&ev);
+    }
+    rk_agent_close(&a);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ directory */
+
+static int cmd_directory(const options *o)
+{
+    rk_agent_t *a = NULL;
+    const rk_dir_t *dir;
+    int rc;
+
+    if ((rc = check_needs(o, "directory", NEED_KEY | NEED_HUB_KEY)) != 0)
+        return rc;
+    if ((rc = open_agent(o, false, false, &a)) != 0)
+        return rc;
+    dir = rk_agent_directory(a);
+    for (size_t i = 0; dir != NULL && i < dir->n; i++)
+        printf("%-32s %-13s %s\n", dir->orgs[i].id, dir->orgs[i].kind,
+               dir->orgs[i].active ? "active" : "suspended");
+    fflush(stdout);
+    rk_agent_close(&a);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+enum {
+    OPT_TO = 256,
+    OPT_TYPE,
+    OPT_PERSON,
+    OPT_CODE,
+    OPT_PAYLOAD,
+    OPT_NO_WAIT,
+    OPT_EXEC,
+    OPT_COUNT,
+};
+
+static int parse_args(int argc, char **argv, options *o, int *first_arg)
+{
+    static const struct option longopts[] = {
+        {"hub", required_argument, NULL, 'H'},
+        {"hub-key", required_argument, NULL, 'K'},
+        {"key", required_argument, NULL, 'k'},
+        {"data", required_argument, NULL, 'd'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"to", required_argument, NULL, OPT_TO},
+        {"type", required_argument, NULL, OPT_TYPE},
+        {"person", required_argument, NULL, OPT_PERSON},
+        {"code", required_argument, NULL, OPT_CODE},
+        {"payload", required_argument, NULL, OPT_PAYLOAD},
+        {"no-wait", no_argument, NULL, OPT_NO_WAIT},
+        {"exec", required_argument, NULL, OPT_EXEC},
+        {"count", required_argument, NULL, OPT_COUNT},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":H:K:k:d:t:h", longopts, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'H': o->hub = optarg; break;
+        case 'K': o->hub_key = optarg; break;
+        case 'k': o->key = optarg; break;
+        case 'd': o->data = optarg; break;
+        case 't':
+            errno = 0;
+            o->timeout_s = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(o->timeout_s > 0) || o->timeout_s > 86400)
+                return usage_error("--timeout takes a number of seconds between 0 and 86400, not \"%s\"", optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        case OPT_TO: o->to = optarg; break;
+        case OPT_TYPE: o->type = optarg; break;
+        case OPT_PERSON: o->person = optarg; break;
+        case OPT_CODE: o->code = optarg; break;
+        case OPT_PAYLOAD: o->payload = optarg; break;
+        case OPT_NO_WAIT: o->no_wait = true; break;
+        case OPT_EXEC: o->exec = optarg; break;
+        case OPT_COUNT:
+            errno = 0;
+            o->count = strtol(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || o->count <= 0)
+                return usage_error("--count takes a positive whole number, not \"%s\"", optarg);
+            break;
+        case ':':
+            return usage_error("option %s needs a value", argv[optind - 1]);
+        default:
+            if (optopt != 0)
+                return usage_error("unknown option -%c", optopt);
+            return usage_error("unknown option %s", argv[optind - 1]);
+        }
+    }
+    *first_arg = optind;
+    return 0;
+}
+
+static int check_command_options(const options *o, const char *cmd)
+{
+    bool send = strcmp(cmd, "send") == 0, serve = strcmp(cmd, "serve") == 0;
+    if (!send && (o->to || o->type || o->person || o->code || o->payload || o->no_wait))
+        return usage_error("--to, --type, --person, --code, --payload and --no-wait belong to send");
+    if (!serve && (o->exec || o->count))
+        return usage_error("--exec and --count belong to serve");
+    return 0;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: waits return EINTR and the loop looks at the flag */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+static const char *env_or(const char *value, const char *name)
+{
+    const char *e;
+    if (value != NULL)
+        return value;
+    e = getenv(name);
+    return e != NULL && e[0] != '\0' ? e : NULL;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    int first = 0, nargs, rc;
+    const char *cmd;
+
+    memset(&o, 0, sizeof o);
+    o.timeout_s = 10;
+    rc = parse_args(argc, argv, &o, &first);
+    if (rc < 0)
+        return 0; /* --help */
+    if (rc != 0)
+        return rc;
+    o.hub = env_or(o.hub, "RENKEI_HUB");
+    o.hub_key = env_or(o.hub_key, "RENKEI_HUB_KEY");
+    o.key = env_or(o.key, "RENKEI_KEY");
+    o.data = env_or(o.data, "RENKEI_DATA");
+    if (first >= argc)
+        return usage_error("no command given (enroll, bind, lookup, send, serve, directory)");
+    cmd = argv[first];
+    nargs = argc - first - 1;
+    if ((rc = check_command_options(&o, cmd)) != 0)
+        return rc;
+    if (sodium_init() < 0) {
+        err_msg("libsodium could not be initialized");
+        return EXIT_ERR;
+    }
+    install_signals();
+
+    if (strcmp(cmd, "lookup") == 0) {
+        if (nargs != 1)
+            return usage_error("usage: lookup PERSON");
+        if ((rc = check_needs(&o, cmd, NEED_DATA)) != 0)
+            return rc;
+        if (!rk_person_valid(argv[first + 1]))
+            return usage_error("PERSON must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
+        return cmd_lookup(&o, argv[first + 1]);
+    }
+    if (strcmp(cmd, "bind") == 0) {
+        if (nargs != 2)
+            return usage_error("usage: bind PERSON CODE");
+        if ((rc = check_needs(&o, cmd, NEED_DATA)) != 0)
+            return rc;
+        if (!rk_person_valid(argv[first + 1]))
+            return usage_error("PERSON must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
+        return cmd_bind(&o, argv[first + 1], argv[first + 2]);
+    }
+    if (strcmp(cmd, "enroll") == 0) {
+        if (nargs != 1)
+            return usage_error("usage: enroll PERSON");
+        if ((rc = check_needs(&o, cmd, NEED_DATA)) != 0)
+            return rc;
+        return cmd_enroll(&o, argv[first + 1]);
+    }
+    if (strcmp(cmd, "send") == 0) {
+        if (nargs != 0)
+            return usage_error("send takes no arguments besides its options");
+        return cmd_send(&o);
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        if (nargs != 0)
+            return usage_error("serve takes no arguments besides its options");
+        return cmd_serve(&o);
+    }
+    if (strcmp(cmd, "directory") == 0) {
+        if (nargs != 0)
+            return usage_error("directory takes no arguments");
+        return cmd_directory(&o);
+    }
+    return usage_error("unknown command \"%s\"", cmd);
+}
