@@ -62,6 +62,7 @@ _Static_assert(sizeof(KDF_CONTEXT) - 1 == crypto_kdf_CONTEXTBYTES, "kdf context 
 _Static_assert(SEALED_LEN == 32, "sealed code length");
 _Static_assert(crypto_secretbox_NONCEBYTES <= LOOKUP_KEY_LEN, "nonce from lookup key");
 
+/* A short English phrase for err; never NULL. */
 const char *store_strerror(store_err err)
 {
     switch (err) {
@@ -79,6 +80,7 @@ const char *store_strerror(store_err err)
     return "unknown store error";
 }
 
+/* The kind's name as the CLI and the directory spell it; "unknown" otherwise. */
 const char *org_kind_name(org_kind kind)
 {
     switch (kind) {
@@ -89,6 +91,8 @@ const char *org_kind_name(org_kind kind)
     return "unknown";
 }
 
+/* true and *kind set if name is one of the three kind names; *kind is
+ * untouched otherwise. */
 bool org_kind_parse(const char *name, org_kind *kind)
 {
     static const org_kind all[] = {ORG_MUNICIPALITY, ORG_UTILITY, ORG_AUDITOR};
@@ -105,6 +109,7 @@ bool org_kind_parse(const char *name, org_kind *kind)
     return false;
 }
 
+/* "active" / "suspended"; "unknown" otherwise. */
 const char *org_status_name(org_status status)
 {
     switch (status) {
@@ -434,13 +439,16 @@ fail:
     return err;
 }
 
+/* Opens or creates the store; derives the table keys from master_key and
+ * checks them against the stored check value (written on first use).  On
+ * failure nothing is left open, *out is NULL and why says what to do. */
 store_err store_open(const char *dir, const uint8_t *master_key, size_t map_size, store_t **out,
                      char *why, size_t why_len)
 {
     store_t *s = NULL;
     uint8_t check[32];
     store_err err;
-    int rc;
+    int rc, dead = 0;
 
     *out = NULL;
     if (dir == NULL || *dir == '\0') {
@@ -482,6 +490,8 @@ store_err store_open(const char *dir, const uint8_t *master_key, size_t map_size
         err = map_mdb(rc);
         goto fail;
     }
+    /* readers left behind by a crashed process would pin old pages forever */
+    (void)mdb_reader_check(s->env, &dead);
     err = open_dbs(s, master_key != NULL ? check : NULL, dir, why, why_len);
     if (err != STORE_OK)
         goto fail;
@@ -494,6 +504,7 @@ fail:
     return err;
 }
 
+/* Closes the environment and wipes the table keys.  Accepts NULL. */
 void store_close(store_t **store)
 {
     store_t *s;
@@ -510,6 +521,8 @@ void store_close(store_t **store)
 
 /* ------------------------------------------------------------- transactions */
 
+/* Begins a read or write transaction; *txn is NULL on failure.  Adopts a
+ * map that another process grew when nothing else is open here. */
 store_err store_begin(store_t *store, bool write, store_txn_t **txn)
 {
     store_txn_t *t;
@@ -554,6 +567,8 @@ static void txn_release(store_txn_t **txn)
     *txn = NULL;
 }
 
+/* Commits and frees *txn in every case.  A transaction that already failed
+ * (e.g. STORE_EFULL on a write) commits nothing and returns that error. */
 store_err store_commit(store_txn_t **txn)
 {
     store_txn_t *t;
@@ -576,6 +591,7 @@ store_err store_commit(store_txn_t **txn)
     return err;
 }
 
+/* Discards and frees *txn; accepts NULL and an already-failed txn. */
 void store_abort(store_txn_t **txn)
 {
     if (txn == NULL || *txn == NULL)
@@ -601,6 +617,8 @@ static store_err org_get_raw(store_txn_t *t, const char *id, org_t *out)
     return org_unpack(&key, &val, out);
 }
 
+/* Reads org `id`.  STORE_ENOTFOUND if absent, STORE_EINVAL for an invalid
+ * id, STORE_ECORRUPT if the record does not decode; *out is then unusable. */
 store_err store_org_get(store_txn_t *txn, const char *id, org_t *out)
 {
     store_err err = txn_check(txn, false);
@@ -630,6 +648,8 @@ static store_err curve_owner(store_txn_t *t, const uint8_t curve_pk[RK_KEY_LEN],
     return rk_valid_name(id) ? STORE_OK : STORE_ECORRUPT;
 }
 
+/* The org holding curve_pk.  STORE_ECORRUPT if the key index and the
+ * org records disagree. */
 store_err store_org_by_curve(store_txn_t *txn, const uint8_t curve_pk[RK_KEY_LEN], org_t *out)
 {
     char id[RK_ID_MAX + 1];
@@ -675,6 +695,8 @@ static store_err curve_put(store_txn_t *t, const org_t *org)
     return txn_put(t, t->store->by_curve, &key, &val, 0);
 }
 
+/* Adds a new org and its key index entry; STORE_EEXIST if the id or the
+ * CURVE key is taken (nothing written).  Write transactions only. */
 store_err store_org_add(store_txn_t *txn, const org_t *org)
 {
     char owner[RK_ID_MAX + 1];
@@ -700,6 +722,8 @@ store_err store_org_add(store_txn_t *txn, const org_t *org)
     return curve_put(txn, org);
 }
 
+/* Rewrites an existing org; moves its key index entry when the key
+ * changed, so the old key finds nobody.  Write transactions only. */
 store_err store_org_update(store_txn_t *txn, const org_t *org)
 {
     char owner[RK_ID_MAX + 1];
@@ -730,6 +754,8 @@ store_err store_org_update(store_txn_t *txn, const org_t *org)
     return org_put(txn, org);
 }
 
+/* Calls cb for every org in id (byte) order until cb returns non-zero.
+ * STORE_ECORRUPT stops the walk at a record that does not decode. */
 store_err store_org_list(store_txn_t *txn, int (*cb)(const org_t *org, void *ctx), void *ctx)
 {
     MDB_cursor *cur;
@@ -852,6 +878,8 @@ static store_err code_args(store_txn_t *txn, bool write, const char *org)
     return STORE_OK;
 }
 
+/* (org, link code) -> ID code.  STORE_EMASTER without a master key,
+ * STORE_ECORRUPT if the entry does not decrypt under this key. */
 store_err store_code_resolve(store_txn_t *txn, const char *org, const uint8_t code[RK_CODE_LEN],
                              uint8_t id_code[STORE_IDCODE_LEN])
 {
@@ -864,6 +892,7 @@ store_err store_code_resolve(store_txn_t *txn, const char *org, const uint8_t co
     return sealed_get(txn, txn->store->code_fwd, lk, id_code);
 }
 
+/* (ID code, org) -> org's link code; STORE_ENOTFOUND if org has none. */
 store_err store_code_lookup(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], const char *org,
                             uint8_t code[RK_CODE_LEN])
 {
@@ -915,6 +944,9 @@ static store_err org_known(store_txn_t *t, const char *org)
     return txn_get(t, t->store->orgs, &key, &val);
 }
 
+/* New random link code of registered org for id_code, both directions.
+ * STORE_EEXIST if org already has one, STORE_ENOTFOUND if org is not
+ * registered.  code is written only on success. */
 store_err store_code_issue(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], const char *org,
                            uint8_t code[RK_CODE_LEN])
 {
@@ -934,6 +966,8 @@ store_err store_code_issue(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_
     return issue(txn, id_code, org, rk, code);
 }
 
+/* New person: random ID code and random link code of registered org.
+ * STORE_ENOTFOUND if org is not registered; code written only on success. */
 store_err store_person_new(store_txn_t *txn, const char *org, uint8_t code[RK_CODE_LEN])
 {
     uint8_t id_code[STORE_IDCODE_LEN], rk[LOOKUP_KEY_LEN];
@@ -962,6 +996,8 @@ store_err store_person_new(store_txn_t *txn, const char *org, uint8_t code[RK_CO
 
 /* ------------------------------------------------------------------ sequence */
 
+/* Increments and returns the persisted message sequence (first value 1).
+ * Write transactions only; an aborted txn gives its numbers back. */
 store_err store_next_seq(store_txn_t *txn, uint64_t *seq)
 {
     uint8_t buf[8];

@@ -348,6 +348,44 @@ static void test_suspend_reactivate_rekey(void **state)
     store_close(&s);
 }
 
+/* A running hub holds the store open; it sees renkei-ctl's changes at its
+ * next transaction, without reopening. */
+static void test_changes_reach_open_store(void **state)
+{
+    fixture_t *f = *state;
+    static const uint8_t master[32] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                       7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+    char gas[512], why[256] = "";
+    store_t *s = NULL;
+    store_txn_t *old = NULL, *t = NULL;
+    org_t org;
+
+    keygen(f, "keys", "gas.z", gas, sizeof gas);
+    assert_int_equal(store_open(f->data, master, 0, &s, why, sizeof why), STORE_OK);
+
+    assert_int_equal(run(f, "renkei-ctl", "-d", f->data, "register", "gas.z", "--kind", "utility", "--pub",
+                         gas, NULL), 0);
+    assert_int_equal(store_begin(s, false, &old), STORE_OK);
+    assert_int_equal(store_org_get(old, "gas.z", &org), STORE_OK);
+    assert_int_equal(org.status, ORG_ACTIVE);
+
+    assert_int_equal(run(f, "renkei-ctl", "-d", f->data, "suspend", "gas.z", NULL), 0);
+    /* a transaction begun before the change keeps its snapshot ... */
+    assert_int_equal(store_org_get(old, "gas.z", &org), STORE_OK);
+    assert_int_equal(org.status, ORG_ACTIVE);
+    store_abort(&old);
+    /* ... the next one sees it */
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_org_get(t, "gas.z", &org), STORE_OK);
+    assert_int_equal(org.status, ORG_SUSPENDED);
+    store_abort(&t);
+    store_close(&s);
+
+    /* and the master key the hub set is still accepted after the tool's writes */
+    assert_int_equal(store_open(f->data, master, 0, &s, why, sizeof why), STORE_OK);
+    store_close(&s);
+}
+
 static void test_usage_and_paths(void **state)
 {
     fixture_t *f = *state;
@@ -381,6 +419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_register_and_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_suspend_reactivate_rekey, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changes_reach_open_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_and_paths, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
