@@ -534,9 +534,15 @@ const rk_dir_t *rk_agent_directory(const rk_agent_t *a)
 
 /* ------------------------------------------------------------------ connect */
 
-static void disconnect(rk_agent_t *a)
+/* Closes the sockets.  drop: discard anything not yet sent instead of
+ * lingering (the connection failed, nobody is there to take it). */
+static void disconnect(rk_agent_t *a, bool drop)
 {
     if (a->sock != NULL) {
+        if (drop) {
+            int zero = 0;
+            (void)zmq_setsockopt(a->sock, ZMQ_LINGER, &zero, sizeof zero);
+        }
         (void)zmq_socket_monitor(a->sock, NULL, 0);
         zmq_close(a->sock);
         a->sock = NULL;
@@ -558,7 +564,7 @@ static rk_agent_err zmq_fail(rk_agent_t *a, const char *what, char *why, size_t 
 {
     int e = errno;
     set_why(why, why_len, "%s failed: %s", what, zmq_strerror(e));
-    disconnect(a);
+    disconnect(a, true);
     return e == ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EZMQ;
 }
 
@@ -653,7 +659,7 @@ rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
         int e = errno;
         set_why(why, why_len, "cannot connect to the hub endpoint \"%s\": %s (expected e.g. "
                               "tcp://127.0.0.1:7750)", a->endpoint, zmq_strerror(e));
-        disconnect(a);
+        disconnect(a, true);
         return RK_AGENT_EINVAL;
     }
     a->hs = HS_PENDING;
@@ -673,7 +679,7 @@ rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
     return RK_AGENT_OK;
 
 fail:
-    disconnect(a);
+    disconnect(a, true);
     while (a->head != NULL) {
         struct qitem *q = a->head;
         q_unlink(a, NULL, q);
@@ -777,7 +783,7 @@ void rk_agent_close(rk_agent_t **ap)
     if (ap == NULL || *ap == NULL)
         return;
     a = *ap;
-    disconnect(a);
+    disconnect(a, false);
     while (a->head != NULL) {
         struct qitem *q = a->head;
         q_unlink(a, NULL, q);
@@ -990,8 +996,15 @@ static rk_agent_err send_checked(rk_agent_t *a, const rk_outgoing *m, const uint
     if (a->have_dir && mono_ms() - a->dir_at_ms > DIR_MAX_AGE_MS &&
         (err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK)
         return err;
-    if ((err = find_org(a, m->to, &to, false, why, why_len)) != RK_AGENT_OK)
+    if ((err = find_org(a, m->to, &to, false, why, why_len)) != RK_AGENT_OK) {
+        if (err == RK_AGENT_EUNKNOWN_ORG) {
+            /* Without a key there is nothing to encrypt to: the hub's own
+             * answer would be the same. */
+            refusal_set(result, RK_ST_UNKNOWN_RECIPIENT, "no organization '%s' in the hub's directory", m->to);
+            return RK_AGENT_EREFUSED;
+        }
         return err;
+    }
     randombytes_buf(msg_id, RK_MSGID_LEN);
     memset(&p, 0, sizeof p);
     p.type = m->type;

@@ -130,7 +130,7 @@ typedef struct rk_outgoing {
 /* Encrypts, signs and sends m, then waits for the hub's result.  msg_id
  * receives the message's id as soon as it is chosen.  RK_AGENT_OK when
  * ACCEPTED (result->seq set); RK_AGENT_EREFUSED with result filled when the
- * hub refused; RK_AGENT_ETIMEOUT if no result came.  Frames arriving
+ * hub refused (or, as UNKNOWN_RECIPIENT, when m->to is not in the directory); RK_AGENT_ETIMEOUT if no result came.  Frames arriving
  * meanwhile are kept for rk_agent_recv. */
 rk_agent_err rk_agent_send(rk_agent_t *a, const rk_outgoing *m, uint8_t msg_id[RK_MSGID_LEN],
                            rk_result_t *result, char *why, size_t why_len) RK_WARN_UNUSED;
