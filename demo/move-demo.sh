@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Renkei move demo: resident A moves from X city (city.x) to Y town (town.y).
+#
+#   demo/move-demo.sh BIN_DIR        (BIN_DIR holds renkei-hub, renkei-ctl,
+#                                     renkei-agent and renkei-keygen)
+#
+# Everything runs on this machine, in a temporary folder that is removed at
+# exit.  The demo plays the flows of the core specification: X city's portal
+# asks the electricity, gas and water companies to stop supply, sends the
+# move-out notice to Y town; at Y town's counter A presents the number and
+# Y town asks the same companies to start supply.  It then checks that every
+# organization saw only its own link code for A and that A's number never
+# left the two municipalities.  Exit status 0 only if every check passed.
+set -euo pipefail
+
+if [[ $# -ne 1 || "$1" == "-h" || "$1" == "--help" ]]; then
+    echo "usage: $0 BIN_DIR   (the folder holding renkei-hub, renkei-ctl, renkei-agent, renkei-keygen)" >&2
+    exit 2
+fi
+BIN="$(cd "$1" && pwd)"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+for p in renkei-hub renkei-ctl renkei-agent renkei-keygen; do
+    if [[ ! -x "$BIN/$p" ]]; then
+        echo "move-demo: $BIN/$p is missing: build Renkei first (./run build)" >&2
+        exit 1
+    fi
+done
+command -v python3 >/dev/null || { echo "move-demo: python3 is needed to read JSON" >&2; exit 1; }
+
+BACKOFFICE="$HERE/../agents/examples/utility-backoffice.sh"
+[[ -f "$BACKOFFICE" ]] || BACKOFFICE="$HERE/utility-backoffice.sh"
+
+NUMBER="DEMO-0000-0000-0001"          # resident A's number: a made-up demo value
+UTILS=(power gas water)
+WAIT=15                                # seconds any wait may take
+
+T="$(mktemp -d "${TMPDIR:-/tmp}/renkei-demo.XXXXXX")"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+FAILS=0
+STEP=0
+step() { STEP=$((STEP + 1)); printf '\n%2d. %s\n' "$STEP" "$*"; }
+info() { printf '    %s\n' "$*"; }
+fail() { printf '    FAIL: %s\n' "$*"; FAILS=$((FAILS + 1)); }
+die() {
+    printf '\nmove-demo: %s\n' "$*" >&2
+    [[ -f "$T/hub/hub.log" ]] && { echo "--- hub log:" >&2; tail -n 20 "$T/hub/hub.log" >&2; }
+    exit 1
+}
+short() { printf '%s' "${1:0:12}"; }   # codes are shown shortened to 12 of 32 hex digits
+jget() {  # jget FIELD [SUBFIELD] < one JSON line
+    python3 -c '
+import json, sys
+v = json.loads(sys.stdin.readline())
+for k in sys.argv[1:]:
+    v = v.get(k) if isinstance(v, dict) else None
+print("" if v is None else (str(v).lower() if isinstance(v, bool) else v))' "$@"
+}
+
+# wait_for FILE TEXT: until FILE contains TEXT (or WAIT seconds pass)
+wait_for() {
+    local i
+    for ((i = 0; i < WAIT * 10; i++)); do
+        grep -qF -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Each party has its own folder: T/ORG/data is its agent's database, the
+# rest is what it printed or was handed.
+N=0
+agent() {  # agent ORG ARGS... ; stdout/stderr kept in T/ORG/N.out|err
+    local org=$1
+    shift
+    N=$((N + 1))
+    LAST_OUT="$T/$org/$N.out"
+    LAST_ERR="$T/$org/$N.err"
+    timeout $((WAIT * 2)) "$BIN/renkei-agent" -H "$EP" -K "$T/keys/hub.pub" -k "$T/keys/$org.key" \
+        -d "$T/$org/data" -t 10 "$@" >"$LAST_OUT" 2>"$LAST_ERR"
+}
+
+printf 'Renkei move demo: resident A moves from X city (city.x) to Y town (town.y)\n'
+printf 'Working folder %s (removed at the end). Link codes are shown shortened.\n' "$T"
+
+# ---------------------------------------------------------------- set up
+step "Keys: each party makes its own key pair; the hub operator makes the master key"
+mkdir -p "$T/keys" "$T/hub"
+for org in hub city.x town.y "${UTILS[@]}"; do
+    "$BIN/renkei-keygen" -o "$T/keys" "$org" >/dev/null || die "renkei-keygen $org failed"
+    [[ $org == hub ]] || mkdir -p "$T/$org"
+done
+"$BIN/renkei-keygen" --master "$T/master.key" >/dev/null || die "renkei-keygen --master failed"
+info "hub city.x town.y power gas water: NAME.key (secret) + NAME.pub; master.key kept outside the hub's data"
+
+step "Registration at the hub (renkei-ctl register)"
+reg() {
+    "$BIN/renkei-ctl" -d "$T/hub/data" register "$1" --kind "$2" --pub "$T/keys/$1.pub" >/dev/null \
+        2>"$T/hub/ctl.err" || die "renkei-ctl register $1 failed: $(cat "$T/hub/ctl.err")"
+    printf '    %-8s %s\n' "$1" "$2"
+}
+reg city.x municipality
+reg town.y municipality
+for u in "${UTILS[@]}"; do reg "$u" utility; done
+
+step "The hub starts"
+"$BIN/renkei-hub" --data "$T/hub/data" --key "$T/keys/hub.key" --master-key "$T/master.key" \
+    --bind 'tcp://127.0.0.1:*' --ready-file "$T/hub/ready" 2>"$T/hub/hub.log" &
+PIDS+=($!)
+wait_for "$T/hub/ready" "tcp://" || die "the hub did not become ready within $WAIT s"
+EP="$(head -n 1 "$T/hub/ready")"
+info "listening on $EP"
+
+step "Each utility's agent serves its back office ($(basename "$BACKOFFICE"))"
+for u in "${UTILS[@]}"; do
+    # The back office gets each request on stdin; we keep a copy of what it
+    # was handed (T/u/deliveries.jsonl) and the code it saw (T/u/seen).
+    exec_cmd="printf '%s %s %s\n' \"\$RENKEI_TYPE\" \"\$RENKEI_CODE\" \"\$RENKEI_FIRST_CONTACT\" >> '$T/$u/seen' && { tee -a '$T/$u/deliveries.jsonl' && echo >> '$T/$u/deliveries.jsonl'; } | sh '$BACKOFFICE'"
+    "$BIN/renkei-agent" -H "$EP" -K "$T/keys/hub.pub" -k "$T/keys/$u.key" -d "$T/$u/data" \
+        serve --exec "$exec_cmd" >"$T/$u/serve.out" 2>"$T/$u/serve.err" &
+    PIDS+=($!)
+done
+for u in "${UTILS[@]}"; do
+    wait_for "$T/$u/serve.err" "serving as $u" || die "$u's agent did not start serving: $(cat "$T/$u/serve.err")"
+    printf '    %-8s serving\n' "$u"
+done
+
+# ---------------------------------------------------------------- move-out
+step "Move-out at X city's portal: A gives the number; city.x looks up (enrolls) its own code"
+agent city.x enroll "$NUMBER" || die "city.x enroll failed: $(cat "$LAST_ERR")"
+CODE_X="$(head -n 1 "$LAST_OUT")"
+info "A's number stays inside city.x; city.x's code for A: $(short "$CODE_X")"
+
+declare -A SEEN_STOP FC_STOP SEEN_START FC_START
+row_head() {
+    printf '    %-7s %-7s %-21s %-14s %-14s %-7s %s\n' FROM TO TYPE "WHO sent" "WHO received" "first" "reply (WHO as the sender knows it)"
+}
+route() {  # route FROM TO TYPE PAYLOAD  (prints one routed step and its reply)
+    local from=$1 to=$2 type=$3 payload=$4 line code_back result seen
+    agent "$from" send --to "$to" --type "$type" --person "$NUMBER" <<<"$payload" \
+        || die "$from -> $to $type failed: $(cat "$LAST_ERR")"
+    line="$(tail -n 1 "$LAST_OUT")"
+    code_back="$(jget code <<<"$line")"
+    result="$(jget payload result <<<"$line")"
+    seen="$(tail -n 1 "$T/$to/seen")"
+    read -r _ ROUTED_CODE ROUTED_FC <<<"$seen"
+    printf '    %-7s %-7s %-21s %-14s %-14s %-7s %s from %s, WHO %s\n' "$from" "$to" "$type" \
+        "$(short "$SENDER_CODE")" "$(short "$ROUTED_CODE")" "$([[ $ROUTED_FC == 1 ]] && echo yes || echo no)" \
+        "\"$result\"" "$to" "$(short "$code_back")"
+    [[ "$code_back" == "$SENDER_CODE" ]] || fail "the reply from $to reached $from under a code that is not $from's own"
+    [[ "$(jget from <<<"$line")" == "$to" ]] || fail "the reply did not come from $to"
+}
+
+step "city.x asks the utilities to stop supply (hub translates WHO for each recipient)"
+row_head
+SENDER_CODE="$CODE_X"
+for u in "${UTILS[@]}"; do
+    route city.x "$u" utility.supply.stop '{"request":"stop supply","date":"2025-03-31","address":"1-1 Demo-ku, X city"}'
+    SEEN_STOP[$u]="$ROUTED_CODE"
+    FC_STOP[$u]="$ROUTED_FC"
+    [[ "$ROUTED_FC" == 1 ]] || fail "$u should meet A for the first time here"
+done
+
+step "city.x sends the move-out notice to town.y (town.y has never heard of A)"
+"$BIN/renkei-agent" -H "$EP" -K "$T/keys/hub.pub" -k "$T/keys/town.y.key" -d "$T/town.y/data" \
+    serve --count 1 >"$T/town.y/notice.out" 2>"$T/town.y/notice.err" &
+TOWN_PID=$!
+PIDS+=($TOWN_PID)
+wait_for "$T/town.y/notice.err" "serving as town.y" || die "town.y's agent did not start: $(cat "$T/town.y/notice.err")"
+agent city.x send --to town.y --type move.out.notice --person "$NUMBER" --no-wait \
+    <<<'{"notice":"move-out","moving_on":"2025-04-01","to":"town.y"}' \
+    || die "city.x could not send the notice: $(cat "$LAST_ERR")"
+wait_for "$T/town.y/notice.out" '"code"' || die "town.y received no notice within $WAIT s"
+NOTICE="$(tail -n 1 "$T/town.y/notice.out")"
+CODE_Y="$(jget code <<<"$NOTICE")"
+NOTICE_FC="$(jget first_contact <<<"$NOTICE")"
+row_head
+printf '    %-7s %-7s %-21s %-14s %-14s %-7s %s\n' city.x town.y move.out.notice "$(short "$CODE_X")" \
+    "$(short "$CODE_Y")" "$([[ $NOTICE_FC == true ]] && echo yes || echo no)" "(a notice: no reply)"
+info "town.y received: $NOTICE"
+[[ "$NOTICE_FC" == true ]] || fail "the notice should be town.y's first contact with A"
+[[ "$NOTICE" != *"$NUMBER"* ]] || fail "the notice carried A's number"
+
+# ---------------------------------------------------------------- move-in
+step "Move-in at Y town's counter: A presents the number; town.y binds it to the code from the notice"
+agent town.y bind "$NUMBER" "$CODE_Y" || die "town.y bind failed: $(cat "$LAST_ERR")"
+agent town.y lookup "$NUMBER" || die "town.y lookup failed: $(cat "$LAST_ERR")"
+[[ "$(head -n 1 "$LAST_OUT")" == "$CODE_Y" ]] || fail "town.y's lookup does not give the bound code"
+info "town.y's code for A: $(short "$CODE_Y")"
+
+step "town.y asks the utilities to start supply"
+row_head
+SENDER_CODE="$CODE_Y"
+for u in "${UTILS[@]}"; do
+    route town.y "$u" utility.supply.start '{"request":"start supply","date":"2025-04-01","address":"2-2 Demo-cho, Y town"}'
+    SEEN_START[$u]="$ROUTED_CODE"
+    FC_START[$u]="$ROUTED_FC"
+done
+
+step "Each utility knows A by one code: the same for the stop (from city.x) and the start (from town.y)"
+printf '    %-8s %-14s %-14s %s\n' utility "stop WHO" "start WHO" check
+for u in "${UTILS[@]}"; do
+    ok=OK
+    [[ -n "${SEEN_STOP[$u]}" && "${SEEN_STOP[$u]}" == "${SEEN_START[$u]}" && "${FC_START[$u]}" == 0 ]] \
+        || { ok=FAIL; FAILS=$((FAILS + 1)); }
+    printf '    %-8s %-14s %-14s %s\n' "$u" "$(short "${SEEN_STOP[$u]}")" "$(short "${SEEN_START[$u]}")" "$ok"
+done
+codes=("$CODE_X" "$CODE_Y")
+for u in "${UTILS[@]}"; do codes+=("${SEEN_STOP[$u]}"); done
+distinct="$(printf '%s\n' "${codes[@]}" | sort -u | wc -l)"
+if [[ "$distinct" == 5 ]]; then
+    info "five organizations, five different codes for A: OK"
+else
+    fail "the five organizations' codes for A are not all different"
+fi
+
+# ---------------------------------------------------------------- privacy
+kill "${PIDS[@]}" 2>/dev/null || true      # stop hub and agents so everything is on disk
+for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+PIDS=()
+
+# has_code DIR HEX: the code in hex (either case) or as raw bytes anywhere under DIR
+has_code() {
+    grep -rqiF -- "$2" "$1" 2>/dev/null && return 0
+    python3 - "$1" "$2" <<'EOF'
+import os, sys
+needle = bytes.fromhex(sys.argv[2])
+for root, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        try:
+            with open(os.path.join(root, f), "rb") as fh:
+                if needle in fh.read():
+                    sys.exit(0)
+        except OSError:
+            pass
+sys.exit(1)
+EOF
+}
+
+step "Privacy summary: which codes and whether A's number appear in what each party printed, received or stored"
+declare -A OWN=([city.x]="$CODE_X" [town.y]="$CODE_Y")
+for u in "${UTILS[@]}"; do OWN[$u]="${SEEN_STOP[$u]}"; done
+printf '    %-8s %-24s %-13s %-12s %-13s %s\n' party "codes it holds (whose)" "only its own" "A's number" "may hold it" check
+for party in city.x town.y "${UTILS[@]}" hub; do
+    found=() only=yes ok=OK
+    for owner in city.x town.y "${UTILS[@]}"; do
+        if has_code "$T/$party" "${OWN[$owner]}"; then
+            found+=("$owner")
+            [[ "$owner" == "$party" ]] || only=no
+        fi
+    done
+    if [[ $party == hub ]]; then
+        # the hub keeps codes only encrypted/hashed: no code may be readable
+        [[ ${#found[@]} -eq 0 ]] || only=no
+    elif [[ ${#found[@]} -eq 0 ]]; then
+        only="none?"
+    fi
+    if grep -rqF -- "$NUMBER" "$T/$party" 2>/dev/null; then number=present; else number=absent; fi
+    case $party in
+        city.x | town.y) expect_number=allowed ;;
+        *) expect_number=absent ;;
+    esac
+    [[ $only == yes && ( $expect_number == allowed || $number == absent ) ]] || { ok=FAIL; FAILS=$((FAILS + 1)); }
+    list="${found[*]:-(none)}"
+    printf '    %-8s %-24s %-13s %-12s %-13s %s\n' "$party" "$list" "$only" "$number" \
+        "$([[ $expect_number == allowed ]] && echo yes || echo no)" "$ok"
+done
+info "hub = its log, its LMDB files and its ready file; each agent = its LMDB, its output and what its back office was handed"
+
+echo
+if [[ $FAILS -eq 0 ]]; then
+    echo "All checks passed: no identifier two organizations share crossed the hub."
+    exit 0
+fi
+echo "$FAILS check(s) FAILED."
+exit 1
