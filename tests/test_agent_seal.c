@@ -1,0 +1,274 @@
+/*
+ * test_agent_seal.c - building and opening envelopes without sockets:
+ * round trip, tampering, wrong keys, misrouting.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "keys.h"
+#include "seal.h"
+
+typedef struct fixture {
+    rk_identity_t *x;     /* city.x, the sender */
+    rk_identity_t *power; /* the recipient */
+    rk_identity_t *other; /* a third party */
+    rk_dir_entry_t e_x, e_power, e_other;
+} fixture;
+
+static void entry_for(const rk_identity_t *id, const char *kind, rk_dir_entry_t *e)
+{
+    memset(e, 0, sizeof *e);
+    snprintf(e->id, sizeof e->id, "%s", id->pub.name);
+    snprintf(e->kind, sizeof e->kind, "%s", kind);
+    e->active = true;
+    memcpy(e->sign_key, id->pub.sign_pk, RK_KEY_LEN);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    f->x = rk_identity_generate("city.x");
+    f->power = rk_identity_generate("power");
+    f->other = rk_identity_generate("gas");
+    if (f->x == NULL || f->power == NULL || f->other == NULL)
+        return -1;
+    entry_for(f->x, "municipality", &f->e_x);
+    entry_for(f->power, "utility", &f->e_power);
+    entry_for(f->other, "utility", &f->e_other);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    rk_identity_destroy(&f->x);
+    rk_identity_destroy(&f->power);
+    rk_identity_destroy(&f->other);
+    free(f);
+    return 0;
+}
+
+static const uint8_t MSG_ID[RK_MSGID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static const uint8_t WHO[RK_CODE_LEN] = {0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7,
+                                         0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf};
+static const char PAYLOAD[] = "{\"stop\":\"2025-04-01\",\"address\":\"TEST ADDRESS 1-2-3\"}";
+
+static void seal(const fixture *f, const rk_identity_t *from, const rk_dir_entry_t *to, rk_envelope_t *env)
+{
+    rk_seal_params p = {.type = "utility.supply.stop", .msg_id = MSG_ID, .time_ms = 1700000000000ull, .who = WHO};
+    char why[256] = "";
+    (void)f;
+    if (rk_seal_build(from, to, &p, (const uint8_t *)PAYLOAD, strlen(PAYLOAD), env, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("sealing failed: %s", why);
+}
+
+static bool contains(const uint8_t *hay, size_t n, const void *needle, size_t m)
+{
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(hay + i, needle, m) == 0)
+            return true;
+    return false;
+}
+
+/* The recipient reads exactly what the sender wrote; the bytes in transit
+ * do not show it. */
+static void test_round_trip(void **state)
+{
+    fixture *f = *state;
+    rk_envelope_t env;
+    rk_core_t core;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    char why[256] = "";
+
+    seal(f, f->x, &f->e_power, &env);
+    assert_memory_equal(env.who, WHO, RK_CODE_LEN);
+    assert_false(contains(env.core, env.core_len, "TEST ADDRESS", 12));
+
+    assert_int_equal(rk_seal_peek(&env, "power", &core, why, sizeof why), RK_AGENT_OK);
+    assert_string_equal(core.from, "city.x");
+    assert_string_equal(core.to, "power");
+    assert_string_equal(core.type, "utility.supply.stop");
+    assert_memory_equal(core.msg_id, MSG_ID, RK_MSGID_LEN);
+    assert_false(core.has_reply_to);
+    assert_int_equal(core.time_ms, 1700000000000ull);
+    assert_int_equal(rk_seal_open(f->power, &env, &core, &f->e_x, &plain, &plain_len, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_int_equal(plain_len, strlen(PAYLOAD));
+    assert_memory_equal(plain, PAYLOAD, plain_len);
+    rk_seal_free_plain(&plain, plain_len);
+    assert_null(plain);
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+}
+
+/* `what` is nonce || crypto_box_easy as documented: an independent
+ * crypto_box_open_easy with the raw keys opens it. */
+static void test_what_layout_independent(void **state)
+{
+    fixture *f = *state;
+    rk_envelope_t env;
+    rk_core_t core;
+    uint8_t out[sizeof PAYLOAD];
+
+    seal(f, f->x, &f->e_power, &env);
+    assert_int_equal(rk_core_decode(env.core, env.core_len, &core, NULL, 0), RK_WIRE_OK);
+    assert_int_equal(core.what_len, crypto_box_NONCEBYTES + crypto_box_MACBYTES + strlen(PAYLOAD));
+    assert_int_equal(crypto_box_open_easy(out, core.what + crypto_box_NONCEBYTES,
+                                          core.what_len - crypto_box_NONCEBYTES, core.what,
+                                          f->x->pub.curve_pk, f->power->curve_sk),
+                     0);
+    assert_memory_equal(out, PAYLOAD, strlen(PAYLOAD));
+    assert_int_equal(rk_envelope_verify(&env, f->x->pub.sign_pk), RK_WIRE_OK);
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+}
+
+/* A core changed after signing (here: the procedure type) is refused as a
+ * bad signature, and no payload comes out. */
+static void test_tampered_core_bad_signature(void **state)
+{
+    fixture *f = *state;
+    rk_envelope_t env;
+    rk_core_t core;
+    uint8_t *plain = NULL, *re = NULL;
+    size_t plain_len = 0, re_len = 0;
+
+    seal(f, f->x, &f->e_power, &env);
+    assert_int_equal(rk_core_decode(env.core, env.core_len, &core, NULL, 0), RK_WIRE_OK);
+    snprintf(core.type, sizeof core.type, "utility.supply.start");
+    assert_int_equal(rk_core_encode(&core, &re, &re_len), RK_WIRE_OK);
+    rk_core_clear(&core);
+    free(env.core);
+    env.core = re;
+    env.core_len = re_len;
+
+    assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_seal_open(f->power, &env, &core, &f->e_x, &plain, &plain_len, NULL, 0), RK_AGENT_EBADSIG);
+    assert_null(plain);
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+}
+
+/* A signature checked against the wrong key in the directory fails. */
+static void test_wrong_sender_key_bad_signature(void **state)
+{
+    fixture *f = *state;
+    rk_envelope_t env;
+    rk_core_t core;
+    rk_dir_entry_t forged = f->e_other;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    char why[256] = "";
+
+    snprintf(forged.id, sizeof forged.id, "city.x"); /* the name, with another key */
+    seal(f, f->x, &f->e_power, &env);
+    assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_seal_open(f->power, &env, &core, &forged, &plain, &plain_len, why, sizeof why),
+                     RK_AGENT_EBADSIG);
+    assert_non_null(strstr(why, "signature"));
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+}
+
+/* Encrypted for the wrong key (the sender's directory was stale): the
+ * signature is fine but the payload does not open. */
+static void test_wrong_recipient_key_undecryptable(void **state)
+{
+    fixture *f = *state;
+    rk_envelope_t env;
+    rk_core_t core;
+    rk_dir_entry_t stale = f->e_other;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    char why[256] = "";
+
+    snprintf(stale.id, sizeof stale.id, "power");
+    seal(f, f->x, &stale, &env);
+    assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_seal_open(f->power, &env, &core, &f->e_x, &plain, &plain_len, why, sizeof why),
+                     RK_AGENT_EUNDECRYPTABLE);
+    assert_null(plain);
+    assert_non_null(strstr(why, "does not decrypt"));
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+}
+
+/* An envelope addressed to someone else is noticed before anything else,
+ * and the core stays readable so the sender can be told. */
+static void test_core_to_mismatch(void **state)
+{
+    fixture *f = *state;
+    rk_envelope_t env;
+    rk_core_t core;
+    char why[256] = "";
+
+    seal(f, f->x, &f->e_other, &env);
+    assert_int_equal(rk_seal_peek(&env, "power", &core, why, sizeof why), RK_AGENT_EMISROUTED);
+    assert_string_equal(core.from, "city.x");
+    assert_non_null(strstr(why, "addressed to gas"));
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+}
+
+/* A core that is not a protobuf message is refused as unreadable. */
+static void test_garbage_core(void **state)
+{
+    rk_envelope_t env;
+    rk_core_t core;
+    uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+    (void)state;
+    memset(&env, 0, sizeof env);
+    env.core = junk;
+    env.core_len = sizeof junk;
+    assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_EPROTO);
+    assert_null(core.what);
+}
+
+/* A reply carries reply_to inside the signed core. */
+static void test_reply_to_is_signed(void **state)
+{
+    fixture *f = *state;
+    static const uint8_t REQ[RK_MSGID_LEN] = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
+    rk_seal_params p = {.type = "utility.supply.stop", .msg_id = MSG_ID, .reply_to = REQ, .time_ms = 1, .who = WHO};
+    rk_envelope_t env;
+    rk_core_t core;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+
+    assert_int_equal(rk_seal_build(f->power, &f->e_x, &p, (const uint8_t *)"{}", 2, &env, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_seal_peek(&env, "city.x", &core, NULL, 0), RK_AGENT_OK);
+    assert_true(core.has_reply_to);
+    assert_memory_equal(core.reply_to, REQ, RK_MSGID_LEN);
+    assert_int_equal(rk_seal_open(f->x, &env, &core, &f->e_power, &plain, &plain_len, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(plain_len, 2);
+    rk_seal_free_plain(&plain, plain_len);
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_what_layout_independent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_core_bad_signature, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_sender_key_bad_signature, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_recipient_key_undecryptable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_core_to_mismatch, setup, teardown),
+        cmocka_unit_test(test_garbage_core),
+        cmocka_unit_test_setup_teardown(test_reply_to_is_signed, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
