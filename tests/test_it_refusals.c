@@ -472,6 +472,36 @@ static void test_undecryptable(void **state)
     assert_normal_send_works(fx);
 }
 
+/* The command line reports a hub refusal as "refused: STATUS: ..." with
+ * exit 3, and refuses a payload that is not JSON before sending anything. */
+static void test_cli_reports_refusals(void **state)
+{
+    fixture_t *fx = *state;
+    it_run_t r;
+    rk_hub_frame_t hf;
+    int st;
+
+    st = it_agent(fx->env, "city.x", NULL, &r, "enroll", "TEST-0002", NULL);
+    if (st != 0)
+        fail_msg("renkei-agent enroll exited %d: %s", st, r.err);
+    it_run_clear(&r);
+
+    st = it_agent(fx->env, "city.x", "{\"request\":\"stop\"}", &r, "send", "--to", "gas",
+                  "--type", "utility.supply.stop", "--person", "TEST-0002", NULL);
+    if (st != 3 || strstr(r.err, "refused: RECIPIENT_OFFLINE: ") == NULL)
+        fail_msg("expected exit 3 and \"refused: RECIPIENT_OFFLINE: \", got exit %d: %s", st, r.err);
+    assert_null(strstr(r.err, "TEST-0002"));
+    it_run_clear(&r);
+
+    st = it_agent(fx->env, "city.x", "this is not json", &r, "send", "--to", "power", "--type",
+                  "utility.supply.stop", "--person", "TEST-0002", NULL);
+    assert_true(st != 0);
+    it_run_clear(&r);
+    /* nothing reached power */
+    assert_int_equal(rawclient_recv_kind(fx->pw, RK_HF_DELIVER, &hf, 500), 1);
+    assert_normal_send_works(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_unknown_type),
         cmocka_unit_test(test_recipient_offline),
         cmocka_unit_test(test_undecryptable),
+        cmocka_unit_test(test_cli_reports_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
