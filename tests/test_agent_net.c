@@ -1,0 +1,775 @@
+/*
+ * test_agent_net.c - the agent library's network paths against a fake hub.
+ *
+ * The fake hub is a CURVE ROUTER with a ZAP handler in a thread of this
+ * process: it answers hello, directory, enroll and send the way the
+ * protocol says, can be told to stay silent, refuse a key, misname the
+ * organization, sign the directory with the wrong key, or follow a send with
+ * a reply or a recipient's refusal.  Frames the test queues in its outbox go
+ * to the connected agent; rejects it receives are recorded.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "keys.h"
+#include "renkei_agent.h"
+#include "seal.h"
+
+enum on_send { SEND_ACCEPT = 0, SEND_REPLY, SEND_REFUSED_BY_RECIPIENT };
+
+#define OUTBOX_MAX 8
+
+typedef struct fake_hub {
+    rk_identity_t *hub_id;
+    const rk_identity_t *dir_signer;
+    const rk_identity_t *peer; /* signs automatic replies ("power") */
+    rk_dir_t dir;
+    char welcome_org[RK_ID_MAX + 1]; /* "" : the org ZAP admitted */
+    bool silent;
+    bool refuse_key;
+    uint8_t refused_curve[RK_KEY_LEN];
+    int on_send;
+
+    void *ctx, *router, *zap;
+    char endpoint[128];
+    pthread_t thread;
+    atomic_bool stop;
+
+    pthread_mutex_t mu; /* guards everything below */
+    uint8_t rid[256];
+    size_t rid_len;
+    bool have_rid;
+    uint8_t *out[OUTBOX_MAX];
+    size_t out_len[OUTBOX_MAX];
+    size_t nout;
+    uint8_t *pre_result; /* one frame sent before the result of the next send */
+    size_t pre_result_len;
+    size_t nhello, ndir, nenroll, nsend;
+    rk_reject_t rejects[8];
+    size_t nrejects;
+} fake_hub;
+
+typedef struct fixture {
+    char dir[64];
+    char path[160];
+    rk_identity_t *x, *power, *gas, *forger;
+    fake_hub hub;
+} fixture;
+
+/* ------------------------------------------------------------------ fake hub */
+
+static void hub_send(fake_hub *h, const rk_hub_frame_t *f)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (rk_hub_frame_encode(f, &buf, &len) != RK_WIRE_OK)
+        return;
+    zmq_send(h->router, h->rid, h->rid_len, ZMQ_SNDMORE);
+    zmq_send(h->router, buf, len, 0);
+    free(buf);
+}
+
+static void hub_zap(fake_hub *h)
+{
+    char frames[7][256];
+    size_t lens[7];
+    int n = 0, more = 1;
+    size_t ml = sizeof more;
+    const char *user = "";
+    bool ok = false;
+
+    while (more && n < 7) {
+        int r = zmq_recv(h->zap, frames[n], sizeof frames[n], 0);
+        lens[n] = r < 0 ? 0 : (size_t)r;
+        n++;
+        zmq_getsockopt(h->zap, ZMQ_RCVMORE, &more, &ml);
+    }
+    if (n >= 7 && lens[6] == RK_KEY_LEN) {
+        for (size_t i = 0; i < h->dir.n; i++) {
+            rk_pubkey_t pk;
+            if (rk_pubkey_from_sign(h->dir.orgs[i].id, h->dir.orgs[i].sign_key, &pk) == RK_KEYS_OK &&
+                memcmp(pk.curve_pk, frames[6], RK_KEY_LEN) == 0) {
+                user = h->dir.orgs[i].id;
+                ok = true;
+            }
+        }
+        if (h->refuse_key && memcmp(h->refused_curve, frames[6], RK_KEY_LEN) == 0)
+            ok = false;
+    }
+    zmq_send(h->zap, "1.0", 3, ZMQ_SNDMORE);
+    zmq_send(h->zap, frames[1], lens[1], ZMQ_SNDMORE);
+    zmq_send(h->zap, ok ? "200" : "400", 3, ZMQ_SNDMORE);
+    zmq_send(h->zap, ok ? "OK" : "not registered", ok ? 2 : 14, ZMQ_SNDMORE);
+    zmq_send(h->zap, user, strlen(user), ZMQ_SNDMORE);
+    zmq_send(h->zap, "", 0, 0);
+}
+
+static void hub_on_send(fake_hub *h, rk_envelope_t *env)
+{
+    rk_core_t core;
+    rk_hub_frame_t f;
+    static uint64_t seq = 100;
+
+    if (rk_core_decode(env->core, env->core_len, &core, NULL, 0) != RK_WIRE_OK)
+        return;
+    h->nsend++;
+    if (h->pre_result != NULL) {
+        zmq_send(h->router, h->rid, h->rid_len, ZMQ_SNDMORE);
+        zmq_send(h->router, h->pre_result, h->pre_result_len, 0);
+        free(h->pre_result);
+        h->pre_result = NULL;
+    }
+    memset(&f, 0, sizeof f);
+    f.kind = RK_HF_RESULT;
+    f.u.result.has_msg_id = true;
+    memcpy(f.u.result.msg_id, core.msg_id, RK_MSGID_LEN);
+    f.u.result.status = RK_ST_ACCEPTED;
+    f.u.result.seq = ++seq;
+    hub_send(h, &f);
+
+    if (h->on_send == SEND_REFUSED_BY_RECIPIENT) {
+        memset(&f, 0, sizeof f);
+        f.kind = RK_HF_RESULT;
+        f.u.result.has_msg_id = true;
+        memcpy(f.u.result.msg_id, core.msg_id, RK_MSGID_LEN);
+        f.u.result.status = RK_ST_REFUSED_BY_RECIPIENT;
+        f.u.result.cause = RK_ST_UNDECRYPTABLE;
+        snprintf(f.u.result.peer, sizeof f.u.result.peer, "%s", core.to);
+        snprintf(f.u.result.detail, sizeof f.u.result.detail, "the payload does not decrypt");
+        hub_send(h, &f);
+    } else if (h->on_send == SEND_REPLY && h->peer != NULL) {
+        const rk_dir_entry_t *to = rk_dir_find(&h->dir, core.from);
+        uint8_t reply_id[RK_MSGID_LEN];
+        static const char answer[] = "{\"result\":\"done\"}";
+        rk_seal_params p = {.type = core.type, .msg_id = reply_id, .reply_to = core.msg_id,
+                            .time_ms = 1, .who = env->who};
+        randombytes_buf(reply_id, sizeof reply_id);
+        memset(&f, 0, sizeof f);
+        f.kind = RK_HF_DELIVER;
+        f.u.deliver.seq = ++seq;
+        if (to != NULL && rk_seal_build(h->peer, to, &p, (const uint8_t *)answer, strlen(answer),
+                                        &f.u.deliver.envelope, NULL, 0) == RK_AGENT_OK) {
+            hub_send(h, &f);
+            rk_envelope_clear(&f.u.deliver.envelope);
+        }
+    }
+    rk_core_clear(&core);
+}
+
+static void hub_on_frame(fake_hub *h, const uint8_t *buf, size_t len, const char *user)
+{
+    rk_client_frame_t cf;
+    rk_hub_frame_t f;
+
+    if (rk_client_frame_decode(buf, len, &cf, NULL, 0) != RK_WIRE_OK)
+        return;
+    memset(&f, 0, sizeof f);
+    switch (cf.kind) {
+    case RK_CF_HELLO:
+        h->nhello++;
+        if (h->silent)
+            break;
+        f.kind = RK_HF_WELCOME;
+        snprintf(f.u.welcome.org, sizeof f.u.welcome.org, "%s", h->welcome_org[0] ? h->welcome_org : user);
+        for (size_t i = 0; i < h->dir.n; i++)
+            if (strcmp(h->dir.orgs[i].id, user) == 0)
+                snprintf(f.u.welcome.kind, sizeof f.u.welcome.kind, "%s", h->dir.orgs[i].kind);
+        f.u.welcome.max_payload = 65536;
+        hub_send(h, &f);
+        break;
+    case RK_CF_DIRECTORY:
+        h->ndir++;
+        if (rk_dir_seal(&h->dir, h->dir_signer->sign_sk, cf.u.directory.req_id, &f) == RK_WIRE_OK) {
+            hub_send(h, &f);
+            rk_hub_frame_clear(&f);
+        }
+        break;
+    case RK_CF_ENROLL:
+        h->nenroll++;
+        f.kind = RK_HF_ENROLLED;
+        f.u.enrolled.req_id = cf.u.enroll.req_id;
+        f.u.enrolled.status = RK_ST_ACCEPTED;
+        randombytes_buf(f.u.enrolled.code, RK_CODE_LEN);
+        hub_send(h, &f);
+        break;
+    case RK_CF_SEND:
+        hub_on_send(h, &cf.u.send);
+        break;
+    case RK_CF_REJECT:
+        if (h->nrejects < 8)
+            h->rejects[h->nrejects++] = cf.u.reject;
+        break;
+    default:
+        break;
+    }
+    rk_client_frame_clear(&cf);
+}
+
+static void *hub_main(void *arg)
+{
+    fake_hub *h = arg;
+    while (!atomic_load(&h->stop)) {
+        zmq_pollitem_t items[2] = {{h->router, 0, ZMQ_POLLIN, 0}, {h->zap, 0, ZMQ_POLLIN, 0}};
+        pthread_mutex_lock(&h->mu);
+        if (h->have_rid) {
+            for (size_t i = 0; i < h->nout; i++) {
+                zmq_send(h->router, h->rid, h->rid_len, ZMQ_SNDMORE);
+                zmq_send(h->router, h->out[i], h->out_len[i], 0);
+                free(h->out[i]);
+            }
+            h->nout = 0;
+        }
+        pthread_mutex_unlock(&h->mu);
+        if (zmq_poll(items, 2, 20) <= 0)
+            continue;
+        if (items[1].revents & ZMQ_POLLIN)
+            hub_zap(h);
+        if (items[0].revents & ZMQ_POLLIN) {
+            zmq_msg_t rid, body;
+            const char *user;
+            zmq_msg_init(&rid);
+            zmq_msg_init(&body);
+            if (zmq_msg_recv(&rid, h->router, 0) >= 0 && zmq_msg_recv(&body, h->router, 0) >= 0) {
+                user = zmq_msg_gets(&body, "User-Id");
+                pthread_mutex_lock(&h->mu);
+                if (zmq_msg_size(&rid) <= sizeof h->rid) {
+                    memcpy(h->rid, zmq_msg_data(&rid), zmq_msg_size(&rid));
+                    h->rid_len = zmq_msg_size(&rid);
+                    h->have_rid = true;
+                }
+                hub_on_frame(h, zmq_msg_data(&body), zmq_msg_size(&body), user ? user : "");
+                pthread_mutex_unlock(&h->mu);
+            }
+            zmq_msg_close(&rid);
+            zmq_msg_close(&body);
+        }
+    }
+    return NULL;
+}
+
+static void hub_add_org(fake_hub *h, const rk_identity_t *id, const char *kind)
+{
+    rk_dir_entry_t *e;
+    h->dir.orgs = realloc(h->dir.orgs, (h->dir.n + 1) * sizeof *h->dir.orgs);
+    assert_non_null(h->dir.orgs);
+    e = &h->dir.orgs[h->dir.n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->id, sizeof e->id, "%s", id->pub.name);
+    snprintf(e->kind, sizeof e->kind, "%s", kind);
+    e->active = true;
+    memcpy(e->sign_key, id->pub.sign_pk, RK_KEY_LEN);
+}
+
+static void hub_start(fake_hub *h)
+{
+    int one = 1;
+    size_t len = sizeof h->endpoint;
+    h->ctx = zmq_ctx_new();
+    h->zap = zmq_socket(h->ctx, ZMQ_REP);
+    assert_int_equal(zmq_bind(h->zap, "inproc://zeromq.zap.01"), 0);
+    h->router = zmq_socket(h->ctx, ZMQ_ROUTER);
+    assert_int_equal(zmq_setsockopt(h->router, ZMQ_CURVE_SERVER, &one, sizeof one), 0);
+    assert_int_equal(zmq_setsockopt(h->router, ZMQ_CURVE_SECRETKEY, h->hub_id->curve_sk, RK_KEY_LEN), 0);
+    assert_int_equal(zmq_bind(h->router, "tcp://127.0.0.1:*"), 0);
+    assert_int_equal(zmq_getsockopt(h->router, ZMQ_LAST_ENDPOINT, h->endpoint, &len), 0);
+    assert_int_equal(pthread_create(&h->thread, NULL, hub_main, h), 0);
+}
+
+static void hub_stop(fake_hub *h)
+{
+    int zero = 0;
+    if (h->ctx == NULL)
+        return;
+    atomic_store(&h->stop, true);
+    pthread_join(h->thread, NULL);
+    zmq_setsockopt(h->router, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(h->router);
+    zmq_close(h->zap);
+    zmq_ctx_term(h->ctx);
+    h->ctx = NULL;
+    for (size_t i = 0; i < h->nout; i++)
+        free(h->out[i]);
+    free(h->pre_result);
+}
+
+/* Queues a deliver frame for the connected agent (or, with pre, for just
+ * before the result of its next send). */
+static void hub_queue_deliver(fake_hub *h, const rk_envelope_t *env, bool first_contact, bool pre)
+{
+    rk_hub_frame_t f;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    memset(&f, 0, sizeof f);
+    f.kind = RK_HF_DELIVER;
+    f.u.deliver.envelope = *env;
+    f.u.deliver.first_contact = first_contact;
+    f.u.deliver.seq = 7;
+    assert_int_equal(rk_hub_frame_encode(&f, &buf, &len), RK_WIRE_OK);
+    pthread_mutex_lock(&h->mu);
+    if (pre) {
+        free(h->pre_result);
+        h->pre_result = buf;
+        h->pre_result_len = len;
+    } else {
+        assert_true(h->nout < OUTBOX_MAX);
+        h->out[h->nout] = buf;
+        h->out_len[h->nout++] = len;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+static size_t hub_rejects(fake_hub *h, int wait_ms, rk_reject_t *first)
+{
+    size_t n = 0;
+    for (int waited = 0; waited <= wait_ms; waited += 10) {
+        pthread_mutex_lock(&h->mu);
+        n = h->nrejects;
+        if (n > 0 && first != NULL)
+            *first = h->rejects[0];
+        pthread_mutex_unlock(&h->mu);
+        if (n > 0)
+            break;
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+    return n;
+}
+
+static size_t hub_count(fake_hub *h, const size_t *counter)
+{
+    size_t n;
+    pthread_mutex_lock(&h->mu);
+    n = *counter;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+/* ------------------------------------------------------------------ fixture */
+
+static void save(fixture *f, const rk_identity_t *id, const char *name)
+{
+    char prefix[128], why[256] = "";
+    snprintf(prefix, sizeof prefix, "%s/%s", f->dir, name);
+    if (rk_identity_save(id, prefix, why, sizeof why) != RK_KEYS_OK)
+        fail_msg("saving %s: %s", name, why);
+}
+
+static const char *path(fixture *f, const char *name)
+{
+    snprintf(f->path, sizeof f->path, "%s/%s", f->dir, name);
+    return f->path;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/renkei-agent-net-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    f->hub.hub_id = rk_identity_generate("hub");
+    f->x = rk_identity_generate("city.x");
+    f->power = rk_identity_generate("power");
+    f->gas = rk_identity_generate("gas");
+    f->forger = rk_identity_generate("power"); /* same name, another key */
+    if (!f->hub.hub_id || !f->x || !f->power || !f->gas || !f->forger)
+        return -1;
+    save(f, f->hub.hub_id, "hub");
+    save(f, f->x, "city.x");
+    save(f, f->gas, "gas"); /* gas.pub: a public key that is not the hub's */
+    f->hub.dir_signer = f->hub.hub_id;
+    f->hub.peer = f->power;
+    f->hub.dir.time_ms = 1;
+    pthread_mutex_init(&f->hub.mu, NULL);
+    hub_add_org(&f->hub, f->x, "municipality");
+    hub_add_org(&f->hub, f->power, "utility");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[160];
+    hub_stop(&f->hub);
+    pthread_mutex_destroy(&f->hub.mu);
+    rk_dir_clear(&f->hub.dir);
+    rk_identity_destroy(&f->hub.hub_id);
+    rk_identity_destroy(&f->x);
+    rk_identity_destroy(&f->power);
+    rk_identity_destroy(&f->gas);
+    rk_identity_destroy(&f->forger);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", f->dir);
+    free(f);
+    return 0;
+}
+
+static rk_agent_err open_x(fixture *f, const char *hub_pub, int timeout_ms, rk_agent_t **a, char *why,
+                           size_t why_len)
+{
+    rk_agent_config cfg;
+    char hub_path[160], key_path[160], data_path[160];
+    snprintf(hub_path, sizeof hub_path, "%s", path(f, hub_pub));
+    snprintf(key_path, sizeof key_path, "%s", path(f, "city.x.key"));
+    snprintf(data_path, sizeof data_path, "%s", path(f, "data-x"));
+    memset(&cfg, 0, sizeof cfg);
+    cfg.endpoint = f->hub.endpoint;
+    cfg.hub_pub = hub_path;
+    cfg.key = key_path;
+    cfg.data_dir = data_path;
+    cfg.timeout_ms = timeout_ms;
+    return rk_agent_open(&cfg, a, why, why_len);
+}
+
+static const uint8_t WHO[RK_CODE_LEN] = {0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7,
+                                         0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf};
+
+/* An envelope from `from` to city.x, encrypted for `to_entry`'s key. */
+static void envelope_to_x(fixture *f, const rk_identity_t *from, const rk_identity_t *encrypt_for,
+                          uint8_t msg_id[RK_MSGID_LEN], rk_envelope_t *env)
+{
+    rk_dir_entry_t e;
+    rk_seal_params p = {.type = "move.out.notice", .msg_id = msg_id, .time_ms = 1, .who = WHO};
+    memset(&e, 0, sizeof e);
+    snprintf(e.id, sizeof e.id, "city.x");
+    memcpy(e.sign_key, encrypt_for->pub.sign_pk, RK_KEY_LEN);
+    randombytes_buf(msg_id, RK_MSGID_LEN);
+    (void)f;
+    assert_int_equal(rk_seal_build(from, &e, &p, (const uint8_t *)"{\"n\":1}", 7, env, NULL, 0), RK_AGENT_OK);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+/* A registered key is admitted: the agent learns who it is and holds the
+ * hub-signed directory. */
+static void test_open_welcome_and_directory(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    char why[512] = "";
+    const rk_dir_t *dir;
+
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 5000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    assert_string_equal(rk_agent_org(a), "city.x");
+    assert_string_equal(rk_agent_kind(a), "municipality");
+    dir = rk_agent_directory(a);
+    assert_non_null(dir);
+    assert_int_equal(dir->n, 2);
+    assert_non_null(rk_dir_find(dir, "power"));
+    rk_agent_close(&a);
+    assert_null(a);
+}
+
+/* A hub that never answers: the specific "no answer" message, on time. */
+static void test_no_answer(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    char why[512] = "";
+    struct timespec t0, t1;
+    double took;
+
+    f->hub.silent = true;
+    hub_start(&f->hub);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(open_x(f, "hub.pub", 500, &a, why, sizeof why), RK_AGENT_ENOANSWER);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_null(a);
+    assert_non_null(strstr(why, "no answer from the hub at tcp://127.0.0.1:"));
+    assert_non_null(strstr(why, "within 0.5 s: is renkei-hub running there?"));
+    assert_true(took >= 0.45 && took < 2.0);
+}
+
+/* The hub's ZAP handler refuses the key. */
+static void test_key_refused(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    char why[512] = "";
+
+    f->hub.refuse_key = true;
+    memcpy(f->hub.refused_curve, f->x->pub.curve_pk, RK_KEY_LEN);
+    hub_start(&f->hub);
+    assert_int_equal(open_x(f, "hub.pub", 3000, &a, why, sizeof why), RK_AGENT_EKEYREFUSED);
+    assert_non_null(strstr(why, "the hub refused this key: organization not registered or suspended"));
+    assert_null(a);
+}
+
+/* The agent was given the wrong hub public key. */
+static void test_wrong_hub_key(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    char why[512] = "";
+
+    hub_start(&f->hub);
+    assert_int_equal(open_x(f, "gas.pub", 3000, &a, why, sizeof why), RK_AGENT_EHANDSHAKE);
+    assert_non_null(strstr(why, "is --hub-key"));
+    assert_non_null(strstr(why, "the hub's public key?"));
+    assert_null(a);
+}
+
+/* The welcome names another organization than the key file. */
+static void test_welcome_names_other_org(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    char why[512] = "";
+
+    snprintf(f->hub.welcome_org, sizeof f->hub.welcome_org, "power");
+    hub_start(&f->hub);
+    assert_int_equal(open_x(f, "hub.pub", 3000, &a, why, sizeof why), RK_AGENT_EPROTO);
+    assert_non_null(strstr(why, "admitted this key as organization power"));
+    assert_null(a);
+}
+
+/* A directory not signed by the hub's key is refused. */
+static void test_forged_directory(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    char why[512] = "";
+
+    f->hub.dir_signer = f->gas;
+    hub_start(&f->hub);
+    assert_int_equal(open_x(f, "hub.pub", 3000, &a, why, sizeof why), RK_AGENT_EDIRECTORY);
+    assert_non_null(strstr(why, "not signed by the hub key"));
+    assert_null(a);
+}
+
+/* Send, accepted; a delivery that arrives before the result is kept for
+ * recv; the reply is matched by reply_to and decrypted. */
+static void test_send_reply_and_queueing(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    rk_envelope_t early;
+    uint8_t early_id[RK_MSGID_LEN], msg_id[RK_MSGID_LEN];
+    rk_result_t result;
+    rk_event *ev = NULL;
+    char why[512] = "";
+    rk_outgoing m = {.to = "power", .type = "utility.supply.stop", .code = WHO,
+                     .payload = (const uint8_t *)"{\"a\":1}", .payload_len = 7};
+
+    f->hub.on_send = SEND_REPLY;
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 5000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    envelope_to_x(f, f->power, f->x, early_id, &early);
+    hub_queue_deliver(&f->hub, &early, true, true);
+    rk_envelope_clear(&early);
+
+    if (rk_agent_send(a, &m, msg_id, &result, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("send failed: %s", why);
+    assert_int_equal(result.status, RK_ST_ACCEPTED);
+    assert_int_equal(result.seq, 101);
+    assert_memory_equal(result.msg_id, msg_id, RK_MSGID_LEN);
+
+    if (rk_agent_wait_reply(a, msg_id, 3000, &ev, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("no reply: %s", why);
+    assert_int_equal(ev->kind, RK_EVENT_MESSAGE);
+    assert_string_equal(ev->from, "power");
+    assert_true(ev->has_reply_to);
+    assert_memory_equal(ev->reply_to, msg_id, RK_MSGID_LEN);
+    assert_memory_equal(ev->code, WHO, RK_CODE_LEN);
+    assert_int_equal(ev->payload_len, strlen("{\"result\":\"done\"}"));
+    assert_memory_equal(ev->payload, "{\"result\":\"done\"}", ev->payload_len);
+    rk_event_free(&ev);
+    assert_null(ev);
+
+    /* The early delivery was not lost. */
+    if (rk_agent_recv(a, 1000, &ev, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("early delivery lost: %s", why);
+    assert_int_equal(ev->kind, RK_EVENT_MESSAGE);
+    assert_memory_equal(ev->msg_id, early_id, RK_MSGID_LEN);
+    assert_true(ev->first_contact);
+    assert_memory_equal(ev->payload, "{\"n\":1}", 7);
+    rk_event_free(&ev);
+    assert_int_equal(rk_agent_recv(a, 100, &ev, why, sizeof why), RK_AGENT_ETIMEOUT);
+    rk_agent_close(&a);
+}
+
+/* The recipient's refusal reaches wait_reply as a result naming the
+ * message. */
+static void test_refused_by_recipient(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    uint8_t msg_id[RK_MSGID_LEN];
+    rk_result_t result;
+    rk_event *ev = NULL;
+    char why[512] = "";
+    rk_outgoing m = {.to = "power", .type = "utility.supply.stop", .code = WHO,
+                     .payload = (const uint8_t *)"{}", .payload_len = 2};
+
+    f->hub.on_send = SEND_REFUSED_BY_RECIPIENT;
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 5000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    assert_int_equal(rk_agent_send(a, &m, msg_id, &result, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(rk_agent_wait_reply(a, msg_id, 3000, &ev, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(ev->kind, RK_EVENT_RESULT);
+    assert_int_equal(ev->result.status, RK_ST_REFUSED_BY_RECIPIENT);
+    assert_int_equal(ev->result.cause, RK_ST_UNDECRYPTABLE);
+    assert_string_equal(ev->result.peer, "power");
+    rk_event_free(&ev);
+    rk_agent_close(&a);
+}
+
+/* A delivery whose signature is not the sender's is refused to the hub as
+ * BAD_SIGNATURE and surfaces only as a REFUSED event, without payload. */
+static void test_bad_signature_rejected(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    rk_envelope_t env;
+    uint8_t id[RK_MSGID_LEN];
+    rk_reject_t rj;
+    rk_event *ev = NULL;
+    char why[512] = "";
+
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 5000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    envelope_to_x(f, f->forger, f->x, id, &env); /* claims "power", other key */
+    hub_queue_deliver(&f->hub, &env, false, false);
+    rk_envelope_clear(&env);
+
+    assert_int_equal(rk_agent_recv(a, 3000, &ev, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(ev->kind, RK_EVENT_REFUSED);
+    assert_int_equal(ev->result.status, RK_ST_BAD_SIGNATURE);
+    assert_string_equal(ev->from, "power");
+    assert_null(ev->payload);
+    rk_event_free(&ev);
+    assert_int_equal(hub_rejects(&f->hub, 2000, &rj), 1);
+    assert_string_equal(rj.to, "power");
+    assert_memory_equal(rj.msg_id, id, RK_MSGID_LEN);
+    assert_int_equal(rj.reason, RK_ST_BAD_SIGNATURE);
+    /* It looked again at the directory before refusing (a key may change). */
+    assert_true(hub_count(&f->hub, &f->hub.ndir) >= 2);
+    rk_agent_close(&a);
+}
+
+/* A payload encrypted for another key is refused as UNDECRYPTABLE. */
+static void test_undecryptable_rejected(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    rk_envelope_t env;
+    uint8_t id[RK_MSGID_LEN];
+    rk_reject_t rj;
+    rk_event *ev = NULL;
+    char why[512] = "";
+
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 5000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    envelope_to_x(f, f->power, f->gas, id, &env); /* encrypted for gas's key */
+    hub_queue_deliver(&f->hub, &env, false, false);
+    rk_envelope_clear(&env);
+
+    assert_int_equal(rk_agent_recv(a, 3000, &ev, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(ev->kind, RK_EVENT_REFUSED);
+    assert_int_equal(ev->result.status, RK_ST_UNDECRYPTABLE);
+    rk_event_free(&ev);
+    assert_int_equal(hub_rejects(&f->hub, 2000, &rj), 1);
+    assert_int_equal(rj.reason, RK_ST_UNDECRYPTABLE);
+    assert_memory_equal(rj.msg_id, id, RK_MSGID_LEN);
+    rk_agent_close(&a);
+}
+
+/* Sending to an organization missing from the directory looks again once,
+ * then refuses as UNKNOWN_RECIPIENT without sending anything. */
+static void test_unknown_recipient(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    uint8_t msg_id[RK_MSGID_LEN];
+    rk_result_t result;
+    char why[512] = "";
+    rk_outgoing m = {.to = "gas", .type = "utility.supply.stop", .code = WHO,
+                     .payload = (const uint8_t *)"{}", .payload_len = 2};
+
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 5000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    assert_int_equal(rk_agent_send(a, &m, msg_id, &result, why, sizeof why), RK_AGENT_EREFUSED);
+    assert_int_equal(result.status, RK_ST_UNKNOWN_RECIPIENT);
+    assert_int_equal(hub_count(&f->hub, &f->hub.ndir), 2);
+    assert_int_equal(hub_count(&f->hub, &f->hub.nsend), 0);
+    rk_agent_close(&a);
+}
+
+/* Enrolling records the hub's code; enrolling again asks the hub nothing;
+ * a delivery under that code names the person. */
+static void test_enroll_then_delivery_names_person(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    uint8_t code[RK_CODE_LEN], again[RK_CODE_LEN], id[RK_MSGID_LEN];
+    bool existed = true;
+    rk_envelope_t env;
+    rk_event *ev = NULL;
+    char why[512] = "";
+
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 5000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    if (rk_agent_enroll(a, "TEST-0001", code, &existed, NULL, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("enroll failed: %s", why);
+    assert_false(existed);
+    assert_int_equal(rk_agent_enroll(a, "TEST-0001", again, &existed, NULL, why, sizeof why), RK_AGENT_OK);
+    assert_true(existed);
+    assert_memory_equal(again, code, RK_CODE_LEN);
+    assert_int_equal(hub_count(&f->hub, &f->hub.nenroll), 1);
+    assert_int_equal(rk_agent_lookup(a, "TEST-0001", again, NULL, 0), RK_AGENT_OK);
+    assert_memory_equal(again, code, RK_CODE_LEN);
+
+    /* A delivery under the enrolled code carries the person locally. */
+    assert_int_equal(rk_agent_bind(a, "TEST-0002", WHO, NULL, 0), RK_AGENT_OK);
+    envelope_to_x(f, f->power, f->x, id, &env);
+    hub_queue_deliver(&f->hub, &env, false, false);
+    rk_envelope_clear(&env);
+    assert_int_equal(rk_agent_recv(a, 3000, &ev, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(ev->kind, RK_EVENT_MESSAGE);
+    assert_non_null(ev->person);
+    assert_string_equal(ev->person, "TEST-0002");
+    rk_event_free(&ev);
+    rk_agent_close(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_welcome_and_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_hub_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_welcome_names_other_org, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_send_reply_and_queueing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_by_recipient, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_signature_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_undecryptable_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_recipient, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enroll_then_delivery_names_person, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
