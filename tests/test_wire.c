@@ -213,6 +213,15 @@ static void expect_hub(const pbuf *p, rk_wire_err want, const char *field)
 
 /* ----------------------------------------------------------------- fixtures */
 
+/* true if needle occurs anywhere in hay. */
+static bool contains(const uint8_t *hay, size_t hay_len, const uint8_t *needle, size_t len)
+{
+    for (size_t i = 0; i + len <= hay_len; i++)
+        if (memcmp(hay + i, needle, len) == 0)
+            return true;
+    return false;
+}
+
 static void core_fill(rk_core_t *c, const char *from, const char *to, const char *type)
 {
     memset(c, 0, sizeof *c);
@@ -502,6 +511,14 @@ static void test_hub_enrolled_roundtrip(void **state)
     /* A refusal carries no code: whatever was in the struct is not sent. */
     f.u.enrolled.status = RK_ST_NOT_PERMITTED;
     strcpy(f.u.enrolled.detail, "only municipalities enroll residents");
+    {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        assert_int_equal(rk_hub_frame_encode(&f, &buf, &len), RK_WIRE_OK);
+        if (contains(buf, len, code, RK_CODE_LEN))
+            fail_msg("a refused enrollment put a link code on the wire");
+        free(buf);
+    }
     hub_roundtrip(&f, &g);
     assert_int_equal(g.u.enrolled.status, RK_ST_NOT_PERMITTED);
     assert_string_equal(g.u.enrolled.detail, "only municipalities enroll residents");
