@@ -663,6 +663,82 @@ static void test_dir_empty(void **state)
     rk_identity_destroy(&hub);
 }
 
+/* Signs body as the hub would and asks rk_dir_open for it. */
+static rk_wire_err open_signed_body(const pbuf *body, const rk_identity_t *hub, rk_dir_t *dir)
+{
+    static const char domain[] = "renkei-directory-v1";
+    uint8_t m[sizeof domain + sizeof body->b], sig[RK_SIG_LEN];
+    memcpy(m, domain, sizeof domain);
+    memcpy(m + sizeof domain, body->b, body->n);
+    crypto_sign_detached(sig, NULL, m, sizeof domain + body->n, hub->sign_sk);
+    memset(dir, 0x5a, sizeof *dir);
+    return rk_dir_open(body->b, body->n, sig, hub->pub.sign_pk, dir);
+}
+
+/* One directory entry; NULL or 0 leaves a field out. */
+static void dir_body_write(pbuf *body, uint32_t version, const char *id, const char *kind,
+                           size_t key_len)
+{
+    pbuf e;
+    static const uint8_t key[40] = {9};
+    memset(&e, 0, sizeof e);
+    if (id != NULL)
+        pb_str(&e, 1, id);
+    if (kind != NULL)
+        pb_str(&e, 2, kind);
+    pb_str(&e, 3, "active");
+    if (key_len > 0)
+        pb_bytes(&e, 4, key, key_len);
+    memset(body, 0, sizeof *body);
+    if (version != 0)
+        pb_uint(body, 1, version);
+    pb_uint(body, 2, 1234);
+    pb_msg(body, 3, &e);
+}
+
+static void test_dir_open_field_checks(void **state)
+{
+    rk_identity_t *hub = rk_identity_generate("hub");
+    pbuf body;
+    rk_dir_t dir;
+    (void)state;
+    assert_non_null(hub);
+
+    /* Baseline: a body signed with the documented construction opens. */
+    dir_body_write(&body, 1, "city.x", "municipality", 32);
+    assert_int_equal(open_signed_body(&body, hub, &dir), RK_WIRE_OK);
+    assert_int_equal(dir.n, 1);
+    assert_string_equal(dir.orgs[0].id, "city.x");
+    assert_true(dir.orgs[0].active);
+    assert_int_equal(dir.time_ms, 1234);
+    rk_dir_clear(&dir);
+
+    dir_body_write(&body, 2, "city.x", "municipality", 32);
+    assert_int_equal(open_signed_body(&body, hub, &dir), RK_WIRE_EVERSION);
+    assert_null(dir.orgs);
+    dir_body_write(&body, 0, "city.x", "municipality", 32);
+    assert_int_equal(open_signed_body(&body, hub, &dir), RK_WIRE_EVERSION);
+    dir_body_write(&body, 1, "City X", "municipality", 32);
+    assert_int_equal(open_signed_body(&body, hub, &dir), RK_WIRE_EFIELD);
+    assert_null(dir.orgs);
+    assert_int_equal(dir.n, 0);
+    dir_body_write(&body, 1, NULL, "municipality", 32);
+    assert_int_equal(open_signed_body(&body, hub, &dir), RK_WIRE_EFIELD);
+    dir_body_write(&body, 1, "city.x", "municipality", 31);
+    assert_int_equal(open_signed_body(&body, hub, &dir), RK_WIRE_EFIELD);
+    dir_body_write(&body, 1, "city.x", "municipality", 33);
+    assert_int_equal(open_signed_body(&body, hub, &dir), RK_WIRE_EFIELD);
+    dir_body_write(&body, 1, "city.x", "municipality-of-the-far-north", 32);
+    assert_int_equal(open_signed_body(&body, hub, &dir), RK_WIRE_EFIELD);
+
+    memset(&body, 0, sizeof body);
+    memcpy(body.b, "\xff\xff\xff\xff", 4);
+    body.n = 4;
+    assert_int_equal(open_signed_body(&body, hub, &dir), RK_WIRE_EDECODE);
+    assert_null(dir.orgs);
+    rk_identity_destroy(&hub);
+}
+
 /* The directory signature is domain-separated from the envelope signature:
  * a signed envelope core is not a valid directory (and the reverse). */
 static void test_signature_domains_are_separate(void **state)
@@ -1400,6 +1476,7 @@ int main(void)
         cmocka_unit_test(test_hub_directory_roundtrip),
         cmocka_unit_test(test_dir_open_refuses_wrong_key_and_tampering),
         cmocka_unit_test(test_dir_empty),
+        cmocka_unit_test(test_dir_open_field_checks),
         cmocka_unit_test(test_signature_domains_are_separate),
         cmocka_unit_test(test_core_roundtrip),
         cmocka_unit_test(test_core_encode_refuses_bad_fields),
