@@ -58,6 +58,7 @@ struct rk_agent {
     hs_state hs;
     bool welcomed;
     bool lost; /* connection dropped after the welcome */
+    bool refusal_noted; /* a failed reconnect was already reported */
 
     char org[RK_ID_MAX + 1];
     char kind[RK_KIND_MAX + 1];
@@ -266,6 +267,7 @@ static void handle_monitor_event(rk_agent_t *a, uint16_t event, uint32_t value)
     switch (event) {
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         a->hs = HS_UP;
+        a->refusal_noted = false;
         if (a->lost) {
             /* A new connection: the hub needs a hello before anything else. */
             a->lost = false;
@@ -274,18 +276,24 @@ static void handle_monitor_event(rk_agent_t *a, uint16_t event, uint32_t value)
         }
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-        if (a->welcomed)
-            notice(a, "the hub refused this key when reconnecting (status %u): organization "
-                      "suspended or key replaced?", (unsigned)value);
-        else
+        if (!a->welcomed)
             a->hs = HS_AUTH_FAILED;
+        else if (!a->refusal_noted) {
+            /* Said once per outage: ZeroMQ keeps retrying with back-off. */
+            a->refusal_noted = true;
+            notice(a, "the hub refused this key when reconnecting (status %u): organization "
+                      "suspended or key replaced? still retrying", (unsigned)value);
+        }
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-        if (a->welcomed)
-            notice(a, "secure handshake with the hub failed when reconnecting");
-        else if (a->hs == HS_PENDING)
-            a->hs = HS_FAILED;
+        if (!a->welcomed) {
+            if (a->hs == HS_PENDING)
+                a->hs = HS_FAILED;
+        } else if (!a->refusal_noted) {
+            a->refusal_noted = true;
+            notice(a, "secure handshake with the hub failed when reconnecting; still retrying");
+        }
         break;
     case ZMQ_EVENT_DISCONNECTED:
         if (a->welcomed && !a->lost) {
@@ -574,6 +582,7 @@ static rk_agent_err set_sockopts(rk_agent_t *a, char *why, size_t why_len)
     int sndtimeo = a->timeout_ms;
     int64_t maxmsg = (int64_t)RK_FRAME_CEILING;
     int hs_ivl = a->timeout_ms;
+    int reconnect_ivl = 100, reconnect_max = 5000;
 
     if (zmq_setsockopt(a->sock, ZMQ_CURVE_SERVERKEY, a->hub.curve_pk, RK_KEY_LEN) != 0 ||
         zmq_setsockopt(a->sock, ZMQ_CURVE_PUBLICKEY, a->id->pub.curve_pk, RK_KEY_LEN) != 0 ||
@@ -581,7 +590,9 @@ static rk_agent_err set_sockopts(rk_agent_t *a, char *why, size_t why_len)
         zmq_setsockopt(a->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(a->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo) != 0 ||
         zmq_setsockopt(a->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_HANDSHAKE_IVL, &hs_ivl, sizeof hs_ivl) != 0)
+        zmq_setsockopt(a->sock, ZMQ_HANDSHAKE_IVL, &hs_ivl, sizeof hs_ivl) != 0 ||
+        zmq_setsockopt(a->sock, ZMQ_RECONNECT_IVL, &reconnect_ivl, sizeof reconnect_ivl) != 0 ||
+        zmq_setsockopt(a->sock, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max) != 0)
         return zmq_fail(a, "setting up the hub connection", why, why_len);
     return RK_AGENT_OK;
 }

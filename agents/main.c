@@ -182,7 +182,7 @@ static int check_needs(const options *o, const char *cmd, int needs)
     return 0;
 }
 
-static int open_agent(const options *o, bool offline, bool receive, rk_agent_t **a)
+static int open_agent(const options *o, bool offline, bool keys, bool receive, rk_agent_t **a)
 {
     rk_agent_config cfg;
     char why[512] = "";
@@ -190,8 +190,9 @@ static int open_agent(const options *o, bool offline, bool receive, rk_agent_t *
 
     memset(&cfg, 0, sizeof cfg);
     cfg.endpoint = o->hub;
-    cfg.hub_pub = o->hub_key;
-    cfg.key = o->key;
+    /* Local commands need no keys: a broken key file must not stop them. */
+    cfg.hub_pub = offline && !keys ? NULL : o->hub_key;
+    cfg.key = offline && !keys ? NULL : o->key;
     cfg.data_dir = o->data;
     cfg.timeout_ms = timeout_ms(o);
     cfg.receive = receive;
@@ -216,7 +217,7 @@ static int cmd_lookup(const options *o, const char *person)
     rk_agent_err err;
     int rc;
 
-    if ((rc = open_agent(o, true, false, &a)) != 0)
+    if ((rc = open_agent(o, true, false, false, &a)) != 0)
         return rc;
     err = rk_agent_lookup(a, person, code, why, sizeof why);
     rk_agent_close(&a);
@@ -241,7 +242,7 @@ static int cmd_bind(const options *o, const char *person, const char *code_text)
 
     if (!rk_code_from_text(code_text, code))
         return usage_error("bind: CODE must be a link code of exactly 32 hexadecimal digits");
-    if ((rc = open_agent(o, true, false, &a)) != 0)
+    if ((rc = open_agent(o, true, false, false, &a)) != 0)
         return rc;
     err = rk_agent_bind(a, person, code, why, sizeof why);
     rk_agent_close(&a);
@@ -268,7 +269,7 @@ static int cmd_enroll(const options *o, const char *person)
 
     if (!rk_person_valid(person))
         return usage_error("enroll: PERSON must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
-    if ((rc = open_agent(o, true, false, &a)) != 0)
+    if ((rc = open_agent(o, true, true, false, &a)) != 0)
         return rc;
     err = rk_agent_lookup(a, person, code, why, sizeof why);
     if (err == RK_AGENT_ENOTFOUND) {
@@ -462,7 +463,7 @@ static int cmd_send(const options *o)
         return rc;
     if ((rc = read_payload(o, &payload, &payload_len)) != 0)
         return rc;
-    if ((rc = open_agent(o, false, false, &a)) != 0)
+    if ((rc = open_agent(o, false, true, false, &a)) != 0)
         goto done;
 
     memset(&m, 0, sizeof m);
@@ -854,7 +855,7 @@ static int cmd_serve(const options *o)
 
     if ((rc = check_needs(o, "serve", NEED_KEY | NEED_HUB_KEY)) != 0)
         return rc;
-    if ((rc = open_agent(o, false, true, &a)) != 0)
+    if ((rc = open_agent(o, false, true, true, &a)) != 0)
         return rc;
     err_msg("serving as %s", rk_agent_org(a));
     rc = 0;
@@ -898,7 +899,7 @@ static int cmd_directory(const options *o)
 
     if ((rc = check_needs(o, "directory", NEED_KEY | NEED_HUB_KEY)) != 0)
         return rc;
-    if ((rc = open_agent(o, false, false, &a)) != 0)
+    if ((rc = open_agent(o, false, true, false, &a)) != 0)
         return rc;
     dir = rk_agent_directory(a);
     for (size_t i = 0; dir != NULL && i < dir->n; i++)
