@@ -412,6 +412,14 @@ static void finish_routed(hub_t *hub, item_t *it, bool committed)
     f.u.deliver.first_contact = r->first_contact;
     f.u.deliver.seq = r->seq;
     rc = target ? send_to(hub, target, &f) : EHOSTUNREACH;
+    if (rc == EHOSTUNREACH && r->is_reply && target != NULL) {
+        /* The asking connection is gone: the org's receiver takes the reply. */
+        const conn_rid_t *recv = conns_receiver(hub->conns, r->to);
+        if (recv != NULL && recv != target) {
+            target = recv;
+            rc = send_to(hub, target, &f);
+        }
+    }
     if (rc != 0) {
         if (rc == EHOSTUNREACH && target != NULL)
             conns_drop_receiver(hub->conns, r->to, target);

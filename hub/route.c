@@ -166,7 +166,9 @@ void route_message(const route_in_t *in, route_out_t *out)
                out->is_reply ? " replies" : "", org_kind_name(recipient.kind));
         return;
     }
-    if (in->online != NULL && !in->online(in->online_ctx, out->to)) {
+    /* A reply goes back to the connection that asked, which need not be
+     * the org's receiver; the loop finds out at delivery time. */
+    if (!out->is_reply && in->online != NULL && !in->online(in->online_ctx, out->to)) {
         refuse(out, RK_ST_RECIPIENT_OFFLINE, "%s is not connected; nothing was delivered", out->to);
         return;
     }

@@ -339,7 +339,7 @@ rk_keys_err rk_pubkey_from_sign(const char *name, const uint8_t sign_pk[RK_KEY_L
 rk_keys_err rk_pubkey_load(const char *path, rk_pubkey_t *out, char *why, size_t why_len)
 {
     char text[KEY_FILE_MAX], version[16], name[RK_ID_MAX + 1], b64[B64_LEN(RK_KEY_LEN) + 8];
-    char z85[RK_Z85_LEN + 8];
+    char z85[KEY_FILE_MAX]; /* any length, so an overlong line is refused, not ignored */
     uint8_t sign_pk[RK_KEY_LEN], curve[RK_KEY_LEN];
     rk_keys_err err;
     int fd;
