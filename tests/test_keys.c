@@ -392,10 +392,7 @@ static void test_pub_overlong_curve_line_refused(void **state)
                  "0000000000111111111122222222223333333333444444444455555555556666666666");
     write_file(pub, 0644, text, strlen(text));
     err = rk_pubkey_load(pub, &p, why, sizeof why);
-    /* KNOWN BUG in keys/keys.c, rk_pubkey_load(): field() returns false for
-     * a value longer than the 48-byte z85 buffer, and the caller reads that
-     * as "no curve line", so this damaged file loads (RK_KEYS_OK).  This
-     * assertion fails until the owner of keys.c fixes it. */
+    /* An overlong curve line must be refused, not read as "no curve line". */
     if (err != RK_KEYS_EFORMAT)
         fail_msg("a .pub with a 70-character curve line was not refused (got '%s'); "
                  "keys.c must not treat an over-long curve line as absent",
