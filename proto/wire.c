@@ -20,10 +20,10 @@
 #define SIG_DOMAIN_ENVELOPE "renkei-envelope-v1"
 #define SIG_DOMAIN_DIRECTORY "renkei-directory-v1"
 
-_Static_assert((int)RK_ST_DUPLICATE_ID == (int)RENKEI__V1__STATUS__DUPLICATE_ID, "status values drift");
+_Static_assert((int)RK_ST_EXPIRED == (int)RENKEI__V1__STATUS__EXPIRED, "status values drift");
 _Static_assert((int)RK_ST_ACCEPTED == (int)RENKEI__V1__STATUS__ACCEPTED, "status values drift");
-_Static_assert((int)RK_CF_REJECT == (int)RENKEI__V1__CLIENT_FRAME__BODY_REJECT, "frame kinds drift");
-_Static_assert((int)RK_HF_DIRECTORY == (int)RENKEI__V1__HUB_FRAME__BODY_DIRECTORY, "frame kinds drift");
+_Static_assert((int)RK_CF_ACK == (int)RENKEI__V1__CLIENT_FRAME__BODY_ACK, "frame kinds drift");
+_Static_assert((int)RK_HF_NOTICE == (int)RENKEI__V1__HUB_FRAME__BODY_NOTICE, "frame kinds drift");
 
 const char *rk_wire_strerror(rk_wire_err err)
 {
@@ -62,6 +62,10 @@ static const struct {
     [RK_ST_UNDECRYPTABLE] = {"UNDECRYPTABLE", "the payload could not be decrypted by its recipient"},
     [RK_ST_INTERNAL] = {"INTERNAL", "the hub failed internally; nothing was routed"},
     [RK_ST_DUPLICATE_ID] = {"DUPLICATE_ID", "this message id was already used"},
+    [RK_ST_QUEUE_FULL] = {"QUEUE_FULL", "the recipient's queue at the hub is full; the message was not accepted, send it again later"},
+    [RK_ST_STORE_FULL] = {"STORE_FULL", "the hub's store is full; the message was not accepted, send it again later"},
+    [RK_ST_DELIVERED] = {"DELIVERED", "the recipient's agent has the message"},
+    [RK_ST_EXPIRED] = {"EXPIRED", "the message was not delivered within its time-to-live and was deleted"},
 };
 
 const char *rk_status_name(rk_status st)
@@ -406,6 +410,7 @@ rk_wire_err rk_client_frame_encode(const rk_client_frame_t *f, uint8_t **out, si
     Renkei__V1__Enroll enroll = RENKEI__V1__ENROLL__INIT;
     Renkei__V1__DirectoryRequest dir = RENKEI__V1__DIRECTORY_REQUEST__INIT;
     Renkei__V1__Reject reject = RENKEI__V1__REJECT__INIT;
+    Renkei__V1__Ack ack = RENKEI__V1__ACK__INIT;
 
     m.version = RK_PROTOCOL_VERSION;
     switch (f->kind) {
@@ -441,6 +446,14 @@ rk_wire_err rk_client_frame_encode(const rk_client_frame_t *f, uint8_t **out, si
         reject.detail = (char *)f->u.reject.detail;
         m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_REJECT;
         m.reject = &reject;
+        break;
+    case RK_CF_ACK:
+        if (f->u.ack.n == 0 || f->u.ack.n > RK_ACK_MAX)
+            return RK_WIRE_EFIELD;
+        ack.n_seq = f->u.ack.n;
+        ack.seq = (uint64_t *)f->u.ack.seq;
+        m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_ACK;
+        m.ack = &ack;
         break;
     default:
         return RK_WIRE_EFIELD;
@@ -486,6 +499,15 @@ rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_fra
         f->u.reject.reason = (rk_status)m->reject->reason;
         take_detail(f->u.reject.detail, m->reject->detail);
         break;
+    case RENKEI__V1__CLIENT_FRAME__BODY_ACK:
+        if (m->ack->n_seq == 0 || m->ack->n_seq > RK_ACK_MAX) {
+            set_why(why, why_len, "field '%s' must hold 1 to %d sequence numbers", "ack.seq", RK_ACK_MAX);
+            err = RK_WIRE_EFIELD;
+            break;
+        }
+        f->u.ack.n = m->ack->n_seq;
+        memcpy(f->u.ack.seq, m->ack->seq, m->ack->n_seq * sizeof(uint64_t));
+        break;
     default:
         set_why(why, why_len, "%s has no body", "frame");
         err = RK_WIRE_EFIELD;
@@ -521,6 +543,7 @@ rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *
     Renkei__V1__Envelope env = RENKEI__V1__ENVELOPE__INIT;
     Renkei__V1__Enrolled enrolled = RENKEI__V1__ENROLLED__INIT;
     Renkei__V1__Directory dir = RENKEI__V1__DIRECTORY__INIT;
+    Renkei__V1__Notice notice = RENKEI__V1__NOTICE__INIT;
 
     m.version = RK_PROTOCOL_VERSION;
     switch (f->kind) {
@@ -566,6 +589,18 @@ rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *
         dir.signature = bin(f->u.directory.signature, RK_SIG_LEN);
         m.body_case = RENKEI__V1__HUB_FRAME__BODY_DIRECTORY;
         m.directory = &dir;
+        break;
+    case RK_HF_NOTICE:
+        notice.seq = f->u.notice.seq;
+        notice.msg_id = bin(f->u.notice.msg_id, RK_MSGID_LEN);
+        notice.status = (Renkei__V1__Status)f->u.notice.status;
+        notice.peer = (char *)f->u.notice.peer;
+        notice.cause = (Renkei__V1__Status)f->u.notice.cause;
+        notice.detail = (char *)f->u.notice.detail;
+        notice.time_ms = f->u.notice.time_ms;
+        notice.msg_seq = f->u.notice.msg_seq;
+        m.body_case = RENKEI__V1__HUB_FRAME__BODY_NOTICE;
+        m.notice = &notice;
         break;
     default:
         return RK_WIRE_EFIELD;
@@ -650,6 +685,18 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
             break;
         }
         f->u.directory.body_len = m->directory->body.len;
+        break;
+    case RENKEI__V1__HUB_FRAME__BODY_NOTICE:
+        f->u.notice.seq = m->notice->seq;
+        if ((err = take_fixed(f->u.notice.msg_id, RK_MSGID_LEN, m->notice->msg_id, "msg_id", why,
+                              why_len)) != RK_WIRE_OK ||
+            (err = take_optional_name(f->u.notice.peer, m->notice->peer, "peer", why, why_len)) != RK_WIRE_OK)
+            break;
+        f->u.notice.status = (rk_status)m->notice->status;
+        f->u.notice.cause = (rk_status)m->notice->cause;
+        take_detail(f->u.notice.detail, m->notice->detail);
+        f->u.notice.time_ms = m->notice->time_ms;
+        f->u.notice.msg_seq = m->notice->msg_seq;
         break;
     default:
         set_why(why, why_len, "%s has no body", "frame");

@@ -67,6 +67,10 @@ typedef enum rk_status {
     RK_ST_UNDECRYPTABLE = 16,
     RK_ST_INTERNAL = 17,
     RK_ST_DUPLICATE_ID = 18,
+    RK_ST_QUEUE_FULL = 19,
+    RK_ST_STORE_FULL = 20,
+    RK_ST_DELIVERED = 21,
+    RK_ST_EXPIRED = 22,
 } rk_status;
 
 /* "ACCEPTED", "UNKNOWN_WHO", ...; "UNKNOWN_STATUS" for anything else. */
@@ -141,7 +145,10 @@ typedef enum rk_cf_kind {
     RK_CF_ENROLL = 4,
     RK_CF_DIRECTORY = 5,
     RK_CF_REJECT = 6,
+    RK_CF_ACK = 7,
 } rk_cf_kind;
+
+#define RK_ACK_MAX 1024 /* sequence numbers per ack frame */
 
 typedef struct rk_reject {
     char to[RK_ID_MAX + 1];
@@ -158,6 +165,10 @@ typedef struct rk_client_frame {
         struct { uint64_t req_id; } enroll;
         struct { uint64_t req_id; } directory;
         rk_reject_t reject;
+        struct {
+            size_t n;                /* 1..RK_ACK_MAX */
+            uint64_t seq[RK_ACK_MAX];
+        } ack;
     } u;
 } rk_client_frame_t;
 
@@ -177,6 +188,7 @@ typedef enum rk_hf_kind {
     RK_HF_DELIVER = 4,
     RK_HF_ENROLLED = 5,
     RK_HF_DIRECTORY = 6,
+    RK_HF_NOTICE = 7,
 } rk_hf_kind;
 
 typedef struct rk_result {
@@ -188,6 +200,18 @@ typedef struct rk_result {
     char peer[RK_ID_MAX + 1]; /* REFUSED_BY_RECIPIENT: who refused */
     rk_status cause;          /* REFUSED_BY_RECIPIENT: their reason */
 } rk_result_t;
+
+/* What became of a message this org sent (durable, acknowledged by seq). */
+typedef struct rk_notice {
+    uint64_t seq;             /* this notice's hub sequence number */
+    uint8_t msg_id[RK_MSGID_LEN];
+    rk_status status;         /* DELIVERED, EXPIRED, REFUSED_BY_RECIPIENT */
+    char peer[RK_ID_MAX + 1]; /* the message's recipient */
+    rk_status cause;
+    char detail[RK_DETAIL_MAX + 1];
+    uint64_t time_ms;
+    uint64_t msg_seq;         /* the seq the message was ACCEPTED with */
+} rk_notice_t;
 
 typedef struct rk_hub_frame {
     rk_hf_kind kind;
@@ -216,6 +240,7 @@ typedef struct rk_hub_frame {
             size_t body_len;
             uint8_t signature[RK_SIG_LEN];
         } directory;
+        rk_notice_t notice;
     } u;
 } rk_hub_frame_t;
 
