@@ -299,8 +299,9 @@ static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
     memcpy(r.msg_id, rj->msg_id, RK_MSGID_LEN);
     r.status = RK_ST_REFUSED_BY_RECIPIENT;
     snprintf(r.detail, sizeof r.detail, "%s", rj->detail[0] ? rj->detail : rk_status_text(rj->reason));
-    hub_log(hub->log, LOG_NOTICE, "%s refused a message from %s: %s: %s", from, rj->to,
-            rk_status_name(rj->reason), r.detail);
+    /* The detail is the recipient's own free text: passed on to the sender,
+     * never written to the hub's log, which must not carry what it says. */
+    hub_log(hub->log, LOG_NOTICE, "%s refused a message from %s: %s", from, rj->to, rk_status_name(rj->reason));
     send_result(hub, to, &r, from, rj->reason);
 }
 
@@ -324,19 +325,25 @@ static bool read_one(hub_t *hub)
         return false;
     }
     zmq_msg_init(&body);
-    if (zmq_msg_recv(&body, hub->router, 0) < 0 || zmq_msg_size(&rid_msg) == 0 ||
-        zmq_msg_size(&rid_msg) > CONNS_RID_MAX) {
+    if (zmq_msg_recv(&body, hub->router, 0) < 0) {
+        /* ROUTER delivers a message whole: nothing left to drain. */
         zmq_msg_close(&rid_msg);
         zmq_msg_close(&body);
         return true;
+    }
+    /* Anything after the body frame makes the message malformed: drain it,
+     * whatever else is wrong, so the next read starts at a routing id. */
+    more = 0;
+    zmq_getsockopt(hub->router, ZMQ_RCVMORE, &more, &more_len);
+    if (zmq_msg_size(&rid_msg) == 0 || zmq_msg_size(&rid_msg) > CONNS_RID_MAX) {
+        zmq_msg_close(&rid_msg);
+        zmq_msg_close(&body);
+        goto drain;
     }
     rid.len = (uint8_t)zmq_msg_size(&rid_msg);
     memcpy(rid.id, zmq_msg_data(&rid_msg), rid.len);
     zmq_msg_close(&rid_msg);
 
-    /* Anything after the body frame makes the message malformed: drain it. */
-    more = 0;
-    zmq_getsockopt(hub->router, ZMQ_RCVMORE, &more, &more_len);
     user = zmq_msg_gets(&body, "User-Id");
     if (user == NULL || !rk_valid_name(user)) {
         /* Cannot happen with the ZAP handler installed; never route it. */

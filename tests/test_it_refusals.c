@@ -472,6 +472,50 @@ static void test_undecryptable(void **state)
     assert_normal_send_works(fx);
 }
 
+/* A recipient's reject carries its own free text: the sender gets it, the
+ * hub's log names only who refused and why (status), never the text. */
+static void test_reject_detail_stays_off_the_log(void **state)
+{
+    fixture_t *fx = *state;
+    static const char marker[] = "TEST-0003 is not a customer here";
+    uint8_t id[RK_MSGID_LEN];
+    rk_client_frame_t f;
+    rk_result_t res;
+    rk_hub_frame_t hf;
+    char *log;
+
+    send_as_city(fx, "power", K_POWER, "utility.supply.stop", fx->code_x, id);
+    assert_int_equal(rawclient_wait_result(fx->cx, id, &res, 5000), 0);
+    assert_int_equal(res.status, RK_ST_ACCEPTED);
+    assert_int_equal(rawclient_recv_kind(fx->pw, RK_HF_DELIVER, &hf, 5000), 0);
+    rk_hub_frame_clear(&hf);
+
+    memset(&f, 0, sizeof f);
+    f.kind = RK_CF_REJECT;
+    snprintf(f.u.reject.to, sizeof f.u.reject.to, "city.x");
+    memcpy(f.u.reject.msg_id, id, RK_MSGID_LEN);
+    f.u.reject.reason = RK_ST_UNDECRYPTABLE;
+    snprintf(f.u.reject.detail, sizeof f.u.reject.detail, "%s", marker);
+    assert_int_equal(rawclient_send_frame(fx->pw, &f), 0);
+
+    if (rawclient_wait_result(fx->cx, id, &res, 5000) != 0)
+        fail_msg("city.x never heard that power refused its message");
+    assert_int_equal(res.status, RK_ST_REFUSED_BY_RECIPIENT);
+    assert_string_equal(res.peer, "power");
+    assert_int_equal(res.cause, RK_ST_UNDECRYPTABLE);
+    assert_string_equal(res.detail, marker);
+
+    if (!it_hub_log_wait(fx->env, "power refused a message from city.x: UNDECRYPTABLE", 3000)) {
+        log = it_hub_log(fx->env);
+        fail_msg("the hub's log does not name the refusal; log:\n%s", log);
+    }
+    log = it_hub_log(fx->env);
+    if (strstr(log, "TEST-0003") != NULL)
+        fail_msg("the hub's log carries the recipient's free text; log:\n%s", log);
+    free(log);
+    assert_normal_send_works(fx);
+}
+
 /* The command line reports a hub refusal as "refused: STATUS: ..." with
  * exit 3, and refuses a payload that is not JSON before sending anything. */
 static void test_cli_reports_refusals(void **state)
@@ -520,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_unknown_type),
         cmocka_unit_test(test_recipient_offline),
         cmocka_unit_test(test_undecryptable),
+        cmocka_unit_test(test_reject_detail_stays_off_the_log),
         cmocka_unit_test(test_cli_reports_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
