@@ -138,4 +138,90 @@ store_err store_person_new(store_txn_t *txn, const char *org, uint8_t code[RK_CO
  * transaction). */
 store_err store_next_seq(store_txn_t *txn, uint64_t *seq) RK_WARN_UNUSED;
 
+/* -------------------------------------------------------------------- queues
+ *
+ * One queue per recipient org, in hub sequence order.  An entry is a
+ * ready-to-send encoded HubFrame (a Deliver or a Notice) plus what the hub
+ * needs to manage it.  It leaves the queue when the recipient acknowledges
+ * it (store_queue_take) or when it expires.  At rest the frame is sealed
+ * with crypto_secretbox under a subkey of the master key (a queued Deliver
+ * carries a link code, and a reply's reply_to would otherwise join two
+ * organizations' codes); the meta fields below are stored in clear and carry
+ * no link code.
+ */
+typedef enum queue_kind {
+    QUEUE_DELIVER = 1, /* a message for the org */
+    QUEUE_NOTICE = 2,  /* what became of a message the org sent */
+} queue_kind;
+
+typedef struct queue_meta {
+    uint64_t seq;                 /* key within the org's queue (hub sequence number) */
+    queue_kind kind;
+    char to[RK_ID_MAX + 1];       /* the org whose queue this is */
+    char from[RK_ID_MAX + 1];     /* DELIVER: the sender; NOTICE: the message's recipient */
+    char type[RK_TYPE_MAX + 1];   /* procedure type of the message */
+    uint8_t msg_id[RK_MSGID_LEN]; /* DELIVER: the message; NOTICE: the message it is about */
+    uint64_t accepted_ms;
+    uint64_t expires_ms;          /* deleted (and reported) at this time if still queued */
+} queue_meta_t;
+
+/* Appends an entry to meta->to's queue and keeps the org's count and the
+ * expiry index in step.  STORE_EEXIST if that seq is already queued there;
+ * STORE_EMASTER without a master key. */
+store_err store_queue_put(store_txn_t *txn, const queue_meta_t *meta, const uint8_t *frame, size_t len)
+    RK_WARN_UNUSED;
+
+/* Number of entries queued for org (0 if none). */
+store_err store_queue_count(store_txn_t *txn, const char *org, uint64_t *count) RK_WARN_UNUSED;
+
+/* Called with each entry; `frame` is the decrypted HubFrame, valid only
+ * during the call.  Return non-zero to stop. */
+typedef int (*store_queue_cb)(const queue_meta_t *meta, const uint8_t *frame, size_t len, void *ctx);
+
+/* Calls cb for org's entries with seq > after_seq, in ascending seq order,
+ * until cb returns non-zero or the queue ends. */
+store_err store_queue_scan(store_txn_t *txn, const char *org, uint64_t after_seq, store_queue_cb cb,
+                           void *ctx) RK_WARN_UNUSED;
+
+/* Removes org's entry seq (acknowledged or expired) and fills *meta.
+ * STORE_ENOTFOUND if it is not queued (e.g. acknowledged twice). */
+store_err store_queue_take(store_txn_t *txn, const char *org, uint64_t seq, queue_meta_t *meta)
+    RK_WARN_UNUSED;
+
+/* The entry, of any org, that expires first, if it expires at or before
+ * now_ms; STORE_ENOTFOUND if none has expired. */
+store_err store_queue_next_expired(store_txn_t *txn, uint64_t now_ms, queue_meta_t *meta) RK_WARN_UNUSED;
+
+/* ------------------------------------------------------- accepted messages
+ *
+ * Every accepted message is remembered by (sender, msg_id) until
+ * keep_until_ms, so that a message sent twice is queued once and answered
+ * with the same ACCEPTED, and so that a recipient's reject can be checked.
+ * Records hold no link code.
+ */
+typedef enum msg_state {
+    MSG_QUEUED = 1,
+    MSG_DELIVERED = 2,
+    MSG_EXPIRED = 3,
+    MSG_REFUSED = 4, /* refused by the recipient's agent */
+} msg_state;
+
+typedef struct msg_record {
+    uint64_t seq; /* the hub sequence number it was accepted with */
+    char to[RK_ID_MAX + 1];
+    char type[RK_TYPE_MAX + 1];
+    msg_state state;
+    uint64_t accepted_ms;
+    uint64_t keep_until_ms;
+} msg_record_t;
+
+store_err store_msg_get(store_txn_t *txn, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                        msg_record_t *out) RK_WARN_UNUSED;
+/* Inserts or replaces the record (keeping its purge index in step). */
+store_err store_msg_put(store_txn_t *txn, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                        const msg_record_t *rec) RK_WARN_UNUSED;
+/* Deletes up to max records whose keep_until_ms <= now_ms; *purged says
+ * how many. */
+store_err store_msg_purge(store_txn_t *txn, uint64_t now_ms, size_t max, size_t *purged) RK_WARN_UNUSED;
+
 #endif /* RENKEI_HUB_STORE_H */
