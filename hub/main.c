@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,9 +74,12 @@ static bool parse_size(const char *text, size_t *out)
 {
     char *end = NULL;
     unsigned long long v;
+    /* strtoull takes "-1" as a huge number: digits only. */
+    if (text[0] < '0' || text[0] > '9')
+        return false;
     errno = 0;
     v = strtoull(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v == 0)
+    if (errno != 0 || end == text || *end != '\0' || v == 0 || v > SIZE_MAX)
         return false;
     *out = (size_t)v;
     return true;

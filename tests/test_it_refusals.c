@@ -516,6 +516,27 @@ static void test_reject_detail_stays_off_the_log(void **state)
     assert_normal_send_works(fx);
 }
 
+/* Sizes on renkei-hub's command line are positive numbers: "-1" is not
+ * read as 2^64 - 1 (a batch of that many items would not even allocate). */
+static void test_hub_refuses_negative_sizes(void **state)
+{
+    fixture_t *fx = *state;
+    static const char *const opts[] = {"--batch", "--max-payload", "--map-size"};
+    char key[1024];
+    it_run_t r;
+
+    snprintf(key, sizeof key, "%s/keys/hub.key", it_dir(fx->env));
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        const char *argv[] = {"--data", it_hub_data(fx->env), "--key", key, "--master-key",
+                              it_master_path(fx->env), "--check-config", opts[i], "-1", NULL};
+        int st = it_run(fx->env, "renkei-hub", argv, NULL, 20, &r);
+        if (st != 2 || strstr(r.err, "needs a positive number, not '-1'") == NULL)
+            fail_msg("renkei-hub %s -1: expected exit 2 and a clear message, got exit %d: %s", opts[i],
+                     st, r.err);
+        it_run_clear(&r);
+    }
+}
+
 /* The command line reports a hub refusal as "refused: STATUS: ..." with
  * exit 3, and refuses a payload that is not JSON before sending anything. */
 static void test_cli_reports_refusals(void **state)
@@ -565,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_recipient_offline),
         cmocka_unit_test(test_undecryptable),
         cmocka_unit_test(test_reject_detail_stays_off_the_log),
+        cmocka_unit_test(test_hub_refuses_negative_sizes),
         cmocka_unit_test(test_cli_reports_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
