@@ -705,7 +705,13 @@ static int run_command(const char *cmd, const char *input, size_t in_len, char *
                 if (len == cap) {
                     char *bigger = cap > PAYLOAD_MAX ? NULL : realloc(buf, cap * 2);
                     if (bigger == NULL) {
-                        reading = false; /* too much: stop collecting, fail below */
+                        /* Too much: stop collecting and fail below.  Close
+                         * our end now, so a command still writing gets
+                         * EPIPE instead of blocking while we wait to feed
+                         * its stdin. */
+                        reading = false;
+                        close(outp[0]);
+                        outp[0] = -1;
                         len = cap + 1;
                         continue;
                     }
@@ -730,7 +736,8 @@ static int run_command(const char *cmd, const char *input, size_t in_len, char *
     }
     if (in[1] >= 0)
         close(in[1]);
-    close(outp[0]);
+    if (outp[0] >= 0)
+        close(outp[0]);
     while (waitpid(pid, status, 0) < 0) {
         if (errno != EINTR) {
             snprintf(why, why_len, "cannot wait for the command: %s", strerror(errno));
