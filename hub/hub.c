@@ -496,6 +496,7 @@ static void zap_handle(hub_t *hub)
     char user[RK_ID_MAX + 1] = "";
     store_txn_t *txn = NULL;
     org_t org;
+    bool curve;
 
     while (more) {
         int rc = zmq_recv(hub->zap, n < 8 ? frames[n] : frames[7], 255, 0);
@@ -506,8 +507,12 @@ static void zap_handle(hub_t *hub)
         zmq_getsockopt(hub->zap, ZMQ_RCVMORE, &more, &more_len);
     }
     /* version, request id, domain, address, routing id, mechanism, credentials */
-    if (n >= 7 && lens[5] == 5 && memcmp(frames[5], "CURVE", 5) == 0 && lens[6] == RK_KEY_LEN &&
-        store_begin(hub->store, false, &txn) == STORE_OK) {
+    curve = n >= 7 && lens[5] == 5 && memcmp(frames[5], "CURVE", 5) == 0 && lens[6] == RK_KEY_LEN;
+    if (curve && store_begin(hub->store, false, &txn) != STORE_OK) {
+        /* Not the key's fault: say so, or the agent would call it unregistered. */
+        status = "300";
+        text = "hub storage unavailable";
+    } else if (curve) {
         store_err err = store_org_by_curve(txn, (const uint8_t *)frames[6], &org);
         store_abort(&txn);
         if (err == STORE_OK && org.status == ORG_ACTIVE) {
