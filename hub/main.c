@@ -100,6 +100,8 @@ static bool set_option(options_t *o, const char *name, const char *value, bool f
     else if (strcmp(name, "map-size") == 0) num = &o->map_size;
     else if (strcmp(name, "batch") == 0) num = &o->batch;
     else if (strcmp(name, "verbose") == 0) {
+        if (from_file && o->verbose)
+            return true; /* -v on the command line wins */
         o->verbose = strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0;
         return true;
     } else {
