@@ -7,9 +7,19 @@
  *   orgs_by_curve  X25519 public key -> org id
  *   code_fwd       H_hash("fwd" 0 org 0 code)    -> secretbox(id code)
  *   code_rev       H_hash("rev" 0 id_code org)   -> secretbox(link code)
+ *   queue          org 0 seq(8 BE) -> queue meta (see qmeta_pack) | nonce(24)
+ *                                     | secretbox(frame) under subkey "queue"
+ *   qexp           expires_ms(8 BE) org 0 seq(8 BE) -> empty (expiry index)
+ *   qcount         org -> u64 LE, entries queued (row absent at 0)
+ *   msgs           from 0 msg_id(16) -> packed msg record (see msg_pack)
+ *   msgexp         keep_until_ms(8 BE) from 0 msg_id(16) -> empty (purge index)
  *
  * The code tables hold only keyed hashes and ciphertexts: without the master
- * key nobody can tell which link codes belong to the same person.
+ * key nobody can tell which link codes belong to the same person.  Queued
+ * frames are sealed too; the clear queue meta and msg records name orgs,
+ * types, message ids and times, never a link code.  Big-endian sequence
+ * numbers and times make LMDB's byte order the numeric order, so one cursor
+ * range walks an org's queue in seq order and the index tables in time order.
  */
 #include "store.h"
 
@@ -30,23 +40,44 @@
 #define LOOKUP_KEY_LEN 32
 #define SEALED_LEN (crypto_secretbox_MACBYTES + 16)
 #define MAX_RETRIES 8
+#define MAX_DBS 16
+
+#define QMETA_VERSION 1u
+#define QMETA_FIXED_LEN (1 + 1 + 1 + 1 + RK_MSGID_LEN + 8 + 8)
+#define QMETA_MAX_LEN (QMETA_FIXED_LEN + RK_ID_MAX + RK_TYPE_MAX)
+#define QKEY_MAX_LEN (RK_ID_MAX + 1 + 8)
+#define QEXP_KEY_MAX_LEN (8 + QKEY_MAX_LEN)
+#define QBOX_OVERHEAD (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
+#define MSG_RECORD_VERSION 1u
+#define MSG_FIXED_LEN (1 + 1 + 1 + 1 + 8 + 8 + 8)
+#define MSG_MAX_LEN (MSG_FIXED_LEN + RK_ID_MAX + RK_TYPE_MAX)
+#define MKEY_MAX_LEN (RK_ID_MAX + 1 + RK_MSGID_LEN)
+#define MEXP_KEY_MAX_LEN (8 + MKEY_MAX_LEN)
+#define SCAN_BUF_MIN 4096
 
 #define KDF_CONTEXT "rk-table"
 #define SUBKEY_HASH 1
 #define SUBKEY_ENC 2
 #define SUBKEY_CHECK 3
+#define SUBKEY_QUEUE 4
 #define CHECK_TEXT "renkei-master-check"
 
 /* Secrets derived from the master key; sodium_malloc'd, read-only while open. */
 struct store_keys {
     uint8_t hash[SUBKEY_LEN];
     uint8_t enc[SUBKEY_LEN];
+    uint8_t queue[SUBKEY_LEN]; /* seals queued frames */
 };
 
 struct store {
     MDB_env *env;
     MDB_dbi meta, orgs, by_curve, code_fwd, code_rev;
+    MDB_dbi queue, qexp, qcount, msgs, msgexp;
     struct store_keys *keys; /* NULL when opened without a master key */
+    /* Reused by store_queue_scan for decrypted frames (wiped after each
+     * entry, so it holds nothing between calls); NULL while a scan has it. */
+    uint8_t *scan_buf;
+    size_t scan_cap;
     bool writing;            /* a write transaction is open */
     unsigned open_txns;
 };
@@ -308,6 +339,7 @@ static store_err keys_derive(const uint8_t *master, struct store_keys **out, uin
         goto fail;
     if (crypto_kdf_derive_from_key(keys->hash, SUBKEY_LEN, SUBKEY_HASH, KDF_CONTEXT, master) != 0 ||
         crypto_kdf_derive_from_key(keys->enc, SUBKEY_LEN, SUBKEY_ENC, KDF_CONTEXT, master) != 0 ||
+        crypto_kdf_derive_from_key(keys->queue, SUBKEY_LEN, SUBKEY_QUEUE, KDF_CONTEXT, master) != 0 ||
         crypto_kdf_derive_from_key(check_key, SUBKEY_LEN, SUBKEY_CHECK, KDF_CONTEXT, master) != 0)
         goto fail;
     if (crypto_generichash(check, 32, (const uint8_t *)CHECK_TEXT, sizeof CHECK_TEXT - 1, check_key,
@@ -364,7 +396,12 @@ static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, cha
         (rc = mdb_dbi_open(txn, "orgs", MDB_CREATE, &s->orgs)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "orgs_by_curve", MDB_CREATE, &s->by_curve)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "code_fwd", MDB_CREATE, &s->code_fwd)) != MDB_SUCCESS ||
-        (rc = mdb_dbi_open(txn, "code_rev", MDB_CREATE, &s->code_rev)) != MDB_SUCCESS) {
+        (rc = mdb_dbi_open(txn, "code_rev", MDB_CREATE, &s->code_rev)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "queue", MDB_CREATE, &s->queue)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "qexp", MDB_CREATE, &s->qexp)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "qcount", MDB_CREATE, &s->qcount)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "msgs", MDB_CREATE, &s->msgs)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "msgexp", MDB_CREATE, &s->msgexp)) != MDB_SUCCESS) {
         why_f(why, why_len, "cannot open the databases in %s: %s", dir, mdb_strerror(rc));
         err = map_mdb(rc);
         goto fail;
@@ -478,7 +515,7 @@ store_err store_open(const char *dir, const uint8_t *master_key, size_t map_size
         err = map_mdb(rc);
         goto fail;
     }
-    if ((rc = mdb_env_set_maxdbs(s->env, 8)) != MDB_SUCCESS ||
+    if ((rc = mdb_env_set_maxdbs(s->env, MAX_DBS)) != MDB_SUCCESS ||
         (rc = mdb_env_set_mapsize(s->env, map_size ? map_size : STORE_DEFAULT_MAP_SIZE)) != MDB_SUCCESS) {
         why_f(why, why_len, "cannot configure the LMDB environment: %s", mdb_strerror(rc));
         err = map_mdb(rc);
@@ -515,6 +552,10 @@ void store_close(store_t **store)
     if (s->env != NULL)
         mdb_env_close(s->env);
     keys_free(&s->keys);
+    if (s->scan_buf != NULL) {
+        sodium_memzero(s->scan_buf, s->scan_cap);
+        free(s->scan_buf);
+    }
     free(s);
     *store = NULL;
 }
@@ -1026,4 +1067,653 @@ store_err store_next_seq(store_txn_t *txn, uint64_t *seq)
         return err;
     *seq = cur + 1;
     return STORE_OK;
+}
+
+/* -------------------------------------------------------------------- queues */
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* true if the fixed-size array s holds a NUL-terminated valid name. */
+static bool name_field_valid(const char *s, size_t size)
+{
+    return memchr(s, '\0', size) != NULL && rk_valid_name(s);
+}
+
+/* Copies n bytes of a stored name into out (size n + 1) and checks it. */
+static bool name_from_bytes(const uint8_t *p, size_t n, size_t max, char *out)
+{
+    if (n == 0 || n > max)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return rk_valid_name(out);
+}
+
+/* STORE_OK if txn is usable (writable when `write`) and holds the master key. */
+static store_err table_check(store_txn_t *txn, bool write)
+{
+    store_err err = txn_check(txn, write);
+
+    if (err != STORE_OK)
+        return err;
+    return txn->store->keys == NULL ? STORE_EMASTER : STORE_OK;
+}
+
+/* org 0 seq(8 BE); returns the key length.  org must be valid. */
+static size_t qkey_make(uint8_t out[QKEY_MAX_LEN], const char *org, uint64_t seq)
+{
+    size_t n = strlen(org);
+
+    memcpy(out, org, n);
+    out[n] = 0;
+    put_be64(out + n + 1, seq);
+    return n + 1 + 8;
+}
+
+/* expires(8 BE) org 0 seq(8 BE); returns the key length. */
+static size_t qexp_key_make(uint8_t out[QEXP_KEY_MAX_LEN], uint64_t expires_ms, const char *org, uint64_t seq)
+{
+    put_be64(out, expires_ms);
+    return 8 + qkey_make(out + 8, org, seq);
+}
+
+/* Splits a queue key into org and seq; false if it is not one. */
+static bool qkey_parse(const uint8_t *k, size_t len, char org[RK_ID_MAX + 1], uint64_t *seq)
+{
+    if (len < 1 + 1 + 8 || len > QKEY_MAX_LEN || k[len - 9] != 0)
+        return false;
+    if (!name_from_bytes(k, len - 9, RK_ID_MAX, org))
+        return false;
+    *seq = get_be64(k + len - 8);
+    return true;
+}
+
+static bool qkind_valid(unsigned k)
+{
+    return k == QUEUE_DELIVER || k == QUEUE_NOTICE;
+}
+
+static bool qmeta_valid(const queue_meta_t *m)
+{
+    return m != NULL && qkind_valid((unsigned)m->kind) && name_field_valid(m->to, sizeof m->to) &&
+           name_field_valid(m->from, sizeof m->from) && name_field_valid(m->type, sizeof m->type);
+}
+
+/* version(1) kind(1) from_len(1) type_len(1) msg_id(16) accepted_ms(8 LE)
+ * expires_ms(8 LE) from type.  seq and to live in the key.  Returns the
+ * packed length (at most QMETA_MAX_LEN). */
+static size_t qmeta_pack(const queue_meta_t *m, uint8_t *out)
+{
+    size_t fl = strlen(m->from), tl = strlen(m->type);
+    uint8_t *p = out;
+
+    *p++ = QMETA_VERSION;
+    *p++ = (uint8_t)m->kind;
+    *p++ = (uint8_t)fl;
+    *p++ = (uint8_t)tl;
+    memcpy(p, m->msg_id, RK_MSGID_LEN);
+    p += RK_MSGID_LEN;
+    put_u64(p, m->accepted_ms);
+    p += 8;
+    put_u64(p, m->expires_ms);
+    p += 8;
+    memcpy(p, m->from, fl);
+    p += fl;
+    memcpy(p, m->type, tl);
+    p += tl;
+    return (size_t)(p - out);
+}
+
+/* Decodes a queue row's key and meta into out; *meta_len is the packed
+ * meta's length (the sealed frame follows).  STORE_ECORRUPT if either does
+ * not decode or no sealed frame can follow. */
+static store_err qrow_unpack(const MDB_val *key, const MDB_val *val, queue_meta_t *out, size_t *meta_len)
+{
+    const uint8_t *p = val->mv_data;
+    size_t fl, tl;
+
+    memset(out, 0, sizeof *out);
+    if (!qkey_parse(key->mv_data, key->mv_size, out->to, &out->seq))
+        return STORE_ECORRUPT;
+    if (val->mv_size < QMETA_FIXED_LEN || p[0] != QMETA_VERSION || !qkind_valid(p[1]))
+        return STORE_ECORRUPT;
+    fl = p[2];
+    tl = p[3];
+    if (val->mv_size < QMETA_FIXED_LEN + fl + tl + QBOX_OVERHEAD)
+        return STORE_ECORRUPT;
+    out->kind = (queue_kind)p[1];
+    memcpy(out->msg_id, p + 4, RK_MSGID_LEN);
+    out->accepted_ms = get_u64(p + 4 + RK_MSGID_LEN);
+    out->expires_ms = get_u64(p + 4 + RK_MSGID_LEN + 8);
+    if (!name_from_bytes(p + QMETA_FIXED_LEN, fl, RK_ID_MAX, out->from) ||
+        !name_from_bytes(p + QMETA_FIXED_LEN + fl, tl, RK_TYPE_MAX, out->type)) {
+        memset(out, 0, sizeof *out);
+        return STORE_ECORRUPT;
+    }
+    *meta_len = QMETA_FIXED_LEN + fl + tl;
+    return STORE_OK;
+}
+
+/* Adds delta (+1 / -1) to org's queue count; the row goes away at 0.  A
+ * missing row counts as 0 and the count never goes below it. */
+static store_err qcount_add(store_txn_t *t, const char *org, int delta)
+{
+    uint8_t buf[8];
+    MDB_val key, val;
+    uint64_t n = 0;
+    store_err err;
+
+    key.mv_data = (void *)org;
+    key.mv_size = strlen(org);
+    err = txn_get(t, t->store->qcount, &key, &val);
+    if (err == STORE_OK) {
+        if (val.mv_size != 8)
+            return STORE_ECORRUPT;
+        n = get_u64(val.mv_data);
+    } else if (err != STORE_ENOTFOUND) {
+        return err;
+    }
+    if (delta > 0)
+        n++;
+    else if (n > 0)
+        n--;
+    if (n == 0) {
+        if (err == STORE_ENOTFOUND)
+            return STORE_OK;
+        err = txn_del(t, t->store->qcount, &key);
+        return err == STORE_ENOTFOUND ? STORE_OK : err;
+    }
+    put_u64(buf, n);
+    val.mv_data = buf;
+    val.mv_size = sizeof buf;
+    return txn_put(t, t->store->qcount, &key, &val, 0);
+}
+
+/* Inserts an index row (empty value) whose keys mostly arrive in ascending
+ * order: appends when the key sorts last (fuller pages, no search), else
+ * inserts normally.  An existing row is left as it is. */
+static store_err index_put(store_txn_t *t, MDB_dbi dbi, const uint8_t *k, size_t klen)
+{
+    MDB_val key, val;
+    int rc;
+
+    key.mv_data = (void *)k;
+    key.mv_size = klen;
+    val.mv_data = NULL;
+    val.mv_size = 0;
+    rc = mdb_put(t->txn, dbi, &key, &val, MDB_APPEND);
+    if (rc == MDB_KEYEXIST) /* not after the last key: an ordinary insert */
+        rc = mdb_put(t->txn, dbi, &key, &val, 0);
+    if (rc == MDB_SUCCESS)
+        return STORE_OK;
+    return txn_fail(t, map_mdb(rc));
+}
+
+/* Seals frame into meta->to's queue at meta->seq, with the expiry index row
+ * and the count.  STORE_EEXIST (nothing written, txn usable) if the seq is
+ * taken; STORE_EFULL kills the txn.  Write transactions only. */
+store_err store_queue_put(store_txn_t *txn, const queue_meta_t *meta, const uint8_t *frame, size_t len)
+{
+    uint8_t k[QKEY_MAX_LEN], xk[QEXP_KEY_MAX_LEN], packed[QMETA_MAX_LEN];
+    size_t klen, mlen;
+    MDB_val key, val;
+    uint8_t *p;
+    store_err err = table_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    if (!qmeta_valid(meta) || frame == NULL || len == 0 || len > RK_FRAME_CEILING)
+        return STORE_EINVAL;
+    klen = qkey_make(k, meta->to, meta->seq);
+    mlen = qmeta_pack(meta, packed);
+    key.mv_data = k;
+    key.mv_size = klen;
+    val.mv_data = NULL;
+    val.mv_size = mlen + QBOX_OVERHEAD + len;
+    /* seal straight into the page LMDB reserves: no copy, no allocation */
+    if ((err = txn_put(txn, txn->store->queue, &key, &val, MDB_NOOVERWRITE | MDB_RESERVE)) != STORE_OK)
+        return err;
+    p = val.mv_data;
+    memcpy(p, packed, mlen);
+    p += mlen;
+    randombytes_buf(p, crypto_secretbox_NONCEBYTES);
+    if (crypto_secretbox_easy(p + crypto_secretbox_NONCEBYTES, frame, len, p, txn->store->keys->queue) != 0)
+        return txn_fail(txn, STORE_EIO); /* the reserved row must not be committed */
+    if ((err = index_put(txn, txn->store->qexp, xk, qexp_key_make(xk, meta->expires_ms, meta->to, meta->seq))) !=
+        STORE_OK)
+        return err;
+    return qcount_add(txn, meta->to, +1);
+}
+
+/* Entries queued for org, from its count row; 0 if it has none.
+ * STORE_ECORRUPT if the row does not decode. */
+store_err store_queue_count(store_txn_t *txn, const char *org, uint64_t *count)
+{
+    MDB_val key, val;
+    store_err err = table_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (org == NULL || !rk_valid_name(org) || count == NULL)
+        return STORE_EINVAL;
+    key.mv_data = (void *)org;
+    key.mv_size = strlen(org);
+    err = txn_get(txn, txn->store->qcount, &key, &val);
+    if (err == STORE_ENOTFOUND) {
+        *count = 0;
+        return STORE_OK;
+    }
+    if (err != STORE_OK)
+        return err;
+    if (val.mv_size != 8)
+        return STORE_ECORRUPT;
+    *count = get_u64(val.mv_data);
+    return STORE_OK;
+}
+
+/* Makes *buf hold at least need bytes; the old buffer holds nothing secret
+ * (it is wiped after each use), so it is simply freed. */
+static store_err scan_buf_reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+    size_t n = *cap ? *cap : SCAN_BUF_MIN;
+    uint8_t *fresh;
+
+    if (need <= *cap)
+        return STORE_OK;
+    while (n < need)
+        n = n > SIZE_MAX / 2 ? need : n * 2;
+    fresh = malloc(n);
+    if (fresh == NULL)
+        return STORE_ENOMEM;
+    free(*buf);
+    *buf = fresh;
+    *cap = n;
+    return STORE_OK;
+}
+
+/* Decrypts the frame sealed after a queue row's meta into buf (cap bytes,
+ * large enough); *len is its length.  STORE_ECORRUPT if it does not open. */
+static store_err qframe_open(const store_t *s, const MDB_val *val, size_t meta_len, uint8_t *buf, size_t *len)
+{
+    const uint8_t *nonce = (const uint8_t *)val->mv_data + meta_len;
+    size_t boxed = val->mv_size - meta_len - crypto_secretbox_NONCEBYTES;
+
+    *len = boxed - crypto_secretbox_MACBYTES;
+    if (crypto_secretbox_open_easy(buf, nonce + crypto_secretbox_NONCEBYTES, boxed, nonce, s->keys->queue) != 0) {
+        sodium_memzero(buf, *len);
+        return STORE_ECORRUPT;
+    }
+    return STORE_OK;
+}
+
+/* Calls cb with each of org's entries after after_seq, in seq order, each
+ * frame decrypted into the store's reusable buffer and wiped after the call.
+ * cb may take or put entries through the same (write) txn.  STORE_ECORRUPT
+ * stops the walk at an entry that does not decode or decrypt. */
+store_err store_queue_scan(store_txn_t *txn, const char *org, uint64_t after_seq, store_queue_cb cb, void *ctx)
+{
+    uint8_t k[QKEY_MAX_LEN], *buf;
+    size_t prefix, mlen, flen, cap;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    queue_meta_t meta;
+    store_t *s;
+    int rc, stop;
+    store_err err = table_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (org == NULL || !rk_valid_name(org) || cb == NULL)
+        return STORE_EINVAL;
+    if (after_seq == UINT64_MAX)
+        return STORE_OK;
+    s = txn->store;
+    /* borrow the buffer; a scan nested in cb grows its own */
+    buf = s->scan_buf;
+    cap = s->scan_cap;
+    s->scan_buf = NULL;
+    s->scan_cap = 0;
+    key.mv_data = k;
+    key.mv_size = qkey_make(k, org, after_seq + 1);
+    prefix = key.mv_size - 8; /* org 0 */
+    rc = mdb_cursor_open(txn->txn, s->queue, &cur);
+    if (rc != MDB_SUCCESS) {
+        cur = NULL;
+        err = map_mdb(rc);
+        goto out;
+    }
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if (key.mv_size < prefix || memcmp(key.mv_data, k, prefix) != 0)
+            break; /* past org's queue */
+        if ((err = qrow_unpack(&key, &val, &meta, &mlen)) != STORE_OK)
+            break;
+        flen = val.mv_size - mlen - QBOX_OVERHEAD;
+        if ((err = scan_buf_reserve(&buf, &cap, flen ? flen : 1)) != STORE_OK)
+            break;
+        if ((err = qframe_open(s, &val, mlen, buf, &flen)) != STORE_OK)
+            break;
+        stop = cb(&meta, buf, flen, ctx);
+        sodium_memzero(buf, flen);
+        if (txn->txn == NULL) {
+            /* cb's write failed and aborted the txn, which freed the cursor */
+            cur = NULL;
+            err = txn->failed;
+            break;
+        }
+        if (stop != 0)
+            break;
+    }
+    if (err == STORE_OK && rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        err = map_mdb(rc);
+out:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (s->scan_buf == NULL) {
+        s->scan_buf = buf;
+        s->scan_cap = cap;
+    } else {
+        if (cap > s->scan_cap) { /* keep the larger one */
+            uint8_t *b = s->scan_buf;
+            size_t c = s->scan_cap;
+            s->scan_buf = buf;
+            s->scan_cap = cap;
+            buf = b;
+            cap = c;
+        }
+        free(buf);
+    }
+    return err;
+}
+
+/* Deletes org's entry seq with its expiry index row and one from the count;
+ * *meta (may be NULL) is filled only on success.  STORE_ENOTFOUND if not
+ * queued; STORE_ECORRUPT (nothing deleted) if the entry does not decode. */
+store_err store_queue_take(store_txn_t *txn, const char *org, uint64_t seq, queue_meta_t *meta)
+{
+    uint8_t k[QKEY_MAX_LEN], xk[QEXP_KEY_MAX_LEN];
+    MDB_val key, val;
+    queue_meta_t m;
+    size_t mlen;
+    store_err err = table_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    if (org == NULL || !rk_valid_name(org))
+        return STORE_EINVAL;
+    key.mv_data = k;
+    key.mv_size = qkey_make(k, org, seq);
+    if ((err = txn_get(txn, txn->store->queue, &key, &val)) != STORE_OK)
+        return err;
+    if ((err = qrow_unpack(&key, &val, &m, &mlen)) != STORE_OK)
+        return err;
+    if ((err = txn_del(txn, txn->store->queue, &key)) != STORE_OK)
+        return err;
+    key.mv_data = xk;
+    key.mv_size = qexp_key_make(xk, m.expires_ms, org, seq);
+    err = txn_del(txn, txn->store->qexp, &key);
+    if (err != STORE_OK && err != STORE_ENOTFOUND)
+        return err;
+    if ((err = qcount_add(txn, org, -1)) != STORE_OK)
+        return err;
+    if (meta != NULL)
+        *meta = m;
+    return STORE_OK;
+}
+
+/* The entry heading the expiry index, if it expires at or before now_ms.
+ * STORE_ENOTFOUND if none has; STORE_ECORRUPT if the index row or the entry
+ * it names does not decode or does not match. */
+store_err store_queue_next_expired(store_txn_t *txn, uint64_t now_ms, queue_meta_t *meta)
+{
+    uint8_t xk[QEXP_KEY_MAX_LEN];
+    MDB_cursor *cur;
+    MDB_val key, val;
+    queue_meta_t m;
+    char org[RK_ID_MAX + 1];
+    uint64_t when, seq;
+    size_t mlen;
+    store_err err = table_check(txn, false);
+    int rc;
+
+    if (err != STORE_OK)
+        return err;
+    if (meta == NULL)
+        return STORE_EINVAL;
+    rc = mdb_cursor_open(txn->txn, txn->store->qexp, &cur);
+    if (rc != MDB_SUCCESS)
+        return map_mdb(rc);
+    rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    if (rc == MDB_SUCCESS && key.mv_size <= sizeof xk)
+        memcpy(xk, key.mv_data, key.mv_size);
+    mdb_cursor_close(cur);
+    if (rc != MDB_SUCCESS)
+        return map_mdb(rc);
+    if (key.mv_size < 8 || key.mv_size > sizeof xk || !qkey_parse(xk + 8, key.mv_size - 8, org, &seq))
+        return STORE_ECORRUPT;
+    when = get_be64(xk);
+    if (when > now_ms)
+        return STORE_ENOTFOUND;
+    key.mv_data = xk + 8;
+    key.mv_size -= 8;
+    err = txn_get(txn, txn->store->queue, &key, &val);
+    if (err == STORE_ENOTFOUND)
+        return STORE_ECORRUPT; /* the index names no entry */
+    if (err != STORE_OK)
+        return err;
+    if ((err = qrow_unpack(&key, &val, &m, &mlen)) != STORE_OK)
+        return err;
+    if (m.expires_ms != when)
+        return STORE_ECORRUPT;
+    *meta = m;
+    return STORE_OK;
+}
+
+/* ------------------------------------------------------- accepted messages */
+
+/* from 0 msg_id(16); returns the key length. */
+static size_t mkey_make(uint8_t out[MKEY_MAX_LEN], const char *from, const uint8_t msg_id[RK_MSGID_LEN])
+{
+    size_t n = strlen(from);
+
+    memcpy(out, from, n);
+    out[n] = 0;
+    memcpy(out + n + 1, msg_id, RK_MSGID_LEN);
+    return n + 1 + RK_MSGID_LEN;
+}
+
+/* keep_until(8 BE) from 0 msg_id(16); returns the key length. */
+static size_t mexp_key_make(uint8_t out[MEXP_KEY_MAX_LEN], uint64_t keep_until_ms, const char *from,
+                            const uint8_t msg_id[RK_MSGID_LEN])
+{
+    put_be64(out, keep_until_ms);
+    return 8 + mkey_make(out + 8, from, msg_id);
+}
+
+static bool mstate_valid(unsigned st)
+{
+    return st == MSG_QUEUED || st == MSG_DELIVERED || st == MSG_EXPIRED || st == MSG_REFUSED;
+}
+
+static bool msg_valid(const msg_record_t *r)
+{
+    return r != NULL && mstate_valid((unsigned)r->state) && name_field_valid(r->to, sizeof r->to) &&
+           name_field_valid(r->type, sizeof r->type);
+}
+
+/* version(1) state(1) to_len(1) type_len(1) seq(8 LE) accepted_ms(8 LE)
+ * keep_until_ms(8 LE) to type; returns the length. */
+static size_t msg_pack(const msg_record_t *r, uint8_t out[MSG_MAX_LEN])
+{
+    size_t tl = strlen(r->to), yl = strlen(r->type);
+    uint8_t *p = out;
+
+    *p++ = MSG_RECORD_VERSION;
+    *p++ = (uint8_t)r->state;
+    *p++ = (uint8_t)tl;
+    *p++ = (uint8_t)yl;
+    put_u64(p, r->seq);
+    put_u64(p + 8, r->accepted_ms);
+    put_u64(p + 16, r->keep_until_ms);
+    p += 24;
+    memcpy(p, r->to, tl);
+    p += tl;
+    memcpy(p, r->type, yl);
+    p += yl;
+    return (size_t)(p - out);
+}
+
+static store_err msg_unpack(const MDB_val *val, msg_record_t *out)
+{
+    const uint8_t *p = val->mv_data;
+
+    memset(out, 0, sizeof *out);
+    if (val->mv_size < MSG_FIXED_LEN || p[0] != MSG_RECORD_VERSION || !mstate_valid(p[1]) ||
+        val->mv_size != (size_t)MSG_FIXED_LEN + p[2] + p[3])
+        return STORE_ECORRUPT;
+    if (!name_from_bytes(p + MSG_FIXED_LEN, p[2], RK_ID_MAX, out->to) ||
+        !name_from_bytes(p + MSG_FIXED_LEN + p[2], p[3], RK_TYPE_MAX, out->type)) {
+        memset(out, 0, sizeof *out);
+        return STORE_ECORRUPT;
+    }
+    out->state = (msg_state)p[1];
+    out->seq = get_u64(p + 4);
+    out->accepted_ms = get_u64(p + 12);
+    out->keep_until_ms = get_u64(p + 20);
+    return STORE_OK;
+}
+
+static store_err msg_args(store_txn_t *txn, bool write, const char *from, const uint8_t *msg_id)
+{
+    store_err err = table_check(txn, write);
+
+    if (err != STORE_OK)
+        return err;
+    if (from == NULL || !rk_valid_name(from) || msg_id == NULL)
+        return STORE_EINVAL;
+    return STORE_OK;
+}
+
+/* The record of (from, msg_id).  STORE_ENOTFOUND if none is kept;
+ * STORE_ECORRUPT if it does not decode (*out is then zeroed). */
+store_err store_msg_get(store_txn_t *txn, const char *from, const uint8_t msg_id[RK_MSGID_LEN], msg_record_t *out)
+{
+    uint8_t k[MKEY_MAX_LEN];
+    MDB_val key, val;
+    store_err err = msg_args(txn, false, from, msg_id);
+
+    if (err != STORE_OK)
+        return err;
+    if (out == NULL)
+        return STORE_EINVAL;
+    key.mv_data = k;
+    key.mv_size = mkey_make(k, from, msg_id);
+    if ((err = txn_get(txn, txn->store->msgs, &key, &val)) != STORE_OK)
+        return err;
+    return msg_unpack(&val, out);
+}
+
+/* Writes the record of (from, msg_id), moving its purge index row when
+ * keep_until_ms changed.  STORE_ECORRUPT (nothing written) if a record
+ * already there does not decode.  Write transactions only. */
+store_err store_msg_put(store_txn_t *txn, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                        const msg_record_t *rec)
+{
+    uint8_t k[MKEY_MAX_LEN], xk[MEXP_KEY_MAX_LEN], packed[MSG_MAX_LEN];
+    MDB_val key, val;
+    msg_record_t old;
+    bool had;
+    store_err err = msg_args(txn, true, from, msg_id);
+
+    if (err != STORE_OK)
+        return err;
+    if (!msg_valid(rec))
+        return STORE_EINVAL;
+    key.mv_data = k;
+    key.mv_size = mkey_make(k, from, msg_id);
+    err = txn_get(txn, txn->store->msgs, &key, &val);
+    if (err != STORE_OK && err != STORE_ENOTFOUND)
+        return err;
+    had = err == STORE_OK;
+    if (had && (err = msg_unpack(&val, &old)) != STORE_OK)
+        return err;
+    if (had && old.keep_until_ms != rec->keep_until_ms) {
+        MDB_val xkey = {.mv_size = mexp_key_make(xk, old.keep_until_ms, from, msg_id), .mv_data = xk};
+        err = txn_del(txn, txn->store->msgexp, &xkey);
+        if (err != STORE_OK && err != STORE_ENOTFOUND)
+            return err;
+    }
+    val.mv_data = packed;
+    val.mv_size = msg_pack(rec, packed);
+    if ((err = txn_put(txn, txn->store->msgs, &key, &val, 0)) != STORE_OK)
+        return err;
+    if (had && old.keep_until_ms == rec->keep_until_ms)
+        return STORE_OK; /* its index row stays */
+    return index_put(txn, txn->store->msgexp, xk, mexp_key_make(xk, rec->keep_until_ms, from, msg_id));
+}
+
+/* Deletes, oldest keep_until_ms first, up to max records due at now_ms with
+ * their index rows; *purged counts them (also when an error stops it part
+ * way, in which case the txn has failed and keeps nothing).  Write only. */
+store_err store_msg_purge(store_txn_t *txn, uint64_t now_ms, size_t max, size_t *purged)
+{
+    uint8_t xk[MEXP_KEY_MAX_LEN];
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    store_err err = table_check(txn, true);
+    int rc;
+
+    if (purged != NULL)
+        *purged = 0;
+    if (err != STORE_OK)
+        return err;
+    if (purged == NULL)
+        return STORE_EINVAL;
+    if (max == 0)
+        return STORE_OK;
+    rc = mdb_cursor_open(txn->txn, txn->store->msgexp, &cur);
+    if (rc != MDB_SUCCESS)
+        return map_mdb(rc);
+    while (*purged < max) {
+        rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+        if (rc == MDB_NOTFOUND)
+            break;
+        if (rc != MDB_SUCCESS) {
+            err = map_mdb(rc);
+            break;
+        }
+        if (key.mv_size < 8 + 2 + RK_MSGID_LEN || key.mv_size > sizeof xk) {
+            err = STORE_ECORRUPT;
+            break;
+        }
+        if (get_be64(key.mv_data) > now_ms)
+            break;
+        memcpy(xk, key.mv_data, key.mv_size);
+        key.mv_data = xk + 8;
+        key.mv_size -= 8;
+        rc = mdb_del(txn->txn, txn->store->msgs, &key, NULL);
+        if (rc == MDB_SUCCESS || rc == MDB_NOTFOUND)
+            rc = mdb_cursor_del(cur, 0);
+        if (rc != MDB_SUCCESS) {
+            mdb_cursor_close(cur); /* before the abort frees it */
+            return txn_fail(txn, map_mdb(rc));
+        }
+        (*purged)++;
+    }
+    mdb_cursor_close(cur);
+    return err;
 }

@@ -671,6 +671,612 @@ static void test_open_errors(void **state)
     }
 }
 
+/* -------------------------------------------------------------------- queues */
+
+static queue_meta_t make_meta(const char *to, const char *from, uint64_t seq, uint64_t expires_ms)
+{
+    queue_meta_t m;
+
+    memset(&m, 0, sizeof m);
+    m.seq = seq;
+    m.kind = seq % 2 ? QUEUE_DELIVER : QUEUE_NOTICE;
+    snprintf(m.to, sizeof m.to, "%s", to);
+    snprintf(m.from, sizeof m.from, "%s", from);
+    snprintf(m.type, sizeof m.type, "move-in.notice");
+    memset(m.msg_id, (int)(seq & 0xff), sizeof m.msg_id);
+    m.msg_id[0] = 0xee;
+    m.accepted_ms = 1700000000000ull + seq;
+    m.expires_ms = expires_ms;
+    return m;
+}
+
+/* A frame whose bytes say which entry it belongs to. */
+static size_t make_frame(uint8_t *buf, size_t cap, const char *to, uint64_t seq)
+{
+    int n = snprintf((char *)buf, cap, "frame for %s #%llu", to, (unsigned long long)seq);
+    return (size_t)n;
+}
+
+static void put_entry(store_txn_t *t, const char *to, const char *from, uint64_t seq, uint64_t expires_ms)
+{
+    queue_meta_t m = make_meta(to, from, seq, expires_ms);
+    uint8_t frame[128];
+    size_t len = make_frame(frame, sizeof frame, to, seq);
+
+    assert_int_equal(store_queue_put(t, &m, frame, len), STORE_OK);
+}
+
+typedef struct seen {
+    uint64_t seq[32];
+    size_t n;
+    size_t stop_after; /* 0: never stop */
+    store_txn_t *take_txn; /* non-NULL: take each entry while scanning */
+    int bad;
+} seen_t;
+
+static int record_entry(const queue_meta_t *meta, const uint8_t *frame, size_t len, void *ctx)
+{
+    seen_t *s = ctx;
+    uint8_t want[128];
+    size_t wlen = make_frame(want, sizeof want, meta->to, meta->seq);
+    queue_meta_t exp = make_meta(meta->to, meta->from, meta->seq, meta->expires_ms), got;
+
+    /* the frame and every meta field come back as they were put */
+    if (len != wlen || memcmp(frame, want, len) != 0 || meta->kind != exp.kind ||
+        strcmp(meta->type, exp.type) != 0 || memcmp(meta->msg_id, exp.msg_id, RK_MSGID_LEN) != 0 ||
+        meta->accepted_ms != exp.accepted_ms)
+        s->bad++;
+    if (s->n < 32)
+        s->seq[s->n] = meta->seq;
+    s->n++;
+    if (s->take_txn != NULL) {
+        if (store_queue_take(s->take_txn, meta->to, meta->seq, &got) != STORE_OK || got.seq != meta->seq)
+            s->bad++;
+    }
+    return s->stop_after != 0 && s->n >= s->stop_after;
+}
+
+static void assert_scan(store_txn_t *t, const char *org, uint64_t after, const uint64_t *want, size_t n)
+{
+    seen_t seen;
+
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_queue_scan(t, org, after, record_entry, &seen), STORE_OK);
+    assert_int_equal(seen.bad, 0);
+    assert_int_equal(seen.n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_true(seen.seq[i] == want[i]);
+}
+
+static void assert_count(store_txn_t *t, const char *org, uint64_t want)
+{
+    uint64_t n = 12345;
+
+    assert_int_equal(store_queue_count(t, org, &n), STORE_OK);
+    assert_true(n == want);
+}
+
+static void test_queue_order(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    static const uint64_t x[] = {2, 5, 9, 300}, xy[] = {3, 7}, y[] = {4, 6};
+    seen_t seen;
+
+    /* interleaved puts to three queues, one of them a prefix of another */
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    put_entry(t, "city.x", "town.y", 300, 9000);
+    put_entry(t, "city.x", "town.y", 9, 9000);
+    put_entry(t, "city.xy", "town.y", 7, 9000);
+    put_entry(t, "town.y", "city.x", 6, 9000);
+    put_entry(t, "city.x", "town.y", 2, 9000);
+    put_entry(t, "city.xy", "town.y", 3, 9000);
+    put_entry(t, "town.y", "city.x", 4, 9000);
+    put_entry(t, "city.x", "town.y", 5, 9000);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_scan(t, "city.x", 0, x, 4);
+    assert_scan(t, "city.xy", 0, xy, 2);
+    assert_scan(t, "town.y", 0, y, 2);
+    assert_scan(t, "water.w", 0, NULL, 0);
+    /* after_seq resumes past what was already sent */
+    assert_scan(t, "city.x", 5, x + 2, 2);
+    assert_scan(t, "city.x", 4, x + 1, 3);
+    assert_scan(t, "city.x", 300, NULL, 0);
+    assert_scan(t, "city.x", UINT64_MAX, NULL, 0);
+    /* the callback stops the walk */
+    memset(&seen, 0, sizeof seen);
+    seen.stop_after = 2;
+    assert_int_equal(store_queue_scan(t, "city.x", 0, record_entry, &seen), STORE_OK);
+    assert_int_equal(seen.n, 2);
+    assert_count(t, "city.x", 4);
+    assert_count(t, "city.xy", 2);
+    assert_count(t, "town.y", 2);
+    assert_count(t, "water.w", 0);
+    assert_int_equal(store_queue_scan(t, "Not Valid", 0, record_entry, &seen), STORE_EINVAL);
+    /* a read transaction cannot write */
+    {
+        queue_meta_t m = make_meta("city.x", "town.y", 99, 1);
+        assert_int_equal(store_queue_put(t, &m, (const uint8_t *)"x", 1), STORE_EINVAL);
+    }
+    store_abort(&t);
+    store_close(&s);
+}
+
+static void test_queue_take(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    queue_meta_t m, want = make_meta("city.x", "town.y", 3, 7000);
+    static const uint64_t rest[] = {1, 4};
+    seen_t seen;
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    put_entry(t, "city.x", "town.y", 1, 5000);
+    put_entry(t, "city.x", "town.y", 3, 7000);
+    put_entry(t, "city.x", "town.y", 4, 6000);
+    put_entry(t, "town.y", "city.x", 2, 5000);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_queue_take(t, "city.x", 3, &m), STORE_OK);
+    assert_true(m.seq == 3);
+    assert_int_equal(m.kind, want.kind);
+    assert_string_equal(m.to, "city.x");
+    assert_string_equal(m.from, "town.y");
+    assert_string_equal(m.type, want.type);
+    assert_memory_equal(m.msg_id, want.msg_id, RK_MSGID_LEN);
+    assert_true(m.accepted_ms == want.accepted_ms);
+    assert_true(m.expires_ms == 7000);
+    /* acknowledged twice, or by the wrong org */
+    assert_int_equal(store_queue_take(t, "city.x", 3, &m), STORE_ENOTFOUND);
+    assert_int_equal(store_queue_take(t, "town.y", 1, &m), STORE_ENOTFOUND);
+    assert_count(t, "city.x", 2);
+    assert_scan(t, "city.x", 0, rest, 2);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    /* the taken entry's expiry went with it: the next to expire is seq 1 */
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_queue_next_expired(t, 100000, &m), STORE_OK);
+    assert_true(m.seq == 1 || m.seq == 2);
+    store_abort(&t);
+
+    /* taking every entry while scanning it empties the queue and its count */
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    memset(&seen, 0, sizeof seen);
+    seen.take_txn = t;
+    assert_int_equal(store_queue_scan(t, "city.x", 0, record_entry, &seen), STORE_OK);
+    assert_int_equal(seen.bad, 0);
+    assert_int_equal(seen.n, 2);
+    assert_count(t, "city.x", 0);
+    assert_scan(t, "city.x", 0, NULL, 0);
+    assert_count(t, "town.y", 1);
+    assert_int_equal(store_queue_take(t, "town.y", 2, NULL), STORE_OK);
+    assert_count(t, "town.y", 0);
+    assert_int_equal(store_queue_next_expired(t, UINT64_MAX, &m), STORE_ENOTFOUND);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+}
+
+static void test_queue_expiry(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    queue_meta_t m;
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    put_entry(t, "city.x", "town.y", 1, 5000);
+    put_entry(t, "town.y", "city.x", 2, 1000);
+    put_entry(t, "city.x", "town.y", 3, 3000);
+    put_entry(t, "water.w", "city.x", 4, 3000);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_queue_next_expired(t, 999, &m), STORE_ENOTFOUND);
+    assert_int_equal(store_queue_next_expired(t, 1000, &m), STORE_OK);
+    assert_true(m.seq == 2);
+    assert_string_equal(m.to, "town.y");
+    assert_string_equal(m.from, "city.x");
+    assert_true(m.expires_ms == 1000);
+    /* stays the first until it is taken */
+    assert_int_equal(store_queue_next_expired(t, 4000, &m), STORE_OK);
+    assert_true(m.seq == 2);
+    assert_int_equal(store_queue_take(t, m.to, m.seq, NULL), STORE_OK);
+    assert_int_equal(store_queue_next_expired(t, 2999, &m), STORE_ENOTFOUND);
+    /* same time: index order is (org, seq) */
+    assert_int_equal(store_queue_next_expired(t, 3000, &m), STORE_OK);
+    assert_true(m.seq == 3);
+    assert_string_equal(m.to, "city.x");
+    assert_int_equal(store_queue_take(t, m.to, m.seq, NULL), STORE_OK);
+    assert_int_equal(store_queue_next_expired(t, 3000, &m), STORE_OK);
+    assert_true(m.seq == 4);
+    assert_string_equal(m.to, "water.w");
+    assert_int_equal(store_queue_take(t, m.to, m.seq, NULL), STORE_OK);
+    assert_int_equal(store_queue_next_expired(t, 4999, &m), STORE_ENOTFOUND);
+    assert_int_equal(store_queue_next_expired(t, 5000, &m), STORE_OK);
+    assert_true(m.seq == 1);
+    assert_int_equal(store_queue_take(t, m.to, m.seq, NULL), STORE_OK);
+    assert_int_equal(store_queue_next_expired(t, UINT64_MAX, &m), STORE_ENOTFOUND);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+}
+
+static void test_queue_duplicate(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    queue_meta_t m = make_meta("city.x", "town.y", 8, 2000), other = make_meta("city.x", "water.w", 8, 1000);
+    static const uint64_t one[] = {8};
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    put_entry(t, "city.x", "town.y", 8, 2000);
+    assert_int_equal(store_queue_put(t, &other, (const uint8_t *)"another frame", 13), STORE_EEXIST);
+    /* the transaction is still usable and commits the first entry only */
+    put_entry(t, "town.y", "city.x", 8, 2000);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_queue_put(t, &m, (const uint8_t *)"x", 1), STORE_EEXIST);
+    assert_scan(t, "city.x", 0, one, 1); /* record_entry checks the original frame */
+    assert_count(t, "city.x", 1);
+    assert_int_equal(store_queue_next_expired(t, 1500, &m), STORE_ENOTFOUND);
+    /* bad arguments */
+    m.kind = (queue_kind)7;
+    assert_int_equal(store_queue_put(t, &m, (const uint8_t *)"x", 1), STORE_EINVAL);
+    m = make_meta("city.x", "town.y", 9, 2000);
+    assert_int_equal(store_queue_put(t, &m, (const uint8_t *)"x", 0), STORE_EINVAL);
+    snprintf(m.type, sizeof m.type, "Bad Type");
+    assert_int_equal(store_queue_put(t, &m, (const uint8_t *)"x", 1), STORE_EINVAL);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+}
+
+/* ------------------------------------------------------- accepted messages */
+
+static msg_record_t make_rec(const char *to, uint64_t seq, msg_state st, uint64_t keep_until_ms)
+{
+    msg_record_t r;
+
+    memset(&r, 0, sizeof r);
+    r.seq = seq;
+    snprintf(r.to, sizeof r.to, "%s", to);
+    snprintf(r.type, sizeof r.type, "water.start");
+    r.state = st;
+    r.accepted_ms = 1700000000000ull + seq;
+    r.keep_until_ms = keep_until_ms;
+    return r;
+}
+
+static void test_msgs(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    uint8_t id[8][RK_MSGID_LEN];
+    msg_record_t r, got;
+    size_t purged = 99;
+
+    for (int i = 0; i < 8; i++)
+        memset(id[i], 0x40 + i, RK_MSGID_LEN);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    /* ids 0..5 from city.x kept until 1000 * (i + 1); the same id 0 from town.y until 9000 */
+    for (int i = 0; i < 6; i++) {
+        r = make_rec("water.w", (uint64_t)i + 1, MSG_QUEUED, 1000u * (unsigned)(i + 1));
+        assert_int_equal(store_msg_put(t, "city.x", id[i], &r), STORE_OK);
+    }
+    r = make_rec("city.x", 50, MSG_QUEUED, 9000);
+    assert_int_equal(store_msg_put(t, "town.y", id[0], &r), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_msg_get(t, "city.x", id[2], &got), STORE_OK);
+    assert_true(got.seq == 3);
+    assert_string_equal(got.to, "water.w");
+    assert_string_equal(got.type, "water.start");
+    assert_int_equal(got.state, MSG_QUEUED);
+    assert_true(got.accepted_ms == 1700000000003ull);
+    assert_true(got.keep_until_ms == 3000);
+    assert_int_equal(store_msg_get(t, "city.x", id[7], &got), STORE_ENOTFOUND);
+    assert_int_equal(store_msg_get(t, "water.w", id[0], &got), STORE_ENOTFOUND);
+    assert_int_equal(store_msg_get(t, "town.y", id[0], &got), STORE_OK);
+    assert_true(got.seq == 50);
+
+    /* replace: id 0 delivered and kept longer; id 1 refused, same time */
+    r = make_rec("water.w", 1, MSG_DELIVERED, 8000);
+    assert_int_equal(store_msg_put(t, "city.x", id[0], &r), STORE_OK);
+    r = make_rec("water.w", 2, MSG_REFUSED, 2000);
+    assert_int_equal(store_msg_put(t, "city.x", id[1], &r), STORE_OK);
+    assert_int_equal(store_msg_get(t, "city.x", id[0], &got), STORE_OK);
+    assert_int_equal(got.state, MSG_DELIVERED);
+    assert_true(got.keep_until_ms == 8000);
+
+    /* nothing is due before 1000, and id 0's old time no longer counts */
+    assert_int_equal(store_msg_purge(t, 999, 100, &purged), STORE_OK);
+    assert_int_equal(purged, 0);
+    /* due at 4500: ids 1, 2, 3 (not 0); max 2 takes the oldest two */
+    assert_int_equal(store_msg_purge(t, 4500, 2, &purged), STORE_OK);
+    assert_int_equal(purged, 2);
+    assert_int_equal(store_msg_get(t, "city.x", id[1], &got), STORE_ENOTFOUND);
+    assert_int_equal(store_msg_get(t, "city.x", id[2], &got), STORE_ENOTFOUND);
+    assert_int_equal(store_msg_get(t, "city.x", id[3], &got), STORE_OK);
+    assert_int_equal(store_msg_purge(t, 4500, 0, &purged), STORE_OK);
+    assert_int_equal(purged, 0);
+    assert_int_equal(store_msg_purge(t, 4500, 100, &purged), STORE_OK);
+    assert_int_equal(purged, 1);
+    assert_int_equal(store_msg_get(t, "city.x", id[3], &got), STORE_ENOTFOUND);
+    assert_int_equal(store_msg_get(t, "city.x", id[0], &got), STORE_OK);
+    assert_int_equal(store_msg_get(t, "city.x", id[4], &got), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_msg_purge(t, 8000, 100, &purged), STORE_OK);
+    assert_int_equal(purged, 3); /* ids 4, 5 and 0 of city.x */
+    assert_int_equal(store_msg_get(t, "city.x", id[0], &got), STORE_ENOTFOUND);
+    assert_int_equal(store_msg_get(t, "town.y", id[0], &got), STORE_OK);
+    assert_int_equal(store_msg_purge(t, UINT64_MAX, 100, &purged), STORE_OK);
+    assert_int_equal(purged, 1);
+    assert_int_equal(store_msg_get(t, "town.y", id[0], &got), STORE_ENOTFOUND);
+    r.state = (msg_state)0;
+    assert_int_equal(store_msg_put(t, "city.x", id[0], &r), STORE_EINVAL);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+}
+
+static void test_queue_no_master(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, NULL, 0);
+    store_txn_t *t = NULL;
+    queue_meta_t m = make_meta("city.x", "town.y", 1, 1000);
+    msg_record_t r = make_rec("city.x", 1, MSG_QUEUED, 1000);
+    uint8_t id[RK_MSGID_LEN] = {0};
+    uint64_t n;
+    size_t purged;
+    seen_t seen;
+
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_queue_put(t, &m, (const uint8_t *)"x", 1), STORE_EMASTER);
+    assert_int_equal(store_queue_count(t, "city.x", &n), STORE_EMASTER);
+    assert_int_equal(store_queue_scan(t, "city.x", 0, record_entry, &seen), STORE_EMASTER);
+    assert_int_equal(store_queue_take(t, "city.x", 1, &m), STORE_EMASTER);
+    assert_int_equal(store_queue_next_expired(t, UINT64_MAX, &m), STORE_EMASTER);
+    assert_int_equal(store_msg_put(t, "town.y", id, &r), STORE_EMASTER);
+    assert_int_equal(store_msg_get(t, "town.y", id, &r), STORE_EMASTER);
+    assert_int_equal(store_msg_purge(t, UINT64_MAX, 10, &purged), STORE_EMASTER);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+}
+
+static void test_queue_persistence(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    static const uint64_t x[] = {1, 3};
+    uint8_t id[RK_MSGID_LEN];
+    msg_record_t r = make_rec("city.x", 1, MSG_QUEUED, 7000), got;
+    queue_meta_t m;
+
+    memset(id, 0x5a, sizeof id);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    put_entry(t, "city.x", "town.y", 1, 2000);
+    put_entry(t, "city.x", "town.y", 3, 2500);
+    put_entry(t, "town.y", "city.x", 2, 9000);
+    assert_int_equal(store_msg_put(t, "town.y", id, &r), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    /* an aborted transaction keeps nothing */
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    put_entry(t, "city.x", "town.y", 4, 100);
+    store_abort(&t);
+    store_close(&s);
+
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_scan(t, "city.x", 0, x, 2);
+    assert_count(t, "city.x", 2);
+    assert_count(t, "town.y", 1);
+    assert_int_equal(store_queue_next_expired(t, 2000, &m), STORE_OK);
+    assert_true(m.seq == 1);
+    assert_int_equal(store_msg_get(t, "town.y", id, &got), STORE_OK);
+    assert_true(got.keep_until_ms == 7000);
+    store_abort(&t);
+    store_close(&s);
+}
+
+#define FRAME_BIG 3000
+#define MAX_FRAMES 4000
+
+static int check_big(const queue_meta_t *meta, const uint8_t *frame, size_t len, void *ctx)
+{
+    size_t *n = ctx;
+    int ok = len == FRAME_BIG && meta->seq == *n + 1;
+
+    for (size_t i = 0; ok && i < len; i++)
+        ok = frame[i] == (uint8_t)(meta->seq + i);
+    if (!ok)
+        return 1;
+    (*n)++;
+    return 0;
+}
+
+static void test_queue_map_full(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, TINY_MAP);
+    store_txn_t *t = NULL;
+    uint8_t *frame = malloc(FRAME_BIG);
+    uint64_t seq = 0, kept = 0;
+    store_err err = STORE_OK;
+    queue_meta_t m;
+    size_t n = 0, i;
+
+    assert_non_null(frame);
+    /* four frames per transaction until the map is full */
+    while (seq < MAX_FRAMES) {
+        assert_int_equal(store_begin(s, true, &t), STORE_OK);
+        for (i = 0; i < 4 && err == STORE_OK; i++) {
+            seq++;
+            m = make_meta("city.x", "town.y", seq, 1000 + seq);
+            for (size_t j = 0; j < FRAME_BIG; j++)
+                frame[j] = (uint8_t)(seq + j);
+            err = store_queue_put(t, &m, frame, FRAME_BIG);
+        }
+        if (err != STORE_OK) {
+            assert_int_equal(err, STORE_EFULL);
+            /* the dead transaction refuses further work and commits nothing */
+            assert_int_equal(store_queue_put(t, &m, frame, FRAME_BIG), STORE_EFULL);
+            assert_int_equal(store_commit(&t), STORE_EFULL);
+            break;
+        }
+        err = store_commit(&t);
+        if (err != STORE_OK) {
+            assert_int_equal(err, STORE_EFULL);
+            break;
+        }
+        kept = seq;
+    }
+    assert_int_equal(err, STORE_EFULL);
+    assert_true(kept > 0);
+    print_message("map of %zu bytes full after %llu frames\n", TINY_MAP, (unsigned long long)kept);
+
+    /* every frame committed before is intact, in order, and counted */
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_queue_scan(t, "city.x", 0, check_big, &n), STORE_OK);
+    assert_true(n == kept);
+    assert_count(t, "city.x", kept);
+    store_abort(&t);
+    /* taking entries frees room for new ones */
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    for (i = 1; i <= 8; i++)
+        assert_int_equal(store_queue_take(t, "city.x", i, NULL), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    m = make_meta("city.x", "town.y", kept + 1, 1);
+    assert_int_equal(store_queue_put(t, &m, frame, FRAME_BIG), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+    free(frame);
+}
+
+/* Flips one byte of the first queue row's value at offset `at` (from the
+ * end when negative), behind the store's back. */
+static void damage_queue_row(const fixture_t *f, long at)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi q;
+    MDB_cursor *cur;
+    MDB_val k, v, k2, v2;
+    uint8_t kbuf[128], *vbuf;
+
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, MDB_NOTLS, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "queue", 0, &q), 0);
+    assert_int_equal(mdb_cursor_open(txn, q, &cur), 0);
+    assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+    mdb_cursor_close(cur);
+    assert_true(k.mv_size <= sizeof kbuf);
+    memcpy(kbuf, k.mv_data, k.mv_size);
+    vbuf = malloc(v.mv_size);
+    assert_non_null(vbuf);
+    memcpy(vbuf, v.mv_data, v.mv_size);
+    vbuf[at >= 0 ? (size_t)at : v.mv_size - (size_t)-at] ^= 0x01;
+    k2.mv_data = kbuf;
+    k2.mv_size = k.mv_size;
+    v2.mv_data = vbuf;
+    v2.mv_size = v.mv_size;
+    assert_int_equal(mdb_put(txn, q, &k2, &v2, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    free(vbuf);
+}
+
+static void test_queue_tamper(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    static const uint64_t second[] = {2};
+    queue_meta_t m;
+    seen_t seen;
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    put_entry(t, "city.x", "town.y", 1, 1000);
+    put_entry(t, "city.x", "town.y", 2, 1000);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+
+    damage_queue_row(f, -1); /* last byte of the sealed frame */
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_queue_scan(t, "city.x", 0, record_entry, &seen), STORE_ECORRUPT);
+    assert_int_equal(seen.n, 0); /* nothing of the damaged frame reached the callback */
+    assert_scan(t, "city.x", 1, second, 1);
+    store_abort(&t);
+    store_close(&s);
+
+    damage_queue_row(f, 0); /* the meta's version byte */
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_queue_take(t, "city.x", 1, &m), STORE_ECORRUPT);
+    assert_int_equal(store_queue_next_expired(t, 5000, &m), STORE_ECORRUPT);
+    store_abort(&t);
+    store_close(&s);
+}
+
+/* A queued frame holds link codes and a reply_to; none of them may be
+ * readable in the data file. */
+static void test_queue_at_rest(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    uint8_t code[RK_CODE_LEN], reply_to[RK_MSGID_LEN], frame[256], *data;
+    char hex[RK_CODE_TEXT_LEN + 1], path[512];
+    queue_meta_t m = make_meta("water.w", "city.x", 42, 5000);
+    size_t len, flen = 0;
+    int q;
+
+    /* fake, recognisable values standing for a link code and a reply_to */
+    memcpy(code, "TEST-CODE-0001..", RK_CODE_LEN);
+    memcpy(reply_to, "TEST-REPLY-0001.", RK_MSGID_LEN);
+    rk_code_to_text(code, hex);
+    memcpy(frame, "\x0a\x10", 2);
+    flen = 2;
+    memcpy(frame + flen, code, RK_CODE_LEN);
+    flen += RK_CODE_LEN;
+    memcpy(frame + flen, hex, RK_CODE_TEXT_LEN);
+    flen += RK_CODE_TEXT_LEN;
+    memcpy(frame + flen, reply_to, RK_MSGID_LEN);
+    flen += RK_MSGID_LEN;
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    for (q = 0; q < 20; q++) {
+        m.seq = 42 + (uint64_t)q;
+        assert_int_equal(store_queue_put(t, &m, frame, flen), STORE_OK);
+    }
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    data = slurp(path, &len);
+    /* sanity: the clear meta is there to be found */
+    assert_non_null(memmem(data, len, "move-in.notice", 14));
+    assert_null(memmem(data, len, code, RK_CODE_LEN));
+    assert_null(memmem(data, len, hex, RK_CODE_TEXT_LEN));
+    assert_null(memmem(data, len, reply_to, RK_MSGID_LEN));
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -684,6 +1290,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_at_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_take, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_msgs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_no_master, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_tamper, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_at_rest, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
