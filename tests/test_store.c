@@ -1105,6 +1105,25 @@ static int check_big(const queue_meta_t *meta, const uint8_t *frame, size_t len,
     return 0;
 }
 
+typedef struct full_ctx {
+    store_txn_t *txn;
+    const uint8_t *frame;
+    uint64_t calls;
+    store_err last;
+} full_ctx_t;
+
+static int put_big_elsewhere(const queue_meta_t *meta, const uint8_t *frame, size_t len, void *ctx)
+{
+    full_ctx_t *fc = ctx;
+    queue_meta_t m = make_meta("town.y", "city.x", meta->seq, 1);
+
+    (void)frame;
+    (void)len;
+    fc->calls++;
+    fc->last = store_queue_put(fc->txn, &m, fc->frame, FRAME_BIG);
+    return 0; /* keep going: the store must notice the dead txn itself */
+}
+
 static void test_queue_map_full(void **state)
 {
     fixture_t *f = *state;
@@ -1151,6 +1170,16 @@ static void test_queue_map_full(void **state)
     assert_true(n == kept);
     assert_count(t, "city.x", kept);
     store_abort(&t);
+    /* a write from inside a scan that fills the map ends the scan with
+     * STORE_EFULL (the callback's txn is dead) instead of walking on */
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    {
+        full_ctx_t fc = {t, frame, 0, STORE_OK};
+        assert_int_equal(store_queue_scan(t, "city.x", 0, put_big_elsewhere, &fc), STORE_EFULL);
+        assert_int_equal(fc.last, STORE_EFULL);
+        assert_true(fc.calls >= 1 && fc.calls < kept);
+    }
+    assert_int_equal(store_commit(&t), STORE_EFULL);
     /* taking entries frees room for new ones */
     assert_int_equal(store_begin(s, true, &t), STORE_OK);
     for (i = 1; i <= 8; i++)
