@@ -1,13 +1,12 @@
 /*
- * conns.h - where to send things: the hub's view of connected agents.
+ * conns.h - the hub's view of connected agents, for delivery.
  *
- * Two tables, both in memory and both only routing hints:
- *   - receivers: org -> ZeroMQ routing id of the connection that said
- *     hello{receive=true} most recently;
- *   - requests: msg_id -> (sender org, recipient org, sender's routing id)
- *     for recently routed requests, so a reply finds the connection that
- *     asked and a reject can be checked against what was really delivered.
- *     Fixed size; the oldest entry in a slot is overwritten.
+ * Per organization: the connections that said hello{receive=true}, most
+ * recent first (deliveries go to the first; when it goes away, to the next),
+ * and the delivery cursor over the org's durable queue: the highest sequence
+ * number pushed to the current receiver and how many pushes await an ack.
+ * Nothing here is durable: after a restart or a reconnect the cursor starts
+ * again at the head of the queue, and the agent's inbox drops duplicates.
  */
 #ifndef RENKEI_HUB_CONNS_H
 #define RENKEI_HUB_CONNS_H
@@ -19,6 +18,7 @@
 #include "wire.h"
 
 #define CONNS_RID_MAX 255 /* ZeroMQ routing ids are 1..255 bytes */
+#define CONNS_RECV_MAX 8  /* receivers remembered per org */
 
 typedef struct conns conns_t;
 
@@ -27,24 +27,40 @@ typedef struct conn_rid {
     uint8_t id[CONNS_RID_MAX];
 } conn_rid_t;
 
-/* Returns NULL on allocation failure.  request_slots is rounded up to a
- * power of two. */
-conns_t *conns_new(size_t request_slots);
+typedef struct conn_org {
+    char org[RK_ID_MAX + 1];
+    conn_rid_t recv[CONNS_RECV_MAX]; /* most recent first */
+    size_t n_recv;
+    uint64_t sent_upto;        /* highest seq pushed to recv[0] */
+    size_t inflight;           /* pushed, not yet acknowledged */
+    uint64_t last_progress_ms; /* last push or ack */
+    bool dirty;                /* may have something to push */
+} conn_org_t;
+
+/* Returns NULL on allocation failure. */
+conns_t *conns_new(void);
 void conns_destroy(conns_t **c);
 
-/* Makes rid the receiver for org (replacing any earlier one).  false on
- * allocation failure. */
-bool conns_set_receiver(conns_t *c, const char *org, const conn_rid_t *rid) __attribute__((warn_unused_result));
-/* The receiver of org, or NULL. */
-const conn_rid_t *conns_receiver(const conns_t *c, const char *org);
-/* Forgets the receiver of org if it is rid (the peer went away). */
-void conns_drop_receiver(conns_t *c, const char *org, const conn_rid_t *rid);
+/* The state of org, created if `create` (NULL if absent or out of memory).
+ * The pointer stays valid until conns_destroy. */
+conn_org_t *conns_org(conns_t *c, const char *org, bool create);
 
-/* Remembers a routed request. */
-void conns_note_request(conns_t *c, const uint8_t msg_id[RK_MSGID_LEN], const char *from, const char *to,
-                        const conn_rid_t *rid);
-/* Finds a remembered request sent by `from` to `to`; NULL if unknown. */
-const conn_rid_t *conns_find_request(const conns_t *c, const uint8_t msg_id[RK_MSGID_LEN], const char *from,
-                                     const char *to);
+/* Makes rid org's current receiver; the push cursor starts again at the
+ * head of the queue.  false on allocation failure. */
+bool conns_add_receiver(conns_t *c, const char *org, const conn_rid_t *rid) __attribute__((warn_unused_result));
+
+/* Forgets rid as a receiver of o (the peer went away); if it was the
+ * current one, the cursor starts again for the next. */
+void conns_drop_receiver(conn_org_t *o, const conn_rid_t *rid);
+
+/* Marks o as having something to push. */
+void conns_mark(conns_t *c, conn_org_t *o);
+
+/* Takes the orgs marked since the last call: fills up to max pointers and
+ * clears their marks; returns how many. */
+size_t conns_take_marked(conns_t *c, conn_org_t **out, size_t max);
+
+/* Calls fn for every org. */
+void conns_each(conns_t *c, void (*fn)(conn_org_t *o, void *ctx), void *ctx);
 
 #endif /* RENKEI_HUB_CONNS_H */

@@ -1,5 +1,12 @@
 /*
  * hub.c - sockets, ZAP handler and the event loop.
+ *
+ * One loop turn: read up to `batch` frames and run each through its handler
+ * inside one LMDB write transaction (messages are queued, acks remove
+ * entries, notices are queued for senders); commit; then answer the senders
+ * and push queued frames to the receivers whose queues changed.  Pushing
+ * reads the queue in its own read transaction, so what leaves the hub is
+ * always what was committed.
  */
 #include "hub.h"
 
@@ -18,13 +25,15 @@
 #include "route.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define POLL_MS 500
-#define REQUEST_SLOTS 16384
+#define POLL_MS 200
+#define SWEEP_EVERY_MS 1000
+#define SWEEP_MAX 1000      /* expired entries handled per sweep */
+#define FULL_BACKOFF_MS 1000 /* after STORE_FULL, refuse without trying for this long */
 
 /* One thing a loop turn produced, sent after the commit. */
 typedef enum item_kind {
     ITEM_FRAME,   /* a ready frame that does not depend on the commit */
-    ITEM_ROUTED,  /* a routed message: result (+ delivery) */
+    ITEM_ROUTED,  /* a routed message: its result */
     ITEM_ENROLLED /* an enrollment: valid only if the commit succeeds */
 } item_kind;
 
@@ -48,8 +57,14 @@ struct hub {
     char endpoint[256];
     item_t *items;
     size_t n_items;
-    store_txn_t *txn; /* open only during a turn */
-    bool txn_failed;
+    store_txn_t *txn;      /* open only during a turn */
+    bool txn_failed;       /* the turn's transaction died: refuse the turn */
+    bool turn_full;        /* ...because the store is full */
+    uint64_t full_until_ms;
+    uint64_t last_sweep_ms;
+    /* orgs whose queues gained entries this turn: pushed after the commit */
+    char (*touched)[RK_ID_MAX + 1];
+    size_t n_touched, cap_touched;
 };
 
 static void why_f(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -70,29 +85,42 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* ------------------------------------------------------------------ sending */
 
-/* Sends one encoded frame to a connection.  Returns 0, or the errno
- * (EHOSTUNREACH: the peer is gone; EAGAIN: its queue is full). */
+/* Sends bytes to a connection.  Returns 0, or the errno (EHOSTUNREACH:
+ * the peer is gone; EAGAIN: its queue is full). */
+static int send_bytes(hub_t *hub, const conn_rid_t *rid, const void *buf, size_t len)
+{
+    if (zmq_send(hub->router, rid->id, rid->len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return errno;
+    if (zmq_send(hub->router, buf, len, ZMQ_DONTWAIT) < 0)
+        return errno;
+    return 0;
+}
+
 static int send_to(hub_t *hub, const conn_rid_t *rid, const rk_hub_frame_t *f)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = 0;
+    int rc;
 
     if (rk_hub_frame_encode(f, &buf, &len) != RK_WIRE_OK) {
         hub_log(hub->log, LOG_ERR, "cannot encode a frame (out of memory?)");
         return ENOMEM;
     }
-    if (zmq_send(hub->router, rid->id, rid->len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(hub->router, buf, len, ZMQ_DONTWAIT) < 0)
-        rc = errno;
+    rc = send_bytes(hub, rid, buf, len);
     free(buf);
     return rc;
 }
 
-static void send_result(hub_t *hub, const conn_rid_t *rid, const route_out_t *r, const char *peer,
-                        rk_status cause)
+static void send_result(hub_t *hub, const conn_rid_t *rid, const route_out_t *r)
 {
     rk_hub_frame_t f;
     memset(&f, 0, sizeof f);
@@ -102,13 +130,37 @@ static void send_result(hub_t *hub, const conn_rid_t *rid, const route_out_t *r,
     f.u.result.status = r->status;
     snprintf(f.u.result.detail, sizeof f.u.result.detail, "%s", r->detail);
     f.u.result.seq = r->status == RK_ST_ACCEPTED ? r->seq : 0;
-    if (peer != NULL)
-        snprintf(f.u.result.peer, sizeof f.u.result.peer, "%s", peer);
-    f.u.result.cause = cause;
     (void)send_to(hub, rid, &f);
 }
 
 /* ------------------------------------------------------------------ the turn */
+
+/* Notes that org's queue gained entries; pushed after the commit. */
+static void touch(hub_t *hub, const char *org)
+{
+    for (size_t i = 0; i < hub->n_touched; i++)
+        if (strcmp(hub->touched[i], org) == 0)
+            return;
+    if (hub->n_touched == hub->cap_touched) {
+        size_t cap = hub->cap_touched ? hub->cap_touched * 2 : 64;
+        char(*t)[RK_ID_MAX + 1] = realloc(hub->touched, cap * sizeof *t);
+        if (t == NULL)
+            return; /* the periodic sweep pushes it */
+        hub->touched = t;
+        hub->cap_touched = cap;
+    }
+    snprintf(hub->touched[hub->n_touched++], RK_ID_MAX + 1, "%s", org);
+}
+
+static void turn_failed(hub_t *hub, store_err err)
+{
+    store_abort(&hub->txn);
+    hub->txn_failed = true;
+    if (err == STORE_EFULL) {
+        hub->turn_full = true;
+        hub->full_until_ms = mono_ms() + FULL_BACKOFF_MS;
+    }
+}
 
 static store_txn_t *turn_txn(hub_t *hub)
 {
@@ -140,7 +192,7 @@ static void log_refusal(hub_t *hub, const char *from, const route_out_t *r)
             r->to[0] ? r->to : "-", r->type[0] ? r->type : "-", r->detail);
 }
 
-/* A frame that could not be read: answered at once, nothing to commit. */
+/* A frame that could not be read: answered after the turn, nothing to commit. */
 static void refuse_frame(hub_t *hub, const conn_rid_t *rid, const char *from, rk_wire_err werr,
                          const char *why)
 {
@@ -151,30 +203,33 @@ static void refuse_frame(hub_t *hub, const conn_rid_t *rid, const char *from, rk
     snprintf(it->route.detail, sizeof it->route.detail, "%s", why[0] ? why : rk_wire_strerror(werr));
 }
 
-static bool online(void *ctx, const char *org)
-{
-    return conns_receiver(((hub_t *)ctx)->conns, org) != NULL;
-}
-
 static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const rk_envelope_t *env)
 {
     item_t *it = new_item(hub, ITEM_ROUTED, rid, from);
-    store_txn_t *txn = turn_txn(hub);
+    store_txn_t *txn;
     route_in_t in = {
-        .txn = txn, .from = from, .env = env, .max_what = hub->cfg.max_what,
-        .online = online, .online_ctx = hub,
+        .from = from, .env = env, .max_what = hub->cfg.max_what, .queue_limit = hub->cfg.queue_limit,
+        .ttl = &hub->cfg.ttl, .now_ms = now_ms(),
     };
+
+    if (mono_ms() < hub->full_until_ms) {
+        it->route.status = RK_ST_STORE_FULL;
+        snprintf(it->route.detail, sizeof it->route.detail,
+                 "the hub's store is full; nothing was accepted, send again later");
+        return;
+    }
+    txn = turn_txn(hub);
     if (txn == NULL) {
-        it->route.status = RK_ST_INTERNAL;
+        it->route.status = hub->turn_full ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
         snprintf(it->route.detail, sizeof it->route.detail, "hub storage unavailable; send again later");
         return;
     }
+    in.txn = txn;
     route_message(&in, &it->route);
-    if (it->route.store_failed) {
-        /* LMDB transactions are unusable after a failed write. */
-        store_abort(&hub->txn);
-        hub->txn_failed = true;
-    }
+    if (it->route.store_failed)
+        turn_failed(hub, it->route.store_full ? STORE_EFULL : STORE_EIO);
+    else if (it->route.status == RK_ST_ACCEPTED && !it->route.duplicate)
+        touch(hub, it->route.to);
 }
 
 static bool sender_org(hub_t *hub, const char *from, org_t *org)
@@ -194,7 +249,7 @@ static void on_hello(hub_t *hub, const conn_rid_t *rid, const char *from, bool r
     it->frame.u.welcome.hub_time_ms = now_ms();
     it->frame.u.welcome.max_payload = (uint32_t)hub->cfg.max_what;
     if (receive) {
-        if (!conns_set_receiver(hub->conns, from, rid))
+        if (!conns_add_receiver(hub->conns, from, rid))
             hub_log(hub->log, LOG_ERR, "out of memory registering the receiver of %s", from);
         else
             hub_log(hub->log, LOG_INFO, "%s connected as receiver", from);
@@ -210,7 +265,7 @@ static void on_enroll(hub_t *hub, const conn_rid_t *rid, const char *from, uint6
     it->frame.kind = RK_HF_ENROLLED;
     it->frame.u.enrolled.req_id = req_id;
     if (turn_txn(hub) == NULL) {
-        it->frame.u.enrolled.status = RK_ST_INTERNAL;
+        it->frame.u.enrolled.status = hub->turn_full ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "hub storage unavailable; enroll again later");
     } else if (!sender_org(hub, from, &org) || org.status != ORG_ACTIVE) {
@@ -221,11 +276,10 @@ static void on_enroll(hub_t *hub, const conn_rid_t *rid, const char *from, uint6
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "only municipalities enroll residents; %s is a %s", from, org_kind_name(org.kind));
     } else if ((err = store_person_new(hub->txn, from, it->frame.u.enrolled.code)) != STORE_OK) {
-        it->frame.u.enrolled.status = RK_ST_INTERNAL;
+        it->frame.u.enrolled.status = err == STORE_EFULL ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "hub storage failed (%s); enroll again later", store_strerror(err));
-        store_abort(&hub->txn);
-        hub->txn_failed = true;
+        turn_failed(hub, err);
     } else {
         it->frame.u.enrolled.status = RK_ST_ACCEPTED;
     }
@@ -284,25 +338,90 @@ static void on_directory(hub_t *hub, const conn_rid_t *rid, const char *from, ui
     rk_dir_clear(&b.dir);
 }
 
+/* The recipient's agent refused a delivered message: the sender gets a
+ * durable REFUSED_BY_RECIPIENT notice.  Only the org the message went to
+ * may refuse it. */
 static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
 {
-    const conn_rid_t *to = conns_find_request(hub->conns, rj->msg_id, rj->to, from);
-    route_out_t r;
+    store_txn_t *txn = turn_txn(hub);
+    msg_record_t rec;
+    store_err err;
 
-    if (to == NULL) {
-        hub_log(hub->log, LOG_NOTICE, "ignored a reject from %s: no recent message from %s to it has that id",
-                from, rj->to);
+    if (txn == NULL)
+        return; /* the agent sends it again with its next connection's redelivery */
+    err = store_msg_get(txn, rj->to, rj->msg_id, &rec);
+    if (err == STORE_ENOTFOUND || (err == STORE_OK && strcmp(rec.to, from) != 0)) {
+        hub_log(hub->log, LOG_NOTICE, "ignored a reject from %s: %s sent it no message with that id", from,
+                rj->to);
         return;
     }
-    memset(&r, 0, sizeof r);
-    r.has_msg_id = true;
-    memcpy(r.msg_id, rj->msg_id, RK_MSGID_LEN);
-    r.status = RK_ST_REFUSED_BY_RECIPIENT;
-    snprintf(r.detail, sizeof r.detail, "%s", rj->detail[0] ? rj->detail : rk_status_text(rj->reason));
-    /* The detail is the recipient's own free text: passed on to the sender,
-     * never written to the hub's log, which must not carry what it says. */
-    hub_log(hub->log, LOG_NOTICE, "%s refused a message from %s: %s", from, rj->to, rk_status_name(rj->reason));
-    send_result(hub, to, &r, from, rj->reason);
+    if (err == STORE_OK && rec.state != MSG_REFUSED) {
+        rec.state = MSG_REFUSED;
+        err = store_msg_put(txn, rj->to, rj->msg_id, &rec);
+        if (err == STORE_OK)
+            /* The detail is the recipient's own free text: passed on to the
+             * sender, sealed in its queue, never written to the hub's log. */
+            err = route_notice(txn, rj->to, rj->msg_id, rec.seq, rec.type, RK_ST_REFUSED_BY_RECIPIENT, from,
+                               rj->reason, rj->detail[0] ? rj->detail : rk_status_text(rj->reason), now_ms(),
+                               policy_ttl_of(&hub->cfg.ttl, rec.type));
+        if (err == STORE_OK) {
+            touch(hub, rj->to);
+            hub_log(hub->log, LOG_NOTICE, "%s refused seq %llu from %s: %s", from, (unsigned long long)rec.seq,
+                    rj->to, rk_status_name(rj->reason));
+        }
+    }
+    if (err != STORE_OK) {
+        hub_log(hub->log, LOG_ERR, "cannot record %s's reject: %s", from, store_strerror(err));
+        turn_failed(hub, err);
+    }
+}
+
+/* The agent committed these entries of its queue: remove them; for each
+ * delivered message, queue a DELIVERED notice for its sender. */
+static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
+{
+    store_txn_t *txn = turn_txn(hub);
+    conn_org_t *o = conns_org(hub->conns, from, false);
+    uint64_t now = now_ms();
+    size_t taken = 0;
+
+    if (txn == NULL)
+        return; /* not removed: the entries are pushed again and acked again */
+    for (size_t i = 0; i < n; i++) {
+        queue_meta_t meta;
+        msg_record_t rec;
+        store_err err = store_queue_take(txn, from, seqs[i], &meta);
+        if (err == STORE_ENOTFOUND)
+            continue; /* acknowledged before */
+        if (err == STORE_OK && meta.kind == QUEUE_DELIVER) {
+            err = store_msg_get(txn, meta.from, meta.msg_id, &rec);
+            if (err == STORE_OK && rec.state == MSG_QUEUED) {
+                rec.state = MSG_DELIVERED;
+                err = store_msg_put(txn, meta.from, meta.msg_id, &rec);
+                if (err == STORE_OK)
+                    err = route_notice(txn, meta.from, meta.msg_id, meta.seq, meta.type, RK_ST_DELIVERED, from,
+                                       RK_ST_UNSPECIFIED, NULL, now, policy_ttl_of(&hub->cfg.ttl, meta.type));
+                if (err == STORE_OK)
+                    touch(hub, meta.from);
+            } else if (err == STORE_ENOTFOUND) {
+                err = STORE_OK; /* its record was purged: nobody to tell */
+            }
+            if (err == STORE_OK)
+                hub_log(hub->log, LOG_INFO, "delivered seq %llu from %s to %s type %s",
+                        (unsigned long long)meta.seq, meta.from, from, meta.type);
+        }
+        if (err != STORE_OK) {
+            hub_log(hub->log, LOG_ERR, "cannot record %s's acknowledgement: %s", from, store_strerror(err));
+            turn_failed(hub, err);
+            return;
+        }
+        taken++;
+    }
+    if (o != NULL) {
+        o->inflight = o->inflight > taken ? o->inflight - taken : 0;
+        o->last_progress_ms = mono_ms();
+        conns_mark(hub->conns, o);
+    }
 }
 
 /* Reads one frame from the router and dispatches it. Returns false when
@@ -371,6 +490,7 @@ static bool read_one(hub_t *hub)
     case RK_CF_ENROLL: on_enroll(hub, &rid, from, f.u.enroll.req_id); break;
     case RK_CF_DIRECTORY: on_directory(hub, &rid, from, f.u.directory.req_id); break;
     case RK_CF_REJECT: on_reject(hub, from, &f.u.reject); break;
+    case RK_CF_ACK: on_ack(hub, from, f.u.ack.seq, f.u.ack.n); break;
     default: break;
     }
     rk_client_frame_clear(&f);
@@ -389,63 +509,72 @@ drain:
     return true;
 }
 
-/* Delivers a routed message and answers its sender. */
-static void finish_routed(hub_t *hub, item_t *it, bool committed)
+/* ------------------------------------------------------------------ pushing */
+
+typedef struct push_ctx {
+    hub_t *hub;
+    conn_org_t *o;
+    int rc; /* 0, or why pushing stopped */
+} push_ctx_t;
+
+static int push_one(const queue_meta_t *meta, const uint8_t *frame, size_t len, void *ctx)
 {
-    route_out_t *r = &it->route;
-    const conn_rid_t *target = NULL;
-    rk_hub_frame_t f;
-    int rc;
-
-    if (r->status == RK_ST_ACCEPTED && !committed) {
-        rk_envelope_clear(&r->deliver);
-        r->status = RK_ST_INTERNAL;
-        r->first_contact = false;
-        snprintf(r->detail, sizeof r->detail, "hub storage failed; nothing was routed, send again later");
-    }
-    if (r->status != RK_ST_ACCEPTED) {
-        log_refusal(hub, it->from, r);
-        send_result(hub, &it->rid, r, NULL, RK_ST_UNSPECIFIED);
-        return;
-    }
-    if (r->is_reply)
-        target = conns_find_request(hub->conns, r->reply_to, r->to, it->from);
-    if (target == NULL)
-        target = conns_receiver(hub->conns, r->to);
-
-    memset(&f, 0, sizeof f);
-    f.kind = RK_HF_DELIVER;
-    f.u.deliver.envelope = r->deliver; /* borrowed for the send */
-    f.u.deliver.first_contact = r->first_contact;
-    f.u.deliver.seq = r->seq;
-    rc = target ? send_to(hub, target, &f) : EHOSTUNREACH;
-    if (rc == EHOSTUNREACH && r->is_reply && target != NULL) {
-        /* The asking connection is gone: the org's receiver takes the reply. */
-        const conn_rid_t *recv = conns_receiver(hub->conns, r->to);
-        if (recv != NULL && recv != target) {
-            target = recv;
-            rc = send_to(hub, target, &f);
-        }
-    }
-    if (rc != 0) {
-        if (rc == EHOSTUNREACH && target != NULL)
-            conns_drop_receiver(hub->conns, r->to, target);
-        r->status = RK_ST_RECIPIENT_OFFLINE;
-        snprintf(r->detail, sizeof r->detail, "%s %s; nothing was delivered", r->to,
-                 rc == EAGAIN ? "is not taking messages fast enough" : "went away");
-        log_refusal(hub, it->from, r);
-        send_result(hub, &it->rid, r, NULL, RK_ST_UNSPECIFIED);
-        return;
-    }
-    if (!r->is_reply)
-        conns_note_request(hub->conns, r->msg_id, it->from, r->to, &it->rid);
-    hub_log(hub->log, LOG_INFO, "routed seq %llu from %s to %s type %s%s%s (%zu bytes)",
-            (unsigned long long)r->seq, it->from, r->to, r->type, r->is_reply ? " reply" : "",
-            r->first_contact ? " first-contact" : "", r->what_len);
-    send_result(hub, &it->rid, r, NULL, RK_ST_UNSPECIFIED);
+    push_ctx_t *p = ctx;
+    p->rc = send_bytes(p->hub, &p->o->recv[0], frame, len);
+    if (p->rc != 0)
+        return 1;
+    p->o->sent_upto = meta->seq;
+    p->o->inflight++;
+    p->o->last_progress_ms = mono_ms();
+    return p->o->inflight >= p->hub->cfg.window;
 }
 
-/* Commits the turn, then sends everything it produced. */
+/* Pushes o's queued frames after its cursor to its current receiver, up to
+ * the window; moves on to the next receiver when one is gone. */
+static void push(hub_t *hub, conn_org_t *o, store_txn_t *rtxn)
+{
+    while (o->n_recv > 0 && o->inflight < hub->cfg.window) {
+        push_ctx_t p = {hub, o, 0};
+        store_err err = store_queue_scan(rtxn, o->org, o->sent_upto, push_one, &p);
+        if (err != STORE_OK) {
+            hub_log(hub->log, LOG_ERR, "cannot read %s's queue: %s", o->org, store_strerror(err));
+            return;
+        }
+        if (p.rc == EHOSTUNREACH) {
+            conns_drop_receiver(o, &o->recv[0]);
+            hub_log(hub->log, LOG_INFO, "a receiver of %s went away", o->org);
+            continue;
+        }
+        if (p.rc == EAGAIN)
+            conns_mark(hub->conns, o); /* its pipe is full: try again next turn */
+        return;
+    }
+}
+
+static void push_marked(hub_t *hub)
+{
+    conn_org_t *batch[64];
+    store_txn_t *rtxn = NULL;
+    size_t n;
+
+    for (size_t i = 0; i < hub->n_touched; i++) {
+        conn_org_t *o = conns_org(hub->conns, hub->touched[i], false);
+        if (o != NULL)
+            conns_mark(hub->conns, o);
+    }
+    hub->n_touched = 0;
+    while ((n = conns_take_marked(hub->conns, batch, 64)) > 0) {
+        if (rtxn == NULL && store_begin(hub->store, false, &rtxn) != STORE_OK) {
+            hub_log(hub->log, LOG_ERR, "cannot open a read transaction to deliver");
+            return;
+        }
+        for (size_t i = 0; i < n; i++)
+            push(hub, batch[i], rtxn);
+    }
+    store_abort(&rtxn);
+}
+
+/* Commits the turn, then answers the senders and pushes what was queued. */
 static void end_turn(hub_t *hub)
 {
     bool committed = !hub->txn_failed;
@@ -454,9 +583,15 @@ static void end_turn(hub_t *hub)
         if (err != STORE_OK) {
             hub_log(hub->log, LOG_ERR, "commit failed: %s; refusing this turn's %zu frames", store_strerror(err),
                     hub->n_items);
+            if (err == STORE_EFULL) {
+                hub->turn_full = true;
+                hub->full_until_ms = mono_ms() + FULL_BACKOFF_MS;
+            }
             committed = false;
         }
     }
+    if (!committed)
+        hub->n_touched = 0;
     for (size_t i = 0; i < hub->n_items; i++) {
         item_t *it = &hub->items[i];
         switch (it->kind) {
@@ -465,21 +600,114 @@ static void end_turn(hub_t *hub)
             break;
         case ITEM_ENROLLED:
             if (!committed && it->frame.u.enrolled.status == RK_ST_ACCEPTED) {
-                it->frame.u.enrolled.status = RK_ST_INTERNAL;
+                it->frame.u.enrolled.status = hub->turn_full ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
                 snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                          "hub storage failed; enroll again later");
             }
             (void)send_to(hub, &it->rid, &it->frame);
             break;
         case ITEM_ROUTED:
-            finish_routed(hub, it, committed);
+            if (!committed && it->route.status == RK_ST_ACCEPTED) {
+                it->route.status = hub->turn_full ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
+                snprintf(it->route.detail, sizeof it->route.detail,
+                         "%s; nothing was accepted, send again later",
+                         hub->turn_full ? "the hub's store is full" : "hub storage failed");
+            }
+            if (it->route.status != RK_ST_ACCEPTED)
+                log_refusal(hub, it->from, &it->route);
+            else if (!it->route.duplicate)
+                hub_log(hub->log, LOG_INFO, "accepted seq %llu from %s to %s type %s%s%s (%zu bytes)",
+                        (unsigned long long)it->route.seq, it->from, it->route.to, it->route.type,
+                        it->route.is_reply ? " reply" : "", it->route.first_contact ? " first-contact" : "",
+                        it->route.what_len);
+            send_result(hub, &it->rid, &it->route);
             break;
         }
         rk_hub_frame_clear(&it->frame);
-        route_out_clear(&it->route);
+        sodium_memzero(&it->route, sizeof it->route);
     }
     hub->n_items = 0;
     hub->txn_failed = false;
+    hub->turn_full = false;
+    push_marked(hub);
+}
+
+/* ------------------------------------------------------------ periodic work */
+
+typedef struct stall_ctx {
+    hub_t *hub;
+    uint64_t now;
+} stall_ctx_t;
+
+/* No ack for a while: push again from the head of the queue. */
+static void restart_stalled(conn_org_t *o, void *ctx)
+{
+    stall_ctx_t *s = ctx;
+    if (o->n_recv > 0 && o->inflight > 0 && s->now - o->last_progress_ms >= s->hub->cfg.resend_ms) {
+        o->sent_upto = 0;
+        o->inflight = 0;
+        o->last_progress_ms = s->now;
+        conns_mark(s->hub->conns, o);
+    }
+}
+
+/* Deletes expired entries (telling their senders) and old message ids. */
+static void sweep(hub_t *hub)
+{
+    uint64_t now = now_ms();
+    stall_ctx_t sc = {hub, mono_ms()};
+    store_txn_t *txn = NULL;
+    queue_meta_t meta;
+    store_err err = STORE_OK;
+    size_t n = 0, purged = 0;
+
+    conns_each(hub->conns, restart_stalled, &sc);
+    if (store_begin(hub->store, true, &txn) != STORE_OK)
+        return;
+    while (n < SWEEP_MAX && (err = store_queue_next_expired(txn, now, &meta)) == STORE_OK) {
+        queue_meta_t taken;
+        if ((err = store_queue_take(txn, meta.to, meta.seq, &taken)) != STORE_OK)
+            break;
+        n++;
+        if (meta.kind == QUEUE_NOTICE) {
+            hub_log(hub->log, LOG_WARNING, "dropped a notice for %s about a message to %s: not collected in time",
+                    meta.to, meta.from);
+            continue;
+        }
+        {
+            msg_record_t rec;
+            err = store_msg_get(txn, meta.from, meta.msg_id, &rec);
+            if (err == STORE_OK) {
+                rec.state = MSG_EXPIRED;
+                err = store_msg_put(txn, meta.from, meta.msg_id, &rec);
+            } else if (err == STORE_ENOTFOUND) {
+                err = STORE_OK;
+            }
+        }
+        if (err == STORE_OK)
+            err = route_notice(txn, meta.from, meta.msg_id, meta.seq, meta.type, RK_ST_EXPIRED, meta.to,
+                               RK_ST_UNSPECIFIED, NULL, now, policy_ttl_of(&hub->cfg.ttl, meta.type));
+        if (err != STORE_OK)
+            break;
+        touch(hub, meta.from);
+        hub_log(hub->log, LOG_NOTICE, "expired seq %llu from %s to %s type %s: not delivered in %llu s",
+                (unsigned long long)meta.seq, meta.from, meta.to, meta.type,
+                (unsigned long long)((now - meta.accepted_ms) / 1000));
+    }
+    if (err == STORE_ENOTFOUND)
+        err = STORE_OK;
+    if (err == STORE_OK)
+        err = store_msg_purge(txn, now, SWEEP_MAX, &purged);
+    if (err == STORE_OK)
+        err = store_commit(&txn);
+    else
+        store_abort(&txn);
+    if (err != STORE_OK) {
+        hub_log(hub->log, LOG_ERR, "expiry sweep failed: %s; trying again shortly", store_strerror(err));
+        hub->n_touched = 0;
+        return;
+    }
+    push_marked(hub);
 }
 
 /* ------------------------------------------------------------------ ZAP */
@@ -508,6 +736,13 @@ static void zap_handle(hub_t *hub)
     }
     /* version, request id, domain, address, routing id, mechanism, credentials */
     curve = n >= 7 && lens[5] == 5 && memcmp(frames[5], "CURVE", 5) == 0 && lens[6] == RK_KEY_LEN;
+    if (curve && lens[4] != 0) {
+        /* A peer that picks its own routing id could take over the id of a
+         * receiver that went away and be handed its deliveries; the ROUTER's
+         * own ids are never reused. */
+        curve = false;
+        text = "connections may not choose their routing id";
+    }
     if (curve && store_begin(hub->store, false, &txn) != STORE_OK) {
         /* Not the key's fault: say so, or the agent would call it unregistered. */
         status = "300";
@@ -575,11 +810,19 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
     hub->cfg = *cfg;
     if (hub->cfg.batch == 0)
         hub->cfg.batch = 256;
+    if (hub->cfg.window == 0)
+        hub->cfg.window = 256;
+    if (hub->cfg.resend_ms == 0)
+        hub->cfg.resend_ms = 30000;
+    if (hub->cfg.queue_limit == 0)
+        hub->cfg.queue_limit = 100000;
+    if (hub->cfg.ttl.default_ms == 0)
+        policy_ttl_init(&hub->cfg.ttl);
     hub->store = store;
     hub->id = identity;
     hub->log = log;
     hub->items = calloc(hub->cfg.batch, sizeof *hub->items);
-    hub->conns = conns_new(REQUEST_SLOTS);
+    hub->conns = conns_new();
     hub->zctx = zmq_ctx_new();
     if (hub->items == NULL || hub->conns == NULL || hub->zctx == NULL) {
         err = HUB_ENOMEM;
@@ -628,6 +871,10 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
         {hub->router, 0, ZMQ_POLLIN, 0},
         {hub->zap, 0, ZMQ_POLLIN, 0},
     };
+    /* Whatever waited in the queues before a restart goes out as soon as
+     * its receiver says hello; expired entries are reported at once. */
+    sweep(hub);
+    hub->last_sweep_ms = mono_ms();
     while (!*stop) {
         int rc = zmq_poll(items, 2, POLL_MS);
         if (rc < 0) {
@@ -642,6 +889,12 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
             while (hub->n_items < hub->cfg.batch && read_one(hub))
                 ;
             end_turn(hub);
+        }
+        if (mono_ms() - hub->last_sweep_ms >= SWEEP_EVERY_MS) {
+            sweep(hub);
+            hub->last_sweep_ms = mono_ms();
+        } else {
+            push_marked(hub); /* pipes that were full may have room now */
         }
     }
     return HUB_OK;
@@ -667,6 +920,7 @@ void hub_destroy(hub_t **hubp)
         zmq_ctx_term(hub->zctx);
     conns_destroy(&hub->conns);
     free(hub->items);
+    free(hub->touched);
     free(hub);
     *hubp = NULL;
 }

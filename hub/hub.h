@@ -3,10 +3,10 @@
  * registered active organizations, and a single-threaded event loop.
  *
  * Each loop turn reads up to `batch` frames, runs them through the ingest
- * pipeline inside one LMDB write transaction, commits, and only then sends
- * the acknowledgements and deliveries the turn produced (persist, then
- * acknowledge).  If the commit fails, every message of the turn is refused
- * with INTERNAL and nothing is delivered.
+ * pipeline inside one LMDB write transaction (group commit), commits, and
+ * only then answers the senders and pushes the receivers' queues (persist,
+ * then acknowledge).  If the commit fails, every message of the turn is
+ * refused (STORE_FULL or INTERNAL) and nothing of it is delivered.
  */
 #ifndef RENKEI_HUB_HUB_H
 #define RENKEI_HUB_HUB_H
@@ -16,6 +16,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "policy.h"
 #include "store.h"
 
 typedef struct hub hub_t;
@@ -23,8 +24,12 @@ typedef struct hub hub_t;
 typedef struct hub_config {
     const char *bind;        /* e.g. "tcp://127.0.0.1:7750" */
     size_t max_what;         /* largest encrypted payload accepted */
-    size_t batch;            /* frames per loop turn (one transaction) */
+    size_t batch;            /* frames per loop turn (one transaction); 0: 256 */
     const char *ready_file;  /* if set: resolved endpoint written here once bound */
+    uint64_t queue_limit;    /* most entries one recipient's queue holds; 0: 100000 */
+    size_t window;           /* unacknowledged pushes per receiver; 0: 256 */
+    uint64_t resend_ms;      /* no ack for this long: push again; 0: 30 s */
+    policy_ttl_t ttl;        /* time-to-live per type; zeroed: 14 days for all */
 } hub_config_t;
 
 typedef enum hub_err {

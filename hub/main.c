@@ -18,6 +18,7 @@
 #include "hub.h"
 #include "keys.h"
 #include "log.h"
+#include "policy.h"
 #include "store.h"
 
 #define DEFAULT_BIND "tcp://127.0.0.1:7750"
@@ -32,6 +33,9 @@ typedef struct options {
     size_t max_payload;
     size_t map_size;
     size_t batch;
+    size_t queue_limit;
+    size_t ttl_s;
+    policy_ttl_t ttl; /* per-type overrides ("ttl.TYPE = seconds" in the config) */
     bool check_config;
     bool verbose;
 } options_t;
@@ -62,6 +66,10 @@ static void usage(FILE *out)
             "      --max-payload N     largest encrypted payload in bytes (default %d)\n"
             "      --map-size N        LMDB map size in bytes (default 4 GiB)\n"
             "      --batch N           frames per transaction (default 256)\n"
+            "      --queue-limit N     most messages waiting for one recipient (default 100000);\n"
+            "                          above it senders get QUEUE_FULL\n"
+            "      --ttl SECONDS       how long a message waits for its recipient (default 14\n"
+            "                          days); per type in the config: ttl.TYPE = SECONDS\n"
             "  -c, --config FILE       read options from FILE (lines 'name = value', names as\n"
             "                          the long options; command-line options win)\n"
             "      --check-config      check keys, master key and store, print 'configuration OK'\n"
@@ -99,6 +107,16 @@ static bool set_option(options_t *o, const char *name, const char *value, bool f
     else if (strcmp(name, "max-payload") == 0) num = &o->max_payload;
     else if (strcmp(name, "map-size") == 0) num = &o->map_size;
     else if (strcmp(name, "batch") == 0) num = &o->batch;
+    else if (strcmp(name, "queue-limit") == 0) num = &o->queue_limit;
+    else if (strcmp(name, "ttl") == 0) num = &o->ttl_s;
+    else if (strncmp(name, "ttl.", 4) == 0) {
+        size_t secs = 0;
+        if (!parse_size(value, &secs) || !policy_ttl_set(&o->ttl, name + 4, (uint64_t)secs * 1000)) {
+            snprintf(why, why_len, "'%s' needs a known procedure type and a positive number of seconds", name);
+            return false;
+        }
+        return true;
+    }
     else if (strcmp(name, "verbose") == 0) {
         if (from_file && o->verbose)
             return true; /* -v on the command line wins */
@@ -192,7 +210,7 @@ static void free_options(options_t *o)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_MAX_PAYLOAD = 256, OPT_MAP_SIZE, OPT_BATCH, OPT_CHECK };
+    enum { OPT_MAX_PAYLOAD = 256, OPT_MAP_SIZE, OPT_BATCH, OPT_CHECK, OPT_QUEUE_LIMIT, OPT_TTL };
     static const struct option longopts[] = {
         {"data", required_argument, NULL, 'd'},
         {"key", required_argument, NULL, 'k'},
@@ -203,6 +221,8 @@ int main(int argc, char **argv)
         {"max-payload", required_argument, NULL, OPT_MAX_PAYLOAD},
         {"map-size", required_argument, NULL, OPT_MAP_SIZE},
         {"batch", required_argument, NULL, OPT_BATCH},
+        {"queue-limit", required_argument, NULL, OPT_QUEUE_LIMIT},
+        {"ttl", required_argument, NULL, OPT_TTL},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -221,6 +241,7 @@ int main(int argc, char **argv)
     int c, status = 1;
 
     memset(&opt, 0, sizeof opt);
+    policy_ttl_init(&opt.ttl);
     /* 1. options */
     while ((c = getopt_long(argc, argv, "d:k:m:b:r:c:vh", longopts, NULL)) != -1) {
         const char *name = NULL;
@@ -233,6 +254,8 @@ int main(int argc, char **argv)
         case OPT_MAX_PAYLOAD: name = "max-payload"; break;
         case OPT_MAP_SIZE: name = "map-size"; break;
         case OPT_BATCH: name = "batch"; break;
+        case OPT_QUEUE_LIMIT: name = "queue-limit"; break;
+        case OPT_TTL: name = "ttl"; break;
         case 'c': config = optarg; break;
         case OPT_CHECK: opt.check_config = true; break;
         case 'v': opt.verbose = true; break;
@@ -294,6 +317,10 @@ int main(int argc, char **argv)
     hcfg.max_what = opt.max_payload;
     hcfg.batch = opt.batch;
     hcfg.ready_file = opt.ready_file;
+    hcfg.queue_limit = opt.queue_limit;
+    hcfg.ttl = opt.ttl;
+    if (opt.ttl_s != 0)
+        hcfg.ttl.default_ms = (uint64_t)opt.ttl_s * 1000;
     if (hub_new(&hcfg, store, identity, &log, &hub, why, sizeof why) != HUB_OK)
         goto fail;
 

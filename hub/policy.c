@@ -3,6 +3,7 @@
  */
 #include "policy.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const policy_rule_t rules[] = {
@@ -33,4 +34,35 @@ rk_status policy_check(const char *type, org_kind from, org_kind to, bool is_rep
         return RK_ST_NOT_PERMITTED;
     *introduces = !is_reply && r->introduces;
     return RK_ST_ACCEPTED;
+}
+
+void policy_ttl_init(policy_ttl_t *ttl)
+{
+    memset(ttl, 0, sizeof *ttl);
+    ttl->default_ms = POLICY_DEFAULT_TTL_MS;
+}
+
+bool policy_ttl_set(policy_ttl_t *ttl, const char *type, uint64_t ms)
+{
+    if (policy_find(type) == NULL || ms == 0)
+        return false;
+    for (size_t i = 0; i < ttl->n; i++) {
+        if (strcmp(ttl->over[i].type, type) == 0) {
+            ttl->over[i].ms = ms;
+            return true;
+        }
+    }
+    if (ttl->n == POLICY_TTL_OVERRIDES)
+        return false;
+    snprintf(ttl->over[ttl->n].type, sizeof ttl->over[ttl->n].type, "%s", type);
+    ttl->over[ttl->n++].ms = ms;
+    return true;
+}
+
+uint64_t policy_ttl_of(const policy_ttl_t *ttl, const char *type)
+{
+    for (size_t i = 0; i < ttl->n; i++)
+        if (strcmp(ttl->over[i].type, type) == 0)
+            return ttl->over[i].ms;
+    return ttl->default_ms;
 }

@@ -10,6 +10,8 @@
 #define RENKEI_HUB_POLICY_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 #include "wire.h"
@@ -23,6 +25,27 @@ typedef struct policy_rule {
 
 /* The rule for `type`, or NULL if the hub does not know it. */
 const policy_rule_t *policy_find(const char *type);
+
+#define POLICY_DEFAULT_TTL_MS (14ull * 24 * 3600 * 1000) /* 14 days */
+#define POLICY_TTL_OVERRIDES 16
+
+/* How long messages wait for their recipient, per procedure type. */
+typedef struct policy_ttl {
+    uint64_t default_ms;
+    size_t n;
+    struct {
+        char type[RK_TYPE_MAX + 1];
+        uint64_t ms;
+    } over[POLICY_TTL_OVERRIDES];
+} policy_ttl_t;
+
+/* Sets ttl to the default for every type. */
+void policy_ttl_init(policy_ttl_t *ttl);
+/* Overrides the time-to-live of one known type; false if the type is
+ * unknown or the table is full. */
+bool policy_ttl_set(policy_ttl_t *ttl, const char *type, uint64_t ms) __attribute__((warn_unused_result));
+/* The time-to-live of type. */
+uint64_t policy_ttl_of(const policy_ttl_t *ttl, const char *type);
 
 /* Decides whether an org of kind `from` may send `type` to an org of kind
  * `to` (as a reply if is_reply).  Returns RK_ST_ACCEPTED, RK_ST_UNKNOWN_TYPE

@@ -1,15 +1,16 @@
 /*
- * route.c - validate, authorize and translate one message.
+ * route.c - validate, authorize, translate and persist one message.
  */
 #include "route.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
-#include "policy.h"
+#define KEEP_IDS_AFTER_EXPIRY_MS (24ull * 3600 * 1000) /* re-sends are answered for a day more */
 
 static void refuse(route_out_t *out, rk_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -27,39 +28,37 @@ static void refuse(route_out_t *out, rk_status st, const char *fmt, ...)
 static void store_failure(route_out_t *out, store_err err)
 {
     out->store_failed = true;
-    refuse(out, RK_ST_INTERNAL, "hub storage failed (%s); nothing was routed, send again later",
-           store_strerror(err));
+    out->first_contact = false;
+    if (err == STORE_EFULL) {
+        out->store_full = true;
+        refuse(out, RK_ST_STORE_FULL, "the hub's store is full; nothing was accepted, send again later");
+    } else {
+        refuse(out, RK_ST_INTERNAL, "hub storage failed (%s); nothing was accepted, send again later",
+               store_strerror(err));
+    }
 }
 
-void route_out_clear(route_out_t *out)
-{
-    if (out == NULL)
-        return;
-    rk_envelope_clear(&out->deliver);
-    sodium_memzero(out, sizeof *out);
-}
-
-/* Resolves the recipient's link code; issues one on first contact. */
-static void translate(const route_in_t *in, route_out_t *out, bool introduces)
+/* Resolves the recipient's link code into code; issues one on first
+ * contact.  Returns false (out filled) if the message cannot go on. */
+static bool translate(const route_in_t *in, route_out_t *out, bool introduces, uint8_t code[RK_CODE_LEN])
 {
     uint8_t id_code[STORE_IDCODE_LEN];
-    uint8_t code[RK_CODE_LEN];
     store_err err;
+    bool ok = false;
 
     err = store_code_resolve(in->txn, in->from, in->env->who, id_code);
     if (err == STORE_ENOTFOUND) {
         refuse(out, RK_ST_UNKNOWN_WHO, "%s holds no such link code", in->from);
-        return;
+        return false;
     }
     if (err != STORE_OK) {
         store_failure(out, err);
-        return;
+        return false;
     }
     err = store_code_lookup(in->txn, id_code, out->to, code);
     if (err == STORE_ENOTFOUND) {
         if (!introduces) {
-            refuse(out, RK_ST_NO_FIRST_CONTACT,
-                   "%s does not know this person and %s may not introduce one",
+            refuse(out, RK_ST_NO_FIRST_CONTACT, "%s does not know this person and %s may not introduce one",
                    out->to, out->type);
             goto done;
         }
@@ -70,15 +69,93 @@ static void translate(const route_in_t *in, route_out_t *out, bool introduces)
         store_failure(out, err);
         goto done;
     }
-    if (rk_envelope_copy(&out->deliver, in->env) != RK_WIRE_OK) {
-        refuse(out, RK_ST_INTERNAL, "hub out of memory; nothing was routed");
-        goto done;
-    }
-    memcpy(out->deliver.who, code, RK_CODE_LEN);
-    out->status = RK_ST_ACCEPTED;
+    ok = true;
 done:
     sodium_memzero(id_code, sizeof id_code);
-    sodium_memzero(code, sizeof code);
+    return ok;
+}
+
+/* Queues the Deliver frame for the recipient and remembers the message id. */
+static void persist(const route_in_t *in, route_out_t *out, const uint8_t code[RK_CODE_LEN])
+{
+    rk_hub_frame_t f;
+    queue_meta_t meta;
+    msg_record_t rec;
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
+    store_err err;
+
+    err = store_next_seq(in->txn, &out->seq);
+    if (err != STORE_OK) {
+        store_failure(out, err);
+        return;
+    }
+    memset(&f, 0, sizeof f);
+    f.kind = RK_HF_DELIVER;
+    f.u.deliver.envelope = *in->env; /* shallow: borrows the core for encoding */
+    memcpy(f.u.deliver.envelope.who, code, RK_CODE_LEN);
+    f.u.deliver.first_contact = out->first_contact;
+    f.u.deliver.seq = out->seq;
+    if (rk_hub_frame_encode(&f, &frame, &frame_len) != RK_WIRE_OK) {
+        sodium_memzero(&f, sizeof f);
+        out->store_failed = true; /* nothing usable was written, but the seq was taken */
+        refuse(out, RK_ST_INTERNAL, "hub out of memory; nothing was accepted, send again later");
+        return;
+    }
+    sodium_memzero(&f, sizeof f);
+
+    memset(&meta, 0, sizeof meta);
+    meta.seq = out->seq;
+    meta.kind = QUEUE_DELIVER;
+    snprintf(meta.to, sizeof meta.to, "%s", out->to);
+    snprintf(meta.from, sizeof meta.from, "%s", in->from);
+    snprintf(meta.type, sizeof meta.type, "%s", out->type);
+    memcpy(meta.msg_id, out->msg_id, RK_MSGID_LEN);
+    meta.accepted_ms = in->now_ms;
+    meta.expires_ms = in->now_ms + policy_ttl_of(in->ttl, out->type);
+    err = store_queue_put(in->txn, &meta, frame, frame_len);
+    sodium_memzero(frame, frame_len);
+    free(frame);
+    if (err != STORE_OK) {
+        store_failure(out, err);
+        return;
+    }
+
+    memset(&rec, 0, sizeof rec);
+    rec.seq = out->seq;
+    snprintf(rec.to, sizeof rec.to, "%s", out->to);
+    snprintf(rec.type, sizeof rec.type, "%s", out->type);
+    rec.state = MSG_QUEUED;
+    rec.accepted_ms = in->now_ms;
+    rec.keep_until_ms = meta.expires_ms + KEEP_IDS_AFTER_EXPIRY_MS;
+    err = store_msg_put(in->txn, in->from, out->msg_id, &rec);
+    if (err != STORE_OK) {
+        store_failure(out, err);
+        return;
+    }
+    out->status = RK_ST_ACCEPTED;
+}
+
+/* A message id seen before: the same ACCEPTED again, or a refusal if the
+ * id was reused for a different message.  Returns false if it is new. */
+static bool already_accepted(const route_in_t *in, route_out_t *out)
+{
+    msg_record_t rec;
+    store_err err = store_msg_get(in->txn, in->from, out->msg_id, &rec);
+    if (err == STORE_ENOTFOUND)
+        return false;
+    if (err != STORE_OK) {
+        store_failure(out, err);
+        return true;
+    }
+    if (strcmp(rec.to, out->to) != 0 || strcmp(rec.type, out->type) != 0) {
+        refuse(out, RK_ST_DUPLICATE_ID, "%s already used this message id for another message", in->from);
+        return true;
+    }
+    out->status = RK_ST_ACCEPTED;
+    out->duplicate = true;
+    out->seq = rec.seq;
+    return true;
 }
 
 void route_message(const route_in_t *in, route_out_t *out)
@@ -86,6 +163,8 @@ void route_message(const route_in_t *in, route_out_t *out)
     rk_core_t core;
     org_t sender, recipient;
     char why[160] = "";
+    uint8_t code[RK_CODE_LEN];
+    uint64_t queued = 0;
     bool introduces = false, claimed_from_ok;
     store_err err;
     rk_wire_err werr;
@@ -108,20 +187,18 @@ void route_message(const route_in_t *in, route_out_t *out)
     strcpy(out->type, core.type);
     out->what_len = core.what_len;
     out->is_reply = core.has_reply_to;
-    memcpy(out->reply_to, core.reply_to, RK_MSGID_LEN);
     claimed_from_ok = strcmp(core.from, in->from) == 0;
     rk_core_clear(&core);
 
     if (out->what_len > in->max_what) {
-        refuse(out, RK_ST_TOO_LARGE, "payload of %zu bytes exceeds the hub's limit of %zu",
-               out->what_len, in->max_what);
+        refuse(out, RK_ST_TOO_LARGE, "payload of %zu bytes exceeds the hub's limit of %zu", out->what_len,
+               in->max_what);
         return;
     }
 
     /* authorize: the sender */
     if (!claimed_from_ok) {
-        refuse(out, RK_ST_FROM_MISMATCH, "envelope names another sender than %s, which authenticated",
-               in->from);
+        refuse(out, RK_ST_FROM_MISMATCH, "envelope names another sender than %s, which authenticated", in->from);
         return;
     }
     err = store_org_get(in->txn, in->from, &sender);
@@ -141,6 +218,9 @@ void route_message(const route_in_t *in, route_out_t *out)
         refuse(out, RK_ST_BAD_SIGNATURE, "signature does not verify under %s's registered key", in->from);
         return;
     }
+    /* A message sent twice has one effect. */
+    if (already_accepted(in, out))
+        return;
 
     /* authorize: the recipient and the procedure type */
     err = store_org_get(in->txn, out->to, &recipient);
@@ -166,21 +246,57 @@ void route_message(const route_in_t *in, route_out_t *out)
                out->is_reply ? " replies" : "", org_kind_name(recipient.kind));
         return;
     }
-    /* A reply goes back to the connection that asked, which need not be
-     * the org's receiver; the loop finds out at delivery time. */
-    if (!out->is_reply && in->online != NULL && !in->online(in->online_ctx, out->to)) {
-        refuse(out, RK_ST_RECIPIENT_OFFLINE, "%s is not connected; nothing was delivered", out->to);
+    err = store_queue_count(in->txn, out->to, &queued);
+    if (err != STORE_OK) {
+        store_failure(out, err);
+        return;
+    }
+    if (queued >= in->queue_limit) {
+        refuse(out, RK_ST_QUEUE_FULL, "%s already has %llu messages waiting; send again later", out->to,
+               (unsigned long long)queued);
         return;
     }
 
-    /* translate */
-    translate(in, out, introduces);
-    if (out->status != RK_ST_ACCEPTED)
-        return;
-    err = store_next_seq(in->txn, &out->seq);
-    if (err != STORE_OK) {
-        rk_envelope_clear(&out->deliver);
-        out->first_contact = false;
-        store_failure(out, err);
-    }
+    /* translate, persist */
+    if (translate(in, out, introduces, code))
+        persist(in, out, code);
+    sodium_memzero(code, sizeof code);
+}
+
+store_err route_notice(store_txn_t *txn, const char *to, const uint8_t msg_id[RK_MSGID_LEN], uint64_t msg_seq,
+                       const char *type, rk_status status, const char *peer, rk_status cause,
+                       const char *detail, uint64_t now_ms, uint64_t ttl_ms)
+{
+    rk_hub_frame_t f;
+    queue_meta_t meta;
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
+    store_err err;
+
+    memset(&meta, 0, sizeof meta);
+    err = store_next_seq(txn, &meta.seq);
+    if (err != STORE_OK)
+        return err;
+    memset(&f, 0, sizeof f);
+    f.kind = RK_HF_NOTICE;
+    f.u.notice.seq = meta.seq;
+    memcpy(f.u.notice.msg_id, msg_id, RK_MSGID_LEN);
+    f.u.notice.status = status;
+    snprintf(f.u.notice.peer, sizeof f.u.notice.peer, "%s", peer);
+    f.u.notice.cause = cause;
+    snprintf(f.u.notice.detail, sizeof f.u.notice.detail, "%s", detail ? detail : rk_status_text(status));
+    f.u.notice.time_ms = now_ms;
+    f.u.notice.msg_seq = msg_seq;
+    if (rk_hub_frame_encode(&f, &frame, &frame_len) != RK_WIRE_OK)
+        return STORE_ENOMEM;
+    meta.kind = QUEUE_NOTICE;
+    snprintf(meta.to, sizeof meta.to, "%s", to);
+    snprintf(meta.from, sizeof meta.from, "%s", peer);
+    snprintf(meta.type, sizeof meta.type, "%s", type);
+    memcpy(meta.msg_id, msg_id, RK_MSGID_LEN);
+    meta.accepted_ms = now_ms;
+    meta.expires_ms = now_ms + ttl_ms;
+    err = store_queue_put(txn, &meta, frame, frame_len);
+    free(frame);
+    return err;
 }

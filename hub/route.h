@@ -1,12 +1,14 @@
 /*
  * route.h - the hub's ingest pipeline for one message.
  *
- *   validate -> authorize -> translate -> (persist) -> acknowledge -> deliver
+ *   validate -> authorize -> translate -> persist -> acknowledge -> deliver
  *
- * route_message() does the first steps inside the caller's write
- * transaction and returns what to acknowledge and what to deliver; the
- * event loop sends both only after the transaction commits.  It needs no
- * sockets, so every refusal can be unit-tested against a real store.
+ * route_message() runs the first four steps inside the caller's write
+ * transaction: a message it accepts is in its recipient's durable queue
+ * (as a ready-to-send Deliver frame) and remembered by (sender, msg_id), so
+ * a re-sent message is answered with the same ACCEPTED and queued once.
+ * The event loop acknowledges after the commit and delivers from the queue.
+ * No sockets here, so every refusal can be unit-tested against a real store.
  */
 #ifndef RENKEI_HUB_ROUTE_H
 #define RENKEI_HUB_ROUTE_H
@@ -15,25 +17,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy.h"
 #include "store.h"
 #include "wire.h"
-
-/* Whether an org has a connection the hub can deliver to right now. */
-typedef bool (*route_online_fn)(void *ctx, const char *org);
 
 typedef struct route_in {
     store_txn_t *txn;          /* the loop turn's write transaction */
     const char *from;          /* org that authenticated (ZAP User-Id) */
     const rk_envelope_t *env;  /* as received; not modified */
     size_t max_what;           /* largest encrypted payload accepted */
-    route_online_fn online;    /* may be NULL: everyone counts as online */
-    void *online_ctx;
+    uint64_t queue_limit;      /* most entries a recipient's queue may hold */
+    const policy_ttl_t *ttl;   /* time-to-live per procedure type */
+    uint64_t now_ms;
 } route_in_t;
 
 typedef struct route_out {
     rk_status status;                /* RK_ST_ACCEPTED or the refusal */
     char detail[RK_DETAIL_MAX + 1];  /* refusal reason: no number, no code */
     bool store_failed;               /* the transaction is unusable: abort the turn */
+    bool store_full;                 /* ...because the store is full */
     /* Known as soon as the core decoded (for the result and the log): */
     bool has_msg_id;
     uint8_t msg_id[RK_MSGID_LEN];
@@ -41,18 +43,20 @@ typedef struct route_out {
     char type[RK_TYPE_MAX + 1];
     size_t what_len;
     /* RK_ST_ACCEPTED only: */
-    uint64_t seq;
+    uint64_t seq;        /* hub sequence number (the same again for a duplicate) */
+    bool duplicate;      /* already accepted earlier: nothing new was queued */
     bool is_reply;
-    uint8_t reply_to[RK_MSGID_LEN];
     bool first_contact;
-    rk_envelope_t deliver;           /* owned copy with who = recipient's code */
 } route_out_t;
 
 /* Runs the pipeline for one envelope.  Always fills `out` (status says
- * what happened).  On RK_ST_ACCEPTED, out->deliver owns a copy of the
- * envelope to forward; release `out` with route_out_clear(). */
+ * what happened).  If out->store_failed, the transaction must be aborted. */
 void route_message(const route_in_t *in, route_out_t *out);
 
-void route_out_clear(route_out_t *out);
+/* Queues a Notice for `to` about its message msg_id (what became of it),
+ * with a fresh sequence number.  STORE_* error as the store gives it. */
+store_err route_notice(store_txn_t *txn, const char *to, const uint8_t msg_id[RK_MSGID_LEN], uint64_t msg_seq,
+                       const char *type, rk_status status, const char *peer, rk_status cause,
+                       const char *detail, uint64_t now_ms, uint64_t ttl_ms) __attribute__((warn_unused_result));
 
 #endif /* RENKEI_HUB_ROUTE_H */

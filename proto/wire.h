@@ -73,6 +73,8 @@ typedef enum rk_status {
     RK_ST_EXPIRED = 22,
 } rk_status;
 
+#define RK_ST_LAST RK_ST_EXPIRED /* highest value this build knows */
+
 /* "ACCEPTED", "UNKNOWN_WHO", ...; "UNKNOWN_STATUS" for anything else. */
 const char *rk_status_name(rk_status st);
 /* One sentence a person can act on, e.g. "the recipient does not know

@@ -1,10 +1,11 @@
 /*
- * test_conns.c - receivers and the recent-request table.
+ * test_conns.c - receivers and delivery cursors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -20,55 +21,68 @@ static conn_rid_t rid(uint8_t b)
     return r;
 }
 
-static void test_receivers(void **state)
+static void test_receiver_stack(void **state)
 {
-    conns_t *c = conns_new(8);
+    conns_t *c = conns_new();
     conn_rid_t a = rid(1), b = rid(2);
+    conn_org_t *o;
     (void)state;
     assert_non_null(c);
-    assert_null(conns_receiver(c, "power"));
-    assert_true(conns_set_receiver(c, "power", &a));
-    assert_memory_equal(conns_receiver(c, "power")->id, a.id, 5);
-    /* the newest receiver wins */
-    assert_true(conns_set_receiver(c, "power", &b));
-    assert_memory_equal(conns_receiver(c, "power")->id, b.id, 5);
-    /* dropping a stale connection does not drop the current one */
-    conns_drop_receiver(c, "power", &a);
-    assert_non_null(conns_receiver(c, "power"));
-    conns_drop_receiver(c, "power", &b);
-    assert_null(conns_receiver(c, "power"));
+    assert_null(conns_org(c, "power", false));
+    assert_true(conns_add_receiver(c, "power", &a));
+    o = conns_org(c, "power", false);
+    assert_non_null(o);
+    o->sent_upto = 42;
+    o->inflight = 3;
+    /* the newest receiver is used first; the cursor restarts for it */
+    assert_true(conns_add_receiver(c, "power", &b));
+    assert_int_equal(o->n_recv, 2);
+    assert_memory_equal(o->recv[0].id, b.id, 5);
+    assert_int_equal(o->sent_upto, 0);
+    assert_int_equal(o->inflight, 0);
+    /* dropping an older one keeps the cursor */
+    o->sent_upto = 7;
+    conns_drop_receiver(o, &a);
+    assert_int_equal(o->n_recv, 1);
+    assert_int_equal(o->sent_upto, 7);
+    /* when the current one goes, the next takes over from the head */
+    assert_true(conns_add_receiver(c, "power", &a));
+    o->sent_upto = 9;
+    conns_drop_receiver(o, &a);
+    assert_memory_equal(o->recv[0].id, b.id, 5);
+    assert_int_equal(o->sent_upto, 0);
     conns_destroy(&c);
     assert_null(c);
     conns_destroy(&c); /* accepts NULL */
 }
 
-static void test_requests(void **state)
+static void test_marks(void **state)
 {
-    conns_t *c = conns_new(4);
-    conn_rid_t a = rid(7);
-    uint8_t id1[16], id2[16];
+    conns_t *c = conns_new();
+    conn_org_t *out[8];
+    char name[32];
     (void)state;
-    memset(id1, 0x11, 16);
-    memset(id2, 0x11, 16);
-    id2[15] = 0x22; /* same slot (first 8 bytes equal), different id */
-    conns_note_request(c, id1, "city.x", "power", &a);
-    assert_non_null(conns_find_request(c, id1, "city.x", "power"));
-    /* a reject must come from the recipient, about the right sender */
-    assert_null(conns_find_request(c, id1, "city.x", "gas"));
-    assert_null(conns_find_request(c, id1, "town.y", "power"));
-    assert_null(conns_find_request(c, id2, "city.x", "power"));
-    /* a newer request in the same slot replaces the older hint */
-    conns_note_request(c, id2, "city.x", "gas", &a);
-    assert_null(conns_find_request(c, id1, "city.x", "power"));
-    assert_non_null(conns_find_request(c, id2, "city.x", "gas"));
+    /* many orgs: the table grows and pointers stay valid */
+    for (int i = 0; i < 500; i++) {
+        snprintf(name, sizeof name, "org%d", i);
+        assert_non_null(conns_org(c, name, true));
+    }
+    conn_org_t *o7 = conns_org(c, "org7", false);
+    assert_string_equal(o7->org, "org7");
+    conns_mark(c, o7);
+    conns_mark(c, o7); /* once */
+    conns_mark(c, conns_org(c, "org9", false));
+    assert_int_equal(conns_take_marked(c, out, 8), 2);
+    assert_false(o7->dirty);
+    assert_int_equal(conns_take_marked(c, out, 8), 0);
     conns_destroy(&c);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_receivers),
-        cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_receiver_stack),
+        cmocka_unit_test(test_marks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,8 @@ typedef struct fixture {
     store_t *store;
     rk_identity_t *x, *y, *power, *audit;
     uint8_t x_code[RK_CODE_LEN]; /* city.x's code for a resident */
-    const char *offline_org;     /* org the online callback reports as offline */
+    uint64_t queue_limit;
+    policy_ttl_t ttl;
 } fixture_t;
 
 static void add_org(store_t *st, const rk_identity_t *id, org_kind kind)
@@ -52,6 +53,8 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/renkei-route-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     randombytes_buf(f->master, sizeof f->master);
+    f->queue_limit = 1000;
+    policy_ttl_init(&f->ttl);
     assert_int_equal(store_open(f->dir, f->master, 0, &f->store, NULL, 0), STORE_OK);
     f->x = rk_identity_generate("city.x");
     f->y = rk_identity_generate("town.y");
@@ -83,12 +86,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static bool online_cb(void *ctx, const char *org)
-{
-    const fixture_t *f = ctx;
-    return f->offline_org == NULL || strcmp(org, f->offline_org) != 0;
-}
-
 /* Builds a signed envelope from `signer` claiming `from`. */
 static void make_env(rk_envelope_t *env, const rk_identity_t *signer, const char *from, const char *to,
                      const char *type, const uint8_t who[RK_CODE_LEN], const uint8_t *reply_to,
@@ -116,7 +113,8 @@ static void make_env(rk_envelope_t *env, const rk_identity_t *signer, const char
 static void route(fixture_t *f, const char *from, const rk_envelope_t *env, route_out_t *out)
 {
     store_txn_t *txn = NULL;
-    route_in_t in = {.from = from, .env = env, .max_what = 1024, .online = online_cb, .online_ctx = f};
+    route_in_t in = {.from = from, .env = env, .max_what = 1024, .queue_limit = f->queue_limit,
+                     .ttl = &f->ttl, .now_ms = 1700000000000ull};
     assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
     in.txn = txn;
     route_message(&in, out);
@@ -130,8 +128,49 @@ static void expect_refusal(fixture_t *f, const char *from, const rk_envelope_t *
     route(f, from, env, &out);
     assert_string_equal(rk_status_name(out.status), rk_status_name(want));
     assert_true(out.detail[0] != '\0');
-    assert_null(out.deliver.core);
-    route_out_clear(&out);
+    assert_int_equal(out.seq, 0);
+}
+
+typedef struct find_ctx {
+    uint64_t seq;
+    rk_hub_frame_t frame;
+    queue_meta_t meta;
+    bool found;
+} find_ctx_t;
+
+static int find_cb(const queue_meta_t *meta, const uint8_t *frame, size_t len, void *ctx)
+{
+    find_ctx_t *fc = ctx;
+    if (meta->seq != fc->seq)
+        return 0;
+    assert_int_equal(rk_hub_frame_decode(frame, len, &fc->frame, NULL, 0), RK_WIRE_OK);
+    fc->meta = *meta;
+    fc->found = true;
+    return 1;
+}
+
+/* The Deliver frame queued for org under seq (decoded; clear it after). */
+static void queued(fixture_t *f, const char *org, uint64_t seq, find_ctx_t *fc)
+{
+    store_txn_t *txn = NULL;
+    memset(fc, 0, sizeof *fc);
+    fc->seq = seq;
+    assert_int_equal(store_begin(f->store, false, &txn), STORE_OK);
+    assert_int_equal(store_queue_scan(txn, org, 0, find_cb, fc), STORE_OK);
+    store_abort(&txn);
+    assert_true(fc->found);
+    assert_int_equal(fc->frame.kind, RK_HF_DELIVER);
+    assert_int_equal(fc->frame.u.deliver.seq, seq);
+}
+
+static uint64_t queue_len(fixture_t *f, const char *org)
+{
+    store_txn_t *txn = NULL;
+    uint64_t n = 0;
+    assert_int_equal(store_begin(f->store, false, &txn), STORE_OK);
+    assert_int_equal(store_queue_count(txn, org, &n), STORE_OK);
+    store_abort(&txn);
+    return n;
 }
 
 static void test_first_contact_then_same_code(void **state)
@@ -139,19 +178,24 @@ static void test_first_contact_then_same_code(void **state)
     fixture_t *f = *state;
     rk_envelope_t env;
     route_out_t a, b;
-    uint8_t first[RK_CODE_LEN];
+    find_ctx_t qa, qb;
 
     make_env(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 64);
     route(f, "city.x", &env, &a);
     assert_int_equal(a.status, RK_ST_ACCEPTED);
     assert_true(a.first_contact);
     assert_true(a.seq > 0);
+    /* Accepted means queued for the recipient, durably. */
+    queued(f, "power", a.seq, &qa);
+    assert_true(qa.frame.u.deliver.first_contact);
+    assert_string_equal(qa.meta.from, "city.x");
+    assert_string_equal(qa.meta.type, "utility.supply.stop");
+    assert_true(qa.meta.expires_ms == 1700000000000ull + POLICY_DEFAULT_TTL_MS);
     /* WHO was rewritten: power's code, not city.x's. */
-    assert_memory_not_equal(a.deliver.who, f->x_code, RK_CODE_LEN);
+    assert_memory_not_equal(qa.frame.u.deliver.envelope.who, f->x_code, RK_CODE_LEN);
     /* The signed core travels unchanged. */
-    assert_int_equal(a.deliver.core_len, env.core_len);
-    assert_memory_equal(a.deliver.core, env.core, env.core_len);
-    memcpy(first, a.deliver.who, RK_CODE_LEN);
+    assert_int_equal(qa.frame.u.deliver.envelope.core_len, env.core_len);
+    assert_memory_equal(qa.frame.u.deliver.envelope.core, env.core, env.core_len);
 
     /* A second message about the same person reaches power under the same code. */
     rk_envelope_clear(&env);
@@ -159,10 +203,90 @@ static void test_first_contact_then_same_code(void **state)
     route(f, "city.x", &env, &b);
     assert_int_equal(b.status, RK_ST_ACCEPTED);
     assert_false(b.first_contact);
-    assert_memory_equal(b.deliver.who, first, RK_CODE_LEN);
+    queued(f, "power", b.seq, &qb);
+    assert_false(qb.frame.u.deliver.first_contact);
+    assert_memory_equal(qb.frame.u.deliver.envelope.who, qa.frame.u.deliver.envelope.who, RK_CODE_LEN);
     assert_true(b.seq > a.seq);
-    route_out_clear(&a);
-    route_out_clear(&b);
+    assert_int_equal(queue_len(f, "power"), 2);
+    rk_hub_frame_clear(&qa.frame);
+    rk_hub_frame_clear(&qb.frame);
+    rk_envelope_clear(&env);
+}
+
+static void test_sent_twice_one_effect(void **state)
+{
+    fixture_t *f = *state;
+    rk_envelope_t env, reuse;
+    route_out_t a, b;
+
+    make_env(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 64);
+    route(f, "city.x", &env, &a);
+    assert_int_equal(a.status, RK_ST_ACCEPTED);
+    assert_false(a.duplicate);
+    /* The same envelope again (the sender's agent re-sends after a crash). */
+    route(f, "city.x", &env, &b);
+    assert_int_equal(b.status, RK_ST_ACCEPTED);
+    assert_true(b.duplicate);
+    assert_true(b.seq == a.seq);
+    assert_int_equal(queue_len(f, "power"), 1);
+
+    /* The same id for a different message is refused. */
+    make_env(&reuse, f->x, "city.x", "gas", "utility.supply.stop", f->x_code, NULL, 64);
+    {
+        /* copy a's id into a fresh core signed by city.x */
+        rk_core_t core;
+        assert_int_equal(rk_core_decode(reuse.core, reuse.core_len, &core, NULL, 0), RK_WIRE_OK);
+        memcpy(core.msg_id, a.msg_id, RK_MSGID_LEN);
+        snprintf(core.to, sizeof core.to, "town.y");
+        snprintf(core.type, sizeof core.type, "move.out.notice");
+        rk_envelope_clear(&reuse);
+        assert_int_equal(rk_envelope_seal(&reuse, &core, f->x_code, f->x->sign_sk), RK_WIRE_OK);
+        rk_core_clear(&core);
+    }
+    expect_refusal(f, "city.x", &reuse, RK_ST_DUPLICATE_ID);
+    rk_envelope_clear(&reuse);
+    rk_envelope_clear(&env);
+}
+
+static void test_queue_limit(void **state)
+{
+    fixture_t *f = *state;
+    rk_envelope_t env;
+    route_out_t out;
+
+    f->queue_limit = 2;
+    for (int i = 0; i < 2; i++) {
+        make_env(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 16);
+        route(f, "city.x", &env, &out);
+        assert_int_equal(out.status, RK_ST_ACCEPTED);
+        rk_envelope_clear(&env);
+    }
+    make_env(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 16);
+    expect_refusal(f, "city.x", &env, RK_ST_QUEUE_FULL);
+    /* another recipient's queue is not affected */
+    rk_envelope_clear(&env);
+    make_env(&env, f->x, "city.x", "town.y", "move.out.notice", f->x_code, NULL, 16);
+    route(f, "city.x", &env, &out);
+    assert_int_equal(out.status, RK_ST_ACCEPTED);
+    rk_envelope_clear(&env);
+    assert_int_equal(queue_len(f, "power"), 2);
+}
+
+static void test_ttl_per_type(void **state)
+{
+    fixture_t *f = *state;
+    rk_envelope_t env;
+    route_out_t out;
+    find_ctx_t q;
+
+    assert_true(policy_ttl_set(&f->ttl, "move.out.notice", 5000));
+    assert_false(policy_ttl_set(&f->ttl, "no.such.type", 5000));
+    make_env(&env, f->x, "city.x", "town.y", "move.out.notice", f->x_code, NULL, 16);
+    route(f, "city.x", &env, &out);
+    assert_int_equal(out.status, RK_ST_ACCEPTED);
+    queued(f, "town.y", out.seq, &q);
+    assert_true(q.meta.expires_ms == 1700000000000ull + 5000);
+    rk_hub_frame_clear(&q.frame);
     rk_envelope_clear(&env);
 }
 
@@ -171,23 +295,23 @@ static void test_reply_translates_back(void **state)
     fixture_t *f = *state;
     rk_envelope_t req, rep;
     route_out_t a, b;
+    find_ctx_t qa, qb;
 
     make_env(&req, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 32);
     route(f, "city.x", &req, &a);
     assert_int_equal(a.status, RK_ST_ACCEPTED);
-    /* power answers with its own code; city.x gets its own code back, even
-     * though city.x has no receiving connection (it asked from a one-shot
-     * sender connection, which the loop finds at delivery time). */
-    f->offline_org = "city.x";
-    make_env(&rep, f->power, "power", "city.x", "utility.supply.stop", a.deliver.who, a.msg_id, 32);
+    queued(f, "power", a.seq, &qa);
+    /* power answers with its own code; city.x gets its own code back. */
+    make_env(&rep, f->power, "power", "city.x", "utility.supply.stop", qa.frame.u.deliver.envelope.who, a.msg_id,
+             32);
     route(f, "power", &rep, &b);
     assert_int_equal(b.status, RK_ST_ACCEPTED);
     assert_true(b.is_reply);
     assert_false(b.first_contact);
-    assert_memory_equal(b.deliver.who, f->x_code, RK_CODE_LEN);
-    assert_memory_equal(b.reply_to, a.msg_id, RK_MSGID_LEN);
-    route_out_clear(&a);
-    route_out_clear(&b);
+    queued(f, "city.x", b.seq, &qb);
+    assert_memory_equal(qb.frame.u.deliver.envelope.who, f->x_code, RK_CODE_LEN);
+    rk_hub_frame_clear(&qa.frame);
+    rk_hub_frame_clear(&qb.frame);
     rk_envelope_clear(&req);
     rk_envelope_clear(&rep);
 }
@@ -253,13 +377,8 @@ static void test_refusals(void **state)
     expect_refusal(f, "city.x", &env, RK_ST_NO_FIRST_CONTACT);
     rk_envelope_clear(&env);
 
-    /* recipient offline */
-    f->offline_org = "town.y";
-    make_env(&env, f->x, "city.x", "town.y", "move.out.notice", f->x_code, NULL, 8);
-    expect_refusal(f, "city.x", &env, RK_ST_RECIPIENT_OFFLINE);
-    f->offline_org = NULL;
-
     /* suspended recipient */
+    make_env(&env, f->x, "city.x", "town.y", "move.out.notice", f->x_code, NULL, 8);
     assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
     assert_int_equal(store_org_get(txn, "town.y", &y), STORE_OK);
     y.status = ORG_SUSPENDED;
@@ -284,16 +403,25 @@ static void test_refusal_issues_no_code(void **state)
     fixture_t *f = *state;
     rk_envelope_t env;
     route_out_t out;
+    org_t y;
+    store_txn_t *txn = NULL;
 
-    /* Offline recipient: no first-contact code may be issued. */
-    f->offline_org = "town.y";
+    /* Suspended recipient: no first-contact code may be issued, nothing queued. */
+    assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
+    assert_int_equal(store_org_get(txn, "town.y", &y), STORE_OK);
+    y.status = ORG_SUSPENDED;
+    assert_int_equal(store_org_update(txn, &y), STORE_OK);
+    assert_int_equal(store_commit(&txn), STORE_OK);
     make_env(&env, f->x, "city.x", "town.y", "move.out.notice", f->x_code, NULL, 8);
-    expect_refusal(f, "city.x", &env, RK_ST_RECIPIENT_OFFLINE);
-    f->offline_org = NULL;
+    expect_refusal(f, "city.x", &env, RK_ST_RECIPIENT_SUSPENDED);
+    assert_int_equal(queue_len(f, "town.y"), 0);
+    assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
+    y.status = ORG_ACTIVE;
+    assert_int_equal(store_org_update(txn, &y), STORE_OK);
+    assert_int_equal(store_commit(&txn), STORE_OK);
     route(f, "city.x", &env, &out);
     assert_int_equal(out.status, RK_ST_ACCEPTED);
     assert_true(out.first_contact); /* still first contact: the refusal issued nothing */
-    route_out_clear(&out);
     rk_envelope_clear(&env);
 }
 
@@ -323,6 +451,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_first_contact_then_same_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_translates_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sent_twice_one_effect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ttl_per_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_issues_no_code, setup, teardown),
         cmocka_unit_test(test_policy_table),

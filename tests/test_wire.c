@@ -1412,10 +1412,10 @@ static void test_status_names(void **state)
 
     memset(names, 0, sizeof names);
     n = read_proto_status_names(names);
-    assert_int_equal(n, RK_ST_DUPLICATE_ID + 1);
+    assert_int_equal(n, RK_ST_LAST + 1);
     /* Values 1..: the C name is exactly the proto name (what users see in
      * "refused: STATUS_NAME: ..."). */
-    for (int st = RK_ST_ACCEPTED; st <= RK_ST_DUPLICATE_ID; st++) {
+    for (int st = RK_ST_ACCEPTED; st <= RK_ST_LAST; st++) {
         if (strcmp(rk_status_name((rk_status)st), names[st]) != 0)
             fail_msg("status %d: rk_status_name says %s, renkei.proto says %s", st,
                      rk_status_name((rk_status)st), names[st]);
@@ -1427,7 +1427,7 @@ static void test_status_names(void **state)
     assert_string_equal(rk_status_name(RK_ST_ACCEPTED), "ACCEPTED");
     assert_string_equal(rk_status_name(RK_ST_UNKNOWN_WHO), "UNKNOWN_WHO");
     assert_string_equal(rk_status_name(RK_ST_NO_FIRST_CONTACT), "NO_FIRST_CONTACT");
-    assert_string_equal(rk_status_name((rk_status)19), "UNKNOWN_STATUS");
+    assert_string_equal(rk_status_name((rk_status)(RK_ST_LAST + 1)), "UNKNOWN_STATUS");
     assert_string_equal(rk_status_name((rk_status)1000), "UNKNOWN_STATUS");
     assert_string_equal(rk_status_name((rk_status)-1), "UNKNOWN_STATUS");
 }
@@ -1435,7 +1435,7 @@ static void test_status_names(void **state)
 static void test_status_texts(void **state)
 {
     (void)state;
-    for (int st = 0; st <= RK_ST_DUPLICATE_ID; st++) {
+    for (int st = 0; st <= RK_ST_LAST; st++) {
         const char *t = rk_status_text((rk_status)st);
         assert_non_null(t);
         assert_true(strlen(t) > 5);
@@ -1444,7 +1444,7 @@ static void test_status_texts(void **state)
             if (strcmp(t, rk_status_text((rk_status)o)) == 0)
                 fail_msg("statuses %d and %d share the text '%s'", o, st, t);
     }
-    assert_string_equal(rk_status_text((rk_status)19), "unknown status");
+    assert_string_equal(rk_status_text((rk_status)(RK_ST_LAST + 1)), "unknown status");
     assert_non_null(strstr(rk_status_text(RK_ST_NO_FIRST_CONTACT), "introduce"));
 }
 
