@@ -8,7 +8,8 @@
  *   code_fwd       H_hash("fwd" 0 org 0 code)    -> secretbox(id code)
  *   code_rev       H_hash("rev" 0 id_code org)   -> secretbox(link code)
  *   queue          org 0 seq(8 BE) -> queue meta (see qmeta_pack) | nonce(24)
- *                                     | secretbox(frame) under subkey "queue"
+ *                                     | XChaCha20-Poly1305(frame, ad = key || meta)
+ *                                       under subkey "queue"
  *   qexp           expires_ms(8 BE) org 0 seq(8 BE) -> empty (expiry index)
  *   qcount         org -> u64 LE, entries queued (row absent at 0)
  *   msgs           from 0 msg_id(16) -> packed msg record (see msg_pack)
@@ -47,7 +48,8 @@
 #define QMETA_MAX_LEN (QMETA_FIXED_LEN + RK_ID_MAX + RK_TYPE_MAX)
 #define QKEY_MAX_LEN (RK_ID_MAX + 1 + 8)
 #define QEXP_KEY_MAX_LEN (8 + QKEY_MAX_LEN)
-#define QBOX_OVERHEAD (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
+#define QBOX_OVERHEAD (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define QAD_MAX_LEN (QKEY_MAX_LEN + QMETA_MAX_LEN)
 #define MSG_RECORD_VERSION 1u
 #define MSG_FIXED_LEN (1 + 1 + 1 + 1 + 8 + 8 + 8)
 #define MSG_MAX_LEN (MSG_FIXED_LEN + RK_ID_MAX + RK_TYPE_MAX)
@@ -1268,7 +1270,7 @@ static store_err index_put(store_txn_t *t, MDB_dbi dbi, const uint8_t *k, size_t
  * taken; STORE_EFULL kills the txn.  Write transactions only. */
 store_err store_queue_put(store_txn_t *txn, const queue_meta_t *meta, const uint8_t *frame, size_t len)
 {
-    uint8_t k[QKEY_MAX_LEN], xk[QEXP_KEY_MAX_LEN], packed[QMETA_MAX_LEN];
+    uint8_t k[QKEY_MAX_LEN], xk[QEXP_KEY_MAX_LEN], packed[QMETA_MAX_LEN], ad[QAD_MAX_LEN];
     size_t klen, mlen;
     MDB_val key, val;
     uint8_t *p;
@@ -1290,8 +1292,14 @@ store_err store_queue_put(store_txn_t *txn, const queue_meta_t *meta, const uint
     p = val.mv_data;
     memcpy(p, packed, mlen);
     p += mlen;
-    randombytes_buf(p, crypto_secretbox_NONCEBYTES);
-    if (crypto_secretbox_easy(p + crypto_secretbox_NONCEBYTES, frame, len, p, txn->store->keys->queue) != 0)
+    randombytes_buf(p, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    /* The row's key and clear meta are bound to the sealed frame as
+     * associated data: changing a time, a sender or moving the row to another
+     * queue makes it fail to open. */
+    memcpy(ad, k, klen);
+    memcpy(ad + klen, packed, mlen);
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(p + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL, frame,
+                                                   len, ad, klen + mlen, NULL, p, txn->store->keys->queue) != 0)
         return txn_fail(txn, STORE_EIO); /* the reserved row must not be committed */
     if ((err = index_put(txn, txn->store->qexp, xk, qexp_key_make(xk, meta->expires_ms, meta->to, meta->seq))) !=
         STORE_OK)
@@ -1346,17 +1354,27 @@ static store_err scan_buf_reserve(uint8_t **buf, size_t *cap, size_t need)
 }
 
 /* Decrypts the frame sealed after a queue row's meta into buf (cap bytes,
- * large enough); *len is its length.  STORE_ECORRUPT if it does not open. */
-static store_err qframe_open(const store_t *s, const MDB_val *val, size_t meta_len, uint8_t *buf, size_t *len)
+ * large enough); *len is its length.  STORE_ECORRUPT if it does not open,
+ * or if the row's key or meta were changed (they are associated data). */
+static store_err qframe_open(const store_t *s, const MDB_val *key, const MDB_val *val, size_t meta_len,
+                             uint8_t *buf, size_t *len)
 {
     const uint8_t *nonce = (const uint8_t *)val->mv_data + meta_len;
-    size_t boxed = val->mv_size - meta_len - crypto_secretbox_NONCEBYTES;
+    size_t boxed = val->mv_size - meta_len - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    uint8_t ad[QAD_MAX_LEN];
+    unsigned long long out_len = 0;
 
-    *len = boxed - crypto_secretbox_MACBYTES;
-    if (crypto_secretbox_open_easy(buf, nonce + crypto_secretbox_NONCEBYTES, boxed, nonce, s->keys->queue) != 0) {
-        sodium_memzero(buf, *len);
+    if (key->mv_size + meta_len > sizeof ad)
+        return STORE_ECORRUPT;
+    memcpy(ad, key->mv_data, key->mv_size);
+    memcpy(ad + key->mv_size, val->mv_data, meta_len);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf, &out_len, NULL,
+                                                   nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, boxed, ad,
+                                                   key->mv_size + meta_len, nonce, s->keys->queue) != 0) {
+        *len = 0;
         return STORE_ECORRUPT;
     }
+    *len = (size_t)out_len;
     return STORE_OK;
 }
 
@@ -1405,7 +1423,7 @@ store_err store_queue_scan(store_txn_t *txn, const char *org, uint64_t after_seq
         flen = val.mv_size - mlen - QBOX_OVERHEAD;
         if ((err = scan_buf_reserve(&buf, &cap, flen ? flen : 1)) != STORE_OK)
             break;
-        if ((err = qframe_open(s, &val, mlen, buf, &flen)) != STORE_OK)
+        if ((err = qframe_open(s, &key, &val, mlen, buf, &flen)) != STORE_OK)
             break;
         stop = cb(&meta, buf, flen, ctx);
         sodium_memzero(buf, flen);

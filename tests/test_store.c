@@ -1262,6 +1262,30 @@ static void test_queue_tamper(void **state)
     store_close(&s);
 }
 
+/* The clear meta is bound to the sealed frame: a plausible change to it
+ * (here the accepted time) is caught, not believed. */
+static void test_queue_meta_bound_to_frame(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    seen_t seen;
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    put_entry(t, "city.x", "town.y", 1, 1000);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+
+    damage_queue_row(f, 20); /* first byte of accepted_ms: still parses */
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_queue_scan(t, "city.x", 0, record_entry, &seen), STORE_ECORRUPT);
+    assert_int_equal(seen.n, 0);
+    store_abort(&t);
+    store_close(&s);
+}
+
 /* A queued frame holds link codes and a reply_to; none of them may be
  * readable in the data file. */
 static void test_queue_at_rest(void **state)
@@ -1328,6 +1352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_tamper, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_meta_bound_to_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_at_rest, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
