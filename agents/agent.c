@@ -4,10 +4,12 @@
  * One DEALER socket with CURVE to the hub, plus a PAIR socket reading that
  * socket's monitor events so that a refused key or a wrong hub key becomes a
  * specific error instead of silence.  Everything the hub sends is read by
- * pump() and filed: results and deliveries go onto one queue in arrival
- * order, answers to enroll and directory requests into their slots.  The
- * blocking calls (send, enroll, wait_reply, recv) pump until what they wait
- * for is there, so nothing that arrives meanwhile is lost.
+ * pump() and filed: results go straight into the outbox (mailbox.h),
+ * deliveries and notices onto a queue in arrival order, answers to enroll
+ * and directory requests into their slots.  The blocking calls pump until
+ * what they wait for is there, and between pumps settle the queue (check,
+ * commit to the inbox or outbox, then Ack) and re-send what is still
+ * pending, so nothing that arrives meanwhile is lost.
  */
 #include "renkei_agent.h"
 
@@ -17,24 +19,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
 
 #include "codebook.h"
 #include "keys.h"
+#include "mailbox.h"
 #include "seal.h"
 
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:7750"
 #define DEFAULT_TIMEOUT_MS 10000
 #define DIR_MAX_AGE_MS 60000u /* refetch the directory before sending if older */
 #define CLOSE_LINGER_MS 1000  /* let a last reply or reject leave on close */
+#define POLL_MS 150           /* how often waits look at the shared inbox */
+#define RESEND_CHECK_MS 500   /* how often waits look for pending messages due */
+#define STALE_CHECK_MS 5000   /* how often waits release claims of dead processes */
+#define BACKOFF_MAX_MS 60000u /* longest pause between two re-sends */
 
 struct qitem {
     struct qitem *next;
-    bool raw;              /* a delivery not yet checked: frame holds it */
+    bool raw;              /* a delivery or notice not yet settled: frame holds it */
     rk_hub_frame_t frame;
-    rk_event *ev;          /* a checked event */
+    rk_event *ev;          /* a REFUSED event for recv */
 };
 
 typedef enum hs_state { HS_PENDING = 0, HS_UP, HS_AUTH_FAILED, HS_FAILED } hs_state;
@@ -79,7 +87,25 @@ struct rk_agent {
 
     struct qitem *head;
     struct qitem *tail;
+
+    rk_mailbox_t *mb;        /* NULL without a data directory */
+    uint32_t pid;
+    uint64_t conn_since_ms;  /* wall clock of the last welcome: re-send what predates it */
+    uint64_t next_resend_ms; /* monotonic */
+    uint64_t next_stale_ms;  /* monotonic */
+    bool settling;
+    size_t nacks;
+    uint64_t acks[RK_ACK_MAX];
+
+    bool awaiting;           /* a send waits for the hub's result for await_id */
+    uint8_t await_id[RK_MSGID_LEN];
+    bool await_done;
+    rk_result_t await_result;
+    bool greet_refused;      /* a result for an unreadable frame outside a send */
+    rk_result_t greet_result;
 };
+
+static void settle_all(rk_agent_t *a);
 
 static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void set_why(char *why, size_t why_len, const char *fmt, ...)
@@ -130,6 +156,7 @@ const char *rk_agent_strerror(rk_agent_err err)
     case RK_AGENT_EMISROUTED: return "message addressed to another organization";
     case RK_AGENT_EINTR: return "interrupted";
     case RK_AGENT_ENOSTORE: return "no data directory";
+    case RK_AGENT_EPENDING: return "not accepted by the hub yet; kept in the outbox and re-sent automatically";
     }
     return "unknown agent error";
 }
@@ -221,24 +248,16 @@ static void q_unlink(rk_agent_t *a, struct qitem *prev, struct qitem *q)
 
 /* ------------------------------------------------------------------ wire I/O */
 
-static rk_agent_err send_frame(rk_agent_t *a, const rk_client_frame_t *f, char *why, size_t why_len)
+/* Sends one encoded frame; nowait: give up at once if it cannot leave. */
+static rk_agent_err send_bytes(rk_agent_t *a, const uint8_t *buf, size_t len, bool nowait, char *why,
+                               size_t why_len)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    rk_wire_err werr;
     int rc;
-
     if (a->sock == NULL) {
         set_why(why, why_len, "not connected to the hub");
         return RK_AGENT_EOFFLINE;
     }
-    werr = rk_client_frame_encode(f, &buf, &len);
-    if (werr != RK_WIRE_OK) {
-        set_why(why, why_len, "cannot encode the request: %s", rk_wire_strerror(werr));
-        return werr == RK_WIRE_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EINVAL;
-    }
-    rc = zmq_send(a->sock, buf, len, 0);
-    free(buf);
+    rc = zmq_send(a->sock, buf, len, nowait ? ZMQ_DONTWAIT : 0);
     if (rc < 0) {
         if (errno == EAGAIN) {
             set_why(why, why_len, "could not hand the request to the hub at %s within %g s",
@@ -249,6 +268,27 @@ static rk_agent_err send_frame(rk_agent_t *a, const rk_client_frame_t *f, char *
         return RK_AGENT_EZMQ;
     }
     return RK_AGENT_OK;
+}
+
+static rk_agent_err send_frame(rk_agent_t *a, const rk_client_frame_t *f, char *why, size_t why_len)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    rk_wire_err werr;
+    rk_agent_err err;
+
+    if (a->sock == NULL) {
+        set_why(why, why_len, "not connected to the hub");
+        return RK_AGENT_EOFFLINE;
+    }
+    werr = rk_client_frame_encode(f, &buf, &len);
+    if (werr != RK_WIRE_OK) {
+        set_why(why, why_len, "cannot encode the request: %s", rk_wire_strerror(werr));
+        return werr == RK_WIRE_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EINVAL;
+    }
+    err = send_bytes(a, buf, len, false, why, why_len);
+    free(buf);
+    return err;
 }
 
 static void send_hello(rk_agent_t *a)
@@ -340,6 +380,31 @@ static rk_event *event_new(rk_event_kind kind)
     return ev;
 }
 
+/* A result: recorded in the outbox at once (whoever waits), and handed to
+ * the send waiting for it. */
+static void file_result(rk_agent_t *a, const rk_result_t *r)
+{
+    char why[256] = "";
+    if (!r->has_msg_id) {
+        /* About a frame the hub could not read: ours in flight, if any. */
+        if (a->awaiting) {
+            a->await_result = *r;
+            a->await_done = true;
+        } else {
+            a->greet_result = *r;
+            a->greet_refused = true;
+        }
+        return;
+    }
+    if (a->mb != NULL && rk_mailbox_out_result(a->mb, r, wall_ms(), NULL, why, sizeof why) != RK_AGENT_OK)
+        notice(a, "could not record the hub's answer in the outbox: %s", why);
+    if (a->awaiting && r->status != RK_ST_REFUSED_BY_RECIPIENT &&
+        sodium_memcmp(r->msg_id, a->await_id, RK_MSGID_LEN) == 0) {
+        a->await_result = *r;
+        a->await_done = true;
+    }
+}
+
 /* Files one decoded frame; takes ownership of f's contents. */
 static rk_agent_err file_frame(rk_agent_t *a, rk_hub_frame_t *f)
 {
@@ -351,19 +416,14 @@ static rk_agent_err file_frame(rk_agent_t *a, rk_hub_frame_t *f)
         snprintf(a->kind, sizeof a->kind, "%s", f->u.welcome.kind);
         a->max_payload = f->u.welcome.max_payload;
         a->welcomed = true;
+        /* A new connection: whatever is pending goes again, now. */
+        a->conn_since_ms = wall_ms();
+        a->next_resend_ms = 0;
         break;
     case RK_HF_RESULT:
-        q = calloc(1, sizeof *q);
-        if (q == NULL || (q->ev = event_new(RK_EVENT_RESULT)) == NULL) {
-            free(q);
-            return RK_AGENT_ENOMEM;
-        }
-        q->ev->result = f->u.result;
-        if (f->u.result.has_msg_id)
-            memcpy(q->ev->msg_id, f->u.result.msg_id, RK_MSGID_LEN);
-        snprintf(q->ev->from, sizeof q->ev->from, "%s", f->u.result.peer);
-        q_append(a, q);
+        file_result(a, &f->u.result);
         break;
+    case RK_HF_NOTICE:
     case RK_HF_DELIVER:
         q = calloc(1, sizeof *q);
         if (q == NULL)
@@ -513,17 +573,46 @@ static rk_agent_err fetch_directory(rk_agent_t *a, int timeout_ms, char *why, si
         set_why(why, why_len, "the hub's directory does not decode: %s", rk_wire_strerror(werr));
         err = RK_AGENT_EPROTO;
     } else {
+        char inner[256] = "";
         rk_dir_clear(&a->dir);
         a->dir = fresh;
         a->have_dir = true;
         a->dir_at_ms = mono_ms();
         err = RK_AGENT_OK;
+        /* Kept, so that a message can be sealed and committed while the
+         * hub is unreachable. */
+        if (a->mb != NULL &&
+            rk_mailbox_dir_put(a->mb, a->dir_frame.u.directory.body, a->dir_frame.u.directory.body_len,
+                               a->dir_frame.u.directory.signature, inner, sizeof inner) != RK_AGENT_OK)
+            notice(a, "could not keep the directory in the data directory: %s", inner);
     }
 done:
     a->want_dir = 0;
     a->dir_ready = false;
     rk_hub_frame_clear(&a->dir_frame);
     return err;
+}
+
+/* Loads the directory kept by an earlier connection, if it is still signed
+ * by the hub key given.  Quietly leaves the agent without one otherwise. */
+static void load_kept_directory(rk_agent_t *a)
+{
+    uint8_t *body = NULL;
+    size_t len = 0;
+    uint8_t sig[RK_SIG_LEN];
+    rk_dir_t kept;
+
+    if (a->mb == NULL || a->hub_pub_path == NULL || a->have_dir)
+        return;
+    if (rk_mailbox_dir_get(a->mb, &body, &len, sig, NULL, 0) != RK_AGENT_OK)
+        return;
+    memset(&kept, 0, sizeof kept);
+    if (rk_dir_open(body, len, sig, a->hub.sign_pk, &kept) == RK_WIRE_OK) {
+        a->dir = kept;
+        a->have_dir = true;
+        a->dir_at_ms = 0; /* stale: fetched again before the next send online */
+    }
+    free(body);
 }
 
 rk_agent_err rk_agent_refresh_directory(rk_agent_t *a, char *why, size_t why_len)
@@ -614,9 +703,8 @@ static rk_agent_err await_welcome(rk_agent_t *a, uint64_t deadline, char *why, s
                                   "(%s) the hub's public key?", a->endpoint, a->hub_pub_path);
             return RK_AGENT_EHANDSHAKE;
         }
-        if (a->head != NULL && a->head->ev != NULL && a->head->ev->kind == RK_EVENT_RESULT &&
-            !a->head->ev->result.has_msg_id) {
-            const rk_result_t *r = &a->head->ev->result;
+        if (a->greet_refused) {
+            const rk_result_t *r = &a->greet_result;
             set_why(why, why_len, "the hub did not accept the greeting: %s: %s%s%s%s",
                     rk_status_name(r->status), rk_status_text(r->status), r->detail[0] ? " (" : "",
                     r->detail, r->detail[0] ? ")" : "");
@@ -696,6 +784,8 @@ fail:
         q_unlink(a, NULL, q);
         qitem_free(q);
     }
+    a->greet_refused = false;
+    load_kept_directory(a);
     return err;
 }
 
@@ -775,10 +865,17 @@ rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *w
 
     if ((err = load_keys(a, cfg, why, why_len)) != RK_AGENT_OK)
         goto fail;
-    if (cfg->data_dir != NULL &&
-        (err = rk_codebook_open(cfg->data_dir, 0, &a->book, why, why_len)) != RK_AGENT_OK)
-        goto fail;
-    if (!cfg->offline && (err = rk_agent_connect(a, why, why_len)) != RK_AGENT_OK)
+    a->pid = (uint32_t)getpid();
+    if (cfg->data_dir != NULL) {
+        if ((err = rk_codebook_open(cfg->data_dir, 0, &a->book, why, why_len)) != RK_AGENT_OK ||
+            (err = rk_mailbox_open(rk_codebook_env(a->book), &a->mb, why, why_len)) != RK_AGENT_OK ||
+            (err = rk_mailbox_in_release_stale(a->mb, NULL, why, why_len)) != RK_AGENT_OK)
+            goto fail;
+        a->next_stale_ms = mono_ms() + STALE_CHECK_MS;
+    }
+    if (cfg->offline)
+        load_kept_directory(a);
+    else if ((err = rk_agent_connect(a, why, why_len)) != RK_AGENT_OK)
         goto fail;
     *out = a;
     return RK_AGENT_OK;
@@ -794,6 +891,8 @@ void rk_agent_close(rk_agent_t **ap)
     if (ap == NULL || *ap == NULL)
         return;
     a = *ap;
+    if (a->sock != NULL && a->welcomed && !a->lost)
+        settle_all(a); /* commit and acknowledge what already arrived */
     disconnect(a, false);
     while (a->head != NULL) {
         struct qitem *q = a->head;
@@ -803,6 +902,7 @@ void rk_agent_close(rk_agent_t **ap)
     rk_hub_frame_clear(&a->dir_frame);
     rk_hub_frame_clear(&a->enroll_frame);
     rk_dir_clear(&a->dir);
+    rk_mailbox_close(&a->mb);
     rk_codebook_close(&a->book);
     rk_identity_destroy(&a->id);
     free(a->endpoint);
@@ -928,7 +1028,48 @@ done:
     return err;
 }
 
-/* ------------------------------------------------------------------ sending */
+/* ------------------------------------------------------------------ settling */
+
+static bool online(const rk_agent_t *a)
+{
+    return a->sock != NULL && a->welcomed && !a->lost;
+}
+
+static void acks_flush(rk_agent_t *a)
+{
+    rk_client_frame_t *f;
+    char why[256];
+
+    if (a->nacks == 0)
+        return;
+    if (a->sock == NULL) {
+        a->nacks = 0; /* the hub sends them again on the next connection */
+        return;
+    }
+    f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        notice(a, "out of memory acknowledging deliveries; the hub will send them again");
+        a->nacks = 0;
+        return;
+    }
+    f->kind = RK_CF_ACK;
+    f->u.ack.n = a->nacks;
+    memcpy(f->u.ack.seq, a->acks, a->nacks * sizeof a->acks[0]);
+    if (send_frame(a, f, why, sizeof why) != RK_AGENT_OK)
+        notice(a, "could not acknowledge deliveries (the hub will send them again): %s", why);
+    free(f);
+    a->nacks = 0;
+}
+
+/* Notes that seq is committed here; sent in batches by acks_flush. */
+static void ack_add(rk_agent_t *a, uint64_t seq)
+{
+    if (seq == 0)
+        return;
+    if (a->nacks == RK_ACK_MAX)
+        acks_flush(a);
+    a->acks[a->nacks++] = seq;
+}
 
 static rk_agent_err find_org(rk_agent_t *a, const char *id, const rk_dir_entry_t **entry, bool refreshed,
                              char *why, size_t why_len)
@@ -937,168 +1078,22 @@ static rk_agent_err find_org(rk_agent_t *a, const char *id, const rk_dir_entry_t
     *entry = a->have_dir ? rk_dir_find(&a->dir, id) : NULL;
     if (*entry != NULL)
         return RK_AGENT_OK;
-    if (!refreshed) {
+    if (!refreshed && a->sock != NULL) {
         if ((err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK)
             return err;
         *entry = rk_dir_find(&a->dir, id);
         if (*entry != NULL)
             return RK_AGENT_OK;
     }
+    if (!a->have_dir) {
+        set_why(why, why_len, "no directory of organizations is at hand: the agent must reach the hub "
+                              "once before it can encrypt for %s", id);
+        return RK_AGENT_EOFFLINE;
+    }
     set_why(why, why_len, "%s is not in the hub's directory: check the organization id "
                           "(renkei-agent directory lists them)", id);
     return RK_AGENT_EUNKNOWN_ORG;
 }
-
-/* Waits for the hub's result for msg_id (or for an unreadable-frame result,
- * which can only be about what we just sent). */
-static rk_agent_err await_result(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result,
-                                 char *why, size_t why_len)
-{
-    uint64_t deadline = deadline_in(a->timeout_ms);
-    char hex[RK_MSGID_LEN * 2 + 1];
-
-    for (;;) {
-        struct qitem *prev = NULL;
-        rk_agent_err err;
-        int left;
-
-        for (struct qitem *q = a->head; q != NULL; prev = q, q = q->next) {
-            const rk_result_t *r;
-            if (q->ev == NULL || q->ev->kind != RK_EVENT_RESULT)
-                continue;
-            r = &q->ev->result;
-            if (r->has_msg_id ? sodium_memcmp(r->msg_id, msg_id, RK_MSGID_LEN) != 0
-                              : false)
-                continue;
-            if (r->has_msg_id && r->status == RK_ST_REFUSED_BY_RECIPIENT)
-                continue; /* the recipient's later word, not the hub's answer */
-            *result = *r;
-            q_unlink(a, prev, q);
-            qitem_free(q);
-            if (result->status == RK_ST_ACCEPTED)
-                return RK_AGENT_OK;
-            set_why(why, why_len, "%s: %s%s%s%s", rk_status_name(result->status),
-                    rk_status_text(result->status), result->detail[0] ? " (" : "", result->detail,
-                    result->detail[0] ? ")" : "");
-            return RK_AGENT_EREFUSED;
-        }
-        left = remaining(deadline);
-        if (left == 0) {
-            sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
-            set_why(why, why_len, "the hub at %s did not confirm message %s within %g s", a->endpoint,
-                    hex, secs(a->timeout_ms));
-            return RK_AGENT_ETIMEOUT;
-        }
-        err = pump(a, left, why, why_len);
-        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
-            return err;
-    }
-}
-
-static rk_agent_err send_checked(rk_agent_t *a, const rk_outgoing *m, const uint8_t who[RK_CODE_LEN],
-                                 uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result, char *why,
-                                 size_t why_len)
-{
-    const rk_dir_entry_t *to = NULL;
-    rk_client_frame_t f;
-    rk_seal_params p;
-    rk_agent_err err;
-
-    if (a->have_dir && mono_ms() - a->dir_at_ms > DIR_MAX_AGE_MS &&
-        (err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK)
-        return err;
-    if ((err = find_org(a, m->to, &to, false, why, why_len)) != RK_AGENT_OK) {
-        if (err == RK_AGENT_EUNKNOWN_ORG) {
-            /* Without a key there is nothing to encrypt to: the hub's own
-             * answer would be the same. */
-            refusal_set(result, RK_ST_UNKNOWN_RECIPIENT, "no organization '%s' in the hub's directory", m->to);
-            return RK_AGENT_EREFUSED;
-        }
-        return err;
-    }
-    randombytes_buf(msg_id, RK_MSGID_LEN);
-    memset(&p, 0, sizeof p);
-    p.type = m->type;
-    p.msg_id = msg_id;
-    p.reply_to = m->reply_to;
-    p.time_ms = wall_ms();
-    p.who = who;
-    memset(&f, 0, sizeof f);
-    f.kind = RK_CF_SEND;
-    err = rk_seal_build(a->id, to, &p, m->payload, m->payload_len, &f.u.send, why, why_len);
-    if (err != RK_AGENT_OK)
-        return err;
-    err = send_frame(a, &f, why, why_len);
-    rk_client_frame_clear(&f);
-    if (err != RK_AGENT_OK)
-        return err;
-    return await_result(a, msg_id, result, why, why_len);
-}
-
-rk_agent_err rk_agent_send(rk_agent_t *a, const rk_outgoing *m, uint8_t msg_id[RK_MSGID_LEN],
-                           rk_result_t *result, char *why, size_t why_len)
-{
-    uint8_t who[RK_CODE_LEN];
-    rk_agent_err err;
-
-    memset(result, 0, sizeof *result);
-    memset(msg_id, 0, RK_MSGID_LEN);
-    if (a->sock == NULL) {
-        set_why(why, why_len, "sending needs a connection to the hub");
-        return RK_AGENT_EOFFLINE;
-    }
-    if (m == NULL || m->to == NULL || !rk_valid_name(m->to)) {
-        set_why(why, why_len, "the recipient must be an organization id (lowercase letters, digits, . _ -)");
-        return RK_AGENT_EINVAL;
-    }
-    if (m->type == NULL || !rk_valid_name(m->type)) {
-        set_why(why, why_len, "the procedure type must be a name like utility.supply.stop");
-        return RK_AGENT_EINVAL;
-    }
-    if (m->payload == NULL && m->payload_len > 0) {
-        set_why(why, why_len, "no payload given");
-        return RK_AGENT_EINVAL;
-    }
-    if (m->code != NULL) {
-        memcpy(who, m->code, RK_CODE_LEN);
-    } else if (m->person != NULL) {
-        if (a->book == NULL) {
-            set_why(why, why_len, "sending by person needs the agent's data directory (--data)");
-            return RK_AGENT_ENOSTORE;
-        }
-        err = rk_codebook_code(a->book, m->person, who, why, why_len);
-        if (err == RK_AGENT_ENOTFOUND)
-            set_why(why, why_len, "no link code is recorded for this person: enroll or bind them first");
-        if (err != RK_AGENT_OK)
-            return err;
-    } else {
-        set_why(why, why_len, "a message needs a person or a link code");
-        return RK_AGENT_EINVAL;
-    }
-    err = send_checked(a, m, who, msg_id, result, why, why_len);
-    sodium_memzero(who, sizeof who);
-    return err;
-}
-
-rk_agent_err rk_agent_reply(rk_agent_t *a, const rk_event *request, const uint8_t *payload, size_t len,
-                            uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result, char *why, size_t why_len)
-{
-    rk_outgoing m;
-    if (request == NULL || request->kind != RK_EVENT_MESSAGE) {
-        set_why(why, why_len, "only a delivered message can be replied to");
-        return RK_AGENT_EINVAL;
-    }
-    memset(&m, 0, sizeof m);
-    m.to = request->from;
-    m.type = request->type;
-    m.code = request->code;
-    m.payload = payload;
-    m.payload_len = len;
-    m.reply_to = request->msg_id;
-    return rk_agent_send(a, &m, msg_id, result, why, why_len);
-}
-
-/* ------------------------------------------------------------------ receiving */
 
 static void send_reject(rk_agent_t *a, const char *to, const uint8_t msg_id[RK_MSGID_LEN], rk_status reason,
                         const char *detail)
@@ -1126,46 +1121,44 @@ static void fill_from_core(rk_event *ev, const rk_core_t *core)
     ev->time_ms = core->time_ms;
 }
 
-/* Checks a raw delivery and turns it into an event (MESSAGE, or REFUSED
- * after telling the hub).  Errors only for resource failures. */
-static rk_agent_err check_delivery(rk_agent_t *a, rk_hub_frame_t *frame, rk_event **out, char *why,
-                                   size_t why_len)
+/* Checks a raw delivery (addressed here, signed by its sender, payload
+ * decrypts).  A good one is committed to the inbox (once per sender and
+ * msg_id); a bad one is refused to the hub and left in q->ev as a REFUSED
+ * event.  *ack says the hub may forget it.  Fails only when nothing could
+ * be committed (then it is not acknowledged and the hub sends it again). */
+static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, char *why, size_t why_len)
 {
-    const rk_envelope_t *env = &frame->u.deliver.envelope;
+    const rk_envelope_t *env = &q->frame.u.deliver.envelope;
     rk_core_t core;
     const rk_dir_entry_t *sender = NULL;
     uint8_t *plain = NULL;
     size_t plain_len = 0;
     char detail[RK_DETAIL_MAX + 1] = "";
     rk_status reason = RK_ST_UNSPECIFIED;
+    rk_inbox_entry e;
+    bool dup = false;
     rk_event *ev;
     rk_agent_err err;
 
-    *out = NULL;
-    ev = event_new(RK_EVENT_MESSAGE);
-    if (ev == NULL) {
-        set_why(why, why_len, "out of memory reading a delivery");
-        return RK_AGENT_ENOMEM;
-    }
-    memcpy(ev->code, env->who, RK_CODE_LEN);
-    ev->first_contact = frame->u.deliver.first_contact;
-    ev->seq = frame->u.deliver.seq;
-
+    *ack = false;
     err = rk_seal_peek(env, a->org, &core, detail, sizeof detail);
     if (err == RK_AGENT_ENOMEM) {
-        rk_event_free(&ev);
         set_why(why, why_len, "out of memory reading a delivery");
         return err;
     }
     if (err == RK_AGENT_EPROTO) {
-        /* Nobody to tell: the sender cannot be read. */
-        ev->kind = RK_EVENT_REFUSED;
+        /* Nobody to tell: the sender cannot be read.  Dropped. */
+        if ((ev = event_new(RK_EVENT_REFUSED)) == NULL) {
+            set_why(why, why_len, "out of memory reading a delivery");
+            return RK_AGENT_ENOMEM;
+        }
+        ev->seq = q->frame.u.deliver.seq;
         ev->result.status = RK_ST_MALFORMED;
         snprintf(ev->detail, sizeof ev->detail, "%s", detail);
-        *out = ev;
+        q->ev = ev;
+        *ack = true;
         return RK_AGENT_OK;
     }
-    fill_from_core(ev, &core);
     if (err == RK_AGENT_EMISROUTED) {
         reason = RK_ST_MALFORMED;
         goto refuse;
@@ -1177,9 +1170,12 @@ static rk_agent_err check_delivery(rk_agent_t *a, rk_hub_frame_t *frame, rk_even
         goto refuse;
     }
     if (err != RK_AGENT_OK) {
-        snprintf(detail, sizeof detail, "could not check the sender's key: directory unavailable");
-        reason = RK_ST_BAD_SIGNATURE;
-        goto refuse;
+        /* The directory cannot be had now: not the sender's fault.  Left
+         * unacknowledged, the hub brings it again. */
+        notice(a, "could not check a delivery from %s now (%s); the hub will bring it again", core.from,
+               detail);
+        rk_core_clear(&core);
+        return RK_AGENT_OK;
     }
     err = rk_seal_open(a->id, env, &core, sender, &plain, &plain_len, detail, sizeof detail);
     if (err == RK_AGENT_EBADSIG || err == RK_AGENT_EUNDECRYPTABLE) {
@@ -1190,7 +1186,6 @@ static rk_agent_err check_delivery(rk_agent_t *a, rk_hub_frame_t *frame, rk_even
     }
     if (err == RK_AGENT_ENOMEM) {
         rk_core_clear(&core);
-        rk_event_free(&ev);
         set_why(why, why_len, "out of memory reading a delivery");
         return err;
     }
@@ -1202,94 +1197,662 @@ static rk_agent_err check_delivery(rk_agent_t *a, rk_hub_frame_t *frame, rk_even
         reason = RK_ST_UNDECRYPTABLE;
         goto refuse;
     }
+    rk_seal_free_plain(&plain, plain_len); /* opened again when handed out */
+
+    memset(&e, 0, sizeof e);
+    e.hub_seq = q->frame.u.deliver.seq;
+    e.first_contact = q->frame.u.deliver.first_contact;
+    memcpy(e.code, env->who, RK_CODE_LEN);
+    snprintf(e.from, sizeof e.from, "%s", core.from);
+    snprintf(e.type, sizeof e.type, "%s", core.type);
+    memcpy(e.msg_id, core.msg_id, RK_MSGID_LEN);
+    e.has_reply_to = core.has_reply_to;
+    memcpy(e.reply_to, core.reply_to, RK_MSGID_LEN);
+    memcpy(e.sender_key, sender->sign_key, RK_KEY_LEN);
+    memcpy(e.signature, env->signature, RK_SIG_LEN);
+    e.core = env->core; /* borrowed */
+    e.core_len = env->core_len;
     rk_core_clear(&core);
-    ev->payload = plain;
-    ev->payload_len = plain_len;
-    if (a->book != NULL) {
-        err = rk_codebook_person(a->book, ev->code, &ev->person, NULL, 0);
-        if (err == RK_AGENT_ENOMEM) {
-            rk_event_free(&ev);
-            set_why(why, why_len, "out of memory reading a delivery");
-            return err;
-        }
-    }
-    *out = ev;
+    err = rk_mailbox_in_add(a->mb, &e, wall_ms(), &dup, why, why_len);
+    sodium_memzero(&e, sizeof e);
+    if (err != RK_AGENT_OK)
+        return err;
+    *ack = true;
     return RK_AGENT_OK;
 
 refuse:
     send_reject(a, core.from, core.msg_id, reason, detail);
+    ev = event_new(RK_EVENT_REFUSED);
+    if (ev != NULL) {
+        fill_from_core(ev, &core);
+        memcpy(ev->code, env->who, RK_CODE_LEN);
+        ev->seq = q->frame.u.deliver.seq;
+        ev->result.status = reason;
+        snprintf(ev->detail, sizeof ev->detail, "%s", detail);
+        q->ev = ev;
+    }
     rk_core_clear(&core);
-    ev->kind = RK_EVENT_REFUSED;
-    ev->result.status = reason;
-    snprintf(ev->detail, sizeof ev->detail, "%s", detail);
+    *ack = true;
+    return RK_AGENT_OK;
+}
+
+/* Settles every raw item on the queue: deliveries into the inbox, notices
+ * into the outbox, each committed before its seq joins the acks, which
+ * leave in one frame at the end.  REFUSED events stay queued for recv. */
+static void settle_all(rk_agent_t *a)
+{
+    struct qitem *prev = NULL, *q;
+    char why[256];
+
+    if (a->settling)
+        return;
+    a->settling = true;
+    q = a->head;
+    while (q != NULL) {
+        struct qitem *next;
+        bool ack = false;
+        rk_agent_err err = RK_AGENT_OK;
+
+        if (!q->raw) {
+            prev = q;
+            q = q->next;
+            continue;
+        }
+        why[0] = '\0';
+        if (a->mb == NULL) {
+            /* Nowhere to commit: the hub keeps it for a process that has. */
+        } else if (q->frame.kind == RK_HF_NOTICE) {
+            bool known = false;
+            err = rk_mailbox_out_notice(a->mb, &q->frame.u.notice, wall_ms(), &known, why, sizeof why);
+            ack = err == RK_AGENT_OK;
+            if (ack)
+                ack_add(a, q->frame.u.notice.seq);
+        } else if (q->frame.kind == RK_HF_DELIVER) {
+            err = take_delivery(a, q, &ack, why, sizeof why);
+            if (ack)
+                ack_add(a, q->frame.u.deliver.seq);
+        }
+        if (err != RK_AGENT_OK)
+            notice(a, "could not record what the hub sent (it will send it again): %s", why);
+        q->raw = false;
+        rk_hub_frame_clear(&q->frame);
+        next = q->next;
+        if (q->ev == NULL) {
+            q_unlink(a, prev, q);
+            qitem_free(q);
+        } else {
+            prev = q;
+        }
+        q = next;
+    }
+    acks_flush(a);
+    a->settling = false;
+}
+
+/* Milliseconds to wait before sending again after `attempts` sends. */
+static uint64_t backoff_ms(uint32_t attempts)
+{
+    uint32_t shift = attempts == 0 ? 0 : attempts - 1;
+    uint64_t ms = 1000u << (shift > 6 ? 6 : shift);
+    return ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms;
+}
+
+/* Re-sends pending outbox messages that are due: all of them if force,
+ * else those whose back-off ran out or that predate this connection.
+ * Returns how many were sent. */
+static size_t resend_due(rk_agent_t *a, bool force, char *why, size_t why_len)
+{
+    uint8_t (*ids)[RK_MSGID_LEN] = NULL;
+    size_t n = 0, sent = 0;
+    uint64_t now = wall_ms();
+
+    if (a->mb == NULL || !online(a))
+        return 0;
+    if (rk_mailbox_out_due(a->mb, force ? UINT64_MAX : now, force ? UINT64_MAX : a->conn_since_ms, &ids, &n,
+                           why, why_len) != RK_AGENT_OK)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        rk_msg_status st;
+        uint8_t *frame = NULL;
+        size_t len = 0;
+        rk_agent_err err = rk_mailbox_out_get(a->mb, ids[i], &st, &frame, &len, why, why_len);
+        if (err != RK_AGENT_OK || st.state != RK_MSG_PENDING) {
+            free(frame);
+            continue;
+        }
+        err = send_bytes(a, frame, len, !force, why, why_len);
+        free(frame);
+        if (err != RK_AGENT_OK)
+            break; /* the connection is busy or down: next time */
+        now = wall_ms();
+        if (rk_mailbox_out_sent(a->mb, ids[i], now, now + backoff_ms(st.attempts + 1), why, why_len) !=
+            RK_AGENT_OK)
+            notice(a, "could not note a re-send in the outbox: %s", why);
+        sent++;
+    }
+    free(ids);
+    return sent;
+}
+
+/* What every wait does between pumps: settle the queue, re-send pending
+ * messages that are due, release claims of processes that died. */
+static void tick(rk_agent_t *a)
+{
+    uint64_t now = mono_ms();
+    char why[256] = "";
+
+    settle_all(a);
+    if (a->mb == NULL)
+        return;
+    if (now >= a->next_stale_ms) {
+        size_t released = 0;
+        a->next_stale_ms = now + STALE_CHECK_MS;
+        if (rk_mailbox_in_release_stale(a->mb, &released, why, sizeof why) != RK_AGENT_OK)
+            notice(a, "could not release stale claims: %s", why);
+    }
+    if (online(a) && now >= a->next_resend_ms) {
+        a->next_resend_ms = now + RESEND_CHECK_MS;
+        (void)resend_due(a, false, why, sizeof why);
+    }
+}
+
+/* Waits up to timeout_ms for anything: the hub's socket when connected,
+ * else just the clock (the inbox is shared with other processes). */
+static rk_agent_err wait_some(rk_agent_t *a, int timeout_ms, char *why, size_t why_len)
+{
+    struct timespec ts;
+    if (a->sock != NULL)
+        return pump(a, timeout_ms, why, why_len);
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    if (nanosleep(&ts, NULL) != 0 && errno == EINTR) {
+        set_why(why, why_len, "interrupted");
+        return RK_AGENT_EINTR;
+    }
+    return RK_AGENT_ETIMEOUT;
+}
+
+static int min_int(int x, int y)
+{
+    return x < 0 ? y : (x < y ? x : y);
+}
+
+/* ------------------------------------------------------------------ sending */
+
+static void refusal_text(const rk_result_t *r, char *why, size_t why_len)
+{
+    set_why(why, why_len, "%s: %s%s%s%s", rk_status_name(r->status), rk_status_text(r->status),
+            r->detail[0] ? " (" : "", r->detail, r->detail[0] ? ")" : "");
+}
+
+/* Waits for the hub's result for msg_id.  OK when ACCEPTED, EREFUSED for a
+ * final refusal, EPENDING for a transient one or none in time. */
+static rk_agent_err await_result(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result,
+                                 char *why, size_t why_len)
+{
+    uint64_t deadline = deadline_in(a->timeout_ms);
+    char hex[RK_MSGID_LEN * 2 + 1];
+    rk_agent_err err = RK_AGENT_OK;
+
+    sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
+    a->awaiting = true;
+    a->await_done = false;
+    memcpy(a->await_id, msg_id, RK_MSGID_LEN);
+    while (!a->await_done) {
+        int left = remaining(deadline);
+        if (left == 0)
+            break;
+        err = pump(a, left, why, why_len);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
+            break;
+        err = RK_AGENT_OK;
+        settle_all(a);
+    }
+    a->awaiting = false;
+    if (err != RK_AGENT_OK) {
+        char inner[256];
+        snprintf(inner, sizeof inner, "%s", why != NULL ? why : "");
+        set_why(why, why_len, "%s; message %s is kept in the outbox and re-sent automatically", inner, hex);
+        return err == RK_AGENT_EINTR || err == RK_AGENT_ENOMEM ? err : RK_AGENT_EPENDING;
+    }
+    if (!a->await_done) {
+        set_why(why, why_len, "the hub at %s did not confirm message %s within %g s; it is kept in the "
+                              "outbox and re-sent automatically", a->endpoint, hex, secs(a->timeout_ms));
+        return RK_AGENT_EPENDING;
+    }
+    *result = a->await_result;
+    if (!result->has_msg_id) {
+        /* The hub could not read the frame: it will not read it again. */
+        result->has_msg_id = true;
+        memcpy(result->msg_id, msg_id, RK_MSGID_LEN);
+        if (a->mb != NULL && rk_mailbox_out_result(a->mb, result, wall_ms(), NULL, NULL, 0) != RK_AGENT_OK)
+            notice(a, "could not record the hub's answer for message %s in the outbox", hex);
+    }
+    if (result->status == RK_ST_ACCEPTED)
+        return RK_AGENT_OK;
+    refusal_text(result, why, why_len);
+    if (result->status == RK_ST_QUEUE_FULL || result->status == RK_ST_STORE_FULL ||
+        result->status == RK_ST_INTERNAL || result->status == RK_ST_RECIPIENT_OFFLINE) {
+        char inner[300];
+        snprintf(inner, sizeof inner, "%s", why != NULL ? why : "");
+        set_why(why, why_len, "%s; message %s is kept in the outbox and re-sent automatically", inner, hex);
+        return RK_AGENT_EPENDING;
+    }
+    return RK_AGENT_EREFUSED;
+}
+
+/* Seals m, commits it to the outbox (closing the request it answers, if
+ * done_from), sends it and waits for the hub's result. */
+static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t who[RK_CODE_LEN],
+                             const char *done_from, const uint8_t *done_msg_id, uint8_t msg_id[RK_MSGID_LEN],
+                             rk_result_t *result, char *why, size_t why_len)
+{
+    const rk_dir_entry_t *to = NULL;
+    rk_client_frame_t f;
+    rk_seal_params p;
+    rk_msg_status st;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    rk_wire_err werr;
+    rk_agent_err err;
+    char hex[RK_MSGID_LEN * 2 + 1];
+    uint64_t now;
+
+    if (online(a) && a->have_dir && mono_ms() - a->dir_at_ms > DIR_MAX_AGE_MS &&
+        (err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK)
+        return err;
+    if ((err = find_org(a, m->to, &to, !online(a), why, why_len)) != RK_AGENT_OK) {
+        if (err == RK_AGENT_EUNKNOWN_ORG) {
+            /* Without a key there is nothing to encrypt to: the hub's own
+             * answer would be the same.  Nothing is kept. */
+            refusal_set(result, RK_ST_UNKNOWN_RECIPIENT, "no organization '%s' in the hub's directory", m->to);
+            return RK_AGENT_EREFUSED;
+        }
+        return err;
+    }
+    randombytes_buf(msg_id, RK_MSGID_LEN);
+    memset(&p, 0, sizeof p);
+    p.type = m->type;
+    p.msg_id = msg_id;
+    p.reply_to = m->reply_to;
+    p.time_ms = wall_ms();
+    p.who = who;
+    memset(&f, 0, sizeof f);
+    f.kind = RK_CF_SEND;
+    err = rk_seal_build(a->id, to, &p, m->payload, m->payload_len, &f.u.send, why, why_len);
+    if (err != RK_AGENT_OK)
+        return err;
+    werr = rk_client_frame_encode(&f, &bytes, &len);
+    rk_client_frame_clear(&f);
+    if (werr != RK_WIRE_OK) {
+        set_why(why, why_len, "cannot encode the message: %s", rk_wire_strerror(werr));
+        return werr == RK_WIRE_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EINVAL;
+    }
+
+    memset(&st, 0, sizeof st);
+    memcpy(st.msg_id, msg_id, RK_MSGID_LEN);
+    snprintf(st.to, sizeof st.to, "%s", m->to);
+    snprintf(st.type, sizeof st.type, "%s", m->type);
+    memcpy(st.code, who, RK_CODE_LEN);
+    st.is_reply = m->reply_to != NULL;
+    if (st.is_reply)
+        memcpy(st.reply_to, m->reply_to, RK_MSGID_LEN);
+    st.no_reply = m->no_reply || st.is_reply;
+    st.created_ms = p.time_ms;
+    err = rk_mailbox_out_add(a->mb, &st, bytes, len, done_from, done_msg_id, p.time_ms, why, why_len);
+    sodium_memzero(&st, sizeof st);
+    if (err != RK_AGENT_OK) {
+        free(bytes);
+        memset(msg_id, 0, RK_MSGID_LEN);
+        return err;
+    }
+
+    /* Committed: from here on the message is not lost, whatever happens. */
+    sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
+    if (!online(a)) {
+        free(bytes);
+        set_why(why, why_len, "not connected to the hub; message %s is kept in the outbox and re-sent "
+                              "automatically", hex);
+        return RK_AGENT_EPENDING;
+    }
+    err = send_bytes(a, bytes, len, false, why, why_len);
+    free(bytes);
+    if (err != RK_AGENT_OK) {
+        char inner[256];
+        snprintf(inner, sizeof inner, "%s", why != NULL ? why : "");
+        set_why(why, why_len, "%s; message %s is kept in the outbox and re-sent automatically", inner, hex);
+        return RK_AGENT_EPENDING;
+    }
+    now = wall_ms();
+    if (rk_mailbox_out_sent(a->mb, msg_id, now, now + (uint64_t)a->timeout_ms + backoff_ms(1), NULL, 0) !=
+        RK_AGENT_OK)
+        notice(a, "could not note message %s as sent in the outbox", hex);
+    return await_result(a, msg_id, result, why, why_len);
+}
+
+static rk_agent_err need_store(rk_agent_t *a, const char *what, char *why, size_t why_len)
+{
+    if (a->mb == NULL) {
+        set_why(why, why_len, "%s needs the agent's data directory (--data), where messages are kept "
+                              "until they are through", what);
+        return RK_AGENT_ENOSTORE;
+    }
+    if (a->id == NULL) {
+        set_why(why, why_len, "%s needs this organization's secret key (--key)", what);
+        return RK_AGENT_EINVAL;
+    }
+    return RK_AGENT_OK;
+}
+
+rk_agent_err rk_agent_send(rk_agent_t *a, const rk_outgoing *m, uint8_t msg_id[RK_MSGID_LEN],
+                           rk_result_t *result, char *why, size_t why_len)
+{
+    uint8_t who[RK_CODE_LEN];
+    rk_agent_err err;
+
+    memset(result, 0, sizeof *result);
+    memset(msg_id, 0, RK_MSGID_LEN);
+    if ((err = need_store(a, "sending", why, why_len)) != RK_AGENT_OK)
+        return err;
+    if (m == NULL || m->to == NULL || !rk_valid_name(m->to)) {
+        set_why(why, why_len, "the recipient must be an organization id (lowercase letters, digits, . _ -)");
+        return RK_AGENT_EINVAL;
+    }
+    if (m->type == NULL || !rk_valid_name(m->type)) {
+        set_why(why, why_len, "the procedure type must be a name like utility.supply.stop");
+        return RK_AGENT_EINVAL;
+    }
+    if (m->payload == NULL && m->payload_len > 0) {
+        set_why(why, why_len, "no payload given");
+        return RK_AGENT_EINVAL;
+    }
+    if (m->code != NULL) {
+        memcpy(who, m->code, RK_CODE_LEN);
+    } else if (m->person != NULL) {
+        err = rk_codebook_code(a->book, m->person, who, why, why_len);
+        if (err == RK_AGENT_ENOTFOUND)
+            set_why(why, why_len, "no link code is recorded for this person: enroll or bind them first");
+        if (err != RK_AGENT_OK)
+            return err;
+    } else {
+        set_why(why, why_len, "a message needs a person or a link code");
+        return RK_AGENT_EINVAL;
+    }
+    err = send_new(a, m, who, NULL, NULL, msg_id, result, why, why_len);
+    sodium_memzero(who, sizeof who);
+    return err;
+}
+
+rk_agent_err rk_agent_reply(rk_agent_t *a, const rk_event *request, const uint8_t *payload, size_t len,
+                            uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result, char *why, size_t why_len)
+{
+    rk_outgoing m;
+    rk_agent_err err;
+
+    memset(result, 0, sizeof *result);
+    memset(msg_id, 0, RK_MSGID_LEN);
+    if (request == NULL || request->kind != RK_EVENT_MESSAGE) {
+        set_why(why, why_len, "only a delivered message can be replied to");
+        return RK_AGENT_EINVAL;
+    }
+    if ((err = need_store(a, "replying", why, why_len)) != RK_AGENT_OK)
+        return err;
+    if (payload == NULL && len > 0) {
+        set_why(why, why_len, "no payload given");
+        return RK_AGENT_EINVAL;
+    }
+    memset(&m, 0, sizeof m);
+    m.to = request->from;
+    m.type = request->type;
+    m.code = request->code;
+    m.payload = payload;
+    m.payload_len = len;
+    m.reply_to = request->msg_id;
+    m.no_reply = true;
+    return send_new(a, &m, request->code, request->from, request->msg_id, msg_id, result, why, why_len);
+}
+
+rk_agent_err rk_agent_flush(rk_agent_t *a, int timeout_ms, rk_flush_report *rep, char *why, size_t why_len)
+{
+    uint8_t (*ids)[RK_MSGID_LEN] = NULL;
+    size_t n = 0;
+    uint64_t deadline = deadline_in(timeout_ms);
+    rk_agent_err err;
+    bool all_answered = false;
+
+    memset(rep, 0, sizeof *rep);
+    if ((err = need_store(a, "flushing the outbox", why, why_len)) != RK_AGENT_OK)
+        return err;
+    settle_all(a);
+    if (!online(a)) {
+        set_why(why, why_len, "flushing the outbox needs a connection to the hub");
+        return RK_AGENT_EOFFLINE;
+    }
+    if ((err = rk_mailbox_out_due(a->mb, UINT64_MAX, UINT64_MAX, &ids, &n, why, why_len)) != RK_AGENT_OK)
+        return err;
+    if (n > 0)
+        rep->sent = resend_due(a, true, why, why_len);
+    while (!all_answered) {
+        int left;
+        all_answered = true;
+        for (size_t i = 0; i < n && all_answered; i++) {
+            rk_msg_status st;
+            if (rk_mailbox_out_get(a->mb, ids[i], &st, NULL, NULL, NULL, 0) == RK_AGENT_OK &&
+                st.state == RK_MSG_PENDING && st.status == RK_ST_UNSPECIFIED)
+                all_answered = false;
+        }
+        if (all_answered)
+            break;
+        left = remaining(deadline);
+        if (left == 0)
+            break;
+        err = pump(a, left, why, why_len);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT) {
+            free(ids);
+            return err;
+        }
+        settle_all(a);
+    }
+    for (size_t i = 0; i < n; i++) {
+        rk_msg_status st;
+        if (rk_mailbox_out_get(a->mb, ids[i], &st, NULL, NULL, NULL, 0) != RK_AGENT_OK)
+            continue;
+        if (st.state == RK_MSG_PENDING)
+            rep->pending++;
+        else if (st.state == RK_MSG_REFUSED && st.accepted_ms == 0)
+            rep->refused++;
+        else
+            rep->accepted++;
+    }
+    free(ids);
+    if (!all_answered) {
+        set_why(why, why_len, "the hub at %s did not answer for %zu message(s) within %g s; they stay "
+                              "in the outbox", a->endpoint, rep->pending, secs(timeout_ms));
+        return RK_AGENT_ETIMEOUT;
+    }
+    return RK_AGENT_OK;
+}
+
+/* ------------------------------------------------------------------ receiving */
+
+/* Opens an inbox entry into a MESSAGE event.  RK_AGENT_EBADSIG /
+ * RK_AGENT_EUNDECRYPTABLE if it no longer opens (then it is of no use). */
+static rk_agent_err event_from_entry(rk_agent_t *a, const rk_inbox_entry *e, rk_event **out, char *why,
+                                     size_t why_len)
+{
+    rk_envelope_t env;
+    rk_core_t core;
+    rk_dir_entry_t sender;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    rk_event *ev;
+    rk_agent_err err;
+
+    *out = NULL;
+    memset(&env, 0, sizeof env);
+    env.core = e->core; /* borrowed */
+    env.core_len = e->core_len;
+    memcpy(env.signature, e->signature, RK_SIG_LEN);
+    memcpy(env.who, e->code, RK_CODE_LEN);
+    if ((err = rk_seal_peek(&env, a->org, &core, why, why_len)) != RK_AGENT_OK) {
+        if (err == RK_AGENT_EMISROUTED)
+            rk_core_clear(&core);
+        return err == RK_AGENT_ENOMEM ? err : RK_AGENT_EBADSIG;
+    }
+    memset(&sender, 0, sizeof sender);
+    snprintf(sender.id, sizeof sender.id, "%s", e->from);
+    memcpy(sender.sign_key, e->sender_key, RK_KEY_LEN);
+    err = rk_seal_open(a->id, &env, &core, &sender, &plain, &plain_len, why, why_len);
+    if (err != RK_AGENT_OK) {
+        rk_core_clear(&core);
+        return err;
+    }
+    ev = event_new(RK_EVENT_MESSAGE);
+    if (ev == NULL) {
+        rk_core_clear(&core);
+        rk_seal_free_plain(&plain, plain_len);
+        set_why(why, why_len, "out of memory handing out a message");
+        return RK_AGENT_ENOMEM;
+    }
+    fill_from_core(ev, &core);
+    rk_core_clear(&core);
+    memcpy(ev->code, e->code, RK_CODE_LEN);
+    ev->first_contact = e->first_contact;
+    ev->seq = e->hub_seq;
+    ev->payload = plain;
+    ev->payload_len = plain_len;
+    if (a->book != NULL && rk_codebook_person(a->book, ev->code, &ev->person, NULL, 0) == RK_AGENT_ENOMEM) {
+        rk_event_free(&ev);
+        set_why(why, why_len, "out of memory handing out a message");
+        return RK_AGENT_ENOMEM;
+    }
     *out = ev;
     return RK_AGENT_OK;
 }
 
-/* Turns a raw queue item into a checked one in place.  On failure the item
- * holds nothing (ev NULL, raw false) and is to be dropped. */
-static rk_agent_err settle(rk_agent_t *a, struct qitem *q, char *why, size_t why_len)
+/* The first REFUSED event on the queue, unlinked; NULL if none. */
+static rk_event *take_refused(rk_agent_t *a)
 {
-    rk_hub_frame_t frame;
-    rk_agent_err err;
-    if (!q->raw)
-        return RK_AGENT_OK;
-    frame = q->frame;
-    memset(&q->frame, 0, sizeof q->frame);
-    q->raw = false;
-    err = check_delivery(a, &frame, &q->ev, why, why_len);
-    rk_hub_frame_clear(&frame);
-    return err;
+    struct qitem *prev = NULL;
+    for (struct qitem *q = a->head; q != NULL; prev = q, q = q->next) {
+        rk_event *ev;
+        if (q->raw || q->ev == NULL)
+            continue;
+        ev = q->ev;
+        q->ev = NULL;
+        q_unlink(a, prev, q);
+        qitem_free(q);
+        return ev;
+    }
+    return NULL;
 }
 
-rk_agent_err rk_agent_recv(rk_agent_t *a, int timeout_ms, rk_event **ev, char *why, size_t why_len)
+rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms, rk_event **ev, char *why,
+                                size_t why_len)
 {
     uint64_t deadline = deadline_in(timeout_ms);
 
     *ev = NULL;
-    if (a->sock == NULL) {
-        set_why(why, why_len, "receiving needs a connection to the hub");
-        return RK_AGENT_EOFFLINE;
-    }
+    if (need_store(a, "receiving", why, why_len) != RK_AGENT_OK)
+        return a->mb == NULL ? RK_AGENT_ENOSTORE : RK_AGENT_EINVAL;
     for (;;) {
+        rk_inbox_entry e;
         rk_agent_err err;
         int left;
-        while (a->head != NULL) {
-            struct qitem *q = a->head;
-            q_unlink(a, NULL, q);
-            err = settle(a, q, why, why_len);
-            if (err == RK_AGENT_OK && q->ev != NULL) {
-                *ev = q->ev;
-                q->ev = NULL;
-                qitem_free(q);
+
+        tick(a);
+        if ((*ev = take_refused(a)) != NULL)
+            return RK_AGENT_OK;
+        err = rk_mailbox_in_claim(a->mb, what, a->pid, wall_ms(), &e, why, why_len);
+        if (err == RK_AGENT_OK) {
+            char inner[256] = "";
+            err = event_from_entry(a, &e, ev, inner, sizeof inner);
+            if (err == RK_AGENT_OK) {
+                rk_inbox_entry_clear(&e);
                 return RK_AGENT_OK;
             }
-            qitem_free(q);
-            if (err != RK_AGENT_OK)
+            if (err == RK_AGENT_ENOMEM) {
+                rk_inbox_entry_clear(&e);
+                set_why(why, why_len, "%s", inner);
                 return err;
+            }
+            /* Checked when it came; it cannot be opened now (this
+             * organization's key changed?).  Nobody can use it. */
+            notice(a, "a message from %s in the inbox no longer opens (%s); marked done", e.from, inner);
+            if (rk_mailbox_in_done(a->mb, e.from, e.msg_id, wall_ms(), inner, sizeof inner) != RK_AGENT_OK)
+                notice(a, "could not mark it done: %s", inner);
+            rk_inbox_entry_clear(&e);
+            continue;
         }
+        if (err != RK_AGENT_ENOTFOUND)
+            return err;
         left = remaining(deadline);
         if (left == 0) {
             set_why(why, why_len, "nothing arrived within %g s", secs(timeout_ms));
             return RK_AGENT_ETIMEOUT;
         }
-        err = pump(a, left, why, why_len);
+        err = wait_some(a, min_int(left, POLL_MS), why, why_len);
         if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
             return err;
     }
 }
 
-static bool answers(const rk_event *ev, const uint8_t msg_id[RK_MSGID_LEN])
+rk_agent_err rk_agent_recv(rk_agent_t *a, int timeout_ms, rk_event **ev, char *why, size_t why_len)
 {
-    switch (ev->kind) {
-    case RK_EVENT_MESSAGE:
-    case RK_EVENT_REFUSED:
-        return ev->has_reply_to && sodium_memcmp(ev->reply_to, msg_id, RK_MSGID_LEN) == 0;
-    case RK_EVENT_RESULT:
-        return ev->result.has_msg_id && ev->result.status != RK_ST_ACCEPTED &&
-               sodium_memcmp(ev->result.msg_id, msg_id, RK_MSGID_LEN) == 0;
+    return rk_agent_recv_only(a, RK_RECV_ALL, timeout_ms, ev, why, why_len);
+}
+
+rk_agent_err rk_agent_done(rk_agent_t *a, const rk_event *ev, char *why, size_t why_len)
+{
+    if (ev == NULL || ev->kind != RK_EVENT_MESSAGE) {
+        set_why(why, why_len, "only a delivered message can be marked done");
+        return RK_AGENT_EINVAL;
     }
-    return false;
+    if (a->mb == NULL) {
+        set_why(why, why_len, "marking a message done needs the agent's data directory (--data)");
+        return RK_AGENT_ENOSTORE;
+    }
+    return rk_mailbox_in_done(a->mb, ev->from, ev->msg_id, wall_ms(), why, why_len);
+}
+
+/* The outcome of st as an event, if it has one: the reply (claimed), or a
+ * RESULT for a refusal or expiry.  *ev NULL if it is still open. */
+static rk_agent_err outcome(rk_agent_t *a, const rk_msg_status *st, rk_event **ev, char *why, size_t why_len)
+{
+    rk_agent_err err;
+    *ev = NULL;
+    if (st->state == RK_MSG_ANSWERED) {
+        rk_inbox_entry e;
+        err = rk_mailbox_in_take(a->mb, st->to, st->reply_msg_id, a->pid, wall_ms(), &e, why, why_len);
+        if (err != RK_AGENT_OK)
+            return err;
+        err = event_from_entry(a, &e, ev, why, why_len);
+        rk_inbox_entry_clear(&e);
+        return err;
+    }
+    if (st->state != RK_MSG_REFUSED && st->state != RK_MSG_EXPIRED)
+        return RK_AGENT_OK;
+    if ((*ev = event_new(RK_EVENT_RESULT)) == NULL) {
+        set_why(why, why_len, "out of memory");
+        return RK_AGENT_ENOMEM;
+    }
+    memcpy((*ev)->msg_id, st->msg_id, RK_MSGID_LEN);
+    snprintf((*ev)->to, sizeof (*ev)->to, "%s", st->to);
+    snprintf((*ev)->type, sizeof (*ev)->type, "%s", st->type);
+    (*ev)->result.has_msg_id = true;
+    memcpy((*ev)->result.msg_id, st->msg_id, RK_MSGID_LEN);
+    (*ev)->result.seq = st->seq;
+    if (st->state == RK_MSG_EXPIRED) {
+        (*ev)->result.status = RK_ST_EXPIRED;
+        snprintf((*ev)->result.peer, sizeof (*ev)->result.peer, "%s", st->to);
+    } else {
+        (*ev)->result.status = st->status;
+        (*ev)->result.cause = st->cause;
+        snprintf((*ev)->result.peer, sizeof (*ev)->result.peer, "%s", st->peer);
+        snprintf((*ev)->result.detail, sizeof (*ev)->result.detail, "%s", st->detail);
+    }
+    snprintf((*ev)->from, sizeof (*ev)->from, "%s", (*ev)->result.peer);
+    return RK_AGENT_OK;
 }
 
 rk_agent_err rk_agent_wait_reply(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN], int timeout_ms,
@@ -1297,47 +1860,75 @@ rk_agent_err rk_agent_wait_reply(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LE
 {
     uint64_t deadline = deadline_in(timeout_ms);
     char hex[RK_MSGID_LEN * 2 + 1];
+    rk_msg_status st;
+    rk_agent_err err;
 
     *reply = NULL;
-    if (a->sock == NULL) {
-        set_why(why, why_len, "waiting for a reply needs a connection to the hub");
-        return RK_AGENT_EOFFLINE;
-    }
+    if ((err = need_store(a, "waiting for a reply", why, why_len)) != RK_AGENT_OK)
+        return err;
+    sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
+    err = rk_mailbox_out_waiter(a->mb, msg_id, a->pid, why, why_len);
+    if (err == RK_AGENT_ENOTFOUND)
+        set_why(why, why_len, "message %s is not in this agent's outbox", hex);
+    if (err != RK_AGENT_OK)
+        return err;
     for (;;) {
-        struct qitem *prev = NULL, *q = a->head;
-        rk_agent_err err;
         int left;
-
-        while (q != NULL) {
-            struct qitem *next;
-            err = settle(a, q, why, why_len);
-            next = q->next;
-            if (q->ev == NULL) {
-                q_unlink(a, prev, q);
-                qitem_free(q);
-                if (err != RK_AGENT_OK)
-                    return err;
-                q = next;
-                continue;
-            }
-            if (answers(q->ev, msg_id)) {
-                *reply = q->ev;
-                q->ev = NULL;
-                q_unlink(a, prev, q);
-                qitem_free(q);
-                return RK_AGENT_OK;
-            }
-            prev = q;
-            q = next;
-        }
+        tick(a);
+        err = rk_mailbox_out_get(a->mb, msg_id, &st, NULL, NULL, why, why_len);
+        if (err == RK_AGENT_OK)
+            err = outcome(a, &st, reply, why, why_len);
+        if (err != RK_AGENT_OK || *reply != NULL)
+            break;
         left = remaining(deadline);
         if (left == 0) {
-            sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
-            set_why(why, why_len, "no reply to message %s within %g s", hex, secs(timeout_ms));
-            return RK_AGENT_ETIMEOUT;
+            set_why(why, why_len, "no reply to message %s within %g s (state %s)", hex, secs(timeout_ms),
+                    rk_msg_state_name(st.state));
+            err = RK_AGENT_ETIMEOUT;
+            break;
         }
-        err = pump(a, left, why, why_len);
+        err = wait_some(a, min_int(left, POLL_MS), why, why_len);
         if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
-            return err;
+            break;
     }
+    if (rk_mailbox_out_waiter(a->mb, msg_id, 0, NULL, 0) != RK_AGENT_OK)
+        notice(a, "could not clear the wait mark of message %s", hex);
+    return err;
+}
+
+/* ------------------------------------------------------------------ status */
+
+const char *rk_msg_state_name(rk_msg_state s)
+{
+    switch (s) {
+    case RK_MSG_PENDING: return "PENDING";
+    case RK_MSG_ACCEPTED: return "ACCEPTED";
+    case RK_MSG_DELIVERED: return "DELIVERED";
+    case RK_MSG_ANSWERED: return "ANSWERED";
+    case RK_MSG_REFUSED: return "REFUSED";
+    case RK_MSG_EXPIRED: return "EXPIRED";
+    }
+    return "UNKNOWN";
+}
+
+rk_agent_err rk_agent_status_get(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN], rk_msg_status *st,
+                                 char *why, size_t why_len)
+{
+    if (a->mb == NULL) {
+        set_why(why, why_len, "message status needs the agent's data directory (--data)");
+        return RK_AGENT_ENOSTORE;
+    }
+    return rk_mailbox_out_get(a->mb, msg_id, st, NULL, NULL, why, why_len);
+}
+
+rk_agent_err rk_agent_status_list(rk_agent_t *a, const rk_status_filter *f, rk_msg_status **list, size_t *n,
+                                  char *why, size_t why_len)
+{
+    *list = NULL;
+    *n = 0;
+    if (a->mb == NULL) {
+        set_why(why, why_len, "message status needs the agent's data directory (--data)");
+        return RK_AGENT_ENOSTORE;
+    }
+    return rk_mailbox_out_list(a->mb, f, list, n, why, why_len);
 }

@@ -3,6 +3,7 @@
 add_library(renkei_agent STATIC
   ${CMAKE_CURRENT_LIST_DIR}/agent.c
   ${CMAKE_CURRENT_LIST_DIR}/codebook.c
+  ${CMAKE_CURRENT_LIST_DIR}/mailbox.c
   ${CMAKE_CURRENT_LIST_DIR}/seal.c)
 target_include_directories(renkei_agent PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(renkei_agent PUBLIC renkei_keys renkei_wire PkgConfig::ZMQ PkgConfig::SODIUM lmdb::lmdb)

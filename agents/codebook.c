@@ -84,7 +84,7 @@ rk_agent_err rk_codebook_open(const char *dir, size_t map_size, rk_codebook_t **
     }
     if ((rc = mdb_env_create(&cb->env)) != 0)
         goto fail;
-    if ((rc = mdb_env_set_maxdbs(cb->env, 2)) != 0 ||
+    if ((rc = mdb_env_set_maxdbs(cb->env, RK_CODEBOOK_MAX_DBS)) != 0 ||
         (rc = mdb_env_set_mapsize(cb->env, map_size ? map_size : RK_CODEBOOK_MAP_SIZE)) != 0 ||
         (rc = mdb_env_open(cb->env, dir, 0, 0600)) != 0)
         goto fail;
@@ -106,6 +106,11 @@ fail:
         mdb_env_close(cb->env);
     free(cb);
     return rc == ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_ESTORE;
+}
+
+struct MDB_env *rk_codebook_env(rk_codebook_t *cb)
+{
+    return cb->env;
 }
 
 void rk_codebook_close(rk_codebook_t **cb)

@@ -17,11 +17,18 @@
 typedef struct rk_codebook rk_codebook_t;
 
 #define RK_CODEBOOK_MAP_SIZE ((size_t)1 << 30) /* 1 GiB, sparse */
+#define RK_CODEBOOK_MAX_DBS 16 /* named tables in the environment (the mailbox adds its own) */
+
+struct MDB_env;
 
 /* Opens (creating if needed) the table in dir; dir is created 0700 if it
  * does not exist.  On failure *out is NULL and why says what went wrong. */
 rk_agent_err rk_codebook_open(const char *dir, size_t map_size, rk_codebook_t **out, char *why,
                               size_t why_len) RK_WARN_UNUSED;
+
+/* The LMDB environment, for other tables of the same data directory (one
+ * environment per process and directory, as LMDB requires).  Owned by cb. */
+struct MDB_env *rk_codebook_env(rk_codebook_t *cb);
 
 /* Closes the table; accepts NULL and sets *cb to NULL. */
 void rk_codebook_close(rk_codebook_t **cb);

@@ -2,7 +2,8 @@
  * main.c - renkei-agent, an organization's command line to the Renkei hub.
  *
  * Exit codes: 0 ok, 1 error, 2 usage, 3 refused (by hub or recipient),
- * 4 timed out waiting.  Messages on stderr never carry a person's number or
+ * 4 timed out waiting, 5 pending (committed to the outbox, not yet accepted
+ * by the hub; re-sent automatically).  Messages on stderr never carry a person's number or
  * a link code; stdout carries what the command is asked to print.
  */
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -27,6 +29,7 @@
 #define EXIT_USAGE 2
 #define EXIT_REFUSED 3
 #define EXIT_TIMEOUT 4
+#define EXIT_PENDING 5
 #define PAYLOAD_MAX ((size_t)RK_WHAT_CEILING)
 
 extern char **environ;
@@ -51,6 +54,8 @@ typedef struct options {
     const char *code;
     const char *payload;
     bool no_wait;
+    bool no_reply;
+    bool all;
     const char *exec;
     long count;
 } options;
@@ -84,17 +89,24 @@ static void usage(FILE *f)
           "                       record it locally and print it; PERSON never leaves the agent\n"
           "  bind PERSON CODE     record CODE (32 hex digits, received at first contact) for PERSON\n"
           "  lookup PERSON        print this organization's link code for PERSON (no hub needed)\n"
-          "  send --to ORG --type TYPE (--person PERSON | --code HEX) [--payload FILE|-] [--no-wait]\n"
+          "  send --to ORG --type TYPE (--person PERSON | --code HEX) [--payload FILE|-]\n"
+          "       [--no-wait | --no-reply]\n"
           "                       send a JSON payload (default from stdin) and print the reply\n"
-          "                       as one JSON line\n"
+          "                       as one JSON line; the message is kept in the outbox first and\n"
+          "                       re-sent until the hub takes it.  --no-wait: do not wait for\n"
+          "                       the reply; --no-reply: no reply is expected at all\n"
           "  serve [--exec CMD] [--count N]\n"
           "                       receive this organization's messages; print each as a JSON\n"
-          "                       line, or hand it to /bin/sh -c CMD on stdin and send CMD's\n"
-          "                       JSON output back as the reply\n"
+          "                       line, or hand each request to /bin/sh -c CMD on stdin and send\n"
+          "                       CMD's JSON output back as the reply; re-sends pending messages\n"
+          "  status [MSGID | --person PERSON | --all]\n"
+          "                       messages sent and what became of them: open ones, one in\n"
+          "                       detail (MSGID or a unique prefix), those about PERSON, or all\n"
+          "  flush                re-send the messages the hub has not accepted yet\n"
           "  directory            print the hub's signed list of organizations\n"
           "\n"
           "Exit codes: 0 ok, 1 error, 2 usage, 3 refused by the hub or the recipient,\n"
-          "4 timed out waiting.\n",
+          "4 timed out waiting, 5 pending: kept in the outbox, re-sent automatically.\n",
           f);
 }
 
@@ -121,6 +133,7 @@ static int exit_for(rk_agent_err err)
     case RK_AGENT_OK: return 0;
     case RK_AGENT_EREFUSED: return EXIT_REFUSED;
     case RK_AGENT_ETIMEOUT: return EXIT_TIMEOUT;
+    case RK_AGENT_EPENDING: return EXIT_PENDING;
     default: return EXIT_ERR;
     }
 }
@@ -434,6 +447,54 @@ static int print_reply(const rk_event *ev)
     return rc;
 }
 
+static void print_pending(const uint8_t msg_id[RK_MSGID_LEN], const char *why)
+{
+    char hex[33];
+    hex16(msg_id, hex);
+    if (why != NULL && why[0] != '\0')
+        err_msg("%s", why);
+    fprintf(stderr, "pending: not yet accepted by the hub; kept in the outbox (msg %s) and re-sent "
+                    "automatically\n", hex);
+    fflush(stderr);
+}
+
+/* {"msg_id":..,"seq":N,"status":..} on stdout (--no-wait, --no-reply). */
+static int print_send_status(const char *msg_hex, uint64_t seq, const char *status)
+{
+    json_t *obj = json_pack("{s:s, s:I, s:s}", "msg_id", msg_hex, "seq", (json_int_t)seq, "status", status);
+    int rc;
+    if (obj == NULL) {
+        err_msg("out of memory formatting output");
+        return EXIT_ERR;
+    }
+    rc = print_json_line(obj);
+    json_decref(obj);
+    return rc;
+}
+
+/* Opens the agent for sending: keys and the local store first, then the
+ * hub.  A hub that cannot be reached is not fatal: the message is kept in
+ * the outbox (sealed with the directory kept from the last connection). */
+static int open_for_send(const options *o, bool receive, rk_agent_t **a)
+{
+    char why[512] = "";
+    rk_agent_err err;
+    int rc;
+
+    if ((rc = open_agent(o, true, true, receive, a)) != 0)
+        return rc;
+    err = rk_agent_connect(*a, why, sizeof why);
+    if (err == RK_AGENT_OK)
+        return 0;
+    if (err == RK_AGENT_ENOANSWER || err == RK_AGENT_ETIMEOUT) {
+        err_msg("%s", why);
+        return 0;
+    }
+    err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+    rk_agent_close(a);
+    return exit_for(err);
+}
+
 static int cmd_send(const options *o)
 {
     rk_agent_t *a = NULL;
@@ -444,13 +505,17 @@ static int cmd_send(const options *o)
     char msg_hex[33], why[512] = "";
     char *payload = NULL;
     size_t payload_len = 0;
+    bool waits;
     rk_agent_err err;
     int rc;
 
+    memset(code, 0, sizeof code);
     if (o->to == NULL || o->type == NULL)
         return usage_error("send needs --to ORG and --type TYPE");
     if ((o->person == NULL) == (o->code == NULL))
         return usage_error("send needs exactly one of --person PERSON or --code HEX");
+    if (o->no_wait && o->no_reply)
+        return usage_error("give --no-wait or --no-reply, not both");
     if (!rk_valid_name(o->to))
         return usage_error("--to must be an organization id (lowercase letters, digits, '.', '_', '-')");
     if (!rk_valid_name(o->type))
@@ -459,11 +524,14 @@ static int cmd_send(const options *o)
         return usage_error("--code must be a link code of exactly 32 hexadecimal digits");
     if (o->person != NULL && !rk_person_valid(o->person))
         return usage_error("--person must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
-    if ((rc = check_needs(o, "send", NEED_KEY | NEED_HUB_KEY | (o->person ? NEED_DATA : 0))) != 0)
+    if ((rc = check_needs(o, "send", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
         return rc;
     if ((rc = read_payload(o, &payload, &payload_len)) != 0)
         return rc;
-    if ((rc = open_agent(o, false, true, false, &a)) != 0)
+    waits = !o->no_wait && !o->no_reply;
+    /* Waiting for the reply, this process is a receiver of the
+     * organization: what arrives meanwhile goes into the shared inbox. */
+    if ((rc = open_for_send(o, waits, &a)) != 0)
         goto done;
 
     memset(&m, 0, sizeof m);
@@ -473,10 +541,19 @@ static int cmd_send(const options *o)
     m.code = o->code ? code : NULL;
     m.payload = (const uint8_t *)payload;
     m.payload_len = payload_len;
+    m.no_reply = o->no_reply;
     err = rk_agent_send(a, &m, msg_id, &result, why, sizeof why);
+    hex16(msg_id, msg_hex);
     if (err == RK_AGENT_EREFUSED) {
         print_refusal(&result);
         rc = EXIT_REFUSED;
+        goto done;
+    }
+    if (err == RK_AGENT_EPENDING) {
+        print_pending(msg_id, why);
+        rc = EXIT_PENDING;
+        if (!waits)
+            (void)print_send_status(msg_hex, 0, "PENDING");
         goto done;
     }
     if (err != RK_AGENT_OK) {
@@ -484,24 +561,16 @@ static int cmd_send(const options *o)
         rc = exit_for(err);
         goto done;
     }
-    hex16(msg_id, msg_hex);
     fprintf(stderr, "accepted: seq %llu msg %s\n", (unsigned long long)result.seq, msg_hex);
     fflush(stderr);
-    if (o->no_wait) {
-        json_t *obj = json_pack("{s:s, s:I, s:s}", "msg_id", msg_hex, "seq", (json_int_t)result.seq,
-                                "status", "ACCEPTED");
-        if (obj == NULL) {
-            err_msg("out of memory formatting output");
-            rc = EXIT_ERR;
-            goto done;
-        }
-        rc = print_json_line(obj);
-        json_decref(obj);
+    if (!waits) {
+        rc = print_send_status(msg_hex, result.seq, "ACCEPTED");
         goto done;
     }
     err = rk_agent_wait_reply(a, msg_id, timeout_ms(o), &reply, why, sizeof why);
     if (err == RK_AGENT_ETIMEOUT) {
-        err_msg("no reply to message %s from %s within %g s", msg_hex, o->to, o->timeout_s);
+        err_msg("no reply to message %s from %s within %g s; the reply will be kept in the inbox "
+                "(renkei-agent status %s follows the message)", msg_hex, o->to, o->timeout_s, msg_hex);
         rc = EXIT_TIMEOUT;
     } else if (err != RK_AGENT_OK) {
         err_msg("waiting for the reply failed: %s", why[0] ? why : rk_agent_strerror(err));
@@ -514,6 +583,8 @@ static int cmd_send(const options *o)
         rc = EXIT_ERR;
     } else {
         rc = print_reply(reply);
+        if (rk_agent_done(a, reply, why, sizeof why) != RK_AGENT_OK)
+            err_msg("could not mark the reply done in the inbox: %s", why);
     }
 
 done:
@@ -525,6 +596,211 @@ done:
         free(payload);
     }
     return rc;
+}
+
+/* ------------------------------------------------------------------ status */
+
+static void utc_text(uint64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms / 1000u);
+    struct tm tm;
+    if (ms == 0 || gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "-");
+}
+
+static uint64_t state_since(const rk_msg_status *st)
+{
+    switch (st->state) {
+    case RK_MSG_ACCEPTED: return st->accepted_ms;
+    case RK_MSG_DELIVERED: return st->delivered_ms;
+    case RK_MSG_ANSWERED: return st->answered_ms;
+    case RK_MSG_REFUSED: return st->refused_ms;
+    case RK_MSG_EXPIRED: return st->expired_ms;
+    default: return st->created_ms;
+    }
+}
+
+static void print_status_table(const rk_msg_status *list, size_t n)
+{
+    printf("%-12s  %-20s  %-24s  %-9s  %s\n", "MSG", "TO", "TYPE", "STATE", "SINCE");
+    for (size_t i = 0; i < n; i++) {
+        char hex[33], since[32];
+        hex16(list[i].msg_id, hex);
+        hex[12] = '\0';
+        utc_text(state_since(&list[i]), since);
+        printf("%-12s  %-20s  %-24s  %-9s  %s%s\n", hex, list[i].to, list[i].type,
+               rk_msg_state_name(list[i].state), since, list[i].is_reply ? "  (reply)" : "");
+    }
+    fflush(stdout);
+}
+
+static void print_status_detail(const rk_msg_status *st)
+{
+    char hex[33], t[32];
+    hex16(st->msg_id, hex);
+    printf("message  %s\n", hex);
+    printf("to       %s\n", st->to);
+    printf("type     %s\n", st->type);
+    if (st->is_reply) {
+        hex16(st->reply_to, hex);
+        printf("replies  to message %s\n", hex);
+    } else {
+        printf("expects  %s\n", st->no_reply ? "no reply (complete once delivered)" : "a reply");
+    }
+    printf("state    %s%s\n", rk_msg_state_name(st->state), st->complete ? " (complete)" : "");
+    printf("history (UTC)\n");
+    utc_text(st->created_ms, t);
+    printf("  %s  pending at this agent (sent %u time%s)\n", t, st->attempts, st->attempts == 1 ? "" : "s");
+    if (st->state == RK_MSG_PENDING && st->status != RK_ST_UNSPECIFIED)
+        printf("  %*s  last answer from the hub: %s: %s%s%s%s\n", 20, "", rk_status_name(st->status),
+               rk_status_text(st->status), st->detail[0] ? " (" : "", st->detail, st->detail[0] ? ")" : "");
+    if (st->accepted_ms != 0) {
+        utc_text(st->accepted_ms, t);
+        printf("  %s  accepted by the hub, seq %llu\n", t, (unsigned long long)st->seq);
+    }
+    if (st->delivered_ms != 0) {
+        utc_text(st->delivered_ms, t);
+        printf("  %s  delivered to %s\n", t, st->to);
+    }
+    if (st->answered_ms != 0) {
+        utc_text(st->answered_ms, t);
+        hex16(st->reply_msg_id, hex);
+        printf("  %s  answered by reply %s\n", t, hex);
+    }
+    if (st->refused_ms != 0) {
+        utc_text(st->refused_ms, t);
+        printf("  %s  refused: %s: %s", t, rk_status_name(st->status), rk_status_text(st->status));
+        if (st->status == RK_ST_REFUSED_BY_RECIPIENT && st->cause != RK_ST_UNSPECIFIED)
+            printf(" (%s: %s%s%s)", st->peer[0] ? st->peer : st->to, rk_status_name(st->cause),
+                   st->detail[0] ? ", " : "", st->detail);
+        else if (st->detail[0] != '\0')
+            printf(" (%s)", st->detail);
+        printf("\n");
+    }
+    if (st->expired_ms != 0) {
+        utc_text(st->expired_ms, t);
+        printf("  %s  expired: not delivered within its time-to-live\n", t);
+    }
+    if (st->state == RK_MSG_PENDING && st->next_try_ms != 0) {
+        utc_text(st->next_try_ms, t);
+        printf("  %s  next try (while an agent of this data directory runs)\n", t);
+    }
+    fflush(stdout);
+}
+
+static int cmd_status(const options *o, const char *msg_arg)
+{
+    rk_agent_t *a = NULL;
+    rk_msg_status *list = NULL;
+    rk_status_filter f;
+    uint8_t code[RK_CODE_LEN];
+    char why[512] = "";
+    size_t n = 0;
+    rk_agent_err err;
+    int rc;
+
+    memset(&f, 0, sizeof f);
+    if (msg_arg != NULL) {
+        size_t len = strlen(msg_arg);
+        if (len == 0 || len > 32 || strspn(msg_arg, "0123456789abcdef") != len)
+            return usage_error("status: MSGID is the message id (hexadecimal, lowercase) or a prefix of it");
+    }
+    if ((rc = open_agent(o, true, false, false, &a)) != 0)
+        return rc;
+    if (o->person != NULL) {
+        err = rk_agent_lookup(a, o->person, code, why, sizeof why);
+        if (err != RK_AGENT_OK) {
+            err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+            rk_agent_close(&a);
+            return EXIT_ERR;
+        }
+        f.code = code;
+    } else {
+        f.open_only = !o->all && msg_arg == NULL;
+    }
+    err = rk_agent_status_list(a, &f, &list, &n, why, sizeof why);
+    rk_agent_close(&a);
+    sodium_memzero(code, sizeof code);
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        return EXIT_ERR;
+    }
+    if (msg_arg != NULL) {
+        size_t hits = 0, at = 0;
+        for (size_t i = 0; i < n; i++) {
+            char hex[33];
+            hex16(list[i].msg_id, hex);
+            if (strncmp(hex, msg_arg, strlen(msg_arg)) == 0) {
+                hits++;
+                at = i;
+            }
+        }
+        if (hits == 0) {
+            err_msg("no message %s in this agent's outbox", msg_arg);
+            rc = EXIT_ERR;
+        } else if (hits > 1) {
+            err_msg("%zu messages start with %s: give more digits", hits, msg_arg);
+            rc = EXIT_USAGE;
+        } else {
+            print_status_detail(&list[at]);
+        }
+    } else {
+        print_status_table(list, n);
+        if (n == 0 && f.open_only)
+            err_msg("no open messages (status --all lists every message)");
+    }
+    free(list);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ flush */
+
+static int cmd_flush(const options *o)
+{
+    rk_agent_t *a = NULL;
+    rk_flush_report rep;
+    char why[512] = "";
+    rk_agent_err err;
+    int rc;
+
+    if ((rc = check_needs(o, "flush", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
+        return rc;
+    if ((rc = open_agent(o, true, true, false, &a)) != 0)
+        return rc;
+    err = rk_agent_connect(a, why, sizeof why);
+    if (err != RK_AGENT_OK) {
+        rk_msg_status *list = NULL;
+        size_t n = 0, pending = 0;
+        rk_status_filter f = {.open_only = true, .code = NULL};
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        if (rk_agent_status_list(a, &f, &list, &n, NULL, 0) == RK_AGENT_OK)
+            for (size_t i = 0; i < n; i++)
+                pending += list[i].state == RK_MSG_PENDING;
+        free(list);
+        rk_agent_close(&a);
+        if (err != RK_AGENT_ENOANSWER && err != RK_AGENT_ETIMEOUT)
+            return exit_for(err);
+        printf("pending: %zu message%s not yet accepted by the hub; kept in the outbox\n", pending,
+               pending == 1 ? "" : "s");
+        fflush(stdout);
+        return pending > 0 ? EXIT_PENDING : 0;
+    }
+    err = rk_agent_flush(a, timeout_ms(o), &rep, why, sizeof why);
+    rk_agent_close(&a);
+    if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        return exit_for(err);
+    }
+    if (err == RK_AGENT_ETIMEOUT)
+        err_msg("%s", why);
+    printf("flushed: %zu re-sent, %zu accepted, %zu refused, %zu still pending\n", rep.sent, rep.accepted,
+           rep.refused, rep.pending);
+    fflush(stdout);
+    if (rep.refused > 0)
+        err_msg("refused messages: renkei-agent status --all shows them, status MSGID says why");
+    if (rep.pending > 0)
+        return EXIT_PENDING;
+    return rep.refused > 0 ? EXIT_REFUSED : 0;
 }
 
 /* ------------------------------------------------------------------ serve */
@@ -765,6 +1041,8 @@ fail:
     return -1;
 }
 
+#define KEPT "; the request stays in the inbox and is handed out again when serve restarts"
+
 static void handle_with_exec(rk_agent_t *a, const options *o, const rk_event *ev, const char *input)
 {
     char msg_hex[33], why[512] = "";
@@ -783,27 +1061,34 @@ static void handle_with_exec(rk_agent_t *a, const options *o, const rk_event *ev
         return;
     }
     if (run_command(o->exec, input, strlen(input), envp, &out, &out_len, &status, why, sizeof why) != 0) {
-        err_msg("the --exec command for message %s from %s failed: %s; no reply sent", msg_hex, ev->from, why);
+        err_msg("the --exec command for message %s from %s failed: %s; no reply sent%s", msg_hex, ev->from, why,
+                KEPT);
         free_envp(envp, first_own);
         return;
     }
     free_envp(envp, first_own);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         if (WIFEXITED(status))
-            err_msg("the --exec command exited with status %d for message %s from %s; no reply sent",
-                    WEXITSTATUS(status), msg_hex, ev->from);
+            err_msg("the --exec command exited with status %d for message %s from %s; no reply sent%s",
+                    WEXITSTATUS(status), msg_hex, ev->from, KEPT);
         else
-            err_msg("the --exec command was killed by signal %d for message %s from %s; no reply sent",
-                    WIFSIGNALED(status) ? WTERMSIG(status) : 0, msg_hex, ev->from);
+            err_msg("the --exec command was killed by signal %d for message %s from %s; no reply sent%s",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : 0, msg_hex, ev->from, KEPT);
         goto done;
     }
     if (!json_valid(out, &out_len, why, sizeof why)) {
-        err_msg("the --exec command printed no JSON for message %s from %s (%s); no reply sent", msg_hex,
-                ev->from, why);
+        err_msg("the --exec command printed no JSON for message %s from %s (%s); no reply sent%s", msg_hex,
+                ev->from, why, KEPT);
         goto done;
     }
+    /* The reply is committed and the request marked done in one step. */
     err = rk_agent_reply(a, ev, (const uint8_t *)out, out_len, reply_id, &result, why, sizeof why);
-    if (err == RK_AGENT_EREFUSED) {
+    if (err == RK_AGENT_EPENDING) {
+        char reply_hex[33];
+        hex16(reply_id, reply_hex);
+        err_msg("the reply to message %s from %s is kept in the outbox (msg %s) and re-sent automatically: %s",
+                msg_hex, ev->from, reply_hex, why);
+    } else if (err == RK_AGENT_EREFUSED) {
         err_msg("the reply to message %s from %s was refused: %s: %s%s%s%s", msg_hex, ev->from,
                 rk_status_name(result.status), rk_status_text(result.status), result.detail[0] ? " (" : "",
                 result.detail, result.detail[0] ? ")" : "");
@@ -831,10 +1116,14 @@ static bool handle_message(rk_agent_t *a, const options *o, const rk_event *ev)
 
     hex16(ev->msg_id, msg_hex);
     if (obj == NULL) {
-        if (not_json)
-            err_msg("message %s from %s does not carry JSON; ignored", msg_hex, ev->from);
-        else
+        if (not_json) {
+            char why[256] = "";
+            err_msg("message %s from %s does not carry JSON; ignored and marked done", msg_hex, ev->from);
+            if (rk_agent_done(a, ev, why, sizeof why) != RK_AGENT_OK)
+                err_msg("could not mark message %s done: %s", msg_hex, why);
+        } else {
             err_msg("out of memory formatting message %s from %s", msg_hex, ev->from);
+        }
         return false;
     }
     text = json_dumps(obj, JSON_COMPACT);
@@ -846,8 +1135,12 @@ static bool handle_message(rk_agent_t *a, const options *o, const rk_event *ev)
     if (o->exec != NULL && !ev->has_reply_to) {
         handle_with_exec(a, o, ev, text);
     } else {
+        char why[256] = "";
         printf("%s\n", text);
-        fflush(stdout);
+        if (fflush(stdout) != 0 || ferror(stdout))
+            err_msg("could not print message %s from %s; it stays in the inbox", msg_hex, ev->from);
+        else if (rk_agent_done(a, ev, why, sizeof why) != RK_AGENT_OK)
+            err_msg("could not mark message %s done: %s", msg_hex, why);
     }
     sodium_memzero(text, strlen(text));
     free(text);
@@ -860,7 +1153,7 @@ static int cmd_serve(const options *o)
     long handled = 0;
     int rc;
 
-    if ((rc = check_needs(o, "serve", NEED_KEY | NEED_HUB_KEY)) != 0)
+    if ((rc = check_needs(o, "serve", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
         return rc;
     if ((rc = open_agent(o, false, true, true, &a)) != 0)
         return rc;
@@ -869,7 +1162,10 @@ static int cmd_serve(const options *o)
     while (!stop_requested && (o->count <= 0 || handled < o->count)) {
         rk_event *ev = NULL;
         char why[512] = "";
-        rk_agent_err err = rk_agent_recv(a, 500, &ev, why, sizeof why);
+        /* With --exec only requests are taken: replies to this
+         * organization's own messages stay for whoever waits for them. */
+        rk_agent_err err = rk_agent_recv_only(a, o->exec != NULL ? RK_RECV_REQUESTS : RK_RECV_ALL, 500, &ev,
+                                              why, sizeof why);
         if (err == RK_AGENT_ETIMEOUT || err == RK_AGENT_EINTR)
             continue;
         if (err != RK_AGENT_OK) {
@@ -928,6 +1224,8 @@ enum {
     OPT_NO_WAIT,
     OPT_EXEC,
     OPT_COUNT,
+    OPT_NO_REPLY,
+    OPT_ALL,
 };
 
 static int parse_args(int argc, char **argv, options *o, int *first_arg)
@@ -947,6 +1245,8 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
         {"no-wait", no_argument, NULL, OPT_NO_WAIT},
         {"exec", required_argument, NULL, OPT_EXEC},
         {"count", required_argument, NULL, OPT_COUNT},
+        {"no-reply", no_argument, NULL, OPT_NO_REPLY},
+        {"all", no_argument, NULL, OPT_ALL},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -974,6 +1274,8 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
         case OPT_CODE: o->code = optarg; break;
         case OPT_PAYLOAD: o->payload = optarg; break;
         case OPT_NO_WAIT: o->no_wait = true; break;
+        case OPT_NO_REPLY: o->no_reply = true; break;
+        case OPT_ALL: o->all = true; break;
         case OPT_EXEC: o->exec = optarg; break;
         case OPT_COUNT:
             errno = 0;
@@ -996,8 +1298,15 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
 static int check_command_options(const options *o, const char *cmd)
 {
     bool send = strcmp(cmd, "send") == 0, serve = strcmp(cmd, "serve") == 0;
-    if (!send && (o->to || o->type || o->person || o->code || o->payload || o->no_wait))
-        return usage_error("--to, --type, --person, --code, --payload and --no-wait belong to send");
+    bool status = strcmp(cmd, "status") == 0;
+    if (!send && (o->to || o->type || o->code || o->payload || o->no_wait || o->no_reply))
+        return usage_error("--to, --type, --code, --payload, --no-wait and --no-reply belong to send");
+    if (!send && !status && o->person)
+        return usage_error("--person belongs to send and status");
+    if (!status && o->all)
+        return usage_error("--all belongs to status");
+    if (status && o->all && o->person)
+        return usage_error("status takes --all or --person, not both");
     if (!serve && (o->exec || o->count))
         return usage_error("--exec and --count belong to serve");
     return 0;
@@ -1043,7 +1352,7 @@ int main(int argc, char **argv)
     o.key = env_or(o.key, "RENKEI_KEY");
     o.data = env_or(o.data, "RENKEI_DATA");
     if (first >= argc)
-        return usage_error("no command given (enroll, bind, lookup, send, serve, directory)");
+        return usage_error("no command given (enroll, bind, lookup, send, serve, status, flush, directory)");
     cmd = argv[first];
     nargs = argc - first - 1;
     if ((rc = check_command_options(&o, cmd)) != 0)
@@ -1093,6 +1402,20 @@ int main(int argc, char **argv)
         if (nargs != 0)
             return usage_error("directory takes no arguments");
         return cmd_directory(&o);
+    }
+    if (strcmp(cmd, "status") == 0) {
+        if (nargs > 1 || (nargs == 1 && (o.all || o.person)))
+            return usage_error("usage: status [MSGID | --person PERSON | --all]");
+        if ((rc = check_needs(&o, cmd, NEED_DATA)) != 0)
+            return rc;
+        if (o.person != NULL && !rk_person_valid(o.person))
+            return usage_error("--person must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
+        return cmd_status(&o, nargs == 1 ? argv[first + 1] : NULL);
+    }
+    if (strcmp(cmd, "flush") == 0) {
+        if (nargs != 0)
+            return usage_error("flush takes no arguments");
+        return cmd_flush(&o);
     }
     return usage_error("unknown command \"%s\"", cmd);
 }

@@ -8,6 +8,13 @@
  * only ever sees this organization's link code, and payloads are encrypted
  * for their recipient and signed by their sender.
  *
+ * Nothing is lost: with a data directory, every message sent is committed
+ * to the agent's outbox (LMDB) before it leaves, and re-sent until the hub
+ * accepts or refuses it; every delivery is committed to the inbox before
+ * the hub is told (Ack), kept once per (sender, msg_id), and handed out
+ * NEW -> CLAIMED -> DONE, so that several processes sharing one data
+ * directory hand each message to exactly one of them.
+ *
  * Ownership: events returned by rk_agent_recv / rk_agent_wait_reply belong
  * to the caller and are released with rk_event_free, which wipes the payload
  * and the person.  An agent is not thread-safe: use one per thread.
@@ -48,6 +55,8 @@ typedef enum rk_agent_err {
     RK_AGENT_EMISROUTED,   /* envelope addressed to another organization */
     RK_AGENT_EINTR,        /* a signal interrupted the wait */
     RK_AGENT_ENOSTORE,     /* the agent was opened without a data directory */
+    RK_AGENT_EPENDING,     /* not accepted by the hub yet: kept in the outbox and
+                              re-sent automatically (same msg_id, same bytes) */
 } rk_agent_err;
 
 /* A fixed English sentence for err (never NULL). */
@@ -125,13 +134,18 @@ typedef struct rk_outgoing {
     const uint8_t *payload;
     size_t payload_len;   /* 1.. bytes */
     const uint8_t *reply_to; /* NULL, or the msg_id answered (RK_MSGID_LEN) */
+    bool no_reply;        /* no reply expected: complete once delivered */
 } rk_outgoing;
 
-/* Encrypts, signs and sends m, then waits for the hub's result.  msg_id
- * receives the message's id as soon as it is chosen.  RK_AGENT_OK when
- * ACCEPTED (result->seq set); RK_AGENT_EREFUSED with result filled when the
- * hub refused (or, as UNKNOWN_RECIPIENT, when m->to is not in the directory); RK_AGENT_ETIMEOUT if no result came.  Frames arriving
- * meanwhile are kept for rk_agent_recv. */
+/* Encrypts and signs m, commits it to the outbox (state PENDING), sends it
+ * and waits for the hub's result.  msg_id receives the message's id as soon
+ * as it is chosen.  RK_AGENT_OK when ACCEPTED (result->seq set);
+ * RK_AGENT_EREFUSED with result filled when the hub refused for good (or, as
+ * UNKNOWN_RECIPIENT, when m->to is not in the directory: nothing is kept
+ * then); RK_AGENT_EPENDING when the message is committed but not accepted
+ * yet (no answer in time, QUEUE_FULL / STORE_FULL in result, or no
+ * connection: an agent opened offline seals with the directory it cached
+ * last time); it is re-sent automatically.  Needs a data directory. */
 rk_agent_err rk_agent_send(rk_agent_t *a, const rk_outgoing *m, uint8_t msg_id[RK_MSGID_LEN],
                            rk_result_t *result, char *why, size_t why_len) RK_WARN_UNUSED;
 
@@ -165,24 +179,114 @@ typedef struct rk_event {
 /* Wipes and frees *ev; sets it to NULL.  Accepts NULL. */
 void rk_event_free(rk_event **ev);
 
-/* Next event, waiting up to timeout_ms (< 0: forever).  Deliveries are
- * checked (addressed here, signed by the sender in the directory, payload
- * decrypts); one that fails is refused to the hub and returned as
- * RK_EVENT_REFUSED.  RK_AGENT_ETIMEOUT if nothing came, RK_AGENT_EINTR if a
- * signal interrupted.  *ev is NULL on failure. */
+/* Next event, waiting up to timeout_ms (< 0: forever): the oldest NEW
+ * message in the inbox, claimed for this process (CLAIMED; hand it back
+ * with rk_agent_done or rk_agent_reply), or RK_EVENT_REFUSED for a delivery
+ * this agent refused (not signed by its sender, payload does not decrypt;
+ * the hub was told).  Deliveries are committed to the inbox and
+ * acknowledged as they arrive; entries another process of the same data
+ * directory committed are picked up too (the inbox is polled).  Pending
+ * outbox messages are re-sent meanwhile.  RK_AGENT_ETIMEOUT if nothing came,
+ * RK_AGENT_EINTR if a signal interrupted.  *ev is NULL on failure. */
 rk_agent_err rk_agent_recv(rk_agent_t *a, int timeout_ms, rk_event **ev, char *why, size_t why_len)
     RK_WARN_UNUSED;
 
-/* Waits up to timeout_ms for the reply to msg_id, or for a result naming it
- * (REFUSED_BY_RECIPIENT), keeping other events for rk_agent_recv. */
+typedef enum rk_recv_what {
+    RK_RECV_ALL = 0,      /* requests and replies */
+    RK_RECV_REQUESTS = 1, /* only messages without reply_to; replies stay NEW */
+} rk_recv_what;
+
+/* rk_agent_recv restricted to what. */
+rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms, rk_event **ev,
+                                char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Marks a message handed out by recv DONE without replying.  Nothing
+ * changes on failure. */
+rk_agent_err rk_agent_done(rk_agent_t *a, const rk_event *ev, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Waits up to timeout_ms for the outcome of msg_id (sent by this data
+ * directory): its reply from the inbox (RK_EVENT_MESSAGE, claimed; a reply
+ * already handed out elsewhere is returned as it is), or RK_EVENT_RESULT
+ * with result.status REFUSED_BY_RECIPIENT, EXPIRED or the hub's refusal.
+ * While it waits, rk_agent_recv of other processes leaves that reply alone.
+ * RK_AGENT_ENOTFOUND if msg_id is not in the outbox. */
 rk_agent_err rk_agent_wait_reply(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN], int timeout_ms,
                                  rk_event **reply, char *why, size_t why_len) RK_WARN_UNUSED;
 
 /* Replies to a delivered request: to = request->from, same type, reply_to =
- * request->msg_id, who = the code it came with.  As rk_agent_send. */
+ * request->msg_id, who = the code it came with.  The reply is committed to
+ * the outbox and the request marked DONE in one transaction, then sent as
+ * by rk_agent_send (same results, RK_AGENT_EPENDING included). */
 rk_agent_err rk_agent_reply(rk_agent_t *a, const rk_event *request, const uint8_t *payload,
                             size_t len, uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result,
                             char *why, size_t why_len) RK_WARN_UNUSED;
+
+typedef struct rk_flush_report {
+    size_t sent;     /* pending messages re-sent */
+    size_t accepted; /* of those, accepted by the hub now */
+    size_t refused;  /* refused for good (see rk_agent_status_get) */
+    size_t pending;  /* still pending afterwards */
+} rk_flush_report;
+
+/* Re-sends every PENDING outbox message now and waits up to timeout_ms for
+ * the hub's results.  RK_AGENT_OK once none is left without an answer
+ * (rep tells how many are still pending, e.g. after QUEUE_FULL);
+ * RK_AGENT_EOFFLINE without a connection; RK_AGENT_ETIMEOUT if results
+ * are missing at the deadline. */
+rk_agent_err rk_agent_flush(rk_agent_t *a, int timeout_ms, rk_flush_report *rep, char *why,
+                            size_t why_len) RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------- status */
+
+/* What became of a sent message.  States only move forward: PENDING ->
+ * ACCEPTED -> DELIVERED -> one of ANSWERED, REFUSED, EXPIRED. */
+typedef enum rk_msg_state {
+    RK_MSG_PENDING = 1,  /* committed here, not yet accepted by the hub */
+    RK_MSG_ACCEPTED = 2, /* committed in the recipient's queue at the hub */
+    RK_MSG_DELIVERED = 3,/* committed by the recipient's agent */
+    RK_MSG_ANSWERED = 4, /* a reply arrived */
+    RK_MSG_REFUSED = 5,  /* refused by the hub or the recipient */
+    RK_MSG_EXPIRED = 6,  /* not delivered within its time-to-live */
+} rk_msg_state;
+
+/* "PENDING", "ACCEPTED", ...; "UNKNOWN" for anything else. */
+const char *rk_msg_state_name(rk_msg_state s);
+
+typedef struct rk_msg_status {
+    uint8_t msg_id[RK_MSGID_LEN];
+    char to[RK_ID_MAX + 1];
+    char type[RK_TYPE_MAX + 1];
+    uint8_t code[RK_CODE_LEN]; /* this org's own code for the person */
+    bool no_reply;             /* complete once delivered */
+    bool is_reply;             /* a reply this org sent */
+    uint8_t reply_to[RK_MSGID_LEN];
+    rk_msg_state state;
+    bool complete;             /* answered, refused, expired, or delivered with no_reply */
+    /* When each step happened (wall clock, ms since the epoch; 0: not yet). */
+    uint64_t created_ms, accepted_ms, delivered_ms, answered_ms, refused_ms, expired_ms;
+    uint64_t seq;                       /* hub sequence number once accepted */
+    uint8_t reply_msg_id[RK_MSGID_LEN]; /* ANSWERED: the reply */
+    rk_status status;                   /* REFUSED: the status; PENDING: last transient answer */
+    rk_status cause;                    /* REFUSED_BY_RECIPIENT: the recipient's reason */
+    char peer[RK_ID_MAX + 1];
+    char detail[RK_DETAIL_MAX + 1];
+    uint32_t attempts;                  /* times sent to the hub */
+    uint64_t last_sent_ms, next_try_ms;
+} rk_msg_status;
+
+/* The record of msg_id.  RK_AGENT_ENOTFOUND if this outbox never had it. */
+rk_agent_err rk_agent_status_get(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN], rk_msg_status *st,
+                                 char *why, size_t why_len) RK_WARN_UNUSED;
+
+typedef struct rk_status_filter {
+    bool open_only;      /* leave out complete messages */
+    const uint8_t *code; /* NULL, or only messages about this own code */
+} rk_status_filter;
+
+/* Records matching f (NULL: all), oldest first, as a new array in *list
+ * (free() it) of *n entries.  On failure *list is NULL and *n 0. */
+rk_agent_err rk_agent_status_list(rk_agent_t *a, const rk_status_filter *f, rk_msg_status **list,
+                                  size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
 
 /* Fetches the directory again (e.g. after an organization changed keys). */
 rk_agent_err rk_agent_refresh_directory(rk_agent_t *a, char *why, size_t why_len) RK_WARN_UNUSED;

@@ -1,0 +1,171 @@
+/*
+ * mailbox.h - an agent's durable outbox and inbox.
+ *
+ * Tables in the same LMDB environment as the code table (codebook.h), so
+ * that every process of one organization sharing a data directory sees the
+ * same messages:
+ *   outbox          msg_id -> record (status, times) + the exact ClientFrame
+ *                   bytes sent to the hub, so a re-send is byte-identical
+ *   outbox.pending  msg_id -> ""   while the hub has not accepted it
+ *   inbox           from 0x00 msg_id -> record + the envelope as received
+ *                   (still encrypted; opened when handed out)
+ *   inbox.new       arrival number (big-endian) -> inbox key, NEW entries
+ *   inbox.claimed   inbox key -> "", CLAIMED entries
+ *   meta            the inbox arrival counter, the last signed directory
+ * Every change is one write transaction; nothing here talks to the network.
+ */
+#ifndef RENKEI_AGENT_MAILBOX_H
+#define RENKEI_AGENT_MAILBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "renkei_agent.h"
+#include "wire.h"
+
+struct MDB_env;
+
+typedef struct rk_mailbox rk_mailbox_t;
+
+/* Opens (creating if needed) the mailbox tables in env, which stays owned
+ * by the caller and must outlive the mailbox.  On failure *out is NULL. */
+rk_agent_err rk_mailbox_open(struct MDB_env *env, rk_mailbox_t **out, char *why, size_t why_len)
+    RK_WARN_UNUSED;
+
+/* Frees the handle (the environment is not closed); accepts NULL. */
+void rk_mailbox_close(rk_mailbox_t **mb);
+
+/* ------------------------------------------------------------------ outbox */
+
+/* Commits a new PENDING message: st (msg_id, to, type, code, no_reply,
+ * is_reply, reply_to, created_ms are used) and its frame bytes.  If
+ * done_from is not NULL, the inbox entry (done_from, done_msg_id) is marked
+ * DONE in the same transaction (a reply and the request it answers).
+ * Nothing is written on failure. */
+rk_agent_err rk_mailbox_out_add(rk_mailbox_t *mb, const rk_msg_status *st, const uint8_t *frame,
+                                size_t frame_len, const char *done_from, const uint8_t *done_msg_id,
+                                uint64_t now_ms, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* The record of msg_id, and (if frame is not NULL) a malloc'd copy of its
+ * frame bytes.  RK_AGENT_ENOTFOUND if none; *frame NULL on failure. */
+rk_agent_err rk_mailbox_out_get(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID_LEN], rk_msg_status *st,
+                                uint8_t **frame, size_t *frame_len, char *why, size_t why_len)
+    RK_WARN_UNUSED;
+
+/* Applies the hub's result for a send: ACCEPTED moves PENDING to ACCEPTED
+ * (seq, time); QUEUE_FULL / STORE_FULL / INTERNAL leave it PENDING (status
+ * and detail noted); any other status moves PENDING to REFUSED.  A result
+ * for a message past PENDING, or not in the outbox, changes nothing.
+ * *st (may be NULL) receives the record afterwards. */
+rk_agent_err rk_mailbox_out_result(rk_mailbox_t *mb, const rk_result_t *r, uint64_t now_ms,
+                                   rk_msg_status *st, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Applies a Notice (DELIVERED, EXPIRED, REFUSED_BY_RECIPIENT).  The time of
+ * the step is recorded; the state only moves forward (a late DELIVERED
+ * after ANSWERED keeps ANSWERED).  *known says whether msg_id was in the
+ * outbox. */
+rk_agent_err rk_mailbox_out_notice(rk_mailbox_t *mb, const rk_notice_t *n, uint64_t now_ms, bool *known,
+                                   char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Notes that msg_id was (re-)sent at now_ms; next_try_ms is when to send it
+ * again if still pending. */
+rk_agent_err rk_mailbox_out_sent(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID_LEN], uint64_t now_ms,
+                                 uint64_t next_try_ms, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Records that process pid waits for the reply to msg_id (0: nobody).
+ * rk_mailbox_in_claim leaves such a reply to that process while it lives. */
+rk_agent_err rk_mailbox_out_waiter(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID_LEN], uint32_t pid,
+                                   char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* The msg_ids of PENDING messages due for sending: next_try_ms <= now_ms,
+ * or last sent before sent_before_ms (a connection made since).  *ids is a
+ * new array of *n ids (free() it); NULL when *n is 0. */
+rk_agent_err rk_mailbox_out_due(rk_mailbox_t *mb, uint64_t now_ms, uint64_t sent_before_ms,
+                                uint8_t (**ids)[RK_MSGID_LEN], size_t *n, char *why, size_t why_len)
+    RK_WARN_UNUSED;
+
+/* Records matching f (NULL: all), oldest first; see rk_agent_status_list. */
+rk_agent_err rk_mailbox_out_list(rk_mailbox_t *mb, const rk_status_filter *f, rk_msg_status **list,
+                                 size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------------ inbox */
+
+typedef enum rk_inbox_state {
+    RK_IN_NEW = 1,
+    RK_IN_CLAIMED = 2,
+    RK_IN_DONE = 3,
+} rk_inbox_state;
+
+typedef struct rk_inbox_entry {
+    rk_inbox_state state;
+    uint32_t pid;          /* CLAIMED: the claiming process */
+    uint64_t claim_ms, done_ms, received_ms;
+    uint64_t order;        /* local arrival number */
+    uint64_t hub_seq;
+    bool first_contact;
+    uint8_t code[RK_CODE_LEN]; /* this org's own code (the envelope's who) */
+    char from[RK_ID_MAX + 1];
+    char type[RK_TYPE_MAX + 1];
+    uint8_t msg_id[RK_MSGID_LEN];
+    bool has_reply_to;
+    uint8_t reply_to[RK_MSGID_LEN];
+    uint8_t sender_key[RK_KEY_LEN]; /* the sender's Ed25519 key it was verified with */
+    uint8_t signature[RK_SIG_LEN];
+    uint8_t *core;         /* the signed core as received; owned (malloc) */
+    size_t core_len;
+} rk_inbox_entry;
+
+/* Frees e->core and zeroes e; accepts a zeroed entry. */
+void rk_inbox_entry_clear(rk_inbox_entry *e);
+
+/* Commits a verified delivery as NEW unless (from, msg_id) is already in
+ * the inbox (*dup true, nothing written).  If it is a reply to a message in
+ * the outbox sent to e->from, that message becomes ANSWERED in the same
+ * transaction.  Fields used: everything but state, pid, times and order. */
+rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64_t now_ms, bool *dup,
+                               char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Claims the oldest NEW entry for pid (one write transaction: two
+ * processes never claim the same entry).  what = RK_RECV_REQUESTS skips
+ * replies; replies whose original message has a live waiter other than
+ * pid are skipped too.  RK_AGENT_ENOTFOUND if there is none.  On success e
+ * holds the entry (rk_inbox_entry_clear it). */
+rk_agent_err rk_mailbox_in_claim(rk_mailbox_t *mb, rk_recv_what what, uint32_t pid, uint64_t now_ms,
+                                 rk_inbox_entry *e, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* The entry (from, msg_id), claimed for pid if it was NEW or claimed by a
+ * process that no longer exists; returned as it is otherwise.
+ * RK_AGENT_ENOTFOUND if none. */
+rk_agent_err rk_mailbox_in_take(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                                uint32_t pid, uint64_t now_ms, rk_inbox_entry *e, char *why,
+                                size_t why_len) RK_WARN_UNUSED;
+
+/* The entry (from, msg_id) without changing it.  RK_AGENT_ENOTFOUND if none. */
+rk_agent_err rk_mailbox_in_get(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                               rk_inbox_entry *e, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Marks (from, msg_id) DONE.  RK_AGENT_ENOTFOUND if it is not in the inbox. */
+rk_agent_err rk_mailbox_in_done(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                                uint64_t now_ms, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Puts CLAIMED entries whose process no longer exists back to NEW, in
+ * their original order.  *released (may be NULL) counts them. */
+rk_agent_err rk_mailbox_in_release_stale(rk_mailbox_t *mb, size_t *released, char *why, size_t why_len)
+    RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------------ directory cache */
+
+/* Keeps the hub-signed directory (body and signature, as received). */
+rk_agent_err rk_mailbox_dir_put(rk_mailbox_t *mb, const uint8_t *body, size_t len,
+                                const uint8_t sig[RK_SIG_LEN], char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* The directory kept last: *body is malloc'd (free it).  RK_AGENT_ENOTFOUND
+ * if none was ever kept. */
+rk_agent_err rk_mailbox_dir_get(rk_mailbox_t *mb, uint8_t **body, size_t *len, uint8_t sig[RK_SIG_LEN],
+                                char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* true if a process pid exists (kill(pid, 0) does not say ESRCH). */
+bool rk_mailbox_pid_alive(uint32_t pid);
+
+#endif /* RENKEI_AGENT_MAILBOX_H */
