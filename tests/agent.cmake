@@ -7,3 +7,4 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_agent_net.c)
   renkei_add_test(test_agent_net SOURCES test_agent_net.c LIBS renkei_agent Threads::Threads
     LABEL unit TIMEOUT 60)
 endif()
+renkei_add_test(test_agent_mailbox SOURCES test_agent_mailbox.c LIBS renkei_agent LABEL unit)
