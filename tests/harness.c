@@ -4,7 +4,10 @@
 #define _GNU_SOURCE /* memmem */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -321,6 +324,18 @@ char *it_proc_err(const it_proc_t *p)
     return s != NULL ? s : strdup("");
 }
 
+/* Removes a finished process from env's list and frees it, so that a test
+ * may run many short commands. */
+static void forget(it_env_t *env, it_proc_t *p)
+{
+    for (size_t i = 0; i < env->nprocs; i++)
+        if (env->procs[i] == p) {
+            env->procs[i] = env->procs[--env->nprocs];
+            free(p);
+            return;
+        }
+}
+
 int it_run(it_env_t *env, const char *prog, const char *const *argv, const char *input,
            int timeout_s, it_run_t *r)
 {
@@ -357,6 +372,8 @@ int it_run(it_env_t *env, const char *prog, const char *const *argv, const char 
     r->status = st;
     r->out = it_proc_out(p);
     r->err = it_proc_err(p);
+    if (p->done)
+        forget(env, p);
     return st;
 }
 
@@ -479,6 +496,11 @@ int it_org(it_env_t *env, const char *org, const char *kind)
 
 int it_hub_start(it_env_t *env, const char *const *extra)
 {
+    return it_hub_start_at(env, "tcp://127.0.0.1:*", extra);
+}
+
+int it_hub_start_at(it_env_t *env, const char *bind, const char *const *extra)
+{
     const char *argv[IT_MAX_ARGS + 1];
     char exe[PATH_MAX], key[PATH_MAX];
     size_t n = 0, i;
@@ -494,7 +516,7 @@ int it_hub_start(it_env_t *env, const char *const *extra)
     argv[n++] = "--master-key";
     argv[n++] = env->master;
     argv[n++] = "--bind";
-    argv[n++] = "tcp://127.0.0.1:*";
+    argv[n++] = bind;
     argv[n++] = "--ready-file";
     argv[n++] = env->ready;
     for (i = 0; extra != NULL && extra[i] != NULL && n < IT_MAX_ARGS; i++)
@@ -917,4 +939,448 @@ int it_move_run(it_env_t *env, it_move_t *m, char *why, size_t why_len)
             m->seen_start[i] = seen[1];
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------ chaos */
+
+it_proc_t *it_spawn(it_env_t *env, const char *prog, const char *const *args, const char *label)
+{
+    const char *argv[IT_MAX_ARGS + 2];
+    char exe[PATH_MAX], out[PATH_MAX], err[PATH_MAX];
+    unsigned k = ++env->runs;
+    size_t n = 0;
+
+    snprintf(exe, sizeof exe, "%s/%s", env->bin, prog);
+    argv[n++] = exe;
+    for (size_t i = 0; args != NULL && args[i] != NULL && n < IT_MAX_ARGS; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    snprintf(out, sizeof out, "%s/run/%04u-%s%s%s.out", env->dir, k, prog, label ? "-" : "",
+             label ? label : "");
+    snprintf(err, sizeof err, "%s/run/%04u-%s%s%s.err", env->dir, k, prog, label ? "-" : "",
+             label ? label : "");
+    return spawn(env, argv, NULL, out, err);
+}
+
+bool it_proc_running(it_proc_t *p)
+{
+    return p != NULL && it_proc_wait(p, 0) == -1 && !p->done;
+}
+
+int it_proc_kill(it_proc_t *p)
+{
+    if (p == NULL)
+        return -1;
+    if (p->done)
+        return p->status;
+    kill(-p->pid, SIGKILL);
+    kill(p->pid, SIGKILL);
+    return it_proc_wait(p, 10);
+}
+
+int it_hub_kill(it_env_t *env)
+{
+    if (env->hub == NULL)
+        return -1;
+    return it_proc_kill(env->hub);
+}
+
+/* true if a listening socket could bind "tcp://HOST:PORT" now. */
+static bool port_free(const char *endpoint)
+{
+    struct sockaddr_in sa;
+    const char *colon = strrchr(endpoint, ':');
+    char host[64];
+    size_t hl;
+    int fd, one = 1;
+    bool ok;
+
+    if (strncmp(endpoint, "tcp://", 6) != 0 || colon == NULL)
+        return true;
+    hl = (size_t)(colon - (endpoint + 6));
+    if (hl >= sizeof host)
+        return true;
+    memcpy(host, endpoint + 6, hl);
+    host[hl] = '\0';
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return true;
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return true;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+int it_hub_restart(it_env_t *env, const char *const *extra)
+{
+    char bind[256];
+    long long deadline = now_ms() + 15000;
+    snprintf(bind, sizeof bind, "%s", env->endpoint);
+    if (bind[0] == '\0')
+        return -1;
+    for (;;) {
+        while (!port_free(bind) && now_ms() < deadline)
+            sleep_ms(50); /* still held by the killed hub's socket */
+        if (it_hub_start_at(env, bind, extra) == 0)
+            return 0;
+        snprintf(env->endpoint, sizeof env->endpoint, "%s", bind);
+        if (env->hub != NULL && env->hub->done) {
+            forget(env, env->hub);
+            env->hub = NULL;
+        }
+        if (now_ms() >= deadline)
+            return -1;
+        sleep_ms(200);
+    }
+}
+
+/* ------------------------------------------------------------------ it_load */
+
+static size_t load_base(it_env_t *env, const char *mode, const char *org, const char **argv, char key[PATH_MAX],
+                        char hubkey[PATH_MAX], char data[PATH_MAX])
+{
+    size_t n = 0;
+    snprintf(key, PATH_MAX, "%s/keys/%s.key", env->dir, org);
+    snprintf(hubkey, PATH_MAX, "%s/keys/hub.pub", env->dir);
+    snprintf(data, PATH_MAX, "%s/agents/%s", env->dir, org);
+    argv[n++] = mode;
+    if (strcmp(mode, "report") != 0) {
+        argv[n++] = "--hub";
+        argv[n++] = env->endpoint[0] ? env->endpoint : "tcp://127.0.0.1:7750";
+        argv[n++] = "--hub-key";
+        argv[n++] = hubkey;
+    }
+    argv[n++] = "--key";
+    argv[n++] = key;
+    argv[n++] = "--data";
+    argv[n++] = data;
+    return n;
+}
+
+it_proc_t *it_load_start(it_env_t *env, const char *mode, const char *org, const char *const *extra)
+{
+    const char *argv[IT_MAX_ARGS + 1];
+    char key[PATH_MAX], hubkey[PATH_MAX], data[PATH_MAX], label[160];
+    size_t n = load_base(env, mode, org, argv, key, hubkey, data);
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < IT_MAX_ARGS; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    snprintf(label, sizeof label, "%s-%s", mode, org);
+    return it_spawn(env, "it_load", argv, label);
+}
+
+int it_load_run(it_env_t *env, const char *mode, const char *org, const char *const *extra, int timeout_s,
+                it_run_t *r)
+{
+    const char *argv[IT_MAX_ARGS + 1];
+    char key[PATH_MAX], hubkey[PATH_MAX], data[PATH_MAX];
+    size_t n = load_base(env, mode, org, argv, key, hubkey, data);
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < IT_MAX_ARGS; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    snprintf(env->label, sizeof env->label, "%s-%s", mode, org);
+    return it_run(env, "it_load", argv, NULL, timeout_s, r);
+}
+
+void it_report_clear(it_report_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->out);
+    free(r->in);
+    memset(r, 0, sizeof *r);
+}
+
+static bool grow(void **arr, size_t n, size_t *cap, size_t size)
+{
+    void *na;
+    if (n < *cap)
+        return true;
+    na = realloc(*arr, (*cap ? *cap * 2 : 256) * size);
+    if (na == NULL)
+        return false;
+    *arr = na;
+    *cap = *cap ? *cap * 2 : 256;
+    return true;
+}
+
+int it_load_report(it_env_t *env, const char *org, it_report_t *rep)
+{
+    it_run_t r;
+    size_t cap_out = 0, cap_in = 0;
+    char *line, *save = NULL;
+    int st;
+
+    memset(rep, 0, sizeof *rep);
+    st = it_load_run(env, "report", org, NULL, 60, &r);
+    if (st != 0) {
+        fprintf(stderr, "harness: it_load report %s exited %d: %s\n", org, st, r.err);
+        it_run_clear(&r);
+        return -1;
+    }
+    for (line = strtok_r(r.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "INBOX ", 6) == 0) {
+            it_in_rec_t *e;
+            if (!grow((void **)&rep->in, rep->n_in, &cap_in, sizeof *rep->in))
+                goto fail;
+            e = &rep->in[rep->n_in];
+            memset(e, 0, sizeof *e);
+            if (sscanf(line, "INBOX %63s %32s %32s %11s", e->from, e->msg_id, e->reply_to, e->state) != 4)
+                goto bad;
+            if (strcmp(e->reply_to, "-") == 0)
+                e->reply_to[0] = '\0';
+            rep->n_in++;
+        } else {
+            it_out_rec_t *o;
+            char kind[16];
+            if (!grow((void **)&rep->out, rep->n_out, &cap_out, sizeof *rep->out))
+                goto fail;
+            o = &rep->out[rep->n_out];
+            memset(o, 0, sizeof *o);
+            if (sscanf(line, "%32s %15s %63s %15s %32s %u %31s", o->msg_id, o->state, o->to, kind, o->reply_to,
+                       &o->attempts, o->status) != 7)
+                goto bad;
+            o->is_reply = strcmp(kind, "reply") == 0;
+            if (!o->is_reply)
+                o->reply_to[0] = '\0';
+            rep->n_out++;
+        }
+    }
+    it_run_clear(&r);
+    return 0;
+bad:
+    fprintf(stderr, "harness: it_load report %s: cannot read the line \"%s\"\n", org, line);
+fail:
+    it_run_clear(&r);
+    it_report_clear(rep);
+    return -1;
+}
+
+/* A sorted index of strings (pointers into a report) for counting. */
+typedef struct sidx {
+    const char **keys;
+    size_t n;
+} sidx_t;
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void sidx_sort(sidx_t *x)
+{
+    if (x->n > 1)
+        qsort(x->keys, x->n, sizeof *x->keys, cmp_str);
+}
+
+/* How many times key occurs in the sorted index. */
+static size_t sidx_count(const sidx_t *x, const char *key)
+{
+    size_t lo = 0, hi = x->n, c = 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(x->keys[mid], key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    while (lo + c < x->n && strcmp(x->keys[lo + c], key) == 0)
+        c++;
+    return c;
+}
+
+static bool sidx_add(sidx_t *x, size_t *cap, const char *key)
+{
+    if (!grow((void **)&x->keys, x->n, cap, sizeof *x->keys))
+        return false;
+    x->keys[x->n++] = key;
+    return true;
+}
+
+static const it_out_rec_t *find_out(const it_report_t *r, const char *msg_id)
+{
+    for (size_t i = 0; i < r->n_out; i++)
+        if (strcmp(r->out[i].msg_id, msg_id) == 0)
+            return &r->out[i];
+    return NULL;
+}
+
+#define IT_MAX_PARTIES 16
+
+/* One pass of it_load_verify over fresh reports. */
+static int verify_once(it_env_t *env, const char *const *senders, size_t ns, const char *const *recipients,
+                       size_t nr, it_load_stats_t *st, char *why, size_t why_len)
+{
+    it_report_t rs[IT_MAX_PARTIES], rr[IT_MAX_PARTIES];
+    sidx_t replies_at_s[IT_MAX_PARTIES], replies_by_r[IT_MAX_PARTIES], sent_ids;
+    size_t caps[IT_MAX_PARTIES] = {0}, capr[IT_MAX_PARTIES] = {0}, cap_sent = 0;
+    int rc = -1;
+
+    memset(st, 0, sizeof *st);
+    memset(rs, 0, sizeof rs);
+    memset(rr, 0, sizeof rr);
+    memset(replies_at_s, 0, sizeof replies_at_s);
+    memset(replies_by_r, 0, sizeof replies_by_r);
+    memset(&sent_ids, 0, sizeof sent_ids);
+    for (size_t i = 0; i < ns; i++)
+        if (it_load_report(env, senders[i], &rs[i]) != 0) {
+            why_set(why, why_len, "cannot read %s's report", senders[i]);
+            goto out;
+        }
+    for (size_t j = 0; j < nr; j++)
+        if (it_load_report(env, recipients[j], &rr[j]) != 0) {
+            why_set(why, why_len, "cannot read %s's report", recipients[j]);
+            goto out;
+        }
+    /* Indexes: replies each sender received (by reply_to), replies each
+     * recipient sent (by reply_to), every request id sent ("from/msg_id"). */
+    for (size_t i = 0; i < ns; i++) {
+        for (size_t k = 0; k < rs[i].n_in; k++)
+            if (rs[i].in[k].reply_to[0] && !sidx_add(&replies_at_s[i], &caps[i], rs[i].in[k].reply_to))
+                goto oom;
+        sidx_sort(&replies_at_s[i]);
+    }
+    for (size_t j = 0; j < nr; j++) {
+        for (size_t k = 0; k < rr[j].n_out; k++)
+            if (rr[j].out[k].is_reply && !sidx_add(&replies_by_r[j], &capr[j], rr[j].out[k].reply_to))
+                goto oom;
+        sidx_sort(&replies_by_r[j]);
+        st->replies += replies_by_r[j].n;
+    }
+    for (size_t i = 0; i < ns; i++)
+        for (size_t k = 0; k < rs[i].n_out; k++)
+            if (!rs[i].out[k].is_reply && !sidx_add(&sent_ids, &cap_sent, rs[i].out[k].msg_id))
+                goto oom;
+    sidx_sort(&sent_ids);
+
+    /* The senders' side. */
+    for (size_t i = 0; i < ns; i++) {
+        char rel[128], *ids, *line, *save = NULL;
+        for (size_t k = 0; k < rs[i].n_out; k++) {
+            const it_out_rec_t *o = &rs[i].out[k];
+            size_t n;
+            if (o->is_reply)
+                continue;
+            st->sent++;
+            st->resent += o->attempts > 1 ? o->attempts - 1 : 0;
+            if (strcmp(o->state, "ANSWERED") != 0) {
+                if (st->open++ == 0)
+                    why_set(why, why_len, "%s's message %s to %s is %s (last status %s), not ANSWERED", senders[i],
+                            o->msg_id, o->to, o->state, o->status);
+                continue;
+            }
+            st->answered++;
+            n = sidx_count(&replies_at_s[i], o->msg_id);
+            if (n != 1) {
+                why_set(why, why_len, "%s's inbox holds %zu replies to its message %s to %s (want exactly 1)",
+                        senders[i], n, o->msg_id, o->to);
+                goto out;
+            }
+        }
+        snprintf(rel, sizeof rel, "out/%s.ids", senders[i]);
+        ids = it_slurp(it_path(env, rel), NULL);
+        for (line = ids ? strtok_r(ids, "\n", &save) : NULL; line != NULL; line = strtok_r(NULL, "\n", &save)) {
+            char id[40] = "", res[64] = "";
+            const it_out_rec_t *o;
+            if (sscanf(line, "%39s %63s", id, res) != 2)
+                continue;
+            st->lines++;
+            if (strncmp(res, "REFUSED:", 8) == 0) {
+                st->refused++;
+                continue;
+            }
+            o = find_out(&rs[i], id);
+            if (strcmp(res, "ACCEPTED") == 0)
+                st->accepted++;
+            else if (strncmp(res, "PENDING", 7) == 0)
+                st->pending++;
+            if (o == NULL) {
+                why_set(why, why_len, "%s printed %s for message %s, but its outbox has no such message",
+                        senders[i], res, id);
+                free(ids);
+                goto out;
+            }
+        }
+        free(ids);
+    }
+    st->unreported = st->sent > st->accepted + st->pending ? st->sent - (st->accepted + st->pending) : 0;
+
+    /* The recipients' side. */
+    for (size_t j = 0; j < nr; j++) {
+        for (size_t k = 0; k < rr[j].n_in; k++) {
+            const it_in_rec_t *e = &rr[j].in[k];
+            const it_out_rec_t *sent = NULL;
+            size_t n;
+            if (e->reply_to[0])
+                continue;
+            for (size_t i = 0; i < ns && sent == NULL; i++)
+                if (strcmp(senders[i], e->from) == 0)
+                    sent = find_out(&rs[i], e->msg_id);
+            if (sent == NULL || sent->is_reply || strcmp(sent->to, recipients[j]) != 0) {
+                why_set(why, why_len, "%s's inbox holds message %s from %s that %s never sent to it",
+                        recipients[j], e->msg_id, e->from, e->from);
+                goto out;
+            }
+            if (strcmp(e->state, "DONE") != 0) {
+                if (st->open++ == 0)
+                    why_set(why, why_len, "%s's inbox entry %s from %s is %s, not DONE", recipients[j], e->msg_id,
+                            e->from, e->state);
+                continue;
+            }
+            n = sidx_count(&replies_by_r[j], e->msg_id);
+            if (n != 1) {
+                why_set(why, why_len, "%s sent %zu replies to message %s from %s (want exactly 1: handled once)",
+                        recipients[j], n, e->msg_id, e->from);
+                goto out;
+            }
+        }
+        for (size_t k = 0; k < rr[j].n_out; k++)
+            if (rr[j].out[k].is_reply && sidx_count(&sent_ids, rr[j].out[k].reply_to) != 1) {
+                why_set(why, why_len, "%s replied to %s, which no sender sent", recipients[j],
+                        rr[j].out[k].reply_to);
+                goto out;
+            }
+    }
+    /* Every request answered once, by one reply: the totals agree. */
+    if (st->open == 0 && st->replies != st->sent) {
+        why_set(why, why_len, "%zu requests were sent but the recipients sent %zu replies", st->sent, st->replies);
+        goto out;
+    }
+    rc = st->open == 0 ? 0 : 1;
+    goto out;
+oom:
+    why_set(why, why_len, "out of memory");
+out:
+    for (size_t i = 0; i < IT_MAX_PARTIES; i++) {
+        it_report_clear(&rs[i]);
+        it_report_clear(&rr[i]);
+        free(replies_at_s[i].keys);
+        free(replies_by_r[i].keys);
+    }
+    free(sent_ids.keys);
+    return rc;
+}
+
+int it_load_verify(it_env_t *env, const char *const *senders, const char *const *recipients, int settle_s,
+                   it_load_stats_t *st, char *why, size_t why_len)
+{
+    size_t ns = 0, nr = 0;
+    long long deadline = now_ms() + (long long)settle_s * 1000;
+    while (senders[ns] != NULL && ns < IT_MAX_PARTIES)
+        ns++;
+    while (recipients[nr] != NULL && nr < IT_MAX_PARTIES)
+        nr++;
+    for (;;) {
+        int rc = verify_once(env, senders, ns, recipients, nr, st, why, why_len);
+        if (rc <= 0)
+            return rc;
+        if (now_ms() >= deadline)
+            return -1; /* why names the first open message */
+        sleep_ms(1000);
+    }
 }

@@ -75,6 +75,8 @@ int it_org(it_env_t *env, const char *org, const char *kind);
  * in hub.log and extra arguments (NULL-terminated, may be empty), and waits
  * up to 15 s for the ready file.  0 on success. */
 int it_hub_start(it_env_t *env, const char *const *extra);
+/* it_hub_start binding ENDPOINT instead of a free port. */
+int it_hub_start_at(it_env_t *env, const char *bind, const char *const *extra);
 /* The endpoint the hub wrote into its ready file ("" before start). */
 const char *it_hub_endpoint(const it_env_t *env);
 /* SIGTERM to the hub, waits up to 10 s; returns its exit status or -1. */
@@ -173,5 +175,81 @@ int it_move_setup(it_env_t *env, it_move_t *m, char *why, size_t why_len);
  * records what everyone saw.  0 if every command succeeded, else -1 with
  * why naming the first step that failed. */
 int it_move_run(it_env_t *env, it_move_t *m, char *why, size_t why_len);
+
+/* ------------------------------------------------------------------ chaos
+ * Processes started, killed and restarted at will. */
+
+/* Starts BIN_DIR/prog with args (NULL-terminated) in the background, its
+ * output in run/NNNN-PROG-LABEL.out/.err.  NULL on failure. */
+it_proc_t *it_spawn(it_env_t *env, const char *prog, const char *const *args, const char *label);
+/* true while p has not exited. */
+bool it_proc_running(it_proc_t *p);
+/* SIGKILL to p's process group; waits for it.  Returns its status. */
+int it_proc_kill(it_proc_t *p);
+/* SIGKILL to the hub (no chance to clean up); waits for it. */
+int it_hub_kill(it_env_t *env);
+/* Starts the hub again on the endpoint it had (same data dir), retrying
+ * while the port is still held, up to 15 s.  0 on success. */
+int it_hub_restart(it_env_t *env, const char *const *extra);
+
+/* ------------------------------------------------------------------ it_load
+ * The load generator (tests/it_load.c) for org, with --hub, --hub-key, --key
+ * and --data (agents/ORG) filled in; extra is the rest (NULL-terminated). */
+
+it_proc_t *it_load_start(it_env_t *env, const char *mode, const char *org, const char *const *extra);
+int it_load_run(it_env_t *env, const char *mode, const char *org, const char *const *extra, int timeout_s,
+                it_run_t *r);
+
+typedef struct it_out_rec {   /* one outbox record ("it_load report") */
+    char msg_id[33];
+    char state[16];           /* PENDING, ACCEPTED, DELIVERED, ANSWERED, REFUSED, EXPIRED */
+    char to[64];
+    bool is_reply;
+    char reply_to[33];        /* replies: the request answered */
+    unsigned attempts;
+    char status[32];          /* last status from the hub */
+} it_out_rec_t;
+
+typedef struct it_in_rec {    /* one inbox entry */
+    char from[64];
+    char msg_id[33];
+    char reply_to[33];        /* "" for a request */
+    char state[12];           /* NEW, CLAIMED, DONE */
+} it_in_rec_t;
+
+typedef struct it_report {
+    it_out_rec_t *out;
+    size_t n_out;
+    it_in_rec_t *in;
+    size_t n_in;
+} it_report_t;
+
+void it_report_clear(it_report_t *r);
+/* Runs "it_load report" for org and parses it.  0 on success. */
+int it_load_report(it_env_t *env, const char *org, it_report_t *r);
+
+typedef struct it_load_stats {
+    size_t sent;          /* requests in the senders' outboxes */
+    size_t lines;         /* result lines the senders printed (out/ORG.ids) */
+    size_t accepted;      /* ACCEPTED at the first try */
+    size_t pending;       /* PENDING at the first try, ANSWERED in the end */
+    size_t refused;       /* REFUSED at the first try */
+    size_t unreported;    /* in an outbox without a line: the sender died before the result */
+    size_t resent;        /* extra sends of requests (attempts - 1, summed) */
+    size_t answered;      /* requests ANSWERED */
+    size_t replies;       /* replies in the recipients' outboxes */
+    size_t open;          /* requests not ANSWERED yet */
+} it_load_stats_t;
+
+/* Checks "nothing lost, nothing twice" over the agents' own LMDB files:
+ * every request in each sender's outbox (and every ACCEPTED/PENDING line of
+ * out/SENDER.ids) is ANSWERED with exactly one reply in the sender's inbox,
+ * from the recipient it was sent to; each recipient's inbox holds every
+ * request sent to it once, DONE, with exactly one reply in its outbox; no
+ * inbox holds a message nobody sent.  With settle_s > 0, polls up to that
+ * long for open requests to close first.  0 if all holds, else -1 with the
+ * first violation in why.  st is filled either way. */
+int it_load_verify(it_env_t *env, const char *const *senders, const char *const *recipients, int settle_s,
+                   it_load_stats_t *st, char *why, size_t why_len);
 
 #endif /* RENKEI_TESTS_HARNESS_H */

@@ -17,3 +17,21 @@ foreach(t move refusals unregistered privacy at_rest)
     endforeach()
   endif()
 endforeach()
+
+# it_load: the agent library driven as a load generator (send, serve,
+# report), started and killed as a process by the durability tests.
+if(TARGET renkei_agent)
+  add_executable(it_load it_load.c)
+  target_link_libraries(it_load PRIVATE renkei_agent lmdb::lmdb)
+  foreach(t durable chaos)
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_it_${t}.c)
+      renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
+        LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 300)
+      foreach(prog renkei-keygen renkei-hub renkei-ctl renkei-agent it_load)
+        if(TARGET ${prog})
+          add_dependencies(test_it_${t} ${prog})
+        endif()
+      endforeach()
+    endif()
+  endforeach()
+endif()
