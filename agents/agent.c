@@ -33,6 +33,7 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define DIR_MAX_AGE_MS 60000u /* refetch the directory before sending if older */
 #define CLOSE_LINGER_MS 1000  /* let a last reply or reject leave on close */
+#define PUMP_BATCH 256        /* frames read per wakeup at most */
 #define POLL_MS 150           /* how often waits look at the shared inbox */
 #define RESEND_CHECK_MS 500   /* how often waits look for pending messages due */
 #define STALE_CHECK_MS 5000   /* how often waits release claims of dead processes */
@@ -468,7 +469,7 @@ static rk_agent_err read_frame(rk_agent_t *a, char *why, size_t why_len)
     zmq_msg_init(&msg);
     if (zmq_msg_recv(&msg, a->sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&msg);
-        return RK_AGENT_OK; /* nothing after all */
+        return RK_AGENT_ETIMEOUT; /* nothing (more) */
     }
     if (zmq_getsockopt(a->sock, ZMQ_RCVMORE, &more, &more_len) == 0 && more) {
         /* The protocol uses single frames: drop the whole message. */
@@ -525,8 +526,17 @@ static rk_agent_err pump(rk_agent_t *a, int timeout_ms, char *why, size_t why_le
         return RK_AGENT_ETIMEOUT;
     if (items[1].revents & ZMQ_POLLIN)
         drain_monitor(a);
-    if (items[0].revents & ZMQ_POLLIN)
-        return read_frame(a, why, why_len);
+    if (items[0].revents & ZMQ_POLLIN) {
+        /* Everything already there, so that a batch is settled and
+         * acknowledged together. */
+        for (int i = 0; i < PUMP_BATCH; i++) {
+            rk_agent_err err = read_frame(a, why, why_len);
+            if (err == RK_AGENT_ETIMEOUT)
+                break;
+            if (err != RK_AGENT_OK)
+                return err;
+        }
+    }
     return RK_AGENT_OK;
 }
 

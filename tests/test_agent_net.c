@@ -23,11 +23,16 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "codebook.h"
 #include "keys.h"
+#include "mailbox.h"
 #include "renkei_agent.h"
 #include "seal.h"
 
-enum on_send { SEND_ACCEPT = 0, SEND_REPLY, SEND_REFUSED_BY_RECIPIENT };
+enum on_send { SEND_ACCEPT = 0, SEND_REPLY, SEND_REFUSED_BY_RECIPIENT, SEND_SILENT, SEND_QUEUE_FULL };
+
+#define SENDS_MAX 8
+#define ACKS_MAX 64
 
 #define OUTBOX_MAX 8
 
@@ -59,6 +64,10 @@ typedef struct fake_hub {
     size_t nhello, ndir, nenroll, nsend;
     rk_reject_t rejects[8];
     size_t nrejects;
+    uint8_t *sends[SENDS_MAX]; /* the frames of the first sends, as received */
+    size_t send_len[SENDS_MAX];
+    uint64_t acked[ACKS_MAX];
+    size_t nacked;
 } fake_hub;
 
 typedef struct fixture {
@@ -125,6 +134,10 @@ static void hub_on_send(fake_hub *h, rk_envelope_t *env)
     if (rk_core_decode(env->core, env->core_len, &core, NULL, 0) != RK_WIRE_OK)
         return;
     h->nsend++;
+    if (h->on_send == SEND_SILENT) {
+        rk_core_clear(&core);
+        return;
+    }
     if (h->pre_result != NULL) {
         zmq_send(h->router, h->rid, h->rid_len, ZMQ_SNDMORE);
         zmq_send(h->router, h->pre_result, h->pre_result_len, 0);
@@ -135,8 +148,10 @@ static void hub_on_send(fake_hub *h, rk_envelope_t *env)
     f.kind = RK_HF_RESULT;
     f.u.result.has_msg_id = true;
     memcpy(f.u.result.msg_id, core.msg_id, RK_MSGID_LEN);
-    f.u.result.status = RK_ST_ACCEPTED;
-    f.u.result.seq = ++seq;
+    f.u.result.status = h->on_send == SEND_QUEUE_FULL ? RK_ST_QUEUE_FULL : RK_ST_ACCEPTED;
+    f.u.result.seq = h->on_send == SEND_QUEUE_FULL ? 0 : ++seq;
+    if (h->on_send == SEND_QUEUE_FULL)
+        snprintf(f.u.result.detail, sizeof f.u.result.detail, "power's queue is full");
     hub_send(h, &f);
 
     if (h->on_send == SEND_REFUSED_BY_RECIPIENT) {
@@ -205,7 +220,15 @@ static void hub_on_frame(fake_hub *h, const uint8_t *buf, size_t len, const char
         hub_send(h, &f);
         break;
     case RK_CF_SEND:
+        if (h->nsend < SENDS_MAX && (h->sends[h->nsend] = malloc(len)) != NULL) {
+            memcpy(h->sends[h->nsend], buf, len);
+            h->send_len[h->nsend] = len;
+        }
         hub_on_send(h, &cf.u.send);
+        break;
+    case RK_CF_ACK:
+        for (size_t i = 0; i < cf.u.ack.n && h->nacked < ACKS_MAX; i++)
+            h->acked[h->nacked++] = cf.u.ack.seq[i];
         break;
     case RK_CF_REJECT:
         if (h->nrejects < 8)
@@ -301,7 +324,62 @@ static void hub_stop(fake_hub *h)
     h->ctx = NULL;
     for (size_t i = 0; i < h->nout; i++)
         free(h->out[i]);
+    for (size_t i = 0; i < SENDS_MAX; i++)
+        free(h->sends[i]);
     free(h->pre_result);
+}
+
+/* Queues any frame for the connected agent. */
+static void hub_queue_frame(fake_hub *h, const rk_hub_frame_t *f)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(rk_hub_frame_encode(f, &buf, &len), RK_WIRE_OK);
+    pthread_mutex_lock(&h->mu);
+    assert_true(h->nout < OUTBOX_MAX);
+    h->out[h->nout] = buf;
+    h->out_len[h->nout++] = len;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Queues a notice about msg_id. */
+static void hub_queue_notice(fake_hub *h, uint64_t seq, const uint8_t msg_id[RK_MSGID_LEN], rk_status st)
+{
+    rk_hub_frame_t f;
+    memset(&f, 0, sizeof f);
+    f.kind = RK_HF_NOTICE;
+    f.u.notice.seq = seq;
+    memcpy(f.u.notice.msg_id, msg_id, RK_MSGID_LEN);
+    f.u.notice.status = st;
+    snprintf(f.u.notice.peer, sizeof f.u.notice.peer, "power");
+    f.u.notice.time_ms = 1700000000000ull;
+    f.u.notice.msg_seq = 101;
+    hub_queue_frame(h, &f);
+}
+
+/* How many times seq was acknowledged, waiting up to wait_ms for at least
+ * `want`. */
+static size_t hub_acks_of(fake_hub *h, uint64_t seq, size_t want, int wait_ms)
+{
+    size_t n = 0;
+    for (int waited = 0; waited <= wait_ms; waited += 10) {
+        n = 0;
+        pthread_mutex_lock(&h->mu);
+        for (size_t i = 0; i < h->nacked; i++)
+            n += h->acked[i] == seq;
+        pthread_mutex_unlock(&h->mu);
+        if (n >= want)
+            break;
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+    return n;
+}
+
+static void hub_set_on_send(fake_hub *h, int mode)
+{
+    pthread_mutex_lock(&h->mu);
+    h->on_send = mode;
+    pthread_mutex_unlock(&h->mu);
 }
 
 /* Queues a deliver frame for the connected agent (or, with pre, for just
@@ -755,6 +833,314 @@ static void test_enroll_then_delivery_names_person(void **state)
     rk_agent_close(&a);
 }
 
+/* ------------------------------------------------------------------ store-and-forward */
+
+static rk_agent_err open_x_offline(fixture *f, rk_agent_t **a, char *why, size_t why_len)
+{
+    rk_agent_config cfg;
+    char hub_path[160], key_path[160], data_path[160];
+    snprintf(hub_path, sizeof hub_path, "%s", path(f, "hub.pub"));
+    snprintf(key_path, sizeof key_path, "%s", path(f, "city.x.key"));
+    snprintf(data_path, sizeof data_path, "%s", path(f, "data-x"));
+    memset(&cfg, 0, sizeof cfg);
+    cfg.endpoint = f->hub.endpoint;
+    cfg.hub_pub = hub_path;
+    cfg.key = key_path;
+    cfg.data_dir = data_path;
+    cfg.timeout_ms = 3000;
+    cfg.offline = true;
+    return rk_agent_open(&cfg, a, why, why_len);
+}
+
+static rk_msg_state state_of(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN])
+{
+    rk_msg_status st;
+    char why[256] = "";
+    if (rk_agent_status_get(a, msg_id, &st, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("status_get: %s", why);
+    return st.state;
+}
+
+/* Lets the agent work (settle, re-send) for about ms while waiting for a
+ * message that does not come. */
+static void idle(rk_agent_t *a, int ms)
+{
+    rk_event *ev = NULL;
+    char why[256];
+    assert_int_equal(rk_agent_recv(a, ms, &ev, why, sizeof why), RK_AGENT_ETIMEOUT);
+}
+
+/* The hub does not answer: the message is kept (PENDING) and not lost;
+ * flush re-sends exactly the same bytes, and the hub's ACCEPTED lands in
+ * the outbox. */
+static void test_outbox_commit_before_send(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    uint8_t msg_id[RK_MSGID_LEN];
+    rk_result_t result;
+    rk_flush_report rep;
+    rk_msg_status st;
+    char why[512] = "";
+    rk_outgoing m = {.to = "power", .type = "utility.supply.stop", .code = WHO,
+                     .payload = (const uint8_t *)"{\"a\":1}", .payload_len = 7};
+
+    f->hub.on_send = SEND_SILENT;
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 500, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    assert_int_equal(rk_agent_send(a, &m, msg_id, &result, why, sizeof why), RK_AGENT_EPENDING);
+    assert_non_null(strstr(why, "kept in the outbox and re-sent automatically"));
+    assert_int_equal(hub_count(&f->hub, &f->hub.nsend), 1);
+    assert_int_equal(rk_agent_status_get(a, msg_id, &st, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(st.state, RK_MSG_PENDING);
+    assert_string_equal(st.to, "power");
+    assert_string_equal(st.type, "utility.supply.stop");
+    assert_memory_equal(st.code, WHO, RK_CODE_LEN);
+    assert_int_equal(st.attempts, 1);
+    assert_false(st.complete);
+
+    hub_set_on_send(&f->hub, SEND_ACCEPT);
+    if (rk_agent_flush(a, 3000, &rep, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("flush failed: %s", why);
+    assert_int_equal(rep.sent, 1);
+    assert_int_equal(rep.accepted, 1);
+    assert_int_equal(rep.pending, 0);
+    assert_int_equal(hub_count(&f->hub, &f->hub.nsend), 2);
+    pthread_mutex_lock(&f->hub.mu);
+    assert_int_equal(f->hub.send_len[0], f->hub.send_len[1]);
+    assert_memory_equal(f->hub.sends[0], f->hub.sends[1], f->hub.send_len[0]);
+    pthread_mutex_unlock(&f->hub.mu);
+    assert_int_equal(rk_agent_status_get(a, msg_id, &st, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(st.state, RK_MSG_ACCEPTED);
+    assert_true(st.seq > 100);
+    assert_true(st.accepted_ms >= st.created_ms);
+    rk_agent_close(&a);
+}
+
+/* QUEUE_FULL is not a refusal: pending, with the hub's word kept; the
+ * next connection sends it again by itself. */
+static void test_queue_full_resent_on_reconnect(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    uint8_t msg_id[RK_MSGID_LEN];
+    rk_result_t result;
+    rk_msg_status st;
+    char why[512] = "";
+    rk_outgoing m = {.to = "power", .type = "utility.supply.stop", .code = WHO,
+                     .payload = (const uint8_t *)"{}", .payload_len = 2};
+
+    f->hub.on_send = SEND_QUEUE_FULL;
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    assert_int_equal(rk_agent_send(a, &m, msg_id, &result, why, sizeof why), RK_AGENT_EPENDING);
+    assert_int_equal(result.status, RK_ST_QUEUE_FULL);
+    assert_non_null(strstr(why, "QUEUE_FULL"));
+    assert_int_equal(rk_agent_status_get(a, msg_id, &st, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(st.state, RK_MSG_PENDING);
+    assert_int_equal(st.status, RK_ST_QUEUE_FULL);
+    assert_string_equal(st.detail, "power's queue is full");
+    rk_agent_close(&a);
+
+    hub_set_on_send(&f->hub, SEND_ACCEPT);
+    if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("reopen failed: %s", why);
+    idle(a, 600);
+    assert_int_equal(hub_count(&f->hub, &f->hub.nsend), 2);
+    assert_int_equal(state_of(a, msg_id), RK_MSG_ACCEPTED);
+    rk_agent_close(&a);
+}
+
+/* Without a connection, a message is still sealed (with the directory kept
+ * from the last connection) and committed; it leaves once connected. */
+static void test_offline_send_kept(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    uint8_t msg_id[RK_MSGID_LEN];
+    rk_result_t result;
+    char why[512] = "";
+    rk_outgoing m = {.to = "power", .type = "utility.supply.stop", .code = WHO,
+                     .payload = (const uint8_t *)"{}", .payload_len = 2, .no_reply = true};
+
+    hub_start(&f->hub);
+    /* Never connected: no directory to encrypt with, nothing kept. */
+    if (open_x_offline(f, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("offline open failed: %s", why);
+    assert_int_equal(rk_agent_send(a, &m, msg_id, &result, why, sizeof why), RK_AGENT_EOFFLINE);
+    assert_non_null(strstr(why, "must reach the hub once"));
+    rk_agent_close(&a);
+
+    if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    rk_agent_close(&a);
+    if (open_x_offline(f, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("offline open failed: %s", why);
+    assert_int_equal(rk_agent_send(a, &m, msg_id, &result, why, sizeof why), RK_AGENT_EPENDING);
+    assert_non_null(strstr(why, "not connected to the hub"));
+    assert_int_equal(hub_count(&f->hub, &f->hub.nsend), 0);
+    assert_int_equal(state_of(a, msg_id), RK_MSG_PENDING);
+
+    if (rk_agent_connect(a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("connect failed: %s", why);
+    idle(a, 600);
+    assert_int_equal(hub_count(&f->hub, &f->hub.nsend), 1);
+    assert_int_equal(state_of(a, msg_id), RK_MSG_ACCEPTED);
+    rk_agent_close(&a);
+}
+
+/* The same delivery twice (the hub re-sends what it has no ack for): one
+ * inbox entry, handed out once, acknowledged both times; after a restart
+ * it is still known. */
+static void test_delivery_once_acked_twice(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    rk_envelope_t env;
+    uint8_t id[RK_MSGID_LEN];
+    rk_event *ev = NULL;
+    char why[512] = "";
+
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    envelope_to_x(f, f->power, f->x, id, &env);
+    hub_queue_deliver(&f->hub, &env, true, false);
+    hub_queue_deliver(&f->hub, &env, true, false);
+
+    if (rk_agent_recv(a, 3000, &ev, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("recv failed: %s", why);
+    assert_int_equal(ev->kind, RK_EVENT_MESSAGE);
+    assert_memory_equal(ev->msg_id, id, RK_MSGID_LEN);
+    assert_memory_equal(ev->payload, "{\"n\":1}", 7);
+    assert_true(ev->first_contact);
+    assert_int_equal(ev->seq, 7);
+    idle(a, 300); /* the second copy is not handed out */
+    assert_int_equal(hub_acks_of(&f->hub, 7, 2, 2000), 2);
+    assert_int_equal(rk_agent_done(a, ev, why, sizeof why), RK_AGENT_OK);
+    rk_event_free(&ev);
+    rk_agent_close(&a);
+
+    if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("reopen failed: %s", why);
+    hub_queue_deliver(&f->hub, &env, true, false);
+    rk_envelope_clear(&env);
+    idle(a, 300);
+    assert_int_equal(hub_acks_of(&f->hub, 7, 3, 2000), 3);
+    rk_agent_close(&a);
+}
+
+/* A delivery this agent refuses is rejected to the hub and acknowledged,
+ * so the hub stops bringing it. */
+static void test_reject_is_acked(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    rk_envelope_t env;
+    uint8_t id[RK_MSGID_LEN];
+    rk_event *ev = NULL;
+    char why[512] = "";
+
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    envelope_to_x(f, f->power, f->gas, id, &env);
+    hub_queue_deliver(&f->hub, &env, false, false);
+    rk_envelope_clear(&env);
+    assert_int_equal(rk_agent_recv(a, 3000, &ev, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(ev->kind, RK_EVENT_REFUSED);
+    rk_event_free(&ev);
+    assert_int_equal(hub_rejects(&f->hub, 2000, NULL), 1);
+    assert_int_equal(hub_acks_of(&f->hub, 7, 1, 2000), 1);
+    idle(a, 200); /* nothing was kept for handing out */
+    rk_agent_close(&a);
+}
+
+/* Notices move the sent message's state and are acknowledged, unknown ones
+ * too; wait_reply reports an expiry. */
+static void test_notices(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    uint8_t msg_id[RK_MSGID_LEN], stranger[RK_MSGID_LEN];
+    rk_result_t result;
+    rk_msg_status st;
+    rk_event *ev = NULL;
+    char why[512] = "";
+    rk_outgoing m = {.to = "power", .type = "utility.supply.stop", .code = WHO,
+                     .payload = (const uint8_t *)"{}", .payload_len = 2};
+
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    assert_int_equal(rk_agent_send(a, &m, msg_id, &result, why, sizeof why), RK_AGENT_OK);
+    hub_queue_notice(&f->hub, 500, msg_id, RK_ST_DELIVERED);
+    randombytes_buf(stranger, sizeof stranger);
+    hub_queue_notice(&f->hub, 501, stranger, RK_ST_DELIVERED);
+    idle(a, 400);
+    assert_int_equal(hub_acks_of(&f->hub, 500, 1, 2000), 1);
+    assert_int_equal(hub_acks_of(&f->hub, 501, 1, 2000), 1);
+    assert_int_equal(rk_agent_status_get(a, msg_id, &st, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(st.state, RK_MSG_DELIVERED);
+    assert_int_equal(st.delivered_ms, 1700000000000ull);
+    assert_false(st.complete); /* a reply is expected */
+
+    hub_queue_notice(&f->hub, 502, msg_id, RK_ST_EXPIRED);
+    assert_int_equal(rk_agent_wait_reply(a, msg_id, 3000, &ev, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(ev->kind, RK_EVENT_RESULT);
+    assert_int_equal(ev->result.status, RK_ST_EXPIRED);
+    rk_event_free(&ev);
+    assert_int_equal(state_of(a, msg_id), RK_MSG_EXPIRED);
+    rk_agent_close(&a);
+}
+
+/* A reply is committed with the request marked done: after the agent is
+ * gone, the request is DONE in the inbox and the reply in the outbox. */
+static void test_reply_closes_request(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    rk_envelope_t env;
+    uint8_t id[RK_MSGID_LEN], reply_id[RK_MSGID_LEN];
+    rk_result_t result;
+    rk_event *ev = NULL;
+    rk_codebook_t *cb = NULL;
+    rk_mailbox_t *mb = NULL;
+    rk_inbox_entry e;
+    rk_msg_status st;
+    char why[512] = "";
+
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    envelope_to_x(f, f->power, f->x, id, &env);
+    hub_queue_deliver(&f->hub, &env, false, false);
+    rk_envelope_clear(&env);
+    assert_int_equal(rk_agent_recv(a, 3000, &ev, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(ev->kind, RK_EVENT_MESSAGE);
+    if (rk_agent_reply(a, ev, (const uint8_t *)"{\"ok\":true}", 11, reply_id, &result, why, sizeof why) !=
+        RK_AGENT_OK)
+        fail_msg("reply failed: %s", why);
+    rk_event_free(&ev);
+    rk_agent_close(&a);
+
+    if (rk_codebook_open(path(f, "data-x"), 0, &cb, why, sizeof why) != RK_AGENT_OK ||
+        rk_mailbox_open(rk_codebook_env(cb), &mb, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("opening the store: %s", why);
+    assert_int_equal(rk_mailbox_in_get(mb, "power", id, &e, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(e.state, RK_IN_DONE);
+    rk_inbox_entry_clear(&e);
+    assert_int_equal(rk_mailbox_out_get(mb, reply_id, &st, NULL, NULL, why, sizeof why), RK_AGENT_OK);
+    assert_true(st.is_reply);
+    assert_memory_equal(st.reply_to, id, RK_MSGID_LEN);
+    assert_int_equal(st.state, RK_MSG_ACCEPTED);
+    assert_string_equal(st.to, "power");
+    rk_mailbox_close(&mb);
+    rk_codebook_close(&cb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -770,6 +1156,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_undecryptable_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_recipient, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enroll_then_delivery_names_person, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_commit_before_send, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_full_resent_on_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offline_send_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_once_acked_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reject_is_acked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notices, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_closes_request, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
