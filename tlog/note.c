@@ -150,9 +150,9 @@ tlog_err tlog_vkey_parse(const char *vkey, char name[TLOG_NAME_MAX + 1], uint8_t
     memset(pk, 0, PK_BYTES);
     plus1 = strchr(vkey, '+');
     plus2 = plus1 != NULL ? strchr(plus1 + 1, '+') : NULL;
-    if (plus2 == NULL || strchr(plus2 + 1, '+') != NULL) {
-        why_f(why, why_len, "a verifier key has the form NAME+KEYID+KEY with exactly two '+'; "
-                            "copy it again from the log operator's published key");
+    if (plus2 == NULL) {
+        why_f(why, why_len, "a verifier key has the form NAME+KEYID+KEY; copy it again from the "
+                            "log operator's published key");
         return TLOG_EFORMAT;
     }
     name_len = (size_t)(plus1 - vkey);
