@@ -34,6 +34,7 @@
 #define DIR_MAX_AGE_MS 60000u /* refetch the directory before sending if older */
 #define CLOSE_LINGER_MS 1000  /* let a last reply or reject leave on close */
 #define PUMP_BATCH 256        /* frames read per wakeup at most */
+#define FLUSH_DRAIN_MS 300     /* flush: quiet time that ends taking in pushed frames */
 #define POLL_MS 150           /* how often waits look at the shared inbox */
 #define RESEND_CHECK_MS 500   /* how often waits look for pending messages due */
 #define STALE_CHECK_MS 5000   /* how often waits release claims of dead processes */
@@ -1469,8 +1470,9 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
     uint64_t now;
 
     if (online(a) && a->have_dir && mono_ms() - a->dir_at_ms > DIR_MAX_AGE_MS &&
-        (err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK)
-        return err;
+        (err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK &&
+        err != RK_AGENT_ETIMEOUT)
+        return err; /* no fresh one in time: the one at hand will do */
     if ((err = find_org(a, m->to, &to, !online(a), why, why_len)) != RK_AGENT_OK) {
         if (err == RK_AGENT_EUNKNOWN_ORG) {
             /* Without a key there is nothing to encrypt to: the hub's own
@@ -1662,6 +1664,14 @@ rk_agent_err rk_agent_flush(rk_agent_t *a, int timeout_ms, rk_flush_report *rep,
             return err;
         }
         settle_all(a);
+    }
+    /* Take in what the hub pushes on a new connection (notices, replies),
+     * as long as it keeps coming. */
+    while (all_answered && remaining(deadline) > 0) {
+        err = pump(a, min_int(remaining(deadline), FLUSH_DRAIN_MS), why, why_len);
+        settle_all(a);
+        if (err != RK_AGENT_OK)
+            break;
     }
     for (size_t i = 0; i < n; i++) {
         rk_msg_status st;

@@ -765,7 +765,9 @@ static int cmd_flush(const options *o)
 
     if ((rc = check_needs(o, "flush", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
         return rc;
-    if ((rc = open_agent(o, true, true, false, &a)) != 0)
+    /* As a receiver: notices and deliveries waiting at the hub come in and
+     * are committed to the shared data directory. */
+    if ((rc = open_agent(o, true, true, true, &a)) != 0)
         return rc;
     err = rk_agent_connect(a, why, sizeof why);
     if (err != RK_AGENT_OK) {

@@ -229,8 +229,10 @@ typedef struct rk_flush_report {
 } rk_flush_report;
 
 /* Re-sends every PENDING outbox message now and waits up to timeout_ms for
- * the hub's results.  RK_AGENT_OK once none is left without an answer
- * (rep tells how many are still pending, e.g. after QUEUE_FULL);
+ * the hub's results, then takes in what the hub pushes meanwhile (notices,
+ * deliveries) until it has been quiet for a moment.  RK_AGENT_OK once none
+ * is left without an answer (rep tells how many are still pending, e.g.
+ * after QUEUE_FULL);
  * RK_AGENT_EOFFLINE without a connection; RK_AGENT_ETIMEOUT if results
  * are missing at the deadline. */
 rk_agent_err rk_agent_flush(rk_agent_t *a, int timeout_ms, rk_flush_report *rep, char *why,
