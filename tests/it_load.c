@@ -177,7 +177,7 @@ static int do_send(const opts_t *o)
     long long deadline;
     int rc = 0;
 
-    if (o->n_to == 0 || o->type == NULL || o->persons < 1)
+    if (o->count > 0 && (o->n_to == 0 || o->type == NULL))
         return usage();
     a = open_agent(o, true, 60);
     if (a == NULL)
