@@ -20,7 +20,9 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "codebook.h"
@@ -1141,6 +1143,54 @@ static void test_reply_closes_request(void **state)
     rk_codebook_close(&cb);
 }
 
+/* Two processes of one organization share a data directory: the one
+ * connected as receiver commits a delivery; the other, not even
+ * connected, finds it in the inbox and hands it out. */
+static void test_other_process_hands_out(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    rk_envelope_t env;
+    uint8_t id[RK_MSGID_LEN];
+    rk_flush_report rep;
+    char why[512] = "";
+    int status = -1;
+    pid_t child;
+
+    envelope_to_x(f, f->power, f->x, id, &env);
+    child = fork(); /* before any ZeroMQ or LMDB handle exists here */
+    assert_true(child >= 0);
+    if (child == 0) {
+        rk_agent_t *b = NULL;
+        rk_event *ev = NULL;
+        int rc = 1;
+        nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
+        if (open_x_offline(f, &b, why, sizeof why) == RK_AGENT_OK &&
+            rk_agent_recv(b, 8000, &ev, why, sizeof why) == RK_AGENT_OK && ev->kind == RK_EVENT_MESSAGE &&
+            memcmp(ev->msg_id, id, RK_MSGID_LEN) == 0 && ev->payload_len == 7 &&
+            memcmp(ev->payload, "{\"n\":1}", 7) == 0 && rk_agent_done(b, ev, why, sizeof why) == RK_AGENT_OK)
+            rc = 0;
+        else
+            fprintf(stderr, "second process: %s\n", why);
+        rk_event_free(&ev);
+        rk_agent_close(&b);
+        _exit(rc);
+    }
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    hub_queue_deliver(&f->hub, &env, false, false);
+    rk_envelope_clear(&env);
+    /* Take in and commit without handing out. */
+    assert_int_equal(rk_agent_flush(a, 1000, &rep, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(hub_acks_of(&f->hub, 7, 1, 2000), 1);
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    idle(a, 200); /* handed out once: nothing left for this process */
+    rk_agent_close(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1163,6 +1213,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reject_is_acked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_closes_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_process_hands_out, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
