@@ -125,6 +125,17 @@ int rawclient_recv(rawclient_t *rc, rk_hub_frame_t *f, int timeout_ms)
         return -1;
     }
     zmq_msg_close(&msg);
+    /* Like a well-behaved agent, acknowledge deliveries and notices at once
+     * so the hub does not push them again. */
+    if (f->kind == RK_HF_DELIVER || f->kind == RK_HF_NOTICE) {
+        rk_client_frame_t ack;
+        memset(&ack, 0, sizeof ack);
+        ack.kind = RK_CF_ACK;
+        ack.u.ack.n = 1;
+        ack.u.ack.seq[0] = f->kind == RK_HF_DELIVER ? f->u.deliver.seq : f->u.notice.seq;
+        if (rawclient_send_frame(rc, &ack) != 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -173,7 +173,14 @@ static void assert_normal_send_works(fixture_t *fx)
     assert_int_equal(rawclient_wait_result(fx->pw, reply_id, &res, 5000), 0);
     if (res.status != RK_ST_ACCEPTED)
         fail_msg("the reply was refused: %s (%s)", rk_status_name(res.status), res.detail);
-    assert_int_equal(rawclient_recv_kind(fx->cx, RK_HF_DELIVER, &hf, 5000), 0);
+    if (fx->cr == NULL) {
+        /* city.x has no receiving connection: the reply waits in its queue
+         * (its sending connection gets nothing) until one says hello. */
+        assert_int_equal(rawclient_recv_kind(fx->cx, RK_HF_DELIVER, &hf, 700), 1);
+        fx->cr = connect_as(fx, "city.x", true);
+        assert_non_null(fx->cr);
+    }
+    assert_int_equal(rawclient_recv_kind(fx->cr, RK_HF_DELIVER, &hf, 5000), 0);
     assert_memory_equal(hf.u.deliver.envelope.who, fx->code_x, RK_CODE_LEN);
     assert_false(hf.u.deliver.first_contact);
     assert_int_equal(rk_core_decode(hf.u.deliver.envelope.core, hf.u.deliver.envelope.core_len,
@@ -225,10 +232,10 @@ static void assert_refused(fixture_t *fx, const uint8_t *msg_id, rk_status want,
     assert_normal_send_works(fx);
 }
 
-/* proto/README.md: a reply goes back to the connection that sent the
- * request.  city.x has no receiving connection yet: its sending connection
- * must still get the answer. */
-static void test_reply_reaches_sending_connection(void **state)
+/* proto/README.md: a reply goes into the requester's queue.  city.x has no
+ * receiving connection yet: the reply waits, and reaches city.x as soon as
+ * a receiving connection says hello. */
+static void test_reply_waits_for_a_receiver(void **state)
 {
     assert_normal_send_works(*state);
 }
@@ -236,9 +243,10 @@ static void test_reply_reaches_sending_connection(void **state)
 static void test_baseline(void **state)
 {
     fixture_t *fx = *state;
-    /* From here on city.x also has a receiving connection, so the checks
-     * below do not depend on the rule tested just above. */
-    fx->cr = connect_as(fx, "city.x", true);
+    /* From here on city.x has a receiving connection (made by the test
+     * above, or now if it ran alone). */
+    if (fx->cr == NULL)
+        fx->cr = connect_as(fx, "city.x", true);
     assert_non_null(fx->cr);
     assert_normal_send_works(fx);
     assert_normal_send_works(fx); /* again: same code, no first contact */
@@ -417,12 +425,56 @@ static void test_unknown_type(void **state)
     assert_refused(fx, id, RK_ST_UNKNOWN_TYPE, " from city.x to power");
 }
 
-static void test_recipient_offline(void **state)
+/* Waits on city.x's receiving connection for the notice about msg id with
+ * the wanted status (DELIVERED notices about other messages pass by). */
+static void wait_notice(fixture_t *fx, const uint8_t id[RK_MSGID_LEN], rk_status want, rk_notice_t *out)
+{
+    rk_hub_frame_t hf;
+    for (int i = 0; i < 50; i++) {
+        if (rawclient_recv_kind(fx->cr, RK_HF_NOTICE, &hf, 10000) != 0)
+            break;
+        if (memcmp(hf.u.notice.msg_id, id, RK_MSGID_LEN) == 0 && hf.u.notice.status == want) {
+            *out = hf.u.notice;
+            rk_hub_frame_clear(&hf);
+            return;
+        }
+        rk_hub_frame_clear(&hf);
+    }
+    fail_msg("city.x never got a %s notice for its message", rk_status_name(want));
+}
+
+/* A recipient that is not connected does not make the message fail: it is
+ * accepted, waits in gas's queue, and reaches gas when gas connects. */
+static void test_offline_recipient_waits(void **state)
 {
     fixture_t *fx = *state;
     uint8_t id[RK_MSGID_LEN];
+    rk_result_t res;
+    rk_hub_frame_t hf;
+    rk_notice_t n;
+    rk_core_t core;
+    rawclient_t *gas;
+
     send_as_city(fx, "gas", K_GAS, "utility.supply.stop", fx->code_x, id);
-    assert_refused(fx, id, RK_ST_RECIPIENT_OFFLINE, " from city.x to gas");
+    assert_int_equal(rawclient_wait_result(fx->cx, id, &res, 5000), 0);
+    if (res.status != RK_ST_ACCEPTED)
+        fail_msg("a message for an offline recipient was refused: %s (%s)", rk_status_name(res.status),
+                 res.detail);
+    gas = connect_as(fx, "gas", true);
+    assert_non_null(gas);
+    assert_int_equal(rawclient_recv_kind(gas, RK_HF_DELIVER, &hf, 5000), 0);
+    assert_true(hf.u.deliver.first_contact);
+    assert_int_equal(rk_core_decode(hf.u.deliver.envelope.core, hf.u.deliver.envelope.core_len, &core, NULL, 0),
+                     RK_WIRE_OK);
+    assert_memory_equal(core.msg_id, id, RK_MSGID_LEN);
+    rk_core_clear(&core);
+    rk_hub_frame_clear(&hf);
+    /* gas acked it (rawclient acks): city.x is told it was delivered. */
+    wait_notice(fx, id, RK_ST_DELIVERED, &n);
+    assert_string_equal(n.peer, "gas");
+    assert_true(n.msg_seq == res.seq);
+    rawclient_destroy(&gas);
+    assert_normal_send_works(fx);
 }
 
 /* A payload sealed for power but addressed to water: the signature is
@@ -436,6 +488,7 @@ static void test_undecryptable(void **state)
     rk_hub_frame_t hf;
     char cmd[2048];
     it_proc_t *water;
+    rk_notice_t n;
     char *err;
 
     snprintf(cmd, sizeof cmd, "cat >> '%s/out/water.in'; printf '{\"result\":\"done\"}\\n'",
@@ -448,11 +501,10 @@ static void test_undecryptable(void **state)
     if (res.status != RK_ST_ACCEPTED)
         fail_msg("the hub should route it (it cannot read payloads), got %s (%s)",
                  rk_status_name(res.status), res.detail);
-    if (rawclient_wait_result(fx->cx, id, &res, 10000) != 0)
-        fail_msg("water's agent never refused the payload it cannot open");
-    assert_int_equal(res.status, RK_ST_REFUSED_BY_RECIPIENT);
-    assert_string_equal(res.peer, "water");
-    assert_int_equal(res.cause, RK_ST_UNDECRYPTABLE);
+    /* The refusal reaches city.x as a durable notice. */
+    wait_notice(fx, id, RK_ST_REFUSED_BY_RECIPIENT, &n);
+    assert_string_equal(n.peer, "water");
+    assert_int_equal(n.cause, RK_ST_UNDECRYPTABLE);
     /* Water's back-office never saw it. */
     {
         char *in = it_slurp(it_path(fx->env, "out/water.in"), NULL);
@@ -466,7 +518,7 @@ static void test_undecryptable(void **state)
     send_as_city(fx, "water", K_WATER, "utility.supply.stop", fx->code_x, id);
     assert_int_equal(rawclient_wait_result(fx->cx, id, &res, 5000), 0);
     assert_int_equal(res.status, RK_ST_ACCEPTED);
-    assert_int_equal(rawclient_recv_kind(fx->cx, RK_HF_DELIVER, &hf, 10000), 0);
+    assert_int_equal(rawclient_recv_kind(fx->cr, RK_HF_DELIVER, &hf, 10000), 0);
     assert_memory_equal(hf.u.deliver.envelope.who, fx->code_x, RK_CODE_LEN);
     rk_hub_frame_clear(&hf);
     assert_normal_send_works(fx);
@@ -482,6 +534,7 @@ static void test_reject_detail_stays_off_the_log(void **state)
     rk_client_frame_t f;
     rk_result_t res;
     rk_hub_frame_t hf;
+    rk_notice_t n;
     char *log;
 
     send_as_city(fx, "power", K_POWER, "utility.supply.stop", fx->code_x, id);
@@ -498,14 +551,12 @@ static void test_reject_detail_stays_off_the_log(void **state)
     snprintf(f.u.reject.detail, sizeof f.u.reject.detail, "%s", marker);
     assert_int_equal(rawclient_send_frame(fx->pw, &f), 0);
 
-    if (rawclient_wait_result(fx->cx, id, &res, 5000) != 0)
-        fail_msg("city.x never heard that power refused its message");
-    assert_int_equal(res.status, RK_ST_REFUSED_BY_RECIPIENT);
-    assert_string_equal(res.peer, "power");
-    assert_int_equal(res.cause, RK_ST_UNDECRYPTABLE);
-    assert_string_equal(res.detail, marker);
+    wait_notice(fx, id, RK_ST_REFUSED_BY_RECIPIENT, &n);
+    assert_string_equal(n.peer, "power");
+    assert_int_equal(n.cause, RK_ST_UNDECRYPTABLE);
+    assert_string_equal(n.detail, marker);
 
-    if (!it_hub_log_wait(fx->env, "power refused a message from city.x: UNDECRYPTABLE", 3000)) {
+    if (!it_hub_log_wait(fx->env, "from city.x: UNDECRYPTABLE", 3000)) {
         log = it_hub_log(fx->env);
         fail_msg("the hub's log does not name the refusal; log:\n%s", log);
     }
@@ -551,10 +602,10 @@ static void test_cli_reports_refusals(void **state)
         fail_msg("renkei-agent enroll exited %d: %s", st, r.err);
     it_run_clear(&r);
 
-    st = it_agent(fx->env, "city.x", "{\"request\":\"stop\"}", &r, "send", "--to", "gas",
-                  "--type", "utility.supply.stop", "--person", "TEST-0002", NULL);
-    if (st != 3 || strstr(r.err, "refused: RECIPIENT_OFFLINE: ") == NULL)
-        fail_msg("expected exit 3 and \"refused: RECIPIENT_OFFLINE: \", got exit %d: %s", st, r.err);
+    st = it_agent(fx->env, "city.x", "{\"request\":\"stop\"}", &r, "send", "--to", "town.y",
+                  "--type", "move.in.notice", "--person", "TEST-0002", NULL);
+    if (st != 3 || strstr(r.err, "refused: NO_FIRST_CONTACT: ") == NULL)
+        fail_msg("expected exit 3 and \"refused: NO_FIRST_CONTACT: \", got exit %d: %s", st, r.err);
     assert_null(strstr(r.err, "TEST-0002"));
     it_run_clear(&r);
 
@@ -570,7 +621,7 @@ static void test_cli_reports_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reply_reaches_sending_connection),
+        cmocka_unit_test(test_reply_waits_for_a_receiver),
         cmocka_unit_test(test_baseline),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_unknown_recipient),
@@ -583,7 +634,7 @@ int main(void)
         cmocka_unit_test(test_no_first_contact),
         cmocka_unit_test(test_not_permitted),
         cmocka_unit_test(test_unknown_type),
-        cmocka_unit_test(test_recipient_offline),
+        cmocka_unit_test(test_offline_recipient_waits),
         cmocka_unit_test(test_undecryptable),
         cmocka_unit_test(test_reject_detail_stays_off_the_log),
         cmocka_unit_test(test_hub_refuses_negative_sizes),
