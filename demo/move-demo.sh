@@ -119,7 +119,7 @@ wait_for "$T/hub/ready" "tcp://" || die "the hub did not become ready within $WA
 EP="$(head -n 1 "$T/hub/ready")"
 info "listening on $EP"
 
-step "Each utility's agent serves its back office ($(basename "$BACKOFFICE"))"
+step "Each utility's agent serves its back office ($(basename "$BACKOFFICE")); so does X city's portal"
 for u in "${UTILS[@]}"; do
     # The back office gets each request on stdin; we keep a copy of what it
     # was handed (T/u/deliveries.jsonl) and the code it saw (T/u/seen).
@@ -132,6 +132,14 @@ for u in "${UTILS[@]}"; do
     wait_for "$T/$u/serve.err" "serving as $u" || die "$u's agent did not start serving: $(cat "$T/$u/serve.err")"
     printf '    %-8s serving\n' "$u"
 done
+
+# X city's portal runs its agent too: it takes in what the hub holds for
+# city.x (here: notices that its messages were delivered).
+"$BIN/renkei-agent" -H "$EP" -K "$T/keys/hub.pub" -k "$T/keys/city.x.key" -d "$T/city.x/data" \
+    serve >"$T/city.x/serve.out" 2>"$T/city.x/serve.err" &
+PIDS+=($!)
+wait_for "$T/city.x/serve.err" "serving as city.x" || die "city.x's agent did not start serving: $(cat "$T/city.x/serve.err")"
+printf '    %-8s serving (X city portal)\n' city.x
 
 # ---------------------------------------------------------------- move-out
 step "Move-out at X city's portal: A gives the number; city.x looks up (enrolls) its own code"
@@ -169,15 +177,20 @@ for u in "${UTILS[@]}"; do
     [[ "$ROUTED_FC" == 1 ]] || fail "$u should meet A for the first time here"
 done
 
-step "city.x sends the move-out notice to town.y (town.y has never heard of A)"
+step "city.x sends the move-out notice to town.y (town.y has never heard of A, and its system is off)"
+agent city.x send --to town.y --type move.out.notice --person "$NUMBER" --no-reply \
+    <<<'{"notice":"move-out","moving_on":"2025-04-01","to":"town.y"}' \
+    || die "city.x could not send the notice: $(cat "$LAST_ERR")"
+NOTICE_ID="$(jget msg_id <"$LAST_OUT")"
+info "the hub accepted it and keeps it for town.y (14 days at most); city.x's status for A's move:"
+agent city.x status --person "$NUMBER" || die "city.x status failed: $(cat "$LAST_ERR")"
+sed 's/^/      /' "$LAST_OUT"
+grep -q "^${NOTICE_ID:0:12}.*ACCEPTED" "$LAST_OUT" || fail "the notice should show ACCEPTED while town.y is off"
+info "town.y's system starts:"
 "$BIN/renkei-agent" -H "$EP" -K "$T/keys/hub.pub" -k "$T/keys/town.y.key" -d "$T/town.y/data" \
     serve --count 1 >"$T/town.y/notice.out" 2>"$T/town.y/notice.err" &
 TOWN_PID=$!
 PIDS+=($TOWN_PID)
-wait_for "$T/town.y/notice.err" "serving as town.y" || die "town.y's agent did not start: $(cat "$T/town.y/notice.err")"
-agent city.x send --to town.y --type move.out.notice --person "$NUMBER" --no-wait \
-    <<<'{"notice":"move-out","moving_on":"2025-04-01","to":"town.y"}' \
-    || die "city.x could not send the notice: $(cat "$LAST_ERR")"
 wait_for "$T/town.y/notice.out" '"code"' || die "town.y received no notice within $WAIT s"
 NOTICE="$(tail -n 1 "$T/town.y/notice.out")"
 CODE_Y="$(jget code <<<"$NOTICE")"
@@ -203,6 +216,18 @@ for u in "${UTILS[@]}"; do
     route town.y "$u" utility.supply.start '{"request":"start supply","date":"2025-04-01","address":"2-2 Demo-cho, Y town"}'
     SEEN_START[$u]="$ROUTED_CODE"
     FC_START[$u]="$ROUTED_FC"
+done
+
+step "The move's progress, as each town's agent records it (renkei-agent status --person)"
+for town in city.x town.y; do
+    for ((i = 0; i < WAIT * 10; i++)); do
+        agent "$town" status --person "$NUMBER" || die "$town status failed: $(cat "$LAST_ERR")"
+        grep -qE 'PENDING|ACCEPTED' "$LAST_OUT" || break   # every reply (or delivery) is in
+        sleep 0.1
+    done
+    info "$town:"
+    sed 's/^/      /' "$LAST_OUT"
+    ! grep -qE 'PENDING|ACCEPTED|REFUSED|EXPIRED' "$LAST_OUT" || fail "$town still has open or failed messages about A"
 done
 
 step "Each utility knows A by one code: the same for the stop (from city.x) and the start (from town.y)"
