@@ -20,10 +20,11 @@
 #define SIG_DOMAIN_ENVELOPE "renkei-envelope-v1"
 #define SIG_DOMAIN_DIRECTORY "renkei-directory-v1"
 
-_Static_assert((int)RK_ST_EXPIRED == (int)RENKEI__V1__STATUS__EXPIRED, "status values drift");
+_Static_assert((int)RK_ST_NOT_FOUND == (int)RENKEI__V1__STATUS__NOT_FOUND, "status values drift");
 _Static_assert((int)RK_ST_ACCEPTED == (int)RENKEI__V1__STATUS__ACCEPTED, "status values drift");
-_Static_assert((int)RK_CF_ACK == (int)RENKEI__V1__CLIENT_FRAME__BODY_ACK, "frame kinds drift");
-_Static_assert((int)RK_HF_NOTICE == (int)RENKEI__V1__HUB_FRAME__BODY_NOTICE, "frame kinds drift");
+_Static_assert((int)RK_CF_DISCLOSE == (int)RENKEI__V1__CLIENT_FRAME__BODY_DISCLOSE, "frame kinds drift");
+_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_ORG_KEY_CHANGED, "log events drift");
+_Static_assert((int)RK_HF_PROOF == (int)RENKEI__V1__HUB_FRAME__BODY_PROOF, "frame kinds drift");
 
 const char *rk_wire_strerror(rk_wire_err err)
 {
@@ -66,6 +67,8 @@ static const struct {
     [RK_ST_STORE_FULL] = {"STORE_FULL", "the hub's store is full; the message was not accepted, send it again later"},
     [RK_ST_DELIVERED] = {"DELIVERED", "the recipient's agent has the message"},
     [RK_ST_EXPIRED] = {"EXPIRED", "the message was not delivered within its time-to-live and was deleted"},
+    [RK_ST_FORBIDDEN] = {"FORBIDDEN", "this organization may not make that request"},
+    [RK_ST_NOT_FOUND] = {"NOT_FOUND", "no such log entry, tree size or person"},
 };
 
 const char *rk_status_name(rk_status st)
@@ -411,6 +414,10 @@ rk_wire_err rk_client_frame_encode(const rk_client_frame_t *f, uint8_t **out, si
     Renkei__V1__DirectoryRequest dir = RENKEI__V1__DIRECTORY_REQUEST__INIT;
     Renkei__V1__Reject reject = RENKEI__V1__REJECT__INIT;
     Renkei__V1__Ack ack = RENKEI__V1__ACK__INIT;
+    Renkei__V1__LogRead log_read = RENKEI__V1__LOG_READ__INIT;
+    Renkei__V1__CheckpointRequest cp = RENKEI__V1__CHECKPOINT_REQUEST__INIT;
+    Renkei__V1__ProofRequest proof = RENKEI__V1__PROOF_REQUEST__INIT;
+    Renkei__V1__Disclose disclose = RENKEI__V1__DISCLOSE__INIT;
 
     m.version = RK_PROTOCOL_VERSION;
     switch (f->kind) {
@@ -454,6 +461,34 @@ rk_wire_err rk_client_frame_encode(const rk_client_frame_t *f, uint8_t **out, si
         ack.seq = (uint64_t *)f->u.ack.seq;
         m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_ACK;
         m.ack = &ack;
+        break;
+    case RK_CF_LOG_READ:
+        if (f->u.log_read.count == 0 || f->u.log_read.count > RK_LOG_READ_MAX)
+            return RK_WIRE_EFIELD;
+        log_read.req_id = f->u.log_read.req_id;
+        log_read.start = f->u.log_read.start;
+        log_read.count = f->u.log_read.count;
+        m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_LOG_READ;
+        m.log_read = &log_read;
+        break;
+    case RK_CF_CHECKPOINT:
+        cp.req_id = f->u.checkpoint.req_id;
+        m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_CHECKPOINT;
+        m.checkpoint = &cp;
+        break;
+    case RK_CF_PROOF:
+        proof.req_id = f->u.proof.req_id;
+        proof.index = f->u.proof.index;
+        proof.tree_size = f->u.proof.tree_size;
+        proof.old_size = f->u.proof.old_size;
+        m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_PROOF;
+        m.proof = &proof;
+        break;
+    case RK_CF_DISCLOSE:
+        disclose.req_id = f->u.disclose.req_id;
+        disclose.code = bin(f->u.disclose.code, RK_CODE_LEN);
+        m.body_case = RENKEI__V1__CLIENT_FRAME__BODY_DISCLOSE;
+        m.disclose = &disclose;
         break;
     default:
         return RK_WIRE_EFIELD;
@@ -508,6 +543,29 @@ rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_fra
         f->u.ack.n = m->ack->n_seq;
         memcpy(f->u.ack.seq, m->ack->seq, m->ack->n_seq * sizeof(uint64_t));
         break;
+    case RENKEI__V1__CLIENT_FRAME__BODY_LOG_READ:
+        if (m->log_read->count == 0 || m->log_read->count > RK_LOG_READ_MAX) {
+            set_why(why, why_len, "field '%s' must be 1 to %d", "log_read.count", RK_LOG_READ_MAX);
+            err = RK_WIRE_EFIELD;
+            break;
+        }
+        f->u.log_read.req_id = m->log_read->req_id;
+        f->u.log_read.start = m->log_read->start;
+        f->u.log_read.count = m->log_read->count;
+        break;
+    case RENKEI__V1__CLIENT_FRAME__BODY_CHECKPOINT:
+        f->u.checkpoint.req_id = m->checkpoint->req_id;
+        break;
+    case RENKEI__V1__CLIENT_FRAME__BODY_PROOF:
+        f->u.proof.req_id = m->proof->req_id;
+        f->u.proof.index = m->proof->index;
+        f->u.proof.tree_size = m->proof->tree_size;
+        f->u.proof.old_size = m->proof->old_size;
+        break;
+    case RENKEI__V1__CLIENT_FRAME__BODY_DISCLOSE:
+        f->u.disclose.req_id = m->disclose->req_id;
+        err = take_fixed(f->u.disclose.code, RK_CODE_LEN, m->disclose->code, "code", why, why_len);
+        break;
     default:
         set_why(why, why_len, "%s has no body", "frame");
         err = RK_WIRE_EFIELD;
@@ -531,6 +589,16 @@ void rk_hub_frame_clear(rk_hub_frame_t *f)
         rk_envelope_clear(&f->u.deliver.envelope);
     else if (f->kind == RK_HF_DIRECTORY)
         free(f->u.directory.body);
+    else if (f->kind == RK_HF_CHECKPOINT)
+        free(f->u.checkpoint.note);
+    else if (f->kind == RK_HF_LOG) {
+        for (size_t i = 0; i < f->u.log.n; i++)
+            if (f->u.log.entry != NULL)
+                free(f->u.log.entry[i]);
+        free(f->u.log.entry);
+        free(f->u.log.entry_len);
+        free(f->u.log.index);
+    }
     memset(f, 0, sizeof *f);
 }
 
@@ -544,6 +612,11 @@ rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *
     Renkei__V1__Enrolled enrolled = RENKEI__V1__ENROLLED__INIT;
     Renkei__V1__Directory dir = RENKEI__V1__DIRECTORY__INIT;
     Renkei__V1__Notice notice = RENKEI__V1__NOTICE__INIT;
+    Renkei__V1__LogEntries log = RENKEI__V1__LOG_ENTRIES__INIT;
+    Renkei__V1__CheckpointNote cpn = RENKEI__V1__CHECKPOINT_NOTE__INIT;
+    Renkei__V1__Proof proof = RENKEI__V1__PROOF__INIT;
+    ProtobufCBinaryData *bins = NULL;
+    rk_wire_err err;
 
     m.version = RK_PROTOCOL_VERSION;
     switch (f->kind) {
@@ -563,6 +636,7 @@ rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *
         result.seq = f->u.result.seq;
         result.peer = (char *)f->u.result.peer;
         result.cause = (Renkei__V1__Status)f->u.result.cause;
+        result.log_size = f->u.result.log_size;
         m.body_case = RENKEI__V1__HUB_FRAME__BODY_RESULT;
         m.result = &result;
         break;
@@ -602,10 +676,59 @@ rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *
         m.body_case = RENKEI__V1__HUB_FRAME__BODY_NOTICE;
         m.notice = &notice;
         break;
+    case RK_HF_LOG:
+        log.req_id = f->u.log.req_id;
+        log.status = (Renkei__V1__Status)f->u.log.status;
+        log.detail = (char *)f->u.log.detail;
+        log.tree_size = f->u.log.tree_size;
+        if (f->u.log.n > 0) {
+            bins = calloc(f->u.log.n, sizeof *bins);
+            if (bins == NULL)
+                return RK_WIRE_ENOMEM;
+            for (size_t i = 0; i < f->u.log.n; i++)
+                bins[i] = bin(f->u.log.entry[i], f->u.log.entry_len[i]);
+        }
+        log.n_index = f->u.log.n;
+        log.index = f->u.log.index;
+        log.n_entry = f->u.log.n;
+        log.entry = bins;
+        m.body_case = RENKEI__V1__HUB_FRAME__BODY_LOG;
+        m.log = &log;
+        break;
+    case RK_HF_CHECKPOINT:
+        cpn.req_id = f->u.checkpoint.req_id;
+        cpn.status = (Renkei__V1__Status)f->u.checkpoint.status;
+        cpn.note = f->u.checkpoint.note ? f->u.checkpoint.note : "";
+        m.body_case = RENKEI__V1__HUB_FRAME__BODY_CHECKPOINT;
+        m.checkpoint = &cpn;
+        break;
+    case RK_HF_PROOF:
+        if (f->u.proof.n > RK_PROOF_MAX)
+            return RK_WIRE_EFIELD;
+        proof.req_id = f->u.proof.req_id;
+        proof.status = (Renkei__V1__Status)f->u.proof.status;
+        proof.detail = (char *)f->u.proof.detail;
+        proof.index = f->u.proof.index;
+        proof.tree_size = f->u.proof.tree_size;
+        proof.old_size = f->u.proof.old_size;
+        if (f->u.proof.n > 0) {
+            bins = calloc(f->u.proof.n, sizeof *bins);
+            if (bins == NULL)
+                return RK_WIRE_ENOMEM;
+            for (size_t i = 0; i < f->u.proof.n; i++)
+                bins[i] = bin(f->u.proof.hash[i], RK_HASH_LEN);
+        }
+        proof.n_hash = f->u.proof.n;
+        proof.hash = bins;
+        m.body_case = RENKEI__V1__HUB_FRAME__BODY_PROOF;
+        m.proof = &proof;
+        break;
     default:
         return RK_WIRE_EFIELD;
     }
-    return pack(&m.base, out, out_len);
+    err = pack(&m.base, out, out_len);
+    free(bins);
+    return err;
 }
 
 static rk_wire_err take_optional_name(char *dst, const char *src, const char *field, char *why,
@@ -616,6 +739,122 @@ static rk_wire_err take_optional_name(char *dst, const char *src, const char *fi
         return RK_WIRE_OK;
     }
     return take_name(dst, src, field, why, why_len);
+}
+
+static rk_wire_err log_from_pb(const Renkei__V1__LogEntries *m, rk_hub_frame_t *f, char *why, size_t why_len)
+{
+    size_t n = m->n_entry;
+    f->u.log.req_id = m->req_id;
+    f->u.log.status = (rk_status)m->status;
+    take_detail(f->u.log.detail, m->detail);
+    f->u.log.tree_size = m->tree_size;
+    if (m->n_index != n || n > RK_LOG_READ_MAX) {
+        set_why(why, why_len, "%s: entries and indexes do not match", "log");
+        return RK_WIRE_EFIELD;
+    }
+    if (n == 0)
+        return RK_WIRE_OK;
+    f->u.log.index = calloc(n, sizeof *f->u.log.index);
+    f->u.log.entry = calloc(n, sizeof *f->u.log.entry);
+    f->u.log.entry_len = calloc(n, sizeof *f->u.log.entry_len);
+    if (f->u.log.index == NULL || f->u.log.entry == NULL || f->u.log.entry_len == NULL)
+        return RK_WIRE_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        f->u.log.n = i + 1; /* so that clear frees what was copied */
+        f->u.log.index[i] = m->index[i];
+        f->u.log.entry[i] = dup_bytes(m->entry[i].data, m->entry[i].len);
+        if (f->u.log.entry[i] == NULL)
+            return RK_WIRE_ENOMEM;
+        f->u.log.entry_len[i] = m->entry[i].len;
+    }
+    return RK_WIRE_OK;
+}
+
+static const char *const event_names[] = {
+    [RK_EV_ACCEPTED] = "accepted",
+    [RK_EV_REFUSED] = "refused",
+    [RK_EV_DELIVERED] = "delivered",
+    [RK_EV_EXPIRED] = "expired",
+    [RK_EV_REFUSED_BY_RECIPIENT] = "refused-by-recipient",
+    [RK_EV_FIRST_CONTACT] = "first-contact",
+    [RK_EV_ENROLLED] = "enrolled",
+    [RK_EV_ORG_REGISTERED] = "org-registered",
+    [RK_EV_ORG_SUSPENDED] = "org-suspended",
+    [RK_EV_ORG_REACTIVATED] = "org-reactivated",
+    [RK_EV_ORG_KEY_CHANGED] = "org-key-changed",
+};
+
+const char *rk_log_event_name(rk_log_event ev)
+{
+    if ((unsigned)ev < 1 || (unsigned)ev > RK_EV_LAST)
+        return "unknown";
+    return event_names[ev];
+}
+
+rk_wire_err rk_log_entry_encode(const rk_log_entry_t *e, uint8_t **out, size_t *out_len)
+{
+    Renkei__V1__LogEntry m = RENKEI__V1__LOG_ENTRY__INIT;
+    if ((unsigned)e->event < 1 || (unsigned)e->event > RK_EV_LAST)
+        return RK_WIRE_EFIELD;
+    m.version = RK_PROTOCOL_VERSION;
+    m.time_ms = e->time_ms;
+    m.event = (Renkei__V1__LogEvent)e->event;
+    m.seq = e->seq;
+    m.from = (char *)e->from;
+    m.to = (char *)e->to;
+    m.type = (char *)e->type;
+    if (e->has_msg_id)
+        m.msg_id = bin(e->msg_id, RK_MSGID_LEN);
+    if (e->has_reply_to)
+        m.reply_to = bin(e->reply_to, RK_MSGID_LEN);
+    m.outcome = (Renkei__V1__Status)e->outcome;
+    m.size = e->size;
+    m.kind = (char *)e->kind;
+    return pack(&m.base, out, out_len);
+}
+
+rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *e, char *why, size_t why_len)
+{
+    Renkei__V1__LogEntry *m;
+    rk_wire_err err = RK_WIRE_OK;
+
+    memset(e, 0, sizeof *e);
+    m = renkei__v1__log_entry__unpack(NULL, len, buf);
+    if (m == NULL) {
+        set_why(why, why_len, "%s is not a valid protobuf message", "log entry");
+        return RK_WIRE_EDECODE;
+    }
+    if (m->version != RK_PROTOCOL_VERSION) {
+        set_why(why, why_len, "%s: unsupported protocol version", "log entry");
+        err = RK_WIRE_EVERSION;
+    } else if ((unsigned)m->event < 1 || (unsigned)m->event > RK_EV_LAST) {
+        set_why(why, why_len, "field '%s' is out of range", "event");
+        err = RK_WIRE_EFIELD;
+    } else if ((err = take_optional_name(e->from, m->from, "from", why, why_len)) != RK_WIRE_OK ||
+               (err = take_optional_name(e->to, m->to, "to", why, why_len)) != RK_WIRE_OK ||
+               (err = take_optional_name(e->type, m->type, "type", why, why_len)) != RK_WIRE_OK) {
+        /* why is set */
+    } else if (strlen(m->kind) > RK_KIND_MAX) {
+        set_why(why, why_len, "field '%s' is too long", "kind");
+        err = RK_WIRE_EFIELD;
+    } else {
+        if (m->msg_id.len != 0 &&
+            (err = take_fixed(e->msg_id, RK_MSGID_LEN, m->msg_id, "msg_id", why, why_len)) == RK_WIRE_OK)
+            e->has_msg_id = true;
+        if (err == RK_WIRE_OK && m->reply_to.len != 0 &&
+            (err = take_fixed(e->reply_to, RK_MSGID_LEN, m->reply_to, "reply_to", why, why_len)) == RK_WIRE_OK)
+            e->has_reply_to = true;
+        strcpy(e->kind, m->kind);
+        e->time_ms = m->time_ms;
+        e->event = (rk_log_event)m->event;
+        e->seq = m->seq;
+        e->outcome = (rk_status)m->outcome;
+        e->size = m->size;
+    }
+    renkei__v1__log_entry__free_unpacked(m, NULL);
+    if (err != RK_WIRE_OK)
+        memset(e, 0, sizeof *e);
+    return err;
 }
 
 rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *f, char *why,
@@ -660,6 +899,7 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
         f->u.result.status = (rk_status)m->result->status;
         f->u.result.cause = (rk_status)m->result->cause;
         f->u.result.seq = m->result->seq;
+        f->u.result.log_size = m->result->log_size;
         take_detail(f->u.result.detail, m->result->detail);
         break;
     case RENKEI__V1__HUB_FRAME__BODY_DELIVER:
@@ -697,6 +937,32 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
         take_detail(f->u.notice.detail, m->notice->detail);
         f->u.notice.time_ms = m->notice->time_ms;
         f->u.notice.msg_seq = m->notice->msg_seq;
+        break;
+    case RENKEI__V1__HUB_FRAME__BODY_LOG:
+        err = log_from_pb(m->log, f, why, why_len);
+        break;
+    case RENKEI__V1__HUB_FRAME__BODY_CHECKPOINT:
+        f->u.checkpoint.req_id = m->checkpoint->req_id;
+        f->u.checkpoint.status = (rk_status)m->checkpoint->status;
+        f->u.checkpoint.note = strdup(m->checkpoint->note ? m->checkpoint->note : "");
+        if (f->u.checkpoint.note == NULL)
+            err = RK_WIRE_ENOMEM;
+        break;
+    case RENKEI__V1__HUB_FRAME__BODY_PROOF:
+        if (m->proof->n_hash > RK_PROOF_MAX) {
+            set_why(why, why_len, "field '%s' has too many hashes", "proof.hash");
+            err = RK_WIRE_EFIELD;
+            break;
+        }
+        f->u.proof.req_id = m->proof->req_id;
+        f->u.proof.status = (rk_status)m->proof->status;
+        take_detail(f->u.proof.detail, m->proof->detail);
+        f->u.proof.index = m->proof->index;
+        f->u.proof.tree_size = m->proof->tree_size;
+        f->u.proof.old_size = m->proof->old_size;
+        for (size_t i = 0; i < m->proof->n_hash && err == RK_WIRE_OK; i++)
+            err = take_fixed(f->u.proof.hash[i], RK_HASH_LEN, m->proof->hash[i], "proof.hash", why, why_len);
+        f->u.proof.n = m->proof->n_hash;
         break;
     default:
         set_why(why, why_len, "%s has no body", "frame");

@@ -71,9 +71,11 @@ typedef enum rk_status {
     RK_ST_STORE_FULL = 20,
     RK_ST_DELIVERED = 21,
     RK_ST_EXPIRED = 22,
+    RK_ST_FORBIDDEN = 23,
+    RK_ST_NOT_FOUND = 24,
 } rk_status;
 
-#define RK_ST_LAST RK_ST_EXPIRED /* highest value this build knows */
+#define RK_ST_LAST RK_ST_NOT_FOUND /* highest value this build knows */
 
 /* "ACCEPTED", "UNKNOWN_WHO", ...; "UNKNOWN_STATUS" for anything else. */
 const char *rk_status_name(rk_status st);
@@ -148,7 +150,15 @@ typedef enum rk_cf_kind {
     RK_CF_DIRECTORY = 5,
     RK_CF_REJECT = 6,
     RK_CF_ACK = 7,
+    RK_CF_LOG_READ = 8,
+    RK_CF_CHECKPOINT = 9,
+    RK_CF_PROOF = 10,
+    RK_CF_DISCLOSE = 11,
 } rk_cf_kind;
+
+#define RK_LOG_READ_MAX 1000 /* entries per LogRead */
+#define RK_PROOF_MAX 64      /* hashes in a proof */
+#define RK_HASH_LEN 32
 
 #define RK_ACK_MAX 1024 /* sequence numbers per ack frame */
 
@@ -171,6 +181,20 @@ typedef struct rk_client_frame {
             size_t n;                /* 1..RK_ACK_MAX */
             uint64_t seq[RK_ACK_MAX];
         } ack;
+        struct {
+            uint64_t req_id, start;
+            uint32_t count; /* 1..RK_LOG_READ_MAX */
+        } log_read;
+        struct {
+            uint64_t req_id;
+        } checkpoint;
+        struct {
+            uint64_t req_id, index, tree_size, old_size;
+        } proof;
+        struct {
+            uint64_t req_id;
+            uint8_t code[RK_CODE_LEN];
+        } disclose;
     } u;
 } rk_client_frame_t;
 
@@ -191,6 +215,9 @@ typedef enum rk_hf_kind {
     RK_HF_ENROLLED = 5,
     RK_HF_DIRECTORY = 6,
     RK_HF_NOTICE = 7,
+    RK_HF_LOG = 8,
+    RK_HF_CHECKPOINT = 9,
+    RK_HF_PROOF = 10,
 } rk_hf_kind;
 
 typedef struct rk_result {
@@ -201,6 +228,7 @@ typedef struct rk_result {
     uint64_t seq;
     char peer[RK_ID_MAX + 1]; /* REFUSED_BY_RECIPIENT: who refused */
     rk_status cause;          /* REFUSED_BY_RECIPIENT: their reason */
+    uint64_t log_size;        /* ACCEPTED: log size once its entry was appended */
 } rk_result_t;
 
 /* What became of a message this org sent (durable, acknowledged by seq). */
@@ -243,6 +271,29 @@ typedef struct rk_hub_frame {
             uint8_t signature[RK_SIG_LEN];
         } directory;
         rk_notice_t notice;
+        struct {
+            uint64_t req_id;
+            rk_status status;
+            char detail[RK_DETAIL_MAX + 1];
+            size_t n;
+            uint64_t *index;    /* owned, n entries */
+            uint8_t **entry;    /* owned, n serialized LogEntry */
+            size_t *entry_len;  /* owned */
+            uint64_t tree_size;
+        } log;
+        struct {
+            uint64_t req_id;
+            rk_status status;
+            char *note; /* owned, NUL-terminated signed note */
+        } checkpoint;
+        struct {
+            uint64_t req_id;
+            rk_status status;
+            char detail[RK_DETAIL_MAX + 1];
+            uint64_t index, tree_size, old_size;
+            size_t n;
+            uint8_t hash[RK_PROOF_MAX][RK_HASH_LEN];
+        } proof;
     } u;
 } rk_hub_frame_t;
 
@@ -251,6 +302,50 @@ rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out,
                                 size_t *out_len) RK_WARN_UNUSED;
 rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *f, char *why,
                                 size_t why_len) RK_WARN_UNUSED;
+
+/* -------------------------------------------------------------- routing log */
+
+typedef enum rk_log_event {
+    RK_EV_ACCEPTED = 1,
+    RK_EV_REFUSED = 2,
+    RK_EV_DELIVERED = 3,
+    RK_EV_EXPIRED = 4,
+    RK_EV_REFUSED_BY_RECIPIENT = 5,
+    RK_EV_FIRST_CONTACT = 6,
+    RK_EV_ENROLLED = 7,
+    RK_EV_ORG_REGISTERED = 8,
+    RK_EV_ORG_SUSPENDED = 9,
+    RK_EV_ORG_REACTIVATED = 10,
+    RK_EV_ORG_KEY_CHANGED = 11,
+} rk_log_event;
+
+#define RK_EV_LAST RK_EV_ORG_KEY_CHANGED
+
+/* "accepted", "refused", ...; "unknown" otherwise. */
+const char *rk_log_event_name(rk_log_event ev);
+
+/* One routing-log entry.  Empty strings and has_* = false for absent fields. */
+typedef struct rk_log_entry {
+    uint64_t time_ms;
+    rk_log_event event;
+    uint64_t seq;
+    char from[RK_ID_MAX + 1];
+    char to[RK_ID_MAX + 1];
+    char type[RK_TYPE_MAX + 1];
+    bool has_msg_id;
+    uint8_t msg_id[RK_MSGID_LEN];
+    bool has_reply_to;
+    uint8_t reply_to[RK_MSGID_LEN];
+    rk_status outcome;
+    uint32_t size;
+    char kind[RK_KIND_MAX + 1];
+} rk_log_entry_t;
+
+/* Serializes e into a new malloc'd buffer (the bytes the Merkle leaf hashes). */
+rk_wire_err rk_log_entry_encode(const rk_log_entry_t *e, uint8_t **out, size_t *out_len) RK_WARN_UNUSED;
+/* Decodes and checks an entry; on failure e is zeroed and why names the field. */
+rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *e, char *why, size_t why_len)
+    RK_WARN_UNUSED;
 
 /* ---------------------------------------------------------------- directory */
 
