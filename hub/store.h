@@ -224,4 +224,53 @@ store_err store_msg_put(store_txn_t *txn, const char *from, const uint8_t msg_id
  * how many. */
 store_err store_msg_purge(store_txn_t *txn, uint64_t now_ms, size_t max, size_t *purged) RK_WARN_UNUSED;
 
+/* --------------------------------------------------------------- routing log
+ *
+ * Append-only.  Entries (serialized LogEntry, wire.h) by index from 0; the
+ * RFC 9162 Merkle tree over them, kept as the hashes of its complete
+ * subtrees (tlog/merkle.h layout), so roots and proofs cost O(log n) reads;
+ * the newest signed checkpoint.  An entry is appended inside the transaction
+ * of the event it records, so the log and the state never disagree.
+ *
+ * The private per-person index (for disclosure to a municipality) links
+ * log entries to an ID code.  At rest it links nobody without the master
+ * key: for a person with ID code c, the n-th entry index is stored under
+ * H(subkey "disclose", c || n) as a sealed value, and the count under
+ * H(subkey "disclose", c || "count"); rows of one person share no byte.
+ */
+#define STORE_HASH_LEN 32
+#define STORE_PROOF_MAX 64
+
+/* Appends entry; *index receives its position.  Updates the tree. */
+store_err store_log_append(store_txn_t *txn, const uint8_t *entry, size_t len, uint64_t *index) RK_WARN_UNUSED;
+/* Number of entries. */
+store_err store_log_size(store_txn_t *txn, uint64_t *size) RK_WARN_UNUSED;
+/* A malloc'd copy of entry index.  STORE_ENOTFOUND past the end. */
+store_err store_log_get(store_txn_t *txn, uint64_t index, uint8_t **entry, size_t *len) RK_WARN_UNUSED;
+/* Root of the tree of the first `size` entries (size <= log size). */
+store_err store_log_root(store_txn_t *txn, uint64_t size, uint8_t root[STORE_HASH_LEN]) RK_WARN_UNUSED;
+/* Inclusion proof of entry index in the tree of size `size`; *n hashes. */
+store_err store_log_inclusion(store_txn_t *txn, uint64_t index, uint64_t size,
+                              uint8_t path[STORE_PROOF_MAX][STORE_HASH_LEN], size_t *n) RK_WARN_UNUSED;
+/* Consistency proof from old_size to size. */
+store_err store_log_consistency(store_txn_t *txn, uint64_t old_size, uint64_t size,
+                                uint8_t path[STORE_PROOF_MAX][STORE_HASH_LEN], size_t *n) RK_WARN_UNUSED;
+/* The newest signed checkpoint note (replaces the previous one). */
+store_err store_log_checkpoint_put(store_txn_t *txn, const char *note) RK_WARN_UNUSED;
+/* A malloc'd NUL-terminated copy; STORE_ENOTFOUND if none was made yet. */
+store_err store_log_checkpoint_get(store_txn_t *txn, char **note) RK_WARN_UNUSED;
+/* Notes that log entry `index` concerns the person id_code (private
+ * index; STORE_EMASTER without a master key). */
+store_err store_log_person_add(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], uint64_t index)
+    RK_WARN_UNUSED;
+/* Calls cb with each log index noted for the person, oldest first; stops
+ * if cb returns non-zero. */
+store_err store_log_person_list(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN],
+                                int (*cb)(uint64_t index, void *ctx), void *ctx) RK_WARN_UNUSED;
+
+/* Org events on the routing log (used by store callers that change orgs,
+ * e.g. renkei-ctl): appends an EV_ORG_* entry for org in txn. */
+store_err store_log_org_event(store_txn_t *txn, rk_log_event event, const org_t *org, uint64_t now_ms)
+    RK_WARN_UNUSED;
+
 #endif /* RENKEI_HUB_STORE_H */
