@@ -14,6 +14,14 @@
  *   qcount         org -> u64 LE, entries queued (row absent at 0)
  *   msgs           from 0 msg_id(16) -> packed msg record (see msg_pack)
  *   msgexp         keep_until_ms(8 BE) from 0 msg_id(16) -> empty (purge index)
+ *   log            index(8 BE) -> serialized LogEntry (appended, never rewritten)
+ *   log_tree       level(1) index(8 BE) -> SHA-256 of that complete subtree
+ *                  (tlog/merkle.h); meta "log-size" -> u64 LE, entries in log
+ *   log_cp         "cp" -> the newest signed checkpoint note (text, no NUL)
+ *   log_person     H_disclose(id code || n(8 BE))  -> nonce(24) | XChaCha20-
+ *                  Poly1305(log index u64 LE, ad = row key) under subkey
+ *                  "seal"; H_disclose(id code || "count") -> the same sealing
+ *                  of the person's row count
  *
  * The code tables hold only keyed hashes and ciphertexts: without the master
  * key nobody can tell which link codes belong to the same person.  Queued
@@ -34,6 +42,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "merkle.h"
+#include "note.h"
+
 #define SCHEMA_VERSION 1u
 #define ORG_RECORD_VERSION 1u
 #define ORG_RECORD_LEN (1 + 1 + 1 + RK_KEY_LEN + RK_KEY_LEN + 8 + 8)
@@ -41,7 +52,7 @@
 #define LOOKUP_KEY_LEN 32
 #define SEALED_LEN (crypto_secretbox_MACBYTES + 16)
 #define MAX_RETRIES 8
-#define MAX_DBS 16
+#define MAX_DBS 24
 
 #define QMETA_VERSION 1u
 #define QMETA_FIXED_LEN (1 + 1 + 1 + 1 + RK_MSGID_LEN + 8 + 8)
@@ -62,6 +73,8 @@
 #define SUBKEY_ENC 2
 #define SUBKEY_CHECK 3
 #define SUBKEY_QUEUE 4
+#define SUBKEY_DISCLOSE 5 /* keys the per-person index rows */
+#define SUBKEY_SEAL 6     /* seals their values */
 #define CHECK_TEXT "renkei-master-check"
 
 /* Secrets derived from the master key; sodium_malloc'd, read-only while open. */
@@ -69,12 +82,15 @@ struct store_keys {
     uint8_t hash[SUBKEY_LEN];
     uint8_t enc[SUBKEY_LEN];
     uint8_t queue[SUBKEY_LEN]; /* seals queued frames */
+    uint8_t disclose[SUBKEY_LEN]; /* keyed hash of per-person index rows */
+    uint8_t seal[SUBKEY_LEN];     /* seals per-person index values */
 };
 
 struct store {
     MDB_env *env;
     MDB_dbi meta, orgs, by_curve, code_fwd, code_rev;
     MDB_dbi queue, qexp, qcount, msgs, msgexp;
+    MDB_dbi log, log_tree, log_cp, log_person;
     struct store_keys *keys; /* NULL when opened without a master key */
     /* Reused by store_queue_scan for decrypted frames (wiped after each
      * entry, so it holds nothing between calls); NULL while a scan has it. */
@@ -342,6 +358,8 @@ static store_err keys_derive(const uint8_t *master, struct store_keys **out, uin
     if (crypto_kdf_derive_from_key(keys->hash, SUBKEY_LEN, SUBKEY_HASH, KDF_CONTEXT, master) != 0 ||
         crypto_kdf_derive_from_key(keys->enc, SUBKEY_LEN, SUBKEY_ENC, KDF_CONTEXT, master) != 0 ||
         crypto_kdf_derive_from_key(keys->queue, SUBKEY_LEN, SUBKEY_QUEUE, KDF_CONTEXT, master) != 0 ||
+        crypto_kdf_derive_from_key(keys->disclose, SUBKEY_LEN, SUBKEY_DISCLOSE, KDF_CONTEXT, master) != 0 ||
+        crypto_kdf_derive_from_key(keys->seal, SUBKEY_LEN, SUBKEY_SEAL, KDF_CONTEXT, master) != 0 ||
         crypto_kdf_derive_from_key(check_key, SUBKEY_LEN, SUBKEY_CHECK, KDF_CONTEXT, master) != 0)
         goto fail;
     if (crypto_generichash(check, 32, (const uint8_t *)CHECK_TEXT, sizeof CHECK_TEXT - 1, check_key,
@@ -403,7 +421,11 @@ static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, cha
         (rc = mdb_dbi_open(txn, "qexp", MDB_CREATE, &s->qexp)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "qcount", MDB_CREATE, &s->qcount)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "msgs", MDB_CREATE, &s->msgs)) != MDB_SUCCESS ||
-        (rc = mdb_dbi_open(txn, "msgexp", MDB_CREATE, &s->msgexp)) != MDB_SUCCESS) {
+        (rc = mdb_dbi_open(txn, "msgexp", MDB_CREATE, &s->msgexp)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "log_tree", MDB_CREATE, &s->log_tree)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "log_cp", MDB_CREATE, &s->log_cp)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "log_person", MDB_CREATE, &s->log_person)) != MDB_SUCCESS) {
         why_f(why, why_len, "cannot open the databases in %s: %s", dir, mdb_strerror(rc));
         err = map_mdb(rc);
         goto fail;
@@ -1733,5 +1755,477 @@ store_err store_msg_purge(store_txn_t *txn, uint64_t now_ms, size_t max, size_t 
         (*purged)++;
     }
     mdb_cursor_close(cur);
+    return err;
+}
+
+/* --------------------------------------------------------------- routing log */
+
+#define LOG_SIZE_KEY "log-size"
+#define LOG_CP_KEY "cp"
+#define LOG_ENTRY_MAX 65536u
+#define TREE_KEY_LEN 9
+#define PERSON_VAL_LEN (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + 8 + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+
+_Static_assert(STORE_HASH_LEN == TLOG_HASH_LEN, "hash length");
+_Static_assert(STORE_PROOF_MAX == TLOG_MAX_PATH, "proof length");
+
+/* What the tlog callbacks see: the txn, and the first error they met. */
+struct tree_ctx {
+    store_txn_t *t;
+    store_err err;
+};
+
+static void tree_key(uint8_t out[TREE_KEY_LEN], unsigned level, uint64_t index)
+{
+    out[0] = (uint8_t)level;
+    put_be64(out + 1, index);
+}
+
+static int tree_get(void *ctx, unsigned level, uint64_t index, uint8_t out[TLOG_HASH_LEN])
+{
+    struct tree_ctx *c = ctx;
+    uint8_t k[TREE_KEY_LEN];
+    MDB_val key, val;
+    store_err err;
+
+    tree_key(k, level, index);
+    key.mv_data = k;
+    key.mv_size = sizeof k;
+    err = txn_get(c->t, c->t->store->log_tree, &key, &val);
+    if (err == STORE_OK && val.mv_size != TLOG_HASH_LEN)
+        err = STORE_ECORRUPT;
+    if (err == STORE_ENOTFOUND)
+        err = STORE_ECORRUPT; /* a complete subtree must have its hash */
+    if (err != STORE_OK) {
+        if (c->err == STORE_OK)
+            c->err = err;
+        return -1;
+    }
+    memcpy(out, val.mv_data, TLOG_HASH_LEN);
+    return 0;
+}
+
+static int tree_put(void *ctx, unsigned level, uint64_t index, const uint8_t hash[TLOG_HASH_LEN])
+{
+    struct tree_ctx *c = ctx;
+    uint8_t k[TREE_KEY_LEN];
+    MDB_val key, val;
+    store_err err;
+
+    tree_key(k, level, index);
+    key.mv_data = k;
+    key.mv_size = sizeof k;
+    val.mv_data = (void *)hash;
+    val.mv_size = TLOG_HASH_LEN;
+    err = txn_put(c->t, c->t->store->log_tree, &key, &val, 0);
+    if (err != STORE_OK) {
+        if (c->err == STORE_OK)
+            c->err = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* The store error for a tlog failure with callback context c. */
+static store_err tree_err(tlog_err terr, const struct tree_ctx *c)
+{
+    if (terr == TLOG_OK)
+        return STORE_OK;
+    if (terr == TLOG_EINVAL)
+        return STORE_EINVAL;
+    if (terr == TLOG_ESTORE)
+        return c->err != STORE_OK ? c->err : STORE_ECORRUPT;
+    return STORE_EIO;
+}
+
+/* The log size from meta "log-size" (0 when the row is absent). */
+static store_err log_size_raw(store_txn_t *t, uint64_t *size)
+{
+    MDB_val key, val;
+    store_err err;
+
+    key.mv_data = LOG_SIZE_KEY;
+    key.mv_size = sizeof LOG_SIZE_KEY - 1;
+    err = txn_get(t, t->store->meta, &key, &val);
+    if (err == STORE_ENOTFOUND) {
+        *size = 0;
+        return STORE_OK;
+    }
+    if (err != STORE_OK)
+        return err;
+    if (val.mv_size != 8)
+        return STORE_ECORRUPT;
+    *size = get_u64(val.mv_data);
+    return *size > TLOG_MAX_SIZE ? STORE_ECORRUPT : STORE_OK;
+}
+
+/* Appends entry at the end of the log, writes the subtree hashes it
+ * completes and the new size, all in txn; *index (may be NULL) gets its
+ * position.  Works without a master key and allocates nothing.  Any failure
+ * after the first write (STORE_EFULL, ...) kills the txn: nothing is kept. */
+store_err store_log_append(store_txn_t *txn, const uint8_t *entry, size_t len, uint64_t *index)
+{
+    uint8_t k[8], leaf[TLOG_HASH_LEN], sz[8];
+    struct tree_ctx c;
+    MDB_val key, val;
+    uint64_t size;
+    tlog_err terr;
+    store_err err = txn_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    if (entry == NULL || len == 0 || len > LOG_ENTRY_MAX)
+        return STORE_EINVAL;
+    if ((err = log_size_raw(txn, &size)) != STORE_OK)
+        return err;
+    if (size >= TLOG_MAX_SIZE)
+        return STORE_EINVAL;
+    put_be64(k, size);
+    key.mv_data = k;
+    key.mv_size = sizeof k;
+    val.mv_data = (void *)entry;
+    val.mv_size = len;
+    err = txn_put(txn, txn->store->log, &key, &val, MDB_APPEND);
+    if (err == STORE_EEXIST)
+        return STORE_ECORRUPT; /* the log holds more rows than its size says; nothing written */
+    if (err != STORE_OK)
+        return err;
+    tlog_leaf_hash(entry, len, leaf);
+    c.t = txn;
+    c.err = STORE_OK;
+    terr = tlog_append(size, leaf, tree_get, tree_put, &c);
+    if (terr != TLOG_OK)
+        return txn_fail(txn, tree_err(terr, &c));
+    put_u64(sz, size + 1);
+    key.mv_data = LOG_SIZE_KEY;
+    key.mv_size = sizeof LOG_SIZE_KEY - 1;
+    val.mv_data = sz;
+    val.mv_size = sizeof sz;
+    if ((err = txn_put(txn, txn->store->meta, &key, &val, 0)) != STORE_OK)
+        return txn_fail(txn, err);
+    if (index != NULL)
+        *index = size;
+    return STORE_OK;
+}
+
+/* Number of entries in the log (0 for a new store). */
+store_err store_log_size(store_txn_t *txn, uint64_t *size)
+{
+    store_err err = txn_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (size == NULL)
+        return STORE_EINVAL;
+    return log_size_raw(txn, size);
+}
+
+/* A malloc'd copy of entry index (the caller frees it).  STORE_ENOTFOUND
+ * past the end, STORE_ECORRUPT if a row below the size is missing. */
+store_err store_log_get(store_txn_t *txn, uint64_t index, uint8_t **entry, size_t *len)
+{
+    uint8_t k[8];
+    MDB_val key, val;
+    uint64_t size;
+    store_err err = txn_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (entry == NULL || len == NULL)
+        return STORE_EINVAL;
+    *entry = NULL;
+    *len = 0;
+    if ((err = log_size_raw(txn, &size)) != STORE_OK)
+        return err;
+    if (index >= size)
+        return STORE_ENOTFOUND;
+    put_be64(k, index);
+    key.mv_data = k;
+    key.mv_size = sizeof k;
+    err = txn_get(txn, txn->store->log, &key, &val);
+    if (err == STORE_ENOTFOUND)
+        return STORE_ECORRUPT;
+    if (err != STORE_OK)
+        return err;
+    if (val.mv_size == 0)
+        return STORE_ECORRUPT;
+    *entry = malloc(val.mv_size);
+    if (*entry == NULL)
+        return STORE_ENOMEM;
+    memcpy(*entry, val.mv_data, val.mv_size);
+    *len = val.mv_size;
+    return STORE_OK;
+}
+
+/* Root hash of the first `size` entries; size 0 gives SHA-256("").
+ * STORE_EINVAL if size exceeds the log size; STORE_ECORRUPT if a subtree
+ * hash is missing or damaged. */
+store_err store_log_root(store_txn_t *txn, uint64_t size, uint8_t root[STORE_HASH_LEN])
+{
+    struct tree_ctx c = {txn, STORE_OK};
+    uint64_t have;
+    store_err err = txn_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (root == NULL)
+        return STORE_EINVAL;
+    if ((err = log_size_raw(txn, &have)) != STORE_OK)
+        return err;
+    if (size > have)
+        return STORE_EINVAL;
+    return tree_err(tlog_root(size, tree_get, &c, root), &c);
+}
+
+/* Inclusion proof (RFC 9162 2.1.3.1) of entry index in the tree of `size`
+ * entries.  STORE_EINVAL unless index < size <= log size; *n is 0 on failure. */
+store_err store_log_inclusion(store_txn_t *txn, uint64_t index, uint64_t size,
+                              uint8_t path[STORE_PROOF_MAX][STORE_HASH_LEN], size_t *n)
+{
+    struct tree_ctx c = {txn, STORE_OK};
+    uint64_t have;
+    store_err err = txn_check(txn, false);
+
+    if (n != NULL)
+        *n = 0;
+    if (err != STORE_OK)
+        return err;
+    if (path == NULL || n == NULL)
+        return STORE_EINVAL;
+    if ((err = log_size_raw(txn, &have)) != STORE_OK)
+        return err;
+    if (size > have || index >= size)
+        return STORE_EINVAL;
+    return tree_err(tlog_inclusion_proof(index, size, tree_get, &c, &path[0][0], n), &c);
+}
+
+/* Consistency proof (RFC 9162 2.1.4.1) from old_size to size.  STORE_EINVAL
+ * unless old_size <= size <= log size; *n is 0 on failure. */
+store_err store_log_consistency(store_txn_t *txn, uint64_t old_size, uint64_t size,
+                                uint8_t path[STORE_PROOF_MAX][STORE_HASH_LEN], size_t *n)
+{
+    struct tree_ctx c = {txn, STORE_OK};
+    uint64_t have;
+    store_err err = txn_check(txn, false);
+
+    if (n != NULL)
+        *n = 0;
+    if (err != STORE_OK)
+        return err;
+    if (path == NULL || n == NULL)
+        return STORE_EINVAL;
+    if ((err = log_size_raw(txn, &have)) != STORE_OK)
+        return err;
+    if (size > have || old_size > size)
+        return STORE_EINVAL;
+    return tree_err(tlog_consistency_proof(old_size, size, tree_get, &c, &path[0][0], n), &c);
+}
+
+/* Stores note (NUL-terminated, 1..TLOG_NOTE_MAX bytes) as the newest
+ * checkpoint, replacing the previous one.  Write transactions only. */
+store_err store_log_checkpoint_put(store_txn_t *txn, const char *note)
+{
+    MDB_val key, val;
+    size_t len;
+    store_err err = txn_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    if (note == NULL || (len = strlen(note)) == 0 || len > TLOG_NOTE_MAX)
+        return STORE_EINVAL;
+    key.mv_data = LOG_CP_KEY;
+    key.mv_size = sizeof LOG_CP_KEY - 1;
+    val.mv_data = (void *)note;
+    val.mv_size = len;
+    return txn_put(txn, txn->store->log_cp, &key, &val, 0);
+}
+
+/* The newest checkpoint as a malloc'd NUL-terminated string (the caller
+ * frees it); STORE_ENOTFOUND if none was stored.  *note is NULL on failure. */
+store_err store_log_checkpoint_get(store_txn_t *txn, char **note)
+{
+    MDB_val key, val;
+    store_err err = txn_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (note == NULL)
+        return STORE_EINVAL;
+    *note = NULL;
+    key.mv_data = LOG_CP_KEY;
+    key.mv_size = sizeof LOG_CP_KEY - 1;
+    if ((err = txn_get(txn, txn->store->log_cp, &key, &val)) != STORE_OK)
+        return err;
+    if (val.mv_size == 0 || val.mv_size > TLOG_NOTE_MAX || memchr(val.mv_data, '\0', val.mv_size) != NULL)
+        return STORE_ECORRUPT;
+    *note = malloc(val.mv_size + 1);
+    if (*note == NULL)
+        return STORE_ENOMEM;
+    memcpy(*note, val.mv_data, val.mv_size);
+    (*note)[val.mv_size] = '\0';
+    return STORE_OK;
+}
+
+/* Row key of the person's n-th index row, or of the count row when
+ * count_row (n ignored). */
+static void person_key(const store_t *s, const uint8_t id_code[STORE_IDCODE_LEN], bool count_row, uint64_t n,
+                       uint8_t out[LOOKUP_KEY_LEN])
+{
+    uint8_t buf[STORE_IDCODE_LEN + 8];
+    size_t len = STORE_IDCODE_LEN;
+
+    memcpy(buf, id_code, STORE_IDCODE_LEN);
+    if (count_row) {
+        memcpy(buf + len, "count", 5);
+        len += 5;
+    } else {
+        put_be64(buf + len, n);
+        len += 8;
+    }
+    crypto_generichash(out, LOOKUP_KEY_LEN, buf, len, s->keys->disclose, SUBKEY_LEN);
+    sodium_memzero(buf, sizeof buf);
+}
+
+/* Reads and opens the u64 sealed under row key lk. */
+static store_err person_get(store_txn_t *t, const uint8_t lk[LOOKUP_KEY_LEN], uint64_t *v)
+{
+    const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    uint8_t plain[8];
+    MDB_val key, val;
+    store_err err;
+
+    key.mv_data = (void *)lk;
+    key.mv_size = LOOKUP_KEY_LEN;
+    if ((err = txn_get(t, t->store->log_person, &key, &val)) != STORE_OK)
+        return err;
+    if (val.mv_size != PERSON_VAL_LEN)
+        return STORE_ECORRUPT;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, NULL, NULL, (const uint8_t *)val.mv_data + nb,
+                                                   val.mv_size - nb, lk, LOOKUP_KEY_LEN, val.mv_data,
+                                                   t->store->keys->seal) != 0)
+        return STORE_ECORRUPT;
+    *v = get_u64(plain);
+    return STORE_OK;
+}
+
+/* Seals v (fresh random nonce, the row key as associated data, so a value
+ * moved to another row does not open) and stores it under lk. */
+static store_err person_put(store_txn_t *t, const uint8_t lk[LOOKUP_KEY_LEN], uint64_t v, unsigned flags)
+{
+    const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    uint8_t plain[8], box[PERSON_VAL_LEN];
+    MDB_val key, val;
+
+    put_u64(plain, v);
+    randombytes_buf(box, nb);
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(box + nb, NULL, plain, sizeof plain, lk, LOOKUP_KEY_LEN, NULL,
+                                                   box, t->store->keys->seal) != 0)
+        return STORE_EIO;
+    key.mv_data = (void *)lk;
+    key.mv_size = LOOKUP_KEY_LEN;
+    val.mv_data = box;
+    val.mv_size = sizeof box;
+    return txn_put(t, t->store->log_person, &key, &val, flags);
+}
+
+/* The person's row count (0 when the count row is absent). */
+static store_err person_count(store_txn_t *t, const uint8_t id_code[STORE_IDCODE_LEN], uint8_t lk[LOOKUP_KEY_LEN],
+                              uint64_t *count)
+{
+    store_err err;
+
+    person_key(t->store, id_code, true, 0, lk);
+    err = person_get(t, lk, count);
+    if (err == STORE_ENOTFOUND) {
+        *count = 0;
+        return STORE_OK;
+    }
+    return err;
+}
+
+/* Adds index as the person's next row and bumps the count.  STORE_EMASTER
+ * without a master key; STORE_ECORRUPT (nothing written) if the count row
+ * does not open or the next row already exists.  Allocates nothing. */
+store_err store_log_person_add(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], uint64_t index)
+{
+    uint8_t ck[LOOKUP_KEY_LEN], rk[LOOKUP_KEY_LEN];
+    uint64_t count;
+    store_err err = table_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    if (id_code == NULL)
+        return STORE_EINVAL;
+    if ((err = person_count(txn, id_code, ck, &count)) != STORE_OK)
+        return err;
+    if (count == UINT64_MAX)
+        return STORE_ECORRUPT;
+    person_key(txn->store, id_code, false, count, rk);
+    err = person_put(txn, rk, index, MDB_NOOVERWRITE);
+    if (err == STORE_EEXIST)
+        return STORE_ECORRUPT; /* the count is behind its rows; nothing written */
+    if (err != STORE_OK)
+        return err;
+    if ((err = person_put(txn, ck, count + 1, 0)) != STORE_OK)
+        return txn_fail(txn, err); /* the row without its count must not be kept */
+    return STORE_OK;
+}
+
+/* Calls cb with the person's log indexes in the order they were added,
+ * until cb returns non-zero.  STORE_EMASTER without a master key;
+ * STORE_ECORRUPT stops the walk at a row that is missing or does not open.
+ * A person with no rows is no error (cb is not called). */
+store_err store_log_person_list(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN],
+                                int (*cb)(uint64_t index, void *ctx), void *ctx)
+{
+    uint8_t lk[LOOKUP_KEY_LEN];
+    uint64_t count, i, index;
+    store_err err = table_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (id_code == NULL || cb == NULL)
+        return STORE_EINVAL;
+    if ((err = person_count(txn, id_code, lk, &count)) != STORE_OK)
+        return err;
+    for (i = 0; i < count; i++) {
+        person_key(txn->store, id_code, false, i, lk);
+        err = person_get(txn, lk, &index);
+        if (err == STORE_ENOTFOUND)
+            err = STORE_ECORRUPT;
+        if (err != STORE_OK)
+            return err;
+        if (cb(index, ctx) != 0)
+            break;
+    }
+    return STORE_OK;
+}
+
+/* Appends an EV_ORG_* entry {time, event, from = org id, kind} for org.
+ * STORE_EINVAL for another event or an invalid org; STORE_ENOMEM if the
+ * entry could not be encoded; otherwise as store_log_append. */
+store_err store_log_org_event(store_txn_t *txn, rk_log_event event, const org_t *org, uint64_t now_ms)
+{
+    rk_log_entry_t e;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    store_err err = txn_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    if (event != RK_EV_ORG_REGISTERED && event != RK_EV_ORG_SUSPENDED && event != RK_EV_ORG_REACTIVATED &&
+        event != RK_EV_ORG_KEY_CHANGED)
+        return STORE_EINVAL;
+    if (!org_valid(org))
+        return STORE_EINVAL;
+    memset(&e, 0, sizeof e);
+    e.time_ms = now_ms;
+    e.event = event;
+    memcpy(e.from, org->id, strlen(org->id) + 1);
+    snprintf(e.kind, sizeof e.kind, "%s", org_kind_name(org->kind));
+    if (rk_log_entry_encode(&e, &buf, &len) != RK_WIRE_OK)
+        return STORE_ENOMEM;
+    err = store_log_append(txn, buf, len, NULL);
+    free(buf);
     return err;
 }
