@@ -307,6 +307,11 @@ static int cmd_register(const cmd_args_t *a)
         rc = store_fail("register the organization", err, a);
         goto out;
     }
+    /* the routing log records the change in the same transaction */
+    if ((err = store_log_org_event(t, RK_EV_ORG_REGISTERED, &org, org.created_ms)) != STORE_OK) {
+        rc = store_fail("record the registration on the routing log", err, a);
+        goto out;
+    }
     err = store_commit(&t);
     if (err != STORE_OK) {
         rc = store_fail("register the organization", err, a);
@@ -471,6 +476,9 @@ static int cmd_status(const cmd_args_t *a, org_status want)
     o.updated_ms = now_ms();
     err = store_org_update(t, &o);
     if (err == STORE_OK)
+        err = store_log_org_event(t, want == ORG_SUSPENDED ? RK_EV_ORG_SUSPENDED : RK_EV_ORG_REACTIVATED, &o,
+                                  o.updated_ms);
+    if (err == STORE_OK)
         err = store_commit(&t);
     if (err != STORE_OK) {
         rc = store_fail(want == ORG_SUSPENDED ? "suspend the organization" : "reactivate the organization",
@@ -536,6 +544,8 @@ static int cmd_rekey(const cmd_args_t *a)
     memcpy(o.curve_pk, pub.curve_pk, RK_KEY_LEN);
     o.updated_ms = now_ms();
     err = store_org_update(t, &o);
+    if (err == STORE_OK)
+        err = store_log_org_event(t, RK_EV_ORG_KEY_CHANGED, &o, o.updated_ms);
     if (err == STORE_OK)
         err = store_commit(&t);
     if (err != STORE_OK) {

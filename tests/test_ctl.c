@@ -179,6 +179,44 @@ static void list_line(fixture_t *f, const char *org, char *line, size_t len)
     fail();
 }
 
+typedef struct log_want {
+    rk_log_event event;
+    const char *org;
+    const char *kind;
+} log_want_t;
+
+/* Asserts that the routing log in the data directory holds exactly the n
+ * org events of want, in order, with no message fields set. */
+static void assert_log(fixture_t *f, const log_want_t *want, size_t n)
+{
+    char why[256] = "";
+    store_t *s = NULL;
+    store_txn_t *t = NULL;
+    uint64_t size = 0;
+    rk_log_entry_t e;
+    uint8_t *buf;
+    size_t i, len;
+
+    assert_int_equal(store_open(f->data, NULL, 0, &s, why, sizeof why), STORE_OK);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_size(t, &size), STORE_OK);
+    assert_int_equal(size, n);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(store_log_get(t, i, &buf, &len), STORE_OK);
+        assert_int_equal(rk_log_entry_decode(buf, len, &e, why, sizeof why), RK_WIRE_OK);
+        free(buf);
+        assert_int_equal(e.event, want[i].event);
+        assert_string_equal(e.from, want[i].org);
+        assert_string_equal(e.kind, want[i].kind);
+        assert_string_equal(e.to, "");
+        assert_false(e.has_msg_id);
+        assert_true(e.time_ms > 1600000000000ull); /* a wall-clock time, in ms */
+    }
+    assert_int_equal(store_log_get(t, n, &buf, &len), STORE_ENOTFOUND);
+    store_abort(&t);
+    store_close(&s);
+}
+
 static void test_register_and_list(void **state)
 {
     fixture_t *f = *state;
@@ -233,6 +271,13 @@ static void test_register_and_list(void **state)
     assert_int_equal(run(f, "renkei-ctl", "show", "city.x", NULL), 0);
     assert_contains(f->out, "id:      city.x");
     unsetenv("RENKEI_HUB_DATA");
+
+    /* each registration is on the routing log; list and show add nothing */
+    {
+        static const log_want_t want[] = {{RK_EV_ORG_REGISTERED, "city.x", "municipality"},
+                                          {RK_EV_ORG_REGISTERED, "gas.z", "utility"}};
+        assert_log(f, want, 2);
+    }
 }
 
 static void test_register_refusals(void **state)
@@ -292,6 +337,12 @@ static void test_register_refusals(void **state)
     assert_int_equal(run(f, "renkei-ctl", "-d", f->data, "register", "gas.z", "--kind", "utility", "--pub",
                          "/nonexistent/gas.z.pub", NULL), 1);
     assert_contains(f->err, "/nonexistent/gas.z.pub");
+
+    /* the refusals left nothing on the routing log */
+    {
+        static const log_want_t want[] = {{RK_EV_ORG_REGISTERED, "city.x", "municipality"}};
+        assert_log(f, want, 1);
+    }
 }
 
 static void test_suspend_reactivate_rekey(void **state)
@@ -346,6 +397,16 @@ static void test_suspend_reactivate_rekey(void **state)
     assert_int_equal(store_org_by_curve(t, old_pub.curve_pk, &org), STORE_ENOTFOUND);
     store_abort(&t);
     store_close(&s);
+
+    /* one log entry per change, none for the commands that changed nothing
+     * or failed */
+    {
+        static const log_want_t want[] = {{RK_EV_ORG_REGISTERED, "gas.z", "utility"},
+                                          {RK_EV_ORG_SUSPENDED, "gas.z", "utility"},
+                                          {RK_EV_ORG_REACTIVATED, "gas.z", "utility"},
+                                          {RK_EV_ORG_KEY_CHANGED, "gas.z", "utility"}};
+        assert_log(f, want, 4);
+    }
 }
 
 /* A running hub holds the store open; it sees renkei-ctl's changes at its
