@@ -21,6 +21,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "audit.h"
 #include "conns.h"
 #include "route.h"
 
@@ -62,6 +63,7 @@ struct hub {
     bool turn_full;        /* ...because the store is full */
     uint64_t full_until_ms;
     uint64_t last_sweep_ms;
+    uint64_t last_checkpoint_ms;
     /* orgs whose queues gained entries this turn: pushed after the commit */
     char (*touched)[RK_ID_MAX + 1];
     size_t n_touched, cap_touched;
@@ -130,6 +132,7 @@ static void send_result(hub_t *hub, const conn_rid_t *rid, const route_out_t *r)
     f.u.result.status = r->status;
     snprintf(f.u.result.detail, sizeof f.u.result.detail, "%s", r->detail);
     f.u.result.seq = r->status == RK_ST_ACCEPTED ? r->seq : 0;
+    f.u.result.log_size = r->status == RK_ST_ACCEPTED ? r->log_size : 0;
     (void)send_to(hub, rid, &f);
 }
 
@@ -192,6 +195,23 @@ static void log_refusal(hub_t *hub, const char *from, const route_out_t *r)
             r->to[0] ? r->to : "-", r->type[0] ? r->type : "-", r->detail);
 }
 
+/* Records a refusal on the routing log, in the turn's transaction. */
+static void audit_refusal(hub_t *hub, const char *from, const route_out_t *r)
+{
+    store_txn_t *txn = turn_txn(hub);
+    audit_msg_t m = {
+        .event = RK_EV_REFUSED, .from = from, .to = r->to, .type = r->type,
+        .msg_id = r->has_msg_id ? r->msg_id : NULL, .outcome = r->status, .size = r->what_len,
+    };
+    store_err err;
+    if (txn == NULL)
+        return; /* the turn failed: its refusals say so to their senders */
+    if ((err = audit_log_msg(txn, &m, now_ms(), NULL)) != STORE_OK) {
+        hub_log(hub->log, LOG_ERR, "cannot record a refusal on the routing log: %s", store_strerror(err));
+        turn_failed(hub, err);
+    }
+}
+
 /* A frame that could not be read: answered after the turn, nothing to commit. */
 static void refuse_frame(hub_t *hub, const conn_rid_t *rid, const char *from, rk_wire_err werr,
                          const char *why)
@@ -201,6 +221,7 @@ static void refuse_frame(hub_t *hub, const conn_rid_t *rid, const char *from, rk
                        : werr == RK_WIRE_ESIZE  ? RK_ST_TOO_LARGE
                                                 : RK_ST_MALFORMED;
     snprintf(it->route.detail, sizeof it->route.detail, "%s", why[0] ? why : rk_wire_strerror(werr));
+    audit_refusal(hub, from, &it->route);
 }
 
 static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const rk_envelope_t *env)
@@ -228,7 +249,9 @@ static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const r
     route_message(&in, &it->route);
     if (it->route.store_failed)
         turn_failed(hub, it->route.store_full ? STORE_EFULL : STORE_EIO);
-    else if (it->route.status == RK_ST_ACCEPTED && !it->route.duplicate)
+    else if (it->route.status != RK_ST_ACCEPTED)
+        audit_refusal(hub, from, &it->route);
+    else if (!it->route.duplicate)
         touch(hub, it->route.to);
 }
 
@@ -280,6 +303,11 @@ static void on_enroll(hub_t *hub, const conn_rid_t *rid, const char *from, uint6
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "hub storage failed (%s); enroll again later", store_strerror(err));
         turn_failed(hub, err);
+    } else if ((err = audit_log_enrolled(hub->txn, from, now_ms())) != STORE_OK) {
+        it->frame.u.enrolled.status = err == STORE_EFULL ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
+        snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
+                 "hub storage failed (%s); enroll again later", store_strerror(err));
+        turn_failed(hub, err);
     } else {
         it->frame.u.enrolled.status = RK_ST_ACCEPTED;
     }
@@ -315,6 +343,57 @@ static int add_dir_entry(const org_t *org, void *ctx)
     e->active = org->status == ORG_ACTIVE;
     memcpy(e->sign_key, org->sign_pk, RK_KEY_LEN);
     return 0;
+}
+
+/* Routing-log readers: answered from the turn's transaction. */
+static void on_log_request(hub_t *hub, const conn_rid_t *rid, const char *from, const rk_client_frame_t *f)
+{
+    item_t *it = new_item(hub, ITEM_FRAME, rid, from);
+    store_txn_t *txn = turn_txn(hub);
+    org_t org;
+    uint64_t req_id = f->kind == RK_CF_LOG_READ     ? f->u.log_read.req_id
+                      : f->kind == RK_CF_CHECKPOINT ? f->u.checkpoint.req_id
+                      : f->kind == RK_CF_PROOF      ? f->u.proof.req_id
+                                                    : f->u.disclose.req_id;
+    if (txn == NULL || store_org_get(txn, from, &org) != STORE_OK || org.status != ORG_ACTIVE) {
+        it->frame.kind = RK_HF_LOG;
+        it->frame.u.log.req_id = req_id;
+        it->frame.u.log.status = txn == NULL ? RK_ST_INTERNAL : RK_ST_SENDER_SUSPENDED;
+        snprintf(it->frame.u.log.detail, sizeof it->frame.u.log.detail, "%s",
+                 txn == NULL ? "hub storage unavailable; ask again later" : "this organization is suspended");
+        return;
+    }
+    switch (f->kind) {
+    case RK_CF_LOG_READ:
+        audit_read(txn, org.kind, req_id, f->u.log_read.start, f->u.log_read.count, &it->frame);
+        break;
+    case RK_CF_CHECKPOINT: {
+        /* on request: a checkpoint covering everything logged so far */
+        store_err err = audit_checkpoint(txn, hub->cfg.log_origin, hub->id, now_ms(), false);
+        if (err != STORE_OK) {
+            hub_log(hub->log, LOG_ERR, "cannot make a checkpoint: %s", store_strerror(err));
+            turn_failed(hub, err);
+            it->frame.kind = RK_HF_CHECKPOINT;
+            it->frame.u.checkpoint.req_id = req_id;
+            it->frame.u.checkpoint.status = RK_ST_INTERNAL;
+            return;
+        }
+        audit_checkpoint_get(txn, req_id, &it->frame);
+        break;
+    }
+    case RK_CF_PROOF:
+        audit_proof(txn, from, org.kind, req_id, f->u.proof.index, f->u.proof.tree_size, f->u.proof.old_size,
+                    &it->frame);
+        break;
+    default:
+        audit_disclose(txn, from, org.kind, req_id, f->u.disclose.code, &it->frame);
+        if (it->frame.u.log.status == RK_ST_FORBIDDEN || it->frame.u.log.status == RK_ST_NOT_FOUND)
+            hub_log(hub->log, LOG_NOTICE, "refused a disclosure request from %s: %s", from,
+                    rk_status_name(it->frame.u.log.status));
+        break;
+    }
+    if (it->frame.kind == RK_HF_LOG && it->frame.u.log.status == RK_ST_FORBIDDEN)
+        hub_log(hub->log, LOG_NOTICE, "refused FORBIDDEN from %s: %s", from, it->frame.u.log.detail);
 }
 
 static void on_directory(hub_t *hub, const conn_rid_t *rid, const char *from, uint64_t req_id)
@@ -358,6 +437,11 @@ static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
     if (err == STORE_OK && rec.state != MSG_REFUSED) {
         rec.state = MSG_REFUSED;
         err = store_msg_put(txn, rj->to, rj->msg_id, &rec);
+        if (err == STORE_OK) {
+            audit_msg_t m = {.event = RK_EV_REFUSED_BY_RECIPIENT, .seq = rec.seq, .from = rj->to, .to = from,
+                             .type = rec.type, .msg_id = rj->msg_id, .outcome = rj->reason};
+            err = audit_log_msg(txn, &m, now_ms(), NULL);
+        }
         if (err == STORE_OK)
             /* The detail is the recipient's own free text: passed on to the
              * sender, sealed in its queue, never written to the hub's log. */
@@ -396,8 +480,12 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
         if (err == STORE_OK && meta.kind == QUEUE_DELIVER) {
             err = store_msg_get(txn, meta.from, meta.msg_id, &rec);
             if (err == STORE_OK && rec.state == MSG_QUEUED) {
+                audit_msg_t m = {.event = RK_EV_DELIVERED, .seq = meta.seq, .from = meta.from, .to = from,
+                                 .type = meta.type, .msg_id = meta.msg_id, .outcome = RK_ST_DELIVERED};
                 rec.state = MSG_DELIVERED;
                 err = store_msg_put(txn, meta.from, meta.msg_id, &rec);
+                if (err == STORE_OK)
+                    err = audit_log_msg(txn, &m, now, NULL);
                 if (err == STORE_OK)
                     err = route_notice(txn, meta.from, meta.msg_id, meta.seq, meta.type, RK_ST_DELIVERED, from,
                                        RK_ST_UNSPECIFIED, NULL, now, policy_ttl_of(&hub->cfg.ttl, meta.type));
@@ -491,6 +579,10 @@ static bool read_one(hub_t *hub)
     case RK_CF_DIRECTORY: on_directory(hub, &rid, from, f.u.directory.req_id); break;
     case RK_CF_REJECT: on_reject(hub, from, &f.u.reject); break;
     case RK_CF_ACK: on_ack(hub, from, f.u.ack.seq, f.u.ack.n); break;
+    case RK_CF_LOG_READ:
+    case RK_CF_CHECKPOINT:
+    case RK_CF_PROOF:
+    case RK_CF_DISCLOSE: on_log_request(hub, &rid, from, &f); break;
     default: break;
     }
     rk_client_frame_clear(&f);
@@ -684,6 +776,11 @@ static void sweep(hub_t *hub)
                 err = STORE_OK;
             }
         }
+        if (err == STORE_OK) {
+            audit_msg_t m = {.event = RK_EV_EXPIRED, .seq = meta.seq, .from = meta.from, .to = meta.to,
+                             .type = meta.type, .msg_id = meta.msg_id, .outcome = RK_ST_EXPIRED};
+            err = audit_log_msg(txn, &m, now, NULL);
+        }
         if (err == STORE_OK)
             err = route_notice(txn, meta.from, meta.msg_id, meta.seq, meta.type, RK_ST_EXPIRED, meta.to,
                                RK_ST_UNSPECIFIED, NULL, now, policy_ttl_of(&hub->cfg.ttl, meta.type));
@@ -698,6 +795,11 @@ static void sweep(hub_t *hub)
         err = STORE_OK;
     if (err == STORE_OK)
         err = store_msg_purge(txn, now, SWEEP_MAX, &purged);
+    if (err == STORE_OK && sc.now - hub->last_checkpoint_ms >= hub->cfg.checkpoint_ms) {
+        /* a new checkpoint only if the log grew */
+        err = audit_checkpoint(txn, hub->cfg.log_origin, hub->id, now, false);
+        hub->last_checkpoint_ms = sc.now;
+    }
     if (err == STORE_OK)
         err = store_commit(&txn);
     else
@@ -818,6 +920,10 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
         hub->cfg.queue_limit = 100000;
     if (hub->cfg.ttl.default_ms == 0)
         policy_ttl_init(&hub->cfg.ttl);
+    if (hub->cfg.checkpoint_ms == 0)
+        hub->cfg.checkpoint_ms = 5000;
+    if (hub->cfg.log_origin == NULL)
+        hub->cfg.log_origin = "renkei-hub";
     hub->store = store;
     hub->id = identity;
     hub->log = log;

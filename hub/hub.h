@@ -30,6 +30,8 @@ typedef struct hub_config {
     size_t window;           /* unacknowledged pushes per receiver; 0: 256 */
     uint64_t resend_ms;      /* no ack for this long: push again; 0: 30 s */
     policy_ttl_t ttl;        /* time-to-live per type; zeroed: 14 days for all */
+    const char *log_origin;  /* the routing log's checkpoint origin; NULL: "renkei-hub" */
+    uint64_t checkpoint_ms;  /* a new checkpoint this often while the log grows; 0: 5 s */
 } hub_config_t;
 
 typedef enum hub_err {

@@ -30,6 +30,7 @@ typedef struct options {
     char *master_key;
     char *bind;
     char *ready_file;
+    char *log_origin;
     size_t max_payload;
     size_t map_size;
     size_t batch;
@@ -63,6 +64,8 @@ static void usage(FILE *out)
             "  -b, --bind ENDPOINT     where to listen (default %s;\n"
             "                          tcp://127.0.0.1:* picks a free port)\n"
             "  -r, --ready-file FILE   write the bound endpoint to FILE once listening\n"
+            "      --log-origin NAME   the routing log's name in its signed checkpoints\n"
+            "                          (default renkei-hub; auditors verify against it)\n"
             "      --max-payload N     largest encrypted payload in bytes (default %d)\n"
             "      --map-size N        LMDB map size in bytes (default 4 GiB)\n"
             "      --batch N           frames per transaction (default 256)\n"
@@ -104,6 +107,7 @@ static bool set_option(options_t *o, const char *name, const char *value, bool f
     else if (strcmp(name, "master-key") == 0) str = &o->master_key;
     else if (strcmp(name, "bind") == 0) str = &o->bind;
     else if (strcmp(name, "ready-file") == 0) str = &o->ready_file;
+    else if (strcmp(name, "log-origin") == 0) str = &o->log_origin;
     else if (strcmp(name, "max-payload") == 0) num = &o->max_payload;
     else if (strcmp(name, "map-size") == 0) num = &o->map_size;
     else if (strcmp(name, "batch") == 0) num = &o->batch;
@@ -206,11 +210,12 @@ static void free_options(options_t *o)
     free(o->master_key);
     free(o->bind);
     free(o->ready_file);
+    free(o->log_origin);
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_MAX_PAYLOAD = 256, OPT_MAP_SIZE, OPT_BATCH, OPT_CHECK, OPT_QUEUE_LIMIT, OPT_TTL };
+    enum { OPT_MAX_PAYLOAD = 256, OPT_MAP_SIZE, OPT_BATCH, OPT_CHECK, OPT_QUEUE_LIMIT, OPT_TTL, OPT_LOG_ORIGIN };
     static const struct option longopts[] = {
         {"data", required_argument, NULL, 'd'},
         {"key", required_argument, NULL, 'k'},
@@ -223,6 +228,7 @@ int main(int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"queue-limit", required_argument, NULL, OPT_QUEUE_LIMIT},
         {"ttl", required_argument, NULL, OPT_TTL},
+        {"log-origin", required_argument, NULL, OPT_LOG_ORIGIN},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -256,6 +262,7 @@ int main(int argc, char **argv)
         case OPT_BATCH: name = "batch"; break;
         case OPT_QUEUE_LIMIT: name = "queue-limit"; break;
         case OPT_TTL: name = "ttl"; break;
+        case OPT_LOG_ORIGIN: name = "log-origin"; break;
         case 'c': config = optarg; break;
         case OPT_CHECK: opt.check_config = true; break;
         case 'v': opt.verbose = true; break;
@@ -318,6 +325,7 @@ int main(int argc, char **argv)
     hcfg.batch = opt.batch;
     hcfg.ready_file = opt.ready_file;
     hcfg.queue_limit = opt.queue_limit;
+    hcfg.log_origin = opt.log_origin;
     hcfg.ttl = opt.ttl;
     if (opt.ttl_s != 0)
         hcfg.ttl.default_ms = (uint64_t)opt.ttl_s * 1000;

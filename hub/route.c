@@ -3,6 +3,8 @@
  */
 #include "route.h"
 
+#include "audit.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +42,10 @@ static void store_failure(route_out_t *out, store_err err)
 
 /* Resolves the recipient's link code into code; issues one on first
  * contact.  Returns false (out filled) if the message cannot go on. */
-static bool translate(const route_in_t *in, route_out_t *out, bool introduces, uint8_t code[RK_CODE_LEN])
+static bool translate(const route_in_t *in, route_out_t *out, bool introduces, uint8_t code[RK_CODE_LEN],
+                      uint8_t id_code[STORE_IDCODE_LEN])
 {
-    uint8_t id_code[STORE_IDCODE_LEN];
     store_err err;
-    bool ok = false;
 
     err = store_code_resolve(in->txn, in->from, in->env->who, id_code);
     if (err == STORE_ENOTFOUND) {
@@ -60,23 +61,47 @@ static bool translate(const route_in_t *in, route_out_t *out, bool introduces, u
         if (!introduces) {
             refuse(out, RK_ST_NO_FIRST_CONTACT, "%s does not know this person and %s may not introduce one",
                    out->to, out->type);
-            goto done;
+            return false;
         }
         err = store_code_issue(in->txn, id_code, out->to, code);
         out->first_contact = (err == STORE_OK);
     }
     if (err != STORE_OK) {
         store_failure(out, err);
-        goto done;
+        return false;
     }
-    ok = true;
-done:
-    sodium_memzero(id_code, sizeof id_code);
-    return ok;
+    return true;
+}
+
+/* Records the message on the routing log (and a first contact), and in the
+ * private per-person index. */
+static store_err log_accepted(const route_in_t *in, route_out_t *out, const uint8_t id_code[STORE_IDCODE_LEN])
+{
+    audit_msg_t m = {
+        .event = RK_EV_ACCEPTED, .seq = out->seq, .from = in->from, .to = out->to, .type = out->type,
+        .msg_id = out->msg_id, .reply_to = out->is_reply ? out->reply_to : NULL, .outcome = RK_ST_ACCEPTED,
+        .size = out->what_len,
+    };
+    uint64_t index = 0;
+    store_err err;
+
+    err = audit_log_msg(in->txn, &m, in->now_ms, &index);
+    if (err == STORE_OK)
+        err = store_log_person_add(in->txn, id_code, index);
+    out->log_size = index + 1;
+    if (err == STORE_OK && out->first_contact) {
+        audit_msg_t fc = {.event = RK_EV_FIRST_CONTACT, .seq = out->seq, .from = in->from, .to = out->to,
+                          .type = out->type, .outcome = RK_ST_ACCEPTED};
+        err = audit_log_msg(in->txn, &fc, in->now_ms, &index);
+        if (err == STORE_OK)
+            err = store_log_person_add(in->txn, id_code, index);
+    }
+    return err;
 }
 
 /* Queues the Deliver frame for the recipient and remembers the message id. */
-static void persist(const route_in_t *in, route_out_t *out, const uint8_t code[RK_CODE_LEN])
+static void persist(const route_in_t *in, route_out_t *out, const uint8_t code[RK_CODE_LEN],
+                    const uint8_t id_code[STORE_IDCODE_LEN])
 {
     rk_hub_frame_t f;
     queue_meta_t meta;
@@ -129,6 +154,8 @@ static void persist(const route_in_t *in, route_out_t *out, const uint8_t code[R
     rec.accepted_ms = in->now_ms;
     rec.keep_until_ms = meta.expires_ms + KEEP_IDS_AFTER_EXPIRY_MS;
     err = store_msg_put(in->txn, in->from, out->msg_id, &rec);
+    if (err == STORE_OK)
+        err = log_accepted(in, out, id_code);
     if (err != STORE_OK) {
         store_failure(out, err);
         return;
@@ -163,7 +190,7 @@ void route_message(const route_in_t *in, route_out_t *out)
     rk_core_t core;
     org_t sender, recipient;
     char why[160] = "";
-    uint8_t code[RK_CODE_LEN];
+    uint8_t code[RK_CODE_LEN], id_code[STORE_IDCODE_LEN];
     uint64_t queued = 0;
     bool introduces = false, claimed_from_ok;
     store_err err;
@@ -187,6 +214,7 @@ void route_message(const route_in_t *in, route_out_t *out)
     strcpy(out->type, core.type);
     out->what_len = core.what_len;
     out->is_reply = core.has_reply_to;
+    memcpy(out->reply_to, core.reply_to, RK_MSGID_LEN);
     claimed_from_ok = strcmp(core.from, in->from) == 0;
     rk_core_clear(&core);
 
@@ -258,9 +286,10 @@ void route_message(const route_in_t *in, route_out_t *out)
     }
 
     /* translate, persist */
-    if (translate(in, out, introduces, code))
-        persist(in, out, code);
+    if (translate(in, out, introduces, code, id_code))
+        persist(in, out, code, id_code);
     sodium_memzero(code, sizeof code);
+    sodium_memzero(id_code, sizeof id_code);
 }
 
 store_err route_notice(store_txn_t *txn, const char *to, const uint8_t msg_id[RK_MSGID_LEN], uint64_t msg_seq,

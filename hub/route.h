@@ -46,7 +46,9 @@ typedef struct route_out {
     uint64_t seq;        /* hub sequence number (the same again for a duplicate) */
     bool duplicate;      /* already accepted earlier: nothing new was queued */
     bool is_reply;
+    uint8_t reply_to[RK_MSGID_LEN]; /* is_reply: the message it answers */
     bool first_contact;
+    uint64_t log_size;   /* the routing log's size once its entry was appended */
 } route_out_t;
 
 /* Runs the pipeline for one envelope.  Always fills `out` (status says
