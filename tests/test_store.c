@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "merkle.h"
 #include "store.h"
 
 static const uint8_t MASTER_A[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
@@ -1330,6 +1331,514 @@ static void test_queue_at_rest(void **state)
     free(data);
 }
 
+/* --------------------------------------------------------------- routing log */
+
+#define LOG_SIZES 100
+
+/* A recognisable fake entry i (not a real LogEntry: the store keeps bytes). */
+static size_t log_entry_make(uint8_t *buf, size_t cap, uint64_t i)
+{
+    int n = snprintf((char *)buf, cap, "entry %llu %.*s", (unsigned long long)i, (int)(i % 40),
+                     "........................................");
+    return (size_t)n;
+}
+
+static void sha256_prefixed(uint8_t prefix, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                            uint8_t out[32])
+{
+    crypto_hash_sha256_state st;
+
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, &prefix, 1);
+    if (alen > 0)
+        crypto_hash_sha256_update(&st, a, alen);
+    if (blen > 0)
+        crypto_hash_sha256_update(&st, b, blen);
+    crypto_hash_sha256_final(&st, out);
+}
+
+/* MTH(D[lo:hi]) straight from RFC 9162 2.1.1, over the leaf hashes. */
+static void ref_mth(const uint8_t (*leaves)[32], uint64_t lo, uint64_t hi, uint8_t out[32])
+{
+    uint8_t l[32], r[32];
+    uint64_t k = 1;
+
+    if (hi - lo == 1) {
+        memcpy(out, leaves[lo], 32);
+        return;
+    }
+    while (k * 2 < hi - lo)
+        k *= 2;
+    ref_mth(leaves, lo, lo + k, l);
+    ref_mth(leaves, lo + k, hi, r);
+    sha256_prefixed(0x01, l, 32, r, 32, out);
+}
+
+static void ref_root(const uint8_t (*leaves)[32], uint64_t n, uint8_t out[32])
+{
+    if (n == 0)
+        crypto_hash_sha256(out, NULL, 0);
+    else
+        ref_mth(leaves, 0, n, out);
+}
+
+static void log_append_n(store_t *s, uint64_t from, uint64_t n)
+{
+    store_txn_t *t = NULL;
+    uint8_t buf[128];
+    uint64_t idx = UINT64_MAX;
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    for (uint64_t i = from; i < from + n; i++) {
+        assert_int_equal(store_log_append(t, buf, log_entry_make(buf, sizeof buf, i), &idx), STORE_OK);
+        assert_true(idx == i);
+    }
+    assert_int_equal(store_commit(&t), STORE_OK);
+}
+
+/* Entries come back byte for byte, by index, in a store opened without a
+ * master key (renkei-ctl's case); bad calls are refused. */
+static void test_log_append_get(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, NULL, 0);
+    store_txn_t *t = NULL;
+    uint8_t want[128], *got = NULL;
+    uint64_t size = 99, idx;
+    size_t len, wlen;
+
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_size(t, &size), STORE_OK);
+    assert_true(size == 0);
+    assert_int_equal(store_log_get(t, 0, &got, &len), STORE_ENOTFOUND);
+    assert_null(got);
+    /* a read transaction cannot append */
+    assert_int_equal(store_log_append(t, want, 4, &idx), STORE_EINVAL);
+    store_abort(&t);
+
+    log_append_n(s, 0, 30);
+    /* an aborted append leaves nothing behind */
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_log_append(t, (const uint8_t *)"gone", 4, &idx), STORE_OK);
+    assert_true(idx == 30);
+    assert_int_equal(store_log_append(t, NULL, 4, &idx), STORE_EINVAL);
+    assert_int_equal(store_log_append(t, want, 0, &idx), STORE_EINVAL);
+    store_abort(&t);
+
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_size(t, &size), STORE_OK);
+    assert_true(size == 30);
+    for (uint64_t i = 0; i < 30; i++) {
+        wlen = log_entry_make(want, sizeof want, i);
+        assert_int_equal(store_log_get(t, i, &got, &len), STORE_OK);
+        assert_int_equal(len, wlen);
+        assert_memory_equal(got, want, wlen);
+        free(got);
+    }
+    assert_int_equal(store_log_get(t, 30, &got, &len), STORE_ENOTFOUND);
+    store_abort(&t);
+
+    /* the next append lands at 30, after the aborted one */
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_log_append(t, (const uint8_t *)"kept", 4, &idx), STORE_OK);
+    assert_true(idx == 30);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+}
+
+/* For every size 1..LOG_SIZES the root equals an RFC 9162 reference
+ * computed here from the entries, and every inclusion and consistency proof
+ * the store gives verifies against those roots. */
+static void test_log_tree(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    uint8_t(*leaves)[32] = calloc(LOG_SIZES, 32);
+    uint8_t(*roots)[32] = calloc(LOG_SIZES + 1, 32);
+    uint8_t path[STORE_PROOF_MAX][STORE_HASH_LEN], buf[128], root[32], empty[32];
+    uint64_t n, i, idx;
+    size_t np, len;
+
+    assert_non_null(leaves);
+    assert_non_null(roots);
+    crypto_hash_sha256(empty, NULL, 0);
+    memcpy(roots[0], empty, 32);
+    for (n = 1; n <= LOG_SIZES; n++) {
+        len = log_entry_make(buf, sizeof buf, n - 1);
+        sha256_prefixed(0x00, buf, len, NULL, 0, leaves[n - 1]);
+        ref_root((const uint8_t(*)[32])leaves, n, roots[n]);
+        assert_int_equal(store_begin(s, true, &t), STORE_OK);
+        assert_int_equal(store_log_append(t, buf, len, &idx), STORE_OK);
+        /* the root is current inside the appending transaction */
+        assert_int_equal(store_log_root(t, n, root), STORE_OK);
+        assert_memory_equal(root, roots[n], 32);
+        assert_int_equal(store_commit(&t), STORE_OK);
+    }
+
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_root(t, 0, root), STORE_OK);
+    assert_memory_equal(root, empty, 32);
+    assert_int_equal(store_log_root(t, LOG_SIZES + 1, root), STORE_EINVAL);
+    for (n = 1; n <= LOG_SIZES; n++) {
+        assert_int_equal(store_log_root(t, n, root), STORE_OK);
+        assert_memory_equal(root, roots[n], 32);
+        for (i = 0; i < n; i++) {
+            assert_int_equal(store_log_inclusion(t, i, n, path, &np), STORE_OK);
+            assert_int_equal(tlog_verify_inclusion(i, n, leaves[i], &path[0][0], np, roots[n]), TLOG_OK);
+            /* and it proves nothing about another leaf */
+            assert_int_equal(tlog_verify_inclusion(i, n, leaves[(i + 1) % LOG_SIZES], &path[0][0], np, roots[n]),
+                             TLOG_EPROOF);
+        }
+        for (i = 0; i <= n; i++) {
+            assert_int_equal(store_log_consistency(t, i, n, path, &np), STORE_OK);
+            assert_int_equal(tlog_verify_consistency(i, n, roots[i], roots[n], &path[0][0], np), TLOG_OK);
+        }
+        if (n > 2) { /* a rewritten history is not consistent */
+            assert_int_equal(store_log_consistency(t, 2, n, path, &np), STORE_OK);
+            assert_int_equal(tlog_verify_consistency(2, n, roots[1], roots[n], &path[0][0], np), TLOG_EPROOF);
+        }
+    }
+    assert_int_equal(store_log_inclusion(t, 5, 5, path, &np), STORE_EINVAL);
+    assert_int_equal(np, 0);
+    assert_int_equal(store_log_inclusion(t, 0, LOG_SIZES + 1, path, &np), STORE_EINVAL);
+    assert_int_equal(store_log_consistency(t, 6, 5, path, &np), STORE_EINVAL);
+    assert_int_equal(store_log_consistency(t, 1, LOG_SIZES + 1, path, &np), STORE_EINVAL);
+    store_abort(&t);
+    store_close(&s);
+    free(leaves);
+    free(roots);
+}
+
+/* Entries, tree and checkpoint survive a reopen (under the master key or
+ * without it); the log goes on where it stopped. */
+static void test_log_persistence(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    uint8_t before[32], after[32], path[STORE_PROOF_MAX][STORE_HASH_LEN], *got;
+    uint64_t size = 0;
+    size_t np, len;
+    char *note = NULL;
+
+    log_append_n(s, 0, 37);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_log_root(t, 37, before), STORE_OK);
+    assert_int_equal(store_log_checkpoint_put(t, "example.org/log\n37\nroot\n"), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+
+    s = open_ok(f, NULL, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_size(t, &size), STORE_OK);
+    assert_true(size == 37);
+    assert_int_equal(store_log_root(t, 37, after), STORE_OK);
+    assert_memory_equal(before, after, 32);
+    assert_int_equal(store_log_checkpoint_get(t, &note), STORE_OK);
+    assert_string_equal(note, "example.org/log\n37\nroot\n");
+    free(note);
+    store_abort(&t);
+    log_append_n(s, 37, 20);
+    store_close(&s);
+
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_size(t, &size), STORE_OK);
+    assert_true(size == 57);
+    assert_int_equal(store_log_get(t, 56, &got, &len), STORE_OK);
+    assert_true(len > 9 && memcmp(got, "entry 56 ", 9) == 0);
+    free(got);
+    assert_int_equal(store_log_root(t, 57, after), STORE_OK);
+    assert_int_equal(store_log_consistency(t, 37, 57, path, &np), STORE_OK);
+    assert_int_equal(tlog_verify_consistency(37, 57, before, after, &path[0][0], np), TLOG_OK);
+    store_abort(&t);
+    store_close(&s);
+}
+
+static void test_log_checkpoint(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, NULL, 0);
+    store_txn_t *t = NULL;
+    char *note = (char *)"untouched";
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_log_checkpoint_get(t, &note), STORE_ENOTFOUND);
+    assert_null(note);
+    assert_int_equal(store_log_checkpoint_put(t, ""), STORE_EINVAL);
+    assert_int_equal(store_log_checkpoint_put(t, NULL), STORE_EINVAL);
+    assert_int_equal(store_log_checkpoint_put(t, "first\n1\n"), STORE_OK);
+    assert_int_equal(store_log_checkpoint_put(t, "second\n2\n"), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_checkpoint_put(t, "third\n"), STORE_EINVAL); /* read-only */
+    assert_int_equal(store_log_checkpoint_get(t, &note), STORE_OK);
+    assert_string_equal(note, "second\n2\n"); /* the newest replaced the first */
+    free(note);
+    store_abort(&t);
+    store_close(&s);
+}
+
+typedef struct idx_list {
+    uint64_t v[64];
+    size_t n;
+    size_t stop_at; /* stop after this many (0: never) */
+} idx_list_t;
+
+static int collect_idx(uint64_t index, void *ctx)
+{
+    idx_list_t *l = ctx;
+
+    if (l->n < 64)
+        l->v[l->n++] = index;
+    return l->stop_at != 0 && l->n >= l->stop_at;
+}
+
+/* Fake, recognisable ID codes (16 bytes each). */
+static const uint8_t PERSON_A[STORE_IDCODE_LEN] = "TEST-IDCODE-0001";
+static const uint8_t PERSON_B[STORE_IDCODE_LEN] = "TEST-IDCODE-0002";
+
+/* Each person's indexes come back in the order they were added, one
+ * person's rows are not another's, and they survive a reopen. */
+static void test_log_person(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    idx_list_t a = {{0}, 0, 0}, b = {{0}, 0, 0}, none = {{0}, 0, 0};
+    static const uint64_t want_a[] = {7, 3, 3, 120, 0};
+    static const uint64_t want_b[] = {8, 9};
+    uint8_t other[STORE_IDCODE_LEN];
+    size_t i;
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(store_log_person_add(t, PERSON_A, want_a[i]), STORE_OK);
+    assert_int_equal(store_log_person_add(t, PERSON_B, want_b[0]), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_log_person_add(t, PERSON_A, want_a[3]), STORE_OK);
+    assert_int_equal(store_log_person_add(t, PERSON_B, want_b[1]), STORE_OK);
+    assert_int_equal(store_log_person_add(t, PERSON_A, want_a[4]), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_person_list(t, PERSON_A, collect_idx, &a), STORE_OK);
+    assert_int_equal(a.n, 5);
+    for (i = 0; i < 5; i++)
+        assert_true(a.v[i] == want_a[i]);
+    assert_int_equal(store_log_person_list(t, PERSON_B, collect_idx, &b), STORE_OK);
+    assert_int_equal(b.n, 2);
+    assert_true(b.v[0] == 8 && b.v[1] == 9);
+    /* someone never noted has no entries */
+    memcpy(other, "TEST-IDCODE-0003", STORE_IDCODE_LEN);
+    assert_int_equal(store_log_person_list(t, other, collect_idx, &none), STORE_OK);
+    assert_int_equal(none.n, 0);
+    /* the callback can stop the walk */
+    a.n = 0;
+    a.stop_at = 2;
+    assert_int_equal(store_log_person_list(t, PERSON_A, collect_idx, &a), STORE_OK);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(store_log_person_add(t, PERSON_A, 1), STORE_EINVAL); /* read-only */
+    store_abort(&t);
+    store_close(&s);
+
+    /* under another master key the index is unreadable, not mixed up */
+    {
+        char why[256];
+        assert_int_equal(store_open(f->dir, MASTER_B, 0, &s, why, sizeof why), STORE_EMASTER);
+        assert_null(s);
+    }
+}
+
+/* Without the master key the log works but the person index does not. */
+static void test_log_no_master(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, NULL, 0);
+    store_txn_t *t = NULL;
+    idx_list_t l = {{0}, 0, 0};
+    org_t gas = make_org("gas.z", ORG_UTILITY, 4);
+    rk_log_entry_t e;
+    uint8_t *got;
+    uint64_t size = 0;
+    size_t len;
+    char why[128];
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_org_add(t, &gas), STORE_OK);
+    assert_int_equal(store_log_org_event(t, RK_EV_ORG_REGISTERED, &gas, 1700000000123ull), STORE_OK);
+    assert_int_equal(store_log_org_event(t, RK_EV_ACCEPTED, &gas, 1), STORE_EINVAL); /* not an org event */
+    assert_int_equal(store_log_person_add(t, PERSON_A, 0), STORE_EMASTER);
+    assert_int_equal(store_log_person_list(t, PERSON_A, collect_idx, &l), STORE_EMASTER);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_size(t, &size), STORE_OK);
+    assert_true(size == 1);
+    assert_int_equal(store_log_get(t, 0, &got, &len), STORE_OK);
+    assert_int_equal(rk_log_entry_decode(got, len, &e, why, sizeof why), RK_WIRE_OK);
+    free(got);
+    assert_int_equal(e.event, RK_EV_ORG_REGISTERED);
+    assert_true(e.time_ms == 1700000000123ull);
+    assert_string_equal(e.from, "gas.z");
+    assert_string_equal(e.kind, "utility");
+    assert_string_equal(e.to, "");
+    store_abort(&t);
+    store_close(&s);
+}
+
+#define PERSON_ROWS 20
+
+/* At rest the person index holds neither ID code, and no two of its rows
+ * share any 16-byte run: rows of one person cannot be grouped. */
+static void test_log_person_at_rest(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    uint8_t *data, rows[4 * PERSON_ROWS + 8][256];
+    size_t len, nrows = 0, rlen[4 * PERSON_ROWS + 8], i, j, k, shared = 0;
+    char path[512];
+    MDB_env *env = NULL;
+    MDB_txn *mt = NULL;
+    MDB_dbi dbi;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    int rc;
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    for (i = 0; i < PERSON_ROWS; i++) {
+        uint64_t idx;
+        assert_int_equal(store_log_append(t, (const uint8_t *)"x", 1, &idx), STORE_OK);
+        /* both persons on the same entries: the index values are equal too */
+        assert_int_equal(store_log_person_add(t, PERSON_A, idx), STORE_OK);
+        assert_int_equal(store_log_person_add(t, PERSON_B, idx), STORE_OK);
+    }
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    data = slurp(path, &len);
+    assert_null(memmem(data, len, PERSON_A, STORE_IDCODE_LEN));
+    assert_null(memmem(data, len, PERSON_B, STORE_IDCODE_LEN));
+    assert_null(memmem(data, len, "TEST-IDCODE", 11));
+    free(data);
+
+    /* every row of the index, read behind the store's back */
+    assert_int_equal(mdb_env_create(&env), MDB_SUCCESS);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), MDB_SUCCESS);
+    assert_int_equal(mdb_env_open(env, f->dir, MDB_RDONLY, 0600), MDB_SUCCESS);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &mt), MDB_SUCCESS);
+    assert_int_equal(mdb_dbi_open(mt, "log_person", 0, &dbi), MDB_SUCCESS);
+    assert_int_equal(mdb_cursor_open(mt, dbi, &cur), MDB_SUCCESS);
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        assert_true(nrows < sizeof rows / sizeof rows[0]);
+        assert_true(key.mv_size + val.mv_size <= sizeof rows[0]);
+        memcpy(rows[nrows], key.mv_data, key.mv_size);
+        memcpy(rows[nrows] + key.mv_size, val.mv_data, val.mv_size);
+        rlen[nrows++] = key.mv_size + val.mv_size;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(mt);
+    mdb_env_close(env);
+    /* 2 persons x (PERSON_ROWS rows + one count row) */
+    assert_int_equal(nrows, 2 * (PERSON_ROWS + 1));
+    for (i = 0; i < nrows; i++) {
+        for (j = 0; j < nrows; j++) {
+            if (i == j)
+                continue;
+            for (k = 0; k + 16 <= rlen[i]; k++) {
+                if (memmem(rows[j], rlen[j], rows[i] + k, 16) != NULL) {
+                    print_error("rows %zu and %zu of the person index share 16 bytes\n", i, j);
+                    shared++;
+                    break;
+                }
+            }
+        }
+    }
+    assert_int_equal(shared, 0);
+}
+
+#define LOG_BIG 1500
+
+/* A map that fills up fails the transaction with STORE_EFULL; everything
+ * committed before stays, with a tree that still proves it. */
+static void test_log_map_full(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, TINY_MAP);
+    store_txn_t *t = NULL;
+    uint8_t big[LOG_BIG], root[32], old_root[32], path[STORE_PROOF_MAX][STORE_HASH_LEN], *got;
+    uint64_t kept = 0, n = 0, idx, size = 0;
+    store_err err = STORE_OK;
+    size_t np, len, i;
+
+    for (;;) {
+        assert_true(n < 100000);
+        assert_int_equal(store_begin(s, true, &t), STORE_OK);
+        for (i = 0; i < 5 && err == STORE_OK; i++) {
+            memset(big, (int)(n & 0xff), sizeof big);
+            memcpy(big, &n, sizeof n);
+            err = store_log_append(t, big, sizeof big, &idx);
+            if (err == STORE_OK)
+                err = store_log_person_add(t, PERSON_A, idx);
+            n++;
+        }
+        if (err != STORE_OK) {
+            assert_int_equal(err, STORE_EFULL);
+            /* the dead transaction refuses more and commits nothing */
+            assert_int_equal(store_log_append(t, big, sizeof big, &idx), STORE_EFULL);
+            assert_int_equal(store_commit(&t), STORE_EFULL);
+            break;
+        }
+        err = store_commit(&t);
+        if (err != STORE_OK) {
+            assert_int_equal(err, STORE_EFULL);
+            break;
+        }
+        kept = n;
+    }
+    assert_true(kept > 0);
+    print_message("map of %zu bytes full after %llu log entries\n", TINY_MAP, (unsigned long long)kept);
+
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_size(t, &size), STORE_OK);
+    assert_true(size == kept);
+    for (i = 0; i < kept; i++) {
+        uint64_t v;
+        assert_int_equal(store_log_get(t, i, &got, &len), STORE_OK);
+        assert_int_equal(len, LOG_BIG);
+        memcpy(&v, got, sizeof v);
+        assert_true(v == i);
+        free(got);
+    }
+    assert_int_equal(store_log_get(t, kept, &got, &len), STORE_ENOTFOUND);
+    {
+        idx_list_t l = {{0}, 0, 0};
+        assert_int_equal(store_log_person_list(t, PERSON_A, collect_idx, &l), STORE_OK);
+        assert_true(l.n == (kept < 64 ? kept : 64));
+    }
+    assert_int_equal(store_log_root(t, kept, old_root), STORE_OK);
+    store_abort(&t);
+    store_close(&s);
+
+    /* with a larger map the log goes on, consistent with what was kept */
+    s = open_ok(f, MASTER_A, TINY_MAP * 8);
+    log_append_n(s, kept, 3);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_root(t, kept + 3, root), STORE_OK);
+    assert_int_equal(store_log_consistency(t, kept, kept + 3, path, &np), STORE_OK);
+    assert_int_equal(tlog_verify_consistency(kept, kept + 3, old_root, root, &path[0][0], np), TLOG_OK);
+    store_abort(&t);
+    store_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1354,6 +1863,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_tamper, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_meta_bound_to_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_at_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_append_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_tree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_person, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_no_master, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_person_at_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_map_full, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
