@@ -191,10 +191,15 @@ void audit_proof(store_txn_t *txn, const char *org, org_kind kind, uint64_t req_
     }
     err = old_size > 0 ? store_log_consistency(txn, old_size, tree_size, f->u.proof.hash, &f->u.proof.n)
                        : store_log_inclusion(txn, index, tree_size, f->u.proof.hash, &f->u.proof.n);
+    if (err == STORE_OK && old_size == 0)
+        err = store_log_get(txn, index, &f->u.proof.entry, &f->u.proof.entry_len);
     if (err != STORE_OK) {
         f->u.proof.status = RK_ST_INTERNAL;
         snprintf(f->u.proof.detail, sizeof f->u.proof.detail, "%s", store_strerror(err));
         f->u.proof.n = 0;
+        free(f->u.proof.entry);
+        f->u.proof.entry = NULL;
+        f->u.proof.entry_len = 0;
         return;
     }
     f->u.proof.status = RK_ST_ACCEPTED;

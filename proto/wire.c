@@ -591,6 +591,8 @@ void rk_hub_frame_clear(rk_hub_frame_t *f)
         free(f->u.directory.body);
     else if (f->kind == RK_HF_CHECKPOINT)
         free(f->u.checkpoint.note);
+    else if (f->kind == RK_HF_PROOF)
+        free(f->u.proof.entry);
     else if (f->kind == RK_HF_LOG) {
         for (size_t i = 0; i < f->u.log.n; i++)
             if (f->u.log.entry != NULL)
@@ -720,6 +722,8 @@ rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *
         }
         proof.n_hash = f->u.proof.n;
         proof.hash = bins;
+        if (f->u.proof.entry != NULL)
+            proof.entry = bin(f->u.proof.entry, f->u.proof.entry_len);
         m.body_case = RENKEI__V1__HUB_FRAME__BODY_PROOF;
         m.proof = &proof;
         break;
@@ -963,6 +967,13 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
         for (size_t i = 0; i < m->proof->n_hash && err == RK_WIRE_OK; i++)
             err = take_fixed(f->u.proof.hash[i], RK_HASH_LEN, m->proof->hash[i], "proof.hash", why, why_len);
         f->u.proof.n = m->proof->n_hash;
+        if (err == RK_WIRE_OK && m->proof->entry.len > 0) {
+            f->u.proof.entry = dup_bytes(m->proof->entry.data, m->proof->entry.len);
+            if (f->u.proof.entry == NULL)
+                err = RK_WIRE_ENOMEM;
+            else
+                f->u.proof.entry_len = m->proof->entry.len;
+        }
         break;
     default:
         set_why(why, why_len, "%s has no body", "frame");

@@ -293,6 +293,8 @@ typedef struct rk_hub_frame {
             uint64_t index, tree_size, old_size;
             size_t n;
             uint8_t hash[RK_PROOF_MAX][RK_HASH_LEN];
+            uint8_t *entry; /* owned; inclusion proofs: the serialized LogEntry */
+            size_t entry_len;
         } proof;
     } u;
 } rk_hub_frame_t;
