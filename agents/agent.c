@@ -1046,6 +1046,31 @@ static bool online(const rk_agent_t *a)
     return a->sock != NULL && a->welcomed && !a->lost;
 }
 
+/* Reads the connection events and, if the connection is down, waits up to
+ * timeout_ms for ZeroMQ's own reconnect to bring it back (the hello goes
+ * out on the handshake event).  Send and flush need this: nothing else
+ * reads the events when a program only sends.  true if online. */
+static bool come_online(rk_agent_t *a, int timeout_ms)
+{
+    uint64_t deadline;
+    char why[128];
+
+    if (a->sock == NULL)
+        return false;
+    drain_monitor(a);
+    deadline = deadline_in(timeout_ms);
+    while (!online(a)) {
+        int left = remaining(deadline); /* -1: no deadline */
+        rk_agent_err err;
+        if (left == 0)
+            break;
+        err = pump(a, left, why, sizeof why);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
+            break;
+    }
+    return online(a);
+}
+
 static void acks_flush(rk_agent_t *a)
 {
     rk_client_frame_t *f;
@@ -1521,7 +1546,7 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
 
     /* Committed: from here on the message is not lost, whatever happens. */
     sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
-    if (!online(a)) {
+    if (!come_online(a, a->timeout_ms)) {
         free(bytes);
         set_why(why, why_len, "not connected to the hub; message %s is kept in the outbox and re-sent "
                               "automatically", hex);
@@ -1636,7 +1661,7 @@ rk_agent_err rk_agent_flush(rk_agent_t *a, int timeout_ms, rk_flush_report *rep,
     if ((err = need_store(a, "flushing the outbox", why, why_len)) != RK_AGENT_OK)
         return err;
     settle_all(a);
-    if (!online(a)) {
+    if (!come_online(a, remaining(deadline))) {
         set_why(why, why_len, "flushing the outbox needs a connection to the hub");
         return RK_AGENT_EOFFLINE;
     }
