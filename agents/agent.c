@@ -27,6 +27,8 @@
 #include "codebook.h"
 #include "keys.h"
 #include "mailbox.h"
+#include "merkle.h"
+#include "note.h"
 #include "seal.h"
 
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:7750"
@@ -53,6 +55,7 @@ struct rk_agent {
     char *endpoint;
     char *hub_pub_path;
     char *key_path;
+    char *log_origin;
     int timeout_ms;
     bool receive;
     void (*notice)(void *ctx, const char *text);
@@ -86,6 +89,9 @@ struct rk_agent {
     uint64_t want_enroll;
     bool enroll_ready;
     rk_hub_frame_t enroll_frame;
+    uint64_t want_answer;   /* req_id of a routing-log request in flight, 0: none */
+    bool answer_ready;
+    rk_hub_frame_t answer_frame;
 
     struct qitem *head;
     struct qitem *tail;
@@ -159,6 +165,8 @@ const char *rk_agent_strerror(rk_agent_err err)
     case RK_AGENT_EINTR: return "interrupted";
     case RK_AGENT_ENOSTORE: return "no data directory";
     case RK_AGENT_EPENDING: return "not accepted by the hub yet; kept in the outbox and re-sent automatically";
+    case RK_AGENT_EPROOF: return "the routing log does not prove it";
+    case RK_AGENT_EUNVERIFIED: return "could not be verified in full";
     }
     return "unknown agent error";
 }
@@ -442,6 +450,19 @@ static rk_agent_err file_frame(rk_agent_t *a, rk_hub_frame_t *f)
             a->enroll_ready = true;
         }
         break;
+    case RK_HF_LOG:
+    case RK_HF_CHECKPOINT:
+    case RK_HF_PROOF: {
+        uint64_t req_id = f->kind == RK_HF_LOG ? f->u.log.req_id
+                          : f->kind == RK_HF_CHECKPOINT ? f->u.checkpoint.req_id
+                                                        : f->u.proof.req_id;
+        if (a->want_answer != 0 && req_id == a->want_answer && !a->answer_ready) {
+            a->answer_frame = *f;
+            memset(f, 0, sizeof *f);
+            a->answer_ready = true;
+        }
+        break;
+    }
     case RK_HF_DIRECTORY:
         if (a->want_dir != 0 && f->u.directory.req_id == a->want_dir) {
             rk_hub_frame_clear(&a->dir_frame);
@@ -802,6 +823,18 @@ fail:
 
 /* ------------------------------------------------------------------ open/close */
 
+/* true if s can be a checkpoint origin and key name (see note.h). */
+static bool valid_origin(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > TLOG_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= ' ' || s[i] > '~' || s[i] == '+')
+            return false;
+    return true;
+}
+
 static char *dup_or_null(const char *s, bool *oom)
 {
     char *d;
@@ -864,9 +897,16 @@ rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *w
     a->endpoint = dup_or_null(cfg->endpoint ? cfg->endpoint : DEFAULT_ENDPOINT, &oom);
     a->hub_pub_path = dup_or_null(cfg->hub_pub, &oom);
     a->key_path = dup_or_null(cfg->key, &oom);
+    a->log_origin = dup_or_null(cfg->log_origin ? cfg->log_origin : RK_LOG_ORIGIN_DEFAULT, &oom);
     if (oom) {
         set_why(why, why_len, "out of memory opening the agent");
         err = RK_AGENT_ENOMEM;
+        goto fail;
+    }
+    if (!valid_origin(a->log_origin)) {
+        set_why(why, why_len, "the routing log's origin \"%s\" is not a valid name: 1 to %d printable "
+                              "characters, no spaces or '+' (the hub's --log-origin)", a->log_origin, TLOG_NAME_MAX);
+        err = RK_AGENT_EINVAL;
         goto fail;
     }
     a->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -912,6 +952,7 @@ void rk_agent_close(rk_agent_t **ap)
     }
     rk_hub_frame_clear(&a->dir_frame);
     rk_hub_frame_clear(&a->enroll_frame);
+    rk_hub_frame_clear(&a->answer_frame);
     rk_dir_clear(&a->dir);
     rk_mailbox_close(&a->mb);
     rk_codebook_close(&a->book);
@@ -919,6 +960,7 @@ void rk_agent_close(rk_agent_t **ap)
     free(a->endpoint);
     free(a->hub_pub_path);
     free(a->key_path);
+    free(a->log_origin);
     free(a);
     *ap = NULL;
 }
@@ -1976,4 +2018,388 @@ rk_agent_err rk_agent_status_list(rk_agent_t *a, const rk_status_filter *f, rk_m
         return RK_AGENT_ENOSTORE;
     }
     return rk_mailbox_out_list(a->mb, f, list, n, why, why_len);
+}
+
+/* ------------------------------------------------------------------ routing log */
+
+void rk_receipt_clear(rk_receipt *r)
+{
+    if (r == NULL)
+        return;
+    free(r->checkpoint);
+    free(r->entry);
+    memset(r, 0, sizeof *r);
+}
+
+/* Sends f, a routing-log request carrying req_id, and waits for the hub's
+ * answer with that req_id (a LOG, CHECKPOINT or PROOF frame), which is
+ * moved into *answer (rk_hub_frame_clear it).  On failure *answer is
+ * zeroed. */
+static rk_agent_err ask_hub(rk_agent_t *a, const rk_client_frame_t *f, uint64_t req_id, const char *what,
+                            rk_hub_frame_t *answer, char *why, size_t why_len)
+{
+    uint64_t deadline = deadline_in(a->timeout_ms);
+    rk_agent_err err;
+
+    memset(answer, 0, sizeof *answer);
+    if (!online(a)) {
+        set_why(why, why_len, "%s needs a connection to the hub", what);
+        return RK_AGENT_EOFFLINE;
+    }
+    a->want_answer = req_id;
+    a->answer_ready = false;
+    if ((err = send_frame(a, f, why, why_len)) != RK_AGENT_OK)
+        goto done;
+    while (!a->answer_ready) {
+        int left = remaining(deadline);
+        if (left == 0) {
+            set_why(why, why_len, "the hub at %s did not answer the request for %s within %g s", a->endpoint,
+                    what, secs(a->timeout_ms));
+            err = RK_AGENT_ETIMEOUT;
+            goto done;
+        }
+        err = pump(a, left, why, why_len);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
+            goto done;
+        err = RK_AGENT_OK;
+    }
+    *answer = a->answer_frame;
+    memset(&a->answer_frame, 0, sizeof a->answer_frame);
+done:
+    a->want_answer = 0;
+    a->answer_ready = false;
+    rk_hub_frame_clear(&a->answer_frame);
+    return err;
+}
+
+/* The status and detail of an answer of any routing-log kind. */
+static rk_status answer_status(const rk_hub_frame_t *f, const char **detail)
+{
+    *detail = "";
+    switch (f->kind) {
+    case RK_HF_LOG:
+        *detail = f->u.log.detail;
+        return f->u.log.status;
+    case RK_HF_CHECKPOINT:
+        return f->u.checkpoint.status;
+    case RK_HF_PROOF:
+        *detail = f->u.proof.detail;
+        return f->u.proof.status;
+    default:
+        return RK_ST_UNSPECIFIED;
+    }
+}
+
+/* Checks that answer is an ACCEPTED frame of kind; else says why in words
+ * and returns RK_AGENT_EREFUSED (the hub said no: *status) or
+ * RK_AGENT_EPROTO. */
+static rk_agent_err answer_ok(const rk_hub_frame_t *answer, rk_hf_kind kind, const char *what, rk_status *status,
+                              char *why, size_t why_len)
+{
+    const char *detail;
+    rk_status st = answer_status(answer, &detail);
+    if (status != NULL)
+        *status = st;
+    if (answer->kind == kind && st == RK_ST_ACCEPTED)
+        return RK_AGENT_OK;
+    if (st == RK_ST_UNSPECIFIED || (answer->kind != kind && st == RK_ST_ACCEPTED)) {
+        set_why(why, why_len, "the hub answered the request for %s with something else", what);
+        return RK_AGENT_EPROTO;
+    }
+    set_why(why, why_len, "the hub refused the request for %s: %s: %s%s%s%s", what, rk_status_name(st),
+            rk_status_text(st), detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
+    return RK_AGENT_EREFUSED;
+}
+
+/* Asks for every entry about the person this org knows by code.  On
+ * success *answer is the hub's ACCEPTED LOG frame (clear it). */
+static rk_agent_err disclose_code(rk_agent_t *a, const uint8_t code[RK_CODE_LEN], rk_hub_frame_t *answer,
+                                  rk_status *status, char *why, size_t why_len)
+{
+    rk_client_frame_t f;
+    rk_agent_err err;
+
+    memset(&f, 0, sizeof f);
+    f.kind = RK_CF_DISCLOSE;
+    f.u.disclose.req_id = ++a->next_req;
+    memcpy(f.u.disclose.code, code, RK_CODE_LEN);
+    err = ask_hub(a, &f, f.u.disclose.req_id, "a disclosure", answer, why, why_len);
+    sodium_memzero(&f, sizeof f);
+    if (err == RK_AGENT_OK && (err = answer_ok(answer, RK_HF_LOG, "a disclosure", status, why, why_len)) != RK_AGENT_OK)
+        rk_hub_frame_clear(answer);
+    return err;
+}
+
+rk_agent_err rk_agent_disclose(rk_agent_t *a, const char *person, rk_disclosed **list, size_t *n,
+                               uint64_t *tree_size, rk_status *status, char *why, size_t why_len)
+{
+    uint8_t code[RK_CODE_LEN];
+    rk_hub_frame_t answer;
+    rk_disclosed *out = NULL;
+    rk_agent_err err;
+
+    *list = NULL;
+    *n = 0;
+    *tree_size = 0;
+    if (status != NULL)
+        *status = RK_ST_UNSPECIFIED;
+    if (a->book == NULL) {
+        set_why(why, why_len, "a disclosure needs the agent's data directory (--data), where this "
+                              "organization's link codes are");
+        return RK_AGENT_ENOSTORE;
+    }
+    err = rk_codebook_code(a->book, person, code, why, why_len);
+    if (err == RK_AGENT_ENOTFOUND)
+        set_why(why, why_len, "this organization holds no link code for that person: nothing to disclose");
+    if (err != RK_AGENT_OK)
+        return err;
+    err = disclose_code(a, code, &answer, status, why, why_len);
+    sodium_memzero(code, sizeof code);
+    if (err != RK_AGENT_OK)
+        goto done;
+    if (answer.u.log.n > 0 && (out = calloc(answer.u.log.n, sizeof *out)) == NULL) {
+        set_why(why, why_len, "out of memory reading the disclosure");
+        err = RK_AGENT_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < answer.u.log.n; i++) {
+        char detail[RK_DETAIL_MAX + 1] = "";
+        rk_wire_err werr = rk_log_entry_decode(answer.u.log.entry[i], answer.u.log.entry_len[i], &out[i].entry,
+                                               detail, sizeof detail);
+        out[i].index = answer.u.log.index[i];
+        if (werr == RK_WIRE_ENOMEM) {
+            set_why(why, why_len, "out of memory reading the disclosure");
+            err = RK_AGENT_ENOMEM;
+            goto done;
+        }
+        if (werr != RK_WIRE_OK || out[i].index >= answer.u.log.tree_size) {
+            set_why(why, why_len, "the hub disclosed an unreadable entry at index %llu: %s",
+                    (unsigned long long)out[i].index, werr != RK_WIRE_OK ? detail : "beyond the log's end");
+            err = RK_AGENT_EPROTO;
+            goto done;
+        }
+    }
+    *list = out;
+    *n = answer.u.log.n;
+    *tree_size = answer.u.log.tree_size;
+    out = NULL;
+done:
+    free(out);
+    rk_hub_frame_clear(&answer);
+    settle_all(a);
+    return err;
+}
+
+/* The bytes of entry `index` from a disclosure about the person this org
+ * knows by code, into r (entry, entry_len, entry_source).  Quietly leaves r
+ * without an entry if the disclosure does not hold it. */
+static rk_agent_err entry_by_disclosure(rk_agent_t *a, const uint8_t code[RK_CODE_LEN], uint64_t index,
+                                        rk_receipt *r, char *why, size_t why_len)
+{
+    rk_hub_frame_t answer;
+    rk_agent_err err = disclose_code(a, code, &answer, NULL, why, why_len);
+    if (err != RK_AGENT_OK)
+        return err;
+    for (size_t i = 0; i < answer.u.log.n; i++) {
+        if (answer.u.log.index[i] != index)
+            continue;
+        r->entry = answer.u.log.entry[i];
+        r->entry_len = answer.u.log.entry_len[i];
+        answer.u.log.entry[i] = NULL;
+        snprintf(r->entry_source, sizeof r->entry_source, "disclosure");
+        break;
+    }
+    rk_hub_frame_clear(&answer);
+    return RK_AGENT_OK;
+}
+
+/* Verifies the newest checkpoint into r (checkpoint, tree_size, root,
+ * time).  min_size: the log's size the hub reported earlier. */
+static rk_agent_err receipt_checkpoint(rk_agent_t *a, uint64_t min_size, rk_receipt *r, char *why,
+                                       size_t why_len)
+{
+    rk_client_frame_t f;
+    rk_hub_frame_t answer;
+    tlog_checkpoint_t cp;
+    char detail[256] = "";
+    rk_agent_err err;
+    tlog_err terr;
+
+    memset(&f, 0, sizeof f);
+    f.kind = RK_CF_CHECKPOINT;
+    f.u.checkpoint.req_id = ++a->next_req;
+    if ((err = ask_hub(a, &f, f.u.checkpoint.req_id, "a checkpoint", &answer, why, why_len)) != RK_AGENT_OK)
+        return err;
+    if ((err = answer_ok(&answer, RK_HF_CHECKPOINT, "a checkpoint", NULL, why, why_len)) != RK_AGENT_OK ||
+        answer.u.checkpoint.note == NULL) {
+        rk_hub_frame_clear(&answer);
+        if (err == RK_AGENT_OK) {
+            set_why(why, why_len, "the hub sent an empty checkpoint");
+            err = RK_AGENT_EPROTO;
+        }
+        return err;
+    }
+    r->checkpoint = answer.u.checkpoint.note;
+    answer.u.checkpoint.note = NULL;
+    rk_hub_frame_clear(&answer);
+    terr = tlog_checkpoint_open(r->checkpoint, strlen(r->checkpoint), a->log_origin, a->log_origin, a->hub.sign_pk,
+                                &cp, detail, sizeof detail);
+    if (terr != TLOG_OK) {
+        set_why(why, why_len, "the hub's checkpoint does not verify as log \"%s\" signed by the key in %s: %s",
+                a->log_origin, a->hub_pub_path, detail[0] ? detail : tlog_strerror(terr));
+        return terr == TLOG_ECRYPTO ? RK_AGENT_ENOMEM : RK_AGENT_EPROOF;
+    }
+    r->tree_size = cp.size;
+    memcpy(r->root, cp.root, RK_HASH_LEN);
+    r->time = cp.time;
+    if (cp.size < min_size) {
+        set_why(why, why_len, "the hub's newest signed checkpoint covers %llu entries, fewer than the %llu its "
+                              "log held when it accepted the message: the log was shortened or rolled back",
+                (unsigned long long)cp.size, (unsigned long long)min_size);
+        return RK_AGENT_EPROOF;
+    }
+    return RK_AGENT_OK;
+}
+
+/* Fetches the inclusion proof of r->index at r->tree_size into r (and the
+ * entry, if the hub sends it along). */
+static rk_agent_err receipt_proof(rk_agent_t *a, rk_receipt *r, char *why, size_t why_len)
+{
+    rk_client_frame_t f;
+    rk_hub_frame_t answer;
+    rk_status st = RK_ST_UNSPECIFIED;
+    rk_agent_err err;
+
+    memset(&f, 0, sizeof f);
+    f.kind = RK_CF_PROOF;
+    f.u.proof.req_id = ++a->next_req;
+    f.u.proof.index = r->index;
+    f.u.proof.tree_size = r->tree_size;
+    if ((err = ask_hub(a, &f, f.u.proof.req_id, "an inclusion proof", &answer, why, why_len)) != RK_AGENT_OK)
+        return err;
+    err = answer_ok(&answer, RK_HF_PROOF, "an inclusion proof", &st, why, why_len);
+    if (err == RK_AGENT_EREFUSED && (st == RK_ST_NOT_FOUND || st == RK_ST_FORBIDDEN)) {
+        /* The hub signed a tree of this size and told us our entry's place:
+         * it has no reason to refuse but a log that changed underneath. */
+        char inner[512];
+        snprintf(inner, sizeof inner, "%s", why != NULL ? why : "");
+        set_why(why, why_len, "%s, although its signed checkpoint covers entry %llu, which it named as this "
+                              "message's: the entry there is not this organization's", inner,
+                (unsigned long long)r->index);
+        err = RK_AGENT_EPROOF;
+    } else if (err == RK_AGENT_OK &&
+               (answer.u.proof.index != r->index || answer.u.proof.tree_size != r->tree_size ||
+                answer.u.proof.old_size != 0 || answer.u.proof.n > RK_PROOF_MAX)) {
+        set_why(why, why_len, "the hub sent a proof for another entry or tree size");
+        err = RK_AGENT_EPROTO;
+    }
+    if (err == RK_AGENT_OK) {
+        r->n = answer.u.proof.n;
+        memcpy(r->proof, answer.u.proof.hash, r->n * RK_HASH_LEN);
+#ifdef RK_WIRE_PROOF_ENTRY
+        if (answer.u.proof.entry != NULL) {
+            r->entry = answer.u.proof.entry;
+            r->entry_len = answer.u.proof.entry_len;
+            answer.u.proof.entry = NULL;
+            snprintf(r->entry_source, sizeof r->entry_source, "proof");
+        }
+#endif
+    }
+    rk_hub_frame_clear(&answer);
+    return err;
+}
+
+/* Checks that r->entry is the ACCEPTED entry of the message st and that it
+ * sits at r->index under r->root. */
+static rk_agent_err receipt_check(rk_agent_t *a, const rk_msg_status *st, rk_receipt *r, char *why, size_t why_len)
+{
+    char detail[RK_DETAIL_MAX + 1] = "";
+    uint8_t leaf[TLOG_HASH_LEN];
+    rk_wire_err werr;
+    tlog_err terr;
+
+    werr = rk_log_entry_decode(r->entry, r->entry_len, &r->decoded, detail, sizeof detail);
+    if (werr == RK_WIRE_ENOMEM) {
+        set_why(why, why_len, "out of memory reading the routing-log entry");
+        return RK_AGENT_ENOMEM;
+    }
+    if (werr != RK_WIRE_OK) {
+        set_why(why, why_len, "entry %llu from the hub does not decode: %s", (unsigned long long)r->index, detail);
+        return RK_AGENT_EPROOF;
+    }
+    if (r->decoded.event != RK_EV_ACCEPTED || !r->decoded.has_msg_id ||
+        sodium_memcmp(r->decoded.msg_id, st->msg_id, RK_MSGID_LEN) != 0 || strcmp(r->decoded.from, a->org) != 0 ||
+        strcmp(r->decoded.to, st->to) != 0 || strcmp(r->decoded.type, st->type) != 0 ||
+        (st->seq != 0 && r->decoded.seq != st->seq)) {
+        set_why(why, why_len, "entry %llu is not this message's acceptance: it records '%s' of a %s message "
+                              "from %s to %s", (unsigned long long)r->index, rk_log_event_name(r->decoded.event),
+                r->decoded.type[0] ? r->decoded.type : "(no type)", r->decoded.from[0] ? r->decoded.from : "-",
+                r->decoded.to[0] ? r->decoded.to : "-");
+        return RK_AGENT_EPROOF;
+    }
+    tlog_leaf_hash(r->entry, r->entry_len, leaf);
+    terr = tlog_verify_inclusion(r->index, r->tree_size, leaf, &r->proof[0][0], r->n, r->root);
+    if (terr != TLOG_OK) {
+        set_why(why, why_len, "the inclusion proof of entry %llu does not lead to the root of the signed "
+                              "checkpoint (size %llu): %s", (unsigned long long)r->index,
+                (unsigned long long)r->tree_size, tlog_strerror(terr));
+        return RK_AGENT_EPROOF;
+    }
+    r->included = true;
+    return RK_AGENT_OK;
+}
+
+rk_agent_err rk_agent_receipt(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN], rk_receipt *out, char *why,
+                              size_t why_len)
+{
+    char hex[RK_MSGID_LEN * 2 + 1];
+    rk_msg_status st;
+    uint64_t log_size = 0;
+    rk_agent_err err;
+
+    memset(out, 0, sizeof *out);
+    memcpy(out->msg_id, msg_id, RK_MSGID_LEN);
+    if ((err = need_store(a, "a receipt", why, why_len)) != RK_AGENT_OK)
+        return err;
+    sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
+    err = rk_mailbox_out_get(a->mb, msg_id, &st, NULL, NULL, why, why_len);
+    if (err == RK_AGENT_ENOTFOUND)
+        set_why(why, why_len, "message %s is not in this agent's outbox", hex);
+    if (err != RK_AGENT_OK)
+        return err;
+    if (st.accepted_ms == 0 && (st.state == RK_MSG_PENDING || st.state == RK_MSG_REFUSED)) {
+        set_why(why, why_len, "message %s was not accepted by the hub (%s): only accepted messages have a "
+                              "receipt", hex, rk_msg_state_name(st.state));
+        err = RK_AGENT_ENOTFOUND;
+        goto done;
+    }
+    err = rk_mailbox_out_log_size(a->mb, msg_id, &log_size, why, why_len);
+    if (err == RK_AGENT_ENOTFOUND)
+        set_why(why, why_len, "the hub did not say where on its routing log it put message %s (accepted by a "
+                              "hub without a routing log?)", hex);
+    if (err != RK_AGENT_OK)
+        goto done;
+    out->index = log_size - 1;
+    if ((err = receipt_checkpoint(a, log_size, out, why, why_len)) != RK_AGENT_OK ||
+        (err = receipt_proof(a, out, why, why_len)) != RK_AGENT_OK)
+        goto done;
+    if (out->entry == NULL && strcmp(a->kind, "municipality") == 0) {
+        /* A municipality may see every entry about a person it knows: the
+         * message's own entry is among them. */
+        char inner[256] = "";
+        if (entry_by_disclosure(a, st.code, out->index, out, inner, sizeof inner) != RK_AGENT_OK)
+            notice(a, "could not fetch the entry through a disclosure: %s", inner);
+    }
+    if (out->entry == NULL) {
+        set_why(why, why_len, "entry not provided by the hub; inclusion not checked (the checkpoint of %llu "
+                              "entries verified, and the hub sent a %zu-hash proof for entry %llu)",
+                (unsigned long long)out->tree_size, out->n, (unsigned long long)out->index);
+        err = RK_AGENT_EUNVERIFIED;
+        goto done;
+    }
+    err = receipt_check(a, &st, out, why, why_len);
+done:
+    sodium_memzero(&st, sizeof st);
+    settle_all(a);
+    return err;
 }

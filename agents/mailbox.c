@@ -28,7 +28,7 @@
 
 struct rk_mailbox {
     MDB_env *env;
-    MDB_dbi out, pending, in, in_new, in_claimed, meta;
+    MDB_dbi out, pending, in, in_new, in_claimed, meta, out_log;
 };
 
 typedef struct out_disk {
@@ -100,7 +100,8 @@ rk_agent_err rk_mailbox_open(struct MDB_env *env, rk_mailbox_t **out, char *why,
         (rc = mdb_dbi_open(txn, "inbox", MDB_CREATE, &mb->in)) != 0 ||
         (rc = mdb_dbi_open(txn, "inbox.new", MDB_CREATE, &mb->in_new)) != 0 ||
         (rc = mdb_dbi_open(txn, "inbox.claimed", MDB_CREATE, &mb->in_claimed)) != 0 ||
-        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &mb->meta)) != 0) {
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &mb->meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, "outbox.log", MDB_CREATE, &mb->out_log)) != 0) {
         mdb_txn_abort(txn);
         goto fail;
     }
@@ -507,11 +508,54 @@ rk_agent_err rk_mailbox_out_result(rk_mailbox_t *mb, const rk_result_t *r, uint6
         copy_text(d.st.detail, sizeof d.st.detail, r->detail);
         rc = out_write(mb, txn, &d);
     }
+    if (rc == 0 && r->status == RK_ST_ACCEPTED && r->log_size > 0) {
+        /* Where the hub put the message on its routing log: kept once, from
+         * the first ACCEPTED that says (a later one for a re-send may name
+         * the same entry or none). */
+        MDB_val k = {RK_MSGID_LEN, (void *)r->msg_id}, v;
+        uint8_t pos[8];
+        rc = mdb_get(txn, mb->out_log, &k, &v);
+        if (rc == MDB_NOTFOUND) {
+            be64(r->log_size, pos);
+            v.mv_size = sizeof pos;
+            v.mv_data = pos;
+            rc = mdb_put(txn, mb->out_log, &k, &v, 0);
+            changed = true;
+        }
+    }
     if (rc == 0 && st != NULL) {
         set_complete(&d.st);
         *st = d.st;
     }
     return finish(txn, rc, changed, "recording the hub's answer", why, why_len);
+}
+
+rk_agent_err rk_mailbox_out_log_size(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID_LEN], uint64_t *log_size,
+                                     char *why, size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = {RK_MSGID_LEN, (void *)msg_id}, v;
+    rk_agent_err err = RK_AGENT_OK;
+    int rc;
+
+    *log_size = 0;
+    if ((rc = mdb_txn_begin(mb->env, NULL, MDB_RDONLY, &txn)) != 0)
+        return lmdb_fail(rc, "reading the outbox", why, why_len);
+    rc = mdb_get(txn, mb->out_log, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        set_why(why, why_len, "the hub named no routing-log entry for this message");
+        err = RK_AGENT_ENOTFOUND;
+    } else if (rc != 0) {
+        err = lmdb_fail(rc, "reading the outbox", why, why_len);
+    } else if (v.mv_size != 8) {
+        err = damaged("outbox log position", why, why_len);
+    } else {
+        const uint8_t *b = v.mv_data;
+        for (int i = 0; i < 8; i++)
+            *log_size = (*log_size << 8) | b[i];
+    }
+    mdb_txn_abort(txn);
+    return err;
 }
 
 /* Applies one notice to a record; true if anything changed. */

@@ -12,6 +12,8 @@
  *   inbox.new       arrival number (big-endian) -> inbox key, NEW entries
  *   inbox.claimed   inbox key -> "", CLAIMED entries
  *   meta            the inbox arrival counter, the last signed directory
+ *   outbox.log      msg_id -> routing-log size when the hub accepted it
+ *                   (8 bytes big-endian; the message's entry is at size - 1)
  * Every change is one write transaction; nothing here talks to the network.
  */
 #ifndef RENKEI_AGENT_MAILBOX_H
@@ -56,10 +58,18 @@ rk_agent_err rk_mailbox_out_get(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID_
 /* Applies the hub's result for a send: ACCEPTED moves PENDING to ACCEPTED
  * (seq, time); QUEUE_FULL / STORE_FULL / INTERNAL leave it PENDING (status
  * and detail noted); any other status moves PENDING to REFUSED.  A result
- * for a message past PENDING, or not in the outbox, changes nothing.
+ * for a message past PENDING, or not in the outbox, changes nothing, except
+ * that the routing-log size of the first ACCEPTED naming one is kept.
  * *st (may be NULL) receives the record afterwards. */
 rk_agent_err rk_mailbox_out_result(rk_mailbox_t *mb, const rk_result_t *r, uint64_t now_ms,
                                    rk_msg_status *st, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* The routing-log size the hub reported when it accepted msg_id (its entry
+ * is at *log_size - 1), kept by rk_mailbox_out_result in table outbox.log.
+ * RK_AGENT_ENOTFOUND (and *log_size 0) if the hub named none: not accepted
+ * yet, or accepted by a hub without a routing log. */
+rk_agent_err rk_mailbox_out_log_size(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID_LEN], uint64_t *log_size,
+                                     char *why, size_t why_len) RK_WARN_UNUSED;
 
 /* Applies a Notice (DELIVERED, EXPIRED, REFUSED_BY_RECIPIENT).  The time of
  * the step is recorded; the state only moves forward (a late DELIVERED

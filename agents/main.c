@@ -3,7 +3,8 @@
  *
  * Exit codes: 0 ok, 1 error, 2 usage, 3 refused (by hub or recipient),
  * 4 timed out waiting, 5 pending (committed to the outbox, not yet accepted
- * by the hub; re-sent automatically).  Messages on stderr never carry a person's number or
+ * by the hub; re-sent automatically), 6 receipt not verified in full (the
+ * hub did not provide the entry), 7 the routing log does not prove it.  Messages on stderr never carry a person's number or
  * a link code; stdout carries what the command is asked to print.
  */
 #include <errno.h>
@@ -30,6 +31,8 @@
 #define EXIT_REFUSED 3
 #define EXIT_TIMEOUT 4
 #define EXIT_PENDING 5
+#define EXIT_UNVERIFIED 6
+#define EXIT_PROOF 7
 #define PAYLOAD_MAX ((size_t)RK_WHAT_CEILING)
 
 extern char **environ;
@@ -47,6 +50,7 @@ typedef struct options {
     const char *hub_key;
     const char *key;
     const char *data;
+    const char *log_origin;
     double timeout_s;
     const char *to;
     const char *type;
@@ -58,6 +62,7 @@ typedef struct options {
     bool all;
     const char *exec;
     long count;
+    const char *out;
 } options;
 
 static void err_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -82,6 +87,8 @@ static void usage(FILE *f)
           "  -k, --key FILE       this organization's secret key, ORG.key [RENKEI_KEY]\n"
           "  -d, --data DIR       this agent's own table of persons and link codes [RENKEI_DATA]\n"
           "  -t, --timeout SECS   how long to wait for the hub or a reply (default 10)\n"
+          "      --log-origin NAME  the hub's routing-log name (its --log-origin) [RENKEI_LOG_ORIGIN]\n"
+          "                       (default renkei-hub)\n"
           "  -h, --help           show this help\n"
           "\n"
           "Commands:\n"
@@ -104,9 +111,17 @@ static void usage(FILE *f)
           "                       detail (MSGID or a unique prefix), those about PERSON, or all\n"
           "  flush                re-send the messages the hub has not accepted yet\n"
           "  directory            print the hub's signed list of organizations\n"
+          "  receipt MSGID [--out FILE]\n"
+          "                       proof that the hub put message MSGID (or a unique prefix) on its\n"
+          "                       routing log: checks the hub-signed checkpoint and the inclusion\n"
+          "                       proof of the message's entry; --out keeps the receipt in FILE\n"
+          "  disclose --person PERSON\n"
+          "                       (municipalities) every routing-log entry about PERSON, as a table\n"
           "\n"
           "Exit codes: 0 ok, 1 error, 2 usage, 3 refused by the hub or the recipient,\n"
-          "4 timed out waiting, 5 pending: kept in the outbox, re-sent automatically.\n",
+          "4 timed out waiting, 5 pending: kept in the outbox, re-sent automatically,\n"
+          "6 receipt not verified in full (the hub did not provide the entry),\n"
+          "7 the routing log does not prove it (tampered log or checkpoint, or the wrong hub key).\n",
           f);
 }
 
@@ -134,6 +149,8 @@ static int exit_for(rk_agent_err err)
     case RK_AGENT_EREFUSED: return EXIT_REFUSED;
     case RK_AGENT_ETIMEOUT: return EXIT_TIMEOUT;
     case RK_AGENT_EPENDING: return EXIT_PENDING;
+    case RK_AGENT_EUNVERIFIED: return EXIT_UNVERIFIED;
+    case RK_AGENT_EPROOF: return EXIT_PROOF;
     default: return EXIT_ERR;
     }
 }
@@ -211,6 +228,7 @@ static int open_agent(const options *o, bool offline, bool keys, bool receive, r
     cfg.receive = receive;
     cfg.offline = offline;
     cfg.notice = on_notice;
+    cfg.log_origin = o->log_origin;
     err = rk_agent_open(&cfg, a, why, sizeof why);
     if (err != RK_AGENT_OK) {
         err_msg("%s", why[0] ? why : rk_agent_strerror(err));
@@ -1215,6 +1233,186 @@ static int cmd_directory(const options *o)
     return 0;
 }
 
+/* ------------------------------------------------------------------ routing log */
+
+/* The one outbox message whose id starts with prefix, into msg_id. */
+static int find_message(rk_agent_t *a, const char *prefix, uint8_t msg_id[RK_MSGID_LEN])
+{
+    rk_msg_status *list = NULL;
+    size_t n = 0, hits = 0, at = 0;
+    char why[512] = "";
+    rk_agent_err err = rk_agent_status_list(a, NULL, &list, &n, why, sizeof why);
+
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        return EXIT_ERR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char hex[33];
+        hex16(list[i].msg_id, hex);
+        if (strncmp(hex, prefix, strlen(prefix)) == 0) {
+            hits++;
+            at = i;
+        }
+    }
+    if (hits == 1)
+        memcpy(msg_id, list[at].msg_id, RK_MSGID_LEN);
+    free(list);
+    if (hits == 0) {
+        err_msg("no message %s in this agent's outbox", prefix);
+        return EXIT_ERR;
+    }
+    if (hits > 1) {
+        err_msg("%zu messages start with %s: give more digits", hits, prefix);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static void print_hex(FILE *f, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%02x", b[i]);
+}
+
+/* Writes the receipt as text: what it proves and everything needed to
+ * check it again without the hub (but with hub.pub). */
+static int write_receipt(const char *path, const rk_receipt *r, const char *verdict)
+{
+    char hex[33];
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        err_msg("cannot write the receipt to %s: %s", path, strerror(errno));
+        return EXIT_ERR;
+    }
+    hex16(r->msg_id, hex);
+    fprintf(f, "renkei-receipt 1\n");
+    fprintf(f, "msg_id %s\n", hex);
+    fprintf(f, "index %llu\n", (unsigned long long)r->index);
+    fprintf(f, "tree_size %llu\n", (unsigned long long)r->tree_size);
+    fprintf(f, "inclusion %s\n", verdict);
+    fprintf(f, "entry ");
+    if (r->entry != NULL)
+        print_hex(f, r->entry, r->entry_len);
+    else
+        fprintf(f, "-");
+    fprintf(f, "\n");
+    for (size_t i = 0; i < r->n; i++) {
+        fprintf(f, "proof ");
+        print_hex(f, r->proof[i], RK_HASH_LEN);
+        fprintf(f, "\n");
+    }
+    fprintf(f, "checkpoint\n%s", r->checkpoint);
+    if (fclose(f) != 0) {
+        err_msg("cannot write the receipt to %s: %s", path, strerror(errno));
+        return EXIT_ERR;
+    }
+    return 0;
+}
+
+static int cmd_receipt(const options *o, const char *msg_arg)
+{
+    rk_agent_t *a = NULL;
+    rk_receipt r;
+    uint8_t msg_id[RK_MSGID_LEN];
+    char why[1024] = "", hex[33], t[32];
+    const char *verdict;
+    size_t len = strlen(msg_arg);
+    rk_agent_err err;
+    int rc;
+
+    memset(&r, 0, sizeof r);
+    if (len == 0 || len > 32 || strspn(msg_arg, "0123456789abcdef") != len)
+        return usage_error("receipt: MSGID is the message id (hexadecimal, lowercase) or a prefix of it");
+    if ((rc = check_needs(o, "receipt", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
+        return rc;
+    if ((rc = open_agent(o, false, true, false, &a)) != 0)
+        return rc;
+    if ((rc = find_message(a, msg_arg, msg_id)) != 0) {
+        rk_agent_close(&a);
+        return rc;
+    }
+    err = rk_agent_receipt(a, msg_id, &r, why, sizeof why);
+    rk_agent_close(&a);
+    hex16(msg_id, hex);
+    if (r.checkpoint == NULL) {
+        /* Nothing could be checked. */
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        rk_receipt_clear(&r);
+        return exit_for(err == RK_AGENT_OK ? RK_AGENT_EPROTO : err);
+    }
+    verdict = err == RK_AGENT_OK ? "verified" : err == RK_AGENT_EUNVERIFIED ? "not-checked" : "FAILED";
+    printf("message     %s\n", hex);
+    printf("log entry   %llu\n", (unsigned long long)r.index);
+    if (r.tree_size > 0) {
+        char root[RK_HASH_LEN * 2 + 1];
+        sodium_bin2hex(root, sizeof root, r.root, RK_HASH_LEN);
+        utc_text((uint64_t)r.time * 1000u, t);
+        printf("checkpoint  %llu entries, signed %s, signature verified\n", (unsigned long long)r.tree_size, t);
+        printf("root        %s\n", root);
+        printf("proof       %zu hash%s\n", r.n, r.n == 1 ? "" : "es");
+    }
+    if (r.entry != NULL && r.decoded.event != 0)
+        printf("entry       %s %s -> %s %s seq %llu (bytes from the %s)\n", rk_log_event_name(r.decoded.event),
+               r.decoded.from, r.decoded.to, r.decoded.type, (unsigned long long)r.decoded.seq, r.entry_source);
+    else if (r.entry == NULL && r.n > 0)
+        printf("entry       not provided by the hub\n");
+    printf("inclusion   %s\n", err == RK_AGENT_OK             ? "verified"
+                                 : err == RK_AGENT_EUNVERIFIED ? "NOT CHECKED (entry not provided by the hub)"
+                                                               : "FAILED");
+    fflush(stdout);
+    if (err != RK_AGENT_OK)
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+    if (o->out != NULL && r.tree_size > 0) {
+        if ((rc = write_receipt(o->out, &r, verdict)) != 0) {
+            rk_receipt_clear(&r);
+            return rc;
+        }
+        printf("receipt     written to %s\n", o->out);
+        fflush(stdout);
+    }
+    rk_receipt_clear(&r);
+    return exit_for(err);
+}
+
+static int cmd_disclose(const options *o)
+{
+    rk_agent_t *a = NULL;
+    rk_disclosed *list = NULL;
+    size_t n = 0;
+    uint64_t size = 0;
+    rk_status st = RK_ST_UNSPECIFIED;
+    char why[512] = "";
+    rk_agent_err err;
+    int rc;
+
+    if ((rc = check_needs(o, "disclose", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
+        return rc;
+    if ((rc = open_agent(o, false, true, false, &a)) != 0)
+        return rc;
+    err = rk_agent_disclose(a, o->person, &list, &n, &size, &st, why, sizeof why);
+    rk_agent_close(&a);
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        return exit_for(err);
+    }
+    printf("%-7s  %-20s  %-17s  %-12s  %-12s  %-22s  %s\n", "INDEX", "TIME (UTC)", "EVENT", "FROM", "TO", "TYPE",
+           "OUTCOME");
+    for (size_t i = 0; i < n; i++) {
+        const rk_log_entry_t *e = &list[i].entry;
+        char t[32];
+        utc_text(e->time_ms, t);
+        printf("%-7llu  %-20s  %-17s  %-12s  %-12s  %-22s  %s\n", (unsigned long long)list[i].index, t,
+               rk_log_event_name(e->event), e->from[0] ? e->from : "-", e->to[0] ? e->to : "-",
+               e->type[0] ? e->type : "-", e->outcome != RK_ST_UNSPECIFIED ? rk_status_name(e->outcome) : "-");
+    }
+    printf("%zu entr%s about this person, of %llu on the routing log\n", n, n == 1 ? "y" : "ies",
+           (unsigned long long)size);
+    fflush(stdout);
+    free(list);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ main */
 
 enum {
@@ -1228,6 +1426,8 @@ enum {
     OPT_COUNT,
     OPT_NO_REPLY,
     OPT_ALL,
+    OPT_OUT,
+    OPT_LOG_ORIGIN,
 };
 
 static int parse_args(int argc, char **argv, options *o, int *first_arg)
@@ -1249,6 +1449,8 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
         {"count", required_argument, NULL, OPT_COUNT},
         {"no-reply", no_argument, NULL, OPT_NO_REPLY},
         {"all", no_argument, NULL, OPT_ALL},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"log-origin", required_argument, NULL, OPT_LOG_ORIGIN},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -1278,6 +1480,8 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
         case OPT_NO_WAIT: o->no_wait = true; break;
         case OPT_NO_REPLY: o->no_reply = true; break;
         case OPT_ALL: o->all = true; break;
+        case OPT_OUT: o->out = optarg; break;
+        case OPT_LOG_ORIGIN: o->log_origin = optarg; break;
         case OPT_EXEC: o->exec = optarg; break;
         case OPT_COUNT:
             errno = 0;
@@ -1300,11 +1504,13 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
 static int check_command_options(const options *o, const char *cmd)
 {
     bool send = strcmp(cmd, "send") == 0, serve = strcmp(cmd, "serve") == 0;
-    bool status = strcmp(cmd, "status") == 0;
+    bool status = strcmp(cmd, "status") == 0, disclose = strcmp(cmd, "disclose") == 0;
     if (!send && (o->to || o->type || o->code || o->payload || o->no_wait || o->no_reply))
         return usage_error("--to, --type, --code, --payload, --no-wait and --no-reply belong to send");
-    if (!send && !status && o->person)
-        return usage_error("--person belongs to send and status");
+    if (!send && !status && !disclose && o->person)
+        return usage_error("--person belongs to send, status and disclose");
+    if (strcmp(cmd, "receipt") != 0 && o->out)
+        return usage_error("--out belongs to receipt");
     if (!status && o->all)
         return usage_error("--all belongs to status");
     if (status && o->all && o->person)
@@ -1353,8 +1559,10 @@ int main(int argc, char **argv)
     o.hub_key = env_or(o.hub_key, "RENKEI_HUB_KEY");
     o.key = env_or(o.key, "RENKEI_KEY");
     o.data = env_or(o.data, "RENKEI_DATA");
+    o.log_origin = env_or(o.log_origin, "RENKEI_LOG_ORIGIN");
     if (first >= argc)
-        return usage_error("no command given (enroll, bind, lookup, send, serve, status, flush, directory)");
+        return usage_error("no command given (enroll, bind, lookup, send, serve, status, flush, directory, "
+                           "receipt, disclose)");
     cmd = argv[first];
     nargs = argc - first - 1;
     if ((rc = check_command_options(&o, cmd)) != 0)
@@ -1418,6 +1626,18 @@ int main(int argc, char **argv)
         if (nargs != 0)
             return usage_error("flush takes no arguments");
         return cmd_flush(&o);
+    }
+    if (strcmp(cmd, "receipt") == 0) {
+        if (nargs != 1)
+            return usage_error("usage: receipt MSGID [--out FILE]");
+        return cmd_receipt(&o, argv[first + 1]);
+    }
+    if (strcmp(cmd, "disclose") == 0) {
+        if (nargs != 0 || o.person == NULL)
+            return usage_error("usage: disclose --person PERSON");
+        if (!rk_person_valid(o.person))
+            return usage_error("--person must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
+        return cmd_disclose(&o);
     }
     return usage_error("unknown command \"%s\"", cmd);
 }

@@ -57,6 +57,10 @@ typedef enum rk_agent_err {
     RK_AGENT_ENOSTORE,     /* the agent was opened without a data directory */
     RK_AGENT_EPENDING,     /* not accepted by the hub yet: kept in the outbox and
                               re-sent automatically (same msg_id, same bytes) */
+    RK_AGENT_EPROOF,       /* the routing log does not prove what it should: bad
+                              checkpoint signature, proof or entry (see why) */
+    RK_AGENT_EUNVERIFIED,  /* a receipt could not be checked in full: the hub did
+                              not provide the entry (see rk_receipt) */
 } rk_agent_err;
 
 /* A fixed English sentence for err (never NULL). */
@@ -80,6 +84,9 @@ typedef struct rk_agent_config {
     /* Optional: told about connection changes after open (lost, back). */
     void (*notice)(void *ctx, const char *text);
     void *notice_ctx;
+    /* The hub's routing-log name (its --log-origin), which is also the key
+     * name of its checkpoint signatures; NULL: "renkei-hub". */
+    const char *log_origin;
 } rk_agent_config;
 
 /* Opens an agent: loads the keys, opens the local table and, unless
@@ -289,6 +296,64 @@ typedef struct rk_status_filter {
  * (free() it) of *n entries.  On failure *list is NULL and *n 0. */
 rk_agent_err rk_agent_status_list(rk_agent_t *a, const rk_status_filter *f, rk_msg_status **list,
                                   size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------- routing log */
+
+#define RK_LOG_ORIGIN_DEFAULT "renkei-hub"
+
+/* A receipt: proof that the hub put one of this organization's messages on
+ * its routing log, which it cannot later remove or rewrite unnoticed. */
+typedef struct rk_receipt {
+    uint8_t msg_id[RK_MSGID_LEN];
+    uint64_t index;                     /* the message's ACCEPTED entry */
+    uint64_t tree_size;                 /* the checkpoint's size (> index) */
+    uint8_t root[RK_HASH_LEN];          /* the checkpoint's root hash */
+    int64_t time;                       /* the checkpoint's time, s since the epoch */
+    char *checkpoint;                   /* owned: the hub-signed note, as received */
+    size_t n;                           /* inclusion proof, leaf side first */
+    uint8_t proof[RK_PROOF_MAX][RK_HASH_LEN];
+    uint8_t *entry;                     /* owned: the entry's bytes; NULL if not had */
+    size_t entry_len;
+    rk_log_entry_t decoded;             /* entry decoded (when entry != NULL) */
+    char entry_source[32];              /* "proof", "disclosure" or "" */
+    bool included;                      /* entry verified at index under root */
+} rk_receipt;
+
+/* Frees what r owns and zeroes it.  Accepts a zeroed receipt. */
+void rk_receipt_clear(rk_receipt *r);
+
+/* Builds a receipt for msg_id, which this data directory sent and the hub
+ * ACCEPTED: fetches the newest checkpoint and checks the hub's signature
+ * (origin and key name cfg->log_origin, key hub.pub), fetches the inclusion
+ * proof of the message's entry (at the log size the ACCEPTED named, minus
+ * one) and its entry bytes, checks the entry is this message's ACCEPTED
+ * entry and that it is included under the checkpoint's root.  RK_AGENT_OK
+ * only if all of that holds (out->included).  RK_AGENT_EUNVERIFIED: the
+ * checkpoint verified and the proof is in *out, but the hub did not provide
+ * the entry (it does in a disclosure, to municipalities, for messages about
+ * a person); RK_AGENT_EPROOF: something does not verify (why says what);
+ * RK_AGENT_ENOTFOUND: not in the outbox, not accepted yet, or accepted by a
+ * hub without a routing log.  *out is filled as far as it got; clear it
+ * with rk_receipt_clear whatever the result. */
+rk_agent_err rk_agent_receipt(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN], rk_receipt *out, char *why,
+                              size_t why_len) RK_WARN_UNUSED;
+
+/* One routing-log entry as disclosed. */
+typedef struct rk_disclosed {
+    uint64_t index;
+    rk_log_entry_t entry;
+} rk_disclosed;
+
+/* Per-person disclosure (municipalities): every routing-log entry the hub
+ * holds about person, whom this organization knows by its own link code
+ * (looked up locally; neither the person nor the code is ever printed).
+ * *list is a new array of *n entries in log order (free() it), *tree_size
+ * the log's size when the hub answered.  RK_AGENT_ENOTFOUND if person has
+ * no code here; RK_AGENT_EREFUSED with *status (may be NULL) FORBIDDEN
+ * (not a municipality) or NOT_FOUND (the hub does not know the code).  On
+ * failure *list is NULL and *n 0. */
+rk_agent_err rk_agent_disclose(rk_agent_t *a, const char *person, rk_disclosed **list, size_t *n,
+                               uint64_t *tree_size, rk_status *status, char *why, size_t why_len) RK_WARN_UNUSED;
 
 /* Fetches the directory again (e.g. after an organization changed keys). */
 rk_agent_err rk_agent_refresh_directory(rk_agent_t *a, char *why, size_t why_len) RK_WARN_UNUSED;
