@@ -10,7 +10,10 @@
 # move-out notice to Y town; at Y town's counter A presents the number and
 # Y town asks the same companies to start supply.  It then checks that every
 # organization saw only its own link code for A and that A's number never
-# left the two municipalities.  Exit status 0 only if every check passed.
+# left the two municipalities.  An auditor then reads what the hub did: X
+# city shows the resident every routing-log entry about A, keeps a receipt
+# for one of its messages, and (when renkei-audit is built) the auditor
+# verifies the whole log.  Exit status 0 only if every check passed.
 set -euo pipefail
 
 if [[ $# -ne 1 || "$1" == "-h" || "$1" == "--help" ]]; then
@@ -94,12 +97,12 @@ printf 'Working folder %s (removed at the end). Link codes are shown shortened.\
 # ---------------------------------------------------------------- set up
 step "Keys: each party makes its own key pair; the hub operator makes the master key"
 mkdir -p "$T/keys" "$T/hub"
-for org in hub city.x town.y "${UTILS[@]}"; do
+for org in hub city.x town.y "${UTILS[@]}" audit; do
     "$BIN/renkei-keygen" -o "$T/keys" "$org" >/dev/null || die "renkei-keygen $org failed"
     [[ $org == hub ]] || mkdir -p "$T/$org"
 done
 "$BIN/renkei-keygen" --master "$T/master.key" >/dev/null || die "renkei-keygen --master failed"
-info "hub city.x town.y power gas water: NAME.key (secret) + NAME.pub; master.key kept outside the hub's data"
+info "hub city.x town.y power gas water audit: NAME.key (secret) + NAME.pub; master.key kept outside the hub's data"
 
 step "Registration at the hub (renkei-ctl register)"
 reg() {
@@ -110,13 +113,19 @@ reg() {
 reg city.x municipality
 reg town.y municipality
 for u in "${UTILS[@]}"; do reg "$u" utility; done
+reg audit auditor
+
+start_hub() {  # start_hub LOGFILE
+    rm -f "$T/hub/ready"
+    "$BIN/renkei-hub" --data "$T/hub/data" --key "$T/keys/hub.key" --master-key "$T/master.key" \
+        --bind 'tcp://127.0.0.1:*' --ready-file "$T/hub/ready" 2>>"$1" &
+    PIDS+=($!)
+    wait_for "$T/hub/ready" "tcp://" || die "the hub did not become ready within $WAIT s"
+    EP="$(head -n 1 "$T/hub/ready")"
+}
 
 step "The hub starts"
-"$BIN/renkei-hub" --data "$T/hub/data" --key "$T/keys/hub.key" --master-key "$T/master.key" \
-    --bind 'tcp://127.0.0.1:*' --ready-file "$T/hub/ready" 2>"$T/hub/hub.log" &
-PIDS+=($!)
-wait_for "$T/hub/ready" "tcp://" || die "the hub did not become ready within $WAIT s"
-EP="$(head -n 1 "$T/hub/ready")"
+start_hub "$T/hub/hub.log"
 info "listening on $EP"
 
 step "Each utility's agent serves its back office ($(basename "$BACKOFFICE")); so does X city's portal"
@@ -147,7 +156,7 @@ agent city.x enroll "$NUMBER" || die "city.x enroll failed: $(cat "$LAST_ERR")"
 CODE_X="$(head -n 1 "$LAST_OUT")"
 info "A's number stays inside city.x; city.x's code for A: $(short "$CODE_X")"
 
-declare -A SEEN_STOP FC_STOP SEEN_START FC_START
+declare -A SEEN_STOP FC_STOP SEEN_START FC_START STOP_MSG
 row_head() {
     printf '    %-7s %-7s %-21s %-14s %-14s %-7s %s\n' FROM TO TYPE "WHO sent" "WHO received" "first" "reply (WHO as the sender knows it)"
 }
@@ -155,6 +164,7 @@ route() {  # route FROM TO TYPE PAYLOAD  (prints one routed step and its reply)
     local from=$1 to=$2 type=$3 payload=$4 line code_back result seen
     agent "$from" send --to "$to" --type "$type" --person "$NUMBER" <<<"$payload" \
         || die "$from -> $to $type failed: $(cat "$LAST_ERR")"
+    ROUTED_MSG="$(sed -n 's/.*accepted: seq [0-9]* msg \([0-9a-f]*\).*/\1/p' "$LAST_ERR" | head -n 1)"
     line="$(tail -n 1 "$LAST_OUT")"
     code_back="$(jget code <<<"$line")"
     result="$(jget payload result <<<"$line")"
@@ -174,6 +184,7 @@ for u in "${UTILS[@]}"; do
     route city.x "$u" utility.supply.stop '{"request":"stop supply","date":"2025-03-31","address":"1-1 Demo-ku, X city"}'
     SEEN_STOP[$u]="$ROUTED_CODE"
     FC_STOP[$u]="$ROUTED_FC"
+    STOP_MSG[$u]="$ROUTED_MSG"
     [[ "$ROUTED_FC" == 1 ]] || fail "$u should meet A for the first time here"
 done
 
@@ -247,6 +258,30 @@ else
     fail "the five organizations' codes for A are not all different"
 fi
 
+# ---------------------------------------------------------------- routing log
+step "What the hub did about A, as X city may show the resident (renkei-agent disclose --person)"
+if agent city.x disclose --person "$NUMBER"; then
+    sed 's/^/      /' "$LAST_OUT"
+    rows="$(grep -cE '^[0-9]+  ' "$LAST_OUT" || true)"
+    [[ "$rows" -gt 0 ]] || fail "the disclosure lists no entry about A"
+    ! grep -qF -- "$NUMBER" "$LAST_OUT" || fail "the disclosure shows A's number"
+    ! grep -qiF -- "$CODE_X" "$LAST_OUT" || fail "the disclosure shows city.x's code for A"
+    info "every exchange about A, from every organization; the number and the codes stay out of it"
+else
+    fail "city.x's disclosure failed: $(cat "$LAST_ERR")"
+fi
+
+step "X city keeps a receipt for its stop request to power (renkei-agent receipt)"
+if [[ -z "${STOP_MSG[power]:-}" ]]; then
+    fail "the stop request's message id was not printed"
+elif agent city.x receipt "${STOP_MSG[power]}" --out "$T/city.x/stop-power.receipt"; then
+    sed 's/^/      /' "$LAST_OUT"
+    info "the hub signed a checkpoint whose tree holds that entry: it cannot drop or rewrite it unnoticed"
+else
+    sed 's/^/      /' "$LAST_OUT"
+    fail "the receipt did not verify: $(cat "$LAST_ERR")"
+fi
+
 # ---------------------------------------------------------------- privacy
 kill "${PIDS[@]}" 2>/dev/null || true      # stop hub and agents so everything is on disk
 for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -299,6 +334,23 @@ for party in city.x town.y "${UTILS[@]}" hub; do
         "$([[ $expect_number == allowed ]] && echo yes || echo no)" "$ok"
 done
 info "hub = its log, its LMDB files and its ready file; each agent = its LMDB, its output and what its back office was handed"
+
+# ---------------------------------------------------------------- audit
+step "An auditor verifies the routing log (renkei-audit verify)"
+if [[ -x "$BIN/renkei-audit" ]]; then
+    mkdir -p "$T/audit"
+    start_hub "$T/hub/hub-after.log"
+    info "the hub is up again on $EP (same data); the auditor connects with its own key:"
+    if timeout $((WAIT * 4)) "$BIN/renkei-audit" -H "$EP" -K "$T/keys/hub.pub" -k "$T/keys/audit.key" \
+        --state "$T/audit/audit.state" verify >"$T/audit/verify.out" 2>"$T/audit/verify.err"; then
+        sed 's/^/      /' "$T/audit/verify.out"
+    else
+        sed 's/^/      /' "$T/audit/verify.out" "$T/audit/verify.err"
+        fail "renkei-audit verify did not find the log consistent"
+    fi
+else
+    info "skipped: $BIN/renkei-audit is not built (the auditors' tool; build it to see this step)"
+fi
 
 echo
 if [[ $FAILS -eq 0 ]]; then
