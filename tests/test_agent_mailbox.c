@@ -237,6 +237,49 @@ static void test_status_never_moves_back(void **state)
     assert_true(st.complete);
 }
 
+/* The routing-log position of the first ACCEPTED is kept, for receipts:
+ * not before, not replaced by a later answer, also when the notice came
+ * first. */
+static void test_log_position_kept(void **state)
+{
+    fixture *f = *state;
+    uint8_t id[RK_MSGID_LEN];
+    uint64_t size = 99;
+    rk_result_t r;
+
+    add_out(f, 3, false, 1000);
+    id_of(id, 3);
+    assert_int_equal(rk_mailbox_out_log_size(f->mb, id, &size, NULL, 0), RK_AGENT_ENOTFOUND);
+    assert_int_equal(size, 0);
+    memset(&r, 0, sizeof r);
+    r.has_msg_id = true;
+    memcpy(r.msg_id, id, RK_MSGID_LEN);
+    r.status = RK_ST_QUEUE_FULL;
+    r.log_size = 5; /* only ACCEPTED names the entry */
+    assert_int_equal(rk_mailbox_out_result(f->mb, &r, 1100, NULL, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_mailbox_out_log_size(f->mb, id, &size, NULL, 0), RK_AGENT_ENOTFOUND);
+    r.status = RK_ST_ACCEPTED;
+    r.seq = 12;
+    r.log_size = 41;
+    assert_int_equal(rk_mailbox_out_result(f->mb, &r, 1200, NULL, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_mailbox_out_log_size(f->mb, id, &size, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(size, 41);
+    r.log_size = 57; /* the answer to a re-send */
+    assert_int_equal(rk_mailbox_out_result(f->mb, &r, 1300, NULL, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_mailbox_out_log_size(f->mb, id, &size, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(size, 41);
+
+    /* Delivered before the hub's ACCEPTED arrived: the position still counts. */
+    add_out(f, 4, false, 2000);
+    assert_true(notice(f, 4, RK_ST_DELIVERED, 2100));
+    id_of(r.msg_id, 4);
+    r.log_size = 60;
+    assert_int_equal(rk_mailbox_out_result(f->mb, &r, 2200, NULL, NULL, 0), RK_AGENT_OK);
+    id_of(id, 4);
+    assert_int_equal(rk_mailbox_out_log_size(f->mb, id, &size, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(size, 60);
+}
+
 /* A reply from another organization than the recipient does not answer. */
 static void test_reply_from_someone_else(void **state)
 {
@@ -569,6 +612,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_status_happy_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_never_moves_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_position_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_from_someone_else, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_refused_and_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_reply_complete_when_delivered, setup, teardown),
