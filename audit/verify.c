@@ -231,6 +231,30 @@ static int check_inclusion(verify_t *v, uint64_t index, const uint8_t leaf[TLOG_
 
 /* ----------------------------------------------------------------- entries */
 
+/* The first entry in [start, start + count) the hub cannot return on its
+ * own (one read per entry: only after a page failed); start if none. */
+static uint64_t first_unreadable(verify_t *v, uint64_t start, uint32_t count)
+{
+    for (uint64_t i = start; i < start + count; i++) {
+        rk_client_frame_t req;
+        rk_hub_frame_t resp;
+        char why[256];
+        bool ok;
+
+        memset(&req, 0, sizeof req);
+        req.kind = RK_CF_LOG_READ;
+        req.u.log_read.start = i;
+        req.u.log_read.count = 1;
+        if (audit_client_request(v->c, &req, &resp, why, sizeof why) != AUDIT_CLIENT_OK)
+            return start;
+        ok = resp.kind == RK_HF_LOG && resp.u.log.status == RK_ST_ACCEPTED && resp.u.log.n == 1;
+        rk_hub_frame_clear(&resp);
+        if (!ok)
+            return i;
+    }
+    return start;
+}
+
 /* Reads up to `count` entries from start.  0 ok (resp filled, the caller
  * clears it), 1 the hub could not produce them (problem recorded), -1 error. */
 static int read_page(verify_t *v, uint64_t start, uint32_t count, rk_hub_frame_t *resp, char *why, size_t why_len)
@@ -253,9 +277,10 @@ static int read_page(verify_t *v, uint64_t start, uint32_t count, rk_hub_frame_t
             rk_hub_frame_clear(resp);
             return -1;
         }
-        problem(v, "the hub cannot produce entries from index %llu of the %llu its checkpoint covers (%s: %s): "
-                   "its log is damaged or incomplete",
-                (unsigned long long)start, (unsigned long long)v->cp.size, rk_status_name(resp->u.log.status),
+        uint64_t at = count > 1 ? first_unreadable(v, start, count) : start;
+        problem(v, "the hub cannot produce entry %llu of the %llu its checkpoint covers (%s: %s): its log is "
+                   "damaged or incomplete",
+                (unsigned long long)at, (unsigned long long)v->cp.size, rk_status_name(resp->u.log.status),
                 resp->u.log.detail);
         rk_hub_frame_clear(resp);
         return 1;
