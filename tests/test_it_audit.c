@@ -263,16 +263,17 @@ static uint64_t entry_naming_power(lm_t *m, uint64_t from)
     return 0;
 }
 
-/* Changes "power" to "qower" in entry i: one byte, and the entry still
- * decodes (it just names another organization). */
-static void alter_entry(lm_t *m, uint64_t i)
+/* Changes the first letter of org in entry i (e.g. "power" to "qower"):
+ * one byte, and the entry still decodes (it just names another
+ * organization). */
+static void alter_org(lm_t *m, uint64_t i, const char *org)
 {
     size_t len;
     uint8_t *e = lm_get(m, i, &len);
-    uint8_t *p = memmem(e, len, "power", 5);
+    uint8_t *p = memmem(e, len, org, strlen(org));
     rk_log_entry_t d;
     assert_non_null(p);
-    *p = 'q';
+    *p = (uint8_t)(*p + 1);
     assert_int_equal(rk_log_entry_decode(e, len, &d, NULL, 0), RK_WIRE_OK);
     lm_put(m, i, e, len);
     free(e);
@@ -349,7 +350,7 @@ static void test_tamper_byte(void **state)
     assert_consistent(fx);
     lm_open(fx, &m);
     i = entry_naming_power(&m, 0);
-    alter_entry(&m, i);
+    alter_org(&m, i, "power");
     lm_close(fx, &m);
     snprintf(where, sizeof where, "entry %llu ", (unsigned long long)i);
     assert_caught(fx, where); /* and says which entry */
@@ -500,7 +501,7 @@ static void test_tamper_resign(void **state)
     lm_open(fx, &m);
     n = lm_size(&m);
     i = entry_naming_power(&m, 0);
-    alter_entry(&m, i);
+    alter_org(&m, i, "power");
     assert_int_equal(mdb_drop(m.txn, m.tree, 0), MDB_SUCCESS);
     for (uint64_t j = 0; j < n; j++) {
         uint8_t leaf[TLOG_HASH_LEN];
@@ -527,6 +528,57 @@ static void test_tamper_resign(void **state)
     /* and after more traffic, the consistency proof fails */
     send_requests(fx, 1);
     assert_caught(fx, "consistency proof");
+}
+
+/* Appends n synthetic enrollment entries to the log with their subtree
+ * hashes and the new size, as the hub itself would have; the hub signs a
+ * checkpoint over them when next asked. */
+static void append_entries(lm_t *m, uint64_t n)
+{
+    uint64_t size = lm_size(m);
+    for (uint64_t j = 0; j < n; j++) {
+        rk_log_entry_t e;
+        uint8_t *buf = NULL, leaf[TLOG_HASH_LEN];
+        size_t len = 0;
+        memset(&e, 0, sizeof e);
+        e.time_ms = (uint64_t)time(NULL) * 1000;
+        e.event = RK_EV_ENROLLED;
+        snprintf(e.from, sizeof e.from, "city.x");
+        e.outcome = RK_ST_ACCEPTED;
+        assert_int_equal(rk_log_entry_encode(&e, &buf, &len), RK_WIRE_OK);
+        lm_put(m, size + j, buf, len);
+        tlog_leaf_hash(buf, len, leaf);
+        free(buf);
+        assert_int_equal(tlog_append(size + j, leaf, tree_get, tree_put, m), TLOG_OK);
+    }
+    lm_set_size(m, size + n);
+}
+
+/* (a) on a log of several thousand entries: verify reads it in pages and
+ * still names the one entry changed in the middle. */
+static void test_tamper_byte_long_log(void **state)
+{
+    fixture_t *fx = *state;
+    lm_t m;
+    uint64_t i;
+    it_run_t r;
+    char where[32];
+
+    send_requests(fx, 1);
+    lm_open(fx, &m);
+    append_entries(&m, 2600);
+    lm_close(fx, &m);
+    assert_int_equal(verify(fx, &r), 0);
+    assert_true(verified_size(r.out) > 2600);
+    it_run_clear(&r);
+    send_requests(fx, 1);
+
+    lm_open(fx, &m);
+    i = lm_size(&m) / 2 + 17;
+    alter_org(&m, i, "city.x");
+    lm_close(fx, &m);
+    snprintf(where, sizeof where, "entry %llu ", (unsigned long long)i);
+    assert_caught(fx, where);
 }
 
 /* query and export: the rows a user asked for, in formats tools read. */
@@ -638,6 +690,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_verify_consistent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_byte_long_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_delete_hole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_truncate, setup, teardown),
