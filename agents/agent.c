@@ -2331,10 +2331,11 @@ static rk_agent_err receipt_check(rk_agent_t *a, const rk_msg_status *st, rk_rec
         sodium_memcmp(r->decoded.msg_id, st->msg_id, RK_MSGID_LEN) != 0 || strcmp(r->decoded.from, a->org) != 0 ||
         strcmp(r->decoded.to, st->to) != 0 || strcmp(r->decoded.type, st->type) != 0 ||
         (st->seq != 0 && r->decoded.seq != st->seq)) {
+        bool other_id = !r->decoded.has_msg_id || sodium_memcmp(r->decoded.msg_id, st->msg_id, RK_MSGID_LEN) != 0;
         set_why(why, why_len, "entry %llu is not this message's acceptance: it records '%s' of a %s message "
-                              "from %s to %s", (unsigned long long)r->index, rk_log_event_name(r->decoded.event),
+                              "from %s to %s%s", (unsigned long long)r->index, rk_log_event_name(r->decoded.event),
                 r->decoded.type[0] ? r->decoded.type : "(no type)", r->decoded.from[0] ? r->decoded.from : "-",
-                r->decoded.to[0] ? r->decoded.to : "-");
+                r->decoded.to[0] ? r->decoded.to : "-", other_id ? " with another message id" : "");
         return RK_AGENT_EPROOF;
     }
     tlog_leaf_hash(r->entry, r->entry_len, leaf);

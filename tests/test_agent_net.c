@@ -6,7 +6,10 @@
  * protocol says, can be told to stay silent, refuse a key, misname the
  * organization, sign the directory with the wrong key, or follow a send with
  * a reply or a recipient's refusal.  Frames the test queues in its outbox go
- * to the connected agent; rejects it receives are recorded.
+ * to the connected agent; rejects it receives are recorded.  It also keeps a
+ * small routing log (RFC 9162 tree computed here, independently of the
+ * store) and answers checkpoint, proof and disclosure requests, honestly or
+ * in one of the ways a dishonest hub could (log_mode).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +31,8 @@
 #include "codebook.h"
 #include "keys.h"
 #include "mailbox.h"
+#include "merkle.h"
+#include "note.h"
 #include "renkei_agent.h"
 #include "seal.h"
 
@@ -37,6 +42,16 @@ enum on_send { SEND_ACCEPT = 0, SEND_REPLY, SEND_REFUSED_BY_RECIPIENT, SEND_SILE
 #define ACKS_MAX 64
 
 #define OUTBOX_MAX 8
+#define LOG_MAX 32
+
+enum log_mode {
+    LOG_HONEST = 0,
+    LOG_FOREIGN_SIGNER, /* the checkpoint is signed by another key */
+    LOG_ROLLED_BACK,    /* the checkpoint predates the message's entry */
+    LOG_OTHER_ENTRY,    /* the disclosure gives another message's entry at the index */
+    LOG_ALTERED_ENTRY,  /* the disclosed entry differs from the one in the tree */
+    LOG_NO_DISCLOSURE,  /* disclosures are refused: the entry is not to be had */
+};
 
 typedef struct fake_hub {
     rk_identity_t *hub_id;
@@ -70,6 +85,11 @@ typedef struct fake_hub {
     size_t send_len[SENDS_MAX];
     uint64_t acked[ACKS_MAX];
     size_t nacked;
+    int log_mode;
+    const rk_identity_t *foreign; /* LOG_FOREIGN_SIGNER signs with this */
+    uint8_t *log[LOG_MAX];
+    size_t log_len[LOG_MAX];
+    size_t nlog;
 } fake_hub;
 
 typedef struct fixture {
@@ -80,6 +100,147 @@ typedef struct fixture {
 } fixture;
 
 /* ------------------------------------------------------------------ fake hub */
+
+static void hub_send(fake_hub *h, const rk_hub_frame_t *f);
+
+/* RFC 9162 2.1.1 MTH(D[lo:hi]), written from the RFC for this test. */
+static void mth(uint8_t *const *e, const size_t *len, size_t lo, size_t hi, uint8_t out[TLOG_HASH_LEN])
+{
+    uint8_t l[TLOG_HASH_LEN], r[TLOG_HASH_LEN];
+    size_t k = 1;
+    if (hi - lo == 1) {
+        tlog_leaf_hash(e[lo], len[lo], out);
+        return;
+    }
+    while (k * 2 < hi - lo)
+        k *= 2;
+    mth(e, len, lo, lo + k, l);
+    mth(e, len, lo + k, hi, r);
+    tlog_node_hash(l, r, out);
+}
+
+/* RFC 9162 2.1.3.1 PATH(m, D[lo:hi]), leaf side first. */
+static void audit_path(uint8_t *const *e, const size_t *len, size_t m, size_t lo, size_t hi,
+                       uint8_t out[][RK_HASH_LEN], size_t *n)
+{
+    size_t k = 1;
+    if (hi - lo == 1)
+        return;
+    while (k * 2 < hi - lo)
+        k *= 2;
+    if (m < k) {
+        audit_path(e, len, m, lo, lo + k, out, n);
+        mth(e, len, lo + k, hi, out[(*n)++]);
+    } else {
+        audit_path(e, len, m - k, lo + k, hi, out, n);
+        mth(e, len, lo, lo + k, out[(*n)++]);
+    }
+}
+
+static void log_add(fake_hub *h, const rk_log_entry_t *e)
+{
+    assert_true(h->nlog < LOG_MAX);
+    assert_int_equal(rk_log_entry_encode(e, &h->log[h->nlog], &h->log_len[h->nlog]), RK_WIRE_OK);
+    h->nlog++;
+}
+
+/* An ACCEPTED entry for core, after a few org events when the log is
+ * empty; returns the log's size with it. */
+static uint64_t log_accepted(fake_hub *h, const rk_core_t *core, uint64_t seq)
+{
+    rk_log_entry_t e;
+    memset(&e, 0, sizeof e);
+    while (h->nlog < 4) {
+        e.event = RK_EV_ORG_REGISTERED;
+        e.time_ms = 1000 + h->nlog;
+        snprintf(e.from, sizeof e.from, "%s", h->nlog % 2 ? "city.x" : "power");
+        snprintf(e.kind, sizeof e.kind, "%s", h->nlog % 2 ? "municipality" : "utility");
+        log_add(h, &e);
+    }
+    memset(&e, 0, sizeof e);
+    e.event = RK_EV_ACCEPTED;
+    e.time_ms = 2000 + h->nlog;
+    e.seq = seq;
+    snprintf(e.from, sizeof e.from, "%s", core->from);
+    snprintf(e.to, sizeof e.to, "%s", core->to);
+    snprintf(e.type, sizeof e.type, "%s", core->type);
+    e.has_msg_id = true;
+    memcpy(e.msg_id, core->msg_id, RK_MSGID_LEN);
+    e.outcome = RK_ST_ACCEPTED;
+    e.size = (uint32_t)core->what_len;
+    log_add(h, &e);
+    return h->nlog;
+}
+
+static void hub_on_log_request(fake_hub *h, const rk_client_frame_t *cf)
+{
+    rk_hub_frame_t f;
+    uint64_t size = h->nlog;
+    memset(&f, 0, sizeof f);
+    if (h->log_mode == LOG_ROLLED_BACK && size > 4)
+        size = 4; /* back to before the first message */
+    if (cf->kind == RK_CF_CHECKPOINT) {
+        tlog_checkpoint_t cp = {.size = size, .time = 1700000000};
+        char note[TLOG_CHECKPOINT_MAX];
+        size_t len = 0;
+        const rk_identity_t *signer = h->log_mode == LOG_FOREIGN_SIGNER ? h->foreign : h->hub_id;
+        mth(h->log, h->log_len, 0, size, cp.root);
+        f.kind = RK_HF_CHECKPOINT;
+        f.u.checkpoint.req_id = cf->u.checkpoint.req_id;
+        f.u.checkpoint.status = RK_ST_ACCEPTED;
+        if (tlog_checkpoint_sign("renkei-hub", &cp, "renkei-hub", signer->sign_sk, note, sizeof note, &len) != TLOG_OK)
+            return;
+        f.u.checkpoint.note = note; /* borrowed for encoding */
+        hub_send(h, &f);
+        return;
+    }
+    if (cf->kind == RK_CF_PROOF) {
+        f.kind = RK_HF_PROOF;
+        f.u.proof.req_id = cf->u.proof.req_id;
+        f.u.proof.index = cf->u.proof.index;
+        f.u.proof.tree_size = cf->u.proof.tree_size;
+        if (cf->u.proof.old_size != 0 || cf->u.proof.index >= cf->u.proof.tree_size ||
+            cf->u.proof.tree_size > h->nlog) {
+            f.u.proof.status = RK_ST_NOT_FOUND;
+        } else {
+            f.u.proof.status = RK_ST_ACCEPTED;
+            audit_path(h->log, h->log_len, cf->u.proof.index, 0, cf->u.proof.tree_size, f.u.proof.hash,
+                       &f.u.proof.n);
+        }
+        hub_send(h, &f);
+        return;
+    }
+    /* Disclose: every entry but the org events. */
+    f.kind = RK_HF_LOG;
+    f.u.log.req_id = cf->u.disclose.req_id;
+    f.u.log.tree_size = h->nlog;
+    if (h->log_mode == LOG_NO_DISCLOSURE) {
+        f.u.log.status = RK_ST_FORBIDDEN;
+        hub_send(h, &f);
+        return;
+    }
+    f.u.log.status = RK_ST_ACCEPTED;
+    f.u.log.index = calloc(LOG_MAX, sizeof *f.u.log.index);
+    f.u.log.entry = calloc(LOG_MAX, sizeof *f.u.log.entry);
+    f.u.log.entry_len = calloc(LOG_MAX, sizeof *f.u.log.entry_len);
+    for (size_t i = 4; i < h->nlog && f.u.log.index != NULL && f.u.log.entry != NULL && f.u.log.entry_len != NULL;
+         i++) {
+        rk_log_entry_t e;
+        size_t n = f.u.log.n;
+        if (rk_log_entry_decode(h->log[i], h->log_len[i], &e, NULL, 0) != RK_WIRE_OK)
+            continue;
+        if (h->log_mode == LOG_OTHER_ENTRY)
+            e.msg_id[0] ^= 1;
+        else if (h->log_mode == LOG_ALTERED_ENTRY)
+            e.time_ms += 1;
+        if (rk_log_entry_encode(&e, &f.u.log.entry[n], &f.u.log.entry_len[n]) != RK_WIRE_OK)
+            continue;
+        f.u.log.index[n] = i;
+        f.u.log.n = n + 1;
+    }
+    hub_send(h, &f);
+    rk_hub_frame_clear(&f);
+}
 
 static void hub_send(fake_hub *h, const rk_hub_frame_t *f)
 {
@@ -152,6 +313,8 @@ static void hub_on_send(fake_hub *h, rk_envelope_t *env)
     memcpy(f.u.result.msg_id, core.msg_id, RK_MSGID_LEN);
     f.u.result.status = h->on_send == SEND_QUEUE_FULL ? RK_ST_QUEUE_FULL : RK_ST_ACCEPTED;
     f.u.result.seq = h->on_send == SEND_QUEUE_FULL ? 0 : ++seq;
+    if (f.u.result.status == RK_ST_ACCEPTED)
+        f.u.result.log_size = log_accepted(h, &core, f.u.result.seq);
     if (h->on_send == SEND_QUEUE_FULL)
         snprintf(f.u.result.detail, sizeof f.u.result.detail, "power's queue is full");
     hub_send(h, &f);
@@ -235,6 +398,11 @@ static void hub_on_frame(fake_hub *h, const uint8_t *buf, size_t len, const char
     case RK_CF_REJECT:
         if (h->nrejects < 8)
             h->rejects[h->nrejects++] = cf.u.reject;
+        break;
+    case RK_CF_CHECKPOINT:
+    case RK_CF_PROOF:
+    case RK_CF_DISCLOSE:
+        hub_on_log_request(h, &cf);
         break;
     default:
         break;
@@ -328,6 +496,8 @@ static void hub_stop(fake_hub *h)
         free(h->out[i]);
     for (size_t i = 0; i < SENDS_MAX; i++)
         free(h->sends[i]);
+    for (size_t i = 0; i < h->nlog; i++)
+        free(h->log[i]);
     free(h->pre_result);
 }
 
@@ -470,6 +640,7 @@ static int setup(void **state)
     save(f, f->x, "city.x");
     save(f, f->gas, "gas"); /* gas.pub: a public key that is not the hub's */
     f->hub.dir_signer = f->hub.hub_id;
+    f->hub.foreign = f->gas;
     f->hub.peer = f->power;
     f->hub.dir.time_ms = 1;
     pthread_mutex_init(&f->hub.mu, NULL);
@@ -684,6 +855,89 @@ static void test_send_reply_and_queueing(void **state)
     rk_event_free(&ev);
     assert_int_equal(rk_agent_recv(a, 100, &ev, why, sizeof why), RK_AGENT_ETIMEOUT);
     rk_agent_close(&a);
+}
+
+/* Sends one message, then a trailing entry or two land on the log (the
+ * first contact, another message), so that the checkpoint is larger than
+ * the log was at acceptance.  Returns the receipt's result. */
+static rk_agent_err receipt_after_send(fixture *f, int mode, rk_receipt *r, char *why, size_t why_len)
+{
+    rk_agent_t *a = NULL;
+    uint8_t msg_id[RK_MSGID_LEN];
+    rk_result_t result;
+    rk_outgoing m = {.to = "power", .type = "utility.supply.stop", .code = WHO,
+                     .payload = (const uint8_t *)"{\"a\":1}", .payload_len = 7};
+    rk_agent_err err;
+
+    f->hub.log_mode = mode;
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 5000, &a, why, why_len) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    if (rk_agent_send(a, &m, msg_id, &result, why, why_len) != RK_AGENT_OK)
+        fail_msg("send failed: %s", why);
+    assert_int_equal(result.log_size, 5);
+    if (rk_agent_send(a, &m, (uint8_t[RK_MSGID_LEN]){0}, &result, why, why_len) != RK_AGENT_OK)
+        fail_msg("second send failed: %s", why);
+    err = rk_agent_receipt(a, msg_id, r, why, why_len);
+    assert_memory_equal(r->msg_id, msg_id, RK_MSGID_LEN);
+    rk_agent_close(&a);
+    return err;
+}
+
+/* An honest hub: the receipt proves the message's entry (index 4 of a
+ * tree of 6) under the hub-signed checkpoint. */
+static void test_receipt_verified(void **state)
+{
+    fixture *f = *state;
+    rk_receipt r;
+    char why[512] = "";
+    rk_agent_err err = receipt_after_send(f, LOG_HONEST, &r, why, sizeof why);
+    if (err != RK_AGENT_OK)
+        fail_msg("receipt: %s", why);
+    assert_true(r.included);
+    assert_int_equal(r.index, 4);
+    assert_int_equal(r.tree_size, 6);
+    assert_int_equal(r.n, 2);
+    assert_non_null(r.checkpoint);
+    assert_non_null(r.entry);
+    assert_string_equal(r.entry_source, "disclosure");
+    assert_int_equal(r.decoded.event, RK_EV_ACCEPTED);
+    assert_string_equal(r.decoded.from, "city.x");
+    rk_receipt_clear(&r);
+    assert_null(r.checkpoint);
+}
+
+/* Each way a hub could cheat is caught, and said. */
+static void test_receipt_catches_a_cheating_hub(void **state)
+{
+    static const struct {
+        int mode;
+        rk_agent_err err;
+        const char *says;
+    } cases[] = {
+        {LOG_FOREIGN_SIGNER, RK_AGENT_EPROOF, "does not verify"},
+        {LOG_ROLLED_BACK, RK_AGENT_EPROOF, "rolled back"},
+        {LOG_OTHER_ENTRY, RK_AGENT_EPROOF, "with another message id"},
+        {LOG_ALTERED_ENTRY, RK_AGENT_EPROOF, "does not lead to the root"},
+        {LOG_NO_DISCLOSURE, RK_AGENT_EUNVERIFIED, "entry not provided by the hub"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fixture *f = *state;
+        rk_receipt r;
+        char why[512] = "";
+        rk_agent_err err;
+        if (i > 0) {
+            assert_int_equal(teardown(state), 0);
+            assert_int_equal(setup(state), 0);
+            f = *state;
+        }
+        err = receipt_after_send(f, cases[i].mode, &r, why, sizeof why);
+        if (err != cases[i].err || strstr(why, cases[i].says) == NULL)
+            fail_msg("case %zu: %s (%s), expected %s and \"%s\"", i, rk_agent_strerror(err), why,
+                     rk_agent_strerror(cases[i].err), cases[i].says);
+        assert_false(r.included);
+        rk_receipt_clear(&r);
+    }
 }
 
 /* The recipient's refusal reaches wait_reply as a result naming the
@@ -1214,6 +1468,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_closes_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_process_hands_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receipt_verified, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receipt_catches_a_cheating_hub, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
