@@ -337,8 +337,8 @@ static int cmd_list(audit_client_t *c, const options_t *o, audit_format fmt)
         if (resp.kind != RK_HF_LOG || resp.u.log.status != RK_ST_ACCEPTED) {
             rk_status st = resp.kind == RK_HF_LOG ? resp.u.log.status : RK_ST_UNSPECIFIED;
             if (st == RK_ST_FORBIDDEN)
-                err_msg("%s is not an auditor: the hub answered FORBIDDEN (%s); only organizations registered "
-                        "with --kind auditor may read the routing log",
+                err_msg("%s is not an auditor: the hub answered FORBIDDEN (%s); use the key of an organization "
+                        "registered with --kind auditor",
                         audit_client_org(c), resp.u.log.detail);
             else
                 err_msg("the hub could not return entries from index %llu: %s: %s", (unsigned long long)start,

@@ -115,8 +115,8 @@ static bool refusal(verify_t *v, rk_status st, const char *detail, char *why, si
 {
     if (st == RK_ST_FORBIDDEN) {
         set_why(why, why_len,
-                "%s is not an auditor: the hub answered FORBIDDEN (%s); only organizations registered "
-                "with --kind auditor may read the routing log",
+                "%s is not an auditor: the hub answered FORBIDDEN (%s); use the key of an organization "
+                "registered with --kind auditor",
                 audit_client_org(v->c), detail[0] ? detail : rk_status_text(st));
         return true;
     }
