@@ -159,6 +159,7 @@ typedef enum rk_cf_kind {
 #define RK_LOG_READ_MAX 1000 /* entries per LogRead */
 #define RK_PROOF_MAX 64      /* hashes in a proof */
 #define RK_HASH_LEN 32
+#define RK_WIRE_PROOF_ENTRY 1 /* Proof frames carry the entry they prove */
 
 #define RK_ACK_MAX 1024 /* sequence numbers per ack frame */
 
