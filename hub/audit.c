@@ -45,10 +45,13 @@ store_err audit_log_msg(store_txn_t *txn, const audit_msg_t *m, uint64_t now_ms,
     return err;
 }
 
-store_err audit_log_enrolled(store_txn_t *txn, const char *org, uint64_t now_ms)
+store_err audit_log_enrolled(store_txn_t *txn, const char *org, uint64_t now_ms,
+                             const uint8_t id_code[STORE_IDCODE_LEN])
 {
     audit_msg_t m = {.event = RK_EV_ENROLLED, .from = org, .outcome = RK_ST_ACCEPTED};
-    return audit_log_msg(txn, &m, now_ms, NULL);
+    uint64_t at = 0;
+    store_err err = audit_log_msg(txn, &m, now_ms, &at);
+    return err == STORE_OK ? store_log_person_add(txn, id_code, at) : err;
 }
 
 store_err audit_checkpoint(store_txn_t *txn, const char *origin, const rk_identity_t *id, uint64_t now_ms,

@@ -36,8 +36,10 @@ typedef struct audit_msg {
 store_err audit_log_msg(store_txn_t *txn, const audit_msg_t *m, uint64_t now_ms, uint64_t *index)
     __attribute__((warn_unused_result));
 
-/* Appends an enrollment by org. */
-store_err audit_log_enrolled(store_txn_t *txn, const char *org, uint64_t now_ms) __attribute__((warn_unused_result));
+/* Appends an enrollment by org of the person id_code (and notes it in the
+ * private per-person index). */
+store_err audit_log_enrolled(store_txn_t *txn, const char *org, uint64_t now_ms,
+                             const uint8_t id_code[STORE_IDCODE_LEN]) __attribute__((warn_unused_result));
 
 /* Signs a checkpoint of the log as it stands in txn and stores it.  Does
  * nothing (STORE_OK) if the newest checkpoint already covers that size and

@@ -282,6 +282,7 @@ static void on_hello(hub_t *hub, const conn_rid_t *rid, const char *from, bool r
 static void on_enroll(hub_t *hub, const conn_rid_t *rid, const char *from, uint64_t req_id)
 {
     item_t *it = new_item(hub, ITEM_ENROLLED, rid, from);
+    uint8_t id_code[STORE_IDCODE_LEN];
     org_t org;
     store_err err;
 
@@ -298,12 +299,12 @@ static void on_enroll(hub_t *hub, const conn_rid_t *rid, const char *from, uint6
         it->frame.u.enrolled.status = RK_ST_NOT_PERMITTED;
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "only municipalities enroll residents; %s is a %s", from, org_kind_name(org.kind));
-    } else if ((err = store_person_new(hub->txn, from, it->frame.u.enrolled.code)) != STORE_OK) {
+    } else if ((err = store_person_new_id(hub->txn, from, it->frame.u.enrolled.code, id_code)) != STORE_OK) {
         it->frame.u.enrolled.status = err == STORE_EFULL ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "hub storage failed (%s); enroll again later", store_strerror(err));
         turn_failed(hub, err);
-    } else if ((err = audit_log_enrolled(hub->txn, from, now_ms())) != STORE_OK) {
+    } else if ((err = audit_log_enrolled(hub->txn, from, now_ms(), id_code)) != STORE_OK) {
         it->frame.u.enrolled.status = err == STORE_EFULL ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "hub storage failed (%s); enroll again later", store_strerror(err));
@@ -311,6 +312,7 @@ static void on_enroll(hub_t *hub, const conn_rid_t *rid, const char *from, uint6
     } else {
         it->frame.u.enrolled.status = RK_ST_ACCEPTED;
     }
+    sodium_memzero(id_code, sizeof id_code);
     if (it->frame.u.enrolled.status != RK_ST_ACCEPTED)
         hub_log(hub->log, LOG_NOTICE, "refused enrollment %s from %s: %s",
                 rk_status_name(it->frame.u.enrolled.status), from, it->frame.u.enrolled.detail);
@@ -440,8 +442,12 @@ static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
         if (err == STORE_OK) {
             audit_msg_t m = {.event = RK_EV_REFUSED_BY_RECIPIENT, .seq = rec.seq, .from = rj->to, .to = from,
                              .type = rec.type, .msg_id = rj->msg_id, .outcome = rj->reason};
-            err = audit_log_msg(txn, &m, now_ms(), NULL);
+            uint64_t at = 0;
+            err = audit_log_msg(txn, &m, now_ms(), &at);
+            if (err == STORE_OK && rec.has_person)
+                err = store_log_person_add(txn, rec.person, at);
         }
+        sodium_memzero(rec.person, sizeof rec.person);
         if (err == STORE_OK)
             /* The detail is the recipient's own free text: passed on to the
              * sender, sealed in its queue, never written to the hub's log. */
@@ -482,10 +488,14 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
             if (err == STORE_OK && rec.state == MSG_QUEUED) {
                 audit_msg_t m = {.event = RK_EV_DELIVERED, .seq = meta.seq, .from = meta.from, .to = from,
                                  .type = meta.type, .msg_id = meta.msg_id, .outcome = RK_ST_DELIVERED};
+                uint64_t at = 0;
                 rec.state = MSG_DELIVERED;
                 err = store_msg_put(txn, meta.from, meta.msg_id, &rec);
                 if (err == STORE_OK)
-                    err = audit_log_msg(txn, &m, now, NULL);
+                    err = audit_log_msg(txn, &m, now, &at);
+                if (err == STORE_OK && rec.has_person)
+                    err = store_log_person_add(txn, rec.person, at);
+                sodium_memzero(rec.person, sizeof rec.person);
                 if (err == STORE_OK)
                     err = route_notice(txn, meta.from, meta.msg_id, meta.seq, meta.type, RK_ST_DELIVERED, from,
                                        RK_ST_UNSPECIFIED, NULL, now, policy_ttl_of(&hub->cfg.ttl, meta.type));
@@ -768,6 +778,10 @@ static void sweep(hub_t *hub)
         }
         {
             msg_record_t rec;
+            audit_msg_t m = {.event = RK_EV_EXPIRED, .seq = meta.seq, .from = meta.from, .to = meta.to,
+                             .type = meta.type, .msg_id = meta.msg_id, .outcome = RK_ST_EXPIRED};
+            uint64_t at = 0;
+            memset(&rec, 0, sizeof rec);
             err = store_msg_get(txn, meta.from, meta.msg_id, &rec);
             if (err == STORE_OK) {
                 rec.state = MSG_EXPIRED;
@@ -775,11 +789,11 @@ static void sweep(hub_t *hub)
             } else if (err == STORE_ENOTFOUND) {
                 err = STORE_OK;
             }
-        }
-        if (err == STORE_OK) {
-            audit_msg_t m = {.event = RK_EV_EXPIRED, .seq = meta.seq, .from = meta.from, .to = meta.to,
-                             .type = meta.type, .msg_id = meta.msg_id, .outcome = RK_ST_EXPIRED};
-            err = audit_log_msg(txn, &m, now, NULL);
+            if (err == STORE_OK)
+                err = audit_log_msg(txn, &m, now, &at);
+            if (err == STORE_OK && rec.has_person)
+                err = store_log_person_add(txn, rec.person, at);
+            sodium_memzero(rec.person, sizeof rec.person);
         }
         if (err == STORE_OK)
             err = route_notice(txn, meta.from, meta.msg_id, meta.seq, meta.type, RK_ST_EXPIRED, meta.to,

@@ -63,7 +63,9 @@
 #define QAD_MAX_LEN (QKEY_MAX_LEN + QMETA_MAX_LEN)
 #define MSG_RECORD_VERSION 1u
 #define MSG_FIXED_LEN (1 + 1 + 1 + 1 + 8 + 8 + 8)
-#define MSG_MAX_LEN (MSG_FIXED_LEN + RK_ID_MAX + RK_TYPE_MAX)
+#define MSG_PERSON_LEN                                                                                      \
+    (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + STORE_IDCODE_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define MSG_MAX_LEN (MSG_FIXED_LEN + RK_ID_MAX + RK_TYPE_MAX + MSG_PERSON_LEN)
 #define MKEY_MAX_LEN (RK_ID_MAX + 1 + RK_MSGID_LEN)
 #define MEXP_KEY_MAX_LEN (8 + MKEY_MAX_LEN)
 #define SCAN_BUF_MIN 4096
@@ -1035,6 +1037,12 @@ store_err store_code_issue(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_
  * STORE_ENOTFOUND if org is not registered; code written only on success. */
 store_err store_person_new(store_txn_t *txn, const char *org, uint8_t code[RK_CODE_LEN])
 {
+    return store_person_new_id(txn, org, code, NULL);
+}
+
+store_err store_person_new_id(store_txn_t *txn, const char *org, uint8_t code[RK_CODE_LEN],
+                              uint8_t id_code_out[STORE_IDCODE_LEN])
+{
     uint8_t id_code[STORE_IDCODE_LEN], rk[LOOKUP_KEY_LEN];
     store_err err = code_args(txn, true, org);
     int tries;
@@ -1055,6 +1063,8 @@ store_err store_person_new(store_txn_t *txn, const char *org, uint8_t code[RK_CO
     }
     if (tries == MAX_RETRIES)
         err = STORE_EIO;
+    if (err == STORE_OK && id_code_out != NULL)
+        memcpy(id_code_out, id_code, sizeof id_code);
     sodium_memzero(id_code, sizeof id_code);
     return err;
 }
@@ -1596,8 +1606,11 @@ static bool msg_valid(const msg_record_t *r)
 }
 
 /* version(1) state(1) to_len(1) type_len(1) seq(8 LE) accepted_ms(8 LE)
- * keep_until_ms(8 LE) to type; returns the length. */
-static size_t msg_pack(const msg_record_t *r, uint8_t out[MSG_MAX_LEN])
+ * keep_until_ms(8 LE) to type [nonce(24) AEAD(ID code, ad = row key)];
+ * returns the length.  The optional sealed ID code (for the private
+ * per-person index) uses a fresh nonce, so records of one person share no
+ * byte at rest. */
+static size_t msg_pack(const store_t *s, const MDB_val *key, const msg_record_t *r, uint8_t out[MSG_MAX_LEN])
 {
     size_t tl = strlen(r->to), yl = strlen(r->type);
     uint8_t *p = out;
@@ -1614,21 +1627,42 @@ static size_t msg_pack(const msg_record_t *r, uint8_t out[MSG_MAX_LEN])
     p += tl;
     memcpy(p, r->type, yl);
     p += yl;
+    if (r->has_person) {
+        randombytes_buf(p, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(p + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL,
+                                                   r->person, STORE_IDCODE_LEN, key->mv_data, key->mv_size, NULL,
+                                                   p, s->keys->seal);
+        p += MSG_PERSON_LEN;
+    }
     return (size_t)(p - out);
 }
 
-static store_err msg_unpack(const MDB_val *val, msg_record_t *out)
+static store_err msg_unpack(const store_t *s, const MDB_val *key, const MDB_val *val, msg_record_t *out)
 {
     const uint8_t *p = val->mv_data;
+    size_t base;
 
     memset(out, 0, sizeof *out);
-    if (val->mv_size < MSG_FIXED_LEN || p[0] != MSG_RECORD_VERSION || !mstate_valid(p[1]) ||
-        val->mv_size != (size_t)MSG_FIXED_LEN + p[2] + p[3])
+    if (val->mv_size < MSG_FIXED_LEN || p[0] != MSG_RECORD_VERSION || !mstate_valid(p[1]))
+        return STORE_ECORRUPT;
+    base = (size_t)MSG_FIXED_LEN + p[2] + p[3];
+    if (val->mv_size != base && val->mv_size != base + MSG_PERSON_LEN)
         return STORE_ECORRUPT;
     if (!name_from_bytes(p + MSG_FIXED_LEN, p[2], RK_ID_MAX, out->to) ||
         !name_from_bytes(p + MSG_FIXED_LEN + p[2], p[3], RK_TYPE_MAX, out->type)) {
         memset(out, 0, sizeof *out);
         return STORE_ECORRUPT;
+    }
+    if (val->mv_size == base + MSG_PERSON_LEN) {
+        const uint8_t *nonce = p + base;
+        if (crypto_aead_xchacha20poly1305_ietf_decrypt(out->person, NULL, NULL,
+                                                       nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+                                                       STORE_IDCODE_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES,
+                                                       key->mv_data, key->mv_size, nonce, s->keys->seal) != 0) {
+            memset(out, 0, sizeof *out);
+            return STORE_ECORRUPT;
+        }
+        out->has_person = true;
     }
     out->state = (msg_state)p[1];
     out->seq = get_u64(p + 4);
@@ -1664,7 +1698,7 @@ store_err store_msg_get(store_txn_t *txn, const char *from, const uint8_t msg_id
     key.mv_size = mkey_make(k, from, msg_id);
     if ((err = txn_get(txn, txn->store->msgs, &key, &val)) != STORE_OK)
         return err;
-    return msg_unpack(&val, out);
+    return msg_unpack(txn->store, &key, &val, out);
 }
 
 /* Writes the record of (from, msg_id), moving its purge index row when
@@ -1689,8 +1723,9 @@ store_err store_msg_put(store_txn_t *txn, const char *from, const uint8_t msg_id
     if (err != STORE_OK && err != STORE_ENOTFOUND)
         return err;
     had = err == STORE_OK;
-    if (had && (err = msg_unpack(&val, &old)) != STORE_OK)
+    if (had && (err = msg_unpack(txn->store, &key, &val, &old)) != STORE_OK)
         return err;
+    sodium_memzero(old.person, sizeof old.person);
     if (had && old.keep_until_ms != rec->keep_until_ms) {
         MDB_val xkey = {.mv_size = mexp_key_make(xk, old.keep_until_ms, from, msg_id), .mv_data = xk};
         err = txn_del(txn, txn->store->msgexp, &xkey);
@@ -1698,7 +1733,7 @@ store_err store_msg_put(store_txn_t *txn, const char *from, const uint8_t msg_id
             return err;
     }
     val.mv_data = packed;
-    val.mv_size = msg_pack(rec, packed);
+    val.mv_size = msg_pack(txn->store, &key, rec, packed);
     if ((err = txn_put(txn, txn->store->msgs, &key, &val, 0)) != STORE_OK)
         return err;
     if (had && old.keep_until_ms == rec->keep_until_ms)

@@ -131,6 +131,10 @@ store_err store_code_issue(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_
 /* Enrollment: a new person (fresh random ID code) known to `org` under a
  * fresh random link code. */
 store_err store_person_new(store_txn_t *txn, const char *org, uint8_t code[RK_CODE_LEN]) RK_WARN_UNUSED;
+/* The same, also giving the new ID code (for the private per-person log
+ * index); the caller wipes it. */
+store_err store_person_new_id(store_txn_t *txn, const char *org, uint8_t code[RK_CODE_LEN],
+                              uint8_t id_code[STORE_IDCODE_LEN]) RK_WARN_UNUSED;
 
 /* ------------------------------------------------------------------ sequence */
 
@@ -213,6 +217,8 @@ typedef struct msg_record {
     msg_state state;
     uint64_t accepted_ms;
     uint64_t keep_until_ms;
+    bool has_person;                   /* the message's person is known (sealed at rest) */
+    uint8_t person[STORE_IDCODE_LEN];  /* its ID code, for the private per-person log index */
 } msg_record_t;
 
 store_err store_msg_get(store_txn_t *txn, const char *from, const uint8_t msg_id[RK_MSGID_LEN],

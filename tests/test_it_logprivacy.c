@@ -522,15 +522,23 @@ static void test_disclosure_lists_only_the_person(void **state)
     assert_non_null(strstr(r.out, "INDEX"));
     rows = table_indexes(r.out, shown, 256);
 
-    /* Exactly the resident's accepted and first-contact entries: every one
-     * of the move (13 accepted, 4 first contacts), none of the other
-     * resident's, none of any other kind. */
+    /* Exactly the resident's entries: its enrollment, and every accepted,
+     * first-contact and delivered entry of the move (13 + 4 + 13); none of
+     * the other resident's (enrolled last), none of any other kind. */
+    uint64_t other_enrolled = 0;
+    for (size_t i = 0; i < n; i++)
+        if (list[i].e.event == RK_EV_ENROLLED)
+            other_enrolled = list[i].index;
     for (size_t i = 0; i < n; i++) {
         bool listed = false;
         const uint8_t *x = exchange_of(list, n, &list[i].e);
+        rk_log_event ev = list[i].e.event;
         bool others = (x != NULL && memcmp(x, other->e.msg_id, RK_MSGID_LEN) == 0) ||
-                      (list[i].e.event == RK_EV_FIRST_CONTACT && list[i].e.seq == other->e.seq);
-        bool about = (list[i].e.event == RK_EV_ACCEPTED || list[i].e.event == RK_EV_FIRST_CONTACT) && !others;
+                      (ev == RK_EV_FIRST_CONTACT && list[i].e.seq == other->e.seq) ||
+                      (ev == RK_EV_ENROLLED && list[i].index == other_enrolled);
+        bool about = (ev == RK_EV_ACCEPTED || ev == RK_EV_FIRST_CONTACT || ev == RK_EV_DELIVERED ||
+                      ev == RK_EV_ENROLLED) &&
+                     !others;
         for (size_t k = 0; k < rows; k++)
             listed = listed || shown[k] == list[i].index;
         if (about != listed)
@@ -539,7 +547,7 @@ static void test_disclosure_lists_only_the_person(void **state)
                      listed ? "is disclosed but is not about the resident" : "is about the resident but not disclosed");
         expected += about;
     }
-    assert_int_equal(expected, 13 + 4);
+    assert_int_equal(expected, 1 + 13 + 4 + 13);
     assert_int_equal(rows, expected);
     it_run_clear(&r);
     entries_free(list, n);

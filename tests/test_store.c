@@ -1331,6 +1331,49 @@ static void test_queue_at_rest(void **state)
     free(data);
 }
 
+/* A record may carry its message's person (for the private per-person log
+ * index): it reads back intact, and at rest it is sealed (a fresh nonce
+ * each time): the ID code is nowhere in the file. */
+static void test_msg_person_sealed(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    uint8_t id1[RK_MSGID_LEN], id2[RK_MSGID_LEN], person[STORE_IDCODE_LEN];
+    msg_record_t r, got;
+    char path[4096];
+    uint8_t *data;
+    size_t len;
+
+    memset(id1, 0x51, sizeof id1);
+    memset(id2, 0x52, sizeof id2);
+    for (size_t i = 0; i < sizeof person; i++)
+        person[i] = (uint8_t)(0xa0 + i);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    r = make_rec("water.w", 1, MSG_QUEUED, 5000);
+    r.has_person = true;
+    memcpy(r.person, person, sizeof person);
+    assert_int_equal(store_msg_put(t, "city.x", id1, &r), STORE_OK);
+    assert_int_equal(store_msg_put(t, "city.x", id2, &r), STORE_OK);
+    r.has_person = false;
+    assert_int_equal(store_msg_put(t, "town.y", id1, &r), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_msg_get(t, "city.x", id2, &got), STORE_OK);
+    assert_true(got.has_person);
+    assert_memory_equal(got.person, person, sizeof person);
+    assert_int_equal(store_msg_get(t, "town.y", id1, &got), STORE_OK);
+    assert_false(got.has_person);
+    store_abort(&t);
+    store_close(&s);
+
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    data = slurp(path, &len);
+    assert_null(memmem(data, len, person, sizeof person));
+    free(data);
+}
+
 /* --------------------------------------------------------------- routing log */
 
 #define LOG_SIZES 100
@@ -1857,6 +1900,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msgs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_msg_person_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_no_master, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_map_full, setup, teardown),
