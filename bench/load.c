@@ -1,0 +1,830 @@
+/*
+ * load.c - renkei-bench's load generator and sink over the Renkei wire
+ * protocol.
+ */
+#include "load.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "keys.h"
+#include "proc.h"
+
+#define TYPE "utility.supply.stop"
+#define REPLY_TIMEOUT_S 30.0
+
+typedef struct party {
+    rk_identity_t *id;
+    char name[RK_ID_MAX + 1];
+    void *sock;
+    rk_client_frame_t *ack; /* pending acks (heap: RK_ACK_MAX sequence numbers) */
+    uint8_t (*codes)[RK_CODE_LEN]; /* senders: one code per enrolled person */
+    size_t outstanding;            /* senders: sent, not yet accepted */
+    size_t next;                   /* senders: next frame index in a pass */
+} party_t;
+
+typedef struct frame {
+    uint8_t *buf;
+    size_t len;
+    uint32_t to;
+} frame_t;
+
+struct bench_load {
+    size_t n_s, n_r, persons, window;
+    party_t *s, *r;
+    void *ctx;
+    bench_target target;
+    bool connected;
+};
+
+static void why_set(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void why_set(char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+    if (why == NULL || why_len == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static int party_init(party_t *p, const char *dir, const char *name, char *why, size_t why_len)
+{
+    char prefix[4096];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->id = rk_identity_generate(name);
+    p->ack = calloc(1, sizeof *p->ack);
+    if (p->id == NULL || p->ack == NULL) {
+        why_set(why, why_len, "out of memory making the identity %s", name);
+        return -1;
+    }
+    p->ack->kind = RK_CF_ACK;
+    snprintf(prefix, sizeof prefix, "%s/%s", dir, name);
+    if (rk_identity_save(p->id, prefix, why, why_len) != RK_KEYS_OK)
+        return -1;
+    return 0;
+}
+
+bench_load_t *bench_load_new(const char *key_dir, size_t n_senders, size_t n_recipients,
+                             size_t persons, size_t window, char *why, size_t why_len)
+{
+    bench_load_t *l;
+    char name[32];
+
+    if (sodium_init() < 0) {
+        why_set(why, why_len, "libsodium does not initialize");
+        return NULL;
+    }
+    if (n_senders == 0 || n_recipients == 0 || persons == 0 || window == 0 || n_senders > 99 ||
+        n_recipients > 99) {
+        why_set(why, why_len, "senders and recipients must be 1..99, persons and window >= 1");
+        return NULL;
+    }
+    l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return NULL;
+    l->n_s = n_senders;
+    l->n_r = n_recipients;
+    l->persons = persons;
+    l->window = window;
+    l->s = calloc(n_senders, sizeof *l->s);
+    l->r = calloc(n_recipients, sizeof *l->r);
+    if (l->s == NULL || l->r == NULL)
+        goto fail;
+    for (size_t i = 0; i < n_senders; i++) {
+        snprintf(name, sizeof name, "benchm%02zu", i + 1);
+        if (party_init(&l->s[i], key_dir, name, why, why_len) != 0)
+            goto fail;
+        l->s[i].codes = calloc(persons, RK_CODE_LEN);
+        if (l->s[i].codes == NULL)
+            goto fail;
+    }
+    for (size_t i = 0; i < n_recipients; i++) {
+        snprintf(name, sizeof name, "benchu%02zu", i + 1);
+        if (party_init(&l->r[i], key_dir, name, why, why_len) != 0)
+            goto fail;
+    }
+    return l;
+fail:
+    bench_load_destroy(&l);
+    return NULL;
+}
+
+static void party_clear(party_t *p)
+{
+    if (p->sock != NULL)
+        zmq_close(p->sock);
+    p->sock = NULL;
+    rk_identity_destroy(&p->id);
+    free(p->ack);
+    free(p->codes);
+}
+
+void bench_load_disconnect(bench_load_t *l)
+{
+    for (size_t i = 0; i < l->n_s; i++)
+        if (l->s[i].sock != NULL) {
+            zmq_close(l->s[i].sock);
+            l->s[i].sock = NULL;
+        }
+    for (size_t i = 0; i < l->n_r; i++)
+        if (l->r[i].sock != NULL) {
+            zmq_close(l->r[i].sock);
+            l->r[i].sock = NULL;
+        }
+    if (l->ctx != NULL)
+        zmq_ctx_term(l->ctx);
+    l->ctx = NULL;
+    l->connected = false;
+}
+
+void bench_load_destroy(bench_load_t **lp)
+{
+    bench_load_t *l;
+    if (lp == NULL || *lp == NULL)
+        return;
+    l = *lp;
+    bench_load_disconnect(l);
+    for (size_t i = 0; l->s != NULL && i < l->n_s; i++)
+        party_clear(&l->s[i]);
+    for (size_t i = 0; l->r != NULL && i < l->n_r; i++)
+        party_clear(&l->r[i]);
+    free(l->s);
+    free(l->r);
+    free(l);
+    *lp = NULL;
+}
+
+size_t bench_load_senders(const bench_load_t *l) { return l->n_s; }
+size_t bench_load_recipients(const bench_load_t *l) { return l->n_r; }
+const char *bench_load_sender_name(const bench_load_t *l, size_t i) { return l->s[i].name; }
+const char *bench_load_recipient_name(const bench_load_t *l, size_t i) { return l->r[i].name; }
+
+/* ------------------------------------------------------------ sockets */
+
+static int party_connect(bench_load_t *l, party_t *p, const char *endpoint,
+                         const uint8_t server_pk[RK_KEY_LEN], char *why, size_t why_len)
+{
+    int linger = 0, hwm = 100000;
+    p->sock = zmq_socket(l->ctx, ZMQ_DEALER);
+    if (p->sock == NULL ||
+        zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(p->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(p->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(p->sock, ZMQ_CURVE_SERVERKEY, server_pk, RK_KEY_LEN) != 0 ||
+        zmq_setsockopt(p->sock, ZMQ_CURVE_PUBLICKEY, p->id->pub.curve_pk, RK_KEY_LEN) != 0 ||
+        zmq_setsockopt(p->sock, ZMQ_CURVE_SECRETKEY, p->id->curve_sk, RK_KEY_LEN) != 0 ||
+        (l->target == BENCH_TARGET_BARE &&
+         zmq_setsockopt(p->sock, ZMQ_ROUTING_ID, p->name, strlen(p->name)) != 0) ||
+        zmq_connect(p->sock, endpoint) != 0) {
+        why_set(why, why_len, "cannot connect %s to %s: %s", p->name, endpoint,
+                zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+static int send_frame(void *sock, const rk_client_frame_t *f)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rv;
+    if (rk_client_frame_encode(f, &buf, &len) != RK_WIRE_OK)
+        return -1;
+    rv = zmq_send(sock, buf, len, 0) == (int)len ? 0 : -1;
+    free(buf);
+    return rv;
+}
+
+/* Sends the acks p has gathered (hub only). */
+static int flush_acks(party_t *p)
+{
+    int rv;
+    if (p->ack->u.ack.n == 0)
+        return 0;
+    rv = send_frame(p->sock, p->ack);
+    p->ack->u.ack.n = 0;
+    return rv;
+}
+
+static int queue_ack(party_t *p, uint64_t seq)
+{
+    p->ack->u.ack.seq[p->ack->u.ack.n++] = seq;
+    return p->ack->u.ack.n == RK_ACK_MAX ? flush_acks(p) : 0;
+}
+
+/* Receives one hub frame from p within timeout_s.  0 ok, -1 otherwise. */
+static int recv_hub(party_t *p, rk_hub_frame_t *f, double timeout_s)
+{
+    zmq_pollitem_t it = {p->sock, 0, ZMQ_POLLIN, 0};
+    zmq_msg_t m;
+    char why[256];
+    int rv;
+    if (zmq_poll(&it, 1, (long)(timeout_s * 1000)) <= 0)
+        return -1;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, p->sock, 0) < 0) {
+        zmq_msg_close(&m);
+        return -1;
+    }
+    rv = rk_hub_frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), f, why, sizeof why) ==
+                 RK_WIRE_OK ? 0 : -1;
+    zmq_msg_close(&m);
+    return rv;
+}
+
+/* Waits for a frame of `kind` on p, acking deliveries and notices met on
+ * the way.  0 ok (f filled), -1 on timeout. */
+static int wait_kind(party_t *p, rk_hf_kind kind, rk_hub_frame_t *f, double timeout_s)
+{
+    double deadline = bench_now() + timeout_s;
+    while (bench_now() < deadline) {
+        if (recv_hub(p, f, deadline - bench_now()) != 0)
+            return -1;
+        if (f->kind == kind)
+            return 0;
+        if (f->kind == RK_HF_DELIVER)
+            (void)queue_ack(p, f->u.deliver.seq);
+        else if (f->kind == RK_HF_NOTICE)
+            (void)queue_ack(p, f->u.notice.seq);
+        rk_hub_frame_clear(f);
+        if (flush_acks(p) != 0)
+            return -1;
+    }
+    return -1;
+}
+
+static int hub_hello(party_t *p, char *why, size_t why_len)
+{
+    rk_client_frame_t cf;
+    rk_hub_frame_t hf;
+    memset(&cf, 0, sizeof cf);
+    cf.kind = RK_CF_HELLO;
+    cf.u.hello.receive = true;
+    if (send_frame(p->sock, &cf) != 0 || wait_kind(p, RK_HF_WELCOME, &hf, 15) != 0) {
+        why_set(why, why_len, "%s got no welcome from the hub within 15 s (is it registered?)",
+                p->name);
+        return -1;
+    }
+    rk_hub_frame_clear(&hf);
+    return 0;
+}
+
+static int hub_enroll(party_t *p, size_t persons, char *why, size_t why_len)
+{
+    for (size_t i = 0; i < persons; i++) {
+        rk_client_frame_t cf;
+        rk_hub_frame_t hf;
+        bool ok;
+        memset(&cf, 0, sizeof cf);
+        cf.kind = RK_CF_ENROLL;
+        cf.u.enroll.req_id = i + 1;
+        if (send_frame(p->sock, &cf) != 0 || wait_kind(p, RK_HF_ENROLLED, &hf, 15) != 0) {
+            why_set(why, why_len, "%s: no answer to enroll within 15 s", p->name);
+            return -1;
+        }
+        ok = hf.u.enrolled.status == RK_ST_ACCEPTED;
+        if (ok)
+            memcpy(p->codes[i], hf.u.enrolled.code, RK_CODE_LEN);
+        else
+            why_set(why, why_len, "%s: enroll refused: %s", p->name,
+                    rk_status_name(hf.u.enrolled.status));
+        rk_hub_frame_clear(&hf);
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ envelopes */
+
+/* nonce || crypto_box_easy(zeros) from s to r, `len` bytes in all. */
+static uint8_t *make_what(const party_t *s, const party_t *r, size_t len)
+{
+    size_t over = crypto_box_NONCEBYTES + crypto_box_MACBYTES, plain_len;
+    uint8_t *out, *plain;
+    if (len < over)
+        len = over;
+    plain_len = len - over;
+    out = malloc(len);
+    plain = calloc(1, plain_len + 1);
+    if (out == NULL || plain == NULL) {
+        free(out);
+        free(plain);
+        return NULL;
+    }
+    randombytes_buf(out, crypto_box_NONCEBYTES);
+    if (crypto_box_easy(out + crypto_box_NONCEBYTES, plain, plain_len, out, r->id->pub.curve_pk,
+                        s->id->curve_sk) != 0) {
+        free(out);
+        out = NULL;
+    }
+    free(plain);
+    return out;
+}
+
+/* Encodes a signed Send frame from s to r about `who`.  what is borrowed. */
+static int build_send(const party_t *s, const party_t *r, const uint8_t who[RK_CODE_LEN],
+                      const uint8_t *reply_to, uint8_t *what, size_t what_len, uint8_t **out,
+                      size_t *out_len, uint8_t msg_id_out[RK_MSGID_LEN])
+{
+    rk_core_t core;
+    rk_client_frame_t cf;
+    int rv = 0;
+    memset(&core, 0, sizeof core);
+    memset(&cf, 0, sizeof cf);
+    snprintf(core.from, sizeof core.from, "%s", s->name);
+    snprintf(core.to, sizeof core.to, "%s", r->name);
+    snprintf(core.type, sizeof core.type, "%s", TYPE);
+    randombytes_buf(core.msg_id, RK_MSGID_LEN);
+    if (reply_to != NULL) {
+        core.has_reply_to = true;
+        memcpy(core.reply_to, reply_to, RK_MSGID_LEN);
+    }
+    core.time_ms = wall_ms();
+    core.what = what;
+    core.what_len = what_len;
+    cf.kind = RK_CF_SEND;
+    if (rk_envelope_seal(&cf.u.send, &core, who, s->id->sign_sk) != RK_WIRE_OK)
+        return -1;
+    if (rk_client_frame_encode(&cf, out, out_len) != RK_WIRE_OK)
+        rv = -1;
+    if (msg_id_out != NULL)
+        memcpy(msg_id_out, core.msg_id, RK_MSGID_LEN);
+    rk_envelope_clear(&cf.u.send);
+    return rv;
+}
+
+static void free_frames(frame_t *fr, size_t n)
+{
+    for (size_t i = 0; fr != NULL && i < n; i++)
+        free(fr[i].buf);
+    free(fr);
+}
+
+/* Frame i goes from sender i % N to recipient (i / N) % M about person
+ * (i / (N*M)) % P: N*M*P frames cover every (sender, recipient, person). */
+static frame_t *build_frames(bench_load_t *l, size_t payload, size_t count, char *why,
+                             size_t why_len)
+{
+    frame_t *fr = calloc(count ? count : 1, sizeof *fr);
+    uint8_t **what = calloc(l->n_s * l->n_r, sizeof *what);
+    size_t i;
+    if (fr == NULL || what == NULL)
+        goto fail;
+    for (i = 0; i < l->n_s * l->n_r; i++)
+        if ((what[i] = make_what(&l->s[i / l->n_r], &l->r[i % l->n_r], payload)) == NULL)
+            goto fail;
+    for (i = 0; i < count; i++) {
+        size_t s = i % l->n_s, r = (i / l->n_s) % l->n_r, p = (i / (l->n_s * l->n_r)) % l->persons;
+        fr[i].to = (uint32_t)r;
+        if (build_send(&l->s[s], &l->r[r], l->s[s].codes[p], NULL, what[s * l->n_r + r],
+                       payload < 40 ? 40 : payload, &fr[i].buf, &fr[i].len, NULL) != 0)
+            goto fail;
+    }
+    for (i = 0; i < l->n_s * l->n_r; i++)
+        free(what[i]);
+    free(what);
+    return fr;
+fail:
+    why_set(why, why_len, "cannot build the envelopes (out of memory?)");
+    for (i = 0; what != NULL && i < l->n_s * l->n_r; i++)
+        free(what[i]);
+    free(what);
+    free_frames(fr, count);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ a pass */
+
+typedef struct tally {
+    size_t accepted, delivered, refused;
+    rk_status first_refusal;
+} tally_t;
+
+/* Drains p's socket (a sender when is_sender).  -1 on a broken frame. */
+static int drain(bench_load_t *l, party_t *p, bool is_sender, tally_t *t)
+{
+    for (;;) {
+        zmq_msg_t m;
+        int more = 0;
+        size_t more_len = sizeof more;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, p->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return errno == EAGAIN ? 0 : -1;
+        }
+        if (l->target == BENCH_TARGET_BARE) {
+            /* [from][payload]: from "" is the forwarder's own answer. */
+            bool from_fwd = zmq_msg_size(&m) == 0;
+            zmq_getsockopt(p->sock, ZMQ_RCVMORE, &more, &more_len);
+            while (more) {
+                zmq_msg_close(&m);
+                zmq_msg_init(&m);
+                if (zmq_msg_recv(&m, p->sock, 0) < 0)
+                    break;
+                zmq_getsockopt(p->sock, ZMQ_RCVMORE, &more, &more_len);
+            }
+            zmq_msg_close(&m);
+            if (is_sender && from_fwd) {
+                p->outstanding--;
+                t->accepted++;
+            } else if (!is_sender) {
+                t->delivered++;
+                p->ack->u.ack.n++;
+            }
+            continue;
+        } else {
+            rk_hub_frame_t f;
+            char why[128];
+            if (rk_hub_frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), &f, why, sizeof why) !=
+                RK_WIRE_OK) {
+                zmq_msg_close(&m);
+                return -1;
+            }
+            zmq_msg_close(&m);
+            if (f.kind == RK_HF_RESULT && is_sender) {
+                p->outstanding--;
+                if (f.u.result.status == RK_ST_ACCEPTED) {
+                    t->accepted++;
+                } else {
+                    if (t->refused++ == 0)
+                        t->first_refusal = f.u.result.status;
+                }
+            } else if (f.kind == RK_HF_DELIVER) {
+                if (!is_sender)
+                    t->delivered++;
+                if (queue_ack(p, f.u.deliver.seq) != 0) {
+                    rk_hub_frame_clear(&f);
+                    return -1;
+                }
+            } else if (f.kind == RK_HF_NOTICE) {
+                if (queue_ack(p, f.u.notice.seq) != 0) {
+                    rk_hub_frame_clear(&f);
+                    return -1;
+                }
+            }
+            rk_hub_frame_clear(&f);
+        }
+    }
+}
+
+/* Bare: the sink's batched ack, [""][n acks as bytes], dropped by the
+ * forwarder.  Hub: a real Ack frame. */
+static int flush_party(bench_load_t *l, party_t *p)
+{
+    if (l->target == BENCH_TARGET_HUB)
+        return flush_acks(p);
+    if (p->ack->u.ack.n == 0)
+        return 0;
+    p->ack->u.ack.n = 0;
+    if (zmq_send(p->sock, "", 0, ZMQ_SNDMORE) < 0 || zmq_send(p->sock, "ack", 3, 0) < 0)
+        return -1;
+    return 0;
+}
+
+static int send_one(bench_load_t *l, party_t *s, const frame_t *f)
+{
+    if (l->target == BENCH_TARGET_BARE) {
+        const party_t *r = &l->r[f->to];
+        if (zmq_send(s->sock, r->name, strlen(r->name), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+            return -1;
+        return zmq_send(s->sock, f->buf, f->len, 0) < 0 ? -1 : 0;
+    }
+    return zmq_send(s->sock, f->buf, f->len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+static int run_frames(bench_load_t *l, const frame_t *fr, size_t count, double timeout_s,
+                      double *elapsed_s, char *why, size_t why_len)
+{
+    size_t n = l->n_s + l->n_r, i;
+    zmq_pollitem_t *items = calloc(n, sizeof *items);
+    tally_t t = {0, 0, 0, RK_ST_ACCEPTED};
+    double t0, deadline;
+    int rc = -1;
+
+    if (items == NULL)
+        return -1;
+    for (i = 0; i < l->n_s; i++) {
+        l->s[i].next = i;
+        l->s[i].outstanding = 0;
+        items[i].socket = l->s[i].sock;
+        items[i].events = ZMQ_POLLIN;
+    }
+    for (i = 0; i < l->n_r; i++) {
+        items[l->n_s + i].socket = l->r[i].sock;
+        items[l->n_s + i].events = ZMQ_POLLIN;
+    }
+    t0 = bench_now();
+    deadline = t0 + timeout_s;
+    while (t.accepted + t.refused < count || t.delivered < count - (t.refused < count ? t.refused : count)) {
+        bool blocked = false;
+        for (i = 0; i < l->n_s; i++) {
+            party_t *s = &l->s[i];
+            while (s->outstanding < l->window && s->next < count) {
+                if (send_one(l, s, &fr[s->next]) != 0) {
+                    blocked = true;
+                    break;
+                }
+                s->outstanding++;
+                s->next += l->n_s;
+            }
+        }
+        if (zmq_poll(items, (int)n, blocked ? 1 : 100) < 0) {
+            why_set(why, why_len, "poll: %s", zmq_strerror(zmq_errno()));
+            goto done;
+        }
+        for (i = 0; i < n; i++) {
+            party_t *p = i < l->n_s ? &l->s[i] : &l->r[i - l->n_s];
+            if ((items[i].revents & ZMQ_POLLIN) && drain(l, p, i < l->n_s, &t) != 0) {
+                why_set(why, why_len, "%s received a frame that does not decode", p->name);
+                goto done;
+            }
+            if (flush_party(l, p) != 0) {
+                why_set(why, why_len, "%s cannot send its acks", p->name);
+                goto done;
+            }
+        }
+        if (bench_now() > deadline) {
+            why_set(why, why_len,
+                    "timed out after %.0f s: %zu of %zu accepted, %zu delivered, %zu refused",
+                    timeout_s, t.accepted, count, t.delivered, t.refused);
+            goto done;
+        }
+    }
+    *elapsed_s = bench_now() - t0;
+    if (t.refused > 0) {
+        why_set(why, why_len, "%zu of %zu messages were refused, the first with %s", t.refused,
+                count, rk_status_name(t.first_refusal));
+        goto done;
+    }
+    rc = 0;
+done:
+    free(items);
+    return rc;
+}
+
+int bench_load_pass(bench_load_t *l, size_t payload, size_t count, double *elapsed_s, char *why,
+                    size_t why_len)
+{
+    frame_t *fr;
+    int rc;
+    if (!l->connected) {
+        why_set(why, why_len, "not connected");
+        return -1;
+    }
+    fr = build_frames(l, payload, count, why, why_len);
+    if (fr == NULL)
+        return -1;
+    rc = run_frames(l, fr, count, 60.0 + (double)count / 200.0, elapsed_s, why, why_len);
+    free_frames(fr, count);
+    return rc;
+}
+
+int bench_load_connect(bench_load_t *l, bench_target target, const char *endpoint,
+                       const uint8_t server_curve_pk[RK_KEY_LEN], char *why, size_t why_len)
+{
+    double elapsed;
+    frame_t *fr;
+    size_t count;
+    int rc;
+
+    bench_load_disconnect(l);
+    l->target = target;
+    l->ctx = zmq_ctx_new();
+    if (l->ctx == NULL) {
+        why_set(why, why_len, "zmq_ctx_new failed");
+        return -1;
+    }
+    for (size_t i = 0; i < l->n_s; i++)
+        if (party_connect(l, &l->s[i], endpoint, server_curve_pk, why, why_len) != 0)
+            return -1;
+    for (size_t i = 0; i < l->n_r; i++)
+        if (party_connect(l, &l->r[i], endpoint, server_curve_pk, why, why_len) != 0)
+            return -1;
+    if (target == BENCH_TARGET_HUB) {
+        for (size_t i = 0; i < l->n_r; i++)
+            if (hub_hello(&l->r[i], why, why_len) != 0)
+                return -1;
+        for (size_t i = 0; i < l->n_s; i++)
+            if (hub_hello(&l->s[i], why, why_len) != 0 ||
+                hub_enroll(&l->s[i], l->persons, why, why_len) != 0)
+                return -1;
+    } else {
+        /* CURVE handshakes take a moment; the forwarder drops frames for
+         * recipients it has not met yet, so give them time to connect. */
+        struct timespec ts = {0, 300 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    l->connected = true;
+    /* Warm-up: every first contact, every connection exercised. */
+    count = l->n_s * l->n_r * l->persons;
+    fr = build_frames(l, 512, count, why, why_len);
+    if (fr == NULL)
+        return -1;
+    rc = run_frames(l, fr, count, 60.0, &elapsed, why, why_len);
+    free_frames(fr, count);
+    if (rc != 0)
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ latency */
+
+/* Receives one message on p: hub mode decodes a HubFrame (acks deliveries
+ * and notices), bare mode the [from][ClientFrame] pair.  Returns 1 and the
+ * envelope in *env (caller clears) for a delivered envelope, 0 for anything
+ * else, -1 on timeout or error. */
+static int lat_recv(bench_load_t *l, party_t *p, rk_envelope_t *env, double deadline)
+{
+    zmq_pollitem_t it = {p->sock, 0, ZMQ_POLLIN, 0};
+    zmq_msg_t m;
+    char why[128];
+    double left = deadline - bench_now();
+    if (left <= 0 || zmq_poll(&it, 1, (long)(left * 1000) + 1) <= 0)
+        return -1;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, p->sock, 0) < 0) {
+        zmq_msg_close(&m);
+        return -1;
+    }
+    if (l->target == BENCH_TARGET_BARE) {
+        rk_client_frame_t cf;
+        int got;
+        bool from_fwd = zmq_msg_size(&m) == 0;
+        zmq_msg_close(&m);
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, p->sock, 0) < 0) {
+            zmq_msg_close(&m);
+            return -1;
+        }
+        if (from_fwd) {
+            zmq_msg_close(&m);
+            return 0;
+        }
+        got = rk_client_frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), &cf, why, sizeof why) ==
+              RK_WIRE_OK;
+        zmq_msg_close(&m);
+        if (!got || cf.kind != RK_CF_SEND) {
+            if (got)
+                rk_client_frame_clear(&cf);
+            return -1;
+        }
+        *env = cf.u.send; /* moved out */
+        return 1;
+    } else {
+        rk_hub_frame_t f;
+        int rv = 0;
+        if (rk_hub_frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), &f, why, sizeof why) !=
+            RK_WIRE_OK) {
+            zmq_msg_close(&m);
+            return -1;
+        }
+        zmq_msg_close(&m);
+        if (f.kind == RK_HF_DELIVER) {
+            if (queue_ack(p, f.u.deliver.seq) != 0 || flush_acks(p) != 0) {
+                rk_hub_frame_clear(&f);
+                return -1;
+            }
+            *env = f.u.deliver.envelope; /* moved out */
+            memset(&f.u.deliver.envelope, 0, sizeof f.u.deliver.envelope);
+            rv = 1;
+        } else if (f.kind == RK_HF_NOTICE) {
+            if (queue_ack(p, f.u.notice.seq) != 0 || flush_acks(p) != 0)
+                rv = -1;
+        } else if (f.kind == RK_HF_RESULT && f.u.result.status != RK_ST_ACCEPTED) {
+            rv = -1;
+        }
+        rk_hub_frame_clear(&f);
+        return rv;
+    }
+}
+
+static int lat_send(bench_load_t *l, party_t *from, const party_t *to, const uint8_t *buf,
+                    size_t len)
+{
+    if (l->target == BENCH_TARGET_BARE &&
+        zmq_send(from->sock, to->name, strlen(to->name), ZMQ_SNDMORE) < 0)
+        return -1;
+    return zmq_send(from->sock, buf, len, 0) < 0 ? -1 : 0;
+}
+
+/* One round trip; its time in microseconds in *us. */
+static int lat_one(bench_load_t *l, const uint8_t *what, size_t what_len, double *us, char *why,
+                   size_t why_len)
+{
+    party_t *a = &l->s[0], *b = &l->r[0];
+    uint8_t *buf = NULL, msg_id[RK_MSGID_LEN];
+    size_t len = 0;
+    double t0 = bench_now(), deadline = t0 + REPLY_TIMEOUT_S;
+    rk_envelope_t env;
+    rk_core_t core;
+    int got;
+
+    if (build_send(a, b, a->codes[0], NULL, (uint8_t *)what, what_len, &buf, &len, msg_id) != 0 ||
+        lat_send(l, a, b, buf, len) != 0) {
+        free(buf);
+        why_set(why, why_len, "cannot send the request");
+        return -1;
+    }
+    free(buf);
+    buf = NULL;
+    /* The recipient takes the request and answers it. */
+    while ((got = lat_recv(l, b, &env, deadline)) == 0)
+        ;
+    if (got < 0) {
+        why_set(why, why_len, "the request did not arrive within %.0f s", REPLY_TIMEOUT_S);
+        return -1;
+    }
+    memset(&core, 0, sizeof core);
+    got = rk_core_decode(env.core, env.core_len, &core, NULL, 0) == RK_WIRE_OK;
+    if (got)
+        got = build_send(b, a, env.who, core.msg_id, core.what, core.what_len, &buf, &len, NULL) ==
+                      0 &&
+              lat_send(l, b, a, buf, len) == 0;
+    free(buf);
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+    if (!got) {
+        why_set(why, why_len, "the recipient cannot answer the request");
+        return -1;
+    }
+    /* The sender waits for the reply to its msg_id. */
+    for (;;) {
+        bool match;
+        got = lat_recv(l, a, &env, deadline);
+        if (got < 0) {
+            why_set(why, why_len, "no reply within %.0f s", REPLY_TIMEOUT_S);
+            return -1;
+        }
+        if (got == 0)
+            continue;
+        memset(&core, 0, sizeof core);
+        match = rk_core_decode(env.core, env.core_len, &core, NULL, 0) == RK_WIRE_OK &&
+                core.has_reply_to && memcmp(core.reply_to, msg_id, RK_MSGID_LEN) == 0;
+        rk_core_clear(&core);
+        rk_envelope_clear(&env);
+        if (match)
+            break;
+    }
+    *us = (bench_now() - t0) * 1e6;
+    return 0;
+}
+
+/* Takes in whatever is still arriving (results, notices) for a moment. */
+static void lat_settle(bench_load_t *l, double secs)
+{
+    double deadline = bench_now() + secs;
+    rk_envelope_t env;
+    while (bench_now() < deadline) {
+        int a = lat_recv(l, &l->s[0], &env, bench_now() + 0.01);
+        int b = lat_recv(l, &l->r[0], &env, bench_now() + 0.01);
+        if (a == 1 || b == 1)
+            rk_envelope_clear(&env);
+        if (a < 0 && b < 0)
+            break;
+    }
+}
+
+int bench_load_latency(bench_load_t *l, size_t samples, size_t payload, bench_series_t *out,
+                       char *why, size_t why_len)
+{
+    uint8_t *what;
+    int rc = 0;
+    if (!l->connected) {
+        why_set(why, why_len, "not connected");
+        return -1;
+    }
+    what = make_what(&l->s[0], &l->r[0], payload);
+    if (what == NULL) {
+        why_set(why, why_len, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < samples && rc == 0; i++) {
+        double us;
+        rc = lat_one(l, what, payload < 40 ? 40 : payload, &us, why, why_len);
+        if (rc == 0 && bench_series_add(out, us) != 0) {
+            why_set(why, why_len, "out of memory");
+            rc = -1;
+        }
+    }
+    free(what);
+    lat_settle(l, 0.2);
+    return rc;
+}

@@ -1,0 +1,807 @@
+/*
+ * renkei-bench - the hub's speed measured beside a bare forwarder and
+ * Mosquitto, on this machine, in one run.
+ *
+ * Everything runs on loopback: the real renkei-hub on a temporary data
+ * directory, a bare CURVE forwarder (this program re-run with --forwarder),
+ * and mosquitto when installed.  Each figure is measured R times and shown
+ * as median [min .. max]; ratios compare medians of the same run, since
+ * only ratios hold from run to run on a shared machine.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "fwd.h"
+#include "keys.h"
+#include "load.h"
+#include "mqtt.h"
+#include "proc.h"
+#include "stats.h"
+
+#define MAX_FIGURES 40
+
+typedef struct options {
+    char bin[2048];
+    const char *json;
+    bool quick, keep, no_mosquitto;
+    size_t repeat, senders, recipients, persons, window, messages, samples;
+} options_t;
+
+typedef struct figure {
+    const char *key;   /* JSON name */
+    const char *label; /* table text */
+    const char *unit;
+    bench_series_t *s; /* one value per repetition */
+    const char *skipped; /* why it was not measured, or NULL */
+} figure_t;
+
+typedef struct bench {
+    options_t o;
+    char dir[512];
+    bench_load_t *load;
+    figure_t fig[MAX_FIGURES];
+    size_t nfig;
+    char mosq_note[512];
+} bench_t;
+
+static const size_t payloads[2] = {512, 2048};
+
+static void usage(FILE *out)
+{
+    fputs("usage: renkei-bench [options]\n"
+          "\n"
+          "Measures renkei-hub on this machine (loopback) beside a bare CURVE forwarder\n"
+          "and Mosquitto (QoS 1), and prints each figure as median [min .. max] over\n"
+          "the repetitions, then the ratios.\n"
+          "\n"
+          "  --bin DIR            where renkei-hub and renkei-ctl are (default: the\n"
+          "                       directory of renkei-bench itself)\n"
+          "  --json FILE          also write every figure as JSON to FILE\n"
+          "  --quick              tiny sizes, well under a minute (checks that it works)\n"
+          "  --repeat R           repetitions of each measurement (default 5)\n"
+          "  --senders N          sending municipalities (default 8)\n"
+          "  --recipients M       receiving utilities (default 4)\n"
+          "  --persons P          residents each sender enrolls (default 4)\n"
+          "  --window W           messages each sender keeps in flight (default 32)\n"
+          "  --messages K         messages per timed pass (default 20000)\n"
+          "  --samples S          request/reply round trips per latency run (default 2000)\n"
+          "  --no-mosquitto       skip the Mosquitto baseline\n"
+          "  --keep               keep the temporary directory (its path is printed)\n"
+          "  -h, --help           this text\n",
+          out);
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    unsigned long long v;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v == 0)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, options_t *o)
+{
+    enum { O_BIN = 256, O_JSON, O_QUICK, O_REPEAT, O_SENDERS, O_RECIP, O_PERSONS, O_WINDOW,
+           O_MESSAGES, O_SAMPLES, O_NOMOSQ, O_KEEP };
+    static const struct option longs[] = {
+        {"bin", required_argument, NULL, O_BIN},
+        {"json", required_argument, NULL, O_JSON},
+        {"quick", no_argument, NULL, O_QUICK},
+        {"repeat", required_argument, NULL, O_REPEAT},
+        {"senders", required_argument, NULL, O_SENDERS},
+        {"recipients", required_argument, NULL, O_RECIP},
+        {"persons", required_argument, NULL, O_PERSONS},
+        {"window", required_argument, NULL, O_WINDOW},
+        {"messages", required_argument, NULL, O_MESSAGES},
+        {"samples", required_argument, NULL, O_SAMPLES},
+        {"no-mosquitto", no_argument, NULL, O_NOMOSQ},
+        {"keep", no_argument, NULL, O_KEEP},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    size_t *set[O_KEEP + 1] = {0};
+    size_t given[O_KEEP + 1] = {0};
+    bool is_given[O_KEEP + 1] = {0};
+    int c;
+
+    set[O_REPEAT] = &o->repeat;
+    set[O_SENDERS] = &o->senders;
+    set[O_RECIP] = &o->recipients;
+    set[O_PERSONS] = &o->persons;
+    set[O_WINDOW] = &o->window;
+    set[O_MESSAGES] = &o->messages;
+    set[O_SAMPLES] = &o->samples;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        switch (c) {
+        case O_BIN:
+            snprintf(o->bin, sizeof o->bin, "%s", optarg);
+            break;
+        case O_JSON:
+            o->json = optarg;
+            break;
+        case O_QUICK:
+            o->quick = true;
+            break;
+        case O_NOMOSQ:
+            o->no_mosquitto = true;
+            break;
+        case O_KEEP:
+            o->keep = true;
+            break;
+        case O_REPEAT: case O_SENDERS: case O_RECIP: case O_PERSONS: case O_WINDOW:
+        case O_MESSAGES: case O_SAMPLES:
+            if (parse_size(optarg, &given[c]) != 0) {
+                fprintf(stderr, "renkei-bench: %s needs a whole number above 0, not '%s'\n",
+                        argv[optind - 1], optarg);
+                return 2;
+            }
+            is_given[c] = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "renkei-bench: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (o->quick) {
+        o->repeat = 2;
+        o->senders = 2;
+        o->recipients = 2;
+        o->persons = 2;
+        o->window = 8;
+        o->messages = 200;
+        o->samples = 50;
+    } else {
+        o->repeat = 5;
+        o->senders = 8;
+        o->recipients = 4;
+        o->persons = 4;
+        o->window = 32;
+        o->messages = 20000;
+        o->samples = 2000;
+    }
+    for (int i = O_REPEAT; i <= O_SAMPLES; i++)
+        if (set[i] != NULL && is_given[i])
+            *set[i] = given[i];
+    if (o->senders > 99 || o->recipients > 99) {
+        fprintf(stderr, "renkei-bench: --senders and --recipients go up to 99\n");
+        return 2;
+    }
+    if (o->bin[0] == '\0') {
+        ssize_t n = readlink("/proc/self/exe", o->bin, sizeof o->bin - 1);
+        char *slash;
+        if (n <= 0) {
+            fprintf(stderr, "renkei-bench: cannot tell where renkei-bench is; pass --bin DIR\n");
+            return 2;
+        }
+        o->bin[n] = '\0';
+        slash = strrchr(o->bin, '/');
+        if (slash != NULL)
+            *slash = '\0';
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ figures */
+
+static figure_t *figure(bench_t *b, const char *key, const char *label, const char *unit)
+{
+    figure_t *f;
+    for (size_t i = 0; i < b->nfig; i++)
+        if (strcmp(b->fig[i].key, key) == 0)
+            return &b->fig[i];
+    if (b->nfig == MAX_FIGURES)
+        return NULL;
+    f = &b->fig[b->nfig++];
+    f->key = key;
+    f->label = label;
+    f->unit = unit;
+    f->s = bench_series_new();
+    return f->s != NULL ? f : NULL;
+}
+
+static void record(bench_t *b, const char *key, const char *label, const char *unit, double v)
+{
+    figure_t *f = figure(b, key, label, unit);
+    if (f == NULL || bench_series_add(f->s, v) != 0)
+        fprintf(stderr, "renkei-bench: out of memory recording %s\n", key);
+}
+
+static void skip(bench_t *b, const char *key, const char *label, const char *unit,
+                 const char *why)
+{
+    figure_t *f = figure(b, key, label, unit);
+    if (f != NULL && bench_series_count(f->s) == 0)
+        f->skipped = why;
+}
+
+static double median_of(bench_t *b, const char *key)
+{
+    for (size_t i = 0; i < b->nfig; i++)
+        if (strcmp(b->fig[i].key, key) == 0 && bench_series_count(b->fig[i].s) > 0)
+            return bench_series_pct(b->fig[i].s, 50);
+    return 0;
+}
+
+/* ------------------------------------------------------------ processes */
+
+static const char *path_in(bench_t *b, char *buf, size_t len, const char *rel)
+{
+    if ((size_t)snprintf(buf, len, "%s/%s", b->dir, rel) >= len)
+        buf[0] = '\0'; /* too long: fails visibly where it is used */
+    return buf;
+}
+
+static int register_org(bench_t *b, const char *org, const char *kind)
+{
+    char ctl[PATH_MAX], data[PATH_MAX], pub[PATH_MAX], logp[PATH_MAX], rel[128];
+    const char *argv[10];
+    bench_proc_t *p;
+    int st;
+    if ((size_t)snprintf(ctl, sizeof ctl, "%s/renkei-ctl", b->o.bin) >= sizeof ctl ||
+        (size_t)snprintf(rel, sizeof rel, "keys/%s.pub", org) >= sizeof rel)
+        return -1;
+    argv[0] = ctl;
+    argv[1] = "-d";
+    argv[2] = path_in(b, data, sizeof data, "hub");
+    argv[3] = "register";
+    argv[4] = org;
+    argv[5] = "--kind";
+    argv[6] = kind;
+    argv[7] = "--pub";
+    argv[8] = path_in(b, pub, sizeof pub, rel);
+    argv[9] = NULL;
+    p = bench_proc_start(argv, path_in(b, logp, sizeof logp, "ctl.log"));
+    st = p != NULL ? bench_proc_wait(&p, 15000) : -1;
+    if (st != 0)
+        fprintf(stderr, "renkei-bench: renkei-ctl register %s failed (exit %d); see %s\n", org,
+                st, logp);
+    return st == 0 ? 0 : -1;
+}
+
+/* Starts renkei-hub on a free loopback port; endpoint filled. */
+static bench_proc_t *start_hub(bench_t *b, char *endpoint, size_t ep_len)
+{
+    char hub[PATH_MAX], data[PATH_MAX], key[PATH_MAX], master[PATH_MAX], ready[PATH_MAX],
+        logp[PATH_MAX];
+    const char *argv[] = {hub, "-d", data, "-k", key, "-m", master, "-b", "tcp://127.0.0.1:*",
+                          "-r", ready, NULL};
+    bench_proc_t *p;
+    if ((size_t)snprintf(hub, sizeof hub, "%s/renkei-hub", b->o.bin) >= sizeof hub)
+        return NULL;
+    path_in(b, data, sizeof data, "hub");
+    path_in(b, key, sizeof key, "keys/hub.key");
+    path_in(b, master, sizeof master, "master.key");
+    path_in(b, ready, sizeof ready, "hub.ready");
+    path_in(b, logp, sizeof logp, "hub.log");
+    if (access(hub, X_OK) != 0) {
+        fprintf(stderr, "renkei-bench: %s is missing; build Renkei or pass --bin DIR\n", hub);
+        return NULL;
+    }
+    p = bench_proc_start(argv, logp);
+    if (p != NULL && bench_wait_file(p, ready, endpoint, ep_len, 15000) != 0) {
+        fprintf(stderr, "renkei-bench: renkei-hub did not start within 15 s; see %s\n", logp);
+        bench_proc_stop(&p);
+    }
+    return p;
+}
+
+static bench_proc_t *start_forwarder(bench_t *b, char *endpoint, size_t ep_len)
+{
+    char self[PATH_MAX], key[PATH_MAX], ready[PATH_MAX], logp[PATH_MAX];
+    const char *argv[] = {self, "--forwarder", key, "tcp://127.0.0.1:*", ready, NULL};
+    bench_proc_t *p;
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return NULL;
+    self[n] = '\0';
+    path_in(b, key, sizeof key, "keys/fwd.key");
+    path_in(b, ready, sizeof ready, "fwd.ready");
+    path_in(b, logp, sizeof logp, "fwd.log");
+    p = bench_proc_start(argv, logp);
+    if (p != NULL && bench_wait_file(p, ready, endpoint, ep_len, 15000) != 0) {
+        fprintf(stderr, "renkei-bench: the bare forwarder did not start; see %s\n", logp);
+        bench_proc_stop(&p);
+    }
+    return p;
+}
+
+/* ------------------------------------------------------------ measurements */
+
+static const char *const tp_key[3][2] = {
+    {"hub_msgs_per_s_512", "hub_msgs_per_s_2048"},
+    {"bare_msgs_per_s_512", "bare_msgs_per_s_2048"},
+    {"mosquitto_msgs_per_s_512", "mosquitto_msgs_per_s_2048"},
+};
+static const char *const tp_label[3][2] = {
+    {"hub: routed messages/s, 512 B", "hub: routed messages/s, 2 KiB"},
+    {"bare forwarder: messages/s, 512 B", "bare forwarder: messages/s, 2 KiB"},
+    {"mosquitto QoS 1: messages/s, 512 B", "mosquitto QoS 1: messages/s, 2 KiB"},
+};
+static const char *const cpu_key[3][2] = {
+    {"hub_cpu_us_per_msg_512", "hub_cpu_us_per_msg_2048"},
+    {"bare_cpu_us_per_msg_512", "bare_cpu_us_per_msg_2048"},
+    {"mosquitto_cpu_us_per_msg_512", "mosquitto_cpu_us_per_msg_2048"},
+};
+static const char *const cpu_label[3][2] = {
+    {"hub: CPU per message, 512 B", "hub: CPU per message, 2 KiB"},
+    {"bare forwarder: CPU per message, 512 B", "bare forwarder: CPU per message, 2 KiB"},
+    {"mosquitto: CPU per message, 512 B", "mosquitto: CPU per message, 2 KiB"},
+};
+static const char *const lat_key[2][3] = {
+    {"hub_latency_p50_us", "hub_latency_p99_us", "hub_latency_p999_us"},
+    {"bare_latency_p50_us", "bare_latency_p99_us", "bare_latency_p999_us"},
+};
+static const char *const lat_label[2][3] = {
+    {"hub: request/reply p50, light load", "hub: request/reply p99, light load",
+     "hub: request/reply p99.9, light load"},
+    {"bare forwarder: request/reply p50", "bare forwarder: request/reply p99",
+     "bare forwarder: request/reply p99.9"},
+};
+
+/* Throughput and CPU of the process p (0 hub, 1 bare, 2 mosquitto). */
+typedef int (*pass_fn)(void *ctx, size_t payload, size_t count, double *elapsed, char *why,
+                       size_t why_len);
+
+static int pass_load(void *ctx, size_t payload, size_t count, double *elapsed, char *why,
+                     size_t why_len)
+{
+    return bench_load_pass(ctx, payload, count, elapsed, why, why_len);
+}
+
+static int pass_mqtt(void *ctx, size_t payload, size_t count, double *elapsed, char *why,
+                     size_t why_len)
+{
+    return bench_mqtt_pass(ctx, payload, count, elapsed, why, why_len);
+}
+
+static int throughput(bench_t *b, int which, bench_proc_t *proc, pass_fn fn, void *ctx)
+{
+    char why[512] = "";
+    for (size_t pl = 0; pl < 2; pl++)
+        for (size_t r = 0; r < b->o.repeat; r++) {
+            double elapsed = 0, c0 = bench_proc_cpu_s(proc), c1;
+            if (fn(ctx, payloads[pl], b->o.messages, &elapsed, why, sizeof why) != 0) {
+                fprintf(stderr, "renkei-bench: %s: %s\n", tp_label[which][pl], why);
+                return -1;
+            }
+            c1 = bench_proc_cpu_s(proc);
+            record(b, tp_key[which][pl], tp_label[which][pl], "msg/s",
+                   (double)b->o.messages / elapsed);
+            if (c0 >= 0 && c1 >= 0)
+                record(b, cpu_key[which][pl], cpu_label[which][pl], "us",
+                       (c1 - c0) * 1e6 / (double)b->o.messages);
+            fprintf(stderr, "  %s: %.0f msg/s\n", tp_label[which][pl],
+                    (double)b->o.messages / elapsed);
+        }
+    return 0;
+}
+
+static int latency(bench_t *b, int which)
+{
+    char why[512] = "";
+    bench_series_t *s = bench_series_new();
+    if (s == NULL)
+        return -1;
+    for (size_t r = 0; r < b->o.repeat; r++) {
+        bench_series_reset(s);
+        if (bench_load_latency(b->load, b->o.samples, 512, s, why, sizeof why) != 0) {
+            fprintf(stderr, "renkei-bench: %s: %s\n", lat_label[which][0], why);
+            bench_series_destroy(&s);
+            return -1;
+        }
+        record(b, lat_key[which][0], lat_label[which][0], "us", bench_series_pct(s, 50));
+        record(b, lat_key[which][1], lat_label[which][1], "us", bench_series_pct(s, 99));
+        record(b, lat_key[which][2], lat_label[which][2], "us", bench_series_pct(s, 99.9));
+        fprintf(stderr, "  %s: %.0f us\n", lat_label[which][0], bench_series_pct(s, 50));
+    }
+    bench_series_destroy(&s);
+    return 0;
+}
+
+static int run_hub(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN])
+{
+    char ep[256], why[512] = "";
+    bench_proc_t *hub = start_hub(b, ep, sizeof ep);
+    int rc = -1;
+    if (hub == NULL)
+        return -1;
+    fprintf(stderr, "renkei-bench: hub on %s (pid %d)\n", ep, (int)bench_proc_pid(hub));
+    if (bench_load_connect(b->load, BENCH_TARGET_HUB, ep, hub_pk, why, sizeof why) != 0) {
+        fprintf(stderr, "renkei-bench: hub warm-up: %s\n", why);
+        goto done;
+    }
+    if (throughput(b, 0, hub, pass_load, b->load) != 0 || latency(b, 0) != 0)
+        goto done;
+    rc = 0;
+done:
+    bench_load_disconnect(b->load);
+    bench_proc_stop(&hub);
+    return rc;
+}
+
+static int run_bare(bench_t *b, const uint8_t fwd_pk[RK_KEY_LEN])
+{
+    char ep[256], why[512] = "";
+    bench_proc_t *fwd = start_forwarder(b, ep, sizeof ep);
+    int rc = -1;
+    if (fwd == NULL)
+        return -1;
+    fprintf(stderr, "renkei-bench: bare forwarder on %s (pid %d)\n", ep, (int)bench_proc_pid(fwd));
+    if (bench_load_connect(b->load, BENCH_TARGET_BARE, ep, fwd_pk, why, sizeof why) != 0) {
+        fprintf(stderr, "renkei-bench: forwarder warm-up: %s\n", why);
+        goto done;
+    }
+    if (throughput(b, 1, fwd, pass_load, b->load) != 0 || latency(b, 1) != 0)
+        goto done;
+    rc = 0;
+done:
+    bench_load_disconnect(b->load);
+    bench_proc_stop(&fwd);
+    return rc;
+}
+
+static const char *find_mosquitto(char *out, size_t len)
+{
+    static const char *const where[] = {"/usr/sbin/mosquitto", "/usr/bin/mosquitto",
+                                        "/usr/local/sbin/mosquitto", "/usr/local/bin/mosquitto"};
+    for (size_t i = 0; i < sizeof where / sizeof *where; i++)
+        if (access(where[i], X_OK) == 0) {
+            snprintf(out, len, "%s", where[i]);
+            return out;
+        }
+    return NULL;
+}
+
+static void skip_mqtt(bench_t *b, const char *why)
+{
+    snprintf(b->mosq_note, sizeof b->mosq_note, "%s", why);
+    for (size_t pl = 0; pl < 2; pl++) {
+        skip(b, tp_key[2][pl], tp_label[2][pl], "msg/s", b->mosq_note);
+        skip(b, cpu_key[2][pl], cpu_label[2][pl], "us", b->mosq_note);
+    }
+}
+
+static int run_mosquitto(bench_t *b)
+{
+    char exe[PATH_MAX], conf[PATH_MAX], logp[PATH_MAX], store[PATH_MAX], why[512] = "";
+    const char *argv[] = {exe, "-c", conf, NULL};
+    bench_proc_t *mq = NULL;
+    bench_mqtt_t *m = NULL;
+    FILE *f;
+    int port, rc = -1;
+
+    if (b->o.no_mosquitto) {
+        skip_mqtt(b, "skipped (--no-mosquitto)");
+        return 0;
+    }
+    if (!bench_mqtt_built()) {
+        skip_mqtt(b, "not built: pkg-config found no libmosquitto when renkei-bench was "
+                     "configured (install libmosquitto-dev and rebuild)");
+        return 0;
+    }
+    if (find_mosquitto(exe, sizeof exe) == NULL) {
+        skip_mqtt(b, "not run: no mosquitto broker installed (Debian package mosquitto)");
+        return 0;
+    }
+    port = bench_free_port();
+    path_in(b, conf, sizeof conf, "mosquitto.conf");
+    path_in(b, logp, sizeof logp, "mosquitto.log");
+    path_in(b, store, sizeof store, "mosquitto");
+    if (port == 0 || (f = fopen(conf, "w")) == NULL) {
+        fprintf(stderr, "renkei-bench: cannot prepare mosquitto's config\n");
+        return -1;
+    }
+    fprintf(f,
+            "listener %d 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            "persistence_location %s/\n"
+            "max_queued_messages 1000000\n"
+            "max_inflight_messages 0\n"
+            "set_tcp_nodelay true\n"
+            "log_dest stderr\n"
+            "log_type error\n"
+            "log_type warning\n",
+            port, b->dir);
+    if (fclose(f) != 0)
+        return -1;
+    mq = bench_proc_start(argv, logp);
+    if (mq == NULL)
+        return -1;
+    /* mosquitto writes no ready file: retry connecting for a while. */
+    for (int i = 0; i < 100 && m == NULL; i++) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        if (!bench_proc_alive(mq))
+            break;
+        m = bench_mqtt_new(port, b->o.senders, b->o.recipients, b->o.window, why, sizeof why);
+    }
+    if (m == NULL) {
+        fprintf(stderr, "renkei-bench: mosquitto: %s (see %s)\n", why, logp);
+        goto done;
+    }
+    fprintf(stderr, "renkei-bench: mosquitto on 127.0.0.1:%d (pid %d)\n", port,
+            (int)bench_proc_pid(mq));
+    {
+        double e;
+        if (bench_mqtt_pass(m, 512, b->o.senders * b->o.recipients * 4, &e, why, sizeof why) != 0) {
+            fprintf(stderr, "renkei-bench: mosquitto warm-up: %s\n", why);
+            goto done;
+        }
+    }
+    if (throughput(b, 2, mq, pass_mqtt, m) != 0)
+        goto done;
+    rc = 0;
+done:
+    bench_mqtt_destroy(&m);
+    bench_proc_stop(&mq);
+    return rc;
+}
+
+/* ------------------------------------------------------------ report */
+
+static const char *const not_measured[] = {
+    "latency under heavy load (p50/p99/p99.9 with the hub saturated)",
+    "scale: throughput and translation cost with 10^4, 10^6 and 10^7 persons, bytes on disk "
+    "and resident memory per person, table load time",
+    "enrollment and first-contact issuance per second",
+    "end to end: the move scenario with real agents (moves/s, replies/s)",
+    "Mosquitto request/reply latency",
+};
+
+static const char *const notes[] = {
+    "Renkei's ACCEPTED is durable: the message is committed and flushed to disk (LMDB) "
+    "before the sender hears it; Mosquitto's persistence (persistence true) does NOT flush "
+    "each message to disk: it saves its in-memory state only every autosave interval, so "
+    "a crash loses what it acknowledged since.",
+    "The bare forwarder is the physical limit: ZeroMQ ROUTER with CURVE, no key lookups, no "
+    "translation, no storage, no routing log.",
+    "A message counts as routed when its sender has its acceptance AND its recipient has "
+    "it and has acknowledged it.  Payload size is the encrypted WHAT (hub, forwarder) or "
+    "the MQTT payload.",
+    "CPU per message: user+system time of the server process (/proc/PID/stat) over a pass, "
+    "divided by its messages; the resolution is one clock tick (10 ms) per pass.",
+};
+
+static char *cpu_model(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    if (f == NULL)
+        return strdup("unknown");
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "model name", 10) == 0) {
+            char *v = strchr(line, ':');
+            fclose(f);
+            if (v == NULL)
+                return strdup("unknown");
+            v++;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            v[strcspn(v, "\n")] = '\0';
+            return strdup(v);
+        }
+    fclose(f);
+    return strdup("unknown");
+}
+
+typedef struct ratio {
+    const char *key, *label, *num, *den;
+} ratio_t;
+
+static const ratio_t ratios[] = {
+    {"hub_over_bare_512", "hub / bare forwarder, 512 B", "hub_msgs_per_s_512", "bare_msgs_per_s_512"},
+    {"hub_over_bare_2048", "hub / bare forwarder, 2 KiB", "hub_msgs_per_s_2048", "bare_msgs_per_s_2048"},
+    {"hub_over_mosquitto_512", "hub / mosquitto QoS 1, 512 B", "hub_msgs_per_s_512",
+     "mosquitto_msgs_per_s_512"},
+    {"hub_over_mosquitto_2048", "hub / mosquitto QoS 1, 2 KiB", "hub_msgs_per_s_2048",
+     "mosquitto_msgs_per_s_2048"},
+    {"hub_over_bare_latency_p50", "hub / bare forwarder, latency p50", "hub_latency_p50_us",
+     "bare_latency_p50_us"},
+    {"hub_over_bare_latency_p99", "hub / bare forwarder, latency p99", "hub_latency_p99_us",
+     "bare_latency_p99_us"},
+};
+
+static void print_table(bench_t *b, const char *model, long cores)
+{
+    printf("\nrenkei-bench%s on %s (%ld cores), loopback\n", b->o.quick ? " --quick" : "", model,
+           cores);
+    printf("%zu senders (%zu persons each), %zu recipients, window %zu, %zu messages per pass, "
+           "%zu latency samples, %zu repetitions\n\n",
+           b->o.senders, b->o.persons, b->o.recipients, b->o.window, b->o.messages, b->o.samples,
+           b->o.repeat);
+    printf("%-42s %12s %12s %12s  %s\n", "figure", "median", "min", "max", "unit");
+    for (size_t i = 0; i < b->nfig; i++) {
+        figure_t *f = &b->fig[i];
+        if (bench_series_count(f->s) == 0) {
+            printf("%-42s %12s  %s\n", f->label, "-", f->skipped ? f->skipped : "not measured");
+            continue;
+        }
+        printf("%-42s %12.1f %12.1f %12.1f  %s\n", f->label, bench_series_pct(f->s, 50),
+               bench_series_min(f->s), bench_series_max(f->s), f->unit);
+    }
+    printf("\n%-42s %12s\n", "ratio (of medians)", "value");
+    for (size_t i = 0; i < sizeof ratios / sizeof *ratios; i++) {
+        double n = median_of(b, ratios[i].num), d = median_of(b, ratios[i].den);
+        if (n > 0 && d > 0)
+            printf("%-42s %12.2f\n", ratios[i].label, n / d);
+        else
+            printf("%-42s %12s\n", ratios[i].label, "-");
+    }
+    printf("\nnotes:\n");
+    for (size_t i = 0; i < sizeof notes / sizeof *notes; i++)
+        printf("  * %s\n", notes[i]);
+    printf("\nnot measured yet:\n");
+    for (size_t i = 0; i < sizeof not_measured / sizeof *not_measured; i++)
+        printf("  - %s\n", not_measured[i]);
+}
+
+static int write_json(bench_t *b, const char *model, long cores)
+{
+    json_t *root = json_object(), *figs = json_object(), *rat = json_object(),
+           *nm = json_array(), *nt = json_array(), *cfg;
+    int rc;
+    cfg = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "quick", b->o.quick, "repeat",
+                    (json_int_t)b->o.repeat, "senders", (json_int_t)b->o.senders, "recipients",
+                    (json_int_t)b->o.recipients, "persons", (json_int_t)b->o.persons, "window",
+                    (json_int_t)b->o.window, "messages", (json_int_t)b->o.messages,
+                    "latency_samples", (json_int_t)b->o.samples);
+    json_object_set_new(root, "machine",
+                        json_pack("{s:s,s:I}", "cpu_model", model, "cores", (json_int_t)cores));
+    json_object_set_new(root, "config", cfg);
+    for (size_t i = 0; i < b->nfig; i++) {
+        figure_t *f = &b->fig[i];
+        json_t *o;
+        if (bench_series_count(f->s) == 0) {
+            o = json_pack("{s:n,s:s,s:s}", "median", "unit", f->unit, "skipped",
+                          f->skipped ? f->skipped : "not measured");
+        } else {
+            json_t *vals = json_array();
+            o = json_pack("{s:f,s:f,s:f,s:s,s:s}", "median", bench_series_pct(f->s, 50), "min",
+                          bench_series_min(f->s), "max", bench_series_max(f->s), "unit", f->unit,
+                          "label", f->label);
+            (void)vals;
+            json_decref(vals);
+        }
+        json_object_set_new(figs, f->key, o);
+    }
+    for (size_t i = 0; i < sizeof ratios / sizeof *ratios; i++) {
+        double n = median_of(b, ratios[i].num), d = median_of(b, ratios[i].den);
+        json_object_set_new(rat, ratios[i].key, n > 0 && d > 0 ? json_real(n / d) : json_null());
+    }
+    for (size_t i = 0; i < sizeof not_measured / sizeof *not_measured; i++)
+        json_array_append_new(nm, json_string(not_measured[i]));
+    for (size_t i = 0; i < sizeof notes / sizeof *notes; i++)
+        json_array_append_new(nt, json_string(notes[i]));
+    json_object_set_new(root, "figures", figs);
+    json_object_set_new(root, "ratios", rat);
+    json_object_set_new(root, "not_measured", nm);
+    json_object_set_new(root, "notes", nt);
+    rc = json_dump_file(root, b->o.json, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(root);
+    if (rc != 0)
+        fprintf(stderr, "renkei-bench: cannot write %s: %s\n", b->o.json, strerror(errno));
+    return rc == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ setup */
+
+static int save_identity(bench_t *b, const char *name, uint8_t curve_pk[RK_KEY_LEN])
+{
+    char prefix[PATH_MAX], rel[64], why[512] = "";
+    rk_identity_t *id = rk_identity_generate(name);
+    rk_keys_err e;
+    if (id == NULL)
+        return -1;
+    if ((size_t)snprintf(rel, sizeof rel, "keys/%s", name) >= sizeof rel) {
+        rk_identity_destroy(&id);
+        return -1;
+    }
+    e = rk_identity_save(id, path_in(b, prefix, sizeof prefix, rel), why, sizeof why);
+    memcpy(curve_pk, id->pub.curve_pk, RK_KEY_LEN);
+    rk_identity_destroy(&id);
+    if (e != RK_KEYS_OK)
+        fprintf(stderr, "renkei-bench: %s\n", why);
+    return e == RK_KEYS_OK ? 0 : -1;
+}
+
+static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_LEN])
+{
+    char keys[PATH_MAX], master[PATH_MAX], why[512] = "";
+    if (bench_mkdtemp(b->dir, sizeof b->dir) != 0) {
+        fprintf(stderr, "renkei-bench: cannot make a temporary directory: %s\n", strerror(errno));
+        return -1;
+    }
+    path_in(b, keys, sizeof keys, "keys");
+    if (mkdir(keys, 0700) != 0 || save_identity(b, "hub", hub_pk) != 0 ||
+        save_identity(b, "fwd", fwd_pk) != 0 ||
+        rk_master_generate_file(path_in(b, master, sizeof master, "master.key"), why,
+                                sizeof why) != RK_KEYS_OK) {
+        fprintf(stderr, "renkei-bench: cannot make keys in %s: %s\n", keys, why);
+        return -1;
+    }
+    b->load = bench_load_new(keys, b->o.senders, b->o.recipients, b->o.persons, b->o.window, why,
+                             sizeof why);
+    if (b->load == NULL) {
+        fprintf(stderr, "renkei-bench: %s\n", why);
+        return -1;
+    }
+    for (size_t i = 0; i < b->o.senders; i++)
+        if (register_org(b, bench_load_sender_name(b->load, i), "municipality") != 0)
+            return -1;
+    for (size_t i = 0; i < b->o.recipients; i++)
+        if (register_org(b, bench_load_recipient_name(b->load, i), "utility") != 0)
+            return -1;
+    return 0;
+}
+
+static void teardown(bench_t *b)
+{
+    bench_load_destroy(&b->load);
+    for (size_t i = 0; i < b->nfig; i++)
+        bench_series_destroy(&b->fig[i].s);
+    if (b->dir[0] != '\0') {
+        if (b->o.keep)
+            fprintf(stderr, "renkei-bench: kept %s\n", b->dir);
+        else
+            bench_rm_tree(b->dir);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    bench_t b;
+    uint8_t hub_pk[RK_KEY_LEN], fwd_pk[RK_KEY_LEN];
+    char *model;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int rc = 1, st;
+
+    if (argc == 5 && strcmp(argv[1], "--forwarder") == 0)
+        return bench_fwd_main(argv[2], argv[3], argv[4]);
+    memset(&b, 0, sizeof b);
+    st = parse_options(argc, argv, &b.o);
+    if (st != 0)
+        return st == 1 ? 0 : 2;
+    if (sodium_init() < 0) {
+        fprintf(stderr, "renkei-bench: libsodium does not initialize\n");
+        return 1;
+    }
+    model = cpu_model();
+    if (setup(&b, hub_pk, fwd_pk) != 0)
+        goto done;
+    if (run_hub(&b, hub_pk) != 0 || run_bare(&b, fwd_pk) != 0 || run_mosquitto(&b) != 0)
+        goto done;
+    print_table(&b, model, cores);
+    if (b.o.json != NULL && write_json(&b, model, cores) != 0)
+        goto done;
+    rc = 0;
+done:
+    if (rc != 0 && b.dir[0] != '\0')
+        fprintf(stderr, "renkei-bench: failed; the logs are in %s (kept)\n", b.dir),
+            b.o.keep = true;
+    teardown(&b);
+    free(model);
+    return rc;
+}

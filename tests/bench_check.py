@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""Runs renkei-bench --quick --json F and checks that it ran and that F is
+well-formed JSON holding every figure (a number, or an explicit reason it
+was skipped) and every ratio.  No timing is asserted."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+SYSTEMS = ("hub", "bare", "mosquitto")
+FIGURES = (
+    [f"{s}_msgs_per_s_{p}" for s in SYSTEMS for p in (512, 2048)]
+    + [f"{s}_cpu_us_per_msg_{p}" for s in SYSTEMS for p in (512, 2048)]
+    + [f"{s}_latency_{q}_us" for s in ("hub", "bare") for q in ("p50", "p99", "p999")]
+)
+RATIOS = ("hub_over_bare_512", "hub_over_bare_2048", "hub_over_mosquitto_512",
+          "hub_over_mosquitto_2048", "hub_over_bare_latency_p50", "hub_over_bare_latency_p99")
+# Mosquitto may be absent (not installed, or built without libmosquitto);
+# then its figures must say why instead of holding a number.
+MAY_SKIP = ("mosquitto",)
+
+
+def fail(msg):
+    print(f"bench_quick: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def main():
+    exe = os.environ["RENKEI_BENCH"]
+    out = os.environ["RENKEI_BENCH_JSON"]
+    if os.path.exists(out):
+        os.unlink(out)
+    run = subprocess.run([exe, "--quick", "--json", out], capture_output=True, text=True,
+                         timeout=110)
+    if run.returncode != 0:
+        fail(f"renkei-bench --quick exited {run.returncode}:\n{run.stderr}\n{run.stdout}")
+    if "not measured yet:" not in run.stdout or "ratio (of medians)" not in run.stdout:
+        fail(f"the table is missing its sections:\n{run.stdout}")
+    try:
+        with open(out, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        fail(f"{out} is not readable JSON: {e}")
+    figs = doc.get("figures", {})
+    skipped = []
+    for key in FIGURES:
+        fig = figs.get(key)
+        if not isinstance(fig, dict):
+            fail(f"figure {key} is missing from the JSON")
+        if fig.get("median") is None:
+            if not key.startswith(MAY_SKIP) or not fig.get("skipped"):
+                fail(f"figure {key} has no value and no reason: {fig}")
+            skipped.append(key)
+            continue
+        for k in ("median", "min", "max"):
+            if not number(fig.get(k)):
+                fail(f"figure {key}: {k} is not a number: {fig}")
+        if not fig["min"] <= fig["median"] <= fig["max"]:
+            fail(f"figure {key}: median outside [min, max]: {fig}")
+        if "msgs_per_s" in key and fig["median"] <= 0:
+            fail(f"figure {key}: no messages went through: {fig}")
+    ratios = doc.get("ratios", {})
+    for key in RATIOS:
+        if key not in ratios:
+            fail(f"ratio {key} is missing")
+        if ratios[key] is None and "mosquitto" not in key:
+            fail(f"ratio {key} has no value")
+    if not doc.get("not_measured"):
+        fail("the list of what is not measured yet is missing")
+    if not isinstance(doc.get("machine", {}).get("cores"), int):
+        fail("the machine's core count is missing")
+    print(f"bench_quick: {len(FIGURES) - len(skipped)} figures measured"
+          + (f", skipped with a reason: {', '.join(skipped)}" if skipped else ""))
+
+
+main()
