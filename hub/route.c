@@ -155,10 +155,11 @@ static void persist(const route_in_t *in, route_out_t *out, const uint8_t code[R
     rec.keep_until_ms = meta.expires_ms + KEEP_IDS_AFTER_EXPIRY_MS;
     rec.has_person = true; /* sealed at rest: later events about it join the person's index */
     memcpy(rec.person, id_code, STORE_IDCODE_LEN);
-    err = store_msg_put(in->txn, in->from, out->msg_id, &rec);
-    sodium_memzero(rec.person, sizeof rec.person);
+    err = log_accepted(in, out, id_code);
+    rec.log_size = out->log_size; /* a re-send is answered with the same position */
     if (err == STORE_OK)
-        err = log_accepted(in, out, id_code);
+        err = store_msg_put(in->txn, in->from, out->msg_id, &rec);
+    sodium_memzero(rec.person, sizeof rec.person);
     if (err != STORE_OK) {
         store_failure(out, err);
         return;
@@ -185,6 +186,8 @@ static bool already_accepted(const route_in_t *in, route_out_t *out)
     out->status = RK_ST_ACCEPTED;
     out->duplicate = true;
     out->seq = rec.seq;
+    out->log_size = rec.log_size;
+    sodium_memzero(rec.person, sizeof rec.person);
     return true;
 }
 

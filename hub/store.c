@@ -61,8 +61,8 @@
 #define QEXP_KEY_MAX_LEN (8 + QKEY_MAX_LEN)
 #define QBOX_OVERHEAD (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES)
 #define QAD_MAX_LEN (QKEY_MAX_LEN + QMETA_MAX_LEN)
-#define MSG_RECORD_VERSION 1u
-#define MSG_FIXED_LEN (1 + 1 + 1 + 1 + 8 + 8 + 8)
+#define MSG_RECORD_VERSION 2u /* 2: + log_size */
+#define MSG_FIXED_LEN (1 + 1 + 1 + 1 + 8 + 8 + 8 + 8)
 #define MSG_PERSON_LEN                                                                                      \
     (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + STORE_IDCODE_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES)
 #define MSG_MAX_LEN (MSG_FIXED_LEN + RK_ID_MAX + RK_TYPE_MAX + MSG_PERSON_LEN)
@@ -1606,7 +1606,7 @@ static bool msg_valid(const msg_record_t *r)
 }
 
 /* version(1) state(1) to_len(1) type_len(1) seq(8 LE) accepted_ms(8 LE)
- * keep_until_ms(8 LE) to type [nonce(24) AEAD(ID code, ad = row key)];
+ * keep_until_ms(8 LE) log_size(8 LE) to type [nonce(24) AEAD(ID code, ad = row key)];
  * returns the length.  The optional sealed ID code (for the private
  * per-person index) uses a fresh nonce, so records of one person share no
  * byte at rest. */
@@ -1622,7 +1622,8 @@ static size_t msg_pack(const store_t *s, const MDB_val *key, const msg_record_t 
     put_u64(p, r->seq);
     put_u64(p + 8, r->accepted_ms);
     put_u64(p + 16, r->keep_until_ms);
-    p += 24;
+    put_u64(p + 24, r->log_size);
+    p += 32;
     memcpy(p, r->to, tl);
     p += tl;
     memcpy(p, r->type, yl);
@@ -1668,6 +1669,7 @@ static store_err msg_unpack(const store_t *s, const MDB_val *key, const MDB_val 
     out->seq = get_u64(p + 4);
     out->accepted_ms = get_u64(p + 12);
     out->keep_until_ms = get_u64(p + 20);
+    out->log_size = get_u64(p + 28);
     return STORE_OK;
 }
 

@@ -217,6 +217,7 @@ typedef struct msg_record {
     msg_state state;
     uint64_t accepted_ms;
     uint64_t keep_until_ms;
+    uint64_t log_size;                 /* the routing log's size once its entry was appended */
     bool has_person;                   /* the message's person is known (sealed at rest) */
     uint8_t person[STORE_IDCODE_LEN];  /* its ID code, for the private per-person log index */
 } msg_record_t;

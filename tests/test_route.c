@@ -228,6 +228,8 @@ static void test_sent_twice_one_effect(void **state)
     assert_int_equal(b.status, RK_ST_ACCEPTED);
     assert_true(b.duplicate);
     assert_true(b.seq == a.seq);
+    assert_true(a.log_size > 0);
+    assert_true(b.log_size == a.log_size); /* the same receipt position */
     assert_int_equal(queue_len(f, "power"), 1);
 
     /* The same id for a different message is refused. */
