@@ -358,11 +358,25 @@ static void on_log_request(hub_t *hub, const conn_rid_t *rid, const char *from, 
                       : f->kind == RK_CF_PROOF      ? f->u.proof.req_id
                                                     : f->u.disclose.req_id;
     if (txn == NULL || store_org_get(txn, from, &org) != STORE_OK || org.status != ORG_ACTIVE) {
-        it->frame.kind = RK_HF_LOG;
-        it->frame.u.log.req_id = req_id;
-        it->frame.u.log.status = txn == NULL ? RK_ST_INTERNAL : RK_ST_SENDER_SUSPENDED;
-        snprintf(it->frame.u.log.detail, sizeof it->frame.u.log.detail, "%s",
-                 txn == NULL ? "hub storage unavailable; ask again later" : "this organization is suspended");
+        /* Answered in the kind of frame that was asked for, so the asker
+         * hears the reason instead of waiting for its timeout. */
+        rk_status st = txn == NULL ? RK_ST_INTERNAL : RK_ST_SENDER_SUSPENDED;
+        const char *why = txn == NULL ? "hub storage unavailable; ask again later" : "this organization is suspended";
+        if (f->kind == RK_CF_CHECKPOINT) {
+            it->frame.kind = RK_HF_CHECKPOINT;
+            it->frame.u.checkpoint.req_id = req_id;
+            it->frame.u.checkpoint.status = st;
+        } else if (f->kind == RK_CF_PROOF) {
+            it->frame.kind = RK_HF_PROOF;
+            it->frame.u.proof.req_id = req_id;
+            it->frame.u.proof.status = st;
+            snprintf(it->frame.u.proof.detail, sizeof it->frame.u.proof.detail, "%s", why);
+        } else {
+            it->frame.kind = RK_HF_LOG;
+            it->frame.u.log.req_id = req_id;
+            it->frame.u.log.status = st;
+            snprintf(it->frame.u.log.detail, sizeof it->frame.u.log.detail, "%s", why);
+        }
         return;
     }
     switch (f->kind) {
