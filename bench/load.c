@@ -43,6 +43,8 @@ struct bench_load {
     void *ctx;
     bench_target target;
     bool connected;
+    atomic_int *stop, *busy;
+    size_t last_sent;
 };
 
 static void why_set(char *why, size_t why_len, const char *fmt, ...)
@@ -81,12 +83,17 @@ static int party_init(party_t *p, const char *dir, const char *name, char *why, 
     return 0;
 }
 
-bench_load_t *bench_load_new(const char *key_dir, size_t n_senders, size_t n_recipients,
-                             size_t persons, size_t window, char *why, size_t why_len)
+bench_load_t *bench_load_new(const char *key_dir, const char *tag, size_t n_senders,
+                             size_t n_recipients, size_t persons, size_t window, char *why,
+                             size_t why_len)
 {
     bench_load_t *l;
     char name[32];
 
+    if (tag == NULL || strlen(tag) < 1 || strlen(tag) > 16 || tag[0] < 'a' || tag[0] > 'z') {
+        why_set(why, why_len, "the identity tag must be 1..16 lowercase letters");
+        return NULL;
+    }
     if (sodium_init() < 0) {
         why_set(why, why_len, "libsodium does not initialize");
         return NULL;
@@ -108,7 +115,7 @@ bench_load_t *bench_load_new(const char *key_dir, size_t n_senders, size_t n_rec
     if (l->s == NULL || l->r == NULL)
         goto fail;
     for (size_t i = 0; i < n_senders; i++) {
-        snprintf(name, sizeof name, "benchm%02zu", i + 1);
+        snprintf(name, sizeof name, "%sm%02zu", tag, i + 1);
         if (party_init(&l->s[i], key_dir, name, why, why_len) != 0)
             goto fail;
         l->s[i].codes = calloc(persons, RK_CODE_LEN);
@@ -116,7 +123,7 @@ bench_load_t *bench_load_new(const char *key_dir, size_t n_senders, size_t n_rec
             goto fail;
     }
     for (size_t i = 0; i < n_recipients; i++) {
-        snprintf(name, sizeof name, "benchu%02zu", i + 1);
+        snprintf(name, sizeof name, "%su%02zu", tag, i + 1);
         if (party_init(&l->r[i], key_dir, name, why, why_len) != 0)
             goto fail;
     }
@@ -175,6 +182,14 @@ size_t bench_load_senders(const bench_load_t *l) { return l->n_s; }
 size_t bench_load_recipients(const bench_load_t *l) { return l->n_r; }
 const char *bench_load_sender_name(const bench_load_t *l, size_t i) { return l->s[i].name; }
 const char *bench_load_recipient_name(const bench_load_t *l, size_t i) { return l->r[i].name; }
+
+void bench_load_set_flags(bench_load_t *l, atomic_int *stop, atomic_int *busy)
+{
+    l->stop = stop;
+    l->busy = busy;
+}
+
+size_t bench_load_last_sent(const bench_load_t *l) { return l->last_sent; }
 
 /* ------------------------------------------------------------ sockets */
 
@@ -517,6 +532,8 @@ static int run_frames(bench_load_t *l, const frame_t *fr, size_t count, double t
     zmq_pollitem_t *items = calloc(n, sizeof *items);
     tally_t t = {0, 0, 0, RK_ST_ACCEPTED};
     double t0, deadline;
+    size_t sent = 0, target = count;
+    bool stopped = false;
     int rc = -1;
 
     if (items == NULL)
@@ -533,9 +550,19 @@ static int run_frames(bench_load_t *l, const frame_t *fr, size_t count, double t
     }
     t0 = bench_now();
     deadline = t0 + timeout_s;
-    while (t.accepted + t.refused < count || t.delivered < count - (t.refused < count ? t.refused : count)) {
+    if (l->busy != NULL)
+        atomic_store(l->busy, 1);
+    while (t.accepted + t.refused < target ||
+           t.delivered < target - (t.refused < target ? t.refused : target)) {
         bool blocked = false;
-        for (i = 0; i < l->n_s; i++) {
+        if (!stopped && l->stop != NULL && atomic_load(l->stop)) {
+            stopped = true;
+            target = sent;
+            if (l->busy != NULL)
+                atomic_store(l->busy, 0);
+            continue;
+        }
+        for (i = 0; i < l->n_s && !stopped; i++) {
             party_t *s = &l->s[i];
             while (s->outstanding < l->window && s->next < count) {
                 if (send_one(l, s, &fr[s->next]) != 0) {
@@ -544,6 +571,7 @@ static int run_frames(bench_load_t *l, const frame_t *fr, size_t count, double t
                 }
                 s->outstanding++;
                 s->next += l->n_s;
+                sent++;
             }
         }
         if (zmq_poll(items, (int)n, blocked ? 1 : 100) < 0) {
@@ -569,6 +597,7 @@ static int run_frames(bench_load_t *l, const frame_t *fr, size_t count, double t
         }
     }
     *elapsed_s = bench_now() - t0;
+    l->last_sent = sent;
     if (t.refused > 0) {
         why_set(why, why_len, "%zu of %zu messages were refused, the first with %s", t.refused,
                 count, rk_status_name(t.first_refusal));
@@ -576,6 +605,8 @@ static int run_frames(bench_load_t *l, const frame_t *fr, size_t count, double t
     }
     rc = 0;
 done:
+    if (l->busy != NULL)
+        atomic_store(l->busy, 0);
     free(items);
     return rc;
 }
@@ -802,8 +833,14 @@ static void lat_settle(bench_load_t *l, double secs)
     }
 }
 
-int bench_load_latency(bench_load_t *l, size_t samples, size_t payload, bench_series_t *out,
-                       char *why, size_t why_len)
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int bench_load_latency(bench_load_t *l, size_t samples, size_t payload, const atomic_int *load,
+                       bench_series_t *out, char *why, size_t why_len)
 {
     uint8_t *what;
     int rc = 0;
@@ -816,10 +853,28 @@ int bench_load_latency(bench_load_t *l, size_t samples, size_t payload, bench_se
         why_set(why, why_len, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i < samples && rc == 0; i++) {
+    for (size_t i = 0, waits = 0; i < samples && rc == 0;) {
         double us;
+        bool loaded = true;
+        if (load != NULL) {
+            if (!atomic_load(load)) {
+                if (++waits > 60000) { /* a minute without load */
+                    why_set(why, why_len, "the background load stopped");
+                    rc = -1;
+                    break;
+                }
+                nap_ms(1);
+                continue;
+            }
+            waits = 0;
+        }
         rc = lat_one(l, what, payload < 40 ? 40 : payload, &us, why, why_len);
-        if (rc == 0 && bench_series_add(out, us) != 0) {
+        if (load != NULL && !atomic_load(load))
+            loaded = false;
+        if (rc != 0 || !loaded)
+            continue;
+        i++;
+        if (bench_series_add(out, us) != 0) {
             why_set(why, why_len, "out of memory");
             rc = -1;
         }

@@ -2,9 +2,10 @@
  * load.h - renkei-bench's load generator and sink over the Renkei wire
  * protocol.
  *
- * A bench_load_t holds N sender identities (municipalities "benchmNN") and
- * M recipient identities (utilities "benchuNN"), each a CURVE DEALER in one
- * thread.  Against the hub it speaks the real protocol (hello, enroll,
+ * A bench_load_t holds N sender identities (municipalities "TAGmNN") and
+ * M recipient identities (utilities "TAGuNN"), each a CURVE DEALER, all
+ * driven by the one thread that calls it (two bench_load_t may run in two
+ * threads).  Against the hub it speaks the real protocol (hello, enroll,
  * signed envelopes, acks); against the bare forwarder it sends the same
  * encoded frames as [recipient][frame] and the forwarder answers each with
  * [""]["A"] and hands it to the recipient as [sender][frame].
@@ -15,6 +16,7 @@
 #ifndef RENKEI_BENCH_LOAD_H
 #define RENKEI_BENCH_LOAD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,11 +31,12 @@ typedef enum bench_target {
 
 typedef struct bench_load bench_load_t;
 
-/* Makes n_senders + n_recipients fresh identities and writes their key
- * files as DIR/NAME.key and DIR/NAME.pub (for renkei-ctl register).
+/* Makes n_senders + n_recipients fresh identities named after tag (1..16
+ * letters) and writes their key files as DIR/NAME.key and DIR/NAME.pub (for
+ * renkei-ctl register).
  * persons: residents each sender enrolls; window: messages each sender
  * keeps in flight.  NULL (reason in why) on failure. */
-bench_load_t *bench_load_new(const char *key_dir, size_t n_senders, size_t n_recipients,
+bench_load_t *bench_load_new(const char *key_dir, const char *tag, size_t n_senders, size_t n_recipients,
                              size_t persons, size_t window, char *why, size_t why_len);
 /* Closes every socket, wipes the keys, frees *l.  Accepts NULL. */
 void bench_load_destroy(bench_load_t **l);
@@ -64,11 +67,21 @@ void bench_load_disconnect(bench_load_t *l);
 int bench_load_pass(bench_load_t *l, size_t payload, size_t count, double *elapsed_s, char *why,
                     size_t why_len) __attribute__((warn_unused_result));
 
+/* Lets another thread end a pass early: once *stop is non-zero, the pass
+ * sends nothing more, waits for what it sent and returns 0.  While a pass
+ * is sending, *busy is 1 (0 before and after).  Either may be NULL. */
+void bench_load_set_flags(bench_load_t *l, atomic_int *stop, atomic_int *busy);
+/* Messages sent in the last pass (less than asked if it was stopped). */
+size_t bench_load_last_sent(const bench_load_t *l);
+
 /* Request/reply latency, one in flight: sender 0 builds and sends a request
  * to recipient 0, which acks it and answers with a signed reply; each
  * round trip (request built to reply received) in microseconds is added to
- * out.  0 on success, -1 with why. */
-int bench_load_latency(bench_load_t *l, size_t samples, size_t payload, bench_series_t *out,
-                       char *why, size_t why_len) __attribute__((warn_unused_result));
+ * out.  With load non-NULL, a round trip counts only if *load was 1 when it
+ * started and when it ended (another thread's pass was running), and the
+ * call waits for that.  0 on success, -1 with why. */
+int bench_load_latency(bench_load_t *l, size_t samples, size_t payload, const atomic_int *load,
+                       bench_series_t *out, char *why, size_t why_len)
+    __attribute__((warn_unused_result));
 
 #endif /* RENKEI_BENCH_LOAD_H */

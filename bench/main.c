@@ -9,12 +9,15 @@
  * only ratios hold from run to run on a shared machine.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,7 +52,8 @@ typedef struct figure {
 typedef struct bench {
     options_t o;
     char dir[512];
-    bench_load_t *load;
+    bench_load_t *load; /* the measured identities */
+    bench_load_t *bg;   /* the background load for latency under heavy load */
     figure_t fig[MAX_FIGURES];
     size_t nfig;
     char mosq_note[512];
@@ -75,7 +79,8 @@ static void usage(FILE *out)
           "  --persons P          residents each sender enrolls (default 4)\n"
           "  --window W           messages each sender keeps in flight (default 32)\n"
           "  --messages K         messages per timed pass (default 20000)\n"
-          "  --samples S          request/reply round trips per latency run (default 2000)\n"
+          "  --samples S          request/reply round trips per light-load latency run\n"
+          "                       (default 2000; under heavy load S/10, 10..100)\n"
           "  --no-mosquitto       skip the Mosquitto baseline\n"
           "  --keep               keep the temporary directory (its path is printed)\n"
           "  -h, --help           this text\n",
@@ -353,6 +358,26 @@ static const char *const lat_key[2][3] = {
     {"hub_latency_p50_us", "hub_latency_p99_us", "hub_latency_p999_us"},
     {"bare_latency_p50_us", "bare_latency_p99_us", "bare_latency_p999_us"},
 };
+static const char *const heavy_key[2][3] = {
+    {"hub_heavy_latency_p50_us", "hub_heavy_latency_p99_us", "hub_heavy_latency_p999_us"},
+    {"bare_heavy_latency_p50_us", "bare_heavy_latency_p99_us", "bare_heavy_latency_p999_us"},
+};
+static const char *const heavy_label[2][3] = {
+    {"hub: request/reply p50, heavy load", "hub: request/reply p99, heavy load",
+     "hub: request/reply p99.9, heavy load"},
+    {"bare forwarder: request/reply p50, heavy", "bare forwarder: request/reply p99, heavy",
+     "bare forwarder: request/reply p99.9, heavy"},
+};
+static const char *const gen_key[3][2] = {
+    {"hub_client_cpu_us_per_msg_512", "hub_client_cpu_us_per_msg_2048"},
+    {"bare_client_cpu_us_per_msg_512", "bare_client_cpu_us_per_msg_2048"},
+    {"mosquitto_client_cpu_us_per_msg_512", "mosquitto_client_cpu_us_per_msg_2048"},
+};
+static const char *const gen_label[3][2] = {
+    {"hub run: generator+sink CPU/msg, 512 B", "hub run: generator+sink CPU/msg, 2 KiB"},
+    {"bare run: generator+sink CPU/msg, 512 B", "bare run: generator+sink CPU/msg, 2 KiB"},
+    {"mosquitto run: clients CPU/msg, 512 B", "mosquitto run: clients CPU/msg, 2 KiB"},
+};
 static const char *const lat_label[2][3] = {
     {"hub: request/reply p50, light load", "hub: request/reply p99, light load",
      "hub: request/reply p99.9, light load"},
@@ -376,17 +401,34 @@ static int pass_mqtt(void *ctx, size_t payload, size_t count, double *elapsed, c
     return bench_mqtt_pass(ctx, payload, count, elapsed, why, why_len);
 }
 
+/* User + system CPU seconds of this process (all threads). */
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static int throughput(bench_t *b, int which, bench_proc_t *proc, pass_fn fn, void *ctx)
 {
     char why[512] = "";
     for (size_t pl = 0; pl < 2; pl++)
         for (size_t r = 0; r < b->o.repeat; r++) {
-            double elapsed = 0, c0 = bench_proc_cpu_s(proc), c1;
+            double elapsed = 0, c0 = bench_proc_cpu_s(proc), c1, g0, g1;
+            g0 = self_cpu_s();
             if (fn(ctx, payloads[pl], b->o.messages, &elapsed, why, sizeof why) != 0) {
                 fprintf(stderr, "renkei-bench: %s: %s\n", tp_label[which][pl], why);
                 return -1;
             }
+            g1 = self_cpu_s();
             c1 = bench_proc_cpu_s(proc);
+            /* The generator's share includes building the envelopes (before
+             * the clock starts): an upper bound on its cost during the pass. */
+            if (g0 >= 0 && g1 >= 0)
+                record(b, gen_key[which][pl], gen_label[which][pl], "us",
+                       (g1 - g0) * 1e6 / (double)b->o.messages);
             record(b, tp_key[which][pl], tp_label[which][pl], "msg/s",
                    (double)b->o.messages / elapsed);
             if (c0 >= 0 && c1 >= 0)
@@ -398,7 +440,10 @@ static int throughput(bench_t *b, int which, bench_proc_t *proc, pass_fn fn, voi
     return 0;
 }
 
-static int latency(bench_t *b, int which)
+/* Latency rounds: light (no other traffic) or, with load non-NULL, while
+ * the background thread keeps the server saturated. */
+static int latency_rounds(bench_t *b, size_t samples, const atomic_int *load,
+                          const char *const key[3], const char *const label[3])
 {
     char why[512] = "";
     bench_series_t *s = bench_series_new();
@@ -406,18 +451,77 @@ static int latency(bench_t *b, int which)
         return -1;
     for (size_t r = 0; r < b->o.repeat; r++) {
         bench_series_reset(s);
-        if (bench_load_latency(b->load, b->o.samples, 512, s, why, sizeof why) != 0) {
-            fprintf(stderr, "renkei-bench: %s: %s\n", lat_label[which][0], why);
+        if (bench_load_latency(b->load, samples, 512, load, s, why, sizeof why) != 0) {
+            fprintf(stderr, "renkei-bench: %s: %s\n", label[0], why);
             bench_series_destroy(&s);
             return -1;
         }
-        record(b, lat_key[which][0], lat_label[which][0], "us", bench_series_pct(s, 50));
-        record(b, lat_key[which][1], lat_label[which][1], "us", bench_series_pct(s, 99));
-        record(b, lat_key[which][2], lat_label[which][2], "us", bench_series_pct(s, 99.9));
-        fprintf(stderr, "  %s: %.0f us\n", lat_label[which][0], bench_series_pct(s, 50));
+        record(b, key[0], label[0], "us", bench_series_pct(s, 50));
+        record(b, key[1], label[1], "us", bench_series_pct(s, 99));
+        record(b, key[2], label[2], "us", bench_series_pct(s, 99.9));
+        fprintf(stderr, "  %s: %.0f us\n", label[0], bench_series_pct(s, 50));
     }
     bench_series_destroy(&s);
     return 0;
+}
+
+typedef struct bg_run {
+    bench_load_t *l;
+    size_t messages;
+    atomic_int stop, busy;
+    int rc;
+    char why[512];
+} bg_run_t;
+
+/* The background thread: passes of 512 B messages until told to stop. */
+static void *bg_main(void *arg)
+{
+    bg_run_t *g = arg;
+    while (!atomic_load(&g->stop)) {
+        double e;
+        if (bench_load_pass(g->l, 512, g->messages, &e, g->why, sizeof g->why) != 0) {
+            g->rc = -1;
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int latency(bench_t *b, int which)
+{
+    bg_run_t g;
+    pthread_t th;
+    size_t heavy = b->o.samples / 10;
+    int rc;
+
+    if (latency_rounds(b, b->o.samples, NULL, lat_key[which], lat_label[which]) != 0)
+        return -1;
+    /* Heavy load: the background identities send with full windows while
+     * one request/reply is measured at a time; fewer samples, since each
+     * waits behind the others' queue. */
+    if (heavy < 10)
+        heavy = 10;
+    if (heavy > 100)
+        heavy = 100;
+    memset(&g, 0, sizeof g);
+    g.l = b->bg;
+    g.messages = b->o.messages;
+    atomic_init(&g.stop, 0);
+    atomic_init(&g.busy, 0);
+    bench_load_set_flags(b->bg, &g.stop, &g.busy);
+    if (pthread_create(&th, NULL, bg_main, &g) != 0) {
+        fprintf(stderr, "renkei-bench: cannot start the background load thread\n");
+        return -1;
+    }
+    rc = latency_rounds(b, heavy, &g.busy, heavy_key[which], heavy_label[which]);
+    atomic_store(&g.stop, 1);
+    pthread_join(th, NULL);
+    bench_load_set_flags(b->bg, NULL, NULL);
+    if (g.rc != 0) {
+        fprintf(stderr, "renkei-bench: background load: %s\n", g.why);
+        return -1;
+    }
+    return rc;
 }
 
 static int run_hub(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN])
@@ -428,7 +532,8 @@ static int run_hub(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN])
     if (hub == NULL)
         return -1;
     fprintf(stderr, "renkei-bench: hub on %s (pid %d)\n", ep, (int)bench_proc_pid(hub));
-    if (bench_load_connect(b->load, BENCH_TARGET_HUB, ep, hub_pk, why, sizeof why) != 0) {
+    if (bench_load_connect(b->load, BENCH_TARGET_HUB, ep, hub_pk, why, sizeof why) != 0 ||
+        bench_load_connect(b->bg, BENCH_TARGET_HUB, ep, hub_pk, why, sizeof why) != 0) {
         fprintf(stderr, "renkei-bench: hub warm-up: %s\n", why);
         goto done;
     }
@@ -437,6 +542,7 @@ static int run_hub(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN])
     rc = 0;
 done:
     bench_load_disconnect(b->load);
+    bench_load_disconnect(b->bg);
     bench_proc_stop(&hub);
     return rc;
 }
@@ -449,7 +555,8 @@ static int run_bare(bench_t *b, const uint8_t fwd_pk[RK_KEY_LEN])
     if (fwd == NULL)
         return -1;
     fprintf(stderr, "renkei-bench: bare forwarder on %s (pid %d)\n", ep, (int)bench_proc_pid(fwd));
-    if (bench_load_connect(b->load, BENCH_TARGET_BARE, ep, fwd_pk, why, sizeof why) != 0) {
+    if (bench_load_connect(b->load, BENCH_TARGET_BARE, ep, fwd_pk, why, sizeof why) != 0 ||
+        bench_load_connect(b->bg, BENCH_TARGET_BARE, ep, fwd_pk, why, sizeof why) != 0) {
         fprintf(stderr, "renkei-bench: forwarder warm-up: %s\n", why);
         goto done;
     }
@@ -458,6 +565,7 @@ static int run_bare(bench_t *b, const uint8_t fwd_pk[RK_KEY_LEN])
     rc = 0;
 done:
     bench_load_disconnect(b->load);
+    bench_load_disconnect(b->bg);
     bench_proc_stop(&fwd);
     return rc;
 }
@@ -480,6 +588,7 @@ static void skip_mqtt(bench_t *b, const char *why)
     for (size_t pl = 0; pl < 2; pl++) {
         skip(b, tp_key[2][pl], tp_label[2][pl], "msg/s", b->mosq_note);
         skip(b, cpu_key[2][pl], cpu_label[2][pl], "us", b->mosq_note);
+        skip(b, gen_key[2][pl], gen_label[2][pl], "us", b->mosq_note);
     }
 }
 
@@ -563,7 +672,6 @@ done:
 /* ------------------------------------------------------------ report */
 
 static const char *const not_measured[] = {
-    "latency under heavy load (p50/p99/p99.9 with the hub saturated)",
     "scale: throughput and translation cost with 10^4, 10^6 and 10^7 persons, bytes on disk "
     "and resident memory per person, table load time",
     "enrollment and first-contact issuance per second",
@@ -581,8 +689,14 @@ static const char *const notes[] = {
     "A message counts as routed when its sender has its acceptance AND its recipient has "
     "it and has acknowledged it.  Payload size is the encrypted WHAT (hub, forwarder) or "
     "the MQTT payload.",
+    "Heavy load: a second set of identities (the same numbers of senders and recipients, "
+    "the same windows) sends 512 B messages flat out in another thread while one "
+    "request/reply is timed at a time; a round trip counts only if that load ran from its "
+    "start to its end.",
     "CPU per message: user+system time of the server process (/proc/PID/stat) over a pass, "
-    "divided by its messages; the resolution is one clock tick (10 ms) per pass.",
+    "divided by its messages; the resolution is one clock tick (10 ms) per pass.  The "
+    "generator+sink figure is this process's own CPU over the pass, envelope building "
+    "included, so an upper bound; on a 2-core machine it competes with the server.",
 };
 
 static char *cpu_model(void)
@@ -622,6 +736,8 @@ static const ratio_t ratios[] = {
      "bare_latency_p50_us"},
     {"hub_over_bare_latency_p99", "hub / bare forwarder, latency p99", "hub_latency_p99_us",
      "bare_latency_p99_us"},
+    {"hub_over_bare_heavy_latency_p99", "hub / bare forwarder, heavy-load p99",
+     "hub_heavy_latency_p99_us", "bare_heavy_latency_p99_us"},
 };
 
 static void print_table(bench_t *b, const char *model, long cores)
@@ -742,9 +858,12 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
         fprintf(stderr, "renkei-bench: cannot make keys in %s: %s\n", keys, why);
         return -1;
     }
-    b->load = bench_load_new(keys, b->o.senders, b->o.recipients, b->o.persons, b->o.window, why,
-                             sizeof why);
-    if (b->load == NULL) {
+    b->load = bench_load_new(keys, "bench", b->o.senders, b->o.recipients, b->o.persons,
+                             b->o.window, why, sizeof why);
+    if (b->load != NULL)
+        b->bg = bench_load_new(keys, "bg", b->o.senders, b->o.recipients, b->o.persons,
+                               b->o.window, why, sizeof why);
+    if (b->load == NULL || b->bg == NULL) {
         fprintf(stderr, "renkei-bench: %s\n", why);
         return -1;
     }
@@ -754,12 +873,19 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
     for (size_t i = 0; i < b->o.recipients; i++)
         if (register_org(b, bench_load_recipient_name(b->load, i), "utility") != 0)
             return -1;
+    for (size_t i = 0; i < b->o.senders; i++)
+        if (register_org(b, bench_load_sender_name(b->bg, i), "municipality") != 0)
+            return -1;
+    for (size_t i = 0; i < b->o.recipients; i++)
+        if (register_org(b, bench_load_recipient_name(b->bg, i), "utility") != 0)
+            return -1;
     return 0;
 }
 
 static void teardown(bench_t *b)
 {
     bench_load_destroy(&b->load);
+    bench_load_destroy(&b->bg);
     for (size_t i = 0; i < b->nfig; i++)
         bench_series_destroy(&b->fig[i].s);
     if (b->dir[0] != '\0') {

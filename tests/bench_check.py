@@ -12,10 +12,13 @@ SYSTEMS = ("hub", "bare", "mosquitto")
 FIGURES = (
     [f"{s}_msgs_per_s_{p}" for s in SYSTEMS for p in (512, 2048)]
     + [f"{s}_cpu_us_per_msg_{p}" for s in SYSTEMS for p in (512, 2048)]
-    + [f"{s}_latency_{q}_us" for s in ("hub", "bare") for q in ("p50", "p99", "p999")]
+    + [f"{s}_client_cpu_us_per_msg_{p}" for s in SYSTEMS for p in (512, 2048)]
+    + [f"{s}_{h}latency_{q}_us" for s in ("hub", "bare") for h in ("", "heavy_")
+       for q in ("p50", "p99", "p999")]
 )
 RATIOS = ("hub_over_bare_512", "hub_over_bare_2048", "hub_over_mosquitto_512",
-          "hub_over_mosquitto_2048", "hub_over_bare_latency_p50", "hub_over_bare_latency_p99")
+          "hub_over_mosquitto_2048", "hub_over_bare_latency_p50", "hub_over_bare_latency_p99",
+          "hub_over_bare_heavy_latency_p99")
 # Mosquitto may be absent (not installed, or built without libmosquitto);
 # then its figures must say why instead of holding a number.
 MAY_SKIP = ("mosquitto",)
