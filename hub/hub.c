@@ -690,6 +690,59 @@ static void push_marked(hub_t *hub)
     store_abort(&rtxn);
 }
 
+/* Whether a routing-log answer says something about the store's contents
+ * (a refusal by permission holds whatever the store did). */
+static bool depends_on_turn(rk_status st)
+{
+    return st != RK_ST_FORBIDDEN && st != RK_ST_SENDER_SUSPENDED && st != RK_ST_INTERNAL &&
+           st != RK_ST_STORE_FULL;
+}
+
+/* A routing-log answer was read from the turn's transaction: entries,
+ * proofs and a checkpoint signed over entries of this very turn.  If the
+ * turn did not commit, none of that exists; a signed checkpoint of it would
+ * contradict every later one.  The asker is told to ask again instead. */
+static void unsay_log_answer(hub_t *hub, rk_hub_frame_t *f)
+{
+    rk_status st = hub->turn_full ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
+    const char *why = "hub storage failed; ask again later";
+    uint64_t req_id;
+
+    switch (f->kind) {
+    case RK_HF_LOG:
+        if (!depends_on_turn(f->u.log.status))
+            return;
+        req_id = f->u.log.req_id;
+        rk_hub_frame_clear(f);
+        f->kind = RK_HF_LOG;
+        f->u.log.req_id = req_id;
+        f->u.log.status = st;
+        snprintf(f->u.log.detail, sizeof f->u.log.detail, "%s", why);
+        break;
+    case RK_HF_CHECKPOINT:
+        if (!depends_on_turn(f->u.checkpoint.status))
+            return;
+        req_id = f->u.checkpoint.req_id;
+        rk_hub_frame_clear(f);
+        f->kind = RK_HF_CHECKPOINT;
+        f->u.checkpoint.req_id = req_id;
+        f->u.checkpoint.status = st;
+        break;
+    case RK_HF_PROOF:
+        if (!depends_on_turn(f->u.proof.status))
+            return;
+        req_id = f->u.proof.req_id;
+        rk_hub_frame_clear(f);
+        f->kind = RK_HF_PROOF;
+        f->u.proof.req_id = req_id;
+        f->u.proof.status = st;
+        snprintf(f->u.proof.detail, sizeof f->u.proof.detail, "%s", why);
+        break;
+    default:
+        break;
+    }
+}
+
 /* Commits the turn, then answers the senders and pushes what was queued. */
 static void end_turn(hub_t *hub)
 {
@@ -712,6 +765,8 @@ static void end_turn(hub_t *hub)
         item_t *it = &hub->items[i];
         switch (it->kind) {
         case ITEM_FRAME:
+            if (!committed)
+                unsay_log_answer(hub, &it->frame);
             (void)send_to(hub, &it->rid, &it->frame);
             break;
         case ITEM_ENROLLED:
