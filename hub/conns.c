@@ -99,6 +99,7 @@ static void restart_cursor(conn_org_t *o)
 {
     o->sent_upto = 0;
     o->inflight = 0;
+    o->redo_at_ms = 0;
 }
 
 bool conns_add_receiver(conns_t *c, const char *org, const conn_rid_t *rid)

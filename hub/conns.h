@@ -34,6 +34,7 @@ typedef struct conn_org {
     uint64_t sent_upto;        /* highest seq pushed to recv[0] */
     size_t inflight;           /* pushed, not yet acknowledged */
     uint64_t last_progress_ms; /* last push or ack */
+    uint64_t redo_at_ms;       /* 0, or when to push again from the head */
     bool dirty;                /* may have something to push */
 } conn_org_t;
 

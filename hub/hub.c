@@ -67,6 +67,10 @@ struct hub {
     /* orgs whose queues gained entries this turn: pushed after the commit */
     char (*touched)[RK_ID_MAX + 1];
     size_t n_touched, cap_touched;
+    /* orgs that acknowledged this turn: if it fails, their acks are lost */
+    conn_org_t **acked;
+    size_t n_acked, cap_acked;
+    bool acked_overflow; /* ...and some could not be noted: all of them */
 };
 
 static void why_f(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -480,6 +484,38 @@ static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
     }
 }
 
+/* Notes that o acknowledged in this turn. */
+static void note_acked(hub_t *hub, conn_org_t *o)
+{
+    for (size_t i = 0; i < hub->n_acked; i++)
+        if (hub->acked[i] == o)
+            return;
+    if (hub->n_acked == hub->cap_acked) {
+        size_t cap = hub->cap_acked ? hub->cap_acked * 2 : 64;
+        conn_org_t **a = realloc(hub->acked, cap * sizeof *a);
+        if (a == NULL) {
+            hub->acked_overflow = true;
+            return;
+        }
+        hub->acked = a;
+        hub->cap_acked = cap;
+    }
+    hub->acked[hub->n_acked++] = o;
+}
+
+/* The turn's acknowledgements were rolled back: the agents believe them
+ * made, and the entries sit behind the push cursor, where nothing would
+ * push them again until they expired and their senders were told EXPIRED.
+ * The cursor starts again from the head after the back-off (the agent's
+ * inbox drops the copies and acknowledges them again); not at once, so a
+ * full store is not hammered with the same acks every turn. */
+static void redo_acked(conn_org_t *o, void *ctx)
+{
+    (void)ctx;
+    if (o->redo_at_ms == 0)
+        o->redo_at_ms = mono_ms() + FULL_BACKOFF_MS;
+}
+
 /* The agent committed these entries of its queue: remove them; for each
  * delivered message, queue a DELIVERED notice for its sender. */
 static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
@@ -489,6 +525,8 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
     uint64_t now = now_ms();
     size_t taken = 0;
 
+    if (o != NULL)
+        note_acked(hub, o);
     if (txn == NULL)
         return; /* not removed: the entries are pushed again and acked again */
     for (size_t i = 0; i < n; i++) {
@@ -759,8 +797,16 @@ static void end_turn(hub_t *hub)
             committed = false;
         }
     }
-    if (!committed)
+    if (!committed) {
         hub->n_touched = 0;
+        if (hub->acked_overflow)
+            conns_each(hub->conns, redo_acked, NULL);
+        else
+            for (size_t i = 0; i < hub->n_acked; i++)
+                redo_acked(hub->acked[i], NULL);
+    }
+    hub->n_acked = 0;
+    hub->acked_overflow = false;
     for (size_t i = 0; i < hub->n_items; i++) {
         item_t *it = &hub->items[i];
         switch (it->kind) {
@@ -810,11 +856,17 @@ typedef struct stall_ctx {
     uint64_t now;
 } stall_ctx_t;
 
-/* No ack for a while: push again from the head of the queue. */
+/* No ack for a while, or acks that were lost with a failed turn: push
+ * again from the head of the queue. */
 static void restart_stalled(conn_org_t *o, void *ctx)
 {
     stall_ctx_t *s = ctx;
-    if (o->n_recv > 0 && o->inflight > 0 && s->now - o->last_progress_ms >= s->hub->cfg.resend_ms) {
+    bool redo = o->redo_at_ms != 0 && s->now >= o->redo_at_ms;
+    bool stalled = o->n_recv > 0 && o->inflight > 0 && s->now - o->last_progress_ms >= s->hub->cfg.resend_ms;
+    if (redo && o->n_recv == 0)
+        o->redo_at_ms = 0; /* the next receiver's hello starts from the head */
+    else if (redo || stalled) {
+        o->redo_at_ms = 0;
         o->sent_upto = 0;
         o->inflight = 0;
         o->last_progress_ms = s->now;
@@ -1110,6 +1162,7 @@ void hub_destroy(hub_t **hubp)
     conns_destroy(&hub->conns);
     free(hub->items);
     free(hub->touched);
+    free(hub->acked);
     free(hub);
     *hubp = NULL;
 }
