@@ -1127,7 +1127,10 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
         if (items[1].revents & ZMQ_POLLIN)
             zap_handle(hub);
         if (items[0].revents & ZMQ_POLLIN) {
-            while (hub->n_items < hub->cfg.batch && read_one(hub))
+            /* Acks and rejects add no item: count frames, or a stream of
+             * them would hold the turn's transaction open and every
+             * answer back for as long as it lasts. */
+            for (size_t n = 0; n < hub->cfg.batch && read_one(hub); n++)
                 ;
             end_turn(hub);
         }
