@@ -719,7 +719,9 @@ static void push_marked(hub_t *hub)
     hub->n_touched = 0;
     while ((n = conns_take_marked(hub->conns, batch, 64)) > 0) {
         if (rtxn == NULL && store_begin(hub->store, false, &rtxn) != STORE_OK) {
-            hub_log(hub->log, LOG_ERR, "cannot open a read transaction to deliver");
+            hub_log(hub->log, LOG_ERR, "cannot open a read transaction to deliver; trying again shortly");
+            for (size_t i = 0; i < n; i++)
+                conns_mark(hub->conns, batch[i]); /* taken off the list: put back */
             return;
         }
         for (size_t i = 0; i < n; i++)
