@@ -52,10 +52,14 @@ typedef struct figure {
 typedef struct bench {
     options_t o;
     char dir[512];
-    bench_load_t *load; /* the measured identities */
-    bench_load_t *bg;   /* the background load for latency under heavy load */
+    bench_load_t *load[2]; /* the measured identities: [0] at the hub, [1] the forwarder */
+    bench_load_t *bg[2];   /* the background load for latency under heavy load */
+    bench_proc_t *srv[3];  /* hub, forwarder, mosquitto */
+    bench_mqtt_t *mq;      /* mosquitto's clients, NULL if not measured */
     figure_t fig[MAX_FIGURES];
     size_t nfig;
+    figure_t rat[MAX_FIGURES]; /* per-repetition ratios */
+    size_t nrat;
     char mosq_note[512];
 } bench_t;
 
@@ -210,20 +214,33 @@ static int parse_options(int argc, char **argv, options_t *o)
 
 /* ------------------------------------------------------------ figures */
 
-static figure_t *figure(bench_t *b, const char *key, const char *label, const char *unit)
+static figure_t *find_in(figure_t *arr, size_t *n, const char *key, const char *label,
+                         const char *unit)
 {
     figure_t *f;
-    for (size_t i = 0; i < b->nfig; i++)
-        if (strcmp(b->fig[i].key, key) == 0)
-            return &b->fig[i];
-    if (b->nfig == MAX_FIGURES)
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(arr[i].key, key) == 0)
+            return &arr[i];
+    if (*n == MAX_FIGURES)
         return NULL;
-    f = &b->fig[b->nfig++];
+    f = &arr[(*n)++];
     f->key = key;
     f->label = label;
     f->unit = unit;
     f->s = bench_series_new();
     return f->s != NULL ? f : NULL;
+}
+
+static figure_t *figure(bench_t *b, const char *key, const char *label, const char *unit)
+{
+    return find_in(b->fig, &b->nfig, key, label, unit);
+}
+
+static void record_ratio(bench_t *b, const char *key, const char *label, double v)
+{
+    figure_t *f = find_in(b->rat, &b->nrat, key, label, "x");
+    if (f == NULL || bench_series_add(f->s, v) != 0)
+        fprintf(stderr, "renkei-bench: out of memory recording %s\n", key);
 }
 
 static void record(bench_t *b, const char *key, const char *label, const char *unit, double v)
@@ -385,22 +402,6 @@ static const char *const lat_label[2][3] = {
      "bare forwarder: request/reply p99.9"},
 };
 
-/* Throughput and CPU of the process p (0 hub, 1 bare, 2 mosquitto). */
-typedef int (*pass_fn)(void *ctx, size_t payload, size_t count, double *elapsed, char *why,
-                       size_t why_len);
-
-static int pass_load(void *ctx, size_t payload, size_t count, double *elapsed, char *why,
-                     size_t why_len)
-{
-    return bench_load_pass(ctx, payload, count, elapsed, why, why_len);
-}
-
-static int pass_mqtt(void *ctx, size_t payload, size_t count, double *elapsed, char *why,
-                     size_t why_len)
-{
-    return bench_mqtt_pass(ctx, payload, count, elapsed, why, why_len);
-}
-
 /* User + system CPU seconds of this process (all threads). */
 static double self_cpu_s(void)
 {
@@ -411,38 +412,70 @@ static double self_cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static int throughput(bench_t *b, int which, bench_proc_t *proc, pass_fn fn, void *ctx)
+static const char *const tp_ratio_key[2][2] = {
+    {"hub_over_bare_512", "hub_over_bare_2048"},
+    {"hub_over_mosquitto_512", "hub_over_mosquitto_2048"},
+};
+static const char *const tp_ratio_label[2][2] = {
+    {"hub / bare forwarder, 512 B", "hub / bare forwarder, 2 KiB"},
+    {"hub / mosquitto QoS 1, 512 B", "hub / mosquitto QoS 1, 2 KiB"},
+};
+
+/* One timed pass of system `which`; its messages/s in *rate. */
+static int one_pass(bench_t *b, int which, size_t pl, double *rate)
 {
     char why[512] = "";
+    double elapsed = 0, c0 = bench_proc_cpu_s(b->srv[which]), c1, g0, g1;
+    int rc;
+    g0 = self_cpu_s();
+    if (which == 2)
+        rc = bench_mqtt_pass(b->mq, payloads[pl], b->o.messages, &elapsed, why, sizeof why);
+    else
+        rc = bench_load_pass(b->load[which], payloads[pl], b->o.messages, &elapsed, why,
+                             sizeof why);
+    if (rc != 0) {
+        fprintf(stderr, "renkei-bench: %s: %s\n", tp_label[which][pl], why);
+        return -1;
+    }
+    g1 = self_cpu_s();
+    c1 = bench_proc_cpu_s(b->srv[which]);
+    *rate = (double)b->o.messages / elapsed;
+    /* The generator's share includes building the envelopes (before the
+     * clock starts): an upper bound on its cost during the pass. */
+    if (g0 >= 0 && g1 >= 0)
+        record(b, gen_key[which][pl], gen_label[which][pl], "us",
+               (g1 - g0) * 1e6 / (double)b->o.messages);
+    record(b, tp_key[which][pl], tp_label[which][pl], "msg/s", *rate);
+    if (c0 >= 0 && c1 >= 0)
+        record(b, cpu_key[which][pl], cpu_label[which][pl], "us",
+               (c1 - c0) * 1e6 / (double)b->o.messages);
+    fprintf(stderr, "  %s: %.0f msg/s\n", tp_label[which][pl], *rate);
+    return 0;
+}
+
+/* Each repetition runs the hub, the forwarder and mosquitto back to back,
+ * so that a ratio compares passes made moments apart on a shared machine;
+ * the ratios are kept per repetition. */
+static int throughput(bench_t *b)
+{
     for (size_t pl = 0; pl < 2; pl++)
         for (size_t r = 0; r < b->o.repeat; r++) {
-            double elapsed = 0, c0 = bench_proc_cpu_s(proc), c1, g0, g1;
-            g0 = self_cpu_s();
-            if (fn(ctx, payloads[pl], b->o.messages, &elapsed, why, sizeof why) != 0) {
-                fprintf(stderr, "renkei-bench: %s: %s\n", tp_label[which][pl], why);
-                return -1;
-            }
-            g1 = self_cpu_s();
-            c1 = bench_proc_cpu_s(proc);
-            /* The generator's share includes building the envelopes (before
-             * the clock starts): an upper bound on its cost during the pass. */
-            if (g0 >= 0 && g1 >= 0)
-                record(b, gen_key[which][pl], gen_label[which][pl], "us",
-                       (g1 - g0) * 1e6 / (double)b->o.messages);
-            record(b, tp_key[which][pl], tp_label[which][pl], "msg/s",
-                   (double)b->o.messages / elapsed);
-            if (c0 >= 0 && c1 >= 0)
-                record(b, cpu_key[which][pl], cpu_label[which][pl], "us",
-                       (c1 - c0) * 1e6 / (double)b->o.messages);
-            fprintf(stderr, "  %s: %.0f msg/s\n", tp_label[which][pl],
-                    (double)b->o.messages / elapsed);
+            double rate[3] = {0, 0, 0};
+            for (int w = 0; w < 3; w++)
+                if ((w < 2 || b->mq != NULL) && one_pass(b, w, pl, &rate[w]) != 0)
+                    return -1;
+            record_ratio(b, tp_ratio_key[0][pl], tp_ratio_label[0][pl], rate[0] / rate[1]);
+            if (b->mq != NULL)
+                record_ratio(b, tp_ratio_key[1][pl], tp_ratio_label[1][pl], rate[0] / rate[2]);
+            else
+                (void)find_in(b->rat, &b->nrat, tp_ratio_key[1][pl], tp_ratio_label[1][pl], "x");
         }
     return 0;
 }
 
 /* Latency rounds: light (no other traffic) or, with load non-NULL, while
  * the background thread keeps the server saturated. */
-static int latency_rounds(bench_t *b, size_t samples, const atomic_int *load,
+static int latency_rounds(bench_t *b, int which, size_t samples, const atomic_int *load,
                           const char *const key[3], const char *const label[3])
 {
     char why[512] = "";
@@ -451,7 +484,7 @@ static int latency_rounds(bench_t *b, size_t samples, const atomic_int *load,
         return -1;
     for (size_t r = 0; r < b->o.repeat; r++) {
         bench_series_reset(s);
-        if (bench_load_latency(b->load, samples, 512, load, s, why, sizeof why) != 0) {
+        if (bench_load_latency(b->load[which], samples, 512, load, s, why, sizeof why) != 0) {
             fprintf(stderr, "renkei-bench: %s: %s\n", label[0], why);
             bench_series_destroy(&s);
             return -1;
@@ -494,7 +527,7 @@ static int latency(bench_t *b, int which)
     size_t heavy = b->o.samples / 10;
     int rc;
 
-    if (latency_rounds(b, b->o.samples, NULL, lat_key[which], lat_label[which]) != 0)
+    if (latency_rounds(b, which, b->o.samples, NULL, lat_key[which], lat_label[which]) != 0)
         return -1;
     /* Heavy load: the background identities send with full windows while
      * one request/reply is measured at a time; fewer samples, since each
@@ -504,19 +537,19 @@ static int latency(bench_t *b, int which)
     if (heavy > 100)
         heavy = 100;
     memset(&g, 0, sizeof g);
-    g.l = b->bg;
+    g.l = b->bg[which];
     g.messages = b->o.messages;
     atomic_init(&g.stop, 0);
     atomic_init(&g.busy, 0);
-    bench_load_set_flags(b->bg, &g.stop, &g.busy);
+    bench_load_set_flags(b->bg[which], &g.stop, &g.busy);
     if (pthread_create(&th, NULL, bg_main, &g) != 0) {
         fprintf(stderr, "renkei-bench: cannot start the background load thread\n");
         return -1;
     }
-    rc = latency_rounds(b, heavy, &g.busy, heavy_key[which], heavy_label[which]);
+    rc = latency_rounds(b, which, heavy, &g.busy, heavy_key[which], heavy_label[which]);
     atomic_store(&g.stop, 1);
     pthread_join(th, NULL);
-    bench_load_set_flags(b->bg, NULL, NULL);
+    bench_load_set_flags(b->bg[which], NULL, NULL);
     if (g.rc != 0) {
         fprintf(stderr, "renkei-bench: background load: %s\n", g.why);
         return -1;
@@ -524,50 +557,32 @@ static int latency(bench_t *b, int which)
     return rc;
 }
 
-static int run_hub(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN])
+/* Starts the hub and the forwarder and connects both identity sets to
+ * each (warm-up included).  0 on success. */
+static int start_servers(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN],
+                         const uint8_t fwd_pk[RK_KEY_LEN])
 {
-    char ep[256], why[512] = "";
-    bench_proc_t *hub = start_hub(b, ep, sizeof ep);
-    int rc = -1;
-    if (hub == NULL)
-        return -1;
-    fprintf(stderr, "renkei-bench: hub on %s (pid %d)\n", ep, (int)bench_proc_pid(hub));
-    if (bench_load_connect(b->load, BENCH_TARGET_HUB, ep, hub_pk, why, sizeof why) != 0 ||
-        bench_load_connect(b->bg, BENCH_TARGET_HUB, ep, hub_pk, why, sizeof why) != 0) {
-        fprintf(stderr, "renkei-bench: hub warm-up: %s\n", why);
-        goto done;
-    }
-    if (throughput(b, 0, hub, pass_load, b->load) != 0 || latency(b, 0) != 0)
-        goto done;
-    rc = 0;
-done:
-    bench_load_disconnect(b->load);
-    bench_load_disconnect(b->bg);
-    bench_proc_stop(&hub);
-    return rc;
-}
+    char ep[2][256], why[512] = "";
+    const uint8_t *pk[2] = {hub_pk, fwd_pk};
+    static const bench_target target[2] = {BENCH_TARGET_HUB, BENCH_TARGET_BARE};
+    static const char *const name[2] = {"hub", "bare forwarder"};
 
-static int run_bare(bench_t *b, const uint8_t fwd_pk[RK_KEY_LEN])
-{
-    char ep[256], why[512] = "";
-    bench_proc_t *fwd = start_forwarder(b, ep, sizeof ep);
-    int rc = -1;
-    if (fwd == NULL)
+    b->srv[0] = start_hub(b, ep[0], sizeof ep[0]);
+    if (b->srv[0] == NULL)
         return -1;
-    fprintf(stderr, "renkei-bench: bare forwarder on %s (pid %d)\n", ep, (int)bench_proc_pid(fwd));
-    if (bench_load_connect(b->load, BENCH_TARGET_BARE, ep, fwd_pk, why, sizeof why) != 0 ||
-        bench_load_connect(b->bg, BENCH_TARGET_BARE, ep, fwd_pk, why, sizeof why) != 0) {
-        fprintf(stderr, "renkei-bench: forwarder warm-up: %s\n", why);
-        goto done;
+    b->srv[1] = start_forwarder(b, ep[1], sizeof ep[1]);
+    if (b->srv[1] == NULL)
+        return -1;
+    for (int w = 0; w < 2; w++) {
+        fprintf(stderr, "renkei-bench: %s on %s (pid %d)\n", name[w], ep[w],
+                (int)bench_proc_pid(b->srv[w]));
+        if (bench_load_connect(b->load[w], target[w], ep[w], pk[w], why, sizeof why) != 0 ||
+            bench_load_connect(b->bg[w], target[w], ep[w], pk[w], why, sizeof why) != 0) {
+            fprintf(stderr, "renkei-bench: %s warm-up: %s\n", name[w], why);
+            return -1;
+        }
     }
-    if (throughput(b, 1, fwd, pass_load, b->load) != 0 || latency(b, 1) != 0)
-        goto done;
-    rc = 0;
-done:
-    bench_load_disconnect(b->load);
-    bench_load_disconnect(b->bg);
-    bench_proc_stop(&fwd);
-    return rc;
+    return 0;
 }
 
 static const char *find_mosquitto(char *out, size_t len)
@@ -592,14 +607,16 @@ static void skip_mqtt(bench_t *b, const char *why)
     }
 }
 
-static int run_mosquitto(bench_t *b)
+/* Starts mosquitto and connects its clients (b->srv[2], b->mq), or notes
+ * why it is not measured.  0 unless something that should work failed. */
+static int start_mosquitto(bench_t *b)
 {
     char exe[PATH_MAX], conf[PATH_MAX], logp[PATH_MAX], store[PATH_MAX], why[512] = "";
     const char *argv[] = {exe, "-c", conf, NULL};
     bench_proc_t *mq = NULL;
     bench_mqtt_t *m = NULL;
     FILE *f;
-    int port, rc = -1;
+    int port;
 
     if (b->o.no_mosquitto) {
         skip_mqtt(b, "skipped (--no-mosquitto)");
@@ -649,7 +666,8 @@ static int run_mosquitto(bench_t *b)
     }
     if (m == NULL) {
         fprintf(stderr, "renkei-bench: mosquitto: %s (see %s)\n", why, logp);
-        goto done;
+        bench_proc_stop(&mq);
+        return -1;
     }
     fprintf(stderr, "renkei-bench: mosquitto on 127.0.0.1:%d (pid %d)\n", port,
             (int)bench_proc_pid(mq));
@@ -657,16 +675,14 @@ static int run_mosquitto(bench_t *b)
         double e;
         if (bench_mqtt_pass(m, 512, b->o.senders * b->o.recipients * 4, &e, why, sizeof why) != 0) {
             fprintf(stderr, "renkei-bench: mosquitto warm-up: %s\n", why);
-            goto done;
+            bench_mqtt_destroy(&m);
+            bench_proc_stop(&mq);
+            return -1;
         }
     }
-    if (throughput(b, 2, mq, pass_mqtt, m) != 0)
-        goto done;
-    rc = 0;
-done:
-    bench_mqtt_destroy(&m);
-    bench_proc_stop(&mq);
-    return rc;
+    b->srv[2] = mq;
+    b->mq = m;
+    return 0;
 }
 
 /* ------------------------------------------------------------ report */
@@ -693,6 +709,9 @@ static const char *const notes[] = {
     "the same windows) sends 512 B messages flat out in another thread while one "
     "request/reply is timed at a time; a round trip counts only if that load ran from its "
     "start to its end.",
+    "Each repetition runs the hub, the forwarder and mosquitto back to back (all three "
+    "servers stay up), so a throughput ratio compares passes made moments apart; ratios are "
+    "taken per repetition.",
     "CPU per message: user+system time of the server process (/proc/PID/stat) over a pass, "
     "divided by its messages; the resolution is one clock tick (10 ms) per pass.  The "
     "generator+sink figure is this process's own CPU over the pass, envelope building "
@@ -726,12 +745,6 @@ typedef struct ratio {
 } ratio_t;
 
 static const ratio_t ratios[] = {
-    {"hub_over_bare_512", "hub / bare forwarder, 512 B", "hub_msgs_per_s_512", "bare_msgs_per_s_512"},
-    {"hub_over_bare_2048", "hub / bare forwarder, 2 KiB", "hub_msgs_per_s_2048", "bare_msgs_per_s_2048"},
-    {"hub_over_mosquitto_512", "hub / mosquitto QoS 1, 512 B", "hub_msgs_per_s_512",
-     "mosquitto_msgs_per_s_512"},
-    {"hub_over_mosquitto_2048", "hub / mosquitto QoS 1, 2 KiB", "hub_msgs_per_s_2048",
-     "mosquitto_msgs_per_s_2048"},
     {"hub_over_bare_latency_p50", "hub / bare forwarder, latency p50", "hub_latency_p50_us",
      "bare_latency_p50_us"},
     {"hub_over_bare_latency_p99", "hub / bare forwarder, latency p99", "hub_latency_p99_us",
@@ -758,7 +771,17 @@ static void print_table(bench_t *b, const char *model, long cores)
         printf("%-42s %12.1f %12.1f %12.1f  %s\n", f->label, bench_series_pct(f->s, 50),
                bench_series_min(f->s), bench_series_max(f->s), f->unit);
     }
-    printf("\n%-42s %12s\n", "ratio (of medians)", "value");
+    printf("\n%-42s %12s %12s %12s\n", "ratio (throughput: per repetition)", "median", "min",
+           "max");
+    for (size_t i = 0; i < b->nrat; i++) {
+        figure_t *f = &b->rat[i];
+        if (bench_series_count(f->s) == 0)
+            printf("%-42s %12s  %s\n", f->label, "-", b->mosq_note);
+        else
+            printf("%-42s %12.3f %12.3f %12.3f\n", f->label, bench_series_pct(f->s, 50),
+                   bench_series_min(f->s), bench_series_max(f->s));
+    }
+    printf("%-42s %12s\n", "ratio (latency: of the medians)", "value");
     for (size_t i = 0; i < sizeof ratios / sizeof *ratios; i++) {
         double n = median_of(b, ratios[i].num), d = median_of(b, ratios[i].den);
         if (n > 0 && d > 0)
@@ -803,9 +826,24 @@ static int write_json(bench_t *b, const char *model, long cores)
         }
         json_object_set_new(figs, f->key, o);
     }
+    for (size_t i = 0; i < b->nrat; i++) {
+        figure_t *f = &b->rat[i];
+        json_object_set_new(
+            rat, f->key,
+            bench_series_count(f->s) == 0
+                ? json_pack("{s:n,s:s}", "median", "skipped", b->mosq_note)
+                : json_pack("{s:f,s:f,s:f,s:s,s:s}", "median", bench_series_pct(f->s, 50), "min",
+                            bench_series_min(f->s), "max", bench_series_max(f->s), "how",
+                            "hub and baseline passes back to back, ratio per repetition",
+                            "label", f->label));
+    }
     for (size_t i = 0; i < sizeof ratios / sizeof *ratios; i++) {
         double n = median_of(b, ratios[i].num), d = median_of(b, ratios[i].den);
-        json_object_set_new(rat, ratios[i].key, n > 0 && d > 0 ? json_real(n / d) : json_null());
+        json_object_set_new(rat, ratios[i].key,
+                            n > 0 && d > 0 ? json_pack("{s:f,s:s,s:s}", "median", n / d, "how",
+                                                       "ratio of the medians", "label",
+                                                       ratios[i].label)
+                                           : json_pack("{s:n}", "median"));
     }
     for (size_t i = 0; i < sizeof not_measured / sizeof *not_measured; i++)
         json_array_append_new(nm, json_string(not_measured[i]));
@@ -858,36 +896,48 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
         fprintf(stderr, "renkei-bench: cannot make keys in %s: %s\n", keys, why);
         return -1;
     }
-    b->load = bench_load_new(keys, "bench", b->o.senders, b->o.recipients, b->o.persons,
-                             b->o.window, why, sizeof why);
-    if (b->load != NULL)
-        b->bg = bench_load_new(keys, "bg", b->o.senders, b->o.recipients, b->o.persons,
-                               b->o.window, why, sizeof why);
-    if (b->load == NULL || b->bg == NULL) {
-        fprintf(stderr, "renkei-bench: %s\n", why);
-        return -1;
+    {
+        static const char *const tag[2][2] = {{"bench", "bg"}, {"bare", "bareb"}};
+        for (int w = 0; w < 2; w++) {
+            b->load[w] = bench_load_new(keys, tag[w][0], b->o.senders, b->o.recipients,
+                                        b->o.persons, b->o.window, why, sizeof why);
+            if (b->load[w] != NULL)
+                b->bg[w] = bench_load_new(keys, tag[w][1], b->o.senders, b->o.recipients,
+                                          b->o.persons, b->o.window, why, sizeof why);
+            if (b->load[w] == NULL || b->bg[w] == NULL) {
+                fprintf(stderr, "renkei-bench: %s\n", why);
+                return -1;
+            }
+        }
     }
     for (size_t i = 0; i < b->o.senders; i++)
-        if (register_org(b, bench_load_sender_name(b->load, i), "municipality") != 0)
+        if (register_org(b, bench_load_sender_name(b->load[0], i), "municipality") != 0)
             return -1;
     for (size_t i = 0; i < b->o.recipients; i++)
-        if (register_org(b, bench_load_recipient_name(b->load, i), "utility") != 0)
+        if (register_org(b, bench_load_recipient_name(b->load[0], i), "utility") != 0)
             return -1;
     for (size_t i = 0; i < b->o.senders; i++)
-        if (register_org(b, bench_load_sender_name(b->bg, i), "municipality") != 0)
+        if (register_org(b, bench_load_sender_name(b->bg[0], i), "municipality") != 0)
             return -1;
     for (size_t i = 0; i < b->o.recipients; i++)
-        if (register_org(b, bench_load_recipient_name(b->bg, i), "utility") != 0)
+        if (register_org(b, bench_load_recipient_name(b->bg[0], i), "utility") != 0)
             return -1;
     return 0;
 }
 
 static void teardown(bench_t *b)
 {
-    bench_load_destroy(&b->load);
-    bench_load_destroy(&b->bg);
+    bench_mqtt_destroy(&b->mq);
+    for (int w = 0; w < 2; w++) {
+        bench_load_destroy(&b->load[w]);
+        bench_load_destroy(&b->bg[w]);
+    }
+    for (int w = 0; w < 3; w++)
+        bench_proc_stop(&b->srv[w]);
     for (size_t i = 0; i < b->nfig; i++)
         bench_series_destroy(&b->fig[i].s);
+    for (size_t i = 0; i < b->nrat; i++)
+        bench_series_destroy(&b->rat[i].s);
     if (b->dir[0] != '\0') {
         if (b->o.keep)
             fprintf(stderr, "renkei-bench: kept %s\n", b->dir);
@@ -917,7 +967,8 @@ int main(int argc, char **argv)
     model = cpu_model();
     if (setup(&b, hub_pk, fwd_pk) != 0)
         goto done;
-    if (run_hub(&b, hub_pk) != 0 || run_bare(&b, fwd_pk) != 0 || run_mosquitto(&b) != 0)
+    if (start_servers(&b, hub_pk, fwd_pk) != 0 || start_mosquitto(&b) != 0 ||
+        throughput(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0)
         goto done;
     print_table(&b, model, cores);
     if (b.o.json != NULL && write_json(&b, model, cores) != 0)

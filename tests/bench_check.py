@@ -42,7 +42,7 @@ def main():
                          timeout=110)
     if run.returncode != 0:
         fail(f"renkei-bench --quick exited {run.returncode}:\n{run.stderr}\n{run.stdout}")
-    if "not measured yet:" not in run.stdout or "ratio (of medians)" not in run.stdout:
+    if "not measured yet:" not in run.stdout or "ratio (throughput" not in run.stdout:
         fail(f"the table is missing its sections:\n{run.stdout}")
     try:
         with open(out, encoding="utf-8") as f:
@@ -69,10 +69,14 @@ def main():
             fail(f"figure {key}: no messages went through: {fig}")
     ratios = doc.get("ratios", {})
     for key in RATIOS:
-        if key not in ratios:
+        rat = ratios.get(key)
+        if not isinstance(rat, dict) or "median" not in rat:
             fail(f"ratio {key} is missing")
-        if ratios[key] is None and "mosquitto" not in key:
-            fail(f"ratio {key} has no value")
+        if rat["median"] is None:
+            if "mosquitto" not in key or not rat.get("skipped"):
+                fail(f"ratio {key} has no value and no reason: {rat}")
+        elif not number(rat["median"]) or rat["median"] <= 0:
+            fail(f"ratio {key} is not a positive number: {rat}")
     if not doc.get("not_measured"):
         fail("the list of what is not measured yet is missing")
     if not isinstance(doc.get("machine", {}).get("cores"), int):
