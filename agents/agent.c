@@ -1173,7 +1173,10 @@ static rk_agent_err find_org(rk_agent_t *a, const char *id, const rk_dir_entry_t
     return RK_AGENT_EUNKNOWN_ORG;
 }
 
-static void send_reject(rk_agent_t *a, const char *to, const uint8_t msg_id[RK_MSGID_LEN], rk_status reason,
+/* Tells the hub this agent refuses a delivered message.  false if the
+ * frame could not be sent (the delivery must then not be acked: the hub
+ * pushes it again and the refusal is sent again). */
+static bool send_reject(rk_agent_t *a, const char *to, const uint8_t msg_id[RK_MSGID_LEN], rk_status reason,
                         const char *detail)
 {
     rk_client_frame_t f;
@@ -1184,8 +1187,12 @@ static void send_reject(rk_agent_t *a, const char *to, const uint8_t msg_id[RK_M
     memcpy(f.u.reject.msg_id, msg_id, RK_MSGID_LEN);
     f.u.reject.reason = reason;
     snprintf(f.u.reject.detail, sizeof f.u.reject.detail, "%s", detail);
-    if (send_frame(a, &f, why, sizeof why) != RK_AGENT_OK)
-        notice(a, "could not tell the hub about a refused message: %s", why);
+    if (send_frame(a, &f, why, sizeof why) != RK_AGENT_OK) {
+        notice(a, "could not tell the hub about a refused message: %s; it will be refused again when "
+                  "the hub sends it again", why);
+        return false;
+    }
+    return true;
 }
 
 static void fill_from_core(rk_event *ev, const rk_core_t *core)
@@ -1299,7 +1306,13 @@ static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, cha
     return RK_AGENT_OK;
 
 refuse:
-    send_reject(a, core.from, core.msg_id, reason, detail);
+    /* Acked only once the hub has the refusal: otherwise the sender would
+     * be told DELIVERED for a message nobody took. */
+    if (!send_reject(a, core.from, core.msg_id, reason, detail)) {
+        rk_core_clear(&core);
+        *ack = false;
+        return RK_AGENT_OK;
+    }
     ev = event_new(RK_EVENT_REFUSED);
     if (ev != NULL) {
         fill_from_core(ev, &core);
