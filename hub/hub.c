@@ -64,6 +64,7 @@ struct hub {
     uint64_t full_until_ms;
     uint64_t last_sweep_ms;
     uint64_t last_checkpoint_ms;
+    size_t sweep_max;        /* expiries per sweep: halved after a full store, back to SWEEP_MAX after a success */
     /* orgs whose queues gained entries this turn: pushed after the commit */
     char (*touched)[RK_ID_MAX + 1];
     size_t n_touched, cap_touched;
@@ -889,7 +890,7 @@ static void sweep(hub_t *hub)
     conns_each(hub->conns, restart_stalled, &sc);
     if (store_begin(hub->store, true, &txn) != STORE_OK)
         return;
-    while (n < SWEEP_MAX && (err = store_queue_next_expired(txn, now, &meta)) == STORE_OK) {
+    while (n < hub->sweep_max && (err = store_queue_next_expired(txn, now, &meta)) == STORE_OK) {
         queue_meta_t taken;
         if ((err = store_queue_take(txn, meta.to, meta.seq, &taken)) != STORE_OK)
             break;
@@ -931,7 +932,7 @@ static void sweep(hub_t *hub)
     if (err == STORE_ENOTFOUND)
         err = STORE_OK;
     if (err == STORE_OK)
-        err = store_msg_purge(txn, now, SWEEP_MAX, &purged);
+        err = store_msg_purge(txn, now, hub->sweep_max, &purged);
     if (err == STORE_OK && sc.now - hub->last_checkpoint_ms >= hub->cfg.checkpoint_ms) {
         /* a new checkpoint only if the log grew */
         err = audit_checkpoint(txn, hub->cfg.log_origin, hub->id, now, false);
@@ -944,8 +945,13 @@ static void sweep(hub_t *hub)
     if (err != STORE_OK) {
         hub_log(hub->log, LOG_ERR, "expiry sweep failed: %s; trying again shortly", store_strerror(err));
         hub->n_touched = 0;
+        /* A full store: a smaller batch frees room a little at a time
+         * instead of rolling the same large batch back every second. */
+        if (err == STORE_EFULL && hub->sweep_max > 1)
+            hub->sweep_max /= 2;
         return;
     }
+    hub->sweep_max = SWEEP_MAX;
     push_marked(hub);
 }
 
@@ -1062,6 +1068,7 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
     if (hub->cfg.log_origin == NULL)
         hub->cfg.log_origin = "renkei-hub";
     hub->store = store;
+    hub->sweep_max = SWEEP_MAX;
     hub->id = identity;
     hub->log = log;
     hub->items = calloc(hub->cfg.batch, sizeof *hub->items);
