@@ -41,6 +41,9 @@
 #define RESEND_CHECK_MS 500   /* how often waits look for pending messages due */
 #define STALE_CHECK_MS 5000   /* how often waits release claims of dead processes */
 #define BACKOFF_MAX_MS 60000u /* longest pause between two re-sends */
+#define PURGE_CHECK_MS 60000u /* how often the library deletes old completed messages */
+#define PURGE_AGAIN_MS 1000u  /* ... and sooner while a batch left some behind */
+#define DAY_MS 86400000ull
 
 struct qitem {
     struct qitem *next;
@@ -101,6 +104,8 @@ struct rk_agent {
     uint64_t conn_since_ms;  /* wall clock of the last welcome: re-send what predates it */
     uint64_t next_resend_ms; /* monotonic */
     uint64_t next_stale_ms;  /* monotonic */
+    uint64_t next_purge_ms;  /* monotonic */
+    uint64_t keep_ms;        /* completed messages older than this are deleted */
     bool settling;
     size_t nacks;
     uint64_t acks[RK_ACK_MAX];
@@ -869,6 +874,51 @@ static rk_agent_err load_keys(rk_agent_t *a, const rk_agent_config *cfg, char *w
     return RK_AGENT_OK;
 }
 
+/* Deletes one batch of old completed messages if it is time to; a failure
+ * (a full store, say) is told and tried again later. */
+static void purge_due(rk_agent_t *a)
+{
+    uint64_t now = mono_ms(), wall = wall_ms();
+    size_t in_n = 0, out_n = 0;
+    bool more = false;
+    char why[512] = "";
+
+    if (a->mb == NULL || now < a->next_purge_ms)
+        return;
+    a->next_purge_ms = now + PURGE_CHECK_MS;
+    if (wall <= a->keep_ms)
+        return;
+    if (rk_mailbox_purge(a->mb, wall - a->keep_ms, RK_MAILBOX_PURGE_BATCH, &in_n, &out_n, &more, why,
+                         sizeof why) != RK_AGENT_OK)
+        notice(a, "could not delete old completed messages (tried again later): %s", why);
+    else if (more)
+        a->next_purge_ms = now + PURGE_AGAIN_MS;
+}
+
+rk_agent_err rk_agent_purge(rk_agent_t *a, rk_purge_report *rep, char *why, size_t why_len)
+{
+    uint64_t wall = wall_ms();
+    bool more = true;
+
+    memset(rep, 0, sizeof *rep);
+    if (a->mb == NULL) {
+        set_why(why, why_len, "deleting old messages needs the agent's data directory (--data)");
+        return RK_AGENT_ENOSTORE;
+    }
+    if (wall <= a->keep_ms)
+        return RK_AGENT_OK;
+    while (more) {
+        size_t in_n = 0, out_n = 0;
+        rk_agent_err err = rk_mailbox_purge(a->mb, wall - a->keep_ms, RK_MAILBOX_PURGE_BATCH, &in_n, &out_n,
+                                            &more, why, why_len);
+        if (err != RK_AGENT_OK)
+            return err;
+        rep->inbox += in_n;
+        rep->outbox += out_n;
+    }
+    return RK_AGENT_OK;
+}
+
 rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *why, size_t why_len)
 {
     rk_agent_t *a;
@@ -909,6 +959,15 @@ rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *w
         err = RK_AGENT_EINVAL;
         goto fail;
     }
+    if (cfg->keep_days != 0 && (cfg->keep_days < RK_KEEP_DAYS_MIN || cfg->keep_days > RK_KEEP_DAYS_MAX)) {
+        set_why(why, why_len, "keeping completed messages %d days is not allowed: give %d to %d days.  The "
+                              "hub may bring a message again until its time-to-live (14 days unless the hub "
+                              "says otherwise) and a day have passed, and the inbox must still recognize it",
+                cfg->keep_days, RK_KEEP_DAYS_MIN, RK_KEEP_DAYS_MAX);
+        err = RK_AGENT_EINVAL;
+        goto fail;
+    }
+    a->keep_ms = (uint64_t)(cfg->keep_days ? cfg->keep_days : RK_KEEP_DAYS_DEFAULT) * DAY_MS;
     a->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
     a->receive = cfg->receive;
     a->notice = cfg->notice;
@@ -918,11 +977,12 @@ rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *w
         goto fail;
     a->pid = (uint32_t)getpid();
     if (cfg->data_dir != NULL) {
-        if ((err = rk_codebook_open(cfg->data_dir, 0, &a->book, why, why_len)) != RK_AGENT_OK ||
+        if ((err = rk_codebook_open(cfg->data_dir, cfg->map_size, &a->book, why, why_len)) != RK_AGENT_OK ||
             (err = rk_mailbox_open(rk_codebook_env(a->book), &a->mb, why, why_len)) != RK_AGENT_OK ||
             (err = rk_mailbox_in_release_stale(a->mb, NULL, why, why_len)) != RK_AGENT_OK)
             goto fail;
         a->next_stale_ms = mono_ms() + STALE_CHECK_MS;
+        purge_due(a);
     }
     if (cfg->offline)
         load_kept_directory(a);
@@ -1435,6 +1495,7 @@ static void tick(rk_agent_t *a)
     settle_all(a);
     if (a->mb == NULL)
         return;
+    purge_due(a);
     if (now >= a->next_stale_ms) {
         size_t released = 0;
         a->next_stale_ms = now + STALE_CHECK_MS;
@@ -1646,6 +1707,7 @@ rk_agent_err rk_agent_send(rk_agent_t *a, const rk_outgoing *m, uint8_t msg_id[R
     memset(msg_id, 0, RK_MSGID_LEN);
     if ((err = need_store(a, "sending", why, why_len)) != RK_AGENT_OK)
         return err;
+    purge_due(a);
     if (m == NULL || m->to == NULL || !rk_valid_name(m->to)) {
         set_why(why, why_len, "the recipient must be an organization id (lowercase letters, digits, . _ -)");
         return RK_AGENT_EINVAL;
@@ -1715,6 +1777,7 @@ rk_agent_err rk_agent_flush(rk_agent_t *a, int timeout_ms, rk_flush_report *rep,
     memset(rep, 0, sizeof *rep);
     if ((err = need_store(a, "flushing the outbox", why, why_len)) != RK_AGENT_OK)
         return err;
+    purge_due(a);
     settle_all(a);
     if (!come_online(a, remaining(deadline))) {
         set_why(why, why_len, "flushing the outbox needs a connection to the hub");

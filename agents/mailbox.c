@@ -58,8 +58,9 @@ static void set_why(char *why, size_t why_len, const char *fmt, ...)
 static rk_agent_err lmdb_fail(int rc, const char *what, char *why, size_t why_len)
 {
     if (rc == MDB_MAP_FULL) {
-        set_why(why, why_len, "the agent's data directory is full (LMDB map size reached) while %s; "
-                              "nothing was recorded", what);
+        set_why(why, why_len, "the agent's data directory is full (its map size is reached) while %s; "
+                              "nothing was recorded.  Give the agent a larger map size (--map-size), or "
+                              "remove old completed messages (renkei-agent purge)", what);
         return RK_AGENT_ESTORE;
     }
     set_why(why, why_len, "agent store: %s failed: %s", what, mdb_strerror(rc));
@@ -1086,6 +1087,134 @@ rk_agent_err rk_mailbox_in_release_stale(rk_mailbox_t *mb, size_t *released, cha
     if (rc == 0 && released != NULL)
         *released = count;
     return finish(txn, rc, nkeys > 0, "releasing stale claims", why, why_len);
+}
+
+/* ------------------------------------------------------------------ retention */
+
+/* When an outbox record became complete (the latest step), 0 if it is not. */
+static uint64_t out_completed_ms(const rk_msg_status *st)
+{
+    uint64_t t = 0;
+    const uint64_t steps[] = {st->delivered_ms, st->answered_ms, st->refused_ms, st->expired_ms};
+    rk_msg_status c = *st;
+
+    set_complete(&c);
+    if (!c.complete)
+        return 0;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (steps[i] > t)
+            t = steps[i];
+    return t ? t : (st->created_ms ? st->created_ms : 1);
+}
+
+/* Whether a record (the value) was completed before before_ms. */
+typedef bool (*purge_pick)(const MDB_val *v, uint64_t before_ms);
+
+static bool in_old(const MDB_val *v, uint64_t before_ms)
+{
+    rk_inbox_entry e;
+    uint64_t t;
+    if (in_decode(v, &e, false) != 0 || e.state != RK_IN_DONE)
+        return false;
+    t = e.done_ms > e.received_ms ? e.done_ms : e.received_ms;
+    return t < before_ms;
+}
+
+static bool out_old(const MDB_val *v, uint64_t before_ms)
+{
+    out_disk d;
+    uint64_t t;
+    if (!out_decode(v, &d, NULL))
+        return false;
+    t = out_completed_ms(&d.st);
+    return t != 0 && t < before_ms;
+}
+
+/* Deletes up to max records of dbi that pick() accepts, in txn; *n counts
+ * them, *more says that the limit stopped the scan. */
+static int purge_table(MDB_txn *txn, MDB_dbi dbi, const MDB_dbi *also, purge_pick pick, uint64_t before_ms, size_t max,
+                       size_t *n, bool *more)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc;
+
+    *n = 0;
+    if (max == 0) {
+        *more = true;
+        return 0;
+    }
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+        return rc;
+    /* After mdb_cursor_del the cursor stands on the next record, and
+     * MDB_NEXT returns that one. */
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (!pick(&v, before_ms))
+            continue;
+        if (*n == max) {
+            *more = true;
+            break;
+        }
+        if (also != NULL) {
+            /* A side table keyed the same way (the routing-log position). */
+            rc = mdb_del(txn, *also, &k, NULL);
+            if (rc != 0 && rc != MDB_NOTFOUND)
+                break;
+        }
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+        (*n)++;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* One transaction of at most batch deletions. */
+static int purge_once(rk_mailbox_t *mb, uint64_t before_ms, size_t batch, size_t *in_n, size_t *out_n,
+                      bool *more)
+{
+    MDB_txn *txn = NULL;
+    int rc;
+
+    *in_n = *out_n = 0;
+    *more = false;
+    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
+        return rc;
+    rc = purge_table(txn, mb->in, NULL, in_old, before_ms, batch, in_n, more);
+    if (rc == 0)
+        rc = purge_table(txn, mb->out, &mb->out_log, out_old, before_ms, batch - *in_n, out_n, more);
+    if (rc != 0 || *in_n + *out_n == 0) {
+        mdb_txn_abort(txn);
+        if (rc != 0)
+            *in_n = *out_n = 0;
+        return rc;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc != 0)
+        *in_n = *out_n = 0;
+    return rc;
+}
+
+rk_agent_err rk_mailbox_purge(rk_mailbox_t *mb, uint64_t before_ms, size_t batch, size_t *in_n, size_t *out_n,
+                              bool *more, char *why, size_t why_len)
+{
+    int rc;
+
+    if (batch == 0 || batch > RK_MAILBOX_PURGE_BATCH)
+        batch = RK_MAILBOX_PURGE_BATCH;
+    for (;;) {
+        rc = purge_once(mb, before_ms, batch, in_n, out_n, more);
+        /* Deleting needs a few fresh pages too: on a full map, try again
+         * with fewer at a time. */
+        if (rc != MDB_MAP_FULL || batch == 1)
+            break;
+        batch /= 2;
+    }
+    if (rc == -1)
+        return damaged("outbox or inbox", why, why_len);
+    if (rc != 0)
+        return lmdb_fail(rc, "removing old completed messages", why, why_len);
+    return RK_AGENT_OK;
 }
 
 /* ------------------------------------------------------------------ directory cache */

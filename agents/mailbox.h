@@ -164,6 +164,21 @@ rk_agent_err rk_mailbox_in_done(rk_mailbox_t *mb, const char *from, const uint8_
 rk_agent_err rk_mailbox_in_release_stale(rk_mailbox_t *mb, size_t *released, char *why, size_t why_len)
     RK_WARN_UNUSED;
 
+/* ------------------------------------------------------------------ retention */
+
+#define RK_MAILBOX_PURGE_BATCH 500 /* most records deleted in one transaction */
+
+/* Deletes, in one write transaction, at most batch (0 or above
+ * RK_MAILBOX_PURGE_BATCH: that many) records completed before before_ms:
+ * DONE inbox entries (by the later of arrival and done) and complete outbox
+ * records (by their last step), with their routing-log positions.  NEW and
+ * CLAIMED entries and open messages are never touched.  *in_n and *out_n
+ * count what went; *more is true if the batch limit left some behind (call
+ * again).  On a full map it retries with smaller batches; on failure
+ * nothing is deleted and the counts are 0. */
+rk_agent_err rk_mailbox_purge(rk_mailbox_t *mb, uint64_t before_ms, size_t batch, size_t *in_n, size_t *out_n,
+                              bool *more, char *why, size_t why_len) RK_WARN_UNUSED;
+
 /* ------------------------------------------------------------------ directory cache */
 
 /* Keeps the hub-signed directory (body and signature, as received). */

@@ -34,6 +34,7 @@
 #define EXIT_UNVERIFIED 6
 #define EXIT_PROOF 7
 #define PAYLOAD_MAX ((size_t)RK_WHAT_CEILING)
+#define MAP_SIZE_MIN ((size_t)256 << 10) /* below this not even an empty data directory fits */
 
 extern char **environ;
 
@@ -51,6 +52,8 @@ typedef struct options {
     const char *key;
     const char *data;
     const char *log_origin;
+    const char *map_size;  /* as given: checked by parse_size */
+    const char *keep_days; /* as given: checked by parse_days */
     double timeout_s;
     const char *to;
     const char *type;
@@ -63,6 +66,8 @@ typedef struct options {
     const char *exec;
     long count;
     const char *out;
+    size_t map_bytes; /* parsed --map-size; 0: the default */
+    int days;         /* parsed --keep-days; 0: the default */
 } options;
 
 static void err_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -89,6 +94,12 @@ static void usage(FILE *f)
           "  -t, --timeout SECS   how long to wait for the hub or a reply (default 10)\n"
           "      --log-origin NAME  the hub's routing-log name (its --log-origin) [RENKEI_LOG_ORIGIN]\n"
           "                       (default renkei-hub)\n"
+          "      --map-size BYTES the most the data directory's store may take, in bytes, or\n"
+          "                       with a K, M or G suffix [RENKEI_MAP_SIZE] (default 1G).  When it\n"
+          "                       is full, send fails with nothing recorded and deliveries wait\n"
+          "                       at the hub; they come in once it is larger or purged\n"
+          "      --keep-days N    keep completed messages N days, then delete them (default 30,\n"
+          "                       at least 15) [RENKEI_KEEP_DAYS]\n"
           "  -h, --help           show this help\n"
           "\n"
           "Commands:\n"
@@ -117,6 +128,8 @@ static void usage(FILE *f)
           "                       proof of the message's entry; --out keeps the receipt in FILE\n"
           "  disclose --person PERSON\n"
           "                       (municipalities) every routing-log entry about PERSON, as a table\n"
+          "  purge                delete completed messages older than --keep-days now and print\n"
+          "                       how many went (the agent also does this by itself, once a minute)\n"
           "\n"
           "Exit codes: 0 ok, 1 error, 2 usage, 3 refused by the hub or the recipient,\n"
           "4 timed out waiting, 5 pending: kept in the outbox, re-sent automatically,\n"
@@ -229,6 +242,8 @@ static int open_agent(const options *o, bool offline, bool keys, bool receive, r
     cfg.offline = offline;
     cfg.notice = on_notice;
     cfg.log_origin = o->log_origin;
+    cfg.map_size = o->map_bytes;
+    cfg.keep_days = o->days;
     err = rk_agent_open(&cfg, a, why, sizeof why);
     if (err != RK_AGENT_OK) {
         err_msg("%s", why[0] ? why : rk_agent_strerror(err));
@@ -772,6 +787,35 @@ static int cmd_status(const options *o, const char *msg_arg)
 }
 
 /* ------------------------------------------------------------------ flush */
+
+static int cmd_purge(const options *o)
+{
+    rk_agent_t *a = NULL;
+    rk_purge_report rep;
+    char why[512] = "";
+    rk_agent_err err;
+    json_t *obj;
+    int rc;
+
+    if ((rc = open_agent(o, true, false, false, &a)) != 0)
+        return rc;
+    err = rk_agent_purge(a, &rep, why, sizeof why);
+    rk_agent_close(&a);
+    if (err != RK_AGENT_OK) {
+        err_msg("%s (deleted before that: %zu inbox, %zu outbox)", why[0] ? why : rk_agent_strerror(err),
+                rep.inbox, rep.outbox);
+        return exit_for(err);
+    }
+    obj = json_pack("{s:I, s:I, s:I}", "inbox", (json_int_t)rep.inbox, "outbox", (json_int_t)rep.outbox,
+                    "keep_days", (json_int_t)(o->days ? o->days : RK_KEEP_DAYS_DEFAULT));
+    if (obj == NULL) {
+        err_msg("out of memory formatting output");
+        return EXIT_ERR;
+    }
+    rc = print_json_line(obj);
+    json_decref(obj);
+    return rc;
+}
 
 static int cmd_flush(const options *o)
 {
@@ -1428,6 +1472,8 @@ enum {
     OPT_ALL,
     OPT_OUT,
     OPT_LOG_ORIGIN,
+    OPT_MAP_SIZE,
+    OPT_KEEP_DAYS,
 };
 
 static int parse_args(int argc, char **argv, options *o, int *first_arg)
@@ -1451,6 +1497,8 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
         {"all", no_argument, NULL, OPT_ALL},
         {"out", required_argument, NULL, OPT_OUT},
         {"log-origin", required_argument, NULL, OPT_LOG_ORIGIN},
+        {"map-size", required_argument, NULL, OPT_MAP_SIZE},
+        {"keep-days", required_argument, NULL, OPT_KEEP_DAYS},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -1482,6 +1530,8 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
         case OPT_ALL: o->all = true; break;
         case OPT_OUT: o->out = optarg; break;
         case OPT_LOG_ORIGIN: o->log_origin = optarg; break;
+        case OPT_MAP_SIZE: o->map_size = optarg; break;
+        case OPT_KEEP_DAYS: o->keep_days = optarg; break;
         case OPT_EXEC: o->exec = optarg; break;
         case OPT_COUNT:
             errno = 0;
@@ -1533,6 +1583,48 @@ static void install_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+static bool parse_size(const char *text, size_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+    unsigned shift = 0;
+
+    if (text[0] < '0' || text[0] > '9')
+        return false;
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno != 0 || end == text)
+        return false;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift != 0)
+        end++;
+    if (*end != '\0' || v > (SIZE_MAX >> shift))
+        return false;
+    v <<= shift;
+    if (v < MAP_SIZE_MIN)
+        return false;
+    *out = (size_t)v;
+    return true;
+}
+
+static bool parse_days(const char *text, int *out)
+{
+    char *end = NULL;
+    long v;
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < RK_KEEP_DAYS_MIN || v > RK_KEEP_DAYS_MAX)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
 static const char *env_or(const char *value, const char *name)
 {
     const char *e;
@@ -1560,9 +1652,18 @@ int main(int argc, char **argv)
     o.key = env_or(o.key, "RENKEI_KEY");
     o.data = env_or(o.data, "RENKEI_DATA");
     o.log_origin = env_or(o.log_origin, "RENKEI_LOG_ORIGIN");
+    o.map_size = env_or(o.map_size, "RENKEI_MAP_SIZE");
+    o.keep_days = env_or(o.keep_days, "RENKEI_KEEP_DAYS");
+    if (o.map_size != NULL && !parse_size(o.map_size, &o.map_bytes))
+        return usage_error("--map-size takes a number of bytes of at least %zu (a K, M or G suffix is "
+                           "allowed), not \"%s\"", MAP_SIZE_MIN, o.map_size);
+    if (o.keep_days != NULL && !parse_days(o.keep_days, &o.days))
+        return usage_error("--keep-days takes a whole number of days from %d to %d, not \"%s\" (the inbox "
+                           "must still recognize a message the hub may bring again within its "
+                           "time-to-live and a day)", RK_KEEP_DAYS_MIN, RK_KEEP_DAYS_MAX, o.keep_days);
     if (first >= argc)
         return usage_error("no command given (enroll, bind, lookup, send, serve, status, flush, directory, "
-                           "receipt, disclose)");
+                           "receipt, disclose, purge)");
     cmd = argv[first];
     nargs = argc - first - 1;
     if ((rc = check_command_options(&o, cmd)) != 0)
@@ -1638,6 +1739,13 @@ int main(int argc, char **argv)
         if (!rk_person_valid(o.person))
             return usage_error("--person must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
         return cmd_disclose(&o);
+    }
+    if (strcmp(cmd, "purge") == 0) {
+        if (nargs != 0)
+            return usage_error("purge takes no arguments");
+        if ((rc = check_needs(&o, cmd, NEED_DATA)) != 0)
+            return rc;
+        return cmd_purge(&o);
     }
     return usage_error("unknown command \"%s\"", cmd);
 }

@@ -87,7 +87,21 @@ typedef struct rk_agent_config {
     /* The hub's routing-log name (its --log-origin), which is also the key
      * name of its checkpoint signatures; NULL: "renkei-hub". */
     const char *log_origin;
+    /* The most bytes the data directory's store may take (its LMDB map);
+     * 0: 1 GiB.  Once it is full, sends fail with RK_AGENT_ESTORE (nothing
+     * recorded) and deliveries stay unacknowledged at the hub, which keeps
+     * them, until room returns (a larger map_size, or rk_agent_purge). */
+    size_t map_size;
+    /* Days a completed message is kept (DONE inbox entries, and answered,
+     * refused, expired or delivered-with-no-reply outbox records) before the
+     * library deletes it; 0: RK_KEEP_DAYS_DEFAULT.  At least RK_KEEP_DAYS_MIN:
+     * the inbox entry is what recognizes a message the hub brings again. */
+    int keep_days;
 } rk_agent_config;
+
+#define RK_KEEP_DAYS_DEFAULT 30
+#define RK_KEEP_DAYS_MIN 15  /* the hub's default time-to-live (14 days) plus a day */
+#define RK_KEEP_DAYS_MAX 36500
 
 /* Opens an agent: loads the keys, opens the local table and, unless
  * cfg->offline, connects to the hub, says hello, checks the welcome names
@@ -296,6 +310,19 @@ typedef struct rk_status_filter {
  * (free() it) of *n entries.  On failure *list is NULL and *n 0. */
 rk_agent_err rk_agent_status_list(rk_agent_t *a, const rk_status_filter *f, rk_msg_status **list,
                                   size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
+
+typedef struct rk_purge_report {
+    size_t inbox;  /* DONE inbox entries deleted */
+    size_t outbox; /* complete outbox records deleted */
+} rk_purge_report;
+
+/* Deletes now every completed message older than the configured keep_days
+ * (the library also does so by itself: when opened and then about once a
+ * minute while receiving, sending or flushing), in transactions of at most
+ * 500 records.  A message deleted from the outbox has no status or receipt
+ * any more.  rep counts what went, also on failure (what was deleted before
+ * it stays deleted). */
+rk_agent_err rk_agent_purge(rk_agent_t *a, rk_purge_report *rep, char *why, size_t why_len) RK_WARN_UNUSED;
 
 /* ------------------------------------------------------------- routing log */
 

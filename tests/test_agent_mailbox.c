@@ -4,7 +4,7 @@
  * Straight against the LMDB tables (no sockets): how each event moves a
  * sent message's state, the inbox's duplicate filter, claiming across
  * processes, a reply committed together with the request it closes, and
- * claims of dead processes released.
+ * claims of dead processes released, and old completed records deleted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -607,6 +607,145 @@ static void test_two_processes_claim_each_once(void **state)
             fail_msg("entry %d handed out %d times", i, seen[i]);
 }
 
+/* ------------------------------------------------------------------ retention */
+
+static bool in_present(fixture *f, const char *from, uint8_t n)
+{
+    rk_inbox_entry e;
+    uint8_t id[RK_MSGID_LEN];
+    rk_agent_err err;
+    id_of(id, n);
+    id[0] = 0x22;
+    err = rk_mailbox_in_get(f->mb, from, id, &e, NULL, 0);
+    rk_inbox_entry_clear(&e);
+    assert_true(err == RK_AGENT_OK || err == RK_AGENT_ENOTFOUND);
+    return err == RK_AGENT_OK;
+}
+
+static bool out_present(fixture *f, uint8_t n)
+{
+    rk_msg_status st;
+    uint8_t id[RK_MSGID_LEN];
+    rk_agent_err err;
+    id_of(id, n);
+    err = rk_mailbox_out_get(f->mb, id, &st, NULL, NULL, NULL, 0);
+    assert_true(err == RK_AGENT_OK || err == RK_AGENT_ENOTFOUND);
+    return err == RK_AGENT_OK;
+}
+
+static void done_in(fixture *f, const char *from, uint8_t n, uint64_t now)
+{
+    uint8_t id[RK_MSGID_LEN];
+    id_of(id, n);
+    id[0] = 0x22;
+    assert_int_equal(rk_mailbox_in_done(f->mb, from, id, now, NULL, 0), RK_AGENT_OK);
+}
+
+/* Only what completed before the limit goes: DONE inbox entries and
+ * complete outbox records.  NEW and CLAIMED entries, open and pending
+ * messages, and recent complete ones stay; the duplicate filter still
+ * knows the entries that stay. */
+static void test_purge_only_old_completed(void **state)
+{
+    fixture *f = *state;
+    rk_inbox_entry e;
+    size_t in_n = 99, out_n = 99;
+    bool more = true;
+    char why[256] = "";
+
+    add_out(f, 1, true, 1000); /* delivered, no reply expected: complete, old */
+    result(f, 1, RK_ST_ACCEPTED, 1, 1100);
+    assert_true(notice(f, 1, RK_ST_DELIVERED, 1200));
+    add_out(f, 2, false, 1000); /* delivered, waits for a reply: open */
+    result(f, 2, RK_ST_ACCEPTED, 2, 1100);
+    assert_true(notice(f, 2, RK_ST_DELIVERED, 1200));
+    add_out(f, 3, false, 1000); /* refused by the hub: complete, old */
+    result(f, 3, RK_ST_UNKNOWN_RECIPIENT, 0, 1100);
+    add_out(f, 4, false, 1000); /* still pending */
+    result(f, 4, RK_ST_QUEUE_FULL, 0, 1100);
+    add_out(f, 5, true, 1000);  /* complete, but recently */
+    result(f, 5, RK_ST_ACCEPTED, 5, 1100);
+    assert_true(notice(f, 5, RK_ST_DELIVERED, 50000));
+    add_out(f, 6, false, 1000); /* answered long ago: complete, old */
+    result(f, 6, RK_ST_ACCEPTED, 6, 1100);
+
+    assert_false(add_in(f, "water", 1, 0, 1000)); /* DONE long ago */
+    done_in(f, "water", 1, 1100);
+    assert_false(add_in(f, "water", 2, 0, 1000)); /* CLAIMED long ago */
+    assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, 4242, 1100, &e, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(e.msg_id[RK_MSGID_LEN - 1], 2);
+    rk_inbox_entry_clear(&e);
+    assert_false(add_in(f, "water", 3, 0, 1000)); /* NEW since long ago */
+    assert_false(add_in(f, "water", 4, 0, 1000)); /* DONE recently */
+    done_in(f, "water", 4, 50000);
+    assert_false(add_in(f, "power", 60, 6, 1300)); /* the answer to 6 */
+    assert_true(get_out(f, 6).complete);
+
+    assert_int_equal(rk_mailbox_purge(f->mb, 10000, 0, &in_n, &out_n, &more, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(in_n, 1);
+    assert_int_equal(out_n, 3);
+    assert_false(more);
+
+    assert_false(out_present(f, 1));
+    assert_true(out_present(f, 2));
+    assert_false(out_present(f, 3));
+    assert_true(out_present(f, 4));
+    assert_true(out_present(f, 5));
+    assert_false(out_present(f, 6));
+    assert_false(in_present(f, "water", 1));
+    assert_true(in_present(f, "water", 2));
+    assert_true(in_present(f, "water", 3));
+    assert_true(in_present(f, "water", 4));
+    assert_true(in_present(f, "power", 60)); /* the reply: NEW, not handed out yet */
+    assert_int_equal(get_out(f, 4).state, RK_MSG_PENDING);
+
+    /* What stayed still filters duplicates; nothing more goes now. */
+    assert_true(add_in(f, "water", 4, 0, 60000));
+    assert_int_equal(rk_mailbox_purge(f->mb, 10000, 0, &in_n, &out_n, &more, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(in_n + out_n, 0);
+    /* A later limit takes the recent ones too, and still never the open. */
+    assert_int_equal(rk_mailbox_purge(f->mb, 100000, 0, &in_n, &out_n, &more, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(in_n, 1);
+    assert_int_equal(out_n, 1);
+    assert_true(out_present(f, 2));
+    assert_true(out_present(f, 4));
+    assert_true(in_present(f, "water", 2));
+    assert_true(in_present(f, "water", 3));
+}
+
+/* One call deletes at most its batch (and never more than
+ * RK_MAILBOX_PURGE_BATCH) and says when some are left. */
+static void test_purge_batch_limit(void **state)
+{
+    fixture *f = *state;
+    const size_t total = RK_MAILBOX_PURGE_BATCH + 20;
+    size_t in_n = 0, out_n = 0, gone = 0;
+    bool more = false;
+    char why[256] = "";
+
+    for (size_t i = 0; i < total; i++) {
+        rk_inbox_entry e;
+        bool dup = true;
+        entry(&e, "water", (uint8_t)(i & 0xff), 0);
+        e.msg_id[1] = (uint8_t)(i >> 8);
+        assert_int_equal(rk_mailbox_in_add(f->mb, &e, 1000, &dup, why, sizeof why), RK_AGENT_OK);
+        assert_false(dup);
+        assert_int_equal(rk_mailbox_in_done(f->mb, "water", e.msg_id, 1100, why, sizeof why), RK_AGENT_OK);
+    }
+    assert_int_equal(rk_mailbox_purge(f->mb, 5000, 7, &in_n, &out_n, &more, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(in_n, 7);
+    assert_true(more);
+    gone += in_n;
+    assert_int_equal(rk_mailbox_purge(f->mb, 5000, 100000, &in_n, &out_n, &more, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(in_n, RK_MAILBOX_PURGE_BATCH);
+    assert_true(more);
+    gone += in_n;
+    assert_int_equal(rk_mailbox_purge(f->mb, 5000, 0, &in_n, &out_n, &more, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(in_n, total - gone);
+    assert_false(more);
+    assert_int_equal(out_n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,6 +761,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reply_commits_with_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_claims_released, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_processes_claim_each_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge_only_old_completed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge_batch_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
