@@ -67,6 +67,50 @@ static rk_agent_err lmdb_fail(int rc, const char *what, char *why, size_t why_le
     return rc == ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_ESTORE;
 }
 
+/* Room a new record must leave behind it: each later state change of the
+ * record rewrites it whole (LMDB copies on write), and the trees' pages
+ * along the way are copied too. */
+#define ROOM_MARGIN ((size_t)64 << 10)
+
+/* Whether the map has room for need bytes more, counting the pages past the
+ * end of the data and those on LMDB's free list (read as mdb_stat -f does).
+ * Errors count as room: the write itself then says what is wrong. */
+static bool room_for(MDB_env *env, size_t need)
+{
+    MDB_envinfo info;
+    MDB_stat est;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    size_t free_pages, pages_needed;
+    int rc;
+
+    if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &est) != 0 || est.ms_psize == 0)
+        return true;
+    pages_needed = need / est.ms_psize + 1;
+    free_pages = info.me_mapsize / est.ms_psize;
+    free_pages = free_pages > info.me_last_pgno + 1 ? free_pages - (info.me_last_pgno + 1) : 0;
+    if (free_pages >= pages_needed)
+        return true;
+    if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0)
+        return true;
+    if (mdb_cursor_open(txn, 0 /* the free list */, &cur) != 0) {
+        mdb_txn_abort(txn);
+        return true;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && free_pages < pages_needed;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        size_t n;
+        if (v.mv_size < sizeof n)
+            continue;
+        memcpy(&n, v.mv_data, sizeof n); /* an ID list: its length, then the page numbers */
+        free_pages += n;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return free_pages >= pages_needed;
+}
+
 static rk_agent_err damaged(const char *what, char *why, size_t why_len)
 {
     set_why(why, why_len, "agent store: a %s record has an unexpected layout (damaged, or written by "
@@ -396,6 +440,12 @@ rk_agent_err rk_mailbox_out_add(rk_mailbox_t *mb, const rk_msg_status *st, const
     memcpy(buf + sizeof d, frame, frame_len);
     v.mv_size = sizeof d + frame_len;
     v.mv_data = buf;
+    /* Room for the record and for the state changes it will go through
+     * (sent, accepted, delivered): each rewrites it. */
+    if (!room_for(mb->env, 4 * v.mv_size + ROOM_MARGIN)) {
+        free(buf);
+        return lmdb_fail(MDB_MAP_FULL, "recording the message in the outbox", why, why_len);
+    }
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0) {
         free(buf);
         return lmdb_fail(rc, "recording the message in the outbox", why, why_len);
@@ -819,6 +869,19 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
     *dup = false;
     k.mv_size = in_key(e->from, e->msg_id, key);
     k.mv_data = key;
+    /* Room for the entry and for being claimed and marked done later, each
+     * a rewrite: a delivery taken in can always be handed out and finished. */
+    if (mdb_txn_begin(mb->env, NULL, MDB_RDONLY, &txn) == 0) {
+        bool have = mdb_get(txn, mb->in, &k, &v) == 0;
+        mdb_txn_abort(txn);
+        txn = NULL;
+        if (have) {
+            *dup = true; /* known already: acknowledged even when full */
+            return RK_AGENT_OK;
+        }
+    }
+    if (!room_for(mb->env, 3 * (sizeof d + e->core_len) + ROOM_MARGIN))
+        return lmdb_fail(MDB_MAP_FULL, "recording a delivery", why, why_len);
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
         return lmdb_fail(rc, "recording a delivery", why, why_len);
     rc = mdb_get(txn, mb->in, &k, &v);
