@@ -654,7 +654,16 @@ static void test_purge_only_old_completed(void **state)
     char why[256] = "";
 
     add_out(f, 1, true, 1000); /* delivered, no reply expected: complete, old */
-    result(f, 1, RK_ST_ACCEPTED, 1, 1100);
+    {
+        rk_result_t r;
+        memset(&r, 0, sizeof r);
+        r.has_msg_id = true;
+        id_of(r.msg_id, 1);
+        r.status = RK_ST_ACCEPTED;
+        r.seq = 1;
+        r.log_size = 77; /* where the hub logged it: goes with the record */
+        assert_int_equal(rk_mailbox_out_result(f->mb, &r, 1100, NULL, NULL, 0), RK_AGENT_OK);
+    }
     assert_true(notice(f, 1, RK_ST_DELIVERED, 1200));
     add_out(f, 2, false, 1000); /* delivered, waits for a reply: open */
     result(f, 2, RK_ST_ACCEPTED, 2, 1100);
@@ -687,6 +696,12 @@ static void test_purge_only_old_completed(void **state)
     assert_false(more);
 
     assert_false(out_present(f, 1));
+    {
+        uint8_t id[RK_MSGID_LEN];
+        uint64_t size = 1;
+        id_of(id, 1);
+        assert_int_equal(rk_mailbox_out_log_size(f->mb, id, &size, NULL, 0), RK_AGENT_ENOTFOUND);
+    }
     assert_true(out_present(f, 2));
     assert_false(out_present(f, 3));
     assert_true(out_present(f, 4));
