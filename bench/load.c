@@ -43,6 +43,7 @@ struct bench_load {
     void *ctx;
     bench_target target;
     bool connected;
+    bench_persons mode;
     atomic_int *stop, *busy;
     size_t last_sent;
 };
@@ -408,6 +409,8 @@ static frame_t *build_frames(bench_load_t *l, size_t payload, size_t count, char
             goto fail;
     for (i = 0; i < count; i++) {
         size_t s = i % l->n_s, r = (i / l->n_s) % l->n_r, p = (i / (l->n_s * l->n_r)) % l->persons;
+        if (l->mode == BENCH_PERSONS_GIVEN)
+            p = randombytes_uniform((uint32_t)l->persons);
         fr[i].to = (uint32_t)r;
         if (build_send(&l->s[s], &l->r[r], l->s[s].codes[p], NULL, what[s * l->n_r + r],
                        payload < 40 ? 40 : payload, &fr[i].buf, &fr[i].len, NULL) != 0)
@@ -655,7 +658,8 @@ int bench_load_connect(bench_load_t *l, bench_target target, const char *endpoin
                 return -1;
         for (size_t i = 0; i < l->n_s; i++)
             if (hub_hello(&l->s[i], why, why_len) != 0 ||
-                hub_enroll(&l->s[i], l->persons, why, why_len) != 0)
+                (l->mode == BENCH_PERSONS_ENROLL &&
+                 hub_enroll(&l->s[i], l->persons, why, why_len) != 0))
                 return -1;
     } else {
         /* CURVE handshakes take a moment; the forwarder drops frames for
@@ -664,8 +668,10 @@ int bench_load_connect(bench_load_t *l, bench_target target, const char *endpoin
         nanosleep(&ts, NULL);
     }
     l->connected = true;
+    if (l->mode == BENCH_PERSONS_LATER)
+        return 0;
     /* Warm-up: every first contact, every connection exercised. */
-    count = l->n_s * l->n_r * l->persons;
+    count = l->n_s * l->n_r * (l->mode == BENCH_PERSONS_GIVEN ? 1 : l->persons);
     fr = build_frames(l, 512, count, why, why_len);
     if (fr == NULL)
         return -1;
@@ -674,6 +680,114 @@ int bench_load_connect(bench_load_t *l, bench_target target, const char *endpoin
     if (rc != 0)
         return -1;
     return 0;
+}
+
+void bench_load_set_persons(bench_load_t *l, bench_persons mode) { l->mode = mode; }
+
+uint8_t *bench_load_codes(bench_load_t *l, size_t i) { return l->s[i].codes[0]; }
+
+/* Takes in what arrived for sender s during enrollment: Enrolled answers
+ * (their code kept under req_id - 1) and anything else acked.  -1 on a
+ * refusal or a broken frame. */
+static int enroll_drain(bench_load_t *l, party_t *s, size_t *done, char *why, size_t why_len)
+{
+    for (;;) {
+        zmq_msg_t m;
+        rk_hub_frame_t f;
+        char dwhy[128];
+        int bad = 0;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, s->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return errno == EAGAIN ? flush_acks(s) : -1;
+        }
+        if (rk_hub_frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), &f, dwhy, sizeof dwhy) !=
+            RK_WIRE_OK) {
+            zmq_msg_close(&m);
+            why_set(why, why_len, "%s received a frame that does not decode", s->name);
+            return -1;
+        }
+        zmq_msg_close(&m);
+        if (f.kind == RK_HF_ENROLLED) {
+            uint64_t k = f.u.enrolled.req_id;
+            if (f.u.enrolled.status != RK_ST_ACCEPTED || k == 0 || k > l->persons) {
+                why_set(why, why_len, "%s: enroll refused: %s", s->name,
+                        rk_status_name(f.u.enrolled.status));
+                bad = 1;
+            } else {
+                memcpy(s->codes[k - 1], f.u.enrolled.code, RK_CODE_LEN);
+                s->outstanding--;
+                (*done)++;
+            }
+        } else if (f.kind == RK_HF_DELIVER) {
+            bad = queue_ack(s, f.u.deliver.seq);
+        } else if (f.kind == RK_HF_NOTICE) {
+            bad = queue_ack(s, f.u.notice.seq);
+        }
+        rk_hub_frame_clear(&f);
+        if (bad)
+            return -1;
+    }
+}
+
+int bench_load_enroll(bench_load_t *l, double *elapsed_s, char *why, size_t why_len)
+{
+    zmq_pollitem_t *items;
+    size_t done = 0, total = l->n_s * l->persons;
+    double t0, deadline;
+    int rc = -1;
+
+    if (!l->connected || l->target != BENCH_TARGET_HUB) {
+        why_set(why, why_len, "not connected to a hub");
+        return -1;
+    }
+    items = calloc(l->n_s, sizeof *items);
+    if (items == NULL) {
+        why_set(why, why_len, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < l->n_s; i++) {
+        l->s[i].next = 0;
+        l->s[i].outstanding = 0;
+        items[i].socket = l->s[i].sock;
+        items[i].events = ZMQ_POLLIN;
+    }
+    t0 = bench_now();
+    deadline = t0 + 60.0 + (double)total / 200.0;
+    while (done < total) {
+        for (size_t i = 0; i < l->n_s; i++) {
+            party_t *s = &l->s[i];
+            while (s->outstanding < l->window && s->next < l->persons) {
+                rk_client_frame_t cf;
+                memset(&cf, 0, sizeof cf);
+                cf.kind = RK_CF_ENROLL;
+                cf.u.enroll.req_id = s->next + 1;
+                if (send_frame(s->sock, &cf) != 0) {
+                    why_set(why, why_len, "%s cannot send Enroll", s->name);
+                    goto done;
+                }
+                s->outstanding++;
+                s->next++;
+            }
+        }
+        if (zmq_poll(items, (int)l->n_s, 100) < 0) {
+            why_set(why, why_len, "poll: %s", zmq_strerror(zmq_errno()));
+            goto done;
+        }
+        for (size_t i = 0; i < l->n_s; i++)
+            if ((items[i].revents & ZMQ_POLLIN) &&
+                enroll_drain(l, &l->s[i], &done, why, why_len) != 0)
+                goto done;
+        if (bench_now() > deadline) {
+            why_set(why, why_len, "enrollment timed out: %zu of %zu enrolled", done, total);
+            goto done;
+        }
+    }
+    *elapsed_s = bench_now() - t0;
+    rc = 0;
+done:
+    free(items);
+    return rc;
 }
 
 /* ------------------------------------------------------------ latency */

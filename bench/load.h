@@ -55,6 +55,29 @@ const char *bench_load_recipient_name(const bench_load_t *l, size_t i);
 int bench_load_connect(bench_load_t *l, bench_target target, const char *endpoint,
                        const uint8_t server_curve_pk[RK_KEY_LEN], char *why, size_t why_len)
     __attribute__((warn_unused_result));
+/* How a load's persons come to be known.  BENCH_PERSONS_ENROLL (the
+ * default): bench_load_connect enrolls them and warms up every (sender,
+ * recipient, person).  BENCH_PERSONS_GIVEN: the caller wrote every sender's
+ * codes (bench_load_codes) into a table it loaded itself; connect neither
+ * enrolls nor makes first contacts (one warm-up message per pair), and
+ * passes draw each message's person at random.  BENCH_PERSONS_LATER:
+ * connect only says hello; bench_load_enroll enrolls, and a pass of
+ * senders*recipients*persons messages makes each first contact once.
+ * Set before bench_load_connect. */
+typedef enum bench_persons {
+    BENCH_PERSONS_ENROLL,
+    BENCH_PERSONS_GIVEN,
+    BENCH_PERSONS_LATER,
+} bench_persons;
+void bench_load_set_persons(bench_load_t *l, bench_persons mode);
+/* Sender i's link codes: persons * RK_CODE_LEN bytes, writable. */
+uint8_t *bench_load_codes(bench_load_t *l, size_t i);
+/* Every sender enrolls its persons through the hub, keeping `window`
+ * Enroll frames in flight; *elapsed_s from the first Enroll to the last
+ * Enrolled.  0 on success, -1 with why (a refusal, a timeout). */
+int bench_load_enroll(bench_load_t *l, double *elapsed_s, char *why, size_t why_len)
+    __attribute__((warn_unused_result));
+
 /* Closes the sockets (identities and enrolled codes are kept). */
 void bench_load_disconnect(bench_load_t *l);
 

@@ -30,15 +30,18 @@
 #include "load.h"
 #include "mqtt.h"
 #include "proc.h"
+#include "scale.h"
 #include "stats.h"
 
-#define MAX_FIGURES 40
+#define MAX_FIGURES 80
+#define MAX_SCALE 8
 
 typedef struct options {
     char bin[2048];
     const char *json;
     bool quick, keep, no_mosquitto;
-    size_t repeat, senders, recipients, persons, window, messages, samples;
+    size_t repeat, senders, recipients, persons, window, messages, samples, enroll;
+    size_t scale[MAX_SCALE], nscale;
 } options_t;
 
 typedef struct figure {
@@ -54,6 +57,7 @@ typedef struct bench {
     char dir[512];
     bench_load_t *load[2]; /* the measured identities: [0] at the hub, [1] the forwarder */
     bench_load_t *bg[2];   /* the background load for latency under heavy load */
+    bench_load_t *enr;     /* enrollment and first contact: one municipality, one utility */
     bench_proc_t *srv[3];  /* hub, forwarder, mosquitto */
     bench_mqtt_t *mq;      /* mosquitto's clients, NULL if not measured */
     figure_t fig[MAX_FIGURES];
@@ -61,6 +65,9 @@ typedef struct bench {
     figure_t rat[MAX_FIGURES]; /* per-repetition ratios */
     size_t nrat;
     char mosq_note[512];
+    char hub_ep[512];
+    char names[MAX_FIGURES][2][96]; /* keys and labels made at run time */
+    size_t nnames;
 } bench_t;
 
 static const size_t payloads[2] = {512, 2048};
@@ -85,6 +92,10 @@ static void usage(FILE *out)
           "  --messages K         messages per timed pass (default 20000)\n"
           "  --samples S          request/reply round trips per light-load latency run\n"
           "                       (default 2000; under heavy load S/10, 10..100)\n"
+          "  --scale LIST         ID-code table sizes (total persons, comma-separated;\n"
+          "                       default 10000,100000; quick 1000,5000)\n"
+          "  --enroll E           enrollments (and first contacts) per timed pass\n"
+          "                       (default 5000)\n"
           "  --no-mosquitto       skip the Mosquitto baseline\n"
           "  --keep               keep the temporary directory (its path is printed)\n"
           "  -h, --help           this text\n",
@@ -106,7 +117,7 @@ static int parse_size(const char *s, size_t *out)
 static int parse_options(int argc, char **argv, options_t *o)
 {
     enum { O_BIN = 256, O_JSON, O_QUICK, O_REPEAT, O_SENDERS, O_RECIP, O_PERSONS, O_WINDOW,
-           O_MESSAGES, O_SAMPLES, O_NOMOSQ, O_KEEP };
+           O_MESSAGES, O_SAMPLES, O_ENROLL, O_NOMOSQ, O_KEEP, O_SCALE };
     static const struct option longs[] = {
         {"bin", required_argument, NULL, O_BIN},
         {"json", required_argument, NULL, O_JSON},
@@ -118,14 +129,17 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"window", required_argument, NULL, O_WINDOW},
         {"messages", required_argument, NULL, O_MESSAGES},
         {"samples", required_argument, NULL, O_SAMPLES},
+        {"enroll", required_argument, NULL, O_ENROLL},
+        {"scale", required_argument, NULL, O_SCALE},
         {"no-mosquitto", no_argument, NULL, O_NOMOSQ},
         {"keep", no_argument, NULL, O_KEEP},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    size_t *set[O_KEEP + 1] = {0};
-    size_t given[O_KEEP + 1] = {0};
-    bool is_given[O_KEEP + 1] = {0};
+    size_t *set[O_SCALE + 1] = {0};
+    size_t given[O_SCALE + 1] = {0};
+    bool is_given[O_SCALE + 1] = {0};
+    const char *scale = NULL;
     int c;
 
     set[O_REPEAT] = &o->repeat;
@@ -135,6 +149,7 @@ static int parse_options(int argc, char **argv, options_t *o)
     set[O_WINDOW] = &o->window;
     set[O_MESSAGES] = &o->messages;
     set[O_SAMPLES] = &o->samples;
+    set[O_ENROLL] = &o->enroll;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
         case O_BIN:
@@ -152,8 +167,11 @@ static int parse_options(int argc, char **argv, options_t *o)
         case O_KEEP:
             o->keep = true;
             break;
+        case O_SCALE:
+            scale = optarg;
+            break;
         case O_REPEAT: case O_SENDERS: case O_RECIP: case O_PERSONS: case O_WINDOW:
-        case O_MESSAGES: case O_SAMPLES:
+        case O_MESSAGES: case O_SAMPLES: case O_ENROLL:
             if (parse_size(optarg, &given[c]) != 0) {
                 fprintf(stderr, "renkei-bench: %s needs a whole number above 0, not '%s'\n",
                         argv[optind - 1], optarg);
@@ -181,6 +199,8 @@ static int parse_options(int argc, char **argv, options_t *o)
         o->window = 8;
         o->messages = 200;
         o->samples = 50;
+        o->enroll = 300;
+        scale = scale != NULL ? scale : "1000,5000";
     } else {
         o->repeat = 5;
         o->senders = 8;
@@ -189,10 +209,28 @@ static int parse_options(int argc, char **argv, options_t *o)
         o->window = 32;
         o->messages = 20000;
         o->samples = 2000;
+        o->enroll = 5000;
+        scale = scale != NULL ? scale : "10000,100000";
     }
-    for (int i = O_REPEAT; i <= O_SAMPLES; i++)
+    for (int i = O_REPEAT; i <= O_ENROLL; i++)
         if (set[i] != NULL && is_given[i])
             *set[i] = given[i];
+    {
+        char buf[256], *save = NULL, *tok;
+        snprintf(buf, sizeof buf, "%s", scale);
+        for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+            if (o->nscale == MAX_SCALE || parse_size(tok, &o->scale[o->nscale]) != 0) {
+                fprintf(stderr, "renkei-bench: --scale takes up to %d table sizes above 0, "
+                        "comma-separated (e.g. 10000,1000000), not '%s'\n", MAX_SCALE, scale);
+                return 2;
+            }
+            o->nscale++;
+        }
+        if (o->nscale == 0) {
+            fprintf(stderr, "renkei-bench: --scale needs at least one table size\n");
+            return 2;
+        }
+    }
     if (o->senders > 99 || o->recipients > 99) {
         fprintf(stderr, "renkei-bench: --senders and --recipients go up to 99\n");
         return 2;
@@ -275,7 +313,7 @@ static const char *path_in(bench_t *b, char *buf, size_t len, const char *rel)
     return buf;
 }
 
-static int register_org(bench_t *b, const char *org, const char *kind)
+static int register_org(bench_t *b, const char *org, const char *kind, const char *data_rel)
 {
     char ctl[PATH_MAX], data[PATH_MAX], pub[PATH_MAX], logp[PATH_MAX], rel[128];
     const char *argv[10];
@@ -286,7 +324,7 @@ static int register_org(bench_t *b, const char *org, const char *kind)
         return -1;
     argv[0] = ctl;
     argv[1] = "-d";
-    argv[2] = path_in(b, data, sizeof data, "hub");
+    argv[2] = path_in(b, data, sizeof data, data_rel);
     argv[3] = "register";
     argv[4] = org;
     argv[5] = "--kind";
@@ -303,19 +341,20 @@ static int register_org(bench_t *b, const char *org, const char *kind)
 }
 
 /* Starts renkei-hub on a free loopback port; endpoint filled. */
-static bench_proc_t *start_hub(bench_t *b, char *endpoint, size_t ep_len)
+static bench_proc_t *start_hub(bench_t *b, const char *data_rel, char *endpoint, size_t ep_len)
 {
     char hub[PATH_MAX], data[PATH_MAX], key[PATH_MAX], master[PATH_MAX], ready[PATH_MAX],
         logp[PATH_MAX];
     const char *argv[] = {hub, "-d", data, "-k", key, "-m", master, "-b", "tcp://127.0.0.1:*",
-                          "-r", ready, NULL};
+                          "-r", ready, "--map-size", "68719476736", NULL};
     bench_proc_t *p;
     if ((size_t)snprintf(hub, sizeof hub, "%s/renkei-hub", b->o.bin) >= sizeof hub)
         return NULL;
-    path_in(b, data, sizeof data, "hub");
+    path_in(b, data, sizeof data, data_rel);
     path_in(b, key, sizeof key, "keys/hub.key");
     path_in(b, master, sizeof master, "master.key");
     path_in(b, ready, sizeof ready, "hub.ready");
+    unlink(ready);
     path_in(b, logp, sizeof logp, "hub.log");
     if (access(hub, X_OK) != 0) {
         fprintf(stderr, "renkei-bench: %s is missing; build Renkei or pass --bin DIR\n", hub);
@@ -567,13 +606,15 @@ static int start_servers(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN],
     static const bench_target target[2] = {BENCH_TARGET_HUB, BENCH_TARGET_BARE};
     static const char *const name[2] = {"hub", "bare forwarder"};
 
-    b->srv[0] = start_hub(b, ep[0], sizeof ep[0]);
+    b->srv[0] = start_hub(b, "hub", ep[0], sizeof ep[0]);
     if (b->srv[0] == NULL)
         return -1;
     b->srv[1] = start_forwarder(b, ep[1], sizeof ep[1]);
     if (b->srv[1] == NULL)
         return -1;
     for (int w = 0; w < 2; w++) {
+        if (w == 0)
+            snprintf(b->hub_ep, sizeof b->hub_ep, "%s", ep[w]);
         fprintf(stderr, "renkei-bench: %s on %s (pid %d)\n", name[w], ep[w],
                 (int)bench_proc_pid(b->srv[w]));
         if (bench_load_connect(b->load[w], target[w], ep[w], pk[w], why, sizeof why) != 0 ||
@@ -582,6 +623,143 @@ static int start_servers(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN],
             return -1;
         }
     }
+    return 0;
+}
+
+/* Records v under "KEY_P" / "table P: LABEL" (made at run time, kept
+ * until the end). */
+static void record_table(bench_t *b, size_t persons, const char *key, const char *label,
+                         const char *unit, double v)
+{
+    char(*n)[96];
+    if (b->nnames == MAX_FIGURES) {
+        fprintf(stderr, "renkei-bench: too many figures to record %s\n", key);
+        return;
+    }
+    n = b->names[b->nnames++];
+    snprintf(n[0], sizeof n[0], "%s_%zu", key, persons);
+    snprintf(n[1], sizeof n[1], "table %zu: %s", persons, label);
+    record(b, n[0], n[1], unit, v);
+}
+
+/* Enrollment and first contact through the running hub: each repetition
+ * enrolls o.enroll new persons (Enroll frames pipelined, window W) and
+ * then sends one message about each to a utility that does not know them
+ * yet, so every message makes the hub issue a link code. */
+static int enroll_rates(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN])
+{
+    char why[512] = "";
+    bench_load_set_persons(b->enr, BENCH_PERSONS_LATER);
+    if (bench_load_connect(b->enr, BENCH_TARGET_HUB, b->hub_ep, hub_pk, why, sizeof why) != 0) {
+        fprintf(stderr, "renkei-bench: enrollment: %s\n", why);
+        return -1;
+    }
+    for (size_t r = 0; r < b->o.repeat; r++) {
+        double e = 0, f = 0;
+        if (bench_load_enroll(b->enr, &e, why, sizeof why) != 0 ||
+            bench_load_pass(b->enr, 512, b->o.enroll, &f, why, sizeof why) != 0) {
+            fprintf(stderr, "renkei-bench: enrollment / first contact: %s\n", why);
+            return -1;
+        }
+        record(b, "hub_enroll_per_s", "hub: enrollments/s (one municipality)", "1/s",
+               (double)b->o.enroll / e);
+        record(b, "hub_first_contact_per_s", "hub: first-contact messages/s", "msg/s",
+               (double)b->o.enroll / f);
+        fprintf(stderr, "  enrollments: %.0f/s, first contacts: %.0f msg/s\n",
+                (double)b->o.enroll / e, (double)b->o.enroll / f);
+    }
+    bench_load_disconnect(b->enr);
+    return 0;
+}
+
+/* One table size: P persons (rounded up to a multiple of the senders),
+ * each known to one municipality and two utilities, loaded through the
+ * store, then the real hub started on it and timed passes with persons
+ * drawn at random from the whole table. */
+static int scale_one(bench_t *b, size_t idx, bool largest, const uint8_t hub_pk[RK_KEY_LEN],
+                     double *rates)
+{
+    char tag[8], data_rel[32], data[PATH_MAX], keys[PATH_MAX], master[PATH_MAX], ep[256],
+        why[512] = "";
+    size_t n_s = b->o.senders, pps = (b->o.scale[idx] + n_s - 1) / n_s, persons = pps * n_s;
+    bench_load_t *l = NULL;
+    bench_proc_t *hub = NULL;
+    double load_s = 0, disk, rss;
+    int rc = -1;
+
+    snprintf(tag, sizeof tag, "scl%c", (char)('a' + idx));
+    snprintf(data_rel, sizeof data_rel, "scale-%zu", idx);
+    path_in(b, keys, sizeof keys, "keys");
+    path_in(b, data, sizeof data, data_rel);
+    path_in(b, master, sizeof master, "master.key");
+    l = bench_load_new(keys, tag, n_s, 2, pps, b->o.window, why, sizeof why);
+    if (l == NULL)
+        goto fail;
+    bench_load_set_persons(l, BENCH_PERSONS_GIVEN);
+    for (size_t i = 0; i < n_s; i++)
+        if (register_org(b, bench_load_sender_name(l, i), "municipality", data_rel) != 0)
+            goto out;
+    for (size_t i = 0; i < 2; i++)
+        if (register_org(b, bench_load_recipient_name(l, i), "utility", data_rel) != 0)
+            goto out;
+    if (bench_scale_fill(data, master, l, pps, &load_s, why, sizeof why) != 0)
+        goto fail;
+    disk = bench_scale_disk_bytes(data);
+    fprintf(stderr, "renkei-bench: table of %zu persons loaded in %.1f s\n", persons, load_s);
+    record_table(b, persons, "scale_load_persons_per_s", "loading, persons/s", "1/s",
+                 (double)persons / load_s);
+    if (disk > 0)
+        record_table(b, persons, "scale_disk_bytes_per_person", "bytes on disk per person", "B",
+                     disk / (double)persons);
+    hub = start_hub(b, data_rel, ep, sizeof ep);
+    if (hub == NULL)
+        goto out;
+    if (bench_load_connect(l, BENCH_TARGET_HUB, ep, hub_pk, why, sizeof why) != 0)
+        goto fail;
+    for (size_t r = 0; r < b->o.repeat; r++) {
+        double e = 0;
+        if (bench_load_pass(l, 512, b->o.messages, &e, why, sizeof why) != 0)
+            goto fail;
+        rates[r] = (double)b->o.messages / e;
+        record_table(b, persons, "scale_msgs_per_s", "routed messages/s, 512 B", "msg/s",
+                     rates[r]);
+        fprintf(stderr, "  table %zu: %.0f msg/s\n", persons, rates[r]);
+    }
+    /* Only at the largest table: at small ones the hub's fixed memory
+     * dominates and "per person" would mislead. */
+    rss = bench_scale_rss_bytes(bench_proc_pid(hub));
+    if (rss > 0 && largest)
+        record_table(b, persons, "scale_rss_bytes_per_person", "hub resident memory per person",
+                     "B", rss / (double)persons);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "renkei-bench: table of %zu persons: %s\n", persons, why);
+out:
+    bench_load_destroy(&l);
+    bench_proc_stop(&hub);
+    if (!b->o.keep)
+        bench_rm_tree(data);
+    return rc;
+}
+
+static int scale(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN])
+{
+    double rates[MAX_SCALE][64];
+    size_t lo = 0, hi = 0, reps = b->o.repeat < 64 ? b->o.repeat : 64;
+    b->o.repeat = reps;
+    for (size_t i = 0; i < b->o.nscale; i++) {
+        if (b->o.scale[i] < b->o.scale[lo])
+            lo = i;
+        if (b->o.scale[i] > b->o.scale[hi])
+            hi = i;
+    }
+    for (size_t i = 0; i < b->o.nscale; i++)
+        if (scale_one(b, i, i == hi, hub_pk, rates[i]) != 0)
+            return -1;
+    for (size_t r = 0; r < reps; r++)
+        record_ratio(b, "scale_largest_over_smallest",
+                     "table largest / smallest, msg/s", rates[hi][r] / rates[lo][r]);
     return 0;
 }
 
@@ -688,9 +866,7 @@ static int start_mosquitto(bench_t *b)
 /* ------------------------------------------------------------ report */
 
 static const char *const not_measured[] = {
-    "scale: throughput and translation cost with 10^4, 10^6 and 10^7 persons, bytes on disk "
-    "and resident memory per person, table load time",
-    "enrollment and first-contact issuance per second",
+    "scale at 10^6 and 10^7 persons in the default run (run --scale 10000,1000000,10000000)",
     "end to end: the move scenario with real agents (moves/s, replies/s)",
     "Mosquitto request/reply latency",
 };
@@ -712,6 +888,17 @@ static const char *const notes[] = {
     "Each repetition runs the hub, the forwarder and mosquitto back to back (all three "
     "servers stay up), so a throughput ratio compares passes made moments apart; ratios are "
     "taken per repetition.",
+    "Tables (scale): for each size P, a fresh data directory gets P persons, each known to "
+    "one of the senders and to two utilities (3 organizations, so 3 link codes and 3 reverse "
+    "entries each), written straight through the hub's store API 10 000 persons per commit "
+    "(the loading time; the store's encryption of every entry included); then a hub of its "
+    "own is started on it (the main hub and the baselines are stopped by then) and each "
+    "message's person is drawn at random from the whole table.  Bytes on disk: LMDB's last "
+    "page times its page size, over P.  Resident memory: the hub's VmRSS after its passes, "
+    "over P, at the largest table only.",
+    "Enrollment: one municipality sends Enroll frames with the same window as the throughput "
+    "pass; first contact: one message about each of those new persons to a utility that does "
+    "not know them yet, so the hub issues a link code for every message.",
     "CPU per message: user+system time of the server process (/proc/PID/stat) over a pass, "
     "divided by its messages; the resolution is one clock tick (10 ms) per pass.  The "
     "generator+sink figure is this process's own CPU over the pass, envelope building "
@@ -911,16 +1098,24 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
         }
     }
     for (size_t i = 0; i < b->o.senders; i++)
-        if (register_org(b, bench_load_sender_name(b->load[0], i), "municipality") != 0)
+        if (register_org(b, bench_load_sender_name(b->load[0], i), "municipality", "hub") != 0)
             return -1;
     for (size_t i = 0; i < b->o.recipients; i++)
-        if (register_org(b, bench_load_recipient_name(b->load[0], i), "utility") != 0)
+        if (register_org(b, bench_load_recipient_name(b->load[0], i), "utility", "hub") != 0)
             return -1;
     for (size_t i = 0; i < b->o.senders; i++)
-        if (register_org(b, bench_load_sender_name(b->bg[0], i), "municipality") != 0)
+        if (register_org(b, bench_load_sender_name(b->bg[0], i), "municipality", "hub") != 0)
             return -1;
+    b->enr = bench_load_new(keys, "enrol", 1, 1, b->o.enroll, b->o.window, why, sizeof why);
+    if (b->enr == NULL) {
+        fprintf(stderr, "renkei-bench: %s\n", why);
+        return -1;
+    }
+    if (register_org(b, bench_load_sender_name(b->enr, 0), "municipality", "hub") != 0 ||
+        register_org(b, bench_load_recipient_name(b->enr, 0), "utility", "hub") != 0)
+        return -1;
     for (size_t i = 0; i < b->o.recipients; i++)
-        if (register_org(b, bench_load_recipient_name(b->bg[0], i), "utility") != 0)
+        if (register_org(b, bench_load_recipient_name(b->bg[0], i), "utility", "hub") != 0)
             return -1;
     return 0;
 }
@@ -928,6 +1123,7 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
 static void teardown(bench_t *b)
 {
     bench_mqtt_destroy(&b->mq);
+    bench_load_destroy(&b->enr);
     for (int w = 0; w < 2; w++) {
         bench_load_destroy(&b->load[w]);
         bench_load_destroy(&b->bg[w]);
@@ -968,7 +1164,14 @@ int main(int argc, char **argv)
     if (setup(&b, hub_pk, fwd_pk) != 0)
         goto done;
     if (start_servers(&b, hub_pk, fwd_pk) != 0 || start_mosquitto(&b) != 0 ||
-        throughput(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0)
+        throughput(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0 ||
+        enroll_rates(&b, hub_pk) != 0)
+        goto done;
+    /* The tables get their own hubs: stop the main one (and the baselines)
+     * so that they do not share the machine with it. */
+    for (int w = 0; w < 3; w++)
+        bench_proc_stop(&b.srv[w]);
+    if (scale(&b, hub_pk) != 0)
         goto done;
     print_table(&b, model, cores);
     if (b.o.json != NULL && write_json(&b, model, cores) != 0)

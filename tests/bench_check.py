@@ -18,7 +18,7 @@ FIGURES = (
 )
 RATIOS = ("hub_over_bare_512", "hub_over_bare_2048", "hub_over_mosquitto_512",
           "hub_over_mosquitto_2048", "hub_over_bare_latency_p50", "hub_over_bare_latency_p99",
-          "hub_over_bare_heavy_latency_p99")
+          "hub_over_bare_heavy_latency_p99", "scale_largest_over_smallest")
 # Mosquitto may be absent (not installed, or built without libmosquitto);
 # then its figures must say why instead of holding a number.
 MAY_SKIP = ("mosquitto",)
@@ -67,6 +67,23 @@ def main():
             fail(f"figure {key}: median outside [min, max]: {fig}")
         if "msgs_per_s" in key and fig["median"] <= 0:
             fail(f"figure {key}: no messages went through: {fig}")
+    # The ID-code table sizes: every size (two in --quick) has its
+    # throughput, loading rate and disk use; the largest its memory.
+    for prefix in ("scale_msgs_per_s_", "scale_load_persons_per_s_",
+                   "scale_disk_bytes_per_person_"):
+        sizes = [k for k in figs if k.startswith(prefix)]
+        if len(sizes) < 2:
+            fail(f"expected two table sizes for {prefix}*, got {sizes}")
+        for key in sizes:
+            fig = figs[key]
+            if not number(fig.get("median")) or fig["median"] <= 0:
+                fail(f"figure {key} is not a positive number: {fig}")
+    if not [k for k in figs if k.startswith("scale_rss_bytes_per_person_")]:
+        fail("the hub's resident memory per person is missing")
+    for key in ("hub_enroll_per_s", "hub_first_contact_per_s"):
+        fig = figs.get(key)
+        if not isinstance(fig, dict) or not number(fig.get("median")) or fig["median"] <= 0:
+            fail(f"figure {key} is missing or not a positive number: {fig}")
     ratios = doc.get("ratios", {})
     for key in RATIOS:
         rat = ratios.get(key)
