@@ -397,6 +397,29 @@ out:
     return rc;
 }
 
+/* Opens the store, begins a transaction and reads a->org into *o.
+ * EXIT_OK with *s and *t open; otherwise the failure is reported and
+ * nothing is left open. */
+static int open_org(const cmd_args_t *a, bool write, store_t **s, store_txn_t **t, org_t *o)
+{
+    store_err err;
+    int rc;
+
+    if ((rc = open_store(a, false, s)) != EXIT_OK)
+        return rc;
+    if ((err = store_begin(*s, write, t)) != STORE_OK)
+        rc = store_fail("begin a transaction", err, a);
+    else if ((err = store_org_get(*t, a->org, o)) == STORE_ENOTFOUND)
+        rc = not_registered(a->org);
+    else if (err != STORE_OK)
+        rc = store_fail("read the organization", err, a);
+    else
+        return EXIT_OK;
+    store_abort(t);
+    store_close(s);
+    return rc;
+}
+
 static int cmd_show(const cmd_args_t *a)
 {
     store_t *s = NULL;
@@ -404,25 +427,10 @@ static int cmd_show(const cmd_args_t *a)
     char z85[RK_Z85_LEN + 1], b64[sodium_base64_ENCODED_LEN(RK_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)];
     char created[32], updated[32];
     org_t o;
-    store_err err;
     int rc;
 
-    if ((rc = open_store(a, false, &s)) != EXIT_OK)
+    if ((rc = open_org(a, false, &s, &t, &o)) != EXIT_OK)
         return rc;
-    rc = EXIT_ERR;
-    if ((err = store_begin(s, false, &t)) != STORE_OK) {
-        rc = store_fail("begin a transaction", err, a);
-        goto out;
-    }
-    err = store_org_get(t, a->org, &o);
-    if (err == STORE_ENOTFOUND) {
-        rc = not_registered(a->org);
-        goto out;
-    }
-    if (err != STORE_OK) {
-        rc = store_fail("read the organization", err, a);
-        goto out;
-    }
     fmt_curve(o.curve_pk, z85);
     sodium_bin2base64(b64, sizeof b64, o.sign_pk, RK_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
     fmt_time(o.created_ms, created);
@@ -435,11 +443,9 @@ static int cmd_show(const cmd_args_t *a)
            "created: %s\n"
            "updated: %s\n",
            o.id, org_kind_name(o.kind), org_status_name(o.status), b64, z85, created, updated);
-    rc = EXIT_OK;
-out:
     store_abort(&t);
     store_close(&s);
-    return rc;
+    return EXIT_OK;
 }
 
 /* suspend / reactivate */
@@ -451,22 +457,9 @@ static int cmd_status(const cmd_args_t *a, org_status want)
     store_err err;
     int rc;
 
-    if ((rc = open_store(a, false, &s)) != EXIT_OK)
+    if ((rc = open_org(a, true, &s, &t, &o)) != EXIT_OK)
         return rc;
     rc = EXIT_ERR;
-    if ((err = store_begin(s, true, &t)) != STORE_OK) {
-        rc = store_fail("begin a transaction", err, a);
-        goto out;
-    }
-    err = store_org_get(t, a->org, &o);
-    if (err == STORE_ENOTFOUND) {
-        rc = not_registered(a->org);
-        goto out;
-    }
-    if (err != STORE_OK) {
-        rc = store_fail("read the organization", err, a);
-        goto out;
-    }
     if (o.status == want) {
         fprintf(stderr, PROG ": '%s' is already %s; nothing changed\n", o.id, org_status_name(want));
         rc = EXIT_OK;
@@ -508,22 +501,9 @@ static int cmd_rekey(const cmd_args_t *a)
 
     if ((rc = load_pub(a, &pub)) != EXIT_OK)
         return rc;
-    if ((rc = open_store(a, false, &s)) != EXIT_OK)
+    if ((rc = open_org(a, true, &s, &t, &o)) != EXIT_OK)
         return rc;
     rc = EXIT_ERR;
-    if ((err = store_begin(s, true, &t)) != STORE_OK) {
-        rc = store_fail("begin a transaction", err, a);
-        goto out;
-    }
-    err = store_org_get(t, a->org, &o);
-    if (err == STORE_ENOTFOUND) {
-        rc = not_registered(a->org);
-        goto out;
-    }
-    if (err != STORE_OK) {
-        rc = store_fail("read the organization", err, a);
-        goto out;
-    }
     if (sodium_memcmp(o.curve_pk, pub.curve_pk, RK_KEY_LEN) == 0) {
         fprintf(stderr, PROG ": %s already holds %s's current key; nothing changed (ask %s for its "
                         "new .pub)\n", a->pub, o.id, o.id);
