@@ -684,7 +684,7 @@ static int scale_one(bench_t *b, size_t idx, bool largest, const uint8_t hub_pk[
     size_t n_s = b->o.senders, pps = (b->o.scale[idx] + n_s - 1) / n_s, persons = pps * n_s;
     bench_load_t *l = NULL;
     bench_proc_t *hub = NULL;
-    double load_s = 0, disk, rss;
+    double load_s = 0, disk, in_use, rss;
     int rc = -1;
 
     snprintf(tag, sizeof tag, "scl%c", (char)('a' + idx));
@@ -704,13 +704,16 @@ static int scale_one(bench_t *b, size_t idx, bool largest, const uint8_t hub_pk[
             goto out;
     if (bench_scale_fill(data, master, l, pps, &load_s, why, sizeof why) != 0)
         goto fail;
-    disk = bench_scale_disk_bytes(data);
+    disk = bench_scale_disk_bytes(data, &in_use);
     fprintf(stderr, "renkei-bench: table of %zu persons loaded in %.1f s\n", persons, load_s);
     record_table(b, persons, "scale_load_persons_per_s", "loading, persons/s", "1/s",
                  (double)persons / load_s);
     if (disk > 0)
         record_table(b, persons, "scale_disk_bytes_per_person", "bytes on disk per person", "B",
                      disk / (double)persons);
+    if (in_use > 0)
+        record_table(b, persons, "scale_used_bytes_per_person", "bytes in use per person", "B",
+                     in_use / (double)persons);
     hub = start_hub(b, data_rel, ep, sizeof ep);
     if (hub == NULL)
         goto out;
@@ -894,7 +897,8 @@ static const char *const notes[] = {
     "(the loading time; the store's encryption of every entry included); then a hub of its "
     "own is started on it (the main hub and the baselines are stopped by then) and each "
     "message's person is drawn at random from the whole table.  Bytes on disk: LMDB's last "
-    "page times its page size, over P.  Resident memory: the hub's VmRSS after its passes, "
+    "page times its page size, over P; bytes in use: the same less LMDB's free list (pages "
+    "freed by copy-on-write commits, reused by later writes).  Resident memory: the hub's VmRSS after its passes, "
     "over P, at the largest table only.",
     "Enrollment: one municipality sends Enroll frames with the same window as the throughput "
     "pass; first contact: one message about each of those new persons to a utility that does "

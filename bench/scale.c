@@ -82,18 +82,52 @@ fail:
     return rc;
 }
 
-double bench_scale_disk_bytes(const char *data_dir)
+/* Pages on the free list: each record of LMDB's free DB (dbi 0) is an ID
+ * list whose first word is its length. */
+static double free_pages(MDB_env *env)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    double n = 0;
+    int rc;
+    if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0)
+        return -1;
+    if (mdb_cursor_open(txn, 0, &cur) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        size_t len;
+        if (v.mv_size < sizeof len)
+            continue;
+        memcpy(&len, v.mv_data, sizeof len);
+        n += (double)len;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? n : -1;
+}
+
+double bench_scale_disk_bytes(const char *data_dir, double *in_use)
 {
     MDB_env *env = NULL;
     MDB_envinfo info;
     MDB_stat stat;
     double bytes = -1;
+    if (in_use != NULL)
+        *in_use = -1;
     if (mdb_env_create(&env) != 0)
         return -1;
     if (mdb_env_set_maxdbs(env, 64) == 0 && mdb_env_set_mapsize(env, (size_t)64 << 30) == 0 &&
         mdb_env_open(env, data_dir, MDB_RDONLY, 0600) == 0 && mdb_env_info(env, &info) == 0 &&
-        mdb_env_stat(env, &stat) == 0)
+        mdb_env_stat(env, &stat) == 0) {
+        double fp = free_pages(env);
         bytes = ((double)info.me_last_pgno + 1) * (double)stat.ms_psize;
+        if (in_use != NULL && fp >= 0)
+            *in_use = bytes - fp * (double)stat.ms_psize;
+    }
     mdb_env_close(env);
     return bytes;
 }

@@ -21,8 +21,10 @@ int bench_scale_fill(const char *data_dir, const char *master_path, bench_load_t
     __attribute__((warn_unused_result));
 
 /* Bytes the LMDB environment in data_dir uses (last page + 1) * page size,
- * or -1 if it cannot be read.  The store must not be open in this process. */
-double bench_scale_disk_bytes(const char *data_dir);
+ * or -1 if it cannot be read; *in_use (if not NULL): the same less the
+ * pages on LMDB's free list (-1 if unreadable).  The store must not be
+ * open in this process. */
+double bench_scale_disk_bytes(const char *data_dir, double *in_use);
 
 /* Resident memory of process pid (VmRSS) in bytes, -1 if unreadable. */
 double bench_scale_rss_bytes(pid_t pid);

@@ -70,7 +70,7 @@ def main():
     # The ID-code table sizes: every size (two in --quick) has its
     # throughput, loading rate and disk use; the largest its memory.
     for prefix in ("scale_msgs_per_s_", "scale_load_persons_per_s_",
-                   "scale_disk_bytes_per_person_"):
+                   "scale_disk_bytes_per_person_", "scale_used_bytes_per_person_"):
         sizes = [k for k in figs if k.startswith(prefix)]
         if len(sizes) < 2:
             fail(f"expected two table sizes for {prefix}*, got {sizes}")
