@@ -31,7 +31,6 @@ done
 command -v python3 >/dev/null || { echo "move-demo: python3 is needed to read JSON" >&2; exit 1; }
 
 BACKOFFICE="$HERE/../agents/examples/utility-backoffice.sh"
-[[ -f "$BACKOFFICE" ]] || BACKOFFICE="$HERE/utility-backoffice.sh"
 
 NUMBER="DEMO-0000-0000-0001"          # resident A's number: a made-up demo value
 UTILS=(power gas water)
