@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "agents.h"
 #include "fwd.h"
 #include "keys.h"
 #include "load.h"
@@ -41,6 +42,7 @@ typedef struct options {
     const char *json;
     bool quick, keep, no_mosquitto;
     size_t repeat, senders, recipients, persons, window, messages, samples, enroll;
+    size_t movers, moves, agent_samples;
     size_t scale[MAX_SCALE], nscale;
 } options_t;
 
@@ -58,6 +60,7 @@ typedef struct bench {
     bench_load_t *load[2]; /* the measured identities: [0] at the hub, [1] the forwarder */
     bench_load_t *bg[2];   /* the background load for latency under heavy load */
     bench_load_t *enr;     /* enrollment and first contact: one municipality, one utility */
+    bench_agents_t *ag;    /* real agents: the latency pair, the movers, the utilities */
     bench_proc_t *srv[3];  /* hub, forwarder, mosquitto */
     bench_mqtt_t *mq;      /* mosquitto's clients, NULL if not measured */
     figure_t fig[MAX_FIGURES];
@@ -96,6 +99,13 @@ static void usage(FILE *out)
           "                       default 10000,100000; quick 1000,5000)\n"
           "  --enroll E           enrollments (and first contacts) per timed pass\n"
           "                       (default 5000)\n"
+          "  --agent-samples S    request/reply round trips between two real agents per\n"
+          "                       light-load run (default 300; under heavy load S/5,\n"
+          "                       10..100)\n"
+          "  --movers N           concurrent movers in the move scenario with real agents,\n"
+          "                       each an origin and a destination municipality (default 4,\n"
+          "                       up to 99)\n"
+          "  --moves K            moves per timed run of the move scenario (default 200)\n"
           "  --no-mosquitto       skip the Mosquitto baseline\n"
           "  --keep               keep the temporary directory (its path is printed)\n"
           "  -h, --help           this text\n",
@@ -117,7 +127,8 @@ static int parse_size(const char *s, size_t *out)
 static int parse_options(int argc, char **argv, options_t *o)
 {
     enum { O_BIN = 256, O_JSON, O_QUICK, O_REPEAT, O_SENDERS, O_RECIP, O_PERSONS, O_WINDOW,
-           O_MESSAGES, O_SAMPLES, O_ENROLL, O_NOMOSQ, O_KEEP, O_SCALE };
+           O_MESSAGES, O_SAMPLES, O_ENROLL, O_AGSAMPLES, O_MOVERS, O_MOVES, O_NOMOSQ, O_KEEP,
+           O_SCALE };
     static const struct option longs[] = {
         {"bin", required_argument, NULL, O_BIN},
         {"json", required_argument, NULL, O_JSON},
@@ -130,6 +141,9 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"messages", required_argument, NULL, O_MESSAGES},
         {"samples", required_argument, NULL, O_SAMPLES},
         {"enroll", required_argument, NULL, O_ENROLL},
+        {"agent-samples", required_argument, NULL, O_AGSAMPLES},
+        {"movers", required_argument, NULL, O_MOVERS},
+        {"moves", required_argument, NULL, O_MOVES},
         {"scale", required_argument, NULL, O_SCALE},
         {"no-mosquitto", no_argument, NULL, O_NOMOSQ},
         {"keep", no_argument, NULL, O_KEEP},
@@ -150,6 +164,9 @@ static int parse_options(int argc, char **argv, options_t *o)
     set[O_MESSAGES] = &o->messages;
     set[O_SAMPLES] = &o->samples;
     set[O_ENROLL] = &o->enroll;
+    set[O_AGSAMPLES] = &o->agent_samples;
+    set[O_MOVERS] = &o->movers;
+    set[O_MOVES] = &o->moves;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
         case O_BIN:
@@ -171,7 +188,8 @@ static int parse_options(int argc, char **argv, options_t *o)
             scale = optarg;
             break;
         case O_REPEAT: case O_SENDERS: case O_RECIP: case O_PERSONS: case O_WINDOW:
-        case O_MESSAGES: case O_SAMPLES: case O_ENROLL:
+        case O_MESSAGES: case O_SAMPLES: case O_ENROLL: case O_AGSAMPLES: case O_MOVERS:
+        case O_MOVES:
             if (parse_size(optarg, &given[c]) != 0) {
                 fprintf(stderr, "renkei-bench: %s needs a whole number above 0, not '%s'\n",
                         argv[optind - 1], optarg);
@@ -200,6 +218,9 @@ static int parse_options(int argc, char **argv, options_t *o)
         o->messages = 200;
         o->samples = 50;
         o->enroll = 300;
+        o->agent_samples = 20;
+        o->movers = 2;
+        o->moves = 8;
         scale = scale != NULL ? scale : "1000,5000";
     } else {
         o->repeat = 5;
@@ -210,9 +231,12 @@ static int parse_options(int argc, char **argv, options_t *o)
         o->messages = 20000;
         o->samples = 2000;
         o->enroll = 5000;
+        o->agent_samples = 300;
+        o->movers = 4;
+        o->moves = 200;
         scale = scale != NULL ? scale : "10000,100000";
     }
-    for (int i = O_REPEAT; i <= O_ENROLL; i++)
+    for (int i = O_REPEAT; i <= O_MOVES; i++)
         if (set[i] != NULL && is_given[i])
             *set[i] = given[i];
     {
@@ -231,8 +255,8 @@ static int parse_options(int argc, char **argv, options_t *o)
             return 2;
         }
     }
-    if (o->senders > 99 || o->recipients > 99) {
-        fprintf(stderr, "renkei-bench: --senders and --recipients go up to 99\n");
+    if (o->senders > 99 || o->recipients > 99 || o->movers > 99) {
+        fprintf(stderr, "renkei-bench: --senders, --recipients and --movers go up to 99\n");
         return 2;
     }
     if (o->bin[0] == '\0') {
@@ -441,6 +465,17 @@ static const char *const lat_label[2][3] = {
      "bare forwarder: request/reply p99.9"},
 };
 
+static const char *const agent_lat_key[2][3] = {
+    {"agents_latency_p50_us", "agents_latency_p99_us", "agents_latency_p999_us"},
+    {"agents_heavy_latency_p50_us", "agents_heavy_latency_p99_us", "agents_heavy_latency_p999_us"},
+};
+static const char *const agent_lat_label[2][3] = {
+    {"agents via hub: request/reply p50, light", "agents via hub: request/reply p99, light",
+     "agents via hub: request/reply p99.9, light"},
+    {"agents via hub: request/reply p50, heavy", "agents via hub: request/reply p99, heavy",
+     "agents via hub: request/reply p99.9, heavy"},
+};
+
 /* User + system CPU seconds of this process (all threads). */
 static double self_cpu_s(void)
 {
@@ -537,6 +572,32 @@ static int latency_rounds(bench_t *b, int which, size_t samples, const atomic_in
     return 0;
 }
 
+/* Request/reply between two real agents through the hub (light: nothing
+ * else running; with load non-NULL: while the background thread keeps the
+ * hub saturated). */
+static int agent_latency_rounds(bench_t *b, size_t samples, const atomic_int *load, int heavy)
+{
+    char why[512] = "";
+    const char *const *key = agent_lat_key[heavy], *const *label = agent_lat_label[heavy];
+    bench_series_t *s = bench_series_new();
+    if (s == NULL)
+        return -1;
+    for (size_t r = 0; r < b->o.repeat; r++) {
+        bench_series_reset(s);
+        if (bench_agents_latency(b->ag, samples, 512, load, s, why, sizeof why) != 0) {
+            fprintf(stderr, "renkei-bench: %s: %s\n", label[0], why);
+            bench_series_destroy(&s);
+            return -1;
+        }
+        record(b, key[0], label[0], "us", bench_series_pct(s, 50));
+        record(b, key[1], label[1], "us", bench_series_pct(s, 99));
+        record(b, key[2], label[2], "us", bench_series_pct(s, 99.9));
+        fprintf(stderr, "  %s: %.0f us\n", label[0], bench_series_pct(s, 50));
+    }
+    bench_series_destroy(&s);
+    return 0;
+}
+
 typedef struct bg_run {
     bench_load_t *l;
     size_t messages;
@@ -568,6 +629,10 @@ static int latency(bench_t *b, int which)
 
     if (latency_rounds(b, which, b->o.samples, NULL, lat_key[which], lat_label[which]) != 0)
         return -1;
+    /* The same round trip between two real agents, at the hub only: read
+     * beside the raw clients' figures, which are the floor. */
+    if (which == 0 && agent_latency_rounds(b, b->o.agent_samples, NULL, 0) != 0)
+        return -1;
     /* Heavy load: the background identities send with full windows while
      * one request/reply is measured at a time; fewer samples, since each
      * waits behind the others' queue. */
@@ -586,6 +651,14 @@ static int latency(bench_t *b, int which)
         return -1;
     }
     rc = latency_rounds(b, which, heavy, &g.busy, heavy_key[which], heavy_label[which]);
+    if (rc == 0 && which == 0) {
+        size_t agent_heavy = b->o.agent_samples / 5;
+        if (agent_heavy < 10)
+            agent_heavy = 10;
+        if (agent_heavy > 100)
+            agent_heavy = 100;
+        rc = agent_latency_rounds(b, agent_heavy, &g.busy, 1);
+    }
     atomic_store(&g.stop, 1);
     pthread_join(th, NULL);
     bench_load_set_flags(b->bg[which], NULL, NULL);
@@ -613,8 +686,10 @@ static int start_servers(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN],
     if (b->srv[1] == NULL)
         return -1;
     for (int w = 0; w < 2; w++) {
-        if (w == 0)
+        if (w == 0) {
             snprintf(b->hub_ep, sizeof b->hub_ep, "%s", ep[w]);
+            bench_agents_set_endpoint(b->ag, ep[w]);
+        }
         fprintf(stderr, "renkei-bench: %s on %s (pid %d)\n", name[w], ep[w],
                 (int)bench_proc_pid(b->srv[w]));
         if (bench_load_connect(b->load[w], target[w], ep[w], pk[w], why, sizeof why) != 0 ||
@@ -669,6 +744,27 @@ static int enroll_rates(bench_t *b, const uint8_t hub_pk[RK_KEY_LEN])
                 (double)b->o.enroll / e, (double)b->o.enroll / f);
     }
     bench_load_disconnect(b->enr);
+    return 0;
+}
+
+/* The move scenario with real agents through the running hub: each
+ * repetition completes o.moves moves over o.movers concurrent movers. */
+static int agent_moves(bench_t *b)
+{
+    char why[512] = "";
+    for (size_t r = 0; r < b->o.repeat; r++) {
+        bench_moves_t m;
+        if (bench_agents_moves(b->ag, b->o.moves, 512, &m, why, sizeof why) != 0) {
+            fprintf(stderr, "renkei-bench: move scenario with real agents: %s\n", why);
+            return -1;
+        }
+        record(b, "agents_moves_per_s", "agents: moves completed/s", "1/s",
+               (double)m.moves / m.elapsed_s);
+        record(b, "agents_move_replies_per_s", "agents: replies/s in the move scenario", "1/s",
+               (double)m.replies / m.elapsed_s);
+        fprintf(stderr, "  moves with real agents: %.1f/s, %.1f replies/s\n",
+                (double)m.moves / m.elapsed_s, (double)m.replies / m.elapsed_s);
+    }
     return 0;
 }
 
@@ -1121,6 +1217,20 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
     for (size_t i = 0; i < b->o.recipients; i++)
         if (register_org(b, bench_load_recipient_name(b->bg[0], i), "utility", "hub") != 0)
             return -1;
+    {
+        char data[PATH_MAX], pub[PATH_MAX];
+        b->ag = bench_agents_new(keys, path_in(b, data, sizeof data, "agents"),
+                                 path_in(b, pub, sizeof pub, "keys/hub.pub"), b->o.movers, why,
+                                 sizeof why);
+        if (b->ag == NULL) {
+            fprintf(stderr, "renkei-bench: real agents: %s\n", why);
+            return -1;
+        }
+        for (size_t i = 0; i < bench_agents_orgs(b->ag); i++)
+            if (register_org(b, bench_agents_org_name(b->ag, i), bench_agents_org_kind(b->ag, i),
+                             "hub") != 0)
+                return -1;
+    }
     return 0;
 }
 
@@ -1128,6 +1238,7 @@ static void teardown(bench_t *b)
 {
     bench_mqtt_destroy(&b->mq);
     bench_load_destroy(&b->enr);
+    bench_agents_destroy(&b->ag);
     for (int w = 0; w < 2; w++) {
         bench_load_destroy(&b->load[w]);
         bench_load_destroy(&b->bg[w]);
@@ -1169,7 +1280,7 @@ int main(int argc, char **argv)
         goto done;
     if (start_servers(&b, hub_pk, fwd_pk) != 0 || start_mosquitto(&b) != 0 ||
         throughput(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0 ||
-        enroll_rates(&b, hub_pk) != 0)
+        enroll_rates(&b, hub_pk) != 0 || agent_moves(&b) != 0)
         goto done;
     /* The tables get their own hubs: stop the main one (and the baselines)
      * so that they do not share the machine with it. */
