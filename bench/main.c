@@ -100,12 +100,12 @@ static void usage(FILE *out)
           "  --enroll E           enrollments (and first contacts) per timed pass\n"
           "                       (default 5000)\n"
           "  --agent-samples S    request/reply round trips between two real agents per\n"
-          "                       light-load run (default 300; under heavy load S/5,\n"
+          "                       light-load run (default 500; under heavy load S/5,\n"
           "                       10..100)\n"
           "  --movers N           concurrent movers in the move scenario with real agents,\n"
-          "                       each an origin and a destination municipality (default 4,\n"
+          "                       each an origin and a destination municipality (default 8,\n"
           "                       up to 99)\n"
-          "  --moves K            moves per timed run of the move scenario (default 200)\n"
+          "  --moves K            moves per timed run of the move scenario (default 160)\n"
           "  --no-mosquitto       skip the Mosquitto baseline\n"
           "  --keep               keep the temporary directory (its path is printed)\n"
           "  -h, --help           this text\n",
@@ -231,9 +231,9 @@ static int parse_options(int argc, char **argv, options_t *o)
         o->messages = 20000;
         o->samples = 2000;
         o->enroll = 5000;
-        o->agent_samples = 300;
-        o->movers = 4;
-        o->moves = 200;
+        o->agent_samples = 500;
+        o->movers = 8;
+        o->moves = 160;
         scale = scale != NULL ? scale : "10000,100000";
     }
     for (int i = O_REPEAT; i <= O_MOVES; i++)
@@ -966,7 +966,8 @@ static int start_mosquitto(bench_t *b)
 
 static const char *const not_measured[] = {
     "scale at 10^6 and 10^7 persons in the default run (run --scale 10000,1000000,10000000)",
-    "end to end: the move scenario with real agents (moves/s, replies/s)",
+    "the move scenario's stop requests from the origin to the utilities, and a utility served "
+    "by several agent processes sharing one data directory (here each utility is one agent)",
     "Mosquitto request/reply latency",
 };
 
@@ -999,6 +1000,24 @@ static const char *const notes[] = {
     "Enrollment: one municipality sends Enroll frames with the same window as the throughput "
     "pass; first contact: one message about each of those new persons to a utility that does "
     "not know them yet, so the hub issues a link code for every message.",
+    "Real agents: each party runs the agent library with its own data directory (LMDB, "
+    "flushed to disk on every commit): the sender seals (encrypts, signs) and commits each "
+    "message to its outbox before it leaves, the recipient verifies, decrypts and commits it "
+    "to its inbox before it acknowledges.  Request/reply between two agents: a municipality "
+    "sends utility.supply.stop (512 B) about one of four enrolled persons; the utility's "
+    "agent, in a thread of its own, takes it from its inbox and replies at once; timed from "
+    "before the request is sealed until the reply is decrypted and handed out.  Heavy load: "
+    "the same background load as the raw clients' heavy figures.  The raw clients' figures "
+    "(hub, bare forwarder) are the floor the agents' are read against.",
+    "Move scenario: N movers (--movers), each an origin and a destination municipality of its "
+    "own (an agent's data directory opens once per process, and an organization has one "
+    "receiving connection), and three utilities (power, gas, water), each one agent in a "
+    "thread.  A move: the origin sends move.out.notice to its destination (first contact); the "
+    "destination sends utility.supply.start to each utility under the code the notice brought "
+    "(first contact), waits for the three replies and replies to the notice; the move is "
+    "complete when the origin has that reply, so every reply is in.  One move in flight per "
+    "origin; persons enrolled at the origin before the clock; every reply is marked done; all "
+    "payloads 512 B.  Replies/s counts the four replies of each move.",
     "CPU per message: user+system time of the server process (/proc/PID/stat) over a pass, "
     "divided by its messages; the resolution is one clock tick (10 ms) per pass.  The "
     "generator+sink figure is this process's own CPU over the pass, envelope building "
@@ -1038,6 +1057,12 @@ static const ratio_t ratios[] = {
      "bare_latency_p99_us"},
     {"hub_over_bare_heavy_latency_p99", "hub / bare forwarder, heavy-load p99",
      "hub_heavy_latency_p99_us", "bare_heavy_latency_p99_us"},
+    {"agents_over_bare_latency_p99", "agents via hub / raw via bare fwd, p99",
+     "agents_latency_p99_us", "bare_latency_p99_us"},
+    {"agents_over_hub_latency_p99", "agents / raw clients via hub, p99", "agents_latency_p99_us",
+     "hub_latency_p99_us"},
+    {"agents_over_hub_heavy_latency_p99", "agents / raw clients via hub, heavy p99",
+     "agents_heavy_latency_p99_us", "hub_heavy_latency_p99_us"},
 };
 
 static void print_table(bench_t *b, const char *model, long cores)
@@ -1045,9 +1070,12 @@ static void print_table(bench_t *b, const char *model, long cores)
     printf("\nrenkei-bench%s on %s (%ld cores), loopback\n", b->o.quick ? " --quick" : "", model,
            cores);
     printf("%zu senders (%zu persons each), %zu recipients, window %zu, %zu messages per pass, "
-           "%zu latency samples, %zu repetitions\n\n",
+           "%zu latency samples, %zu repetitions\n",
            b->o.senders, b->o.persons, b->o.recipients, b->o.window, b->o.messages, b->o.samples,
            b->o.repeat);
+    printf("real agents: %zu request/reply samples (light load), move scenario with %zu movers "
+           "and %zu moves per run\n\n",
+           b->o.agent_samples, b->o.movers, b->o.moves);
     printf("%-42s %12s %12s %12s  %s\n", "figure", "median", "min", "max", "unit");
     for (size_t i = 0; i < b->nfig; i++) {
         figure_t *f = &b->fig[i];
@@ -1089,11 +1117,13 @@ static int write_json(bench_t *b, const char *model, long cores)
     json_t *root = json_object(), *figs = json_object(), *rat = json_object(),
            *nm = json_array(), *nt = json_array(), *cfg;
     int rc;
-    cfg = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "quick", b->o.quick, "repeat",
-                    (json_int_t)b->o.repeat, "senders", (json_int_t)b->o.senders, "recipients",
-                    (json_int_t)b->o.recipients, "persons", (json_int_t)b->o.persons, "window",
-                    (json_int_t)b->o.window, "messages", (json_int_t)b->o.messages,
-                    "latency_samples", (json_int_t)b->o.samples);
+    cfg = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "quick", b->o.quick,
+                    "repeat", (json_int_t)b->o.repeat, "senders", (json_int_t)b->o.senders,
+                    "recipients", (json_int_t)b->o.recipients, "persons",
+                    (json_int_t)b->o.persons, "window", (json_int_t)b->o.window, "messages",
+                    (json_int_t)b->o.messages, "latency_samples", (json_int_t)b->o.samples,
+                    "agent_latency_samples", (json_int_t)b->o.agent_samples, "movers",
+                    (json_int_t)b->o.movers, "moves", (json_int_t)b->o.moves);
     json_object_set_new(root, "machine",
                         json_pack("{s:s,s:I}", "cpu_model", model, "cores", (json_int_t)cores));
     json_object_set_new(root, "config", cfg);

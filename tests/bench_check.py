@@ -13,12 +13,15 @@ FIGURES = (
     [f"{s}_msgs_per_s_{p}" for s in SYSTEMS for p in (512, 2048)]
     + [f"{s}_cpu_us_per_msg_{p}" for s in SYSTEMS for p in (512, 2048)]
     + [f"{s}_client_cpu_us_per_msg_{p}" for s in SYSTEMS for p in (512, 2048)]
-    + [f"{s}_{h}latency_{q}_us" for s in ("hub", "bare") for h in ("", "heavy_")
+    + [f"{s}_{h}latency_{q}_us" for s in ("hub", "bare", "agents") for h in ("", "heavy_")
        for q in ("p50", "p99", "p999")]
+    + ["agents_moves_per_s", "agents_move_replies_per_s"]
 )
 RATIOS = ("hub_over_bare_512", "hub_over_bare_2048", "hub_over_mosquitto_512",
           "hub_over_mosquitto_2048", "hub_over_bare_latency_p50", "hub_over_bare_latency_p99",
-          "hub_over_bare_heavy_latency_p99", "scale_largest_over_smallest")
+          "hub_over_bare_heavy_latency_p99", "scale_largest_over_smallest",
+          "agents_over_bare_latency_p99", "agents_over_hub_latency_p99",
+          "agents_over_hub_heavy_latency_p99")
 # Mosquitto may be absent (not installed, or built without libmosquitto);
 # then its figures must say why instead of holding a number.
 MAY_SKIP = ("mosquitto",)
@@ -65,8 +68,15 @@ def main():
                 fail(f"figure {key}: {k} is not a number: {fig}")
         if not fig["min"] <= fig["median"] <= fig["max"]:
             fail(f"figure {key}: median outside [min, max]: {fig}")
-        if "msgs_per_s" in key and fig["median"] <= 0:
-            fail(f"figure {key}: no messages went through: {fig}")
+        if ("msgs_per_s" in key or key.startswith("agents_mov")) and fig["min"] <= 0:
+            fail(f"figure {key}: nothing went through: {fig}")
+        if "latency" in key and fig["min"] <= 0:
+            fail(f"figure {key}: a round trip cannot take no time: {fig}")
+    # A complete move brings four replies (three utilities, the destination).
+    moves, replies = figs["agents_moves_per_s"], figs["agents_move_replies_per_s"]
+    if moves.get("median") is not None and replies.get("median") is not None:
+        if not math.isclose(replies["median"], 4 * moves["median"], rel_tol=1e-6):
+            fail(f"replies/s is not four times moves/s: {moves} {replies}")
     # The ID-code table sizes: every size (two in --quick) has its
     # throughput, loading rate and disk use; the largest its memory.
     for prefix in ("scale_msgs_per_s_", "scale_load_persons_per_s_",
