@@ -7,6 +7,12 @@
  * and push queued frames to the receivers whose queues changed.  Pushing
  * reads the queue in its own read transaction, so what leaves the hub is
  * always what was committed.
+ *
+ * Frames are read one batch ahead: the signatures of batch k+1 are checked
+ * on the verify pool's threads while batch k is handled and committed (the
+ * commit mostly waits for the disk).  Nothing of batch k+1 is handled
+ * before batch k's turn has ended, so the order of effects is the order of
+ * arrival.
  */
 #include "hub.h"
 
@@ -24,6 +30,7 @@
 #include "audit.h"
 #include "conns.h"
 #include "route.h"
+#include "verify.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define POLL_MS 200
@@ -46,8 +53,29 @@ typedef struct item {
     route_out_t route;           /* ITEM_ROUTED */
 } item_t;
 
+/* A frame read off the socket, waiting for its turn. */
+typedef struct inframe {
+    conn_rid_t rid;
+    char from[RK_ID_MAX + 1];   /* the org that authenticated */
+    rk_wire_err werr;           /* RK_WIRE_OK: f holds the decoded frame */
+    char why[200];              /* werr: what was wrong with it */
+    rk_client_frame_t f;
+    verify_job_t *job;          /* a Send whose sender was found: its check */
+} inframe_t;
+
+/* Up to `batch` frames and the signature checks of their Send frames. */
+typedef struct inbatch {
+    inframe_t *fr;
+    size_t n;
+    verify_job_t *jobs;
+    size_t n_jobs;
+} inbatch_t;
+
 struct hub {
     hub_config_t cfg;
+    verify_pool_t *verify;
+    inbatch_t in[2];       /* the batch being handled and the one read ahead */
+    int cur;               /* index of the batch being handled */
     store_t *store;
     const rk_identity_t *id;
     const hub_log_t *log;
@@ -229,13 +257,15 @@ static void refuse_frame(hub_t *hub, const conn_rid_t *rid, const char *from, rk
     audit_refusal(hub, from, &it->route);
 }
 
-static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const rk_envelope_t *env)
+static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const rk_envelope_t *env,
+                    const verify_job_t *job)
 {
     item_t *it = new_item(hub, ITEM_ROUTED, rid, from);
     store_txn_t *txn;
     route_in_t in = {
         .from = from, .env = env, .max_what = hub->cfg.max_what, .queue_limit = hub->cfg.queue_limit,
         .ttl = &hub->cfg.ttl, .now_ms = now_ms(),
+        .checked_pk = job != NULL ? job->pk : NULL, .checked_ok = job != NULL && job->ok,
     };
 
     if (mono_ms() < hub->full_until_ms) {
@@ -575,43 +605,42 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
     }
 }
 
-/* Reads one frame from the router and dispatches it. Returns false when
- * there is nothing more to read. */
-static bool read_one(hub_t *hub)
+/* Reads one frame from the router into x (werr says whether it decoded).
+ * Returns 0 when there is nothing more to read, 1 for a frame to handle, 2
+ * for one that was dropped (nothing to answer). */
+static int read_frame(hub_t *hub, inframe_t *x)
 {
     zmq_msg_t rid_msg, body;
-    conn_rid_t rid;
-    rk_client_frame_t f;
-    char why[200] = "";
     const char *user;
-    char from[RK_ID_MAX + 1];
-    rk_wire_err werr;
-    int more;
+    int more, got = 2;
     size_t more_len = sizeof more;
 
     zmq_msg_init(&rid_msg);
     if (zmq_msg_recv(&rid_msg, hub->router, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&rid_msg);
-        return false;
+        return 0;
     }
     zmq_msg_init(&body);
     if (zmq_msg_recv(&body, hub->router, 0) < 0) {
         /* ROUTER delivers a message whole: nothing left to drain. */
         zmq_msg_close(&rid_msg);
         zmq_msg_close(&body);
-        return true;
+        return 2;
     }
     /* Anything after the body frame makes the message malformed: drain it,
      * whatever else is wrong, so the next read starts at a routing id. */
     more = 0;
     zmq_getsockopt(hub->router, ZMQ_RCVMORE, &more, &more_len);
+    x->f.kind = RK_CF_NONE;
+    x->job = NULL;
+    x->why[0] = '\0';
     if (zmq_msg_size(&rid_msg) == 0 || zmq_msg_size(&rid_msg) > CONNS_RID_MAX) {
         zmq_msg_close(&rid_msg);
         zmq_msg_close(&body);
         goto drain;
     }
-    rid.len = (uint8_t)zmq_msg_size(&rid_msg);
-    memcpy(rid.id, zmq_msg_data(&rid_msg), rid.len);
+    x->rid.len = (uint8_t)zmq_msg_size(&rid_msg);
+    memcpy(x->rid.id, zmq_msg_data(&rid_msg), x->rid.len);
     zmq_msg_close(&rid_msg);
 
     user = zmq_msg_gets(&body, "User-Id");
@@ -621,35 +650,17 @@ static bool read_one(hub_t *hub)
         zmq_msg_close(&body);
         goto drain;
     }
-    snprintf(from, sizeof from, "%s", user);
+    snprintf(x->from, sizeof x->from, "%s", user);
+    got = 1;
     if (more) {
-        refuse_frame(hub, &rid, from, RK_WIRE_EDECODE, "a message must be exactly one frame");
-        log_refusal(hub, from, &hub->items[hub->n_items - 1].route);
+        x->werr = RK_WIRE_EDECODE;
+        snprintf(x->why, sizeof x->why, "a message must be exactly one frame");
         zmq_msg_close(&body);
         goto drain;
     }
-    werr = rk_client_frame_decode(zmq_msg_data(&body), zmq_msg_size(&body), &f, why, sizeof why);
+    x->werr = rk_client_frame_decode(zmq_msg_data(&body), zmq_msg_size(&body), &x->f, x->why, sizeof x->why);
     zmq_msg_close(&body);
-    if (werr != RK_WIRE_OK) {
-        refuse_frame(hub, &rid, from, werr, why);
-        log_refusal(hub, from, &hub->items[hub->n_items - 1].route);
-        return true;
-    }
-    switch (f.kind) {
-    case RK_CF_HELLO: on_hello(hub, &rid, from, f.u.hello.receive); break;
-    case RK_CF_SEND: on_send(hub, &rid, from, &f.u.send); break;
-    case RK_CF_ENROLL: on_enroll(hub, &rid, from, f.u.enroll.req_id); break;
-    case RK_CF_DIRECTORY: on_directory(hub, &rid, from, f.u.directory.req_id); break;
-    case RK_CF_REJECT: on_reject(hub, from, &f.u.reject); break;
-    case RK_CF_ACK: on_ack(hub, from, f.u.ack.seq, f.u.ack.n); break;
-    case RK_CF_LOG_READ:
-    case RK_CF_CHECKPOINT:
-    case RK_CF_PROOF:
-    case RK_CF_DISCLOSE: on_log_request(hub, &rid, from, &f); break;
-    default: break;
-    }
-    rk_client_frame_clear(&f);
-    return true;
+    return 1;
 
 drain:
     while (more) {
@@ -661,7 +672,77 @@ drain:
             zmq_getsockopt(hub->router, ZMQ_RCVMORE, &more, &more_len);
         zmq_msg_close(&extra);
     }
-    return true;
+    return got;
+}
+
+/* Reads up to `batch` frames into b and hands the signature checks of its
+ * Send frames to the verify pool: each under the key the store holds for
+ * its sender now (the turn checks again if that key changes meanwhile).
+ * Acks and rejects count as frames too, or a stream of them would hold a
+ * turn's transaction open, and every answer back, for as long as it lasts. */
+static void read_batch(hub_t *hub, inbatch_t *b)
+{
+    store_txn_t *rtxn = NULL;
+    const char *last = NULL;
+    org_t org;
+    bool have = false;
+    int got;
+
+    b->n = b->n_jobs = 0;
+    while (b->n < hub->cfg.batch && (got = read_frame(hub, &b->fr[b->n])) != 0)
+        if (got == 1)
+            b->n++;
+    for (size_t i = 0; i < b->n; i++) {
+        inframe_t *x = &b->fr[i];
+        verify_job_t *j;
+        if (x->werr != RK_WIRE_OK || x->f.kind != RK_CF_SEND)
+            continue;
+        if (last == NULL || strcmp(last, x->from) != 0) {
+            if (rtxn == NULL && store_begin(hub->store, false, &rtxn) != STORE_OK)
+                break; /* the turn checks them itself */
+            have = store_org_get(rtxn, x->from, &org) == STORE_OK;
+            last = x->from;
+        }
+        if (!have)
+            continue; /* unknown sender: the turn refuses it */
+        j = &b->jobs[b->n_jobs++];
+        j->env = &x->f.u.send;
+        memcpy(j->pk, org.sign_pk, RK_KEY_LEN);
+        j->ok = false;
+        x->job = j;
+    }
+    store_abort(&rtxn);
+    verify_pool_start(hub->verify, b->jobs, b->n_jobs);
+}
+
+/* Runs each frame of b through its handler in the turn's transaction. */
+static void handle_batch(hub_t *hub, inbatch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        inframe_t *x = &b->fr[i];
+        rk_client_frame_t *f = &x->f;
+        if (x->werr != RK_WIRE_OK) {
+            refuse_frame(hub, &x->rid, x->from, x->werr, x->why);
+            log_refusal(hub, x->from, &hub->items[hub->n_items - 1].route);
+            continue;
+        }
+        switch (f->kind) {
+        case RK_CF_HELLO: on_hello(hub, &x->rid, x->from, f->u.hello.receive); break;
+        case RK_CF_SEND: on_send(hub, &x->rid, x->from, &f->u.send, x->job); break;
+        case RK_CF_ENROLL: on_enroll(hub, &x->rid, x->from, f->u.enroll.req_id); break;
+        case RK_CF_DIRECTORY: on_directory(hub, &x->rid, x->from, f->u.directory.req_id); break;
+        case RK_CF_REJECT: on_reject(hub, x->from, &f->u.reject); break;
+        case RK_CF_ACK: on_ack(hub, x->from, f->u.ack.seq, f->u.ack.n); break;
+        case RK_CF_LOG_READ:
+        case RK_CF_CHECKPOINT:
+        case RK_CF_PROOF:
+        case RK_CF_DISCLOSE: on_log_request(hub, &x->rid, x->from, f); break;
+        default: break;
+        }
+        rk_client_frame_clear(f);
+        x->job = NULL;
+    }
+    b->n = b->n_jobs = 0;
 }
 
 /* ------------------------------------------------------------------ pushing */
@@ -1039,6 +1120,19 @@ static hub_err write_ready_file(const char *path, const char *endpoint, char *wh
     return HUB_OK;
 }
 
+/* Worker threads for signature checks: as asked, or one per CPU beyond the
+ * first that runs the loop (at least one, at most eight). */
+static size_t verify_threads(int asked)
+{
+    long cpus;
+    if (asked >= 0)
+        return (size_t)asked;
+    cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus <= 2)
+        return 1;
+    return cpus - 1 > 8 ? 8 : (size_t)(cpus - 1);
+}
+
 hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *identity, const hub_log_t *log,
                 hub_t **out, char *why, size_t why_len)
 {
@@ -1072,9 +1166,15 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
     hub->id = identity;
     hub->log = log;
     hub->items = calloc(hub->cfg.batch, sizeof *hub->items);
+    for (int i = 0; i < 2; i++) {
+        hub->in[i].fr = calloc(hub->cfg.batch, sizeof *hub->in[i].fr);
+        hub->in[i].jobs = calloc(hub->cfg.batch, sizeof *hub->in[i].jobs);
+    }
+    hub->verify = verify_pool_new(verify_threads(cfg->verify_threads));
     hub->conns = conns_new();
     hub->zctx = zmq_ctx_new();
-    if (hub->items == NULL || hub->conns == NULL || hub->zctx == NULL) {
+    if (hub->items == NULL || hub->in[0].fr == NULL || hub->in[0].jobs == NULL || hub->in[1].fr == NULL ||
+        hub->in[1].jobs == NULL || hub->verify == NULL || hub->conns == NULL || hub->zctx == NULL) {
         err = HUB_ENOMEM;
         why_f(why, why_len, "out of memory");
         goto fail;
@@ -1126,7 +1226,8 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
     sweep(hub);
     hub->last_sweep_ms = mono_ms();
     while (!*stop) {
-        int rc = zmq_poll(items, 2, POLL_MS);
+        inbatch_t *cur = &hub->in[hub->cur], *next = &hub->in[!hub->cur];
+        int rc = zmq_poll(items, 2, cur->n > 0 ? 0 : POLL_MS);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -1135,13 +1236,15 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
         }
         if (items[1].revents & ZMQ_POLLIN)
             zap_handle(hub);
-        if (items[0].revents & ZMQ_POLLIN) {
-            /* Acks and rejects add no item: count frames, or a stream of
-             * them would hold the turn's transaction open and every
-             * answer back for as long as it lasts. */
-            for (size_t n = 0; n < hub->cfg.batch && read_one(hub); n++)
-                ;
+        if (items[0].revents & ZMQ_POLLIN)
+            read_batch(hub, next); /* checked meanwhile */
+        if (cur->n > 0) {
+            handle_batch(hub, cur);
             end_turn(hub);
+        }
+        if (next->n > 0) {
+            verify_pool_wait(hub->verify);
+            hub->cur = !hub->cur;
         }
         if (mono_ms() - hub->last_sweep_ms >= SWEEP_EVERY_MS) {
             sweep(hub);
@@ -1172,6 +1275,13 @@ void hub_destroy(hub_t **hubp)
     if (hub->zctx != NULL)
         zmq_ctx_term(hub->zctx);
     conns_destroy(&hub->conns);
+    verify_pool_destroy(&hub->verify);
+    for (int i = 0; i < 2; i++) {
+        for (size_t j = 0; j < hub->in[i].n; j++)
+            rk_client_frame_clear(&hub->in[i].fr[j].f);
+        free(hub->in[i].fr);
+        free(hub->in[i].jobs);
+    }
     free(hub->items);
     free(hub->touched);
     free(hub->acked);

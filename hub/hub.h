@@ -1,6 +1,7 @@
 /*
  * hub.h - the hub: a ZeroMQ ROUTER with CURVE, a ZAP handler admitting only
- * registered active organizations, and a single-threaded event loop.
+ * registered active organizations, and a single-threaded event loop (with
+ * worker threads that only check signatures, see verify.h).
  *
  * Each loop turn reads up to `batch` frames, runs them through the ingest
  * pipeline inside one LMDB write transaction (group commit), commits, and
@@ -32,6 +33,8 @@ typedef struct hub_config {
     policy_ttl_t ttl;        /* time-to-live per type; zeroed: 14 days for all */
     const char *log_origin;  /* the routing log's checkpoint origin; NULL: "renkei-hub" */
     uint64_t checkpoint_ms;  /* a new checkpoint this often while the log grows; 0: 5 s */
+    int verify_threads;      /* threads checking signatures ahead of the turn: < 0 one per
+                              * CPU beyond the first (1..8); 0 none (checked in the turn) */
 } hub_config_t;
 
 typedef enum hub_err {

@@ -37,6 +37,7 @@ typedef struct options {
     size_t queue_limit;
     size_t ttl_s;
     policy_ttl_t ttl; /* per-type overrides ("ttl.TYPE = seconds" in the config) */
+    int verify_threads; /* -1: the default */
     bool check_config;
     bool verbose;
 } options_t;
@@ -69,6 +70,8 @@ static void usage(FILE *out)
             "      --max-payload N     largest encrypted payload in bytes (default %d)\n"
             "      --map-size N        LMDB map size in bytes (default 4 GiB)\n"
             "      --batch N           frames per transaction (default 256)\n"
+            "      --verify-threads N  threads checking signatures ahead of the loop (default:\n"
+            "                          one per CPU beyond the first, 1..8; 0: in the loop)\n"
             "      --queue-limit N     most messages waiting for one recipient (default 100000);\n"
             "                          above it senders get QUEUE_FULL\n"
             "      --ttl SECONDS       how long a message waits for its recipient (default 14\n"
@@ -119,6 +122,20 @@ static bool set_option(options_t *o, const char *name, const char *value, bool f
             snprintf(why, why_len, "'%s' needs a known procedure type and a positive number of seconds", name);
             return false;
         }
+        return true;
+    }
+    else if (strcmp(name, "verify-threads") == 0) {
+        char *end = NULL;
+        long v;
+        if (from_file && o->verify_threads >= 0)
+            return true; /* the command line wins */
+        errno = 0;
+        v = value[0] >= '0' && value[0] <= '9' ? strtol(value, &end, 10) : -1;
+        if (errno != 0 || end == NULL || *end != '\0' || v < 0 || v > 64) {
+            snprintf(why, why_len, "'verify-threads' needs a number from 0 to 64");
+            return false;
+        }
+        o->verify_threads = (int)v;
         return true;
     }
     else if (strcmp(name, "verbose") == 0) {
@@ -215,7 +232,8 @@ static void free_options(options_t *o)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_MAX_PAYLOAD = 256, OPT_MAP_SIZE, OPT_BATCH, OPT_CHECK, OPT_QUEUE_LIMIT, OPT_TTL, OPT_LOG_ORIGIN };
+    enum { OPT_MAX_PAYLOAD = 256, OPT_MAP_SIZE, OPT_BATCH, OPT_CHECK, OPT_QUEUE_LIMIT, OPT_TTL, OPT_LOG_ORIGIN,
+           OPT_VERIFY_THREADS };
     static const struct option longopts[] = {
         {"data", required_argument, NULL, 'd'},
         {"key", required_argument, NULL, 'k'},
@@ -226,6 +244,7 @@ int main(int argc, char **argv)
         {"max-payload", required_argument, NULL, OPT_MAX_PAYLOAD},
         {"map-size", required_argument, NULL, OPT_MAP_SIZE},
         {"batch", required_argument, NULL, OPT_BATCH},
+        {"verify-threads", required_argument, NULL, OPT_VERIFY_THREADS},
         {"queue-limit", required_argument, NULL, OPT_QUEUE_LIMIT},
         {"ttl", required_argument, NULL, OPT_TTL},
         {"log-origin", required_argument, NULL, OPT_LOG_ORIGIN},
@@ -247,6 +266,7 @@ int main(int argc, char **argv)
     int c, status = 1;
 
     memset(&opt, 0, sizeof opt);
+    opt.verify_threads = -1;
     policy_ttl_init(&opt.ttl);
     /* 1. options */
     while ((c = getopt_long(argc, argv, "d:k:m:b:r:c:vh", longopts, NULL)) != -1) {
@@ -260,6 +280,7 @@ int main(int argc, char **argv)
         case OPT_MAX_PAYLOAD: name = "max-payload"; break;
         case OPT_MAP_SIZE: name = "map-size"; break;
         case OPT_BATCH: name = "batch"; break;
+        case OPT_VERIFY_THREADS: name = "verify-threads"; break;
         case OPT_QUEUE_LIMIT: name = "queue-limit"; break;
         case OPT_TTL: name = "ttl"; break;
         case OPT_LOG_ORIGIN: name = "log-origin"; break;
@@ -323,6 +344,7 @@ int main(int argc, char **argv)
     hcfg.bind = opt.bind;
     hcfg.max_what = opt.max_payload;
     hcfg.batch = opt.batch;
+    hcfg.verify_threads = opt.verify_threads;
     hcfg.ready_file = opt.ready_file;
     hcfg.queue_limit = opt.queue_limit;
     hcfg.log_origin = opt.log_origin;

@@ -248,7 +248,9 @@ void route_message(const route_in_t *in, route_out_t *out)
         refuse(out, RK_ST_SENDER_SUSPENDED, "%s is suspended", in->from);
         return;
     }
-    if (rk_envelope_verify(in->env, sender.sign_pk) != RK_WIRE_OK) {
+    if (in->checked_pk != NULL && sodium_memcmp(in->checked_pk, sender.sign_pk, RK_KEY_LEN) == 0
+            ? !in->checked_ok
+            : rk_envelope_verify(in->env, sender.sign_pk) != RK_WIRE_OK) {
         refuse(out, RK_ST_BAD_SIGNATURE, "signature does not verify under %s's registered key", in->from);
         return;
     }

@@ -29,6 +29,11 @@ typedef struct route_in {
     uint64_t queue_limit;      /* most entries a recipient's queue may hold */
     const policy_ttl_t *ttl;   /* time-to-live per procedure type */
     uint64_t now_ms;
+    /* A signature check made before the turn (NULL: none): it counts only
+     * if it was made with the key the store holds for the sender now;
+     * otherwise the signature is checked again. */
+    const uint8_t *checked_pk; /* RK_KEY_LEN bytes */
+    bool checked_ok;
 } route_in_t;
 
 typedef struct route_out {
