@@ -122,6 +122,22 @@ static void route(fixture_t *f, const char *from, const rk_envelope_t *env, rout
     assert_int_equal(store_commit(&txn), STORE_OK);
 }
 
+/* Routes env from `from` with a signature verdict made before the turn
+ * (checked_ok under checked_pk), as the hub's verify pool hands it over. */
+static void route_checked(fixture_t *f, const char *from, const rk_envelope_t *env, const uint8_t *checked_pk,
+                          bool checked_ok, route_out_t *out)
+{
+    store_txn_t *txn = NULL;
+    route_in_t in = {.from = from, .env = env, .max_what = 1024, .queue_limit = f->queue_limit,
+                     .ttl = &f->ttl, .now_ms = 1700000000000ull, .checked_pk = checked_pk,
+                     .checked_ok = checked_ok};
+    assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
+    in.txn = txn;
+    route_message(&in, out);
+    assert_false(out->store_failed);
+    assert_int_equal(store_commit(&txn), STORE_OK);
+}
+
 static void expect_refusal(fixture_t *f, const char *from, const rk_envelope_t *env, rk_status want)
 {
     route_out_t out;
@@ -427,6 +443,112 @@ static void test_refusal_issues_no_code(void **state)
     rk_envelope_clear(&env);
 }
 
+/* A verdict made before the turn under the key the store holds for the
+ * sender: a good one lets a well-signed message through. */
+static void test_checked_ok_under_current_key_accepted(void **state)
+{
+    fixture_t *f = *state;
+    rk_envelope_t env;
+    route_out_t out;
+
+    make_env(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 16);
+    route_checked(f, "city.x", &env, f->x->pub.sign_pk, true, &out);
+    assert_int_equal(out.status, RK_ST_ACCEPTED);
+    assert_true(out.seq > 0);
+    assert_int_equal(queue_len(f, "power"), 1);
+    rk_envelope_clear(&env);
+}
+
+/* The turn trusts a verdict made under the sender's current key and does
+ * not check again: a "bad" verdict refuses even a signature that is in
+ * fact valid (the verdict is the one that counts, so the check is made
+ * once per message, on the pool). */
+static void test_turn_trusts_verdict_made_under_same_key(void **state)
+{
+    fixture_t *f = *state;
+    rk_envelope_t env;
+    route_out_t out;
+    uint8_t copy[RK_KEY_LEN];
+
+    make_env(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 16);
+    assert_int_equal(rk_envelope_verify(&env, f->x->pub.sign_pk), RK_WIRE_OK); /* really valid */
+    /* The key compared by value, not by pointer. */
+    memcpy(copy, f->x->pub.sign_pk, RK_KEY_LEN);
+    route_checked(f, "city.x", &env, copy, false, &out);
+    assert_string_equal(rk_status_name(out.status), rk_status_name(RK_ST_BAD_SIGNATURE));
+    assert_non_null(strstr(out.detail, "city.x"));
+    assert_int_equal(out.seq, 0);
+    assert_int_equal(queue_len(f, "power"), 0);
+    /* Nothing was remembered: sent again without a verdict, it goes through. */
+    route(f, "city.x", &env, &out);
+    assert_int_equal(out.status, RK_ST_ACCEPTED);
+    assert_false(out.duplicate);
+    assert_int_equal(queue_len(f, "power"), 1);
+    rk_envelope_clear(&env);
+}
+
+/* city.x is given a new signing key between the pool's check and the turn:
+ * the verdict was made under the old key, so the turn checks again under
+ * the key the store holds now, whichever way the old verdict went. */
+static void test_verdict_under_old_key_is_checked_again(void **state)
+{
+    fixture_t *f = *state;
+    rk_identity_t *rekeyed = rk_identity_generate("city.x");
+    rk_envelope_t old_signed, new_signed;
+    route_out_t out;
+    store_txn_t *txn = NULL;
+    org_t x;
+
+    assert_non_null(rekeyed);
+    make_env(&old_signed, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 16);
+    make_env(&new_signed, rekeyed, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 16);
+    assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
+    assert_int_equal(store_org_get(txn, "city.x", &x), STORE_OK);
+    memcpy(x.sign_pk, rekeyed->pub.sign_pk, RK_KEY_LEN);
+    assert_int_equal(store_org_update(txn, &x), STORE_OK);
+    assert_int_equal(store_commit(&txn), STORE_OK);
+
+    /* Signed with the old key, found good under the old key: refused now. */
+    route_checked(f, "city.x", &old_signed, f->x->pub.sign_pk, true, &out);
+    assert_string_equal(rk_status_name(out.status), rk_status_name(RK_ST_BAD_SIGNATURE));
+    assert_int_equal(out.seq, 0);
+    assert_int_equal(queue_len(f, "power"), 0);
+
+    /* Signed with the new key, found bad under the old key: accepted now. */
+    route_checked(f, "city.x", &new_signed, f->x->pub.sign_pk, false, &out);
+    assert_int_equal(out.status, RK_ST_ACCEPTED);
+    assert_true(out.seq > 0);
+    assert_int_equal(queue_len(f, "power"), 1);
+
+    rk_envelope_clear(&old_signed);
+    rk_envelope_clear(&new_signed);
+    rk_identity_destroy(&rekeyed);
+}
+
+/* A verdict under some other key (not the sender's) carries no weight
+ * either way, and a verdict without a key (checked_pk NULL) is ignored. */
+static void test_verdict_under_other_key_or_none_is_ignored(void **state)
+{
+    fixture_t *f = *state;
+    rk_envelope_t forged, good;
+    route_out_t out;
+
+    /* signed by town.y in city.x's name, "good" under town.y's key */
+    make_env(&forged, f->y, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 16);
+    route_checked(f, "city.x", &forged, f->y->pub.sign_pk, true, &out);
+    assert_string_equal(rk_status_name(out.status), rk_status_name(RK_ST_BAD_SIGNATURE));
+    route_checked(f, "city.x", &forged, NULL, true, &out);
+    assert_string_equal(rk_status_name(out.status), rk_status_name(RK_ST_BAD_SIGNATURE));
+    assert_int_equal(queue_len(f, "power"), 0);
+
+    make_env(&good, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 16);
+    route_checked(f, "city.x", &good, f->y->pub.sign_pk, false, &out);
+    assert_int_equal(out.status, RK_ST_ACCEPTED);
+    assert_int_equal(queue_len(f, "power"), 1);
+    rk_envelope_clear(&forged);
+    rk_envelope_clear(&good);
+}
+
 static void test_policy_table(void **state)
 {
     bool intro;
@@ -458,6 +580,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttl_per_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_issues_no_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checked_ok_under_current_key_accepted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_turn_trusts_verdict_made_under_same_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verdict_under_old_key_is_checked_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verdict_under_other_key_or_none_is_ignored, setup, teardown),
         cmocka_unit_test(test_policy_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
