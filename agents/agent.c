@@ -1623,12 +1623,12 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
         }
         return err;
     }
-    randombytes_buf(msg_id, RK_MSGID_LEN);
     memset(&p, 0, sizeof p);
+    p.time_ms = wall_ms();
+    rk_msgid_new(msg_id, p.time_ms);
     p.type = m->type;
     p.msg_id = msg_id;
     p.reply_to = m->reply_to;
-    p.time_ms = wall_ms();
     p.who = who;
     memset(&f, 0, sizeof f);
     f.kind = RK_CF_SEND;

@@ -368,12 +368,12 @@ static int build_send(const party_t *s, const party_t *r, const uint8_t who[RK_C
     snprintf(core.from, sizeof core.from, "%s", s->name);
     snprintf(core.to, sizeof core.to, "%s", r->name);
     snprintf(core.type, sizeof core.type, "%s", TYPE);
-    randombytes_buf(core.msg_id, RK_MSGID_LEN);
+    core.time_ms = wall_ms();
+    rk_msgid_new(core.msg_id, core.time_ms);
     if (reply_to != NULL) {
         core.has_reply_to = true;
         memcpy(core.reply_to, reply_to, RK_MSGID_LEN);
     }
-    core.time_ms = wall_ms();
     core.what = what;
     core.what_len = what_len;
     cf.kind = RK_CF_SEND;

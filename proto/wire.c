@@ -343,6 +343,15 @@ rk_wire_err rk_envelope_seal(rk_envelope_t *env, const rk_core_t *core,
     return RK_WIRE_OK;
 }
 
+void rk_msgid_new(uint8_t id[RK_MSGID_LEN], uint64_t now_ms)
+{
+    for (int i = 5; i >= 0; i--) {
+        id[i] = (uint8_t)(now_ms & 0xff);
+        now_ms >>= 8;
+    }
+    randombytes_buf(id + 6, RK_MSGID_LEN - 6);
+}
+
 rk_wire_err rk_envelope_verify(const rk_envelope_t *env, const uint8_t sign_pk[RK_KEY_LEN])
 {
     return verify_detached(SIG_DOMAIN_ENVELOPE, env->core, env->core_len, env->signature, sign_pk);

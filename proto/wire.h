@@ -133,6 +133,12 @@ rk_wire_err rk_envelope_seal(rk_envelope_t *env, const rk_core_t *core,
                              const uint8_t who[RK_CODE_LEN],
                              const uint8_t sign_sk[64]) RK_WARN_UNUSED;
 
+/* A fresh message id: the time now_ms as 6 bytes big-endian, then 10
+ * random bytes.  Only uniqueness is relied on; the time in front keeps one
+ * sender's ids in the order it sent them, so the hub's message table (keyed
+ * by sender and id) grows at its end instead of at random pages. */
+void rk_msgid_new(uint8_t id[RK_MSGID_LEN], uint64_t now_ms);
+
 /* RK_WIRE_OK if env->signature is the sender's signature over env->core. */
 rk_wire_err rk_envelope_verify(const rk_envelope_t *env,
                                const uint8_t sign_pk[RK_KEY_LEN]) RK_WARN_UNUSED;

@@ -1461,6 +1461,22 @@ static void test_wire_strerror(void **state)
     assert_string_equal(rk_wire_strerror((rk_wire_err)99), "unknown wire error");
 }
 
+/* Message ids start with the time, so one sender's ids sort in sending
+ * order, and two made in the same millisecond still differ. */
+static void test_msgid_time_ordered(void **state)
+{
+    uint8_t a[RK_MSGID_LEN], b[RK_MSGID_LEN], c[RK_MSGID_LEN];
+    const uint8_t t[6] = {0x01, 0x9a, 0xbc, 0xde, 0xf0, 0x12};
+    (void)state;
+    rk_msgid_new(a, 0x019abcdef012ull);
+    rk_msgid_new(b, 0x019abcdef012ull);
+    rk_msgid_new(c, 0x019abcdef013ull);
+    assert_memory_equal(a, t, sizeof t);
+    assert_memory_not_equal(a, b, RK_MSGID_LEN);
+    assert_true(memcmp(a, c, RK_MSGID_LEN) < 0);
+    assert_true(memcmp(b, c, RK_MSGID_LEN) < 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1497,6 +1513,7 @@ int main(void)
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_status_texts),
         cmocka_unit_test(test_wire_strerror),
+        cmocka_unit_test(test_msgid_time_ordered),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
