@@ -36,6 +36,7 @@
 
 #define MAX_FIGURES 80
 #define MAX_SCALE 8
+#define MAX_HUB_ARGS 8
 
 typedef struct options {
     char bin[2048];
@@ -44,6 +45,8 @@ typedef struct options {
     size_t repeat, senders, recipients, persons, window, messages, samples, enroll;
     size_t movers, moves, agent_samples;
     size_t scale[MAX_SCALE], nscale;
+    const char *hub_args[MAX_HUB_ARGS]; /* passed to every renkei-hub */
+    size_t n_hub_args;
 } options_t;
 
 typedef struct figure {
@@ -107,6 +110,8 @@ static void usage(FILE *out)
           "                       up to 99)\n"
           "  --moves K            moves per timed run of the move scenario (default 160)\n"
           "  --no-mosquitto       skip the Mosquitto baseline\n"
+          "  --hub-arg ARG        pass ARG to every renkei-hub started (repeatable), e.g.\n"
+          "                       --hub-arg=--verify-threads=0 to see what a setting buys\n"
           "  --keep               keep the temporary directory (its path is printed)\n"
           "  -h, --help           this text\n",
           out);
@@ -128,7 +133,7 @@ static int parse_options(int argc, char **argv, options_t *o)
 {
     enum { O_BIN = 256, O_JSON, O_QUICK, O_REPEAT, O_SENDERS, O_RECIP, O_PERSONS, O_WINDOW,
            O_MESSAGES, O_SAMPLES, O_ENROLL, O_AGSAMPLES, O_MOVERS, O_MOVES, O_NOMOSQ, O_KEEP,
-           O_SCALE };
+           O_SCALE, O_HUBARG };
     static const struct option longs[] = {
         {"bin", required_argument, NULL, O_BIN},
         {"json", required_argument, NULL, O_JSON},
@@ -147,6 +152,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"scale", required_argument, NULL, O_SCALE},
         {"no-mosquitto", no_argument, NULL, O_NOMOSQ},
         {"keep", no_argument, NULL, O_KEEP},
+        {"hub-arg", required_argument, NULL, O_HUBARG},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -186,6 +192,13 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         case O_SCALE:
             scale = optarg;
+            break;
+        case O_HUBARG:
+            if (o->n_hub_args == MAX_HUB_ARGS) {
+                fprintf(stderr, "renkei-bench: at most %d --hub-arg\n", MAX_HUB_ARGS);
+                return 2;
+            }
+            o->hub_args[o->n_hub_args++] = optarg;
             break;
         case O_REPEAT: case O_SENDERS: case O_RECIP: case O_PERSONS: case O_WINDOW:
         case O_MESSAGES: case O_SAMPLES: case O_ENROLL: case O_AGSAMPLES: case O_MOVERS:
@@ -369,9 +382,11 @@ static bench_proc_t *start_hub(bench_t *b, const char *data_rel, char *endpoint,
 {
     char hub[PATH_MAX], data[PATH_MAX], key[PATH_MAX], master[PATH_MAX], ready[PATH_MAX],
         logp[PATH_MAX];
-    const char *argv[] = {hub, "-d", data, "-k", key, "-m", master, "-b", "tcp://127.0.0.1:*",
-                          "-r", ready, "--map-size", "68719476736", NULL};
+    const char *argv[14 + MAX_HUB_ARGS] = {hub, "-d", data, "-k", key, "-m", master, "-b", "tcp://127.0.0.1:*",
+                                           "-r", ready, "--map-size", "68719476736", NULL};
     bench_proc_t *p;
+    for (size_t i = 0; i < b->o.n_hub_args; i++)
+        argv[13 + i] = b->o.hub_args[i];
     if ((size_t)snprintf(hub, sizeof hub, "%s/renkei-hub", b->o.bin) >= sizeof hub)
         return NULL;
     path_in(b, data, sizeof data, data_rel);
@@ -1076,6 +1091,12 @@ static void print_table(bench_t *b, const char *model, long cores)
     printf("real agents: %zu request/reply samples (light load), move scenario with %zu movers "
            "and %zu moves per run\n\n",
            b->o.agent_samples, b->o.movers, b->o.moves);
+    if (b->o.n_hub_args > 0) {
+        printf("renkei-hub started with:");
+        for (size_t i = 0; i < b->o.n_hub_args; i++)
+            printf(" %s", b->o.hub_args[i]);
+        printf("\n\n");
+    }
     printf("%-42s %12s %12s %12s  %s\n", "figure", "median", "min", "max", "unit");
     for (size_t i = 0; i < b->nfig; i++) {
         figure_t *f = &b->fig[i];
@@ -1126,6 +1147,12 @@ static int write_json(bench_t *b, const char *model, long cores)
                     (json_int_t)b->o.movers, "moves", (json_int_t)b->o.moves);
     json_object_set_new(root, "machine",
                         json_pack("{s:s,s:I}", "cpu_model", model, "cores", (json_int_t)cores));
+    if (cfg != NULL) {
+        json_t *ha = json_array();
+        for (size_t i = 0; i < b->o.n_hub_args; i++)
+            json_array_append_new(ha, json_string(b->o.hub_args[i]));
+        json_object_set_new(cfg, "hub_args", ha);
+    }
     json_object_set_new(root, "config", cfg);
     for (size_t i = 0; i < b->nfig; i++) {
         figure_t *f = &b->fig[i];
