@@ -20,8 +20,10 @@
  *   log_cp         "cp" -> the newest signed checkpoint note (text, no NUL)
  *   log_person     H_disclose(id code || n(8 BE))  -> nonce(24) | XChaCha20-
  *                  Poly1305(log index u64 LE, ad = row key) under subkey
- *                  "seal"; H_disclose(id code || "count") -> the same sealing
- *                  of the person's row count
+ *                  "seal"; a person's rows are n = 0, 1, 2, ... with none
+ *                  missing (never deleted), so their count is found by
+ *                  probing, not kept (stores written before may also hold a
+ *                  row H_disclose(id code || "count"): no longer read)
  *
  * The code tables hold only keyed hashes and ciphertexts: without the master
  * key nobody can tell which link codes belong to the same person.  Queued
@@ -2103,23 +2105,15 @@ store_err store_log_checkpoint_get(store_txn_t *txn, char **note)
     return STORE_OK;
 }
 
-/* Row key of the person's n-th index row, or of the count row when
- * count_row (n ignored). */
-static void person_key(const store_t *s, const uint8_t id_code[STORE_IDCODE_LEN], bool count_row, uint64_t n,
+/* Row key of the person's n-th index row. */
+static void person_key(const store_t *s, const uint8_t id_code[STORE_IDCODE_LEN], uint64_t n,
                        uint8_t out[LOOKUP_KEY_LEN])
 {
     uint8_t buf[STORE_IDCODE_LEN + 8];
-    size_t len = STORE_IDCODE_LEN;
 
     memcpy(buf, id_code, STORE_IDCODE_LEN);
-    if (count_row) {
-        memcpy(buf + len, "count", 5);
-        len += 5;
-    } else {
-        put_be64(buf + len, n);
-        len += 8;
-    }
-    crypto_generichash(out, LOOKUP_KEY_LEN, buf, len, s->keys->disclose, SUBKEY_LEN);
+    put_be64(buf + STORE_IDCODE_LEN, n);
+    crypto_generichash(out, LOOKUP_KEY_LEN, buf, sizeof buf, s->keys->disclose, SUBKEY_LEN);
     sodium_memzero(buf, sizeof buf);
 }
 
@@ -2165,27 +2159,66 @@ static store_err person_put(store_txn_t *t, const uint8_t lk[LOOKUP_KEY_LEN], ui
     return txn_put(t, t->store->log_person, &key, &val, flags);
 }
 
-/* The person's row count (0 when the count row is absent). */
-static store_err person_count(store_txn_t *t, const uint8_t id_code[STORE_IDCODE_LEN], uint8_t lk[LOOKUP_KEY_LEN],
-                              uint64_t *count)
+/* Whether the person's row n exists (its value is not opened). */
+static store_err person_row_exists(store_txn_t *t, const uint8_t id_code[STORE_IDCODE_LEN], uint64_t n,
+                                   bool *exists)
 {
+    uint8_t lk[LOOKUP_KEY_LEN];
+    MDB_val key, val;
     store_err err;
 
-    person_key(t->store, id_code, true, 0, lk);
-    err = person_get(t, lk, count);
-    if (err == STORE_ENOTFOUND) {
+    person_key(t->store, id_code, n, lk);
+    key.mv_data = lk;
+    key.mv_size = LOOKUP_KEY_LEN;
+    err = txn_get(t, t->store->log_person, &key, &val);
+    *exists = err == STORE_OK;
+    return err == STORE_ENOTFOUND ? STORE_OK : err;
+}
+
+/* The person's row count: the first row that is absent, found by doubling
+ * and then halving (about 2 log2(count) look-ups).  Rows used to come with
+ * a count row rewritten on every add, a second random page written per
+ * entry; the rows alone say the same since none is ever deleted. */
+static store_err person_count(store_txn_t *t, const uint8_t id_code[STORE_IDCODE_LEN], uint64_t *count)
+{
+    uint64_t lo = 0, hi = 1; /* row lo exists, row hi is not known yet */
+    bool exists;
+    store_err err;
+
+    if ((err = person_row_exists(t, id_code, 0, &exists)) != STORE_OK)
+        return err;
+    if (!exists) {
         *count = 0;
         return STORE_OK;
     }
-    return err;
+    for (;;) {
+        if ((err = person_row_exists(t, id_code, hi, &exists)) != STORE_OK)
+            return err;
+        if (!exists)
+            break;
+        if (hi > UINT64_MAX / 2)
+            return STORE_ECORRUPT;
+        lo = hi;
+        hi *= 2;
+    }
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if ((err = person_row_exists(t, id_code, mid, &exists)) != STORE_OK)
+            return err;
+        if (exists)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *count = hi;
+    return STORE_OK;
 }
 
-/* Adds index as the person's next row and bumps the count.  STORE_EMASTER
- * without a master key; STORE_ECORRUPT (nothing written) if the count row
- * does not open or the next row already exists.  Allocates nothing. */
+/* Adds index as the person's next row.  STORE_EMASTER without a master
+ * key.  Allocates nothing. */
 store_err store_log_person_add(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], uint64_t index)
 {
-    uint8_t ck[LOOKUP_KEY_LEN], rk[LOOKUP_KEY_LEN];
+    uint8_t rk[LOOKUP_KEY_LEN];
     uint64_t count;
     store_err err = table_check(txn, true);
 
@@ -2193,49 +2226,38 @@ store_err store_log_person_add(store_txn_t *txn, const uint8_t id_code[STORE_IDC
         return err;
     if (id_code == NULL)
         return STORE_EINVAL;
-    if ((err = person_count(txn, id_code, ck, &count)) != STORE_OK)
+    if ((err = person_count(txn, id_code, &count)) != STORE_OK)
         return err;
-    if (count == UINT64_MAX)
-        return STORE_ECORRUPT;
-    person_key(txn->store, id_code, false, count, rk);
+    person_key(txn->store, id_code, count, rk);
     err = person_put(txn, rk, index, MDB_NOOVERWRITE);
-    if (err == STORE_EEXIST)
-        return STORE_ECORRUPT; /* the count is behind its rows; nothing written */
-    if (err != STORE_OK)
-        return err;
-    if ((err = person_put(txn, ck, count + 1, 0)) != STORE_OK)
-        return txn_fail(txn, err); /* the row without its count must not be kept */
-    return STORE_OK;
+    return err == STORE_EEXIST ? STORE_ECORRUPT : err; /* cannot be: row count was the first absent one */
 }
 
 /* Calls cb with the person's log indexes in the order they were added,
  * until cb returns non-zero.  STORE_EMASTER without a master key;
- * STORE_ECORRUPT stops the walk at a row that is missing or does not open.
- * A person with no rows is no error (cb is not called). */
+ * STORE_ECORRUPT stops the walk at a row that does not open.  A person
+ * with no rows is no error (cb is not called). */
 store_err store_log_person_list(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN],
                                 int (*cb)(uint64_t index, void *ctx), void *ctx)
 {
     uint8_t lk[LOOKUP_KEY_LEN];
-    uint64_t count, i, index;
+    uint64_t i, index;
     store_err err = table_check(txn, false);
 
     if (err != STORE_OK)
         return err;
     if (id_code == NULL || cb == NULL)
         return STORE_EINVAL;
-    if ((err = person_count(txn, id_code, lk, &count)) != STORE_OK)
-        return err;
-    for (i = 0; i < count; i++) {
-        person_key(txn->store, id_code, false, i, lk);
+    for (i = 0;; i++) {
+        person_key(txn->store, id_code, i, lk);
         err = person_get(txn, lk, &index);
         if (err == STORE_ENOTFOUND)
-            err = STORE_ECORRUPT;
+            return STORE_OK; /* the first absent row ends them */
         if (err != STORE_OK)
             return err;
         if (cb(index, ctx) != 0)
-            break;
+            return STORE_OK;
     }
-    return STORE_OK;
 }
 
 /* Appends an EV_ORG_* entry {time, event, from = org id, kind} for org.

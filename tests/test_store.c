@@ -1625,7 +1625,7 @@ static void test_log_checkpoint(void **state)
 }
 
 typedef struct idx_list {
-    uint64_t v[64];
+    uint64_t v[300];
     size_t n;
     size_t stop_at; /* stop after this many (0: never) */
 } idx_list_t;
@@ -1634,7 +1634,7 @@ static int collect_idx(uint64_t index, void *ctx)
 {
     idx_list_t *l = ctx;
 
-    if (l->n < 64)
+    if (l->n < sizeof l->v / sizeof l->v[0])
         l->v[l->n++] = index;
     return l->stop_at != 0 && l->n >= l->stop_at;
 }
@@ -1642,6 +1642,50 @@ static int collect_idx(uint64_t index, void *ctx)
 /* Fake, recognisable ID codes (16 bytes each). */
 static const uint8_t PERSON_A[STORE_IDCODE_LEN] = "TEST-IDCODE-0001";
 static const uint8_t PERSON_B[STORE_IDCODE_LEN] = "TEST-IDCODE-0002";
+
+/* A person's row count is found by probing: counts on both sides of
+ * powers of two, with another person's rows interleaved, in one and in
+ * several transactions, all come back whole and in order. */
+static void test_log_person_many(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    idx_list_t a = {{0}, 0, 0}, b = {{0}, 0, 0};
+    const size_t n_a = sizeof a.v / sizeof a.v[0], n_b = 129;
+    size_t i;
+
+    assert_true(n_a > n_b);
+    for (i = 0; i < n_a; i++) {
+        if (t == NULL)
+            assert_int_equal(store_begin(s, true, &t), STORE_OK);
+        assert_int_equal(store_log_person_add(t, PERSON_A, 1000 + i), STORE_OK);
+        if (i < n_b)
+            assert_int_equal(store_log_person_add(t, PERSON_B, 5000 + i), STORE_OK);
+        if (i % 37 == 36)
+            assert_int_equal(store_commit(&t), STORE_OK);
+        if (i == 0 || i == 1 || i == 2 || i == 3 || i == 63 || i == 64 || i == 127 || i == 128) {
+            /* the count just below, at and above powers of two */
+            a.n = 0;
+            assert_int_equal(store_log_person_list(t, PERSON_A, collect_idx, &a), STORE_OK);
+            assert_int_equal(a.n, i + 1);
+            assert_true(a.v[i] == 1000 + i);
+        }
+    }
+    assert_int_equal(store_commit(&t), STORE_OK);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    a.n = 0;
+    assert_int_equal(store_log_person_list(t, PERSON_A, collect_idx, &a), STORE_OK);
+    assert_int_equal(store_log_person_list(t, PERSON_B, collect_idx, &b), STORE_OK);
+    assert_int_equal(a.n, n_a);
+    assert_int_equal(b.n, n_b);
+    for (i = 0; i < n_a; i++)
+        assert_true(a.v[i] == 1000 + i);
+    for (i = 0; i < n_b; i++)
+        assert_true(b.v[i] == 5000 + i);
+    store_abort(&t);
+    store_close(&s);
+}
 
 /* Each person's indexes come back in the order they were added, one
  * person's rows are not another's, and they survive a reopen. */
@@ -1790,8 +1834,8 @@ static void test_log_person_at_rest(void **state)
     mdb_cursor_close(cur);
     mdb_txn_abort(mt);
     mdb_env_close(env);
-    /* 2 persons x (PERSON_ROWS rows + one count row) */
-    assert_int_equal(nrows, 2 * (PERSON_ROWS + 1));
+    /* 2 persons x PERSON_ROWS rows, nothing else */
+    assert_int_equal(nrows, 2 * PERSON_ROWS);
     for (i = 0; i < nrows; i++) {
         for (j = 0; j < nrows; j++) {
             if (i == j)
@@ -1912,6 +1956,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_person, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_person_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_no_master, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_person_at_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_map_full, setup, teardown),
