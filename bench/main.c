@@ -44,6 +44,7 @@ typedef struct options {
     bool quick, keep, no_mosquitto;
     size_t repeat, senders, recipients, persons, window, messages, samples, enroll;
     size_t movers, moves, agent_samples;
+    size_t disk_rounds; /* timed rounds per kind of durable write, per repetition */
     size_t scale[MAX_SCALE], nscale;
     const char *hub_args[MAX_HUB_ARGS]; /* passed to every renkei-hub */
     size_t n_hub_args;
@@ -74,6 +75,7 @@ typedef struct bench {
     char hub_ep[512];
     char names[MAX_FIGURES][2][96]; /* keys and labels made at run time */
     size_t nnames;
+    int write_bytes_seen; /* /proc/PID/io write_bytes: 1 counted, -1 not, 0 unknown yet */
 } bench_t;
 
 static const size_t payloads[2] = {512, 2048};
@@ -109,6 +111,9 @@ static void usage(FILE *out)
           "                       each an origin and a destination municipality (default 8,\n"
           "                       up to 99)\n"
           "  --moves K            moves per timed run of the move scenario (default 160)\n"
+          "  --disk-rounds N      timed rounds of each durable write (4 KiB, 32 scattered\n"
+          "                       pages, each followed by fdatasync) per repetition, in\n"
+          "                       the temporary directory (default 200; quick 20)\n"
           "  --no-mosquitto       skip the Mosquitto baseline\n"
           "  --hub-arg ARG        pass ARG to every renkei-hub started (repeatable), e.g.\n"
           "                       --hub-arg=--verify-threads=0 to see what a setting buys\n"
@@ -133,7 +138,7 @@ static int parse_options(int argc, char **argv, options_t *o)
 {
     enum { O_BIN = 256, O_JSON, O_QUICK, O_REPEAT, O_SENDERS, O_RECIP, O_PERSONS, O_WINDOW,
            O_MESSAGES, O_SAMPLES, O_ENROLL, O_AGSAMPLES, O_MOVERS, O_MOVES, O_NOMOSQ, O_KEEP,
-           O_SCALE, O_HUBARG };
+           O_DISKROUNDS, O_SCALE, O_HUBARG };
     static const struct option longs[] = {
         {"bin", required_argument, NULL, O_BIN},
         {"json", required_argument, NULL, O_JSON},
@@ -149,6 +154,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"agent-samples", required_argument, NULL, O_AGSAMPLES},
         {"movers", required_argument, NULL, O_MOVERS},
         {"moves", required_argument, NULL, O_MOVES},
+        {"disk-rounds", required_argument, NULL, O_DISKROUNDS},
         {"scale", required_argument, NULL, O_SCALE},
         {"no-mosquitto", no_argument, NULL, O_NOMOSQ},
         {"keep", no_argument, NULL, O_KEEP},
@@ -173,6 +179,7 @@ static int parse_options(int argc, char **argv, options_t *o)
     set[O_AGSAMPLES] = &o->agent_samples;
     set[O_MOVERS] = &o->movers;
     set[O_MOVES] = &o->moves;
+    set[O_DISKROUNDS] = &o->disk_rounds;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
         case O_BIN:
@@ -202,7 +209,7 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         case O_REPEAT: case O_SENDERS: case O_RECIP: case O_PERSONS: case O_WINDOW:
         case O_MESSAGES: case O_SAMPLES: case O_ENROLL: case O_AGSAMPLES: case O_MOVERS:
-        case O_MOVES:
+        case O_MOVES: case O_DISKROUNDS:
             if (parse_size(optarg, &given[c]) != 0) {
                 fprintf(stderr, "renkei-bench: %s needs a whole number above 0, not '%s'\n",
                         argv[optind - 1], optarg);
@@ -234,6 +241,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         o->agent_samples = 20;
         o->movers = 2;
         o->moves = 8;
+        o->disk_rounds = 20;
         scale = scale != NULL ? scale : "1000,5000";
     } else {
         o->repeat = 5;
@@ -247,9 +255,10 @@ static int parse_options(int argc, char **argv, options_t *o)
         o->agent_samples = 500;
         o->movers = 8;
         o->moves = 160;
+        o->disk_rounds = 200;
         scale = scale != NULL ? scale : "10000,100000";
     }
-    for (int i = O_REPEAT; i <= O_MOVES; i++)
+    for (int i = O_REPEAT; i <= O_DISKROUNDS; i++)
         if (set[i] != NULL && is_given[i])
             *set[i] = given[i];
     {
@@ -449,6 +458,26 @@ static const char *const cpu_label[3][2] = {
     {"bare forwarder: CPU per message, 512 B", "bare forwarder: CPU per message, 2 KiB"},
     {"mosquitto: CPU per message, 512 B", "mosquitto: CPU per message, 2 KiB"},
 };
+static const char *const wchar_key[3][2] = {
+    {"hub_wchar_kib_per_msg_512", "hub_wchar_kib_per_msg_2048"},
+    {"bare_wchar_kib_per_msg_512", "bare_wchar_kib_per_msg_2048"},
+    {"mosquitto_wchar_kib_per_msg_512", "mosquitto_wchar_kib_per_msg_2048"},
+};
+static const char *const wchar_label[3][2] = {
+    {"hub: KiB written per message, 512 B", "hub: KiB written per message, 2 KiB"},
+    {"bare forwarder: KiB written per msg, 512 B", "bare forwarder: KiB written per msg, 2 KiB"},
+    {"mosquitto: KiB written per message, 512 B", "mosquitto: KiB written per message, 2 KiB"},
+};
+static const char *const wbytes_key[3][2] = {
+    {"hub_write_bytes_kib_per_msg_512", "hub_write_bytes_kib_per_msg_2048"},
+    {"bare_write_bytes_kib_per_msg_512", "bare_write_bytes_kib_per_msg_2048"},
+    {"mosquitto_write_bytes_kib_per_msg_512", "mosquitto_write_bytes_kib_per_msg_2048"},
+};
+static const char *const wbytes_label[3][2] = {
+    {"hub: KiB to the disk per message, 512 B", "hub: KiB to the disk per message, 2 KiB"},
+    {"bare forwarder: KiB to disk per msg, 512 B", "bare forwarder: KiB to disk per msg, 2 KiB"},
+    {"mosquitto: KiB to the disk per msg, 512 B", "mosquitto: KiB to the disk per msg, 2 KiB"},
+};
 static const char *const lat_key[2][3] = {
     {"hub_latency_p50_us", "hub_latency_p99_us", "hub_latency_p999_us"},
     {"bare_latency_p50_us", "bare_latency_p99_us", "bare_latency_p999_us"},
@@ -510,12 +539,49 @@ static const char *const tp_ratio_label[2][2] = {
     {"hub / mosquitto QoS 1, 512 B", "hub / mosquitto QoS 1, 2 KiB"},
 };
 
+/* Records the bytes server `which` wrote over a pass of `messages`, from
+ * its /proc/PID/io before (wc0, wb0) and after; write_bytes only where the
+ * kernel counts it, which the hub's pass (first in each repetition) tells. */
+static void record_io(bench_t *b, int which, size_t pl, int io_ok, const double io0[2],
+                      const double io1[2])
+{
+    static const char *const no_field =
+        "not reported: /proc/PID/io has no write_bytes here (kernel without task I/O "
+        "accounting); the bytes written (wchar) are above";
+    static const char *const not_counted =
+        "not counted here: write_bytes stayed 0 while the hub wrote and flushed (no "
+        "block-device accounting, e.g. in a container); the bytes written (wchar) are above";
+    double n = (double)b->o.messages;
+    if (io_ok != 0) {
+        skip(b, wchar_key[which][pl], wchar_label[which][pl], "KiB",
+             "not measured: /proc/PID/io of the server cannot be read");
+        skip(b, wbytes_key[which][pl], wbytes_label[which][pl], "KiB",
+             "not measured: /proc/PID/io of the server cannot be read");
+        return;
+    }
+    record(b, wchar_key[which][pl], wchar_label[which][pl], "KiB", (io1[0] - io0[0]) / 1024 / n);
+    if (which == 0 && b->write_bytes_seen == 0) {
+        if (io0[1] < 0 || io1[1] < 0)
+            b->write_bytes_seen = -1;
+        else if (io1[1] > io0[1])
+            b->write_bytes_seen = 1;
+        else if (io1[0] > io0[0])
+            b->write_bytes_seen = -1;
+    }
+    if (b->write_bytes_seen > 0 && io0[1] >= 0 && io1[1] >= 0)
+        record(b, wbytes_key[which][pl], wbytes_label[which][pl], "KiB",
+               (io1[1] - io0[1]) / 1024 / n);
+    else if (b->write_bytes_seen < 0)
+        skip(b, wbytes_key[which][pl], wbytes_label[which][pl], "KiB",
+             io1[1] < 0 ? no_field : not_counted);
+}
+
 /* One timed pass of system `which`; its messages/s in *rate. */
 static int one_pass(bench_t *b, int which, size_t pl, double *rate)
 {
     char why[512] = "";
-    double elapsed = 0, c0 = bench_proc_cpu_s(b->srv[which]), c1, g0, g1;
-    int rc;
+    double elapsed = 0, c0 = bench_proc_cpu_s(b->srv[which]), c1, g0, g1, io0[2], io1[2];
+    int rc, io_ok = bench_proc_io(b->srv[which], &io0[0], &io0[1]);
     g0 = self_cpu_s();
     if (which == 2)
         rc = bench_mqtt_pass(b->mq, payloads[pl], b->o.messages, &elapsed, why, sizeof why);
@@ -528,6 +594,9 @@ static int one_pass(bench_t *b, int which, size_t pl, double *rate)
     }
     g1 = self_cpu_s();
     c1 = bench_proc_cpu_s(b->srv[which]);
+    if (io_ok == 0)
+        io_ok = bench_proc_io(b->srv[which], &io1[0], &io1[1]);
+    record_io(b, which, pl, io_ok, io0, io1);
     *rate = (double)b->o.messages / elapsed;
     /* The generator's share includes building the envelopes (before the
      * clock starts): an upper bound on its cost during the pass. */
@@ -681,6 +750,61 @@ static int latency(bench_t *b, int which)
         fprintf(stderr, "renkei-bench: background load: %s\n", g.why);
         return -1;
     }
+    return rc;
+}
+
+/* The disk's durable-write floor, timed in the temporary directory (the
+ * hub's filesystem) while the hub is up but idle, just before its latency
+ * is measured: per repetition, o.disk_rounds rounds of one 4 KiB page at a
+ * rotating offset + fdatasync (about what LMDB's meta-page write through
+ * its O_DSYNC descriptor costs) and as many of 32 scattered pages +
+ * fdatasync (about a lightly loaded commit's data flush). */
+static int disk_floor(bench_t *b)
+{
+    static const size_t pages[2] = {1, 32};
+    static const char *const key[2][2] = {
+        {"disk_4k_fdatasync_p50_us", "disk_4k_fdatasync_p99_us"},
+        {"disk_32pages_fdatasync_p50_us", "disk_32pages_fdatasync_p99_us"},
+    };
+    static const char *const label[2][2] = {
+        {"disk: 4 KiB write + fdatasync p50", "disk: 4 KiB write + fdatasync p99"},
+        {"disk: 32 scattered pages + fdatasync p50", "disk: 32 scattered pages + fdatasync p99"},
+    };
+    char why[512] = "";
+    bench_disk_t *d = bench_disk_new(b->dir, why, sizeof why);
+    bench_series_t *s = bench_series_new();
+    int rc = -1;
+
+    if (d == NULL || s == NULL) {
+        fprintf(stderr, "renkei-bench: the disk's durable-write floor: %s\n",
+                d == NULL ? why : "out of memory");
+        goto fail;
+    }
+    if (bench_disk_in_memory(d))
+        fprintf(stderr, "renkei-bench: warning: %s is on a filesystem held in memory: its "
+                "flushes cost nothing, and neither do the hub's, so no figure here says "
+                "anything about a disk (set TMPDIR to a directory on one)\n", b->dir);
+    for (size_t r = 0; r < b->o.repeat; r++) {
+        double p50[2];
+        for (int k = 0; k < 2; k++) {
+            bench_series_reset(s);
+            if (bench_disk_rounds(d, pages[k], b->o.disk_rounds, s, why, sizeof why) != 0) {
+                fprintf(stderr, "renkei-bench: %s: %s\n", label[k][0], why);
+                goto fail;
+            }
+            p50[k] = bench_series_pct(s, 50);
+            record(b, key[k][0], label[k][0], "us", p50[k]);
+            record(b, key[k][1], label[k][1], "us", bench_series_pct(s, 99));
+        }
+        record(b, "disk_durable_rr_floor_p50_us", "durable request/reply floor p50", "us",
+               2 * p50[1] + 2 * p50[0]);
+        fprintf(stderr, "  disk: 4 KiB + fdatasync %.0f us, 32 pages + fdatasync %.0f us (p50)\n",
+                p50[0], p50[1]);
+    }
+    rc = 0;
+fail:
+    bench_series_destroy(&s);
+    bench_disk_destroy(&d);
     return rc;
 }
 
@@ -896,6 +1020,8 @@ static void skip_mqtt(bench_t *b, const char *why)
         skip(b, tp_key[2][pl], tp_label[2][pl], "msg/s", b->mosq_note);
         skip(b, cpu_key[2][pl], cpu_label[2][pl], "us", b->mosq_note);
         skip(b, gen_key[2][pl], gen_label[2][pl], "us", b->mosq_note);
+        skip(b, wchar_key[2][pl], wchar_label[2][pl], "KiB", b->mosq_note);
+        skip(b, wbytes_key[2][pl], wbytes_label[2][pl], "KiB", b->mosq_note);
     }
 }
 
@@ -1037,6 +1163,26 @@ static const char *const notes[] = {
     "divided by its messages; the resolution is one clock tick (10 ms) per pass.  The "
     "generator+sink figure is this process's own CPU over the pass, envelope building "
     "included, so an upper bound; on a 2-core machine it competes with the server.",
+    "KiB written per message (1 KiB = 1024 bytes): the server's wchar in /proc/PID/io over a "
+    "throughput pass, divided by its messages: bytes passed to write-like calls (write, "
+    "pwrite; not a socket's send, which ZeroMQ uses, but Mosquitto sends with write, so its "
+    "figure is the outgoing traffic).  For the hub: LMDB's dirty pages (4 KiB each) and "
+    "meta-page updates, every one flushed before the loop goes on.  KiB to the disk: "
+    "write_bytes from the same file, where the kernel counts it: page-cache pages made "
+    "dirty, counted whole, so LMDB's 120-byte meta update counts a page, and a 4 KiB write "
+    "into a larger page-cache folio (the kernel's readahead behind LMDB's map makes them) "
+    "counts the folio: not the bytes the device gets.  Mosquitto's 0 there is the point: "
+    "it writes nothing to disk per message (it saves its state every autosave interval).",
+    "Disk floor: in the benchmark's temporary directory (the hub's filesystem), while the hub "
+    "is up but idle, just before its latency runs, a preallocated 16 MiB file gets "
+    "--disk-rounds rounds of one 4 KiB pwrite at a rotating offset + fdatasync, then as many "
+    "of 32 pages (128 KiB) at random offsets + fdatasync; p50 and p99 per repetition.  A "
+    "durable request/reply through the hub needs at least two commits (the request "
+    "accepted, the reply accepted), each at least one data flush (LMDB: pwrite the dirty "
+    "pages, about 30 for a turn with one message, then fdatasync) and one meta-page flush "
+    "(a 4 KiB write through an O_DSYNC descriptor).  So 2 x (32 pages p50) + 2 x (4 KiB p50) "
+    "is a floor for the hub's request/reply latency on this machine: the 'durable "
+    "request/reply floor' figure, and the hub's light-load p50 over it the last ratio.",
 };
 
 static char *cpu_model(void)
@@ -1078,6 +1224,8 @@ static const ratio_t ratios[] = {
      "hub_latency_p99_us"},
     {"agents_over_hub_heavy_latency_p99", "agents / raw clients via hub, heavy p99",
      "agents_heavy_latency_p99_us", "hub_heavy_latency_p99_us"},
+    {"hub_over_disk_floor_latency_p50", "hub request/reply p50 / durable floor p50",
+     "hub_latency_p50_us", "disk_durable_rr_floor_p50_us"},
 };
 
 static void print_table(bench_t *b, const char *model, long cores)
@@ -1089,8 +1237,9 @@ static void print_table(bench_t *b, const char *model, long cores)
            b->o.senders, b->o.persons, b->o.recipients, b->o.window, b->o.messages, b->o.samples,
            b->o.repeat);
     printf("real agents: %zu request/reply samples (light load), move scenario with %zu movers "
-           "and %zu moves per run\n\n",
+           "and %zu moves per run\n",
            b->o.agent_samples, b->o.movers, b->o.moves);
+    printf("disk floor: %zu rounds of each durable write per repetition\n\n", b->o.disk_rounds);
     if (b->o.n_hub_args > 0) {
         printf("renkei-hub started with:");
         for (size_t i = 0; i < b->o.n_hub_args; i++)
@@ -1138,13 +1287,14 @@ static int write_json(bench_t *b, const char *model, long cores)
     json_t *root = json_object(), *figs = json_object(), *rat = json_object(),
            *nm = json_array(), *nt = json_array(), *cfg;
     int rc;
-    cfg = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "quick", b->o.quick,
+    cfg = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "quick", b->o.quick,
                     "repeat", (json_int_t)b->o.repeat, "senders", (json_int_t)b->o.senders,
                     "recipients", (json_int_t)b->o.recipients, "persons",
                     (json_int_t)b->o.persons, "window", (json_int_t)b->o.window, "messages",
                     (json_int_t)b->o.messages, "latency_samples", (json_int_t)b->o.samples,
                     "agent_latency_samples", (json_int_t)b->o.agent_samples, "movers",
-                    (json_int_t)b->o.movers, "moves", (json_int_t)b->o.moves);
+                    (json_int_t)b->o.movers, "moves", (json_int_t)b->o.moves, "disk_rounds",
+                    (json_int_t)b->o.disk_rounds);
     json_object_set_new(root, "machine",
                         json_pack("{s:s,s:I}", "cpu_model", model, "cores", (json_int_t)cores));
     if (cfg != NULL) {
@@ -1336,7 +1486,7 @@ int main(int argc, char **argv)
     if (setup(&b, hub_pk, fwd_pk) != 0)
         goto done;
     if (start_servers(&b, hub_pk, fwd_pk) != 0 || start_mosquitto(&b) != 0 ||
-        throughput(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0 ||
+        throughput(&b) != 0 || disk_floor(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0 ||
         enroll_rates(&b, hub_pk) != 0 || agent_moves(&b) != 0)
         goto done;
     /* The tables get their own hubs: stop the main one (and the baselines)

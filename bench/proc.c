@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,6 +164,34 @@ double bench_proc_cpu_s(const bench_proc_t *p)
     return (double)(ut + st) / (double)hz;
 }
 
+int bench_proc_io(const bench_proc_t *p, double *wchar, double *write_bytes)
+{
+    char path[64], line[128];
+    unsigned long long v, wc = 0, wb = 0;
+    bool got_wc = false, got_wb = false;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%d/io", (int)p->pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "wchar: %llu", &v) == 1) {
+            wc = v;
+            got_wc = true;
+        } else if (sscanf(line, "write_bytes: %llu", &v) == 1) {
+            wb = v;
+            got_wb = true;
+        }
+    }
+    fclose(f);
+    if (!got_wc)
+        return -1;
+    *wchar = (double)wc;
+    *write_bytes = got_wb ? (double)wb : -1;
+    return 0;
+}
+
 int bench_wait_file(bench_proc_t *p, const char *path, char *out, size_t out_len, int timeout_ms)
 {
     double deadline = bench_now() + timeout_ms / 1000.0;
@@ -233,4 +263,195 @@ void bench_rm_tree(const char *path)
         closedir(d);
     }
     rmdir(path);
+}
+
+/* ------------------------------------------------------------ disk */
+
+/* Filesystem magic numbers (statfs(2)) of filesystems held in memory. */
+#define FS_TMPFS 0x01021994L
+#define FS_RAMFS 0x858458f6L
+#define FILL_PAGES 64 /* pages per write while filling the file */
+
+struct bench_disk {
+    int fd;
+    char path[PATH_MAX];
+    unsigned char *buf; /* FILL_PAGES pages of pseudo-random bytes */
+    size_t next;        /* the next page of the rotating single-page rounds */
+    uint64_t rng;
+    bool in_memory;
+};
+
+static uint64_t disk_rand(bench_disk_t *d)
+{
+    /* xorshift64: cheap, and the same offsets on every run. */
+    d->rng ^= d->rng << 13;
+    d->rng ^= d->rng >> 7;
+    d->rng ^= d->rng << 17;
+    return d->rng;
+}
+
+/* Says what a failed fdatasync means for the user. */
+static void sync_failed(const bench_disk_t *d, int err, char *why, size_t why_len)
+{
+    if (err == EINVAL || err == EROFS || err == ENOTSUP)
+        snprintf(why, why_len,
+                 "the filesystem of %s refuses fdatasync (%s): the hub could not make its "
+                 "writes durable there either; set TMPDIR to a directory on a real disk",
+                 d->path, strerror(err));
+    else
+        snprintf(why, why_len, "fdatasync on %s failed: %s (check the disk and its free space)",
+                 d->path, strerror(err));
+}
+
+static int pwrite_all(int fd, const unsigned char *buf, size_t len, off_t off)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, buf, len, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+bench_disk_t *bench_disk_new(const char *dir, char *why, size_t why_len)
+{
+    bench_disk_t *d = calloc(1, sizeof *d);
+    struct statfs sf;
+
+    if (d == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    d->fd = -1;
+    d->rng = 0x9e3779b97f4a7c15ULL;
+    if ((size_t)snprintf(d->path, sizeof d->path, "%s/disk-floor.tmp", dir) >= sizeof d->path) {
+        snprintf(why, why_len, "the temporary directory's path is too long");
+        goto fail;
+    }
+    d->buf = malloc((size_t)FILL_PAGES * BENCH_DISK_PAGE);
+    if (d->buf == NULL) {
+        snprintf(why, why_len, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < (size_t)FILL_PAGES * BENCH_DISK_PAGE; i += 8) {
+        uint64_t r = disk_rand(d);
+        memcpy(d->buf + i, &r, 8);
+    }
+    d->fd = open(d->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (d->fd < 0) {
+        snprintf(why, why_len, "cannot create %s: %s (the temporary directory must be "
+                 "writable; set TMPDIR to another directory)", d->path, strerror(errno));
+        d->path[0] = '\0'; /* not ours: do not remove it */
+        goto fail;
+    }
+    d->in_memory = fstatfs(d->fd, &sf) == 0 &&
+                   ((long)sf.f_type == FS_TMPFS || (long)sf.f_type == FS_RAMFS);
+    for (size_t pg = 0; pg < BENCH_DISK_PAGES; pg += FILL_PAGES)
+        if (pwrite_all(d->fd, d->buf, (size_t)FILL_PAGES * BENCH_DISK_PAGE,
+                       (off_t)pg * BENCH_DISK_PAGE) != 0) {
+            snprintf(why, why_len, "cannot write a %d MiB test file %s: %s (free some space "
+                     "or set TMPDIR to another directory)",
+                     BENCH_DISK_PAGES * BENCH_DISK_PAGE / (1024 * 1024), d->path,
+                     strerror(errno));
+            goto fail;
+        }
+    if (fdatasync(d->fd) != 0) {
+        sync_failed(d, errno, why, why_len);
+        goto fail;
+    }
+    return d;
+fail:
+    bench_disk_destroy(&d);
+    return NULL;
+}
+
+void bench_disk_destroy(bench_disk_t **d)
+{
+    if (d == NULL || *d == NULL)
+        return;
+    if ((*d)->fd >= 0)
+        close((*d)->fd);
+    if ((*d)->path[0] != '\0')
+        unlink((*d)->path);
+    free((*d)->buf);
+    free(*d);
+    *d = NULL;
+}
+
+bool bench_disk_in_memory(const bench_disk_t *d) { return d->in_memory; }
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Fills pg[0..n) with distinct pages drawn at random, ascending. */
+static void draw_pages(bench_disk_t *d, size_t *pg, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool dup;
+        do {
+            pg[i] = (size_t)(disk_rand(d) % BENCH_DISK_PAGES);
+            dup = false;
+            for (size_t j = 0; j < i && !dup; j++)
+                dup = pg[j] == pg[i];
+        } while (dup);
+    }
+    qsort(pg, n, sizeof *pg, cmp_size);
+}
+
+int bench_disk_rounds(bench_disk_t *d, size_t pages, size_t rounds, bench_series_t *out,
+                      char *why, size_t why_len)
+{
+    size_t *pg;
+    int rc = -1;
+
+    if (pages == 0 || pages > BENCH_DISK_PAGES / 2) {
+        snprintf(why, why_len, "%zu pages per round: the test file holds %d", pages,
+                 BENCH_DISK_PAGES);
+        return -1;
+    }
+    pg = malloc(pages * sizeof *pg);
+    if (pg == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    for (size_t r = 0; r < rounds; r++) {
+        double t0;
+        if (pages == 1)
+            pg[0] = d->next++ % BENCH_DISK_PAGES;
+        else
+            draw_pages(d, pg, pages);
+        t0 = bench_now();
+        for (size_t i = 0; i < pages; i++) {
+            /* New bytes each time: a page is never rewritten unchanged. */
+            unsigned char *src = d->buf + (i % FILL_PAGES) * BENCH_DISK_PAGE;
+            memcpy(src, &r, sizeof r);
+            if (pwrite_all(d->fd, src, BENCH_DISK_PAGE, (off_t)pg[i] * BENCH_DISK_PAGE) != 0) {
+                snprintf(why, why_len, "cannot write to %s: %s", d->path, strerror(errno));
+                goto out;
+            }
+        }
+        if (fdatasync(d->fd) != 0) {
+            sync_failed(d, errno, why, why_len);
+            goto out;
+        }
+        if (bench_series_add(out, (bench_now() - t0) * 1e6) != 0) {
+            snprintf(why, why_len, "out of memory");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(pg);
+    return rc;
 }

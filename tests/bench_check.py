@@ -16,15 +16,22 @@ FIGURES = (
     + [f"{s}_{h}latency_{q}_us" for s in ("hub", "bare", "agents") for h in ("", "heavy_")
        for q in ("p50", "p99", "p999")]
     + ["agents_moves_per_s", "agents_move_replies_per_s"]
+    + [f"{s}_{w}_kib_per_msg_{p}" for s in SYSTEMS for w in ("wchar", "write_bytes")
+       for p in (512, 2048)]
+    + [f"disk_{k}_fdatasync_{q}_us" for k in ("4k", "32pages") for q in ("p50", "p99")]
+    + ["disk_durable_rr_floor_p50_us"]
 )
 RATIOS = ("hub_over_bare_512", "hub_over_bare_2048", "hub_over_mosquitto_512",
           "hub_over_mosquitto_2048", "hub_over_bare_latency_p50", "hub_over_bare_latency_p99",
           "hub_over_bare_heavy_latency_p99", "scale_largest_over_smallest",
           "agents_over_bare_latency_p99", "agents_over_hub_latency_p99",
-          "agents_over_hub_heavy_latency_p99")
+          "agents_over_hub_heavy_latency_p99", "hub_over_disk_floor_latency_p50")
 # Mosquitto may be absent (not installed, or built without libmosquitto);
 # then its figures must say why instead of holding a number.
 MAY_SKIP = ("mosquitto",)
+# write_bytes (/proc/PID/io) is absent or stays 0 where the kernel does not
+# count block-device writes (some containers): then a reason instead.
+MAY_SKIP_PART = ("_write_bytes_",)
 
 
 def fail(msg):
@@ -59,7 +66,8 @@ def main():
         if not isinstance(fig, dict):
             fail(f"figure {key} is missing from the JSON")
         if fig.get("median") is None:
-            if not key.startswith(MAY_SKIP) or not fig.get("skipped"):
+            may = key.startswith(MAY_SKIP) or any(part in key for part in MAY_SKIP_PART)
+            if not may or not fig.get("skipped"):
                 fail(f"figure {key} has no value and no reason: {fig}")
             skipped.append(key)
             continue
@@ -77,6 +85,26 @@ def main():
     if moves.get("median") is not None and replies.get("median") is not None:
         if not math.isclose(replies["median"], 4 * moves["median"], rel_tol=1e-6):
             fail(f"replies/s is not four times moves/s: {moves} {replies}")
+    # Every message the hub accepts is committed to disk, so it writes.
+    for p in (512, 2048):
+        if figs[f"hub_wchar_kib_per_msg_{p}"]["min"] <= 0:
+            fail(f"the hub wrote nothing per message at {p} B: {figs[f'hub_wchar_kib_per_msg_{p}']}")
+    # The disk floor: a flush takes time, p99 is not below p50, and the
+    # floor is twice each p50, repetition by repetition, so it lies within
+    # twice the sums of their minimums and maximums.
+    d = {f"{k}_{q}": figs[f"disk_{k}_fdatasync_{q}_us"] for k in ("4k", "32pages")
+         for q in ("p50", "p99")}
+    for k, fig in d.items():
+        if fig["min"] <= 0:
+            fail(f"disk figure {k}: a write and flush cannot take no time: {fig}")
+    for k in ("4k", "32pages"):
+        if d[f"{k}_p99"]["median"] < d[f"{k}_p50"]["median"]:
+            fail(f"disk figure {k}: p99 below p50: {d[f'{k}_p99']} {d[f'{k}_p50']}")
+    floor = figs["disk_durable_rr_floor_p50_us"]
+    lo = 2 * (d["4k_p50"]["min"] + d["32pages_p50"]["min"])
+    hi = 2 * (d["4k_p50"]["max"] + d["32pages_p50"]["max"])
+    if not lo * (1 - 1e-9) <= floor["min"] <= floor["max"] <= hi * (1 + 1e-9):
+        fail(f"the durable request/reply floor is not 2 x 32 pages + 2 x 4 KiB: {floor} {d}")
     # The ID-code table sizes: every size (two in --quick) has its
     # throughput, loading rate and disk use; the largest its memory.
     for prefix in ("scale_msgs_per_s_", "scale_load_persons_per_s_",
