@@ -76,6 +76,7 @@ typedef struct bench {
     char names[MAX_FIGURES][2][96]; /* keys and labels made at run time */
     size_t nnames;
     int write_bytes_seen; /* /proc/PID/io write_bytes: 1 counted, -1 not, 0 unknown yet */
+    bool disk_in_memory;  /* the temporary directory is on tmpfs or ramfs */
 } bench_t;
 
 static const size_t payloads[2] = {512, 2048};
@@ -464,7 +465,7 @@ static const char *const wchar_key[3][2] = {
     {"mosquitto_wchar_kib_per_msg_512", "mosquitto_wchar_kib_per_msg_2048"},
 };
 static const char *const wchar_label[3][2] = {
-    {"hub: KiB written per message, 512 B", "hub: KiB written per message, 2 KiB"},
+    {"hub: KiB written (wchar) per msg, 512 B", "hub: KiB written (wchar) per msg, 2 KiB"},
     {"bare forwarder: KiB written per msg, 512 B", "bare forwarder: KiB written per msg, 2 KiB"},
     {"mosquitto: KiB written per message, 512 B", "mosquitto: KiB written per message, 2 KiB"},
 };
@@ -474,9 +475,9 @@ static const char *const wbytes_key[3][2] = {
     {"mosquitto_write_bytes_kib_per_msg_512", "mosquitto_write_bytes_kib_per_msg_2048"},
 };
 static const char *const wbytes_label[3][2] = {
-    {"hub: KiB to the disk per message, 512 B", "hub: KiB to the disk per message, 2 KiB"},
-    {"bare forwarder: KiB to disk per msg, 512 B", "bare forwarder: KiB to disk per msg, 2 KiB"},
-    {"mosquitto: KiB to the disk per msg, 512 B", "mosquitto: KiB to the disk per msg, 2 KiB"},
+    {"hub: KiB dirtied (write_bytes)/msg, 512 B", "hub: KiB dirtied (write_bytes)/msg, 2 KiB"},
+    {"bare forwarder: KiB dirtied per msg, 512 B", "bare forwarder: KiB dirtied per msg, 2 KiB"},
+    {"mosquitto: KiB dirtied per message, 512 B", "mosquitto: KiB dirtied per message, 2 KiB"},
 };
 static const char *const lat_key[2][3] = {
     {"hub_latency_p50_us", "hub_latency_p99_us", "hub_latency_p999_us"},
@@ -550,7 +551,8 @@ static void record_io(bench_t *b, int which, size_t pl, int io_ok, const double 
         "accounting); the bytes written (wchar) are above";
     static const char *const not_counted =
         "not counted here: write_bytes stayed 0 while the hub wrote and flushed (no "
-        "block-device accounting, e.g. in a container); the bytes written (wchar) are above";
+        "block-device accounting: a filesystem in memory such as tmpfs, or some containers); the "
+        "bytes written (wchar) are above";
     double n = (double)b->o.messages;
     if (io_ok != 0) {
         skip(b, wchar_key[which][pl], wchar_label[which][pl], "KiB",
@@ -780,7 +782,8 @@ static int disk_floor(bench_t *b)
                 d == NULL ? why : "out of memory");
         goto fail;
     }
-    if (bench_disk_in_memory(d))
+    b->disk_in_memory = bench_disk_in_memory(d);
+    if (b->disk_in_memory)
         fprintf(stderr, "renkei-bench: warning: %s is on a filesystem held in memory: its "
                 "flushes cost nothing, and neither do the hub's, so no figure here says "
                 "anything about a disk (set TMPDIR to a directory on one)\n", b->dir);
@@ -1167,11 +1170,12 @@ static const char *const notes[] = {
     "throughput pass, divided by its messages: bytes passed to write-like calls (write, "
     "pwrite; not a socket's send, which ZeroMQ uses, but Mosquitto sends with write, so its "
     "figure is the outgoing traffic).  For the hub: LMDB's dirty pages (4 KiB each) and "
-    "meta-page updates, every one flushed before the loop goes on.  KiB to the disk: "
+    "meta-page updates, every one flushed before the loop goes on.  KiB dirtied: "
     "write_bytes from the same file, where the kernel counts it: page-cache pages made "
     "dirty, counted whole, so LMDB's 120-byte meta update counts a page, and a 4 KiB write "
     "into a larger page-cache folio (the kernel's readahead behind LMDB's map makes them) "
-    "counts the folio: not the bytes the device gets.  Mosquitto's 0 there is the point: "
+    "counts the folio: it can be several times the bytes written, and is not the bytes the "
+    "device gets.  Mosquitto's 0 there is the point: "
     "it writes nothing to disk per message (it saves its state every autosave interval).",
     "Disk floor: in the benchmark's temporary directory (the hub's filesystem), while the hub "
     "is up but idle, just before its latency runs, a preallocated 16 MiB file gets "
@@ -1239,7 +1243,10 @@ static void print_table(bench_t *b, const char *model, long cores)
     printf("real agents: %zu request/reply samples (light load), move scenario with %zu movers "
            "and %zu moves per run\n",
            b->o.agent_samples, b->o.movers, b->o.moves);
-    printf("disk floor: %zu rounds of each durable write per repetition\n\n", b->o.disk_rounds);
+    printf("disk floor: %zu rounds of each durable write per repetition%s\n\n", b->o.disk_rounds,
+           b->disk_in_memory ? "; WARNING: the temporary directory is on a filesystem held in "
+                               "memory (tmpfs): no flush here reaches a disk"
+                             : "");
     if (b->o.n_hub_args > 0) {
         printf("renkei-hub started with:");
         for (size_t i = 0; i < b->o.n_hub_args; i++)
@@ -1287,14 +1294,14 @@ static int write_json(bench_t *b, const char *model, long cores)
     json_t *root = json_object(), *figs = json_object(), *rat = json_object(),
            *nm = json_array(), *nt = json_array(), *cfg;
     int rc;
-    cfg = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "quick", b->o.quick,
+    cfg = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "quick", b->o.quick,
                     "repeat", (json_int_t)b->o.repeat, "senders", (json_int_t)b->o.senders,
                     "recipients", (json_int_t)b->o.recipients, "persons",
                     (json_int_t)b->o.persons, "window", (json_int_t)b->o.window, "messages",
                     (json_int_t)b->o.messages, "latency_samples", (json_int_t)b->o.samples,
                     "agent_latency_samples", (json_int_t)b->o.agent_samples, "movers",
                     (json_int_t)b->o.movers, "moves", (json_int_t)b->o.moves, "disk_rounds",
-                    (json_int_t)b->o.disk_rounds);
+                    (json_int_t)b->o.disk_rounds, "tmp_in_memory", b->disk_in_memory);
     json_object_set_new(root, "machine",
                         json_pack("{s:s,s:I}", "cpu_model", model, "cores", (json_int_t)cores));
     if (cfg != NULL) {
