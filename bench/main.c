@@ -540,9 +540,10 @@ static const char *const tp_ratio_label[2][2] = {
     {"hub / mosquitto QoS 1, 512 B", "hub / mosquitto QoS 1, 2 KiB"},
 };
 
-/* Records the bytes server `which` wrote over a pass of `messages`, from
- * its /proc/PID/io before (wc0, wb0) and after; write_bytes only where the
- * kernel counts it, which the hub's pass (first in each repetition) tells. */
+/* Records the bytes server `which` wrote per message over a pass, from its
+ * /proc/PID/io before (io0: wchar, write_bytes) and after (io1); io_ok is
+ * 0 if both were read.  write_bytes only where the kernel counts it, which
+ * the hub's pass (first in each repetition) tells. */
 static void record_io(bench_t *b, int which, size_t pl, int io_ok, const double io0[2],
                       const double io1[2])
 {
