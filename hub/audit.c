@@ -226,11 +226,64 @@ typedef struct disclose_ctx {
     store_err err;
 } disclose_ctx_t;
 
-static int disclose_one(uint64_t index, void *ctx)
+static int disclose_later(uint64_t index, void *ctx)
 {
     disclose_ctx_t *d = ctx;
     d->err = add_entry(d->txn, d->f, index);
     return d->err != STORE_OK;
+}
+
+/* One row of the person's index, and for a message's ACCEPTED entry its
+ * later entries (first contact, delivered, expired, refused). */
+static int disclose_one(uint64_t index, void *ctx)
+{
+    disclose_ctx_t *d = ctx;
+    rk_log_entry_t e;
+    size_t n = d->f->u.log.n;
+
+    d->err = add_entry(d->txn, d->f, index);
+    if (d->err != STORE_OK || d->f->u.log.n == n)
+        return d->err != STORE_OK;
+    if (rk_log_entry_decode(d->f->u.log.entry[n], d->f->u.log.entry_len[n], &e, NULL, 0) == RK_WIRE_OK &&
+        e.event == RK_EV_ACCEPTED && e.seq != 0) {
+        store_err err = store_log_seq_list(d->txn, e.seq, disclose_later, d);
+        if (err != STORE_OK)
+            d->err = err;
+    }
+    return d->err != STORE_OK;
+}
+
+/* Puts the answer's entries in log order and drops repeats (stores written
+ * before log_seq existed index a message's later entries by person too). */
+static void sort_entries(rk_hub_frame_t *f)
+{
+    size_t n = f->u.log.n, out = 0;
+    for (size_t i = 1; i < n; i++) /* insertion sort: the rows come nearly in order */
+        for (size_t j = i; j > 0 && f->u.log.index[j - 1] > f->u.log.index[j]; j--) {
+            uint64_t ix = f->u.log.index[j];
+            uint8_t *en = f->u.log.entry[j];
+            size_t len = f->u.log.entry_len[j];
+            f->u.log.index[j] = f->u.log.index[j - 1];
+            f->u.log.entry[j] = f->u.log.entry[j - 1];
+            f->u.log.entry_len[j] = f->u.log.entry_len[j - 1];
+            f->u.log.index[j - 1] = ix;
+            f->u.log.entry[j - 1] = en;
+            f->u.log.entry_len[j - 1] = len;
+        }
+    for (size_t i = 0; i < n; i++) {
+        if (out > 0 && f->u.log.index[out - 1] == f->u.log.index[i]) {
+            free(f->u.log.entry[i]);
+            f->u.log.entry[i] = NULL;
+            continue;
+        }
+        f->u.log.index[out] = f->u.log.index[i];
+        f->u.log.entry[out] = f->u.log.entry[i];
+        f->u.log.entry_len[out] = f->u.log.entry_len[i];
+        if (out != i)
+            f->u.log.entry[i] = NULL;
+        out++;
+    }
+    f->u.log.n = out;
 }
 
 void audit_disclose(store_txn_t *txn, const char *org, org_kind kind, uint64_t req_id,
@@ -262,4 +315,6 @@ void audit_disclose(store_txn_t *txn, const char *org, org_kind kind, uint64_t r
         err = d.err;
     if (err != STORE_OK)
         fail_answer(f, req_id, err);
+    else
+        sort_entries(f);
 }

@@ -493,8 +493,8 @@ static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
                              .type = rec.type, .msg_id = rj->msg_id, .outcome = rj->reason};
             uint64_t at = 0;
             err = audit_log_msg(txn, &m, now_ms(), &at);
-            if (err == STORE_OK && rec.has_person)
-                err = store_log_person_add(txn, rec.person, at);
+            if (err == STORE_OK)
+                err = store_log_seq_add(txn, rec.seq, at);
         }
         sodium_memzero(rec.person, sizeof rec.person);
         if (err == STORE_OK)
@@ -576,8 +576,8 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
                 err = store_msg_put(txn, meta.from, meta.msg_id, &rec);
                 if (err == STORE_OK)
                     err = audit_log_msg(txn, &m, now, &at);
-                if (err == STORE_OK && rec.has_person)
-                    err = store_log_person_add(txn, rec.person, at);
+                if (err == STORE_OK)
+                    err = store_log_seq_add(txn, meta.seq, at);
                 sodium_memzero(rec.person, sizeof rec.person);
                 if (err == STORE_OK)
                     err = route_notice(txn, meta.from, meta.msg_id, meta.seq, meta.type, RK_ST_DELIVERED, from,
@@ -996,8 +996,8 @@ static void sweep(hub_t *hub)
             }
             if (err == STORE_OK)
                 err = audit_log_msg(txn, &m, now, &at);
-            if (err == STORE_OK && rec.has_person)
-                err = store_log_person_add(txn, rec.person, at);
+            if (err == STORE_OK)
+                err = store_log_seq_add(txn, meta.seq, at);
             sodium_memzero(rec.person, sizeof rec.person);
         }
         if (err == STORE_OK)

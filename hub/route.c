@@ -73,8 +73,9 @@ static bool translate(const route_in_t *in, route_out_t *out, bool introduces, u
     return true;
 }
 
-/* Records the message on the routing log (and a first contact), and in the
- * private per-person index. */
+/* Records the message on the routing log (and a first contact); the
+ * ACCEPTED entry goes into the private per-person index, a first contact
+ * under the message's seq. */
 static store_err log_accepted(const route_in_t *in, route_out_t *out, const uint8_t id_code[STORE_IDCODE_LEN])
 {
     audit_msg_t m = {
@@ -94,7 +95,7 @@ static store_err log_accepted(const route_in_t *in, route_out_t *out, const uint
                           .type = out->type, .outcome = RK_ST_ACCEPTED};
         err = audit_log_msg(in->txn, &fc, in->now_ms, &index);
         if (err == STORE_OK)
-            err = store_log_person_add(in->txn, id_code, index);
+            err = store_log_seq_add(in->txn, out->seq, index); /* found through the ACCEPTED entry */
     }
     return err;
 }

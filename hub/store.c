@@ -23,7 +23,14 @@
  *                  "seal"; a person's rows are n = 0, 1, 2, ... with none
  *                  missing (never deleted), so their count is found by
  *                  probing, not kept (stores written before may also hold a
- *                  row H_disclose(id code || "count"): no longer read)
+ *                  row H_disclose(id code || "count"): no longer read).
+ *                  Only a message's ACCEPTED entry (and enrollments) get a
+ *                  row: its later entries are found through log_seq
+ *   log_seq        seq(8 BE) index(8 BE) -> empty: the later entries about
+ *                  the message with hub sequence number seq (first contact,
+ *                  delivered, expired, refused by its recipient), appended
+ *                  near the end of the table since seq grows; the entries
+ *                  carry seq in clear, so this links nothing new
  *
  * The code tables hold only keyed hashes and ciphertexts: without the master
  * key nobody can tell which link codes belong to the same person.  Queued
@@ -94,7 +101,7 @@ struct store {
     MDB_env *env;
     MDB_dbi meta, orgs, by_curve, code_fwd, code_rev;
     MDB_dbi queue, qexp, qcount, msgs, msgexp;
-    MDB_dbi log, log_tree, log_cp, log_person;
+    MDB_dbi log, log_tree, log_cp, log_person, log_seq;
     struct store_keys *keys; /* NULL when opened without a master key */
     /* Reused by store_queue_scan for decrypted frames (wiped after each
      * entry, so it holds nothing between calls); NULL while a scan has it. */
@@ -429,7 +436,8 @@ static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, cha
         (rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "log_tree", MDB_CREATE, &s->log_tree)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "log_cp", MDB_CREATE, &s->log_cp)) != MDB_SUCCESS ||
-        (rc = mdb_dbi_open(txn, "log_person", MDB_CREATE, &s->log_person)) != MDB_SUCCESS) {
+        (rc = mdb_dbi_open(txn, "log_person", MDB_CREATE, &s->log_person)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "log_seq", MDB_CREATE, &s->log_seq)) != MDB_SUCCESS) {
         why_f(why, why_len, "cannot open the databases in %s: %s", dir, mdb_strerror(rc));
         err = map_mdb(rc);
         goto fail;
@@ -2258,6 +2266,54 @@ store_err store_log_person_list(store_txn_t *txn, const uint8_t id_code[STORE_ID
         if (cb(index, ctx) != 0)
             return STORE_OK;
     }
+}
+
+store_err store_log_seq_add(store_txn_t *txn, uint64_t seq, uint64_t index)
+{
+    uint8_t k[16];
+    MDB_val key, val;
+    store_err err = txn_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    put_be64(k, seq);
+    put_be64(k + 8, index);
+    key.mv_data = k;
+    key.mv_size = sizeof k;
+    val.mv_data = k; /* LMDB needs a pointer even for an empty value */
+    val.mv_size = 0;
+    return txn_put(txn, txn->store->log_seq, &key, &val, 0);
+}
+
+store_err store_log_seq_list(store_txn_t *txn, uint64_t seq, int (*cb)(uint64_t index, void *ctx), void *ctx)
+{
+    uint8_t k[16];
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    store_err err = txn_check(txn, false);
+    int rc;
+
+    if (err != STORE_OK)
+        return err;
+    if (cb == NULL)
+        return STORE_EINVAL;
+    if ((rc = mdb_cursor_open(txn->txn, txn->store->log_seq, &cur)) != MDB_SUCCESS)
+        return map_mdb(rc);
+    put_be64(k, seq);
+    put_be64(k + 8, 0);
+    key.mv_data = k;
+    key.mv_size = sizeof k;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if (key.mv_size != 16) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        if (get_be64(key.mv_data) != seq || cb(get_be64((const uint8_t *)key.mv_data + 8), ctx) != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? STORE_OK : map_mdb(rc);
 }
 
 /* Appends an EV_ORG_* entry {time, event, from = org id, kind} for org.

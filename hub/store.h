@@ -275,6 +275,16 @@ store_err store_log_person_add(store_txn_t *txn, const uint8_t id_code[STORE_IDC
 store_err store_log_person_list(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN],
                                 int (*cb)(uint64_t index, void *ctx), void *ctx) RK_WARN_UNUSED;
 
+/* Notes that log entry `index` is a later event (first contact, delivered,
+ * expired, refused by its recipient) of the message with hub sequence
+ * number seq, whose ACCEPTED entry is in the person's index.  Needs no
+ * master key. */
+store_err store_log_seq_add(store_txn_t *txn, uint64_t seq, uint64_t index) RK_WARN_UNUSED;
+/* Calls cb with each log index noted for seq, oldest first; stops if cb
+ * returns non-zero. */
+store_err store_log_seq_list(store_txn_t *txn, uint64_t seq, int (*cb)(uint64_t index, void *ctx), void *ctx)
+    RK_WARN_UNUSED;
+
 /* Org events on the routing log (used by store callers that change orgs,
  * e.g. renkei-ctl): appends an EV_ORG_* entry for org in txn. */
 store_err store_log_org_event(store_txn_t *txn, rk_log_event event, const org_t *org, uint64_t now_ms)

@@ -1687,6 +1687,44 @@ static void test_log_person_many(void **state)
     store_close(&s);
 }
 
+/* A message's later entries come back by its seq, oldest first, and only
+ * its own: neighbouring seqs do not leak into each other. */
+static void test_log_seq(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    idx_list_t a = {{0}, 0, 0}, b = {{0}, 0, 0}, none = {{0}, 0, 0};
+
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_log_seq_add(t, 41, 900), STORE_OK);
+    assert_int_equal(store_log_seq_add(t, 42, 17), STORE_OK);
+    assert_int_equal(store_log_seq_add(t, 43, 18), STORE_OK);
+    assert_int_equal(store_log_seq_add(t, 42, 250), STORE_OK);
+    assert_int_equal(store_log_seq_add(t, 42, 19), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_log_seq_list(t, 42, collect_idx, &a), STORE_OK);
+    assert_int_equal(a.n, 3);
+    assert_true(a.v[0] == 17 && a.v[1] == 19 && a.v[2] == 250);
+    assert_int_equal(store_log_seq_list(t, 41, collect_idx, &b), STORE_OK);
+    assert_int_equal(b.n, 1);
+    assert_true(b.v[0] == 900);
+    assert_int_equal(store_log_seq_list(t, 40, collect_idx, &none), STORE_OK);
+    assert_int_equal(store_log_seq_list(t, 44, collect_idx, &none), STORE_OK);
+    assert_int_equal(none.n, 0);
+    a.n = 0;
+    a.stop_at = 1;
+    assert_int_equal(store_log_seq_list(t, 42, collect_idx, &a), STORE_OK);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(store_log_seq_add(t, 45, 1), STORE_EINVAL); /* read-only */
+    store_abort(&t);
+    store_close(&s);
+}
+
 /* Each person's indexes come back in the order they were added, one
  * person's rows are not another's, and they survive a reopen. */
 static void test_log_person(void **state)
@@ -1957,6 +1995,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_person, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_person_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_seq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_no_master, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_person_at_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_map_full, setup, teardown),
