@@ -46,6 +46,7 @@ struct bench_load {
     bench_persons mode;
     atomic_int *stop, *busy;
     size_t last_sent;
+    bool random_ids; /* message ids of 16 random bytes, as senders not using rk_msgid_new */
 };
 
 static void why_set(char *why, size_t why_len, const char *fmt, ...)
@@ -188,6 +189,11 @@ void bench_load_set_flags(bench_load_t *l, atomic_int *stop, atomic_int *busy)
 {
     l->stop = stop;
     l->busy = busy;
+}
+
+void bench_load_set_random_ids(bench_load_t *l, bool random_ids)
+{
+    l->random_ids = random_ids;
 }
 
 size_t bench_load_last_sent(const bench_load_t *l) { return l->last_sent; }
@@ -356,7 +362,7 @@ static uint8_t *make_what(const party_t *s, const party_t *r, size_t len)
 }
 
 /* Encodes a signed Send frame from s to r about `who`.  what is borrowed. */
-static int build_send(const party_t *s, const party_t *r, const uint8_t who[RK_CODE_LEN],
+static int build_send(bool random_id, const party_t *s, const party_t *r, const uint8_t who[RK_CODE_LEN],
                       const uint8_t *reply_to, uint8_t *what, size_t what_len, uint8_t **out,
                       size_t *out_len, uint8_t msg_id_out[RK_MSGID_LEN])
 {
@@ -369,7 +375,10 @@ static int build_send(const party_t *s, const party_t *r, const uint8_t who[RK_C
     snprintf(core.to, sizeof core.to, "%s", r->name);
     snprintf(core.type, sizeof core.type, "%s", TYPE);
     core.time_ms = wall_ms();
-    rk_msgid_new(core.msg_id, core.time_ms);
+    if (random_id)
+        randombytes_buf(core.msg_id, RK_MSGID_LEN);
+    else
+        rk_msgid_new(core.msg_id, core.time_ms);
     if (reply_to != NULL) {
         core.has_reply_to = true;
         memcpy(core.reply_to, reply_to, RK_MSGID_LEN);
@@ -412,7 +421,7 @@ static frame_t *build_frames(bench_load_t *l, size_t payload, size_t count, char
         if (l->mode == BENCH_PERSONS_GIVEN)
             p = randombytes_uniform((uint32_t)l->persons);
         fr[i].to = (uint32_t)r;
-        if (build_send(&l->s[s], &l->r[r], l->s[s].codes[p], NULL, what[s * l->n_r + r],
+        if (build_send(l->random_ids, &l->s[s], &l->r[r], l->s[s].codes[p], NULL, what[s * l->n_r + r],
                        payload < 40 ? 40 : payload, &fr[i].buf, &fr[i].len, NULL) != 0)
             goto fail;
     }
@@ -882,7 +891,7 @@ static int lat_one(bench_load_t *l, const uint8_t *what, size_t what_len, double
     rk_core_t core;
     int got;
 
-    if (build_send(a, b, a->codes[0], NULL, (uint8_t *)what, what_len, &buf, &len, msg_id) != 0 ||
+    if (build_send(l->random_ids, a, b, a->codes[0], NULL, (uint8_t *)what, what_len, &buf, &len, msg_id) != 0 ||
         lat_send(l, a, b, buf, len) != 0) {
         free(buf);
         why_set(why, why_len, "cannot send the request");
@@ -900,7 +909,7 @@ static int lat_one(bench_load_t *l, const uint8_t *what, size_t what_len, double
     memset(&core, 0, sizeof core);
     got = rk_core_decode(env.core, env.core_len, &core, NULL, 0) == RK_WIRE_OK;
     if (got)
-        got = build_send(b, a, env.who, core.msg_id, core.what, core.what_len, &buf, &len, NULL) ==
+        got = build_send(l->random_ids, b, a, env.who, core.msg_id, core.what, core.what_len, &buf, &len, NULL) ==
                       0 &&
               lat_send(l, b, a, buf, len) == 0;
     free(buf);

@@ -97,6 +97,10 @@ void bench_load_set_flags(bench_load_t *l, atomic_int *stop, atomic_int *busy);
 /* Messages sent in the last pass (less than asked if it was stopped). */
 size_t bench_load_last_sent(const bench_load_t *l);
 
+/* Message ids of 16 random bytes instead of time-ordered ones (rk_msgid_new),
+ * to measure what the order of ids costs the hub. */
+void bench_load_set_random_ids(bench_load_t *l, bool random_ids);
+
 /* Request/reply latency, one in flight: sender 0 builds and sends a request
  * to recipient 0, which acks it and answers with a signed reply; each
  * round trip (request built to reply received) in microseconds is added to

@@ -41,7 +41,7 @@
 typedef struct options {
     char bin[2048];
     const char *json;
-    bool quick, keep, no_mosquitto;
+    bool quick, keep, no_mosquitto, random_ids;
     size_t repeat, senders, recipients, persons, window, messages, samples, enroll;
     size_t movers, moves, agent_samples;
     size_t disk_rounds; /* timed rounds per kind of durable write, per repetition */
@@ -118,6 +118,8 @@ static void usage(FILE *out)
           "  --no-mosquitto       skip the Mosquitto baseline\n"
           "  --hub-arg ARG        pass ARG to every renkei-hub started (repeatable), e.g.\n"
           "                       --hub-arg=--verify-threads=0 to see what a setting buys\n"
+          "  --random-ids         senders pick message ids of 16 random bytes instead of\n"
+          "                       the time-ordered ones the agent library makes\n"
           "  --keep               keep the temporary directory (its path is printed)\n"
           "  -h, --help           this text\n",
           out);
@@ -139,7 +141,7 @@ static int parse_options(int argc, char **argv, options_t *o)
 {
     enum { O_BIN = 256, O_JSON, O_QUICK, O_REPEAT, O_SENDERS, O_RECIP, O_PERSONS, O_WINDOW,
            O_MESSAGES, O_SAMPLES, O_ENROLL, O_AGSAMPLES, O_MOVERS, O_MOVES, O_NOMOSQ, O_KEEP,
-           O_DISKROUNDS, O_SCALE, O_HUBARG };
+           O_DISKROUNDS, O_SCALE, O_HUBARG, O_RANDOMIDS };
     static const struct option longs[] = {
         {"bin", required_argument, NULL, O_BIN},
         {"json", required_argument, NULL, O_JSON},
@@ -160,6 +162,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"no-mosquitto", no_argument, NULL, O_NOMOSQ},
         {"keep", no_argument, NULL, O_KEEP},
         {"hub-arg", required_argument, NULL, O_HUBARG},
+        {"random-ids", no_argument, NULL, O_RANDOMIDS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -197,6 +200,9 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         case O_KEEP:
             o->keep = true;
+            break;
+        case O_RANDOMIDS:
+            o->random_ids = true;
             break;
         case O_SCALE:
             scale = optarg;
@@ -935,6 +941,7 @@ static int scale_one(bench_t *b, size_t idx, bool largest, const uint8_t hub_pk[
     if (l == NULL)
         goto fail;
     bench_load_set_persons(l, BENCH_PERSONS_GIVEN);
+    bench_load_set_random_ids(l, b->o.random_ids);
     for (size_t i = 0; i < n_s; i++)
         if (register_org(b, bench_load_sender_name(l, i), "municipality", data_rel) != 0)
             goto out;
@@ -1248,6 +1255,8 @@ static void print_table(bench_t *b, const char *model, long cores)
            b->disk_in_memory ? "; WARNING: the temporary directory is on a filesystem held in "
                                "memory (tmpfs): no flush here reaches a disk"
                              : "");
+    if (b->o.random_ids)
+        printf("senders use random message ids (--random-ids)\n\n");
     if (b->o.n_hub_args > 0) {
         printf("renkei-hub started with:");
         for (size_t i = 0; i < b->o.n_hub_args; i++)
@@ -1310,6 +1319,7 @@ static int write_json(bench_t *b, const char *model, long cores)
         for (size_t i = 0; i < b->o.n_hub_args; i++)
             json_array_append_new(ha, json_string(b->o.hub_args[i]));
         json_object_set_new(cfg, "hub_args", ha);
+        json_object_set_new(cfg, "random_ids", json_boolean(b->o.random_ids));
     }
     json_object_set_new(root, "config", cfg);
     for (size_t i = 0; i < b->nfig; i++) {
@@ -1410,6 +1420,8 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
                 fprintf(stderr, "renkei-bench: %s\n", why);
                 return -1;
             }
+            bench_load_set_random_ids(b->load[w], b->o.random_ids);
+            bench_load_set_random_ids(b->bg[w], b->o.random_ids);
         }
     }
     for (size_t i = 0; i < b->o.senders; i++)
