@@ -71,6 +71,7 @@ typedef struct bench {
     size_t nfig;
     figure_t rat[MAX_FIGURES]; /* per-repetition ratios */
     size_t nrat;
+    int janitor;           /* write end of the clean-up process's pipe, or -1 */
     char mosq_note[512];
     char hub_ep[512];
     char names[MAX_FIGURES][2][96]; /* keys and labels made at run time */
@@ -1400,6 +1401,9 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
         fprintf(stderr, "renkei-bench: cannot make a temporary directory: %s\n", strerror(errno));
         return -1;
     }
+    if (bench_janitor(b->dir, &b->janitor) != 0)
+        fprintf(stderr, "renkei-bench: cannot start the clean-up process (%s); if this run is "
+                        "interrupted, remove %s by hand\n", strerror(errno), b->dir);
     path_in(b, keys, sizeof keys, "keys");
     if (mkdir(keys, 0700) != 0 || save_identity(b, "hub", hub_pk) != 0 ||
         save_identity(b, "fwd", fwd_pk) != 0 ||
@@ -1477,10 +1481,12 @@ static void teardown(bench_t *b)
     for (size_t i = 0; i < b->nrat; i++)
         bench_series_destroy(&b->rat[i].s);
     if (b->dir[0] != '\0') {
-        if (b->o.keep)
+        if (b->o.keep) {
+            bench_janitor_keep(b->janitor);
             fprintf(stderr, "renkei-bench: kept %s\n", b->dir);
-        else
+        } else {
             bench_rm_tree(b->dir);
+        }
     }
 }
 
@@ -1495,6 +1501,7 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "--forwarder") == 0)
         return bench_fwd_main(argv[2], argv[3], argv[4]);
     memset(&b, 0, sizeof b);
+    b.janitor = -1;
     st = parse_options(argc, argv, &b.o);
     if (st != 0)
         return st == 1 ? 0 : 2;

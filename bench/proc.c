@@ -265,6 +265,48 @@ void bench_rm_tree(const char *path)
     rmdir(path);
 }
 
+int bench_janitor(const char *dir, int *fd)
+{
+    int fds[2];
+    pid_t pid;
+    char c = 0;
+    ssize_t got;
+
+    if (pipe(fds) != 0)
+        return -1;
+    pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid > 0) {
+        close(fds[0]); /* the write end stays open until this process ends */
+        *fd = fds[1];
+        return 0;
+    }
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    for (int i = 3; i < 1024; i++)
+        if (i != fds[0])
+            close(i);
+    while ((got = read(fds[0], &c, 1)) < 0 && errno == EINTR)
+        ;
+    if (!(got == 1 && c == 'k'))
+        bench_rm_tree(dir); /* after a normal end there is nothing left to remove */
+    _exit(0);
+}
+
+void bench_janitor_keep(int fd)
+{
+    if (fd < 0)
+        return;
+    if (write(fd, "k", 1) != 1)
+        fprintf(stderr, "renkei-bench: cannot tell the clean-up process to keep the directory\n");
+    close(fd);
+}
+
 /* ------------------------------------------------------------ disk */
 
 /* Filesystem magic numbers (statfs(2)) of filesystems held in memory. */

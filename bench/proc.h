@@ -52,6 +52,15 @@ int bench_free_port(void);
 int bench_mkdtemp(char *out, size_t out_len);
 /* Removes path and everything below it.  Accepts a missing path. */
 void bench_rm_tree(const char *path);
+/* Starts a process that removes dir once this one has ended, however it
+ * ended (Ctrl-C, kill, a crash): a 10^7-person run leaves gigabytes behind
+ * otherwise.  It ignores the terminal's signals and waits for the end of a
+ * pipe only this process holds (*fd, its write end).  Call before any
+ * socket is opened (the child closes what it inherits).  0 on success. */
+int bench_janitor(const char *dir, int *fd);
+/* Tells the janitor behind fd to leave its directory in place, and closes
+ * fd.  Accepts -1. */
+void bench_janitor_keep(int fd);
 
 /* A scratch file for timing durable writes on the filesystem of a
  * directory: BENCH_DISK_PAGES pages of 4 KiB, written out and flushed
