@@ -37,6 +37,7 @@
 #define SWEEP_EVERY_MS 1000
 #define SWEEP_MAX 1000      /* expired entries handled per sweep */
 #define FULL_BACKOFF_MS 1000 /* after STORE_FULL, refuse without trying for this long */
+#define ACK_LINGER_MS 1      /* a turn of acks only waits this long for more frames */
 
 /* One thing a loop turn produced, sent after the commit. */
 typedef enum item_kind {
@@ -675,12 +676,23 @@ drain:
     return got;
 }
 
+/* Whether every frame of b is an acknowledgement or a reject. */
+static bool acks_only(const inbatch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->fr[i].werr != RK_WIRE_OK || (b->fr[i].f.kind != RK_CF_ACK && b->fr[i].f.kind != RK_CF_REJECT))
+            return false;
+    return true;
+}
+
 /* Reads up to `batch` frames into b and hands the signature checks of its
  * Send frames to the verify pool: each under the key the store holds for
  * its sender now (the turn checks again if that key changes meanwhile).
  * Acks and rejects count as frames too, or a stream of them would hold a
- * turn's transaction open, and every answer back, for as long as it lasts. */
-static void read_batch(hub_t *hub, inbatch_t *b)
+ * turn's transaction open, and every answer back, for as long as it lasts.
+ * may_wait: no other batch waits to be handled, so a batch of acks only
+ * may wait a moment for more frames. */
+static void read_batch(hub_t *hub, inbatch_t *b, bool may_wait)
 {
     store_txn_t *rtxn = NULL;
     const char *last = NULL;
@@ -692,6 +704,17 @@ static void read_batch(hub_t *hub, inbatch_t *b)
     while (b->n < hub->cfg.batch && (got = read_frame(hub, &b->fr[b->n])) != 0)
         if (got == 1)
             b->n++;
+    if (may_wait && b->n > 0 && b->n < hub->cfg.batch && acks_only(b)) {
+        /* Nothing in it is answered, and a recipient's reply often follows
+         * its ack within microseconds: wait a moment, so that one commit
+         * (one disk flush) holds both instead of the reply waiting for the
+         * ack's.  Only when no other batch waits to be handled. */
+        zmq_pollitem_t it = {hub->router, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, ACK_LINGER_MS) > 0)
+            while (b->n < hub->cfg.batch && (got = read_frame(hub, &b->fr[b->n])) != 0)
+                if (got == 1)
+                    b->n++;
+    }
     for (size_t i = 0; i < b->n; i++) {
         inframe_t *x = &b->fr[i];
         verify_job_t *j;
@@ -1237,7 +1260,7 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
         if (items[1].revents & ZMQ_POLLIN)
             zap_handle(hub);
         if (items[0].revents & ZMQ_POLLIN)
-            read_batch(hub, next); /* checked meanwhile */
+            read_batch(hub, next, cur->n == 0); /* checked meanwhile */
         if (cur->n > 0) {
             handle_batch(hub, cur);
             end_turn(hub);
