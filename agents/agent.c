@@ -2054,7 +2054,9 @@ rk_agent_err rk_agent_wait_reply(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LE
         if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
             break;
     }
-    if (rk_mailbox_out_waiter(a->mb, msg_id, 0, NULL, 0) != RK_AGENT_OK)
+    /* Taking the reply cleared the mark already (rk_mailbox_in_take). */
+    if ((*reply == NULL || (*reply)->kind != RK_EVENT_MESSAGE) &&
+        rk_mailbox_out_waiter(a->mb, msg_id, 0, NULL, 0) != RK_AGENT_OK)
         notice(a, "could not clear the wait mark of message %s", hex);
     return err;
 }

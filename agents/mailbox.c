@@ -1032,6 +1032,19 @@ rk_agent_err rk_mailbox_in_take(rk_mailbox_t *mb, const char *from, const uint8_
         changed = true;
         rc = in_move(mb, txn, &k, e, RK_IN_CLAIMED, pid, now_ms);
     }
+    if (rc == 0 && e->has_reply_to) {
+        /* The reply is in hand: pid's wait mark on the request has done its
+         * work, and clearing it here saves the waiter a commit of its own. */
+        out_disk od;
+        int orc = out_read(mb, txn, e->reply_to, &od, NULL);
+        if (orc == 0 && od.waiter_pid == pid && pid != 0) {
+            od.waiter_pid = 0;
+            rc = out_write(mb, txn, &od);
+            changed = true;
+        } else if (orc != 0 && orc != MDB_NOTFOUND) {
+            rc = orc;
+        }
+    }
     err = finish(txn, rc, changed, "claiming a message", why, why_len);
     if (err != RK_AGENT_OK)
         rk_inbox_entry_clear(e);

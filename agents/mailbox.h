@@ -145,7 +145,8 @@ rk_agent_err rk_mailbox_in_claim(rk_mailbox_t *mb, rk_recv_what what, uint32_t p
                                  rk_inbox_entry *e, char *why, size_t why_len) RK_WARN_UNUSED;
 
 /* The entry (from, msg_id), claimed for pid if it was NEW or claimed by a
- * process that no longer exists; returned as it is otherwise.
+ * process that no longer exists; returned as it is otherwise.  For a reply,
+ * pid's wait mark on the request is cleared in the same transaction.
  * RK_AGENT_ENOTFOUND if none. */
 rk_agent_err rk_mailbox_in_take(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
                                 uint32_t pid, uint64_t now_ms, rk_inbox_entry *e, char *why,

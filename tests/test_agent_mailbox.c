@@ -458,6 +458,33 @@ static void test_claim_order_and_filters(void **state)
     rk_inbox_entry_clear(&e);
 }
 
+/* Taking the awaited reply clears the wait mark in the same commit: a
+ * second reply to the same request is no longer held back for the
+ * waiter, while before the take it was. */
+static void test_take_clears_wait_mark(void **state)
+{
+    fixture *f = *state;
+    rk_inbox_entry e;
+    uint8_t id[RK_MSGID_LEN], reply[RK_MSGID_LEN];
+    uint32_t me = (uint32_t)getpid();
+
+    add_out(f, 40, false, 1000);
+    id_of(id, 40);
+    assert_int_equal(rk_mailbox_out_waiter(f->mb, id, me, NULL, 0), RK_AGENT_OK);
+    assert_false(add_in(f, "power", 41, 40, 1100));
+    assert_false(add_in(f, "power", 42, 40, 1200));
+    assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, 4242, 2000, &e, NULL, 0), RK_AGENT_ENOTFOUND);
+    id_of(reply, 41);
+    reply[0] = 0x22; /* the other side's id */
+    assert_int_equal(rk_mailbox_in_take(f->mb, "power", reply, me, 2100, &e, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(e.state, RK_IN_CLAIMED);
+    assert_int_equal(e.pid, me);
+    rk_inbox_entry_clear(&e);
+    assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, 4242, 2200, &e, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(e.msg_id[RK_MSGID_LEN - 1], 42);
+    rk_inbox_entry_clear(&e);
+}
+
 /* A reply and the request it answers: committed in one transaction; if
  * the reply cannot be committed, the request stays claimed. */
 static void test_reply_commits_with_done(void **state)
@@ -773,6 +800,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_due_and_frame_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_duplicate_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_order_and_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_take_clears_wait_mark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_commits_with_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_claims_released, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_processes_claim_each_once, setup, teardown),
