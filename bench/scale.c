@@ -38,12 +38,12 @@ int bench_scale_fill(const char *data_dir, const char *master_path, bench_load_t
     store_t *st = NULL;
     store_txn_t *txn = NULL;
     store_err e = STORE_OK;
-    double t0;
+    double t0, shown;
     int rc = -1;
 
     if (rk_master_load(master_path, &master, why, why_len) != RK_KEYS_OK)
         return -1;
-    t0 = bench_now();
+    t0 = shown = bench_now();
     /* Room for 10^7 persons and more: the map is sparse. */
     e = store_open(data_dir, master, (size_t)64 << 30, &st, why, why_len);
     if (e != STORE_OK)
@@ -64,6 +64,11 @@ int bench_scale_fill(const char *data_dir, const char *master_path, bench_load_t
             in_txn = 0;
             if ((e = store_commit(&txn)) != STORE_OK)
                 goto fail_e;
+            if (bench_now() - shown >= 30) { /* a 10^7 table takes a while: say how far */
+                shown = bench_now();
+                fprintf(stderr, "  table %zu: %zu persons loaded (%.0f %%), %.0f persons/s so far\n", total,
+                        j + 1, 100.0 * (double)(j + 1) / (double)total, (double)(j + 1) / (shown - t0));
+            }
         }
     }
     store_close(&st);
