@@ -98,7 +98,7 @@ static void usage(FILE *out)
           "  --senders N          sending municipalities (default 8)\n"
           "  --recipients M       receiving utilities (default 4)\n"
           "  --persons P          residents each sender enrolls (default 4)\n"
-          "  --window W           messages each sender keeps in flight (default 32)\n"
+          "  --window W           messages each sender keeps in flight (default 128)\n"
           "  --messages K         messages per timed pass (default 20000)\n"
           "  --samples S          request/reply round trips per light-load latency run\n"
           "                       (default 2000; under heavy load S/10, 10..100)\n"
@@ -256,7 +256,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         o->senders = 8;
         o->recipients = 4;
         o->persons = 4;
-        o->window = 32;
+        o->window = 128;
         o->messages = 20000;
         o->samples = 2000;
         o->enroll = 5000;
