@@ -154,13 +154,12 @@ static void persist(const route_in_t *in, route_out_t *out, const uint8_t code[R
     rec.state = MSG_QUEUED;
     rec.accepted_ms = in->now_ms;
     rec.keep_until_ms = meta.expires_ms + KEEP_IDS_AFTER_EXPIRY_MS;
-    rec.has_person = true; /* sealed at rest: later events about it join the person's index */
-    memcpy(rec.person, id_code, STORE_IDCODE_LEN);
+    /* No person in the record: its later log entries are found through
+     * log_seq by its seq, so the ID code is not kept here at all. */
     err = log_accepted(in, out, id_code);
     rec.log_size = out->log_size; /* a re-send is answered with the same position */
     if (err == STORE_OK)
         err = store_msg_put(in->txn, in->from, out->msg_id, &rec);
-    sodium_memzero(rec.person, sizeof rec.person);
     if (err != STORE_OK) {
         store_failure(out, err);
         return;

@@ -218,8 +218,9 @@ typedef struct msg_record {
     uint64_t accepted_ms;
     uint64_t keep_until_ms;
     uint64_t log_size;                 /* the routing log's size once its entry was appended */
-    bool has_person;                   /* the message's person is known (sealed at rest) */
-    uint8_t person[STORE_IDCODE_LEN];  /* its ID code, for the private per-person log index */
+    bool has_person;                   /* the message's person is known (sealed at rest); the hub
+                                        * no longer stores it, records of older hubs may hold it */
+    uint8_t person[STORE_IDCODE_LEN];  /* its ID code */
 } msg_record_t;
 
 store_err store_msg_get(store_txn_t *txn, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
@@ -242,8 +243,10 @@ store_err store_msg_purge(store_txn_t *txn, uint64_t now_ms, size_t max, size_t 
  * The private per-person index (for disclosure to a municipality) links
  * log entries to an ID code.  At rest it links nobody without the master
  * key: for a person with ID code c, the n-th entry index is stored under
- * H(subkey "disclose", c || n) as a sealed value, and the count under
- * H(subkey "disclose", c || "count"); rows of one person share no byte.
+ * H(subkey "disclose", c || n) as a sealed value, n = 0, 1, 2, ... with
+ * none missing, so the count is found by probing; rows of one person share
+ * no byte.  Only a message's ACCEPTED entry goes there: its later entries
+ * are found by the message's seq (store_log_seq_*).
  */
 #define STORE_HASH_LEN 32
 #define STORE_PROOF_MAX 64
