@@ -676,6 +676,15 @@ drain:
     return got;
 }
 
+/* Adds to b what the router holds now, up to `batch` frames. */
+static void read_frames(hub_t *hub, inbatch_t *b)
+{
+    int got;
+    while (b->n < hub->cfg.batch && (got = read_frame(hub, &b->fr[b->n])) != 0)
+        if (got == 1)
+            b->n++;
+}
+
 /* Whether every frame of b is an acknowledgement or a reject. */
 static bool acks_only(const inbatch_t *b)
 {
@@ -698,12 +707,9 @@ static void read_batch(hub_t *hub, inbatch_t *b, bool may_wait)
     const char *last = NULL;
     org_t org;
     bool have = false;
-    int got;
 
     b->n = b->n_jobs = 0;
-    while (b->n < hub->cfg.batch && (got = read_frame(hub, &b->fr[b->n])) != 0)
-        if (got == 1)
-            b->n++;
+    read_frames(hub, b);
     if (may_wait && b->n > 0 && b->n < hub->cfg.batch && acks_only(b)) {
         /* Nothing in it is answered, and a recipient's reply often follows
          * its ack within microseconds: wait a moment, so that one commit
@@ -711,9 +717,7 @@ static void read_batch(hub_t *hub, inbatch_t *b, bool may_wait)
          * ack's.  Only when no other batch waits to be handled. */
         zmq_pollitem_t it = {hub->router, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&it, 1, ACK_LINGER_MS) > 0)
-            while (b->n < hub->cfg.batch && (got = read_frame(hub, &b->fr[b->n])) != 0)
-                if (got == 1)
-                    b->n++;
+            read_frames(hub, b);
     }
     for (size_t i = 0; i < b->n; i++) {
         inframe_t *x = &b->fr[i];
