@@ -1737,8 +1737,10 @@ rk_agent_err rk_agent_send(rk_agent_t *a, const rk_outgoing *m, uint8_t msg_id[R
     return err;
 }
 
-rk_agent_err rk_agent_reply(rk_agent_t *a, const rk_event *request, const uint8_t *payload, size_t len,
-                            uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result, char *why, size_t why_len)
+/* An answer of `type` to a delivered message (see rk_agent_reply). */
+static rk_agent_err answer(rk_agent_t *a, const rk_event *request, const char *type, const uint8_t *payload,
+                           size_t len, uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result, char *why,
+                           size_t why_len)
 {
     rk_outgoing m;
     rk_agent_err err;
@@ -1755,15 +1757,32 @@ rk_agent_err rk_agent_reply(rk_agent_t *a, const rk_event *request, const uint8_
         set_why(why, why_len, "no payload given");
         return RK_AGENT_EINVAL;
     }
+    if (type == NULL || !rk_valid_name(type)) {
+        set_why(why, why_len, "no valid procedure type given for the follow-up");
+        return RK_AGENT_EINVAL;
+    }
     memset(&m, 0, sizeof m);
     m.to = request->from;
-    m.type = request->type;
+    m.type = type;
     m.code = request->code;
     m.payload = payload;
     m.payload_len = len;
     m.reply_to = request->msg_id;
     m.no_reply = true;
     return send_new(a, &m, request->code, request->from, request->msg_id, msg_id, result, why, why_len);
+}
+
+rk_agent_err rk_agent_reply(rk_agent_t *a, const rk_event *request, const uint8_t *payload, size_t len,
+                            uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result, char *why, size_t why_len)
+{
+    return answer(a, request, request != NULL ? request->type : NULL, payload, len, msg_id, result, why, why_len);
+}
+
+rk_agent_err rk_agent_follow_up(rk_agent_t *a, const rk_event *request, const char *type, const uint8_t *payload,
+                                size_t len, uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result, char *why,
+                                size_t why_len)
+{
+    return answer(a, request, type, payload, len, msg_id, result, why, why_len);
 }
 
 rk_agent_err rk_agent_flush(rk_agent_t *a, int timeout_ms, rk_flush_report *rep, char *why, size_t why_len)

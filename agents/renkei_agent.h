@@ -242,6 +242,15 @@ rk_agent_err rk_agent_reply(rk_agent_t *a, const rk_event *request, const uint8_
                             size_t len, uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result,
                             char *why, size_t why_len) RK_WARN_UNUSED;
 
+/* Answers a delivered message with a message of another procedure type
+ * that follows it (move.in.notice answers move.out.notice): as
+ * rk_agent_reply, with `type` instead of the request's own.  The hub
+ * accepts a follow-up only as an answer to an open message its recipient
+ * sent to this org about the same person (proto/README.md, Routing rules). */
+rk_agent_err rk_agent_follow_up(rk_agent_t *a, const rk_event *request, const char *type,
+                                const uint8_t *payload, size_t len, uint8_t msg_id[RK_MSGID_LEN],
+                                rk_result_t *result, char *why, size_t why_len) RK_WARN_UNUSED;
+
 typedef struct rk_flush_report {
     size_t sent;     /* pending messages re-sent */
     size_t accepted; /* of those, accepted by the hub now */

@@ -34,6 +34,7 @@
 #define AB_UTILITIES 3
 #define AB_TYPE_LAT "utility.supply.stop"
 #define AB_TYPE_NOTICE "move.out.notice"
+#define AB_TYPE_MOVE_IN "move.in.notice"
 #define AB_TYPE_START "utility.supply.start"
 
 static const char *const utility_names[AB_UTILITIES] = {"agpower", "aggas", "agwater"};
@@ -330,7 +331,8 @@ static int serve_notice(ab_server_t *s, rk_agent_t *ag, const rk_event *notice, 
             return -1;
         s->replies++;
     }
-    err = rk_agent_reply(ag, notice, pl, s->payload, rid, &res, inner, sizeof inner);
+    /* The town answers the move-out notice with its move-in notice. */
+    err = rk_agent_follow_up(ag, notice, AB_TYPE_MOVE_IN, pl, s->payload, rid, &res, inner, sizeof inner);
     if (err != RK_AGENT_OK && err != RK_AGENT_EPENDING) {
         why_set(s->why, sizeof s->why, "%s: replying to %s's notice: %s (%s)", rk_agent_org(ag),
                 notice->from, rk_agent_strerror(err), inner);

@@ -286,11 +286,41 @@ static void sort_entries(rk_hub_frame_t *f)
     f->u.log.n = out;
 }
 
+/* Keeps the entries the asker may see: never an entry about a link code
+ * (first contact or code found: a sender must not learn whether it
+ * introduced the person); the rest of the record if the asker is the
+ * person's current municipality; otherwise only the asker's own exchanges
+ * (entries naming it as sender or recipient). */
+static void keep_visible(rk_hub_frame_t *f, const char *org, bool whole)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < f->u.log.n; i++) {
+        rk_log_entry_t e;
+        bool keep = rk_log_entry_decode(f->u.log.entry[i], f->u.log.entry_len[i], &e, NULL, 0) == RK_WIRE_OK &&
+                    e.event != RK_EV_FIRST_CONTACT && e.event != RK_EV_CODE_FOUND &&
+                    (whole || strcmp(e.from, org) == 0 || strcmp(e.to, org) == 0);
+        if (!keep) {
+            free(f->u.log.entry[i]);
+            f->u.log.entry[i] = NULL;
+            continue;
+        }
+        f->u.log.index[out] = f->u.log.index[i];
+        f->u.log.entry[out] = f->u.log.entry[i];
+        f->u.log.entry_len[out] = f->u.log.entry_len[i];
+        if (out != i)
+            f->u.log.entry[i] = NULL;
+        out++;
+    }
+    f->u.log.n = out;
+}
+
 void audit_disclose(store_txn_t *txn, const char *org, org_kind kind, uint64_t req_id,
                     const uint8_t code[RK_CODE_LEN], rk_hub_frame_t *f)
 {
     uint8_t id_code[STORE_IDCODE_LEN];
+    char home[RK_ID_MAX + 1];
     disclose_ctx_t d = {txn, f, STORE_OK};
+    bool whole = false;
     store_err err;
 
     if (kind != ORG_MUNICIPALITY) {
@@ -307,14 +337,22 @@ void audit_disclose(store_txn_t *txn, const char *org, org_kind kind, uint64_t r
         return;
     }
     log_answer(f, req_id, RK_ST_ACCEPTED, "");
-    err = store_log_size(txn, &f->u.log.tree_size);
+    err = store_person_home_get(txn, id_code, home);
+    if (err == STORE_OK)
+        whole = strcmp(home, org) == 0;
+    else if (err == STORE_ENOTFOUND)
+        err = STORE_OK; /* enrolled before homes were kept: own exchanges only */
+    if (err == STORE_OK)
+        err = store_log_size(txn, &f->u.log.tree_size);
     if (err == STORE_OK)
         err = store_log_person_list(txn, id_code, disclose_one, &d);
     sodium_memzero(id_code, sizeof id_code);
     if (err == STORE_OK)
         err = d.err;
-    if (err != STORE_OK)
+    if (err != STORE_OK) {
         fail_answer(f, req_id, err);
-    else
-        sort_entries(f);
+        return;
+    }
+    sort_entries(f);
+    keep_visible(f, org, whole);
 }

@@ -59,8 +59,13 @@ void audit_proof(store_txn_t *txn, const char *org, org_kind kind, uint64_t req_
 /* Answers a CheckpointRequest into f (RK_HF_CHECKPOINT). */
 void audit_checkpoint_get(store_txn_t *txn, uint64_t req_id, rk_hub_frame_t *f);
 
-/* Answers a Disclose (municipalities only): every entry about the person
- * the org knows by `code`, into f (RK_HF_LOG). */
+/* Answers a Disclose (municipalities only) about the person the org knows
+ * by `code`, into f (RK_HF_LOG).  An org sees what it may know: its own
+ * exchanges about the person; the person's whole record only if it is the
+ * person's current municipality (the one that enrolled them, or to which
+ * the current one sent a procedure that moves the resident, such as
+ * move.out.notice), acting for the resident.  Entries about link codes
+ * (first contact, code found) are never disclosed. */
 void audit_disclose(store_txn_t *txn, const char *org, org_kind kind, uint64_t req_id,
                     const uint8_t code[RK_CODE_LEN], rk_hub_frame_t *f);
 

@@ -340,7 +340,8 @@ static void on_enroll(hub_t *hub, const conn_rid_t *rid, const char *from, uint6
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "hub storage failed (%s); enroll again later", store_strerror(err));
         turn_failed(hub, err);
-    } else if ((err = audit_log_enrolled(hub->txn, from, now_ms(), id_code)) != STORE_OK) {
+    } else if ((err = store_person_home_set(hub->txn, id_code, from)) != STORE_OK ||
+               (err = audit_log_enrolled(hub->txn, from, now_ms(), id_code)) != STORE_OK) {
         it->frame.u.enrolled.status = err == STORE_EFULL ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "hub storage failed (%s); enroll again later", store_strerror(err));
@@ -488,6 +489,7 @@ static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
     }
     if (err == STORE_OK && rec.state != MSG_REFUSED) {
         rec.state = MSG_REFUSED;
+        rec.has_person = false; /* no answer can come: the binding goes */
         err = store_msg_put(txn, rj->to, rj->msg_id, &rec);
         if (err == STORE_OK) {
             audit_msg_t m = {.event = RK_EV_REFUSED_BY_RECIPIENT, .seq = rec.seq, .from = rj->to, .to = from,
@@ -1017,6 +1019,7 @@ static void sweep(hub_t *hub)
             err = store_msg_get(txn, meta.from, meta.msg_id, &rec);
             if (err == STORE_OK) {
                 rec.state = MSG_EXPIRED;
+                rec.has_person = false; /* no answer can come: the binding goes */
                 err = store_msg_put(txn, meta.from, meta.msg_id, &rec);
             } else if (err == STORE_ENOTFOUND) {
                 err = STORE_OK;

@@ -7,33 +7,70 @@
 #include <string.h>
 
 static const policy_rule_t rules[] = {
-    /* X city tells Y town that a resident moves there: introduces A to Y. */
-    {"move.out.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, true},
-    /* Y town confirms the move-in to X city, which already knows A. */
-    {"move.in.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, false},
-    /* Stop or start electricity, gas, water: the utility may not know A yet. */
-    {"utility.supply.stop", ORG_MUNICIPALITY, ORG_UTILITY, true},
-    {"utility.supply.start", ORG_MUNICIPALITY, ORG_UTILITY, true},
+    /* X city tells Y town that a resident moves there: introduces A to Y,
+     * and Y becomes A's current municipality. */
+    {"move.out.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, .introduces = true, .moves = true},
+    /* Y town confirms the move-in to X city: only in answer to X's move-out
+     * notice about A (otherwise it would ask "does X know A?"). */
+    {"move.in.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, .follows = "move.out.notice"},
+    /* Stop or start electricity, gas, water: the utility may not know A yet;
+     * it answers with a reply. */
+    {"utility.supply.stop", ORG_MUNICIPALITY, ORG_UTILITY, .introduces = true, .replied = true},
+    {"utility.supply.start", ORG_MUNICIPALITY, ORG_UTILITY, .introduces = true, .replied = true},
 };
+
+#define N_RULES (sizeof rules / sizeof rules[0])
 
 const policy_rule_t *policy_find(const char *type)
 {
-    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+    for (size_t i = 0; i < N_RULES; i++)
         if (strcmp(rules[i].type, type) == 0)
             return &rules[i];
     return NULL;
 }
 
-rk_status policy_check(const char *type, org_kind from, org_kind to, bool is_reply, bool *introduces)
+void policy_each(void (*cb)(const policy_rule_t *rule, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < N_RULES; i++)
+        cb(&rules[i], ctx);
+}
+
+/* Whether some type follows `type` (then a request of it may be answered). */
+static bool followed(const char *type)
+{
+    for (size_t i = 0; i < N_RULES; i++)
+        if (rules[i].follows != NULL && strcmp(rules[i].follows, type) == 0)
+            return true;
+    return false;
+}
+
+void policy_check(const char *type, org_kind from, org_kind to, bool has_reply_to, policy_verdict_t *v)
 {
     const policy_rule_t *r = policy_find(type);
-    *introduces = false;
-    if (r == NULL)
-        return RK_ST_UNKNOWN_TYPE;
-    if (is_reply ? (from != r->to || to != r->from) : (from != r->from || to != r->to))
-        return RK_ST_NOT_PERMITTED;
-    *introduces = !is_reply && r->introduces;
-    return RK_ST_ACCEPTED;
+
+    memset(v, 0, sizeof *v);
+    v->status = RK_ST_NOT_PERMITTED;
+    if (r == NULL) {
+        v->status = RK_ST_UNKNOWN_TYPE;
+        return;
+    }
+    if (!has_reply_to) {
+        /* A request: it must be able to reach a person its recipient does
+         * not know, or its acceptance would tell whether it does. */
+        if (from != r->from || to != r->to || r->follows != NULL || !r->introduces)
+            return;
+        v->introduces = true;
+        v->answerable = r->replied || followed(r->type);
+        v->moves = r->moves;
+    } else if (r->replied && from == r->to && to == r->from) {
+        v->answers = r->type; /* a reply */
+    } else if (r->follows != NULL && from == r->from && to == r->to) {
+        v->answers = r->follows; /* a follow-up */
+        v->answerable = r->replied || followed(r->type);
+    } else {
+        return;
+    }
+    v->status = RK_ST_ACCEPTED;
 }
 
 void policy_ttl_init(policy_ttl_t *ttl)

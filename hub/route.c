@@ -1,5 +1,24 @@
 /*
  * route.c - validate, authorize, translate and persist one message.
+ *
+ * The principle every answer here keeps: whether a message is accepted,
+ * and every word of the answer, depends only on what its sender already
+ * knows (its own codes, its own past messages, the messages it received),
+ * never on the recipient's side of the ID-code table.  A refusal that
+ * depended on the recipient would tell the sender whether the recipient
+ * knows the person.  Hence:
+ *   - a request reaches a person its recipient does not know only through
+ *     a type that may introduce one, and then it is accepted either way;
+ *   - an answer (a reply, or a follow-up such as move.in.notice) is
+ *     accepted only if reply_to names an open message that the recipient
+ *     itself sent to this sender about this same person; every other case
+ *     gets one refusal, NO_OPEN_REQUEST, with the same words;
+ *   - an accepted message writes the same number of routing-log entries
+ *     whether or not a code was issued (EV_FIRST_CONTACT or EV_CODE_FOUND,
+ *     neither naming the sender), so neither the ACCEPTED result's log
+ *     position nor the log's growth tells the sender.
+ * Refusals before these steps (type, kinds, suspended orgs, full queues)
+ * depend on organizations, never on a person.
  */
 #include "route.h"
 
@@ -40,27 +59,58 @@ static void store_failure(route_out_t *out, store_err err)
     }
 }
 
-/* Resolves the recipient's link code into code; issues one on first
- * contact.  Returns false (out filled) if the message cannot go on. */
-static bool translate(const route_in_t *in, route_out_t *out, bool introduces, uint8_t code[RK_CODE_LEN],
-                      uint8_t id_code[STORE_IDCODE_LEN])
+/* The same refusal, word for word, whatever made the answer not fit: no
+ * such message, sent by someone else or to someone else, of another type,
+ * about another person, answered, expired or refused. */
+static void refuse_answer(const route_in_t *in, route_out_t *out)
 {
-    store_err err;
+    refuse(out, RK_ST_NO_OPEN_REQUEST, "%s has no open message to %s with that id about this person that %s answers",
+           out->to, in->from, out->type);
+}
 
-    err = store_code_resolve(in->txn, in->from, in->env->who, id_code);
+/* An answer: reply_to must name an open message of type `answers` that the
+ * recipient sent to this sender about the person id_code.  Fills *ref with
+ * its record.  Returns false (out filled) if the answer cannot go on. */
+static bool check_answer(const route_in_t *in, route_out_t *out, const char *answers,
+                         const uint8_t id_code[STORE_IDCODE_LEN], msg_record_t *ref)
+{
+    store_err err = store_msg_get(in->txn, out->to, out->reply_to, ref);
+    bool fits;
+
     if (err == STORE_ENOTFOUND) {
-        refuse(out, RK_ST_UNKNOWN_WHO, "%s holds no such link code", in->from);
+        refuse_answer(in, out);
         return false;
     }
     if (err != STORE_OK) {
         store_failure(out, err);
         return false;
     }
-    err = store_code_lookup(in->txn, id_code, out->to, code);
+    fits = ref->has_person && (ref->state == MSG_QUEUED || ref->state == MSG_DELIVERED) &&
+           in->now_ms < ref->keep_until_ms && strcmp(ref->to, in->from) == 0 && strcmp(ref->type, answers) == 0;
+    /* The comparison runs whatever the other checks said: the same work
+     * for every refusal. */
+    fits = (sodium_memcmp(ref->person, id_code, STORE_IDCODE_LEN) == 0) && fits;
+    if (!fits) {
+        sodium_memzero(ref->person, sizeof ref->person);
+        refuse_answer(in, out);
+        return false;
+    }
+    return true;
+}
+
+/* The recipient's link code for id_code into code; issues one on first
+ * contact if the type may introduce.  Returns false (out filled) if the
+ * message cannot go on. */
+static bool translate(const route_in_t *in, route_out_t *out, bool introduces, const uint8_t id_code[STORE_IDCODE_LEN],
+                      uint8_t code[RK_CODE_LEN])
+{
+    store_err err = store_code_lookup(in->txn, id_code, out->to, code);
     if (err == STORE_ENOTFOUND) {
         if (!introduces) {
-            refuse(out, RK_ST_NO_FIRST_CONTACT, "%s does not know this person and %s may not introduce one",
-                   out->to, out->type);
+            /* Not reached: an answer goes to an org that sent a message
+             * about the person, so it holds a code.  Should a store say
+             * otherwise, the answer is the answers' one refusal. */
+            refuse_answer(in, out);
             return false;
         }
         err = store_code_issue(in->txn, id_code, out->to, code);
@@ -73,10 +123,12 @@ static bool translate(const route_in_t *in, route_out_t *out, bool introduces, u
     return true;
 }
 
-/* Records the message on the routing log (and a first contact); the
- * ACCEPTED entry goes into the private per-person index, a first contact
- * under the message's seq. */
-static store_err log_accepted(const route_in_t *in, route_out_t *out, const uint8_t id_code[STORE_IDCODE_LEN])
+/* Records the message on the routing log; the ACCEPTED entry goes into the
+ * private per-person index.  A request that may introduce a person always
+ * gets a second entry under its seq, EV_FIRST_CONTACT or EV_CODE_FOUND,
+ * naming only the recipient: the log grows by the same count either way. */
+static store_err log_accepted(const route_in_t *in, route_out_t *out, bool introduces,
+                              const uint8_t id_code[STORE_IDCODE_LEN])
 {
     audit_msg_t m = {
         .event = RK_EV_ACCEPTED, .seq = out->seq, .from = in->from, .to = out->to, .type = out->type,
@@ -90,19 +142,35 @@ static store_err log_accepted(const route_in_t *in, route_out_t *out, const uint
     if (err == STORE_OK)
         err = store_log_person_add(in->txn, id_code, index);
     out->log_size = index + 1;
-    if (err == STORE_OK && out->first_contact) {
-        audit_msg_t fc = {.event = RK_EV_FIRST_CONTACT, .seq = out->seq, .from = in->from, .to = out->to,
-                          .type = out->type, .outcome = RK_ST_ACCEPTED};
-        err = audit_log_msg(in->txn, &fc, in->now_ms, &index);
+    if (err == STORE_OK && introduces) {
+        audit_msg_t code = {.event = out->first_contact ? RK_EV_FIRST_CONTACT : RK_EV_CODE_FOUND,
+                            .seq = out->seq, .from = "", .to = out->to, .type = out->type,
+                            .outcome = RK_ST_ACCEPTED};
+        err = audit_log_msg(in->txn, &code, in->now_ms, &index);
         if (err == STORE_OK)
             err = store_log_seq_add(in->txn, out->seq, index); /* found through the ACCEPTED entry */
     }
     return err;
 }
 
+/* A procedure that moves the resident, sent by their current municipality,
+ * makes its recipient the current one.  From anyone else it changes
+ * nothing (a former municipality cannot take the resident's record along). */
+static store_err move_home(const route_in_t *in, const uint8_t id_code[STORE_IDCODE_LEN], const char *to)
+{
+    char home[RK_ID_MAX + 1];
+    store_err err = store_person_home_get(in->txn, id_code, home);
+
+    if (err == STORE_ENOTFOUND || (err == STORE_OK && strcmp(home, in->from) != 0))
+        return STORE_OK;
+    if (err != STORE_OK)
+        return err;
+    return store_person_home_set(in->txn, id_code, to);
+}
+
 /* Queues the Deliver frame for the recipient and remembers the message id. */
-static void persist(const route_in_t *in, route_out_t *out, const uint8_t code[RK_CODE_LEN],
-                    const uint8_t id_code[STORE_IDCODE_LEN])
+static void persist(const route_in_t *in, route_out_t *out, const policy_verdict_t *v,
+                    const uint8_t code[RK_CODE_LEN], const uint8_t id_code[STORE_IDCODE_LEN])
 {
     rk_hub_frame_t f;
     queue_meta_t meta;
@@ -154,12 +222,20 @@ static void persist(const route_in_t *in, route_out_t *out, const uint8_t code[R
     rec.state = MSG_QUEUED;
     rec.accepted_ms = in->now_ms;
     rec.keep_until_ms = meta.expires_ms + KEEP_IDS_AFTER_EXPIRY_MS;
-    /* No person in the record: its later log entries are found through
-     * log_seq by its seq, so the ID code is not kept here at all. */
-    err = log_accepted(in, out, id_code);
+    /* The person is kept (sealed) only while an answer may come: to check
+     * that the answer is about the same person.  Later log entries are
+     * found through log_seq by the message's seq. */
+    if (v->answerable) {
+        rec.has_person = true;
+        memcpy(rec.person, id_code, STORE_IDCODE_LEN);
+    }
+    err = log_accepted(in, out, v->introduces, id_code);
     rec.log_size = out->log_size; /* a re-send is answered with the same position */
     if (err == STORE_OK)
         err = store_msg_put(in->txn, in->from, out->msg_id, &rec);
+    sodium_memzero(rec.person, sizeof rec.person);
+    if (err == STORE_OK && v->moves)
+        err = move_home(in, id_code, out->to);
     if (err != STORE_OK) {
         store_failure(out, err);
         return;
@@ -198,10 +274,11 @@ void route_message(const route_in_t *in, route_out_t *out)
     char why[160] = "";
     uint8_t code[RK_CODE_LEN], id_code[STORE_IDCODE_LEN];
     uint64_t queued = 0;
-    bool introduces = false, claimed_from_ok;
+    bool claimed_from_ok;
+    policy_verdict_t v;
+    msg_record_t ref;
     store_err err;
     rk_wire_err werr;
-    rk_status st;
 
     memset(out, 0, sizeof *out);
 
@@ -272,14 +349,14 @@ void route_message(const route_in_t *in, route_out_t *out)
         refuse(out, RK_ST_RECIPIENT_SUSPENDED, "%s is suspended", out->to);
         return;
     }
-    st = policy_check(out->type, sender.kind, recipient.kind, out->is_reply, &introduces);
-    if (st == RK_ST_UNKNOWN_TYPE) {
-        refuse(out, st, "procedure type '%s' is not known to this hub", out->type);
+    policy_check(out->type, sender.kind, recipient.kind, out->is_reply, &v);
+    if (v.status == RK_ST_UNKNOWN_TYPE) {
+        refuse(out, v.status, "procedure type '%s' is not known to this hub", out->type);
         return;
     }
-    if (st != RK_ST_ACCEPTED) {
-        refuse(out, st, "a %s may not send %s%s to a %s", org_kind_name(sender.kind), out->type,
-               out->is_reply ? " replies" : "", org_kind_name(recipient.kind));
+    if (v.status != RK_ST_ACCEPTED) {
+        refuse(out, v.status, "a %s may not send %s%s to a %s", org_kind_name(sender.kind), out->type,
+               out->is_reply ? " answers" : "", org_kind_name(recipient.kind));
         return;
     }
     err = store_queue_count(in->txn, out->to, &queued);
@@ -293,9 +370,32 @@ void route_message(const route_in_t *in, route_out_t *out)
         return;
     }
 
-    /* translate, persist */
-    if (translate(in, out, introduces, code, id_code))
-        persist(in, out, code, id_code);
+    /* the person, as the sender knows them */
+    err = store_code_resolve(in->txn, in->from, in->env->who, id_code);
+    if (err == STORE_ENOTFOUND) {
+        refuse(out, RK_ST_UNKNOWN_WHO, "%s holds no such link code", in->from);
+        return;
+    }
+    if (err != STORE_OK) {
+        store_failure(out, err);
+        return;
+    }
+
+    /* an answer: to an open message about the same person; translate, persist */
+    memset(&ref, 0, sizeof ref);
+    if ((v.answers == NULL || check_answer(in, out, v.answers, id_code, &ref)) &&
+        translate(in, out, v.introduces, id_code, code)) {
+        persist(in, out, &v, code, id_code);
+        if (out->status == RK_ST_ACCEPTED && v.answers != NULL) {
+            /* Answered: the binding goes, and with it any second answer. */
+            sodium_memzero(ref.person, sizeof ref.person);
+            ref.has_person = false;
+            err = store_msg_put(in->txn, out->to, out->reply_to, &ref);
+            if (err != STORE_OK)
+                store_failure(out, err);
+        }
+    }
+    sodium_memzero(&ref, sizeof ref);
     sodium_memzero(code, sizeof code);
     sodium_memzero(id_code, sizeof id_code);
 }

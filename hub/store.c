@@ -24,6 +24,9 @@
  *                  missing (never deleted), so their count is found by
  *                  probing, not kept (stores written before may also hold a
  *                  row H_disclose(id code || "count"): no longer read).
+ *                  H_disclose(id code || "home") -> nonce(24) | XChaCha20-
+ *                  Poly1305(the person's current municipality, NUL-padded
+ *                  to 65 bytes, ad = row key) under subkey "seal"
  *                  Only a message's ACCEPTED entry (and enrollments) get a
  *                  row: its later entries are found through log_seq
  *   log_seq        seq(8 BE) index(8 BE) -> empty: the later entries about
@@ -2220,6 +2223,71 @@ static store_err person_count(store_txn_t *t, const uint8_t id_code[STORE_IDCODE
     }
     *count = hi;
     return STORE_OK;
+}
+
+#define HOME_VAL_LEN (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + RK_ID_MAX + 1 + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+
+/* Row key of the person's current municipality. */
+static void home_key(const store_t *s, const uint8_t id_code[STORE_IDCODE_LEN], uint8_t out[LOOKUP_KEY_LEN])
+{
+    uint8_t buf[STORE_IDCODE_LEN + 4];
+
+    memcpy(buf, id_code, STORE_IDCODE_LEN);
+    memcpy(buf + STORE_IDCODE_LEN, "home", 4);
+    crypto_generichash(out, LOOKUP_KEY_LEN, buf, sizeof buf, s->keys->disclose, SUBKEY_LEN);
+    sodium_memzero(buf, sizeof buf);
+}
+
+store_err store_person_home_get(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], char org[RK_ID_MAX + 1])
+{
+    const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    uint8_t lk[LOOKUP_KEY_LEN], plain[RK_ID_MAX + 1];
+    MDB_val key, val;
+    store_err err = table_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (id_code == NULL || org == NULL)
+        return STORE_EINVAL;
+    org[0] = '\0';
+    home_key(txn->store, id_code, lk);
+    key.mv_data = lk;
+    key.mv_size = LOOKUP_KEY_LEN;
+    if ((err = txn_get(txn, txn->store->log_person, &key, &val)) != STORE_OK)
+        return err;
+    if (val.mv_size != HOME_VAL_LEN ||
+        crypto_aead_xchacha20poly1305_ietf_decrypt(plain, NULL, NULL, (const uint8_t *)val.mv_data + nb,
+                                                   val.mv_size - nb, lk, LOOKUP_KEY_LEN, val.mv_data,
+                                                   txn->store->keys->seal) != 0 ||
+        plain[RK_ID_MAX] != '\0' || !rk_valid_name((const char *)plain))
+        return STORE_ECORRUPT;
+    memcpy(org, plain, RK_ID_MAX + 1);
+    return STORE_OK;
+}
+
+store_err store_person_home_set(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], const char *org)
+{
+    const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    uint8_t lk[LOOKUP_KEY_LEN], plain[RK_ID_MAX + 1], box[HOME_VAL_LEN];
+    MDB_val key, val;
+    store_err err = table_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    if (id_code == NULL || org == NULL || !rk_valid_name(org))
+        return STORE_EINVAL;
+    memset(plain, 0, sizeof plain);
+    memcpy(plain, org, strlen(org));
+    home_key(txn->store, id_code, lk);
+    randombytes_buf(box, nb);
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(box + nb, NULL, plain, sizeof plain, lk, LOOKUP_KEY_LEN, NULL,
+                                                   box, txn->store->keys->seal) != 0)
+        return STORE_EIO;
+    key.mv_data = lk;
+    key.mv_size = LOOKUP_KEY_LEN;
+    val.mv_data = box;
+    val.mv_size = sizeof box;
+    return txn_put(txn, txn->store->log_person, &key, &val, 0);
 }
 
 /* Adds index as the person's next row.  STORE_EMASTER without a master

@@ -218,8 +218,10 @@ typedef struct msg_record {
     uint64_t accepted_ms;
     uint64_t keep_until_ms;
     uint64_t log_size;                 /* the routing log's size once its entry was appended */
-    bool has_person;                   /* the message's person is known (sealed at rest); the hub
-                                        * no longer stores it, records of older hubs may hold it */
+    bool has_person;                   /* an open request that may still be answered: its person's
+                                        * ID code is kept (sealed at rest) to check that an answer
+                                        * is about the same person; dropped once answered, expired
+                                        * or refused */
     uint8_t person[STORE_IDCODE_LEN];  /* its ID code */
 } msg_record_t;
 
@@ -277,6 +279,16 @@ store_err store_log_person_add(store_txn_t *txn, const uint8_t id_code[STORE_IDC
  * if cb returns non-zero. */
 store_err store_log_person_list(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN],
                                 int (*cb)(uint64_t index, void *ctx), void *ctx) RK_WARN_UNUSED;
+
+/* The person's current municipality (the org that may see the person's
+ * whole record, see audit_disclose): set at enrollment and when the current
+ * one sends a procedure that moves the resident.  STORE_ENOTFOUND if none
+ * is recorded; STORE_EMASTER without a master key.  At rest the row is a
+ * keyed hash and a sealed value, like the per-person index. */
+store_err store_person_home_get(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], char org[RK_ID_MAX + 1])
+    RK_WARN_UNUSED;
+store_err store_person_home_set(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], const char *org)
+    RK_WARN_UNUSED;
 
 /* Notes that log entry `index` is a later event (first contact, delivered,
  * expired, refused by its recipient) of the message with hub sequence

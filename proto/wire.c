@@ -20,10 +20,10 @@
 #define SIG_DOMAIN_ENVELOPE "renkei-envelope-v1"
 #define SIG_DOMAIN_DIRECTORY "renkei-directory-v1"
 
-_Static_assert((int)RK_ST_NOT_FOUND == (int)RENKEI__V1__STATUS__NOT_FOUND, "status values drift");
+_Static_assert((int)RK_ST_LAST == (int)RENKEI__V1__STATUS__NO_OPEN_REQUEST, "status values drift");
 _Static_assert((int)RK_ST_ACCEPTED == (int)RENKEI__V1__STATUS__ACCEPTED, "status values drift");
 _Static_assert((int)RK_CF_DISCLOSE == (int)RENKEI__V1__CLIENT_FRAME__BODY_DISCLOSE, "frame kinds drift");
-_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_ORG_KEY_CHANGED, "log events drift");
+_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_CODE_FOUND, "log events drift");
 _Static_assert((int)RK_HF_PROOF == (int)RENKEI__V1__HUB_FRAME__BODY_PROOF, "frame kinds drift");
 
 const char *rk_wire_strerror(rk_wire_err err)
@@ -69,6 +69,7 @@ static const struct {
     [RK_ST_EXPIRED] = {"EXPIRED", "the message was not delivered within its time-to-live and was deleted"},
     [RK_ST_FORBIDDEN] = {"FORBIDDEN", "this organization may not make that request"},
     [RK_ST_NOT_FOUND] = {"NOT_FOUND", "no such log entry, tree size or person"},
+    [RK_ST_NO_OPEN_REQUEST] = {"NO_OPEN_REQUEST", "the message answers no open message of its recipient to this sender about this person"},
 };
 
 const char *rk_status_name(rk_status st)
@@ -795,6 +796,7 @@ static const char *const event_names[] = {
     [RK_EV_ORG_SUSPENDED] = "org-suspended",
     [RK_EV_ORG_REACTIVATED] = "org-reactivated",
     [RK_EV_ORG_KEY_CHANGED] = "org-key-changed",
+    [RK_EV_CODE_FOUND] = "code-found",
 };
 
 const char *rk_log_event_name(rk_log_event ev)

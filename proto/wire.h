@@ -73,9 +73,10 @@ typedef enum rk_status {
     RK_ST_EXPIRED = 22,
     RK_ST_FORBIDDEN = 23,
     RK_ST_NOT_FOUND = 24,
+    RK_ST_NO_OPEN_REQUEST = 25,
 } rk_status;
 
-#define RK_ST_LAST RK_ST_NOT_FOUND /* highest value this build knows */
+#define RK_ST_LAST RK_ST_NO_OPEN_REQUEST /* highest value this build knows */
 
 /* "ACCEPTED", "UNKNOWN_WHO", ...; "UNKNOWN_STATUS" for anything else. */
 const char *rk_status_name(rk_status st);
@@ -326,9 +327,10 @@ typedef enum rk_log_event {
     RK_EV_ORG_SUSPENDED = 9,
     RK_EV_ORG_REACTIVATED = 10,
     RK_EV_ORG_KEY_CHANGED = 11,
+    RK_EV_CODE_FOUND = 12,
 } rk_log_event;
 
-#define RK_EV_LAST RK_EV_ORG_KEY_CHANGED
+#define RK_EV_LAST RK_EV_CODE_FOUND
 
 /* "accepted", "refused", ...; "unknown" otherwise. */
 const char *rk_log_event_name(rk_log_event ev);

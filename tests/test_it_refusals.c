@@ -380,13 +380,28 @@ static void test_recipient_suspended(void **state)
     assert_normal_send_works(fx);
 }
 
-static void test_no_first_contact(void **state)
+/* A type that may not introduce a person goes only as an answer: on its
+ * own it is not permitted, and as an answer to nothing it is refused
+ * NO_OPEN_REQUEST (never by whether town.y knows the person). */
+static void test_answer_to_nothing(void **state)
 {
     fixture_t *fx = *state;
-    uint8_t id[RK_MSGID_LEN];
+    static const char plain[] = "{\"moved_in\":\"2025-04-01\"}";
+    uint8_t id[RK_MSGID_LEN], nothing[RK_MSGID_LEN];
     rk_hub_frame_t hf;
+    size_t wlen = 0;
+    uint8_t *what;
+
     send_as_city(fx, "town.y", K_TOWN, "move.in.notice", fx->code_x, id);
-    assert_refused(fx, id, RK_ST_NO_FIRST_CONTACT, " from city.x to town.y");
+    assert_refused(fx, id, RK_ST_NOT_PERMITTED, " from city.x to town.y");
+    randombytes_buf(nothing, sizeof nothing);
+    what = rawclient_box(fx->cx, fx->pub[K_TOWN].curve_pk, plain, sizeof plain - 1, &wlen);
+    assert_non_null(what);
+    assert_int_equal(rawclient_send_envelope(fx->cx, "city.x", "town.y", "move.in.notice", nothing, fx->code_x,
+                                             what, wlen, NULL, false, id),
+                     0);
+    free(what);
+    assert_refused(fx, id, RK_ST_NO_OPEN_REQUEST, " from city.x to town.y");
     /* town.y received nothing. */
     assert_int_equal(rawclient_recv_kind(fx->ty, RK_HF_DELIVER, &hf, 300), 1);
 }
@@ -604,8 +619,8 @@ static void test_cli_reports_refusals(void **state)
 
     st = it_agent(fx->env, "city.x", "{\"request\":\"stop\"}", &r, "send", "--to", "town.y",
                   "--type", "move.in.notice", "--person", "TEST-0002", NULL);
-    if (st != 3 || strstr(r.err, "refused: NO_FIRST_CONTACT: ") == NULL)
-        fail_msg("expected exit 3 and \"refused: NO_FIRST_CONTACT: \", got exit %d: %s", st, r.err);
+    if (st != 3 || strstr(r.err, "refused: NOT_PERMITTED: ") == NULL)
+        fail_msg("expected exit 3 and \"refused: NOT_PERMITTED: \", got exit %d: %s", st, r.err);
     assert_null(strstr(r.err, "TEST-0002"));
     it_run_clear(&r);
 
@@ -631,7 +646,7 @@ int main(void)
         cmocka_unit_test(test_bad_signature),
         cmocka_unit_test(test_sender_suspended),
         cmocka_unit_test(test_recipient_suspended),
-        cmocka_unit_test(test_no_first_contact),
+        cmocka_unit_test(test_answer_to_nothing),
         cmocka_unit_test(test_not_permitted),
         cmocka_unit_test(test_unknown_type),
         cmocka_unit_test(test_offline_recipient_waits),

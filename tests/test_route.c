@@ -390,9 +390,9 @@ static void test_refusals(void **state)
     expect_refusal(f, "city.x", &env, RK_ST_NOT_PERMITTED);
     rk_envelope_clear(&env);
 
-    /* a type that may not introduce a person */
+    /* a type that may not introduce a person is sent only as an answer */
     make_env(&env, f->x, "city.x", "town.y", "move.in.notice", f->x_code, NULL, 8);
-    expect_refusal(f, "city.x", &env, RK_ST_NO_FIRST_CONTACT);
+    expect_refusal(f, "city.x", &env, RK_ST_NOT_PERMITTED);
     rk_envelope_clear(&env);
 
     /* suspended recipient */
@@ -551,23 +551,330 @@ static void test_verdict_under_other_key_or_none_is_ignored(void **state)
 
 static void test_policy_table(void **state)
 {
-    bool intro;
+    policy_verdict_t v;
     (void)state;
-    assert_int_equal(policy_check("move.out.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, false, &intro),
-                     RK_ST_ACCEPTED);
-    assert_true(intro);
-    assert_int_equal(policy_check("move.in.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, false, &intro),
-                     RK_ST_ACCEPTED);
-    assert_false(intro);
-    /* replies go the other way and never introduce */
-    assert_int_equal(policy_check("utility.supply.stop", ORG_UTILITY, ORG_MUNICIPALITY, true, &intro),
-                     RK_ST_ACCEPTED);
-    assert_false(intro);
-    assert_int_equal(policy_check("utility.supply.stop", ORG_UTILITY, ORG_MUNICIPALITY, false, &intro),
-                     RK_ST_NOT_PERMITTED);
-    assert_int_equal(policy_check("move.out.notice", ORG_UTILITY, ORG_MUNICIPALITY, false, &intro),
-                     RK_ST_NOT_PERMITTED);
-    assert_int_equal(policy_check("nope", ORG_MUNICIPALITY, ORG_UTILITY, false, &intro), RK_ST_UNKNOWN_TYPE);
+    policy_check("move.out.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, false, &v);
+    assert_int_equal(v.status, RK_ST_ACCEPTED);
+    assert_true(v.introduces);
+    assert_true(v.moves);
+    assert_true(v.answerable); /* move.in.notice follows it */
+    /* move.in.notice never stands alone: only as an answer to a move-out notice */
+    policy_check("move.in.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, false, &v);
+    assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
+    policy_check("move.in.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, true, &v);
+    assert_int_equal(v.status, RK_ST_ACCEPTED);
+    assert_false(v.introduces);
+    assert_string_equal(v.answers, "move.out.notice");
+    /* replies go the other way, answer a request of their own type and never introduce */
+    policy_check("utility.supply.stop", ORG_UTILITY, ORG_MUNICIPALITY, true, &v);
+    assert_int_equal(v.status, RK_ST_ACCEPTED);
+    assert_false(v.introduces);
+    assert_string_equal(v.answers, "utility.supply.stop");
+    policy_check("utility.supply.stop", ORG_MUNICIPALITY, ORG_UTILITY, false, &v);
+    assert_true(v.answerable);
+    assert_false(v.moves);
+    policy_check("utility.supply.stop", ORG_UTILITY, ORG_MUNICIPALITY, false, &v);
+    assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
+    /* a notice is not replied to */
+    policy_check("move.out.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, true, &v);
+    assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
+    policy_check("move.out.notice", ORG_UTILITY, ORG_MUNICIPALITY, false, &v);
+    assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
+    policy_check("nope", ORG_MUNICIPALITY, ORG_UTILITY, false, &v);
+    assert_int_equal(v.status, RK_ST_UNKNOWN_TYPE);
+}
+
+/* Every rule can reach a person its recipient does not know without the
+ * answer telling: a request type introduces, anything else follows. */
+static void check_rule(const policy_rule_t *r, void *ctx)
+{
+    size_t *n = ctx;
+    (*n)++;
+    assert_true(r->introduces || r->follows != NULL);
+    assert_false(r->introduces && r->follows != NULL);
+    if (r->follows != NULL)
+        assert_non_null(policy_find(r->follows));
+}
+
+static void test_policy_no_type_asks_about_the_recipient(void **state)
+{
+    size_t n = 0;
+    (void)state;
+    policy_each(check_rule, &n);
+    assert_true(n >= 4);
+}
+
+/* ------------------------------------------------ answers and their oracle */
+
+/* A fresh person enrolled by city.x, known to each org in `knows` (NULL-
+ * terminated) under a code of its own; codes[i] gets org i's code. */
+static void person(fixture_t *f, const char *const *knows, uint8_t codes[][RK_CODE_LEN], uint8_t id[STORE_IDCODE_LEN])
+{
+    store_txn_t *txn = NULL;
+    uint8_t x_code[RK_CODE_LEN];
+    assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
+    assert_int_equal(store_person_new_id(txn, "city.x", x_code, id), STORE_OK);
+    assert_int_equal(store_person_home_set(txn, id, "city.x"), STORE_OK);
+    for (size_t i = 0; knows[i] != NULL; i++) {
+        if (strcmp(knows[i], "city.x") == 0)
+            memcpy(codes[i], x_code, RK_CODE_LEN);
+        else
+            assert_int_equal(store_code_issue(txn, id, knows[i], codes[i]), STORE_OK);
+    }
+    assert_int_equal(store_commit(&txn), STORE_OK);
+}
+
+static uint64_t log_size(fixture_t *f)
+{
+    store_txn_t *txn = NULL;
+    uint64_t n = 0;
+    assert_int_equal(store_begin(f->store, false, &txn), STORE_OK);
+    assert_int_equal(store_log_size(txn, &n), STORE_OK);
+    store_abort(&txn);
+    return n;
+}
+
+/* Routes at a given time. */
+static void route_at(fixture_t *f, const char *from, const rk_envelope_t *env, uint64_t now_ms, route_out_t *out)
+{
+    store_txn_t *txn = NULL;
+    route_in_t in = {.from = from, .env = env, .max_what = 1024, .queue_limit = f->queue_limit,
+                     .ttl = &f->ttl, .now_ms = now_ms};
+    assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
+    in.txn = txn;
+    route_message(&in, out);
+    assert_false(out->store_failed);
+    assert_int_equal(store_commit(&txn), STORE_OK);
+}
+
+/* Sends type from->to about a person (the sender's code) and returns the
+ * answer, with the log's growth. */
+static void try_send(fixture_t *f, const rk_identity_t *signer, const char *to, const char *type,
+                     const uint8_t who[RK_CODE_LEN], const uint8_t *reply_to, route_out_t *out, uint64_t *grew)
+{
+    rk_envelope_t env;
+    uint64_t before = log_size(f);
+    make_env(&env, signer, signer->pub.name, to, type, who, reply_to, 16);
+    route(f, signer->pub.name, &env, out);
+    *grew = log_size(f) - before;
+    rk_envelope_clear(&env);
+}
+
+static void assert_same_answer(const route_out_t *a, uint64_t grew_a, const route_out_t *b, uint64_t grew_b)
+{
+    assert_string_equal(rk_status_name(a->status), rk_status_name(b->status));
+    assert_string_equal(a->detail, b->detail);
+    assert_int_equal(grew_a, grew_b);
+    assert_int_equal(a->duplicate, b->duplicate);
+}
+
+/* The property: for every procedure type, every sender kind and every
+ * recipient, as a request, as an answer to nothing and as an answer to a
+ * genuine message about another person, the answer is the same whether or
+ * not the recipient knows the person. */
+static void test_answer_never_depends_on_the_recipient(void **state)
+{
+    fixture_t *f = *state;
+    const rk_identity_t *orgs[] = {f->x, f->y, f->power, f->audit};
+    const char *types[] = {"move.out.notice", "move.in.notice", "utility.supply.stop", "utility.supply.start"};
+    size_t compared = 0;
+
+    for (size_t s = 0; s < 4; s++)
+        for (size_t r = 0; r < 3; r++) {
+            const char *sender = orgs[s]->pub.name, *recipient = orgs[r]->pub.name;
+            uint8_t known[2][RK_CODE_LEN], unknown[1][RK_CODE_LEN], other[2][RK_CODE_LEN];
+            uint8_t id_k[STORE_IDCODE_LEN], id_u[STORE_IDCODE_LEN], id_o[STORE_IDCODE_LEN];
+            const char *both[] = {sender, recipient, NULL}, *alone[] = {sender, NULL};
+            if (s == r)
+                continue;
+            person(f, both, known, id_k);
+            person(f, alone, unknown, id_u);
+            person(f, both, other, id_o);
+            for (size_t t = 0; t < 4; t++) {
+                route_out_t genuine, a, b;
+                uint64_t ga, gb, gg;
+                uint8_t random_id[RK_MSGID_LEN];
+                const uint8_t *refs[3];
+                randombytes_buf(random_id, sizeof random_id);
+                /* a genuine message of this type from the recipient to the
+                 * sender about another person, if the policy lets one go */
+                try_send(f, orgs[r], sender, types[t], other[1], NULL, &genuine, &gg);
+                refs[0] = NULL;
+                refs[1] = random_id;
+                refs[2] = genuine.status == RK_ST_ACCEPTED ? genuine.msg_id : random_id;
+                for (size_t k = 0; k < 3; k++) {
+                    try_send(f, orgs[s], recipient, types[t], known[0], refs[k], &a, &ga);
+                    try_send(f, orgs[s], recipient, types[t], unknown[0], refs[k], &b, &gb);
+                    assert_same_answer(&a, ga, &b, gb);
+                    compared++;
+                }
+            }
+        }
+    assert_true(compared >= 4 * 3 * 3 * 3 - 9);
+}
+
+/* The adversary of the review: a utility "replies" to a town about each of
+ * its customers to learn where they moved; and to a genuine request about
+ * another person.  One refusal, the same words, in every case; nothing is
+ * queued for the town. */
+static void test_forged_replies_learn_nothing(void **state)
+{
+    fixture_t *f = *state;
+    const char *moved[] = {"city.x", "power", "town.y", NULL}, *stayed[] = {"city.x", "power", NULL};
+    uint8_t cm[3][RK_CODE_LEN], cs[2][RK_CODE_LEN], idm[STORE_IDCODE_LEN], ids[STORE_IDCODE_LEN];
+    uint8_t random_id[RK_MSGID_LEN];
+    route_out_t a, b, req;
+    uint64_t ga, gb, gr;
+
+    person(f, moved, cm, idm);
+    person(f, stayed, cs, ids);
+    randombytes_buf(random_id, sizeof random_id);
+    try_send(f, f->power, "town.y", "utility.supply.stop", cm[1], random_id, &a, &ga);
+    try_send(f, f->power, "town.y", "utility.supply.stop", cs[1], random_id, &b, &gb);
+    assert_int_equal(a.status, RK_ST_NO_OPEN_REQUEST);
+    assert_same_answer(&a, ga, &b, gb);
+    assert_null(strstr(a.detail, "know"));
+
+    /* town.y asks power to start supply for the one who moved; power points
+     * its "reply" at that genuine request, about someone else */
+    try_send(f, f->y, "power", "utility.supply.start", cm[2], NULL, &req, &gr);
+    assert_int_equal(req.status, RK_ST_ACCEPTED);
+    try_send(f, f->power, "town.y", "utility.supply.start", cm[1], random_id, &a, &ga);
+    try_send(f, f->power, "town.y", "utility.supply.start", cs[1], req.msg_id, &b, &gb);
+    assert_int_equal(a.status, RK_ST_NO_OPEN_REQUEST);
+    assert_same_answer(&a, ga, &b, gb);
+    assert_int_equal(queue_len(f, "town.y"), 0);
+
+    /* the genuine reply goes through, once */
+    try_send(f, f->power, "town.y", "utility.supply.start", cm[1], req.msg_id, &a, &ga);
+    assert_int_equal(a.status, RK_ST_ACCEPTED);
+    assert_int_equal(queue_len(f, "town.y"), 1);
+    try_send(f, f->power, "town.y", "utility.supply.start", cm[1], req.msg_id, &a, &ga);
+    assert_int_equal(a.status, RK_ST_NO_OPEN_REQUEST);
+    assert_int_equal(queue_len(f, "town.y"), 1);
+}
+
+/* A reply after the hub forgot its request, or of another type, or from
+ * another org than the request went to, is the same refusal. */
+static void test_answer_only_while_open(void **state)
+{
+    fixture_t *f = *state;
+    const char *knows[] = {"city.x", "power", "gas", NULL};
+    rk_identity_t *gas = rk_identity_generate("gas");
+    uint8_t c[3][RK_CODE_LEN], id[STORE_IDCODE_LEN];
+    rk_envelope_t env;
+    route_out_t req, a;
+    uint64_t g;
+
+    assert_non_null(gas);
+    add_org(f->store, gas, ORG_UTILITY);
+    person(f, knows, c, id);
+    try_send(f, f->x, "power", "utility.supply.stop", c[0], NULL, &req, &g);
+    assert_int_equal(req.status, RK_ST_ACCEPTED);
+    /* another type */
+    try_send(f, f->power, "city.x", "utility.supply.start", c[1], req.msg_id, &a, &g);
+    assert_int_equal(a.status, RK_ST_NO_OPEN_REQUEST);
+    /* another org that knows the person */
+    try_send(f, gas, "city.x", "utility.supply.stop", c[2], req.msg_id, &a, &g);
+    assert_int_equal(a.status, RK_ST_NO_OPEN_REQUEST);
+    /* too late: the request's time-to-live and the day after are over */
+    make_env(&env, f->power, "power", "city.x", "utility.supply.stop", c[1], req.msg_id, 16);
+    route_at(f, "power", &env, 1700000000000ull + POLICY_DEFAULT_TTL_MS + 25ull * 3600 * 1000, &a);
+    assert_int_equal(a.status, RK_ST_NO_OPEN_REQUEST);
+    rk_envelope_clear(&env);
+    /* in time it goes */
+    try_send(f, f->power, "city.x", "utility.supply.stop", c[1], req.msg_id, &a, &g);
+    assert_int_equal(a.status, RK_ST_ACCEPTED);
+    rk_identity_destroy(&gas);
+}
+
+/* move.in.notice: only in answer to the recipient's own move-out notice
+ * about the person, and then it reaches it under its own code. */
+static void test_move_in_follows_move_out(void **state)
+{
+    fixture_t *f = *state;
+    rk_envelope_t env;
+    route_out_t notice, a;
+    find_ctx_t q;
+    uint64_t g;
+
+    make_env(&env, f->x, "city.x", "town.y", "move.out.notice", f->x_code, NULL, 16);
+    route(f, "city.x", &env, &notice);
+    assert_int_equal(notice.status, RK_ST_ACCEPTED);
+    assert_true(notice.first_contact);
+    rk_envelope_clear(&env);
+    queued(f, "town.y", notice.seq, &q);
+    try_send(f, f->y, "city.x", "move.in.notice", q.frame.u.deliver.envelope.who, notice.msg_id, &a, &g);
+    assert_int_equal(a.status, RK_ST_ACCEPTED);
+    assert_int_equal(g, 1); /* an answer introduces nobody: one entry */
+    rk_hub_frame_clear(&q.frame);
+    queued(f, "city.x", a.seq, &q);
+    assert_memory_equal(q.frame.u.deliver.envelope.who, f->x_code, RK_CODE_LEN);
+    rk_hub_frame_clear(&q.frame);
+}
+
+/* A request that may introduce writes two entries either way, and the
+ * second never names the sender. */
+static void test_first_contact_leaves_no_trace_for_the_sender(void **state)
+{
+    fixture_t *f = *state;
+    route_out_t a, b;
+    uint64_t ga, gb;
+    store_txn_t *txn = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    rk_log_entry_t e;
+
+    try_send(f, f->x, "power", "utility.supply.stop", f->x_code, NULL, &a, &ga);
+    assert_true(a.first_contact);
+    try_send(f, f->x, "power", "utility.supply.start", f->x_code, NULL, &b, &gb);
+    assert_false(b.first_contact);
+    assert_int_equal(ga, 2);
+    assert_int_equal(gb, 2);
+    assert_int_equal(b.log_size - a.log_size, 2);
+    assert_int_equal(store_begin(f->store, false, &txn), STORE_OK);
+    for (int i = 0; i < 2; i++) {
+        uint64_t at = i == 0 ? a.log_size : b.log_size; /* the entry after ACCEPTED */
+        assert_int_equal(store_log_get(txn, at, &buf, &len), STORE_OK);
+        assert_int_equal(rk_log_entry_decode(buf, len, &e, NULL, 0), RK_WIRE_OK);
+        assert_int_equal(e.event, i == 0 ? RK_EV_FIRST_CONTACT : RK_EV_CODE_FOUND);
+        assert_string_equal(e.from, "");
+        assert_string_equal(e.to, "power");
+        free(buf);
+    }
+    store_abort(&txn);
+}
+
+/* The current municipality moves with the resident, and only the current
+ * one can move it. */
+static void test_home_moves_with_the_resident(void **state)
+{
+    fixture_t *f = *state;
+    const char *knows[] = {"city.x", NULL};
+    rk_identity_t *z = rk_identity_generate("town.z");
+    uint8_t c[1][RK_CODE_LEN], id[STORE_IDCODE_LEN];
+    char home[RK_ID_MAX + 1];
+    store_txn_t *txn = NULL;
+    route_out_t a;
+    uint64_t g;
+
+    assert_non_null(z);
+    add_org(f->store, z, ORG_MUNICIPALITY);
+    person(f, knows, c, id);
+    try_send(f, f->x, "town.y", "move.out.notice", c[0], NULL, &a, &g);
+    assert_int_equal(a.status, RK_ST_ACCEPTED);
+    assert_int_equal(store_begin(f->store, false, &txn), STORE_OK);
+    assert_int_equal(store_person_home_get(txn, id, home), STORE_OK);
+    store_abort(&txn);
+    assert_string_equal(home, "town.y");
+    /* the former municipality cannot take the resident elsewhere */
+    try_send(f, f->x, "town.z", "move.out.notice", c[0], NULL, &a, &g);
+    assert_int_equal(a.status, RK_ST_ACCEPTED);
+    assert_int_equal(store_begin(f->store, false, &txn), STORE_OK);
+    assert_int_equal(store_person_home_get(txn, id, home), STORE_OK);
+    store_abort(&txn);
+    assert_string_equal(home, "town.y");
+    rk_identity_destroy(&z);
 }
 
 int main(void)
@@ -585,6 +892,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verdict_under_old_key_is_checked_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verdict_under_other_key_or_none_is_ignored, setup, teardown),
         cmocka_unit_test(test_policy_table),
+        cmocka_unit_test(test_policy_no_type_asks_about_the_recipient),
+        cmocka_unit_test_setup_teardown(test_answer_never_depends_on_the_recipient, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_replies_learn_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_only_while_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_move_in_follows_move_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_contact_leaves_no_trace_for_the_sender, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_home_moves_with_the_resident, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
