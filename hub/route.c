@@ -19,6 +19,13 @@
  *     position nor the log's growth tells the sender.
  * Refusals before these steps (type, kinds, suspended orgs, full queues)
  * depend on organizations, never on a person.
+ *
+ * What is left is timing: issuing a code writes two more rows than finding
+ * one, so a first contact's turn commits a few more pages.  A sender gets
+ * one sample of it per (person, recipient) at most, since the probe itself
+ * introduces the person, against a turn whose flush varies by far more;
+ * check_answer compares the person even where the other checks already
+ * failed, so its refusals do the same work.
  */
 #include "route.h"
 
