@@ -64,7 +64,7 @@ typedef struct options {
     double timeout_s;
     const char *to;
     const char *type;
-    const char *person_file; /* --person-file FILE, or "-" for --person */
+    const char *person_file; /* --person-file FILE ("-": standard input) */
     bool person_opt;         /* --person was given */
     bool person_in_argv;     /* --person=VALUE was given: refused */
     const char *person;      /* the number, once read (never from argv) */
@@ -1793,7 +1793,7 @@ static const char *env_or(const char *value, const char *name)
 
 static bool known_command(const char *cmd)
 {
-    static const char *const cmds[] = {"enroll", "bind",    "lookup",  "send",     "serve", "status",
+    static const char *const cmds[] = {"enroll", "bind",      "lookup",  "send",     "serve", "status",
                                        "flush",  "directory", "receipt", "disclose", "purge"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i]) == 0)
