@@ -4,8 +4,14 @@
  * Exit codes: 0 ok, 1 error, 2 usage, 3 refused (by hub or recipient),
  * 4 timed out waiting, 5 pending (committed to the outbox, not yet accepted
  * by the hub; re-sent automatically), 6 receipt not verified in full (the
- * hub did not provide the entry), 7 the routing log does not prove it.  Messages on stderr never carry a person's number or
- * a link code; stdout carries what the command is asked to print.
+ * hub did not provide the entry), 7 the routing log does not prove it.
+ * Messages on stderr never carry a person's number or a link code; stdout
+ * carries what the command is asked to print.
+ *
+ * A person's number is never taken from the command line, which every user
+ * of the machine can read (ps, /proc/PID/cmdline): it is read from standard
+ * input or from --person-file FILE, and a number given as an argument is
+ * refused (exit 2) without being repeated.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,7 +64,10 @@ typedef struct options {
     double timeout_s;
     const char *to;
     const char *type;
-    const char *person;
+    const char *person_file; /* --person-file FILE ("-": standard input) */
+    bool person_opt;         /* --person was given */
+    bool person_in_argv;     /* --person=VALUE was given: refused */
+    const char *person;      /* the number, once read (never from argv) */
     const char *code;
     const char *payload;
     bool no_wait;
@@ -100,36 +110,47 @@ static void usage(FILE *f)
           "                       at the hub; they come in once it is larger or purged\n"
           "      --keep-days N    keep completed messages N days, then delete them (default 30,\n"
           "                       at least 15) [RENKEI_KEEP_DAYS]\n"
+          "      --person-file FILE  read the resident's number from FILE (- is stdin); see below\n"
+          "      --person         the resident's number is on stdin (short for --person-file -)\n"
           "  -h, --help           show this help\n"
           "\n"
-          "Commands:\n"
-          "  enroll PERSON        (municipalities) get a new link code for PERSON from the hub,\n"
-          "                       record it locally and print it; PERSON never leaves the agent\n"
-          "  bind PERSON CODE     record CODE (32 hex digits, received at first contact) for PERSON\n"
-          "  lookup PERSON        print this organization's link code for PERSON (no hub needed)\n"
-          "  send --to ORG --type TYPE (--person PERSON | --code HEX) [--payload FILE|-]\n"
+          "Commands (NUMBER is the resident's number, read as described below):\n"
+          "  enroll               (municipalities) get a new link code for NUMBER from the hub,\n"
+          "                       record it locally and print it; NUMBER never leaves the agent\n"
+          "  bind CODE            record CODE (32 hex digits, received at first contact) for NUMBER\n"
+          "  lookup               print this organization's link code for NUMBER (no hub needed)\n"
+          "  send --to ORG --type TYPE (--person-file FILE | --code HEX) [--payload FILE|-]\n"
           "       [--no-wait | --no-reply]\n"
-          "                       send a JSON payload (default from stdin) and print the reply\n"
-          "                       as one JSON line; the message is kept in the outbox first and\n"
-          "                       re-sent until the hub takes it.  --no-wait: do not wait for\n"
-          "                       the reply; --no-reply: no reply is expected at all\n"
+          "                       send a JSON payload (default from stdin) about NUMBER (or the\n"
+          "                       person of link code HEX) and print the reply as one JSON line;\n"
+          "                       the message is kept in the outbox first and re-sent until the\n"
+          "                       hub takes it.  --no-wait: do not wait for the reply;\n"
+          "                       --no-reply: no reply is expected at all\n"
           "  serve [--exec CMD] [--count N]\n"
           "                       receive this organization's messages; print each as a JSON\n"
           "                       line, or hand each request to /bin/sh -c CMD on stdin and send\n"
           "                       CMD's JSON output back as the reply; re-sends pending messages\n"
-          "  status [MSGID | --person PERSON | --all]\n"
+          "  status [MSGID | --person | --person-file FILE | --all]\n"
           "                       messages sent and what became of them: open ones, one in\n"
-          "                       detail (MSGID or a unique prefix), those about PERSON, or all\n"
+          "                       detail (MSGID or a unique prefix), those about NUMBER, or all\n"
           "  flush                re-send the messages the hub has not accepted yet\n"
           "  directory            print the hub's signed list of organizations\n"
           "  receipt MSGID [--out FILE]\n"
           "                       proof that the hub put message MSGID (or a unique prefix) on its\n"
           "                       routing log: checks the hub-signed checkpoint and the inclusion\n"
           "                       proof of the message's entry; --out keeps the receipt in FILE\n"
-          "  disclose --person PERSON\n"
-          "                       (municipalities) every routing-log entry about PERSON, as a table\n"
+          "  disclose             (municipalities) every routing-log entry about NUMBER, as a table\n"
           "  purge                delete completed messages older than --keep-days now and print\n"
           "                       how many went (the agent also does this by itself, once a minute)\n"
+          "\n"
+          "The resident's number is never an argument: every user of this machine can read a\n"
+          "command line, so a number given there is refused (exit 2).  enroll, bind, lookup,\n"
+          "disclose and status --person read it from stdin (renkei-agent lookup <<<\"$NUMBER\"),\n"
+          "or from FILE with --person-file FILE.  send reads its payload from stdin, so give it\n"
+          "the number as --person-file FILE (in bash, --person-file <(printf '%s\\n' \"$NUMBER\")),\n"
+          "or the payload as --payload FILE and the number on stdin with --person.  One number\n"
+          "on one line: a trailing newline is dropped; an empty number, or one with spaces or\n"
+          "other non-printable characters, is refused.\n"
           "\n"
           "Exit codes: 0 ok, 1 error, 2 usage, 3 refused by the hub or the recipient,\n"
           "4 timed out waiting, 5 pending: kept in the outbox, re-sent automatically,\n"
@@ -148,6 +169,124 @@ static int usage_error(const char *fmt, ...)
     va_end(ap);
     fputs("\nTry 'renkei-agent --help' for more information.\n", stderr);
     return EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------ the number */
+
+/* A number given as an argument: refused, with how to give it instead, and
+ * never repeated (on the command line every local user could read it; at
+ * least it goes no further).  cmd is named only if it is a command that
+ * takes a number: otherwise it may be the number itself (renkei-agent
+ * --person NUMBER status). */
+static int refuse_person_arg(const char *cmd)
+{
+    static const char *const takes[] = {"enroll", "bind", "lookup", "send", "status", "disclose"};
+    const char *known = NULL;
+
+    for (size_t i = 0; i < sizeof takes / sizeof takes[0]; i++)
+        if (strcmp(cmd, takes[i]) == 0)
+            known = takes[i];
+    fprintf(stderr, PROG ": %s%sthe resident's number is never given on the command line, where every user of "
+                    "this machine can read it; nothing was done.  ", known ? known : "", known ? ": " : "");
+    if (known == NULL)
+        fputs("Pass it on standard input (renkei-agent lookup <<<\"$NUMBER\") or with --person-file FILE",
+              stderr);
+    else if (strcmp(known, "send") == 0)
+        fputs("Give it with --person-file FILE (in bash: --person-file <(printf '%s\\n' \"$NUMBER\")), or give "
+              "the payload with --payload FILE and the number on standard input with --person", stderr);
+    else
+        fprintf(stderr, "Pass it on standard input (renkei-agent %s%s <<<\"$NUMBER\") or with --person-file FILE",
+                known, strcmp(known, "status") == 0 ? " --person" : strcmp(known, "bind") == 0 ? " CODE" : "");
+    fputs("\nTry 'renkei-agent --help' for more information.\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* Reads the resident's number from path ("-": standard input) into
+ * out (NUL-terminated): one line, one trailing newline (or CR LF) dropped;
+ * empty, too long, or holding a NUL, whitespace or a non-printable
+ * character is refused.  Nothing is buffered outside out, which the caller
+ * wipes after use.  A regular file others may read earns a warning. */
+static int read_person(const char *path, char out[RK_PERSON_MAX + 1])
+{
+    bool from_stdin = strcmp(path, "-") == 0;
+    const char *name = from_stdin ? "standard input" : path;
+    char raw[RK_PERSON_MAX + 3]; /* the number, CR LF, and one byte to tell "too long" */
+    size_t len = 0;
+    bool tty;
+    struct stat st;
+    int fd, rc = EXIT_USAGE;
+
+    if (from_stdin) {
+        fd = STDIN_FILENO;
+    } else {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            err_msg("cannot open the resident's number file %s: %s", path, strerror(errno));
+            return EXIT_ERR;
+        }
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+            err_msg("warning: %s holds a resident's number and users other than its owner may read it "
+                    "(mode %04o); chmod 600 it, or pass the number on standard input",
+                    path, (unsigned)(st.st_mode & 07777));
+    }
+    tty = isatty(fd) != 0;
+    if (tty) {
+        fputs(PROG ": the resident's number, then Enter: ", stderr);
+        fflush(stderr);
+    }
+    while (len < sizeof raw) {
+        ssize_t n = read(fd, raw + len, sizeof raw - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err_msg("cannot read the resident's number from %s: %s", name, strerror(errno));
+            rc = EXIT_ERR;
+            goto done;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (tty && raw[len - 1] == '\n')
+            break; /* a terminal gives one line */
+    }
+    if (len > 0 && raw[len - 1] == '\n') {
+        len--;
+        if (len > 0 && raw[len - 1] == '\r')
+            len--;
+    }
+    if (len == 0) {
+        usage_error("the resident's number on %s is empty: give one number on one line", name);
+        goto done;
+    }
+    if (len > RK_PERSON_MAX) {
+        usage_error("the resident's number on %s is longer than %d characters (or more than one line)", name,
+                    RK_PERSON_MAX);
+        goto done;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)raw[i];
+        if (c == '\0') {
+            usage_error("the resident's number on %s contains a NUL byte", name);
+            goto done;
+        }
+        if (c == ' ' || (c >= '\t' && c <= '\r')) {
+            usage_error("the resident's number on %s contains whitespace or a line break: give one number "
+                        "on one line, nothing else", name);
+            goto done;
+        }
+        if (c < 0x20 || c > 0x7e) {
+            usage_error("the resident's number on %s must be printable ASCII characters", name);
+            goto done;
+        }
+    }
+    memcpy(out, raw, len);
+    out[len] = '\0';
+    rc = 0;
+done:
+    sodium_memzero(raw, sizeof raw);
+    if (!from_stdin)
+        close(fd);
+    return rc;
 }
 
 static int timeout_ms(const options *o)
@@ -313,8 +452,6 @@ static int cmd_enroll(const options *o, const char *person)
     rk_agent_err err;
     int rc;
 
-    if (!rk_person_valid(person))
-        return usage_error("enroll: PERSON must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
     if ((rc = open_agent(o, true, true, false, &a)) != 0)
         return rc;
     err = rk_agent_lookup(a, person, code, why, sizeof why);
@@ -546,7 +683,7 @@ static int cmd_send(const options *o)
     if (o->to == NULL || o->type == NULL)
         return usage_error("send needs --to ORG and --type TYPE");
     if ((o->person == NULL) == (o->code == NULL))
-        return usage_error("send needs exactly one of --person PERSON or --code HEX");
+        return usage_error("send needs exactly one of --person-file FILE (the resident's number) or --code HEX");
     if (o->no_wait && o->no_reply)
         return usage_error("give --no-wait or --no-reply, not both");
     if (!rk_valid_name(o->to))
@@ -555,8 +692,6 @@ static int cmd_send(const options *o)
         return usage_error("--type must be a procedure type such as utility.supply.stop");
     if (o->code != NULL && !rk_code_from_text(o->code, code))
         return usage_error("--code must be a link code of exactly 32 hexadecimal digits");
-    if (o->person != NULL && !rk_person_valid(o->person))
-        return usage_error("--person must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
     if ((rc = check_needs(o, "send", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
         return rc;
     if ((rc = read_payload(o, &payload, &payload_len)) != 0)
@@ -1463,6 +1598,7 @@ enum {
     OPT_TO = 256,
     OPT_TYPE,
     OPT_PERSON,
+    OPT_PERSON_FILE,
     OPT_CODE,
     OPT_PAYLOAD,
     OPT_NO_WAIT,
@@ -1487,7 +1623,8 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
         {"help", no_argument, NULL, 'h'},
         {"to", required_argument, NULL, OPT_TO},
         {"type", required_argument, NULL, OPT_TYPE},
-        {"person", required_argument, NULL, OPT_PERSON},
+        {"person", no_argument, NULL, OPT_PERSON},
+        {"person-file", required_argument, NULL, OPT_PERSON_FILE},
         {"code", required_argument, NULL, OPT_CODE},
         {"payload", required_argument, NULL, OPT_PAYLOAD},
         {"no-wait", no_argument, NULL, OPT_NO_WAIT},
@@ -1522,7 +1659,12 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
             return -1;
         case OPT_TO: o->to = optarg; break;
         case OPT_TYPE: o->type = optarg; break;
-        case OPT_PERSON: o->person = optarg; break;
+        case OPT_PERSON: o->person_opt = true; break;
+        case OPT_PERSON_FILE:
+            if (o->person_file != NULL)
+                return usage_error("--person-file is given twice");
+            o->person_file = optarg;
+            break;
         case OPT_CODE: o->code = optarg; break;
         case OPT_PAYLOAD: o->payload = optarg; break;
         case OPT_NO_WAIT: o->no_wait = true; break;
@@ -1541,10 +1683,21 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
             break;
         case ':':
             return usage_error("option %s needs a value", argv[optind - 1]);
-        default:
-            if (optopt != 0)
+        default: {
+            /* Named only up to any '=': what follows may be a number. */
+            const char *arg = argv[optind - 1];
+            int name_len = (int)strcspn(arg, "=");
+            if (optopt == OPT_PERSON) {
+                /* --person=NUMBER: refused once the command is known. */
+                o->person_in_argv = true;
+                break;
+            }
+            if (optopt != 0 && (optopt < 256 && strncmp(arg, "--", 2) != 0))
                 return usage_error("unknown option -%c", optopt);
-            return usage_error("unknown option %s", argv[optind - 1]);
+            if (optopt != 0)
+                return usage_error("option %.*s takes no value", name_len, arg);
+            return usage_error("unknown option %.*s", name_len, arg);
+        }
         }
     }
     *first_arg = optind;
@@ -1555,15 +1708,19 @@ static int check_command_options(const options *o, const char *cmd)
 {
     bool send = strcmp(cmd, "send") == 0, serve = strcmp(cmd, "serve") == 0;
     bool status = strcmp(cmd, "status") == 0, disclose = strcmp(cmd, "disclose") == 0;
+    bool person = send || status || disclose || strcmp(cmd, "enroll") == 0 || strcmp(cmd, "bind") == 0 ||
+                  strcmp(cmd, "lookup") == 0;
     if (!send && (o->to || o->type || o->code || o->payload || o->no_wait || o->no_reply))
         return usage_error("--to, --type, --code, --payload, --no-wait and --no-reply belong to send");
-    if (!send && !status && !disclose && o->person)
-        return usage_error("--person belongs to send, status and disclose");
+    if (!person && (o->person_opt || o->person_file))
+        return usage_error("--person and --person-file belong to enroll, bind, lookup, send, status and disclose");
+    if (o->person_opt && o->person_file)
+        return usage_error("give --person (the number on standard input) or --person-file FILE, not both");
     if (strcmp(cmd, "receipt") != 0 && o->out)
         return usage_error("--out belongs to receipt");
     if (!status && o->all)
         return usage_error("--all belongs to status");
-    if (status && o->all && o->person)
+    if (status && o->all && (o->person_opt || o->person_file))
         return usage_error("status takes --all or --person, not both");
     if (!serve && (o->exec || o->count))
         return usage_error("--exec and --count belong to serve");
@@ -1634,9 +1791,119 @@ static const char *env_or(const char *value, const char *name)
     return e != NULL && e[0] != '\0' ? e : NULL;
 }
 
+static bool known_command(const char *cmd)
+{
+    static const char *const cmds[] = {"enroll", "bind",      "lookup",  "send",     "serve", "status",
+                                       "flush",  "directory", "receipt", "disclose", "purge"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(cmd, cmds[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Reads the resident's number for a command that needs one, from
+ * --person-file FILE or standard input, into person; o->person points there. */
+static int take_person(options *o, char person[RK_PERSON_MAX + 1])
+{
+    int rc = read_person(o->person_file != NULL ? o->person_file : "-", person);
+    if (rc == 0)
+        o->person = person;
+    return rc;
+}
+
+/* Runs cmd with its nargs arguments; a resident's number is read into
+ * person (the caller wipes it). */
+static int dispatch(options *o, const char *cmd, int nargs, char **args, char person[RK_PERSON_MAX + 1])
+{
+    bool about_person = o->person_opt || o->person_file != NULL;
+    int rc;
+
+    if (strcmp(cmd, "lookup") == 0 || strcmp(cmd, "enroll") == 0) {
+        if (nargs != 0)
+            return refuse_person_arg(cmd);
+        if ((rc = check_needs(o, cmd, NEED_DATA)) != 0)
+            return rc;
+        if ((rc = take_person(o, person)) != 0)
+            return rc;
+        return strcmp(cmd, "lookup") == 0 ? cmd_lookup(o, person) : cmd_enroll(o, person);
+    }
+    if (strcmp(cmd, "bind") == 0) {
+        if (nargs >= 2) /* bind PERSON CODE, as it was */
+            return refuse_person_arg(cmd);
+        if (nargs != 1)
+            return usage_error("usage: bind CODE (the resident's number on standard input or in --person-file "
+                               "FILE)");
+        if ((rc = check_needs(o, cmd, NEED_DATA)) != 0)
+            return rc;
+        if ((rc = take_person(o, person)) != 0)
+            return rc;
+        return cmd_bind(o, person, args[0]);
+    }
+    if (strcmp(cmd, "send") == 0) {
+        if (nargs != 0 && about_person)
+            return refuse_person_arg(cmd);
+        if (nargs != 0)
+            return usage_error("send takes no arguments besides its options");
+        if (about_person && (o->person_file == NULL || strcmp(o->person_file, "-") == 0) &&
+            (o->payload == NULL || strcmp(o->payload, "-") == 0))
+            return usage_error("send: standard input cannot carry both the resident's number and the payload: "
+                               "give the number with --person-file FILE, or the payload with --payload FILE");
+        if (about_person && (rc = take_person(o, person)) != 0)
+            return rc;
+        return cmd_send(o);
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        if (nargs != 0)
+            return usage_error("serve takes no arguments besides its options");
+        return cmd_serve(o);
+    }
+    if (strcmp(cmd, "directory") == 0) {
+        if (nargs != 0)
+            return usage_error("directory takes no arguments");
+        return cmd_directory(o);
+    }
+    if (strcmp(cmd, "status") == 0) {
+        if (nargs != 0 && about_person)
+            return refuse_person_arg(cmd);
+        if (nargs > 1 || (nargs == 1 && o->all))
+            return usage_error("usage: status [MSGID | --person | --person-file FILE | --all]");
+        if ((rc = check_needs(o, cmd, NEED_DATA)) != 0)
+            return rc;
+        if (about_person && (rc = take_person(o, person)) != 0)
+            return rc;
+        return cmd_status(o, nargs == 1 ? args[0] : NULL);
+    }
+    if (strcmp(cmd, "flush") == 0) {
+        if (nargs != 0)
+            return usage_error("flush takes no arguments");
+        return cmd_flush(o);
+    }
+    if (strcmp(cmd, "receipt") == 0) {
+        if (nargs != 1)
+            return usage_error("usage: receipt MSGID [--out FILE]");
+        return cmd_receipt(o, args[0]);
+    }
+    if (strcmp(cmd, "disclose") == 0) {
+        if (nargs != 0)
+            return refuse_person_arg(cmd);
+        if ((rc = take_person(o, person)) != 0)
+            return rc;
+        return cmd_disclose(o);
+    }
+    if (strcmp(cmd, "purge") == 0) {
+        if (nargs != 0)
+            return usage_error("purge takes no arguments");
+        if ((rc = check_needs(o, cmd, NEED_DATA)) != 0)
+            return rc;
+        return cmd_purge(o);
+    }
+    return usage_error("unknown command \"%s\"", cmd);
+}
+
 int main(int argc, char **argv)
 {
     options o;
+    char person[RK_PERSON_MAX + 1]; /* the resident's number, when the command needs one */
     int first = 0, nargs, rc;
     const char *cmd;
 
@@ -1666,6 +1933,9 @@ int main(int argc, char **argv)
                            "receipt, disclose, purge)");
     cmd = argv[first];
     nargs = argc - first - 1;
+    /* --person=NUMBER, or --person NUMBER before the command. */
+    if (o.person_in_argv || (o.person_opt && !known_command(cmd)))
+        return refuse_person_arg(cmd);
     if ((rc = check_command_options(&o, cmd)) != 0)
         return rc;
     if (sodium_init() < 0) {
@@ -1673,79 +1943,7 @@ int main(int argc, char **argv)
         return EXIT_ERR;
     }
     install_signals();
-
-    if (strcmp(cmd, "lookup") == 0) {
-        if (nargs != 1)
-            return usage_error("usage: lookup PERSON");
-        if ((rc = check_needs(&o, cmd, NEED_DATA)) != 0)
-            return rc;
-        if (!rk_person_valid(argv[first + 1]))
-            return usage_error("PERSON must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
-        return cmd_lookup(&o, argv[first + 1]);
-    }
-    if (strcmp(cmd, "bind") == 0) {
-        if (nargs != 2)
-            return usage_error("usage: bind PERSON CODE");
-        if ((rc = check_needs(&o, cmd, NEED_DATA)) != 0)
-            return rc;
-        if (!rk_person_valid(argv[first + 1]))
-            return usage_error("PERSON must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
-        return cmd_bind(&o, argv[first + 1], argv[first + 2]);
-    }
-    if (strcmp(cmd, "enroll") == 0) {
-        if (nargs != 1)
-            return usage_error("usage: enroll PERSON");
-        if ((rc = check_needs(&o, cmd, NEED_DATA)) != 0)
-            return rc;
-        return cmd_enroll(&o, argv[first + 1]);
-    }
-    if (strcmp(cmd, "send") == 0) {
-        if (nargs != 0)
-            return usage_error("send takes no arguments besides its options");
-        return cmd_send(&o);
-    }
-    if (strcmp(cmd, "serve") == 0) {
-        if (nargs != 0)
-            return usage_error("serve takes no arguments besides its options");
-        return cmd_serve(&o);
-    }
-    if (strcmp(cmd, "directory") == 0) {
-        if (nargs != 0)
-            return usage_error("directory takes no arguments");
-        return cmd_directory(&o);
-    }
-    if (strcmp(cmd, "status") == 0) {
-        if (nargs > 1 || (nargs == 1 && (o.all || o.person)))
-            return usage_error("usage: status [MSGID | --person PERSON | --all]");
-        if ((rc = check_needs(&o, cmd, NEED_DATA)) != 0)
-            return rc;
-        if (o.person != NULL && !rk_person_valid(o.person))
-            return usage_error("--person must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
-        return cmd_status(&o, nargs == 1 ? argv[first + 1] : NULL);
-    }
-    if (strcmp(cmd, "flush") == 0) {
-        if (nargs != 0)
-            return usage_error("flush takes no arguments");
-        return cmd_flush(&o);
-    }
-    if (strcmp(cmd, "receipt") == 0) {
-        if (nargs != 1)
-            return usage_error("usage: receipt MSGID [--out FILE]");
-        return cmd_receipt(&o, argv[first + 1]);
-    }
-    if (strcmp(cmd, "disclose") == 0) {
-        if (nargs != 0 || o.person == NULL)
-            return usage_error("usage: disclose --person PERSON");
-        if (!rk_person_valid(o.person))
-            return usage_error("--person must be 1 to %d printable ASCII characters", RK_PERSON_MAX);
-        return cmd_disclose(&o);
-    }
-    if (strcmp(cmd, "purge") == 0) {
-        if (nargs != 0)
-            return usage_error("purge takes no arguments");
-        if ((rc = check_needs(&o, cmd, NEED_DATA)) != 0)
-            return rc;
-        return cmd_purge(&o);
-    }
-    return usage_error("unknown command \"%s\"", cmd);
+    rc = dispatch(&o, cmd, nargs, argv + first + 1, person);
+    sodium_memzero(person, sizeof person);
+    return rc;
 }

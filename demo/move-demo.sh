@@ -78,7 +78,10 @@ wait_for() {
 }
 
 # Each party has its own folder: T/ORG/data is its agent's database, the
-# rest is what it printed or was handed.
+# rest is what it printed or was handed.  The resident's number never goes
+# on a command line (every local user could read it there): renkei-agent
+# reads it from stdin (<<<"$NUMBER") or from --person-file, here a pipe
+# from the shell's own printf (--person-file <(printf ...)).
 N=0
 agent() {  # agent ORG ARGS... ; stdout/stderr kept in T/ORG/N.out|err
     local org=$1
@@ -151,7 +154,7 @@ printf '    %-8s serving (X city portal)\n' city.x
 
 # ---------------------------------------------------------------- move-out
 step "Move-out at X city's portal: A gives the number; city.x looks up (enrolls) its own code"
-agent city.x enroll "$NUMBER" || die "city.x enroll failed: $(cat "$LAST_ERR")"
+agent city.x enroll <<<"$NUMBER" || die "city.x enroll failed: $(cat "$LAST_ERR")"
 CODE_X="$(head -n 1 "$LAST_OUT")"
 info "A's number stays inside city.x; city.x's code for A: $(short "$CODE_X")"
 
@@ -161,7 +164,7 @@ row_head() {
 }
 route() {  # route FROM TO TYPE PAYLOAD  (prints one routed step and its reply)
     local from=$1 to=$2 type=$3 payload=$4 line code_back result seen
-    agent "$from" send --to "$to" --type "$type" --person "$NUMBER" <<<"$payload" \
+    agent "$from" send --to "$to" --type "$type" --person-file <(printf '%s\n' "$NUMBER") <<<"$payload" \
         || die "$from -> $to $type failed: $(cat "$LAST_ERR")"
     ROUTED_MSG="$(sed -n 's/.*accepted: seq [0-9]* msg \([0-9a-f]*\).*/\1/p' "$LAST_ERR" | head -n 1)"
     line="$(tail -n 1 "$LAST_OUT")"
@@ -188,12 +191,12 @@ for u in "${UTILS[@]}"; do
 done
 
 step "city.x sends the move-out notice to town.y (town.y has never heard of A, and its system is off)"
-agent city.x send --to town.y --type move.out.notice --person "$NUMBER" --no-reply \
+agent city.x send --to town.y --type move.out.notice --person-file <(printf '%s\n' "$NUMBER") --no-reply \
     <<<'{"notice":"move-out","moving_on":"2025-04-01","to":"town.y"}' \
     || die "city.x could not send the notice: $(cat "$LAST_ERR")"
 NOTICE_ID="$(jget msg_id <"$LAST_OUT")"
 info "the hub accepted it and keeps it for town.y (14 days at most); city.x's status for A's move:"
-agent city.x status --person "$NUMBER" || die "city.x status failed: $(cat "$LAST_ERR")"
+agent city.x status --person <<<"$NUMBER" || die "city.x status failed: $(cat "$LAST_ERR")"
 sed 's/^/      /' "$LAST_OUT"
 grep -q "^${NOTICE_ID:0:12}.*ACCEPTED" "$LAST_OUT" || fail "the notice should show ACCEPTED while town.y is off"
 info "town.y's system starts:"
@@ -214,8 +217,8 @@ info "town.y received: $NOTICE"
 
 # ---------------------------------------------------------------- move-in
 step "Move-in at Y town's counter: A presents the number; town.y binds it to the code from the notice"
-agent town.y bind "$NUMBER" "$CODE_Y" || die "town.y bind failed: $(cat "$LAST_ERR")"
-agent town.y lookup "$NUMBER" || die "town.y lookup failed: $(cat "$LAST_ERR")"
+agent town.y bind "$CODE_Y" <<<"$NUMBER" || die "town.y bind failed: $(cat "$LAST_ERR")"
+agent town.y lookup <<<"$NUMBER" || die "town.y lookup failed: $(cat "$LAST_ERR")"
 [[ "$(head -n 1 "$LAST_OUT")" == "$CODE_Y" ]] || fail "town.y's lookup does not give the bound code"
 info "town.y's code for A: $(short "$CODE_Y")"
 
@@ -231,7 +234,7 @@ done
 step "The move's progress, as each town's agent records it (renkei-agent status --person)"
 for town in city.x town.y; do
     for ((i = 0; i < WAIT * 10; i++)); do
-        agent "$town" status --person "$NUMBER" || die "$town status failed: $(cat "$LAST_ERR")"
+        agent "$town" status --person <<<"$NUMBER" || die "$town status failed: $(cat "$LAST_ERR")"
         grep -qE 'PENDING|ACCEPTED' "$LAST_OUT" || break   # every reply (or delivery) is in
         sleep 0.1
     done
@@ -258,8 +261,8 @@ else
 fi
 
 # ---------------------------------------------------------------- routing log
-step "What the hub did about A, as X city may show the resident (renkei-agent disclose --person)"
-if agent city.x disclose --person "$NUMBER"; then
+step "What the hub did about A, as X city may show the resident (renkei-agent disclose)"
+if agent city.x disclose <<<"$NUMBER"; then
     sed 's/^/      /' "$LAST_OUT"
     rows="$(grep -cE '^[0-9]+  ' "$LAST_OUT" || true)"
     [[ "$rows" -gt 0 ]] || fail "the disclosure lists no entry about A"

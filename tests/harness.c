@@ -117,6 +117,21 @@ char *it_slurp(const char *path, size_t *len)
     return buf;
 }
 
+int it_person_file(it_env_t *env, const char *person, char *path, size_t path_len)
+{
+    int fd, rc = 0;
+    size_t n = strlen(person);
+    snprintf(path, path_len, "%s/run/%04u.person", env->dir, ++env->runs);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    if (write(fd, person, n) != (ssize_t)n || write(fd, "\n", 1) != 1)
+        rc = -1;
+    if (close(fd) != 0)
+        rc = -1;
+    return rc;
+}
+
 int it_write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -781,17 +796,22 @@ int it_move_setup(it_env_t *env, it_move_t *m, char *why, size_t why_len)
     return 0;
 }
 
-/* One `send --person` from org to `to`, waiting for the reply. */
+/* One `send --person-file` from org to `to`, waiting for the reply. */
 static int move_send(it_env_t *env, const char *org, const char *to, const char *type,
                      const char *payload, it_reply_t *rep, char *why, size_t why_len)
 {
     it_run_t r;
     json_t *o;
     const char *acc;
+    char person[PATH_MAX];
 
     memset(rep, 0, sizeof *rep);
-    rep->status = it_agent(env, org, payload, &r, "send", "--to", to, "--type", type, "--person",
-                           IT_PERSON, NULL);
+    if (it_person_file(env, IT_PERSON, person, sizeof person) != 0) {
+        why_set(why, why_len, "cannot write the person file for %s's send", org);
+        return -1;
+    }
+    rep->status = it_agent(env, org, payload, &r, "send", "--to", to, "--type", type, "--person-file",
+                           person, NULL);
     if (rep->status != 0) {
         why_set(why, why_len, "%s send %s to %s exited %d: %s", org, type, to, rep->status, r.err);
         it_run_clear(&r);
@@ -850,9 +870,10 @@ int it_move_run(it_env_t *env, it_move_t *m, char *why, size_t why_len)
     json_t *o;
     size_t i;
     int st;
+    char person[PATH_MAX];
 
     /* Move-out at city.x: the resident's number becomes city.x's code. */
-    st = it_agent(env, "city.x", NULL, &r, "enroll", IT_PERSON, NULL);
+    st = it_agent(env, "city.x", IT_PERSON "\n", &r, "enroll", NULL);
     if (st != 0) {
         why_set(why, why_len, "city.x enroll exited %d: %s", st, r.err);
         it_run_clear(&r);
@@ -879,8 +900,12 @@ int it_move_run(it_env_t *env, it_move_t *m, char *why, size_t why_len)
         why_set(why, why_len, "town.y serve --count 1 did not start");
         return -1;
     }
+    if (it_person_file(env, IT_PERSON, person, sizeof person) != 0) {
+        why_set(why, why_len, "cannot write the person file for the notice");
+        return -1;
+    }
     st = it_agent(env, "city.x", "{\"notice\":\"move-out\",\"moving_on\":\"2025-04-01\"}", &r,
-                  "send", "--to", "town.y", "--type", "move.out.notice", "--person", IT_PERSON,
+                  "send", "--to", "town.y", "--type", "move.out.notice", "--person-file", person,
                   "--no-wait", NULL);
     if (st != 0) {
         why_set(why, why_len, "city.x send move.out.notice exited %d: %s", st, r.err);
@@ -910,14 +935,14 @@ int it_move_run(it_env_t *env, it_move_t *m, char *why, size_t why_len)
     json_decref(o);
 
     /* Move-in at town.y's counter: A presents the number; bind it. */
-    st = it_agent(env, "town.y", NULL, &r, "bind", IT_PERSON, m->code_y, NULL);
+    st = it_agent(env, "town.y", IT_PERSON "\n", &r, "bind", m->code_y, NULL);
     if (st != 0) {
         why_set(why, why_len, "town.y bind exited %d: %s", st, r.err);
         it_run_clear(&r);
         return -1;
     }
     it_run_clear(&r);
-    st = it_agent(env, "town.y", NULL, &r, "lookup", IT_PERSON, NULL);
+    st = it_agent(env, "town.y", IT_PERSON "\n", &r, "lookup", NULL);
     if (st != 0) {
         why_set(why, why_len, "town.y lookup exited %d: %s", st, r.err);
         it_run_clear(&r);

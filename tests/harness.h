@@ -116,6 +116,10 @@ bool it_tree_contains(const char *dir, const void *needle, size_t len, char *whe
                       size_t where_len);
 /* Writes text to path (creating, truncating).  0 on success. */
 int it_write_file(const char *path, const char *text);
+/* Writes person (a resident's number) and a newline to a new file
+ * run/NNNN.person that only its owner may read, for renkei-agent
+ * --person-file; its path into path.  0 on success. */
+int it_person_file(it_env_t *env, const char *person, char *path, size_t path_len);
 
 /* Trims trailing whitespace in place; returns s. */
 char *it_chomp(char *s);

@@ -91,16 +91,17 @@ static size_t count_of(const char *hay, const char *needle)
 
 static int send_one(it_env_t *env, const char *pad, const char *map, it_run_t *r)
 {
-    const char *args[] = {"--map-size", map, "send", "--to", "power", "--type", TYPE, "--person", PERSON,
+    /* The payload is a file, so the number comes on stdin (--person). */
+    const char *args[] = {"--map-size", map, "send", "--to", "power", "--type", TYPE, "--person",
                           "--no-reply", "--payload", pad, NULL};
-    return it_agentv(env, "city.x", NULL, map != NULL ? args : args + 2, r);
+    return it_agentv(env, "city.x", PERSON "\n", map != NULL ? args : args + 2, r);
 }
 
 static void enroll(it_env_t *env, const char *map)
 {
     it_run_t r;
-    int st = map != NULL ? it_agent(env, "city.x", NULL, &r, "--map-size", map, "enroll", PERSON, NULL)
-                         : it_agent(env, "city.x", NULL, &r, "enroll", PERSON, NULL);
+    int st = map != NULL ? it_agent(env, "city.x", PERSON "\n", &r, "--map-size", map, "enroll", NULL)
+                         : it_agent(env, "city.x", PERSON "\n", &r, "enroll", NULL);
     if (st != 0)
         fail_msg("enroll exited %d: %s", st, r.err);
     it_run_clear(&r);

@@ -50,10 +50,12 @@ typedef struct fixture {
 
 static void send_requests(fixture_t *fx, int n)
 {
+    char person[PATH_MAX];
+    assert_int_equal(it_person_file(fx->env, IT_PERSON, person, sizeof person), 0);
     for (int i = 0; i < n; i++) {
         it_run_t r;
         int st = it_agent(fx->env, "city.x", "{\"request\":\"stop\",\"date\":\"2025-03-31\"}", &r, "send", "--to",
-                          "power", "--type", "utility.supply.stop", "--person", IT_PERSON, NULL);
+                          "power", "--type", "utility.supply.stop", "--person-file", person, NULL);
         if (st != 0)
             fprintf(stderr, "send exited %d: %s\n", st, r.err);
         assert_int_equal(st, 0);
@@ -76,7 +78,7 @@ static int setup(void **state)
         return -1;
     if (it_serve_start(fx->env, "power", "cat > /dev/null; printf '{\"result\":\"done\"}\\n'", 0) == NULL)
         return -1;
-    if (it_agent(fx->env, "city.x", NULL, &r, "enroll", IT_PERSON, NULL) != 0) {
+    if (it_agent(fx->env, "city.x", IT_PERSON "\n", &r, "enroll", NULL) != 0) {
         it_run_clear(&r);
         return -1;
     }

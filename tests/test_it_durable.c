@@ -9,6 +9,7 @@
  * lose nothing and resume by themselves; a hub killed with -9 forgets
  * nothing it accepted.
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -348,7 +349,7 @@ static void test_store_full(void **state)
     it_env_t *env = *state;
     sent_t s;
     size_t accepted = 0, full = 0, other = 0;
-    char *big;
+    char *big, person[PATH_MAX];
     it_run_t r;
     it_proc_t *srv;
 
@@ -386,8 +387,9 @@ static void test_store_full(void **state)
     memcpy(big, "{\"pad\":\"", 8);
     memset(big + 8, 'y', 60000);
     memcpy(big + 60008, "\"}", 3);
-    assert_int_equal(it_agent(env, "city.x", big, &r, "send", "--to", "power", "--type", TYPE, "--person",
-                              "LOAD-0001", "--no-wait", NULL),
+    assert_int_equal(it_person_file(env, "LOAD-0001", person, sizeof person), 0);
+    assert_int_equal(it_agent(env, "city.x", big, &r, "send", "--to", "power", "--type", TYPE, "--person-file",
+                              person, "--no-wait", NULL),
                      5);
     free(big);
     assert_non_null(strstr(r.err, "STORE_FULL"));

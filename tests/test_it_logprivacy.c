@@ -16,6 +16,7 @@
  *
  * The tests run in order on one move (a group fixture).
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -459,8 +460,10 @@ static void test_who_may_do_what(void **state)
     /* The CLI says so too, without the number or the code. */
     {
         it_run_t r;
-        int st = it_agent(fx.env, "power", NULL, &r, "disclose", "--person", IT_PERSON, NULL);
+        int st = it_agent(fx.env, "power", IT_PERSON "\n", &r, "disclose", NULL);
         assert_int_not_equal(st, 0);
+        assert_int_not_equal(st, 2); /* refused by the hub, not a usage error */
+        assert_null(strstr(r.err, IT_PERSON));
         assert_null(strstr(r.err, fx.move.seen_stop[0].code));
         it_run_clear(&r);
     }
@@ -502,7 +505,7 @@ static size_t check_disclosure(const char *org, bool whole, const entry_t *list,
     it_run_t r;
     int st;
 
-    st = it_agent(fx.env, org, NULL, &r, "disclose", "--person", IT_PERSON, NULL);
+    st = it_agent(fx.env, org, IT_PERSON "\n", &r, "disclose", NULL);
     if (st != 0)
         fail_msg("%s: disclose exited %d: %s", org, st, r.err);
     assert_null(strstr(r.out, IT_PERSON));
@@ -548,16 +551,17 @@ static void test_disclosure_lists_only_the_person(void **state)
     it_run_t r;
     const entry_t *other;
     size_t n = 0;
-    char other_msg[80] = "";
+    char other_msg[80] = "", other_file[PATH_MAX];
     const char *acc;
     (void)state;
 
     assert_non_null(aud);
     /* A second resident at city.x, and one message about them. */
-    assert_int_equal(it_agent(fx.env, "city.x", NULL, &r, "enroll", OTHER_PERSON, NULL), 0);
+    assert_int_equal(it_agent(fx.env, "city.x", OTHER_PERSON "\n", &r, "enroll", NULL), 0);
     it_run_clear(&r);
+    assert_int_equal(it_person_file(fx.env, OTHER_PERSON, other_file, sizeof other_file), 0);
     assert_int_equal(it_agent(fx.env, "city.x", "{\"request\":\"stop\",\"date\":\"2025-05-01\"}", &r, "send", "--to",
-                              "gas", "--type", "utility.supply.stop", "--person", OTHER_PERSON, "--no-wait", NULL),
+                              "gas", "--type", "utility.supply.stop", "--person-file", other_file, "--no-wait", NULL),
                      0);
     acc = strstr(r.err, " msg ");
     assert_non_null(acc);

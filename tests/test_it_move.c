@@ -125,7 +125,7 @@ static void test_move(void **state)
     /* A second enroll of the same person at city.x gives the same code. */
     {
         it_run_t r;
-        assert_int_equal(it_agent(fx->env, "city.x", NULL, &r, "enroll", IT_PERSON, NULL), 0);
+        assert_int_equal(it_agent(fx->env, "city.x", IT_PERSON "\n", &r, "enroll", NULL), 0);
         assert_string_equal(it_chomp(r.out), m->code_x);
         it_run_clear(&r);
     }

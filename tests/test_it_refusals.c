@@ -6,6 +6,7 @@
  * honest agent never sends most of them.  The recipient that must refuse an
  * undecryptable payload is the real renkei-agent.
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -610,23 +611,26 @@ static void test_cli_reports_refusals(void **state)
     fixture_t *fx = *state;
     it_run_t r;
     rk_hub_frame_t hf;
+    char person[PATH_MAX];
     int st;
 
-    st = it_agent(fx->env, "city.x", NULL, &r, "enroll", "TEST-0002", NULL);
+    st = it_agent(fx->env, "city.x", "TEST-0002\n", &r, "enroll", NULL);
     if (st != 0)
         fail_msg("renkei-agent enroll exited %d: %s", st, r.err);
     it_run_clear(&r);
 
+    assert_int_equal(it_person_file(fx->env, "TEST-0002", person, sizeof person), 0);
     st = it_agent(fx->env, "city.x", "{\"request\":\"stop\"}", &r, "send", "--to", "town.y",
-                  "--type", "move.in.notice", "--person", "TEST-0002", NULL);
+                  "--type", "move.in.notice", "--person-file", person, NULL);
     if (st != 3 || strstr(r.err, "refused: NOT_PERMITTED: ") == NULL)
         fail_msg("expected exit 3 and \"refused: NOT_PERMITTED: \", got exit %d: %s", st, r.err);
     assert_null(strstr(r.err, "TEST-0002"));
     it_run_clear(&r);
 
     st = it_agent(fx->env, "city.x", "this is not json", &r, "send", "--to", "power", "--type",
-                  "utility.supply.stop", "--person", "TEST-0002", NULL);
+                  "utility.supply.stop", "--person-file", person, NULL);
     assert_true(st != 0);
+    assert_non_null(strstr(r.err, "not JSON"));
     it_run_clear(&r);
     /* nothing reached power */
     assert_int_equal(rawclient_recv_kind(fx->pw, RK_HF_DELIVER, &hf, 500), 1);
