@@ -69,6 +69,7 @@ typedef struct options {
     bool person_in_argv;     /* --person=VALUE was given: refused */
     const char *person;      /* the number, once read (never from argv) */
     const char *code;
+    const char *reply_to; /* --reply-to MSGID (32 hex digits) */
     const char *payload;
     bool no_wait;
     bool no_reply;
@@ -120,12 +121,15 @@ static void usage(FILE *f)
           "  bind CODE            record CODE (32 hex digits, received at first contact) for NUMBER\n"
           "  lookup               print this organization's link code for NUMBER (no hub needed)\n"
           "  send --to ORG --type TYPE (--person-file FILE | --code HEX) [--payload FILE|-]\n"
-          "       [--no-wait | --no-reply]\n"
+          "       [--reply-to MSGID] [--no-wait | --no-reply]\n"
           "                       send a JSON payload (default from stdin) about NUMBER (or the\n"
           "                       person of link code HEX) and print the reply as one JSON line;\n"
           "                       the message is kept in the outbox first and re-sent until the\n"
           "                       hub takes it.  --no-wait: do not wait for the reply;\n"
-          "                       --no-reply: no reply is expected at all\n"
+          "                       --no-reply: no reply is expected at all; --reply-to: the\n"
+          "                       message answers MSGID (32 hex digits), a message ORG sent to\n"
+          "                       this organization about the same person, e.g. a\n"
+          "                       move.in.notice answering a move.out.notice\n"
           "  serve [--exec CMD] [--count N]\n"
           "                       receive this organization's messages; print each as a JSON\n"
           "                       line, or hand each request to /bin/sh -c CMD on stdin and send\n"
@@ -671,7 +675,7 @@ static int cmd_send(const options *o)
     rk_outgoing m;
     rk_result_t result;
     rk_event *reply = NULL;
-    uint8_t msg_id[RK_MSGID_LEN], code[RK_CODE_LEN];
+    uint8_t msg_id[RK_MSGID_LEN], code[RK_CODE_LEN], reply_to[RK_MSGID_LEN];
     char msg_hex[33], why[512] = "";
     char *payload = NULL;
     size_t payload_len = 0;
@@ -692,6 +696,8 @@ static int cmd_send(const options *o)
         return usage_error("--type must be a procedure type such as utility.supply.stop");
     if (o->code != NULL && !rk_code_from_text(o->code, code))
         return usage_error("--code must be a link code of exactly 32 hexadecimal digits");
+    if (o->reply_to != NULL && !rk_code_from_text(o->reply_to, reply_to))
+        return usage_error("--reply-to must be a message id of exactly 32 hexadecimal digits");
     if ((rc = check_needs(o, "send", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
         return rc;
     if ((rc = read_payload(o, &payload, &payload_len)) != 0)
@@ -707,6 +713,7 @@ static int cmd_send(const options *o)
     m.type = o->type;
     m.person = o->person;
     m.code = o->code ? code : NULL;
+    m.reply_to = o->reply_to ? reply_to : NULL;
     m.payload = (const uint8_t *)payload;
     m.payload_len = payload_len;
     m.no_reply = o->no_reply;
@@ -1610,6 +1617,7 @@ enum {
     OPT_LOG_ORIGIN,
     OPT_MAP_SIZE,
     OPT_KEEP_DAYS,
+    OPT_REPLY_TO,
 };
 
 static int parse_args(int argc, char **argv, options *o, int *first_arg)
@@ -1626,6 +1634,7 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
         {"person", no_argument, NULL, OPT_PERSON},
         {"person-file", required_argument, NULL, OPT_PERSON_FILE},
         {"code", required_argument, NULL, OPT_CODE},
+        {"reply-to", required_argument, NULL, OPT_REPLY_TO},
         {"payload", required_argument, NULL, OPT_PAYLOAD},
         {"no-wait", no_argument, NULL, OPT_NO_WAIT},
         {"exec", required_argument, NULL, OPT_EXEC},
@@ -1666,6 +1675,7 @@ static int parse_args(int argc, char **argv, options *o, int *first_arg)
             o->person_file = optarg;
             break;
         case OPT_CODE: o->code = optarg; break;
+        case OPT_REPLY_TO: o->reply_to = optarg; break;
         case OPT_PAYLOAD: o->payload = optarg; break;
         case OPT_NO_WAIT: o->no_wait = true; break;
         case OPT_NO_REPLY: o->no_reply = true; break;
@@ -1710,8 +1720,8 @@ static int check_command_options(const options *o, const char *cmd)
     bool status = strcmp(cmd, "status") == 0, disclose = strcmp(cmd, "disclose") == 0;
     bool person = send || status || disclose || strcmp(cmd, "enroll") == 0 || strcmp(cmd, "bind") == 0 ||
                   strcmp(cmd, "lookup") == 0;
-    if (!send && (o->to || o->type || o->code || o->payload || o->no_wait || o->no_reply))
-        return usage_error("--to, --type, --code, --payload, --no-wait and --no-reply belong to send");
+    if (!send && (o->to || o->type || o->code || o->reply_to || o->payload || o->no_wait || o->no_reply))
+        return usage_error("--to, --type, --code, --reply-to, --payload, --no-wait and --no-reply belong to send");
     if (!person && (o->person_opt || o->person_file))
         return usage_error("--person and --person-file belong to enroll, bind, lookup, send, status and disclose");
     if (o->person_opt && o->person_file)

@@ -33,6 +33,7 @@ command -v python3 >/dev/null || { echo "move-demo: python3 is needed to read JS
 BACKOFFICE="$HERE/../agents/examples/utility-backoffice.sh"
 
 NUMBER="DEMO-0000-0000-0001"          # resident A's number: a made-up demo value
+NUMBER_B="DEMO-0000-0000-0002"        # resident B, who stays in X city
 UTILS=(power gas water)
 WAIT=15                                # seconds any wait may take
 
@@ -222,6 +223,19 @@ agent town.y lookup <<<"$NUMBER" || die "town.y lookup failed: $(cat "$LAST_ERR"
 [[ "$(head -n 1 "$LAST_OUT")" == "$CODE_Y" ]] || fail "town.y's lookup does not give the bound code"
 info "town.y's code for A: $(short "$CODE_Y")"
 
+step "town.y answers city.x's move-out notice with its move-in notice (a follow-up: --reply-to the notice)"
+agent town.y send --to city.x --type move.in.notice --person-file <(printf '%s\n' "$NUMBER") \
+    --reply-to "$NOTICE_ID" --no-reply <<<'{"notice":"move-in","moved_in_on":"2025-04-01"}' \
+    || die "town.y could not send the move-in notice: $(cat "$LAST_ERR")"
+wait_for "$T/city.x/serve.out" '"move.in.notice"' || fail "city.x received no move-in notice within $WAIT s"
+MOVE_IN="$(grep -F '"move.in.notice"' "$T/city.x/serve.out" | tail -n 1)"
+row_head
+printf '    %-7s %-7s %-21s %-14s %-14s %-7s %s\n' town.y city.x move.in.notice "$(short "$CODE_Y")" \
+    "$(short "$(jget code <<<"$MOVE_IN")")" no "(answers the move-out notice: no reply)"
+[[ "$(jget code <<<"$MOVE_IN")" == "$CODE_X" ]] || fail "the move-in notice reached city.x under a code that is not its own"
+info "the hub accepts a move-in notice only as the answer to the recipient's own move-out notice about the same"
+info "resident: on its own, or about anyone else, it would ask \"does city.x know this person?\""
+
 step "town.y asks the utilities to start supply"
 row_head
 SENDER_CODE="$CODE_Y"
@@ -261,17 +275,56 @@ else
 fi
 
 # ---------------------------------------------------------------- routing log
-step "What the hub did about A, as X city may show the resident (renkei-agent disclose)"
+step "What the hub did about A (renkei-agent disclose): Y town, A's municipality now, sees the whole record"
+if agent town.y disclose <<<"$NUMBER"; then
+    sed 's/^/      /' "$LAST_OUT"
+    grep -qE '^[0-9]+ .* city\.x +power ' "$LAST_OUT" || fail "town.y's disclosure misses city.x's stop request to power"
+    grep -qE '^[0-9]+ .* town\.y +power ' "$LAST_OUT" || fail "town.y's disclosure misses its own start request to power"
+    ! grep -qE 'first-contact|code-found' "$LAST_OUT" || fail "a disclosure tells whether a message was a first contact"
+    ! grep -qF -- "$NUMBER" "$LAST_OUT" || fail "the disclosure shows A's number"
+    ! grep -qiF -- "$CODE_Y" "$LAST_OUT" || fail "the disclosure shows town.y's code for A"
+    info "every exchange about A, from every organization; not whether anyone met A for the first time"
+else
+    fail "town.y's disclosure failed: $(cat "$LAST_ERR")"
+fi
+info "X city, A's former municipality, sees only its own exchanges about A:"
 if agent city.x disclose <<<"$NUMBER"; then
     sed 's/^/      /' "$LAST_OUT"
-    rows="$(grep -cE '^[0-9]+  ' "$LAST_OUT" || true)"
-    [[ "$rows" -gt 0 ]] || fail "the disclosure lists no entry about A"
-    ! grep -qF -- "$NUMBER" "$LAST_OUT" || fail "the disclosure shows A's number"
-    ! grep -qiF -- "$CODE_X" "$LAST_OUT" || fail "the disclosure shows city.x's code for A"
-    info "every exchange about A, from every organization; the number and the codes stay out of it"
+    ! grep -qE '^[0-9]+ .* town\.y +(power|gas|water) ' "$LAST_OUT" || fail "city.x's disclosure shows town.y's exchanges"
+    ! grep -qE '^[0-9]+ .* (power|gas|water) +town\.y ' "$LAST_OUT" || fail "city.x's disclosure shows the utilities' replies to town.y"
+    grep -qE '^[0-9]+ .* city\.x +power ' "$LAST_OUT" || fail "city.x's disclosure misses its own stop request"
 else
     fail "city.x's disclosure failed: $(cat "$LAST_ERR")"
 fi
+
+step "city.x plays the adversary: does town.y know A (who moved there) or B (who did not)?"
+agent city.x enroll <<<"$NUMBER_B" || die "city.x enroll B failed: $(cat "$LAST_ERR")"
+probe() {  # probe PERSON [--reply-to ID]: city.x sends town.y a move-in notice about PERSON
+    local who=$1
+    shift
+    agent city.x send --to town.y --type move.in.notice --person-file <(printf '%s\n' "$who") --no-reply "$@" \
+        <<<'{"probe":true}'
+    printf '%s' "$(grep -o 'refused: .*' "$LAST_ERR" || echo "exit $?: accepted")"
+}
+declare -A PROBE
+PROBE[alone_a]="$(probe "$NUMBER")"
+PROBE[alone_b]="$(probe "$NUMBER_B")"
+PROBE[none_a]="$(probe "$NUMBER" --reply-to 0123456789abcdef0123456789abcdef)"
+PROBE[none_b]="$(probe "$NUMBER_B" --reply-to 0123456789abcdef0123456789abcdef)"
+same() { [[ "${PROBE[$1_a]}" == "${PROBE[$1_b]}" ]] && echo "yes, word for word" || echo NO; }
+printf '    %-34s %-34s %-34s %s\n' "probe" "about A (town.y knows A)" "about B (town.y does not)" "same answer"
+printf '    %-34s %-34s %-34s %s\n' "move.in.notice on its own" "$(cut -d: -f1-2 <<<"${PROBE[alone_a]}")" \
+    "$(cut -d: -f1-2 <<<"${PROBE[alone_b]}")" "$(same alone)"
+printf '    %-34s %-34s %-34s %s\n' "move.in.notice answering nothing" "$(cut -d: -f1-2 <<<"${PROBE[none_a]}")" \
+    "$(cut -d: -f1-2 <<<"${PROBE[none_b]}")" "$(same none)"
+if [[ "${PROBE[alone_a]}" == "${PROBE[alone_b]}" && "${PROBE[none_a]}" == "${PROBE[none_b]}" &&
+      "${PROBE[alone_a]}" == refused:* && "${PROBE[none_a]}" == refused:* ]]; then
+    ANSWERS_DEPEND=none
+else
+    ANSWERS_DEPEND=some
+    fail "the hub's answers to city.x depend on whether town.y knows the resident"
+fi
+info "the same words either way: the hub's answers depend only on what city.x already knows"
 
 step "X city keeps a receipt for its stop request to power (renkei-agent receipt)"
 if [[ -z "${STOP_MSG[power]:-}" ]]; then
@@ -335,6 +388,8 @@ for party in city.x town.y "${UTILS[@]}" hub; do
     printf '    %-8s %-24s %-13s %-12s %-13s %s\n' "$party" "$list" "$only" "$number" \
         "$([[ $expect_number == allowed ]] && echo yes || echo no)" "$ok"
 done
+printf '    %-8s %-24s %-13s %-12s %-13s %s\n' answers "that depend on another" "organization:" "$ANSWERS_DEPEND" "" \
+    "$([[ $ANSWERS_DEPEND == none ]] && echo OK || echo FAIL)"
 info "hub = its log, its LMDB files and its ready file; each agent = its LMDB, its output and what its back office was handed"
 
 # ---------------------------------------------------------------- audit
