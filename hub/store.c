@@ -12,7 +12,10 @@
  *                                       under subkey "queue"
  *   qexp           expires_ms(8 BE) org 0 seq(8 BE) -> empty (expiry index)
  *   qcount         org -> u64 LE, entries queued (row absent at 0)
- *   msgs           from 0 msg_id(16) -> packed msg record (see msg_pack)
+ *   msgs           from 0 msg_id(16) -> packed msg record (see msg_pack); an
+ *                  open request that may be answered also holds its
+ *                  person's ID code, sealed, until it is answered, expires
+ *                  or is refused
  *   msgexp         keep_until_ms(8 BE) from 0 msg_id(16) -> empty (purge index)
  *   log            index(8 BE) -> serialized LogEntry (appended, never rewritten)
  *   log_tree       level(1) index(8 BE) -> SHA-256 of that complete subtree
@@ -1620,9 +1623,10 @@ static bool msg_valid(const msg_record_t *r)
 
 /* version(1) state(1) to_len(1) type_len(1) seq(8 LE) accepted_ms(8 LE)
  * keep_until_ms(8 LE) log_size(8 LE) to type [nonce(24) AEAD(ID code, ad = row key)];
- * returns the length.  The optional sealed ID code (for the private
- * per-person index) uses a fresh nonce, so records of one person share no
- * byte at rest. */
+ * returns the length.  The optional sealed ID code (an open request's
+ * person, to check that an answer is about the same person; under subkey
+ * "seal") uses a fresh nonce each time the record is written, so records
+ * of one person share no byte at rest. */
 static size_t msg_pack(const store_t *s, const MDB_val *key, const msg_record_t *r, uint8_t out[MSG_MAX_LEN])
 {
     size_t tl = strlen(r->to), yl = strlen(r->type);
