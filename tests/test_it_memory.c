@@ -12,8 +12,8 @@
  * envelope's signature: none may be anywhere, freed heap included, nor in
  * the pages of the LMDB data file (which hold only sealed data).
  *
- * Reading another process's memory needs root or CAP_SYS_PTRACE (the hub
- * makes itself non-dumpable, so being its parent is not enough).  Where it
+ * Reading another process's memory needs CAP_SYS_PTRACE, which root has:
+ * the hub makes itself non-dumpable, so being its parent is not enough.  Where it
  * cannot be read the test says so and is skipped, never passed.
  */
 #define _GNU_SOURCE /* memmem */
@@ -291,8 +291,8 @@ static int open_mem_or_skip(pid_t pid)
     fd = open(path, O_RDONLY);
     if (fd < 0) {
         fprintf(stderr,
-                "SKIPPED: cannot open %s (%s): reading the hub's memory needs root or CAP_SYS_PTRACE; "
-                "nothing about what the hub's memory holds was checked\n",
+                "SKIPPED: cannot open %s (%s): reading the memory of a non-dumpable process needs "
+                "CAP_SYS_PTRACE (root has it); nothing about what the hub's memory holds was checked\n",
                 path, strerror(errno));
         skip();
     }
