@@ -44,6 +44,7 @@
 #define PURGE_CHECK_MS 60000u /* how often the library deletes old completed messages */
 #define PURGE_AGAIN_MS 1000u  /* ... and sooner while a batch left some behind */
 #define DAY_MS 86400000ull
+#define RK_ZMQ_ZERO_COPY_RECV 10 /* a context option of libzmq >= 4.3 (ZMQ_ZERO_COPY_RECV, draft API) */
 
 struct qitem {
     struct qitem *next;
@@ -263,17 +264,51 @@ static void q_unlink(rk_agent_t *a, struct qitem *prev, struct qitem *q)
 
 /* ------------------------------------------------------------------ wire I/O */
 
-/* Sends one encoded frame; nowait: give up at once if it cannot leave. */
+/* Frees a frame ZeroMQ has encrypted and sent (or dropped), wiped first:
+ * it holds a link code and an envelope in the clear.  hint: its length. */
+static void wipe_sent(void *data, void *hint)
+{
+    sodium_memzero(data, (size_t)(uintptr_t)hint);
+    free(data);
+}
+
+/* Wipes and frees an encoded frame. */
+static void frame_free(uint8_t *buf, size_t len)
+{
+    if (buf == NULL)
+        return;
+    sodium_memzero(buf, len);
+    free(buf);
+}
+
+/* Sends one encoded frame; nowait: give up at once if it cannot leave.
+ * ZeroMQ gets a copy it wipes when it lets go of it (wipe_sent). */
 static rk_agent_err send_bytes(rk_agent_t *a, const uint8_t *buf, size_t len, bool nowait, char *why,
                                size_t why_len)
 {
+    zmq_msg_t msg;
+    void *copy;
     int rc;
     if (a->sock == NULL) {
         set_why(why, why_len, "not connected to the hub");
         return RK_AGENT_EOFFLINE;
     }
-    rc = zmq_send(a->sock, buf, len, nowait ? ZMQ_DONTWAIT : 0);
+    copy = malloc(len > 0 ? len : 1);
+    if (copy == NULL) {
+        set_why(why, why_len, "out of memory sending to the hub");
+        return RK_AGENT_ENOMEM;
+    }
+    memcpy(copy, buf, len);
+    if (zmq_msg_init_data(&msg, copy, len, wipe_sent, (void *)(uintptr_t)len) != 0) {
+        wipe_sent(copy, (void *)(uintptr_t)len);
+        set_why(why, why_len, "out of memory sending to the hub");
+        return RK_AGENT_ENOMEM;
+    }
+    rc = zmq_msg_send(&msg, a->sock, nowait ? ZMQ_DONTWAIT : 0);
     if (rc < 0) {
+        int e = errno;
+        zmq_msg_close(&msg); /* wipes the copy */
+        errno = e;
         if (errno == EAGAIN) {
             set_why(why, why_len, "could not hand the request to the hub at %s within %g s",
                     a->endpoint, secs(a->timeout_ms));
@@ -302,7 +337,7 @@ static rk_agent_err send_frame(rk_agent_t *a, const rk_client_frame_t *f, char *
         return werr == RK_WIRE_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EINVAL;
     }
     err = send_bytes(a, buf, len, false, why, why_len);
-    free(buf);
+    frame_free(buf, len);
     return err;
 }
 
@@ -513,6 +548,7 @@ static rk_agent_err read_frame(rk_agent_t *a, char *why, size_t why_len)
         return RK_AGENT_OK;
     }
     werr = rk_hub_frame_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &f, detail, sizeof detail);
+    sodium_memzero(zmq_msg_data(&msg), zmq_msg_size(&msg)); /* a code, an envelope, in the clear */
     zmq_msg_close(&msg);
     if (werr == RK_WIRE_ENOMEM) {
         set_why(why, why_len, "out of memory reading from the hub");
@@ -775,6 +811,10 @@ rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
     a->ctx = zmq_ctx_new();
     if (a->ctx == NULL)
         return zmq_fail(a, "creating the ZeroMQ context", why, why_len);
+    /* Each frame in a block of its own, wiped and freed once read: by
+     * default ZeroMQ decrypts frames inside its long-lived receive buffer. */
+    if (zmq_ctx_set(a->ctx, RK_ZMQ_ZERO_COPY_RECV, 0) != 0)
+        notice(a, "ZeroMQ keeps received frames in its receive buffer: %s", zmq_strerror(errno));
     a->sock = zmq_socket(a->ctx, ZMQ_DEALER);
     if (a->sock == NULL)
         return zmq_fail(a, "creating the hub socket", why, why_len);
@@ -1468,11 +1508,11 @@ static size_t resend_due(rk_agent_t *a, bool force, char *why, size_t why_len)
         size_t len = 0;
         rk_agent_err err = rk_mailbox_out_get(a->mb, ids[i], &st, &frame, &len, why, why_len);
         if (err != RK_AGENT_OK || st.state != RK_MSG_PENDING) {
-            free(frame);
+            frame_free(frame, len);
             continue;
         }
         err = send_bytes(a, frame, len, !force, why, why_len);
-        free(frame);
+        frame_free(frame, len);
         if (err != RK_AGENT_OK)
             break; /* the connection is busy or down: next time */
         now = wall_ms();
@@ -1655,7 +1695,7 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
     err = rk_mailbox_out_add(a->mb, &st, bytes, len, done_from, done_msg_id, p.time_ms, why, why_len);
     sodium_memzero(&st, sizeof st);
     if (err != RK_AGENT_OK) {
-        free(bytes);
+        frame_free(bytes, len);
         memset(msg_id, 0, RK_MSGID_LEN);
         return err;
     }
@@ -1663,13 +1703,13 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
     /* Committed: from here on the message is not lost, whatever happens. */
     sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
     if (!come_online(a, a->timeout_ms)) {
-        free(bytes);
+        frame_free(bytes, len);
         set_why(why, why_len, "not connected to the hub; message %s is kept in the outbox and re-sent "
                               "automatically", hex);
         return RK_AGENT_EPENDING;
     }
     err = send_bytes(a, bytes, len, false, why, why_len);
-    free(bytes);
+    frame_free(bytes, len);
     if (err != RK_AGENT_OK) {
         char inner[256];
         snprintf(inner, sizeof inner, "%s", why != NULL ? why : "");

@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "harden.h"
 #include "renkei_agent.h"
 
 #define PROG "renkei-agent"
@@ -46,6 +47,7 @@
 extern char **environ;
 
 static volatile sig_atomic_t stop_requested = 0;
+static rk_harden_t harden; /* what rk_harden_process could do; serve says so */
 
 static void on_signal(int sig)
 {
@@ -1363,7 +1365,10 @@ static int cmd_serve(const options *o)
         return rc;
     if ((rc = open_agent(o, false, true, true, &a)) != 0)
         return rc;
-    err_msg("serving as %s", rk_agent_org(a));
+    {
+        char mem[400];
+        err_msg("serving as %s (%s)", rk_agent_org(a), rk_harden_describe(&harden, mem, sizeof mem));
+    }
     rc = 0;
     while (!stop_requested && (o->count <= 0 || handled < o->count)) {
         rk_event *ev = NULL;
@@ -1917,6 +1922,7 @@ int main(int argc, char **argv)
     int first = 0, nargs, rc;
     const char *cmd;
 
+    rk_harden_process(argv, &harden); /* first: may re-execute once */
     memset(&o, 0, sizeof o);
     o.timeout_s = 10;
     rc = parse_args(argc, argv, &o, &first);

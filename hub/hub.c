@@ -33,6 +33,7 @@
 #include "verify.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define RK_ZMQ_ZERO_COPY_RECV 10 /* a context option of libzmq >= 4.3 (ZMQ_ZERO_COPY_RECV, draft API) */
 #define POLL_MS 200
 #define SWEEP_EVERY_MS 1000
 #define SWEEP_MAX 1000      /* expired entries handled per sweep */
@@ -130,14 +131,37 @@ static uint64_t mono_ms(void)
 
 /* ------------------------------------------------------------------ sending */
 
+/* Frees a frame ZeroMQ has encrypted and sent (or dropped), wiped first:
+ * it holds a link code or an envelope in the clear.  hint: its length. */
+static void wipe_sent(void *data, void *hint)
+{
+    sodium_memzero(data, (size_t)(uintptr_t)hint);
+    free(data);
+}
+
 /* Sends bytes to a connection.  Returns 0, or the errno (EHOSTUNREACH:
- * the peer is gone; EAGAIN: its queue is full). */
+ * the peer is gone; EAGAIN: its queue is full).  ZeroMQ gets a copy it
+ * wipes when it lets go of it (wipe_sent). */
 static int send_bytes(hub_t *hub, const conn_rid_t *rid, const void *buf, size_t len)
 {
-    if (zmq_send(hub->router, rid->id, rid->len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        return errno;
-    if (zmq_send(hub->router, buf, len, ZMQ_DONTWAIT) < 0)
-        return errno;
+    zmq_msg_t msg;
+    void *copy;
+    int err;
+
+    copy = malloc(len > 0 ? len : 1);
+    if (copy == NULL)
+        return ENOMEM;
+    memcpy(copy, buf, len);
+    if (zmq_msg_init_data(&msg, copy, len, wipe_sent, (void *)(uintptr_t)len) != 0) {
+        wipe_sent(copy, (void *)(uintptr_t)len);
+        return ENOMEM;
+    }
+    if (zmq_send(hub->router, rid->id, rid->len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_send(&msg, hub->router, ZMQ_DONTWAIT) < 0) {
+        err = errno;
+        zmq_msg_close(&msg); /* wipes the copy */
+        return err;
+    }
     return 0;
 }
 
@@ -152,6 +176,7 @@ static int send_to(hub_t *hub, const conn_rid_t *rid, const rk_hub_frame_t *f)
         return ENOMEM;
     }
     rc = send_bytes(hub, rid, buf, len);
+    sodium_memzero(buf, len);
     free(buf);
     return rc;
 }
@@ -658,10 +683,12 @@ static int read_frame(hub_t *hub, inframe_t *x)
     if (more) {
         x->werr = RK_WIRE_EDECODE;
         snprintf(x->why, sizeof x->why, "a message must be exactly one frame");
+        sodium_memzero(zmq_msg_data(&body), zmq_msg_size(&body));
         zmq_msg_close(&body);
         goto drain;
     }
     x->werr = rk_client_frame_decode(zmq_msg_data(&body), zmq_msg_size(&body), &x->f, x->why, sizeof x->why);
+    sodium_memzero(zmq_msg_data(&body), zmq_msg_size(&body)); /* the envelope, in the clear */
     zmq_msg_close(&body);
     return 1;
 
@@ -673,6 +700,7 @@ drain:
             more = 0;
         else
             zmq_getsockopt(hub->router, ZMQ_RCVMORE, &more, &more_len);
+        sodium_memzero(zmq_msg_data(&extra), zmq_msg_size(&extra));
         zmq_msg_close(&extra);
     }
     return got;
@@ -1203,6 +1231,11 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
     hub->verify = verify_pool_new(verify_threads(cfg->verify_threads));
     hub->conns = conns_new();
     hub->zctx = zmq_ctx_new();
+    /* Each frame in a block of its own, wiped and freed once read: by
+     * default ZeroMQ decrypts frames inside its long-lived receive buffer,
+     * where their plaintext would stay until overwritten. */
+    if (hub->zctx != NULL && zmq_ctx_set(hub->zctx, RK_ZMQ_ZERO_COPY_RECV, 0) != 0)
+        hub_log(log, LOG_WARNING, "ZeroMQ keeps received frames in its receive buffer: %s", zmq_strerror(errno));
     if (hub->items == NULL || hub->in[0].fr == NULL || hub->in[0].jobs == NULL || hub->in[1].fr == NULL ||
         hub->in[1].jobs == NULL || hub->verify == NULL || hub->conns == NULL || hub->zctx == NULL) {
         err = HUB_ENOMEM;

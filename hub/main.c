@@ -1,8 +1,8 @@
 /*
  * renkei-hub - the linkage hub daemon.
  *
- * main() reads like a checklist: options -> config -> keys -> store ->
- * bind -> signals -> loop -> one teardown.
+ * main() reads like a checklist: process hardening -> options -> config ->
+ * keys -> store -> bind -> signals -> loop -> one teardown.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "harden.h"
 #include "hub.h"
 #include "keys.h"
 #include "log.h"
@@ -263,8 +264,12 @@ int main(int argc, char **argv)
     hub_t *hub = NULL;
     struct sigaction sa;
     hub_config_t hcfg;
+    rk_harden_t harden;
+    char line[400];
     int c, status = 1;
 
+    /* 0. no core file, and freed memory wiped (may re-execute once) */
+    rk_harden_process(argv, &harden);
     memset(&opt, 0, sizeof opt);
     opt.verify_threads = -1;
     policy_ttl_init(&opt.ttl);
@@ -363,6 +368,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     /* 7. loop */
+    hub_log(&log, harden.not_dumpable && harden.wipes_freed ? LOG_NOTICE : LOG_WARNING, "memory: %s",
+            rk_harden_describe(&harden, line, sizeof line));
     hub_log(&log, LOG_NOTICE, "listening on %s as '%s'", hub_endpoint(hub), identity->pub.name);
     status = hub_run(hub, &stop_requested) == HUB_OK ? 0 : 1;
     hub_log(&log, LOG_NOTICE, "stopping");

@@ -4,10 +4,15 @@
  * Generated protobuf-c structs live only inside this file.  Every decoder
  * follows one pattern: unpack, check version, check each field, copy into the
  * caller's plain struct, free the unpacked message.
+ *
+ * Frames carry link codes and envelopes in the clear: every block this file
+ * frees that held one is wiped first, the protobuf-c runtime's own blocks
+ * included (through the `wiping` allocator).
  */
 #include "wire.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +124,34 @@ bool rk_code_from_text(const char *text, uint8_t code[RK_CODE_LEN])
 
 /* ------------------------------------------------------------------ helpers */
 
+static void *wiping_alloc(void *data, size_t size)
+{
+    (void)data;
+    return malloc(size);
+}
+
+/* Wipes the whole block, not just the field's length: unpacking allocates
+ * the message and each bytes or string field separately. */
+static void wiping_free(void *data, void *p)
+{
+    (void)data;
+    if (p == NULL)
+        return;
+    sodium_memzero(p, malloc_usable_size(p));
+    free(p);
+}
+
+static ProtobufCAllocator wiping = {wiping_alloc, wiping_free, NULL};
+
+/* Wipes and frees a buffer that held part of a frame. */
+static void wipe_free(void *p, size_t len)
+{
+    if (p == NULL)
+        return;
+    sodium_memzero(p, len);
+    free(p);
+}
+
 static void set_why(char *why, size_t why_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_why(char *why, size_t why_len, const char *fmt, ...)
@@ -211,7 +244,7 @@ static rk_wire_err sign_detached(const char *domain, const uint8_t *body, size_t
     if (m == NULL)
         return RK_WIRE_ENOMEM;
     crypto_sign_detached(sig, NULL, m, ml, sk);
-    free(m);
+    wipe_free(m, ml);
     return RK_WIRE_OK;
 }
 
@@ -224,7 +257,7 @@ static rk_wire_err verify_detached(const char *domain, const uint8_t *body, size
     if (m == NULL)
         return RK_WIRE_ENOMEM;
     rc = crypto_sign_verify_detached(sig, m, ml, pk);
-    free(m);
+    wipe_free(m, ml);
     return rc == 0 ? RK_WIRE_OK : RK_WIRE_ESIG;
 }
 
@@ -234,16 +267,16 @@ void rk_core_clear(rk_core_t *core)
 {
     if (core == NULL)
         return;
-    free(core->what);
-    memset(core, 0, sizeof *core);
+    wipe_free(core->what, core->what_len);
+    sodium_memzero(core, sizeof *core);
 }
 
 void rk_envelope_clear(rk_envelope_t *env)
 {
     if (env == NULL)
         return;
-    free(env->core);
-    memset(env, 0, sizeof *env);
+    wipe_free(env->core, env->core_len);
+    sodium_memzero(env, sizeof *env);
 }
 
 static rk_wire_err check_core_fields(const rk_core_t *c)
@@ -281,7 +314,7 @@ rk_wire_err rk_core_decode(const uint8_t *buf, size_t len, rk_core_t *c, char *w
     rk_wire_err err = RK_WIRE_EFIELD;
 
     memset(c, 0, sizeof *c);
-    m = renkei__v1__envelope_core__unpack(NULL, len, buf);
+    m = renkei__v1__envelope_core__unpack(&wiping, len, buf);
     if (m == NULL) {
         set_why(why, why_len, "%s is not a valid protobuf message", "envelope core");
         return RK_WIRE_EDECODE;
@@ -318,11 +351,11 @@ rk_wire_err rk_core_decode(const uint8_t *buf, size_t len, rk_core_t *c, char *w
     }
     c->what_len = m->what.len;
     c->time_ms = m->time_ms;
-    renkei__v1__envelope_core__free_unpacked(m, NULL);
+    renkei__v1__envelope_core__free_unpacked(m, &wiping);
     return RK_WIRE_OK;
 
 fail:
-    renkei__v1__envelope_core__free_unpacked(m, NULL);
+    renkei__v1__envelope_core__free_unpacked(m, &wiping);
     rk_core_clear(c);
     return err;
 }
@@ -411,7 +444,7 @@ void rk_client_frame_clear(rk_client_frame_t *f)
         return;
     if (f->kind == RK_CF_SEND)
         rk_envelope_clear(&f->u.send);
-    memset(f, 0, sizeof *f);
+    sodium_memzero(f, sizeof *f); /* a disclosure's code */
 }
 
 rk_wire_err rk_client_frame_encode(const rk_client_frame_t *f, uint8_t **out, size_t *out_len)
@@ -513,14 +546,14 @@ rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_fra
     rk_wire_err err = RK_WIRE_OK;
 
     memset(f, 0, sizeof *f);
-    m = renkei__v1__client_frame__unpack(NULL, len, buf);
+    m = renkei__v1__client_frame__unpack(&wiping, len, buf);
     if (m == NULL) {
         set_why(why, why_len, "%s is not a valid protobuf message", "frame");
         return RK_WIRE_EDECODE;
     }
     if (m->version != RK_PROTOCOL_VERSION) {
         set_why(why, why_len, "%s: unsupported protocol version", "frame");
-        renkei__v1__client_frame__free_unpacked(m, NULL);
+        renkei__v1__client_frame__free_unpacked(m, &wiping);
         return RK_WIRE_EVERSION;
     }
     switch (m->body_case) {
@@ -585,7 +618,7 @@ rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_fra
         f->kind = (rk_cf_kind)m->body_case;
     else
         memset(f, 0, sizeof *f);
-    renkei__v1__client_frame__free_unpacked(m, NULL);
+    renkei__v1__client_frame__free_unpacked(m, &wiping);
     return err;
 }
 
@@ -611,7 +644,7 @@ void rk_hub_frame_clear(rk_hub_frame_t *f)
         free(f->u.log.entry_len);
         free(f->u.log.index);
     }
-    memset(f, 0, sizeof *f);
+    sodium_memzero(f, sizeof *f); /* an enrollment's code */
 }
 
 rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *out_len)
@@ -834,7 +867,7 @@ rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *
     rk_wire_err err = RK_WIRE_OK;
 
     memset(e, 0, sizeof *e);
-    m = renkei__v1__log_entry__unpack(NULL, len, buf);
+    m = renkei__v1__log_entry__unpack(&wiping, len, buf);
     if (m == NULL) {
         set_why(why, why_len, "%s is not a valid protobuf message", "log entry");
         return RK_WIRE_EDECODE;
@@ -866,7 +899,7 @@ rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *
         e->outcome = (rk_status)m->outcome;
         e->size = m->size;
     }
-    renkei__v1__log_entry__free_unpacked(m, NULL);
+    renkei__v1__log_entry__free_unpacked(m, &wiping);
     if (err != RK_WIRE_OK)
         memset(e, 0, sizeof *e);
     return err;
@@ -879,14 +912,14 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
     rk_wire_err err = RK_WIRE_OK;
 
     memset(f, 0, sizeof *f);
-    m = renkei__v1__hub_frame__unpack(NULL, len, buf);
+    m = renkei__v1__hub_frame__unpack(&wiping, len, buf);
     if (m == NULL) {
         set_why(why, why_len, "%s is not a valid protobuf message", "frame");
         return RK_WIRE_EDECODE;
     }
     if (m->version != RK_PROTOCOL_VERSION) {
         set_why(why, why_len, "%s: unsupported protocol version", "frame");
-        renkei__v1__hub_frame__free_unpacked(m, NULL);
+        renkei__v1__hub_frame__free_unpacked(m, &wiping);
         return RK_WIRE_EVERSION;
     }
     switch (m->body_case) {
@@ -997,7 +1030,7 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
         f->kind = (rk_hf_kind)m->body_case;
         rk_hub_frame_clear(f);
     }
-    renkei__v1__hub_frame__free_unpacked(m, NULL);
+    renkei__v1__hub_frame__free_unpacked(m, &wiping);
     return err;
 }
 
@@ -1069,7 +1102,7 @@ rk_wire_err rk_dir_open(const uint8_t *body, size_t body_len, const uint8_t sign
     err = verify_detached(SIG_DOMAIN_DIRECTORY, body, body_len, signature, hub_sign_pk);
     if (err != RK_WIRE_OK)
         return err;
-    m = renkei__v1__directory_body__unpack(NULL, body_len, body);
+    m = renkei__v1__directory_body__unpack(&wiping, body_len, body);
     if (m == NULL)
         return RK_WIRE_EDECODE;
     if (m->version != RK_PROTOCOL_VERSION) {
@@ -1098,10 +1131,10 @@ rk_wire_err rk_dir_open(const uint8_t *body, size_t body_len, const uint8_t sign
         e->active = strcmp(s->status, "active") == 0;
         dir->n++;
     }
-    renkei__v1__directory_body__free_unpacked(m, NULL);
+    renkei__v1__directory_body__free_unpacked(m, &wiping);
     return RK_WIRE_OK;
 fail:
-    renkei__v1__directory_body__free_unpacked(m, NULL);
+    renkei__v1__directory_body__free_unpacked(m, &wiping);
     rk_dir_clear(dir);
     return err;
 }

@@ -578,6 +578,11 @@ int it_hub_stop(it_env_t *env)
     return st;
 }
 
+pid_t it_hub_pid(const it_env_t *env)
+{
+    return env->hub != NULL ? env->hub->pid : -1;
+}
+
 char *it_hub_log(it_env_t *env)
 {
     char *s = it_slurp(env->hub_log, NULL);

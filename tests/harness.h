@@ -81,6 +81,8 @@ int it_hub_start_at(it_env_t *env, const char *bind, const char *const *extra);
 const char *it_hub_endpoint(const it_env_t *env);
 /* SIGTERM to the hub, waits up to 10 s; returns its exit status or -1. */
 int it_hub_stop(it_env_t *env);
+/* The running hub's process id (-1 before it_hub_start). */
+pid_t it_hub_pid(const it_env_t *env);
 /* The hub log so far (malloc'd, never NULL unless out of memory). */
 char *it_hub_log(it_env_t *env);
 /* Polls the hub log for up to timeout_ms until it contains needle. */
