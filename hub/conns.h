@@ -7,6 +7,14 @@
  * number pushed to the current receiver and how many pushes await an ack.
  * Nothing here is durable: after a restart or a reconnect the cursor starts
  * again at the head of the queue, and the agent's inbox drops duplicates.
+ *
+ * Which org a connection belongs to.  The ROUTER names each connection by a
+ * routing id: one it assigns itself (5 bytes, 0x00 then a 32-bit counter),
+ * or one the peer announced (ZMQ_ROUTING_ID).  The hub serves only the
+ * former (see hub.c), and binds each such id, for the life of the hub, to
+ * the org whose key authenticated the first frame that came with it: a
+ * frame of another org on that id is a takeover attempt, and nothing is
+ * pushed on an id to anyone but the org it is bound to.
  */
 #ifndef RENKEI_HUB_CONNS_H
 #define RENKEI_HUB_CONNS_H
@@ -22,10 +30,22 @@
 
 typedef struct conns conns_t;
 
+/* One connection: its routing id, and the hub-side socket its frames came
+ * in on (-1 if unknown), by which the hub hears that it closed. */
 typedef struct conn_rid {
     uint8_t len;
     uint8_t id[CONNS_RID_MAX];
+    int fd;
 } conn_rid_t;
+
+#define CONNS_AUTO_RID_LEN 5 /* 0x00 + 32-bit counter: an id the ROUTER assigned */
+
+typedef enum conns_bind_result {
+    CONNS_BOUND_NEW,   /* the id was first used now: bound to this org */
+    CONNS_BOUND_SAME,  /* bound to this org before */
+    CONNS_BOUND_OTHER, /* bound to another org: *owner says which */
+    CONNS_BIND_NOMEM,  /* out of memory: the id could not be checked */
+} conns_bind_result;
 
 typedef struct conn_org {
     char org[RK_ID_MAX + 1];
@@ -53,6 +73,23 @@ bool conns_add_receiver(conns_t *c, const char *org, const conn_rid_t *rid) __at
 /* Forgets rid as a receiver of o (the peer went away); if it was the
  * current one, the cursor starts again for the next. */
 void conns_drop_receiver(conn_org_t *o, const conn_rid_t *rid);
+
+/* Forgets every receiver whose connection came in on fd (it closed) and
+ * marks their orgs, so that pushing moves on to their next receivers.
+ * Returns how many were forgotten.  fd < 0 forgets nothing. */
+size_t conns_drop_fd(conns_t *c, int fd);
+
+/* Whether rid has the form of an id the ROUTER assigned itself. */
+bool conns_rid_auto(const conn_rid_t *rid);
+
+/* Binds rid (which must have the auto form) to org unless it is bound
+ * already; *owner (if not NULL) receives the org it is bound to (NULL on
+ * CONNS_BIND_NOMEM).  A binding lasts as long as c. */
+conns_bind_result conns_bind(conns_t *c, const conn_rid_t *rid, const char *org, conn_org_t **owner)
+    __attribute__((warn_unused_result));
+
+/* The org rid is bound to, or NULL. */
+conn_org_t *conns_owner(conns_t *c, const conn_rid_t *rid);
 
 /* Marks o as having something to push. */
 void conns_mark(conns_t *c, conn_org_t *o);
