@@ -282,6 +282,80 @@ size_t conns_take_marked(conns_t *c, conn_org_t **out, size_t max)
     return n;
 }
 
+static conn_quiet_t *quiet_slot(conn_org_t *o, int key, bool create)
+{
+    conn_quiet_t *free_slot = NULL;
+    for (size_t i = 0; i < CONNS_QUIET_MAX; i++) {
+        if (o->quiet[i].key == key)
+            return &o->quiet[i];
+        if (o->quiet[i].key == 0 && free_slot == NULL)
+            free_slot = &o->quiet[i];
+    }
+    if (!create || free_slot == NULL)
+        return NULL;
+    memset(free_slot, 0, sizeof *free_slot);
+    free_slot->key = key;
+    return free_slot;
+}
+
+bool conns_quiet_note(conns_t *c, const char *org, int key, uint64_t now_ms, uint64_t interval_ms)
+{
+    conn_org_t *o = conns_org(c, org, true);
+    conn_quiet_t *q;
+    if (o == NULL || key <= 0)
+        return true;
+    q = quiet_slot(o, key, false);
+    if (q != NULL) {
+        q->count++;
+        return false;
+    }
+    q = quiet_slot(o, key, true);
+    if (q != NULL)
+        q->until_ms = now_ms + interval_ms;
+    return true;
+}
+
+bool conns_quiet_add(conns_t *c, const char *org, int key, uint64_t n, uint64_t now_ms)
+{
+    conn_org_t *o = conns_org(c, org, true);
+    conn_quiet_t *q = o != NULL && key > 0 ? quiet_slot(o, key, true) : NULL;
+    if (q == NULL)
+        return false;
+    if (q->until_ms == 0)
+        q->until_ms = now_ms; /* due at once */
+    q->count += n;
+    return true;
+}
+
+size_t conns_quiet_take(conns_t *c, uint64_t now_ms, uint64_t interval_ms, bool all,
+                        void (*fn)(const char *org, int key, uint64_t count, void *ctx), void *ctx)
+{
+    size_t calls = 0;
+    for (size_t s = 0; s < c->cap; s++) {
+        conn_org_t *o = c->slot[s];
+        if (o == NULL)
+            continue;
+        for (size_t i = 0; i < CONNS_QUIET_MAX; i++) {
+            conn_quiet_t *q = &o->quiet[i];
+            uint64_t n;
+            if (q->key == 0 || (!all && q->until_ms > now_ms))
+                continue;
+            n = q->count;
+            if (n > 0) {
+                fn(o->org, q->key, n, ctx);
+                calls++;
+            }
+            if (n > 0 && !all) {
+                q->count = 0;
+                q->until_ms = now_ms + interval_ms;
+            } else {
+                memset(q, 0, sizeof *q);
+            }
+        }
+    }
+    return calls;
+}
+
 void conns_each(conns_t *c, void (*fn)(conn_org_t *o, void *ctx), void *ctx)
 {
     for (size_t i = 0; i < c->cap; i++)

@@ -27,6 +27,7 @@
 
 #define CONNS_RID_MAX 255 /* ZeroMQ routing ids are 1..255 bytes */
 #define CONNS_RECV_MAX 8  /* receivers remembered per org */
+#define CONNS_QUIET_MAX 8 /* kinds of counted refusals per org */
 
 typedef struct conns conns_t;
 
@@ -47,6 +48,14 @@ typedef enum conns_bind_result {
     CONNS_BIND_NOMEM,  /* out of memory: the id could not be checked */
 } conns_bind_result;
 
+/* Refusals of one kind from one org, counted instead of logged one by one
+ * while an interval runs (see conns_quiet_note). */
+typedef struct conn_quiet {
+    int key;           /* the caller's kind of refusal; 0: slot free */
+    uint64_t until_ms; /* the interval ends */
+    uint64_t count;    /* counted in it (not logged one by one) */
+} conn_quiet_t;
+
 typedef struct conn_org {
     char org[RK_ID_MAX + 1];
     conn_rid_t recv[CONNS_RECV_MAX]; /* most recent first */
@@ -56,6 +65,7 @@ typedef struct conn_org {
     uint64_t last_progress_ms; /* last push or ack */
     uint64_t redo_at_ms;       /* 0, or when to push again from the head */
     bool dirty;                /* may have something to push */
+    conn_quiet_t quiet[CONNS_QUIET_MAX];
 } conn_org_t;
 
 /* Returns NULL on allocation failure. */
@@ -97,6 +107,24 @@ void conns_mark(conns_t *c, conn_org_t *o);
 /* Takes the orgs marked since the last call: fills up to max pointers and
  * clears their marks; returns how many. */
 size_t conns_take_marked(conns_t *c, conn_org_t **out, size_t max);
+
+/* Counted refusals.  A refusal of kind `key` (> 0) from org: returns true
+ * if no interval of that kind runs for org (then one starts, ending at
+ * now + interval_ms, and the caller reports this refusal on its own), false
+ * if one runs (then it is counted).  true also if org cannot be noted (out
+ * of memory, or CONNS_QUIET_MAX kinds running): report it on its own. */
+bool conns_quiet_note(conns_t *c, const char *org, int key, uint64_t now_ms, uint64_t interval_ms);
+
+/* Adds n counted refusals of kind key back to org (a summary of them could
+ * not be recorded); false if out of memory. */
+bool conns_quiet_add(conns_t *c, const char *org, int key, uint64_t n, uint64_t now_ms);
+
+/* Ends the intervals that are over at now_ms (every interval if `all`):
+ * calls fn for each that counted refusals, with how many; such an
+ * interval starts again (unless `all`), so a steady flood is summed up
+ * once per interval; one that counted none ends.  Returns how many calls. */
+size_t conns_quiet_take(conns_t *c, uint64_t now_ms, uint64_t interval_ms, bool all,
+                        void (*fn)(const char *org, int key, uint64_t count, void *ctx), void *ctx);
 
 /* Calls fn for every org. */
 void conns_each(conns_t *c, void (*fn)(conn_org_t *o, void *ctx), void *ctx);

@@ -73,6 +73,8 @@
 #define SWEEP_MAX 1000      /* expired entries handled per sweep */
 #define FULL_BACKOFF_MS 1000 /* after STORE_FULL, refuse without trying for this long */
 #define ACK_LINGER_MS 1      /* a turn of acks only waits this long for more frames */
+#define QUIET_MS 60000       /* counted refusals: one summary per org and kind this often */
+#define QUIET_TAKEOVER 1000  /* the kind of takeover attempts (FORBIDDEN, like chosen ids) */
 
 /* One thing a loop turn produced, sent after the commit. */
 typedef enum item_kind {
@@ -366,7 +368,38 @@ static void audit_refusal(hub_t *hub, const char *from, const route_out_t *r)
     }
 }
 
-/* A frame that could not be read: answered after the turn, nothing to commit. */
+/*
+ * Counted refusals.  A frame that cannot be read, or an envelope refused
+ * before its sender's signature was checked (it does not decode, is too
+ * large, names another sender, comes from a suspended sender, or its
+ * signature does not verify), is nobody's authentic message: the
+ * authenticated org could send a million of them, and one routing-log entry
+ * and one log line each would grow the log without bound.  So only the
+ * first of each kind from an org is recorded and logged on its own; those
+ * that follow within QUIET_MS are counted, and each interval that counted
+ * some ends in one routing-log entry per kind (EV_REFUSED with `count`) and
+ * one log line per org (looked at every second, and when the hub stops:
+ * record_counts).  The same goes for frames refused for their connection
+ * (refuse_conn).  Every frame still gets its Result.  Refusals of authentic
+ * messages (UNKNOWN_RECIPIENT, NOT_PERMITTED, ...) keep an entry each: they
+ * are what auditors follow.  A hub that is killed loses the counts of the
+ * intervals still running.
+ */
+static bool counted_status(rk_status st)
+{
+    return st == RK_ST_MALFORMED || st == RK_ST_VERSION_UNSUPPORTED || st == RK_ST_TOO_LARGE ||
+           st == RK_ST_FROM_MISMATCH || st == RK_ST_SENDER_SUSPENDED || st == RK_ST_BAD_SIGNATURE;
+}
+
+/* Whether a counted refusal of kind key from org is the first of an
+ * interval (record and log it on its own) or is counted. */
+static bool first_of_kind(hub_t *hub, const char *org, int key)
+{
+    return conns_quiet_note(hub->conns, org, key, mono_ms(), QUIET_MS);
+}
+
+/* A frame that could not be read: answered after the turn; the first of
+ * its kind in an interval is recorded and logged, the rest are counted. */
 static void refuse_frame(hub_t *hub, const conn_rid_t *rid, const char *from, rk_wire_err werr,
                          const char *why)
 {
@@ -375,7 +408,10 @@ static void refuse_frame(hub_t *hub, const conn_rid_t *rid, const char *from, rk
                        : werr == RK_WIRE_ESIZE  ? RK_ST_TOO_LARGE
                                                 : RK_ST_MALFORMED;
     snprintf(it->route.detail, sizeof it->route.detail, "%s", why[0] ? why : rk_wire_strerror(werr));
-    audit_refusal(hub, from, &it->route);
+    if (first_of_kind(hub, from, (int)it->route.status))
+        audit_refusal(hub, from, &it->route); /* and end_turn logs it */
+    else
+        it->logged = true;
 }
 
 /* A frame refused for the connection it came on (see the top of this
@@ -397,6 +433,8 @@ static void refuse_conn(hub_t *hub, const inframe_t *x)
         snprintf(it->route.detail, sizeof it->route.detail,
                  "this connection chose its own routing id (ZMQ_ROUTING_ID); the hub serves only connections "
                  "whose routing id it assigned: connect again without one");
+        if (!first_of_kind(hub, x->from, RK_ST_FORBIDDEN))
+            return;
         hub_log(hub->log, LOG_WARNING,
                 "refused FORBIDDEN from %s: its connection chose its own routing id; nothing from it is read and "
                 "nothing is pushed to it",
@@ -413,6 +451,8 @@ static void refuse_conn(hub_t *hub, const inframe_t *x)
             conns_mark(hub->conns, owner);
         }
         snprintf(it->route.to, sizeof it->route.to, "%s", x->owner);
+        if (!first_of_kind(hub, x->from, QUIET_TAKEOVER))
+            return;
         hub_log(hub->log, LOG_WARNING,
                 "refused FORBIDDEN from %s: a takeover attempt on a connection of %s (same routing id); %s's "
                 "receiver on it is dropped",
@@ -448,9 +488,12 @@ static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const r
     route_message(&in, &it->route);
     if (it->route.store_failed)
         turn_failed(hub, it->route.store_full ? STORE_EFULL : STORE_EIO);
-    else if (it->route.status != RK_ST_ACCEPTED)
-        audit_refusal(hub, from, &it->route);
-    else if (!it->route.duplicate)
+    else if (it->route.status != RK_ST_ACCEPTED) {
+        if (!counted_status(it->route.status) || first_of_kind(hub, from, (int)it->route.status))
+            audit_refusal(hub, from, &it->route); /* and end_turn logs it */
+        else
+            it->logged = true;
+    } else if (!it->route.duplicate)
         touch(hub, it->route.to);
 }
 
@@ -952,7 +995,6 @@ static void handle_batch(hub_t *hub, inbatch_t *b)
         }
         if (x->werr != RK_WIRE_OK) {
             refuse_frame(hub, &x->rid, x->from, x->werr, x->why);
-            log_refusal(hub, x->from, &hub->items[hub->n_items - 1].route);
             continue;
         }
         switch (f->kind) {
@@ -1174,6 +1216,132 @@ static void end_turn(hub_t *hub)
 }
 
 /* ------------------------------------------------------------ periodic work */
+
+/* Counted refusals taken off conns, to be recorded (see counted_status). */
+typedef struct quiet_sum {
+    char org[RK_ID_MAX + 1];
+    int key;
+    uint64_t count;
+} quiet_sum_t;
+
+typedef struct quiet_sums {
+    quiet_sum_t *s;
+    size_t n, cap;
+    uint64_t lost; /* out of memory: counted, but not recorded */
+} quiet_sums_t;
+
+static void take_sum(const char *org, int key, uint64_t count, void *ctx)
+{
+    quiet_sums_t *q = ctx;
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 16;
+        quiet_sum_t *s = realloc(q->s, cap * sizeof *s);
+        if (s == NULL) {
+            q->lost += count;
+            return;
+        }
+        q->s = s;
+        q->cap = cap;
+    }
+    snprintf(q->s[q->n].org, sizeof q->s[q->n].org, "%s", org);
+    q->s[q->n].key = key;
+    q->s[q->n].count = count;
+    q->n++;
+}
+
+static rk_status sum_status(int key)
+{
+    return key == QUIET_TAKEOVER ? RK_ST_FORBIDDEN : (rk_status)key;
+}
+
+/* Appends one EV_REFUSED entry per sum, each with its count. */
+static store_err record_sums(store_txn_t *txn, const quiet_sums_t *q, uint64_t now)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        rk_log_entry_t e;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        store_err err;
+        memset(&e, 0, sizeof e);
+        e.time_ms = now;
+        e.event = RK_EV_REFUSED;
+        snprintf(e.from, sizeof e.from, "%s", q->s[i].org);
+        e.outcome = sum_status(q->s[i].key);
+        e.count = q->s[i].count > UINT32_MAX ? UINT32_MAX : (uint32_t)q->s[i].count;
+        if (rk_log_entry_encode(&e, &buf, &len) != RK_WIRE_OK)
+            return STORE_ENOMEM;
+        err = store_log_append(txn, buf, len, NULL);
+        free(buf);
+        if (err != STORE_OK)
+            return err;
+    }
+    return STORE_OK;
+}
+
+/* One log line per org for its recorded sums. */
+static void log_sums(hub_t *hub, const quiet_sums_t *q)
+{
+    if (q->lost > 0)
+        hub_log(hub->log, LOG_ERR, "out of memory: %llu counted refusals were not recorded",
+                (unsigned long long)q->lost);
+    for (size_t i = 0; i < q->n;) {
+        char kinds[512] = "";
+        size_t used = 0, j = i;
+        uint64_t total = 0;
+        for (; j < q->n && strcmp(q->s[j].org, q->s[i].org) == 0; j++) {
+            int w = snprintf(kinds + used, sizeof kinds - used, "%s%s %llu", j > i ? ", " : "",
+                             q->s[j].key == QUIET_TAKEOVER ? "takeover attempts" : rk_status_name(sum_status(q->s[j].key)),
+                             (unsigned long long)q->s[j].count);
+            if (w > 0 && (size_t)w < sizeof kinds - used)
+                used += (size_t)w;
+            total += q->s[j].count;
+        }
+        hub_log(hub->log, LOG_NOTICE,
+                "refused %llu more frames from %s that could not be read or verified, counted since the first "
+                "of each kind was logged: %s",
+                (unsigned long long)total, q->s[i].org, kinds);
+        i = j;
+    }
+}
+
+/* Puts sums that could not be recorded back, to be recorded later. */
+static void restore_sums(hub_t *hub, const quiet_sums_t *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        if (!conns_quiet_add(hub->conns, q->s[i].org, q->s[i].key, q->s[i].count, mono_ms()))
+            hub_log(hub->log, LOG_ERR, "out of memory: %llu counted refusals from %s were not recorded",
+                    (unsigned long long)q->s[i].count, q->s[i].org);
+}
+
+/* Records the counts of the intervals that are over (all of them when the
+ * hub stops), in a transaction of their own: one that fails on a full
+ * store must not hold back the sweep that frees room. */
+static void record_counts(hub_t *hub, bool all)
+{
+    quiet_sums_t q = {NULL, 0, 0, 0};
+    store_txn_t *txn = NULL;
+    store_err err;
+
+    conns_quiet_take(hub->conns, mono_ms(), QUIET_MS, all, take_sum, &q);
+    if (q.n == 0 && q.lost == 0)
+        return;
+    err = store_begin(hub->store, true, &txn);
+    if (err == STORE_OK)
+        err = record_sums(txn, &q, now_ms());
+    if (err == STORE_OK)
+        err = store_commit(&txn);
+    else
+        store_abort(&txn);
+    if (err == STORE_OK) {
+        log_sums(hub, &q);
+    } else if (all) {
+        hub_log(hub->log, LOG_ERR, "cannot record the counted refusals before stopping: %s", store_strerror(err));
+    } else {
+        hub_log(hub->log, LOG_ERR, "cannot record counted refusals: %s; trying again shortly", store_strerror(err));
+        restore_sums(hub, &q);
+    }
+    free(q.s);
+}
 
 typedef struct stall_ctx {
     hub_t *hub;
@@ -1506,11 +1674,13 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
         }
         if (mono_ms() - hub->last_sweep_ms >= SWEEP_EVERY_MS) {
             sweep(hub);
+            record_counts(hub, false);
             hub->last_sweep_ms = mono_ms();
         } else {
             push_marked(hub); /* pipes that were full may have room now */
         }
     }
+    record_counts(hub, true);
     return HUB_OK;
 }
 

@@ -174,6 +174,78 @@ static void test_drop_fd(void **state)
     conns_destroy(&c);
 }
 
+typedef struct taken {
+    char org[32];
+    int key;
+    uint64_t count;
+} taken_t;
+
+typedef struct takes {
+    taken_t t[16];
+    size_t n;
+} takes_t;
+
+static void take(const char *org, int key, uint64_t count, void *ctx)
+{
+    takes_t *k = ctx;
+    assert_true(k->n < 16);
+    snprintf(k->t[k->n].org, sizeof k->t[k->n].org, "%s", org);
+    k->t[k->n].key = key;
+    k->t[k->n].count = count;
+    k->n++;
+}
+
+/* The first refusal of a kind in an interval is reported on its own, the
+ * rest are counted and summed up once the interval is over; a steady flood
+ * gives one sum per interval; a quiet interval ends the count. */
+static void test_quiet_intervals(void **state)
+{
+    conns_t *c = conns_new();
+    takes_t k;
+    (void)state;
+    assert_true(conns_quiet_note(c, "city.x", 2, 1000, 60000));
+    for (int i = 0; i < 1999; i++)
+        assert_false(conns_quiet_note(c, "city.x", 2, 1000 + i, 60000));
+    /* another kind and another org have intervals of their own */
+    assert_true(conns_quiet_note(c, "city.x", 6, 2000, 60000));
+    assert_true(conns_quiet_note(c, "town.y", 2, 2000, 60000));
+    assert_false(conns_quiet_note(c, "town.y", 2, 2001, 60000));
+
+    memset(&k, 0, sizeof k);
+    assert_int_equal(conns_quiet_take(c, 60999, 60000, false, take, &k), 0); /* not over yet */
+    assert_int_equal(conns_quiet_take(c, 61000, 60000, false, take, &k), 1);
+    assert_string_equal(k.t[0].org, "city.x");
+    assert_int_equal(k.t[0].key, 2);
+    assert_int_equal(k.t[0].count, 1999);
+    /* the interval runs again: the flood goes on being counted */
+    assert_false(conns_quiet_note(c, "city.x", 2, 61500, 60000));
+    memset(&k, 0, sizeof k);
+    assert_int_equal(conns_quiet_take(c, 62000, 60000, false, take, &k), 1); /* town.y's */
+    assert_string_equal(k.t[0].org, "town.y");
+    assert_int_equal(k.t[0].count, 1);
+    memset(&k, 0, sizeof k);
+    assert_int_equal(conns_quiet_take(c, 121000, 60000, false, take, &k), 1);
+    assert_int_equal(k.t[0].count, 1);
+    /* an interval that counted nothing ends: the next is reported again */
+    assert_int_equal(conns_quiet_take(c, 181000, 60000, false, take, &k), 0);
+    assert_true(conns_quiet_note(c, "city.x", 2, 181500, 60000));
+
+    /* counts that could not be recorded come back, due at once */
+    assert_true(conns_quiet_add(c, "gas", 4, 7, 200000));
+    memset(&k, 0, sizeof k);
+    assert_int_equal(conns_quiet_take(c, 200000, 60000, false, take, &k), 1);
+    assert_string_equal(k.t[0].org, "gas");
+    assert_int_equal(k.t[0].count, 7);
+
+    /* all: everything counted so far, and every interval ends */
+    assert_false(conns_quiet_note(c, "city.x", 2, 181600, 60000));
+    memset(&k, 0, sizeof k);
+    assert_int_equal(conns_quiet_take(c, 181700, 60000, true, take, &k), 1);
+    assert_int_equal(k.t[0].count, 1);
+    assert_true(conns_quiet_note(c, "city.x", 2, 181800, 60000));
+    conns_destroy(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_rid_forms),
         cmocka_unit_test(test_bindings),
         cmocka_unit_test(test_drop_fd),
+        cmocka_unit_test(test_quiet_intervals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,10 @@
  * organization that picks its own (ZMQ_ROUTING_ID) must neither be served
  * nor be handed what the hub pushes to another organization's receiver, even
  * when that receiver has gone away with messages still queued for it.
+ *
+ * Nor can a flood of frames nobody can read grow the routing log or the
+ * hub's log without bound: each gets its answer, and they are recorded as
+ * counts.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,7 +43,7 @@ static int setup(void **state)
     if (fx.env == NULL)
         return -1;
     if (it_org(fx.env, "city.x", "municipality") != 0 || it_org(fx.env, "town.y", "municipality") != 0 ||
-        it_org(fx.env, "power", "utility") != 0)
+        it_org(fx.env, "power", "utility") != 0 || it_org(fx.env, "audit.z", "auditor") != 0)
         return -1;
     snprintf(path, sizeof path, "%s/keys/power.pub", it_dir(fx.env));
     if (rk_pubkey_load(path, &fx.power_pub, why, sizeof why) != RK_KEYS_OK) {
@@ -261,10 +265,138 @@ static void test_chosen_routing_id_gets_nothing_of_another_org(void **state)
     rawclient_destroy(&cx);
 }
 
+/* What the routing log says from entry `start` on, as an auditor reads it. */
+typedef struct log_view {
+    uint64_t size;        /* the log's size */
+    size_t refused;       /* EV_REFUSED entries from city.x with outcome MALFORMED */
+    uint64_t frames;      /* the frames they stand for (count, or one) */
+} log_view_t;
+
+static void read_log(rawclient_t *au, uint64_t start, log_view_t *v)
+{
+    static uint64_t req = 500;
+    memset(v, 0, sizeof *v);
+    v->size = start + 1;
+    while (start < v->size) {
+        rk_client_frame_t f;
+        rk_hub_frame_t h;
+        memset(&f, 0, sizeof f);
+        f.kind = RK_CF_LOG_READ;
+        f.u.log_read.req_id = ++req;
+        f.u.log_read.start = start;
+        f.u.log_read.count = RK_LOG_READ_MAX;
+        assert_int_equal(rawclient_send_frame(au, &f), 0);
+        assert_int_equal(rawclient_recv_kind(au, RK_HF_LOG, &h, 10000), 0);
+        if (h.u.log.status != RK_ST_ACCEPTED)
+            fail_msg("the auditor's LogRead was refused: %s (%s)", rk_status_name(h.u.log.status), h.u.log.detail);
+        v->size = h.u.log.tree_size;
+        for (size_t i = 0; i < h.u.log.n; i++) {
+            rk_log_entry_t e;
+            char why[256] = "";
+            if (rk_log_entry_decode(h.u.log.entry[i], h.u.log.entry_len[i], &e, why, sizeof why) != RK_WIRE_OK)
+                fail_msg("a log entry does not decode: %s", why);
+            if (e.event == RK_EV_REFUSED && strcmp(e.from, "city.x") == 0 && e.outcome == RK_ST_MALFORMED) {
+                v->refused++;
+                v->frames += e.count > 0 ? e.count : 1;
+            }
+        }
+        if (h.u.log.n == 0) {
+            rk_hub_frame_clear(&h);
+            break;
+        }
+        start += h.u.log.n;
+        rk_hub_frame_clear(&h);
+    }
+}
+
+/* Lines of the hub's log that contain needle. */
+static size_t log_lines_with(fixture_t *fx, const char *needle)
+{
+    char *log = it_hub_log(fx->env);
+    size_t n = 0;
+    for (char *p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(log);
+    return n;
+}
+
+#define FLOOD 2000
+#define FLOOD_CHUNK 200
+
+/*
+ * city.x sends 2000 frames that do not decode.  Each gets its MALFORMED
+ * result; the routing log grows by an entry or two, not 2000, and the hub's
+ * log by a line or two; once the hub stops, the log holds the count of all
+ * 2000; and the hub routed a real message meanwhile.
+ */
+static void test_unreadable_flood_is_counted(void **state)
+{
+    fixture_t *fx = *state;
+    static const uint8_t garbage[] = {0xff, 0xfe, 0x00, 0x13, 0x37, 0x42, 0x99, 0x07, 0x08, 0x01};
+    rawclient_t *cx, *pw, *au;
+    uint8_t code[RK_CODE_LEN], id[RK_MSGID_LEN], got_id[RK_MSGID_LEN];
+    log_view_t before, after;
+    size_t lines;
+
+    cx = welcomed(fx, "city.x", false);
+    pw = welcomed(fx, "power", true);
+    au = welcomed(fx, "audit.z", false);
+    assert_int_equal(rawclient_enroll(cx, code, 5000), 0);
+    read_log(au, 0, &before);
+
+    for (int sent = 0; sent < FLOOD; sent += FLOOD_CHUNK) {
+        for (int i = 0; i < FLOOD_CHUNK; i++)
+            assert_int_equal(rawclient_send_bytes(cx, garbage, sizeof garbage), 0);
+        for (int i = 0; i < FLOOD_CHUNK; i++) {
+            rk_result_t res;
+            if (rawclient_wait_result(cx, NULL, &res, 10000) != 0)
+                fail_msg("garbage frame %d got no result", sent + i + 1);
+            if (res.status != RK_ST_MALFORMED || res.detail[0] == '\0')
+                fail_msg("garbage frame %d: expected MALFORMED with a reason, got %s (%s)", sent + i + 1,
+                         rk_status_name(res.status), res.detail);
+        }
+    }
+
+    read_log(au, before.size, &after);
+    if (after.size - before.size > 3)
+        fail_msg("%d unreadable frames added %llu entries to the routing log", FLOOD,
+                 (unsigned long long)(after.size - before.size));
+    assert_int_equal(after.refused, 1); /* the first, on its own */
+    lines = log_lines_with(fx, "MALFORMED");
+    if (lines > 3)
+        fail_msg("%d unreadable frames took %zu lines of the hub's log", FLOOD, lines);
+
+    /* The hub still routes. */
+    send_stop(cx, fx, code, id);
+    assert_true(next_delivery(pw, got_id, 5000));
+    assert_memory_equal(got_id, id, RK_MSGID_LEN);
+    rawclient_destroy(&au);
+    rawclient_destroy(&pw);
+    rawclient_destroy(&cx);
+
+    /* Stopping records the count; every frame is accounted for. */
+    assert_int_equal(it_hub_stop(fx->env), 0);
+    assert_int_equal(it_hub_restart(fx->env, NULL), 0);
+    au = welcomed(fx, "audit.z", false);
+    read_log(au, before.size, &after);
+    if (after.frames != FLOOD || after.refused > 3)
+        fail_msg("the routing log accounts for %llu of %d unreadable frames in %zu entries",
+                 (unsigned long long)after.frames, FLOOD, after.refused);
+    if (after.size - before.size > 8)
+        fail_msg("the flood and one message took %llu entries of the routing log",
+                 (unsigned long long)(after.size - before.size));
+    assert_true(it_hub_log_wait(fx->env, "refused 1999 more frames from city.x", 1000));
+    lines = log_lines_with(fx, "MALFORMED");
+    if (lines > 3)
+        fail_msg("%d unreadable frames took %zu lines of the hub's log", FLOOD, lines);
+    rawclient_destroy(&au);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_chosen_routing_id_gets_nothing_of_another_org, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_flood_is_counted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
