@@ -25,7 +25,7 @@ typedef struct row {
     char to[RK_ID_MAX + 1];
     char type[RK_TYPE_MAX + 1];
     char msg[MSG_SHORT + 2];
-    char outcome[32];
+    char outcome[48];
     char size[16];
 } row_t;
 
@@ -144,8 +144,12 @@ static int table_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
     } else {
         snprintf(r->msg, sizeof r->msg, "-");
     }
-    snprintf(r->outcome, sizeof r->outcome, "%s",
-             e->outcome == RK_ST_UNSPECIFIED ? "-" : rk_status_name(e->outcome));
+    if (e->count > 1) /* a summary of refused frames: how many */
+        snprintf(r->outcome, sizeof r->outcome, "%s x%lu",
+                 e->outcome == RK_ST_UNSPECIFIED ? "-" : rk_status_name(e->outcome), (unsigned long)e->count);
+    else
+        snprintf(r->outcome, sizeof r->outcome, "%s",
+                 e->outcome == RK_ST_UNSPECIFIED ? "-" : rk_status_name(e->outcome));
     snprintf(r->size, sizeof r->size, "%lu", (unsigned long)e->size);
     if (++o->n == TABLE_BLOCK)
         return flush_table(o);
@@ -164,13 +168,13 @@ static int jsonl_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
         hex(e->msg_id, RK_MSGID_LEN, mid);
     if (e->has_reply_to)
         hex(e->reply_to, RK_MSGID_LEN, rto);
-    j = json_pack("{s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:I, s:s}", "index", (json_int_t)index,
+    j = json_pack("{s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:I, s:s, s:I}", "index", (json_int_t)index,
                   "time", t, "time_ms", (json_int_t)e->time_ms, "event", rk_log_event_name(e->event), "seq",
                   (json_int_t)e->seq, "from", e->from, "to", e->to, "type", e->type, "msg_id",
                   e->has_msg_id ? json_string(mid) : json_null(), "reply_to",
                   e->has_reply_to ? json_string(rto) : json_null(), "outcome",
                   e->outcome == RK_ST_UNSPECIFIED ? "" : rk_status_name(e->outcome), "size", (json_int_t)e->size,
-                  "kind", e->kind);
+                  "kind", e->kind, "count", (json_int_t)(e->count > 1 ? e->count : 1));
     if (j == NULL)
         return -1;
     text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -204,7 +208,7 @@ static int csv_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
     char t[32], num[24], mid[2 * RK_MSGID_LEN + 1] = "", rto[2 * RK_MSGID_LEN + 1] = "";
 
     if (!o->header_done) {
-        fputs("index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,kind\r\n", o->f);
+        fputs("index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,kind,count\r\n", o->f);
         o->header_done = true;
     }
     if (e->has_msg_id)
@@ -228,7 +232,9 @@ static int csv_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
     csv_field(o->f, e->outcome == RK_ST_UNSPECIFIED ? "" : rk_status_name(e->outcome), false);
     snprintf(num, sizeof num, "%lu", (unsigned long)e->size);
     csv_field(o->f, num, false);
-    csv_field(o->f, e->kind, true);
+    csv_field(o->f, e->kind, false);
+    snprintf(num, sizeof num, "%lu", (unsigned long)(e->count > 1 ? e->count : 1));
+    csv_field(o->f, num, true);
     return ferror(o->f) ? -1 : 0;
 }
 
@@ -252,7 +258,7 @@ int audit_out_finish(audit_out_t *o)
             if (flush_table(o) != 0)
                 return -1;
     } else if (o->fmt == AUDIT_FMT_CSV && !o->header_done) {
-        fputs("index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,kind\r\n", o->f);
+        fputs("index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,kind,count\r\n", o->f);
         o->header_done = true;
     }
     return fflush(o->f) != 0 || ferror(o->f) ? -1 : 0;

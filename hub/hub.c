@@ -13,6 +13,40 @@
  * commit mostly waits for the disk).  Nothing of batch k+1 is handled
  * before batch k's turn has ended, so the order of effects is the order of
  * arrival.
+ *
+ * Which connection is whose.  The ZAP handler ties a connection to the org
+ * whose CURVE key it authenticated with, and every frame carries that org
+ * (User-Id).  Deliveries, though, go out by the ROUTER's routing id, and a
+ * peer may announce a routing id of its own (ZMQ_ROUTING_ID): then it could
+ * take the id of another org's receiver that went away and be pushed that
+ * org's deliveries.  (The ZAP request cannot tell: in libzmq 4.3 its
+ * "identity" frame is the hub socket's own option, not the peer's.)  So:
+ *
+ *  1. a frame from a connection that chose its id (a non-empty "Identity"
+ *     property, or an id not of the form the ROUTER assigns: 5 bytes, 0x00
+ *     then a counter) is refused (FORBIDDEN) and never handled: such a
+ *     connection never becomes a receiver and nothing is pushed to it;
+ *  2. each assigned id is bound, for the life of the hub, to the org of the
+ *     first frame that came with it (conns.h); a frame of another org on
+ *     it is refused and logged as a takeover attempt, and the owner's
+ *     receiver on it is dropped;
+ *  3. a receiver is dropped as soon as its connection closes (a socket
+ *     monitor reports the closed socket, matched to the socket each frame
+ *     came in on), when pushing to it fails, or when its id is not bound
+ *     to its org; and
+ *  4. rand() is seeded from libsodium before the ROUTER is made: libzmq
+ *     starts its counter of assigned ids at rand(), and never seeds it, so
+ *     every hub would otherwise hand out the same ids in the same order.
+ *
+ * What remains: libzmq reads the peer's id as a C string, so a chosen id
+ * that starts with 0x00 and is 5 bytes long looks assigned.  A peer that
+ * guesses the exact id (one in 2^32) of another org's receiver in the
+ * moment between that receiver's connection closing and the hub hearing of
+ * it (at most one loop turn) would be pushed what the hub pushes then; its
+ * first frame would be refused as a takeover.  And libzmq asserts (aborts)
+ * if its counter reaches an id a live peer chose: a chosen id can be
+ * refused but not disconnected, so that too rests on the counter being
+ * unguessable.
  */
 #include "hub.h"
 
@@ -34,11 +68,14 @@
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define RK_ZMQ_ZERO_COPY_RECV 10 /* a context option of libzmq >= 4.3 (ZMQ_ZERO_COPY_RECV, draft API) */
+#define MONITOR_ENDPOINT "inproc://renkei-hub-monitor-%p"
 #define POLL_MS 200
 #define SWEEP_EVERY_MS 1000
 #define SWEEP_MAX 1000      /* expired entries handled per sweep */
 #define FULL_BACKOFF_MS 1000 /* after STORE_FULL, refuse without trying for this long */
 #define ACK_LINGER_MS 1      /* a turn of acks only waits this long for more frames */
+#define QUIET_MS 60000       /* counted refusals: one summary per org and kind this often */
+#define QUIET_TAKEOVER 1000  /* the kind of takeover attempts (FORBIDDEN, like chosen ids) */
 
 /* One thing a loop turn produced, sent after the commit. */
 typedef enum item_kind {
@@ -53,12 +90,24 @@ typedef struct item {
     char from[RK_ID_MAX + 1];    /* the org that authenticated */
     rk_hub_frame_t frame;        /* ITEM_FRAME, ITEM_ENROLLED */
     route_out_t route;           /* ITEM_ROUTED */
+    bool logged;                 /* ITEM_ROUTED: its refusal is on the hub's log already */
 } item_t;
+
+/* Why a frame is refused for the connection it came on, before it is read. */
+typedef enum conn_refusal {
+    CONN_OK = 0,
+    CONN_CHOSEN_ID,  /* the connection chose its own routing id */
+    CONN_TAKEOVER,   /* its routing id is bound to another org */
+    CONN_NOMEM,      /* the id could not be checked */
+} conn_refusal;
 
 /* A frame read off the socket, waiting for its turn. */
 typedef struct inframe {
     conn_rid_t rid;
     char from[RK_ID_MAX + 1];   /* the org that authenticated */
+    conn_refusal conn;          /* not CONN_OK: refused unread */
+    char owner[RK_ID_MAX + 1];  /* CONN_TAKEOVER: the org the id is bound to */
+    uint64_t closed_seen;       /* hub->n_closed when it was read */
     rk_wire_err werr;           /* RK_WIRE_OK: f holds the decoded frame */
     char why[200];              /* werr: what was wrong with it */
     rk_client_frame_t f;
@@ -84,7 +133,14 @@ struct hub {
     void *zctx;
     void *router;
     void *zap;
+    void *monitor;         /* the router's socket events: connections that closed */
     conns_t *conns;
+    /* Sockets that closed, by fd: closed_at[fd] is the value n_closed took
+     * when fd last closed (a frame read before that came on an older
+     * connection). */
+    uint64_t *closed_at;
+    size_t cap_closed;
+    uint64_t n_closed;
     char endpoint[256];
     item_t *items;
     size_t n_items;
@@ -195,6 +251,72 @@ static void send_result(hub_t *hub, const conn_rid_t *rid, const route_out_t *r)
     (void)send_to(hub, rid, &f);
 }
 
+/* ------------------------------------------------------------ connections */
+
+/* Notes that the socket fd closed (n_closed counts closings). */
+static void note_closed(hub_t *hub, int fd)
+{
+    hub->n_closed++;
+    if (fd < 0)
+        return;
+    if ((size_t)fd >= hub->cap_closed) {
+        size_t cap = hub->cap_closed ? hub->cap_closed : 256;
+        uint64_t *n;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        n = realloc(hub->closed_at, cap * sizeof *n);
+        if (n == NULL) {
+            hub_log(hub->log, LOG_ERR, "out of memory noting a closed connection");
+            return; /* a hello read before is registered; pushing to it fails and drops it */
+        }
+        memset(n + hub->cap_closed, 0, (cap - hub->cap_closed) * sizeof *n);
+        hub->closed_at = n;
+        hub->cap_closed = cap;
+    }
+    hub->closed_at[fd] = hub->n_closed;
+}
+
+/* Reads what the router's socket monitor reported: a connection whose
+ * socket closed is no receiver any more, before anything else could take
+ * its routing id.  Called before each ZAP answer (so a closing is known
+ * before any later connection is admitted, whichever socket it gets) and
+ * before pushing. */
+static void watch_closed(hub_t *hub)
+{
+    for (;;) {
+        zmq_msg_t ev, ep;
+        uint16_t event = 0;
+        uint32_t value = 0;
+        int more = 0;
+        size_t more_len = sizeof more;
+
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, hub->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        if (zmq_msg_size(&ev) >= sizeof event + sizeof value) {
+            memcpy(&event, zmq_msg_data(&ev), sizeof event);
+            memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + sizeof event, sizeof value);
+        }
+        zmq_getsockopt(hub->monitor, ZMQ_RCVMORE, &more, &more_len);
+        zmq_msg_close(&ev);
+        while (more) { /* the endpoint */
+            zmq_msg_init(&ep);
+            if (zmq_msg_recv(&ep, hub->monitor, 0) < 0)
+                more = 0;
+            else
+                zmq_getsockopt(hub->monitor, ZMQ_RCVMORE, &more, &more_len);
+            zmq_msg_close(&ep);
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            note_closed(hub, (int)value);
+            if (conns_drop_fd(hub->conns, (int)value) > 0)
+                hub_log(hub->log, LOG_INFO, "a receiver closed its connection");
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ the turn */
 
 /* Notes that org's queue gained entries; pushed after the commit. */
@@ -271,7 +393,38 @@ static void audit_refusal(hub_t *hub, const char *from, const route_out_t *r)
     }
 }
 
-/* A frame that could not be read: answered after the turn, nothing to commit. */
+/*
+ * Counted refusals.  A frame that cannot be read, or an envelope refused
+ * before its sender's signature was checked (it does not decode, is too
+ * large, names another sender, comes from a suspended sender, or its
+ * signature does not verify), is nobody's authentic message: the
+ * authenticated org could send a million of them, and one routing-log entry
+ * and one log line each would grow the log without bound.  So only the
+ * first of each kind from an org is recorded and logged on its own; those
+ * that follow within QUIET_MS are counted, and each interval that counted
+ * some ends in one routing-log entry per kind (EV_REFUSED with `count`) and
+ * one log line per org (looked at every second, and when the hub stops:
+ * record_counts).  The same goes for frames refused for their connection
+ * (refuse_conn).  Every frame still gets its Result.  Refusals of authentic
+ * messages (UNKNOWN_RECIPIENT, NOT_PERMITTED, ...) keep an entry each: they
+ * are what auditors follow.  A hub that is killed loses the counts of the
+ * intervals still running.
+ */
+static bool counted_status(rk_status st)
+{
+    return st == RK_ST_MALFORMED || st == RK_ST_VERSION_UNSUPPORTED || st == RK_ST_TOO_LARGE ||
+           st == RK_ST_FROM_MISMATCH || st == RK_ST_SENDER_SUSPENDED || st == RK_ST_BAD_SIGNATURE;
+}
+
+/* Whether a counted refusal of kind key from org is the first of an
+ * interval (record and log it on its own) or is counted. */
+static bool first_of_kind(hub_t *hub, const char *org, int key)
+{
+    return conns_quiet_note(hub->conns, org, key, mono_ms(), QUIET_MS);
+}
+
+/* A frame that could not be read: answered after the turn; the first of
+ * its kind in an interval is recorded and logged, the rest are counted. */
 static void refuse_frame(hub_t *hub, const conn_rid_t *rid, const char *from, rk_wire_err werr,
                          const char *why)
 {
@@ -280,7 +433,57 @@ static void refuse_frame(hub_t *hub, const conn_rid_t *rid, const char *from, rk
                        : werr == RK_WIRE_ESIZE  ? RK_ST_TOO_LARGE
                                                 : RK_ST_MALFORMED;
     snprintf(it->route.detail, sizeof it->route.detail, "%s", why[0] ? why : rk_wire_strerror(werr));
-    audit_refusal(hub, from, &it->route);
+    if (first_of_kind(hub, from, (int)it->route.status))
+        audit_refusal(hub, from, &it->route); /* and end_turn logs it */
+    else
+        it->logged = true;
+}
+
+/* A frame refused for the connection it came on (see the top of this
+ * file): answered, logged, recorded, never read. */
+static void refuse_conn(hub_t *hub, const inframe_t *x)
+{
+    item_t *it = new_item(hub, ITEM_ROUTED, &x->rid, x->from);
+    conn_org_t *owner;
+
+    it->logged = true;
+    if (x->conn == CONN_NOMEM) {
+        it->route.status = RK_ST_INTERNAL;
+        snprintf(it->route.detail, sizeof it->route.detail, "hub out of memory; send again later");
+        hub_log(hub->log, LOG_ERR, "out of memory checking the connection of %s; refused its frame", x->from);
+        return;
+    }
+    it->route.status = RK_ST_FORBIDDEN;
+    if (x->conn == CONN_CHOSEN_ID) {
+        snprintf(it->route.detail, sizeof it->route.detail,
+                 "this connection chose its own routing id (ZMQ_ROUTING_ID); the hub serves only connections "
+                 "whose routing id it assigned: connect again without one");
+        if (!first_of_kind(hub, x->from, RK_ST_FORBIDDEN))
+            return;
+        hub_log(hub->log, LOG_WARNING,
+                "refused FORBIDDEN from %s: its connection chose its own routing id; nothing from it is read and "
+                "nothing is pushed to it",
+                x->from);
+    } else {
+        /* Another org's connection had this id: it has gone, and whoever
+         * holds the id now is not that org.  Nothing more goes to it. */
+        snprintf(it->route.detail, sizeof it->route.detail,
+                 "this connection's routing id belongs to another organization's connection; connect again "
+                 "without choosing one");
+        owner = conns_org(hub->conns, x->owner, false);
+        if (owner != NULL) {
+            conns_drop_receiver(owner, &x->rid);
+            conns_mark(hub->conns, owner);
+        }
+        snprintf(it->route.to, sizeof it->route.to, "%s", x->owner);
+        if (!first_of_kind(hub, x->from, QUIET_TAKEOVER))
+            return;
+        hub_log(hub->log, LOG_WARNING,
+                "refused FORBIDDEN from %s: a takeover attempt on a connection of %s (same routing id); %s's "
+                "receiver on it is dropped",
+                x->from, x->owner, x->owner);
+    }
+    audit_refusal(hub, x->from, &it->route);
 }
 
 static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const rk_envelope_t *env,
@@ -310,9 +513,12 @@ static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const r
     route_message(&in, &it->route);
     if (it->route.store_failed)
         turn_failed(hub, it->route.store_full ? STORE_EFULL : STORE_EIO);
-    else if (it->route.status != RK_ST_ACCEPTED)
-        audit_refusal(hub, from, &it->route);
-    else if (!it->route.duplicate)
+    else if (it->route.status != RK_ST_ACCEPTED) {
+        if (!counted_status(it->route.status) || first_of_kind(hub, from, (int)it->route.status))
+            audit_refusal(hub, from, &it->route); /* and end_turn logs it */
+        else
+            it->logged = true;
+    } else if (!it->route.duplicate)
         touch(hub, it->route.to);
 }
 
@@ -322,7 +528,14 @@ static bool sender_org(hub_t *hub, const char *from, org_t *org)
     return txn != NULL && store_org_get(txn, from, org) == STORE_OK;
 }
 
-static void on_hello(hub_t *hub, const conn_rid_t *rid, const char *from, bool receive)
+/* Whether the connection rid came on closed after a frame of it was read
+ * when n_closed was `seen`. */
+static bool closed_since(const hub_t *hub, const conn_rid_t *rid, uint64_t seen)
+{
+    return rid->fd >= 0 && (size_t)rid->fd < hub->cap_closed && hub->closed_at[rid->fd] > seen;
+}
+
+static void on_hello(hub_t *hub, const conn_rid_t *rid, const char *from, bool receive, uint64_t closed_seen)
 {
     item_t *it = new_item(hub, ITEM_FRAME, rid, from);
     org_t org;
@@ -332,7 +545,9 @@ static void on_hello(hub_t *hub, const conn_rid_t *rid, const char *from, bool r
         snprintf(it->frame.u.welcome.kind, sizeof it->frame.u.welcome.kind, "%s", org_kind_name(org.kind));
     it->frame.u.welcome.hub_time_ms = now_ms();
     it->frame.u.welcome.max_payload = (uint32_t)hub->cfg.max_what;
-    if (receive) {
+    if (receive && closed_since(hub, rid, closed_seen)) {
+        hub_log(hub->log, LOG_INFO, "%s's receiver closed its connection before its hello was handled", from);
+    } else if (receive) {
         if (!conns_add_receiver(hub->conns, from, rid))
             hub_log(hub->log, LOG_ERR, "out of memory registering the receiver of %s", from);
         else
@@ -639,7 +854,7 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
 static int read_frame(hub_t *hub, inframe_t *x)
 {
     zmq_msg_t rid_msg, body;
-    const char *user;
+    const char *user, *chosen;
     int more, got = 2;
     size_t more_len = sizeof more;
 
@@ -662,6 +877,9 @@ static int read_frame(hub_t *hub, inframe_t *x)
     x->f.kind = RK_CF_NONE;
     x->job = NULL;
     x->why[0] = '\0';
+    x->conn = CONN_OK;
+    x->owner[0] = '\0';
+    x->closed_seen = hub->n_closed;
     if (zmq_msg_size(&rid_msg) == 0 || zmq_msg_size(&rid_msg) > CONNS_RID_MAX) {
         zmq_msg_close(&rid_msg);
         zmq_msg_close(&body);
@@ -680,6 +898,29 @@ static int read_frame(hub_t *hub, inframe_t *x)
     }
     snprintf(x->from, sizeof x->from, "%s", user);
     got = 1;
+    /* The socket it came in on (libzmq's per-connection "__fd" property;
+     * -1 if absent), and the id the peer announced, "" if none. */
+    x->rid.fd = zmq_msg_get(&body, ZMQ_SRCFD);
+    chosen = zmq_msg_gets(&body, "Identity");
+    if (!conns_rid_auto(&x->rid) || (chosen != NULL && chosen[0] != '\0')) {
+        x->conn = CONN_CHOSEN_ID;
+    } else {
+        conn_org_t *owner = NULL;
+        switch (conns_bind(hub->conns, &x->rid, x->from, &owner)) {
+        case CONNS_BOUND_NEW:
+        case CONNS_BOUND_SAME: break;
+        case CONNS_BOUND_OTHER:
+            x->conn = CONN_TAKEOVER;
+            snprintf(x->owner, sizeof x->owner, "%s", owner->org);
+            break;
+        default: x->conn = CONN_NOMEM; break;
+        }
+    }
+    if (x->conn != CONN_OK) {
+        x->werr = RK_WIRE_OK; /* refused unread: see refuse_conn */
+        zmq_msg_close(&body);
+        goto drain;
+    }
     if (more) {
         x->werr = RK_WIRE_EDECODE;
         snprintf(x->why, sizeof x->why, "a message must be exactly one frame");
@@ -778,13 +1019,16 @@ static void handle_batch(hub_t *hub, inbatch_t *b)
     for (size_t i = 0; i < b->n; i++) {
         inframe_t *x = &b->fr[i];
         rk_client_frame_t *f = &x->f;
+        if (x->conn != CONN_OK) {
+            refuse_conn(hub, x);
+            continue;
+        }
         if (x->werr != RK_WIRE_OK) {
             refuse_frame(hub, &x->rid, x->from, x->werr, x->why);
-            log_refusal(hub, x->from, &hub->items[hub->n_items - 1].route);
             continue;
         }
         switch (f->kind) {
-        case RK_CF_HELLO: on_hello(hub, &x->rid, x->from, f->u.hello.receive); break;
+        case RK_CF_HELLO: on_hello(hub, &x->rid, x->from, f->u.hello.receive, x->closed_seen); break;
         case RK_CF_SEND: on_send(hub, &x->rid, x->from, &f->u.send, x->job); break;
         case RK_CF_ENROLL: on_enroll(hub, &x->rid, x->from, f->u.enroll.req_id); break;
         case RK_CF_DIRECTORY: on_directory(hub, &x->rid, x->from, f->u.directory.req_id); break;
@@ -828,7 +1072,15 @@ static void push(hub_t *hub, conn_org_t *o, store_txn_t *rtxn)
 {
     while (o->n_recv > 0 && o->inflight < hub->cfg.window) {
         push_ctx_t p = {hub, o, 0};
-        store_err err = store_queue_scan(rtxn, o->org, o->sent_upto, push_one, &p);
+        store_err err;
+        if (conns_owner(hub->conns, &o->recv[0]) != o) {
+            /* receivers are registered only on ids bound to their org:
+             * a guard, never expected to fire */
+            hub_log(hub->log, LOG_ERR, "a receiver of %s is not bound to it; dropped", o->org);
+            conns_drop_receiver(o, &o->recv[0]);
+            continue;
+        }
+        err = store_queue_scan(rtxn, o->org, o->sent_upto, push_one, &p);
         if (err != STORE_OK) {
             hub_log(hub->log, LOG_ERR, "cannot read %s's queue: %s", o->org, store_strerror(err));
             return;
@@ -850,6 +1102,7 @@ static void push_marked(hub_t *hub)
     store_txn_t *rtxn = NULL;
     size_t n;
 
+    watch_closed(hub);
     for (size_t i = 0; i < hub->n_touched; i++) {
         conn_org_t *o = conns_org(hub->conns, hub->touched[i], false);
         if (o != NULL)
@@ -971,13 +1224,15 @@ static void end_turn(hub_t *hub)
                          "%s; nothing was accepted, send again later",
                          hub->turn_full ? "the hub's store is full" : "hub storage failed");
             }
-            if (it->route.status != RK_ST_ACCEPTED)
-                log_refusal(hub, it->from, &it->route);
-            else if (!it->route.duplicate)
+            if (it->route.status != RK_ST_ACCEPTED) {
+                if (!it->logged)
+                    log_refusal(hub, it->from, &it->route);
+            } else if (!it->route.duplicate) {
                 hub_log(hub->log, LOG_INFO, "accepted seq %llu from %s to %s type %s%s%s (%zu bytes)",
                         (unsigned long long)it->route.seq, it->from, it->route.to, it->route.type,
                         it->route.is_reply ? " reply" : "", it->route.first_contact ? " first-contact" : "",
                         it->route.what_len);
+            }
             send_result(hub, &it->rid, &it->route);
             break;
         }
@@ -991,6 +1246,132 @@ static void end_turn(hub_t *hub)
 }
 
 /* ------------------------------------------------------------ periodic work */
+
+/* Counted refusals taken off conns, to be recorded (see counted_status). */
+typedef struct quiet_sum {
+    char org[RK_ID_MAX + 1];
+    int key;
+    uint64_t count;
+} quiet_sum_t;
+
+typedef struct quiet_sums {
+    quiet_sum_t *s;
+    size_t n, cap;
+    uint64_t lost; /* out of memory: counted, but not recorded */
+} quiet_sums_t;
+
+static void take_sum(const char *org, int key, uint64_t count, void *ctx)
+{
+    quiet_sums_t *q = ctx;
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 16;
+        quiet_sum_t *s = realloc(q->s, cap * sizeof *s);
+        if (s == NULL) {
+            q->lost += count;
+            return;
+        }
+        q->s = s;
+        q->cap = cap;
+    }
+    snprintf(q->s[q->n].org, sizeof q->s[q->n].org, "%s", org);
+    q->s[q->n].key = key;
+    q->s[q->n].count = count;
+    q->n++;
+}
+
+static rk_status sum_status(int key)
+{
+    return key == QUIET_TAKEOVER ? RK_ST_FORBIDDEN : (rk_status)key;
+}
+
+/* Appends one EV_REFUSED entry per sum, each with its count. */
+static store_err record_sums(store_txn_t *txn, const quiet_sums_t *q, uint64_t now)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        rk_log_entry_t e;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        store_err err;
+        memset(&e, 0, sizeof e);
+        e.time_ms = now;
+        e.event = RK_EV_REFUSED;
+        snprintf(e.from, sizeof e.from, "%s", q->s[i].org);
+        e.outcome = sum_status(q->s[i].key);
+        e.count = q->s[i].count > UINT32_MAX ? UINT32_MAX : (uint32_t)q->s[i].count;
+        if (rk_log_entry_encode(&e, &buf, &len) != RK_WIRE_OK)
+            return STORE_ENOMEM;
+        err = store_log_append(txn, buf, len, NULL);
+        free(buf);
+        if (err != STORE_OK)
+            return err;
+    }
+    return STORE_OK;
+}
+
+/* One log line per org for its recorded sums. */
+static void log_sums(hub_t *hub, const quiet_sums_t *q)
+{
+    if (q->lost > 0)
+        hub_log(hub->log, LOG_ERR, "out of memory: %llu counted refusals were not recorded",
+                (unsigned long long)q->lost);
+    for (size_t i = 0; i < q->n;) {
+        char kinds[512] = "";
+        size_t used = 0, j = i;
+        uint64_t total = 0;
+        for (; j < q->n && strcmp(q->s[j].org, q->s[i].org) == 0; j++) {
+            int w = snprintf(kinds + used, sizeof kinds - used, "%s%s %llu", j > i ? ", " : "",
+                             q->s[j].key == QUIET_TAKEOVER ? "takeover attempts" : rk_status_name(sum_status(q->s[j].key)),
+                             (unsigned long long)q->s[j].count);
+            if (w > 0 && (size_t)w < sizeof kinds - used)
+                used += (size_t)w;
+            total += q->s[j].count;
+        }
+        hub_log(hub->log, LOG_NOTICE,
+                "refused %llu more frames from %s that could not be read or verified, counted since the first "
+                "of each kind was logged: %s",
+                (unsigned long long)total, q->s[i].org, kinds);
+        i = j;
+    }
+}
+
+/* Puts sums that could not be recorded back, to be recorded later. */
+static void restore_sums(hub_t *hub, const quiet_sums_t *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        if (!conns_quiet_add(hub->conns, q->s[i].org, q->s[i].key, q->s[i].count, mono_ms()))
+            hub_log(hub->log, LOG_ERR, "out of memory: %llu counted refusals from %s were not recorded",
+                    (unsigned long long)q->s[i].count, q->s[i].org);
+}
+
+/* Records the counts of the intervals that are over (all of them when the
+ * hub stops), in a transaction of their own: one that fails on a full
+ * store must not hold back the sweep that frees room. */
+static void record_counts(hub_t *hub, bool all)
+{
+    quiet_sums_t q = {NULL, 0, 0, 0};
+    store_txn_t *txn = NULL;
+    store_err err;
+
+    conns_quiet_take(hub->conns, mono_ms(), QUIET_MS, all, take_sum, &q);
+    if (q.n == 0 && q.lost == 0)
+        return;
+    err = store_begin(hub->store, true, &txn);
+    if (err == STORE_OK)
+        err = record_sums(txn, &q, now_ms());
+    if (err == STORE_OK)
+        err = store_commit(&txn);
+    else
+        store_abort(&txn);
+    if (err == STORE_OK) {
+        log_sums(hub, &q);
+    } else if (all) {
+        hub_log(hub->log, LOG_ERR, "cannot record the counted refusals before stopping: %s", store_strerror(err));
+    } else {
+        hub_log(hub->log, LOG_ERR, "cannot record counted refusals: %s; trying again shortly", store_strerror(err));
+        restore_sums(hub, &q);
+    }
+    free(q.s);
+}
 
 typedef struct stall_ctx {
     hub_t *hub;
@@ -1110,6 +1491,9 @@ static void zap_handle(hub_t *hub)
     org_t org;
     bool curve;
 
+    /* Every connection that closed before this one was accepted is known
+     * before this one is admitted. */
+    watch_closed(hub);
     while (more) {
         int rc = zmq_recv(hub->zap, n < 8 ? frames[n] : frames[7], 255, 0);
         if (rc < 0)
@@ -1119,14 +1503,10 @@ static void zap_handle(hub_t *hub)
         zmq_getsockopt(hub->zap, ZMQ_RCVMORE, &more, &more_len);
     }
     /* version, request id, domain, address, routing id, mechanism, credentials */
+    /* The "routing id" frame is the hub socket's own option in libzmq 4.3,
+     * not the peer's: a peer's chosen id is caught on its frames instead
+     * (see the top of this file). */
     curve = n >= 7 && lens[5] == 5 && memcmp(frames[5], "CURVE", 5) == 0 && lens[6] == RK_KEY_LEN;
-    if (curve && lens[4] != 0) {
-        /* A peer that picks its own routing id could take over the id of a
-         * receiver that went away and be handed its deliveries; the ROUTER's
-         * own ids are never reused. */
-        curve = false;
-        text = "connections may not choose their routing id";
-    }
     if (curve && store_begin(hub->store, false, &txn) != STORE_OK) {
         /* Not the key's fault: say so, or the agent would call it unregistered. */
         status = "300";
@@ -1195,7 +1575,8 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
                 hub_t **out, char *why, size_t why_len)
 {
     hub_t *hub;
-    int one = 1, linger = 1000, hb_ivl = 5000, hb_timeout = 15000;
+    int one = 1, zero = 0, linger = 1000, hb_ivl = 5000, hb_timeout = 15000;
+    char monitor_ep[64];
     int64_t maxmsg = RK_FRAME_CEILING;
     size_t ep_len;
     hub_err err = HUB_EZMQ;
@@ -1242,6 +1623,11 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
         why_f(why, why_len, "out of memory");
         goto fail;
     }
+    /* libzmq starts a ROUTER's counter of the routing ids it assigns at
+     * rand() and never seeds rand(): unseeded, every hub hands out the same
+     * ids in the same order, and anyone can name the id of, say, the
+     * hub's second connection in advance.  Nothing else here uses rand(). */
+    srand((unsigned int)randombytes_random());
     /* The ZAP handler must be bound before any CURVE handshake. */
     hub->zap = zmq_socket(hub->zctx, ZMQ_REP);
     if (hub->zap == NULL || zmq_bind(hub->zap, ZAP_ENDPOINT) != 0) {
@@ -1259,6 +1645,16 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
         zmq_setsockopt(hub->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
         zmq_setsockopt(hub->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) != 0) {
         why_f(why, why_len, "cannot set up the CURVE server socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    /* Connections that close, by socket, before anything is bound. */
+    snprintf(monitor_ep, sizeof monitor_ep, MONITOR_ENDPOINT, (void *)hub);
+    hub->monitor = zmq_socket(hub->zctx, ZMQ_PAIR);
+    if (zmq_socket_monitor(hub->router, monitor_ep, ZMQ_EVENT_DISCONNECTED) != 0 || hub->monitor == NULL ||
+        zmq_setsockopt(hub->monitor, ZMQ_RCVHWM, &zero, sizeof zero) != 0 ||
+        zmq_setsockopt(hub->monitor, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+        zmq_connect(hub->monitor, monitor_ep) != 0) {
+        why_f(why, why_len, "cannot watch the server socket's connections: %s", zmq_strerror(errno));
         goto fail;
     }
     if (zmq_bind(hub->router, cfg->bind) != 0) {
@@ -1280,9 +1676,10 @@ fail:
 
 hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
 {
-    zmq_pollitem_t items[2] = {
+    zmq_pollitem_t items[3] = {
         {hub->router, 0, ZMQ_POLLIN, 0},
         {hub->zap, 0, ZMQ_POLLIN, 0},
+        {hub->monitor, 0, ZMQ_POLLIN, 0},
     };
     /* Whatever waited in the queues before a restart goes out as soon as
      * its receiver says hello; expired entries are reported at once. */
@@ -1290,13 +1687,15 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
     hub->last_sweep_ms = mono_ms();
     while (!*stop) {
         inbatch_t *cur = &hub->in[hub->cur], *next = &hub->in[!hub->cur];
-        int rc = zmq_poll(items, 2, cur->n > 0 ? 0 : POLL_MS);
+        int rc = zmq_poll(items, 3, cur->n > 0 ? 0 : POLL_MS);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
             hub_log(hub->log, LOG_ERR, "poll failed: %s", zmq_strerror(errno));
             return HUB_EZMQ;
         }
+        if (items[2].revents & ZMQ_POLLIN)
+            watch_closed(hub);
         if (items[1].revents & ZMQ_POLLIN)
             zap_handle(hub);
         if (items[0].revents & ZMQ_POLLIN)
@@ -1311,11 +1710,13 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
         }
         if (mono_ms() - hub->last_sweep_ms >= SWEEP_EVERY_MS) {
             sweep(hub);
+            record_counts(hub, false);
             hub->last_sweep_ms = mono_ms();
         } else {
             push_marked(hub); /* pipes that were full may have room now */
         }
     }
+    record_counts(hub, true);
     return HUB_OK;
 }
 
@@ -1333,6 +1734,8 @@ void hub_destroy(hub_t **hubp)
     store_abort(&hub->txn);
     if (hub->router != NULL)
         zmq_close(hub->router);
+    if (hub->monitor != NULL)
+        zmq_close(hub->monitor);
     if (hub->zap != NULL)
         zmq_close(hub->zap);
     if (hub->zctx != NULL)
@@ -1348,6 +1751,7 @@ void hub_destroy(hub_t **hubp)
     free(hub->items);
     free(hub->touched);
     free(hub->acked);
+    free(hub->closed_at);
     free(hub);
     *hubp = NULL;
 }

@@ -858,6 +858,7 @@ rk_wire_err rk_log_entry_encode(const rk_log_entry_t *e, uint8_t **out, size_t *
     m.outcome = (Renkei__V1__Status)e->outcome;
     m.size = e->size;
     m.kind = (char *)e->kind;
+    m.count = e->count;
     return pack(&m.base, out, out_len);
 }
 
@@ -898,6 +899,7 @@ rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *
         e->seq = m->seq;
         e->outcome = (rk_status)m->outcome;
         e->size = m->size;
+        e->count = m->count;
     }
     renkei__v1__log_entry__free_unpacked(m, &wiping);
     if (err != RK_WIRE_OK)

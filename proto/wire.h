@@ -350,6 +350,7 @@ typedef struct rk_log_entry {
     rk_status outcome;
     uint32_t size;
     char kind[RK_KIND_MAX + 1];
+    uint32_t count; /* summaries of refusals: how many this entry stands for; 0: one */
 } rk_log_entry_t;
 
 /* Serializes e into a new malloc'd buffer (the bytes the Merkle leaf hashes). */

@@ -5,7 +5,7 @@ target_include_directories(renkei_it_harness PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(renkei_it_harness PUBLIC renkei_wire renkei_keys PkgConfig::ZMQ
   PkgConfig::SODIUM PkgConfig::JANSSON)
 
-foreach(t move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory)
+foreach(t move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_it_${t}.c)
     renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
       LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)

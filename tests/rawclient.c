@@ -18,6 +18,12 @@ struct rawclient {
 
 rawclient_t *rawclient_new(const char *endpoint, const char *hub_pub, const char *key_path)
 {
+    return rawclient_new_with_id(endpoint, hub_pub, key_path, NULL, 0);
+}
+
+rawclient_t *rawclient_new_with_id(const char *endpoint, const char *hub_pub, const char *key_path,
+                                   const void *id, size_t id_len)
+{
     rawclient_t *rc;
     rk_pubkey_t hub;
     char why[512] = "";
@@ -45,8 +51,9 @@ rawclient_t *rawclient_new(const char *endpoint, const char *hub_pub, const char
     if (zmq_setsockopt(rc->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(rc->sock, ZMQ_CURVE_SERVERKEY, hub.curve_pk, RK_KEY_LEN) != 0 ||
         zmq_setsockopt(rc->sock, ZMQ_CURVE_PUBLICKEY, rc->id->pub.curve_pk, RK_KEY_LEN) != 0 ||
-        zmq_setsockopt(rc->sock, ZMQ_CURVE_SECRETKEY, rc->id->curve_sk, RK_KEY_LEN) != 0) {
-        fprintf(stderr, "rawclient: CURVE setup: %s\n", zmq_strerror(zmq_errno()));
+        zmq_setsockopt(rc->sock, ZMQ_CURVE_SECRETKEY, rc->id->curve_sk, RK_KEY_LEN) != 0 ||
+        (id_len > 0 && zmq_setsockopt(rc->sock, ZMQ_ROUTING_ID, id, id_len) != 0)) {
+        fprintf(stderr, "rawclient: socket setup: %s\n", zmq_strerror(zmq_errno()));
         goto fail;
     }
     if (zmq_connect(rc->sock, endpoint) != 0) {

@@ -22,6 +22,10 @@ typedef struct rawclient rawclient_t;
  * NAME.pub file), client key pair from key_path (a NAME.key file).  Sends
  * nothing yet.  NULL on failure (reason printed on stderr). */
 rawclient_t *rawclient_new(const char *endpoint, const char *hub_pub, const char *key_path);
+/* The same, but the DEALER announces its own ZeroMQ routing id (id_len
+ * bytes, 1..255; ZMQ_ROUTING_ID), as an agent never does. */
+rawclient_t *rawclient_new_with_id(const char *endpoint, const char *hub_pub, const char *key_path,
+                                   const void *id, size_t id_len);
 /* Closes the socket and context, wipes the key.  Accepts NULL. */
 void rawclient_destroy(rawclient_t **rc);
 

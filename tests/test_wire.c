@@ -586,6 +586,35 @@ static void test_hub_directory_roundtrip(void **state)
     rk_identity_destroy(&b);
 }
 
+/* A summary of refused frames carries its count; an entry without one
+ * encodes as it did before the field existed (its leaf hash is unchanged). */
+static void test_log_entry_count(void **state)
+{
+    rk_log_entry_t e, d;
+    uint8_t *one = NULL, *many = NULL;
+    size_t one_len = 0, many_len = 0;
+    (void)state;
+
+    memset(&e, 0, sizeof e);
+    e.time_ms = 1700000000555ull;
+    e.event = RK_EV_REFUSED;
+    strcpy(e.from, "city.x");
+    e.outcome = RK_ST_MALFORMED;
+    assert_int_equal(rk_log_entry_encode(&e, &one, &one_len), RK_WIRE_OK);
+    e.count = 1999;
+    assert_int_equal(rk_log_entry_encode(&e, &many, &many_len), RK_WIRE_OK);
+    assert_int_equal(many_len, one_len + 3); /* tag 13 and a two-byte varint */
+    assert_memory_equal(many, one, one_len);
+    assert_int_equal(rk_log_entry_decode(one, one_len, &d, NULL, 0), RK_WIRE_OK);
+    assert_int_equal(d.count, 0);
+    assert_int_equal(rk_log_entry_decode(many, many_len, &d, NULL, 0), RK_WIRE_OK);
+    assert_int_equal(d.count, 1999);
+    assert_int_equal(d.outcome, RK_ST_MALFORMED);
+    assert_string_equal(d.from, "city.x");
+    free(one);
+    free(many);
+}
+
 /* ---------------------------------------------------------------- directory */
 
 static void test_dir_open_refuses_wrong_key_and_tampering(void **state)
@@ -1490,6 +1519,7 @@ int main(void)
         cmocka_unit_test(test_hub_deliver_roundtrip),
         cmocka_unit_test(test_hub_enrolled_roundtrip),
         cmocka_unit_test(test_hub_directory_roundtrip),
+        cmocka_unit_test(test_log_entry_count),
         cmocka_unit_test(test_dir_open_refuses_wrong_key_and_tampering),
         cmocka_unit_test(test_dir_empty),
         cmocka_unit_test(test_dir_open_field_checks),
