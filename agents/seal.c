@@ -10,6 +10,8 @@
 
 #include <sodium.h>
 
+#include "payload.h"
+
 static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void set_why(char *why, size_t why_len, const char *fmt, ...)
 {
@@ -22,6 +24,7 @@ static void set_why(char *why, size_t why_len, const char *fmt, ...)
 }
 
 #define BOX_OVERHEAD (crypto_box_NONCEBYTES + crypto_box_MACBYTES)
+_Static_assert(BOX_OVERHEAD == RK_PAD_OVERHEAD, "the size classes count the nonce and the MAC");
 
 rk_agent_err rk_seal_build(const rk_identity_t *self, const rk_dir_entry_t *to,
                            const rk_seal_params *p, const uint8_t *payload, size_t len,
@@ -30,11 +33,16 @@ rk_agent_err rk_seal_build(const rk_identity_t *self, const rk_dir_entry_t *to,
     rk_pubkey_t peer;
     rk_core_t core;
     rk_wire_err werr;
+    uint8_t *padded;
+    size_t size_class;
+    int rc;
 
     memset(env, 0, sizeof *env);
     memset(&core, 0, sizeof core);
-    if (len > RK_WHAT_CEILING - BOX_OVERHEAD) {
-        set_why(why, why_len, "payload of %zu bytes is larger than any hub accepts", len);
+    size_class = rk_size_class_for(len);
+    if (size_class == 0) {
+        set_why(why, why_len, "payload of %zu bytes is larger than any hub accepts (%zu at most)", len,
+                (size_t)RK_PLAIN_MAX);
         return RK_AGENT_EINVAL;
     }
     if (!rk_valid_name(to->id) || !rk_valid_name(p->type)) {
@@ -54,15 +62,26 @@ rk_agent_err rk_seal_build(const rk_identity_t *self, const rk_dir_entry_t *to,
         memcpy(core.reply_to, p->reply_to, RK_MSGID_LEN);
     }
     core.time_ms = p->time_ms;
-    core.what_len = len + BOX_OVERHEAD;
+    /* Padded to its size class inside the box: the hub and the log see the
+     * class, only the recipient the payload's own length. */
+    core.what_len = size_class;
     core.what = malloc(core.what_len);
-    if (core.what == NULL) {
+    padded = malloc(size_class - BOX_OVERHEAD);
+    if (core.what == NULL || padded == NULL) {
+        free(padded);
+        rk_core_clear(&core);
         set_why(why, why_len, "out of memory encrypting the payload");
         return RK_AGENT_ENOMEM;
     }
+    if (len > 0)
+        memcpy(padded, payload, len);
+    rk_pad(padded, len, size_class - BOX_OVERHEAD);
     randombytes_buf(core.what, crypto_box_NONCEBYTES);
-    if (crypto_box_easy(core.what + crypto_box_NONCEBYTES, payload, len, core.what,
-                        peer.curve_pk, self->curve_sk) != 0) {
+    rc = crypto_box_easy(core.what + crypto_box_NONCEBYTES, padded, size_class - BOX_OVERHEAD, core.what,
+                         peer.curve_pk, self->curve_sk);
+    sodium_memzero(padded, size_class - BOX_OVERHEAD);
+    free(padded);
+    if (rc != 0) {
         rk_core_clear(&core);
         set_why(why, why_len, "encrypting the payload for %s failed", to->id);
         return RK_AGENT_EUNDECRYPTABLE;
@@ -120,8 +139,8 @@ rk_agent_err rk_seal_open(const rk_identity_t *self, const rk_envelope_t *env, c
         set_why(why, why_len, "the directory's key for %s is not a usable public key", sender->id);
         return RK_AGENT_EUNDECRYPTABLE;
     }
-    if (core->what_len < BOX_OVERHEAD) {
-        set_why(why, why_len, "the payload is too short to be encrypted");
+    if (!rk_is_size_class(core->what_len)) {
+        set_why(why, why_len, "the payload is not padded to a size class");
         return RK_AGENT_EUNDECRYPTABLE;
     }
     n = core->what_len - BOX_OVERHEAD;
@@ -138,9 +157,15 @@ rk_agent_err rk_seal_open(const rk_identity_t *self, const rk_envelope_t *env, c
         set_why(why, why_len, "the payload does not decrypt with this organization's key");
         return RK_AGENT_EUNDECRYPTABLE;
     }
-    m[n] = 0; /* convenience terminator, not counted */
+    if (!rk_unpad(m, n, plain_len)) {
+        sodium_memzero(m, n + 1);
+        free(m);
+        *plain_len = 0;
+        set_why(why, why_len, "the payload is not padded to a size class");
+        return RK_AGENT_EUNDECRYPTABLE;
+    }
+    m[*plain_len] = 0; /* convenience terminator (over the 0x80 marker), not counted */
     *plain = m;
-    *plain_len = n;
     return RK_AGENT_OK;
 }
 

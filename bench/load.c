@@ -16,6 +16,7 @@
 #include <zmq.h>
 
 #include "keys.h"
+#include "payload.h"
 #include "proc.h"
 
 #define TYPE "utility.supply.stop"
@@ -336,21 +337,30 @@ static int hub_enroll(party_t *p, size_t persons, char *why, size_t why_len)
 
 /* ------------------------------------------------------------ envelopes */
 
-/* nonce || crypto_box_easy(zeros) from s to r, `len` bytes in all. */
-static uint8_t *make_what(const party_t *s, const party_t *r, size_t len)
+/* Bytes of WHAT for a payload figure: the smallest size class at least
+ * that large (the figures used, 512 and 2048, are classes themselves). */
+static size_t what_size(size_t payload)
 {
-    size_t over = crypto_box_NONCEBYTES + crypto_box_MACBYTES, plain_len;
+    return rk_size_class_for(payload > RK_PAD_OVERHEAD + 1 ? payload - RK_PAD_OVERHEAD - 1 : 0);
+}
+
+/* nonce || crypto_box_easy(an empty payload padded to its class) from s to
+ * r, what_size(payload) bytes in all, as an agent would send it. */
+static uint8_t *make_what(const party_t *s, const party_t *r, size_t payload)
+{
+    size_t len = what_size(payload), plain_len;
     uint8_t *out, *plain;
-    if (len < over)
-        len = over;
-    plain_len = len - over;
+    if (len == 0)
+        return NULL;
+    plain_len = len - RK_PAD_OVERHEAD;
     out = malloc(len);
-    plain = calloc(1, plain_len + 1);
+    plain = malloc(plain_len);
     if (out == NULL || plain == NULL) {
         free(out);
         free(plain);
         return NULL;
     }
+    rk_pad(plain, 0, plain_len);
     randombytes_buf(out, crypto_box_NONCEBYTES);
     if (crypto_box_easy(out + crypto_box_NONCEBYTES, plain, plain_len, out, r->id->pub.curve_pk,
                         s->id->curve_sk) != 0) {
@@ -422,7 +432,7 @@ static frame_t *build_frames(bench_load_t *l, size_t payload, size_t count, char
             p = randombytes_uniform((uint32_t)l->persons);
         fr[i].to = (uint32_t)r;
         if (build_send(l->random_ids, &l->s[s], &l->r[r], l->s[s].codes[p], NULL, what[s * l->n_r + r],
-                       payload < 40 ? 40 : payload, &fr[i].buf, &fr[i].len, NULL) != 0)
+                       what_size(payload), &fr[i].buf, &fr[i].len, NULL) != 0)
             goto fail;
     }
     for (i = 0; i < l->n_s * l->n_r; i++)
@@ -991,7 +1001,7 @@ int bench_load_latency(bench_load_t *l, size_t samples, size_t payload, const at
             }
             waits = 0;
         }
-        rc = lat_one(l, what, payload < 40 ? 40 : payload, &us, why, why_len);
+        rc = lat_one(l, what, what_size(payload), &us, why, why_len);
         if (load != NULL && !atomic_load(load))
             loaded = false;
         if (rc != 0 || !loaded)

@@ -81,7 +81,8 @@ int bench_load_enroll(bench_load_t *l, double *elapsed_s, char *why, size_t why_
 /* Closes the sockets (identities and enrolled codes are kept). */
 void bench_load_disconnect(bench_load_t *l);
 
-/* One timed pass: builds `count` envelopes with `payload` bytes of WHAT,
+/* One timed pass: builds `count` envelopes with `payload` bytes of WHAT
+ * (rounded up to a size class, proto/payload.h),
  * round-robin over senders, recipients and persons, then sends them as fast
  * as the windows allow.  *elapsed_s: from the first send until every one is
  * accepted (hub: ACCEPTED; bare: the forwarder's answer) and delivered and

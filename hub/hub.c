@@ -382,7 +382,7 @@ static void audit_refusal(hub_t *hub, const char *from, const route_out_t *r)
     store_txn_t *txn = turn_txn(hub);
     audit_msg_t m = {
         .event = RK_EV_REFUSED, .from = from, .to = r->to, .type = r->type,
-        .msg_id = r->has_msg_id ? r->msg_id : NULL, .outcome = r->status, .size = r->what_len,
+        .msg_id = r->has_msg_id ? r->msg_id : NULL, .outcome = r->status, .size = r->size_class,
     };
     store_err err;
     if (txn == NULL)
@@ -1228,10 +1228,10 @@ static void end_turn(hub_t *hub)
                 if (!it->logged)
                     log_refusal(hub, it->from, &it->route);
             } else if (!it->route.duplicate) {
-                hub_log(hub->log, LOG_INFO, "accepted seq %llu from %s to %s type %s%s%s (%zu bytes)",
+                hub_log(hub->log, LOG_INFO, "accepted seq %llu from %s to %s type %s%s%s (size class %zu)",
                         (unsigned long long)it->route.seq, it->from, it->route.to, it->route.type,
                         it->route.is_reply ? " reply" : "", it->route.first_contact ? " first-contact" : "",
-                        it->route.what_len);
+                        it->route.size_class);
             }
             send_result(hub, &it->rid, &it->route);
             break;

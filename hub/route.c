@@ -30,6 +30,7 @@
 #include "route.h"
 
 #include "audit.h"
+#include "payload.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -140,7 +141,7 @@ static store_err log_accepted(const route_in_t *in, route_out_t *out, bool intro
     audit_msg_t m = {
         .event = RK_EV_ACCEPTED, .seq = out->seq, .from = in->from, .to = out->to, .type = out->type,
         .msg_id = out->msg_id, .reply_to = out->is_reply ? out->reply_to : NULL, .outcome = RK_ST_ACCEPTED,
-        .size = out->what_len,
+        .size = out->size_class,
     };
     uint64_t index = 0;
     store_err err;
@@ -281,6 +282,7 @@ void route_message(const route_in_t *in, route_out_t *out)
     char why[160] = "";
     uint8_t code[RK_CODE_LEN], id_code[STORE_IDCODE_LEN];
     uint64_t queued = 0;
+    size_t what_len;
     bool claimed_from_ok;
     policy_verdict_t v;
     msg_record_t ref;
@@ -302,15 +304,22 @@ void route_message(const route_in_t *in, route_out_t *out)
     memcpy(out->msg_id, core.msg_id, RK_MSGID_LEN);
     strcpy(out->to, core.to);
     strcpy(out->type, core.type);
-    out->what_len = core.what_len;
+    what_len = core.what_len;
+    out->size_class = rk_is_size_class(what_len) ? what_len : 0;
     out->is_reply = core.has_reply_to;
     memcpy(out->reply_to, core.reply_to, RK_MSGID_LEN);
     claimed_from_ok = strcmp(core.from, in->from) == 0;
     rk_core_clear(&core);
 
-    if (out->what_len > in->max_what) {
-        refuse(out, RK_ST_TOO_LARGE, "payload of %zu bytes exceeds the hub's limit of %zu", out->what_len,
-               in->max_what);
+    /* The exact length is never logged, not even in a refusal's detail. */
+    if (what_len > in->max_what) {
+        refuse(out, RK_ST_TOO_LARGE, "the payload is larger than the hub's limit of %zu bytes", in->max_what);
+        return;
+    }
+    if (out->size_class == 0) {
+        refuse(out, RK_ST_MALFORMED,
+               "the payload is not padded to a size class (a power of two from %u bytes; see the wire protocol)",
+               RK_CLASS_MIN);
         return;
     }
 

@@ -46,7 +46,8 @@ typedef struct route_out {
     uint8_t msg_id[RK_MSGID_LEN];
     char to[RK_ID_MAX + 1];
     char type[RK_TYPE_MAX + 1];
-    size_t what_len;
+    size_t size_class;   /* the payload's size class (proto/payload.h), 0 if it is none:
+                          * all that the routing log and the hub's log say of its size */
     /* RK_ST_ACCEPTED only: */
     uint64_t seq;        /* hub sequence number (the same again for a duplicate) */
     bool duplicate;      /* already accepted earlier: nothing new was queued */

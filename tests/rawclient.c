@@ -205,8 +205,8 @@ int rawclient_enroll(rawclient_t *rc, uint8_t code[RK_CODE_LEN], int timeout_ms)
     return ok ? 0 : -1;
 }
 
-uint8_t *rawclient_box(const rawclient_t *rc, const uint8_t recipient_curve_pk[RK_KEY_LEN],
-                       const void *plain, size_t plain_len, size_t *out_len)
+uint8_t *rawclient_box_unpadded(const rawclient_t *rc, const uint8_t recipient_curve_pk[RK_KEY_LEN],
+                                const void *plain, size_t plain_len, size_t *out_len)
 {
     size_t n = crypto_box_NONCEBYTES + crypto_box_MACBYTES + plain_len;
     uint8_t *out = malloc(n);
@@ -222,10 +222,30 @@ uint8_t *rawclient_box(const rawclient_t *rc, const uint8_t recipient_curve_pk[R
     return out;
 }
 
+uint8_t *rawclient_box(const rawclient_t *rc, const uint8_t recipient_curve_pk[RK_KEY_LEN],
+                       const void *plain, size_t plain_len, size_t *out_len)
+{
+    size_t size_class = rk_size_class_for(plain_len), padded_len;
+    uint8_t *padded, *out;
+    if (size_class == 0)
+        return NULL;
+    padded_len = size_class - RK_PAD_OVERHEAD;
+    padded = malloc(padded_len);
+    if (padded == NULL)
+        return NULL;
+    if (plain_len > 0)
+        memcpy(padded, plain, plain_len);
+    rk_pad(padded, plain_len, padded_len);
+    out = rawclient_box_unpadded(rc, recipient_curve_pk, padded, padded_len, out_len);
+    sodium_memzero(padded, padded_len);
+    free(padded);
+    return out;
+}
+
 char *rawclient_unbox(const rawclient_t *rc, const uint8_t sender_curve_pk[RK_KEY_LEN],
                       const uint8_t *what, size_t what_len)
 {
-    size_t n;
+    size_t n, plain_len = 0;
     char *out;
     if (what_len < crypto_box_NONCEBYTES + crypto_box_MACBYTES)
         return NULL;
@@ -235,11 +255,12 @@ char *rawclient_unbox(const rawclient_t *rc, const uint8_t sender_curve_pk[RK_KE
         return NULL;
     if (crypto_box_open_easy((uint8_t *)out, what + crypto_box_NONCEBYTES,
                              what_len - crypto_box_NONCEBYTES, what, sender_curve_pk,
-                             rc->id->curve_sk) != 0) {
+                             rc->id->curve_sk) != 0 ||
+        !rk_unpad((const uint8_t *)out, n, &plain_len)) {
         free(out);
         return NULL;
     }
-    out[n] = '\0';
+    out[plain_len] = '\0';
     return out;
 }
 

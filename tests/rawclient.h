@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "keys.h"
+#include "payload.h"
 #include "wire.h"
 
 typedef struct rawclient rawclient_t;
@@ -49,12 +50,19 @@ int rawclient_hello(rawclient_t *rc, bool receive, char *org_out, int timeout_ms
 /* enroll; waits for enrolled.  0 and code filled if ACCEPTED, else -1. */
 int rawclient_enroll(rawclient_t *rc, uint8_t code[RK_CODE_LEN], int timeout_ms);
 
-/* nonce(24) || crypto_box_easy(plain) from this client's X25519 secret to
- * recipient_curve_pk.  Returns malloc'd bytes (*out_len), NULL on failure. */
+/* nonce(24) || crypto_box_easy(plain || 0x80 || 0x00...) from this client's
+ * X25519 secret to recipient_curve_pk, padded to its size class as an agent
+ * does (proto/payload.h).  Returns malloc'd bytes (*out_len), NULL on
+ * failure or if plain is longer than any class holds. */
 uint8_t *rawclient_box(const rawclient_t *rc, const uint8_t recipient_curve_pk[RK_KEY_LEN],
                        const void *plain, size_t plain_len, size_t *out_len);
-/* Opens a payload from sender_curve_pk; malloc'd NUL-terminated plaintext
- * or NULL if it does not open. */
+/* The same without padding: nonce(24) || crypto_box_easy(plain), exactly
+ * plain_len + 40 bytes, which no honest agent sends. */
+uint8_t *rawclient_box_unpadded(const rawclient_t *rc, const uint8_t recipient_curve_pk[RK_KEY_LEN],
+                                const void *plain, size_t plain_len, size_t *out_len);
+/* Opens a payload from sender_curve_pk and removes its padding; malloc'd
+ * NUL-terminated plaintext, or NULL if it does not open or is not padded
+ * to a size class. */
 char *rawclient_unbox(const rawclient_t *rc, const uint8_t sender_curve_pk[RK_KEY_LEN],
                       const uint8_t *what, size_t what_len);
 

@@ -1,6 +1,7 @@
 /*
  * test_agent_seal.c - building and opening envelopes without sockets:
- * round trip, tampering, wrong keys, misrouting.
+ * round trip, tampering, wrong keys, misrouting, and the padding of every
+ * payload to its size class (proto/payload.h) at its edges.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <sodium.h>
 
 #include "keys.h"
+#include "payload.h"
 #include "seal.h"
 
 typedef struct fixture {
@@ -113,23 +115,27 @@ static void test_round_trip(void **state)
     rk_envelope_clear(&env);
 }
 
-/* `what` is nonce || crypto_box_easy as documented: an independent
+/* `what` is nonce || crypto_box_easy(payload || 0x80 || zeros) as
+ * documented, 256 bytes for a short payload: an independent
  * crypto_box_open_easy with the raw keys opens it. */
 static void test_what_layout_independent(void **state)
 {
     fixture *f = *state;
     rk_envelope_t env;
     rk_core_t core;
-    uint8_t out[sizeof PAYLOAD];
+    uint8_t out[256 - crypto_box_NONCEBYTES - crypto_box_MACBYTES];
 
     seal(f, f->x, &f->e_power, &env);
     assert_int_equal(rk_core_decode(env.core, env.core_len, &core, NULL, 0), RK_WIRE_OK);
-    assert_int_equal(core.what_len, crypto_box_NONCEBYTES + crypto_box_MACBYTES + strlen(PAYLOAD));
+    assert_int_equal(core.what_len, 256);
     assert_int_equal(crypto_box_open_easy(out, core.what + crypto_box_NONCEBYTES,
                                           core.what_len - crypto_box_NONCEBYTES, core.what,
                                           f->x->pub.curve_pk, f->power->curve_sk),
                      0);
     assert_memory_equal(out, PAYLOAD, strlen(PAYLOAD));
+    assert_int_equal(out[strlen(PAYLOAD)], 0x80);
+    for (size_t i = strlen(PAYLOAD) + 1; i < sizeof out; i++)
+        assert_int_equal(out[i], 0);
     assert_int_equal(rk_envelope_verify(&env, f->x->pub.sign_pk), RK_WIRE_OK);
     rk_core_clear(&core);
     rk_envelope_clear(&env);
@@ -258,6 +264,203 @@ static void test_reply_to_is_signed(void **state)
     rk_envelope_clear(&env);
 }
 
+/* ------------------------------------------------------------ size classes */
+
+/* Which class a plaintext goes into: the smallest whose padded plaintext
+ * (class - 40 bytes) holds it and the 0x80 marker. */
+static void test_size_class_for(void **state)
+{
+    (void)state;
+    assert_int_equal(rk_size_class_for(0), 256);
+    assert_int_equal(rk_size_class_for(215), 256);  /* 215 + 0x80 = 216 = 256 - 40 */
+    assert_int_equal(rk_size_class_for(216), 512);  /* one more: the next class */
+    assert_int_equal(rk_size_class_for(471), 512);
+    assert_int_equal(rk_size_class_for(472), 1024);
+    assert_int_equal(rk_size_class_for(65536 - 41), 65536);
+    assert_int_equal(rk_size_class_for(65536 - 40), 131072);
+    assert_int_equal(RK_PLAIN_MAX, (4u << 20) - 41);
+    assert_int_equal(rk_size_class_for(RK_PLAIN_MAX), 4u << 20);
+    assert_int_equal(rk_size_class_for(RK_PLAIN_MAX + 1), 0);
+    assert_int_equal(rk_size_class_for(SIZE_MAX), 0);
+
+    assert_true(rk_is_size_class(256));
+    assert_true(rk_is_size_class(4096));
+    assert_true(rk_is_size_class(4u << 20));
+    assert_false(rk_is_size_class(0));
+    assert_false(rk_is_size_class(128));
+    assert_false(rk_is_size_class(255));
+    assert_false(rk_is_size_class(257));
+    assert_false(rk_is_size_class(384));
+    assert_false(rk_is_size_class(8u << 20));
+}
+
+/* rk_unpad takes back exactly what rk_pad added, whatever the payload's
+ * own last bytes are, and nothing that is not that padding. */
+static void test_unpad_edges(void **state)
+{
+    uint8_t buf[216];
+    size_t len = 99;
+    (void)state;
+
+    /* empty payload: 0x80 then 215 zeros */
+    rk_pad(buf, 0, sizeof buf);
+    assert_int_equal(buf[0], 0x80);
+    assert_true(rk_unpad(buf, sizeof buf, &len));
+    assert_int_equal(len, 0);
+
+    /* exactly full: 215 bytes, then the marker as the last byte */
+    memset(buf, 'a', 215);
+    rk_pad(buf, 215, sizeof buf);
+    assert_int_equal(buf[215], 0x80);
+    assert_true(rk_unpad(buf, sizeof buf, &len));
+    assert_int_equal(len, 215);
+
+    /* a payload that itself ends in zeros and 0x80 keeps them */
+    memset(buf, 0, sizeof buf);
+    buf[0] = 'x';
+    buf[1] = 0x80;
+    buf[2] = 0x00;
+    rk_pad(buf, 3, sizeof buf);
+    assert_true(rk_unpad(buf, sizeof buf, &len));
+    assert_int_equal(len, 3);
+
+    /* malformed: no marker at all (all zeros) */
+    memset(buf, 0, sizeof buf);
+    assert_false(rk_unpad(buf, sizeof buf, &len));
+    /* malformed: the last non-zero byte is not 0x80 */
+    memset(buf, 'a', 10);
+    rk_pad(buf, 10, sizeof buf);
+    buf[100] = 0x01;
+    assert_false(rk_unpad(buf, sizeof buf, &len));
+    /* malformed: no padding at all (a plaintext that does not end in 0x80) */
+    memset(buf, 'a', sizeof buf);
+    assert_false(rk_unpad(buf, sizeof buf, &len));
+    /* malformed: well padded but one byte short of a class */
+    memset(buf, 'a', 10);
+    rk_pad(buf, 10, sizeof buf - 1);
+    assert_false(rk_unpad(buf, sizeof buf - 1, &len));
+    /* nothing at all */
+    assert_false(rk_unpad(buf, 0, &len));
+    assert_int_equal(len, 3); /* untouched by the refusals */
+}
+
+/* Seals a payload of len bytes (each byte its index, so trailing zeros
+ * and 0x80s occur too), checks the class on the wire, and opens it. */
+static void round_trip_len(const fixture *f, size_t len, size_t want_class)
+{
+    rk_seal_params p = {.type = "utility.supply.stop", .msg_id = MSG_ID, .time_ms = 1, .who = WHO};
+    uint8_t *payload = malloc(len ? len : 1), *plain = NULL;
+    size_t plain_len = 0;
+    rk_envelope_t env;
+    rk_core_t core;
+    char why[256] = "";
+
+    assert_non_null(payload);
+    for (size_t i = 0; i < len; i++)
+        payload[i] = (uint8_t)i;
+    if (rk_seal_build(f->x, &f->e_power, &p, payload, len, &env, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("sealing %zu bytes failed: %s", len, why);
+    assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(core.what_len, want_class);
+    assert_int_equal(rk_seal_open(f->power, &env, &core, &f->e_x, &plain, &plain_len, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_int_equal(plain_len, len);
+    assert_memory_equal(plain, payload, len);
+    assert_int_equal(plain[len], 0); /* the terminator */
+    rk_seal_free_plain(&plain, plain_len);
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+    free(payload);
+}
+
+/* Payloads at the edges of the classes travel padded and come out whole;
+ * one byte more than the largest class holds is refused before sealing. */
+static void test_padded_round_trips(void **state)
+{
+    fixture *f = *state;
+    rk_seal_params p = {.type = "utility.supply.stop", .msg_id = MSG_ID, .time_ms = 1, .who = WHO};
+    rk_envelope_t env;
+    uint8_t *big;
+    char why[256] = "";
+
+    round_trip_len(f, 0, 256);
+    round_trip_len(f, 1, 256);
+    round_trip_len(f, 215, 256);
+    round_trip_len(f, 216, 512);
+    round_trip_len(f, 983, 1024);
+    round_trip_len(f, 984, 2048);
+    round_trip_len(f, RK_PLAIN_MAX, 4u << 20);
+
+    big = calloc(1, RK_PLAIN_MAX + 1);
+    assert_non_null(big);
+    assert_int_equal(rk_seal_build(f->x, &f->e_power, &p, big, RK_PLAIN_MAX + 1, &env, why, sizeof why),
+                     RK_AGENT_EINVAL);
+    assert_non_null(strstr(why, "larger than any hub accepts"));
+    assert_null(env.core);
+    free(big);
+}
+
+/* An envelope from city.x to power whose `what` is exactly
+ * nonce || crypto_box_easy(inner) (no padding added here). */
+static void seal_raw(const fixture *f, const uint8_t *inner, size_t inner_len, rk_envelope_t *env)
+{
+    rk_core_t core;
+    memset(&core, 0, sizeof core);
+    snprintf(core.from, sizeof core.from, "city.x");
+    snprintf(core.to, sizeof core.to, "power");
+    snprintf(core.type, sizeof core.type, "utility.supply.stop");
+    memcpy(core.msg_id, MSG_ID, RK_MSGID_LEN);
+    core.time_ms = 1;
+    core.what_len = crypto_box_NONCEBYTES + crypto_box_MACBYTES + inner_len;
+    core.what = malloc(core.what_len);
+    assert_non_null(core.what);
+    randombytes_buf(core.what, crypto_box_NONCEBYTES);
+    assert_int_equal(crypto_box_easy(core.what + crypto_box_NONCEBYTES, inner, inner_len, core.what,
+                                     f->power->pub.curve_pk, f->x->curve_sk),
+                     0);
+    assert_int_equal(rk_envelope_seal(env, &core, WHO, f->x->sign_sk), RK_WIRE_OK);
+    rk_core_clear(&core);
+}
+
+static void expect_unpadded(const fixture *f, const uint8_t *inner, size_t inner_len)
+{
+    rk_envelope_t env;
+    rk_core_t core;
+    uint8_t *plain = NULL;
+    size_t plain_len = 7;
+    char why[256] = "";
+
+    seal_raw(f, inner, inner_len, &env);
+    assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_seal_open(f->power, &env, &core, &f->e_x, &plain, &plain_len, why, sizeof why),
+                     RK_AGENT_EUNDECRYPTABLE);
+    assert_null(plain);
+    assert_int_equal(plain_len, 0);
+    assert_non_null(strstr(why, "not padded to a size class"));
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+}
+
+/* A payload that opens but is not padded as the wire format says is
+ * refused as undecryptable: an unpadded payload (the length of the
+ * plaintext itself), one with no 0x80 marker, one with a stray byte after
+ * the marker. */
+static void test_malformed_padding_undecryptable(void **state)
+{
+    fixture *f = *state;
+    uint8_t inner[216];
+
+    expect_unpadded(f, (const uint8_t *)PAYLOAD, strlen(PAYLOAD));
+    memset(inner, 0, sizeof inner);
+    memcpy(inner, PAYLOAD, strlen(PAYLOAD));
+    expect_unpadded(f, inner, sizeof inner); /* zeros, no marker */
+    inner[strlen(PAYLOAD)] = 0x80;
+    inner[sizeof inner - 1] = 0x01;
+    expect_unpadded(f, inner, sizeof inner); /* a byte after the marker */
+    inner[sizeof inner - 1] = 0x00;
+    expect_unpadded(f, inner, sizeof inner - 1); /* well padded, one byte short of the class */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +472,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_core_to_mismatch, setup, teardown),
         cmocka_unit_test(test_garbage_core),
         cmocka_unit_test_setup_teardown(test_reply_to_is_signed, setup, teardown),
+        cmocka_unit_test(test_size_class_for),
+        cmocka_unit_test(test_unpad_edges),
+        cmocka_unit_test_setup_teardown(test_padded_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_padding_undecryptable, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,11 @@
  *   - city.x's disclosure of the resident lists exactly the resident's
  *     accepted and first-contact entries, nothing about another person;
  *   - renkei-agent receipt proves a message's entry against a signed
- *     checkpoint, and refuses a checkpoint of another log name.
+ *     checkpoint, and refuses a checkpoint of another log name;
+ *   - after stop requests for several residents, each with a request of its
+ *     own length, no field of the log (the payload size included) tells
+ *     which entries are about one resident better than chance: every size
+ *     on the log, and on the hub's verbose log, is a size class.
  *
  * The tests run in order on one move (a group fixture).
  */
@@ -38,6 +42,8 @@
 #define NCODES (2 + IT_NUTIL)
 #define MAX_ENTRIES 1000
 #define RUN 16 /* an identifier's length: msg ids and link codes are 16 bytes */
+#define NPERSONS 8
+#define NSIZED (NPERSONS * IT_NUTIL)
 
 typedef struct entry {
     uint64_t index;
@@ -617,6 +623,157 @@ static void test_receipt(void **state)
     it_run_clear(&r);
 }
 
+/* The size classes of proto/README.md ("Payload"), written out here
+ * independently of the code: a power of two from 256 bytes to 4 MiB. */
+static bool is_size_class(uint64_t size)
+{
+    return size >= 256 && size <= (4u << 20) && (size & (size - 1)) == 0;
+}
+
+/* The fields of a log entry, and whether a and b hold the same value in f. */
+enum { F_TIME, F_EVENT, F_SEQ, F_FROM, F_TO, F_TYPE, F_MSG_ID, F_REPLY_TO, F_OUTCOME, F_SIZE, F_KIND, F_COUNT };
+static const char *const field_names[F_COUNT] = {"time", "event", "seq", "from", "to", "type",
+                                                 "msg_id", "reply_to", "outcome", "size", "kind"};
+
+static bool same_field(const rk_log_entry_t *a, const rk_log_entry_t *b, int f)
+{
+    switch (f) {
+    case F_TIME: return a->time_ms == b->time_ms;
+    case F_EVENT: return a->event == b->event;
+    case F_SEQ: return a->seq == b->seq;
+    case F_FROM: return strcmp(a->from, b->from) == 0;
+    case F_TO: return strcmp(a->to, b->to) == 0;
+    case F_TYPE: return strcmp(a->type, b->type) == 0;
+    case F_MSG_ID:
+        return a->has_msg_id == b->has_msg_id && (!a->has_msg_id || memcmp(a->msg_id, b->msg_id, RK_MSGID_LEN) == 0);
+    case F_REPLY_TO:
+        return a->has_reply_to == b->has_reply_to &&
+               (!a->has_reply_to || memcmp(a->reply_to, b->reply_to, RK_MSGID_LEN) == 0);
+    case F_OUTCOME: return a->outcome == b->outcome;
+    case F_SIZE: return a->size == b->size;
+    default: return strcmp(a->kind, b->kind) == 0;
+    }
+}
+
+/* Real traffic with payloads of varied lengths: NPERSONS residents enrolled
+ * at city.x, each with a stop request of its own length (a longer or
+ * shorter address, as real requests have) to every utility.  A log that
+ * records exact payload sizes groups each resident's three requests by
+ * size; padded to a size class, they all look alike.  For every field, the
+ * pairs of entries that agree on it must be no more often about one
+ * resident than pairs taken at random. */
+static void test_no_field_groups_a_persons_entries(void **state)
+{
+    rawclient_t *aud;
+    entry_t *list;
+    const entry_t *sized[NSIZED];
+    char msg[NSIZED][80];
+    size_t n = 0, pairs = 0, same_person = 0;
+    char *log, *next;
+    size_t accepted_lines = 0;
+    it_run_t r;
+    (void)state;
+
+    /* The hub again, now logging every routed message. */
+    assert_int_equal(it_hub_stop(fx.env), 0);
+    assert_int_equal(it_hub_restart(fx.env, (const char *const[]){"--verbose", NULL}), 0);
+
+    for (int p = 0; p < NPERSONS; p++) {
+        char number[32];
+        snprintf(number, sizeof number, "TEST-01%02d-SIZE\n", p);
+        if (it_agent(fx.env, "city.x", number, &r, "enroll", NULL) != 0)
+            fail_msg("enroll exited %d: %s", r.status, r.err);
+        it_run_clear(&r);
+    }
+    /* One utility after the other, the residents in turn: a resident's
+     * requests are not next to each other in time.  The requests are 61 to
+     * 187 bytes of JSON, resident p's always the same length. */
+    for (size_t u = 0; u < IT_NUTIL; u++) {
+        for (int p = 0; p < NPERSONS; p++) {
+            char number[32], payload[512], address[256], person[PATH_MAX];
+            const char *acc;
+            size_t alen = 10 + 18 * (size_t)p; /* 10 .. 136 characters */
+            snprintf(number, sizeof number, "TEST-01%02d-SIZE", p);
+            memset(address, 'a' + p, alen);
+            address[alen] = '\0';
+            snprintf(payload, sizeof payload, "{\"request\":\"stop\",\"date\":\"2025-06-01\",\"address\":\"%s\"}",
+                     address);
+            assert_int_equal(it_person_file(fx.env, number, person, sizeof person), 0);
+            if (it_agent(fx.env, "city.x", payload, &r, "send", "--to", it_utilities[u], "--type",
+                         "utility.supply.stop", "--person-file", person, "--no-wait", NULL) != 0)
+                fail_msg("send exited %d: %s", r.status, r.err);
+            acc = strstr(r.err, " msg ");
+            assert_non_null(acc);
+            sscanf(acc + 5, "%79s", msg[p * IT_NUTIL + u]);
+            it_run_clear(&r);
+        }
+    }
+
+    aud = connect_as(AUDITOR);
+    assert_non_null(aud);
+    list = read_log(aud, &n);
+    for (size_t i = 0; i < NSIZED; i++) {
+        sized[i] = find_msg(list, n, RK_EV_ACCEPTED, msg[i]);
+        assert_non_null(sized[i]);
+    }
+
+    /* Chance: of all pairs of these entries, how many are about one resident. */
+    for (size_t i = 0; i < NSIZED; i++)
+        for (size_t j = i + 1; j < NSIZED; j++) {
+            pairs++;
+            same_person += i / IT_NUTIL == j / IT_NUTIL;
+        }
+    for (int f = 0; f < F_COUNT; f++) {
+        size_t agree = 0, agree_same = 0;
+        for (size_t i = 0; i < NSIZED; i++)
+            for (size_t j = i + 1; j < NSIZED; j++)
+                if (same_field(&sized[i]->e, &sized[j]->e, f)) {
+                    agree++;
+                    agree_same += i / IT_NUTIL == j / IT_NUTIL;
+                }
+        /* agree_same / agree must not exceed same_person / pairs (with a
+         * margin of a quarter for rounding: the rates are either equal or
+         * far apart). */
+        if (agree > 0 && 4 * agree_same * pairs > 5 * same_person * agree)
+            fail_msg("the log's field '%s' groups one resident's entries: %zu of the %zu pairs that agree on it "
+                     "are about one resident (%.0f %%), against %.0f %% of all pairs",
+                     field_names[f], agree_same, agree, 100.0 * (double)agree_same / (double)agree,
+                     100.0 * (double)same_person / (double)pairs);
+    }
+
+    /* Every payload size on the log is a size class (0: no payload). */
+    for (size_t i = 0; i < n; i++) {
+        const rk_log_entry_t *e = &list[i].e;
+        if (e->event == RK_EV_ACCEPTED ? !is_size_class(e->size) : e->size != 0 && !is_size_class(e->size))
+            fail_msg("entry %llu (%s) records a payload of %u bytes, which is not a size class",
+                     (unsigned long long)list[i].index, rk_log_event_name(e->event), (unsigned)e->size);
+    }
+
+    /* The hub's verbose log names only the size class of what it accepted. */
+    log = it_hub_log(fx.env);
+    assert_non_null(log);
+    for (char *line = log; line != NULL && *line != '\0'; line = next) {
+        const char *paren;
+        unsigned long size;
+        if ((next = strchr(line, '\n')) != NULL)
+            *next++ = '\0';
+        if (strstr(line, "accepted seq ") == NULL)
+            continue;
+        /* "... (size class 256)": the number in the last parentheses */
+        paren = strrchr(line, '(');
+        assert_non_null(paren);
+        paren += strcspn(paren, "0123456789");
+        size = strtoul(paren, NULL, 10);
+        if (!is_size_class(size))
+            fail_msg("the hub's log records a payload of %lu bytes, which is not a size class: %s", size, line);
+        accepted_lines++;
+    }
+    assert_true(accepted_lines >= NSIZED);
+    free(log);
+    entries_free(list, n);
+    rawclient_destroy(&aud);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_who_may_do_what),
         cmocka_unit_test(test_disclosure_lists_only_the_person),
         cmocka_unit_test(test_receipt),
+        cmocka_unit_test(test_no_field_groups_a_persons_entries),
     };
     if (sodium_init() < 0)
         return 1;

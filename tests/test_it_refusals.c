@@ -298,6 +298,36 @@ static void test_too_large(void **state)
     assert_refused(fx, id, RK_ST_TOO_LARGE, NULL);
 }
 
+/* A payload not padded to a size class (proto/README.md, "Payload") is
+ * refused as malformed and reaches nobody: the hub would otherwise have
+ * to log a length that tells one person's messages from another's. */
+static void test_unpadded_payload(void **state)
+{
+    fixture_t *fx = *state;
+    static const char plain[] = "{\"request\":\"stop\",\"date\":\"2025-03-31\"}";
+    uint8_t id[RK_MSGID_LEN];
+    rk_result_t res;
+    rk_hub_frame_t hf;
+    size_t wlen = 0;
+    uint8_t *what = rawclient_box_unpadded(fx->cx, fx->pub[K_POWER].curve_pk, plain, sizeof plain - 1, &wlen);
+
+    assert_non_null(what);
+    assert_int_equal(wlen, sizeof plain - 1 + 40);
+    assert_int_equal(rawclient_send_envelope(fx->cx, "city.x", "power", "utility.supply.stop", NULL, fx->code_x,
+                                             what, wlen, NULL, false, id),
+                     0);
+    free(what);
+    assert_int_equal(rawclient_wait_result(fx->cx, id, &res, 5000), 0);
+    if (res.status != RK_ST_MALFORMED || strstr(res.detail, "not padded to a size class") == NULL)
+        fail_msg("expected MALFORMED, the payload is not padded to a size class; got %s (%s)",
+                 rk_status_name(res.status), res.detail);
+    assert_int_equal(rawclient_recv_kind(fx->pw, RK_HF_DELIVER, &hf, 500), 1);
+    /* The first MALFORMED of a minute from an org is logged, later ones
+     * are counted (a flood must not grow the logs): the result tells. */
+    assert_logged(fx, "refused MALFORMED from city.x");
+    assert_normal_send_works(fx);
+}
+
 static void test_from_mismatch(void **state)
 {
     fixture_t *fx = *state;
@@ -646,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_unknown_recipient),
         cmocka_unit_test(test_unknown_who),
         cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_unpadded_payload),
         cmocka_unit_test(test_from_mismatch),
         cmocka_unit_test(test_bad_signature),
         cmocka_unit_test(test_sender_suspended),

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "keys.h"
+#include "payload.h"
 #include "policy.h"
 #include "route.h"
 #include "store.h"
@@ -86,10 +87,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Builds a signed envelope from `signer` claiming `from`. */
-static void make_env(rk_envelope_t *env, const rk_identity_t *signer, const char *from, const char *to,
-                     const char *type, const uint8_t who[RK_CODE_LEN], const uint8_t *reply_to,
-                     size_t what_len)
+/* Builds a signed envelope from `signer` claiming `from`, with a `what` of
+ * exactly what_len bytes (the hub cannot read it: zeros will do). */
+static void make_env_exact(rk_envelope_t *env, const rk_identity_t *signer, const char *from, const char *to,
+                           const char *type, const uint8_t who[RK_CODE_LEN], const uint8_t *reply_to,
+                           size_t what_len)
 {
     rk_core_t core;
     memset(&core, 0, sizeof core);
@@ -107,6 +109,18 @@ static void make_env(rk_envelope_t *env, const rk_identity_t *signer, const char
     assert_non_null(core.what);
     assert_int_equal(rk_envelope_seal(env, &core, who, signer->sign_sk), RK_WIRE_OK);
     rk_core_clear(&core);
+}
+
+/* The same with at least what_len bytes, rounded up to a size class as
+ * every agent pads its payloads (proto/payload.h). */
+static void make_env(rk_envelope_t *env, const rk_identity_t *signer, const char *from, const char *to,
+                     const char *type, const uint8_t who[RK_CODE_LEN], const uint8_t *reply_to,
+                     size_t what_len)
+{
+    size_t size_class = RK_CLASS_MIN;
+    while (size_class < what_len)
+        size_class *= 2;
+    make_env_exact(env, signer, from, to, type, who, reply_to, size_class);
 }
 
 /* Routes env from `from` in its own transaction (committed). */
@@ -359,8 +373,11 @@ static void test_refusals(void **state)
     expect_refusal(f, "city.x", &env, RK_ST_BAD_SIGNATURE);
     rk_envelope_clear(&env);
 
-    /* oversized */
+    /* oversized (the limit here is 1024 bytes) */
     make_env(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 1025);
+    expect_refusal(f, "city.x", &env, RK_ST_TOO_LARGE);
+    rk_envelope_clear(&env);
+    make_env_exact(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 1100);
     expect_refusal(f, "city.x", &env, RK_ST_TOO_LARGE);
     rk_envelope_clear(&env);
 
@@ -877,6 +894,42 @@ static void test_home_moves_with_the_resident(void **state)
     rk_identity_destroy(&z);
 }
 
+/* A payload is a size class long, or refused: the hub records only the
+ * class, so no unpadded length can group one person's messages. */
+static void test_payload_size_classes(void **state)
+{
+    fixture_t *f = *state;
+    static const size_t unpadded[] = {40, 41, 255, 257, 300, 511, 513, 1000};
+    rk_envelope_t env;
+    route_out_t out;
+
+    /* Not a class: refused as malformed, with no size to record. */
+    for (size_t i = 0; i < sizeof unpadded / sizeof unpadded[0]; i++) {
+        make_env_exact(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, unpadded[i]);
+        route(f, "city.x", &env, &out);
+        assert_string_equal(rk_status_name(out.status), "MALFORMED");
+        assert_non_null(strstr(out.detail, "not padded to a size class"));
+        assert_int_equal(out.size_class, 0);
+        assert_int_equal(queue_len(f, "power"), 0);
+        rk_envelope_clear(&env);
+    }
+    /* Every class up to the hub's limit (1024 here, itself a class) is
+     * accepted and recorded as what it is. */
+    for (size_t c = 256; c <= 1024; c *= 2) {
+        make_env_exact(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, c);
+        route(f, "city.x", &env, &out);
+        assert_string_equal(rk_status_name(out.status), "ACCEPTED");
+        assert_int_equal(out.size_class, c);
+        rk_envelope_clear(&env);
+    }
+    /* A class above the limit is too large, not malformed. */
+    make_env_exact(&env, f->x, "city.x", "power", "utility.supply.stop", f->x_code, NULL, 2048);
+    route(f, "city.x", &env, &out);
+    assert_string_equal(rk_status_name(out.status), "TOO_LARGE");
+    assert_null(strstr(out.detail, "2048"));
+    rk_envelope_clear(&env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -886,6 +939,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_per_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_payload_size_classes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_issues_no_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checked_ok_under_current_key_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_turn_trusts_verdict_made_under_same_key, setup, teardown),

@@ -35,6 +35,11 @@ PLAINTEXT = (b'{"request":"stop","supply":"electricity","date":"2024-03-31",'
 REPLY_PLAINTEXT = b'{"status":"stopped","date":"2024-03-31"}'
 REPLY_SEQ = 2
 DOMAIN = b"renkei-envelope-v1\x00"
+# Size classes (proto/README.md, "Payload"): len(what) is a power of two
+# from 256 bytes to 4 MiB; the plaintext inside is padded with 0x80 then
+# zeros to len(what) - 24 (nonce) - 16 (MAC).  Both vectors are in 256.
+WHAT_LEN = 256
+BOX_OVERHEAD = 24 + 16
 
 failures = []
 
@@ -74,6 +79,28 @@ def load_modules(src_dir, tmp):
         die("cannot import the protoc output (%s); install python3-protobuf "
             "matching protoc %s" % (e, subprocess.run([protoc, "--version"],
                                                        capture_output=True, text=True).stdout.strip()))
+
+
+def is_size_class(n):
+    return 256 <= n <= 4 << 20 and n & (n - 1) == 0
+
+
+def pad(plain, what_len):
+    """ISO/IEC 7816-4 padding to a size class: plain || 0x80 || 0x00..."""
+    padded_len = what_len - BOX_OVERHEAD
+    assert is_size_class(what_len) and len(plain) < padded_len
+    return plain + b"\x80" + bytes(padded_len - len(plain) - 1)
+
+
+def unpad(padded):
+    """The plaintext, or None if the padding is not exactly 0x80 then zeros
+    up to a size class."""
+    if not is_size_class(len(padded) + BOX_OVERHEAD):
+        return None
+    body = padded.rstrip(b"\x00")
+    if not body.endswith(b"\x80"):
+        return None
+    return body[:-1]
 
 
 def party(seed):
@@ -124,8 +151,7 @@ def check_client_send(pb, golden_dir):
     check("core.reply_to is empty (a request)", core.reply_to == b"", core.reply_to.hex())
     check("core.time_ms", core.time_ms == TIME_MS, str(core.time_ms))
     check("core.what starts with the fixed nonce", core.what[:24] == NONCE, core.what[:24].hex())
-    check("core.what length = 24 + 16 + plaintext", len(core.what) == 24 + 16 + len(PLAINTEXT),
-          str(len(core.what)))
+    check("core.what length is the size class %d" % WHAT_LEN, len(core.what) == WHAT_LEN, str(len(core.what)))
     s_sk, s_pk, s_curve_sk, s_curve_pk = party(SENDER_SEED)
     r_sk, r_pk, r_curve_sk, r_curve_pk = party(RECIPIENT_SEED)
     try:
@@ -148,7 +174,8 @@ def check_client_send(pb, golden_dir):
     try:
         plain = box.decrypt(core.what[24:], core.what[:24])
         check("what decrypts for the recipient", True)
-        check("plaintext", plain == PLAINTEXT, repr(plain))
+        check("padding is 0x80 then zeros up to the class", plain == pad(PLAINTEXT, WHAT_LEN), repr(plain))
+        check("plaintext once unpadded", unpad(plain) == PLAINTEXT, repr(unpad(plain)))
     except nacl.exceptions.CryptoError:
         check("what decrypts for the recipient", False, "crypto_box_open failed")
     # A third party (the hub) cannot open it.
@@ -166,7 +193,7 @@ def write_deliver(pb, golden_dir):
     r_sk, r_pk, r_curve_sk, r_curve_pk = party(RECIPIENT_SEED)
     # The reply travels from power back to city.x.
     box = nacl.public.Box(nacl.public.PrivateKey(r_curve_sk), nacl.public.PublicKey(s_curve_pk))
-    sealed = box.encrypt(REPLY_PLAINTEXT, REPLY_NONCE)
+    sealed = box.encrypt(pad(REPLY_PLAINTEXT, WHAT_LEN), REPLY_NONCE)
     core = pb.EnvelopeCore()
     core.version = 1
     setattr(core, "from", "power")

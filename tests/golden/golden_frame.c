@@ -53,6 +53,7 @@ int golden_client_send(uint8_t **out, size_t *out_len, char *why, size_t why_len
     rk_core_t core;
     rk_client_frame_t f;
     const size_t plain_len = sizeof GOLDEN_PLAINTEXT - 1;
+    uint8_t padded[GOLDEN_PADDED_LEN];
     rk_wire_err err;
     int rc = -1;
 
@@ -68,15 +69,20 @@ int golden_client_send(uint8_t **out, size_t *out_len, char *why, size_t why_len
     snprintf(core.type, sizeof core.type, "%s", GOLDEN_TYPE);
     memcpy(core.msg_id, golden_msg_id, sizeof core.msg_id);
     core.time_ms = GOLDEN_TIME_MS;
-    core.what_len = crypto_box_NONCEBYTES + crypto_box_MACBYTES + plain_len;
+    /* plaintext || 0x80 || zeros up to the class (written out here, not
+     * through proto/payload.h, so the vector checks that code too) */
+    memset(padded, 0, sizeof padded);
+    memcpy(padded, GOLDEN_PLAINTEXT, plain_len);
+    padded[plain_len] = 0x80;
+    core.what_len = GOLDEN_WHAT_LEN;
     core.what = malloc(core.what_len);
     if (core.what == NULL) {
         snprintf(why, why_len, "out of memory");
         goto done;
     }
     memcpy(core.what, golden_nonce, crypto_box_NONCEBYTES);
-    if (crypto_box_easy(core.what + crypto_box_NONCEBYTES, (const uint8_t *)GOLDEN_PLAINTEXT,
-                        plain_len, golden_nonce, recipient.curve_pk, sender.curve_sk) != 0) {
+    if (crypto_box_easy(core.what + crypto_box_NONCEBYTES, padded, sizeof padded, golden_nonce,
+                        recipient.curve_pk, sender.curve_sk) != 0) {
         snprintf(why, why_len, "crypto_box_easy failed");
         goto done;
     }

@@ -21,6 +21,10 @@
 /* The reply the Python encoder puts in hub_deliver.bin. */
 #define GOLDEN_REPLY_PLAINTEXT "{\"status\":\"stopped\",\"date\":\"2024-03-31\"}"
 #define GOLDEN_REPLY_SEQ 2u
+/* Both payloads are padded (0x80, then zeros) into the smallest size class:
+ * `what` is 256 bytes, the padded plaintext 256 - 24 - 16 = 216. */
+#define GOLDEN_WHAT_LEN 256u
+#define GOLDEN_PADDED_LEN (GOLDEN_WHAT_LEN - 40u)
 
 /* Ed25519 seeds (32 bytes, ASCII for readability). */
 extern const uint8_t golden_sender_seed[32];
