@@ -253,25 +253,14 @@ static int disclose_one(uint64_t index, void *ctx)
     return d->err != STORE_OK;
 }
 
-/* Puts the answer's entries in log order and drops repeats (stores written
- * before log_seq existed index a message's later entries by person too). */
-static void sort_entries(rk_hub_frame_t *f)
+/* Removes the answer's entries for which drop() is true, keeping the order
+ * of the rest. */
+static void drop_entries(rk_hub_frame_t *f, bool (*drop)(const rk_hub_frame_t *f, size_t i, size_t out, void *ctx),
+                         void *ctx)
 {
-    size_t n = f->u.log.n, out = 0;
-    for (size_t i = 1; i < n; i++) /* insertion sort: the rows come nearly in order */
-        for (size_t j = i; j > 0 && f->u.log.index[j - 1] > f->u.log.index[j]; j--) {
-            uint64_t ix = f->u.log.index[j];
-            uint8_t *en = f->u.log.entry[j];
-            size_t len = f->u.log.entry_len[j];
-            f->u.log.index[j] = f->u.log.index[j - 1];
-            f->u.log.entry[j] = f->u.log.entry[j - 1];
-            f->u.log.entry_len[j] = f->u.log.entry_len[j - 1];
-            f->u.log.index[j - 1] = ix;
-            f->u.log.entry[j - 1] = en;
-            f->u.log.entry_len[j - 1] = len;
-        }
-    for (size_t i = 0; i < n; i++) {
-        if (out > 0 && f->u.log.index[out - 1] == f->u.log.index[i]) {
+    size_t out = 0;
+    for (size_t i = 0; i < f->u.log.n; i++) {
+        if (drop(f, i, out, ctx)) {
             free(f->u.log.entry[i]);
             f->u.log.entry[i] = NULL;
             continue;
@@ -286,32 +275,53 @@ static void sort_entries(rk_hub_frame_t *f)
     f->u.log.n = out;
 }
 
-/* Keeps the entries the asker may see: never an entry about a link code
+/* A repeat of the entry kept last (out entries are kept so far). */
+static bool repeated(const rk_hub_frame_t *f, size_t i, size_t out, void *ctx)
+{
+    (void)ctx;
+    return out > 0 && f->u.log.index[out - 1] == f->u.log.index[i];
+}
+
+/* Puts the answer's entries in log order and drops repeats (stores written
+ * before log_seq existed index a message's later entries by person too). */
+static void sort_entries(rk_hub_frame_t *f)
+{
+    size_t n = f->u.log.n;
+    for (size_t i = 1; i < n; i++) /* insertion sort: the rows come nearly in order */
+        for (size_t j = i; j > 0 && f->u.log.index[j - 1] > f->u.log.index[j]; j--) {
+            uint64_t ix = f->u.log.index[j];
+            uint8_t *en = f->u.log.entry[j];
+            size_t len = f->u.log.entry_len[j];
+            f->u.log.index[j] = f->u.log.index[j - 1];
+            f->u.log.entry[j] = f->u.log.entry[j - 1];
+            f->u.log.entry_len[j] = f->u.log.entry_len[j - 1];
+            f->u.log.index[j - 1] = ix;
+            f->u.log.entry[j - 1] = en;
+            f->u.log.entry_len[j - 1] = len;
+        }
+    drop_entries(f, repeated, NULL);
+}
+
+typedef struct visible_ctx {
+    const char *org;
+    bool whole;
+} visible_ctx_t;
+
+/* Whether the asker may not see entry i: never an entry about a link code
  * (first contact or code found: a sender must not learn whether it
  * introduced the person); the rest of the record if the asker is the
  * person's current municipality; otherwise only the asker's own exchanges
  * (entries naming it as sender or recipient). */
-static void keep_visible(rk_hub_frame_t *f, const char *org, bool whole)
+static bool hidden(const rk_hub_frame_t *f, size_t i, size_t out, void *ctx)
 {
-    size_t out = 0;
-    for (size_t i = 0; i < f->u.log.n; i++) {
-        rk_log_entry_t e;
-        bool keep = rk_log_entry_decode(f->u.log.entry[i], f->u.log.entry_len[i], &e, NULL, 0) == RK_WIRE_OK &&
-                    e.event != RK_EV_FIRST_CONTACT && e.event != RK_EV_CODE_FOUND &&
-                    (whole || strcmp(e.from, org) == 0 || strcmp(e.to, org) == 0);
-        if (!keep) {
-            free(f->u.log.entry[i]);
-            f->u.log.entry[i] = NULL;
-            continue;
-        }
-        f->u.log.index[out] = f->u.log.index[i];
-        f->u.log.entry[out] = f->u.log.entry[i];
-        f->u.log.entry_len[out] = f->u.log.entry_len[i];
-        if (out != i)
-            f->u.log.entry[i] = NULL;
-        out++;
-    }
-    f->u.log.n = out;
+    const visible_ctx_t *v = ctx;
+    rk_log_entry_t e;
+    (void)out;
+    if (rk_log_entry_decode(f->u.log.entry[i], f->u.log.entry_len[i], &e, NULL, 0) != RK_WIRE_OK)
+        return true;
+    if (e.event == RK_EV_FIRST_CONTACT || e.event == RK_EV_CODE_FOUND)
+        return true;
+    return !v->whole && strcmp(e.from, v->org) != 0 && strcmp(e.to, v->org) != 0;
 }
 
 void audit_disclose(store_txn_t *txn, const char *org, org_kind kind, uint64_t req_id,
@@ -354,5 +364,8 @@ void audit_disclose(store_txn_t *txn, const char *org, org_kind kind, uint64_t r
         return;
     }
     sort_entries(f);
-    keep_visible(f, org, whole);
+    {
+        visible_ctx_t v = {org, whole};
+        drop_entries(f, hidden, &v);
+    }
 }

@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "harness.h"
+#include "rawclient.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -1413,4 +1414,31 @@ int it_load_verify(it_env_t *env, const char *const *senders, const char *const 
             return -1; /* why names the first open message */
         sleep_ms(1000);
     }
+}
+
+rawclient_t *it_connect(it_env_t *env, const char *org, bool receive)
+{
+    char key[4096], hubpub[4096], who[RK_ID_MAX + 1] = "";
+    rawclient_t *rc;
+
+    snprintf(key, sizeof key, "%s/keys/%s.key", it_dir(env), org);
+    snprintf(hubpub, sizeof hubpub, "%s/keys/hub.pub", it_dir(env));
+    rc = rawclient_new(it_hub_endpoint(env), hubpub, key);
+    if (rc != NULL && (rawclient_hello(rc, receive, who, 5000) != 0 || strcmp(who, org) != 0)) {
+        fprintf(stderr, "it_connect: the hub did not welcome %s\n", org);
+        rawclient_destroy(&rc);
+    }
+    return rc;
+}
+
+int it_pubkey(it_env_t *env, const char *org, rk_pubkey_t *pub)
+{
+    char path[4096], why[256];
+
+    snprintf(path, sizeof path, "%s/keys/%s.pub", it_dir(env), org);
+    if (rk_pubkey_load(path, pub, why, sizeof why) != RK_KEYS_OK) {
+        fprintf(stderr, "it_pubkey: %s\n", why);
+        return -1;
+    }
+    return 0;
 }

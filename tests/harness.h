@@ -258,4 +258,13 @@ typedef struct it_load_stats {
 int it_load_verify(it_env_t *env, const char *const *senders, const char *const *recipients, int settle_s,
                    it_load_stats_t *st, char *why, size_t why_len);
 
+/* A raw CURVE connection (tests/rawclient.h) of `org`, with its own key
+ * from keys/, that said hello{receive} and was welcomed as org.  NULL (and
+ * why on stderr) otherwise. */
+struct rawclient *it_connect(it_env_t *env, const char *org, bool receive);
+
+struct rk_pubkey;
+/* Loads keys/ORG.pub into *pub.  0 on success (why on stderr otherwise). */
+int it_pubkey(it_env_t *env, const char *org, struct rk_pubkey *pub);
+
 #endif /* RENKEI_TESTS_HARNESS_H */

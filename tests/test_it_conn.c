@@ -33,7 +33,6 @@ typedef struct fixture {
 static int setup(void **state)
 {
     static fixture_t fx;
-    char path[1024], why[256];
 
     memset(&fx, 0, sizeof fx);
     *state = &fx;
@@ -45,12 +44,9 @@ static int setup(void **state)
     if (it_org(fx.env, "city.x", "municipality") != 0 || it_org(fx.env, "town.y", "municipality") != 0 ||
         it_org(fx.env, "power", "utility") != 0 || it_org(fx.env, "audit.z", "auditor") != 0)
         return -1;
-    snprintf(path, sizeof path, "%s/keys/power.pub", it_dir(fx.env));
-    if (rk_pubkey_load(path, &fx.power_pub, why, sizeof why) != RK_KEYS_OK) {
-        fprintf(stderr, "setup: %s\n", why);
+    if (it_pubkey(fx.env, "power", &fx.power_pub) != 0)
         return -1;
-    }
-    { static const char *const v[] = {"--verbose", NULL}; return it_hub_start(fx.env, v); }
+    return it_hub_start(fx.env, (const char *const[]){"--verbose", NULL});
 }
 
 static int teardown(void **state)

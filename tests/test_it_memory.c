@@ -61,33 +61,6 @@ typedef struct fixture {
     rk_pubkey_t pub_city, pub_power;
 } fixture_t;
 
-static rawclient_t *connect_as(fixture_t *fx, const char *org, bool receive)
-{
-    char key[1024], hubpub[1024], who[RK_ID_MAX + 1] = "";
-    rawclient_t *rc;
-    snprintf(key, sizeof key, "%s/keys/%s.key", it_dir(fx->env), org);
-    snprintf(hubpub, sizeof hubpub, "%s/keys/hub.pub", it_dir(fx->env));
-    rc = rawclient_new(it_hub_endpoint(fx->env), hubpub, key);
-    if (rc == NULL)
-        return NULL;
-    if (rawclient_hello(rc, receive, who, 5000) != 0 || strcmp(who, org) != 0) {
-        fprintf(stderr, "setup: no welcome for %s\n", org);
-        rawclient_destroy(&rc);
-    }
-    return rc;
-}
-
-static int load_pub(fixture_t *fx, const char *org, rk_pubkey_t *pub)
-{
-    char path[1024], why[512];
-    snprintf(path, sizeof path, "%s/keys/%s.pub", it_dir(fx->env), org);
-    if (rk_pubkey_load(path, pub, why, sizeof why) != RK_KEYS_OK) {
-        fprintf(stderr, "setup: %s\n", why);
-        return -1;
-    }
-    return 0;
-}
-
 static int setup(void **state)
 {
     static fixture_t fx;
@@ -100,13 +73,13 @@ static int setup(void **state)
     if (fx.env == NULL)
         return -1;
     if (it_org(fx.env, "city.x", "municipality") != 0 || it_org(fx.env, "power", "utility") != 0 ||
-        load_pub(&fx, "city.x", &fx.pub_city) != 0 || load_pub(&fx, "power", &fx.pub_power) != 0)
+        it_pubkey(fx.env, "city.x", &fx.pub_city) != 0 || it_pubkey(fx.env, "power", &fx.pub_power) != 0)
         return -1;
     if (it_hub_start(fx.env, NULL) != 0)
         return -1;
-    fx.cx = connect_as(&fx, "city.x", false);
-    fx.cr = connect_as(&fx, "city.x", true);
-    fx.pw = connect_as(&fx, "power", true);
+    fx.cx = it_connect(fx.env, "city.x", false);
+    fx.cr = it_connect(fx.env, "city.x", true);
+    fx.pw = it_connect(fx.env, "power", true);
     if (fx.cx == NULL || fx.cr == NULL || fx.pw == NULL)
         return -1;
     return 0;

@@ -49,31 +49,6 @@ static bool moved(size_t i)
     return i % 2 == 1;
 }
 
-static rawclient_t *connect_as(const char *org, bool receive)
-{
-    char key[1024], hubpub[1024], who[RK_ID_MAX + 1] = "";
-    rawclient_t *rc;
-    snprintf(key, sizeof key, "%s/keys/%s.key", it_dir(fx.env), org);
-    snprintf(hubpub, sizeof hubpub, "%s/keys/hub.pub", it_dir(fx.env));
-    rc = rawclient_new(it_hub_endpoint(fx.env), hubpub, key);
-    if (rc != NULL && (rawclient_hello(rc, receive, who, 5000) != 0 || strcmp(who, org) != 0)) {
-        fprintf(stderr, "setup: no welcome for %s\n", org);
-        rawclient_destroy(&rc);
-    }
-    return rc;
-}
-
-static int load_pub(const char *org, rk_pubkey_t *pub)
-{
-    char path[1024], why[256];
-    snprintf(path, sizeof path, "%s/keys/%s.pub", it_dir(fx.env), org);
-    if (rk_pubkey_load(path, pub, why, sizeof why) != RK_KEYS_OK) {
-        fprintf(stderr, "setup: %s\n", why);
-        return -1;
-    }
-    return 0;
-}
-
 /* Sends type from rc (org `from`) to `to`, payload sealed for to_pub;
  * returns the hub's result. */
 static void send_msg(rawclient_t *rc, const char *from, const char *to, const rk_pubkey_t *to_pub, const char *type,
@@ -129,13 +104,14 @@ static int setup(void **state)
         return -1;
     if (it_org(fx.env, "city.x", "municipality") != 0 || it_org(fx.env, "town.y", "municipality") != 0 ||
         it_org(fx.env, "power", "utility") != 0 || it_org(fx.env, "gas", "utility") != 0 ||
-        load_pub("city.x", &fx.pub_x) != 0 || load_pub("town.y", &fx.pub_y) != 0 ||
-        load_pub("power", &fx.pub_p) != 0 || load_pub("gas", &fx.pub_g) != 0 || it_hub_start(fx.env, NULL) != 0)
+        it_pubkey(fx.env, "city.x", &fx.pub_x) != 0 || it_pubkey(fx.env, "town.y", &fx.pub_y) != 0 ||
+        it_pubkey(fx.env, "power", &fx.pub_p) != 0 || it_pubkey(fx.env, "gas", &fx.pub_g) != 0 ||
+        it_hub_start(fx.env, NULL) != 0)
         return -1;
-    fx.cx = connect_as("city.x", false);
-    fx.ty = connect_as("town.y", true);
-    fx.pw = connect_as("power", true);
-    fx.gs = connect_as("gas", false); /* gas sends; it takes nothing in */
+    fx.cx = it_connect(fx.env, "city.x", false);
+    fx.ty = it_connect(fx.env, "town.y", true);
+    fx.pw = it_connect(fx.env, "power", true);
+    fx.gs = it_connect(fx.env, "gas", false); /* gas sends; it takes nothing in */
     if (fx.cx == NULL || fx.ty == NULL || fx.pw == NULL || fx.gs == NULL)
         return -1;
     return 0;

@@ -37,22 +37,6 @@ typedef struct fixture {
 enum { K_CITY, K_TOWN, K_POWER, K_GAS, K_WATER, K_HUB };
 static const char *const names[] = {"city.x", "town.y", "power", "gas", "water", "hub"};
 
-static rawclient_t *connect_as(fixture_t *fx, const char *org, bool receive)
-{
-    char key[1024], hubpub[1024], who[RK_ID_MAX + 1] = "";
-    rawclient_t *rc;
-    snprintf(key, sizeof key, "%s/keys/%s.key", it_dir(fx->env), org);
-    snprintf(hubpub, sizeof hubpub, "%s/keys/hub.pub", it_dir(fx->env));
-    rc = rawclient_new(it_hub_endpoint(fx->env), hubpub, key);
-    if (rc == NULL)
-        return NULL;
-    if (rawclient_hello(rc, receive, who, 5000) != 0 || strcmp(who, org) != 0) {
-        fprintf(stderr, "setup: no welcome for %s\n", org);
-        rawclient_destroy(&rc);
-    }
-    return rc;
-}
-
 static int setup(void **state)
 {
     static fixture_t fx;
@@ -80,9 +64,9 @@ static int setup(void **state)
     }
     if (it_hub_start(fx.env, NULL) != 0)
         return -1;
-    fx.cx = connect_as(&fx, "city.x", false);
-    fx.pw = connect_as(&fx, "power", true);
-    fx.ty = connect_as(&fx, "town.y", true);
+    fx.cx = it_connect(fx.env, "city.x", false);
+    fx.pw = it_connect(fx.env, "power", true);
+    fx.ty = it_connect(fx.env, "town.y", true);
     if (fx.cx == NULL || fx.pw == NULL || fx.ty == NULL)
         return -1;
     if (rawclient_enroll(fx.cx, fx.code_x, 5000) != 0) {
@@ -178,7 +162,7 @@ static void assert_normal_send_works(fixture_t *fx)
         /* city.x has no receiving connection: the reply waits in its queue
          * (its sending connection gets nothing) until one says hello. */
         assert_int_equal(rawclient_recv_kind(fx->cx, RK_HF_DELIVER, &hf, 700), 1);
-        fx->cr = connect_as(fx, "city.x", true);
+        fx->cr = it_connect(fx->env, "city.x", true);
         assert_non_null(fx->cr);
     }
     assert_int_equal(rawclient_recv_kind(fx->cr, RK_HF_DELIVER, &hf, 5000), 0);
@@ -247,7 +231,7 @@ static void test_baseline(void **state)
     /* From here on city.x has a receiving connection (made by the test
      * above, or now if it ran alone). */
     if (fx->cr == NULL)
-        fx->cr = connect_as(fx, "city.x", true);
+        fx->cr = it_connect(fx->env, "city.x", true);
     assert_non_null(fx->cr);
     assert_normal_send_works(fx);
     assert_normal_send_works(fx); /* again: same code, no first contact */
@@ -506,7 +490,7 @@ static void test_offline_recipient_waits(void **state)
     if (res.status != RK_ST_ACCEPTED)
         fail_msg("a message for an offline recipient was refused: %s (%s)", rk_status_name(res.status),
                  res.detail);
-    gas = connect_as(fx, "gas", true);
+    gas = it_connect(fx->env, "gas", true);
     assert_non_null(gas);
     assert_int_equal(rawclient_recv_kind(gas, RK_HF_DELIVER, &hf, 5000), 0);
     assert_true(hf.u.deliver.first_contact);
