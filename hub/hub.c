@@ -498,6 +498,7 @@ static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const r
     };
 
     if (mono_ms() < hub->full_until_ms) {
+        route_describe(env, &it->route);
         it->route.status = RK_ST_STORE_FULL;
         snprintf(it->route.detail, sizeof it->route.detail,
                  "the hub's store is full; nothing was accepted, send again later");
@@ -505,6 +506,7 @@ static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const r
     }
     txn = turn_txn(hub);
     if (txn == NULL) {
+        route_describe(env, &it->route);
         it->route.status = hub->turn_full ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
         snprintf(it->route.detail, sizeof it->route.detail, "hub storage unavailable; send again later");
         return;

@@ -275,6 +275,19 @@ static bool already_accepted(const route_in_t *in, route_out_t *out)
     return true;
 }
 
+void route_describe(const rk_envelope_t *env, route_out_t *out)
+{
+    rk_core_t core;
+
+    if (rk_core_decode(env->core, env->core_len, &core, NULL, 0) != RK_WIRE_OK)
+        return;
+    out->has_msg_id = true;
+    memcpy(out->msg_id, core.msg_id, RK_MSGID_LEN);
+    snprintf(out->to, sizeof out->to, "%s", core.to);
+    snprintf(out->type, sizeof out->type, "%s", core.type);
+    rk_core_clear(&core);
+}
+
 void route_message(const route_in_t *in, route_out_t *out)
 {
     rk_core_t core;

@@ -57,6 +57,13 @@ typedef struct route_out {
     uint64_t log_size;   /* the routing log's size once its entry was appended */
 } route_out_t;
 
+/* Fills what a refusal's answer and log line name about env (its msg_id,
+ * recipient and type), as far as its core decodes, for an envelope refused
+ * before the pipeline runs (a full store's back-off, no transaction): the
+ * sender must be able to tell which of its messages the answer is about.
+ * Leaves out->status alone. */
+void route_describe(const rk_envelope_t *env, route_out_t *out);
+
 /* Runs the pipeline for one envelope.  Always fills `out` (status says
  * what happened).  If out->store_failed, the transaction must be aborted. */
 void route_message(const route_in_t *in, route_out_t *out);

@@ -56,6 +56,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "merkle.h"
 #include "note.h"
@@ -122,6 +123,9 @@ struct store_txn {
     MDB_txn *txn;     /* NULL once a failure aborted it */
     bool write;
     store_err failed; /* STORE_OK, or why txn was aborted early */
+#ifdef RENKEI_STORE_FAULTS
+    unsigned wrote;   /* tables written (bit per fault_table) */
+#endif
 };
 
 _Static_assert(sizeof(KDF_CONTEXT) - 1 == crypto_kdf_CONTEXTBYTES, "kdf context length");
@@ -289,6 +293,113 @@ static bool org_valid(const org_t *org)
            kind_valid((unsigned)org->kind) && status_valid((unsigned)org->status);
 }
 
+#ifdef RENKEI_STORE_FAULTS
+/*
+ * Fault injection, in test builds only (RENKEI_STORE_FAULTS; the programs
+ * built for use never contain it).  If the file named by the environment
+ * variable RENKEI_STORE_FAULTS_FILE appears, the store reads it at its next
+ * call, deletes it and arms one fault per line:
+ *
+ *     OP TABLE ERROR COUNT
+ *
+ * OP is put, del (a write into TABLE fails), commit (the commit of a
+ * transaction that wrote into TABLE fails; nothing of it is kept) or begin
+ * (TABLE "write": a write transaction cannot begin); TABLE is a table name
+ * from the list at the top of this file; ERROR is full (STORE_EFULL) or io
+ * (STORE_EIO); COUNT how many such calls in a row fail.  A failed put or
+ * del leaves the transaction unusable, as LMDB's own failures do.
+ */
+#define FAULTS_MAX 8
+
+typedef enum fault_op { FAULT_PUT, FAULT_DEL, FAULT_COMMIT, FAULT_BEGIN } fault_op;
+
+static struct fault {
+    fault_op op;
+    char table[16];
+    store_err err;
+    unsigned count;
+} faults[FAULTS_MAX];
+static size_t n_faults;
+
+static void faults_load(void)
+{
+    const char *path = getenv("RENKEI_STORE_FAULTS_FILE");
+    char line[128], op[16], table[16], err[16];
+    unsigned count;
+    FILE *fp;
+
+    if (path == NULL || (fp = fopen(path, "r")) == NULL)
+        return;
+    while (fgets(line, sizeof line, fp) != NULL && n_faults < FAULTS_MAX) {
+        struct fault *f = &faults[n_faults];
+        if (sscanf(line, "%15s %15s %15s %u", op, table, err, &count) != 4 || count == 0)
+            continue;
+        f->op = strcmp(op, "put") == 0      ? FAULT_PUT
+                : strcmp(op, "del") == 0    ? FAULT_DEL
+                : strcmp(op, "commit") == 0 ? FAULT_COMMIT
+                                            : FAULT_BEGIN;
+        snprintf(f->table, sizeof f->table, "%s", table);
+        f->err = strcmp(err, "full") == 0 ? STORE_EFULL : STORE_EIO;
+        f->count = count;
+        n_faults++;
+    }
+    fclose(fp);
+    unlink(path);
+}
+
+/* The table name of dbi (as listed at the top of this file). */
+static const char *dbi_name(const store_t *s, MDB_dbi dbi)
+{
+    const struct { const MDB_dbi *dbi; const char *name; } t[] = {
+        {&s->meta, "meta"}, {&s->orgs, "orgs"}, {&s->by_curve, "orgs_by_curve"}, {&s->code_fwd, "code_fwd"},
+        {&s->code_rev, "code_rev"}, {&s->queue, "queue"}, {&s->qexp, "qexp"}, {&s->qcount, "qcount"},
+        {&s->msgs, "msgs"}, {&s->msgexp, "msgexp"}, {&s->log, "log"}, {&s->log_tree, "log_tree"},
+        {&s->log_cp, "log_cp"}, {&s->log_person, "log_person"}, {&s->log_seq, "log_seq"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (*t[i].dbi == dbi)
+            return t[i].name;
+    return "?";
+}
+
+/* The table's bit in store_txn.wrote (LMDB's handles are small integers). */
+static unsigned table_bit(MDB_dbi dbi)
+{
+    return dbi < 32 ? 1u << dbi : 0;
+}
+
+/* Whether an armed fault fires for op on table; *err receives its error. */
+static bool fault_fires(fault_op op, const char *table, store_err *err)
+{
+    faults_load();
+    for (size_t i = 0; i < n_faults; i++) {
+        struct fault *f = &faults[i];
+        if (f->count == 0 || f->op != op || strcmp(f->table, table) != 0)
+            continue;
+        f->count--;
+        *err = f->err;
+        return true;
+    }
+    return false;
+}
+
+/* A commit fault for a transaction that wrote the tables in `wrote`. */
+static bool commit_fault(const store_txn_t *t, store_err *err)
+{
+    faults_load();
+    for (size_t i = 0; i < n_faults; i++) {
+        struct fault *f = &faults[i];
+        for (MDB_dbi d = 0; f->count > 0 && f->op == FAULT_COMMIT && d < 32; d++)
+            if ((t->wrote & (1u << d)) && strcmp(dbi_name(t->store, d), f->table) == 0) {
+                f->count--;
+                *err = f->err;
+                return true;
+            }
+    }
+    return false;
+}
+#endif
+
 /* Aborts the LMDB transaction after a failure that LMDB says leaves it
  * unusable; the wrapper stays until the caller commits or aborts it. */
 static store_err txn_fail(store_txn_t *t, store_err err)
@@ -318,7 +429,14 @@ static store_err txn_check(store_txn_t *t, bool write)
 
 static store_err txn_put(store_txn_t *t, MDB_dbi dbi, MDB_val *key, MDB_val *val, unsigned flags)
 {
-    int rc = mdb_put(t->txn, dbi, key, val, flags);
+    int rc;
+#ifdef RENKEI_STORE_FAULTS
+    store_err ferr;
+    t->wrote |= table_bit(dbi);
+    if (fault_fires(FAULT_PUT, dbi_name(t->store, dbi), &ferr))
+        return txn_fail(t, ferr);
+#endif
+    rc = mdb_put(t->txn, dbi, key, val, flags);
 
     if (rc == MDB_SUCCESS)
         return STORE_OK;
@@ -329,7 +447,14 @@ static store_err txn_put(store_txn_t *t, MDB_dbi dbi, MDB_val *key, MDB_val *val
 
 static store_err txn_del(store_txn_t *t, MDB_dbi dbi, MDB_val *key)
 {
-    int rc = mdb_del(t->txn, dbi, key, NULL);
+    int rc;
+#ifdef RENKEI_STORE_FAULTS
+    store_err ferr;
+    t->wrote |= table_bit(dbi);
+    if (fault_fires(FAULT_DEL, dbi_name(t->store, dbi), &ferr))
+        return txn_fail(t, ferr);
+#endif
+    rc = mdb_del(t->txn, dbi, key, NULL);
 
     if (rc == MDB_SUCCESS)
         return STORE_OK;
@@ -616,6 +741,13 @@ store_err store_begin(store_t *store, bool write, store_txn_t **txn)
         return STORE_EINVAL;
     if (write && store->writing)
         return STORE_EBUSY;
+#ifdef RENKEI_STORE_FAULTS
+    {
+        store_err ferr;
+        if (write && fault_fires(FAULT_BEGIN, "write", &ferr))
+            return ferr;
+    }
+#endif
     t = calloc(1, sizeof *t);
     if (t == NULL)
         return STORE_ENOMEM;
@@ -661,6 +793,10 @@ store_err store_commit(store_txn_t **txn)
     if (txn == NULL || *txn == NULL)
         return STORE_EINVAL;
     t = *txn;
+#ifdef RENKEI_STORE_FAULTS
+    if (t->failed == STORE_OK && t->write && commit_fault(t, &err))
+        t->failed = err;
+#endif
     if (t->failed != STORE_OK) {
         err = t->failed;
         if (t->txn != NULL)

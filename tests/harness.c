@@ -51,6 +51,8 @@ struct it_env {
     char paths[IT_PATH_SLOTS][PATH_MAX];
     unsigned path_slot;
     char label[80]; /* org of the next it_run, named in its file names */
+    const char *hub_program; /* "renkei-hub", or "renkei-hub-faults" after it_hub_faults */
+    char faults[PATH_MAX];   /* the faults file renkei-hub-faults reads */
 };
 
 void it_run_clear(it_run_t *r)
@@ -522,7 +524,7 @@ int it_hub_start_at(it_env_t *env, const char *bind, const char *const *extra)
     size_t n = 0, i;
     long long deadline;
 
-    snprintf(exe, sizeof exe, "%s/renkei-hub", env->bin);
+    snprintf(exe, sizeof exe, "%s/%s", env->bin, env->hub_program != NULL ? env->hub_program : "renkei-hub");
     snprintf(key, sizeof key, "%s/keys/hub.key", env->dir);
     argv[n++] = exe;
     argv[n++] = "--data";
@@ -1441,4 +1443,36 @@ int it_pubkey(it_env_t *env, const char *org, rk_pubkey_t *pub)
         return -1;
     }
     return 0;
+}
+
+void it_hub_faults(it_env_t *env)
+{
+    env->hub_program = "renkei-hub-faults";
+    snprintf(env->faults, sizeof env->faults, "%s/store.faults", env->dir);
+    setenv("RENKEI_STORE_FAULTS_FILE", env->faults, 1);
+}
+
+int it_store_faults(it_env_t *env, const char *spec)
+{
+    char tmp[PATH_MAX + 8];
+    FILE *fp;
+
+    snprintf(tmp, sizeof tmp, "%s.tmp", env->faults);
+    fp = fopen(tmp, "w");
+    if (fp == NULL || fputs(spec, fp) < 0 || fclose(fp) != 0 || rename(tmp, env->faults) != 0) {
+        fprintf(stderr, "harness: cannot write %s: %s\n", env->faults, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+bool it_store_faults_taken(it_env_t *env, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    while (access(env->faults, F_OK) == 0) {
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(5);
+    }
+    return true;
 }

@@ -267,4 +267,15 @@ struct rk_pubkey;
 /* Loads keys/ORG.pub into *pub.  0 on success (why on stderr otherwise). */
 int it_pubkey(it_env_t *env, const char *org, struct rk_pubkey *pub);
 
+/* From now on it_hub_start runs renkei-hub-faults (the daemon over a store
+ * that fails on request, built for the tests only: hub/store.c,
+ * RENKEI_STORE_FAULTS) with its faults file in the env's directory. */
+void it_hub_faults(it_env_t *env);
+/* Arms store faults: `spec` holds lines "OP TABLE ERROR COUNT" (see
+ * hub/store.c); the hub's store takes them up at its next call.  0 on
+ * success. */
+int it_store_faults(it_env_t *env, const char *spec);
+/* Waits until the hub's store has taken up the faults written last. */
+bool it_store_faults_taken(it_env_t *env, int timeout_ms);
+
 #endif /* RENKEI_TESTS_HARNESS_H */

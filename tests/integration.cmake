@@ -5,12 +5,12 @@ target_include_directories(renkei_it_harness PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(renkei_it_harness PUBLIC renkei_wire renkei_keys PkgConfig::ZMQ
   PkgConfig::SODIUM PkgConfig::JANSSON)
 
-foreach(t move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn)
+foreach(t move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_it_${t}.c)
     renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
       LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)
     # The programs under test must be built before the test runs.
-    foreach(prog renkei-keygen renkei-hub renkei-ctl renkei-agent)
+    foreach(prog renkei-keygen renkei-hub renkei-hub-faults renkei-ctl renkei-agent)
       if(TARGET ${prog})
         add_dependencies(test_it_${t} ${prog})
       endif()

@@ -264,17 +264,14 @@ char *rawclient_unbox(const rawclient_t *rc, const uint8_t sender_curve_pk[RK_KE
     return out;
 }
 
-int rawclient_send_envelope(rawclient_t *rc, const char *from, const char *to, const char *type,
-                            const uint8_t *reply_to, const uint8_t who[RK_CODE_LEN],
-                            const uint8_t *what, size_t what_len, const uint8_t *sign_sk,
-                            bool corrupt_sig, uint8_t msg_id_out[RK_MSGID_LEN])
+int rawclient_seal(rawclient_t *rc, const char *from, const char *to, const char *type, const uint8_t *reply_to,
+                   const uint8_t who[RK_CODE_LEN], const uint8_t *what, size_t what_len, const uint8_t *sign_sk,
+                   rk_client_frame_t *cf, uint8_t msg_id_out[RK_MSGID_LEN])
 {
     rk_core_t core;
-    rk_client_frame_t cf;
-    int rv = -1;
 
     memset(&core, 0, sizeof core);
-    memset(&cf, 0, sizeof cf);
+    memset(cf, 0, sizeof *cf);
     snprintf(core.from, sizeof core.from, "%s", from);
     snprintf(core.to, sizeof core.to, "%s", to);
     snprintf(core.type, sizeof core.type, "%s", type);
@@ -286,16 +283,28 @@ int rawclient_send_envelope(rawclient_t *rc, const char *from, const char *to, c
     core.time_ms = (uint64_t)now_ms();
     core.what = (uint8_t *)what; /* borrowed: never cleared through core */
     core.what_len = what_len;
-    cf.kind = RK_CF_SEND;
-    if (rk_envelope_seal(&cf.u.send, &core, who, sign_sk != NULL ? sign_sk : rc->id->sign_sk) !=
-        RK_WIRE_OK) {
+    cf->kind = RK_CF_SEND;
+    if (rk_envelope_seal(&cf->u.send, &core, who, sign_sk != NULL ? sign_sk : rc->id->sign_sk) != RK_WIRE_OK) {
         fprintf(stderr, "rawclient: cannot seal envelope\n");
         return -1;
     }
-    if (corrupt_sig)
-        cf.u.send.signature[7] ^= 0x40;
     if (msg_id_out != NULL)
         memcpy(msg_id_out, core.msg_id, RK_MSGID_LEN);
+    return 0;
+}
+
+int rawclient_send_envelope(rawclient_t *rc, const char *from, const char *to, const char *type,
+                            const uint8_t *reply_to, const uint8_t who[RK_CODE_LEN],
+                            const uint8_t *what, size_t what_len, const uint8_t *sign_sk,
+                            bool corrupt_sig, uint8_t msg_id_out[RK_MSGID_LEN])
+{
+    rk_client_frame_t cf;
+    int rv;
+
+    if (rawclient_seal(rc, from, to, type, reply_to, who, what, what_len, sign_sk, &cf, msg_id_out) != 0)
+        return -1;
+    if (corrupt_sig)
+        cf.u.send.signature[7] ^= 0x40;
     rv = rawclient_send_frame(rc, &cf);
     rk_envelope_clear(&cf.u.send);
     return rv;

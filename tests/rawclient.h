@@ -75,6 +75,14 @@ int rawclient_send_envelope(rawclient_t *rc, const char *from, const char *to, c
                             const uint8_t *what, size_t what_len, const uint8_t *sign_sk,
                             bool corrupt_sig, uint8_t msg_id_out[RK_MSGID_LEN]);
 
+/* Builds the Send frame rawclient_send_envelope sends (same arguments), so
+ * that a test can send the very same bytes again, as an agent re-sends.
+ * The caller sends it with rawclient_send_frame and clears it with
+ * rk_client_frame_clear.  0 on success. */
+int rawclient_seal(rawclient_t *rc, const char *from, const char *to, const char *type, const uint8_t *reply_to,
+                   const uint8_t who[RK_CODE_LEN], const uint8_t *what, size_t what_len, const uint8_t *sign_sk,
+                   rk_client_frame_t *cf, uint8_t msg_id_out[RK_MSGID_LEN]);
+
 /* Waits for the result frame for msg_id (or, with msg_id NULL, a result with
  * empty msg_id).  0 and *res filled, or 1 on timeout. */
 int rawclient_wait_result(rawclient_t *rc, const uint8_t *msg_id, rk_result_t *res, int timeout_ms);
