@@ -117,6 +117,8 @@ struct rk_agent {
     rk_result_t await_result;
     bool greet_refused;      /* a result for an unreadable frame outside a send */
     rk_result_t greet_result;
+    rk_agent_err greet_err;  /* the hello could not be sent (RK_AGENT_OK: it was) */
+    char greet_why[256];
 };
 
 static void settle_all(rk_agent_t *a);
@@ -341,15 +343,17 @@ static rk_agent_err send_frame(rk_agent_t *a, const rk_client_frame_t *f, char *
     return err;
 }
 
+/* Greets the hub.  A hello that cannot be sent is kept in greet_err: the
+ * welcome it waits for would never come. */
 static void send_hello(rk_agent_t *a)
 {
     rk_client_frame_t f;
-    char why[256];
     memset(&f, 0, sizeof f);
     f.kind = RK_CF_HELLO;
     f.u.hello.receive = a->receive;
-    if (send_frame(a, &f, why, sizeof why) != RK_AGENT_OK)
-        notice(a, "could not greet the hub: %s", why);
+    a->greet_err = send_frame(a, &f, a->greet_why, sizeof a->greet_why);
+    if (a->greet_err != RK_AGENT_OK)
+        notice(a, "could not greet the hub: %s", a->greet_why);
 }
 
 static void handle_monitor_event(rk_agent_t *a, uint16_t event, uint32_t value)
@@ -776,6 +780,10 @@ static rk_agent_err await_welcome(rk_agent_t *a, uint64_t deadline, char *why, s
                                   "(%s) the hub's public key?", a->endpoint, a->hub_pub_path);
             return RK_AGENT_EHANDSHAKE;
         }
+        if (a->greet_err != RK_AGENT_OK) {
+            set_why(why, why_len, "could not greet the hub: %s", a->greet_why);
+            return a->greet_err;
+        }
         if (a->greet_refused) {
             const rk_result_t *r = &a->greet_result;
             set_why(why, why_len, "the hub did not accept the greeting: %s: %s%s%s%s",
@@ -862,6 +870,7 @@ fail:
         qitem_free(q);
     }
     a->greet_refused = false;
+    a->greet_err = RK_AGENT_OK;
     load_kept_directory(a);
     return err;
 }

@@ -124,10 +124,17 @@ bool rk_code_from_text(const char *text, uint8_t code[RK_CODE_LEN])
 
 /* ------------------------------------------------------------------ helpers */
 
+/* Whether an allocation of the last unpack in this thread failed:
+ * protobuf-c returns NULL for that as for bytes that do not decode. */
+static _Thread_local bool unpack_oom;
+
 static void *wiping_alloc(void *data, size_t size)
 {
+    void *p = malloc(size);
     (void)data;
-    return malloc(size);
+    if (p == NULL)
+        unpack_oom = true;
+    return p;
 }
 
 /* Wipes the whole block, not just the field's length: unpacking allocates
@@ -143,6 +150,20 @@ static void wiping_free(void *data, void *p)
 
 static ProtobufCAllocator wiping = {wiping_alloc, wiping_free, NULL};
 
+static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Why an unpack of `what` returned NULL: out of memory, or bytes that are
+ * not a valid message. */
+static rk_wire_err unpack_failed(const char *what, char *why, size_t why_len)
+{
+    if (unpack_oom) {
+        set_why(why, why_len, "out of memory decoding the %s", what);
+        return RK_WIRE_ENOMEM;
+    }
+    set_why(why, why_len, "%s is not a valid protobuf message", what);
+    return RK_WIRE_EDECODE;
+}
+
 /* Wipes and frees a buffer that held part of a frame. */
 static void wipe_free(void *p, size_t len)
 {
@@ -152,8 +173,6 @@ static void wipe_free(void *p, size_t len)
     free(p);
 }
 
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static void set_why(char *why, size_t why_len, const char *fmt, ...)
 {
     va_list ap;
@@ -314,11 +333,10 @@ rk_wire_err rk_core_decode(const uint8_t *buf, size_t len, rk_core_t *c, char *w
     rk_wire_err err = RK_WIRE_EFIELD;
 
     memset(c, 0, sizeof *c);
+    unpack_oom = false;
     m = renkei__v1__envelope_core__unpack(&wiping, len, buf);
-    if (m == NULL) {
-        set_why(why, why_len, "%s is not a valid protobuf message", "envelope core");
-        return RK_WIRE_EDECODE;
-    }
+    if (m == NULL)
+        return unpack_failed("envelope core", why, why_len);
     if (m->version != RK_PROTOCOL_VERSION) {
         set_why(why, why_len, "%s: unsupported protocol version", "envelope core");
         err = RK_WIRE_EVERSION;
@@ -546,11 +564,10 @@ rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_fra
     rk_wire_err err = RK_WIRE_OK;
 
     memset(f, 0, sizeof *f);
+    unpack_oom = false;
     m = renkei__v1__client_frame__unpack(&wiping, len, buf);
-    if (m == NULL) {
-        set_why(why, why_len, "%s is not a valid protobuf message", "frame");
-        return RK_WIRE_EDECODE;
-    }
+    if (m == NULL)
+        return unpack_failed("frame", why, why_len);
     if (m->version != RK_PROTOCOL_VERSION) {
         set_why(why, why_len, "%s: unsupported protocol version", "frame");
         renkei__v1__client_frame__free_unpacked(m, &wiping);
@@ -868,11 +885,10 @@ rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *
     rk_wire_err err = RK_WIRE_OK;
 
     memset(e, 0, sizeof *e);
+    unpack_oom = false;
     m = renkei__v1__log_entry__unpack(&wiping, len, buf);
-    if (m == NULL) {
-        set_why(why, why_len, "%s is not a valid protobuf message", "log entry");
-        return RK_WIRE_EDECODE;
-    }
+    if (m == NULL)
+        return unpack_failed("log entry", why, why_len);
     if (m->version != RK_PROTOCOL_VERSION) {
         set_why(why, why_len, "%s: unsupported protocol version", "log entry");
         err = RK_WIRE_EVERSION;
@@ -914,11 +930,10 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
     rk_wire_err err = RK_WIRE_OK;
 
     memset(f, 0, sizeof *f);
+    unpack_oom = false;
     m = renkei__v1__hub_frame__unpack(&wiping, len, buf);
-    if (m == NULL) {
-        set_why(why, why_len, "%s is not a valid protobuf message", "frame");
-        return RK_WIRE_EDECODE;
-    }
+    if (m == NULL)
+        return unpack_failed("frame", why, why_len);
     if (m->version != RK_PROTOCOL_VERSION) {
         set_why(why, why_len, "%s: unsupported protocol version", "frame");
         renkei__v1__hub_frame__free_unpacked(m, &wiping);
@@ -1104,9 +1119,10 @@ rk_wire_err rk_dir_open(const uint8_t *body, size_t body_len, const uint8_t sign
     err = verify_detached(SIG_DOMAIN_DIRECTORY, body, body_len, signature, hub_sign_pk);
     if (err != RK_WIRE_OK)
         return err;
+    unpack_oom = false;
     m = renkei__v1__directory_body__unpack(&wiping, body_len, body);
     if (m == NULL)
-        return RK_WIRE_EDECODE;
+        return unpack_oom ? RK_WIRE_ENOMEM : RK_WIRE_EDECODE;
     if (m->version != RK_PROTOCOL_VERSION) {
         err = RK_WIRE_EVERSION;
         goto fail;

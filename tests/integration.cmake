@@ -35,3 +35,13 @@ if(TARGET renkei_agent)
     endif()
   endforeach()
 endif()
+
+# The agent library when allocations fail: its own calls to the allocators
+# are wrapped (the linker's --wrap reaches only the objects linked here).
+renkei_add_test(test_it_agent_nomem SOURCES test_it_agent_nomem.c LIBS renkei_it_harness renkei_agent
+  LABEL integration TIMEOUT 600)
+target_link_options(test_it_agent_nomem PRIVATE
+  -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=sodium_malloc)
+foreach(prog renkei-keygen renkei-hub renkei-ctl)
+  add_dependencies(test_it_agent_nomem ${prog})
+endforeach()
