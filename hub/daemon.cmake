@@ -2,6 +2,7 @@
 add_library(renkei_route STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/policy.c
   ${CMAKE_CURRENT_SOURCE_DIR}/route.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/msgstate.c
   ${CMAKE_CURRENT_SOURCE_DIR}/audit.c
   ${CMAKE_CURRENT_SOURCE_DIR}/conns.c
   ${CMAKE_CURRENT_SOURCE_DIR}/log.c
