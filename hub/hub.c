@@ -576,12 +576,8 @@ static void on_enroll(hub_t *hub, const conn_rid_t *rid, const char *from, uint6
         it->frame.u.enrolled.status = RK_ST_NOT_PERMITTED;
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "only municipalities enroll residents; %s is a %s", from, org_kind_name(org.kind));
-    } else if ((err = store_person_new_id(hub->txn, from, it->frame.u.enrolled.code, id_code)) != STORE_OK) {
-        it->frame.u.enrolled.status = err == STORE_EFULL ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
-        snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
-                 "hub storage failed (%s); enroll again later", store_strerror(err));
-        turn_failed(hub, err);
-    } else if ((err = store_person_home_set(hub->txn, id_code, from)) != STORE_OK ||
+    } else if ((err = store_person_new_id(hub->txn, from, it->frame.u.enrolled.code, id_code)) != STORE_OK ||
+               (err = store_person_home_set(hub->txn, id_code, from)) != STORE_OK ||
                (err = audit_log_enrolled(hub->txn, from, now_ms(), id_code)) != STORE_OK) {
         it->frame.u.enrolled.status = err == STORE_EFULL ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
@@ -635,26 +631,16 @@ static void on_log_request(hub_t *hub, const conn_rid_t *rid, const char *from, 
                       : f->kind == RK_CF_CHECKPOINT ? f->u.checkpoint.req_id
                       : f->kind == RK_CF_PROOF      ? f->u.proof.req_id
                                                     : f->u.disclose.req_id;
+    rk_hf_kind answer = f->kind == RK_CF_CHECKPOINT ? RK_HF_CHECKPOINT
+                        : f->kind == RK_CF_PROOF    ? RK_HF_PROOF
+                                                    : RK_HF_LOG;
     if (txn == NULL || store_org_get(txn, from, &org) != STORE_OK || org.status != ORG_ACTIVE) {
         /* Answered in the kind of frame that was asked for, so the asker
          * hears the reason instead of waiting for its timeout. */
-        rk_status st = txn == NULL ? RK_ST_INTERNAL : RK_ST_SENDER_SUSPENDED;
-        const char *why = txn == NULL ? "hub storage unavailable; ask again later" : "this organization is suspended";
-        if (f->kind == RK_CF_CHECKPOINT) {
-            it->frame.kind = RK_HF_CHECKPOINT;
-            it->frame.u.checkpoint.req_id = req_id;
-            it->frame.u.checkpoint.status = st;
-        } else if (f->kind == RK_CF_PROOF) {
-            it->frame.kind = RK_HF_PROOF;
-            it->frame.u.proof.req_id = req_id;
-            it->frame.u.proof.status = st;
-            snprintf(it->frame.u.proof.detail, sizeof it->frame.u.proof.detail, "%s", why);
-        } else {
-            it->frame.kind = RK_HF_LOG;
-            it->frame.u.log.req_id = req_id;
-            it->frame.u.log.status = st;
-            snprintf(it->frame.u.log.detail, sizeof it->frame.u.log.detail, "%s", why);
-        }
+        if (txn == NULL)
+            audit_status_answer(&it->frame, answer, req_id, RK_ST_INTERNAL, "hub storage unavailable; ask again later");
+        else
+            audit_status_answer(&it->frame, answer, req_id, RK_ST_SENDER_SUSPENDED, "this organization is suspended");
         return;
     }
     switch (f->kind) {
@@ -667,9 +653,7 @@ static void on_log_request(hub_t *hub, const conn_rid_t *rid, const char *from, 
         if (err != STORE_OK) {
             hub_log(hub->log, LOG_ERR, "cannot make a checkpoint: %s", store_strerror(err));
             turn_failed(hub, err);
-            it->frame.kind = RK_HF_CHECKPOINT;
-            it->frame.u.checkpoint.req_id = req_id;
-            it->frame.u.checkpoint.status = RK_ST_INTERNAL;
+            audit_status_answer(&it->frame, RK_HF_CHECKPOINT, req_id, RK_ST_INTERNAL, NULL);
             return;
         }
         audit_checkpoint_get(txn, req_id, &it->frame);
@@ -1093,43 +1077,21 @@ static bool depends_on_turn(rk_status st)
  * contradict every later one.  The asker is told to ask again instead. */
 static void unsay_log_answer(hub_t *hub, rk_hub_frame_t *f)
 {
-    rk_status st = hub->turn_full ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
-    const char *why = "hub storage failed; ask again later";
+    rk_hf_kind kind = f->kind;
     uint64_t req_id;
+    rk_status st;
 
-    switch (f->kind) {
-    case RK_HF_LOG:
-        if (!depends_on_turn(f->u.log.status))
-            return;
-        req_id = f->u.log.req_id;
-        rk_hub_frame_clear(f);
-        f->kind = RK_HF_LOG;
-        f->u.log.req_id = req_id;
-        f->u.log.status = st;
-        snprintf(f->u.log.detail, sizeof f->u.log.detail, "%s", why);
-        break;
-    case RK_HF_CHECKPOINT:
-        if (!depends_on_turn(f->u.checkpoint.status))
-            return;
-        req_id = f->u.checkpoint.req_id;
-        rk_hub_frame_clear(f);
-        f->kind = RK_HF_CHECKPOINT;
-        f->u.checkpoint.req_id = req_id;
-        f->u.checkpoint.status = st;
-        break;
-    case RK_HF_PROOF:
-        if (!depends_on_turn(f->u.proof.status))
-            return;
-        req_id = f->u.proof.req_id;
-        rk_hub_frame_clear(f);
-        f->kind = RK_HF_PROOF;
-        f->u.proof.req_id = req_id;
-        f->u.proof.status = st;
-        snprintf(f->u.proof.detail, sizeof f->u.proof.detail, "%s", why);
-        break;
-    default:
-        break;
+    switch (kind) {
+    case RK_HF_LOG: st = f->u.log.status; req_id = f->u.log.req_id; break;
+    case RK_HF_CHECKPOINT: st = f->u.checkpoint.status; req_id = f->u.checkpoint.req_id; break;
+    case RK_HF_PROOF: st = f->u.proof.status; req_id = f->u.proof.req_id; break;
+    default: return;
     }
+    if (!depends_on_turn(st))
+        return;
+    rk_hub_frame_clear(f);
+    audit_status_answer(f, kind, req_id, hub->turn_full ? RK_ST_STORE_FULL : RK_ST_INTERNAL,
+                        "hub storage failed; ask again later");
 }
 
 /* Commits the turn, then answers the senders and pushes what was queued. */
