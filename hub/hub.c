@@ -2,9 +2,10 @@
  * hub.c - sockets, ZAP handler and the event loop.
  *
  * One loop turn: read up to `batch` frames and run each through its handler
- * inside one LMDB write transaction (messages are queued, acks remove
- * entries, notices are queued for senders); commit; then answer the senders
- * and push queued frames to the receivers whose queues changed.  Pushing
+ * inside one LMDB write transaction (route.c queues messages; msgstate.c
+ * takes acknowledged entries and queues notices for senders); commit; then
+ * answer the senders and push queued frames to the receivers whose queues
+ * changed.  Pushing
  * reads the queue in its own read transaction, so what leaves the hub is
  * always what was committed.
  *
