@@ -5,9 +5,8 @@
  * inside one LMDB write transaction (route.c queues messages; msgstate.c
  * takes acknowledged entries and queues notices for senders); commit; then
  * answer the senders and push queued frames to the receivers whose queues
- * changed.  Pushing
- * reads the queue in its own read transaction, so what leaves the hub is
- * always what was committed.
+ * changed.  Pushing reads the queue in its own read transaction, so what
+ * leaves the hub is always what was committed.
  *
  * Frames are read one batch ahead: the signatures of batch k+1 are checked
  * on the verify pool's threads while batch k is handled and committed (the
