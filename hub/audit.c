@@ -86,13 +86,35 @@ store_err audit_checkpoint(store_txn_t *txn, const char *origin, const rk_identi
     return store_log_checkpoint_put(txn, note);
 }
 
+void audit_status_answer(rk_hub_frame_t *f, rk_hf_kind kind, uint64_t req_id, rk_status st, const char *detail)
+{
+    const char *why = detail != NULL ? detail : rk_status_text(st);
+
+    memset(f, 0, sizeof *f);
+    switch (kind) {
+    case RK_HF_CHECKPOINT:
+        f->kind = RK_HF_CHECKPOINT;
+        f->u.checkpoint.req_id = req_id;
+        f->u.checkpoint.status = st;
+        break;
+    case RK_HF_PROOF:
+        f->kind = RK_HF_PROOF;
+        f->u.proof.req_id = req_id;
+        f->u.proof.status = st;
+        snprintf(f->u.proof.detail, sizeof f->u.proof.detail, "%s", why);
+        break;
+    default:
+        f->kind = RK_HF_LOG;
+        f->u.log.req_id = req_id;
+        f->u.log.status = st;
+        snprintf(f->u.log.detail, sizeof f->u.log.detail, "%s", why);
+        break;
+    }
+}
+
 static void log_answer(rk_hub_frame_t *f, uint64_t req_id, rk_status st, const char *detail)
 {
-    memset(f, 0, sizeof *f);
-    f->kind = RK_HF_LOG;
-    f->u.log.req_id = req_id;
-    f->u.log.status = st;
-    snprintf(f->u.log.detail, sizeof f->u.log.detail, "%s", detail ? detail : rk_status_text(st));
+    audit_status_answer(f, RK_HF_LOG, req_id, st, detail);
 }
 
 /* Adds entry index to a RK_HF_LOG answer (capacity RK_LOG_READ_MAX). */

@@ -47,6 +47,13 @@ store_err audit_log_enrolled(store_txn_t *txn, const char *org, uint64_t now_ms,
 store_err audit_checkpoint(store_txn_t *txn, const char *origin, const rk_identity_t *id, uint64_t now_ms,
                            bool force) __attribute__((warn_unused_result));
 
+/* Fills f with an answer of `kind` (RK_HF_LOG, RK_HF_CHECKPOINT or
+ * RK_HF_PROOF; anything else answers as RK_HF_LOG) to request req_id that
+ * carries only a status and why: detail, or the status's text if NULL (a
+ * checkpoint answer has no detail).  f must own nothing (zeroed, or
+ * cleared with rk_hub_frame_clear). */
+void audit_status_answer(rk_hub_frame_t *f, rk_hf_kind kind, uint64_t req_id, rk_status st, const char *detail);
+
 /* Answers a LogRead (auditors only) into f (RK_HF_LOG). */
 void audit_read(store_txn_t *txn, org_kind kind, uint64_t req_id, uint64_t start, uint32_t count,
                 rk_hub_frame_t *f);

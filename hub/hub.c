@@ -2,11 +2,11 @@
  * hub.c - sockets, ZAP handler and the event loop.
  *
  * One loop turn: read up to `batch` frames and run each through its handler
- * inside one LMDB write transaction (messages are queued, acks remove
- * entries, notices are queued for senders); commit; then answer the senders
- * and push queued frames to the receivers whose queues changed.  Pushing
- * reads the queue in its own read transaction, so what leaves the hub is
- * always what was committed.
+ * inside one LMDB write transaction (route.c queues messages; msgstate.c
+ * takes acknowledged entries and queues notices for senders); commit; then
+ * answer the senders and push queued frames to the receivers whose queues
+ * changed.  Pushing reads the queue in its own read transaction, so what
+ * leaves the hub is always what was committed.
  *
  * Frames are read one batch ahead: the signatures of batch k+1 are checked
  * on the verify pool's threads while batch k is handled and committed (the
@@ -63,6 +63,7 @@
 
 #include "audit.h"
 #include "conns.h"
+#include "msgstate.h"
 #include "route.h"
 #include "verify.h"
 
@@ -577,12 +578,8 @@ static void on_enroll(hub_t *hub, const conn_rid_t *rid, const char *from, uint6
         it->frame.u.enrolled.status = RK_ST_NOT_PERMITTED;
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "only municipalities enroll residents; %s is a %s", from, org_kind_name(org.kind));
-    } else if ((err = store_person_new_id(hub->txn, from, it->frame.u.enrolled.code, id_code)) != STORE_OK) {
-        it->frame.u.enrolled.status = err == STORE_EFULL ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
-        snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
-                 "hub storage failed (%s); enroll again later", store_strerror(err));
-        turn_failed(hub, err);
-    } else if ((err = store_person_home_set(hub->txn, id_code, from)) != STORE_OK ||
+    } else if ((err = store_person_new_id(hub->txn, from, it->frame.u.enrolled.code, id_code)) != STORE_OK ||
+               (err = store_person_home_set(hub->txn, id_code, from)) != STORE_OK ||
                (err = audit_log_enrolled(hub->txn, from, now_ms(), id_code)) != STORE_OK) {
         it->frame.u.enrolled.status = err == STORE_EFULL ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
@@ -636,26 +633,16 @@ static void on_log_request(hub_t *hub, const conn_rid_t *rid, const char *from, 
                       : f->kind == RK_CF_CHECKPOINT ? f->u.checkpoint.req_id
                       : f->kind == RK_CF_PROOF      ? f->u.proof.req_id
                                                     : f->u.disclose.req_id;
+    rk_hf_kind answer = f->kind == RK_CF_CHECKPOINT ? RK_HF_CHECKPOINT
+                        : f->kind == RK_CF_PROOF    ? RK_HF_PROOF
+                                                    : RK_HF_LOG;
     if (txn == NULL || store_org_get(txn, from, &org) != STORE_OK || org.status != ORG_ACTIVE) {
         /* Answered in the kind of frame that was asked for, so the asker
          * hears the reason instead of waiting for its timeout. */
-        rk_status st = txn == NULL ? RK_ST_INTERNAL : RK_ST_SENDER_SUSPENDED;
-        const char *why = txn == NULL ? "hub storage unavailable; ask again later" : "this organization is suspended";
-        if (f->kind == RK_CF_CHECKPOINT) {
-            it->frame.kind = RK_HF_CHECKPOINT;
-            it->frame.u.checkpoint.req_id = req_id;
-            it->frame.u.checkpoint.status = st;
-        } else if (f->kind == RK_CF_PROOF) {
-            it->frame.kind = RK_HF_PROOF;
-            it->frame.u.proof.req_id = req_id;
-            it->frame.u.proof.status = st;
-            snprintf(it->frame.u.proof.detail, sizeof it->frame.u.proof.detail, "%s", why);
-        } else {
-            it->frame.kind = RK_HF_LOG;
-            it->frame.u.log.req_id = req_id;
-            it->frame.u.log.status = st;
-            snprintf(it->frame.u.log.detail, sizeof it->frame.u.log.detail, "%s", why);
-        }
+        if (txn == NULL)
+            audit_status_answer(&it->frame, answer, req_id, RK_ST_INTERNAL, "hub storage unavailable; ask again later");
+        else
+            audit_status_answer(&it->frame, answer, req_id, RK_ST_SENDER_SUSPENDED, "this organization is suspended");
         return;
     }
     switch (f->kind) {
@@ -668,9 +655,7 @@ static void on_log_request(hub_t *hub, const conn_rid_t *rid, const char *from, 
         if (err != STORE_OK) {
             hub_log(hub->log, LOG_ERR, "cannot make a checkpoint: %s", store_strerror(err));
             turn_failed(hub, err);
-            it->frame.kind = RK_HF_CHECKPOINT;
-            it->frame.u.checkpoint.req_id = req_id;
-            it->frame.u.checkpoint.status = RK_ST_INTERNAL;
+            audit_status_answer(&it->frame, RK_HF_CHECKPOINT, req_id, RK_ST_INTERNAL, NULL);
             return;
         }
         audit_checkpoint_get(txn, req_id, &it->frame);
@@ -713,51 +698,29 @@ static void on_directory(hub_t *hub, const conn_rid_t *rid, const char *from, ui
 }
 
 /* The recipient's agent refused a delivered message: the sender gets a
- * durable REFUSED_BY_RECIPIENT notice.  Only the org the message went to
- * may refuse it. */
+ * durable REFUSED_BY_RECIPIENT notice (msgstate_refused_by_recipient). */
 static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
 {
     store_txn_t *txn = turn_txn(hub);
-    msg_record_t rec;
+    msgstate_out_t out;
     store_err err;
 
     if (txn == NULL)
         return; /* the agent sends it again with its next connection's redelivery */
-    err = store_msg_get(txn, rj->to, rj->msg_id, &rec);
-    if (err == STORE_ENOTFOUND || (err == STORE_OK && strcmp(rec.to, from) != 0)) {
-        hub_log(hub->log, LOG_NOTICE, "ignored a reject from %s: %s sent it no message with that id", from,
-                rj->to);
-        return;
-    }
-    if (err == STORE_OK && rec.state != MSG_REFUSED) {
-        rec.state = MSG_REFUSED;
-        rec.has_person = false; /* no answer can come: the binding goes */
-        err = store_msg_put(txn, rj->to, rj->msg_id, &rec);
-        if (err == STORE_OK) {
-            audit_msg_t m = {.event = RK_EV_REFUSED_BY_RECIPIENT, .seq = rec.seq, .from = rj->to, .to = from,
-                             .type = rec.type, .msg_id = rj->msg_id, .outcome = rj->reason};
-            uint64_t at = 0;
-            err = audit_log_msg(txn, &m, now_ms(), &at);
-            if (err == STORE_OK)
-                err = store_log_seq_add(txn, rec.seq, at);
-        }
-        sodium_memzero(rec.person, sizeof rec.person);
-        if (err == STORE_OK)
-            /* The detail is the recipient's own free text: passed on to the
-             * sender, sealed in its queue, never written to the hub's log. */
-            err = route_notice(txn, rj->to, rj->msg_id, rec.seq, rec.type, RK_ST_REFUSED_BY_RECIPIENT, from,
-                               rj->reason, rj->detail[0] ? rj->detail : rk_status_text(rj->reason), now_ms(),
-                               policy_ttl_of(&hub->cfg.ttl, rec.type));
-        if (err == STORE_OK) {
-            touch(hub, rj->to);
-            hub_log(hub->log, LOG_NOTICE, "%s refused seq %llu from %s: %s", from, (unsigned long long)rec.seq,
-                    rj->to, rk_status_name(rj->reason));
-        }
-    }
+    err = msgstate_refused_by_recipient(txn, from, rj, now_ms(), &hub->cfg.ttl, &out);
     if (err != STORE_OK) {
         hub_log(hub->log, LOG_ERR, "cannot record %s's reject: %s", from, store_strerror(err));
         turn_failed(hub, err);
+        return;
     }
+    if (out.event == MSGSTATE_REJECT_IGNORED)
+        hub_log(hub->log, LOG_NOTICE, "ignored a reject from %s: %s sent it no message with that id", from,
+                rj->to);
+    if (out.told)
+        touch(hub, out.sender);
+    if (out.event == MSGSTATE_REFUSED)
+        hub_log(hub->log, LOG_NOTICE, "%s refused seq %llu from %s: %s", from, (unsigned long long)out.seq,
+                out.sender, rk_status_name(rj->reason));
 }
 
 /* Notes that o acknowledged in this turn. */
@@ -793,7 +756,7 @@ static void redo_acked(conn_org_t *o, void *ctx)
 }
 
 /* The agent committed these entries of its queue: remove them; for each
- * delivered message, queue a DELIVERED notice for its sender. */
+ * delivered message, its sender gets a DELIVERED notice (msgstate_delivered). */
 static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
 {
     store_txn_t *txn = turn_txn(hub);
@@ -806,42 +769,20 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
     if (txn == NULL)
         return; /* not removed: the entries are pushed again and acked again */
     for (size_t i = 0; i < n; i++) {
-        queue_meta_t meta;
-        msg_record_t rec;
-        store_err err = store_queue_take(txn, from, seqs[i], &meta);
-        if (err == STORE_ENOTFOUND)
-            continue; /* acknowledged before */
-        if (err == STORE_OK && meta.kind == QUEUE_DELIVER) {
-            err = store_msg_get(txn, meta.from, meta.msg_id, &rec);
-            if (err == STORE_OK && rec.state == MSG_QUEUED) {
-                audit_msg_t m = {.event = RK_EV_DELIVERED, .seq = meta.seq, .from = meta.from, .to = from,
-                                 .type = meta.type, .msg_id = meta.msg_id, .outcome = RK_ST_DELIVERED};
-                uint64_t at = 0;
-                rec.state = MSG_DELIVERED;
-                err = store_msg_put(txn, meta.from, meta.msg_id, &rec);
-                if (err == STORE_OK)
-                    err = audit_log_msg(txn, &m, now, &at);
-                if (err == STORE_OK)
-                    err = store_log_seq_add(txn, meta.seq, at);
-                sodium_memzero(rec.person, sizeof rec.person);
-                if (err == STORE_OK)
-                    err = route_notice(txn, meta.from, meta.msg_id, meta.seq, meta.type, RK_ST_DELIVERED, from,
-                                       RK_ST_UNSPECIFIED, NULL, now, policy_ttl_of(&hub->cfg.ttl, meta.type));
-                if (err == STORE_OK)
-                    touch(hub, meta.from);
-            } else if (err == STORE_ENOTFOUND) {
-                err = STORE_OK; /* its record was purged: nobody to tell */
-            }
-            if (err == STORE_OK)
-                hub_log(hub->log, LOG_INFO, "delivered seq %llu from %s to %s type %s",
-                        (unsigned long long)meta.seq, meta.from, from, meta.type);
-        }
+        msgstate_out_t out;
+        store_err err = msgstate_delivered(txn, from, seqs[i], now, &hub->cfg.ttl, &out);
         if (err != STORE_OK) {
             hub_log(hub->log, LOG_ERR, "cannot record %s's acknowledgement: %s", from, store_strerror(err));
             turn_failed(hub, err);
             return;
         }
-        taken++;
+        if (out.told)
+            touch(hub, out.sender);
+        if (out.event == MSGSTATE_DELIVERED)
+            hub_log(hub->log, LOG_INFO, "delivered seq %llu from %s to %s type %s", (unsigned long long)out.seq,
+                    out.sender, from, out.type);
+        if (out.taken)
+            taken++;
     }
     if (o != NULL) {
         o->inflight = o->inflight > taken ? o->inflight - taken : 0;
@@ -1138,43 +1079,21 @@ static bool depends_on_turn(rk_status st)
  * contradict every later one.  The asker is told to ask again instead. */
 static void unsay_log_answer(hub_t *hub, rk_hub_frame_t *f)
 {
-    rk_status st = hub->turn_full ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
-    const char *why = "hub storage failed; ask again later";
+    rk_hf_kind kind = f->kind;
     uint64_t req_id;
+    rk_status st;
 
-    switch (f->kind) {
-    case RK_HF_LOG:
-        if (!depends_on_turn(f->u.log.status))
-            return;
-        req_id = f->u.log.req_id;
-        rk_hub_frame_clear(f);
-        f->kind = RK_HF_LOG;
-        f->u.log.req_id = req_id;
-        f->u.log.status = st;
-        snprintf(f->u.log.detail, sizeof f->u.log.detail, "%s", why);
-        break;
-    case RK_HF_CHECKPOINT:
-        if (!depends_on_turn(f->u.checkpoint.status))
-            return;
-        req_id = f->u.checkpoint.req_id;
-        rk_hub_frame_clear(f);
-        f->kind = RK_HF_CHECKPOINT;
-        f->u.checkpoint.req_id = req_id;
-        f->u.checkpoint.status = st;
-        break;
-    case RK_HF_PROOF:
-        if (!depends_on_turn(f->u.proof.status))
-            return;
-        req_id = f->u.proof.req_id;
-        rk_hub_frame_clear(f);
-        f->kind = RK_HF_PROOF;
-        f->u.proof.req_id = req_id;
-        f->u.proof.status = st;
-        snprintf(f->u.proof.detail, sizeof f->u.proof.detail, "%s", why);
-        break;
-    default:
-        break;
+    switch (kind) {
+    case RK_HF_LOG: st = f->u.log.status; req_id = f->u.log.req_id; break;
+    case RK_HF_CHECKPOINT: st = f->u.checkpoint.status; req_id = f->u.checkpoint.req_id; break;
+    case RK_HF_PROOF: st = f->u.proof.status; req_id = f->u.proof.req_id; break;
+    default: return;
     }
+    if (!depends_on_turn(st))
+        return;
+    rk_hub_frame_clear(f);
+    audit_status_answer(f, kind, req_id, hub->turn_full ? RK_ST_STORE_FULL : RK_ST_INTERNAL,
+                        "hub storage failed; ask again later");
 }
 
 /* Commits the turn, then answers the senders and pushes what was queued. */
@@ -1404,52 +1323,24 @@ static void sweep(hub_t *hub)
     uint64_t now = now_ms();
     stall_ctx_t sc = {hub, mono_ms()};
     store_txn_t *txn = NULL;
-    queue_meta_t meta;
+    msgstate_out_t out;
     store_err err = STORE_OK;
     size_t n = 0, purged = 0;
 
     conns_each(hub->conns, restart_stalled, &sc);
     if (store_begin(hub->store, true, &txn) != STORE_OK)
         return;
-    while (n < hub->sweep_max && (err = store_queue_next_expired(txn, now, &meta)) == STORE_OK) {
-        queue_meta_t taken;
-        if ((err = store_queue_take(txn, meta.to, meta.seq, &taken)) != STORE_OK)
-            break;
+    while (n < hub->sweep_max && (err = msgstate_expired(txn, now, &hub->cfg.ttl, &out)) == STORE_OK) {
         n++;
-        if (meta.kind == QUEUE_NOTICE) {
+        if (out.told)
+            touch(hub, out.sender);
+        if (out.event == MSGSTATE_NOTICE_DROPPED)
             hub_log(hub->log, LOG_WARNING, "dropped a notice for %s about a message to %s: not collected in time",
-                    meta.to, meta.from);
-            continue;
-        }
-        {
-            msg_record_t rec;
-            audit_msg_t m = {.event = RK_EV_EXPIRED, .seq = meta.seq, .from = meta.from, .to = meta.to,
-                             .type = meta.type, .msg_id = meta.msg_id, .outcome = RK_ST_EXPIRED};
-            uint64_t at = 0;
-            memset(&rec, 0, sizeof rec);
-            err = store_msg_get(txn, meta.from, meta.msg_id, &rec);
-            if (err == STORE_OK) {
-                rec.state = MSG_EXPIRED;
-                rec.has_person = false; /* no answer can come: the binding goes */
-                err = store_msg_put(txn, meta.from, meta.msg_id, &rec);
-            } else if (err == STORE_ENOTFOUND) {
-                err = STORE_OK;
-            }
-            if (err == STORE_OK)
-                err = audit_log_msg(txn, &m, now, &at);
-            if (err == STORE_OK)
-                err = store_log_seq_add(txn, meta.seq, at);
-            sodium_memzero(rec.person, sizeof rec.person);
-        }
-        if (err == STORE_OK)
-            err = route_notice(txn, meta.from, meta.msg_id, meta.seq, meta.type, RK_ST_EXPIRED, meta.to,
-                               RK_ST_UNSPECIFIED, NULL, now, policy_ttl_of(&hub->cfg.ttl, meta.type));
-        if (err != STORE_OK)
-            break;
-        touch(hub, meta.from);
-        hub_log(hub->log, LOG_NOTICE, "expired seq %llu from %s to %s type %s: not delivered in %llu s",
-                (unsigned long long)meta.seq, meta.from, meta.to, meta.type,
-                (unsigned long long)((now - meta.accepted_ms) / 1000));
+                    out.sender, out.recipient);
+        else
+            hub_log(hub->log, LOG_NOTICE, "expired seq %llu from %s to %s type %s: not delivered in %llu s",
+                    (unsigned long long)out.seq, out.sender, out.recipient, out.type,
+                    (unsigned long long)((now - out.accepted_ms) / 1000));
     }
     if (err == STORE_ENOTFOUND)
         err = STORE_OK;

@@ -30,6 +30,7 @@
 #include "route.h"
 
 #include "audit.h"
+#include "msgstate.h"
 #include "payload.h"
 
 #include <stdarg.h>
@@ -417,9 +418,7 @@ void route_message(const route_in_t *in, route_out_t *out)
         persist(in, out, &v, code, id_code);
         if (out->status == RK_ST_ACCEPTED && v.answers != NULL) {
             /* Answered: the binding goes, and with it any second answer. */
-            sodium_memzero(ref.person, sizeof ref.person);
-            ref.has_person = false;
-            err = store_msg_put(in->txn, out->to, out->reply_to, &ref);
+            err = msgstate_answered(in->txn, out->to, out->reply_to, &ref);
             if (err != STORE_OK)
                 store_failure(out, err);
         }
@@ -427,42 +426,4 @@ void route_message(const route_in_t *in, route_out_t *out)
     sodium_memzero(&ref, sizeof ref);
     sodium_memzero(code, sizeof code);
     sodium_memzero(id_code, sizeof id_code);
-}
-
-store_err route_notice(store_txn_t *txn, const char *to, const uint8_t msg_id[RK_MSGID_LEN], uint64_t msg_seq,
-                       const char *type, rk_status status, const char *peer, rk_status cause,
-                       const char *detail, uint64_t now_ms, uint64_t ttl_ms)
-{
-    rk_hub_frame_t f;
-    queue_meta_t meta;
-    uint8_t *frame = NULL;
-    size_t frame_len = 0;
-    store_err err;
-
-    memset(&meta, 0, sizeof meta);
-    err = store_next_seq(txn, &meta.seq);
-    if (err != STORE_OK)
-        return err;
-    memset(&f, 0, sizeof f);
-    f.kind = RK_HF_NOTICE;
-    f.u.notice.seq = meta.seq;
-    memcpy(f.u.notice.msg_id, msg_id, RK_MSGID_LEN);
-    f.u.notice.status = status;
-    snprintf(f.u.notice.peer, sizeof f.u.notice.peer, "%s", peer);
-    f.u.notice.cause = cause;
-    snprintf(f.u.notice.detail, sizeof f.u.notice.detail, "%s", detail ? detail : rk_status_text(status));
-    f.u.notice.time_ms = now_ms;
-    f.u.notice.msg_seq = msg_seq;
-    if (rk_hub_frame_encode(&f, &frame, &frame_len) != RK_WIRE_OK)
-        return STORE_ENOMEM;
-    meta.kind = QUEUE_NOTICE;
-    snprintf(meta.to, sizeof meta.to, "%s", to);
-    snprintf(meta.from, sizeof meta.from, "%s", peer);
-    snprintf(meta.type, sizeof meta.type, "%s", type);
-    memcpy(meta.msg_id, msg_id, RK_MSGID_LEN);
-    meta.accepted_ms = now_ms;
-    meta.expires_ms = now_ms + ttl_ms;
-    err = store_queue_put(txn, &meta, frame, frame_len);
-    free(frame);
-    return err;
 }

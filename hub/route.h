@@ -7,7 +7,8 @@
  * transaction: a message it accepts is in its recipient's durable queue
  * (as a ready-to-send Deliver frame) and remembered by (sender, msg_id), so
  * a re-sent message is answered with the same ACCEPTED and queued once.
- * The event loop acknowledges after the commit and delivers from the queue.
+ * The event loop acknowledges after the commit and delivers from the queue;
+ * what becomes of the message after that is msgstate.h's.
  * No sockets here, so every refusal can be unit-tested against a real store.
  */
 #ifndef RENKEI_HUB_ROUTE_H
@@ -67,11 +68,5 @@ void route_describe(const rk_envelope_t *env, route_out_t *out);
 /* Runs the pipeline for one envelope.  Always fills `out` (status says
  * what happened).  If out->store_failed, the transaction must be aborted. */
 void route_message(const route_in_t *in, route_out_t *out);
-
-/* Queues a Notice for `to` about its message msg_id (what became of it),
- * with a fresh sequence number.  STORE_* error as the store gives it. */
-store_err route_notice(store_txn_t *txn, const char *to, const uint8_t msg_id[RK_MSGID_LEN], uint64_t msg_seq,
-                       const char *type, rk_status status, const char *peer, rk_status cause,
-                       const char *detail, uint64_t now_ms, uint64_t ttl_ms) __attribute__((warn_unused_result));
 
 #endif /* RENKEI_HUB_ROUTE_H */

@@ -375,6 +375,60 @@ static void test_sender_suspended(void **state)
     assert_normal_send_works(fx);
 }
 
+/* A suspended org's routing-log requests are answered, each in the kind
+ * of frame it asked for, with SENDER_SUSPENDED and why: not left to time
+ * out. */
+static void test_suspended_log_requests(void **state)
+{
+    static const rk_cf_kind asks[] = {RK_CF_LOG_READ, RK_CF_CHECKPOINT, RK_CF_PROOF, RK_CF_DISCLOSE};
+    static const rk_hf_kind answers[] = {RK_HF_LOG, RK_HF_CHECKPOINT, RK_HF_PROOF, RK_HF_LOG};
+    fixture_t *fx = *state;
+    rk_hub_frame_t got[4];
+    int rc[4];
+
+    memset(got, 0, sizeof got);
+    assert_int_equal(ctl(fx, "suspend", "city.x"), 0);
+    for (size_t i = 0; i < 4; i++) {
+        rk_client_frame_t f;
+        memset(&f, 0, sizeof f);
+        f.kind = asks[i];
+        switch (asks[i]) {
+        case RK_CF_LOG_READ: f.u.log_read.req_id = 700 + i; f.u.log_read.count = 1; break;
+        case RK_CF_CHECKPOINT: f.u.checkpoint.req_id = 700 + i; break;
+        case RK_CF_PROOF: f.u.proof.req_id = 700 + i; f.u.proof.tree_size = 1; break;
+        default: f.u.disclose.req_id = 700 + i; memcpy(f.u.disclose.code, fx->code_x, RK_CODE_LEN); break;
+        }
+        rc[i] = rawclient_send_frame(fx->cx, &f);
+        if (rc[i] == 0)
+            rc[i] = rawclient_recv_kind(fx->cx, answers[i], &got[i], 5000);
+    }
+    /* Reactivate before asserting, so one failure does not hide the rest. */
+    assert_int_equal(ctl(fx, "reactivate", "city.x"), 0);
+    for (size_t i = 0; i < 4; i++) {
+        if (rc[i] != 0)
+            fail_msg("no answer to a suspended org's routing-log request of kind %d", (int)asks[i]);
+        switch (answers[i]) {
+        case RK_HF_LOG:
+            assert_int_equal(got[i].u.log.req_id, 700 + i);
+            assert_string_equal(rk_status_name(got[i].u.log.status), "SENDER_SUSPENDED");
+            assert_string_equal(got[i].u.log.detail, "this organization is suspended");
+            assert_int_equal(got[i].u.log.n, 0);
+            break;
+        case RK_HF_CHECKPOINT:
+            assert_int_equal(got[i].u.checkpoint.req_id, 700 + i);
+            assert_string_equal(rk_status_name(got[i].u.checkpoint.status), "SENDER_SUSPENDED");
+            assert_true(got[i].u.checkpoint.note == NULL || got[i].u.checkpoint.note[0] == '\0'); /* none */
+            break;
+        default:
+            assert_int_equal(got[i].u.proof.req_id, 700 + i);
+            assert_string_equal(rk_status_name(got[i].u.proof.status), "SENDER_SUSPENDED");
+            assert_string_equal(got[i].u.proof.detail, "this organization is suspended");
+            break;
+        }
+        rk_hub_frame_clear(&got[i]);
+    }
+}
+
 static void test_recipient_suspended(void **state)
 {
     fixture_t *fx = *state;
@@ -664,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_from_mismatch),
         cmocka_unit_test(test_bad_signature),
         cmocka_unit_test(test_sender_suspended),
+        cmocka_unit_test(test_suspended_log_requests),
         cmocka_unit_test(test_recipient_suspended),
         cmocka_unit_test(test_answer_to_nothing),
         cmocka_unit_test(test_not_permitted),
