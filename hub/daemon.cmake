@@ -10,5 +10,5 @@ add_library(renkei_route STATIC
 target_include_directories(renkei_route PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(renkei_route PUBLIC renkei_store renkei_tlog renkei_keys renkei_wire PkgConfig::ZMQ PkgConfig::SODIUM Threads::Threads)
 
-add_executable(renkei-hub ${CMAKE_CURRENT_SOURCE_DIR}/main.c)
+add_executable(renkei-hub ${CMAKE_CURRENT_SOURCE_DIR}/main.c ${CMAKE_CURRENT_SOURCE_DIR}/options.c)
 target_link_libraries(renkei-hub PRIVATE renkei_route)
