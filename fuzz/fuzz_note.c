@@ -7,7 +7,8 @@
  *      (reaches the format and signature-line checks);
  *   1: a checkpoint's note text, which the target signs with a fixed key and
  *      then opens (reaches the body parser behind the signature check);
- *      a checkpoint it opens must be what tlog_checkpoint_sign writes;
+ *      a checkpoint it opens must have the lines tlog_checkpoint_sign
+ *      writes for it (extension lines aside);
  *   2: a verifier key string for tlog_vkey_parse.
  */
 #include <string.h>
@@ -70,11 +71,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *note = sign_note(data + 1, size - 1, &len);
         char again[TLOG_CHECKPOINT_MAX];
         if (tlog_checkpoint_open(note, len, ORIGIN, KEY_NAME, pk, &cp, why, sizeof why) == TLOG_OK) {
-            /* What opens is a checkpoint this module could have signed. */
+            /* What opens is written exactly as tlog_checkpoint_sign writes
+             * it: the origin, size and root lines byte for byte, and its
+             * renkei-time line among the (ignored) extension lines. */
+            char *line3, *blank;
+            const char *time_line;
             FUZZ_CHECK(cp.time >= 0 && cp.time <= TLOG_TIME_MAX);
             FUZZ_CHECK(tlog_checkpoint_sign(ORIGIN, &cp, KEY_NAME, sk, again, sizeof again, &again_len) ==
                        TLOG_OK);
-            FUZZ_CHECK(again_len == len && memcmp(again, note, len) == 0);
+            line3 = strchr(strchr(strchr(again, '\n') + 1, '\n') + 1, '\n');
+            FUZZ_CHECK(line3 != NULL && (size_t)(line3 - again) < len &&
+                       memcmp(again, note, (size_t)(line3 - again) + 1) == 0);
+            blank = strstr(line3, "\n\n");
+            FUZZ_CHECK(blank != NULL);
+            blank[1] = '\0'; /* an opened note has no NUL: strstr sees all of it */
+            time_line = strstr(note, line3);
+            FUZZ_CHECK(time_line != NULL);
         }
         free(note);
         break;
