@@ -155,10 +155,24 @@ static bool field(const char *text, const char *name, char *out, size_t out_len)
     return false;
 }
 
+/* true if text holds only standard base64 digits and '='.  libsodium's
+ * decoder (1.0.18) reads every byte above 0x7f as some digit. */
+static bool b64_alphabet(const char *text)
+{
+    for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; c++) {
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              *c == '+' || *c == '/' || *c == '='))
+            return false;
+    }
+    return true;
+}
+
 static bool b64_exact(const char *text, uint8_t *out, size_t want)
 {
     size_t got = 0;
     const char *end = NULL;
+    if (!b64_alphabet(text))
+        return false;
     if (sodium_base642bin(out, want, text, strlen(text), NULL, &got, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0)
         return false;
