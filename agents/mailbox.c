@@ -321,6 +321,24 @@ static int in_decode(const MDB_val *v, rk_inbox_entry *e, bool with_core)
     return 0;
 }
 
+bool rk_mailbox_out_record(const void *val, size_t len, rk_msg_status *st, size_t *frame_len)
+{
+    MDB_val v = {len, (void *)val};
+    out_disk d;
+    if (!out_decode(&v, &d, NULL))
+        return false;
+    *st = d.st;
+    *frame_len = (size_t)d.frame_len;
+    return true;
+}
+
+int rk_mailbox_in_record(const void *val, size_t len, rk_inbox_entry *e)
+{
+    MDB_val v = {len, (void *)val};
+    memset(e, 0, sizeof *e);
+    return in_decode(&v, e, true);
+}
+
 static int in_read(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, rk_inbox_entry *e, bool with_core)
 {
     MDB_val v;

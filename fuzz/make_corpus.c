@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "mailbox.h"
 #include "note.h"
 #include "wire.h"
 
@@ -301,6 +302,52 @@ int main(int argc, char **argv)
         put("keys", "secret.txt", 0, secret, strlen(secret));
         put("keys", "public.txt", 1, pub, strlen(pub));
         put("keys", "master.txt", 2, master, strlen(master));
+    }
+
+    /* Mailbox records: the layout agents/mailbox.c stores (out_disk and
+     * in_disk there), selector 0: outbox, 1: inbox. */
+    {
+        struct {
+            uint32_t version, waiter_pid;
+            rk_msg_status st;
+            uint64_t frame_len;
+        } out;
+        struct {
+            uint32_t version, reserved;
+            rk_inbox_entry e;
+        } in;
+        uint8_t rec[2048];
+        size_t golden_core_len;
+        uint8_t *core = slurp("fuzz/corpus/core/golden-core", &golden_core_len);
+        memset(&out, 0, sizeof out);
+        out.version = 0x52304f31u;
+        memset(out.st.msg_id, 0x11, RK_MSGID_LEN);
+        snprintf(out.st.to, sizeof out.st.to, "power");
+        snprintf(out.st.type, sizeof out.st.type, "utility.supply.stop");
+        out.st.state = RK_MSG_ACCEPTED;
+        out.st.created_ms = out.st.accepted_ms = 1711843200000ull;
+        out.st.status = RK_ST_ACCEPTED;
+        out.st.attempts = 1;
+        out.frame_len = 6;
+        memcpy(rec, &out, sizeof out);
+        memcpy(rec + sizeof out, "frame!", 6);
+        put("mailbox", "outbox", 0, rec, sizeof out + 6);
+        memset(&in, 0, sizeof in);
+        in.version = 0x52304931u;
+        in.e.state = RK_IN_NEW;
+        in.e.received_ms = 1711843200000ull;
+        in.e.order = 1;
+        in.e.hub_seq = 2;
+        in.e.first_contact = true;
+        snprintf(in.e.from, sizeof in.e.from, "city.x");
+        snprintf(in.e.type, sizeof in.e.type, "utility.supply.stop");
+        in.e.core_len = golden_core_len;
+        if (sizeof in + golden_core_len > sizeof rec)
+            die("inbox record");
+        memcpy(rec, &in, sizeof in);
+        memcpy(rec + sizeof in, core, golden_core_len);
+        put("mailbox", "inbox", 1, rec, sizeof in + golden_core_len);
+        free(core);
     }
 
     /* A hub configuration file. */
