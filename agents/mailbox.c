@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,10 +194,27 @@ static void copy_text(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src);
 }
 
+/* true if the bytes at these offsets of a stored record are 0 or 1: any
+ * other byte where a bool is stored means a damaged record, and reading it
+ * as a bool would be undefined behaviour. */
+static bool flags_ok(const MDB_val *v, const size_t *off, size_t n)
+{
+    const uint8_t *rec = v->mv_data;
+    for (size_t i = 0; i < n; i++)
+        if (rec[off[i]] > 1)
+            return false;
+    return true;
+}
+
 /* Reads an outbox value into *d; frame (may be NULL) points into it. */
 static bool out_decode(const MDB_val *v, out_disk *d, const uint8_t **frame)
 {
-    if (v->mv_size < sizeof *d)
+    static const size_t flags[] = {
+        offsetof(out_disk, st) + offsetof(rk_msg_status, no_reply),
+        offsetof(out_disk, st) + offsetof(rk_msg_status, is_reply),
+        offsetof(out_disk, st) + offsetof(rk_msg_status, complete),
+    };
+    if (v->mv_size < sizeof *d || !flags_ok(v, flags, sizeof flags / sizeof flags[0]))
         return false;
     memcpy(d, v->mv_data, sizeof *d);
     if (d->version != OUT_VERSION || d->frame_len != v->mv_size - sizeof *d)
@@ -302,8 +320,12 @@ void rk_inbox_entry_clear(rk_inbox_entry *e)
 /* Reads an inbox value; with core, a malloc'd copy of the core bytes. */
 static int in_decode(const MDB_val *v, rk_inbox_entry *e, bool with_core)
 {
+    static const size_t flags[] = {
+        offsetof(in_disk, e) + offsetof(rk_inbox_entry, first_contact),
+        offsetof(in_disk, e) + offsetof(rk_inbox_entry, has_reply_to),
+    };
     in_disk d;
-    if (v->mv_size < sizeof d)
+    if (v->mv_size < sizeof d || !flags_ok(v, flags, sizeof flags / sizeof flags[0]))
         return -1;
     memcpy(&d, v->mv_data, sizeof d);
     if (d.version != IN_VERSION || d.e.core_len != v->mv_size - sizeof d)
@@ -319,6 +341,24 @@ static int in_decode(const MDB_val *v, rk_inbox_entry *e, bool with_core)
         memcpy(e->core, (const uint8_t *)v->mv_data + sizeof d, e->core_len);
     }
     return 0;
+}
+
+bool rk_mailbox_out_record(const void *val, size_t len, rk_msg_status *st, size_t *frame_len)
+{
+    MDB_val v = {len, (void *)val};
+    out_disk d;
+    if (!out_decode(&v, &d, NULL))
+        return false;
+    *st = d.st;
+    *frame_len = (size_t)d.frame_len;
+    return true;
+}
+
+int rk_mailbox_in_record(const void *val, size_t len, rk_inbox_entry *e)
+{
+    MDB_val v = {len, (void *)val};
+    memset(e, 0, sizeof *e);
+    return in_decode(&v, e, true);
 }
 
 static int in_read(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, rk_inbox_entry *e, bool with_core)

@@ -129,6 +129,16 @@ typedef struct rk_inbox_entry {
 /* Frees e->core and zeroes e; accepts a zeroed entry. */
 void rk_inbox_entry_clear(rk_inbox_entry *e);
 
+/* How every function here reads one stored record: val[0:len] is the value
+ * of an outbox / inbox entry as LMDB returns it.  Exposed for the fuzz
+ * target fuzz/fuzz_mailbox.c; nothing else needs them.
+ * rk_mailbox_out_record fills *st and *frame_len (the frame bytes follow
+ * the record) and returns false for a damaged record.
+ * rk_mailbox_in_record fills *e (e->core a malloc'd copy; clear it with
+ * rk_inbox_entry_clear) and returns 0, -1 for a damaged record, or ENOMEM. */
+bool rk_mailbox_out_record(const void *val, size_t len, rk_msg_status *st, size_t *frame_len);
+int rk_mailbox_in_record(const void *val, size_t len, rk_inbox_entry *e);
+
 /* Commits a verified delivery as NEW unless (from, msg_id) is already in
  * the inbox (*dup true, nothing written).  If it is a reply to a message in
  * the outbox sent to e->from, that message becomes ANSWERED in the same

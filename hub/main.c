@@ -19,29 +19,12 @@
 #include "hub.h"
 #include "keys.h"
 #include "log.h"
+#include "options.h"
 #include "policy.h"
 #include "store.h"
 
 #define DEFAULT_BIND "tcp://127.0.0.1:7750"
 #define DEFAULT_MAX_PAYLOAD 65536
-
-typedef struct options {
-    char *data;
-    char *key;
-    char *master_key;
-    char *bind;
-    char *ready_file;
-    char *log_origin;
-    size_t max_payload;
-    size_t map_size;
-    size_t batch;
-    size_t queue_limit;
-    size_t ttl_s;
-    policy_ttl_t ttl; /* per-type overrides ("ttl.TYPE = seconds" in the config) */
-    int verify_threads; /* -1: the default */
-    bool check_config;
-    bool verbose;
-} options_t;
 
 static volatile sig_atomic_t stop_requested;
 
@@ -85,127 +68,6 @@ static void usage(FILE *out)
             DEFAULT_BIND, DEFAULT_MAX_PAYLOAD);
 }
 
-static bool parse_size(const char *text, size_t *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-    /* strtoull takes "-1" as a huge number: digits only. */
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v == 0 || v > SIZE_MAX)
-        return false;
-    *out = (size_t)v;
-    return true;
-}
-
-/* Sets one option by its long name.  Returns false with a message in why. */
-static bool set_option(options_t *o, const char *name, const char *value, bool from_file, char *why,
-                       size_t why_len)
-{
-    char **str = NULL;
-    size_t *num = NULL;
-    if (strcmp(name, "data") == 0) str = &o->data;
-    else if (strcmp(name, "key") == 0) str = &o->key;
-    else if (strcmp(name, "master-key") == 0) str = &o->master_key;
-    else if (strcmp(name, "bind") == 0) str = &o->bind;
-    else if (strcmp(name, "ready-file") == 0) str = &o->ready_file;
-    else if (strcmp(name, "log-origin") == 0) str = &o->log_origin;
-    else if (strcmp(name, "max-payload") == 0) num = &o->max_payload;
-    else if (strcmp(name, "map-size") == 0) num = &o->map_size;
-    else if (strcmp(name, "batch") == 0) num = &o->batch;
-    else if (strcmp(name, "queue-limit") == 0) num = &o->queue_limit;
-    else if (strcmp(name, "ttl") == 0) num = &o->ttl_s;
-    else if (strncmp(name, "ttl.", 4) == 0) {
-        size_t secs = 0;
-        if (!parse_size(value, &secs) || !policy_ttl_set(&o->ttl, name + 4, (uint64_t)secs * 1000)) {
-            snprintf(why, why_len, "'%s' needs a known procedure type and a positive number of seconds", name);
-            return false;
-        }
-        return true;
-    }
-    else if (strcmp(name, "verify-threads") == 0) {
-        char *end = NULL;
-        long v;
-        if (from_file && o->verify_threads >= 0)
-            return true; /* the command line wins */
-        errno = 0;
-        v = value[0] >= '0' && value[0] <= '9' ? strtol(value, &end, 10) : -1;
-        if (errno != 0 || end == NULL || *end != '\0' || v < 0 || v > 64) {
-            snprintf(why, why_len, "'verify-threads' needs a number from 0 to 64");
-            return false;
-        }
-        o->verify_threads = (int)v;
-        return true;
-    }
-    else if (strcmp(name, "verbose") == 0) {
-        if (from_file && o->verbose)
-            return true; /* -v on the command line wins */
-        o->verbose = strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0;
-        return true;
-    } else {
-        snprintf(why, why_len, "unknown option '%s'", name);
-        return false;
-    }
-    if (str != NULL) {
-        if (from_file && *str != NULL)
-            return true; /* the command line wins */
-        free(*str);
-        *str = strdup(value);
-        return *str != NULL;
-    }
-    if (from_file && *num != 0)
-        return true;
-    if (!parse_size(value, num)) {
-        snprintf(why, why_len, "option '%s' needs a positive number, not '%s'", name, value);
-        return false;
-    }
-    return true;
-}
-
-static char *trim(char *s)
-{
-    char *e;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-        *--e = '\0';
-    return s;
-}
-
-static bool read_config(options_t *o, const char *path, char *why, size_t why_len)
-{
-    char line[4096], msg[256];
-    unsigned lineno = 0;
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL) {
-        snprintf(why, why_len, "cannot open config %s: %s", path, strerror(errno));
-        return false;
-    }
-    while (fgets(line, sizeof line, fp) != NULL) {
-        char *s = trim(line), *eq;
-        lineno++;
-        if (*s == '\0' || *s == '#')
-            continue;
-        eq = strchr(s, '=');
-        if (eq == NULL) {
-            snprintf(why, why_len, "%s:%u: expected 'name = value'", path, lineno);
-            fclose(fp);
-            return false;
-        }
-        *eq = '\0';
-        if (!set_option(o, trim(s), trim(eq + 1), true, msg, sizeof msg)) {
-            snprintf(why, why_len, "%s:%u: %s", path, lineno, msg);
-            fclose(fp);
-            return false;
-        }
-    }
-    fclose(fp);
-    return true;
-}
-
 static bool check_required(const options_t *o, char *why, size_t why_len)
 {
     if (o->data == NULL)
@@ -219,16 +81,6 @@ static bool check_required(const options_t *o, char *why, size_t why_len)
     else
         return true;
     return false;
-}
-
-static void free_options(options_t *o)
-{
-    free(o->data);
-    free(o->key);
-    free(o->master_key);
-    free(o->bind);
-    free(o->ready_file);
-    free(o->log_origin);
 }
 
 int main(int argc, char **argv)
@@ -292,24 +144,24 @@ int main(int argc, char **argv)
         case 'c': config = optarg; break;
         case OPT_CHECK: opt.check_config = true; break;
         case 'v': opt.verbose = true; break;
-        case 'h': usage(stdout); free_options(&opt); return 0;
-        default: usage(stderr); free_options(&opt); return 2;
+        case 'h': usage(stdout); hub_options_free(&opt); return 0;
+        default: usage(stderr); hub_options_free(&opt); return 2;
         }
-        if (name != NULL && !set_option(&opt, name, optarg, false, why, sizeof why)) {
+        if (name != NULL && !hub_options_set(&opt, name, optarg, false, why, sizeof why)) {
             fprintf(stderr, "renkei-hub: %s\n", why);
-            free_options(&opt);
+            hub_options_free(&opt);
             return 2;
         }
     }
     if (optind != argc) {
         fprintf(stderr, "renkei-hub: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
-        free_options(&opt);
+        hub_options_free(&opt);
         return 2;
     }
 
     /* 2. configuration */
-    if (config != NULL && !read_config(&opt, config, why, sizeof why))
+    if (config != NULL && !hub_options_read_file(&opt, config, why, sizeof why))
         goto fail;
     if (!check_required(&opt, why, sizeof why))
         goto fail;
@@ -384,6 +236,6 @@ done:
     store_close(&store);
     rk_master_destroy(&master);
     rk_identity_destroy(&identity);
-    free_options(&opt);
+    hub_options_free(&opt);
     return status;
 }

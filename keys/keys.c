@@ -155,10 +155,24 @@ static bool field(const char *text, const char *name, char *out, size_t out_len)
     return false;
 }
 
+/* true if text holds only standard base64 digits and '='.  libsodium's
+ * decoder (1.0.18) reads every byte above 0x7f as some digit. */
+static bool b64_alphabet(const char *text)
+{
+    for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; c++) {
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              *c == '+' || *c == '/' || *c == '='))
+            return false;
+    }
+    return true;
+}
+
 static bool b64_exact(const char *text, uint8_t *out, size_t want)
 {
     size_t got = 0;
     const char *end = NULL;
+    if (!b64_alphabet(text))
+        return false;
     if (sodium_base642bin(out, want, text, strlen(text), NULL, &got, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0)
         return false;
@@ -191,12 +205,64 @@ static rk_keys_err open_secret(const char *path, int *fd_out, char *why, size_t 
     return RK_KEYS_OK;
 }
 
-rk_keys_err rk_identity_load(const char *path, rk_identity_t **out, char *why, size_t why_len)
+/* Refuses text that no key file of at most KEY_FILE_MAX - 1 bytes holds, so
+ * the parsers accept exactly what the loaders accept. */
+static bool text_fits(const char *text, const char *label, char *why, size_t why_len)
 {
-    char *text = NULL;
+    if (strnlen(text, KEY_FILE_MAX) >= KEY_FILE_MAX - 1) {
+        why_f(why, why_len, "%s: file is too large to be a key file", label);
+        return false;
+    }
+    return true;
+}
+
+rk_keys_err rk_identity_parse(const char *text, const char *label, rk_identity_t **out, char *why,
+                              size_t why_len)
+{
     char version[16], b64[B64_LEN(SEED_LEN) + 8];
     uint8_t seed[SEED_LEN];
     rk_identity_t *id = NULL;
+    rk_keys_err err = RK_KEYS_EFORMAT;
+
+    *out = NULL;
+    memset(b64, 0, sizeof b64);
+    memset(seed, 0, sizeof seed);
+    if (!text_fits(text, label, why, why_len))
+        return RK_KEYS_EFORMAT;
+    id = identity_alloc();
+    if (id == NULL)
+        return RK_KEYS_ENOMEM;
+    if (!field(text, "renkei-secret-key", version, sizeof version) || strcmp(version, "1") != 0) {
+        why_f(why, why_len, "%s is not a Renkei secret key file (no 'renkei-secret-key: 1' line)", label);
+        goto fail;
+    }
+    if (!field(text, "name", id->pub.name, sizeof id->pub.name) || !valid_key_name(id->pub.name)) {
+        why_f(why, why_len, "%s: missing or invalid 'name' line", label);
+        goto fail;
+    }
+    if (!field(text, "seed", b64, sizeof b64) || !b64_exact(b64, seed, sizeof seed)) {
+        why_f(why, why_len, "%s: missing or invalid 'seed' line (base64 of 32 bytes)", label);
+        goto fail;
+    }
+    if ((err = derive(id, seed)) != RK_KEYS_OK) {
+        why_f(why, why_len, "%s: key derivation failed", label);
+        goto fail;
+    }
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(b64, sizeof b64);
+    *out = id;
+    return RK_KEYS_OK;
+
+fail:
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(b64, sizeof b64);
+    rk_identity_destroy(&id);
+    return err;
+}
+
+rk_keys_err rk_identity_load(const char *path, rk_identity_t **out, char *why, size_t why_len)
+{
+    char *text = NULL;
     rk_keys_err err;
     int fd = -1;
 
@@ -204,42 +270,15 @@ rk_keys_err rk_identity_load(const char *path, rk_identity_t **out, char *why, s
     if ((err = open_secret(path, &fd, why, why_len)) != RK_KEYS_OK)
         return err;
     text = sodium_malloc(KEY_FILE_MAX);
-    id = identity_alloc();
-    if (text == NULL || id == NULL) {
+    if (text == NULL) {
         err = RK_KEYS_ENOMEM;
-        goto fail;
+        goto done;
     }
     if ((err = slurp(path, fd, text, KEY_FILE_MAX, why, why_len)) != RK_KEYS_OK)
-        goto fail;
-    err = RK_KEYS_EFORMAT;
-    if (!field(text, "renkei-secret-key", version, sizeof version) || strcmp(version, "1") != 0) {
-        why_f(why, why_len, "%s is not a Renkei secret key file (no 'renkei-secret-key: 1' line)", path);
-        goto fail;
-    }
-    if (!field(text, "name", id->pub.name, sizeof id->pub.name) || !valid_key_name(id->pub.name)) {
-        why_f(why, why_len, "%s: missing or invalid 'name' line", path);
-        goto fail;
-    }
-    if (!field(text, "seed", b64, sizeof b64) || !b64_exact(b64, seed, sizeof seed)) {
-        why_f(why, why_len, "%s: missing or invalid 'seed' line (base64 of 32 bytes)", path);
-        goto fail;
-    }
-    if ((err = derive(id, seed)) != RK_KEYS_OK) {
-        why_f(why, why_len, "%s: key derivation failed", path);
-        goto fail;
-    }
-    sodium_memzero(seed, sizeof seed);
-    sodium_memzero(b64, sizeof b64);
+        goto done;
+    err = rk_identity_parse(text, path, out, why, why_len);
+done:
     sodium_free(text);
-    close(fd);
-    *out = id;
-    return RK_KEYS_OK;
-
-fail:
-    sodium_memzero(seed, sizeof seed);
-    sodium_memzero(b64, sizeof b64);
-    sodium_free(text);
-    rk_identity_destroy(&id);
     close(fd);
     return err;
 }
@@ -336,11 +375,47 @@ rk_keys_err rk_pubkey_from_sign(const char *name, const uint8_t sign_pk[RK_KEY_L
     return RK_KEYS_OK;
 }
 
-rk_keys_err rk_pubkey_load(const char *path, rk_pubkey_t *out, char *why, size_t why_len)
+rk_keys_err rk_pubkey_parse(const char *text, const char *label, rk_pubkey_t *out, char *why, size_t why_len)
 {
-    char text[KEY_FILE_MAX], version[16], name[RK_ID_MAX + 1], b64[B64_LEN(RK_KEY_LEN) + 8];
+    char version[16], name[RK_ID_MAX + 1], b64[B64_LEN(RK_KEY_LEN) + 8];
     char z85[KEY_FILE_MAX]; /* any length, so an overlong line is refused, not ignored */
     uint8_t sign_pk[RK_KEY_LEN], curve[RK_KEY_LEN];
+
+    memset(out, 0, sizeof *out);
+    if (sodium_init() < 0)
+        return RK_KEYS_ECRYPTO;
+    if (!text_fits(text, label, why, why_len))
+        return RK_KEYS_EFORMAT;
+    if (!field(text, "renkei-public-key", version, sizeof version) || strcmp(version, "1") != 0) {
+        why_f(why, why_len, "%s is not a Renkei public key file (no 'renkei-public-key: 1' line)", label);
+        return RK_KEYS_EFORMAT;
+    }
+    if (!field(text, "name", name, sizeof name) || !valid_key_name(name)) {
+        why_f(why, why_len, "%s: missing or invalid 'name' line", label);
+        return RK_KEYS_EFORMAT;
+    }
+    if (!field(text, "sign", b64, sizeof b64) || !b64_exact(b64, sign_pk, sizeof sign_pk)) {
+        why_f(why, why_len, "%s: missing or invalid 'sign' line (base64 of 32 bytes)", label);
+        return RK_KEYS_EFORMAT;
+    }
+    if (rk_pubkey_from_sign(name, sign_pk, out) != RK_KEYS_OK) {
+        why_f(why, why_len, "%s: the 'sign' key is not a valid Ed25519 public key", label);
+        return RK_KEYS_ECRYPTO;
+    }
+    if (field(text, "curve", z85, sizeof z85)) {
+        if (strlen(z85) != RK_Z85_LEN || zmq_z85_decode(curve, z85) == NULL ||
+            sodium_memcmp(curve, out->curve_pk, RK_KEY_LEN) != 0) {
+            why_f(why, why_len, "%s: the 'curve' line does not match the 'sign' key", label);
+            memset(out, 0, sizeof *out);
+            return RK_KEYS_EFORMAT;
+        }
+    }
+    return RK_KEYS_OK;
+}
+
+rk_keys_err rk_pubkey_load(const char *path, rk_pubkey_t *out, char *why, size_t why_len)
+{
+    char text[KEY_FILE_MAX];
     rk_keys_err err;
     int fd;
 
@@ -356,31 +431,7 @@ rk_keys_err rk_pubkey_load(const char *path, rk_pubkey_t *out, char *why, size_t
     close(fd);
     if (err != RK_KEYS_OK)
         return err;
-    if (!field(text, "renkei-public-key", version, sizeof version) || strcmp(version, "1") != 0) {
-        why_f(why, why_len, "%s is not a Renkei public key file (no 'renkei-public-key: 1' line)", path);
-        return RK_KEYS_EFORMAT;
-    }
-    if (!field(text, "name", name, sizeof name) || !valid_key_name(name)) {
-        why_f(why, why_len, "%s: missing or invalid 'name' line", path);
-        return RK_KEYS_EFORMAT;
-    }
-    if (!field(text, "sign", b64, sizeof b64) || !b64_exact(b64, sign_pk, sizeof sign_pk)) {
-        why_f(why, why_len, "%s: missing or invalid 'sign' line (base64 of 32 bytes)", path);
-        return RK_KEYS_EFORMAT;
-    }
-    if (rk_pubkey_from_sign(name, sign_pk, out) != RK_KEYS_OK) {
-        why_f(why, why_len, "%s: the 'sign' key is not a valid Ed25519 public key", path);
-        return RK_KEYS_ECRYPTO;
-    }
-    if (field(text, "curve", z85, sizeof z85)) {
-        if (strlen(z85) != RK_Z85_LEN || zmq_z85_decode(curve, z85) == NULL ||
-            sodium_memcmp(curve, out->curve_pk, RK_KEY_LEN) != 0) {
-            why_f(why, why_len, "%s: the 'curve' line does not match the 'sign' key", path);
-            memset(out, 0, sizeof *out);
-            return RK_KEYS_EFORMAT;
-        }
-    }
-    return RK_KEYS_OK;
+    return rk_pubkey_parse(text, path, out, why, why_len);
 }
 
 rk_keys_err rk_master_generate_file(const char *path, char *why, size_t why_len)
@@ -406,11 +457,42 @@ rk_keys_err rk_master_generate_file(const char *path, char *why, size_t why_len)
     return err;
 }
 
+rk_keys_err rk_master_parse(const char *text, const char *label, uint8_t **key, char *why, size_t why_len)
+{
+    char version[16], b64[B64_LEN(32) + 8];
+    uint8_t *k = NULL;
+    rk_keys_err err = RK_KEYS_EFORMAT;
+
+    *key = NULL;
+    memset(b64, 0, sizeof b64);
+    if (sodium_init() < 0)
+        return RK_KEYS_ECRYPTO;
+    if (!text_fits(text, label, why, why_len))
+        return RK_KEYS_EFORMAT;
+    k = sodium_malloc(32);
+    if (k == NULL)
+        return RK_KEYS_ENOMEM;
+    if (!field(text, "renkei-master-key", version, sizeof version) || strcmp(version, "1") != 0) {
+        why_f(why, why_len, "%s is not a Renkei master key file (no 'renkei-master-key: 1' line)", label);
+        goto done;
+    }
+    if (!field(text, "key", b64, sizeof b64) || !b64_exact(b64, k, 32)) {
+        why_f(why, why_len, "%s: missing or invalid 'key' line (base64 of 32 bytes)", label);
+        goto done;
+    }
+    err = RK_KEYS_OK;
+    *key = k;
+    k = NULL;
+done:
+    sodium_memzero(b64, sizeof b64);
+    if (k != NULL)
+        sodium_free(k);
+    return err;
+}
+
 rk_keys_err rk_master_load(const char *path, uint8_t **key, char *why, size_t why_len)
 {
     char *text = NULL;
-    char version[16], b64[B64_LEN(32) + 8];
-    uint8_t *k = NULL;
     rk_keys_err err;
     int fd = -1;
 
@@ -420,30 +502,15 @@ rk_keys_err rk_master_load(const char *path, uint8_t **key, char *why, size_t wh
     if ((err = open_secret(path, &fd, why, why_len)) != RK_KEYS_OK)
         return err;
     text = sodium_malloc(KEY_FILE_MAX);
-    k = sodium_malloc(32);
-    if (text == NULL || k == NULL) {
+    if (text == NULL) {
         err = RK_KEYS_ENOMEM;
         goto done;
     }
     if ((err = slurp(path, fd, text, KEY_FILE_MAX, why, why_len)) != RK_KEYS_OK)
         goto done;
-    err = RK_KEYS_EFORMAT;
-    if (!field(text, "renkei-master-key", version, sizeof version) || strcmp(version, "1") != 0) {
-        why_f(why, why_len, "%s is not a Renkei master key file (no 'renkei-master-key: 1' line)", path);
-        goto done;
-    }
-    if (!field(text, "key", b64, sizeof b64) || !b64_exact(b64, k, 32)) {
-        why_f(why, why_len, "%s: missing or invalid 'key' line (base64 of 32 bytes)", path);
-        goto done;
-    }
-    err = RK_KEYS_OK;
-    *key = k;
-    k = NULL;
+    err = rk_master_parse(text, path, key, why, why_len);
 done:
-    sodium_memzero(b64, sizeof b64);
     sodium_free(text);
-    if (k != NULL)
-        sodium_free(k);
     close(fd);
     return err;
 }

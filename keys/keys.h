@@ -87,4 +87,18 @@ rk_keys_err rk_master_generate_file(const char *path, char *why, size_t why_len)
 rk_keys_err rk_master_load(const char *path, uint8_t **key, char *why, size_t why_len) RK_WARN_UNUSED;
 void rk_master_destroy(uint8_t **key);
 
+/* The parsers behind rk_identity_load, rk_pubkey_load and rk_master_load,
+ * for a key file's text already in memory (NUL-terminated).  `label` stands
+ * for the file in the messages written to `why` (the loaders pass the path).
+ * They accept exactly what the loaders accept: text of KEY_FILE_MAX (4096)
+ * bytes or more is refused like a file that large.  Results and ownership
+ * are those of the matching loader; the secret parsers do not check file
+ * modes (there is no file). */
+rk_keys_err rk_identity_parse(const char *text, const char *label, rk_identity_t **out, char *why,
+                              size_t why_len) RK_WARN_UNUSED;
+rk_keys_err rk_pubkey_parse(const char *text, const char *label, rk_pubkey_t *out, char *why,
+                            size_t why_len) RK_WARN_UNUSED;
+rk_keys_err rk_master_parse(const char *text, const char *label, uint8_t **key, char *why, size_t why_len)
+    RK_WARN_UNUSED;
+
 #endif /* RENKEI_KEYS_H */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
 
 #include "codebook.h"
 #include "mailbox.h"
@@ -395,6 +396,45 @@ static void test_due_and_frame_kept(void **state)
     assert_int_equal(rk_mailbox_out_due(f->mb, UINT64_MAX, UINT64_MAX, &ids, &n, NULL, 0), RK_AGENT_OK);
     assert_int_equal(n, 0);
     free(ids);
+}
+
+/* A stored record whose bool bytes are neither 0 nor 1 (a damaged disk) is
+ * refused as damaged, never read as a bool. */
+static void test_damaged_flag_byte_refused(void **state)
+{
+    fixture *f = *state;
+    MDB_env *env = rk_codebook_env(f->cb);
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_val k, v;
+    uint8_t id[RK_MSGID_LEN], rec[4096];
+    const size_t no_reply_at = 8 + offsetof(rk_msg_status, no_reply); /* after two uint32 */
+    size_t len, frame_len = 0;
+    rk_msg_status st;
+    char why[256] = "";
+
+    add_out(f, 7, true, 1000);
+    id_of(id, 7);
+    k.mv_size = RK_MSGID_LEN;
+    k.mv_data = id;
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "outbox", 0, &dbi), 0);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    len = v.mv_size;
+    assert_true(len <= sizeof rec);
+    memcpy(rec, v.mv_data, len);
+    assert_true(rk_mailbox_out_record(rec, len, &st, &frame_len));
+    assert_true(st.no_reply);
+    assert_int_equal(frame_len, sizeof FRAME);
+    assert_int_equal(rec[no_reply_at], 1); /* the layout this test assumes */
+
+    rec[no_reply_at] = 0xfe;
+    assert_false(rk_mailbox_out_record(rec, len, &st, &frame_len));
+    v.mv_data = rec;
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    assert_int_equal(rk_mailbox_out_get(f->mb, id, &st, NULL, NULL, why, sizeof why), RK_AGENT_ESTORE);
+    assert_non_null(strstr(why, "damaged"));
 }
 
 /* ------------------------------------------------------------------ inbox */
@@ -798,6 +838,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_refused_and_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_reply_complete_when_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_due_and_frame_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_flag_byte_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_duplicate_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_order_and_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_clears_wait_mark, setup, teardown),

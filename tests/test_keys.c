@@ -483,6 +483,10 @@ static void test_garbage_files_refused(void **state)
     expect_secret_format_error(state, "no-seed.key", text, strlen(text));
     memset(big, 'x', sizeof big);
     expect_secret_format_error(state, "huge.key", big, sizeof big);
+    /* Bytes above 0x7f are no base64 digits, even where libsodium's decoder
+     * would read them as some (the seed would silently change). */
+    snprintf(text, sizeof text, "renkei-secret-key: 1\nname: city.x\nseed: \xc3\xa9%s\n", ok_seed + 2);
+    expect_secret_format_error(state, "non-ascii-seed.key", text, strlen(text));
 
     /* The same seed in a well-formed file loads (so the cases above fail
      * for the reason they name). */

@@ -357,6 +357,11 @@ static void test_malformed_body_refused(void **state)
         {ORIGIN "\n300\nAQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09o\nrenkei-time "
                 "2024-04-01T09:00:00Z\n",
          "root hash"},
+        /* A valid UTF-8 letter in place of two base64 digits; libsodium's
+         * decoder reads bytes above 0x7f as digits, so this once opened. */
+        {ORIGIN "\n300\nAQ\xc3\xa9" "Fh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09o=\nrenkei-time "
+                "2024-04-01T09:00:00Z\n",
+         "root hash"},
         {ORIGIN "\n300\n%s\n", "no renkei-time"},
         {ORIGIN "\n300\n%s\nrenkei-time 2024-04-01T09:00:00Z\nrenkei-time 2024-04-01T09:00:00Z\n",
          "more than one"},

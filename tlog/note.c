@@ -67,11 +67,25 @@ uint32_t tlog_key_id(const char *name, const uint8_t pk[32])
 /* Decodes padded standard base64 s[0:len] into out (cap bytes).  libsodium
  * refuses stray characters, wrong padding and nonzero trailing bits, so one
  * value has exactly one accepted spelling. */
+/* true if s[0:len] holds only standard base64 digits and '='.  libsodium's
+ * decoder (1.0.18) reads every byte above 0x7f as some digit, so without this
+ * a text that is not base64 could decode, and two texts to the same bytes. */
+static bool b64_alphabet(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+              c == '/' || c == '='))
+            return false;
+    }
+    return true;
+}
+
 static bool b64_decode_exact(const char *s, size_t len, uint8_t *out, size_t cap, size_t *out_len)
 {
     const char *end = NULL;
 
-    if (len == 0 || len % 4 != 0)
+    if (len == 0 || len % 4 != 0 || !b64_alphabet(s, len))
         return false;
     if (sodium_base642bin(out, cap, s, len, NULL, out_len, &end, B64) != 0)
         return false;

@@ -1,0 +1,54 @@
+/*
+ * options.h - renkei-hub's options, from the command line and from a
+ * configuration file (--config FILE).
+ *
+ * A configuration file has one 'name = value' per line, names as the long
+ * options ("ttl.TYPE = seconds" sets one procedure type's TTL); blank lines
+ * and lines starting with '#' are ignored, and spaces around names and
+ * values are trimmed.  Options already given on the command line win over
+ * the file.
+ */
+#ifndef RENKEI_HUB_OPTIONS_H
+#define RENKEI_HUB_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "policy.h"
+
+typedef struct options {
+    char *data;
+    char *key;
+    char *master_key;
+    char *bind;
+    char *ready_file;
+    char *log_origin;
+    size_t max_payload;
+    size_t map_size;
+    size_t batch;
+    size_t queue_limit;
+    size_t ttl_s;
+    policy_ttl_t ttl; /* per-type overrides ("ttl.TYPE = seconds" in the config) */
+    int verify_threads; /* -1: the default */
+    bool check_config;
+    bool verbose;
+} options_t;
+
+/* Sets one option by its long name; from_file: a value already set (from the
+ * command line) is kept.  Returns false with a message in why. */
+bool hub_options_set(options_t *o, const char *name, const char *value, bool from_file, char *why,
+                     size_t why_len);
+
+/* Reads a configuration file into o.  Returns false with a message naming
+ * the file and line in why. */
+bool hub_options_read_file(options_t *o, const char *path, char *why, size_t why_len);
+
+/* The same for a configuration's text[0:len] in memory; `label` stands for
+ * the file in messages. */
+bool hub_options_parse(options_t *o, const char *text, size_t len, const char *label, char *why,
+                       size_t why_len);
+
+/* Frees the strings of o (not o itself). */
+void hub_options_free(options_t *o);
+
+#endif /* RENKEI_HUB_OPTIONS_H */
