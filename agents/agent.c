@@ -173,6 +173,7 @@ const char *rk_agent_strerror(rk_agent_err err)
     case RK_AGENT_EPENDING: return "not accepted by the hub yet; kept in the outbox and re-sent automatically";
     case RK_AGENT_EPROOF: return "the routing log does not prove it";
     case RK_AGENT_EUNVERIFIED: return "could not be verified in full";
+    case RK_AGENT_ECRYPTO: return "the cryptography library could not be initialized";
     }
     return "unknown agent error";
 }
@@ -976,8 +977,8 @@ rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *w
         return RK_AGENT_EINVAL;
     }
     if (sodium_init() < 0) {
-        set_why(why, why_len, "libsodium could not be initialized");
-        return RK_AGENT_ENOMEM;
+        set_why(why, why_len, "libsodium could not be initialized (no usable random source?)");
+        return RK_AGENT_ECRYPTO;
     }
     a = calloc(1, sizeof *a);
     if (a == NULL) {

@@ -61,6 +61,8 @@ typedef enum rk_agent_err {
                               checkpoint signature, proof or entry (see why) */
     RK_AGENT_EUNVERIFIED,  /* a receipt could not be checked in full: the hub did
                               not provide the entry (see rk_receipt) */
+    RK_AGENT_ECRYPTO,      /* libsodium could not be initialized (no usable
+                              random source, or an unsupported CPU) */
 } rk_agent_err;
 
 /* A fixed English sentence for err (never NULL). */
