@@ -329,7 +329,10 @@ static void touch(hub_t *hub, const char *org)
         size_t cap = hub->cap_touched ? hub->cap_touched * 2 : 64;
         char(*t)[RK_ID_MAX + 1] = realloc(hub->touched, cap * sizeof *t);
         if (t == NULL)
-            return; /* the periodic sweep pushes it */
+            return; /* not pushed now: the entries stay queued and go out
+                     * with org's next push (a later entry for it, or its
+                     * receiver's next hello).  The sweep re-pushes only
+                     * stalled deliveries, not queues nobody marked. */
         hub->touched = t;
         hub->cap_touched = cap;
     }
