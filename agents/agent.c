@@ -175,6 +175,7 @@ const char *rk_agent_strerror(rk_agent_err err)
     case RK_AGENT_EPENDING: return "not accepted by the hub yet; kept in the outbox and re-sent automatically";
     case RK_AGENT_EPROOF: return "the routing log does not prove it";
     case RK_AGENT_EUNVERIFIED: return "could not be verified in full";
+    case RK_AGENT_ECRYPTO: return "the cryptography library could not be initialized";
     }
     return "unknown agent error";
 }
@@ -985,8 +986,8 @@ rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *w
         return RK_AGENT_EINVAL;
     }
     if (sodium_init() < 0) {
-        set_why(why, why_len, "libsodium could not be initialized");
-        return RK_AGENT_ENOMEM;
+        set_why(why, why_len, "libsodium could not be initialized (no usable random source?)");
+        return RK_AGENT_ECRYPTO;
     }
     a = calloc(1, sizeof *a);
     if (a == NULL) {
@@ -1499,23 +1500,26 @@ static uint64_t backoff_ms(uint32_t attempts)
 
 /* Re-sends pending outbox messages that are due: all of them if force,
  * else those whose back-off ran out or that predate this connection.
- * Returns how many were sent. */
-static size_t resend_due(rk_agent_t *a, bool force, char *why, size_t why_len)
+ * *sent is how many were sent; an error is the outbox failing to say
+ * which are due (nothing was sent then). */
+static rk_agent_err resend_due(rk_agent_t *a, bool force, size_t *sent, char *why, size_t why_len)
 {
     uint8_t (*ids)[RK_MSGID_LEN] = NULL;
-    size_t n = 0, sent = 0;
+    size_t n = 0;
     uint64_t now = wall_ms();
+    rk_agent_err err;
 
+    *sent = 0;
     if (a->mb == NULL || !online(a))
-        return 0;
-    if (rk_mailbox_out_due(a->mb, force ? UINT64_MAX : now, force ? UINT64_MAX : a->conn_since_ms, &ids, &n,
-                           why, why_len) != RK_AGENT_OK)
-        return 0;
+        return RK_AGENT_OK;
+    if ((err = rk_mailbox_out_due(a->mb, force ? UINT64_MAX : now, force ? UINT64_MAX : a->conn_since_ms, &ids,
+                                  &n, why, why_len)) != RK_AGENT_OK)
+        return err;
     for (size_t i = 0; i < n; i++) {
         rk_msg_status st;
         uint8_t *frame = NULL;
         size_t len = 0;
-        rk_agent_err err = rk_mailbox_out_get(a->mb, ids[i], &st, &frame, &len, why, why_len);
+        err = rk_mailbox_out_get(a->mb, ids[i], &st, &frame, &len, why, why_len);
         if (err != RK_AGENT_OK || st.state != RK_MSG_PENDING) {
             frame_free(frame, len);
             continue;
@@ -1528,10 +1532,10 @@ static size_t resend_due(rk_agent_t *a, bool force, char *why, size_t why_len)
         if (rk_mailbox_out_sent(a->mb, ids[i], now, now + backoff_ms(st.attempts + 1), why, why_len) !=
             RK_AGENT_OK)
             notice(a, "could not note a re-send in the outbox: %s", why);
-        sent++;
+        (*sent)++;
     }
     free(ids);
-    return sent;
+    return RK_AGENT_OK;
 }
 
 /* What every wait does between pumps: settle the queue, re-send pending
@@ -1553,7 +1557,9 @@ static void tick(rk_agent_t *a)
     }
     if (online(a) && now >= a->next_resend_ms) {
         a->next_resend_ms = now + RESEND_CHECK_MS;
-        (void)resend_due(a, false, why, sizeof why);
+        size_t sent;
+        if (resend_due(a, false, &sent, why, sizeof why) != RK_AGENT_OK)
+            notice(a, "could not re-send pending messages: %s", why);
     }
 }
 
@@ -1853,8 +1859,10 @@ rk_agent_err rk_agent_flush(rk_agent_t *a, int timeout_ms, rk_flush_report *rep,
     }
     if ((err = rk_mailbox_out_due(a->mb, UINT64_MAX, UINT64_MAX, &ids, &n, why, why_len)) != RK_AGENT_OK)
         return err;
-    if (n > 0)
-        rep->sent = resend_due(a, true, why, why_len);
+    if (n > 0 && (err = resend_due(a, true, &rep->sent, why, why_len)) != RK_AGENT_OK) {
+        free(ids);
+        return err;
+    }
     while (!all_answered) {
         int left;
         all_answered = true;

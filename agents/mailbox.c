@@ -787,8 +787,23 @@ rk_agent_err rk_mailbox_out_due(rk_mailbox_t *mb, uint64_t now_ms, uint64_t sent
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         out_disk d;
-        if (k.mv_size != RK_MSGID_LEN || out_read(mb, txn, k.mv_data, &d, NULL) != 0 ||
-            d.st.state != RK_MSG_PENDING)
+        int r;
+        if (k.mv_size != RK_MSGID_LEN) {
+            err = damaged("outbox index", why, why_len);
+            break;
+        }
+        /* Every key of the pending index names an outbox record: one that
+         * is missing or does not decode is damage, not the end of the list. */
+        r = out_read(mb, txn, k.mv_data, &d, NULL);
+        if (r == -1 || r == MDB_NOTFOUND) {
+            err = damaged("outbox", why, why_len);
+            break;
+        }
+        if (r != 0) {
+            err = lmdb_fail(r, "reading the outbox", why, why_len);
+            break;
+        }
+        if (d.st.state != RK_MSG_PENDING)
             continue;
         if (d.st.next_try_ms > now_ms && d.st.last_sent_ms >= sent_before_ms)
             continue;
@@ -805,6 +820,8 @@ rk_agent_err rk_mailbox_out_due(rk_mailbox_t *mb, uint64_t now_ms, uint64_t sent
         }
         memcpy(list[count++], k.mv_data, RK_MSGID_LEN);
     }
+    if (err == RK_AGENT_OK && rc != MDB_NOTFOUND)
+        err = lmdb_fail(rc, "reading the outbox", why, why_len);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     if (err != RK_AGENT_OK) {
@@ -845,8 +862,10 @@ rk_agent_err rk_mailbox_out_list(rk_mailbox_t *mb, const rk_status_filter *f, rk
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         out_disk d;
-        if (!out_decode(&v, &d, NULL))
-            continue;
+        if (!out_decode(&v, &d, NULL)) {
+            err = damaged("outbox", why, why_len);
+            break;
+        }
         set_complete(&d.st);
         if (f != NULL && f->open_only && d.st.complete)
             continue;
@@ -865,6 +884,8 @@ rk_agent_err rk_mailbox_out_list(rk_mailbox_t *mb, const rk_status_filter *f, rk
         }
         out[count++] = d.st;
     }
+    if (err == RK_AGENT_OK && rc != MDB_NOTFOUND)
+        err = lmdb_fail(rc, "reading the outbox", why, why_len);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     if (err != RK_AGENT_OK) {

@@ -90,12 +90,15 @@ rk_agent_err rk_mailbox_out_waiter(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSG
 
 /* The msg_ids of PENDING messages due for sending: next_try_ms <= now_ms,
  * or last sent before sent_before_ms (a connection made since).  *ids is a
- * new array of *n ids (free() it); NULL when *n is 0. */
+ * new array of *n ids (free() it); NULL when *n is 0.  A record that cannot
+ * be read (a store error, or one that does not decode) fails the whole call
+ * (RK_AGENT_ESTORE, *ids NULL, *n 0): never a shorter list. */
 rk_agent_err rk_mailbox_out_due(rk_mailbox_t *mb, uint64_t now_ms, uint64_t sent_before_ms,
                                 uint8_t (**ids)[RK_MSGID_LEN], size_t *n, char *why, size_t why_len)
     RK_WARN_UNUSED;
 
-/* Records matching f (NULL: all), oldest first; see rk_agent_status_list. */
+/* Records matching f (NULL: all), oldest first; see rk_agent_status_list.
+ * As with rk_mailbox_out_due, an unreadable record fails the call. */
 rk_agent_err rk_mailbox_out_list(rk_mailbox_t *mb, const rk_status_filter *f, rk_msg_status **list,
                                  size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
 

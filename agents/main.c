@@ -980,14 +980,23 @@ static int cmd_flush(const options *o)
         rk_msg_status *list = NULL;
         size_t n = 0, pending = 0;
         rk_status_filter f = {.open_only = true, .code = NULL};
+        rk_agent_err lerr;
         err_msg("%s", why[0] ? why : rk_agent_strerror(err));
-        if (rk_agent_status_list(a, &f, &list, &n, NULL, 0) == RK_AGENT_OK)
-            for (size_t i = 0; i < n; i++)
-                pending += list[i].state == RK_MSG_PENDING;
-        free(list);
-        rk_agent_close(&a);
-        if (err != RK_AGENT_ENOANSWER && err != RK_AGENT_ETIMEOUT)
+        if (err != RK_AGENT_ENOANSWER && err != RK_AGENT_ETIMEOUT) {
+            rk_agent_close(&a);
             return exit_for(err);
+        }
+        /* How many are pending is what this exit reports: a list the outbox
+         * cannot give is an error, not zero. */
+        lerr = rk_agent_status_list(a, &f, &list, &n, why, sizeof why);
+        rk_agent_close(&a);
+        if (lerr != RK_AGENT_OK) {
+            err_msg("%s", why[0] ? why : rk_agent_strerror(lerr));
+            return exit_for(lerr);
+        }
+        for (size_t i = 0; i < n; i++)
+            pending += list[i].state == RK_MSG_PENDING;
+        free(list);
         printf("pending: %zu message%s not yet accepted by the hub; kept in the outbox\n", pending,
                pending == 1 ? "" : "s");
         fflush(stdout);

@@ -61,6 +61,8 @@ typedef enum rk_agent_err {
                               checkpoint signature, proof or entry (see why) */
     RK_AGENT_EUNVERIFIED,  /* a receipt could not be checked in full: the hub did
                               not provide the entry (see rk_receipt) */
+    RK_AGENT_ECRYPTO,      /* libsodium could not be initialized (no usable
+                              random source, or an unsupported CPU) */
 } rk_agent_err;
 
 /* A fixed English sentence for err (never NULL). */
@@ -316,7 +318,9 @@ typedef struct rk_status_filter {
 } rk_status_filter;
 
 /* Records matching f (NULL: all), oldest first, as a new array in *list
- * (free() it) of *n entries.  On failure *list is NULL and *n 0. */
+ * (free() it) of *n entries.  On failure *list is NULL and *n 0; a record
+ * the data directory cannot give back (damaged, or a store error) is such a
+ * failure (RK_AGENT_ESTORE), never a silently shorter list. */
 rk_agent_err rk_agent_status_list(rk_agent_t *a, const rk_status_filter *f, rk_msg_status **list,
                                   size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
 

@@ -330,7 +330,10 @@ static void touch(hub_t *hub, const char *org)
         size_t cap = hub->cap_touched ? hub->cap_touched * 2 : 64;
         char(*t)[RK_ID_MAX + 1] = realloc(hub->touched, cap * sizeof *t);
         if (t == NULL)
-            return; /* the periodic sweep pushes it */
+            return; /* not pushed now: the entries stay queued and go out
+                     * with org's next push (a later entry for it, or its
+                     * receiver's next hello).  The sweep re-pushes only
+                     * stalled deliveries, not queues nobody marked. */
         hub->touched = t;
         hub->cap_touched = cap;
     }
@@ -1425,12 +1428,27 @@ static void zap_handle(hub_t *hub)
     else
         hub_log(hub->log, LOG_NOTICE, "refused a connection from %s: %s", n >= 4 ? frames[3] : "?", text);
 
-    zmq_send(hub->zap, "1.0", 3, ZMQ_SNDMORE);
-    zmq_send(hub->zap, n >= 2 ? frames[1] : "", n >= 2 ? lens[1] : 0, ZMQ_SNDMORE);
-    zmq_send(hub->zap, status, 3, ZMQ_SNDMORE);
-    zmq_send(hub->zap, text, strlen(text), ZMQ_SNDMORE);
-    zmq_send(hub->zap, user, strlen(user), ZMQ_SNDMORE);
-    zmq_send(hub->zap, "", 0, 0);
+    /* version, request id, status code, status text, user id, metadata */
+    {
+        const void *reply[6] = {"1.0", n >= 2 ? frames[1] : "", status, text, user, ""};
+        size_t reply_len[6] = {3, n >= 2 ? lens[1] : 0, 3, strlen(text), strlen(user), 0};
+        for (int i = 0; i < 6; i++) {
+            int rc;
+            do
+                rc = zmq_send(hub->zap, reply[i], reply_len[i], i < 5 ? ZMQ_SNDMORE : 0);
+            while (rc < 0 && zmq_errno() == EINTR);
+            if (rc < 0) {
+                /* The connection then waits for an answer that never comes
+                 * and is dropped at the end of its handshake; the hub goes
+                 * on serving everyone else. */
+                hub_log(hub->log, LOG_ERR,
+                        "could not answer the admission check of a connection from %s (%s): it is "
+                        "neither admitted nor refused, and ends when its handshake times out",
+                        n >= 4 ? frames[3] : "?", zmq_strerror(zmq_errno()));
+                return;
+            }
+        }
+    }
 }
 
 /* ------------------------------------------------------------------ lifecycle */

@@ -437,6 +437,60 @@ static void test_damaged_flag_byte_refused(void **state)
     assert_non_null(strstr(why, "damaged"));
 }
 
+/* Replaces the outbox record of message n by bytes that do not decode (a
+ * version word this build does not know), as damage or another version of
+ * the agent would leave it. */
+static void damage_out(fixture *f, uint8_t n)
+{
+    MDB_env *env = rk_codebook_env(f->cb);
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    uint8_t id[RK_MSGID_LEN], *copy;
+    MDB_val k = {RK_MSGID_LEN, id}, v;
+
+    id_of(id, n);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "outbox", 0, &dbi), 0);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    copy = malloc(v.mv_size);
+    assert_non_null(copy);
+    memcpy(copy, v.mv_data, v.mv_size);
+    copy[0] ^= 0xff;
+    v.mv_data = copy;
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    free(copy);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+/* A record that cannot be read fails the listing instead of being left out:
+ * a short list would hide a pending message from re-sending and from the
+ * status a user asks for. */
+static void test_unreadable_record_fails_lists(void **state)
+{
+    fixture *f = *state;
+    rk_msg_status *list = NULL;
+    uint8_t (*ids)[RK_MSGID_LEN] = NULL;
+    size_t n = 99;
+    char why[256] = "";
+
+    add_out(f, 1, false, 1000);
+    add_out(f, 2, false, 2000);
+    add_out(f, 3, false, 3000);
+    damage_out(f, 2);
+
+    assert_int_equal(rk_mailbox_out_list(f->mb, NULL, &list, &n, why, sizeof why), RK_AGENT_ESTORE);
+    assert_null(list);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(why, "unexpected layout"));
+
+    n = 99;
+    why[0] = '\0';
+    assert_int_equal(rk_mailbox_out_due(f->mb, UINT64_MAX, UINT64_MAX, &ids, &n, why, sizeof why), RK_AGENT_ESTORE);
+    assert_null(ids);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(why, "unexpected layout"));
+}
+
 /* ------------------------------------------------------------------ inbox */
 
 /* The same (from, msg_id) twice: one entry, handed out once.  Another
@@ -839,6 +893,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_reply_complete_when_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_due_and_frame_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_flag_byte_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_record_fails_lists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_duplicate_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_order_and_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_clears_wait_mark, setup, teardown),
