@@ -1058,6 +1058,7 @@ rk_wire_err rk_dir_seal(const rk_dir_t *dir, const uint8_t hub_sign_sk[64], uint
 
     if (dir->n > 0) {
         entries = calloc(dir->n, sizeof *entries);
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
         ptrs = calloc(dir->n, sizeof *ptrs);
         if (entries == NULL || ptrs == NULL)
             goto done;
