@@ -177,12 +177,10 @@ int bench_proc_io(const bench_proc_t *p, double *wchar, double *write_bytes)
     if (f == NULL)
         return -1;
     while (fgets(line, sizeof line, f) != NULL) {
-        /* NOLINTNEXTLINE(cert-err34-c): fields the kernel writes; a mismatch is caught by the count */
-        if (sscanf(line, "wchar: %llu", &v) == 1) {
+        if (sscanf(line, "wchar: %llu", &v) == 1) { /* NOLINT(cert-err34-c) */
             wc = v;
             got_wc = true;
-        /* NOLINTNEXTLINE(cert-err34-c): fields the kernel writes; a mismatch is caught by the count */
-        } else if (sscanf(line, "write_bytes: %llu", &v) == 1) {
+        } else if (sscanf(line, "write_bytes: %llu", &v) == 1) { /* NOLINT(cert-err34-c) */
             wb = v;
             got_wb = true;
         }

@@ -237,11 +237,11 @@ static int load_pub(const cmd_args_t *a, rk_pubkey_t *pub)
 {
     char why[512] = "";
 
-    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): parse_command() refuses these commands without --pub */
     if (rk_pubkey_load(a->pub, pub, why, sizeof why) != RK_KEYS_OK) {
         err_f("%s", why);
         return EXIT_ERR;
     }
+    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): parse_command() requires the org */
     if (strcmp(pub->name, a->org) != 0) {
         err_f("%s is the public key of '%s', not of '%s': ask %s for the %s.pub it made with "
               "'renkei-keygen %s'", a->pub, pub->name, a->org, a->org, a->org, a->org);

@@ -180,7 +180,7 @@ static void take_detail(char *dst, const char *src)
 {
     size_t i = 0;
     for (; src != NULL && src[i] != '\0' && i < RK_DETAIL_MAX; i++)
-        dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : (char)'?';
+        dst[i] = (char)((src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?');
     dst[i] = '\0';
 }
 
