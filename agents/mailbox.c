@@ -653,7 +653,12 @@ rk_agent_err rk_mailbox_out_log_size(rk_mailbox_t *mb, const uint8_t msg_id[RK_M
 static bool apply_notice(rk_msg_status *st, const rk_notice_t *n, uint64_t now_ms)
 {
     uint64_t t = n->time_ms != 0 ? n->time_ms : now_ms;
-    rk_msg_status before = *st;
+    rk_msg_status before;
+
+    /* A byte copy, padding included, so that the memcmp below sees only
+     * what this function changed (a struct assignment need not copy the
+     * padding). */
+    memcpy(&before, st, sizeof before);
 
     if (st->state == RK_MSG_PENDING) {
         /* A notice means the hub accepted it (its result went missing). */
@@ -692,6 +697,7 @@ static bool apply_notice(rk_msg_status *st, const rk_notice_t *n, uint64_t now_m
     default:
         break;
     }
+    /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c): byte copy above */
     return memcmp(&before, st, sizeof before) != 0;
 }
 

@@ -401,6 +401,7 @@ int main(int argc, char **argv)
         err_msg("%s", why);
         return EXIT_ERR;
     }
+    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): parse() returns 0 without a command only for --help */
     if (strcmp(o.cmd, "verify") == 0) {
         audit_verify_opts_t vo = {.origin = o.origin, .state_path = o.state, .progress = o.progress};
         rc = audit_verify(c, &vo, stdout, why, sizeof why);

@@ -60,7 +60,7 @@ static int parse_line(char *line, audit_state_t *st, unsigned *seen)
         *seen |= 4;
     } else if (strcmp(line, "root") == 0) {
         size_t n = 0;
-        if (strlen(val) != 2 * TLOG_HASH_LEN ||
+        if (strlen(val) != 2 * (size_t)TLOG_HASH_LEN ||
             sodium_hex2bin(st->cp.root, sizeof st->cp.root, val, strlen(val), NULL, &n, NULL) != 0 ||
             n != TLOG_HASH_LEN)
             return -1;

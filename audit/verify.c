@@ -296,7 +296,7 @@ static int read_page(verify_t *v, uint64_t start, uint32_t count, rk_hub_frame_t
     for (size_t k = 0; k < resp->u.log.n; k++) {
         if (resp->u.log.index[k] != start + k) {
             problem(v, "the hub returned entry %llu where entry %llu was asked for: its log is out of order",
-                    (unsigned long long)resp->u.log.index[k], (unsigned long long)(start + k));
+                    (unsigned long long)resp->u.log.index[k], (unsigned long long)start + k);
             rk_hub_frame_clear(resp);
             return 1;
         }

@@ -39,6 +39,7 @@ conns_t *conns_new(void)
     if (c == NULL)
         return NULL;
     c->cap = 64;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
     c->slot = calloc(c->cap, sizeof *c->slot);
     c->bind_cap = 256;
     c->bind = calloc(c->bind_cap, sizeof *c->bind);
@@ -78,6 +79,7 @@ static conn_org_t **find_slot(conn_org_t **slot, size_t cap, const char *org)
 static bool grow(conns_t *c)
 {
     size_t cap = c->cap * 2;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
     conn_org_t **slot = calloc(cap, sizeof *slot);
     if (slot == NULL)
         return false;
@@ -261,6 +263,7 @@ void conns_mark(conns_t *c, conn_org_t *o)
         return;
     if (c->n_marked == c->cap_marked) {
         size_t cap = c->cap_marked ? c->cap_marked * 2 : 64;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
         conn_org_t **m = realloc(c->marked, cap * sizeof *m);
         if (m == NULL)
             return; /* stays unmarked; the periodic sweep pushes it */

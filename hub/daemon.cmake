@@ -1,5 +1,7 @@
-# The routing core as a library (unit-testable without sockets), and the daemon.
-set(RENKEI_ROUTE_SOURCES
+# renkei_hub: the hub's core as a library (routing, policy, connections, the
+# routing log, verification and the event loop), unit-testable without
+# sockets; renkei-hub is the daemon's main() over it.
+set(RENKEI_HUB_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/policy.c
   ${CMAKE_CURRENT_SOURCE_DIR}/route.c
   ${CMAKE_CURRENT_SOURCE_DIR}/msgstate.c
@@ -8,20 +10,19 @@ set(RENKEI_ROUTE_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/log.c
   ${CMAKE_CURRENT_SOURCE_DIR}/verify.c
   ${CMAKE_CURRENT_SOURCE_DIR}/hub.c)
-add_library(renkei_route STATIC ${RENKEI_ROUTE_SOURCES})
-target_include_directories(renkei_route PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(renkei_route PUBLIC renkei_store renkei_tlog renkei_keys renkei_wire PkgConfig::ZMQ PkgConfig::SODIUM Threads::Threads)
+add_library(renkei_hub STATIC ${RENKEI_HUB_SOURCES})
+target_include_directories(renkei_hub PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(renkei_hub PUBLIC renkei_store renkei_tlog renkei_keys renkei_wire PkgConfig::ZMQ PkgConfig::SODIUM Threads::Threads)
 
 add_executable(renkei-hub ${CMAKE_CURRENT_SOURCE_DIR}/main.c ${CMAKE_CURRENT_SOURCE_DIR}/options.c)
-target_link_libraries(renkei-hub PRIVATE renkei_route)
+target_link_libraries(renkei-hub PRIVATE renkei_hub)
 
 if(RENKEI_TESTS)
   # For the tests only, never installed: the same daemon over a store that
   # fails on request (store.c, RENKEI_STORE_FAULTS), so that every failure
   # path of the hub's loop is run, not only reviewed.
   add_executable(renkei-hub-faults ${CMAKE_CURRENT_SOURCE_DIR}/main.c ${CMAKE_CURRENT_SOURCE_DIR}/options.c
-    ${RENKEI_ROUTE_SOURCES}
-    ${CMAKE_CURRENT_SOURCE_DIR}/store.c)
+    ${RENKEI_HUB_SOURCES} ${CMAKE_CURRENT_SOURCE_DIR}/store.c)
   target_compile_definitions(renkei-hub-faults PRIVATE RENKEI_STORE_FAULTS)
   target_include_directories(renkei-hub-faults PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(renkei-hub-faults PRIVATE renkei_tlog renkei_keys renkei_wire lmdb::lmdb

@@ -734,6 +734,7 @@ static void note_acked(hub_t *hub, conn_org_t *o)
             return;
     if (hub->n_acked == hub->cap_acked) {
         size_t cap = hub->cap_acked ? hub->cap_acked * 2 : 64;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
         conn_org_t **a = realloc(hub->acked, cap * sizeof *a);
         if (a == NULL) {
             hub->acked_overflow = true;

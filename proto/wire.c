@@ -199,7 +199,7 @@ static void take_detail(char *dst, const char *src)
 {
     size_t i = 0;
     for (; src != NULL && src[i] != '\0' && i < RK_DETAIL_MAX; i++)
-        dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+        dst[i] = (char)((src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?');
     dst[i] = '\0';
 }
 
@@ -1073,6 +1073,7 @@ rk_wire_err rk_dir_seal(const rk_dir_t *dir, const uint8_t hub_sign_sk[64], uint
 
     if (dir->n > 0) {
         entries = calloc(dir->n, sizeof *entries);
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
         ptrs = calloc(dir->n, sizeof *ptrs);
         if (entries == NULL || ptrs == NULL)
             goto done;

@@ -1404,9 +1404,9 @@ int it_load_verify(it_env_t *env, const char *const *senders, const char *const 
 {
     size_t ns = 0, nr = 0;
     long long deadline = now_ms() + (long long)settle_s * 1000;
-    while (senders[ns] != NULL && ns < IT_MAX_PARTIES)
+    while (ns < IT_MAX_PARTIES && senders[ns] != NULL)
         ns++;
-    while (recipients[nr] != NULL && nr < IT_MAX_PARTIES)
+    while (nr < IT_MAX_PARTIES && recipients[nr] != NULL)
         nr++;
     for (;;) {
         int rc = verify_once(env, senders, ns, recipients, nr, st, why, why_len);

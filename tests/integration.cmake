@@ -1,40 +1,31 @@
 # Integration tests: the real programs (renkei-hub, renkei-ctl, renkei-agent,
 # renkei-keygen) over CURVE ZeroMQ, real LMDB and libsodium.  No mocks.
+# Every test named below must have its tests/test_it_NAME.c: a missing file
+# is a configure error.
 add_library(renkei_it_harness STATIC harness.c rawclient.c)
 target_include_directories(renkei_it_harness PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(renkei_it_harness PUBLIC renkei_wire renkei_keys PkgConfig::ZMQ
   PkgConfig::SODIUM PkgConfig::JANSSON)
 
-foreach(t move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults)
-  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_it_${t}.c)
-    renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
-      LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)
-    # The programs under test must be built before the test runs.
-    foreach(prog renkei-keygen renkei-hub renkei-hub-faults renkei-ctl renkei-agent)
-      if(TARGET ${prog})
-        add_dependencies(test_it_${t} ${prog})
-      endif()
-    endforeach()
-  endif()
+set(RENKEI_IT_TESTS
+  move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults)
+foreach(t ${RENKEI_IT_TESTS})
+  renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
+    LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)
+  # The programs under test must be built before the test runs.
+  add_dependencies(test_it_${t} renkei-keygen renkei-hub renkei-hub-faults renkei-ctl renkei-agent)
 endforeach()
 
 # it_load: the agent library driven as a load generator (send, serve,
 # report), started and killed as a process by the durability tests.
-if(TARGET renkei_agent)
-  add_executable(it_load it_load.c)
-  target_link_libraries(it_load PRIVATE renkei_agent lmdb::lmdb)
-  foreach(t durable chaos)
-    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_it_${t}.c)
-      renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
-        LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 300)
-      foreach(prog renkei-keygen renkei-hub renkei-ctl renkei-agent it_load)
-        if(TARGET ${prog})
-          add_dependencies(test_it_${t} ${prog})
-        endif()
-      endforeach()
-    endif()
-  endforeach()
-endif()
+add_executable(it_load it_load.c)
+target_link_libraries(it_load PRIVATE renkei_agent lmdb::lmdb)
+set(RENKEI_IT_LOAD_TESTS durable chaos)
+foreach(t ${RENKEI_IT_LOAD_TESTS})
+  renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
+    LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 300)
+  add_dependencies(test_it_${t} renkei-keygen renkei-hub renkei-ctl renkei-agent it_load)
+endforeach()
 
 # The agent library when allocations fail: its own calls to the allocators
 # are wrapped (the linker's --wrap reaches only the objects linked here).
@@ -42,6 +33,4 @@ renkei_add_test(test_it_agent_nomem SOURCES test_it_agent_nomem.c LIBS renkei_it
   LABEL integration TIMEOUT 600)
 target_link_options(test_it_agent_nomem PRIVATE
   -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=sodium_malloc)
-foreach(prog renkei-keygen renkei-hub renkei-ctl)
-  add_dependencies(test_it_agent_nomem ${prog})
-endforeach()
+add_dependencies(test_it_agent_nomem renkei-keygen renkei-hub renkei-ctl)

@@ -286,7 +286,7 @@ static int do_send(const opts_t *o)
     }
     /* Collect replies and notices until every message is complete. */
     deadline = mono_ms() + o->wait_secs * 1000;
-    while ((open = open_count(a)) != 0 && mono_ms() < deadline && !stop_flag) {
+    while (open_count(a) != 0 && mono_ms() < deadline && !stop_flag) {
         long long until = mono_ms() + 1000;
         while (mono_ms() < until) {
             rk_event *ev = NULL;

@@ -686,8 +686,8 @@ static void test_two_processes_claim_each_once(void **state)
     int status = 0;
 
     memset(seen, 0, sizeof seen);
-    for (uint8_t i = 1; i <= N; i++)
-        assert_false(add_in(f, "city.x", i, 0, 1000 + i));
+    for (int i = 1; i <= N; i++)
+        assert_false(add_in(f, "city.x", (uint8_t)i, 0, 1000 + (uint64_t)i));
     close_mb(f); /* no LMDB environment may cross fork() */
     assert_int_equal(pipe(fds), 0);
     child = fork();

@@ -242,6 +242,7 @@ static void test_number_as_argument_is_refused(void **state)
         {"disclose", "--person", NUMBER, NULL},
         {"--person", NUMBER, "disclose", NULL},
         {"send", "--to", "power", "--type", TYPE, "--person", NUMBER, NULL},
+        /* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): "--person=" NUMBER is one argument */
         {"send", "--to", "power", "--type", TYPE, "--person=" NUMBER, "--payload", "-", NULL},
         {"enroll", "--person=" NUMBER2, NULL},
     };
