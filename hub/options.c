@@ -79,6 +79,10 @@ bool hub_options_set(options_t *o, const char *name, const char *value, bool fro
         *str = strdup(value);
         return *str != NULL;
     }
+    if (num == NULL) { /* every branch above set str or num, or returned */
+        snprintf(why, why_len, "unknown option '%s'", name);
+        return false;
+    }
     if (from_file && *num != 0)
         return true;
     if (!parse_size(value, num)) {

@@ -27,6 +27,9 @@
 
 /* ------------------------------------------------------------ the wraps */
 
+/* The names the linker's --wrap gives: reserved, by design.
+ * NOLINTBEGIN(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
+
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
@@ -71,6 +74,7 @@ void *__wrap_sodium_malloc(size_t n)
 {
     return fails() ? NULL : __real_sodium_malloc(n);
 }
+/* NOLINTEND(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 
 /* ------------------------------------------------------------ the exchange */
 
