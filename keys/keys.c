@@ -260,26 +260,38 @@ fail:
     return err;
 }
 
+/* Reads the secret key file at path (checked as open_secret does) into
+ * *text, a sodium_malloc'd NUL-terminated copy the caller frees with
+ * sodium_free.  *text is NULL on failure. */
+static rk_keys_err read_secret(const char *path, char **text, char *why, size_t why_len)
+{
+    rk_keys_err err;
+    int fd = -1;
+
+    *text = NULL;
+    if ((err = open_secret(path, &fd, why, why_len)) != RK_KEYS_OK)
+        return err;
+    *text = sodium_malloc(KEY_FILE_MAX);
+    if (*text == NULL)
+        err = RK_KEYS_ENOMEM;
+    else if ((err = slurp(path, fd, *text, KEY_FILE_MAX, why, why_len)) != RK_KEYS_OK) {
+        sodium_free(*text);
+        *text = NULL;
+    }
+    close(fd);
+    return err;
+}
+
 rk_keys_err rk_identity_load(const char *path, rk_identity_t **out, char *why, size_t why_len)
 {
     char *text = NULL;
     rk_keys_err err;
-    int fd = -1;
 
     *out = NULL;
-    if ((err = open_secret(path, &fd, why, why_len)) != RK_KEYS_OK)
+    if ((err = read_secret(path, &text, why, why_len)) != RK_KEYS_OK)
         return err;
-    text = sodium_malloc(KEY_FILE_MAX);
-    if (text == NULL) {
-        err = RK_KEYS_ENOMEM;
-        goto done;
-    }
-    if ((err = slurp(path, fd, text, KEY_FILE_MAX, why, why_len)) != RK_KEYS_OK)
-        goto done;
     err = rk_identity_parse(text, path, out, why, why_len);
-done:
     sodium_free(text);
-    close(fd);
     return err;
 }
 
@@ -494,24 +506,14 @@ rk_keys_err rk_master_load(const char *path, uint8_t **key, char *why, size_t wh
 {
     char *text = NULL;
     rk_keys_err err;
-    int fd = -1;
 
     *key = NULL;
     if (sodium_init() < 0)
         return RK_KEYS_ECRYPTO;
-    if ((err = open_secret(path, &fd, why, why_len)) != RK_KEYS_OK)
+    if ((err = read_secret(path, &text, why, why_len)) != RK_KEYS_OK)
         return err;
-    text = sodium_malloc(KEY_FILE_MAX);
-    if (text == NULL) {
-        err = RK_KEYS_ENOMEM;
-        goto done;
-    }
-    if ((err = slurp(path, fd, text, KEY_FILE_MAX, why, why_len)) != RK_KEYS_OK)
-        goto done;
     err = rk_master_parse(text, path, key, why, why_len);
-done:
     sodium_free(text);
-    close(fd);
     return err;
 }
 
