@@ -229,7 +229,7 @@ static int send_to(hub_t *hub, const conn_rid_t *rid, const rk_hub_frame_t *f)
     int rc;
 
     if (rk_hub_frame_encode(f, &buf, &len) != RK_WIRE_OK) {
-        hub_log(hub->log, LOG_ERR, "cannot encode a frame (out of memory?)");
+        hub_log(hub->log, HUB_LOG_ERR, "cannot encode a frame (out of memory?)");
         return ENOMEM;
     }
     rc = send_bytes(hub, rid, buf, len);
@@ -267,7 +267,7 @@ static void note_closed(hub_t *hub, int fd)
             cap *= 2;
         n = realloc(hub->closed_at, cap * sizeof *n);
         if (n == NULL) {
-            hub_log(hub->log, LOG_ERR, "out of memory noting a closed connection");
+            hub_log(hub->log, HUB_LOG_ERR, "out of memory noting a closed connection");
             return; /* a hello read before is registered; pushing to it fails and drops it */
         }
         memset(n + hub->cap_closed, 0, (cap - hub->cap_closed) * sizeof *n);
@@ -313,7 +313,7 @@ static void watch_closed(hub_t *hub)
         if (event == ZMQ_EVENT_DISCONNECTED) {
             note_closed(hub, (int)value);
             if (conns_drop_fd(hub->conns, (int)value) > 0)
-                hub_log(hub->log, LOG_INFO, "a receiver closed its connection");
+                hub_log(hub->log, HUB_LOG_INFO, "a receiver closed its connection");
         }
     }
 }
@@ -357,7 +357,7 @@ static store_txn_t *turn_txn(hub_t *hub)
         return hub->txn;
     err = store_begin(hub->store, true, &hub->txn);
     if (err != STORE_OK) {
-        hub_log(hub->log, LOG_ERR, "cannot begin a store transaction: %s", store_strerror(err));
+        hub_log(hub->log, HUB_LOG_ERR, "cannot begin a store transaction: %s", store_strerror(err));
         hub->txn_failed = true;
         hub->txn = NULL;
     }
@@ -376,7 +376,7 @@ static item_t *new_item(hub_t *hub, item_kind kind, const conn_rid_t *rid, const
 
 static void log_refusal(hub_t *hub, const char *from, const route_out_t *r)
 {
-    hub_log(hub->log, LOG_NOTICE, "refused %s from %s to %s type %s: %s", rk_status_name(r->status), from,
+    hub_log(hub->log, HUB_LOG_NOTICE, "refused %s from %s to %s type %s: %s", rk_status_name(r->status), from,
             r->to[0] ? r->to : "-", r->type[0] ? r->type : "-", r->detail);
 }
 
@@ -392,7 +392,7 @@ static void audit_refusal(hub_t *hub, const char *from, const route_out_t *r)
     if (txn == NULL)
         return; /* the turn failed: its refusals say so to their senders */
     if ((err = audit_log_msg(txn, &m, now_ms(), NULL)) != STORE_OK) {
-        hub_log(hub->log, LOG_ERR, "cannot record a refusal on the routing log: %s", store_strerror(err));
+        hub_log(hub->log, HUB_LOG_ERR, "cannot record a refusal on the routing log: %s", store_strerror(err));
         turn_failed(hub, err);
     }
 }
@@ -454,7 +454,8 @@ static void refuse_conn(hub_t *hub, const inframe_t *x)
     if (x->conn == CONN_NOMEM) {
         it->route.status = RK_ST_INTERNAL;
         snprintf(it->route.detail, sizeof it->route.detail, "hub out of memory; send again later");
-        hub_log(hub->log, LOG_ERR, "out of memory checking the connection of %s; refused its frame", x->from);
+        hub_log(hub->log, HUB_LOG_ERR, "out of memory checking the connection of %s; refused its frame",
+                x->from);
         return;
     }
     it->route.status = RK_ST_FORBIDDEN;
@@ -464,9 +465,9 @@ static void refuse_conn(hub_t *hub, const inframe_t *x)
                  "whose routing id it assigned: connect again without one");
         if (!first_of_kind(hub, x->from, RK_ST_FORBIDDEN))
             return;
-        hub_log(hub->log, LOG_WARNING,
-                "refused FORBIDDEN from %s: its connection chose its own routing id; nothing from it is read and "
-                "nothing is pushed to it",
+        hub_log(hub->log, HUB_LOG_WARNING,
+                "refused FORBIDDEN from %s: its connection chose its own routing id; nothing from it is read "
+                "and nothing is pushed to it",
                 x->from);
     } else {
         /* Another org's connection had this id: it has gone, and whoever
@@ -482,7 +483,7 @@ static void refuse_conn(hub_t *hub, const inframe_t *x)
         snprintf(it->route.to, sizeof it->route.to, "%s", x->owner);
         if (!first_of_kind(hub, x->from, QUIET_TAKEOVER))
             return;
-        hub_log(hub->log, LOG_WARNING,
+        hub_log(hub->log, HUB_LOG_WARNING,
                 "refused FORBIDDEN from %s: a takeover attempt on a connection of %s (same routing id); %s's "
                 "receiver on it is dropped",
                 x->from, x->owner, x->owner);
@@ -552,12 +553,13 @@ static void on_hello(hub_t *hub, const conn_rid_t *rid, const char *from, bool r
     it->frame.u.welcome.hub_time_ms = now_ms();
     it->frame.u.welcome.max_payload = (uint32_t)hub->cfg.max_what;
     if (receive && closed_since(hub, rid, closed_seen)) {
-        hub_log(hub->log, LOG_INFO, "%s's receiver closed its connection before its hello was handled", from);
+        hub_log(hub->log, HUB_LOG_INFO, "%s's receiver closed its connection before its hello was handled",
+                from);
     } else if (receive) {
         if (!conns_add_receiver(hub->conns, from, rid))
-            hub_log(hub->log, LOG_ERR, "out of memory registering the receiver of %s", from);
+            hub_log(hub->log, HUB_LOG_ERR, "out of memory registering the receiver of %s", from);
         else
-            hub_log(hub->log, LOG_INFO, "%s connected as receiver", from);
+            hub_log(hub->log, HUB_LOG_INFO, "%s connected as receiver", from);
     }
 }
 
@@ -593,7 +595,7 @@ static void on_enroll(hub_t *hub, const conn_rid_t *rid, const char *from, uint6
     }
     sodium_memzero(id_code, sizeof id_code);
     if (it->frame.u.enrolled.status != RK_ST_ACCEPTED)
-        hub_log(hub->log, LOG_NOTICE, "refused enrollment %s from %s: %s",
+        hub_log(hub->log, HUB_LOG_NOTICE, "refused enrollment %s from %s: %s",
                 rk_status_name(it->frame.u.enrolled.status), from, it->frame.u.enrolled.detail);
 }
 
@@ -656,7 +658,7 @@ static void on_log_request(hub_t *hub, const conn_rid_t *rid, const char *from, 
         /* on request: a checkpoint covering everything logged so far */
         store_err err = audit_checkpoint(txn, hub->cfg.log_origin, hub->id, now_ms(), false);
         if (err != STORE_OK) {
-            hub_log(hub->log, LOG_ERR, "cannot make a checkpoint: %s", store_strerror(err));
+            hub_log(hub->log, HUB_LOG_ERR, "cannot make a checkpoint: %s", store_strerror(err));
             turn_failed(hub, err);
             audit_status_answer(&it->frame, RK_HF_CHECKPOINT, req_id, RK_ST_INTERNAL, NULL);
             return;
@@ -671,12 +673,12 @@ static void on_log_request(hub_t *hub, const conn_rid_t *rid, const char *from, 
     default:
         audit_disclose(txn, from, org.kind, req_id, f->u.disclose.code, &it->frame);
         if (it->frame.u.log.status == RK_ST_FORBIDDEN || it->frame.u.log.status == RK_ST_NOT_FOUND)
-            hub_log(hub->log, LOG_NOTICE, "refused a disclosure request from %s: %s", from,
+            hub_log(hub->log, HUB_LOG_NOTICE, "refused a disclosure request from %s: %s", from,
                     rk_status_name(it->frame.u.log.status));
         break;
     }
     if (it->frame.kind == RK_HF_LOG && it->frame.u.log.status == RK_ST_FORBIDDEN)
-        hub_log(hub->log, LOG_NOTICE, "refused FORBIDDEN from %s: %s", from, it->frame.u.log.detail);
+        hub_log(hub->log, HUB_LOG_NOTICE, "refused FORBIDDEN from %s: %s", from, it->frame.u.log.detail);
 }
 
 static void on_directory(hub_t *hub, const conn_rid_t *rid, const char *from, uint64_t req_id)
@@ -688,13 +690,13 @@ static void on_directory(hub_t *hub, const conn_rid_t *rid, const char *from, ui
     memset(&b, 0, sizeof b);
     b.dir.time_ms = now_ms();
     if (txn == NULL || store_org_list(txn, add_dir_entry, &b) != STORE_OK || b.oom) {
-        hub_log(hub->log, LOG_ERR, "cannot list organizations for %s's directory request", from);
+        hub_log(hub->log, HUB_LOG_ERR, "cannot list organizations for %s's directory request", from);
         rk_dir_clear(&b.dir);
         return;
     }
     it = new_item(hub, ITEM_FRAME, rid, from);
     if (rk_dir_seal(&b.dir, hub->id->sign_sk, req_id, &it->frame) != RK_WIRE_OK) {
-        hub_log(hub->log, LOG_ERR, "cannot sign the directory (out of memory)");
+        hub_log(hub->log, HUB_LOG_ERR, "cannot sign the directory (out of memory)");
         hub->n_items--;
     }
     rk_dir_clear(&b.dir);
@@ -712,18 +714,18 @@ static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
         return; /* the agent sends it again with its next connection's redelivery */
     err = msgstate_refused_by_recipient(txn, from, rj, now_ms(), &hub->cfg.ttl, &out);
     if (err != STORE_OK) {
-        hub_log(hub->log, LOG_ERR, "cannot record %s's reject: %s", from, store_strerror(err));
+        hub_log(hub->log, HUB_LOG_ERR, "cannot record %s's reject: %s", from, store_strerror(err));
         turn_failed(hub, err);
         return;
     }
     if (out.event == MSGSTATE_REJECT_IGNORED)
-        hub_log(hub->log, LOG_NOTICE, "ignored a reject from %s: %s sent it no message with that id", from,
-                rj->to);
+        hub_log(hub->log, HUB_LOG_NOTICE, "ignored a reject from %s: %s sent it no message with that id",
+                from, rj->to);
     if (out.told)
         touch(hub, out.sender);
     if (out.event == MSGSTATE_REFUSED)
-        hub_log(hub->log, LOG_NOTICE, "%s refused seq %llu from %s: %s", from, (unsigned long long)out.seq,
-                out.sender, rk_status_name(rj->reason));
+        hub_log(hub->log, HUB_LOG_NOTICE, "%s refused seq %llu from %s: %s", from,
+                (unsigned long long)out.seq, out.sender, rk_status_name(rj->reason));
 }
 
 /* Notes that o acknowledged in this turn. */
@@ -776,15 +778,16 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
         msgstate_out_t out;
         store_err err = msgstate_delivered(txn, from, seqs[i], now, &hub->cfg.ttl, &out);
         if (err != STORE_OK) {
-            hub_log(hub->log, LOG_ERR, "cannot record %s's acknowledgement: %s", from, store_strerror(err));
+            hub_log(hub->log, HUB_LOG_ERR, "cannot record %s's acknowledgement: %s", from,
+                    store_strerror(err));
             turn_failed(hub, err);
             return;
         }
         if (out.told)
             touch(hub, out.sender);
         if (out.event == MSGSTATE_DELIVERED)
-            hub_log(hub->log, LOG_INFO, "delivered seq %llu from %s to %s type %s", (unsigned long long)out.seq,
-                    out.sender, from, out.type);
+            hub_log(hub->log, HUB_LOG_INFO, "delivered seq %llu from %s to %s type %s",
+                    (unsigned long long)out.seq, out.sender, from, out.type);
         if (out.taken)
             taken++;
     }
@@ -839,7 +842,7 @@ static int read_frame(hub_t *hub, inframe_t *x)
     user = zmq_msg_gets(&body, "User-Id");
     if (user == NULL || !rk_valid_name(user)) {
         /* Cannot happen with the ZAP handler installed; never route it. */
-        hub_log(hub->log, LOG_ERR, "dropped a frame without an authenticated organization");
+        hub_log(hub->log, HUB_LOG_ERR, "dropped a frame without an authenticated organization");
         zmq_msg_close(&body);
         goto drain;
     }
@@ -1023,18 +1026,18 @@ static void push(hub_t *hub, conn_org_t *o, store_txn_t *rtxn)
         if (conns_owner(hub->conns, &o->recv[0]) != o) {
             /* receivers are registered only on ids bound to their org:
              * a guard, never expected to fire */
-            hub_log(hub->log, LOG_ERR, "a receiver of %s is not bound to it; dropped", o->org);
+            hub_log(hub->log, HUB_LOG_ERR, "a receiver of %s is not bound to it; dropped", o->org);
             conns_drop_receiver(o, &o->recv[0]);
             continue;
         }
         err = store_queue_scan(rtxn, o->org, o->sent_upto, push_one, &p);
         if (err != STORE_OK) {
-            hub_log(hub->log, LOG_ERR, "cannot read %s's queue: %s", o->org, store_strerror(err));
+            hub_log(hub->log, HUB_LOG_ERR, "cannot read %s's queue: %s", o->org, store_strerror(err));
             return;
         }
         if (p.rc == EHOSTUNREACH) {
             conns_drop_receiver(o, &o->recv[0]);
-            hub_log(hub->log, LOG_INFO, "a receiver of %s went away", o->org);
+            hub_log(hub->log, HUB_LOG_INFO, "a receiver of %s went away", o->org);
             continue;
         }
         if (p.rc == EAGAIN)
@@ -1058,7 +1061,7 @@ static void push_marked(hub_t *hub)
     hub->n_touched = 0;
     while ((n = conns_take_marked(hub->conns, batch, 64)) > 0) {
         if (rtxn == NULL && store_begin(hub->store, false, &rtxn) != STORE_OK) {
-            hub_log(hub->log, LOG_ERR, "cannot open a read transaction to deliver; trying again shortly");
+            hub_log(hub->log, HUB_LOG_ERR, "cannot open a read transaction to deliver; trying again shortly");
             for (size_t i = 0; i < n; i++)
                 conns_mark(hub->conns, batch[i]); /* taken off the list: put back */
             return;
@@ -1107,8 +1110,8 @@ static void end_turn(hub_t *hub)
     if (hub->txn != NULL) {
         store_err err = store_commit(&hub->txn);
         if (err != STORE_OK) {
-            hub_log(hub->log, LOG_ERR, "commit failed: %s; refusing this turn's %zu frames", store_strerror(err),
-                    hub->n_items);
+            hub_log(hub->log, HUB_LOG_ERR, "commit failed: %s; refusing this turn's %zu frames",
+                    store_strerror(err), hub->n_items);
             if (err == STORE_EFULL) {
                 hub->turn_full = true;
                 hub->full_until_ms = mono_ms() + FULL_BACKOFF_MS;
@@ -1153,7 +1156,8 @@ static void end_turn(hub_t *hub)
                 if (!it->logged)
                     log_refusal(hub, it->from, &it->route);
             } else if (!it->route.duplicate) {
-                hub_log(hub->log, LOG_INFO, "accepted seq %llu from %s to %s type %s%s%s (size class %zu)",
+                hub_log(hub->log, HUB_LOG_INFO,
+                        "accepted seq %llu from %s to %s type %s%s%s (size class %zu)",
                         (unsigned long long)it->route.seq, it->from, it->route.to, it->route.type,
                         it->route.is_reply ? " reply" : "", it->route.first_contact ? " first-contact" : "",
                         it->route.size_class);
@@ -1237,7 +1241,7 @@ static store_err record_sums(store_txn_t *txn, const quiet_sums_t *q, uint64_t n
 static void log_sums(hub_t *hub, const quiet_sums_t *q)
 {
     if (q->lost > 0)
-        hub_log(hub->log, LOG_ERR, "out of memory: %llu counted refusals were not recorded",
+        hub_log(hub->log, HUB_LOG_ERR, "out of memory: %llu counted refusals were not recorded",
                 (unsigned long long)q->lost);
     for (size_t i = 0; i < q->n;) {
         char kinds[512] = "";
@@ -1251,8 +1255,9 @@ static void log_sums(hub_t *hub, const quiet_sums_t *q)
                 used += (size_t)w;
             total += q->s[j].count;
         }
-        hub_log(hub->log, LOG_NOTICE,
-                "refused %llu more frames from %s that could not be read or verified, counted since the first "
+        hub_log(hub->log, HUB_LOG_NOTICE,
+                "refused %llu more frames from %s that could not be read or verified, counted since the "
+                "first "
                 "of each kind was logged: %s",
                 (unsigned long long)total, q->s[i].org, kinds);
         i = j;
@@ -1264,7 +1269,7 @@ static void restore_sums(hub_t *hub, const quiet_sums_t *q)
 {
     for (size_t i = 0; i < q->n; i++)
         if (!conns_quiet_add(hub->conns, q->s[i].org, q->s[i].key, q->s[i].count, mono_ms()))
-            hub_log(hub->log, LOG_ERR, "out of memory: %llu counted refusals from %s were not recorded",
+            hub_log(hub->log, HUB_LOG_ERR, "out of memory: %llu counted refusals from %s were not recorded",
                     (unsigned long long)q->s[i].count, q->s[i].org);
 }
 
@@ -1290,9 +1295,11 @@ static void record_counts(hub_t *hub, bool all)
     if (err == STORE_OK) {
         log_sums(hub, &q);
     } else if (all) {
-        hub_log(hub->log, LOG_ERR, "cannot record the counted refusals before stopping: %s", store_strerror(err));
+        hub_log(hub->log, HUB_LOG_ERR, "cannot record the counted refusals before stopping: %s",
+                store_strerror(err));
     } else {
-        hub_log(hub->log, LOG_ERR, "cannot record counted refusals: %s; trying again shortly", store_strerror(err));
+        hub_log(hub->log, HUB_LOG_ERR, "cannot record counted refusals: %s; trying again shortly",
+                store_strerror(err));
         restore_sums(hub, &q);
     }
     free(q.s);
@@ -1339,10 +1346,12 @@ static void sweep(hub_t *hub)
         if (out.told)
             touch(hub, out.sender);
         if (out.event == MSGSTATE_NOTICE_DROPPED)
-            hub_log(hub->log, LOG_WARNING, "dropped a notice for %s about a message to %s: not collected in time",
-                    out.sender, out.recipient);
+            hub_log(hub->log, HUB_LOG_WARNING,
+                    "dropped a notice for %s about a message to %s: not collected in time", out.sender,
+                    out.recipient);
         else
-            hub_log(hub->log, LOG_NOTICE, "expired seq %llu from %s to %s type %s: not delivered in %llu s",
+            hub_log(hub->log, HUB_LOG_NOTICE,
+                    "expired seq %llu from %s to %s type %s: not delivered in %llu s",
                     (unsigned long long)out.seq, out.sender, out.recipient, out.type,
                     (unsigned long long)((now - out.accepted_ms) / 1000));
     }
@@ -1360,7 +1369,7 @@ static void sweep(hub_t *hub)
     else
         store_abort(&txn);
     if (err != STORE_OK) {
-        hub_log(hub->log, LOG_ERR, "expiry sweep failed: %s; trying again shortly", store_strerror(err));
+        hub_log(hub->log, HUB_LOG_ERR, "expiry sweep failed: %s; trying again shortly", store_strerror(err));
         hub->n_touched = 0;
         /* A full store: a smaller batch frees room a little at a time
          * instead of rolling the same large batch back every second. */
@@ -1425,9 +1434,9 @@ static void zap_handle(hub_t *hub)
     if (n >= 4)
         frames[3][lens[3] < 255 ? lens[3] : 254] = '\0';
     if (status[0] == '2')
-        hub_log(hub->log, LOG_INFO, "admitted %s from %s", user, n >= 4 ? frames[3] : "?");
+        hub_log(hub->log, HUB_LOG_INFO, "admitted %s from %s", user, n >= 4 ? frames[3] : "?");
     else
-        hub_log(hub->log, LOG_NOTICE, "refused a connection from %s: %s", n >= 4 ? frames[3] : "?", text);
+        hub_log(hub->log, HUB_LOG_NOTICE, "refused a connection from %s: %s", n >= 4 ? frames[3] : "?", text);
 
     /* version, request id, status code, status text, user id, metadata */
     {
@@ -1442,7 +1451,7 @@ static void zap_handle(hub_t *hub)
                 /* The connection then waits for an answer that never comes
                  * and is dropped at the end of its handshake; the hub goes
                  * on serving everyone else. */
-                hub_log(hub->log, LOG_ERR,
+                hub_log(hub->log, HUB_LOG_ERR,
                         "could not answer the admission check of a connection from %s (%s): it is "
                         "neither admitted nor refused, and ends when its handshake times out",
                         n >= 4 ? frames[3] : "?", zmq_strerror(zmq_errno()));
@@ -1528,7 +1537,8 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
      * default ZeroMQ decrypts frames inside its long-lived receive buffer,
      * where their plaintext would stay until overwritten. */
     if (hub->zctx != NULL && zmq_ctx_set(hub->zctx, RK_ZMQ_ZERO_COPY_RECV, 0) != 0)
-        hub_log(log, LOG_WARNING, "ZeroMQ keeps received frames in its receive buffer: %s", zmq_strerror(errno));
+        hub_log(log, HUB_LOG_WARNING, "ZeroMQ keeps received frames in its receive buffer: %s",
+                zmq_strerror(errno));
     if (hub->items == NULL || hub->in[0].fr == NULL || hub->in[0].jobs == NULL || hub->in[1].fr == NULL ||
         hub->in[1].jobs == NULL || hub->verify == NULL || hub->conns == NULL || hub->zctx == NULL) {
         err = HUB_ENOMEM;
@@ -1603,7 +1613,7 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
-            hub_log(hub->log, LOG_ERR, "poll failed: %s", zmq_strerror(errno));
+            hub_log(hub->log, HUB_LOG_ERR, "poll failed: %s", zmq_strerror(errno));
             return HUB_EZMQ;
         }
         if (items[2].revents & ZMQ_POLLIN)

@@ -6,19 +6,19 @@
 #include <stdarg.h>
 #include <time.h>
 
-static const char *level_name(log_level level)
+static const char *level_name(hub_log_level level)
 {
     switch (level) {
-    case LOG_ERR: return "error";
-    case LOG_WARNING: return "warning";
-    case LOG_NOTICE: return "notice";
-    case LOG_INFO: return "info";
-    case LOG_DEBUG: return "debug";
+    case HUB_LOG_ERR: return "error";
+    case HUB_LOG_WARNING: return "warning";
+    case HUB_LOG_NOTICE: return "notice";
+    case HUB_LOG_INFO: return "info";
+    case HUB_LOG_DEBUG: return "debug";
     }
     return "log";
 }
 
-void hub_log(const hub_log_t *log, log_level level, const char *fmt, ...)
+void hub_log(const hub_log_t *log, hub_log_level level, const char *fmt, ...)
 {
     char stamp[32] = "";
     struct tm tm;

@@ -13,23 +13,23 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-typedef enum log_level {
-    LOG_ERR = 0,
-    LOG_WARNING = 1,
-    LOG_NOTICE = 2,
-    LOG_INFO = 3,
-    LOG_DEBUG = 4,
-} log_level;
+typedef enum hub_log_level {
+    HUB_LOG_ERR = 0,
+    HUB_LOG_WARNING = 1,
+    HUB_LOG_NOTICE = 2,
+    HUB_LOG_INFO = 3,
+    HUB_LOG_DEBUG = 4,
+} hub_log_level;
 
 typedef struct hub_log {
     FILE *out;
-    log_level max;     /* lines above this level are dropped */
+    hub_log_level max; /* lines above this level are dropped */
     const char *ident; /* "renkei-hub" */
 } hub_log_t;
 
 /* Writes one line if level <= log->max.  Never fails loudly: a log that
  * cannot be written must not stop routing. */
-void hub_log(const hub_log_t *log, log_level level, const char *fmt, ...)
+void hub_log(const hub_log_t *log, hub_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), nonnull(1, 3)));
 
 #endif /* RENKEI_HUB_LOG_H */

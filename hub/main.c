@@ -107,7 +107,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     options_t opt;
-    hub_log_t log = {stderr, LOG_NOTICE, "renkei-hub"};
+    hub_log_t log = {stderr, HUB_LOG_NOTICE, "renkei-hub"};
     const char *config = NULL;
     char why[512] = "";
     rk_identity_t *identity = NULL;
@@ -174,7 +174,7 @@ int main(int argc, char **argv)
         goto fail;
     }
     if (opt.verbose)
-        log.max = LOG_INFO;
+        log.max = HUB_LOG_INFO;
     if (sodium_init() < 0) {
         snprintf(why, sizeof why, "libsodium failed to initialize");
         goto fail;
@@ -220,11 +220,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     /* 7. loop */
-    hub_log(&log, harden.not_dumpable && harden.wipes_freed ? LOG_NOTICE : LOG_WARNING, "memory: %s",
+    hub_log(&log, harden.not_dumpable && harden.wipes_freed ? HUB_LOG_NOTICE : HUB_LOG_WARNING, "memory: %s",
             rk_harden_describe(&harden, line, sizeof line));
-    hub_log(&log, LOG_NOTICE, "listening on %s as '%s'", hub_endpoint(hub), identity->pub.name);
+    hub_log(&log, HUB_LOG_NOTICE, "listening on %s as '%s'", hub_endpoint(hub), identity->pub.name);
     status = hub_run(hub, &stop_requested) == HUB_OK ? 0 : 1;
-    hub_log(&log, LOG_NOTICE, "stopping");
+    hub_log(&log, HUB_LOG_NOTICE, "stopping");
     goto done;
 
 fail:
