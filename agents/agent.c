@@ -30,6 +30,8 @@
 #include "merkle.h"
 #include "note.h"
 #include "seal.h"
+#include "why.h"
+#include "clock.h"
 
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:7750"
 #define DEFAULT_TIMEOUT_MS 10000
@@ -123,17 +125,6 @@ struct rk_agent {
 
 static void settle_all(rk_agent_t *a);
 
-static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
-
 static void notice(rk_agent_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void notice(rk_agent_t *a, const char *fmt, ...)
 {
@@ -182,27 +173,13 @@ const char *rk_agent_strerror(rk_agent_err err)
 
 /* ------------------------------------------------------------------ time */
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Milliseconds left until deadline (UINT64_MAX: forever -> -1). */
 static int remaining(uint64_t deadline)
 {
     uint64_t now;
     if (deadline == UINT64_MAX)
         return -1;
-    now = mono_ms();
+    now = rk_mono_ms();
     if (now >= deadline)
         return 0;
     return deadline - now > 3600000u ? 3600000 : (int)(deadline - now);
@@ -210,7 +187,7 @@ static int remaining(uint64_t deadline)
 
 static uint64_t deadline_in(int timeout_ms)
 {
-    return timeout_ms < 0 ? UINT64_MAX : mono_ms() + (uint64_t)timeout_ms;
+    return timeout_ms < 0 ? UINT64_MAX : rk_mono_ms() + (uint64_t)timeout_ms;
 }
 
 static double secs(int ms)
@@ -293,18 +270,18 @@ static rk_agent_err send_bytes(rk_agent_t *a, const uint8_t *buf, size_t len, bo
     void *copy;
     int rc;
     if (a->sock == NULL) {
-        set_why(why, why_len, "not connected to the hub");
+        rk_why(why, why_len, "not connected to the hub");
         return RK_AGENT_EOFFLINE;
     }
     copy = malloc(len > 0 ? len : 1);
     if (copy == NULL) {
-        set_why(why, why_len, "out of memory sending to the hub");
+        rk_why(why, why_len, "out of memory sending to the hub");
         return RK_AGENT_ENOMEM;
     }
     memcpy(copy, buf, len);
     if (zmq_msg_init_data(&msg, copy, len, wipe_sent, (void *)(uintptr_t)len) != 0) {
         wipe_sent(copy, (void *)(uintptr_t)len);
-        set_why(why, why_len, "out of memory sending to the hub");
+        rk_why(why, why_len, "out of memory sending to the hub");
         return RK_AGENT_ENOMEM;
     }
     rc = zmq_msg_send(&msg, a->sock, nowait ? ZMQ_DONTWAIT : 0);
@@ -313,11 +290,11 @@ static rk_agent_err send_bytes(rk_agent_t *a, const uint8_t *buf, size_t len, bo
         zmq_msg_close(&msg); /* wipes the copy */
         errno = e;
         if (errno == EAGAIN) {
-            set_why(why, why_len, "could not hand the request to the hub at %s within %g s",
-                    a->endpoint, secs(a->timeout_ms));
+            rk_why(why, why_len, "could not hand the request to the hub at %s within %g s", a->endpoint,
+                   secs(a->timeout_ms));
             return RK_AGENT_ETIMEOUT;
         }
-        set_why(why, why_len, "sending to the hub failed: %s", zmq_strerror(errno));
+        rk_why(why, why_len, "sending to the hub failed: %s", zmq_strerror(errno));
         return RK_AGENT_EZMQ;
     }
     return RK_AGENT_OK;
@@ -331,12 +308,12 @@ static rk_agent_err send_frame(rk_agent_t *a, const rk_client_frame_t *f, char *
     rk_agent_err err;
 
     if (a->sock == NULL) {
-        set_why(why, why_len, "not connected to the hub");
+        rk_why(why, why_len, "not connected to the hub");
         return RK_AGENT_EOFFLINE;
     }
     werr = rk_client_frame_encode(f, &buf, &len);
     if (werr != RK_WIRE_OK) {
-        set_why(why, why_len, "cannot encode the request: %s", rk_wire_strerror(werr));
+        rk_why(why, why_len, "cannot encode the request: %s", rk_wire_strerror(werr));
         return werr == RK_WIRE_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EINVAL;
     }
     err = send_bytes(a, buf, len, false, why, why_len);
@@ -451,7 +428,7 @@ static void file_result(rk_agent_t *a, const rk_result_t *r)
         }
         return;
     }
-    if (a->mb != NULL && rk_mailbox_out_result(a->mb, r, wall_ms(), NULL, why, sizeof why) != RK_AGENT_OK)
+    if (a->mb != NULL && rk_mailbox_out_result(a->mb, r, rk_wall_ms(), NULL, why, sizeof why) != RK_AGENT_OK)
         notice(a, "could not record the hub's answer in the outbox: %s", why);
     if (a->awaiting && r->status != RK_ST_REFUSED_BY_RECIPIENT &&
         sodium_memcmp(r->msg_id, a->await_id, RK_MSGID_LEN) == 0) {
@@ -472,7 +449,7 @@ static rk_agent_err file_frame(rk_agent_t *a, rk_hub_frame_t *f)
         a->max_payload = f->u.welcome.max_payload;
         a->welcomed = true;
         /* A new connection: whatever is pending goes again, now. */
-        a->conn_since_ms = wall_ms();
+        a->conn_since_ms = rk_wall_ms();
         a->next_resend_ms = 0;
         break;
     case RK_HF_RESULT:
@@ -556,7 +533,7 @@ static rk_agent_err read_frame(rk_agent_t *a, char *why, size_t why_len)
     sodium_memzero(zmq_msg_data(&msg), zmq_msg_size(&msg)); /* a code, an envelope, in the clear */
     zmq_msg_close(&msg);
     if (werr == RK_WIRE_ENOMEM) {
-        set_why(why, why_len, "out of memory reading from the hub");
+        rk_why(why, why_len, "out of memory reading from the hub");
         return RK_AGENT_ENOMEM;
     }
     if (werr != RK_WIRE_OK) {
@@ -565,7 +542,7 @@ static rk_agent_err read_frame(rk_agent_t *a, char *why, size_t why_len)
     }
     err = file_frame(a, &f);
     if (err == RK_AGENT_ENOMEM)
-        set_why(why, why_len, "out of memory reading from the hub");
+        rk_why(why, why_len, "out of memory reading from the hub");
     return err;
 }
 
@@ -584,10 +561,10 @@ static rk_agent_err pump(rk_agent_t *a, int timeout_ms, char *why, size_t why_le
     rc = zmq_poll(items, 2, timeout_ms);
     if (rc < 0) {
         if (errno == EINTR) {
-            set_why(why, why_len, "interrupted");
+            rk_why(why, why_len, "interrupted");
             return RK_AGENT_EINTR;
         }
-        set_why(why, why_len, "waiting for the hub failed: %s", zmq_strerror(errno));
+        rk_why(why, why_len, "waiting for the hub failed: %s", zmq_strerror(errno));
         return RK_AGENT_EZMQ;
     }
     if (rc == 0)
@@ -628,8 +605,8 @@ static rk_agent_err fetch_directory(rk_agent_t *a, int timeout_ms, char *why, si
     while (!a->dir_ready) {
         int left = remaining(deadline);
         if (left == 0) {
-            set_why(why, why_len, "the hub at %s sent no directory within %g s", a->endpoint,
-                    secs(timeout_ms));
+            rk_why(why, why_len, "the hub at %s sent no directory within %g s", a->endpoint,
+                   secs(timeout_ms));
             err = RK_AGENT_ETIMEOUT;
             goto done;
         }
@@ -641,21 +618,23 @@ static rk_agent_err fetch_directory(rk_agent_t *a, int timeout_ms, char *why, si
     werr = rk_dir_open(a->dir_frame.u.directory.body, a->dir_frame.u.directory.body_len,
                        a->dir_frame.u.directory.signature, a->hub.sign_pk, &fresh);
     if (werr == RK_WIRE_ENOMEM) {
-        set_why(why, why_len, "out of memory reading the directory");
+        rk_why(why, why_len, "out of memory reading the directory");
         err = RK_AGENT_ENOMEM;
     } else if (werr == RK_WIRE_ESIG) {
-        set_why(why, why_len, "the directory is not signed by the hub key in %s: is --hub-key "
-                              "the right hub's public key?", a->hub_pub_path);
+        rk_why(why, why_len,
+               "the directory is not signed by the hub key in %s: is --hub-key "
+               "the right hub's public key?",
+               a->hub_pub_path);
         err = RK_AGENT_EDIRECTORY;
     } else if (werr != RK_WIRE_OK) {
-        set_why(why, why_len, "the hub's directory does not decode: %s", rk_wire_strerror(werr));
+        rk_why(why, why_len, "the hub's directory does not decode: %s", rk_wire_strerror(werr));
         err = RK_AGENT_EPROTO;
     } else {
         char inner[256] = "";
         rk_dir_clear(&a->dir);
         a->dir = fresh;
         a->have_dir = true;
-        a->dir_at_ms = mono_ms();
+        a->dir_at_ms = rk_mono_ms();
         err = RK_AGENT_OK;
         /* Kept, so that a message can be sealed and committed while the
          * hub is unreachable. */
@@ -696,7 +675,7 @@ static void load_kept_directory(rk_agent_t *a)
 rk_agent_err rk_agent_refresh_directory(rk_agent_t *a, char *why, size_t why_len)
 {
     if (a->sock == NULL) {
-        set_why(why, why_len, "the directory needs a connection to the hub");
+        rk_why(why, why_len, "the directory needs a connection to the hub");
         return RK_AGENT_EOFFLINE;
     }
     return fetch_directory(a, a->timeout_ms, why, why_len);
@@ -738,7 +717,7 @@ static void disconnect(rk_agent_t *a, bool drop)
 static rk_agent_err zmq_fail(rk_agent_t *a, const char *what, char *why, size_t why_len)
 {
     int e = errno;
-    set_why(why, why_len, "%s failed: %s", what, zmq_strerror(e));
+    rk_why(why, why_len, "%s failed: %s", what, zmq_strerror(e));
     disconnect(a, true);
     return e == ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EZMQ;
 }
@@ -772,30 +751,34 @@ static rk_agent_err await_welcome(rk_agent_t *a, uint64_t deadline, char *why, s
         rk_agent_err err;
 
         if (a->hs == HS_AUTH_FAILED) {
-            set_why(why, why_len, "the hub refused this key: organization not registered or "
-                                  "suspended (key file %s)", a->key_path);
+            rk_why(why, why_len,
+                   "the hub refused this key: organization not registered or "
+                   "suspended (key file %s)",
+                   a->key_path);
             return RK_AGENT_EKEYREFUSED;
         }
         if (a->hs == HS_FAILED) {
-            set_why(why, why_len, "the secure handshake with the hub at %s failed: is --hub-key "
-                                  "(%s) the hub's public key?", a->endpoint, a->hub_pub_path);
+            rk_why(why, why_len,
+                   "the secure handshake with the hub at %s failed: is --hub-key "
+                   "(%s) the hub's public key?",
+                   a->endpoint, a->hub_pub_path);
             return RK_AGENT_EHANDSHAKE;
         }
         if (a->greet_err != RK_AGENT_OK) {
-            set_why(why, why_len, "could not greet the hub: %s", a->greet_why);
+            rk_why(why, why_len, "could not greet the hub: %s", a->greet_why);
             return a->greet_err;
         }
         if (a->greet_refused) {
             const rk_result_t *r = &a->greet_result;
-            set_why(why, why_len, "the hub did not accept the greeting: %s: %s%s%s%s",
-                    rk_status_name(r->status), rk_status_text(r->status), r->detail[0] ? " (" : "",
-                    r->detail, r->detail[0] ? ")" : "");
+            rk_why(why, why_len, "the hub did not accept the greeting: %s: %s%s%s%s",
+                   rk_status_name(r->status), rk_status_text(r->status), r->detail[0] ? " (" : "", r->detail,
+                   r->detail[0] ? ")" : "");
             return RK_AGENT_EPROTO;
         }
         left = remaining(deadline);
         if (left == 0) {
-            set_why(why, why_len, "no answer from the hub at %s within %g s: is renkei-hub running there?",
-                    a->endpoint, secs(a->timeout_ms));
+            rk_why(why, why_len, "no answer from the hub at %s within %g s: is renkei-hub running there?",
+                   a->endpoint, secs(a->timeout_ms));
             return RK_AGENT_ENOANSWER;
         }
         err = pump(a, left, why, why_len);
@@ -814,7 +797,7 @@ rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
     if (a->sock != NULL)
         return RK_AGENT_OK;
     if (a->id == NULL || a->hub_pub_path == NULL) {
-        set_why(why, why_len, "connecting needs this organization's key and the hub's public key");
+        rk_why(why, why_len, "connecting needs this organization's key and the hub's public key");
         return RK_AGENT_EINVAL;
     }
     a->ctx = zmq_ctx_new();
@@ -842,8 +825,10 @@ rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
         return zmq_fail(a, "connecting the monitor socket", why, why_len);
     if (zmq_connect(a->sock, a->endpoint) != 0) {
         int e = errno;
-        set_why(why, why_len, "cannot connect to the hub endpoint \"%s\": %s (expected e.g. "
-                              "tcp://127.0.0.1:7750)", a->endpoint, zmq_strerror(e));
+        rk_why(why, why_len,
+               "cannot connect to the hub endpoint \"%s\": %s (expected e.g. "
+               "tcp://127.0.0.1:7750)",
+               a->endpoint, zmq_strerror(e));
         disconnect(a, true);
         return RK_AGENT_EINVAL;
     }
@@ -852,9 +837,10 @@ rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
     if ((err = await_welcome(a, deadline, why, why_len)) != RK_AGENT_OK)
         goto fail;
     if (a->id != NULL && strcmp(a->org, a->id->pub.name) != 0) {
-        set_why(why, why_len, "the hub admitted this key as organization %s, but the key file %s "
-                              "names %s: use that organization's own key", a->org, a->key_path,
-                a->id->pub.name);
+        rk_why(why, why_len,
+               "the hub admitted this key as organization %s, but the key file %s "
+               "names %s: use that organization's own key",
+               a->org, a->key_path, a->id->pub.name);
         err = RK_AGENT_EPROTO;
         goto fail;
     }
@@ -909,7 +895,7 @@ static rk_agent_err load_keys(rk_agent_t *a, const rk_agent_config *cfg, char *w
     if (cfg->key != NULL) {
         kerr = rk_identity_load(cfg->key, &a->id, detail, sizeof detail);
         if (kerr != RK_KEYS_OK) {
-            set_why(why, why_len, "%s", detail[0] ? detail : rk_keys_strerror(kerr));
+            rk_why(why, why_len, "%s", detail[0] ? detail : rk_keys_strerror(kerr));
             return kerr == RK_KEYS_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EKEY;
         }
         snprintf(a->org, sizeof a->org, "%s", a->id->pub.name);
@@ -917,7 +903,7 @@ static rk_agent_err load_keys(rk_agent_t *a, const rk_agent_config *cfg, char *w
     if (cfg->hub_pub != NULL) {
         kerr = rk_pubkey_load(cfg->hub_pub, &a->hub, detail, sizeof detail);
         if (kerr != RK_KEYS_OK) {
-            set_why(why, why_len, "%s", detail[0] ? detail : rk_keys_strerror(kerr));
+            rk_why(why, why_len, "%s", detail[0] ? detail : rk_keys_strerror(kerr));
             return kerr == RK_KEYS_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EKEY;
         }
     }
@@ -928,7 +914,7 @@ static rk_agent_err load_keys(rk_agent_t *a, const rk_agent_config *cfg, char *w
  * (a full store, say) is told and tried again later. */
 static void purge_due(rk_agent_t *a)
 {
-    uint64_t now = mono_ms(), wall = wall_ms();
+    uint64_t now = rk_mono_ms(), wall = rk_wall_ms();
     size_t in_n = 0, out_n = 0;
     bool more = false;
     char why[512] = "";
@@ -947,12 +933,12 @@ static void purge_due(rk_agent_t *a)
 
 rk_agent_err rk_agent_purge(rk_agent_t *a, rk_purge_report *rep, char *why, size_t why_len)
 {
-    uint64_t wall = wall_ms();
+    uint64_t wall = rk_wall_ms();
     bool more = true;
 
     memset(rep, 0, sizeof *rep);
     if (a->mb == NULL) {
-        set_why(why, why_len, "deleting old messages needs the agent's data directory (--data)");
+        rk_why(why, why_len, "deleting old messages needs the agent's data directory (--data)");
         return RK_AGENT_ENOSTORE;
     }
     if (wall <= a->keep_ms)
@@ -977,21 +963,22 @@ rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *w
 
     *out = NULL;
     if (cfg == NULL) {
-        set_why(why, why_len, "no configuration given");
+        rk_why(why, why_len, "no configuration given");
         return RK_AGENT_EINVAL;
     }
     if (!cfg->offline && (cfg->key == NULL || cfg->hub_pub == NULL)) {
-        set_why(why, why_len, "connecting to the hub needs this organization's secret key and "
-                              "the hub's public key");
+        rk_why(why, why_len,
+               "connecting to the hub needs this organization's secret key and "
+               "the hub's public key");
         return RK_AGENT_EINVAL;
     }
     if (sodium_init() < 0) {
-        set_why(why, why_len, "libsodium could not be initialized (no usable random source?)");
+        rk_why(why, why_len, "libsodium could not be initialized (no usable random source?)");
         return RK_AGENT_ECRYPTO;
     }
     a = calloc(1, sizeof *a);
     if (a == NULL) {
-        set_why(why, why_len, "out of memory opening the agent");
+        rk_why(why, why_len, "out of memory opening the agent");
         return RK_AGENT_ENOMEM;
     }
     a->endpoint = dup_or_null(cfg->endpoint ? cfg->endpoint : DEFAULT_ENDPOINT, &oom);
@@ -999,21 +986,24 @@ rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *w
     a->key_path = dup_or_null(cfg->key, &oom);
     a->log_origin = dup_or_null(cfg->log_origin ? cfg->log_origin : RK_LOG_ORIGIN_DEFAULT, &oom);
     if (oom) {
-        set_why(why, why_len, "out of memory opening the agent");
+        rk_why(why, why_len, "out of memory opening the agent");
         err = RK_AGENT_ENOMEM;
         goto fail;
     }
     if (!valid_origin(a->log_origin)) {
-        set_why(why, why_len, "the routing log's origin \"%s\" is not a valid name: 1 to %d printable "
-                              "characters, no spaces or '+' (the hub's --log-origin)", a->log_origin, TLOG_NAME_MAX);
+        rk_why(why, why_len,
+               "the routing log's origin \"%s\" is not a valid name: 1 to %d printable "
+               "characters, no spaces or '+' (the hub's --log-origin)",
+               a->log_origin, TLOG_NAME_MAX);
         err = RK_AGENT_EINVAL;
         goto fail;
     }
     if (cfg->keep_days != 0 && (cfg->keep_days < RK_KEEP_DAYS_MIN || cfg->keep_days > RK_KEEP_DAYS_MAX)) {
-        set_why(why, why_len, "keeping completed messages %d days is not allowed: give %d to %d days.  The "
-                              "hub may bring a message again until its time-to-live (14 days unless the hub "
-                              "says otherwise) and a day have passed, and the inbox must still recognize it",
-                cfg->keep_days, RK_KEEP_DAYS_MIN, RK_KEEP_DAYS_MAX);
+        rk_why(why, why_len,
+               "keeping completed messages %d days is not allowed: give %d to %d days.  The "
+               "hub may bring a message again until its time-to-live (14 days unless the hub "
+               "says otherwise) and a day have passed, and the inbox must still recognize it",
+               cfg->keep_days, RK_KEEP_DAYS_MIN, RK_KEEP_DAYS_MAX);
         err = RK_AGENT_EINVAL;
         goto fail;
     }
@@ -1031,7 +1021,7 @@ rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *w
             (err = rk_mailbox_open(rk_codebook_env(a->book), &a->mb, why, why_len)) != RK_AGENT_OK ||
             (err = rk_mailbox_in_release_stale(a->mb, NULL, why, why_len)) != RK_AGENT_OK)
             goto fail;
-        a->next_stale_ms = mono_ms() + STALE_CHECK_MS;
+        a->next_stale_ms = rk_mono_ms() + STALE_CHECK_MS;
         purge_due(a);
     }
     if (cfg->offline)
@@ -1091,7 +1081,7 @@ rk_agent_err rk_agent_lookup(rk_agent_t *a, const char *person, uint8_t code[RK_
                              char *why, size_t why_len)
 {
     if (a->book == NULL) {
-        set_why(why, why_len, "the local table needs the agent's data directory (--data)");
+        rk_why(why, why_len, "the local table needs the agent's data directory (--data)");
         return RK_AGENT_ENOSTORE;
     }
     return rk_codebook_code(a->book, person, code, why, why_len);
@@ -1101,7 +1091,7 @@ rk_agent_err rk_agent_bind(rk_agent_t *a, const char *person, const uint8_t code
                            char *why, size_t why_len)
 {
     if (a->book == NULL) {
-        set_why(why, why_len, "the local table needs the agent's data directory (--data)");
+        rk_why(why, why_len, "the local table needs the agent's data directory (--data)");
         return RK_AGENT_ENOSTORE;
     }
     return rk_codebook_bind(a->book, person, code, why, why_len);
@@ -1129,7 +1119,7 @@ rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_
 
     *existed = false;
     if (a->book == NULL) {
-        set_why(why, why_len, "enrolling needs the agent's data directory (--data)");
+        rk_why(why, why_len, "enrolling needs the agent's data directory (--data)");
         return RK_AGENT_ENOSTORE;
     }
     err = rk_codebook_code(a->book, person, code, why, why_len);
@@ -1140,13 +1130,13 @@ rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_
     if (err != RK_AGENT_ENOTFOUND)
         return err;
     if (a->sock == NULL) {
-        set_why(why, why_len, "enrolling a person needs a connection to the hub");
+        rk_why(why, why_len, "enrolling a person needs a connection to the hub");
         return RK_AGENT_EOFFLINE;
     }
     if (strcmp(a->kind, "municipality") != 0) {
         refusal_set(refusal, RK_ST_NOT_PERMITTED, "only municipalities enroll persons; %s is a %s",
                     a->org, a->kind);
-        set_why(why, why_len, "only municipalities enroll persons; %s is a %s", a->org, a->kind);
+        rk_why(why, why_len, "only municipalities enroll persons; %s is a %s", a->org, a->kind);
         return RK_AGENT_EREFUSED;
     }
     memset(&f, 0, sizeof f);
@@ -1160,8 +1150,8 @@ rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_
     while (!a->enroll_ready) {
         int left = remaining(deadline);
         if (left == 0) {
-            set_why(why, why_len, "the hub at %s did not answer the enrollment within %g s",
-                    a->endpoint, secs(a->timeout_ms));
+            rk_why(why, why_len, "the hub at %s did not answer the enrollment within %g s", a->endpoint,
+                   secs(a->timeout_ms));
             err = RK_AGENT_ETIMEOUT;
             goto done;
         }
@@ -1171,8 +1161,8 @@ rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_
     }
     if (a->enroll_frame.u.enrolled.status != RK_ST_ACCEPTED) {
         refusal_set(refusal, a->enroll_frame.u.enrolled.status, "%s", a->enroll_frame.u.enrolled.detail);
-        set_why(why, why_len, "the hub refused the enrollment: %s",
-                rk_status_text(a->enroll_frame.u.enrolled.status));
+        rk_why(why, why_len, "the hub refused the enrollment: %s",
+               rk_status_text(a->enroll_frame.u.enrolled.status));
         err = RK_AGENT_EREFUSED;
         goto done;
     }
@@ -1181,7 +1171,7 @@ rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_
     if (err != RK_AGENT_OK) {
         char inner[256];
         snprintf(inner, sizeof inner, "%s", why ? why : "");
-        set_why(why, why_len, "the hub issued a link code but it could not be recorded locally: %s", inner);
+        rk_why(why, why_len, "the hub issued a link code but it could not be recorded locally: %s", inner);
         sodium_memzero(code, RK_CODE_LEN);
     }
 done:
@@ -1274,12 +1264,16 @@ static rk_agent_err find_org(rk_agent_t *a, const char *id, const rk_dir_entry_t
             return RK_AGENT_OK;
     }
     if (!a->have_dir) {
-        set_why(why, why_len, "no directory of organizations is at hand: the agent must reach the hub "
-                              "once before it can encrypt for %s", id);
+        rk_why(why, why_len,
+               "no directory of organizations is at hand: the agent must reach the hub "
+               "once before it can encrypt for %s",
+               id);
         return RK_AGENT_EOFFLINE;
     }
-    set_why(why, why_len, "%s is not in the hub's directory: check the organization id "
-                          "(renkei-agent directory lists them)", id);
+    rk_why(why, why_len,
+           "%s is not in the hub's directory: check the organization id "
+           "(renkei-agent directory lists them)",
+           id);
     return RK_AGENT_EUNKNOWN_ORG;
 }
 
@@ -1338,13 +1332,13 @@ static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, cha
     *ack = false;
     err = rk_seal_peek(env, a->org, &core, detail, sizeof detail);
     if (err == RK_AGENT_ENOMEM) {
-        set_why(why, why_len, "out of memory reading a delivery");
+        rk_why(why, why_len, "out of memory reading a delivery");
         return err;
     }
     if (err == RK_AGENT_EPROTO) {
         /* Nobody to tell: the sender cannot be read.  Dropped. */
         if ((ev = event_new(RK_EVENT_REFUSED)) == NULL) {
-            set_why(why, why_len, "out of memory reading a delivery");
+            rk_why(why, why_len, "out of memory reading a delivery");
             return RK_AGENT_ENOMEM;
         }
         ev->seq = q->frame.u.deliver.seq;
@@ -1381,7 +1375,7 @@ static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, cha
     }
     if (err == RK_AGENT_ENOMEM) {
         rk_core_clear(&core);
-        set_why(why, why_len, "out of memory reading a delivery");
+        rk_why(why, why_len, "out of memory reading a delivery");
         return err;
     }
     if (err == RK_AGENT_EBADSIG) {
@@ -1408,7 +1402,7 @@ static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, cha
     e.core = env->core; /* borrowed */
     e.core_len = env->core_len;
     rk_core_clear(&core);
-    err = rk_mailbox_in_add(a->mb, &e, wall_ms(), &dup, why, why_len);
+    err = rk_mailbox_in_add(a->mb, &e, rk_wall_ms(), &dup, why, why_len);
     sodium_memzero(&e, sizeof e);
     if (err != RK_AGENT_OK)
         return err;
@@ -1464,7 +1458,7 @@ static void settle_all(rk_agent_t *a)
             /* Nowhere to commit: the hub keeps it for a process that has. */
         } else if (q->frame.kind == RK_HF_NOTICE) {
             bool known = false;
-            err = rk_mailbox_out_notice(a->mb, &q->frame.u.notice, wall_ms(), &known, why, sizeof why);
+            err = rk_mailbox_out_notice(a->mb, &q->frame.u.notice, rk_wall_ms(), &known, why, sizeof why);
             ack = err == RK_AGENT_OK;
             if (ack)
                 ack_add(a, q->frame.u.notice.seq);
@@ -1506,7 +1500,7 @@ static rk_agent_err resend_due(rk_agent_t *a, bool force, size_t *sent, char *wh
 {
     uint8_t (*ids)[RK_MSGID_LEN] = NULL;
     size_t n = 0;
-    uint64_t now = wall_ms();
+    uint64_t now = rk_wall_ms();
     rk_agent_err err;
 
     *sent = 0;
@@ -1528,7 +1522,7 @@ static rk_agent_err resend_due(rk_agent_t *a, bool force, size_t *sent, char *wh
         frame_free(frame, len);
         if (err != RK_AGENT_OK)
             break; /* the connection is busy or down: next time */
-        now = wall_ms();
+        now = rk_wall_ms();
         if (rk_mailbox_out_sent(a->mb, ids[i], now, now + backoff_ms(st.attempts + 1), why, why_len) !=
             RK_AGENT_OK)
             notice(a, "could not note a re-send in the outbox: %s", why);
@@ -1542,7 +1536,7 @@ static rk_agent_err resend_due(rk_agent_t *a, bool force, size_t *sent, char *wh
  * messages that are due, release claims of processes that died. */
 static void tick(rk_agent_t *a)
 {
-    uint64_t now = mono_ms();
+    uint64_t now = rk_mono_ms();
     char why[256] = "";
 
     settle_all(a);
@@ -1573,7 +1567,7 @@ static rk_agent_err wait_some(rk_agent_t *a, int timeout_ms, char *why, size_t w
     ts.tv_sec = timeout_ms / 1000;
     ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
     if (nanosleep(&ts, NULL) != 0 && errno == EINTR) {
-        set_why(why, why_len, "interrupted");
+        rk_why(why, why_len, "interrupted");
         return RK_AGENT_EINTR;
     }
     return RK_AGENT_ETIMEOUT;
@@ -1588,8 +1582,8 @@ static int min_int(int x, int y)
 
 static void refusal_text(const rk_result_t *r, char *why, size_t why_len)
 {
-    set_why(why, why_len, "%s: %s%s%s%s", rk_status_name(r->status), rk_status_text(r->status),
-            r->detail[0] ? " (" : "", r->detail, r->detail[0] ? ")" : "");
+    rk_why(why, why_len, "%s: %s%s%s%s", rk_status_name(r->status), rk_status_text(r->status),
+           r->detail[0] ? " (" : "", r->detail, r->detail[0] ? ")" : "");
 }
 
 /* Waits for the hub's result for msg_id.  OK when ACCEPTED, EREFUSED for a
@@ -1619,12 +1613,14 @@ static rk_agent_err await_result(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LE
     if (err != RK_AGENT_OK) {
         char inner[256];
         snprintf(inner, sizeof inner, "%s", why != NULL ? why : "");
-        set_why(why, why_len, "%s; message %s is kept in the outbox and re-sent automatically", inner, hex);
+        rk_why(why, why_len, "%s; message %s is kept in the outbox and re-sent automatically", inner, hex);
         return err == RK_AGENT_EINTR || err == RK_AGENT_ENOMEM ? err : RK_AGENT_EPENDING;
     }
     if (!a->await_done) {
-        set_why(why, why_len, "the hub at %s did not confirm message %s within %g s; it is kept in the "
-                              "outbox and re-sent automatically", a->endpoint, hex, secs(a->timeout_ms));
+        rk_why(why, why_len,
+               "the hub at %s did not confirm message %s within %g s; it is kept in the "
+               "outbox and re-sent automatically",
+               a->endpoint, hex, secs(a->timeout_ms));
         return RK_AGENT_EPENDING;
     }
     *result = a->await_result;
@@ -1632,7 +1628,7 @@ static rk_agent_err await_result(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LE
         /* The hub could not read the frame: it will not read it again. */
         result->has_msg_id = true;
         memcpy(result->msg_id, msg_id, RK_MSGID_LEN);
-        if (a->mb != NULL && rk_mailbox_out_result(a->mb, result, wall_ms(), NULL, NULL, 0) != RK_AGENT_OK)
+        if (a->mb != NULL && rk_mailbox_out_result(a->mb, result, rk_wall_ms(), NULL, NULL, 0) != RK_AGENT_OK)
             notice(a, "could not record the hub's answer for message %s in the outbox", hex);
     }
     if (result->status == RK_ST_ACCEPTED)
@@ -1642,7 +1638,7 @@ static rk_agent_err await_result(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LE
         result->status == RK_ST_INTERNAL || result->status == RK_ST_RECIPIENT_OFFLINE) {
         char inner[300];
         snprintf(inner, sizeof inner, "%s", why != NULL ? why : "");
-        set_why(why, why_len, "%s; message %s is kept in the outbox and re-sent automatically", inner, hex);
+        rk_why(why, why_len, "%s; message %s is kept in the outbox and re-sent automatically", inner, hex);
         return RK_AGENT_EPENDING;
     }
     return RK_AGENT_EREFUSED;
@@ -1665,9 +1661,8 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
     char hex[RK_MSGID_LEN * 2 + 1];
     uint64_t now;
 
-    if (online(a) && a->have_dir && mono_ms() - a->dir_at_ms > DIR_MAX_AGE_MS &&
-        (err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK &&
-        err != RK_AGENT_ETIMEOUT)
+    if (online(a) && a->have_dir && rk_mono_ms() - a->dir_at_ms > DIR_MAX_AGE_MS &&
+        (err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
         return err; /* no fresh one in time: the one at hand will do */
     if ((err = find_org(a, m->to, &to, !online(a), why, why_len)) != RK_AGENT_OK) {
         if (err == RK_AGENT_EUNKNOWN_ORG) {
@@ -1679,7 +1674,7 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
         return err;
     }
     memset(&p, 0, sizeof p);
-    p.time_ms = wall_ms();
+    p.time_ms = rk_wall_ms();
     rk_msgid_new(msg_id, p.time_ms);
     p.type = m->type;
     p.msg_id = msg_id;
@@ -1693,7 +1688,7 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
     werr = rk_client_frame_encode(&f, &bytes, &len);
     rk_client_frame_clear(&f);
     if (werr != RK_WIRE_OK) {
-        set_why(why, why_len, "cannot encode the message: %s", rk_wire_strerror(werr));
+        rk_why(why, why_len, "cannot encode the message: %s", rk_wire_strerror(werr));
         return werr == RK_WIRE_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EINVAL;
     }
 
@@ -1719,8 +1714,10 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
     sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
     if (!come_online(a, a->timeout_ms)) {
         frame_free(bytes, len);
-        set_why(why, why_len, "not connected to the hub; message %s is kept in the outbox and re-sent "
-                              "automatically", hex);
+        rk_why(why, why_len,
+               "not connected to the hub; message %s is kept in the outbox and re-sent "
+               "automatically",
+               hex);
         return RK_AGENT_EPENDING;
     }
     err = send_bytes(a, bytes, len, false, why, why_len);
@@ -1728,10 +1725,10 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
     if (err != RK_AGENT_OK) {
         char inner[256];
         snprintf(inner, sizeof inner, "%s", why != NULL ? why : "");
-        set_why(why, why_len, "%s; message %s is kept in the outbox and re-sent automatically", inner, hex);
+        rk_why(why, why_len, "%s; message %s is kept in the outbox and re-sent automatically", inner, hex);
         return RK_AGENT_EPENDING;
     }
-    now = wall_ms();
+    now = rk_wall_ms();
     if (rk_mailbox_out_sent(a->mb, msg_id, now, now + (uint64_t)a->timeout_ms + backoff_ms(1), NULL, 0) !=
         RK_AGENT_OK)
         notice(a, "could not note message %s as sent in the outbox", hex);
@@ -1741,12 +1738,14 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
 static rk_agent_err need_store(rk_agent_t *a, const char *what, char *why, size_t why_len)
 {
     if (a->mb == NULL) {
-        set_why(why, why_len, "%s needs the agent's data directory (--data), where messages are kept "
-                              "until they are through", what);
+        rk_why(why, why_len,
+               "%s needs the agent's data directory (--data), where messages are kept "
+               "until they are through",
+               what);
         return RK_AGENT_ENOSTORE;
     }
     if (a->id == NULL) {
-        set_why(why, why_len, "%s needs this organization's secret key (--key)", what);
+        rk_why(why, why_len, "%s needs this organization's secret key (--key)", what);
         return RK_AGENT_EINVAL;
     }
     return RK_AGENT_OK;
@@ -1764,15 +1763,15 @@ rk_agent_err rk_agent_send(rk_agent_t *a, const rk_outgoing *m, uint8_t msg_id[R
         return err;
     purge_due(a);
     if (m == NULL || m->to == NULL || !rk_valid_name(m->to)) {
-        set_why(why, why_len, "the recipient must be an organization id (lowercase letters, digits, . _ -)");
+        rk_why(why, why_len, "the recipient must be an organization id (lowercase letters, digits, . _ -)");
         return RK_AGENT_EINVAL;
     }
     if (m->type == NULL || !rk_valid_name(m->type)) {
-        set_why(why, why_len, "the procedure type must be a name like utility.supply.stop");
+        rk_why(why, why_len, "the procedure type must be a name like utility.supply.stop");
         return RK_AGENT_EINVAL;
     }
     if (m->payload == NULL && m->payload_len > 0) {
-        set_why(why, why_len, "no payload given");
+        rk_why(why, why_len, "no payload given");
         return RK_AGENT_EINVAL;
     }
     if (m->code != NULL) {
@@ -1780,11 +1779,11 @@ rk_agent_err rk_agent_send(rk_agent_t *a, const rk_outgoing *m, uint8_t msg_id[R
     } else if (m->person != NULL) {
         err = rk_codebook_code(a->book, m->person, who, why, why_len);
         if (err == RK_AGENT_ENOTFOUND)
-            set_why(why, why_len, "no link code is recorded for this person: enroll or bind them first");
+            rk_why(why, why_len, "no link code is recorded for this person: enroll or bind them first");
         if (err != RK_AGENT_OK)
             return err;
     } else {
-        set_why(why, why_len, "a message needs a person or a link code");
+        rk_why(why, why_len, "a message needs a person or a link code");
         return RK_AGENT_EINVAL;
     }
     err = send_new(a, m, who, NULL, NULL, msg_id, result, why, why_len);
@@ -1803,17 +1802,17 @@ static rk_agent_err answer(rk_agent_t *a, const rk_event *request, const char *t
     memset(result, 0, sizeof *result);
     memset(msg_id, 0, RK_MSGID_LEN);
     if (request == NULL || request->kind != RK_EVENT_MESSAGE) {
-        set_why(why, why_len, "only a delivered message can be replied to");
+        rk_why(why, why_len, "only a delivered message can be replied to");
         return RK_AGENT_EINVAL;
     }
     if ((err = need_store(a, "replying", why, why_len)) != RK_AGENT_OK)
         return err;
     if (payload == NULL && len > 0) {
-        set_why(why, why_len, "no payload given");
+        rk_why(why, why_len, "no payload given");
         return RK_AGENT_EINVAL;
     }
     if (type == NULL || !rk_valid_name(type)) {
-        set_why(why, why_len, "no valid procedure type given for the follow-up");
+        rk_why(why, why_len, "no valid procedure type given for the follow-up");
         return RK_AGENT_EINVAL;
     }
     memset(&m, 0, sizeof m);
@@ -1854,7 +1853,7 @@ rk_agent_err rk_agent_flush(rk_agent_t *a, int timeout_ms, rk_flush_report *rep,
     purge_due(a);
     settle_all(a);
     if (!come_online(a, remaining(deadline))) {
-        set_why(why, why_len, "flushing the outbox needs a connection to the hub");
+        rk_why(why, why_len, "flushing the outbox needs a connection to the hub");
         return RK_AGENT_EOFFLINE;
     }
     if ((err = rk_mailbox_out_due(a->mb, UINT64_MAX, UINT64_MAX, &ids, &n, why, why_len)) != RK_AGENT_OK)
@@ -1905,8 +1904,10 @@ rk_agent_err rk_agent_flush(rk_agent_t *a, int timeout_ms, rk_flush_report *rep,
     }
     free(ids);
     if (!all_answered) {
-        set_why(why, why_len, "the hub at %s did not answer for %zu message(s) within %g s; they stay "
-                              "in the outbox", a->endpoint, rep->pending, secs(timeout_ms));
+        rk_why(why, why_len,
+               "the hub at %s did not answer for %zu message(s) within %g s; they stay "
+               "in the outbox",
+               a->endpoint, rep->pending, secs(timeout_ms));
         return RK_AGENT_ETIMEOUT;
     }
     return RK_AGENT_OK;
@@ -1950,7 +1951,7 @@ static rk_agent_err event_from_entry(rk_agent_t *a, const rk_inbox_entry *e, rk_
     if (ev == NULL) {
         rk_core_clear(&core);
         rk_seal_free_plain(&plain, plain_len);
-        set_why(why, why_len, "out of memory handing out a message");
+        rk_why(why, why_len, "out of memory handing out a message");
         return RK_AGENT_ENOMEM;
     }
     fill_from_core(ev, &core);
@@ -1962,7 +1963,7 @@ static rk_agent_err event_from_entry(rk_agent_t *a, const rk_inbox_entry *e, rk_
     ev->payload_len = plain_len;
     if (a->book != NULL && rk_codebook_person(a->book, ev->code, &ev->person, NULL, 0) == RK_AGENT_ENOMEM) {
         rk_event_free(&ev);
-        set_why(why, why_len, "out of memory handing out a message");
+        rk_why(why, why_len, "out of memory handing out a message");
         return RK_AGENT_ENOMEM;
     }
     *out = ev;
@@ -2002,7 +2003,7 @@ rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms
         tick(a);
         if ((*ev = take_refused(a)) != NULL)
             return RK_AGENT_OK;
-        err = rk_mailbox_in_claim(a->mb, what, a->pid, wall_ms(), &e, why, why_len);
+        err = rk_mailbox_in_claim(a->mb, what, a->pid, rk_wall_ms(), &e, why, why_len);
         if (err == RK_AGENT_OK) {
             char inner[256] = "";
             err = event_from_entry(a, &e, ev, inner, sizeof inner);
@@ -2012,13 +2013,13 @@ rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms
             }
             if (err == RK_AGENT_ENOMEM) {
                 rk_inbox_entry_clear(&e);
-                set_why(why, why_len, "%s", inner);
+                rk_why(why, why_len, "%s", inner);
                 return err;
             }
             /* Checked when it came; it cannot be opened now (this
              * organization's key changed?).  Nobody can use it. */
             notice(a, "a message from %s in the inbox no longer opens (%s); marked done", e.from, inner);
-            if (rk_mailbox_in_done(a->mb, e.from, e.msg_id, wall_ms(), inner, sizeof inner) != RK_AGENT_OK)
+            if (rk_mailbox_in_done(a->mb, e.from, e.msg_id, rk_wall_ms(), inner, sizeof inner) != RK_AGENT_OK)
                 notice(a, "could not mark it done: %s", inner);
             rk_inbox_entry_clear(&e);
             continue;
@@ -2027,7 +2028,7 @@ rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms
             return err;
         left = remaining(deadline);
         if (left == 0) {
-            set_why(why, why_len, "nothing arrived within %g s", secs(timeout_ms));
+            rk_why(why, why_len, "nothing arrived within %g s", secs(timeout_ms));
             return RK_AGENT_ETIMEOUT;
         }
         err = wait_some(a, min_int(left, POLL_MS), why, why_len);
@@ -2044,14 +2045,14 @@ rk_agent_err rk_agent_recv(rk_agent_t *a, int timeout_ms, rk_event **ev, char *w
 rk_agent_err rk_agent_done(rk_agent_t *a, const rk_event *ev, char *why, size_t why_len)
 {
     if (ev == NULL || ev->kind != RK_EVENT_MESSAGE) {
-        set_why(why, why_len, "only a delivered message can be marked done");
+        rk_why(why, why_len, "only a delivered message can be marked done");
         return RK_AGENT_EINVAL;
     }
     if (a->mb == NULL) {
-        set_why(why, why_len, "marking a message done needs the agent's data directory (--data)");
+        rk_why(why, why_len, "marking a message done needs the agent's data directory (--data)");
         return RK_AGENT_ENOSTORE;
     }
-    return rk_mailbox_in_done(a->mb, ev->from, ev->msg_id, wall_ms(), why, why_len);
+    return rk_mailbox_in_done(a->mb, ev->from, ev->msg_id, rk_wall_ms(), why, why_len);
 }
 
 /* The outcome of st as an event, if it has one: the reply (claimed), or a
@@ -2062,7 +2063,7 @@ static rk_agent_err outcome(rk_agent_t *a, const rk_msg_status *st, rk_event **e
     *ev = NULL;
     if (st->state == RK_MSG_ANSWERED) {
         rk_inbox_entry e;
-        err = rk_mailbox_in_take(a->mb, st->to, st->reply_msg_id, a->pid, wall_ms(), &e, why, why_len);
+        err = rk_mailbox_in_take(a->mb, st->to, st->reply_msg_id, a->pid, rk_wall_ms(), &e, why, why_len);
         if (err != RK_AGENT_OK)
             return err;
         err = event_from_entry(a, &e, ev, why, why_len);
@@ -2072,7 +2073,7 @@ static rk_agent_err outcome(rk_agent_t *a, const rk_msg_status *st, rk_event **e
     if (st->state != RK_MSG_REFUSED && st->state != RK_MSG_EXPIRED)
         return RK_AGENT_OK;
     if ((*ev = event_new(RK_EVENT_RESULT)) == NULL) {
-        set_why(why, why_len, "out of memory");
+        rk_why(why, why_len, "out of memory");
         return RK_AGENT_ENOMEM;
     }
     memcpy((*ev)->msg_id, st->msg_id, RK_MSGID_LEN);
@@ -2108,7 +2109,7 @@ rk_agent_err rk_agent_wait_reply(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LE
     sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
     err = rk_mailbox_out_waiter(a->mb, msg_id, a->pid, why, why_len);
     if (err == RK_AGENT_ENOTFOUND)
-        set_why(why, why_len, "message %s is not in this agent's outbox", hex);
+        rk_why(why, why_len, "message %s is not in this agent's outbox", hex);
     if (err != RK_AGENT_OK)
         return err;
     for (;;) {
@@ -2121,8 +2122,8 @@ rk_agent_err rk_agent_wait_reply(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LE
             break;
         left = remaining(deadline);
         if (left == 0) {
-            set_why(why, why_len, "no reply to message %s within %g s (state %s)", hex, secs(timeout_ms),
-                    rk_msg_state_name(st.state));
+            rk_why(why, why_len, "no reply to message %s within %g s (state %s)", hex, secs(timeout_ms),
+                   rk_msg_state_name(st.state));
             err = RK_AGENT_ETIMEOUT;
             break;
         }
@@ -2156,7 +2157,7 @@ rk_agent_err rk_agent_status_get(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LE
                                  char *why, size_t why_len)
 {
     if (a->mb == NULL) {
-        set_why(why, why_len, "message status needs the agent's data directory (--data)");
+        rk_why(why, why_len, "message status needs the agent's data directory (--data)");
         return RK_AGENT_ENOSTORE;
     }
     return rk_mailbox_out_get(a->mb, msg_id, st, NULL, NULL, why, why_len);
@@ -2168,7 +2169,7 @@ rk_agent_err rk_agent_status_list(rk_agent_t *a, const rk_status_filter *f, rk_m
     *list = NULL;
     *n = 0;
     if (a->mb == NULL) {
-        set_why(why, why_len, "message status needs the agent's data directory (--data)");
+        rk_why(why, why_len, "message status needs the agent's data directory (--data)");
         return RK_AGENT_ENOSTORE;
     }
     return rk_mailbox_out_list(a->mb, f, list, n, why, why_len);
@@ -2197,7 +2198,7 @@ static rk_agent_err ask_hub(rk_agent_t *a, const rk_client_frame_t *f, uint64_t 
 
     memset(answer, 0, sizeof *answer);
     if (!online(a)) {
-        set_why(why, why_len, "%s needs a connection to the hub", what);
+        rk_why(why, why_len, "%s needs a connection to the hub", what);
         return RK_AGENT_EOFFLINE;
     }
     a->want_answer = req_id;
@@ -2207,8 +2208,8 @@ static rk_agent_err ask_hub(rk_agent_t *a, const rk_client_frame_t *f, uint64_t 
     while (!a->answer_ready) {
         int left = remaining(deadline);
         if (left == 0) {
-            set_why(why, why_len, "the hub at %s did not answer the request for %s within %g s", a->endpoint,
-                    what, secs(a->timeout_ms));
+            rk_why(why, why_len, "the hub at %s did not answer the request for %s within %g s", a->endpoint,
+                   what, secs(a->timeout_ms));
             err = RK_AGENT_ETIMEOUT;
             goto done;
         }
@@ -2257,11 +2258,11 @@ static rk_agent_err answer_ok(const rk_hub_frame_t *answer, rk_hf_kind kind, con
     if (answer->kind == kind && st == RK_ST_ACCEPTED)
         return RK_AGENT_OK;
     if (st == RK_ST_UNSPECIFIED || (answer->kind != kind && st == RK_ST_ACCEPTED)) {
-        set_why(why, why_len, "the hub answered the request for %s with something else", what);
+        rk_why(why, why_len, "the hub answered the request for %s with something else", what);
         return RK_AGENT_EPROTO;
     }
-    set_why(why, why_len, "the hub refused the request for %s: %s: %s%s%s%s", what, rk_status_name(st),
-            rk_status_text(st), detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
+    rk_why(why, why_len, "the hub refused the request for %s: %s: %s%s%s%s", what, rk_status_name(st),
+           rk_status_text(st), detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
     return RK_AGENT_EREFUSED;
 }
 
@@ -2298,13 +2299,14 @@ rk_agent_err rk_agent_disclose(rk_agent_t *a, const char *person, rk_disclosed *
     if (status != NULL)
         *status = RK_ST_UNSPECIFIED;
     if (a->book == NULL) {
-        set_why(why, why_len, "a disclosure needs the agent's data directory (--data), where this "
-                              "organization's link codes are");
+        rk_why(why, why_len,
+               "a disclosure needs the agent's data directory (--data), where this "
+               "organization's link codes are");
         return RK_AGENT_ENOSTORE;
     }
     err = rk_codebook_code(a->book, person, code, why, why_len);
     if (err == RK_AGENT_ENOTFOUND)
-        set_why(why, why_len, "this organization holds no link code for that person: nothing to disclose");
+        rk_why(why, why_len, "this organization holds no link code for that person: nothing to disclose");
     if (err != RK_AGENT_OK)
         return err;
     err = disclose_code(a, code, &answer, status, why, why_len);
@@ -2312,7 +2314,7 @@ rk_agent_err rk_agent_disclose(rk_agent_t *a, const char *person, rk_disclosed *
     if (err != RK_AGENT_OK)
         goto done;
     if (answer.u.log.n > 0 && (out = calloc(answer.u.log.n, sizeof *out)) == NULL) {
-        set_why(why, why_len, "out of memory reading the disclosure");
+        rk_why(why, why_len, "out of memory reading the disclosure");
         err = RK_AGENT_ENOMEM;
         goto done;
     }
@@ -2322,13 +2324,13 @@ rk_agent_err rk_agent_disclose(rk_agent_t *a, const char *person, rk_disclosed *
                                                detail, sizeof detail);
         out[i].index = answer.u.log.index[i];
         if (werr == RK_WIRE_ENOMEM) {
-            set_why(why, why_len, "out of memory reading the disclosure");
+            rk_why(why, why_len, "out of memory reading the disclosure");
             err = RK_AGENT_ENOMEM;
             goto done;
         }
         if (werr != RK_WIRE_OK || out[i].index >= answer.u.log.tree_size) {
-            set_why(why, why_len, "the hub disclosed an unreadable entry at index %llu: %s",
-                    (unsigned long long)out[i].index, werr != RK_WIRE_OK ? detail : "beyond the log's end");
+            rk_why(why, why_len, "the hub disclosed an unreadable entry at index %llu: %s",
+                   (unsigned long long)out[i].index, werr != RK_WIRE_OK ? detail : "beyond the log's end");
             err = RK_AGENT_EPROTO;
             goto done;
         }
@@ -2388,7 +2390,7 @@ static rk_agent_err receipt_checkpoint(rk_agent_t *a, uint64_t min_size, rk_rece
         answer.u.checkpoint.note == NULL) {
         rk_hub_frame_clear(&answer);
         if (err == RK_AGENT_OK) {
-            set_why(why, why_len, "the hub sent an empty checkpoint");
+            rk_why(why, why_len, "the hub sent an empty checkpoint");
             err = RK_AGENT_EPROTO;
         }
         return err;
@@ -2399,17 +2401,18 @@ static rk_agent_err receipt_checkpoint(rk_agent_t *a, uint64_t min_size, rk_rece
     terr = tlog_checkpoint_open(r->checkpoint, strlen(r->checkpoint), a->log_origin, a->log_origin, a->hub.sign_pk,
                                 &cp, detail, sizeof detail);
     if (terr != TLOG_OK) {
-        set_why(why, why_len, "the hub's checkpoint does not verify as log \"%s\" signed by the key in %s: %s",
-                a->log_origin, a->hub_pub_path, detail[0] ? detail : tlog_strerror(terr));
+        rk_why(why, why_len, "the hub's checkpoint does not verify as log \"%s\" signed by the key in %s: %s",
+               a->log_origin, a->hub_pub_path, detail[0] ? detail : tlog_strerror(terr));
         return terr == TLOG_ECRYPTO ? RK_AGENT_ENOMEM : RK_AGENT_EPROOF;
     }
     r->tree_size = cp.size;
     memcpy(r->root, cp.root, RK_HASH_LEN);
     r->time = cp.time;
     if (cp.size < min_size) {
-        set_why(why, why_len, "the hub's newest signed checkpoint covers %llu entries, fewer than the %llu its "
-                              "log held when it accepted the message: the log was shortened or rolled back",
-                (unsigned long long)cp.size, (unsigned long long)min_size);
+        rk_why(why, why_len,
+               "the hub's newest signed checkpoint covers %llu entries, fewer than the %llu its "
+               "log held when it accepted the message: the log was shortened or rolled back",
+               (unsigned long long)cp.size, (unsigned long long)min_size);
         return RK_AGENT_EPROOF;
     }
     return RK_AGENT_OK;
@@ -2437,14 +2440,15 @@ static rk_agent_err receipt_proof(rk_agent_t *a, rk_receipt *r, char *why, size_
          * it has no reason to refuse but a log that changed underneath. */
         char inner[512];
         snprintf(inner, sizeof inner, "%s", why != NULL ? why : "");
-        set_why(why, why_len, "%s, although its signed checkpoint covers entry %llu, which it named as this "
-                              "message's: the entry there is not this organization's", inner,
-                (unsigned long long)r->index);
+        rk_why(why, why_len,
+               "%s, although its signed checkpoint covers entry %llu, which it named as this "
+               "message's: the entry there is not this organization's",
+               inner, (unsigned long long)r->index);
         err = RK_AGENT_EPROOF;
     } else if (err == RK_AGENT_OK &&
                (answer.u.proof.index != r->index || answer.u.proof.tree_size != r->tree_size ||
                 answer.u.proof.old_size != 0 || answer.u.proof.n > RK_PROOF_MAX)) {
-        set_why(why, why_len, "the hub sent a proof for another entry or tree size");
+        rk_why(why, why_len, "the hub sent a proof for another entry or tree size");
         err = RK_AGENT_EPROTO;
     }
     if (err == RK_AGENT_OK) {
@@ -2474,11 +2478,12 @@ static rk_agent_err receipt_check(rk_agent_t *a, const rk_msg_status *st, rk_rec
 
     werr = rk_log_entry_decode(r->entry, r->entry_len, &r->decoded, detail, sizeof detail);
     if (werr == RK_WIRE_ENOMEM) {
-        set_why(why, why_len, "out of memory reading the routing-log entry");
+        rk_why(why, why_len, "out of memory reading the routing-log entry");
         return RK_AGENT_ENOMEM;
     }
     if (werr != RK_WIRE_OK) {
-        set_why(why, why_len, "entry %llu from the hub does not decode: %s", (unsigned long long)r->index, detail);
+        rk_why(why, why_len, "entry %llu from the hub does not decode: %s", (unsigned long long)r->index,
+               detail);
         return RK_AGENT_EPROOF;
     }
     if (r->decoded.event != RK_EV_ACCEPTED || !r->decoded.has_msg_id ||
@@ -2486,18 +2491,21 @@ static rk_agent_err receipt_check(rk_agent_t *a, const rk_msg_status *st, rk_rec
         strcmp(r->decoded.to, st->to) != 0 || strcmp(r->decoded.type, st->type) != 0 ||
         (st->seq != 0 && r->decoded.seq != st->seq)) {
         bool other_id = !r->decoded.has_msg_id || sodium_memcmp(r->decoded.msg_id, st->msg_id, RK_MSGID_LEN) != 0;
-        set_why(why, why_len, "entry %llu is not this message's acceptance: it records '%s' of a %s message "
-                              "from %s to %s%s", (unsigned long long)r->index, rk_log_event_name(r->decoded.event),
-                r->decoded.type[0] ? r->decoded.type : "(no type)", r->decoded.from[0] ? r->decoded.from : "-",
-                r->decoded.to[0] ? r->decoded.to : "-", other_id ? " with another message id" : "");
+        rk_why(why, why_len,
+               "entry %llu is not this message's acceptance: it records '%s' of a %s message "
+               "from %s to %s%s",
+               (unsigned long long)r->index, rk_log_event_name(r->decoded.event),
+               r->decoded.type[0] ? r->decoded.type : "(no type)", r->decoded.from[0] ? r->decoded.from : "-",
+               r->decoded.to[0] ? r->decoded.to : "-", other_id ? " with another message id" : "");
         return RK_AGENT_EPROOF;
     }
     tlog_leaf_hash(r->entry, r->entry_len, leaf);
     terr = tlog_verify_inclusion(r->index, r->tree_size, leaf, &r->proof[0][0], r->n, r->root);
     if (terr != TLOG_OK) {
-        set_why(why, why_len, "the inclusion proof of entry %llu does not lead to the root of the signed "
-                              "checkpoint (size %llu): %s", (unsigned long long)r->index,
-                (unsigned long long)r->tree_size, tlog_strerror(terr));
+        rk_why(why, why_len,
+               "the inclusion proof of entry %llu does not lead to the root of the signed "
+               "checkpoint (size %llu): %s",
+               (unsigned long long)r->index, (unsigned long long)r->tree_size, tlog_strerror(terr));
         return RK_AGENT_EPROOF;
     }
     r->included = true;
@@ -2519,19 +2527,23 @@ rk_agent_err rk_agent_receipt(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN],
     sodium_bin2hex(hex, sizeof hex, msg_id, RK_MSGID_LEN);
     err = rk_mailbox_out_get(a->mb, msg_id, &st, NULL, NULL, why, why_len);
     if (err == RK_AGENT_ENOTFOUND)
-        set_why(why, why_len, "message %s is not in this agent's outbox", hex);
+        rk_why(why, why_len, "message %s is not in this agent's outbox", hex);
     if (err != RK_AGENT_OK)
         return err;
     if (st.accepted_ms == 0 && (st.state == RK_MSG_PENDING || st.state == RK_MSG_REFUSED)) {
-        set_why(why, why_len, "message %s was not accepted by the hub (%s): only accepted messages have a "
-                              "receipt", hex, rk_msg_state_name(st.state));
+        rk_why(why, why_len,
+               "message %s was not accepted by the hub (%s): only accepted messages have a "
+               "receipt",
+               hex, rk_msg_state_name(st.state));
         err = RK_AGENT_ENOTFOUND;
         goto done;
     }
     err = rk_mailbox_out_log_size(a->mb, msg_id, &log_size, why, why_len);
     if (err == RK_AGENT_ENOTFOUND)
-        set_why(why, why_len, "the hub did not say where on its routing log it put message %s (accepted by a "
-                              "hub without a routing log?)", hex);
+        rk_why(why, why_len,
+               "the hub did not say where on its routing log it put message %s (accepted by a "
+               "hub without a routing log?)",
+               hex);
     if (err != RK_AGENT_OK)
         goto done;
     out->index = log_size - 1;
@@ -2546,9 +2558,10 @@ rk_agent_err rk_agent_receipt(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN],
             notice(a, "could not fetch the entry through a disclosure: %s", inner);
     }
     if (out->entry == NULL) {
-        set_why(why, why_len, "entry not provided by the hub; inclusion not checked (the checkpoint of %llu "
-                              "entries verified, and the hub sent a %zu-hash proof for entry %llu)",
-                (unsigned long long)out->tree_size, out->n, (unsigned long long)out->index);
+        rk_why(why, why_len,
+               "entry not provided by the hub; inclusion not checked (the checkpoint of %llu "
+               "entries verified, and the hub sent a %zu-hash proof for entry %llu)",
+               (unsigned long long)out->tree_size, out->n, (unsigned long long)out->index);
         err = RK_AGENT_EUNVERIFIED;
         goto done;
     }

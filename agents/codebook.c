@@ -2,6 +2,7 @@
  * codebook.c - the agent's PERSON <-> link code table in LMDB.
  */
 #include "codebook.h"
+#include "why.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -18,17 +19,6 @@ struct rk_codebook {
     MDB_dbi persons;
     MDB_dbi codes;
 };
-
-static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
 
 bool rk_person_valid(const char *s)
 {
@@ -52,11 +42,11 @@ static rk_agent_err make_dir(const char *dir, char *why, size_t why_len)
     if (mkdir(dir, 0700) == 0)
         return RK_AGENT_OK;
     if (errno != EEXIST) {
-        set_why(why, why_len, "cannot create the data directory %s: %s", dir, strerror(errno));
+        rk_why(why, why_len, "cannot create the data directory %s: %s", dir, strerror(errno));
         return RK_AGENT_ESTORE;
     }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_why(why, why_len, "%s exists but is not a directory: give --data a directory", dir);
+        rk_why(why, why_len, "%s exists but is not a directory: give --data a directory", dir);
         return RK_AGENT_ESTORE;
     }
     return RK_AGENT_OK;
@@ -72,14 +62,14 @@ rk_agent_err rk_codebook_open(const char *dir, size_t map_size, rk_codebook_t **
 
     *out = NULL;
     if (dir == NULL || dir[0] == '\0') {
-        set_why(why, why_len, "no data directory given");
+        rk_why(why, why_len, "no data directory given");
         return RK_AGENT_EINVAL;
     }
     if ((err = make_dir(dir, why, why_len)) != RK_AGENT_OK)
         return err;
     cb = calloc(1, sizeof *cb);
     if (cb == NULL) {
-        set_why(why, why_len, "out of memory opening the local table");
+        rk_why(why, why_len, "out of memory opening the local table");
         return RK_AGENT_ENOMEM;
     }
     if ((rc = mdb_env_create(&cb->env)) != 0)
@@ -101,7 +91,7 @@ rk_agent_err rk_codebook_open(const char *dir, size_t map_size, rk_codebook_t **
     return RK_AGENT_OK;
 
 fail:
-    set_why(why, why_len, "cannot open the local table in %s: %s", dir, mdb_strerror(rc));
+    rk_why(why, why_len, "cannot open the local table in %s: %s", dir, mdb_strerror(rc));
     if (cb->env != NULL)
         mdb_env_close(cb->env);
     free(cb);
@@ -124,7 +114,7 @@ void rk_codebook_close(rk_codebook_t **cb)
 
 static rk_agent_err lmdb_fail(int rc, const char *what, char *why, size_t why_len)
 {
-    set_why(why, why_len, "local table: %s failed: %s", what, mdb_strerror(rc));
+    rk_why(why, why_len, "local table: %s failed: %s", what, mdb_strerror(rc));
     if (rc == ENOMEM)
         return RK_AGENT_ENOMEM;
     return RK_AGENT_ESTORE;
@@ -138,7 +128,7 @@ rk_agent_err rk_codebook_code(rk_codebook_t *cb, const char *person, uint8_t cod
     int rc;
 
     if (!rk_person_valid(person)) {
-        set_why(why, why_len, "a person's number is 1 to %d printable ASCII characters", RK_PERSON_MAX);
+        rk_why(why, why_len, "a person's number is 1 to %d printable ASCII characters", RK_PERSON_MAX);
         return RK_AGENT_EINVAL;
     }
     if ((rc = mdb_txn_begin(cb->env, NULL, MDB_RDONLY, &txn)) != 0)
@@ -150,13 +140,13 @@ rk_agent_err rk_codebook_code(rk_codebook_t *cb, const char *person, uint8_t cod
         memcpy(code, v.mv_data, RK_CODE_LEN);
     mdb_txn_abort(txn);
     if (rc == MDB_NOTFOUND) {
-        set_why(why, why_len, "no link code is recorded for this person");
+        rk_why(why, why_len, "no link code is recorded for this person");
         return RK_AGENT_ENOTFOUND;
     }
     if (rc != 0)
         return lmdb_fail(rc, "read", why, why_len);
     if (v.mv_size != RK_CODE_LEN) {
-        set_why(why, why_len, "local table: a record has the wrong size (damaged table?)");
+        rk_why(why, why_len, "local table: a record has the wrong size (damaged table?)");
         return RK_AGENT_ESTORE;
     }
     return RK_AGENT_OK;
@@ -177,15 +167,15 @@ rk_agent_err rk_codebook_person(rk_codebook_t *cb, const uint8_t code[RK_CODE_LE
     k.mv_size = RK_CODE_LEN;
     rc = mdb_get(txn, cb->codes, &k, &v);
     if (rc == MDB_NOTFOUND) {
-        set_why(why, why_len, "no person is recorded for this link code");
+        rk_why(why, why_len, "no person is recorded for this link code");
         err = RK_AGENT_ENOTFOUND;
     } else if (rc != 0) {
         err = lmdb_fail(rc, "read", why, why_len);
     } else if (v.mv_size == 0 || v.mv_size > RK_PERSON_MAX) {
-        set_why(why, why_len, "local table: a record has the wrong size (damaged table?)");
+        rk_why(why, why_len, "local table: a record has the wrong size (damaged table?)");
         err = RK_AGENT_ESTORE;
     } else if ((*person = malloc(v.mv_size + 1)) == NULL) {
-        set_why(why, why_len, "out of memory reading the local table");
+        rk_why(why, why_len, "out of memory reading the local table");
         err = RK_AGENT_ENOMEM;
     } else {
         memcpy(*person, v.mv_data, v.mv_size);
@@ -213,7 +203,7 @@ rk_agent_err rk_codebook_bind(rk_codebook_t *cb, const char *person, const uint8
     int rc;
 
     if (!rk_person_valid(person)) {
-        set_why(why, why_len, "a person's number is 1 to %d printable ASCII characters", RK_PERSON_MAX);
+        rk_why(why, why_len, "a person's number is 1 to %d printable ASCII characters", RK_PERSON_MAX);
         return RK_AGENT_EINVAL;
     }
     if ((rc = mdb_txn_begin(cb->env, NULL, 0, &txn)) != 0)
@@ -227,7 +217,7 @@ rk_agent_err rk_codebook_bind(rk_codebook_t *cb, const char *person, const uint8
     if (rc == 0) {
         if (v.mv_size != RK_CODE_LEN || sodium_memcmp(v.mv_data, code, RK_CODE_LEN) != 0) {
             mdb_txn_abort(txn);
-            set_why(why, why_len, "this person is already bound to another link code");
+            rk_why(why, why_len, "this person is already bound to another link code");
             return RK_AGENT_ECONFLICT;
         }
         have_person = true;
@@ -238,7 +228,7 @@ rk_agent_err rk_codebook_bind(rk_codebook_t *cb, const char *person, const uint8
     if (rc == 0) {
         if (v.mv_size != pk.mv_size || memcmp(v.mv_data, person, pk.mv_size) != 0) {
             mdb_txn_abort(txn);
-            set_why(why, why_len, "this link code is already bound to another person");
+            rk_why(why, why_len, "this link code is already bound to another person");
             return RK_AGENT_ECONFLICT;
         }
         have_code = true;
@@ -263,7 +253,7 @@ rk_agent_err rk_codebook_bind(rk_codebook_t *cb, const char *person, const uint8
 fail:
     mdb_txn_abort(txn);
     if (rc == MDB_MAP_FULL) {
-        set_why(why, why_len, "the local table is full (LMDB map size reached); nothing was recorded");
+        rk_why(why, why_len, "the local table is full (LMDB map size reached); nothing was recorded");
         return RK_AGENT_ESTORE;
     }
     return lmdb_fail(rc, "write", why, why_len);

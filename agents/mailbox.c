@@ -8,6 +8,7 @@
  * the version word lets a later layout refuse an older one clearly.
  */
 #include "mailbox.h"
+#include "why.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -45,26 +46,17 @@ typedef struct in_disk {
     rk_inbox_entry e; /* e.core is NULL on disk; the bytes follow */
 } in_disk;
 
-static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
-
 static rk_agent_err lmdb_fail(int rc, const char *what, char *why, size_t why_len)
 {
     if (rc == MDB_MAP_FULL) {
-        set_why(why, why_len, "the agent's data directory is full (its map size is reached) while %s; "
-                              "nothing was recorded.  Give the agent a larger map size (--map-size), or "
-                              "remove old completed messages (renkei-agent purge)", what);
+        rk_why(why, why_len,
+               "the agent's data directory is full (its map size is reached) while %s; "
+               "nothing was recorded.  Give the agent a larger map size (--map-size), or "
+               "remove old completed messages (renkei-agent purge)",
+               what);
         return RK_AGENT_ESTORE;
     }
-    set_why(why, why_len, "agent store: %s failed: %s", what, mdb_strerror(rc));
+    rk_why(why, why_len, "agent store: %s failed: %s", what, mdb_strerror(rc));
     return rc == ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_ESTORE;
 }
 
@@ -114,8 +106,10 @@ static bool room_for(MDB_env *env, size_t need)
 
 static rk_agent_err damaged(const char *what, char *why, size_t why_len)
 {
-    set_why(why, why_len, "agent store: a %s record has an unexpected layout (damaged, or written by "
-                          "another version?)", what);
+    rk_why(why, why_len,
+           "agent store: a %s record has an unexpected layout (damaged, or written by "
+           "another version?)",
+           what);
     return RK_AGENT_ESTORE;
 }
 
@@ -135,7 +129,7 @@ rk_agent_err rk_mailbox_open(struct MDB_env *env, rk_mailbox_t **out, char *why,
     *out = NULL;
     mb = calloc(1, sizeof *mb);
     if (mb == NULL) {
-        set_why(why, why_len, "out of memory opening the outbox and inbox");
+        rk_why(why, why_len, "out of memory opening the outbox and inbox");
         return RK_AGENT_ENOMEM;
     }
     mb->env = env;
@@ -473,7 +467,7 @@ rk_agent_err rk_mailbox_out_add(rk_mailbox_t *mb, const rk_msg_status *st, const
     d.frame_len = frame_len;
     buf = malloc(sizeof d + frame_len);
     if (buf == NULL) {
-        set_why(why, why_len, "out of memory recording the message in the outbox");
+        rk_why(why, why_len, "out of memory recording the message in the outbox");
         return RK_AGENT_ENOMEM;
     }
     memcpy(buf, &d, sizeof d);
@@ -494,7 +488,7 @@ rk_agent_err rk_mailbox_out_add(rk_mailbox_t *mb, const rk_msg_status *st, const
     free(buf);
     if (rc == MDB_KEYEXIST) {
         mdb_txn_abort(txn);
-        set_why(why, why_len, "the outbox already holds a message with this id");
+        rk_why(why, why_len, "the outbox already holds a message with this id");
         return RK_AGENT_ECONFLICT;
     }
     if (rc == 0)
@@ -527,7 +521,7 @@ rk_agent_err rk_mailbox_out_get(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID_
         return lmdb_fail(rc, "reading the outbox", why, why_len);
     rc = out_read(mb, txn, msg_id, &d, &f);
     if (rc == MDB_NOTFOUND) {
-        set_why(why, why_len, "this message is not in the outbox");
+        rk_why(why, why_len, "this message is not in the outbox");
         err = RK_AGENT_ENOTFOUND;
     } else if (rc == -1) {
         err = damaged("outbox", why, why_len);
@@ -538,7 +532,7 @@ rk_agent_err rk_mailbox_out_get(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID_
         if (frame != NULL) {
             *frame = malloc(d.frame_len ? d.frame_len : 1);
             if (*frame == NULL) {
-                set_why(why, why_len, "out of memory reading the outbox");
+                rk_why(why, why_len, "out of memory reading the outbox");
                 err = RK_AGENT_ENOMEM;
             } else {
                 memcpy(*frame, f, d.frame_len);
@@ -634,7 +628,7 @@ rk_agent_err rk_mailbox_out_log_size(rk_mailbox_t *mb, const uint8_t msg_id[RK_M
         return lmdb_fail(rc, "reading the outbox", why, why_len);
     rc = mdb_get(txn, mb->out_log, &k, &v);
     if (rc == MDB_NOTFOUND) {
-        set_why(why, why_len, "the hub named no routing-log entry for this message");
+        rk_why(why, why_len, "the hub named no routing-log entry for this message");
         err = RK_AGENT_ENOTFOUND;
     } else if (rc != 0) {
         err = lmdb_fail(rc, "reading the outbox", why, why_len);
@@ -744,7 +738,7 @@ rk_agent_err rk_mailbox_out_sent(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID
     }
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
-        set_why(why, why_len, "this message is not in the outbox");
+        rk_why(why, why_len, "this message is not in the outbox");
         return RK_AGENT_ENOTFOUND;
     }
     return finish(txn, rc, true, "noting a send", why, why_len);
@@ -766,7 +760,7 @@ rk_agent_err rk_mailbox_out_waiter(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSG
     }
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
-        set_why(why, why_len, "this message is not in the outbox");
+        rk_why(why, why_len, "this message is not in the outbox");
         return RK_AGENT_ENOTFOUND;
     }
     return finish(txn, rc, true, "noting a waiter", why, why_len);
@@ -817,7 +811,7 @@ rk_agent_err rk_mailbox_out_due(rk_mailbox_t *mb, uint64_t now_ms, uint64_t sent
             size_t ncap = cap ? cap * 2 : 16;
             void *bigger = realloc(list, ncap * sizeof *list);
             if (bigger == NULL) {
-                set_why(why, why_len, "out of memory reading the outbox");
+                rk_why(why, why_len, "out of memory reading the outbox");
                 err = RK_AGENT_ENOMEM;
                 break;
             }
@@ -881,7 +875,7 @@ rk_agent_err rk_mailbox_out_list(rk_mailbox_t *mb, const rk_status_filter *f, rk
             size_t ncap = cap ? cap * 2 : 16;
             void *bigger = realloc(out, ncap * sizeof *out);
             if (bigger == NULL) {
-                set_why(why, why_len, "out of memory reading the outbox");
+                rk_why(why, why_len, "out of memory reading the outbox");
                 err = RK_AGENT_ENOMEM;
                 break;
             }
@@ -1091,7 +1085,7 @@ rk_agent_err rk_mailbox_in_take(rk_mailbox_t *mb, const char *from, const uint8_
     rc = in_read(mb, txn, &k, e, true);
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
-        set_why(why, why_len, "this message is not in the inbox");
+        rk_why(why, why_len, "this message is not in the inbox");
         return RK_AGENT_ENOTFOUND;
     }
     if (rc == 0 && (e->state == RK_IN_NEW ||
@@ -1132,7 +1126,7 @@ rk_agent_err rk_mailbox_in_get(rk_mailbox_t *mb, const char *from, const uint8_t
     rc = in_read(mb, txn, &k, e, true);
     mdb_txn_abort(txn);
     if (rc == MDB_NOTFOUND) {
-        set_why(why, why_len, "this message is not in the inbox");
+        rk_why(why, why_len, "this message is not in the inbox");
         return RK_AGENT_ENOTFOUND;
     }
     if (rc != 0) {
@@ -1157,7 +1151,7 @@ rk_agent_err rk_mailbox_in_done(rk_mailbox_t *mb, const char *from, const uint8_
     rc = in_read(mb, txn, &k, &e, false);
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
-        set_why(why, why_len, "this message is not in the inbox");
+        rk_why(why, why_len, "this message is not in the inbox");
         return RK_AGENT_ENOTFOUND;
     }
     if (rc == 0 && e.state != RK_IN_DONE) {
@@ -1372,7 +1366,7 @@ rk_agent_err rk_mailbox_dir_put(rk_mailbox_t *mb, const uint8_t *body, size_t le
 
     buf = malloc(RK_SIG_LEN + len);
     if (buf == NULL) {
-        set_why(why, why_len, "out of memory keeping the directory");
+        rk_why(why, why_len, "out of memory keeping the directory");
         return RK_AGENT_ENOMEM;
     }
     memcpy(buf, sig, RK_SIG_LEN);
@@ -1402,14 +1396,14 @@ rk_agent_err rk_mailbox_dir_get(rk_mailbox_t *mb, uint8_t **body, size_t *len, u
         return lmdb_fail(rc, "reading the kept directory", why, why_len);
     rc = mdb_get(txn, mb->meta, &k, &v);
     if (rc == MDB_NOTFOUND) {
-        set_why(why, why_len, "no directory was kept yet");
+        rk_why(why, why_len, "no directory was kept yet");
         err = RK_AGENT_ENOTFOUND;
     } else if (rc != 0) {
         err = lmdb_fail(rc, "reading the kept directory", why, why_len);
     } else if (v.mv_size <= RK_SIG_LEN) {
         err = damaged("directory", why, why_len);
     } else if ((*body = malloc(v.mv_size - RK_SIG_LEN)) == NULL) {
-        set_why(why, why_len, "out of memory reading the kept directory");
+        rk_why(why, why_len, "out of memory reading the kept directory");
         err = RK_AGENT_ENOMEM;
     } else {
         memcpy(sig, v.mv_data, RK_SIG_LEN);

@@ -11,17 +11,7 @@
 #include <sodium.h>
 
 #include "payload.h"
-
-static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
+#include "why.h"
 
 #define BOX_OVERHEAD (crypto_box_NONCEBYTES + crypto_box_MACBYTES)
 _Static_assert(BOX_OVERHEAD == RK_PAD_OVERHEAD, "the size classes count the nonce and the MAC");
@@ -41,16 +31,16 @@ rk_agent_err rk_seal_build(const rk_identity_t *self, const rk_dir_entry_t *to,
     memset(&core, 0, sizeof core);
     size_class = rk_size_class_for(len);
     if (size_class == 0) {
-        set_why(why, why_len, "payload of %zu bytes is larger than any hub accepts (%zu at most)", len,
-                (size_t)RK_PLAIN_MAX);
+        rk_why(why, why_len, "payload of %zu bytes is larger than any hub accepts (%zu at most)", len,
+               (size_t)RK_PLAIN_MAX);
         return RK_AGENT_EINVAL;
     }
     if (!rk_valid_name(to->id) || !rk_valid_name(p->type)) {
-        set_why(why, why_len, "invalid recipient or procedure type name");
+        rk_why(why, why_len, "invalid recipient or procedure type name");
         return RK_AGENT_EINVAL;
     }
     if (rk_pubkey_from_sign(to->id, to->sign_key, &peer) != RK_KEYS_OK) {
-        set_why(why, why_len, "the directory's key for %s is not a usable public key", to->id);
+        rk_why(why, why_len, "the directory's key for %s is not a usable public key", to->id);
         return RK_AGENT_EDIRECTORY;
     }
     snprintf(core.from, sizeof core.from, "%s", self->pub.name);
@@ -70,7 +60,7 @@ rk_agent_err rk_seal_build(const rk_identity_t *self, const rk_dir_entry_t *to,
     if (core.what == NULL || padded == NULL) {
         free(padded);
         rk_core_clear(&core);
-        set_why(why, why_len, "out of memory encrypting the payload");
+        rk_why(why, why_len, "out of memory encrypting the payload");
         return RK_AGENT_ENOMEM;
     }
     if (len > 0)
@@ -83,13 +73,13 @@ rk_agent_err rk_seal_build(const rk_identity_t *self, const rk_dir_entry_t *to,
     free(padded);
     if (rc != 0) {
         rk_core_clear(&core);
-        set_why(why, why_len, "encrypting the payload for %s failed", to->id);
+        rk_why(why, why_len, "encrypting the payload for %s failed", to->id);
         return RK_AGENT_EUNDECRYPTABLE;
     }
     werr = rk_envelope_seal(env, &core, p->who, self->sign_sk);
     rk_core_clear(&core);
     if (werr != RK_WIRE_OK) {
-        set_why(why, why_len, "cannot build the envelope: %s", rk_wire_strerror(werr));
+        rk_why(why, why_len, "cannot build the envelope: %s", rk_wire_strerror(werr));
         return werr == RK_WIRE_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EINVAL;
     }
     return RK_AGENT_OK;
@@ -101,11 +91,11 @@ rk_agent_err rk_seal_peek(const rk_envelope_t *env, const char *self_org, rk_cor
     char detail[RK_DETAIL_MAX + 1] = "";
     rk_wire_err werr = rk_core_decode(env->core, env->core_len, core, detail, sizeof detail);
     if (werr != RK_WIRE_OK) {
-        set_why(why, why_len, "the envelope does not decode: %s", detail[0] ? detail : rk_wire_strerror(werr));
+        rk_why(why, why_len, "the envelope does not decode: %s", detail[0] ? detail : rk_wire_strerror(werr));
         return werr == RK_WIRE_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EPROTO;
     }
     if (strcmp(core->to, self_org) != 0) {
-        set_why(why, why_len, "the message is addressed to %s, not to this organization", core->to);
+        rk_why(why, why_len, "the message is addressed to %s, not to this organization", core->to);
         return RK_AGENT_EMISROUTED;
     }
     return RK_AGENT_OK;
@@ -123,30 +113,30 @@ rk_agent_err rk_seal_open(const rk_identity_t *self, const rk_envelope_t *env, c
     *plain = NULL;
     *plain_len = 0;
     if (strcmp(sender->id, core->from) != 0) {
-        set_why(why, why_len, "the message claims to come from %s", core->from);
+        rk_why(why, why_len, "the message claims to come from %s", core->from);
         return RK_AGENT_EBADSIG;
     }
     werr = rk_envelope_verify(env, sender->sign_key);
     if (werr == RK_WIRE_ENOMEM) {
-        set_why(why, why_len, "out of memory checking a signature");
+        rk_why(why, why_len, "out of memory checking a signature");
         return RK_AGENT_ENOMEM;
     }
     if (werr != RK_WIRE_OK) {
-        set_why(why, why_len, "the signature does not verify under %s's key in the directory", core->from);
+        rk_why(why, why_len, "the signature does not verify under %s's key in the directory", core->from);
         return RK_AGENT_EBADSIG;
     }
     if (rk_pubkey_from_sign(sender->id, sender->sign_key, &peer) != RK_KEYS_OK) {
-        set_why(why, why_len, "the directory's key for %s is not a usable public key", sender->id);
+        rk_why(why, why_len, "the directory's key for %s is not a usable public key", sender->id);
         return RK_AGENT_EUNDECRYPTABLE;
     }
     if (!rk_is_size_class(core->what_len)) {
-        set_why(why, why_len, "the payload is not padded to a size class");
+        rk_why(why, why_len, "the payload is not padded to a size class");
         return RK_AGENT_EUNDECRYPTABLE;
     }
     n = core->what_len - BOX_OVERHEAD;
     m = malloc(n + 1);
     if (m == NULL) {
-        set_why(why, why_len, "out of memory decrypting a payload");
+        rk_why(why, why_len, "out of memory decrypting a payload");
         return RK_AGENT_ENOMEM;
     }
     if (crypto_box_open_easy(m, core->what + crypto_box_NONCEBYTES,
@@ -154,14 +144,14 @@ rk_agent_err rk_seal_open(const rk_identity_t *self, const rk_envelope_t *env, c
                              self->curve_sk) != 0) {
         sodium_memzero(m, n + 1);
         free(m);
-        set_why(why, why_len, "the payload does not decrypt with this organization's key");
+        rk_why(why, why_len, "the payload does not decrypt with this organization's key");
         return RK_AGENT_EUNDECRYPTABLE;
     }
     if (!rk_unpad(m, n, plain_len)) {
         sodium_memzero(m, n + 1);
         free(m);
         *plain_len = 0;
-        set_why(why, why_len, "the payload is not padded to a size class");
+        rk_why(why, why_len, "the payload is not padded to a size class");
         return RK_AGENT_EUNDECRYPTABLE;
     }
     m[*plain_len] = 0; /* convenience terminator (over the 0x80 marker), not counted */

@@ -2,6 +2,8 @@
  * client.c - an auditor's read-only connection to the hub.
  */
 #include "client.h"
+#include "why.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -48,27 +50,9 @@ const char *audit_client_strerror(audit_client_err err)
     return "unknown error";
 }
 
-static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static int left_ms(uint64_t deadline)
 {
-    uint64_t now = mono_ms();
+    uint64_t now = rk_mono_ms();
     return now >= deadline ? 0 : (int)(deadline - now);
 }
 
@@ -141,13 +125,13 @@ static audit_client_err send_frame(audit_client_t *c, const rk_client_frame_t *f
     int rc;
 
     if (rk_client_frame_encode(f, &buf, &len) != RK_WIRE_OK) {
-        set_why(why, why_len, "cannot encode the request (a field is out of range)");
+        rk_why(why, why_len, "cannot encode the request (a field is out of range)");
         return AUDIT_CLIENT_EINVAL;
     }
     rc = zmq_send(c->sock, buf, len, 0);
     free(buf);
     if (rc != (int)len) {
-        set_why(why, why_len, "cannot send to the hub at %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
+        rk_why(why, why_len, "cannot send to the hub at %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
         return AUDIT_CLIENT_ENOANSWER;
     }
     return AUDIT_CLIENT_OK;
@@ -165,26 +149,27 @@ static audit_client_err recv_frame(audit_client_t *c, uint64_t deadline, rk_hub_
 
         drain_monitor(c);
         if (c->hs == HS_AUTH_FAILED) {
-            set_why(why, why_len,
-                    "the hub refused the key in %s: this organization is not registered at the hub or "
-                    "is suspended; ask the hub's operator", c->key_path);
+            rk_why(why, why_len,
+                   "the hub refused the key in %s: this organization is not registered at the hub or "
+                   "is suspended; ask the hub's operator",
+                   c->key_path);
             return AUDIT_CLIENT_EKEYREFUSED;
         }
         if (c->hs == HS_FAILED) {
-            set_why(why, why_len,
-                    "the secure handshake with the hub at %s failed: is %s the hub's public key?",
-                    c->endpoint, c->hub_path);
+            rk_why(why, why_len,
+                   "the secure handshake with the hub at %s failed: is %s the hub's public key?", c->endpoint,
+                   c->hub_path);
             return AUDIT_CLIENT_EHANDSHAKE;
         }
         left = left_ms(deadline);
         if (left == 0) {
-            set_why(why, why_len, "no answer from the hub at %s within %g s: is renkei-hub running there?",
-                    c->endpoint, c->timeout_ms / 1000.0);
+            rk_why(why, why_len, "no answer from the hub at %s within %g s: is renkei-hub running there?",
+                   c->endpoint, c->timeout_ms / 1000.0);
             return AUDIT_CLIENT_ENOANSWER;
         }
         rc = zmq_poll(items, 2, left);
         if (rc < 0 && zmq_errno() != EINTR) {
-            set_why(why, why_len, "waiting for the hub failed: %s", zmq_strerror(zmq_errno()));
+            rk_why(why, why_len, "waiting for the hub failed: %s", zmq_strerror(zmq_errno()));
             return AUDIT_CLIENT_EZMQ;
         }
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN)) {
@@ -200,8 +185,8 @@ static audit_client_err recv_frame(audit_client_t *c, uint64_t deadline, rk_hub_
             werr = rk_hub_frame_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), f, reason, sizeof reason);
             zmq_msg_close(&msg);
             if (werr != RK_WIRE_OK) {
-                set_why(why, why_len, "the hub sent a frame this tool cannot read (%s: %s)",
-                        rk_wire_strerror(werr), reason);
+                rk_why(why, why_len, "the hub sent a frame this tool cannot read (%s: %s)",
+                       rk_wire_strerror(werr), reason);
                 return AUDIT_CLIENT_EPROTO;
             }
             return AUDIT_CLIENT_OK;
@@ -235,13 +220,14 @@ static audit_client_err setup_socket(audit_client_t *c, char *why, size_t why_le
     if ((c->mon = zmq_socket(c->ctx, ZMQ_PAIR)) == NULL || zmq_connect(c->mon, mon_ep) != 0)
         goto zfail;
     if (zmq_connect(c->sock, c->endpoint) != 0) {
-        set_why(why, why_len, "cannot connect to the hub endpoint \"%s\": %s (expected e.g. tcp://127.0.0.1:7750)",
-                c->endpoint, zmq_strerror(zmq_errno()));
+        rk_why(why, why_len,
+               "cannot connect to the hub endpoint \"%s\": %s (expected e.g. tcp://127.0.0.1:7750)",
+               c->endpoint, zmq_strerror(zmq_errno()));
         return AUDIT_CLIENT_EINVAL;
     }
     return AUDIT_CLIENT_OK;
 zfail:
-    set_why(why, why_len, "setting up the connection to the hub failed: %s", zmq_strerror(zmq_errno()));
+    rk_why(why, why_len, "setting up the connection to the hub failed: %s", zmq_strerror(zmq_errno()));
     return AUDIT_CLIENT_EZMQ;
 }
 
@@ -257,16 +243,17 @@ audit_client_err audit_client_connect(const char *endpoint, const char *hub_pub_
 
     *out = NULL;
     if (endpoint == NULL || hub_pub_path == NULL || key_path == NULL || timeout_ms <= 0) {
-        set_why(why, why_len, "connecting needs the hub's endpoint, its public key and this organization's key");
+        rk_why(why, why_len,
+               "connecting needs the hub's endpoint, its public key and this organization's key");
         return AUDIT_CLIENT_EINVAL;
     }
     if (sodium_init() < 0) {
-        set_why(why, why_len, "libsodium could not be initialised");
+        rk_why(why, why_len, "libsodium could not be initialised");
         return AUDIT_CLIENT_EZMQ;
     }
     c = calloc(1, sizeof *c);
     if (c == NULL) {
-        set_why(why, why_len, "out of memory");
+        rk_why(why, why_len, "out of memory");
         return AUDIT_CLIENT_ENOMEM;
     }
     snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
@@ -277,19 +264,19 @@ audit_client_err audit_client_connect(const char *endpoint, const char *hub_pub_
     randombytes_buf(&c->next_req, sizeof c->next_req);
     c->next_req = (c->next_req >> 16) + 1;
     if (rk_pubkey_load(hub_pub_path, &c->hub, reason, sizeof reason) != RK_KEYS_OK) {
-        set_why(why, why_len, "cannot use the hub's public key: %s", reason);
+        rk_why(why, why_len, "cannot use the hub's public key: %s", reason);
         err = AUDIT_CLIENT_EKEYS;
         goto fail;
     }
     if (rk_identity_load(key_path, &c->id, reason, sizeof reason) != RK_KEYS_OK) {
-        set_why(why, why_len, "cannot use this organization's key: %s", reason);
+        rk_why(why, why_len, "cannot use this organization's key: %s", reason);
         err = AUDIT_CLIENT_EKEYS;
         goto fail;
     }
     if ((err = setup_socket(c, why, why_len)) != AUDIT_CLIENT_OK)
         goto fail;
 
-    deadline = mono_ms() + (uint64_t)timeout_ms;
+    deadline = rk_mono_ms() + (uint64_t)timeout_ms;
     memset(&hello, 0, sizeof hello);
     hello.kind = RK_CF_HELLO;
     hello.u.hello.receive = false; /* an auditor takes no deliveries */
@@ -305,8 +292,9 @@ audit_client_err audit_client_connect(const char *endpoint, const char *hub_pub_
             break;
         }
         if (f.kind == RK_HF_RESULT && !f.u.result.has_msg_id) {
-            set_why(why, why_len, "the hub did not accept the greeting: %s: %s", rk_status_name(f.u.result.status),
-                    f.u.result.detail[0] ? f.u.result.detail : rk_status_text(f.u.result.status));
+            rk_why(why, why_len, "the hub did not accept the greeting: %s: %s",
+                   rk_status_name(f.u.result.status),
+                   f.u.result.detail[0] ? f.u.result.detail : rk_status_text(f.u.result.status));
             rk_hub_frame_clear(&f);
             err = AUDIT_CLIENT_EPROTO;
             goto fail;
@@ -350,21 +338,22 @@ audit_client_err audit_client_request(audit_client_t *c, rk_client_frame_t *req,
 
     memset(resp, 0, sizeof *resp);
     if (rid == NULL) {
-        set_why(why, why_len, "not a routing-log request");
+        rk_why(why, why_len, "not a routing-log request");
         return AUDIT_CLIENT_EINVAL;
     }
     *rid = c->next_req++;
     if ((err = send_frame(c, req, why, why_len)) != AUDIT_CLIENT_OK)
         return err;
-    deadline = mono_ms() + (uint64_t)c->timeout_ms;
+    deadline = rk_mono_ms() + (uint64_t)c->timeout_ms;
     for (;;) {
         if ((err = recv_frame(c, deadline, resp, why, why_len)) != AUDIT_CLIENT_OK)
             return err;
         if (answer_req_id(resp) == *rid)
             return AUDIT_CLIENT_OK;
         if (resp->kind == RK_HF_RESULT && !resp->u.result.has_msg_id) {
-            set_why(why, why_len, "the hub could not read the request: %s: %s", rk_status_name(resp->u.result.status),
-                    resp->u.result.detail[0] ? resp->u.result.detail : rk_status_text(resp->u.result.status));
+            rk_why(why, why_len, "the hub could not read the request: %s: %s",
+                   rk_status_name(resp->u.result.status),
+                   resp->u.result.detail[0] ? resp->u.result.detail : rk_status_text(resp->u.result.status));
             rk_hub_frame_clear(resp);
             return AUDIT_CLIENT_EPROTO;
         }

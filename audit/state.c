@@ -15,19 +15,9 @@
 #include <sodium.h>
 
 #include "filter.h"
+#include "why.h"
 
 #define STATE_MAX 4096
-
-static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
 
 /* Parses one "name: value" line of the state file into st; *seen gets a
  * bit per field. */
@@ -87,15 +77,15 @@ audit_state_err audit_state_load(const char *path, audit_state_t *st, char *why,
     f = fopen(path, "r");
     if (f == NULL) {
         if (errno == ENOENT) {
-            set_why(why, why_len, "%s does not exist", path);
+            rk_why(why, why_len, "%s does not exist", path);
             return AUDIT_STATE_ENOENT;
         }
-        set_why(why, why_len, "cannot read the state file %s: %s", path, strerror(errno));
+        rk_why(why, why_len, "cannot read the state file %s: %s", path, strerror(errno));
         return AUDIT_STATE_EIO;
     }
     n = fread(buf, 1, STATE_MAX + 1, f);
     if (ferror(f)) {
-        set_why(why, why_len, "cannot read the state file %s: %s", path, strerror(errno));
+        rk_why(why, why_len, "cannot read the state file %s: %s", path, strerror(errno));
         fclose(f);
         return AUDIT_STATE_EIO;
     }
@@ -117,9 +107,10 @@ audit_state_err audit_state_load(const char *path, audit_state_t *st, char *why,
     return AUDIT_STATE_OK;
 bad:
     memset(st, 0, sizeof *st);
-    set_why(why, why_len,
-            "%s is not a renkei-audit state file or is damaged; move it aside to start over (the next "
-            "verify then trusts the hub's newest checkpoint afresh)", path);
+    rk_why(why, why_len,
+           "%s is not a renkei-audit state file or is damaged; move it aside to start over (the next "
+           "verify then trusts the hub's newest checkpoint afresh)",
+           path);
     return AUDIT_STATE_EFORMAT;
 }
 
@@ -129,7 +120,7 @@ audit_state_err audit_state_save(const char *path, const audit_state_t *st, char
     int fd, len;
 
     if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) {
-        set_why(why, why_len, "state file path too long: %s", path);
+        rk_why(why, why_len, "state file path too long: %s", path);
         return AUDIT_STATE_EIO;
     }
     sodium_bin2hex(root, sizeof root, st->cp.root, sizeof st->cp.root);
@@ -140,22 +131,22 @@ audit_state_err audit_state_save(const char *path, const audit_state_t *st, char
                    "origin: %s\nsize: %llu\nroot: %s\ntime: %s\n",
                    st->origin, (unsigned long long)st->cp.size, root, t);
     if (len < 0 || len >= (int)sizeof text) {
-        set_why(why, why_len, "state too long");
+        rk_why(why, why_len, "state too long");
         return AUDIT_STATE_EIO;
     }
     fd = mkstemp(tmp);
     if (fd < 0) {
-        set_why(why, why_len, "cannot write the state file next to %s: %s", path, strerror(errno));
+        rk_why(why, why_len, "cannot write the state file next to %s: %s", path, strerror(errno));
         return AUDIT_STATE_EIO;
     }
     if (fchmod(fd, 0600) != 0 || write(fd, text, (size_t)len) != len || fsync(fd) != 0) {
-        set_why(why, why_len, "cannot write the state file %s: %s", tmp, strerror(errno));
+        rk_why(why, why_len, "cannot write the state file %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
         return AUDIT_STATE_EIO;
     }
     if (close(fd) != 0 || rename(tmp, path) != 0) {
-        set_why(why, why_len, "cannot replace the state file %s: %s", path, strerror(errno));
+        rk_why(why, why_len, "cannot replace the state file %s: %s", path, strerror(errno));
         unlink(tmp);
         return AUDIT_STATE_EIO;
     }

@@ -16,6 +16,7 @@
 #include "merkle.h"
 #include "note.h"
 #include "state.h"
+#include "why.h"
 
 #define PAGE RK_LOG_READ_MAX
 #define MAX_PROBLEMS 8
@@ -54,17 +55,6 @@ typedef struct verify {
     bool tty;
     time_t last_progress;
 } verify_t;
-
-static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
 
 static void problem(verify_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void problem(verify_t *v, const char *fmt, ...)
@@ -114,14 +104,14 @@ static void cptime(int64_t sec, char out[32])
 static bool refusal(verify_t *v, rk_status st, const char *detail, char *why, size_t why_len)
 {
     if (st == RK_ST_FORBIDDEN) {
-        set_why(why, why_len,
-                "%s is not an auditor: the hub answered FORBIDDEN (%s); use the key of an organization "
-                "registered with --kind auditor",
-                audit_client_org(v->c), detail[0] ? detail : rk_status_text(st));
+        rk_why(why, why_len,
+               "%s is not an auditor: the hub answered FORBIDDEN (%s); use the key of an organization "
+               "registered with --kind auditor",
+               audit_client_org(v->c), detail[0] ? detail : rk_status_text(st));
         return true;
     }
     if (st == RK_ST_SENDER_SUSPENDED) {
-        set_why(why, why_len, "the hub refused: %s is suspended (%s)", audit_client_org(v->c), detail);
+        rk_why(why, why_len, "the hub refused: %s is suspended (%s)", audit_client_org(v->c), detail);
         return true;
     }
     return false;
@@ -145,8 +135,8 @@ static int fetch_checkpoint(verify_t *v, char *why, size_t why_len)
         return -1;
     if (resp.kind == RK_HF_LOG) { /* the hub's answer to a suspended org */
         if (!refusal(v, resp.u.log.status, resp.u.log.detail, why, why_len))
-            set_why(why, why_len, "the hub could not answer: %s: %s", rk_status_name(resp.u.log.status),
-                    resp.u.log.detail);
+            rk_why(why, why_len, "the hub could not answer: %s: %s", rk_status_name(resp.u.log.status),
+                   resp.u.log.detail);
         rk_hub_frame_clear(&resp);
         return -1;
     }
@@ -154,10 +144,10 @@ static int fetch_checkpoint(verify_t *v, char *why, size_t why_len)
         resp.u.checkpoint.note == NULL) {
         rk_status st = resp.kind == RK_HF_CHECKPOINT ? resp.u.checkpoint.status : RK_ST_UNSPECIFIED;
         if (st == RK_ST_NOT_FOUND)
-            set_why(why, why_len, "the hub has signed no checkpoint of its routing log yet");
+            rk_why(why, why_len, "the hub has signed no checkpoint of its routing log yet");
         else
-            set_why(why, why_len, "the hub could not produce its newest checkpoint (%s): see the hub's log",
-                    rk_status_name(st));
+            rk_why(why, why_len, "the hub could not produce its newest checkpoint (%s): see the hub's log",
+                   rk_status_name(st));
         rk_hub_frame_clear(&resp);
         return -1;
     }
@@ -193,9 +183,9 @@ static int check_consistency(verify_t *v, uint64_t old_size, const uint8_t old_r
         return -1;
     if (resp.kind != RK_HF_PROOF || resp.u.proof.status != RK_ST_ACCEPTED) {
         if (resp.kind == RK_HF_PROOF)
-            set_why(hub_why, hub_why_len, "%s: %s", rk_status_name(resp.u.proof.status), resp.u.proof.detail);
+            rk_why(hub_why, hub_why_len, "%s: %s", rk_status_name(resp.u.proof.status), resp.u.proof.detail);
         else
-            set_why(hub_why, hub_why_len, "unexpected answer");
+            rk_why(hub_why, hub_why_len, "unexpected answer");
         rk_hub_frame_clear(&resp);
         return -1;
     }
@@ -268,7 +258,7 @@ static int read_page(verify_t *v, uint64_t start, uint32_t count, rk_hub_frame_t
     if (audit_client_request(v->c, &req, resp, why, why_len) != AUDIT_CLIENT_OK)
         return -1;
     if (resp->kind != RK_HF_LOG) {
-        set_why(why, why_len, "the hub answered a log read with something else");
+        rk_why(why, why_len, "the hub answered a log read with something else");
         rk_hub_frame_clear(resp);
         return -1;
     }
@@ -327,7 +317,7 @@ static int fetch_all(verify_t *v, char *why, size_t why_len)
     size_t cap = (size_t)(v->cp.size / PAGE);
 
     if (cap > 0 && (v->snaps = malloc(cap * TLOG_HASH_LEN)) == NULL) {
-        set_why(why, why_len, "out of memory");
+        rk_why(why, why_len, "out of memory");
         return -1;
     }
     if (v->have_old && v->old.cp.size == 0) {
@@ -369,7 +359,7 @@ static int fetch_all(verify_t *v, char *why, size_t why_len)
             tlog_leaf_hash(resp.u.log.entry[k], resp.u.log.entry_len[k], leaf);
             if (tlog_append(i, leaf, fr_get, fr_put, &v->fr) != TLOG_OK) {
                 rk_hub_frame_clear(&resp);
-                set_why(why, why_len, "rebuilding the tree failed at entry %llu", (unsigned long long)i);
+                rk_why(why, why_len, "rebuilding the tree failed at entry %llu", (unsigned long long)i);
                 return -1;
             }
             v->fetched = i + 1;
@@ -472,16 +462,16 @@ static int run(verify_t *v, char *why, size_t why_len)
     serr = audit_state_load(v->o->state_path, &v->old, sw, sizeof sw);
     if (serr == AUDIT_STATE_OK) {
         if (strcmp(v->old.origin, v->o->origin) != 0) {
-            set_why(why, why_len,
-                    "the state file %s remembers log \"%s\", not \"%s\": give --state a file of its own for "
-                    "each log",
-                    v->o->state_path, v->old.origin, v->o->origin);
+            rk_why(why, why_len,
+                   "the state file %s remembers log \"%s\", not \"%s\": give --state a file of its own for "
+                   "each log",
+                   v->o->state_path, v->old.origin, v->o->origin);
             return -1;
         }
         v->have_old = true;
         compare_with_old(v);
     } else if (serr != AUDIT_STATE_ENOENT) {
-        set_why(why, why_len, "%s", sw);
+        rk_why(why, why_len, "%s", sw);
         return -1;
     }
 
@@ -491,7 +481,7 @@ static int run(verify_t *v, char *why, size_t why_len)
     if (rc == 0) {
         uint8_t root[TLOG_HASH_LEN];
         if (tlog_root(v->cp.size, fr_get, &v->fr, root) != TLOG_OK) {
-            set_why(why, why_len, "computing the root of %llu entries failed", (unsigned long long)v->cp.size);
+            rk_why(why, why_len, "computing the root of %llu entries failed", (unsigned long long)v->cp.size);
             return -1;
         }
         if (sodium_memcmp(root, v->cp.root, TLOG_HASH_LEN) != 0) {
@@ -532,7 +522,7 @@ static int report_ok(verify_t *v, char *why, size_t why_len)
     snprintf(st.origin, sizeof st.origin, "%s", v->o->origin);
     st.cp = v->cp;
     if (audit_state_save(v->o->state_path, &st, sw, sizeof sw) != AUDIT_STATE_OK) {
-        set_why(why, why_len, "the log is consistent, but %s", sw);
+        rk_why(why, why_len, "the log is consistent, but %s", sw);
         return -1;
     }
     if (v->have_old) {
@@ -556,7 +546,7 @@ int audit_verify(audit_client_t *c, const audit_verify_opts_t *o, FILE *out, cha
     int rc;
 
     if (v == NULL) {
-        set_why(why, why_len, "out of memory");
+        rk_why(why, why_len, "out of memory");
         return -1;
     }
     v->c = c;

@@ -18,6 +18,7 @@
 #include "keys.h"
 #include "payload.h"
 #include "proc.h"
+#include "clock.h"
 
 #define TYPE "utility.supply.stop"
 #define REPLY_TIMEOUT_S 30.0
@@ -60,13 +61,6 @@ static void why_set(char *why, size_t why_len, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, why_len, fmt, ap);
     va_end(ap);
-}
-
-static uint64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
 static int party_init(party_t *p, const char *dir, const char *name, char *why, size_t why_len)
@@ -384,7 +378,7 @@ static int build_send(bool random_id, const party_t *s, const party_t *r, const 
     snprintf(core.from, sizeof core.from, "%s", s->name);
     snprintf(core.to, sizeof core.to, "%s", r->name);
     snprintf(core.type, sizeof core.type, "%s", TYPE);
-    core.time_ms = wall_ms();
+    core.time_ms = rk_wall_ms();
     if (random_id)
         randombytes_buf(core.msg_id, RK_MSGID_LEN);
     else

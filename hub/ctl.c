@@ -20,6 +20,7 @@
 
 #include "keys.h"
 #include "store.h"
+#include "clock.h"
 
 #define PROG "renkei-ctl"
 
@@ -72,14 +73,6 @@ typedef struct cmd_args {
     const char *kind;
     const char *pub;
 } cmd_args_t;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void fmt_time(uint64_t ms, char out[32])
 {
@@ -303,7 +296,7 @@ static int cmd_register(const cmd_args_t *a)
     org.status = ORG_ACTIVE;
     memcpy(org.sign_pk, pub.sign_pk, RK_KEY_LEN);
     memcpy(org.curve_pk, pub.curve_pk, RK_KEY_LEN);
-    org.created_ms = org.updated_ms = now_ms();
+    org.created_ms = org.updated_ms = rk_wall_ms();
     if ((err = store_org_add(t, &org)) != STORE_OK) {
         rc = store_fail("register the organization", err, a);
         goto out;
@@ -469,7 +462,7 @@ static int cmd_status(const cmd_args_t *a, org_status want)
         goto out;
     }
     o.status = want;
-    o.updated_ms = now_ms();
+    o.updated_ms = rk_wall_ms();
     err = store_org_update(t, &o);
     if (err == STORE_OK)
         err = store_log_org_event(t, want == ORG_SUSPENDED ? RK_EV_ORG_SUSPENDED : RK_EV_ORG_REACTIVATED, &o,
@@ -525,7 +518,7 @@ static int cmd_rekey(const cmd_args_t *a)
     }
     memcpy(o.sign_pk, pub.sign_pk, RK_KEY_LEN);
     memcpy(o.curve_pk, pub.curve_pk, RK_KEY_LEN);
-    o.updated_ms = now_ms();
+    o.updated_ms = rk_wall_ms();
     err = store_org_update(t, &o);
     if (err == STORE_OK)
         err = store_log_org_event(t, RK_EV_ORG_KEY_CHANGED, &o, o.updated_ms);

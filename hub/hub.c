@@ -66,6 +66,8 @@
 #include "msgstate.h"
 #include "route.h"
 #include "verify.h"
+#include "why.h"
+#include "clock.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define RK_ZMQ_ZERO_COPY_RECV 10 /* a context option of libzmq >= 4.3 (ZMQ_ZERO_COPY_RECV, draft API) */
@@ -160,31 +162,6 @@ struct hub {
     size_t n_acked, cap_acked;
     bool acked_overflow; /* ...and some could not be noted: all of them */
 };
-
-static void why_f(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void why_f(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ------------------------------------------------------------------ sending */
 
@@ -346,7 +323,7 @@ static void turn_failed(hub_t *hub, store_err err)
     hub->txn_failed = true;
     if (err == STORE_EFULL) {
         hub->turn_full = true;
-        hub->full_until_ms = mono_ms() + FULL_BACKOFF_MS;
+        hub->full_until_ms = rk_mono_ms() + FULL_BACKOFF_MS;
     }
 }
 
@@ -391,7 +368,7 @@ static void audit_refusal(hub_t *hub, const char *from, const route_out_t *r)
     store_err err;
     if (txn == NULL)
         return; /* the turn failed: its refusals say so to their senders */
-    if ((err = audit_log_msg(txn, &m, now_ms(), NULL)) != STORE_OK) {
+    if ((err = audit_log_msg(txn, &m, rk_wall_ms(), NULL)) != STORE_OK) {
         hub_log(hub->log, HUB_LOG_ERR, "cannot record a refusal on the routing log: %s", store_strerror(err));
         turn_failed(hub, err);
     }
@@ -424,7 +401,7 @@ static bool counted_status(rk_status st)
  * interval (record and log it on its own) or is counted. */
 static bool first_of_kind(hub_t *hub, const char *org, int key)
 {
-    return conns_quiet_note(hub->conns, org, key, mono_ms(), QUIET_MS);
+    return conns_quiet_note(hub->conns, org, key, rk_mono_ms(), QUIET_MS);
 }
 
 /* A frame that could not be read: answered after the turn; the first of
@@ -497,12 +474,17 @@ static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const r
     item_t *it = new_item(hub, ITEM_ROUTED, rid, from);
     store_txn_t *txn;
     route_in_t in = {
-        .from = from, .env = env, .max_what = hub->cfg.max_what, .queue_limit = hub->cfg.queue_limit,
-        .ttl = &hub->cfg.ttl, .now_ms = now_ms(),
-        .checked_pk = job != NULL ? job->pk : NULL, .checked_ok = job != NULL && job->ok,
+        .from = from,
+        .env = env,
+        .max_what = hub->cfg.max_what,
+        .queue_limit = hub->cfg.queue_limit,
+        .ttl = &hub->cfg.ttl,
+        .now_ms = rk_wall_ms(),
+        .checked_pk = job != NULL ? job->pk : NULL,
+        .checked_ok = job != NULL && job->ok,
     };
 
-    if (mono_ms() < hub->full_until_ms) {
+    if (rk_mono_ms() < hub->full_until_ms) {
         route_describe(env, &it->route);
         it->route.status = RK_ST_STORE_FULL;
         snprintf(it->route.detail, sizeof it->route.detail,
@@ -550,7 +532,7 @@ static void on_hello(hub_t *hub, const conn_rid_t *rid, const char *from, bool r
     snprintf(it->frame.u.welcome.org, sizeof it->frame.u.welcome.org, "%s", from);
     if (sender_org(hub, from, &org))
         snprintf(it->frame.u.welcome.kind, sizeof it->frame.u.welcome.kind, "%s", org_kind_name(org.kind));
-    it->frame.u.welcome.hub_time_ms = now_ms();
+    it->frame.u.welcome.hub_time_ms = rk_wall_ms();
     it->frame.u.welcome.max_payload = (uint32_t)hub->cfg.max_what;
     if (receive && closed_since(hub, rid, closed_seen)) {
         hub_log(hub->log, HUB_LOG_INFO, "%s's receiver closed its connection before its hello was handled",
@@ -585,7 +567,7 @@ static void on_enroll(hub_t *hub, const conn_rid_t *rid, const char *from, uint6
                  "only municipalities enroll residents; %s is a %s", from, org_kind_name(org.kind));
     } else if ((err = store_person_new_id(hub->txn, from, it->frame.u.enrolled.code, id_code)) != STORE_OK ||
                (err = store_person_home_set(hub->txn, id_code, from)) != STORE_OK ||
-               (err = audit_log_enrolled(hub->txn, from, now_ms(), id_code)) != STORE_OK) {
+               (err = audit_log_enrolled(hub->txn, from, rk_wall_ms(), id_code)) != STORE_OK) {
         it->frame.u.enrolled.status = err == STORE_EFULL ? RK_ST_STORE_FULL : RK_ST_INTERNAL;
         snprintf(it->frame.u.enrolled.detail, sizeof it->frame.u.enrolled.detail,
                  "hub storage failed (%s); enroll again later", store_strerror(err));
@@ -656,7 +638,7 @@ static void on_log_request(hub_t *hub, const conn_rid_t *rid, const char *from, 
         break;
     case RK_CF_CHECKPOINT: {
         /* on request: a checkpoint covering everything logged so far */
-        store_err err = audit_checkpoint(txn, hub->cfg.log_origin, hub->id, now_ms(), false);
+        store_err err = audit_checkpoint(txn, hub->cfg.log_origin, hub->id, rk_wall_ms(), false);
         if (err != STORE_OK) {
             hub_log(hub->log, HUB_LOG_ERR, "cannot make a checkpoint: %s", store_strerror(err));
             turn_failed(hub, err);
@@ -688,7 +670,7 @@ static void on_directory(hub_t *hub, const conn_rid_t *rid, const char *from, ui
     item_t *it;
 
     memset(&b, 0, sizeof b);
-    b.dir.time_ms = now_ms();
+    b.dir.time_ms = rk_wall_ms();
     if (txn == NULL || store_org_list(txn, add_dir_entry, &b) != STORE_OK || b.oom) {
         hub_log(hub->log, HUB_LOG_ERR, "cannot list organizations for %s's directory request", from);
         rk_dir_clear(&b.dir);
@@ -712,7 +694,7 @@ static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
 
     if (txn == NULL)
         return; /* the agent sends it again with its next connection's redelivery */
-    err = msgstate_refused_by_recipient(txn, from, rj, now_ms(), &hub->cfg.ttl, &out);
+    err = msgstate_refused_by_recipient(txn, from, rj, rk_wall_ms(), &hub->cfg.ttl, &out);
     if (err != STORE_OK) {
         hub_log(hub->log, HUB_LOG_ERR, "cannot record %s's reject: %s", from, store_strerror(err));
         turn_failed(hub, err);
@@ -758,7 +740,7 @@ static void redo_acked(conn_org_t *o, void *ctx)
 {
     (void)ctx;
     if (o->redo_at_ms == 0)
-        o->redo_at_ms = mono_ms() + FULL_BACKOFF_MS;
+        o->redo_at_ms = rk_mono_ms() + FULL_BACKOFF_MS;
 }
 
 /* The agent committed these entries of its queue: remove them; for each
@@ -767,7 +749,7 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
 {
     store_txn_t *txn = turn_txn(hub);
     conn_org_t *o = conns_org(hub->conns, from, false);
-    uint64_t now = now_ms();
+    uint64_t now = rk_wall_ms();
     size_t taken = 0;
 
     if (o != NULL)
@@ -793,7 +775,7 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
     }
     if (o != NULL) {
         o->inflight = o->inflight > taken ? o->inflight - taken : 0;
-        o->last_progress_ms = mono_ms();
+        o->last_progress_ms = rk_mono_ms();
         conns_mark(hub->conns, o);
     }
 }
@@ -1012,7 +994,7 @@ static int push_one(const queue_meta_t *meta, const uint8_t *frame, size_t len, 
         return 1;
     p->o->sent_upto = meta->seq;
     p->o->inflight++;
-    p->o->last_progress_ms = mono_ms();
+    p->o->last_progress_ms = rk_mono_ms();
     return p->o->inflight >= p->hub->cfg.window;
 }
 
@@ -1114,7 +1096,7 @@ static void end_turn(hub_t *hub)
                     store_strerror(err), hub->n_items);
             if (err == STORE_EFULL) {
                 hub->turn_full = true;
-                hub->full_until_ms = mono_ms() + FULL_BACKOFF_MS;
+                hub->full_until_ms = rk_mono_ms() + FULL_BACKOFF_MS;
             }
             committed = false;
         }
@@ -1268,7 +1250,7 @@ static void log_sums(hub_t *hub, const quiet_sums_t *q)
 static void restore_sums(hub_t *hub, const quiet_sums_t *q)
 {
     for (size_t i = 0; i < q->n; i++)
-        if (!conns_quiet_add(hub->conns, q->s[i].org, q->s[i].key, q->s[i].count, mono_ms()))
+        if (!conns_quiet_add(hub->conns, q->s[i].org, q->s[i].key, q->s[i].count, rk_mono_ms()))
             hub_log(hub->log, HUB_LOG_ERR, "out of memory: %llu counted refusals from %s were not recorded",
                     (unsigned long long)q->s[i].count, q->s[i].org);
 }
@@ -1282,12 +1264,12 @@ static void record_counts(hub_t *hub, bool all)
     store_txn_t *txn = NULL;
     store_err err;
 
-    conns_quiet_take(hub->conns, mono_ms(), QUIET_MS, all, take_sum, &q);
+    conns_quiet_take(hub->conns, rk_mono_ms(), QUIET_MS, all, take_sum, &q);
     if (q.n == 0 && q.lost == 0)
         return;
     err = store_begin(hub->store, true, &txn);
     if (err == STORE_OK)
-        err = record_sums(txn, &q, now_ms());
+        err = record_sums(txn, &q, rk_wall_ms());
     if (err == STORE_OK)
         err = store_commit(&txn);
     else
@@ -1331,8 +1313,8 @@ static void restart_stalled(conn_org_t *o, void *ctx)
 /* Deletes expired entries (telling their senders) and old message ids. */
 static void sweep(hub_t *hub)
 {
-    uint64_t now = now_ms();
-    stall_ctx_t sc = {hub, mono_ms()};
+    uint64_t now = rk_wall_ms();
+    stall_ctx_t sc = {hub, rk_mono_ms()};
     store_txn_t *txn = NULL;
     msgstate_out_t out;
     store_err err = STORE_OK;
@@ -1468,12 +1450,12 @@ static hub_err write_ready_file(const char *path, const char *endpoint, char *wh
     char tmp[4096];
     FILE *fp;
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
-        why_f(why, why_len, "ready-file path too long");
+        rk_why(why, why_len, "ready-file path too long");
         return HUB_EIO;
     }
     fp = fopen(tmp, "w");
     if (fp == NULL || fprintf(fp, "%s\n", endpoint) < 0 || fclose(fp) != 0 || rename(tmp, path) != 0) {
-        why_f(why, why_len, "cannot write ready file %s: %s", path, strerror(errno));
+        rk_why(why, why_len, "cannot write ready file %s: %s", path, strerror(errno));
         return HUB_EIO;
     }
     return HUB_OK;
@@ -1542,7 +1524,7 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
     if (hub->items == NULL || hub->in[0].fr == NULL || hub->in[0].jobs == NULL || hub->in[1].fr == NULL ||
         hub->in[1].jobs == NULL || hub->verify == NULL || hub->conns == NULL || hub->zctx == NULL) {
         err = HUB_ENOMEM;
-        why_f(why, why_len, "out of memory");
+        rk_why(why, why_len, "out of memory");
         goto fail;
     }
     /* libzmq starts a ROUTER's counter of the routing ids it assigns at
@@ -1553,7 +1535,7 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
     /* The ZAP handler must be bound before any CURVE handshake. */
     hub->zap = zmq_socket(hub->zctx, ZMQ_REP);
     if (hub->zap == NULL || zmq_bind(hub->zap, ZAP_ENDPOINT) != 0) {
-        why_f(why, why_len, "cannot install the ZAP handler: %s", zmq_strerror(errno));
+        rk_why(why, why_len, "cannot install the ZAP handler: %s", zmq_strerror(errno));
         goto fail;
     }
     hub->router = zmq_socket(hub->zctx, ZMQ_ROUTER);
@@ -1566,7 +1548,7 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
         zmq_setsockopt(hub->router, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(hub->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
         zmq_setsockopt(hub->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) != 0) {
-        why_f(why, why_len, "cannot set up the CURVE server socket: %s", zmq_strerror(errno));
+        rk_why(why, why_len, "cannot set up the CURVE server socket: %s", zmq_strerror(errno));
         goto fail;
     }
     /* Connections that close, by socket, before anything is bound. */
@@ -1576,11 +1558,11 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
         zmq_setsockopt(hub->monitor, ZMQ_RCVHWM, &zero, sizeof zero) != 0 ||
         zmq_setsockopt(hub->monitor, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_connect(hub->monitor, monitor_ep) != 0) {
-        why_f(why, why_len, "cannot watch the server socket's connections: %s", zmq_strerror(errno));
+        rk_why(why, why_len, "cannot watch the server socket's connections: %s", zmq_strerror(errno));
         goto fail;
     }
     if (zmq_bind(hub->router, cfg->bind) != 0) {
-        why_f(why, why_len, "cannot bind %s: %s", cfg->bind, zmq_strerror(errno));
+        rk_why(why, why_len, "cannot bind %s: %s", cfg->bind, zmq_strerror(errno));
         err = HUB_EBIND;
         goto fail;
     }
@@ -1606,7 +1588,7 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
     /* Whatever waited in the queues before a restart goes out as soon as
      * its receiver says hello; expired entries are reported at once. */
     sweep(hub);
-    hub->last_sweep_ms = mono_ms();
+    hub->last_sweep_ms = rk_mono_ms();
     while (!*stop) {
         inbatch_t *cur = &hub->in[hub->cur], *next = &hub->in[!hub->cur];
         int rc = zmq_poll(items, 3, cur->n > 0 ? 0 : POLL_MS);
@@ -1630,10 +1612,10 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
             verify_pool_wait(hub->verify);
             hub->cur = !hub->cur;
         }
-        if (mono_ms() - hub->last_sweep_ms >= SWEEP_EVERY_MS) {
+        if (rk_mono_ms() - hub->last_sweep_ms >= SWEEP_EVERY_MS) {
             sweep(hub);
             record_counts(hub, false);
-            hub->last_sweep_ms = mono_ms();
+            hub->last_sweep_ms = rk_mono_ms();
         } else {
             push_marked(hub); /* pipes that were full may have room now */
         }

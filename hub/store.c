@@ -60,6 +60,7 @@
 
 #include "merkle.h"
 #include "note.h"
+#include "why.h"
 
 #define SCHEMA_VERSION 1u
 #define ORG_RECORD_VERSION 1u
@@ -190,18 +191,6 @@ const char *org_status_name(org_status status)
 }
 
 /* ------------------------------------------------------------------ helpers */
-
-static void why_f(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void why_f(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
 
 static store_err map_mdb(int rc)
 {
@@ -531,15 +520,15 @@ static store_err ensure_dir(const char *dir, char *why, size_t why_len)
     struct stat st;
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        why_f(why, why_len, "cannot create data directory %s: %s", dir, strerror(errno));
+        rk_why(why, why_len, "cannot create data directory %s: %s", dir, strerror(errno));
         return STORE_EIO;
     }
     if (stat(dir, &st) != 0) {
-        why_f(why, why_len, "cannot use data directory %s: %s", dir, strerror(errno));
+        rk_why(why, why_len, "cannot use data directory %s: %s", dir, strerror(errno));
         return STORE_EIO;
     }
     if (!S_ISDIR(st.st_mode)) {
-        why_f(why, why_len, "data directory %s exists but is not a directory", dir);
+        rk_why(why, why_len, "data directory %s exists but is not a directory", dir);
         return STORE_EIO;
     }
     return STORE_OK;
@@ -556,7 +545,7 @@ static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, cha
 
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != MDB_SUCCESS) {
-        why_f(why, why_len, "cannot begin a transaction in %s: %s", dir, mdb_strerror(rc));
+        rk_why(why, why_len, "cannot begin a transaction in %s: %s", dir, mdb_strerror(rc));
         return map_mdb(rc);
     }
     if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != MDB_SUCCESS ||
@@ -574,7 +563,7 @@ static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, cha
         (rc = mdb_dbi_open(txn, "log_cp", MDB_CREATE, &s->log_cp)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "log_person", MDB_CREATE, &s->log_person)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "log_seq", MDB_CREATE, &s->log_seq)) != MDB_SUCCESS) {
-        why_f(why, why_len, "cannot open the databases in %s: %s", dir, mdb_strerror(rc));
+        rk_why(why, why_len, "cannot open the databases in %s: %s", dir, mdb_strerror(rc));
         err = map_mdb(rc);
         goto fail;
     }
@@ -594,20 +583,20 @@ static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, cha
         const uint8_t *p = val.mv_data;
         uint32_t v;
         if (val.mv_size != 4) {
-            why_f(why, why_len, "%s: the schema record is damaged", dir);
+            rk_why(why, why_len, "%s: the schema record is damaged", dir);
             err = STORE_ECORRUPT;
             goto fail;
         }
         v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         if (v != SCHEMA_VERSION) {
-            why_f(why, why_len, "%s holds schema version %u; this build reads version %u only", dir,
-                  (unsigned)v, SCHEMA_VERSION);
+            rk_why(why, why_len, "%s holds schema version %u; this build reads version %u only", dir,
+                   (unsigned)v, SCHEMA_VERSION);
             err = STORE_ECORRUPT;
             goto fail;
         }
     }
     if (rc != MDB_SUCCESS) {
-        why_f(why, why_len, "cannot read or write the schema version in %s: %s", dir, mdb_strerror(rc));
+        rk_why(why, why_len, "cannot read or write the schema version in %s: %s", dir, mdb_strerror(rc));
         err = map_mdb(rc);
         goto fail;
     }
@@ -622,16 +611,17 @@ static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, cha
             rc = mdb_put(txn, s->meta, &key, &val, 0);
         } else if (rc == MDB_SUCCESS) {
             if (val.mv_size != 32 || sodium_memcmp(val.mv_data, check, 32) != 0) {
-                why_f(why, why_len,
-                      "the master key does not match this data directory (%s): it was created with "
-                      "another master key; use that key, or a new empty data directory", dir);
+                rk_why(why, why_len,
+                       "the master key does not match this data directory (%s): it was created with "
+                       "another master key; use that key, or a new empty data directory",
+                       dir);
                 err = STORE_EMASTER;
                 goto fail;
             }
         }
         if (rc != MDB_SUCCESS) {
-            why_f(why, why_len, "cannot read or write the master key check in %s: %s", dir,
-                  mdb_strerror(rc));
+            rk_why(why, why_len, "cannot read or write the master key check in %s: %s", dir,
+                   mdb_strerror(rc));
             err = map_mdb(rc);
             goto fail;
         }
@@ -639,7 +629,7 @@ static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, cha
     rc = mdb_txn_commit(txn);
     txn = NULL;
     if (rc != MDB_SUCCESS) {
-        why_f(why, why_len, "cannot initialize %s: %s", dir, mdb_strerror(rc));
+        rk_why(why, why_len, "cannot initialize %s: %s", dir, mdb_strerror(rc));
         return map_mdb(rc);
     }
     return STORE_OK;
@@ -661,41 +651,41 @@ store_err store_open(const char *dir, const uint8_t *master_key, size_t map_size
 
     *out = NULL;
     if (dir == NULL || *dir == '\0') {
-        why_f(why, why_len, "no data directory given");
+        rk_why(why, why_len, "no data directory given");
         return STORE_EINVAL;
     }
     if (sodium_init() < 0) {
-        why_f(why, why_len, "libsodium failed to initialize");
+        rk_why(why, why_len, "libsodium failed to initialize");
         return STORE_EIO;
     }
     if ((err = ensure_dir(dir, why, why_len)) != STORE_OK)
         return err;
     s = calloc(1, sizeof *s);
     if (s == NULL) {
-        why_f(why, why_len, "out of memory opening %s", dir);
+        rk_why(why, why_len, "out of memory opening %s", dir);
         return STORE_ENOMEM;
     }
     if (master_key != NULL && keys_derive(master_key, &s->keys, check) != STORE_OK) {
-        why_f(why, why_len, "out of memory deriving the table keys");
+        rk_why(why, why_len, "out of memory deriving the table keys");
         err = STORE_ENOMEM;
         goto fail;
     }
     rc = mdb_env_create(&s->env);
     if (rc != MDB_SUCCESS) {
         s->env = NULL;
-        why_f(why, why_len, "cannot create an LMDB environment: %s", mdb_strerror(rc));
+        rk_why(why, why_len, "cannot create an LMDB environment: %s", mdb_strerror(rc));
         err = map_mdb(rc);
         goto fail;
     }
     if ((rc = mdb_env_set_maxdbs(s->env, MAX_DBS)) != MDB_SUCCESS ||
         (rc = mdb_env_set_mapsize(s->env, map_size ? map_size : STORE_DEFAULT_MAP_SIZE)) != MDB_SUCCESS) {
-        why_f(why, why_len, "cannot configure the LMDB environment: %s", mdb_strerror(rc));
+        rk_why(why, why_len, "cannot configure the LMDB environment: %s", mdb_strerror(rc));
         err = map_mdb(rc);
         goto fail;
     }
     rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
     if (rc != MDB_SUCCESS) {
-        why_f(why, why_len, "cannot open the data files in %s: %s", dir, mdb_strerror(rc));
+        rk_why(why, why_len, "cannot open the data files in %s: %s", dir, mdb_strerror(rc));
         err = map_mdb(rc);
         goto fail;
     }

@@ -2,6 +2,7 @@
  * keys.c - identities and key files.
  */
 #include "keys.h"
+#include "why.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,17 +33,6 @@ const char *rk_keys_strerror(rk_keys_err err)
     case RK_KEYS_ENAME: return "invalid name";
     }
     return "unknown key error";
-}
-
-static void why_f(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void why_f(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
 }
 
 static bool valid_key_name(const char *name)
@@ -111,14 +101,14 @@ static rk_keys_err slurp(const char *path, int fd, char *buf, size_t cap, char *
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            why_f(why, why_len, "%s: %s", path, strerror(errno));
+            rk_why(why, why_len, "%s: %s", path, strerror(errno));
             return RK_KEYS_EIO;
         }
         if (n == 0)
             break;
         got += (size_t)n;
         if (got >= cap - 1) {
-            why_f(why, why_len, "%s: file is too large to be a key file", path);
+            rk_why(why, why_len, "%s: file is too large to be a key file", path);
             return RK_KEYS_EFORMAT;
         }
     }
@@ -185,19 +175,19 @@ static rk_keys_err open_secret(const char *path, int *fd_out, char *why, size_t 
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        why_f(why, why_len, "cannot open secret key file %s: %s", path, strerror(errno));
+        rk_why(why, why_len, "cannot open secret key file %s: %s", path, strerror(errno));
         return RK_KEYS_EIO;
     }
     if (fstat(fd, &st) != 0) {
-        why_f(why, why_len, "cannot stat %s: %s", path, strerror(errno));
+        rk_why(why, why_len, "cannot stat %s: %s", path, strerror(errno));
         close(fd);
         return RK_KEYS_EIO;
     }
     if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        why_f(why, why_len,
-              "refusing secret key file %s: its mode %04o lets group or others read it; "
-              "run 'chmod 600 %s' if it has not leaked, or generate a new key",
-              path, (unsigned)(st.st_mode & 07777), path);
+        rk_why(why, why_len,
+               "refusing secret key file %s: its mode %04o lets group or others read it; "
+               "run 'chmod 600 %s' if it has not leaked, or generate a new key",
+               path, (unsigned)(st.st_mode & 07777), path);
         close(fd);
         return RK_KEYS_EPERM;
     }
@@ -210,7 +200,7 @@ static rk_keys_err open_secret(const char *path, int *fd_out, char *why, size_t 
 static bool text_fits(const char *text, const char *label, char *why, size_t why_len)
 {
     if (strnlen(text, KEY_FILE_MAX) >= KEY_FILE_MAX - 1) {
-        why_f(why, why_len, "%s: file is too large to be a key file", label);
+        rk_why(why, why_len, "%s: file is too large to be a key file", label);
         return false;
     }
     return true;
@@ -233,19 +223,19 @@ rk_keys_err rk_identity_parse(const char *text, const char *label, rk_identity_t
     if (id == NULL)
         return RK_KEYS_ENOMEM;
     if (!field(text, "renkei-secret-key", version, sizeof version) || strcmp(version, "1") != 0) {
-        why_f(why, why_len, "%s is not a Renkei secret key file (no 'renkei-secret-key: 1' line)", label);
+        rk_why(why, why_len, "%s is not a Renkei secret key file (no 'renkei-secret-key: 1' line)", label);
         goto fail;
     }
     if (!field(text, "name", id->pub.name, sizeof id->pub.name) || !valid_key_name(id->pub.name)) {
-        why_f(why, why_len, "%s: missing or invalid 'name' line", label);
+        rk_why(why, why_len, "%s: missing or invalid 'name' line", label);
         goto fail;
     }
     if (!field(text, "seed", b64, sizeof b64) || !b64_exact(b64, seed, sizeof seed)) {
-        why_f(why, why_len, "%s: missing or invalid 'seed' line (base64 of 32 bytes)", label);
+        rk_why(why, why_len, "%s: missing or invalid 'seed' line (base64 of 32 bytes)", label);
         goto fail;
     }
     if ((err = derive(id, seed)) != RK_KEYS_OK) {
-        why_f(why, why_len, "%s: key derivation failed", label);
+        rk_why(why, why_len, "%s: key derivation failed", label);
         goto fail;
     }
     sodium_memzero(seed, sizeof seed);
@@ -303,10 +293,10 @@ static rk_keys_err write_new(const char *path, const char *text, mode_t mode, ch
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
         if (errno == EEXIST) {
-            why_f(why, why_len, "%s already exists; refusing to overwrite a key", path);
+            rk_why(why, why_len, "%s already exists; refusing to overwrite a key", path);
             return RK_KEYS_EEXIST;
         }
-        why_f(why, why_len, "cannot create %s: %s", path, strerror(errno));
+        rk_why(why, why_len, "cannot create %s: %s", path, strerror(errno));
         return RK_KEYS_EIO;
     }
     (void)fchmod(fd, mode); /* umask may have narrowed it; never widened */
@@ -326,7 +316,7 @@ static rk_keys_err write_new(const char *path, const char *text, mode_t mode, ch
     }
     return RK_KEYS_OK;
 fail:
-    why_f(why, why_len, "cannot write %s: %s", path, strerror(errno));
+    rk_why(why, why_len, "cannot write %s: %s", path, strerror(errno));
     if (fd >= 0)
         close(fd);
     unlink(path);
@@ -344,7 +334,7 @@ rk_keys_err rk_identity_save(const rk_identity_t *id, const char *prefix, char *
 
     if ((size_t)snprintf(key_path, sizeof key_path, "%s.key", prefix) >= sizeof key_path ||
         (size_t)snprintf(pub_path, sizeof pub_path, "%s.pub", prefix) >= sizeof pub_path) {
-        why_f(why, why_len, "key file path is too long");
+        rk_why(why, why_len, "key file path is too long");
         return RK_KEYS_EIO;
     }
     secret_text = sodium_malloc(cap);
@@ -366,7 +356,7 @@ rk_keys_err rk_identity_save(const rk_identity_t *id, const char *prefix, char *
     sodium_memzero(seed_b64, sizeof seed_b64);
 
     if (access(pub_path, F_OK) == 0) {
-        why_f(why, why_len, "%s already exists; refusing to overwrite a key", pub_path);
+        rk_why(why, why_len, "%s already exists; refusing to overwrite a key", pub_path);
         err = RK_KEYS_EEXIST;
     } else if ((err = write_new(key_path, secret_text, 0600, why, why_len)) == RK_KEYS_OK &&
                (err = write_new(pub_path, pub_text, 0644, why, why_len)) != RK_KEYS_OK) {
@@ -399,25 +389,25 @@ rk_keys_err rk_pubkey_parse(const char *text, const char *label, rk_pubkey_t *ou
     if (!text_fits(text, label, why, why_len))
         return RK_KEYS_EFORMAT;
     if (!field(text, "renkei-public-key", version, sizeof version) || strcmp(version, "1") != 0) {
-        why_f(why, why_len, "%s is not a Renkei public key file (no 'renkei-public-key: 1' line)", label);
+        rk_why(why, why_len, "%s is not a Renkei public key file (no 'renkei-public-key: 1' line)", label);
         return RK_KEYS_EFORMAT;
     }
     if (!field(text, "name", name, sizeof name) || !valid_key_name(name)) {
-        why_f(why, why_len, "%s: missing or invalid 'name' line", label);
+        rk_why(why, why_len, "%s: missing or invalid 'name' line", label);
         return RK_KEYS_EFORMAT;
     }
     if (!field(text, "sign", b64, sizeof b64) || !b64_exact(b64, sign_pk, sizeof sign_pk)) {
-        why_f(why, why_len, "%s: missing or invalid 'sign' line (base64 of 32 bytes)", label);
+        rk_why(why, why_len, "%s: missing or invalid 'sign' line (base64 of 32 bytes)", label);
         return RK_KEYS_EFORMAT;
     }
     if (rk_pubkey_from_sign(name, sign_pk, out) != RK_KEYS_OK) {
-        why_f(why, why_len, "%s: the 'sign' key is not a valid Ed25519 public key", label);
+        rk_why(why, why_len, "%s: the 'sign' key is not a valid Ed25519 public key", label);
         return RK_KEYS_ECRYPTO;
     }
     if (field(text, "curve", z85, sizeof z85)) {
         if (strlen(z85) != RK_Z85_LEN || zmq_z85_decode(curve, z85) == NULL ||
             sodium_memcmp(curve, out->curve_pk, RK_KEY_LEN) != 0) {
-            why_f(why, why_len, "%s: the 'curve' line does not match the 'sign' key", label);
+            rk_why(why, why_len, "%s: the 'curve' line does not match the 'sign' key", label);
             memset(out, 0, sizeof *out);
             return RK_KEYS_EFORMAT;
         }
@@ -436,7 +426,7 @@ rk_keys_err rk_pubkey_load(const char *path, rk_pubkey_t *out, char *why, size_t
         return RK_KEYS_ECRYPTO;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        why_f(why, why_len, "cannot open public key file %s: %s", path, strerror(errno));
+        rk_why(why, why_len, "cannot open public key file %s: %s", path, strerror(errno));
         return RK_KEYS_EIO;
     }
     err = slurp(path, fd, text, sizeof text, why, why_len);
@@ -485,11 +475,11 @@ rk_keys_err rk_master_parse(const char *text, const char *label, uint8_t **key, 
     if (k == NULL)
         return RK_KEYS_ENOMEM;
     if (!field(text, "renkei-master-key", version, sizeof version) || strcmp(version, "1") != 0) {
-        why_f(why, why_len, "%s is not a Renkei master key file (no 'renkei-master-key: 1' line)", label);
+        rk_why(why, why_len, "%s is not a Renkei master key file (no 'renkei-master-key: 1' line)", label);
         goto done;
     }
     if (!field(text, "key", b64, sizeof b64) || !b64_exact(b64, k, 32)) {
-        why_f(why, why_len, "%s: missing or invalid 'key' line (base64 of 32 bytes)", label);
+        rk_why(why, why_len, "%s: missing or invalid 'key' line (base64 of 32 bytes)", label);
         goto done;
     }
     err = RK_KEYS_OK;

@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "renkei.pb-c.h"
+#include "why.h"
 
 #define SIG_DOMAIN_ENVELOPE "renkei-envelope-v1"
 #define SIG_DOMAIN_DIRECTORY "renkei-directory-v1"
@@ -150,17 +151,16 @@ static void wiping_free(void *data, void *p)
 
 static ProtobufCAllocator wiping = {wiping_alloc, wiping_free, NULL};
 
-static void set_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Why an unpack of `what` returned NULL: out of memory, or bytes that are
  * not a valid message. */
 static rk_wire_err unpack_failed(const char *what, char *why, size_t why_len)
 {
     if (unpack_oom) {
-        set_why(why, why_len, "out of memory decoding the %s", what);
+        rk_why(why, why_len, "out of memory decoding the %s", what);
         return RK_WIRE_ENOMEM;
     }
-    set_why(why, why_len, "%s is not a valid protobuf message", what);
+    rk_why(why, why_len, "%s is not a valid protobuf message", what);
     return RK_WIRE_EDECODE;
 }
 
@@ -173,21 +173,11 @@ static void wipe_free(void *p, size_t len)
     free(p);
 }
 
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
-
 /* Copies a checked name (org id or procedure type) or fails naming the field. */
 static rk_wire_err take_name(char *dst, const char *src, const char *field, char *why, size_t why_len)
 {
     if (!rk_valid_name(src)) {
-        set_why(why, why_len, "field '%s' is not a valid name (1-64 of a-z 0-9 . _ -)", field);
+        rk_why(why, why_len, "field '%s' is not a valid name (1-64 of a-z 0-9 . _ -)", field);
         return RK_WIRE_EFIELD;
     }
     strcpy(dst, src);
@@ -207,7 +197,7 @@ static rk_wire_err take_fixed(uint8_t *dst, size_t len, ProtobufCBinaryData src,
                               char *why, size_t why_len)
 {
     if (src.len != len) {
-        set_why(why, why_len, "field '%s' has the wrong length", field);
+        rk_why(why, why_len, "field '%s' has the wrong length", field);
         return RK_WIRE_EFIELD;
     }
     memcpy(dst, src.data, len);
@@ -338,7 +328,7 @@ rk_wire_err rk_core_decode(const uint8_t *buf, size_t len, rk_core_t *c, char *w
     if (m == NULL)
         return unpack_failed("envelope core", why, why_len);
     if (m->version != RK_PROTOCOL_VERSION) {
-        set_why(why, why_len, "%s: unsupported protocol version", "envelope core");
+        rk_why(why, why_len, "%s: unsupported protocol version", "envelope core");
         err = RK_WIRE_EVERSION;
         goto fail;
     }
@@ -353,12 +343,12 @@ rk_wire_err rk_core_decode(const uint8_t *buf, size_t len, rk_core_t *c, char *w
         c->has_reply_to = true;
     }
     if (m->what.len == 0) {
-        set_why(why, why_len, "field '%s' is empty", "what");
+        rk_why(why, why_len, "field '%s' is empty", "what");
         err = RK_WIRE_EFIELD;
         goto fail;
     }
     if (m->what.len > RK_WHAT_CEILING) {
-        set_why(why, why_len, "field '%s' is larger than any hub accepts", "what");
+        rk_why(why, why_len, "field '%s' is larger than any hub accepts", "what");
         err = RK_WIRE_ESIZE;
         goto fail;
     }
@@ -433,15 +423,15 @@ static rk_wire_err envelope_from_pb(const Renkei__V1__Envelope *m, rk_envelope_t
     rk_wire_err err;
     memset(env, 0, sizeof *env);
     if (m == NULL) {
-        set_why(why, why_len, "field '%s' is missing", "envelope");
+        rk_why(why, why_len, "field '%s' is missing", "envelope");
         return RK_WIRE_EFIELD;
     }
     if (m->core.len == 0) {
-        set_why(why, why_len, "field '%s' is empty", "core");
+        rk_why(why, why_len, "field '%s' is empty", "core");
         return RK_WIRE_EFIELD;
     }
     if (m->core.len > RK_FRAME_CEILING) {
-        set_why(why, why_len, "field '%s' is larger than any hub accepts", "core");
+        rk_why(why, why_len, "field '%s' is larger than any hub accepts", "core");
         return RK_WIRE_ESIZE;
     }
     if ((err = take_fixed(env->signature, RK_SIG_LEN, m->signature, "signature", why, why_len)) != RK_WIRE_OK ||
@@ -569,7 +559,7 @@ rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_fra
     if (m == NULL)
         return unpack_failed("frame", why, why_len);
     if (m->version != RK_PROTOCOL_VERSION) {
-        set_why(why, why_len, "%s: unsupported protocol version", "frame");
+        rk_why(why, why_len, "%s: unsupported protocol version", "frame");
         renkei__v1__client_frame__free_unpacked(m, &wiping);
         return RK_WIRE_EVERSION;
     }
@@ -596,7 +586,7 @@ rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_fra
         break;
     case RENKEI__V1__CLIENT_FRAME__BODY_ACK:
         if (m->ack->n_seq == 0 || m->ack->n_seq > RK_ACK_MAX) {
-            set_why(why, why_len, "field '%s' must hold 1 to %d sequence numbers", "ack.seq", RK_ACK_MAX);
+            rk_why(why, why_len, "field '%s' must hold 1 to %d sequence numbers", "ack.seq", RK_ACK_MAX);
             err = RK_WIRE_EFIELD;
             break;
         }
@@ -605,7 +595,7 @@ rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_fra
         break;
     case RENKEI__V1__CLIENT_FRAME__BODY_LOG_READ:
         if (m->log_read->count == 0 || m->log_read->count > RK_LOG_READ_MAX) {
-            set_why(why, why_len, "field '%s' must be 1 to %d", "log_read.count", RK_LOG_READ_MAX);
+            rk_why(why, why_len, "field '%s' must be 1 to %d", "log_read.count", RK_LOG_READ_MAX);
             err = RK_WIRE_EFIELD;
             break;
         }
@@ -627,7 +617,7 @@ rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_fra
         err = take_fixed(f->u.disclose.code, RK_CODE_LEN, m->disclose->code, "code", why, why_len);
         break;
     default:
-        set_why(why, why_len, "%s has no body", "frame");
+        rk_why(why, why_len, "%s has no body", "frame");
         err = RK_WIRE_EFIELD;
         break;
     }
@@ -813,7 +803,7 @@ static rk_wire_err log_from_pb(const Renkei__V1__LogEntries *m, rk_hub_frame_t *
     take_detail(f->u.log.detail, m->detail);
     f->u.log.tree_size = m->tree_size;
     if (m->n_index != n || n > RK_LOG_READ_MAX) {
-        set_why(why, why_len, "%s: entries and indexes do not match", "log");
+        rk_why(why, why_len, "%s: entries and indexes do not match", "log");
         return RK_WIRE_EFIELD;
     }
     if (n == 0)
@@ -890,17 +880,17 @@ rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *
     if (m == NULL)
         return unpack_failed("log entry", why, why_len);
     if (m->version != RK_PROTOCOL_VERSION) {
-        set_why(why, why_len, "%s: unsupported protocol version", "log entry");
+        rk_why(why, why_len, "%s: unsupported protocol version", "log entry");
         err = RK_WIRE_EVERSION;
     } else if ((unsigned)m->event < 1 || (unsigned)m->event > RK_EV_LAST) {
-        set_why(why, why_len, "field '%s' is out of range", "event");
+        rk_why(why, why_len, "field '%s' is out of range", "event");
         err = RK_WIRE_EFIELD;
     } else if ((err = take_optional_name(e->from, m->from, "from", why, why_len)) != RK_WIRE_OK ||
                (err = take_optional_name(e->to, m->to, "to", why, why_len)) != RK_WIRE_OK ||
                (err = take_optional_name(e->type, m->type, "type", why, why_len)) != RK_WIRE_OK) {
         /* why is set */
     } else if (strlen(m->kind) > RK_KIND_MAX) {
-        set_why(why, why_len, "field '%s' is too long", "kind");
+        rk_why(why, why_len, "field '%s' is too long", "kind");
         err = RK_WIRE_EFIELD;
     } else {
         if (m->msg_id.len != 0 &&
@@ -935,7 +925,7 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
     if (m == NULL)
         return unpack_failed("frame", why, why_len);
     if (m->version != RK_PROTOCOL_VERSION) {
-        set_why(why, why_len, "%s: unsupported protocol version", "frame");
+        rk_why(why, why_len, "%s: unsupported protocol version", "frame");
         renkei__v1__hub_frame__free_unpacked(m, &wiping);
         return RK_WIRE_EVERSION;
     }
@@ -944,7 +934,7 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
         if ((err = take_name(f->u.welcome.org, m->welcome->org, "org", why, why_len)) != RK_WIRE_OK)
             break;
         if (strlen(m->welcome->kind) > RK_KIND_MAX) {
-            set_why(why, why_len, "field '%s' is too long", "kind");
+            rk_why(why, why_len, "field '%s' is too long", "kind");
             err = RK_WIRE_EFIELD;
             break;
         }
@@ -1015,7 +1005,7 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
         break;
     case RENKEI__V1__HUB_FRAME__BODY_PROOF:
         if (m->proof->n_hash > RK_PROOF_MAX) {
-            set_why(why, why_len, "field '%s' has too many hashes", "proof.hash");
+            rk_why(why, why_len, "field '%s' has too many hashes", "proof.hash");
             err = RK_WIRE_EFIELD;
             break;
         }
@@ -1037,7 +1027,7 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
         }
         break;
     default:
-        set_why(why, why_len, "%s has no body", "frame");
+        rk_why(why, why_len, "%s has no body", "frame");
         err = RK_WIRE_EFIELD;
         break;
     }

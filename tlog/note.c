@@ -2,6 +2,7 @@
  * note.c - C2SP signed notes carrying tlog checkpoints, Ed25519 only.
  */
 #include "note.h"
+#include "why.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -20,18 +21,6 @@
 #define TIME_PREFIX "renkei-time "
 #define EM_DASH_SP "\xe2\x80\x94 "
 #define B64 sodium_base64_VARIANT_ORIGINAL
-
-static void why_f(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void why_f(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why == NULL || why_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
 
 static bool valid_name_n(const char *s, size_t len)
 {
@@ -165,20 +154,22 @@ tlog_err tlog_vkey_parse(const char *vkey, char name[TLOG_NAME_MAX + 1], uint8_t
     plus1 = strchr(vkey, '+');
     plus2 = plus1 != NULL ? strchr(plus1 + 1, '+') : NULL;
     if (plus2 == NULL) {
-        why_f(why, why_len, "a verifier key has the form NAME+KEYID+KEY; copy it again from the "
-                            "log operator's published key");
+        rk_why(why, why_len,
+               "a verifier key has the form NAME+KEYID+KEY; copy it again from the "
+               "log operator's published key");
         return TLOG_EFORMAT;
     }
     name_len = (size_t)(plus1 - vkey);
     hex = plus1 + 1;
     b64 = plus2 + 1;
     if (!valid_name_n(vkey, name_len)) {
-        why_f(why, why_len, "the key name in the verifier key is empty, too long or contains "
-                            "spaces or control characters");
+        rk_why(why, why_len,
+               "the key name in the verifier key is empty, too long or contains "
+               "spaces or control characters");
         return TLOG_EFORMAT;
     }
     if (plus2 - hex != 8) {
-        why_f(why, why_len, "the key id in the verifier key must be 8 hex digits");
+        rk_why(why, why_len, "the key id in the verifier key must be 8 hex digits");
         return TLOG_EFORMAT;
     }
     for (int i = 0; i < 8; i++) {
@@ -189,27 +180,29 @@ tlog_err tlog_vkey_parse(const char *vkey, char name[TLOG_NAME_MAX + 1], uint8_t
         else if (c >= 'a' && c <= 'f')
             v = (unsigned)(c - 'a' + 10);
         else {
-            why_f(why, why_len, "the key id in the verifier key must be 8 lowercase hex digits");
+            rk_why(why, why_len, "the key id in the verifier key must be 8 lowercase hex digits");
             return TLOG_EFORMAT;
         }
         id = id << 4 | v;
     }
     if (!b64_decode_exact(b64, strlen(b64), key, sizeof key, &key_len) || key_len != sizeof key - 3) {
-        why_f(why, why_len, "the key in the verifier key is not base64 of 33 bytes; "
-                            "copy it again from the log operator's published key");
+        rk_why(why, why_len,
+               "the key in the verifier key is not base64 of 33 bytes; "
+               "copy it again from the log operator's published key");
         return TLOG_EFORMAT;
     }
     if (key[0] != SIG_TYPE_ED25519) {
-        why_f(why, why_len, "the verifier key is of signature type %u, only Ed25519 (1) is supported",
-              (unsigned)key[0]);
+        rk_why(why, why_len, "the verifier key is of signature type %u, only Ed25519 (1) is supported",
+               (unsigned)key[0]);
         return TLOG_EFORMAT;
     }
     memcpy(name, vkey, name_len);
     name[name_len] = '\0';
     if (tlog_key_id(name, key + 1) != id) {
         name[0] = '\0';
-        why_f(why, why_len, "the key id in the verifier key does not match its name and key: "
-                            "it was mistyped or altered");
+        rk_why(why, why_len,
+               "the key id in the verifier key does not match its name and key: "
+               "it was mistyped or altered");
         return TLOG_EFORMAT;
     }
     memcpy(pk, key + 1, PK_BYTES);
@@ -342,33 +335,34 @@ static tlog_err check_signatures(const uint8_t *sigs, size_t len, const uint8_t 
         line_len = (size_t)(nl - line);
         pos += line_len + 1;
         if (++line_no > TLOG_NOTE_MAX_SIGS) {
-            why_f(why, why_len, "the checkpoint has more than %d signature lines", TLOG_NOTE_MAX_SIGS);
+            rk_why(why, why_len, "the checkpoint has more than %d signature lines", TLOG_NOTE_MAX_SIGS);
             return TLOG_EFORMAT;
         }
         if (line_len < dash_len || memcmp(line, EM_DASH_SP, dash_len) != 0) {
-            why_f(why, why_len, "signature line %zu does not start with an em dash (U+2014) and a "
-                                "space; the checkpoint was damaged in transit or hand-edited",
-                  line_no);
+            rk_why(why, why_len,
+                   "signature line %zu does not start with an em dash (U+2014) and a "
+                   "space; the checkpoint was damaged in transit or hand-edited",
+                   line_no);
             return TLOG_EFORMAT;
         }
         sp = memchr(line + dash_len, ' ', line_len - dash_len);
         if (sp == NULL) {
-            why_f(why, why_len, "signature line %zu has no space between key name and signature",
-                  line_no);
+            rk_why(why, why_len, "signature line %zu has no space between key name and signature", line_no);
             return TLOG_EFORMAT;
         }
         name_len = (size_t)(sp - (line + dash_len));
         if (!note_key_name_ok(line + dash_len, name_len)) {
-            why_f(why, why_len, "signature line %zu has an empty key name or one with spaces or '+'",
-                  line_no);
+            rk_why(why, why_len, "signature line %zu has an empty key name or one with spaces or '+'",
+                   line_no);
             return TLOG_EFORMAT;
         }
         if (!b64_decode_exact((const char *)sp + 1, (size_t)(nl - sp - 1), raw, sizeof raw,
                               &raw_len) ||
             raw_len < 5) {
-            why_f(why, why_len, "signature line %zu does not end in the base64 of a key id and a "
-                                "signature",
-                  line_no);
+            rk_why(why, why_len,
+                   "signature line %zu does not end in the base64 of a key id and a "
+                   "signature",
+                   line_no);
             return TLOG_EFORMAT;
         }
         id = (uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 | (uint32_t)raw[2] << 8 | raw[3];
@@ -377,17 +371,19 @@ static tlog_err check_signatures(const uint8_t *sigs, size_t len, const uint8_t 
             continue; /* another key's signature: ignored, as the format requires */
         if (raw_len != 4 + SIG_BYTES ||
             crypto_sign_verify_detached(raw + 4, body, body_len, pk) != 0) {
-            why_f(why, why_len, "the signature by %s (line %zu) does not verify: the checkpoint "
-                                "was changed after it was signed; do not trust it",
-                  key_name, line_no);
+            rk_why(why, why_len,
+                   "the signature by %s (line %zu) does not verify: the checkpoint "
+                   "was changed after it was signed; do not trust it",
+                   key_name, line_no);
             return TLOG_ESIG;
         }
         good++;
     }
     if (good == 0) {
-        why_f(why, why_len, "the checkpoint carries no signature by %s with key id %08" PRIx32
-                            "; check that the verifier key configured for this log is current",
-              key_name, want_id);
+        rk_why(why, why_len,
+               "the checkpoint carries no signature by %s with key id %08" PRIx32
+               "; check that the verifier key configured for this log is current",
+               key_name, want_id);
         return TLOG_ESIG;
     }
     return TLOG_OK;
@@ -427,55 +423,61 @@ static tlog_err parse_body(const char *body, size_t len, const char *origin, tlo
         pos += n + 1;
         line_no++;
         if (n == 0) {
-            why_f(why, why_len, "line %zu of the checkpoint is empty; a checkpoint has no empty "
-                                "lines",
-                  line_no);
+            rk_why(why, why_len,
+                   "line %zu of the checkpoint is empty; a checkpoint has no empty "
+                   "lines",
+                   line_no);
             return TLOG_EFORMAT;
         }
         if (line_no == 1) {
             if (n != strlen(origin) || memcmp(line, origin, n) != 0) {
-                why_f(why, why_len, "the checkpoint is for log \"%.*s\", not \"%s\"; fetch the "
-                                    "checkpoint of the right log",
-                      (int)(n > 64 ? 64 : n), line, origin);
+                rk_why(why, why_len,
+                       "the checkpoint is for log \"%.*s\", not \"%s\"; fetch the "
+                       "checkpoint of the right log",
+                       (int)(n > 64 ? 64 : n), line, origin);
                 return TLOG_EFORMAT;
             }
         } else if (line_no == 2) {
             if (!parse_size(line, n, &cp->size)) {
-                why_f(why, why_len, "the tree size line is not a decimal number without leading "
-                                    "zeros");
+                rk_why(why, why_len,
+                       "the tree size line is not a decimal number without leading "
+                       "zeros");
                 return TLOG_EFORMAT;
             }
         } else if (line_no == 3) {
             if (n != ROOT_B64_LEN ||
                 !b64_decode_exact(line, n, cp->root, sizeof cp->root, &root_len) ||
                 root_len != TLOG_HASH_LEN) {
-                why_f(why, why_len, "the root hash line is not the exact base64 of 32 bytes");
+                rk_why(why, why_len, "the root hash line is not the exact base64 of 32 bytes");
                 return TLOG_EFORMAT;
             }
         } else if (n >= sizeof TIME_PREFIX - 1 &&
                    memcmp(line, TIME_PREFIX, sizeof TIME_PREFIX - 1) == 0) {
             if (++times > 1) {
-                why_f(why, why_len, "the checkpoint has more than one renkei-time line");
+                rk_why(why, why_len, "the checkpoint has more than one renkei-time line");
                 return TLOG_EFORMAT;
             }
             if (!parse_time(line + sizeof TIME_PREFIX - 1, n - (sizeof TIME_PREFIX - 1),
                             &cp->time)) {
-                why_f(why, why_len, "the renkei-time line is not a UTC time of the form "
-                                    "2024-04-01T09:00:00Z");
+                rk_why(why, why_len,
+                       "the renkei-time line is not a UTC time of the form "
+                       "2024-04-01T09:00:00Z");
                 return TLOG_EFORMAT;
             }
         }
         /* Other extension lines are opaque and ignored. */
     }
     if (line_no < 3) {
-        why_f(why, why_len, "the checkpoint has %zu lines before the signatures; it needs origin, "
-                            "tree size and root hash",
-              line_no);
+        rk_why(why, why_len,
+               "the checkpoint has %zu lines before the signatures; it needs origin, "
+               "tree size and root hash",
+               line_no);
         return TLOG_EFORMAT;
     }
     if (times == 0) {
-        why_f(why, why_len, "the checkpoint has no renkei-time line; it was not made by a Renkei "
-                            "hub");
+        rk_why(why, why_len,
+               "the checkpoint has no renkei-time line; it was not made by a Renkei "
+               "hub");
         return TLOG_EFORMAT;
     }
     return TLOG_OK;
@@ -493,41 +495,43 @@ tlog_err tlog_checkpoint_open(const char *text, size_t len, const char *origin,
     if (why != NULL && why_len > 0)
         why[0] = '\0';
     if (sodium_init() < 0) {
-        why_f(why, why_len, "libsodium could not be initialised");
+        rk_why(why, why_len, "libsodium could not be initialised");
         return TLOG_ECRYPTO;
     }
     if (!valid_name(origin) || !valid_name(key_name)) {
-        why_f(why, why_len, "the expected origin or key name is empty or contains spaces, '+' or "
-                            "control characters; fix the configuration");
+        rk_why(why, why_len,
+               "the expected origin or key name is empty or contains spaces, '+' or "
+               "control characters; fix the configuration");
         return TLOG_EINVAL;
     }
     if (len == 0) {
-        why_f(why, why_len, "the checkpoint is empty");
+        rk_why(why, why_len, "the checkpoint is empty");
         return TLOG_EFORMAT;
     }
     if (len > TLOG_NOTE_MAX) {
-        why_f(why, why_len, "the checkpoint is %zu bytes, more than the %d accepted", len,
-              TLOG_NOTE_MAX);
+        rk_why(why, why_len, "the checkpoint is %zu bytes, more than the %d accepted", len, TLOG_NOTE_MAX);
         return TLOG_EFORMAT;
     }
     for (i = 0; i < len;) {
         uint32_t c;
         size_t n = utf8_next(t + i, len - i, &c);
         if (n == 0) {
-            why_f(why, why_len, "the checkpoint is not valid UTF-8 (byte %zu)", i);
+            rk_why(why, why_len, "the checkpoint is not valid UTF-8 (byte %zu)", i);
             return TLOG_EFORMAT;
         }
         if (c < 0x20 && c != '\n') {
-            why_f(why, why_len, "the checkpoint contains control character 0x%02x at byte %zu; a "
-                                "signed note may contain only newlines (was it converted to CRLF?)",
-                  (unsigned)c, i);
+            rk_why(why, why_len,
+                   "the checkpoint contains control character 0x%02x at byte %zu; a "
+                   "signed note may contain only newlines (was it converted to CRLF?)",
+                   (unsigned)c, i);
             return TLOG_EFORMAT;
         }
         i += n;
     }
     if (t[len - 1] != '\n') {
-        why_f(why, why_len, "the checkpoint does not end with a newline; it was probably cut "
-                            "short");
+        rk_why(why, why_len,
+               "the checkpoint does not end with a newline; it was probably cut "
+               "short");
         return TLOG_EFORMAT;
     }
     /* The note text ends at the last blank line. */
@@ -536,11 +540,11 @@ tlog_err tlog_checkpoint_open(const char *text, size_t len, const char *origin,
             break;
     }
     if (sep == 0) {
-        why_f(why, why_len, "the checkpoint has no blank line before its signature lines");
+        rk_why(why, why_len, "the checkpoint has no blank line before its signature lines");
         return TLOG_EFORMAT;
     }
     if (sep + 1 == len) {
-        why_f(why, why_len, "the checkpoint has no signature lines after the blank line");
+        rk_why(why, why_len, "the checkpoint has no signature lines after the blank line");
         return TLOG_EFORMAT;
     }
     err = check_signatures(t + sep + 1, len - sep - 1, t, sep, key_name, pk, why, why_len);
