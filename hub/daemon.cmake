@@ -22,7 +22,7 @@ if(RENKEI_TESTS)
   # fails on request (store.c, RENKEI_STORE_FAULTS), so that every failure
   # path of the hub's loop is run, not only reviewed.
   add_executable(renkei-hub-faults ${CMAKE_CURRENT_SOURCE_DIR}/main.c ${CMAKE_CURRENT_SOURCE_DIR}/options.c
-    ${RENKEI_HUB_SOURCES} ${CMAKE_CURRENT_SOURCE_DIR}/store.c)
+    ${RENKEI_HUB_SOURCES} ${RENKEI_STORE_SOURCES})
   target_compile_definitions(renkei-hub-faults PRIVATE RENKEI_STORE_FAULTS)
   target_include_directories(renkei-hub-faults PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(renkei-hub-faults PRIVATE renkei_tlog renkei_keys renkei_wire lmdb::lmdb

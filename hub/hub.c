@@ -138,6 +138,8 @@ struct hub {
     void *zap;
     void *monitor;         /* the router's socket events: connections that closed */
     conns_t *conns;
+    catalogue_t *cat; /* the procedure catalogue in force */
+    uint64_t cat_gen; /* its generation in the store */
     /* Sockets that closed, by fd: closed_at[fd] is the value n_closed took
      * when fd last closed (a frame read before that came on an older
      * connection). */
@@ -327,6 +329,65 @@ static void turn_failed(hub_t *hub, store_err err)
     }
 }
 
+/* Reloads the catalogue if another process (renkei-ctl) changed it: each
+ * loop turn routes under the catalogue its own transaction sees.  A
+ * catalogue that cannot be read leaves the one in force. */
+static void catalogue_refresh(hub_t *hub, store_txn_t *txn)
+{
+    char why[400] = "";
+    catalogue_t *cat;
+    uint64_t gen;
+    store_err err = store_cat_generation(txn, &gen);
+
+    if (err != STORE_OK || gen == hub->cat_gen)
+        return;
+    err = catalogue_load(txn, &cat, why, sizeof why);
+    if (err != STORE_OK) {
+        hub->cat_gen = gen; /* said once per change */
+        hub_log(hub->log, HUB_LOG_ERR,
+                "cannot load the changed procedure catalogue (%s); the previous one stays in force", why);
+        return;
+    }
+    catalogue_free(&hub->cat);
+    hub->cat = cat;
+    hub->cat_gen = gen;
+    hub->cfg.ttl.cat = cat;
+    hub_log(hub->log, HUB_LOG_NOTICE, "procedure catalogue loaded: %zu procedure types (generation %llu)",
+            catalogue_procedures(cat), (unsigned long long)gen);
+}
+
+/* Installs the default catalogue in a store that never had one, then loads
+ * the catalogue in force. */
+static hub_err catalogue_start(hub_t *hub, char *why, size_t why_len)
+{
+    store_txn_t *txn = NULL;
+    bool installed = false;
+    store_err err = store_begin(hub->store, true, &txn);
+
+    if (err == STORE_OK)
+        err = catalogue_install_default(txn, rk_wall_ms(), &installed, why, why_len);
+    if (err == STORE_OK)
+        err = store_commit(&txn);
+    else
+        store_abort(&txn);
+    if (err == STORE_OK && (err = store_begin(hub->store, false, &txn)) == STORE_OK) {
+        catalogue_refresh(hub, txn);
+        store_abort(&txn);
+    }
+    if (err == STORE_OK && hub->cat == NULL) {
+        rk_why(why, why_len, "cannot load the procedure catalogue (see the log above)");
+        return HUB_EIO;
+    }
+    if (err != STORE_OK) {
+        if (err != STORE_EINVAL)
+            rk_why(why, why_len, "cannot install the default procedure catalogue: %s", store_strerror(err));
+        return err == STORE_ENOMEM ? HUB_ENOMEM : HUB_EIO;
+    }
+    if (installed)
+        hub_log(hub->log, HUB_LOG_NOTICE, "installed the default procedure catalogue");
+    return HUB_OK;
+}
+
 static store_txn_t *turn_txn(hub_t *hub)
 {
     store_err err;
@@ -337,7 +398,9 @@ static store_txn_t *turn_txn(hub_t *hub)
         hub_log(hub->log, HUB_LOG_ERR, "cannot begin a store transaction: %s", store_strerror(err));
         hub->txn_failed = true;
         hub->txn = NULL;
+        return NULL;
     }
+    catalogue_refresh(hub, hub->txn);
     return hub->txn;
 }
 
@@ -499,6 +562,7 @@ static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const r
         return;
     }
     in.txn = txn;
+    in.cat = hub->cat; /* as turn_txn loaded it for this turn */
     route_message(&in, &it->route);
     if (it->route.store_failed)
         turn_failed(hub, it->route.store_full ? STORE_EFULL : STORE_EIO);
@@ -1561,6 +1625,9 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
         rk_why(why, why_len, "cannot watch the server socket's connections: %s", zmq_strerror(errno));
         goto fail;
     }
+    if ((err = catalogue_start(hub, why, why_len)) != HUB_OK)
+        goto fail;
+    err = HUB_EZMQ;
     if (zmq_bind(hub->router, cfg->bind) != 0) {
         rk_why(why, why_len, "cannot bind %s: %s", cfg->bind, zmq_strerror(errno));
         err = HUB_EBIND;
@@ -1645,6 +1712,7 @@ void hub_destroy(hub_t **hubp)
     if (hub->zctx != NULL)
         zmq_ctx_term(hub->zctx);
     conns_destroy(&hub->conns);
+    catalogue_free(&hub->cat);
     verify_pool_destroy(&hub->verify);
     for (int i = 0; i < 2; i++) {
         for (size_t j = 0; j < hub->in[i].n; j++)

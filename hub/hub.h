@@ -39,10 +39,10 @@ typedef struct hub_config {
 
 typedef enum hub_err {
     HUB_OK = 0,
-    HUB_EZMQ,    /* a ZeroMQ call failed; see why */
-    HUB_EBIND,   /* could not bind the endpoint */
+    HUB_EZMQ,  /* a ZeroMQ call failed; see why */
+    HUB_EBIND, /* could not bind the endpoint */
     HUB_ENOMEM,
-    HUB_EIO,     /* could not write the ready file */
+    HUB_EIO, /* could not write the ready file, or read the procedure catalogue */
 } hub_err;
 
 /* Creates the hub, binds its socket and installs the ZAP handler.  Borrows

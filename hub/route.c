@@ -379,14 +379,9 @@ void route_message(const route_in_t *in, route_out_t *out)
         refuse(out, RK_ST_RECIPIENT_SUSPENDED, "%s is suspended", out->to);
         return;
     }
-    policy_check(out->type, sender.kind, recipient.kind, out->is_reply, &v);
-    if (v.status == RK_ST_UNKNOWN_TYPE) {
-        refuse(out, v.status, "procedure type '%s' is not known to this hub", out->type);
-        return;
-    }
+    policy_check(in->cat, out->type, &sender, &recipient, out->is_reply, &v);
     if (v.status != RK_ST_ACCEPTED) {
-        refuse(out, v.status, "a %s may not send %s%s to a %s", org_kind_name(sender.kind), out->type,
-               out->is_reply ? " answers" : "", org_kind_name(recipient.kind));
+        refuse(out, v.status, "%s", v.rule);
         return;
     }
     err = store_queue_count(in->txn, out->to, &queued);

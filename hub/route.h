@@ -28,6 +28,7 @@ typedef struct route_in {
     const rk_envelope_t *env;  /* as received; not modified */
     size_t max_what;           /* largest encrypted payload accepted */
     uint64_t queue_limit;      /* most entries a recipient's queue may hold */
+    const catalogue_t *cat;    /* the procedure catalogue in force */
     const policy_ttl_t *ttl;   /* time-to-live per procedure type */
     uint64_t now_ms;
     /* A signature check made before the turn (NULL: none): it counts only

@@ -32,6 +32,11 @@
  *                  to 65 bytes, ad = row key) under subkey "seal"
  *                  Only a message's ACCEPTED entry (and enrollments) get a
  *                  row: its later entries are found through log_seq
+ *   catalogue      section key ("procedure NAME", "group NAME", "grant ORG
+ *                  PROCEDURE") -> the section's canonical text (hub/
+ *                  catalogue.h), no NUL; meta "catalogue-gen" -> u64 LE,
+ *                  bumped by every change (absent: no catalogue was ever
+ *                  installed, so the hub installs the default one)
  *   log_seq        seq(8 BE) index(8 BE) -> empty: the later entries about
  *                  the message with hub sequence number seq (first contact,
  *                  delivered, expired, refused by its recipient), appended
@@ -110,6 +115,7 @@ struct store {
     MDB_dbi meta, orgs, by_curve, code_fwd, code_rev;
     MDB_dbi queue, qexp, qcount, msgs, msgexp;
     MDB_dbi log, log_tree, log_cp, log_person, log_seq;
+    MDB_dbi catalogue;
     struct store_keys *keys; /* NULL when opened without a master key */
     /* Reused by store_queue_scan for decrypted frames (wiped after each
      * entry, so it holds nothing between calls); NULL while a scan has it. */
@@ -158,15 +164,16 @@ const char *org_kind_name(org_kind kind)
     case ORG_MUNICIPALITY: return "municipality";
     case ORG_UTILITY: return "utility";
     case ORG_AUDITOR: return "auditor";
+    case ORG_AGENCY: return "agency";
     }
     return "unknown";
 }
 
-/* true and *kind set if name is one of the three kind names; *kind is
+/* true and *kind set if name is one of the four kind names; *kind is
  * untouched otherwise. */
 bool org_kind_parse(const char *name, org_kind *kind)
 {
-    static const org_kind all[] = {ORG_MUNICIPALITY, ORG_UTILITY, ORG_AUDITOR};
+    static const org_kind all[] = {ORG_MUNICIPALITY, ORG_UTILITY, ORG_AUDITOR, ORG_AGENCY};
     size_t i;
 
     if (name == NULL)
@@ -224,7 +231,7 @@ static uint64_t get_u64(const uint8_t *p)
 
 static bool kind_valid(unsigned k)
 {
-    return k == ORG_MUNICIPALITY || k == ORG_UTILITY || k == ORG_AUDITOR;
+    return k == ORG_MUNICIPALITY || k == ORG_UTILITY || k == ORG_AUDITOR || k == ORG_AGENCY;
 }
 
 static bool status_valid(unsigned s)
@@ -340,11 +347,24 @@ static void faults_load(void)
 /* The table name of dbi (as listed at the top of this file). */
 static const char *dbi_name(const store_t *s, MDB_dbi dbi)
 {
-    const struct { const MDB_dbi *dbi; const char *name; } t[] = {
-        {&s->meta, "meta"}, {&s->orgs, "orgs"}, {&s->by_curve, "orgs_by_curve"}, {&s->code_fwd, "code_fwd"},
-        {&s->code_rev, "code_rev"}, {&s->queue, "queue"}, {&s->qexp, "qexp"}, {&s->qcount, "qcount"},
-        {&s->msgs, "msgs"}, {&s->msgexp, "msgexp"}, {&s->log, "log"}, {&s->log_tree, "log_tree"},
-        {&s->log_cp, "log_cp"}, {&s->log_person, "log_person"}, {&s->log_seq, "log_seq"},
+    const struct { const MDB_dbi *dbi; const char *name;
+    } t[] = {
+        {&s->meta, "meta"},
+        {&s->orgs, "orgs"},
+        {&s->by_curve, "orgs_by_curve"},
+        {&s->code_fwd, "code_fwd"},
+        {&s->code_rev, "code_rev"},
+        {&s->queue, "queue"},
+        {&s->qexp, "qexp"},
+        {&s->qcount, "qcount"},
+        {&s->msgs, "msgs"},
+        {&s->msgexp, "msgexp"},
+        {&s->log, "log"},
+        {&s->log_tree, "log_tree"},
+        {&s->log_cp, "log_cp"},
+        {&s->log_person, "log_person"},
+        {&s->log_seq, "log_seq"},
+        {&s->catalogue, "catalogue"},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (*t[i].dbi == dbi)
@@ -562,7 +582,8 @@ static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, cha
         (rc = mdb_dbi_open(txn, "log_tree", MDB_CREATE, &s->log_tree)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "log_cp", MDB_CREATE, &s->log_cp)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "log_person", MDB_CREATE, &s->log_person)) != MDB_SUCCESS ||
-        (rc = mdb_dbi_open(txn, "log_seq", MDB_CREATE, &s->log_seq)) != MDB_SUCCESS) {
+        (rc = mdb_dbi_open(txn, "log_seq", MDB_CREATE, &s->log_seq)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "catalogue", MDB_CREATE, &s->catalogue)) != MDB_SUCCESS) {
         rk_why(why, why_len, "cannot open the databases in %s: %s", dir, mdb_strerror(rc));
         err = map_mdb(rc);
         goto fail;
@@ -2546,4 +2567,153 @@ store_err store_log_org_event(store_txn_t *txn, rk_log_event event, const org_t 
     err = store_log_append(txn, buf, len, NULL);
     free(buf);
     return err;
+}
+
+/* ------------------------------------------------------------ catalogue */
+
+#define CAT_GEN_KEY "catalogue-gen"
+
+static bool cat_key_valid(const char *key)
+{
+    size_t n = key != NULL ? strlen(key) : 0;
+    return n > 0 && n <= STORE_CAT_KEY_MAX;
+}
+
+store_err store_cat_generation(store_txn_t *txn, uint64_t *gen)
+{
+    MDB_val key = {sizeof CAT_GEN_KEY - 1, (void *)CAT_GEN_KEY}, val;
+    store_err err = txn_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (gen == NULL)
+        return STORE_EINVAL;
+    err = txn_get(txn, txn->store->meta, &key, &val);
+    if (err == STORE_ENOTFOUND) {
+        *gen = 0;
+        return STORE_OK;
+    }
+    if (err != STORE_OK)
+        return err;
+    if (val.mv_size != 8)
+        return STORE_ECORRUPT;
+    *gen = get_u64(val.mv_data);
+    return STORE_OK;
+}
+
+/* Bumps the generation, so that a running hub reloads the catalogue. */
+static store_err cat_bump(store_txn_t *txn)
+{
+    MDB_val key = {sizeof CAT_GEN_KEY - 1, (void *)CAT_GEN_KEY}, val;
+    uint8_t b[8];
+    uint64_t gen;
+    store_err err = store_cat_generation(txn, &gen);
+
+    if (err != STORE_OK)
+        return err;
+    put_u64(b, gen + 1);
+    val.mv_data = b;
+    val.mv_size = sizeof b;
+    return txn_put(txn, txn->store->meta, &key, &val, 0);
+}
+
+store_err store_cat_touch(store_txn_t *txn)
+{
+    store_err err = txn_check(txn, true);
+    return err != STORE_OK ? err : cat_bump(txn);
+}
+
+store_err store_cat_put(store_txn_t *txn, const char *key, const char *text, size_t len)
+{
+    MDB_val k, v;
+    store_err err = txn_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    if (!cat_key_valid(key) || text == NULL || len == 0 || memchr(text, '\0', len) != NULL)
+        return STORE_EINVAL;
+    k.mv_data = (void *)key;
+    k.mv_size = strlen(key);
+    v.mv_data = (void *)text;
+    v.mv_size = len;
+    err = txn_put(txn, txn->store->catalogue, &k, &v, 0);
+    return err != STORE_OK ? err : cat_bump(txn);
+}
+
+store_err store_cat_del(store_txn_t *txn, const char *key)
+{
+    MDB_val k;
+    store_err err = txn_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    if (!cat_key_valid(key))
+        return STORE_EINVAL;
+    k.mv_data = (void *)key;
+    k.mv_size = strlen(key);
+    err = txn_del(txn, txn->store->catalogue, &k);
+    return err != STORE_OK ? err : cat_bump(txn);
+}
+
+store_err store_cat_get(store_txn_t *txn, const char *key, char **text, size_t *len)
+{
+    MDB_val k, v;
+    store_err err = txn_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (!cat_key_valid(key) || text == NULL || len == NULL)
+        return STORE_EINVAL;
+    *text = NULL;
+    *len = 0;
+    k.mv_data = (void *)key;
+    k.mv_size = strlen(key);
+    if ((err = txn_get(txn, txn->store->catalogue, &k, &v)) != STORE_OK)
+        return err;
+    if ((*text = malloc(v.mv_size + 1)) == NULL)
+        return STORE_ENOMEM;
+    memcpy(*text, v.mv_data, v.mv_size);
+    (*text)[v.mv_size] = '\0';
+    *len = v.mv_size;
+    return STORE_OK;
+}
+
+store_err store_cat_scan(store_txn_t *txn,
+                         int (*cb)(const char *key, const char *text, size_t len, void *ctx), void *ctx)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    char key[STORE_CAT_KEY_MAX + 1];
+    store_err err = txn_check(txn, false);
+    int rc;
+
+    if (err != STORE_OK)
+        return err;
+    if (cb == NULL)
+        return STORE_EINVAL;
+    if ((rc = mdb_cursor_open(txn->txn, txn->store->catalogue, &cur)) != MDB_SUCCESS)
+        return map_mdb(rc);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char *text;
+        int stop;
+        if (k.mv_size == 0 || k.mv_size > STORE_CAT_KEY_MAX || v.mv_size == 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(key, k.mv_data, k.mv_size);
+        key[k.mv_size] = '\0';
+        if ((text = malloc(v.mv_size + 1)) == NULL) {
+            mdb_cursor_close(cur);
+            return STORE_ENOMEM;
+        }
+        memcpy(text, v.mv_data, v.mv_size);
+        text[v.mv_size] = '\0';
+        stop = cb(key, text, v.mv_size, ctx);
+        free(text);
+        if (stop != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? STORE_OK : map_mdb(rc);
 }

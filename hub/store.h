@@ -51,6 +51,7 @@ typedef enum org_kind {
     ORG_MUNICIPALITY = 1,
     ORG_UTILITY = 2,
     ORG_AUDITOR = 3,
+    ORG_AGENCY = 4, /* a national or prefectural office, e.g. a vehicle registration office */
 } org_kind;
 
 typedef enum org_status {
@@ -58,9 +59,9 @@ typedef enum org_status {
     ORG_SUSPENDED = 2,
 } org_status;
 
-/* "municipality" / "utility" / "auditor"; "unknown" otherwise. */
+/* "municipality" / "utility" / "auditor" / "agency"; "unknown" otherwise. */
 const char *org_kind_name(org_kind kind);
-/* Parses a kind name; false if it is none of the three. */
+/* Parses a kind name; false if it is none of the four. */
 bool org_kind_parse(const char *name, org_kind *kind);
 /* "active" / "suspended". */
 const char *org_status_name(org_status status);
@@ -299,6 +300,30 @@ store_err store_log_seq_add(store_txn_t *txn, uint64_t seq, uint64_t index) RK_W
  * returns non-zero. */
 store_err store_log_seq_list(store_txn_t *txn, uint64_t seq, int (*cb)(uint64_t index, void *ctx), void *ctx)
     RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------ catalogue
+ * The procedure catalogue's sections as text (hub/catalogue.h parses them),
+ * one row per section key ("procedure NAME", "group NAME", "grant ORG
+ * PROCEDURE"); the store does not read the text.  Every put and del bumps a
+ * generation number, so a running hub sees a change made by another
+ * process (renkei-ctl) at its next loop turn. */
+#define STORE_CAT_KEY_MAX (10 + RK_ID_MAX + 1 + RK_TYPE_MAX)
+
+/* The catalogue's generation: 0 if no catalogue was ever installed. */
+store_err store_cat_generation(store_txn_t *txn, uint64_t *gen) RK_WARN_UNUSED;
+/* Bumps the generation without changing a row (installing an empty catalogue). */
+store_err store_cat_touch(store_txn_t *txn) RK_WARN_UNUSED;
+/* Writes (or replaces) one section's text (len > 0, no NUL). */
+store_err store_cat_put(store_txn_t *txn, const char *key, const char *text, size_t len) RK_WARN_UNUSED;
+/* Deletes one section; STORE_ENOTFOUND if there is none. */
+store_err store_cat_del(store_txn_t *txn, const char *key) RK_WARN_UNUSED;
+/* One section's text, malloc'd and NUL-terminated (the caller frees it). */
+store_err store_cat_get(store_txn_t *txn, const char *key, char **text, size_t *len) RK_WARN_UNUSED;
+/* Calls cb(key, text, len) for every section in key order; cb returns
+ * non-zero to stop.  The strings are valid during the call only. */
+store_err store_cat_scan(store_txn_t *txn,
+                         int (*cb)(const char *key, const char *text, size_t len, void *ctx),
+                         void *ctx) RK_WARN_UNUSED;
 
 /* Org events on the routing log (used by store callers that change orgs,
  * e.g. renkei-ctl): appends an EV_ORG_* entry for org in txn. */

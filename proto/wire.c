@@ -29,7 +29,7 @@
 _Static_assert((int)RK_ST_LAST == (int)RENKEI__V1__STATUS__NO_OPEN_REQUEST, "status values drift");
 _Static_assert((int)RK_ST_ACCEPTED == (int)RENKEI__V1__STATUS__ACCEPTED, "status values drift");
 _Static_assert((int)RK_CF_DISCLOSE == (int)RENKEI__V1__CLIENT_FRAME__BODY_DISCLOSE, "frame kinds drift");
-_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_CODE_FOUND, "log events drift");
+_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_CATALOGUE_REMOVED, "log events drift");
 _Static_assert((int)RK_HF_PROOF == (int)RENKEI__V1__HUB_FRAME__BODY_PROOF, "frame kinds drift");
 
 const char *rk_wire_strerror(rk_wire_err err)
@@ -837,6 +837,8 @@ static const char *const event_names[] = {
     [RK_EV_ORG_REACTIVATED] = "org-reactivated",
     [RK_EV_ORG_KEY_CHANGED] = "org-key-changed",
     [RK_EV_CODE_FOUND] = "code-found",
+    [RK_EV_CATALOGUE_SET] = "catalogue-set",
+    [RK_EV_CATALOGUE_REMOVED] = "catalogue-removed",
 };
 
 const char *rk_log_event_name(rk_log_event ev)
@@ -866,7 +868,31 @@ rk_wire_err rk_log_entry_encode(const rk_log_entry_t *e, uint8_t **out, size_t *
     m.size = e->size;
     m.kind = (char *)e->kind;
     m.count = e->count;
+    m.section = (char *)e->section;
+    if (e->has_digest)
+        m.digest = bin(e->digest, RK_DIGEST_LEN);
     return pack(&m.base, out, out_len);
+}
+
+/* "" or "procedure NAME", "group NAME", "grant ORG PROCEDURE" with valid names. */
+static bool section_valid(const char *s)
+{
+    char buf[RK_SECTION_MAX + 1], *save = NULL, *w1, *w2, *w3, *w4;
+
+    if (*s == '\0')
+        return true;
+    if (strlen(s) > RK_SECTION_MAX)
+        return false;
+    memcpy(buf, s, strlen(s) + 1);
+    w1 = strtok_r(buf, " ", &save);
+    w2 = strtok_r(NULL, " ", &save);
+    w3 = strtok_r(NULL, " ", &save);
+    w4 = strtok_r(NULL, " ", &save);
+    if (w1 == NULL || w2 == NULL || w4 != NULL || !rk_valid_name(w2))
+        return false;
+    if (strcmp(w1, "grant") == 0)
+        return w3 != NULL && rk_valid_name(w3);
+    return w3 == NULL && (strcmp(w1, "procedure") == 0 || strcmp(w1, "group") == 0);
 }
 
 rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *e, char *why, size_t why_len)
@@ -892,8 +918,15 @@ rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *
     } else if (strlen(m->kind) > RK_KIND_MAX) {
         rk_why(why, why_len, "field '%s' is too long", "kind");
         err = RK_WIRE_EFIELD;
+    } else if (!section_valid(m->section)) {
+        rk_why(why, why_len, "field '%s' is not a catalogue section key", "section");
+        err = RK_WIRE_EFIELD;
     } else {
-        if (m->msg_id.len != 0 &&
+        if (m->digest.len != 0 &&
+            (err = take_fixed(e->digest, RK_DIGEST_LEN, m->digest, "digest", why, why_len)) == RK_WIRE_OK)
+            e->has_digest = true;
+        strcpy(e->section, m->section);
+        if (err == RK_WIRE_OK && m->msg_id.len != 0 &&
             (err = take_fixed(e->msg_id, RK_MSGID_LEN, m->msg_id, "msg_id", why, why_len)) == RK_WIRE_OK)
             e->has_msg_id = true;
         if (err == RK_WIRE_OK && m->reply_to.len != 0 &&

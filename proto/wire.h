@@ -328,9 +328,13 @@ typedef enum rk_log_event {
     RK_EV_ORG_REACTIVATED = 10,
     RK_EV_ORG_KEY_CHANGED = 11,
     RK_EV_CODE_FOUND = 12,
+    RK_EV_CATALOGUE_SET = 13,
+    RK_EV_CATALOGUE_REMOVED = 14,
 } rk_log_event;
 
-#define RK_EV_LAST RK_EV_CODE_FOUND
+#define RK_EV_LAST RK_EV_CATALOGUE_REMOVED
+#define RK_SECTION_MAX (10 + RK_ID_MAX + 1 + RK_TYPE_MAX) /* "grant ORG PROCEDURE" */
+#define RK_DIGEST_LEN 32
 
 /* "accepted", "refused", ...; "unknown" otherwise. */
 const char *rk_log_event_name(rk_log_event ev);
@@ -351,6 +355,9 @@ typedef struct rk_log_entry {
     uint32_t size;
     char kind[RK_KIND_MAX + 1];
     uint32_t count; /* summaries of refusals: how many this entry stands for; 0: one */
+    char section[RK_SECTION_MAX + 1]; /* catalogue events: the section's key */
+    bool has_digest;
+    uint8_t digest[RK_DIGEST_LEN]; /* EV_CATALOGUE_SET: SHA-256 of its canonical text */
 } rk_log_entry_t;
 
 /* Serializes e into a new malloc'd buffer (the bytes the Merkle leaf hashes). */

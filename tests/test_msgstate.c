@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "catalogue.h"
 #include "keys.h"
 #include "msgstate.h"
 #include "payload.h"
@@ -33,6 +34,7 @@ typedef struct fixture {
     rk_identity_t *x, *power, *gas;
     uint8_t x_code[RK_CODE_LEN]; /* city.x's code for a resident */
     policy_ttl_t ttl;
+    catalogue_t *cat;
 } fixture_t;
 
 /* A message city.x sent power, as route_message accepted it. */
@@ -67,6 +69,9 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     randombytes_buf(f->master, sizeof f->master);
     policy_ttl_init(&f->ttl);
+    f->cat = catalogue_from_text(catalogue_default_text, catalogue_default_len, NULL, 0);
+    assert_non_null(f->cat);
+    f->ttl.cat = f->cat;
     assert_int_equal(store_open(f->dir, f->master, 0, &f->store, NULL, 0), STORE_OK);
     f->x = rk_identity_generate("city.x");
     f->power = rk_identity_generate("power");
@@ -89,6 +94,7 @@ static int teardown(void **state)
     rk_identity_destroy(&f->x);
     rk_identity_destroy(&f->power);
     rk_identity_destroy(&f->gas);
+    catalogue_free(&f->cat);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     assert_int_equal(system(cmd), 0);
     free(f);
@@ -103,8 +109,13 @@ static void route(fixture_t *f, const rk_identity_t *signer, const char *to, con
     rk_core_t core;
     rk_envelope_t env;
     store_txn_t *txn = NULL;
-    route_in_t in = {.from = signer->pub.name, .env = &env, .max_what = 4096, .queue_limit = 1000,
-                     .ttl = &f->ttl, .now_ms = T0};
+    route_in_t in = {.from = signer->pub.name,
+                     .env = &env,
+                     .max_what = 4096,
+                     .queue_limit = 1000,
+                     .cat = f->cat,
+                     .ttl = &f->ttl,
+                     .now_ms = T0};
 
     memset(&core, 0, sizeof core);
     snprintf(core.from, sizeof core.from, "%s", signer->pub.name);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "catalogue.h"
 #include "keys.h"
 #include "payload.h"
 #include "policy.h"
@@ -24,7 +25,8 @@ typedef struct fixture {
     char dir[64];
     uint8_t master[32];
     store_t *store;
-    rk_identity_t *x, *y, *power, *audit;
+    rk_identity_t *x, *y, *power, *transport, *audit;
+    catalogue_t *cat;            /* the default catalogue, plus a grant by transport to city.x */
     uint8_t x_code[RK_CODE_LEN]; /* city.x's code for a resident */
     uint64_t queue_limit;
     policy_ttl_t ttl;
@@ -45,6 +47,23 @@ static void add_org(store_t *st, const rk_identity_t *id, org_kind kind)
     assert_int_equal(store_commit(&txn), STORE_OK);
 }
 
+#define GRANT_X "[grant transport vehicle.registration.address]\nsenders = org:city.x\n"
+
+/* The default catalogue with `extra` sections added. */
+static catalogue_t *load_catalogue(const char *extra)
+{
+    size_t n = catalogue_default_len + strlen(extra) + 2;
+    char *text = malloc(n), why[300] = "";
+    catalogue_t *cat;
+    assert_non_null(text);
+    snprintf(text, n, "%s\n%s", catalogue_default_text, extra);
+    cat = catalogue_from_text(text, strlen(text), why, sizeof why);
+    free(text);
+    if (cat == NULL)
+        fail_msg("%s", why);
+    return cat;
+}
+
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
@@ -56,11 +75,15 @@ static int setup(void **state)
     randombytes_buf(f->master, sizeof f->master);
     f->queue_limit = 1000;
     policy_ttl_init(&f->ttl);
+    f->cat = load_catalogue(GRANT_X);
+    f->ttl.cat = f->cat;
     assert_int_equal(store_open(f->dir, f->master, 0, &f->store, NULL, 0), STORE_OK);
     f->x = rk_identity_generate("city.x");
     f->y = rk_identity_generate("town.y");
     f->power = rk_identity_generate("power");
     f->audit = rk_identity_generate("audit");
+    f->transport = rk_identity_generate("transport");
+    add_org(f->store, f->transport, ORG_AGENCY);
     add_org(f->store, f->x, ORG_MUNICIPALITY);
     add_org(f->store, f->y, ORG_MUNICIPALITY);
     add_org(f->store, f->power, ORG_UTILITY);
@@ -81,6 +104,8 @@ static int teardown(void **state)
     rk_identity_destroy(&f->y);
     rk_identity_destroy(&f->power);
     rk_identity_destroy(&f->audit);
+    rk_identity_destroy(&f->transport);
+    catalogue_free(&f->cat);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     assert_int_equal(system(cmd), 0);
     free(f);
@@ -127,8 +152,13 @@ static void make_env(rk_envelope_t *env, const rk_identity_t *signer, const char
 static void route(fixture_t *f, const char *from, const rk_envelope_t *env, route_out_t *out)
 {
     store_txn_t *txn = NULL;
-    route_in_t in = {.from = from, .env = env, .max_what = 1024, .queue_limit = f->queue_limit,
-                     .ttl = &f->ttl, .now_ms = 1700000000000ull};
+    route_in_t in = {.from = from,
+                     .env = env,
+                     .max_what = 1024,
+                     .queue_limit = f->queue_limit,
+                     .cat = f->cat,
+                     .ttl = &f->ttl,
+                     .now_ms = 1700000000000ull};
     assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
     in.txn = txn;
     route_message(&in, out);
@@ -142,8 +172,14 @@ static void route_checked(fixture_t *f, const char *from, const rk_envelope_t *e
                           bool checked_ok, route_out_t *out)
 {
     store_txn_t *txn = NULL;
-    route_in_t in = {.from = from, .env = env, .max_what = 1024, .queue_limit = f->queue_limit,
-                     .ttl = &f->ttl, .now_ms = 1700000000000ull, .checked_pk = checked_pk,
+    route_in_t in = {.from = from,
+                     .env = env,
+                     .max_what = 1024,
+                     .queue_limit = f->queue_limit,
+                     .cat = f->cat,
+                     .ttl = &f->ttl,
+                     .now_ms = 1700000000000ull,
+                     .checked_pk = checked_pk,
                      .checked_ok = checked_ok};
     assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
     in.txn = txn;
@@ -312,7 +348,7 @@ static void test_ttl_per_type(void **state)
     find_ctx_t q;
 
     assert_true(policy_ttl_set(&f->ttl, "move.out.notice", 5000));
-    assert_false(policy_ttl_set(&f->ttl, "no.such.type", 5000));
+    assert_false(policy_ttl_set(&f->ttl, "No Such Type", 5000));
     make_env(&env, f->x, "city.x", "town.y", "move.out.notice", f->x_code, NULL, 16);
     route(f, "city.x", &env, &out);
     assert_int_equal(out.status, RK_ST_ACCEPTED);
@@ -566,59 +602,97 @@ static void test_verdict_under_other_key_or_none_is_ignored(void **state)
     rk_envelope_clear(&good);
 }
 
+static org_t org_of(const char *id, org_kind kind)
+{
+    org_t o;
+    memset(&o, 0, sizeof o);
+    snprintf(o.id, sizeof o.id, "%s", id);
+    o.kind = kind;
+    o.status = ORG_ACTIVE;
+    return o;
+}
+
 static void test_policy_table(void **state)
 {
+    fixture_t *f = *state;
+    org_t x = org_of("city.x", ORG_MUNICIPALITY), y = org_of("town.y", ORG_MUNICIPALITY);
+    org_t power = org_of("power", ORG_UTILITY), transport = org_of("transport", ORG_AGENCY);
     policy_verdict_t v;
-    (void)state;
-    policy_check("move.out.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, false, &v);
+
+    policy_check(f->cat, "move.out.notice", &x, &y, false, &v);
     assert_int_equal(v.status, RK_ST_ACCEPTED);
     assert_true(v.introduces);
     assert_true(v.moves);
     assert_true(v.answerable); /* move.in.notice follows it */
     /* move.in.notice never stands alone: only as an answer to a move-out notice */
-    policy_check("move.in.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, false, &v);
+    policy_check(f->cat, "move.in.notice", &y, &x, false, &v);
     assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
-    policy_check("move.in.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, true, &v);
+    assert_string_equal(v.rule,
+                        "procedure move.in.notice: follows = move.out.notice; it is sent only in answer to "
+                        "one (reply_to)");
+    policy_check(f->cat, "move.in.notice", &y, &x, true, &v);
     assert_int_equal(v.status, RK_ST_ACCEPTED);
     assert_false(v.introduces);
     assert_string_equal(v.answers, "move.out.notice");
     /* replies go the other way, answer a request of their own type and never introduce */
-    policy_check("utility.supply.stop", ORG_UTILITY, ORG_MUNICIPALITY, true, &v);
+    policy_check(f->cat, "utility.supply.stop", &power, &x, true, &v);
     assert_int_equal(v.status, RK_ST_ACCEPTED);
     assert_false(v.introduces);
     assert_string_equal(v.answers, "utility.supply.stop");
-    policy_check("utility.supply.stop", ORG_MUNICIPALITY, ORG_UTILITY, false, &v);
+    policy_check(f->cat, "utility.supply.stop", &x, &power, false, &v);
     assert_true(v.answerable);
     assert_false(v.moves);
-    policy_check("utility.supply.stop", ORG_UTILITY, ORG_MUNICIPALITY, false, &v);
+    policy_check(f->cat, "utility.supply.stop", &power, &x, false, &v);
     assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
+    assert_string_equal(v.rule,
+                        "procedure utility.supply.stop: senders = municipality; power (utility) is not one");
     /* a notice is not replied to */
-    policy_check("move.out.notice", ORG_MUNICIPALITY, ORG_MUNICIPALITY, true, &v);
+    policy_check(f->cat, "move.out.notice", &x, &y, true, &v);
     assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
-    policy_check("move.out.notice", ORG_UTILITY, ORG_MUNICIPALITY, false, &v);
+    policy_check(f->cat, "move.out.notice", &power, &x, false, &v);
     assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
-    policy_check("nope", ORG_MUNICIPALITY, ORG_UTILITY, false, &v);
+    policy_check(f->cat, "nope", &x, &power, false, &v);
     assert_int_equal(v.status, RK_ST_UNKNOWN_TYPE);
+    /* in-town procedures are listed, never routed */
+    policy_check(f->cat, "child.allowance.apply", &x, &y, false, &v);
+    assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
+    assert_non_null(strstr(v.rule, "route = local"));
+    /* access = granted: the recipient's grant names its senders */
+    policy_check(f->cat, "vehicle.registration.address", &x, &transport, false, &v);
+    assert_int_equal(v.status, RK_ST_ACCEPTED);
+    policy_check(f->cat, "vehicle.registration.address", &y, &transport, false, &v);
+    assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
+    assert_string_equal(v.rule,
+                        "grant transport vehicle.registration.address: senders = org:city.x; town.y is not "
+                        "one");
+    policy_check(f->cat, "vehicle.tax.address", &x, &transport, false, &v);
+    assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
+    assert_string_equal(v.rule,
+                        "procedure vehicle.tax.address: access = granted, and transport grants it to nobody");
+    /* the agency replies to the municipality that asked */
+    policy_check(f->cat, "vehicle.registration.address", &transport, &x, true, &v);
+    assert_int_equal(v.status, RK_ST_ACCEPTED);
 }
 
-/* Every rule can reach a person its recipient does not know without the
- * answer telling: a request type introduces, anything else follows. */
-static void check_rule(const policy_rule_t *r, void *ctx)
-{
-    size_t *n = ctx;
-    (*n)++;
-    assert_true(r->introduces || r->follows != NULL);
-    assert_false(r->introduces && r->follows != NULL);
-    if (r->follows != NULL)
-        assert_non_null(policy_find(r->follows));
-}
-
+/* Every routed procedure can reach a person its recipient does not know
+ * without the answer telling: a request type introduces, anything else
+ * follows; the shipped catalogue passes its own consistency check. */
 static void test_policy_no_type_asks_about_the_recipient(void **state)
 {
-    size_t n = 0;
-    (void)state;
-    policy_each(check_rule, &n);
-    assert_true(n >= 4);
+    fixture_t *f = *state;
+    size_t routed = 0;
+
+    for (size_t i = 0; i < catalogue_procedures(f->cat); i++) {
+        const cat_procedure_t *p = catalogue_procedure_at(f->cat, i);
+        if (p->local)
+            continue;
+        routed++;
+        assert_true(p->introduces || p->follows[0] != '\0');
+        assert_false(p->introduces && p->follows[0] != '\0');
+        if (p->follows[0] != '\0')
+            assert_non_null(catalogue_procedure(f->cat, p->follows));
+    }
+    assert_true(routed >= 7);
 }
 
 /* ------------------------------------------------ answers and their oracle */
@@ -655,8 +729,13 @@ static uint64_t log_size(fixture_t *f)
 static void route_at(fixture_t *f, const char *from, const rk_envelope_t *env, uint64_t now_ms, route_out_t *out)
 {
     store_txn_t *txn = NULL;
-    route_in_t in = {.from = from, .env = env, .max_what = 1024, .queue_limit = f->queue_limit,
-                     .ttl = &f->ttl, .now_ms = now_ms};
+    route_in_t in = {.from = from,
+                     .env = env,
+                     .max_what = 1024,
+                     .queue_limit = f->queue_limit,
+                     .cat = f->cat,
+                     .ttl = &f->ttl,
+                     .now_ms = now_ms};
     assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
     in.txn = txn;
     route_message(&in, out);
@@ -692,12 +771,11 @@ static void assert_same_answer(const route_out_t *a, uint64_t grew_a, const rout
 static void test_answer_never_depends_on_the_recipient(void **state)
 {
     fixture_t *f = *state;
-    const rk_identity_t *orgs[] = {f->x, f->y, f->power, f->audit};
-    const char *types[] = {"move.out.notice", "move.in.notice", "utility.supply.stop", "utility.supply.start"};
-    size_t compared = 0;
+    const rk_identity_t *orgs[] = {f->x, f->y, f->power, f->transport, f->audit};
+    size_t n_types = catalogue_procedures(f->cat), compared = 0;
 
-    for (size_t s = 0; s < 4; s++)
-        for (size_t r = 0; r < 3; r++) {
+    for (size_t s = 0; s < 5; s++)
+        for (size_t r = 0; r < 4; r++) {
             const char *sender = orgs[s]->pub.name, *recipient = orgs[r]->pub.name;
             uint8_t known[2][RK_CODE_LEN], unknown[1][RK_CODE_LEN], other[2][RK_CODE_LEN];
             uint8_t id_k[STORE_IDCODE_LEN], id_u[STORE_IDCODE_LEN], id_o[STORE_IDCODE_LEN];
@@ -707,7 +785,8 @@ static void test_answer_never_depends_on_the_recipient(void **state)
             person(f, both, known, id_k);
             person(f, alone, unknown, id_u);
             person(f, both, other, id_o);
-            for (size_t t = 0; t < 4; t++) {
+            for (size_t t = 0; t < n_types; t++) {
+                const char *type = catalogue_procedure_at(f->cat, t)->name;
                 route_out_t genuine, a, b;
                 uint64_t ga, gb, gg;
                 uint8_t random_id[RK_MSGID_LEN];
@@ -715,19 +794,19 @@ static void test_answer_never_depends_on_the_recipient(void **state)
                 randombytes_buf(random_id, sizeof random_id);
                 /* a genuine message of this type from the recipient to the
                  * sender about another person, if the policy lets one go */
-                try_send(f, orgs[r], sender, types[t], other[1], NULL, &genuine, &gg);
+                try_send(f, orgs[r], sender, type, other[1], NULL, &genuine, &gg);
                 refs[0] = NULL;
                 refs[1] = random_id;
                 refs[2] = genuine.status == RK_ST_ACCEPTED ? genuine.msg_id : random_id;
                 for (size_t k = 0; k < 3; k++) {
-                    try_send(f, orgs[s], recipient, types[t], known[0], refs[k], &a, &ga);
-                    try_send(f, orgs[s], recipient, types[t], unknown[0], refs[k], &b, &gb);
+                    try_send(f, orgs[s], recipient, type, known[0], refs[k], &a, &ga);
+                    try_send(f, orgs[s], recipient, type, unknown[0], refs[k], &b, &gb);
                     assert_same_answer(&a, ga, &b, gb);
                     compared++;
                 }
             }
         }
-    assert_true(compared >= 4 * 3 * 3 * 3 - 9);
+    assert_true(compared >= (5 * 4 - 4) * n_types * 3);
 }
 
 /* The adversary of the review: a utility "replies" to a town about each of
@@ -945,8 +1024,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_turn_trusts_verdict_made_under_same_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verdict_under_old_key_is_checked_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verdict_under_other_key_or_none_is_ignored, setup, teardown),
-        cmocka_unit_test(test_policy_table),
-        cmocka_unit_test(test_policy_no_type_asks_about_the_recipient),
+        cmocka_unit_test_setup_teardown(test_policy_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_no_type_asks_about_the_recipient, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_never_depends_on_the_recipient, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_replies_learn_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_only_while_open, setup, teardown),
