@@ -59,8 +59,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
 #include "wire.h"
+
+/* Organization kinds: what a selector names, what the store records of
+ * each organization, what the directory spells out. */
+typedef enum org_kind {
+    ORG_MUNICIPALITY = 1,
+    ORG_UTILITY = 2,
+    ORG_AUDITOR = 3,
+    ORG_AGENCY = 4, /* a national or prefectural office, e.g. a vehicle registration office */
+} org_kind;
+
+/* "municipality" / "utility" / "auditor" / "agency"; "unknown" otherwise. */
+const char *org_kind_name(org_kind kind);
+/* Parses a kind name; false if it is none of the four. */
+bool org_kind_parse(const char *name, org_kind *kind);
 
 #define CATALOGUE_TITLE_MAX 200          /* bytes of UTF-8 */
 #define CATALOGUE_SELECTORS_MAX 64       /* selectors in one list */
@@ -189,43 +202,6 @@ void cat_selectors_print(const cat_selectors_t *sel, char *out, size_t out_len);
 /* Whether some procedure follows `name` (a request of it can be answered
  * by a follow-up). */
 bool catalogue_followed(const catalogue_t *cat, const char *name);
-
-/* ------------------------------------------------------------ in the store */
-
-/* Reads the whole catalogue from the store.  STORE_ECORRUPT (with `why`
- * naming the section) if a stored section does not parse. */
-store_err catalogue_load(store_txn_t *txn, catalogue_t **out, char *why, size_t why_len)
-    __attribute__((warn_unused_result));
-
-/* What a change did. */
-typedef struct cat_change_report {
-    size_t added, changed, removed, unchanged;
-} cat_change_report_t;
-
-/* Changes the stored catalogue in txn: puts the n_set sections (added, or
- * replacing the section with the same key) and removes the n_del keys;
- * with `replace_all`, every stored section not among `set` is removed too
- * (loading a whole catalogue file).  The result must pass catalogue_check,
- * or nothing is written and STORE_EINVAL comes back with `why`.  Each
- * section that really changes gets one routing-log entry
- * (EV_CATALOGUE_SET with the digest of its canonical text, or
- * EV_CATALOGUE_REMOVED) with `actor` as its `from` ("" for the hub itself);
- * putting a section with the same text changes and logs nothing.  A key to
- * remove that is not stored is STORE_ENOTFOUND.  The sections in `set` are
- * left as they were. */
-store_err catalogue_change(store_txn_t *txn, const cat_section_t *set, size_t n_set, const char *const *del,
-                           size_t n_del, bool replace_all, const char *actor, uint64_t now_ms,
-                           cat_change_report_t *report, char *why, size_t why_len)
-    __attribute__((warn_unused_result));
-
-/* Installs the default catalogue if the store never had one (its
- * generation is 0); *installed says whether it did. */
-store_err catalogue_install_default(store_txn_t *txn, uint64_t now_ms, bool *installed, char *why,
-                                    size_t why_len) __attribute__((warn_unused_result));
-
-/* The whole stored catalogue as one text, sections in key order
- * (procedures, then groups, then grants), malloc'd. */
-store_err catalogue_export(store_txn_t *txn, char **text, size_t *len) __attribute__((warn_unused_result));
 
 /* The catalogue Renkei ships (the text of hub/catalogue.default): what a new
  * hub's store starts with. */

@@ -25,6 +25,6 @@ if(RENKEI_TESTS)
     ${RENKEI_HUB_SOURCES} ${RENKEI_STORE_SOURCES})
   target_compile_definitions(renkei-hub-faults PRIVATE RENKEI_STORE_FAULTS)
   target_include_directories(renkei-hub-faults PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-  target_link_libraries(renkei-hub-faults PRIVATE renkei_tlog renkei_keys renkei_wire lmdb::lmdb
+  target_link_libraries(renkei-hub-faults PRIVATE renkei_catalogue renkei_tlog renkei_keys renkei_wire lmdb::lmdb
     PkgConfig::ZMQ PkgConfig::SODIUM Threads::Threads)
 endif()

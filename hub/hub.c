@@ -62,6 +62,7 @@
 #include <zmq.h>
 
 #include "audit.h"
+#include "catalogue_store.h"
 #include "conns.h"
 #include "msgstate.h"
 #include "route.h"

@@ -157,36 +157,6 @@ const char *store_strerror(store_err err)
     return "unknown store error";
 }
 
-/* The kind's name as the CLI and the directory spell it; "unknown" otherwise. */
-const char *org_kind_name(org_kind kind)
-{
-    switch (kind) {
-    case ORG_MUNICIPALITY: return "municipality";
-    case ORG_UTILITY: return "utility";
-    case ORG_AUDITOR: return "auditor";
-    case ORG_AGENCY: return "agency";
-    }
-    return "unknown";
-}
-
-/* true and *kind set if name is one of the four kind names; *kind is
- * untouched otherwise. */
-bool org_kind_parse(const char *name, org_kind *kind)
-{
-    static const org_kind all[] = {ORG_MUNICIPALITY, ORG_UTILITY, ORG_AUDITOR, ORG_AGENCY};
-    size_t i;
-
-    if (name == NULL)
-        return false;
-    for (i = 0; i < sizeof all / sizeof all[0]; i++) {
-        if (strcmp(name, org_kind_name(all[i])) == 0) {
-            *kind = all[i];
-            return true;
-        }
-    }
-    return false;
-}
-
 /* "active" / "suspended"; "unknown" otherwise. */
 const char *org_status_name(org_status status)
 {

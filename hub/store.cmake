@@ -13,11 +13,16 @@ file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/catalogue_default.c.new
   "const size_t catalogue_default_len = ${catalogue_len};\n")
 file(COPY_FILE ${CMAKE_CURRENT_BINARY_DIR}/catalogue_default.c.new ${CMAKE_CURRENT_BINARY_DIR}/catalogue_default.c
   ONLY_IF_DIFFERENT)
-set(RENKEI_STORE_SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/store.c ${CMAKE_CURRENT_SOURCE_DIR}/catalogue.c
+# renkei_catalogue: the catalogue's text format and lookups, no store (the
+# agent reads the catalogue the signed directory carries).
+add_library(renkei_catalogue STATIC ${CMAKE_CURRENT_SOURCE_DIR}/catalogue.c
   ${CMAKE_CURRENT_BINARY_DIR}/catalogue_default.c)
+target_include_directories(renkei_catalogue PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(renkei_catalogue PUBLIC renkei_wire renkei_common)
+set(RENKEI_STORE_SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/store.c ${CMAKE_CURRENT_SOURCE_DIR}/catalogue_store.c)
 add_library(renkei_store STATIC ${RENKEI_STORE_SOURCES})
 target_include_directories(renkei_store PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(renkei_store PUBLIC renkei_wire renkei_tlog lmdb::lmdb PkgConfig::SODIUM)
+target_link_libraries(renkei_store PUBLIC renkei_catalogue renkei_wire renkei_tlog lmdb::lmdb PkgConfig::SODIUM)
 
 add_executable(renkei-ctl ${CMAKE_CURRENT_SOURCE_DIR}/ctl.c)
 target_link_libraries(renkei-ctl PRIVATE renkei_store renkei_keys PkgConfig::ZMQ)

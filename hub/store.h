@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "catalogue.h"
 #include "wire.h"
 
 typedef struct store store_t;
@@ -47,22 +48,11 @@ typedef enum store_err {
 
 const char *store_strerror(store_err err);
 
-typedef enum org_kind {
-    ORG_MUNICIPALITY = 1,
-    ORG_UTILITY = 2,
-    ORG_AUDITOR = 3,
-    ORG_AGENCY = 4, /* a national or prefectural office, e.g. a vehicle registration office */
-} org_kind;
-
 typedef enum org_status {
     ORG_ACTIVE = 1,
     ORG_SUSPENDED = 2,
 } org_status;
 
-/* "municipality" / "utility" / "auditor" / "agency"; "unknown" otherwise. */
-const char *org_kind_name(org_kind kind);
-/* Parses a kind name; false if it is none of the four. */
-bool org_kind_parse(const char *name, org_kind *kind);
 /* "active" / "suspended". */
 const char *org_status_name(org_status status);
 

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "catalogue.h"
+#include "catalogue_store.h"
 #include "store.h"
 #include "wire.h"
 
