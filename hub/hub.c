@@ -736,8 +736,10 @@ static void on_directory(hub_t *hub, const conn_rid_t *rid, const char *from, ui
 
     memset(&b, 0, sizeof b);
     b.dir.time_ms = rk_wall_ms();
-    if (txn == NULL || store_org_list(txn, add_dir_entry, &b) != STORE_OK || b.oom) {
-        hub_log(hub->log, HUB_LOG_ERR, "cannot list organizations for %s's directory request", from);
+    if (txn == NULL || store_org_list(txn, add_dir_entry, &b) != STORE_OK || b.oom ||
+        catalogue_export(txn, &b.dir.catalogue, &b.dir.catalogue_len) != STORE_OK) {
+        hub_log(hub->log, HUB_LOG_ERR,
+                "cannot list organizations and the catalogue for %s's directory request", from);
         rk_dir_clear(&b.dir);
         return;
     }

@@ -1081,6 +1081,7 @@ void rk_dir_clear(rk_dir_t *dir)
     if (dir == NULL)
         return;
     free(dir->orgs);
+    free(dir->catalogue);
     memset(dir, 0, sizeof *dir);
 }
 
@@ -1114,6 +1115,8 @@ rk_wire_err rk_dir_seal(const rk_dir_t *dir, const uint8_t hub_sign_sk[64], uint
     body.time_ms = dir->time_ms;
     body.n_org = dir->n;
     body.org = ptrs;
+    if (dir->catalogue != NULL)
+        body.catalogue = dir->catalogue;
     if ((err = pack(&body.base, &buf, &len)) != RK_WIRE_OK)
         goto done;
     memset(f, 0, sizeof *f);
@@ -1172,6 +1175,19 @@ rk_wire_err rk_dir_open(const uint8_t *body, size_t body_len, const uint8_t sign
         strcpy(e->kind, s->kind);
         e->active = strcmp(s->status, "active") == 0;
         dir->n++;
+    }
+    if (m->catalogue != NULL && m->catalogue[0] != '\0') {
+        size_t n = strlen(m->catalogue);
+        if (n > RK_CATALOGUE_MAX) {
+            err = RK_WIRE_EFIELD;
+            goto fail;
+        }
+        if ((dir->catalogue = malloc(n + 1)) == NULL) {
+            err = RK_WIRE_ENOMEM;
+            goto fail;
+        }
+        memcpy(dir->catalogue, m->catalogue, n + 1);
+        dir->catalogue_len = n;
     }
     renkei__v1__directory_body__free_unpacked(m, &wiping);
     return RK_WIRE_OK;

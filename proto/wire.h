@@ -375,10 +375,14 @@ typedef struct rk_dir_entry {
     uint8_t sign_key[RK_KEY_LEN];
 } rk_dir_entry_t;
 
+#define RK_CATALOGUE_MAX (16u << 20) /* bytes of catalogue text a directory may carry */
+
 typedef struct rk_dir {
     uint64_t time_ms;
     size_t n;
     rk_dir_entry_t *orgs; /* owned */
+    char *catalogue;      /* owned, NUL-terminated; NULL: none */
+    size_t catalogue_len;
 } rk_dir_t;
 
 void rk_dir_clear(rk_dir_t *dir);

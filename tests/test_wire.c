@@ -555,6 +555,7 @@ static void test_hub_directory_roundtrip(void **state)
     dir.time_ms = 1700000000555ull;
     dir.n = 2;
     dir.orgs = entries;
+    dir.catalogue = "[group g]\ntitle = G\nmembers = city.x\n";
 
     assert_int_equal(rk_dir_seal(&dir, hub->sign_sk, 31, &f), RK_WIRE_OK);
     assert_int_equal(f.kind, RK_HF_DIRECTORY);
@@ -565,6 +566,8 @@ static void test_hub_directory_roundtrip(void **state)
                      RK_WIRE_OK);
     assert_int_equal(opened.n, 2);
     assert_int_equal(opened.time_ms, 1700000000555ull);
+    assert_string_equal(opened.catalogue, dir.catalogue); /* signed with the rest */
+    assert_int_equal(opened.catalogue_len, strlen(dir.catalogue));
     e = rk_dir_find(&opened, "power");
     assert_non_null(e);
     assert_string_equal(e->kind, "utility");
