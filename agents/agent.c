@@ -4,12 +4,14 @@
  * One hub session (session.h): a CURVE connection whose monitor turns a
  * refused key or a wrong hub key into a specific error instead of silence,
  * and that greets the hub again after ZeroMQ reconnects.  Everything the
- * hub sends is read by pump() and filed: results go straight into the outbox (mailbox.h),
- * deliveries and notices onto a queue in arrival order, answers to enroll
- * and directory requests into their slots.  The blocking calls pump until
- * what they wait for is there, and between pumps settle the queue (check,
- * commit to the inbox or outbox, then Ack) and re-send what is still
- * pending, so nothing that arrives meanwhile is lost.
+ * hub sends is read by pump() and filed: results go straight into the
+ * outbox (mailbox.h), deliveries and notices onto a queue in arrival order.
+ * Enrollment, directory and routing-log requests take their answer by
+ * req_id (rk_session_request) and file whatever else arrives meanwhile.
+ * The blocking calls pump until what they wait for is there, and between
+ * pumps settle the queue (check, commit to the inbox or outbox, then Ack)
+ * and re-send what is still pending, so nothing that arrives meanwhile is
+ * lost.
  */
 #include "renkei_agent.h"
 
@@ -22,7 +24,6 @@
 #include <unistd.h>
 
 #include <sodium.h>
-#include <zmq.h>
 
 #include "codebook.h"
 #include "keys.h"
@@ -824,7 +825,8 @@ rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_
     }
     memset(&f, 0, sizeof f);
     f.kind = RK_CF_ENROLL;
-    err = from_session(rk_session_request(a->sess, &f, a->timeout_ms, file_meanwhile, a, &answer, why, why_len));
+    err = from_session(
+        rk_session_request(a->sess, &f, a->timeout_ms, file_meanwhile, a, &answer, why, why_len));
     if (err == RK_AGENT_ETIMEOUT)
         rk_why(why, why_len, "the hub at %s did not answer the enrollment within %g s", a->endpoint,
                secs(a->timeout_ms));
@@ -1868,7 +1870,8 @@ static rk_agent_err ask_hub(rk_agent_t *a, rk_client_frame_t *f, const char *wha
         rk_why(why, why_len, "%s needs a connection to the hub", what);
         return RK_AGENT_EOFFLINE;
     }
-    err = from_session(rk_session_request(a->sess, f, a->timeout_ms, file_meanwhile, a, answer, why, why_len));
+    err =
+        from_session(rk_session_request(a->sess, f, a->timeout_ms, file_meanwhile, a, answer, why, why_len));
     if (err == RK_AGENT_ETIMEOUT)
         rk_why(why, why_len, "the hub at %s did not answer the request for %s within %g s", a->endpoint, what,
                secs(a->timeout_ms));

@@ -51,8 +51,14 @@ static audit_client_err from_session(rk_session_err err)
     return AUDIT_CLIENT_EZMQ;
 }
 
-const char *audit_client_org(const audit_client_t *c) { return rk_session_welcomed(c->s)->org; }
-const char *audit_client_kind(const audit_client_t *c) { return rk_session_welcomed(c->s)->kind; }
+const char *audit_client_org(const audit_client_t *c)
+{
+    return rk_session_welcomed(c->s)->org;
+}
+const char *audit_client_kind(const audit_client_t *c)
+{
+    return rk_session_welcomed(c->s)->kind;
+}
 const rk_pubkey_t *audit_client_hub(const audit_client_t *c) { return &c->hub; }
 
 void audit_client_destroy(audit_client_t **cp)

@@ -28,7 +28,7 @@ typedef struct party {
     rk_identity_t *id;
     char name[RK_ID_MAX + 1];
     rk_session_t *sess;
-    void *sock;                    /* sess's socket: the measured path sends and receives on it directly */
+    void *sock;             /* sess's socket: the measured path sends and receives on it directly */
     rk_client_frame_t *ack; /* pending acks (heap: RK_ACK_MAX sequence numbers) */
     uint8_t (*codes)[RK_CODE_LEN]; /* senders: one code per enrolled person */
     size_t outstanding;            /* senders: sent, not yet accepted */
@@ -284,7 +284,8 @@ static int hub_enroll(party_t *p, size_t persons, char *why, size_t why_len)
         bool ok;
         memset(&cf, 0, sizeof cf);
         cf.kind = RK_CF_ENROLL;
-        if (rk_session_request(p->sess, &cf, 15000, ack_meanwhile, p, &hf, inner, sizeof inner) != RK_SESSION_OK ||
+        if (rk_session_request(p->sess, &cf, 15000, ack_meanwhile, p, &hf, inner, sizeof inner) !=
+                RK_SESSION_OK ||
             flush_acks(p) != 0) {
             why_set(why, why_len, "%s: enroll failed: %s", p->name, inner);
             return -1;

@@ -91,10 +91,22 @@ static uint64_t deadline_in(int timeout_ms)
     return timeout_ms < 0 ? UINT64_MAX : rk_mono_ms() + (uint64_t)timeout_ms;
 }
 
-const rk_session_welcome *rk_session_welcomed(const rk_session_t *s) { return &s->welcome; }
-bool rk_session_online(const rk_session_t *s) { return s->welcomed && !s->lost; }
-const char *rk_session_endpoint(const rk_session_t *s) { return s->endpoint; }
-void *rk_session_socket(const rk_session_t *s) { return s->sock; }
+const rk_session_welcome *rk_session_welcomed(const rk_session_t *s)
+{
+    return &s->welcome;
+}
+bool rk_session_online(const rk_session_t *s)
+{
+    return s->welcomed && !s->lost;
+}
+const char *rk_session_endpoint(const rk_session_t *s)
+{
+    return s->endpoint;
+}
+void *rk_session_socket(const rk_session_t *s)
+{
+    return s->sock;
+}
 
 /* ------------------------------------------------------------------ open/close */
 
@@ -169,7 +181,8 @@ rk_session_err rk_session_open(const char *endpoint, const rk_pubkey_t *hub, con
 
     *out = NULL;
     if (endpoint == NULL || hub == NULL || id == NULL) {
-        rk_why(why, why_len, "connecting needs the hub's endpoint, its public key and this organization's key");
+        rk_why(why, why_len,
+               "connecting needs the hub's endpoint, its public key and this organization's key");
         return RK_SESSION_EINVAL;
     }
     if (sodium_init() < 0) {
@@ -231,7 +244,8 @@ rk_session_err rk_session_open(const char *endpoint, const rk_pubkey_t *hub, con
         goto fail;
     }
     if (zmq_connect(s->sock, s->endpoint) != 0) {
-        rk_why(why, why_len, "cannot connect to the hub endpoint \"%s\": %s (expected e.g. tcp://127.0.0.1:7750)",
+        rk_why(why, why_len,
+               "cannot connect to the hub endpoint \"%s\": %s (expected e.g. tcp://127.0.0.1:7750)",
                s->endpoint, zmq_strerror(zmq_errno()));
         err = RK_SESSION_EINVAL;
         goto fail;
@@ -277,12 +291,8 @@ rk_session_err rk_session_send_bytes(rk_session_t *s, const uint8_t *buf, size_t
     zmq_msg_close(&msg); /* wipes the copy */
     if (e == EAGAIN) {
         rk_why(why, why_len, "could not hand the request to the hub at %s within %g s", s->endpoint,
-               nowait ? 0.0 : s->timeout_ms / 1000.0);
+               s->timeout_ms / 1000.0);
         return RK_SESSION_ETIMEOUT;
-    }
-    if (e == EINTR) {
-        rk_why(why, why_len, "interrupted");
-        return RK_SESSION_EINTR;
     }
     rk_why(why, why_len, "sending to the hub failed: %s", zmq_strerror(e));
     return RK_SESSION_EZMQ;
@@ -337,8 +347,10 @@ static void on_monitor_event(rk_session_t *s, uint16_t event, uint32_t value)
         else if (!s->refusal_noted) {
             /* Said once per outage: ZeroMQ keeps retrying with back-off. */
             s->refusal_noted = true;
-            notice(s, "the hub refused this key when reconnecting (status %u): organization "
-                      "suspended or key replaced? still retrying", (unsigned)value);
+            notice(s,
+                   "the hub refused this key when reconnecting (status %u): organization "
+                   "suspended or key replaced? still retrying",
+                   (unsigned)value);
         }
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
@@ -361,8 +373,7 @@ static void on_monitor_event(rk_session_t *s, uint16_t event, uint32_t value)
             s->hs = HS_FAILED;
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -523,11 +534,13 @@ rk_session_err rk_session_hello(rk_session_t *s, int timeout_ms, frame_hook hook
         if (s->hs == HS_FAILED) {
             if (s->hub_path[0])
                 rk_why(why, why_len,
-                       "the secure handshake with the hub at %s failed: is --hub-key (%s) the hub's public key?",
+                       "the secure handshake with the hub at %s failed: is --hub-key (%s) the hub's public "
+                       "key?",
                        s->endpoint, s->hub_path);
             else
                 rk_why(why, why_len,
-                       "the secure handshake with the hub at %s failed: is the key given the hub's public key?",
+                       "the secure handshake with the hub at %s failed: is the key given the hub's public "
+                       "key?",
                        s->endpoint);
             return RK_SESSION_EHANDSHAKE;
         }
@@ -547,8 +560,9 @@ rk_session_err rk_session_hello(rk_session_t *s, int timeout_ms, frame_hook hook
             }
             if (f.kind == RK_HF_RESULT && !f.u.result.has_msg_id) {
                 const rk_result_t *r = &f.u.result;
-                rk_why(why, why_len, "the hub did not accept the greeting: %s: %s%s%s%s", rk_status_name(r->status),
-                       rk_status_text(r->status), r->detail[0] ? " (" : "", r->detail, r->detail[0] ? ")" : "");
+                rk_why(why, why_len, "the hub did not accept the greeting: %s: %s%s%s%s",
+                       rk_status_name(r->status), rk_status_text(r->status), r->detail[0] ? " (" : "",
+                       r->detail, r->detail[0] ? ")" : "");
                 rk_hub_frame_clear(&f);
                 return RK_SESSION_EPROTO;
             }

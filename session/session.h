@@ -20,9 +20,12 @@
  *     among other things or send and receive on a measured hot path.
  *
  * Keys.  The session borrows the identity and the hub's public key only
- * inside rk_session_open, where ZeroMQ copies them into the socket; the
- * session keeps no copy of the secret key.  The caller keeps (and wipes)
- * its identity.
+ * inside rk_session_open, where ZeroMQ copies them into the socket's
+ * options; the session itself keeps no copy of the secret key, and
+ * ZeroMQ's goes with the socket on rk_session_close (freed, not wiped, by
+ * libzmq: the programs that must leave nothing behind have glibc overwrite
+ * every freed block, keys/harden.h).  The caller keeps (and wipes) its
+ * identity.
  *
  * Plaintext.  Frames are encrypted only on the wire: an encoded client
  * frame holds link codes and envelopes in the clear.  Every frame this
@@ -56,10 +59,10 @@
 
 typedef enum rk_session_err {
     RK_SESSION_OK = 0,
-    RK_SESSION_EINVAL,      /* bad arguments, an endpoint ZeroMQ cannot connect to, a frame that does not encode */
-    RK_SESSION_ENOMEM,      /* out of memory */
-    RK_SESSION_EZMQ,        /* ZeroMQ failed locally */
-    RK_SESSION_EINTR,       /* a signal interrupted a wait */
+    RK_SESSION_EINVAL, /* bad arguments, an endpoint ZeroMQ cannot connect to, a frame that does not encode */
+    RK_SESSION_ENOMEM, /* out of memory */
+    RK_SESSION_EZMQ,   /* ZeroMQ failed locally */
+    RK_SESSION_EINTR,  /* a signal interrupted a wait */
     RK_SESSION_ETIMEOUT,    /* nothing (or not the answer) came in time; a send could not leave in time */
     RK_SESSION_ENOANSWER,   /* no welcome in time: no hub there, or it is not answering */
     RK_SESSION_EKEYREFUSED, /* the hub refused this key: not registered, or suspended */
@@ -79,8 +82,8 @@ typedef struct rk_session_opts {
     /* Limit of the CURVE handshake, and of one blocking send (ZMQ_SNDTIMEO);
      * <= 0: ZeroMQ's defaults (no handshake limit, sends block). */
     int timeout_ms;
-    int linger_ms;    /* what rk_session_close waits for unsent frames (0: none) */
-    int hwm;          /* send and receive high-water marks; 0: ZeroMQ's default */
+    int linger_ms;                          /* what rk_session_close waits for unsent frames (0: none) */
+    int hwm;                                /* send and receive high-water marks; 0: ZeroMQ's default */
     int reconnect_ivl_ms, reconnect_max_ms; /* 0: ZeroMQ's defaults */
     /* hello{receive}: the hub pushes deliveries and notices to this
      * connection (one receiving connection per organization). */
@@ -102,7 +105,7 @@ typedef struct rk_session_opts {
 
 /* What the hub's welcome said. */
 typedef struct rk_session_welcome {
-    char org[RK_ID_MAX + 1];   /* the organization the hub admitted this key as */
+    char org[RK_ID_MAX + 1]; /* the organization the hub admitted this key as */
     char kind[RK_KIND_MAX + 1];
     uint64_t hub_time_ms;
     uint32_t max_payload;
@@ -110,14 +113,15 @@ typedef struct rk_session_welcome {
 
 /* Makes the socket, sets its keys and options, attaches the monitor and
  * connects to endpoint (nothing is sent: the handshake runs in ZeroMQ's
- * background).  hub: the hub's public key; id: this organization's key
- * pair (both only read here); opts may be NULL (all defaults).  On success
+ * background).  hub: the hub's public key (only its curve_pk is used); id:
+ * this organization's key pair (both only read here); opts may be NULL
+ * (all defaults: own context, no linger, ZeroMQ's timeouts).  On success
  * *out is the session; on failure *out is NULL and `why` says what went
  * wrong: EINVAL for an endpoint ZeroMQ cannot connect to (the sentence
  * names the expected form), EZMQ or ENOMEM for local failures. */
 rk_session_err rk_session_open(const char *endpoint, const rk_pubkey_t *hub, const rk_identity_t *id,
-                               const rk_session_opts *opts, rk_session_t **out, char *why, size_t why_len)
-    RK_SESSION_WARN_UNUSED;
+                               const rk_session_opts *opts, rk_session_t **out, char *why,
+                               size_t why_len) RK_SESSION_WARN_UNUSED;
 
 /* Closes the sockets (and the context the session made), wipes and frees
  * *s and sets it to NULL.  discard: drop frames not yet sent instead of
@@ -139,7 +143,8 @@ void rk_session_close(rk_session_t **s, bool discard);
  *   others       the hello could not be sent ("could not greet the hub"),
  *                or the hook's error. */
 rk_session_err rk_session_hello(rk_session_t *s, int timeout_ms,
-                                rk_session_err (*hook)(void *arg, rk_hub_frame_t *f, char *why, size_t why_len),
+                                rk_session_err (*hook)(void *arg, rk_hub_frame_t *f, char *why,
+                                                       size_t why_len),
                                 void *hook_arg, char *why, size_t why_len) RK_SESSION_WARN_UNUSED;
 
 /* The welcome of this connection (zeroed before the first one). */
@@ -156,8 +161,8 @@ const char *rk_session_endpoint(const rk_session_t *s);
  * or dropped, are wiped.  Blocks up to opts.timeout_ms while the socket
  * cannot take it: then ETIMEOUT ("could not hand the request to the hub").
  * EINVAL (or ENOMEM) if f does not encode. */
-rk_session_err rk_session_send(rk_session_t *s, const rk_client_frame_t *f, char *why, size_t why_len)
-    RK_SESSION_WARN_UNUSED;
+rk_session_err rk_session_send(rk_session_t *s, const rk_client_frame_t *f, char *why,
+                               size_t why_len) RK_SESSION_WARN_UNUSED;
 
 /* Sends len already encoded bytes (the caller keeps and wipes buf; ZeroMQ
  * is given a copy that is wiped when it lets go of it).  nowait: ETIMEOUT at
@@ -169,7 +174,8 @@ rk_session_err rk_session_send_bytes(rk_session_t *s, const uint8_t *buf, size_t
  * monitor reported something, and files the monitor's events (which may
  * send a hello after a reconnect).  OK: something happened; ETIMEOUT:
  * nothing did; EINTR; EZMQ. */
-rk_session_err rk_session_poll(rk_session_t *s, int timeout_ms, char *why, size_t why_len) RK_SESSION_WARN_UNUSED;
+rk_session_err rk_session_poll(rk_session_t *s, int timeout_ms, char *why,
+                               size_t why_len) RK_SESSION_WARN_UNUSED;
 
 /* Files the monitor's waiting events without waiting. */
 void rk_session_events(rk_session_t *s);
@@ -181,8 +187,8 @@ void rk_session_events(rk_session_t *s);
  * ETIMEOUT: nothing came; EPROTO: a frame that does not decode or has
  * several parts was consumed and dropped (f is zeroed); ENOMEM; EINTR;
  * EZMQ. */
-rk_session_err rk_session_recv(rk_session_t *s, int timeout_ms, rk_hub_frame_t *f, char *why, size_t why_len)
-    RK_SESSION_WARN_UNUSED;
+rk_session_err rk_session_recv(rk_session_t *s, int timeout_ms, rk_hub_frame_t *f, char *why,
+                               size_t why_len) RK_SESSION_WARN_UNUSED;
 
 /* Sends req, a frame that carries a req_id (ENROLL, DIRECTORY, LOG_READ,
  * CHECKPOINT, PROOF, DISCLOSE), with a req_id of the session's (written
@@ -199,10 +205,10 @@ rk_session_err rk_session_recv(rk_session_t *s, int timeout_ms, rk_hub_frame_t *
  *
  * ETIMEOUT: no answer within timeout_ms; EINVAL: req carries no req_id;
  * send and receive errors as above.  On failure *answer is zeroed. */
-rk_session_err rk_session_request(rk_session_t *s, rk_client_frame_t *req, int timeout_ms,
-                                  rk_session_err (*hook)(void *arg, rk_hub_frame_t *f, char *why, size_t why_len),
-                                  void *hook_arg, rk_hub_frame_t *answer, char *why, size_t why_len)
-    RK_SESSION_WARN_UNUSED;
+rk_session_err
+rk_session_request(rk_session_t *s, rk_client_frame_t *req, int timeout_ms,
+                   rk_session_err (*hook)(void *arg, rk_hub_frame_t *f, char *why, size_t why_len),
+                   void *hook_arg, rk_hub_frame_t *answer, char *why, size_t why_len) RK_SESSION_WARN_UNUSED;
 
 /* The DEALER socket, for zmq_poll among other sockets and for a caller's
  * own zmq_send/zmq_recv (renkei-bench's measured path).  Owned by the

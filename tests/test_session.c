@@ -381,7 +381,8 @@ static void test_request_matching(void **state)
     /* A frame that answers nothing by req_id is not a request. */
     memset(&req, 0, sizeof req);
     req.kind = RK_CF_HELLO;
-    assert_int_equal(rk_session_request(s, &req, 500, NULL, NULL, &answer, why, sizeof why), RK_SESSION_EINVAL);
+    assert_int_equal(rk_session_request(s, &req, 500, NULL, NULL, &answer, why, sizeof why),
+                     RK_SESSION_EINVAL);
     rk_session_close(&s, false);
 }
 
