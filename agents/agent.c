@@ -1,15 +1,17 @@
 /*
  * agent.c - an organization's connection to the Renkei hub.
  *
- * One DEALER socket with CURVE to the hub, plus a PAIR socket reading that
- * socket's monitor events so that a refused key or a wrong hub key becomes a
- * specific error instead of silence.  Everything the hub sends is read by
- * pump() and filed: results go straight into the outbox (mailbox.h),
- * deliveries and notices onto a queue in arrival order, answers to enroll
- * and directory requests into their slots.  The blocking calls pump until
- * what they wait for is there, and between pumps settle the queue (check,
- * commit to the inbox or outbox, then Ack) and re-send what is still
- * pending, so nothing that arrives meanwhile is lost.
+ * One hub session (session.h): a CURVE connection whose monitor turns a
+ * refused key or a wrong hub key into a specific error instead of silence,
+ * and that greets the hub again after ZeroMQ reconnects.  Everything the
+ * hub sends is read by pump() and filed: results go straight into the
+ * outbox (mailbox.h), deliveries and notices onto a queue in arrival order.
+ * Enrollment, directory and routing-log requests take their answer by
+ * req_id (rk_session_request) and file whatever else arrives meanwhile.
+ * The blocking calls pump until what they wait for is there, and between
+ * pumps settle the queue (check, commit to the inbox or outbox, then Ack)
+ * and re-send what is still pending, so nothing that arrives meanwhile is
+ * lost.
  */
 #include "renkei_agent.h"
 
@@ -22,7 +24,6 @@
 #include <unistd.h>
 
 #include <sodium.h>
-#include <zmq.h>
 
 #include "codebook.h"
 #include "keys.h"
@@ -30,6 +31,7 @@
 #include "merkle.h"
 #include "note.h"
 #include "seal.h"
+#include "session.h"
 #include "why.h"
 #include "clock.h"
 
@@ -46,7 +48,6 @@
 #define PURGE_CHECK_MS 60000u /* how often the library deletes old completed messages */
 #define PURGE_AGAIN_MS 1000u  /* ... and sooner while a batch left some behind */
 #define DAY_MS 86400000ull
-#define RK_ZMQ_ZERO_COPY_RECV 10 /* a context option of libzmq >= 4.3 (ZMQ_ZERO_COPY_RECV, draft API) */
 
 struct qitem {
     struct qitem *next;
@@ -54,8 +55,6 @@ struct qitem {
     rk_hub_frame_t frame;
     rk_event *ev;          /* a REFUSED event for recv */
 };
-
-typedef enum hs_state { HS_PENDING = 0, HS_UP, HS_AUTH_FAILED, HS_FAILED } hs_state;
 
 struct rk_agent {
     char *endpoint;
@@ -70,14 +69,7 @@ struct rk_agent {
     rk_identity_t *id; /* NULL only offline without a key */
     rk_codebook_t *book;
 
-    void *ctx;
-    void *sock;
-    void *mon;
-    char mon_ep[64];
-    hs_state hs;
-    bool welcomed;
-    bool lost; /* connection dropped after the welcome */
-    bool refusal_noted; /* a failed reconnect was already reported */
+    rk_session_t *sess; /* NULL: not connected */
 
     char org[RK_ID_MAX + 1];
     char kind[RK_KIND_MAX + 1];
@@ -88,16 +80,6 @@ struct rk_agent {
     bool have_dir;
     uint64_t dir_at_ms;
 
-    uint64_t next_req;
-    uint64_t want_dir;      /* req_id of the directory request in flight, 0: none */
-    bool dir_ready;
-    rk_hub_frame_t dir_frame;
-    uint64_t want_enroll;
-    bool enroll_ready;
-    rk_hub_frame_t enroll_frame;
-    uint64_t want_answer;   /* req_id of a routing-log request in flight, 0: none */
-    bool answer_ready;
-    rk_hub_frame_t answer_frame;
 
     struct qitem *head;
     struct qitem *tail;
@@ -117,10 +99,6 @@ struct rk_agent {
     uint8_t await_id[RK_MSGID_LEN];
     bool await_done;
     rk_result_t await_result;
-    bool greet_refused;      /* a result for an unreadable frame outside a send */
-    rk_result_t greet_result;
-    rk_agent_err greet_err;  /* the hello could not be sent (RK_AGENT_OK: it was) */
-    char greet_why[256];
 };
 
 static void settle_all(rk_agent_t *a);
@@ -244,12 +222,29 @@ static void q_unlink(rk_agent_t *a, struct qitem *prev, struct qitem *q)
 
 /* ------------------------------------------------------------------ wire I/O */
 
-/* Frees a frame ZeroMQ has encrypted and sent (or dropped), wiped first:
- * it holds a link code and an envelope in the clear.  hint: its length. */
-static void wipe_sent(void *data, void *hint)
+/* The agent's error for a session error. */
+static rk_agent_err from_session(rk_session_err err)
 {
-    sodium_memzero(data, (size_t)(uintptr_t)hint);
-    free(data);
+    switch (err) {
+    case RK_SESSION_OK: return RK_AGENT_OK;
+    case RK_SESSION_EINVAL: return RK_AGENT_EINVAL;
+    case RK_SESSION_ENOMEM: return RK_AGENT_ENOMEM;
+    case RK_SESSION_EZMQ: return RK_AGENT_EZMQ;
+    case RK_SESSION_EINTR: return RK_AGENT_EINTR;
+    case RK_SESSION_ETIMEOUT: return RK_AGENT_ETIMEOUT;
+    case RK_SESSION_ENOANSWER: return RK_AGENT_ENOANSWER;
+    case RK_SESSION_EKEYREFUSED: return RK_AGENT_EKEYREFUSED;
+    case RK_SESSION_EHANDSHAKE: return RK_AGENT_EHANDSHAKE;
+    case RK_SESSION_EPROTO: return RK_AGENT_EPROTO;
+    }
+    return RK_AGENT_EZMQ;
+}
+
+/* The session's notices (connection lost, back, refused) go to the
+ * agent's notice callback. */
+static void session_notice(void *arg, const char *text)
+{
+    notice(arg, "%s", text);
 }
 
 /* Wipes and frees an encoded frame. */
@@ -262,146 +257,24 @@ static void frame_free(uint8_t *buf, size_t len)
 }
 
 /* Sends one encoded frame; nowait: give up at once if it cannot leave.
- * ZeroMQ gets a copy it wipes when it lets go of it (wipe_sent). */
+ * The session hands ZeroMQ a copy it wipes when it lets go of it. */
 static rk_agent_err send_bytes(rk_agent_t *a, const uint8_t *buf, size_t len, bool nowait, char *why,
                                size_t why_len)
 {
-    zmq_msg_t msg;
-    void *copy;
-    int rc;
-    if (a->sock == NULL) {
+    if (a->sess == NULL) {
         rk_why(why, why_len, "not connected to the hub");
         return RK_AGENT_EOFFLINE;
     }
-    copy = malloc(len > 0 ? len : 1);
-    if (copy == NULL) {
-        rk_why(why, why_len, "out of memory sending to the hub");
-        return RK_AGENT_ENOMEM;
-    }
-    memcpy(copy, buf, len);
-    if (zmq_msg_init_data(&msg, copy, len, wipe_sent, (void *)(uintptr_t)len) != 0) {
-        wipe_sent(copy, (void *)(uintptr_t)len);
-        rk_why(why, why_len, "out of memory sending to the hub");
-        return RK_AGENT_ENOMEM;
-    }
-    rc = zmq_msg_send(&msg, a->sock, nowait ? ZMQ_DONTWAIT : 0);
-    if (rc < 0) {
-        int e = errno;
-        zmq_msg_close(&msg); /* wipes the copy */
-        errno = e;
-        if (errno == EAGAIN) {
-            rk_why(why, why_len, "could not hand the request to the hub at %s within %g s", a->endpoint,
-                   secs(a->timeout_ms));
-            return RK_AGENT_ETIMEOUT;
-        }
-        rk_why(why, why_len, "sending to the hub failed: %s", zmq_strerror(errno));
-        return RK_AGENT_EZMQ;
-    }
-    return RK_AGENT_OK;
+    return from_session(rk_session_send_bytes(a->sess, buf, len, nowait, why, why_len));
 }
 
 static rk_agent_err send_frame(rk_agent_t *a, const rk_client_frame_t *f, char *why, size_t why_len)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    rk_wire_err werr;
-    rk_agent_err err;
-
-    if (a->sock == NULL) {
+    if (a->sess == NULL) {
         rk_why(why, why_len, "not connected to the hub");
         return RK_AGENT_EOFFLINE;
     }
-    werr = rk_client_frame_encode(f, &buf, &len);
-    if (werr != RK_WIRE_OK) {
-        rk_why(why, why_len, "cannot encode the request: %s", rk_wire_strerror(werr));
-        return werr == RK_WIRE_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EINVAL;
-    }
-    err = send_bytes(a, buf, len, false, why, why_len);
-    frame_free(buf, len);
-    return err;
-}
-
-/* Greets the hub.  A hello that cannot be sent is kept in greet_err: the
- * welcome it waits for would never come. */
-static void send_hello(rk_agent_t *a)
-{
-    rk_client_frame_t f;
-    memset(&f, 0, sizeof f);
-    f.kind = RK_CF_HELLO;
-    f.u.hello.receive = a->receive;
-    a->greet_err = send_frame(a, &f, a->greet_why, sizeof a->greet_why);
-    if (a->greet_err != RK_AGENT_OK)
-        notice(a, "could not greet the hub: %s", a->greet_why);
-}
-
-static void handle_monitor_event(rk_agent_t *a, uint16_t event, uint32_t value)
-{
-    switch (event) {
-    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-        a->hs = HS_UP;
-        a->refusal_noted = false;
-        if (a->lost) {
-            /* A new connection: the hub needs a hello before anything else. */
-            a->lost = false;
-            send_hello(a);
-            notice(a, "connection to the hub at %s is back", a->endpoint);
-        }
-        break;
-    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-        if (!a->welcomed)
-            a->hs = HS_AUTH_FAILED;
-        else if (!a->refusal_noted) {
-            /* Said once per outage: ZeroMQ keeps retrying with back-off. */
-            a->refusal_noted = true;
-            notice(a, "the hub refused this key when reconnecting (status %u): organization "
-                      "suspended or key replaced? still retrying", (unsigned)value);
-        }
-        break;
-    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-        if (!a->welcomed) {
-            if (a->hs == HS_PENDING)
-                a->hs = HS_FAILED;
-        } else if (!a->refusal_noted) {
-            a->refusal_noted = true;
-            notice(a, "secure handshake with the hub failed when reconnecting; still retrying");
-        }
-        break;
-    case ZMQ_EVENT_DISCONNECTED:
-        if (a->welcomed && !a->lost) {
-            a->lost = true;
-            notice(a, "lost the connection to the hub at %s; reconnecting", a->endpoint);
-        } else if (!a->welcomed && a->hs == HS_PENDING) {
-            /* Dropped during the handshake: the hub could not read our
-             * hello, which is what a wrong server key looks like. */
-            a->hs = HS_FAILED;
-        }
-        break;
-    default:
-        break;
-    }
-}
-
-static void drain_monitor(rk_agent_t *a)
-{
-    for (;;) {
-        uint8_t head[6];
-        char addr[256];
-        int more = 0;
-        size_t more_len = sizeof more;
-        uint16_t event;
-        uint32_t value;
-        int n = zmq_recv(a->mon, head, sizeof head, ZMQ_DONTWAIT);
-        if (n < 0)
-            return;
-        if (zmq_getsockopt(a->mon, ZMQ_RCVMORE, &more, &more_len) == 0 && more)
-            (void)zmq_recv(a->mon, addr, sizeof addr, 0);
-        if (n < 6)
-            continue;
-        memcpy(&event, head, 2);
-        memcpy(&value, head + 2, 4);
-        handle_monitor_event(a, event, value);
-    }
+    return from_session(rk_session_send(a->sess, f, why, why_len));
 }
 
 static rk_event *event_new(rk_event_kind kind)
@@ -422,9 +295,6 @@ static void file_result(rk_agent_t *a, const rk_result_t *r)
         if (a->awaiting) {
             a->await_result = *r;
             a->await_done = true;
-        } else {
-            a->greet_result = *r;
-            a->greet_refused = true;
         }
         return;
     }
@@ -447,7 +317,6 @@ static rk_agent_err file_frame(rk_agent_t *a, rk_hub_frame_t *f)
         snprintf(a->org, sizeof a->org, "%s", f->u.welcome.org);
         snprintf(a->kind, sizeof a->kind, "%s", f->u.welcome.kind);
         a->max_payload = f->u.welcome.max_payload;
-        a->welcomed = true;
         /* A new connection: whatever is pending goes again, now. */
         a->conn_since_ms = rk_wall_ms();
         a->next_resend_ms = 0;
@@ -465,121 +334,55 @@ static rk_agent_err file_frame(rk_agent_t *a, rk_hub_frame_t *f)
         memset(f, 0, sizeof *f);
         q_append(a, q);
         break;
-    case RK_HF_ENROLLED:
-        if (a->want_enroll != 0 && f->u.enrolled.req_id == a->want_enroll) {
-            a->enroll_frame = *f;
-            memset(f, 0, sizeof *f);
-            a->enroll_ready = true;
-        }
-        break;
-    case RK_HF_LOG:
-    case RK_HF_CHECKPOINT:
-    case RK_HF_PROOF: {
-        uint64_t req_id = f->kind == RK_HF_LOG ? f->u.log.req_id
-                          : f->kind == RK_HF_CHECKPOINT ? f->u.checkpoint.req_id
-                                                        : f->u.proof.req_id;
-        if (a->want_answer != 0 && req_id == a->want_answer && !a->answer_ready) {
-            a->answer_frame = *f;
-            memset(f, 0, sizeof *f);
-            a->answer_ready = true;
-        }
-        break;
-    }
-    case RK_HF_DIRECTORY:
-        if (a->want_dir != 0 && f->u.directory.req_id == a->want_dir) {
-            rk_hub_frame_clear(&a->dir_frame);
-            a->dir_frame = *f;
-            memset(f, 0, sizeof *f);
-            a->dir_ready = true;
-        }
-        break;
     default:
+        /* Answers to requests nobody waits for any more (a request takes
+         * its own answer: rk_session_request). */
         break;
     }
     rk_hub_frame_clear(f);
     return RK_AGENT_OK;
 }
 
-static rk_agent_err read_frame(rk_agent_t *a, char *why, size_t why_len)
+/* rk_session_request's hook: what arrives while a request waits is filed
+ * like anything else, so no delivery or result is lost meanwhile. */
+static rk_session_err file_meanwhile(void *arg, rk_hub_frame_t *f, char *why, size_t why_len)
 {
-    zmq_msg_t msg;
-    rk_hub_frame_t f;
-    char detail[RK_DETAIL_MAX + 1] = "";
-    rk_wire_err werr;
-    rk_agent_err err;
-    int more = 0;
-    size_t more_len = sizeof more;
-
-    zmq_msg_init(&msg);
-    if (zmq_msg_recv(&msg, a->sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&msg);
-        return RK_AGENT_ETIMEOUT; /* nothing (more) */
-    }
-    if (zmq_getsockopt(a->sock, ZMQ_RCVMORE, &more, &more_len) == 0 && more) {
-        /* The protocol uses single frames: drop the whole message. */
-        zmq_msg_close(&msg);
-        do {
-            zmq_msg_init(&msg);
-            if (zmq_msg_recv(&msg, a->sock, 0) < 0)
-                more = 0;
-            else if (zmq_getsockopt(a->sock, ZMQ_RCVMORE, &more, &more_len) != 0)
-                more = 0;
-            zmq_msg_close(&msg);
-        } while (more);
-        notice(a, "ignored a multi-part message from the hub");
-        return RK_AGENT_OK;
-    }
-    werr = rk_hub_frame_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &f, detail, sizeof detail);
-    sodium_memzero(zmq_msg_data(&msg), zmq_msg_size(&msg)); /* a code, an envelope, in the clear */
-    zmq_msg_close(&msg);
-    if (werr == RK_WIRE_ENOMEM) {
+    if (file_frame(arg, f) == RK_AGENT_ENOMEM) {
         rk_why(why, why_len, "out of memory reading from the hub");
-        return RK_AGENT_ENOMEM;
+        return RK_SESSION_ENOMEM;
     }
-    if (werr != RK_WIRE_OK) {
-        notice(a, "ignored an unreadable frame from the hub: %s", detail[0] ? detail : rk_wire_strerror(werr));
-        return RK_AGENT_OK;
-    }
-    err = file_frame(a, &f);
-    if (err == RK_AGENT_ENOMEM)
-        rk_why(why, why_len, "out of memory reading from the hub");
-    return err;
+    return RK_SESSION_OK;
 }
 
 /* Waits up to timeout_ms (-1 forever) for anything from the hub or the
  * monitor and files it.  RK_AGENT_OK if something was handled. */
 static rk_agent_err pump(rk_agent_t *a, int timeout_ms, char *why, size_t why_len)
 {
-    zmq_pollitem_t items[2];
-    int rc;
+    rk_session_err serr = rk_session_poll(a->sess, timeout_ms, why, why_len);
 
-    memset(items, 0, sizeof items);
-    items[0].socket = a->sock;
-    items[0].events = ZMQ_POLLIN;
-    items[1].socket = a->mon;
-    items[1].events = ZMQ_POLLIN;
-    rc = zmq_poll(items, 2, timeout_ms);
-    if (rc < 0) {
-        if (errno == EINTR) {
-            rk_why(why, why_len, "interrupted");
-            return RK_AGENT_EINTR;
+    if (serr != RK_SESSION_OK)
+        return from_session(serr);
+    /* Everything already there, so that a batch is settled and
+     * acknowledged together. */
+    for (int i = 0; i < PUMP_BATCH; i++) {
+        rk_hub_frame_t f;
+        char inner[256] = "";
+        rk_agent_err err;
+
+        serr = rk_session_recv(a->sess, 0, &f, inner, sizeof inner);
+        if (serr == RK_SESSION_ETIMEOUT)
+            break;
+        if (serr == RK_SESSION_EPROTO) {
+            notice(a, "ignored a frame from the hub: %s", inner);
+            continue;
         }
-        rk_why(why, why_len, "waiting for the hub failed: %s", zmq_strerror(errno));
-        return RK_AGENT_EZMQ;
-    }
-    if (rc == 0)
-        return RK_AGENT_ETIMEOUT;
-    if (items[1].revents & ZMQ_POLLIN)
-        drain_monitor(a);
-    if (items[0].revents & ZMQ_POLLIN) {
-        /* Everything already there, so that a batch is settled and
-         * acknowledged together. */
-        for (int i = 0; i < PUMP_BATCH; i++) {
-            rk_agent_err err = read_frame(a, why, why_len);
-            if (err == RK_AGENT_ETIMEOUT)
-                break;
-            if (err != RK_AGENT_OK)
-                return err;
+        if (serr != RK_SESSION_OK) {
+            rk_why(why, why_len, "%s", inner);
+            return from_session(serr);
+        }
+        if ((err = file_frame(a, &f)) != RK_AGENT_OK) {
+            rk_why(why, why_len, "out of memory reading from the hub");
+            return err;
         }
     }
     return RK_AGENT_OK;
@@ -590,33 +393,25 @@ static rk_agent_err pump(rk_agent_t *a, int timeout_ms, char *why, size_t why_le
 static rk_agent_err fetch_directory(rk_agent_t *a, int timeout_ms, char *why, size_t why_len)
 {
     rk_client_frame_t f;
+    rk_hub_frame_t answer;
     rk_dir_t fresh;
     rk_wire_err werr;
     rk_agent_err err;
-    uint64_t deadline = deadline_in(timeout_ms);
 
+    if (a->sess == NULL) {
+        rk_why(why, why_len, "not connected to the hub");
+        return RK_AGENT_EOFFLINE;
+    }
     memset(&f, 0, sizeof f);
     f.kind = RK_CF_DIRECTORY;
-    f.u.directory.req_id = ++a->next_req;
-    a->want_dir = f.u.directory.req_id;
-    a->dir_ready = false;
-    if ((err = send_frame(a, &f, why, why_len)) != RK_AGENT_OK)
-        goto done;
-    while (!a->dir_ready) {
-        int left = remaining(deadline);
-        if (left == 0) {
-            rk_why(why, why_len, "the hub at %s sent no directory within %g s", a->endpoint,
-                   secs(timeout_ms));
-            err = RK_AGENT_ETIMEOUT;
-            goto done;
-        }
-        err = pump(a, left, why, why_len);
-        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
-            goto done;
-    }
+    err = from_session(rk_session_request(a->sess, &f, timeout_ms, file_meanwhile, a, &answer, why, why_len));
+    if (err == RK_AGENT_ETIMEOUT)
+        rk_why(why, why_len, "the hub at %s sent no directory within %g s", a->endpoint, secs(timeout_ms));
+    if (err != RK_AGENT_OK)
+        return err;
     memset(&fresh, 0, sizeof fresh);
-    werr = rk_dir_open(a->dir_frame.u.directory.body, a->dir_frame.u.directory.body_len,
-                       a->dir_frame.u.directory.signature, a->hub.sign_pk, &fresh);
+    werr = rk_dir_open(answer.u.directory.body, answer.u.directory.body_len, answer.u.directory.signature,
+                       a->hub.sign_pk, &fresh);
     if (werr == RK_WIRE_ENOMEM) {
         rk_why(why, why_len, "out of memory reading the directory");
         err = RK_AGENT_ENOMEM;
@@ -639,14 +434,11 @@ static rk_agent_err fetch_directory(rk_agent_t *a, int timeout_ms, char *why, si
         /* Kept, so that a message can be sealed and committed while the
          * hub is unreachable. */
         if (a->mb != NULL &&
-            rk_mailbox_dir_put(a->mb, a->dir_frame.u.directory.body, a->dir_frame.u.directory.body_len,
-                               a->dir_frame.u.directory.signature, inner, sizeof inner) != RK_AGENT_OK)
+            rk_mailbox_dir_put(a->mb, answer.u.directory.body, answer.u.directory.body_len,
+                               answer.u.directory.signature, inner, sizeof inner) != RK_AGENT_OK)
             notice(a, "could not keep the directory in the data directory: %s", inner);
     }
-done:
-    a->want_dir = 0;
-    a->dir_ready = false;
-    rk_hub_frame_clear(&a->dir_frame);
+    rk_hub_frame_clear(&answer);
     return err;
 }
 
@@ -674,7 +466,7 @@ static void load_kept_directory(rk_agent_t *a)
 
 rk_agent_err rk_agent_refresh_directory(rk_agent_t *a, char *why, size_t why_len)
 {
-    if (a->sock == NULL) {
+    if (a->sess == NULL) {
         rk_why(why, why_len, "the directory needs a connection to the hub");
         return RK_AGENT_EOFFLINE;
     }
@@ -688,154 +480,51 @@ const rk_dir_t *rk_agent_directory(const rk_agent_t *a)
 
 /* ------------------------------------------------------------------ connect */
 
-/* Closes the sockets.  drop: discard anything not yet sent instead of
+/* Closes the session.  drop: discard anything not yet sent instead of
  * lingering (the connection failed, nobody is there to take it). */
 static void disconnect(rk_agent_t *a, bool drop)
 {
-    if (a->sock != NULL) {
-        if (drop) {
-            int zero = 0;
-            (void)zmq_setsockopt(a->sock, ZMQ_LINGER, &zero, sizeof zero);
-        }
-        (void)zmq_socket_monitor(a->sock, NULL, 0);
-        zmq_close(a->sock);
-        a->sock = NULL;
-    }
-    if (a->mon != NULL) {
-        zmq_close(a->mon);
-        a->mon = NULL;
-    }
-    if (a->ctx != NULL) {
-        zmq_ctx_term(a->ctx);
-        a->ctx = NULL;
-    }
-    a->welcomed = false;
-    a->lost = false;
-    a->hs = HS_PENDING;
-}
-
-static rk_agent_err zmq_fail(rk_agent_t *a, const char *what, char *why, size_t why_len)
-{
-    int e = errno;
-    rk_why(why, why_len, "%s failed: %s", what, zmq_strerror(e));
-    disconnect(a, true);
-    return e == ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EZMQ;
-}
-
-static rk_agent_err set_sockopts(rk_agent_t *a, char *why, size_t why_len)
-{
-    int linger = CLOSE_LINGER_MS;
-    int sndtimeo = a->timeout_ms;
-    int64_t maxmsg = (int64_t)RK_FRAME_CEILING;
-    int hs_ivl = a->timeout_ms;
-    int reconnect_ivl = 100, reconnect_max = 5000;
-
-    if (zmq_setsockopt(a->sock, ZMQ_CURVE_SERVERKEY, a->hub.curve_pk, RK_KEY_LEN) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_CURVE_PUBLICKEY, a->id->pub.curve_pk, RK_KEY_LEN) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_CURVE_SECRETKEY, a->id->curve_sk, RK_KEY_LEN) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_HANDSHAKE_IVL, &hs_ivl, sizeof hs_ivl) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_RECONNECT_IVL, &reconnect_ivl, sizeof reconnect_ivl) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max) != 0)
-        return zmq_fail(a, "setting up the hub connection", why, why_len);
-    return RK_AGENT_OK;
-}
-
-/* Waits for the welcome, turning monitor events into specific errors. */
-static rk_agent_err await_welcome(rk_agent_t *a, uint64_t deadline, char *why, size_t why_len)
-{
-    while (!a->welcomed) {
-        int left;
-        rk_agent_err err;
-
-        if (a->hs == HS_AUTH_FAILED) {
-            rk_why(why, why_len,
-                   "the hub refused this key: organization not registered or "
-                   "suspended (key file %s)",
-                   a->key_path);
-            return RK_AGENT_EKEYREFUSED;
-        }
-        if (a->hs == HS_FAILED) {
-            rk_why(why, why_len,
-                   "the secure handshake with the hub at %s failed: is --hub-key "
-                   "(%s) the hub's public key?",
-                   a->endpoint, a->hub_pub_path);
-            return RK_AGENT_EHANDSHAKE;
-        }
-        if (a->greet_err != RK_AGENT_OK) {
-            rk_why(why, why_len, "could not greet the hub: %s", a->greet_why);
-            return a->greet_err;
-        }
-        if (a->greet_refused) {
-            const rk_result_t *r = &a->greet_result;
-            rk_why(why, why_len, "the hub did not accept the greeting: %s: %s%s%s%s",
-                   rk_status_name(r->status), rk_status_text(r->status), r->detail[0] ? " (" : "", r->detail,
-                   r->detail[0] ? ")" : "");
-            return RK_AGENT_EPROTO;
-        }
-        left = remaining(deadline);
-        if (left == 0) {
-            rk_why(why, why_len, "no answer from the hub at %s within %g s: is renkei-hub running there?",
-                   a->endpoint, secs(a->timeout_ms));
-            return RK_AGENT_ENOANSWER;
-        }
-        err = pump(a, left, why, why_len);
-        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
-            return err;
-    }
-    return RK_AGENT_OK;
+    rk_session_close(&a->sess, drop);
 }
 
 rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
 {
     uint64_t deadline = deadline_in(a->timeout_ms);
+    rk_session_opts opts;
     rk_agent_err err;
     int left;
 
-    if (a->sock != NULL)
+    if (a->sess != NULL)
         return RK_AGENT_OK;
     if (a->id == NULL || a->hub_pub_path == NULL) {
         rk_why(why, why_len, "connecting needs this organization's key and the hub's public key");
         return RK_AGENT_EINVAL;
     }
-    a->ctx = zmq_ctx_new();
-    if (a->ctx == NULL)
-        return zmq_fail(a, "creating the ZeroMQ context", why, why_len);
-    /* Each frame in a block of its own, wiped and freed once read: by
-     * default ZeroMQ decrypts frames inside its long-lived receive buffer. */
-    if (zmq_ctx_set(a->ctx, RK_ZMQ_ZERO_COPY_RECV, 0) != 0)
-        notice(a, "ZeroMQ keeps received frames in its receive buffer: %s", zmq_strerror(errno));
-    a->sock = zmq_socket(a->ctx, ZMQ_DEALER);
-    if (a->sock == NULL)
-        return zmq_fail(a, "creating the hub socket", why, why_len);
-    if ((err = set_sockopts(a, why, why_len)) != RK_AGENT_OK)
+    memset(&opts, 0, sizeof opts);
+    opts.timeout_ms = a->timeout_ms;
+    opts.linger_ms = CLOSE_LINGER_MS;
+    opts.reconnect_ivl_ms = 100;
+    opts.reconnect_max_ms = 5000;
+    opts.receive = a->receive;
+    opts.key_path = a->key_path;
+    opts.hub_path = a->hub_pub_path;
+    opts.notice = session_notice;
+    opts.notice_arg = a;
+    err = from_session(rk_session_open(a->endpoint, &a->hub, a->id, &opts, &a->sess, why, why_len));
+    if (err != RK_AGENT_OK)
         return err;
-    snprintf(a->mon_ep, sizeof a->mon_ep, "inproc://renkei-agent-monitor-%p", (void *)a);
-    if (zmq_socket_monitor(a->sock, a->mon_ep,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED) != 0)
-        return zmq_fail(a, "monitoring the hub socket", why, why_len);
-    a->mon = zmq_socket(a->ctx, ZMQ_PAIR);
-    if (a->mon == NULL)
-        return zmq_fail(a, "creating the monitor socket", why, why_len);
-    if (zmq_connect(a->mon, a->mon_ep) != 0)
-        return zmq_fail(a, "connecting the monitor socket", why, why_len);
-    if (zmq_connect(a->sock, a->endpoint) != 0) {
-        int e = errno;
-        rk_why(why, why_len,
-               "cannot connect to the hub endpoint \"%s\": %s (expected e.g. "
-               "tcp://127.0.0.1:7750)",
-               a->endpoint, zmq_strerror(e));
-        disconnect(a, true);
-        return RK_AGENT_EINVAL;
-    }
-    a->hs = HS_PENDING;
-    send_hello(a);
-    if ((err = await_welcome(a, deadline, why, why_len)) != RK_AGENT_OK)
+    err = from_session(rk_session_hello(a->sess, a->timeout_ms, file_meanwhile, a, why, why_len));
+    if (err != RK_AGENT_OK)
         goto fail;
+    {
+        const rk_session_welcome *w = rk_session_welcomed(a->sess);
+        snprintf(a->org, sizeof a->org, "%s", w->org);
+        snprintf(a->kind, sizeof a->kind, "%s", w->kind);
+        a->max_payload = w->max_payload;
+        /* A new connection: whatever is pending goes again, now. */
+        a->conn_since_ms = rk_wall_ms();
+        a->next_resend_ms = 0;
+    }
     if (a->id != NULL && strcmp(a->org, a->id->pub.name) != 0) {
         rk_why(why, why_len,
                "the hub admitted this key as organization %s, but the key file %s "
@@ -856,8 +545,6 @@ fail:
         q_unlink(a, NULL, q);
         qitem_free(q);
     }
-    a->greet_refused = false;
-    a->greet_err = RK_AGENT_OK;
     load_kept_directory(a);
     return err;
 }
@@ -1042,7 +729,7 @@ void rk_agent_close(rk_agent_t **ap)
     if (ap == NULL || *ap == NULL)
         return;
     a = *ap;
-    if (a->sock != NULL && a->welcomed && !a->lost)
+    if (a->sess != NULL && rk_session_online(a->sess))
         settle_all(a); /* commit and acknowledge what already arrived */
     disconnect(a, false);
     while (a->head != NULL) {
@@ -1050,9 +737,6 @@ void rk_agent_close(rk_agent_t **ap)
         q_unlink(a, NULL, q);
         qitem_free(q);
     }
-    rk_hub_frame_clear(&a->dir_frame);
-    rk_hub_frame_clear(&a->enroll_frame);
-    rk_hub_frame_clear(&a->answer_frame);
     rk_dir_clear(&a->dir);
     rk_mailbox_close(&a->mb);
     rk_codebook_close(&a->book);
@@ -1114,7 +798,7 @@ rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_
                              bool *existed, rk_result_t *refusal, char *why, size_t why_len)
 {
     rk_client_frame_t f;
-    uint64_t deadline;
+    rk_hub_frame_t answer;
     rk_agent_err err;
 
     *existed = false;
@@ -1129,7 +813,7 @@ rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_
     }
     if (err != RK_AGENT_ENOTFOUND)
         return err;
-    if (a->sock == NULL) {
+    if (a->sess == NULL) {
         rk_why(why, why_len, "enrolling a person needs a connection to the hub");
         return RK_AGENT_EOFFLINE;
     }
@@ -1141,32 +825,20 @@ rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_
     }
     memset(&f, 0, sizeof f);
     f.kind = RK_CF_ENROLL;
-    f.u.enroll.req_id = ++a->next_req;
-    a->want_enroll = f.u.enroll.req_id;
-    a->enroll_ready = false;
-    if ((err = send_frame(a, &f, why, why_len)) != RK_AGENT_OK)
-        goto done;
-    deadline = deadline_in(a->timeout_ms);
-    while (!a->enroll_ready) {
-        int left = remaining(deadline);
-        if (left == 0) {
-            rk_why(why, why_len, "the hub at %s did not answer the enrollment within %g s", a->endpoint,
-                   secs(a->timeout_ms));
-            err = RK_AGENT_ETIMEOUT;
-            goto done;
-        }
-        err = pump(a, left, why, why_len);
-        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
-            goto done;
-    }
-    if (a->enroll_frame.u.enrolled.status != RK_ST_ACCEPTED) {
-        refusal_set(refusal, a->enroll_frame.u.enrolled.status, "%s", a->enroll_frame.u.enrolled.detail);
-        rk_why(why, why_len, "the hub refused the enrollment: %s",
-               rk_status_text(a->enroll_frame.u.enrolled.status));
+    err = from_session(
+        rk_session_request(a->sess, &f, a->timeout_ms, file_meanwhile, a, &answer, why, why_len));
+    if (err == RK_AGENT_ETIMEOUT)
+        rk_why(why, why_len, "the hub at %s did not answer the enrollment within %g s", a->endpoint,
+               secs(a->timeout_ms));
+    if (err != RK_AGENT_OK)
+        return err;
+    if (answer.u.enrolled.status != RK_ST_ACCEPTED) {
+        refusal_set(refusal, answer.u.enrolled.status, "%s", answer.u.enrolled.detail);
+        rk_why(why, why_len, "the hub refused the enrollment: %s", rk_status_text(answer.u.enrolled.status));
         err = RK_AGENT_EREFUSED;
         goto done;
     }
-    memcpy(code, a->enroll_frame.u.enrolled.code, RK_CODE_LEN);
+    memcpy(code, answer.u.enrolled.code, RK_CODE_LEN);
     err = rk_codebook_bind(a->book, person, code, why, why_len);
     if (err != RK_AGENT_OK) {
         char inner[256];
@@ -1175,9 +847,7 @@ rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_
         sodium_memzero(code, RK_CODE_LEN);
     }
 done:
-    a->want_enroll = 0;
-    a->enroll_ready = false;
-    rk_hub_frame_clear(&a->enroll_frame);
+    rk_hub_frame_clear(&answer); /* wipes the code */
     return err;
 }
 
@@ -1185,7 +855,7 @@ done:
 
 static bool online(const rk_agent_t *a)
 {
-    return a->sock != NULL && a->welcomed && !a->lost;
+    return a->sess != NULL && rk_session_online(a->sess);
 }
 
 /* Reads the connection events and, if the connection is down, waits up to
@@ -1197,9 +867,9 @@ static bool come_online(rk_agent_t *a, int timeout_ms)
     uint64_t deadline;
     char why[128];
 
-    if (a->sock == NULL)
+    if (a->sess == NULL)
         return false;
-    drain_monitor(a);
+    rk_session_events(a->sess);
     deadline = deadline_in(timeout_ms);
     while (!online(a)) {
         int left = remaining(deadline); /* -1: no deadline */
@@ -1220,7 +890,7 @@ static void acks_flush(rk_agent_t *a)
 
     if (a->nacks == 0)
         return;
-    if (a->sock == NULL) {
+    if (a->sess == NULL) {
         a->nacks = 0; /* the hub sends them again on the next connection */
         return;
     }
@@ -1256,7 +926,7 @@ static rk_agent_err find_org(rk_agent_t *a, const char *id, const rk_dir_entry_t
     *entry = a->have_dir ? rk_dir_find(&a->dir, id) : NULL;
     if (*entry != NULL)
         return RK_AGENT_OK;
-    if (!refreshed && a->sock != NULL) {
+    if (!refreshed && a->sess != NULL) {
         if ((err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK)
             return err;
         *entry = rk_dir_find(&a->dir, id);
@@ -1562,7 +1232,7 @@ static void tick(rk_agent_t *a)
 static rk_agent_err wait_some(rk_agent_t *a, int timeout_ms, char *why, size_t why_len)
 {
     struct timespec ts;
-    if (a->sock != NULL)
+    if (a->sess != NULL)
         return pump(a, timeout_ms, why, why_len);
     ts.tv_sec = timeout_ms / 1000;
     ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
@@ -2186,14 +1856,13 @@ void rk_receipt_clear(rk_receipt *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Sends f, a routing-log request carrying req_id, and waits for the hub's
- * answer with that req_id (a LOG, CHECKPOINT or PROOF frame), which is
- * moved into *answer (rk_hub_frame_clear it).  On failure *answer is
- * zeroed. */
-static rk_agent_err ask_hub(rk_agent_t *a, const rk_client_frame_t *f, uint64_t req_id, const char *what,
-                            rk_hub_frame_t *answer, char *why, size_t why_len)
+/* Sends f, a routing-log request (its req_id is set here), and waits for
+ * the hub's answer with that req_id (a LOG, CHECKPOINT or PROOF frame),
+ * which is moved into *answer (rk_hub_frame_clear it).  What else arrives
+ * meanwhile is filed.  On failure *answer is zeroed. */
+static rk_agent_err ask_hub(rk_agent_t *a, rk_client_frame_t *f, const char *what, rk_hub_frame_t *answer,
+                            char *why, size_t why_len)
 {
-    uint64_t deadline = deadline_in(a->timeout_ms);
     rk_agent_err err;
 
     memset(answer, 0, sizeof *answer);
@@ -2201,29 +1870,11 @@ static rk_agent_err ask_hub(rk_agent_t *a, const rk_client_frame_t *f, uint64_t 
         rk_why(why, why_len, "%s needs a connection to the hub", what);
         return RK_AGENT_EOFFLINE;
     }
-    a->want_answer = req_id;
-    a->answer_ready = false;
-    if ((err = send_frame(a, f, why, why_len)) != RK_AGENT_OK)
-        goto done;
-    while (!a->answer_ready) {
-        int left = remaining(deadline);
-        if (left == 0) {
-            rk_why(why, why_len, "the hub at %s did not answer the request for %s within %g s", a->endpoint,
-                   what, secs(a->timeout_ms));
-            err = RK_AGENT_ETIMEOUT;
-            goto done;
-        }
-        err = pump(a, left, why, why_len);
-        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
-            goto done;
-        err = RK_AGENT_OK;
-    }
-    *answer = a->answer_frame;
-    memset(&a->answer_frame, 0, sizeof a->answer_frame);
-done:
-    a->want_answer = 0;
-    a->answer_ready = false;
-    rk_hub_frame_clear(&a->answer_frame);
+    err =
+        from_session(rk_session_request(a->sess, f, a->timeout_ms, file_meanwhile, a, answer, why, why_len));
+    if (err == RK_AGENT_ETIMEOUT)
+        rk_why(why, why_len, "the hub at %s did not answer the request for %s within %g s", a->endpoint, what,
+               secs(a->timeout_ms));
     return err;
 }
 
@@ -2276,9 +1927,8 @@ static rk_agent_err disclose_code(rk_agent_t *a, const uint8_t code[RK_CODE_LEN]
 
     memset(&f, 0, sizeof f);
     f.kind = RK_CF_DISCLOSE;
-    f.u.disclose.req_id = ++a->next_req;
     memcpy(f.u.disclose.code, code, RK_CODE_LEN);
-    err = ask_hub(a, &f, f.u.disclose.req_id, "a disclosure", answer, why, why_len);
+    err = ask_hub(a, &f, "a disclosure", answer, why, why_len);
     sodium_memzero(&f, sizeof f);
     if (err == RK_AGENT_OK && (err = answer_ok(answer, RK_HF_LOG, "a disclosure", status, why, why_len)) != RK_AGENT_OK)
         rk_hub_frame_clear(answer);
@@ -2383,8 +2033,7 @@ static rk_agent_err receipt_checkpoint(rk_agent_t *a, uint64_t min_size, rk_rece
 
     memset(&f, 0, sizeof f);
     f.kind = RK_CF_CHECKPOINT;
-    f.u.checkpoint.req_id = ++a->next_req;
-    if ((err = ask_hub(a, &f, f.u.checkpoint.req_id, "a checkpoint", &answer, why, why_len)) != RK_AGENT_OK)
+    if ((err = ask_hub(a, &f, "a checkpoint", &answer, why, why_len)) != RK_AGENT_OK)
         return err;
     if ((err = answer_ok(&answer, RK_HF_CHECKPOINT, "a checkpoint", NULL, why, why_len)) != RK_AGENT_OK ||
         answer.u.checkpoint.note == NULL) {
@@ -2429,10 +2078,9 @@ static rk_agent_err receipt_proof(rk_agent_t *a, rk_receipt *r, char *why, size_
 
     memset(&f, 0, sizeof f);
     f.kind = RK_CF_PROOF;
-    f.u.proof.req_id = ++a->next_req;
     f.u.proof.index = r->index;
     f.u.proof.tree_size = r->tree_size;
-    if ((err = ask_hub(a, &f, f.u.proof.req_id, "an inclusion proof", &answer, why, why_len)) != RK_AGENT_OK)
+    if ((err = ask_hub(a, &f, "an inclusion proof", &answer, why, why_len)) != RK_AGENT_OK)
         return err;
     err = answer_ok(&answer, RK_HF_PROOF, "an inclusion proof", &st, why, why_len);
     if (err == RK_AGENT_EREFUSED && (st == RK_ST_NOT_FOUND || st == RK_ST_FORBIDDEN)) {

@@ -1,14 +1,14 @@
 /*
  * client.h - an auditor's read-only connection to the hub.
  *
- * One CURVE DEALER socket: the hub's public key from hub.pub, the client's
- * key pair from the organization's secret key file.  The client greets the
- * hub with hello{receive = false} (it takes no deliveries), waits for the
- * welcome, and then sends routing-log requests one at a time, matching each
- * answer to its request by req_id.
+ * A hub session (session/session.h) made from two key files: the hub's
+ * public key (hub.pub) and the auditor organization's secret key.  The
+ * client greets the hub with hello{receive = false} (it takes no
+ * deliveries), waits for the welcome, and then sends routing-log requests
+ * one at a time, each answer matched to its request by req_id.
  *
  * A refused key, a wrong hub key and a hub that does not answer are told
- * apart through the socket's monitor events, so each has its own message.
+ * apart by the session, each with its own error and message.
  */
 #ifndef RENKEI_AUDIT_CLIENT_H
 #define RENKEI_AUDIT_CLIENT_H

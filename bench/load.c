@@ -18,6 +18,7 @@
 #include "keys.h"
 #include "payload.h"
 #include "proc.h"
+#include "session.h"
 #include "clock.h"
 
 #define TYPE "utility.supply.stop"
@@ -26,7 +27,8 @@
 typedef struct party {
     rk_identity_t *id;
     char name[RK_ID_MAX + 1];
-    void *sock;
+    rk_session_t *sess;
+    void *sock;             /* sess's socket: the measured path sends and receives on it directly */
     rk_client_frame_t *ack; /* pending acks (heap: RK_ACK_MAX sequence numbers) */
     uint8_t (*codes)[RK_CODE_LEN]; /* senders: one code per enrolled person */
     size_t outstanding;            /* senders: sent, not yet accepted */
@@ -132,8 +134,7 @@ fail:
 
 static void party_clear(party_t *p)
 {
-    if (p->sock != NULL)
-        zmq_close(p->sock);
+    rk_session_close(&p->sess, true);
     p->sock = NULL;
     rk_identity_destroy(&p->id);
     free(p->ack);
@@ -142,16 +143,14 @@ static void party_clear(party_t *p)
 
 void bench_load_disconnect(bench_load_t *l)
 {
-    for (size_t i = 0; i < l->n_s; i++)
-        if (l->s[i].sock != NULL) {
-            zmq_close(l->s[i].sock);
-            l->s[i].sock = NULL;
-        }
-    for (size_t i = 0; i < l->n_r; i++)
-        if (l->r[i].sock != NULL) {
-            zmq_close(l->r[i].sock);
-            l->r[i].sock = NULL;
-        }
+    for (size_t i = 0; i < l->n_s; i++) {
+        rk_session_close(&l->s[i].sess, true);
+        l->s[i].sock = NULL;
+    }
+    for (size_t i = 0; i < l->n_r; i++) {
+        rk_session_close(&l->r[i].sess, true);
+        l->r[i].sock = NULL;
+    }
     if (l->ctx != NULL)
         zmq_ctx_term(l->ctx);
     l->ctx = NULL;
@@ -198,22 +197,23 @@ size_t bench_load_last_sent(const bench_load_t *l) { return l->last_sent; }
 static int party_connect(bench_load_t *l, party_t *p, const char *endpoint,
                          const uint8_t server_pk[RK_KEY_LEN], char *why, size_t why_len)
 {
-    int linger = 0, hwm = 100000;
-    p->sock = zmq_socket(l->ctx, ZMQ_DEALER);
-    if (p->sock == NULL ||
-        zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(p->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
-        zmq_setsockopt(p->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
-        zmq_setsockopt(p->sock, ZMQ_CURVE_SERVERKEY, server_pk, RK_KEY_LEN) != 0 ||
-        zmq_setsockopt(p->sock, ZMQ_CURVE_PUBLICKEY, p->id->pub.curve_pk, RK_KEY_LEN) != 0 ||
-        zmq_setsockopt(p->sock, ZMQ_CURVE_SECRETKEY, p->id->curve_sk, RK_KEY_LEN) != 0 ||
-        (l->target == BENCH_TARGET_BARE &&
-         zmq_setsockopt(p->sock, ZMQ_ROUTING_ID, p->name, strlen(p->name)) != 0) ||
-        zmq_connect(p->sock, endpoint) != 0) {
-        why_set(why, why_len, "cannot connect %s to %s: %s", p->name, endpoint,
-                zmq_strerror(zmq_errno()));
+    rk_session_opts o;
+    rk_pubkey_t server;
+    char inner[512] = "";
+
+    memset(&server, 0, sizeof server);
+    memcpy(server.curve_pk, server_pk, RK_KEY_LEN);
+    memset(&o, 0, sizeof o);
+    o.zmq_ctx = l->ctx;
+    o.hwm = 100000;
+    o.receive = true;
+    /* The bare forwarder addresses its parties by name. */
+    o.routing_id = l->target == BENCH_TARGET_BARE ? p->name : NULL;
+    if (rk_session_open(endpoint, &server, p->id, &o, &p->sess, inner, sizeof inner) != RK_SESSION_OK) {
+        why_set(why, why_len, "cannot connect %s to %s: %s", p->name, endpoint, inner);
         return -1;
     }
+    p->sock = rk_session_socket(p->sess);
     return 0;
 }
 
@@ -246,60 +246,32 @@ static int queue_ack(party_t *p, uint64_t seq)
     return p->ack->u.ack.n == RK_ACK_MAX ? flush_acks(p) : 0;
 }
 
-/* Receives one hub frame from p within timeout_s.  0 ok, -1 otherwise. */
-static int recv_hub(party_t *p, rk_hub_frame_t *f, double timeout_s)
+/* Deliveries and notices that arrive while a party waits for its welcome
+ * or an enrollment are acknowledged (the hub would push them again). */
+static rk_session_err ack_meanwhile(void *arg, rk_hub_frame_t *f, char *why, size_t why_len)
 {
-    zmq_pollitem_t it = {p->sock, 0, ZMQ_POLLIN, 0};
-    zmq_msg_t m;
-    char why[256];
-    int rv;
-    if (zmq_poll(&it, 1, (long)(timeout_s * 1000)) <= 0)
-        return -1;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, p->sock, 0) < 0) {
-        zmq_msg_close(&m);
-        return -1;
+    party_t *p = arg;
+    int rc = 0;
+    if (f->kind == RK_HF_DELIVER)
+        rc = queue_ack(p, f->u.deliver.seq);
+    else if (f->kind == RK_HF_NOTICE)
+        rc = queue_ack(p, f->u.notice.seq);
+    rk_hub_frame_clear(f);
+    if (rc != 0) {
+        why_set(why, why_len, "could not acknowledge a delivery");
+        return RK_SESSION_EZMQ;
     }
-    rv = rk_hub_frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), f, why, sizeof why) ==
-                 RK_WIRE_OK ? 0 : -1;
-    zmq_msg_close(&m);
-    return rv;
-}
-
-/* Waits for a frame of `kind` on p, acking deliveries and notices met on
- * the way.  0 ok (f filled), -1 on timeout. */
-static int wait_kind(party_t *p, rk_hf_kind kind, rk_hub_frame_t *f, double timeout_s)
-{
-    double deadline = bench_now() + timeout_s;
-    while (bench_now() < deadline) {
-        if (recv_hub(p, f, deadline - bench_now()) != 0)
-            return -1;
-        if (f->kind == kind)
-            return 0;
-        if (f->kind == RK_HF_DELIVER)
-            (void)queue_ack(p, f->u.deliver.seq);
-        else if (f->kind == RK_HF_NOTICE)
-            (void)queue_ack(p, f->u.notice.seq);
-        rk_hub_frame_clear(f);
-        if (flush_acks(p) != 0)
-            return -1;
-    }
-    return -1;
+    return RK_SESSION_OK;
 }
 
 static int hub_hello(party_t *p, char *why, size_t why_len)
 {
-    rk_client_frame_t cf;
-    rk_hub_frame_t hf;
-    memset(&cf, 0, sizeof cf);
-    cf.kind = RK_CF_HELLO;
-    cf.u.hello.receive = true;
-    if (send_frame(p->sock, &cf) != 0 || wait_kind(p, RK_HF_WELCOME, &hf, 15) != 0) {
-        why_set(why, why_len, "%s got no welcome from the hub within 15 s (is it registered?)",
-                p->name);
+    char inner[512] = "";
+    if (rk_session_hello(p->sess, 15000, ack_meanwhile, p, inner, sizeof inner) != RK_SESSION_OK ||
+        flush_acks(p) != 0) {
+        why_set(why, why_len, "%s got no welcome: %s", p->name, inner[0] ? inner : "could not acknowledge");
         return -1;
     }
-    rk_hub_frame_clear(&hf);
     return 0;
 }
 
@@ -308,12 +280,14 @@ static int hub_enroll(party_t *p, size_t persons, char *why, size_t why_len)
     for (size_t i = 0; i < persons; i++) {
         rk_client_frame_t cf;
         rk_hub_frame_t hf;
+        char inner[512] = "";
         bool ok;
         memset(&cf, 0, sizeof cf);
         cf.kind = RK_CF_ENROLL;
-        cf.u.enroll.req_id = i + 1;
-        if (send_frame(p->sock, &cf) != 0 || wait_kind(p, RK_HF_ENROLLED, &hf, 15) != 0) {
-            why_set(why, why_len, "%s: no answer to enroll within 15 s", p->name);
+        if (rk_session_request(p->sess, &cf, 15000, ack_meanwhile, p, &hf, inner, sizeof inner) !=
+                RK_SESSION_OK ||
+            flush_acks(p) != 0) {
+            why_set(why, why_len, "%s: enroll failed: %s", p->name, inner);
             return -1;
         }
         ok = hf.u.enrolled.status == RK_ST_ACCEPTED;
