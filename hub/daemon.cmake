@@ -2,7 +2,6 @@
 # routing log, verification and the event loop), unit-testable without
 # sockets; renkei-hub is the daemon's main() over it.
 set(RENKEI_HUB_SOURCES
-  ${CMAKE_CURRENT_SOURCE_DIR}/policy.c
   ${CMAKE_CURRENT_SOURCE_DIR}/route.c
   ${CMAKE_CURRENT_SOURCE_DIR}/msgstate.c
   ${CMAKE_CURRENT_SOURCE_DIR}/audit.c

@@ -20,39 +20,39 @@ static void refuse(policy_verdict_t *v, const char *fmt, ...)
 
 /* Whether `from` may send p to `to` in p's own direction; else refuses
  * naming the rule. */
-static bool direction_ok(const catalogue_t *cat, const cat_procedure_t *p, const org_t *from, const org_t *to,
-                         policy_verdict_t *v)
+static bool direction_ok(const catalogue_t *cat, const cat_procedure_t *p, policy_party_t from,
+                         policy_party_t to, policy_verdict_t *v)
 {
     char sel[POLICY_RULE_MAX / 2];
 
-    if (!catalogue_matches(cat, &p->senders, from->id, from->kind)) {
+    if (!catalogue_matches(cat, &p->senders, from.id, from.kind)) {
         cat_selectors_print(&p->senders, sel, sizeof sel);
-        refuse(v, "procedure %s: senders = %s; %s (%s) is not one", p->name, sel, from->id,
-               org_kind_name(from->kind));
+        refuse(v, "procedure %s: senders = %s; %s (%s) is not one", p->name, sel, from.id,
+               org_kind_name(from.kind));
         return false;
     }
-    if (!catalogue_matches(cat, &p->recipients, to->id, to->kind)) {
+    if (!catalogue_matches(cat, &p->recipients, to.id, to.kind)) {
         cat_selectors_print(&p->recipients, sel, sizeof sel);
-        refuse(v, "procedure %s: recipients = %s; %s (%s) is not one", p->name, sel, to->id,
-               org_kind_name(to->kind));
+        refuse(v, "procedure %s: recipients = %s; %s (%s) is not one", p->name, sel, to.id,
+               org_kind_name(to.kind));
         return false;
     }
     if (p->granted) {
-        const cat_grant_t *g = catalogue_grant(cat, to->id, p->name);
+        const cat_grant_t *g = catalogue_grant(cat, to.id, p->name);
         if (g == NULL) {
-            refuse(v, "procedure %s: access = granted, and %s grants it to nobody", p->name, to->id);
+            refuse(v, "procedure %s: access = granted, and %s grants it to nobody", p->name, to.id);
             return false;
         }
-        if (!catalogue_matches(cat, &g->senders, from->id, from->kind)) {
+        if (!catalogue_matches(cat, &g->senders, from.id, from.kind)) {
             cat_selectors_print(&g->senders, sel, sizeof sel);
-            refuse(v, "grant %s %s: senders = %s; %s is not one", to->id, p->name, sel, from->id);
+            refuse(v, "grant %s %s: senders = %s; %s is not one", to.id, p->name, sel, from.id);
             return false;
         }
     }
     return true;
 }
 
-void policy_check(const catalogue_t *cat, const char *type, const org_t *from, const org_t *to,
+void policy_check(const catalogue_t *cat, const char *type, policy_party_t from, policy_party_t to,
                   bool has_reply_to, policy_verdict_t *v)
 {
     const cat_procedure_t *p = cat != NULL ? catalogue_procedure(cat, type) : NULL;
@@ -93,8 +93,8 @@ void policy_check(const catalogue_t *cat, const char *type, const org_t *from, c
     } else if (p->replied) {
         /* A reply goes back the way its request came: the request's
          * recipient answers its sender.  Grants are the request's. */
-        if (!catalogue_matches(cat, &p->recipients, from->id, from->kind) ||
-            !catalogue_matches(cat, &p->senders, to->id, to->kind)) {
+        if (!catalogue_matches(cat, &p->recipients, from.id, from.kind) ||
+            !catalogue_matches(cat, &p->senders, to.id, to.kind)) {
             refuse(v, "procedure %s: a reply goes from one of its recipients to one of its senders", p->name);
             return;
         }

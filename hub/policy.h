@@ -25,7 +25,6 @@
 #include <stdint.h>
 
 #include "catalogue.h"
-#include "store.h"
 #include "wire.h"
 
 #define POLICY_RULE_MAX 320
@@ -66,11 +65,18 @@ bool policy_ttl_set(policy_ttl_t *ttl, const char *type, uint64_t ms) __attribut
 /* The time-to-live of type. */
 uint64_t policy_ttl_of(const policy_ttl_t *ttl, const char *type);
 
+/* One side of a message: an organization's id and kind. */
+typedef struct policy_party {
+    const char *id;
+    org_kind kind;
+} policy_party_t;
+
 /* Decides whether org `from` may send `type` to org `to`, as an answer to
  * another message if has_reply_to.  Fills *v; its status is
  * RK_ST_ACCEPTED, RK_ST_UNKNOWN_TYPE or RK_ST_NOT_PERMITTED, and a refusal
- * names the rule in v->rule. */
-void policy_check(const catalogue_t *cat, const char *type, const org_t *from, const org_t *to,
+ * names the rule in v->rule.  The hub decides with it, and an agent checks
+ * with it before sending, against the catalogue the directory carries. */
+void policy_check(const catalogue_t *cat, const char *type, policy_party_t from, policy_party_t to,
                   bool has_reply_to, policy_verdict_t *v);
 
 #endif /* RENKEI_HUB_POLICY_H */

@@ -379,7 +379,8 @@ void route_message(const route_in_t *in, route_out_t *out)
         refuse(out, RK_ST_RECIPIENT_SUSPENDED, "%s is suspended", out->to);
         return;
     }
-    policy_check(in->cat, out->type, &sender, &recipient, out->is_reply, &v);
+    policy_check(in->cat, out->type, (policy_party_t){sender.id, sender.kind},
+                 (policy_party_t){recipient.id, recipient.kind}, out->is_reply, &v);
     if (v.status != RK_ST_ACCEPTED) {
         refuse(out, v.status, "%s", v.rule);
         return;

@@ -13,9 +13,10 @@ file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/catalogue_default.c.new
   "const size_t catalogue_default_len = ${catalogue_len};\n")
 file(COPY_FILE ${CMAKE_CURRENT_BINARY_DIR}/catalogue_default.c.new ${CMAKE_CURRENT_BINARY_DIR}/catalogue_default.c
   ONLY_IF_DIFFERENT)
-# renkei_catalogue: the catalogue's text format and lookups, no store (the
-# agent reads the catalogue the signed directory carries).
-add_library(renkei_catalogue STATIC ${CMAKE_CURRENT_SOURCE_DIR}/catalogue.c
+# renkei_catalogue: the catalogue's text format and lookups and the policy
+# decided from it, no store (the agent checks what it sends against the
+# catalogue the signed directory carries).
+add_library(renkei_catalogue STATIC ${CMAKE_CURRENT_SOURCE_DIR}/catalogue.c ${CMAKE_CURRENT_SOURCE_DIR}/policy.c
   ${CMAKE_CURRENT_BINARY_DIR}/catalogue_default.c)
 target_include_directories(renkei_catalogue PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(renkei_catalogue PUBLIC renkei_wire renkei_common)

@@ -602,75 +602,66 @@ static void test_verdict_under_other_key_or_none_is_ignored(void **state)
     rk_envelope_clear(&good);
 }
 
-static org_t org_of(const char *id, org_kind kind)
-{
-    org_t o;
-    memset(&o, 0, sizeof o);
-    snprintf(o.id, sizeof o.id, "%s", id);
-    o.kind = kind;
-    o.status = ORG_ACTIVE;
-    return o;
-}
 
 static void test_policy_table(void **state)
 {
     fixture_t *f = *state;
-    org_t x = org_of("city.x", ORG_MUNICIPALITY), y = org_of("town.y", ORG_MUNICIPALITY);
-    org_t power = org_of("power", ORG_UTILITY), transport = org_of("transport", ORG_AGENCY);
+    policy_party_t x = {"city.x", ORG_MUNICIPALITY}, y = {"town.y", ORG_MUNICIPALITY};
+    policy_party_t power = {"power", ORG_UTILITY}, transport = {"transport", ORG_AGENCY};
     policy_verdict_t v;
 
-    policy_check(f->cat, "move.out.notice", &x, &y, false, &v);
+    policy_check(f->cat, "move.out.notice", x, y, false, &v);
     assert_int_equal(v.status, RK_ST_ACCEPTED);
     assert_true(v.introduces);
     assert_true(v.moves);
     assert_true(v.answerable); /* move.in.notice follows it */
     /* move.in.notice never stands alone: only as an answer to a move-out notice */
-    policy_check(f->cat, "move.in.notice", &y, &x, false, &v);
+    policy_check(f->cat, "move.in.notice", y, x, false, &v);
     assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
     assert_string_equal(v.rule,
                         "procedure move.in.notice: follows = move.out.notice; it is sent only in answer to "
                         "one (reply_to)");
-    policy_check(f->cat, "move.in.notice", &y, &x, true, &v);
+    policy_check(f->cat, "move.in.notice", y, x, true, &v);
     assert_int_equal(v.status, RK_ST_ACCEPTED);
     assert_false(v.introduces);
     assert_string_equal(v.answers, "move.out.notice");
     /* replies go the other way, answer a request of their own type and never introduce */
-    policy_check(f->cat, "utility.supply.stop", &power, &x, true, &v);
+    policy_check(f->cat, "utility.supply.stop", power, x, true, &v);
     assert_int_equal(v.status, RK_ST_ACCEPTED);
     assert_false(v.introduces);
     assert_string_equal(v.answers, "utility.supply.stop");
-    policy_check(f->cat, "utility.supply.stop", &x, &power, false, &v);
+    policy_check(f->cat, "utility.supply.stop", x, power, false, &v);
     assert_true(v.answerable);
     assert_false(v.moves);
-    policy_check(f->cat, "utility.supply.stop", &power, &x, false, &v);
+    policy_check(f->cat, "utility.supply.stop", power, x, false, &v);
     assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
     assert_string_equal(v.rule,
                         "procedure utility.supply.stop: senders = municipality; power (utility) is not one");
     /* a notice is not replied to */
-    policy_check(f->cat, "move.out.notice", &x, &y, true, &v);
+    policy_check(f->cat, "move.out.notice", x, y, true, &v);
     assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
-    policy_check(f->cat, "move.out.notice", &power, &x, false, &v);
+    policy_check(f->cat, "move.out.notice", power, x, false, &v);
     assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
-    policy_check(f->cat, "nope", &x, &power, false, &v);
+    policy_check(f->cat, "nope", x, power, false, &v);
     assert_int_equal(v.status, RK_ST_UNKNOWN_TYPE);
     /* in-town procedures are listed, never routed */
-    policy_check(f->cat, "child.allowance.apply", &x, &y, false, &v);
+    policy_check(f->cat, "child.allowance.apply", x, y, false, &v);
     assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
     assert_non_null(strstr(v.rule, "route = local"));
     /* access = granted: the recipient's grant names its senders */
-    policy_check(f->cat, "vehicle.registration.address", &x, &transport, false, &v);
+    policy_check(f->cat, "vehicle.registration.address", x, transport, false, &v);
     assert_int_equal(v.status, RK_ST_ACCEPTED);
-    policy_check(f->cat, "vehicle.registration.address", &y, &transport, false, &v);
+    policy_check(f->cat, "vehicle.registration.address", y, transport, false, &v);
     assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
     assert_string_equal(v.rule,
                         "grant transport vehicle.registration.address: senders = org:city.x; town.y is not "
                         "one");
-    policy_check(f->cat, "vehicle.tax.address", &x, &transport, false, &v);
+    policy_check(f->cat, "vehicle.tax.address", x, transport, false, &v);
     assert_int_equal(v.status, RK_ST_NOT_PERMITTED);
     assert_string_equal(v.rule,
                         "procedure vehicle.tax.address: access = granted, and transport grants it to nobody");
     /* the agency replies to the municipality that asked */
-    policy_check(f->cat, "vehicle.registration.address", &transport, &x, true, &v);
+    policy_check(f->cat, "vehicle.registration.address", transport, x, true, &v);
     assert_int_equal(v.status, RK_ST_ACCEPTED);
 }
 
