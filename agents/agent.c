@@ -25,11 +25,13 @@
 
 #include <sodium.h>
 
+#include "catalogue.h"
 #include "codebook.h"
 #include "keys.h"
 #include "mailbox.h"
 #include "merkle.h"
 #include "note.h"
+#include "policy.h"
 #include "seal.h"
 #include "session.h"
 #include "why.h"
@@ -38,6 +40,7 @@
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:7750"
 #define DEFAULT_TIMEOUT_MS 10000
 #define DIR_MAX_AGE_MS 60000u /* refetch the directory before sending if older */
+#define DIR_RECHECK_MS 1000u  /* a local refusal under an older directory is checked again */
 #define CLOSE_LINGER_MS 1000  /* let a last reply or reject leave on close */
 #define PUMP_BATCH 256        /* frames read per wakeup at most */
 #define FLUSH_DRAIN_MS 300     /* flush: quiet time that ends taking in pushed frames */
@@ -78,6 +81,7 @@ struct rk_agent {
     rk_pubkey_t hub;
     rk_dir_t dir;
     bool have_dir;
+    catalogue_t *cat; /* the catalogue the directory carries; NULL: none */
     uint64_t dir_at_ms;
 
 
@@ -390,6 +394,25 @@ static rk_agent_err pump(rk_agent_t *a, int timeout_ms, char *why, size_t why_le
 
 /* ------------------------------------------------------------------ directory */
 
+/* Makes d (taken over) the directory at hand, with its catalogue. */
+static void take_directory(rk_agent_t *a, rk_dir_t *d)
+{
+    char why[300] = "";
+
+    rk_dir_clear(&a->dir);
+    catalogue_free(&a->cat);
+    a->dir = *d;
+    memset(d, 0, sizeof *d);
+    a->have_dir = true;
+    if (a->dir.catalogue != NULL) {
+        a->cat = catalogue_from_text(a->dir.catalogue, a->dir.catalogue_len, why, sizeof why);
+        if (a->cat == NULL)
+            notice(a,
+                   "the hub's procedure catalogue does not read (%s); messages are checked by the hub only",
+                   why);
+    }
+}
+
 static rk_agent_err fetch_directory(rk_agent_t *a, int timeout_ms, char *why, size_t why_len)
 {
     rk_client_frame_t f;
@@ -426,9 +449,7 @@ static rk_agent_err fetch_directory(rk_agent_t *a, int timeout_ms, char *why, si
         err = RK_AGENT_EPROTO;
     } else {
         char inner[256] = "";
-        rk_dir_clear(&a->dir);
-        a->dir = fresh;
-        a->have_dir = true;
+        take_directory(a, &fresh);
         a->dir_at_ms = rk_mono_ms();
         err = RK_AGENT_OK;
         /* Kept, so that a message can be sealed and committed while the
@@ -457,8 +478,7 @@ static void load_kept_directory(rk_agent_t *a)
         return;
     memset(&kept, 0, sizeof kept);
     if (rk_dir_open(body, len, sig, a->hub.sign_pk, &kept) == RK_WIRE_OK) {
-        a->dir = kept;
-        a->have_dir = true;
+        take_directory(a, &kept);
         a->dir_at_ms = 0; /* stale: fetched again before the next send online */
     }
     free(body);
@@ -738,6 +758,7 @@ void rk_agent_close(rk_agent_t **ap)
         qitem_free(q);
     }
     rk_dir_clear(&a->dir);
+    catalogue_free(&a->cat);
     rk_mailbox_close(&a->mb);
     rk_codebook_close(&a->book);
     rk_identity_destroy(&a->id);
@@ -1314,6 +1335,35 @@ static rk_agent_err await_result(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LE
     return RK_AGENT_EREFUSED;
 }
 
+/* This organization's kind: from the welcome, else from the directory. */
+static bool own_kind(const rk_agent_t *a, org_kind *kind)
+{
+    const rk_dir_entry_t *me;
+
+    if (a->kind[0] != '\0')
+        return org_kind_parse(a->kind, kind);
+    me = a->have_dir ? rk_dir_find(&a->dir, rk_agent_org(a)) : NULL;
+    return me != NULL && org_kind_parse(me->kind, kind);
+}
+
+/* Whether the catalogue at hand lets this organization send m to `to`;
+ * if not, fills result with the hub's answer and its rule.  Without a
+ * catalogue (a hub that sends none) the hub alone decides. */
+static bool allowed(rk_agent_t *a, const rk_outgoing *m, const rk_dir_entry_t *to, rk_result_t *result)
+{
+    policy_verdict_t v;
+    org_kind mine, theirs;
+
+    if (a->cat == NULL || !own_kind(a, &mine) || !org_kind_parse(to->kind, &theirs))
+        return true;
+    policy_check(a->cat, m->type, (policy_party_t){rk_agent_org(a), mine}, (policy_party_t){to->id, theirs},
+                 m->reply_to != NULL, &v);
+    if (v.status == RK_ST_ACCEPTED)
+        return true;
+    refusal_set(result, v.status, "%s", v.rule);
+    return false;
+}
+
 /* Seals m, commits it to the outbox (closing the request it answers, if
  * done_from), sends it and waits for the hub's result. */
 static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t who[RK_CODE_LEN],
@@ -1342,6 +1392,17 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
             return RK_AGENT_EREFUSED;
         }
         return err;
+    }
+    if (!allowed(a, m, to, result)) {
+        /* The catalogue may have changed since the directory came: a
+         * refusal is final only under a fresh one. */
+        char inner[256];
+        if (!online(a) || rk_mono_ms() - a->dir_at_ms < DIR_RECHECK_MS ||
+            fetch_directory(a, a->timeout_ms, inner, sizeof inner) != RK_AGENT_OK ||
+            (to = rk_dir_find(&a->dir, m->to)) == NULL || !allowed(a, m, to, result))
+            return RK_AGENT_EREFUSED; /* what the hub would answer; nothing is kept */
+        if (result != NULL)
+            memset(result, 0, sizeof *result);
     }
     memset(&p, 0, sizeof p);
     p.time_ms = rk_wall_ms();
@@ -2218,4 +2279,82 @@ done:
     sodium_memzero(&st, sizeof st);
     settle_all(a);
     return err;
+}
+
+/* ------------------------------------------------------------ procedures */
+
+/* The recipients in the directory whose grant of p names this organization. */
+static void granted_by(const rk_agent_t *a, const cat_procedure_t *p, org_kind mine, char *out,
+                       size_t out_len)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < a->dir.n && used < out_len; i++) {
+        const cat_grant_t *g = catalogue_grant(a->cat, a->dir.orgs[i].id, p->name);
+        if (g != NULL && catalogue_matches(a->cat, &g->senders, rk_agent_org(a), mine)) {
+            int n = snprintf(out + used, out_len - used, "%s%s", used ? " " : "", a->dir.orgs[i].id);
+            if (n < 0)
+                return;
+            used += (size_t)n;
+        }
+    }
+}
+
+rk_agent_err rk_agent_procedures(rk_agent_t *a, rk_procedure **list, size_t *n, char *why, size_t why_len)
+{
+    org_kind mine = (org_kind)0;
+    rk_procedure *out;
+    size_t count;
+    rk_agent_err err;
+
+    if (a == NULL || list == NULL || n == NULL) {
+        rk_why(why, why_len, "invalid argument");
+        return RK_AGENT_EINVAL;
+    }
+    *list = NULL;
+    *n = 0;
+    if (!a->have_dir && a->sess != NULL &&
+        (err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK)
+        return err;
+    if (!a->have_dir) {
+        rk_why(why, why_len, "no directory is at hand: the agent must reach the hub once");
+        return RK_AGENT_EOFFLINE;
+    }
+    if (a->cat == NULL) {
+        rk_why(why, why_len, "the hub's directory carries no procedure catalogue (an older hub?)");
+        return RK_AGENT_EPROTO;
+    }
+    (void)own_kind(a, &mine);
+    count = catalogue_procedures(a->cat);
+    out = calloc(count > 0 ? count : 1, sizeof *out);
+    if (out == NULL) {
+        rk_why(why, why_len, "out of memory");
+        return RK_AGENT_ENOMEM;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const cat_procedure_t *p = catalogue_procedure_at(a->cat, i);
+        rk_procedure *o = &out[i];
+        snprintf(o->type, sizeof o->type, "%s", p->name);
+        snprintf(o->title, sizeof o->title, "%s", p->title);
+        snprintf(o->follows, sizeof o->follows, "%s", p->follows);
+        o->local = p->local;
+        o->introduces = p->introduces;
+        o->replied = p->replied;
+        o->granted = p->granted;
+        o->ttl_ms = p->ttl_ms;
+        cat_selectors_print(&p->senders, o->senders, sizeof o->senders);
+        cat_selectors_print(&p->recipients, o->recipients, sizeof o->recipients);
+        if (p->local)
+            continue;
+        o->may_send = catalogue_matches(a->cat, &p->senders, rk_agent_org(a), mine);
+        o->may_receive = catalogue_matches(a->cat, &p->recipients, rk_agent_org(a), mine);
+        if (p->granted && o->may_send) {
+            granted_by(a, p, mine, o->granted_by, sizeof o->granted_by);
+            o->may_send = o->granted_by[0] != '\0';
+        }
+    }
+    *list = out;
+    *n = count;
+    return RK_AGENT_OK;
 }

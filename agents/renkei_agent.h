@@ -127,6 +127,35 @@ const char *rk_agent_kind(const rk_agent_t *a);
 /* The directory as last fetched (NULL offline). */
 const rk_dir_t *rk_agent_directory(const rk_agent_t *a);
 
+/* One procedure type of the hub's catalogue (which the directory carries),
+ * as this organization sees it. */
+#define RK_PROC_TITLE_MAX 200
+#define RK_PROC_SELECTORS_MAX 1024
+typedef struct rk_procedure {
+    char type[RK_TYPE_MAX + 1];
+    char title[RK_PROC_TITLE_MAX + 1];
+    bool local;                          /* handled inside one municipality: listed, never routed */
+    bool may_send;                       /* this organization is among its senders (for a granted
+                        * procedure: and some recipient's grant names it) */
+    bool may_receive;                    /* this organization is among its recipients */
+    bool introduces;                     /* a request of it may reach a person the recipient does not know */
+    bool replied;                        /* its recipient answers with a reply */
+    bool granted;                        /* each recipient serves only the senders its grant names */
+    char follows[RK_TYPE_MAX + 1];       /* "" or the type it answers as a follow-up */
+    char senders[RK_PROC_SELECTORS_MAX]; /* as the catalogue writes them */
+    char recipients[RK_PROC_SELECTORS_MAX];
+    char granted_by[RK_PROC_SELECTORS_MAX]; /* granted: the recipients whose grant
+                                             * names this organization, space-separated */
+    uint64_t ttl_ms;
+} rk_procedure;
+
+/* The catalogue's procedures in type order, from the directory at hand
+ * (fetched if there is none and the agent is online).  *list is malloc'd
+ * (free it); RK_AGENT_EOFFLINE if no directory is at hand,
+ * RK_AGENT_EPROTO if the hub's directory carries no catalogue. */
+rk_agent_err rk_agent_procedures(rk_agent_t *a, rk_procedure **list, size_t *n, char *why,
+                                 size_t why_len) RK_WARN_UNUSED;
+
 /* ------------------------------------------------------------ local table */
 
 /* This organization's code for person.  RK_AGENT_ENOTFOUND if none. */
@@ -163,9 +192,12 @@ typedef struct rk_outgoing {
 /* Encrypts and signs m, commits it to the outbox (state PENDING), sends it
  * and waits for the hub's result.  msg_id receives the message's id as soon
  * as it is chosen.  RK_AGENT_OK when ACCEPTED (result->seq set);
- * RK_AGENT_EREFUSED with result filled when the hub refused for good (or, as
- * UNKNOWN_RECIPIENT, when m->to is not in the directory: nothing is kept
- * then); RK_AGENT_EPENDING when the message is committed but not accepted
+ * RK_AGENT_EREFUSED with result filled when the hub refused for good, or
+ * before anything is kept when the hub would: UNKNOWN_RECIPIENT when m->to
+ * is not in the directory, UNKNOWN_TYPE or NOT_PERMITTED (with the rule)
+ * when the procedure catalogue the directory carries does not allow it
+ * (checked again under a freshly fetched directory before it counts);
+ * RK_AGENT_EPENDING when the message is committed but not accepted
  * yet (no answer in time, QUEUE_FULL / STORE_FULL in result, or no
  * connection: an agent opened offline seals with the directory it cached
  * last time); it is re-sent automatically.  Needs a data directory. */
