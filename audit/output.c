@@ -23,7 +23,7 @@ typedef struct row {
     char event[24];
     char from[RK_ID_MAX + 1];
     char to[RK_ID_MAX + 1];
-    char type[RK_TYPE_MAX + 1];
+    char type[RK_SECTION_MAX + 1]; /* or a catalogue event's section */
     char msg[MSG_SHORT + 2];
     char outcome[48];
     char size[16];
@@ -136,7 +136,7 @@ static int table_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
     snprintf(r->event, sizeof r->event, "%s", rk_log_event_name(e->event));
     snprintf(r->from, sizeof r->from, "%s", or_dash(e->from));
     snprintf(r->to, sizeof r->to, "%s", or_dash(e->to));
-    snprintf(r->type, sizeof r->type, "%s", or_dash(e->type));
+    snprintf(r->type, sizeof r->type, "%s", or_dash(e->section[0] != '\0' ? e->section : e->type));
     if (e->has_msg_id) {
         hex(e->msg_id, RK_MSGID_LEN, mid);
         memcpy(r->msg, mid, MSG_SHORT);
@@ -158,7 +158,7 @@ static int table_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
 
 static int jsonl_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
 {
-    char t[32], mid[2 * RK_MSGID_LEN + 1], rto[2 * RK_MSGID_LEN + 1];
+    char t[32], mid[2 * RK_MSGID_LEN + 1], rto[2 * RK_MSGID_LEN + 1], dig[2 * RK_DIGEST_LEN + 1];
     json_t *j;
     char *text;
     int rc;
@@ -168,13 +168,16 @@ static int jsonl_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
         hex(e->msg_id, RK_MSGID_LEN, mid);
     if (e->has_reply_to)
         hex(e->reply_to, RK_MSGID_LEN, rto);
-    j = json_pack("{s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:I, s:s, s:I}", "index", (json_int_t)index,
-                  "time", t, "time_ms", (json_int_t)e->time_ms, "event", rk_log_event_name(e->event), "seq",
-                  (json_int_t)e->seq, "from", e->from, "to", e->to, "type", e->type, "msg_id",
-                  e->has_msg_id ? json_string(mid) : json_null(), "reply_to",
+    if (e->has_digest)
+        hex(e->digest, RK_DIGEST_LEN, dig);
+    j = json_pack("{s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:I, s:s, s:I, s:s, s:o}", "index",
+                  (json_int_t)index, "time", t, "time_ms", (json_int_t)e->time_ms, "event",
+                  rk_log_event_name(e->event), "seq", (json_int_t)e->seq, "from", e->from, "to", e->to,
+                  "type", e->type, "msg_id", e->has_msg_id ? json_string(mid) : json_null(), "reply_to",
                   e->has_reply_to ? json_string(rto) : json_null(), "outcome",
-                  e->outcome == RK_ST_UNSPECIFIED ? "" : rk_status_name(e->outcome), "size", (json_int_t)e->size,
-                  "kind", e->kind, "count", (json_int_t)(e->count > 1 ? e->count : 1));
+                  e->outcome == RK_ST_UNSPECIFIED ? "" : rk_status_name(e->outcome), "size",
+                  (json_int_t)e->size, "kind", e->kind, "count", (json_int_t)(e->count > 1 ? e->count : 1),
+                  "section", e->section, "digest", e->has_digest ? json_string(dig) : json_null());
     if (j == NULL)
         return -1;
     text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -206,9 +209,12 @@ static void csv_field(FILE *f, const char *s, bool last)
 static int csv_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
 {
     char t[32], num[24], mid[2 * RK_MSGID_LEN + 1] = "", rto[2 * RK_MSGID_LEN + 1] = "";
+    char dig[2 * RK_DIGEST_LEN + 1] = "";
 
     if (!o->header_done) {
-        fputs("index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,kind,count\r\n", o->f);
+        fputs("index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,kind,count,section,"
+              "digest\r\n",
+              o->f);
         o->header_done = true;
     }
     if (e->has_msg_id)
@@ -234,7 +240,11 @@ static int csv_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
     csv_field(o->f, num, false);
     csv_field(o->f, e->kind, false);
     snprintf(num, sizeof num, "%lu", (unsigned long)(e->count > 1 ? e->count : 1));
-    csv_field(o->f, num, true);
+    csv_field(o->f, num, false);
+    csv_field(o->f, e->section, false);
+    if (e->has_digest)
+        hex(e->digest, RK_DIGEST_LEN, dig);
+    csv_field(o->f, dig, true);
     return ferror(o->f) ? -1 : 0;
 }
 
@@ -258,7 +268,9 @@ int audit_out_finish(audit_out_t *o)
             if (flush_table(o) != 0)
                 return -1;
     } else if (o->fmt == AUDIT_FMT_CSV && !o->header_done) {
-        fputs("index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,kind,count\r\n", o->f);
+        fputs("index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,kind,count,section,"
+              "digest\r\n",
+              o->f);
         o->header_done = true;
     }
     return fflush(o->f) != 0 || ferror(o->f) ? -1 : 0;

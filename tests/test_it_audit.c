@@ -644,7 +644,8 @@ static void test_query_export(void **state)
     /* CSV with a header */
     assert_int_equal(audit_as(fx, "audit.z", &r, "export", "--format", "csv", NULL), 0);
     {
-        static const char head[] = "index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,kind,count\r\n";
+        static const char head[] = "index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,"
+                                   "kind,count,section,digest\r\n";
         assert_true(strncmp(r.out, head, strlen(head)) == 0);
     }
     assert_non_null(strstr(r.out, ",org-registered,"));
