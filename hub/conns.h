@@ -37,6 +37,8 @@ typedef struct conn_rid {
     uint8_t len;
     uint8_t id[CONNS_RID_MAX];
     int fd;
+    bool has_key;            /* the hub's admission check named the key */
+    uint8_t key[RK_KEY_LEN]; /* the CURVE key it authenticated with */
 } conn_rid_t;
 
 #define CONNS_AUTO_RID_LEN 5 /* 0x00 + 32-bit counter: an id the ROUTER assigned */

@@ -71,6 +71,9 @@
 #include "clock.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+/* The connection property (set by the ZAP handler) naming the CURVE key
+ * a connection was admitted with, 64 hex digits. */
+#define KEY_PROPERTY "X-Renkei-Key"
 #define RK_ZMQ_ZERO_COPY_RECV 10 /* a context option of libzmq >= 4.3 (ZMQ_ZERO_COPY_RECV, draft API) */
 #define MONITOR_ENDPOINT "inproc://renkei-hub-monitor-%p"
 #define POLL_MS 200
@@ -80,6 +83,8 @@
 #define ACK_LINGER_MS 1      /* a turn of acks only waits this long for more frames */
 #define QUIET_MS 60000       /* counted refusals: one summary per org and kind this often */
 #define QUIET_TAKEOVER 1000  /* the kind of takeover attempts (FORBIDDEN, like chosen ids) */
+#define HOLD_RETRY_MS 1000   /* a suspended org's receiver is looked at again after this */
+#define QUIET_STALE_KEY 1001 /* the kind of frames on a connection with a replaced key (FORBIDDEN) */
 
 /* One thing a loop turn produced, sent after the commit. */
 typedef enum item_kind {
@@ -100,9 +105,10 @@ typedef struct item {
 /* Why a frame is refused for the connection it came on, before it is read. */
 typedef enum conn_refusal {
     CONN_OK = 0,
-    CONN_CHOSEN_ID,  /* the connection chose its own routing id */
-    CONN_TAKEOVER,   /* its routing id is bound to another org */
-    CONN_NOMEM,      /* the id could not be checked */
+    CONN_CHOSEN_ID, /* the connection chose its own routing id */
+    CONN_TAKEOVER,  /* its routing id is bound to another org */
+    CONN_NOMEM,     /* the id could not be checked */
+    CONN_STALE_KEY, /* it authenticated with a key its org no longer holds */
 } conn_refusal;
 
 /* A frame read off the socket, waiting for its turn. */
@@ -500,7 +506,21 @@ static void refuse_conn(hub_t *hub, const inframe_t *x)
         return;
     }
     it->route.status = RK_ST_FORBIDDEN;
-    if (x->conn == CONN_CHOSEN_ID) {
+    if (x->conn == CONN_STALE_KEY) {
+        snprintf(it->route.detail, sizeof it->route.detail,
+                 "this connection's key is no longer %s's (the operator changed it); connect again with the "
+                 "current key",
+                 x->from);
+        owner = conns_org(hub->conns, x->from, false);
+        if (owner != NULL)
+            conns_drop_receiver(owner, &x->rid);
+        if (!first_of_kind(hub, x->from, QUIET_STALE_KEY))
+            return;
+        hub_log(hub->log, HUB_LOG_WARNING,
+                "refused FORBIDDEN from %s: a connection with its replaced key; nothing from it is read and "
+                "nothing is pushed to it",
+                x->from);
+    } else if (x->conn == CONN_CHOSEN_ID) {
         snprintf(it->route.detail, sizeof it->route.detail,
                  "this connection chose its own routing id (ZMQ_ROUTING_ID); the hub serves only connections "
                  "whose routing id it assigned: connect again without one");
@@ -853,7 +873,7 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
 static int read_frame(hub_t *hub, inframe_t *x)
 {
     zmq_msg_t rid_msg, body;
-    const char *user, *chosen;
+    const char *user, *chosen, *key;
     int more, got = 2;
     size_t more_len = sizeof more;
 
@@ -900,6 +920,9 @@ static int read_frame(hub_t *hub, inframe_t *x)
     /* The socket it came in on (libzmq's per-connection "__fd" property;
      * -1 if absent), and the id the peer announced, "" if none. */
     x->rid.fd = zmq_msg_get(&body, ZMQ_SRCFD);
+    key = zmq_msg_gets(&body, KEY_PROPERTY);
+    x->rid.has_key =
+        key != NULL && sodium_hex2bin(x->rid.key, RK_KEY_LEN, key, strlen(key), NULL, NULL, NULL) == 0;
     chosen = zmq_msg_gets(&body, "Identity");
     if (!conns_rid_auto(&x->rid) || (chosen != NULL && chosen[0] != '\0')) {
         x->conn = CONN_CHOSEN_ID;
@@ -1012,12 +1035,28 @@ static void read_batch(hub_t *hub, inbatch_t *b, bool may_wait)
     verify_pool_start(hub->verify, b->jobs, b->n_jobs);
 }
 
+/* Whether the connection rid authenticated as org with a key that org no
+ * longer holds (the operator changed it): such a connection is closed to
+ * the hub, nothing from it read, nothing pushed to it.  A suspended org
+ * keeps its key; its frames get SENDER_SUSPENDED as before. */
+static bool key_replaced(hub_t *hub, const conn_rid_t *rid, const char *org)
+{
+    store_txn_t *txn;
+    org_t o;
+
+    if (!rid->has_key || (txn = turn_txn(hub)) == NULL || store_org_get(txn, org, &o) != STORE_OK)
+        return false;
+    return sodium_memcmp(o.curve_pk, rid->key, RK_KEY_LEN) != 0;
+}
+
 /* Runs each frame of b through its handler in the turn's transaction. */
 static void handle_batch(hub_t *hub, inbatch_t *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         inframe_t *x = &b->fr[i];
         rk_client_frame_t *f = &x->f;
+        if (x->conn == CONN_OK && key_replaced(hub, &x->rid, x->from))
+            x->conn = CONN_STALE_KEY;
         if (x->conn != CONN_OK) {
             refuse_conn(hub, x);
             continue;
@@ -1065,6 +1104,38 @@ static int push_one(const queue_meta_t *meta, const uint8_t *frame, size_t len, 
     return p->o->inflight >= p->hub->cfg.window;
 }
 
+typedef enum receiver_state {
+    RECV_CURRENT, /* may be handed deliveries */
+    RECV_HOLD,    /* its org is suspended: nothing is pushed until reactivated */
+    RECV_GONE,    /* its key was replaced or its org removed: dropped for good */
+} receiver_state;
+
+/* Whether o's current receiver may be handed deliveries.  A key changed
+ * while it was connected closes it to deliveries at once, whether or not
+ * it sends anything; a suspension holds them back for as long as it
+ * lasts (frames from it meanwhile are refused SENDER_SUSPENDED). */
+static receiver_state receiver_current(hub_t *hub, conn_org_t *o, store_txn_t *rtxn)
+{
+    org_t org;
+    store_err err = store_org_get(rtxn, o->org, &org);
+
+    if (err != STORE_OK && err != STORE_ENOTFOUND)
+        return RECV_CURRENT; /* cannot tell: the queue read will say what is wrong */
+    if (err == STORE_OK && o->recv[0].has_key &&
+        sodium_memcmp(org.curve_pk, o->recv[0].key, RK_KEY_LEN) != 0) {
+        hub_log(hub->log, HUB_LOG_NOTICE,
+                "a receiver of %s was dropped: it authenticated with a key the organization no longer holds",
+                o->org);
+        return RECV_GONE;
+    }
+    if (err == STORE_ENOTFOUND) {
+        hub_log(hub->log, HUB_LOG_NOTICE,
+                "a receiver of %s was dropped: the organization is no longer registered", o->org);
+        return RECV_GONE;
+    }
+    return org.status == ORG_ACTIVE ? RECV_CURRENT : RECV_HOLD;
+}
+
 /* Pushes o's queued frames after its cursor to its current receiver, up to
  * the window; moves on to the next receiver when one is gone. */
 static void push(hub_t *hub, conn_org_t *o, store_txn_t *rtxn)
@@ -1077,6 +1148,17 @@ static void push(hub_t *hub, conn_org_t *o, store_txn_t *rtxn)
              * a guard, never expected to fire */
             hub_log(hub->log, HUB_LOG_ERR, "a receiver of %s is not bound to it; dropped", o->org);
             conns_drop_receiver(o, &o->recv[0]);
+            continue;
+        }
+        switch (receiver_current(hub, o, rtxn)) {
+        case RECV_CURRENT: break;
+        case RECV_HOLD:
+            /* looked at again by the sweep, and pushed once reactivated */
+            if (o->redo_at_ms == 0)
+                o->redo_at_ms = rk_mono_ms() + HOLD_RETRY_MS;
+            return;
+        case RECV_GONE:
+            conns_drop_receiver(o, &o->recv[0]); /* the next one starts at the head */
             continue;
         }
         err = store_queue_scan(rtxn, o->org, o->sent_upto, push_one, &p);
@@ -1259,7 +1341,7 @@ static void take_sum(const char *org, int key, uint64_t count, void *ctx)
 
 static rk_status sum_status(int key)
 {
-    return key == QUIET_TAKEOVER ? RK_ST_FORBIDDEN : (rk_status)key;
+    return key == QUIET_TAKEOVER || key == QUIET_STALE_KEY ? RK_ST_FORBIDDEN : (rk_status)key;
 }
 
 /* Appends one EV_REFUSED entry per sum, each with its count. */
@@ -1442,6 +1524,9 @@ static void zap_handle(hub_t *hub)
     size_t more_len = sizeof more;
     const char *status = "400", *text = "key not registered";
     char user[RK_ID_MAX + 1] = "";
+    /* metadata: one property, the key that was admitted (see key_of) */
+    uint8_t meta[1 + sizeof KEY_PROPERTY - 1 + 4 + 2 * RK_KEY_LEN + 1];
+    size_t meta_len = 0;
     store_txn_t *txn = NULL;
     org_t org;
     bool curve;
@@ -1473,6 +1558,16 @@ static void zap_handle(hub_t *hub)
             status = "200";
             text = "OK";
             snprintf(user, sizeof user, "%s", org.id);
+            meta[0] = (uint8_t)(sizeof KEY_PROPERTY - 1);
+            memcpy(meta + 1, KEY_PROPERTY, sizeof KEY_PROPERTY - 1);
+            meta_len = 1 + sizeof KEY_PROPERTY - 1;
+            meta[meta_len++] = 0;
+            meta[meta_len++] = 0;
+            meta[meta_len++] = 0;
+            meta[meta_len++] = 2 * RK_KEY_LEN;
+            sodium_bin2hex((char *)meta + meta_len, 2 * RK_KEY_LEN + 1, (const uint8_t *)frames[6],
+                           RK_KEY_LEN);
+            meta_len += 2 * RK_KEY_LEN;
         } else if (err == STORE_OK) {
             text = "organization suspended";
         } else if (err != STORE_ENOTFOUND) {
@@ -1489,8 +1584,8 @@ static void zap_handle(hub_t *hub)
 
     /* version, request id, status code, status text, user id, metadata */
     {
-        const void *reply[6] = {"1.0", n >= 2 ? frames[1] : "", status, text, user, ""};
-        size_t reply_len[6] = {3, n >= 2 ? lens[1] : 0, 3, strlen(text), strlen(user), 0};
+        const void *reply[6] = {"1.0", n >= 2 ? frames[1] : "", status, text, user, meta};
+        size_t reply_len[6] = {3, n >= 2 ? lens[1] : 0, 3, strlen(text), strlen(user), meta_len};
         for (int i = 0; i < 6; i++) {
             int rc;
             do
