@@ -294,7 +294,7 @@ static void test_chosen_routing_id_gets_nothing_of_another_org(void **state)
     assert_false(delivered_before_answer(named));
 
     /* The hub's log names the refusal, never a link code. */
-    assert_true(it_hub_log_wait(fx->env, "chose its own routing id", 3000));
+    assert_true(it_hub_log_wait(fx->env, "chose its own routing id", 10000));
     log = it_hub_log(fx->env);
     assert_null(strstr(log, code_hex));
     free(log);
@@ -426,7 +426,7 @@ static void test_unreadable_flood_is_counted(void **state)
     if (after.size - before.size > 8)
         fail_msg("the flood and one message took %llu entries of the routing log",
                  (unsigned long long)(after.size - before.size));
-    assert_true(it_hub_log_wait(fx->env, "refused 1999 more frames from city.x", 1000));
+    assert_true(it_hub_log_wait(fx->env, "refused 1999 more frames from city.x", 10000));
     lines = log_lines_with(fx, "MALFORMED");
     if (lines > 3)
         fail_msg("%d unreadable frames took %zu lines of the hub's log", FLOOD, lines);
