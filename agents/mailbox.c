@@ -1,11 +1,10 @@
 /*
  * mailbox.c - the agent's outbox and inbox in LMDB.
  *
- * Records are this module's own fixed layout (a version word, a plain C
- * struct, then the variable bytes), read with memcpy because LMDB gives no
- * alignment guarantee.  The data directory belongs to one organization on
- * one machine, so the layout only has to be stable for this build family;
- * the version word lets a later layout refuse an older one clearly.
+ * Records are this module's own byte layout (a version word, fixed-width
+ * fields at fixed offsets, then the variable bytes), encoded and decoded
+ * field by field: see "record layout" below and docs/agent-store.md.  The
+ * version word lets a later layout refuse an older one clearly.
  */
 #include "mailbox.h"
 #include "why.h"
@@ -32,19 +31,6 @@ struct rk_mailbox {
     MDB_env *env;
     MDB_dbi out, pending, in, in_new, in_claimed, meta, out_log;
 };
-
-typedef struct out_disk {
-    uint32_t version;
-    uint32_t waiter_pid;
-    rk_msg_status st;
-    uint64_t frame_len;
-} out_disk;
-
-typedef struct in_disk {
-    uint32_t version;
-    uint32_t reserved;
-    rk_inbox_entry e; /* e.core is NULL on disk; the bytes follow */
-} in_disk;
 
 static rk_agent_err lmdb_fail(int rc, const char *what, char *why, size_t why_len)
 {
@@ -104,12 +90,12 @@ static bool room_for(MDB_env *env, size_t need)
     return free_pages >= pages_needed;
 }
 
-static rk_agent_err damaged(const char *what, char *why, size_t why_len)
+static rk_agent_err damaged(const char *what, const char *detail, char *why, size_t why_len)
 {
     rk_why(why, why_len,
            "agent store: a %s record has an unexpected layout (damaged, or written by "
-           "another version?)",
-           what);
+           "another version?): %s",
+           what, detail);
     return RK_AGENT_ESTORE;
 }
 
@@ -188,55 +174,369 @@ static void copy_text(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src);
 }
 
-/* true if the bytes at these offsets of a stored record are 0 or 1: any
- * other byte where a bool is stored means a damaged record, and reading it
- * as a bool would be undefined behaviour. */
-static bool flags_ok(const MDB_val *v, const size_t *off, size_t n)
+/* ------------------------------------------------------------------ record layout
+ *
+ * Each outbox and inbox value is a fixed part, encoded here field by field
+ * at fixed offsets, followed by variable bytes (the frame, the core).  The
+ * layout is written down for readers of the data directory in
+ * docs/agent-store.md; the offsets are those the x86-64 build used when it
+ * stored its C structs whole, so data directories written then still read.
+ * Integers are little-endian; text is NUL-padded to its field's width; the
+ * bytes marked unused are written as zero and ignored when read (records
+ * written as whole structs may hold anything there). */
+
+_Static_assert(RK_MSGID_LEN == 16 && RK_CODE_LEN == 16 && RK_ID_MAX == 64 && RK_TYPE_MAX == 64 &&
+                   RK_DETAIL_MAX == 200 && RK_KEY_LEN == 32 && RK_SIG_LEN == 64,
+               "the stored record layout (docs/agent-store.md) depends on these widths");
+
+/* Outbox record. */
+#define OUT_VERSION_AT 0        /* u32: OUT_VERSION */
+#define OUT_WAITER_AT 4         /* u32: pid waiting for the reply, 0: none */
+#define OUT_MSG_ID_AT 8         /* 16 bytes */
+#define OUT_TO_AT 24            /* text, 65 */
+#define OUT_TYPE_AT 89          /* text, 65 */
+#define OUT_CODE_AT 154         /* 16 bytes */
+#define OUT_NO_REPLY_AT 170     /* bool */
+#define OUT_IS_REPLY_AT 171     /* bool */
+#define OUT_REPLY_TO_AT 172     /* 16 bytes */
+#define OUT_STATE_AT 188        /* u32: rk_msg_state */
+#define OUT_COMPLETE_AT 192     /* bool; 193..199 unused */
+#define OUT_TIMES_AT 200        /* 6 x u64: created, accepted, delivered, answered, refused, expired */
+#define OUT_SEQ_AT 248          /* u64 */
+#define OUT_REPLY_MSG_ID_AT 256 /* 16 bytes */
+#define OUT_STATUS_AT 272       /* u32: rk_status */
+#define OUT_CAUSE_AT 276        /* u32: rk_status */
+#define OUT_PEER_AT 280         /* text, 65 */
+#define OUT_DETAIL_AT 345       /* text, 201; 546..547 unused */
+#define OUT_ATTEMPTS_AT 548     /* u32 */
+#define OUT_LAST_SENT_AT 552    /* u64 */
+#define OUT_NEXT_TRY_AT 560     /* u64 */
+#define OUT_FRAME_LEN_AT 568    /* u64: bytes after the fixed part */
+#define OUT_FIXED 576
+
+/* Inbox record. */
+#define IN_VERSION_AT 0        /* u32: IN_VERSION; 4..7 unused */
+#define IN_STATE_AT 8          /* u32: rk_inbox_state */
+#define IN_PID_AT 12           /* u32 */
+#define IN_CLAIM_AT 16         /* u64 */
+#define IN_DONE_AT 24          /* u64 */
+#define IN_RECEIVED_AT 32      /* u64 */
+#define IN_ORDER_AT 40         /* u64 */
+#define IN_HUB_SEQ_AT 48       /* u64 */
+#define IN_FIRST_CONTACT_AT 56 /* bool */
+#define IN_CODE_AT 57          /* 16 bytes */
+#define IN_FROM_AT 73          /* text, 65 */
+#define IN_TYPE_AT 138         /* text, 65 */
+#define IN_MSG_ID_AT 203       /* 16 bytes */
+#define IN_HAS_REPLY_TO_AT 219 /* bool */
+#define IN_REPLY_TO_AT 220     /* 16 bytes */
+#define IN_SENDER_KEY_AT 236   /* 32 bytes */
+#define IN_SIGNATURE_AT 268    /* 64 bytes; 332..343 unused */
+#define IN_CORE_LEN_AT 344     /* u64: bytes after the fixed part */
+#define IN_FIXED 352
+
+_Static_assert(OUT_DETAIL_AT + RK_DETAIL_MAX + 1 <= OUT_ATTEMPTS_AT && OUT_FRAME_LEN_AT + 8 == OUT_FIXED,
+               "outbox fields overlap");
+_Static_assert(IN_SIGNATURE_AT + RK_SIG_LEN <= IN_CORE_LEN_AT && IN_CORE_LEN_AT + 8 == IN_FIXED,
+               "inbox fields overlap");
+_Static_assert(RK_MAILBOX_OUT_FIXED == OUT_FIXED && RK_MAILBOX_IN_FIXED == IN_FIXED, "mailbox.h disagrees");
+
+/* An outbox record decoded. */
+typedef struct out_rec {
+    uint32_t waiter_pid;
+    rk_msg_status st;
+    uint64_t frame_len;
+} out_rec;
+
+static void put32(uint8_t *p, uint32_t x)
 {
-    const uint8_t *rec = v->mv_data;
-    for (size_t i = 0; i < n; i++)
-        if (rec[off[i]] > 1)
-            return false;
+    for (int i = 0; i < 4; i++, x >>= 8)
+        p[i] = (uint8_t)(x & 0xff);
+}
+
+static void put64(uint8_t *p, uint64_t x)
+{
+    for (int i = 0; i < 8; i++, x >>= 8)
+        p[i] = (uint8_t)(x & 0xff);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--)
+        x = x << 8 | p[i];
+    return x;
+}
+
+/* src, NUL-padded to width bytes (at most width - 1 of text). */
+static void put_text(uint8_t *p, size_t width, const char *src)
+{
+    size_t n = strnlen(src, width - 1);
+    memcpy(p, src, n);
+    memset(p + n, 0, width - n);
+}
+
+/* Reading one record: the first fault found is said in why (as the
+ * sentence of a damaged record) and clears ok; later reads still stay
+ * inside the fixed part, which the caller checked the length of. */
+typedef struct rec_reader {
+    const uint8_t *rec;
+    const char *table; /* "outbox", "inbox" */
+    char *why;
+    size_t why_len;
+    bool ok;
+} rec_reader;
+
+static void rec_fault(rec_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rec_fault(rec_reader *r, const char *fmt, ...)
+{
+    char detail[160];
+    va_list ap;
+
+    if (!r->ok)
+        return;
+    r->ok = false;
+    va_start(ap, fmt);
+    rk_vwhy(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    rk_why(r->why, r->why_len,
+           "agent store: an %s record has an unexpected layout (damaged, or written by another "
+           "version?): %s",
+           r->table, detail);
+}
+
+static bool rec_bool(rec_reader *r, size_t at, const char *name)
+{
+    uint8_t b = r->rec[at];
+    if (b > 1)
+        rec_fault(r, "its %s flag (byte %zu) is %u, not 0 or 1", name, at, b);
+    return b == 1;
+}
+
+/* A text field of width bytes into dst (width bytes): it must end within
+ * its field; whatever follows the first NUL is not part of it. */
+static void rec_text(rec_reader *r, size_t at, size_t width, char *dst, const char *name)
+{
+    const uint8_t *p = r->rec + at;
+    const uint8_t *nul = memchr(p, 0, width);
+    memset(dst, 0, width);
+    if (nul == NULL) {
+        rec_fault(r, "its %s text (bytes %zu..%zu) has no terminating zero byte", name, at, at + width - 1);
+        return;
+    }
+    memcpy(dst, p, (size_t)(nul - p));
+}
+
+static void out_encode(const out_rec *d, uint8_t rec[OUT_FIXED])
+{
+    const rk_msg_status *st = &d->st;
+    const uint64_t times[] = {st->created_ms,  st->accepted_ms, st->delivered_ms,
+                              st->answered_ms, st->refused_ms,  st->expired_ms};
+
+    memset(rec, 0, OUT_FIXED);
+    put32(rec + OUT_VERSION_AT, OUT_VERSION);
+    put32(rec + OUT_WAITER_AT, d->waiter_pid);
+    memcpy(rec + OUT_MSG_ID_AT, st->msg_id, RK_MSGID_LEN);
+    put_text(rec + OUT_TO_AT, RK_ID_MAX + 1, st->to);
+    put_text(rec + OUT_TYPE_AT, RK_TYPE_MAX + 1, st->type);
+    memcpy(rec + OUT_CODE_AT, st->code, RK_CODE_LEN);
+    rec[OUT_NO_REPLY_AT] = st->no_reply ? 1 : 0;
+    rec[OUT_IS_REPLY_AT] = st->is_reply ? 1 : 0;
+    memcpy(rec + OUT_REPLY_TO_AT, st->reply_to, RK_MSGID_LEN);
+    put32(rec + OUT_STATE_AT, (uint32_t)st->state);
+    rec[OUT_COMPLETE_AT] = st->complete ? 1 : 0;
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
+        put64(rec + OUT_TIMES_AT + 8 * i, times[i]);
+    put64(rec + OUT_SEQ_AT, st->seq);
+    memcpy(rec + OUT_REPLY_MSG_ID_AT, st->reply_msg_id, RK_MSGID_LEN);
+    put32(rec + OUT_STATUS_AT, (uint32_t)st->status);
+    put32(rec + OUT_CAUSE_AT, (uint32_t)st->cause);
+    put_text(rec + OUT_PEER_AT, RK_ID_MAX + 1, st->peer);
+    put_text(rec + OUT_DETAIL_AT, RK_DETAIL_MAX + 1, st->detail);
+    put32(rec + OUT_ATTEMPTS_AT, st->attempts);
+    put64(rec + OUT_LAST_SENT_AT, st->last_sent_ms);
+    put64(rec + OUT_NEXT_TRY_AT, st->next_try_ms);
+    put64(rec + OUT_FRAME_LEN_AT, d->frame_len);
+}
+
+/* Reads an outbox value into *d; frame (may be NULL) points into it.  A
+ * damaged value says what is wrong in why (may be NULL). */
+static bool out_decode(const MDB_val *v, out_rec *d, const uint8_t **frame, char *why, size_t why_len)
+{
+    rec_reader r = {v->mv_data, "outbox", why, why_len, true};
+    rk_msg_status *st = &d->st;
+    uint64_t *times[] = {&st->created_ms,  &st->accepted_ms, &st->delivered_ms,
+                         &st->answered_ms, &st->refused_ms,  &st->expired_ms};
+    uint32_t version, state;
+
+    memset(d, 0, sizeof *d);
+    if (v->mv_size < OUT_FIXED) {
+        rec_fault(&r, "it is %zu bytes long, shorter than its fixed part of %d bytes", v->mv_size, OUT_FIXED);
+        return false;
+    }
+    version = get32(r.rec + OUT_VERSION_AT);
+    if (version != OUT_VERSION) {
+        rec_fault(&r, "its format version word is 0x%08x; this agent reads only 0x%08x", version,
+                  OUT_VERSION);
+        return false;
+    }
+    d->frame_len = get64(r.rec + OUT_FRAME_LEN_AT);
+    if (d->frame_len != v->mv_size - OUT_FIXED)
+        rec_fault(&r, "its frame length says %llu bytes but %zu follow the fixed part",
+                  (unsigned long long)d->frame_len, v->mv_size - OUT_FIXED);
+    d->waiter_pid = get32(r.rec + OUT_WAITER_AT);
+    memcpy(st->msg_id, r.rec + OUT_MSG_ID_AT, RK_MSGID_LEN);
+    rec_text(&r, OUT_TO_AT, sizeof st->to, st->to, "recipient");
+    rec_text(&r, OUT_TYPE_AT, sizeof st->type, st->type, "type");
+    memcpy(st->code, r.rec + OUT_CODE_AT, RK_CODE_LEN);
+    st->no_reply = rec_bool(&r, OUT_NO_REPLY_AT, "no-reply");
+    st->is_reply = rec_bool(&r, OUT_IS_REPLY_AT, "is-reply");
+    memcpy(st->reply_to, r.rec + OUT_REPLY_TO_AT, RK_MSGID_LEN);
+    state = get32(r.rec + OUT_STATE_AT);
+    if (state < RK_MSG_PENDING || state > RK_MSG_EXPIRED)
+        rec_fault(&r, "its state (byte %d) is %u, not a message state", OUT_STATE_AT, state);
+    else
+        st->state = (rk_msg_state)state;
+    st->complete = rec_bool(&r, OUT_COMPLETE_AT, "complete");
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
+        *times[i] = get64(r.rec + OUT_TIMES_AT + 8 * i);
+    st->seq = get64(r.rec + OUT_SEQ_AT);
+    memcpy(st->reply_msg_id, r.rec + OUT_REPLY_MSG_ID_AT, RK_MSGID_LEN);
+    /* Any status code is kept as it is: a newer hub may know more of them. */
+    st->status = (rk_status)get32(r.rec + OUT_STATUS_AT);
+    st->cause = (rk_status)get32(r.rec + OUT_CAUSE_AT);
+    rec_text(&r, OUT_PEER_AT, sizeof st->peer, st->peer, "peer");
+    rec_text(&r, OUT_DETAIL_AT, sizeof st->detail, st->detail, "detail");
+    st->attempts = get32(r.rec + OUT_ATTEMPTS_AT);
+    st->last_sent_ms = get64(r.rec + OUT_LAST_SENT_AT);
+    st->next_try_ms = get64(r.rec + OUT_NEXT_TRY_AT);
+    if (!r.ok) {
+        memset(d, 0, sizeof *d);
+        return false;
+    }
+    if (frame != NULL)
+        *frame = r.rec + OUT_FIXED;
     return true;
 }
 
-/* Reads an outbox value into *d; frame (may be NULL) points into it. */
-static bool out_decode(const MDB_val *v, out_disk *d, const uint8_t **frame)
+static void in_encode(const rk_inbox_entry *e, uint8_t rec[IN_FIXED])
 {
-    static const size_t flags[] = {
-        offsetof(out_disk, st) + offsetof(rk_msg_status, no_reply),
-        offsetof(out_disk, st) + offsetof(rk_msg_status, is_reply),
-        offsetof(out_disk, st) + offsetof(rk_msg_status, complete),
-    };
-    if (v->mv_size < sizeof *d || !flags_ok(v, flags, sizeof flags / sizeof flags[0]))
-        return false;
-    memcpy(d, v->mv_data, sizeof *d);
-    if (d->version != OUT_VERSION || d->frame_len != v->mv_size - sizeof *d)
-        return false;
-    d->st.to[RK_ID_MAX] = '\0';
-    d->st.type[RK_TYPE_MAX] = '\0';
-    d->st.peer[RK_ID_MAX] = '\0';
-    d->st.detail[RK_DETAIL_MAX] = '\0';
-    if (frame != NULL)
-        *frame = (const uint8_t *)v->mv_data + sizeof *d;
-    return true;
+    memset(rec, 0, IN_FIXED);
+    put32(rec + IN_VERSION_AT, IN_VERSION);
+    put32(rec + IN_STATE_AT, (uint32_t)e->state);
+    put32(rec + IN_PID_AT, e->pid);
+    put64(rec + IN_CLAIM_AT, e->claim_ms);
+    put64(rec + IN_DONE_AT, e->done_ms);
+    put64(rec + IN_RECEIVED_AT, e->received_ms);
+    put64(rec + IN_ORDER_AT, e->order);
+    put64(rec + IN_HUB_SEQ_AT, e->hub_seq);
+    rec[IN_FIRST_CONTACT_AT] = e->first_contact ? 1 : 0;
+    memcpy(rec + IN_CODE_AT, e->code, RK_CODE_LEN);
+    put_text(rec + IN_FROM_AT, RK_ID_MAX + 1, e->from);
+    put_text(rec + IN_TYPE_AT, RK_TYPE_MAX + 1, e->type);
+    memcpy(rec + IN_MSG_ID_AT, e->msg_id, RK_MSGID_LEN);
+    rec[IN_HAS_REPLY_TO_AT] = e->has_reply_to ? 1 : 0;
+    memcpy(rec + IN_REPLY_TO_AT, e->reply_to, RK_MSGID_LEN);
+    memcpy(rec + IN_SENDER_KEY_AT, e->sender_key, RK_KEY_LEN);
+    memcpy(rec + IN_SIGNATURE_AT, e->signature, RK_SIG_LEN);
+    put64(rec + IN_CORE_LEN_AT, e->core_len);
+}
+
+/* Reads an inbox value; with core, a malloc'd copy of the core bytes.
+ * Returns 0, -1 for a damaged value (said in why, may be NULL), or ENOMEM. */
+static int in_decode(const MDB_val *v, rk_inbox_entry *e, bool with_core, char *why, size_t why_len)
+{
+    rec_reader r = {v->mv_data, "inbox", why, why_len, true};
+    uint32_t version, state;
+    uint64_t core_len;
+
+    memset(e, 0, sizeof *e);
+    if (v->mv_size < IN_FIXED) {
+        rec_fault(&r, "it is %zu bytes long, shorter than its fixed part of %d bytes", v->mv_size, IN_FIXED);
+        return -1;
+    }
+    version = get32(r.rec + IN_VERSION_AT);
+    if (version != IN_VERSION) {
+        rec_fault(&r, "its format version word is 0x%08x; this agent reads only 0x%08x", version, IN_VERSION);
+        return -1;
+    }
+    core_len = get64(r.rec + IN_CORE_LEN_AT);
+    if (core_len != v->mv_size - IN_FIXED)
+        rec_fault(&r, "its core length says %llu bytes but %zu follow the fixed part",
+                  (unsigned long long)core_len, v->mv_size - IN_FIXED);
+    state = get32(r.rec + IN_STATE_AT);
+    if (state < RK_IN_NEW || state > RK_IN_DONE)
+        rec_fault(&r, "its state (byte %d) is %u, not an inbox state", IN_STATE_AT, state);
+    else
+        e->state = (rk_inbox_state)state;
+    e->pid = get32(r.rec + IN_PID_AT);
+    e->claim_ms = get64(r.rec + IN_CLAIM_AT);
+    e->done_ms = get64(r.rec + IN_DONE_AT);
+    e->received_ms = get64(r.rec + IN_RECEIVED_AT);
+    e->order = get64(r.rec + IN_ORDER_AT);
+    e->hub_seq = get64(r.rec + IN_HUB_SEQ_AT);
+    e->first_contact = rec_bool(&r, IN_FIRST_CONTACT_AT, "first-contact");
+    memcpy(e->code, r.rec + IN_CODE_AT, RK_CODE_LEN);
+    rec_text(&r, IN_FROM_AT, sizeof e->from, e->from, "sender");
+    rec_text(&r, IN_TYPE_AT, sizeof e->type, e->type, "type");
+    memcpy(e->msg_id, r.rec + IN_MSG_ID_AT, RK_MSGID_LEN);
+    e->has_reply_to = rec_bool(&r, IN_HAS_REPLY_TO_AT, "has-reply-to");
+    memcpy(e->reply_to, r.rec + IN_REPLY_TO_AT, RK_MSGID_LEN);
+    memcpy(e->sender_key, r.rec + IN_SENDER_KEY_AT, RK_KEY_LEN);
+    memcpy(e->signature, r.rec + IN_SIGNATURE_AT, RK_SIG_LEN);
+    if (!r.ok) {
+        sodium_memzero(e, sizeof *e);
+        return -1;
+    }
+    e->core_len = (size_t)core_len;
+    if (with_core) {
+        e->core = malloc(e->core_len ? e->core_len : 1);
+        if (e->core == NULL) {
+            rk_why(why, why_len, "out of memory reading the inbox");
+            return ENOMEM;
+        }
+        memcpy(e->core, r.rec + IN_FIXED, e->core_len);
+    }
+    return 0;
+}
+
+/* Whether two outbox records say the same, field by field. */
+static bool status_equal(const rk_msg_status *a, const rk_msg_status *b)
+{
+    return memcmp(a->msg_id, b->msg_id, RK_MSGID_LEN) == 0 && strcmp(a->to, b->to) == 0 &&
+           strcmp(a->type, b->type) == 0 && memcmp(a->code, b->code, RK_CODE_LEN) == 0 &&
+           a->no_reply == b->no_reply && a->is_reply == b->is_reply &&
+           memcmp(a->reply_to, b->reply_to, RK_MSGID_LEN) == 0 && a->state == b->state &&
+           a->complete == b->complete && a->created_ms == b->created_ms && a->accepted_ms == b->accepted_ms &&
+           a->delivered_ms == b->delivered_ms && a->answered_ms == b->answered_ms &&
+           a->refused_ms == b->refused_ms && a->expired_ms == b->expired_ms && a->seq == b->seq &&
+           memcmp(a->reply_msg_id, b->reply_msg_id, RK_MSGID_LEN) == 0 && a->status == b->status &&
+           a->cause == b->cause && strcmp(a->peer, b->peer) == 0 && strcmp(a->detail, b->detail) == 0 &&
+           a->attempts == b->attempts && a->last_sent_ms == b->last_sent_ms &&
+           a->next_try_ms == b->next_try_ms;
 }
 
 /* Reads msg_id's record in txn.  rc is MDB_NOTFOUND if absent, -1 if
- * damaged. */
-static int out_read(rk_mailbox_t *mb, MDB_txn *txn, const uint8_t msg_id[RK_MSGID_LEN], out_disk *d,
-                    const uint8_t **frame)
+ * damaged (said in why, which may be NULL). */
+static int out_read(rk_mailbox_t *mb, MDB_txn *txn, const uint8_t msg_id[RK_MSGID_LEN], out_rec *d,
+                    const uint8_t **frame, char *why, size_t why_len)
 {
     MDB_val k = {RK_MSGID_LEN, (void *)msg_id}, v;
     int rc = mdb_get(txn, mb->out, &k, &v);
     if (rc != 0)
         return rc;
-    return out_decode(&v, d, frame) ? 0 : -1;
+    return out_decode(&v, d, frame, why, why_len) ? 0 : -1;
 }
 
 /* Rewrites the record of d->st.msg_id in txn, keeping its frame bytes, and
- * keeps the pending index in step. */
-static int out_write(rk_mailbox_t *mb, MDB_txn *txn, out_disk *d)
+ * keeps the pending index in step.  -1 (said in why): the stored record is
+ * not the length d was read with. */
+static int out_write(rk_mailbox_t *mb, MDB_txn *txn, out_rec *d, char *why, size_t why_len)
 {
     MDB_val k = {RK_MSGID_LEN, d->st.msg_id}, v;
     int rc;
@@ -245,15 +545,17 @@ static int out_write(rk_mailbox_t *mb, MDB_txn *txn, out_disk *d)
     rc = mdb_get(txn, mb->out, &k, &v);
     if (rc != 0)
         return rc;
-    if (v.mv_size != sizeof *d + d->frame_len)
+    if (v.mv_size != OUT_FIXED + d->frame_len) {
+        rk_why(why, why_len, "agent store: an outbox record changed its length while being updated");
         return -1;
+    }
     /* The old value may live in the map; MDB_RESERVE would overlap it. */
     {
         uint8_t *buf = malloc(v.mv_size);
         if (buf == NULL)
             return ENOMEM;
-        memcpy(buf, d, sizeof *d);
-        memcpy(buf + sizeof *d, (const uint8_t *)v.mv_data + sizeof *d, d->frame_len);
+        out_encode(d, buf);
+        memcpy(buf + OUT_FIXED, (const uint8_t *)v.mv_data + OUT_FIXED, d->frame_len);
         v.mv_data = buf;
         rc = mdb_put(txn, mb->out, &k, &v, 0);
         sodium_memzero(buf, v.mv_size);
@@ -272,12 +574,13 @@ static int out_write(rk_mailbox_t *mb, MDB_txn *txn, out_disk *d)
     return rc;
 }
 
-/* The result of a write transaction step: commits if changed, else aborts. */
+/* The result of a write transaction step: commits if changed, else aborts.
+ * rc -1 is a damaged record, which the step has said in why already. */
 static rk_agent_err finish(MDB_txn *txn, int rc, bool changed, const char *what, char *why, size_t why_len)
 {
     if (rc == -1) {
         mdb_txn_abort(txn);
-        return damaged(what, why, why_len);
+        return RK_AGENT_ESTORE;
     }
     if (rc != 0) {
         mdb_txn_abort(txn);
@@ -311,80 +614,71 @@ void rk_inbox_entry_clear(rk_inbox_entry *e)
     sodium_memzero(e, sizeof *e);
 }
 
-/* Reads an inbox value; with core, a malloc'd copy of the core bytes. */
-static int in_decode(const MDB_val *v, rk_inbox_entry *e, bool with_core)
-{
-    static const size_t flags[] = {
-        offsetof(in_disk, e) + offsetof(rk_inbox_entry, first_contact),
-        offsetof(in_disk, e) + offsetof(rk_inbox_entry, has_reply_to),
-    };
-    in_disk d;
-    if (v->mv_size < sizeof d || !flags_ok(v, flags, sizeof flags / sizeof flags[0]))
-        return -1;
-    memcpy(&d, v->mv_data, sizeof d);
-    if (d.version != IN_VERSION || d.e.core_len != v->mv_size - sizeof d)
-        return -1;
-    *e = d.e;
-    e->from[RK_ID_MAX] = '\0';
-    e->type[RK_TYPE_MAX] = '\0';
-    e->core = NULL;
-    if (with_core) {
-        e->core = malloc(e->core_len ? e->core_len : 1);
-        if (e->core == NULL)
-            return ENOMEM;
-        memcpy(e->core, (const uint8_t *)v->mv_data + sizeof d, e->core_len);
-    }
-    return 0;
-}
-
-bool rk_mailbox_out_record(const void *val, size_t len, rk_msg_status *st, size_t *frame_len)
+rk_agent_err rk_mailbox_out_record(const void *val, size_t len, rk_msg_status *st, uint32_t *waiter_pid,
+                                   size_t *frame_len, char *why, size_t why_len)
 {
     MDB_val v = {len, (void *)val};
-    out_disk d;
-    if (!out_decode(&v, &d, NULL))
-        return false;
+    out_rec d;
+    bool ok = out_decode(&v, &d, NULL, why, why_len);
     *st = d.st;
+    if (waiter_pid != NULL)
+        *waiter_pid = d.waiter_pid;
     *frame_len = (size_t)d.frame_len;
-    return true;
+    return ok ? RK_AGENT_OK : RK_AGENT_ESTORE;
 }
 
-int rk_mailbox_in_record(const void *val, size_t len, rk_inbox_entry *e)
+rk_agent_err rk_mailbox_in_record(const void *val, size_t len, rk_inbox_entry *e, char *why, size_t why_len)
 {
     MDB_val v = {len, (void *)val};
-    memset(e, 0, sizeof *e);
-    return in_decode(&v, e, true);
+    int rc = in_decode(&v, e, true, why, why_len);
+    return rc == 0 ? RK_AGENT_OK : rc == ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_ESTORE;
 }
 
-static int in_read(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, rk_inbox_entry *e, bool with_core)
+void rk_mailbox_out_encode(const rk_msg_status *st, uint32_t waiter_pid, size_t frame_len,
+                           uint8_t rec[RK_MAILBOX_OUT_FIXED])
+{
+    out_rec d = {waiter_pid, *st, frame_len};
+    out_encode(&d, rec);
+}
+
+void rk_mailbox_in_encode(const rk_inbox_entry *e, uint8_t rec[RK_MAILBOX_IN_FIXED])
+{
+    in_encode(e, rec);
+}
+
+/* Reads the inbox record under k: 0, MDB_NOTFOUND, -1 if damaged (said in
+ * why, which may be NULL), or another error. */
+static int in_read(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, rk_inbox_entry *e, bool with_core,
+                   char *why, size_t why_len)
 {
     MDB_val v;
     int rc = mdb_get(txn, mb->in, (MDB_val *)k, &v);
-    if (rc != 0)
+    if (rc != 0) {
+        memset(e, 0, sizeof *e);
         return rc;
-    return in_decode(&v, e, with_core);
+    }
+    return in_decode(&v, e, with_core, why, why_len);
 }
 
 /* Rewrites the fixed part of an inbox record (state changes), keeping the
  * core bytes. */
-static int in_rewrite(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, const rk_inbox_entry *e)
+static int in_rewrite(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, const rk_inbox_entry *e, char *why,
+                      size_t why_len)
 {
     MDB_val v;
-    in_disk d;
     uint8_t *buf;
     int rc = mdb_get(txn, mb->in, (MDB_val *)k, &v);
     if (rc != 0)
         return rc;
-    if (v.mv_size != sizeof d + e->core_len)
+    if (v.mv_size != IN_FIXED + e->core_len) {
+        rk_why(why, why_len, "agent store: an inbox record changed its length while being updated");
         return -1;
-    memset(&d, 0, sizeof d);
-    d.version = IN_VERSION;
-    d.e = *e;
-    d.e.core = NULL;
+    }
     buf = malloc(v.mv_size);
     if (buf == NULL)
         return ENOMEM;
-    memcpy(buf, &d, sizeof d);
-    memcpy(buf + sizeof d, (const uint8_t *)v.mv_data + sizeof d, e->core_len);
+    in_encode(e, buf);
+    memcpy(buf + IN_FIXED, (const uint8_t *)v.mv_data + IN_FIXED, e->core_len);
     v.mv_data = buf;
     rc = mdb_put(txn, mb->in, (MDB_val *)k, &v, 0);
     free(buf);
@@ -401,8 +695,8 @@ static void be64(uint64_t x, uint8_t out[8])
 
 /* Moves an entry between states in txn, keeping the indexes in step.  e
  * holds the current record; it is updated. */
-static int in_move(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, rk_inbox_entry *e,
-                   rk_inbox_state to, uint32_t pid, uint64_t now_ms)
+static int in_move(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, rk_inbox_entry *e, rk_inbox_state to,
+                   uint32_t pid, uint64_t now_ms, char *why, size_t why_len)
 {
     uint8_t ord[8];
     MDB_val ok = {sizeof ord, ord}, empty = {0, (void *)""};
@@ -436,7 +730,7 @@ static int in_move(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, rk_inbox_en
     } else {
         e->done_ms = now_ms;
     }
-    return in_rewrite(mb, txn, k, e);
+    return in_rewrite(mb, txn, k, e, why, why_len);
 }
 
 /* ------------------------------------------------------------------ outbox */
@@ -447,12 +741,11 @@ rk_agent_err rk_mailbox_out_add(rk_mailbox_t *mb, const rk_msg_status *st, const
 {
     MDB_txn *txn = NULL;
     MDB_val k = {RK_MSGID_LEN, (void *)st->msg_id}, v, empty = {0, (void *)""};
-    out_disk d;
+    out_rec d;
     uint8_t *buf;
     int rc;
 
     memset(&d, 0, sizeof d);
-    d.version = OUT_VERSION;
     d.st = *st;
     d.st.state = RK_MSG_PENDING;
     d.st.accepted_ms = d.st.delivered_ms = d.st.answered_ms = d.st.refused_ms = d.st.expired_ms = 0;
@@ -465,14 +758,14 @@ rk_agent_err rk_mailbox_out_add(rk_mailbox_t *mb, const rk_msg_status *st, const
     d.st.peer[0] = '\0';
     set_complete(&d.st);
     d.frame_len = frame_len;
-    buf = malloc(sizeof d + frame_len);
+    buf = malloc(OUT_FIXED + frame_len);
     if (buf == NULL) {
         rk_why(why, why_len, "out of memory recording the message in the outbox");
         return RK_AGENT_ENOMEM;
     }
-    memcpy(buf, &d, sizeof d);
-    memcpy(buf + sizeof d, frame, frame_len);
-    v.mv_size = sizeof d + frame_len;
+    out_encode(&d, buf);
+    memcpy(buf + OUT_FIXED, frame, frame_len);
+    v.mv_size = OUT_FIXED + frame_len;
     v.mv_data = buf;
     /* Room for the record and for the state changes it will go through
      * (sent, accepted, delivered): each rewrites it. */
@@ -497,9 +790,9 @@ rk_agent_err rk_mailbox_out_add(rk_mailbox_t *mb, const rk_msg_status *st, const
         uint8_t key[IN_KEY_MAX];
         MDB_val ik = {in_key(done_from, done_msg_id, key), key};
         rk_inbox_entry e;
-        rc = in_read(mb, txn, &ik, &e, false);
+        rc = in_read(mb, txn, &ik, &e, false, why, why_len);
         if (rc == 0 && e.state != RK_IN_DONE)
-            rc = in_move(mb, txn, &ik, &e, RK_IN_DONE, 0, now_ms);
+            rc = in_move(mb, txn, &ik, &e, RK_IN_DONE, 0, now_ms, why, why_len);
         else if (rc == MDB_NOTFOUND)
             rc = 0; /* the request is not in this inbox: nothing to close */
     }
@@ -510,7 +803,7 @@ rk_agent_err rk_mailbox_out_get(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID_
                                 uint8_t **frame, size_t *frame_len, char *why, size_t why_len)
 {
     MDB_txn *txn = NULL;
-    out_disk d;
+    out_rec d;
     const uint8_t *f = NULL;
     rk_agent_err err = RK_AGENT_OK;
     int rc;
@@ -519,12 +812,12 @@ rk_agent_err rk_mailbox_out_get(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID_
         *frame = NULL;
     if ((rc = mdb_txn_begin(mb->env, NULL, MDB_RDONLY, &txn)) != 0)
         return lmdb_fail(rc, "reading the outbox", why, why_len);
-    rc = out_read(mb, txn, msg_id, &d, &f);
+    rc = out_read(mb, txn, msg_id, &d, &f, why, why_len);
     if (rc == MDB_NOTFOUND) {
         rk_why(why, why_len, "this message is not in the outbox");
         err = RK_AGENT_ENOTFOUND;
     } else if (rc == -1) {
-        err = damaged("outbox", why, why_len);
+        err = RK_AGENT_ESTORE;
     } else if (rc != 0) {
         err = lmdb_fail(rc, "reading the outbox", why, why_len);
     } else {
@@ -548,7 +841,7 @@ rk_agent_err rk_mailbox_out_result(rk_mailbox_t *mb, const rk_result_t *r, uint6
                                    rk_msg_status *st, char *why, size_t why_len)
 {
     MDB_txn *txn = NULL;
-    out_disk d;
+    out_rec d;
     bool changed = false;
     int rc;
 
@@ -556,7 +849,7 @@ rk_agent_err rk_mailbox_out_result(rk_mailbox_t *mb, const rk_result_t *r, uint6
         return RK_AGENT_OK;
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
         return lmdb_fail(rc, "recording the hub's answer", why, why_len);
-    rc = out_read(mb, txn, r->msg_id, &d, NULL);
+    rc = out_read(mb, txn, r->msg_id, &d, NULL, why, why_len);
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         return RK_AGENT_OK;
@@ -580,7 +873,7 @@ rk_agent_err rk_mailbox_out_result(rk_mailbox_t *mb, const rk_result_t *r, uint6
             copy_text(d.st.peer, sizeof d.st.peer, r->peer);
             copy_text(d.st.detail, sizeof d.st.detail, r->detail);
         }
-        rc = out_write(mb, txn, &d);
+        rc = out_write(mb, txn, &d, why, why_len);
     } else if (rc == 0 && r->status == RK_ST_REFUSED_BY_RECIPIENT && !terminal(d.st.state)) {
         /* A hub before store-and-forward passes the recipient's refusal as
          * a result: the same as the notice. */
@@ -591,7 +884,7 @@ rk_agent_err rk_mailbox_out_result(rk_mailbox_t *mb, const rk_result_t *r, uint6
         d.st.cause = r->cause;
         copy_text(d.st.peer, sizeof d.st.peer, r->peer);
         copy_text(d.st.detail, sizeof d.st.detail, r->detail);
-        rc = out_write(mb, txn, &d);
+        rc = out_write(mb, txn, &d, why, why_len);
     }
     if (rc == 0 && r->status == RK_ST_ACCEPTED && r->log_size > 0) {
         /* Where the hub put the message on its routing log: kept once, from
@@ -633,7 +926,7 @@ rk_agent_err rk_mailbox_out_log_size(rk_mailbox_t *mb, const uint8_t msg_id[RK_M
     } else if (rc != 0) {
         err = lmdb_fail(rc, "reading the outbox", why, why_len);
     } else if (v.mv_size != 8) {
-        err = damaged("outbox log position", why, why_len);
+        err = damaged("outbox log position", "it is not 8 bytes long", why, why_len);
     } else {
         const uint8_t *b = v.mv_data;
         for (int i = 0; i < 8; i++)
@@ -647,12 +940,7 @@ rk_agent_err rk_mailbox_out_log_size(rk_mailbox_t *mb, const uint8_t msg_id[RK_M
 static bool apply_notice(rk_msg_status *st, const rk_notice_t *n, uint64_t now_ms)
 {
     uint64_t t = n->time_ms != 0 ? n->time_ms : now_ms;
-    rk_msg_status before;
-
-    /* A byte copy, padding included, so that the memcmp below sees only
-     * what this function changed (a struct assignment need not copy the
-     * padding). */
-    memcpy(&before, st, sizeof before);
+    const rk_msg_status before = *st;
 
     if (st->state == RK_MSG_PENDING) {
         /* A notice means the hub accepted it (its result went missing). */
@@ -691,22 +979,21 @@ static bool apply_notice(rk_msg_status *st, const rk_notice_t *n, uint64_t now_m
     default:
         break;
     }
-    /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c): byte copy above */
-    return memcmp(&before, st, sizeof before) != 0;
+    return !status_equal(&before, st);
 }
 
 rk_agent_err rk_mailbox_out_notice(rk_mailbox_t *mb, const rk_notice_t *n, uint64_t now_ms, bool *known,
                                    char *why, size_t why_len)
 {
     MDB_txn *txn = NULL;
-    out_disk d;
+    out_rec d;
     bool changed = false;
     int rc;
 
     *known = false;
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
         return lmdb_fail(rc, "recording a notice", why, why_len);
-    rc = out_read(mb, txn, n->msg_id, &d, NULL);
+    rc = out_read(mb, txn, n->msg_id, &d, NULL, why, why_len);
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         return RK_AGENT_OK;
@@ -715,7 +1002,7 @@ rk_agent_err rk_mailbox_out_notice(rk_mailbox_t *mb, const rk_notice_t *n, uint6
         *known = true;
         changed = apply_notice(&d.st, n, now_ms);
         if (changed)
-            rc = out_write(mb, txn, &d);
+            rc = out_write(mb, txn, &d, why, why_len);
     }
     return finish(txn, rc, changed, "recording a notice", why, why_len);
 }
@@ -724,17 +1011,17 @@ rk_agent_err rk_mailbox_out_sent(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSGID
                                  uint64_t next_try_ms, char *why, size_t why_len)
 {
     MDB_txn *txn = NULL;
-    out_disk d;
+    out_rec d;
     int rc;
 
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
         return lmdb_fail(rc, "noting a send", why, why_len);
-    rc = out_read(mb, txn, msg_id, &d, NULL);
+    rc = out_read(mb, txn, msg_id, &d, NULL, why, why_len);
     if (rc == 0) {
         d.st.attempts++;
         d.st.last_sent_ms = now_ms;
         d.st.next_try_ms = next_try_ms;
-        rc = out_write(mb, txn, &d);
+        rc = out_write(mb, txn, &d, why, why_len);
     }
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
@@ -748,15 +1035,15 @@ rk_agent_err rk_mailbox_out_waiter(rk_mailbox_t *mb, const uint8_t msg_id[RK_MSG
                                    char *why, size_t why_len)
 {
     MDB_txn *txn = NULL;
-    out_disk d;
+    out_rec d;
     int rc;
 
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
         return lmdb_fail(rc, "noting a waiter", why, why_len);
-    rc = out_read(mb, txn, msg_id, &d, NULL);
+    rc = out_read(mb, txn, msg_id, &d, NULL, why, why_len);
     if (rc == 0) {
         d.waiter_pid = pid;
-        rc = out_write(mb, txn, &d);
+        rc = out_write(mb, txn, &d, why, why_len);
     }
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
@@ -786,17 +1073,21 @@ rk_agent_err rk_mailbox_out_due(rk_mailbox_t *mb, uint64_t now_ms, uint64_t sent
         return lmdb_fail(rc, "reading the outbox", why, why_len);
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        out_disk d;
+        out_rec d;
         int r;
         if (k.mv_size != RK_MSGID_LEN) {
-            err = damaged("outbox index", why, why_len);
+            err = damaged("outbox index", "a key is not a message id", why, why_len);
             break;
         }
         /* Every key of the pending index names an outbox record: one that
          * is missing or does not decode is damage, not the end of the list. */
-        r = out_read(mb, txn, k.mv_data, &d, NULL);
-        if (r == -1 || r == MDB_NOTFOUND) {
-            err = damaged("outbox", why, why_len);
+        r = out_read(mb, txn, k.mv_data, &d, NULL, why, why_len);
+        if (r == -1) {
+            err = RK_AGENT_ESTORE;
+            break;
+        }
+        if (r == MDB_NOTFOUND) {
+            err = damaged("outbox index", "it names a message the outbox does not hold", why, why_len);
             break;
         }
         if (r != 0) {
@@ -861,9 +1152,9 @@ rk_agent_err rk_mailbox_out_list(rk_mailbox_t *mb, const rk_status_filter *f, rk
         return lmdb_fail(rc, "reading the outbox", why, why_len);
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        out_disk d;
-        if (!out_decode(&v, &d, NULL)) {
-            err = damaged("outbox", why, why_len);
+        out_rec d;
+        if (!out_decode(&v, &d, NULL, why, why_len)) {
+            err = RK_AGENT_ESTORE;
             break;
         }
         set_complete(&d.st);
@@ -901,19 +1192,22 @@ rk_agent_err rk_mailbox_out_list(rk_mailbox_t *mb, const rk_status_filter *f, rk
 
 /* ------------------------------------------------------------------ inbox */
 
+/* The next inbox arrival number: meta "inbox.next", 8 bytes little-endian
+ * (1 if absent). */
 static int next_order(rk_mailbox_t *mb, MDB_txn *txn, uint64_t *order)
 {
     MDB_val k = {sizeof META_INBOX_NEXT - 1, (void *)META_INBOX_NEXT}, v;
+    uint8_t buf[8];
     uint64_t next = 1;
     int rc = mdb_get(txn, mb->meta, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof next)
-        memcpy(&next, v.mv_data, sizeof next);
+    if (rc == 0 && v.mv_size == sizeof buf)
+        next = get64(v.mv_data);
     else if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
     *order = next;
-    next++;
-    v.mv_size = sizeof next;
-    v.mv_data = &next;
+    put64(buf, next + 1);
+    v.mv_size = sizeof buf;
+    v.mv_data = buf;
     return mdb_put(txn, mb->meta, &k, &v, 0);
 }
 
@@ -923,7 +1217,7 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
     MDB_txn *txn = NULL;
     uint8_t key[IN_KEY_MAX], ord[8];
     MDB_val k, v, ok = {sizeof ord, ord};
-    in_disk d;
+    rk_inbox_entry d;
     uint8_t *buf = NULL;
     int rc;
 
@@ -941,7 +1235,7 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
             return RK_AGENT_OK;
         }
     }
-    if (!room_for(mb->env, 3 * (sizeof d + e->core_len) + ROOM_MARGIN))
+    if (!room_for(mb->env, 3 * (IN_FIXED + e->core_len) + ROOM_MARGIN))
         return lmdb_fail(MDB_MAP_FULL, "recording a delivery", why, why_len);
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
         return lmdb_fail(rc, "recording a delivery", why, why_len);
@@ -953,36 +1247,34 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
     }
     if (rc != MDB_NOTFOUND)
         goto fail;
-    memset(&d, 0, sizeof d);
-    d.version = IN_VERSION;
-    d.e = *e;
-    d.e.core = NULL;
-    d.e.state = RK_IN_NEW;
-    d.e.pid = 0;
-    d.e.claim_ms = d.e.done_ms = 0;
-    d.e.received_ms = now_ms;
-    if ((rc = next_order(mb, txn, &d.e.order)) != 0)
+    d = *e;
+    d.core = NULL;
+    d.state = RK_IN_NEW;
+    d.pid = 0;
+    d.claim_ms = d.done_ms = 0;
+    d.received_ms = now_ms;
+    if ((rc = next_order(mb, txn, &d.order)) != 0)
         goto fail;
-    buf = malloc(sizeof d + e->core_len);
+    buf = malloc(IN_FIXED + e->core_len);
     if (buf == NULL) {
         rc = ENOMEM;
         goto fail;
     }
-    memcpy(buf, &d, sizeof d);
-    memcpy(buf + sizeof d, e->core, e->core_len);
-    v.mv_size = sizeof d + e->core_len;
+    in_encode(&d, buf);
+    memcpy(buf + IN_FIXED, e->core, e->core_len);
+    v.mv_size = IN_FIXED + e->core_len;
     v.mv_data = buf;
     rc = mdb_put(txn, mb->in, &k, &v, MDB_NOOVERWRITE);
     free(buf);
     if (rc != 0)
         goto fail;
-    be64(d.e.order, ord);
+    be64(d.order, ord);
     v = k;
     if ((rc = mdb_put(txn, mb->in_new, &ok, &v, 0)) != 0)
         goto fail;
     if (e->has_reply_to) {
-        out_disk od;
-        rc = out_read(mb, txn, e->reply_to, &od, NULL);
+        out_rec od;
+        rc = out_read(mb, txn, e->reply_to, &od, NULL, NULL, 0);
         if (rc == 0 && strcmp(od.st.to, e->from) == 0) {
             if (od.st.answered_ms == 0) {
                 od.st.answered_ms = now_ms;
@@ -994,7 +1286,7 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
             }
             if (!terminal(od.st.state))
                 od.st.state = RK_MSG_ANSWERED;
-            rc = out_write(mb, txn, &od);
+            rc = out_write(mb, txn, &od, why, why_len);
         } else if (rc == MDB_NOTFOUND || rc == 0 || rc == -1) {
             rc = 0; /* not ours, or from someone else: just an inbox entry */
         }
@@ -1010,12 +1302,12 @@ fail:
 /* Whether claim may hand out e to pid. */
 static bool claimable(rk_mailbox_t *mb, MDB_txn *txn, const rk_inbox_entry *e, rk_recv_what what, uint32_t pid)
 {
-    out_disk od;
+    out_rec od;
     if (!e->has_reply_to)
         return true;
     if (what == RK_RECV_REQUESTS)
         return false;
-    if (out_read(mb, txn, e->reply_to, &od, NULL) != 0)
+    if (out_read(mb, txn, e->reply_to, &od, NULL, NULL, 0) != 0)
         return true;
     return od.waiter_pid == 0 || od.waiter_pid == pid || !rk_mailbox_pid_alive(od.waiter_pid);
 }
@@ -1044,7 +1336,7 @@ rk_agent_err rk_mailbox_in_claim(rk_mailbox_t *mb, rk_recv_what what, uint32_t p
             continue;
         memcpy(key, v.mv_data, v.mv_size);
         ik.mv_size = v.mv_size;
-        if (in_read(mb, txn, &ik, &cand, false) != 0)
+        if (in_read(mb, txn, &ik, &cand, false, NULL, 0) != 0)
             continue;
         if (cand.state == RK_IN_NEW && claimable(mb, txn, &cand, what, pid)) {
             found = true;
@@ -1060,9 +1352,9 @@ rk_agent_err rk_mailbox_in_claim(rk_mailbox_t *mb, rk_recv_what what, uint32_t p
         mdb_txn_abort(txn);
         return RK_AGENT_ENOTFOUND;
     }
-    rc = in_read(mb, txn, &ik, e, true);
+    rc = in_read(mb, txn, &ik, e, true, why, why_len);
     if (rc == 0)
-        rc = in_move(mb, txn, &ik, e, RK_IN_CLAIMED, pid, now_ms);
+        rc = in_move(mb, txn, &ik, e, RK_IN_CLAIMED, pid, now_ms, why, why_len);
     if (rc != 0)
         rk_inbox_entry_clear(e);
     return finish(txn, rc, true, "claiming a message", why, why_len);
@@ -1082,7 +1374,7 @@ rk_agent_err rk_mailbox_in_take(rk_mailbox_t *mb, const char *from, const uint8_
     memset(e, 0, sizeof *e);
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
         return lmdb_fail(rc, "claiming a message", why, why_len);
-    rc = in_read(mb, txn, &k, e, true);
+    rc = in_read(mb, txn, &k, e, true, why, why_len);
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         rk_why(why, why_len, "this message is not in the inbox");
@@ -1091,16 +1383,16 @@ rk_agent_err rk_mailbox_in_take(rk_mailbox_t *mb, const char *from, const uint8_
     if (rc == 0 && (e->state == RK_IN_NEW ||
                     (e->state == RK_IN_CLAIMED && e->pid != pid && !rk_mailbox_pid_alive(e->pid)))) {
         changed = true;
-        rc = in_move(mb, txn, &k, e, RK_IN_CLAIMED, pid, now_ms);
+        rc = in_move(mb, txn, &k, e, RK_IN_CLAIMED, pid, now_ms, why, why_len);
     }
     if (rc == 0 && e->has_reply_to) {
         /* The reply is in hand: pid's wait mark on the request has done its
          * work, and clearing it here saves the waiter a commit of its own. */
-        out_disk od;
-        int orc = out_read(mb, txn, e->reply_to, &od, NULL);
+        out_rec od;
+        int orc = out_read(mb, txn, e->reply_to, &od, NULL, why, why_len);
         if (orc == 0 && od.waiter_pid == pid && pid != 0) {
             od.waiter_pid = 0;
-            rc = out_write(mb, txn, &od);
+            rc = out_write(mb, txn, &od, why, why_len);
             changed = true;
         } else if (orc != 0 && orc != MDB_NOTFOUND) {
             rc = orc;
@@ -1123,7 +1415,7 @@ rk_agent_err rk_mailbox_in_get(rk_mailbox_t *mb, const char *from, const uint8_t
     memset(e, 0, sizeof *e);
     if ((rc = mdb_txn_begin(mb->env, NULL, MDB_RDONLY, &txn)) != 0)
         return lmdb_fail(rc, "reading the inbox", why, why_len);
-    rc = in_read(mb, txn, &k, e, true);
+    rc = in_read(mb, txn, &k, e, true, why, why_len);
     mdb_txn_abort(txn);
     if (rc == MDB_NOTFOUND) {
         rk_why(why, why_len, "this message is not in the inbox");
@@ -1131,7 +1423,7 @@ rk_agent_err rk_mailbox_in_get(rk_mailbox_t *mb, const char *from, const uint8_t
     }
     if (rc != 0) {
         rk_inbox_entry_clear(e);
-        return rc == -1 ? damaged("inbox", why, why_len) : lmdb_fail(rc, "reading the inbox", why, why_len);
+        return rc == -1 ? RK_AGENT_ESTORE : lmdb_fail(rc, "reading the inbox", why, why_len);
     }
     return RK_AGENT_OK;
 }
@@ -1148,7 +1440,7 @@ rk_agent_err rk_mailbox_in_done(rk_mailbox_t *mb, const char *from, const uint8_
 
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
         return lmdb_fail(rc, "marking a message done", why, why_len);
-    rc = in_read(mb, txn, &k, &e, false);
+    rc = in_read(mb, txn, &k, &e, false, why, why_len);
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         rk_why(why, why_len, "this message is not in the inbox");
@@ -1156,7 +1448,7 @@ rk_agent_err rk_mailbox_in_done(rk_mailbox_t *mb, const char *from, const uint8_
     }
     if (rc == 0 && e.state != RK_IN_DONE) {
         changed = true;
-        rc = in_move(mb, txn, &k, &e, RK_IN_DONE, 0, now_ms);
+        rc = in_move(mb, txn, &k, &e, RK_IN_DONE, 0, now_ms, why, why_len);
     }
     return finish(txn, rc, changed, "marking a message done", why, why_len);
 }
@@ -1182,7 +1474,7 @@ rk_agent_err rk_mailbox_in_release_stale(rk_mailbox_t *mb, size_t *released, cha
      * cursor. */
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         rk_inbox_entry e;
-        if (k.mv_size > IN_KEY_MAX || in_read(mb, txn, &k, &e, false) != 0)
+        if (k.mv_size > IN_KEY_MAX || in_read(mb, txn, &k, &e, false, NULL, 0) != 0)
             continue;
         if (e.state == RK_IN_CLAIMED && rk_mailbox_pid_alive(e.pid))
             continue;
@@ -1208,9 +1500,9 @@ rk_agent_err rk_mailbox_in_release_stale(rk_mailbox_t *mb, size_t *released, cha
     for (size_t i = 0; rc == 0 && i < nkeys; i++) {
         MDB_val ik = {lens[i], keys[i]};
         rk_inbox_entry e;
-        rc = in_read(mb, txn, &ik, &e, false);
+        rc = in_read(mb, txn, &ik, &e, false, NULL, 0);
         if (rc == 0 && e.state == RK_IN_CLAIMED) {
-            rc = in_move(mb, txn, &ik, &e, RK_IN_NEW, 0, 0);
+            rc = in_move(mb, txn, &ik, &e, RK_IN_NEW, 0, 0, why, why_len);
             count++;
         } else if (rc == 0 || rc == MDB_NOTFOUND || rc == -1) {
             /* An index entry without a claimed record: drop it. */
@@ -1251,7 +1543,7 @@ static bool in_old(const MDB_val *v, uint64_t before_ms)
 {
     rk_inbox_entry e;
     uint64_t t;
-    if (in_decode(v, &e, false) != 0 || e.state != RK_IN_DONE)
+    if (in_decode(v, &e, false, NULL, 0) != 0 || e.state != RK_IN_DONE)
         return false;
     t = e.done_ms > e.received_ms ? e.done_ms : e.received_ms;
     return t < before_ms;
@@ -1259,9 +1551,9 @@ static bool in_old(const MDB_val *v, uint64_t before_ms)
 
 static bool out_old(const MDB_val *v, uint64_t before_ms)
 {
-    out_disk d;
+    out_rec d;
     uint64_t t;
-    if (!out_decode(v, &d, NULL))
+    if (!out_decode(v, &d, NULL, NULL, 0))
         return false;
     t = out_completed_ms(&d.st);
     return t != 0 && t < before_ms;
@@ -1347,8 +1639,6 @@ rk_agent_err rk_mailbox_purge(rk_mailbox_t *mb, uint64_t before_ms, size_t batch
             break;
         batch /= 2;
     }
-    if (rc == -1)
-        return damaged("outbox or inbox", why, why_len);
     if (rc != 0)
         return lmdb_fail(rc, "removing old completed messages", why, why_len);
     return RK_AGENT_OK;
@@ -1401,7 +1691,7 @@ rk_agent_err rk_mailbox_dir_get(rk_mailbox_t *mb, uint8_t **body, size_t *len, u
     } else if (rc != 0) {
         err = lmdb_fail(rc, "reading the kept directory", why, why_len);
     } else if (v.mv_size <= RK_SIG_LEN) {
-        err = damaged("directory", why, why_len);
+        err = damaged("directory", "it is no longer than its signature", why, why_len);
     } else if ((*body = malloc(v.mv_size - RK_SIG_LEN)) == NULL) {
         rk_why(why, why_len, "out of memory reading the kept directory");
         err = RK_AGENT_ENOMEM;

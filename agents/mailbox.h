@@ -14,6 +14,7 @@
  *   meta            the inbox arrival counter, the last signed directory
  *   outbox.log      msg_id -> routing-log size when the hub accepted it
  *                   (8 bytes big-endian; the message's entry is at size - 1)
+ * The byte layout of each value is in docs/agent-store.md.
  * Every change is one write transaction; nothing here talks to the network.
  */
 #ifndef RENKEI_AGENT_MAILBOX_H
@@ -132,15 +133,33 @@ typedef struct rk_inbox_entry {
 /* Frees e->core and zeroes e; accepts a zeroed entry. */
 void rk_inbox_entry_clear(rk_inbox_entry *e);
 
-/* How every function here reads one stored record: val[0:len] is the value
- * of an outbox / inbox entry as LMDB returns it.  Exposed for the fuzz
- * target fuzz/fuzz_mailbox.c; nothing else needs them.
- * rk_mailbox_out_record fills *st and *frame_len (the frame bytes follow
- * the record) and returns false for a damaged record.
- * rk_mailbox_in_record fills *e (e->core a malloc'd copy; clear it with
- * rk_inbox_entry_clear) and returns 0, -1 for a damaged record, or ENOMEM. */
-bool rk_mailbox_out_record(const void *val, size_t len, rk_msg_status *st, size_t *frame_len);
-int rk_mailbox_in_record(const void *val, size_t len, rk_inbox_entry *e);
+/* The stored records, field by field (docs/agent-store.md has the byte
+ * layout): every function here reads and writes one outbox / inbox value
+ * through these.  Exposed for the fuzz target fuzz/fuzz_mailbox.c, the
+ * tests and fuzz/make_corpus.c; nothing else needs them.
+ *
+ * An outbox value is RK_MAILBOX_OUT_FIXED bytes then the frame; an inbox
+ * value RK_MAILBOX_IN_FIXED bytes then the core.
+ * rk_mailbox_out_record decodes val[0:len] into *st, *waiter_pid (may be
+ * NULL) and *frame_len; a value that is short, of another format version,
+ * or has a field out of range (a flag neither 0 nor 1, an unknown state,
+ * text without its terminating zero, a length that disagrees with len) is
+ * RK_AGENT_ESTORE, with what is wrong in why, and *st zeroed.  Nothing is
+ * read outside val[0:len].
+ * rk_mailbox_in_record likewise fills *e (e->core a malloc'd copy; clear
+ * it with rk_inbox_entry_clear): RK_AGENT_OK, RK_AGENT_ESTORE or
+ * RK_AGENT_ENOMEM.
+ * The encoders write the fixed part of a value (unused bytes zero); the
+ * caller appends the frame_len / e->core_len variable bytes. */
+#define RK_MAILBOX_OUT_FIXED 576
+#define RK_MAILBOX_IN_FIXED 352
+rk_agent_err rk_mailbox_out_record(const void *val, size_t len, rk_msg_status *st, uint32_t *waiter_pid,
+                                   size_t *frame_len, char *why, size_t why_len) RK_WARN_UNUSED;
+rk_agent_err rk_mailbox_in_record(const void *val, size_t len, rk_inbox_entry *e, char *why,
+                                  size_t why_len) RK_WARN_UNUSED;
+void rk_mailbox_out_encode(const rk_msg_status *st, uint32_t waiter_pid, size_t frame_len,
+                           uint8_t rec[RK_MAILBOX_OUT_FIXED]);
+void rk_mailbox_in_encode(const rk_inbox_entry *e, uint8_t rec[RK_MAILBOX_IN_FIXED]);
 
 /* Commits a verified delivery as NEW unless (from, msg_id) is already in
  * the inbox (*dup true, nothing written).  If it is a reply to a message in

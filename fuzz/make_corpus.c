@@ -304,49 +304,39 @@ int main(int argc, char **argv)
         put("keys", "master.txt", 2, master, strlen(master));
     }
 
-    /* Mailbox records: the layout agents/mailbox.c stores (out_disk and
-     * in_disk there), selector 0: outbox, 1: inbox. */
+    /* Mailbox records, as agents/mailbox.c stores them (docs/agent-store.md),
+     * selector 0: outbox, 1: inbox. */
     {
-        struct {
-            uint32_t version, waiter_pid;
-            rk_msg_status st;
-            uint64_t frame_len;
-        } out;
-        struct {
-            uint32_t version, reserved;
-            rk_inbox_entry e;
-        } in;
+        rk_msg_status st;
+        rk_inbox_entry e;
         uint8_t rec[2048];
         size_t golden_core_len;
         uint8_t *core = slurp("fuzz/corpus/core/golden-core", &golden_core_len);
-        memset(&out, 0, sizeof out);
-        out.version = 0x52304f31u;
-        memset(out.st.msg_id, 0x11, RK_MSGID_LEN);
-        snprintf(out.st.to, sizeof out.st.to, "power");
-        snprintf(out.st.type, sizeof out.st.type, "utility.supply.stop");
-        out.st.state = RK_MSG_ACCEPTED;
-        out.st.created_ms = out.st.accepted_ms = 1711843200000ull;
-        out.st.status = RK_ST_ACCEPTED;
-        out.st.attempts = 1;
-        out.frame_len = 6;
-        memcpy(rec, &out, sizeof out);
-        memcpy(rec + sizeof out, "frame!", 6);
-        put("mailbox", "outbox", 0, rec, sizeof out + 6);
-        memset(&in, 0, sizeof in);
-        in.version = 0x52304931u;
-        in.e.state = RK_IN_NEW;
-        in.e.received_ms = 1711843200000ull;
-        in.e.order = 1;
-        in.e.hub_seq = 2;
-        in.e.first_contact = true;
-        snprintf(in.e.from, sizeof in.e.from, "city.x");
-        snprintf(in.e.type, sizeof in.e.type, "utility.supply.stop");
-        in.e.core_len = golden_core_len;
-        if (sizeof in + golden_core_len > sizeof rec)
+        memset(&st, 0, sizeof st);
+        memset(st.msg_id, 0x11, RK_MSGID_LEN);
+        snprintf(st.to, sizeof st.to, "power");
+        snprintf(st.type, sizeof st.type, "utility.supply.stop");
+        st.state = RK_MSG_ACCEPTED;
+        st.created_ms = st.accepted_ms = 1711843200000ull;
+        st.status = RK_ST_ACCEPTED;
+        st.attempts = 1;
+        rk_mailbox_out_encode(&st, 0, 6, rec);
+        memcpy(rec + RK_MAILBOX_OUT_FIXED, "frame!", 6);
+        put("mailbox", "outbox", 0, rec, RK_MAILBOX_OUT_FIXED + 6);
+        memset(&e, 0, sizeof e);
+        e.state = RK_IN_NEW;
+        e.received_ms = 1711843200000ull;
+        e.order = 1;
+        e.hub_seq = 2;
+        e.first_contact = true;
+        snprintf(e.from, sizeof e.from, "city.x");
+        snprintf(e.type, sizeof e.type, "utility.supply.stop");
+        e.core_len = golden_core_len;
+        if (RK_MAILBOX_IN_FIXED + golden_core_len > sizeof rec)
             die("inbox record");
-        memcpy(rec, &in, sizeof in);
-        memcpy(rec + sizeof in, core, golden_core_len);
-        put("mailbox", "inbox", 1, rec, sizeof in + golden_core_len);
+        rk_mailbox_in_encode(&e, rec);
+        memcpy(rec + RK_MAILBOX_IN_FIXED, core, golden_core_len);
+        put("mailbox", "inbox", 1, rec, RK_MAILBOX_IN_FIXED + golden_core_len);
         free(core);
     }
 

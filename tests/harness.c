@@ -592,6 +592,28 @@ char *it_hub_log(it_env_t *env)
     return s != NULL ? s : strdup("");
 }
 
+size_t it_hub_log_count(it_env_t *env, const char *needle)
+{
+    char *log = it_hub_log(env);
+    size_t n = 0;
+    for (const char *at = log != NULL ? strstr(log, needle) : NULL; at != NULL; at = strstr(at + 1, needle))
+        n++;
+    free(log);
+    return n;
+}
+
+bool it_hub_log_wait_count(it_env_t *env, const char *needle, size_t n, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        if (it_hub_log_count(env, needle) >= n)
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(20);
+    }
+}
+
 bool it_hub_log_wait(it_env_t *env, const char *needle, int timeout_ms)
 {
     long long deadline = now_ms() + timeout_ms;

@@ -87,6 +87,11 @@ pid_t it_hub_pid(const it_env_t *env);
 char *it_hub_log(it_env_t *env);
 /* Polls the hub log for up to timeout_ms until it contains needle. */
 bool it_hub_log_wait(it_env_t *env, const char *needle, int timeout_ms);
+/* How many times the hub log so far contains needle. */
+size_t it_hub_log_count(it_env_t *env, const char *needle);
+/* Polls the hub log for up to timeout_ms until it contains needle at least
+ * n times. */
+bool it_hub_log_wait_count(it_env_t *env, const char *needle, size_t n, int timeout_ms);
 
 /* renkei-agent -H EP -K keys/hub.pub -k keys/ORG.key -d agents/ORG -t 10 args...
  * stdin from `input` (NULL: empty).  Returns the exit status (see it_run). */

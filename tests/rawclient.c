@@ -165,6 +165,33 @@ int rawclient_recv_kind(rawclient_t *rc, rk_hf_kind kind, rk_hub_frame_t *f, int
     }
 }
 
+int rawclient_delivered_before_answer(rawclient_t *rc, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    uint64_t req_id = randombytes_random() | (uint64_t)1 << 40;
+    rk_client_frame_t cf;
+    rk_hub_frame_t hf;
+
+    memset(&cf, 0, sizeof cf);
+    cf.kind = RK_CF_DIRECTORY;
+    cf.u.directory.req_id = req_id;
+    if (rawclient_send_frame(rc, &cf) != 0)
+        return -1;
+    for (;;) {
+        long long left = deadline - now_ms();
+        bool deliver, answer;
+        if (rawclient_recv(rc, &hf, left > 0 ? (int)left : 0) != 0)
+            return -1;
+        deliver = hf.kind == RK_HF_DELIVER;
+        answer = (hf.kind == RK_HF_DIRECTORY && hf.u.directory.req_id == req_id) || hf.kind == RK_HF_RESULT;
+        rk_hub_frame_clear(&hf);
+        if (deliver)
+            return 1;
+        if (answer)
+            return 0;
+    }
+}
+
 int rawclient_hello(rawclient_t *rc, bool receive, char *org_out, int timeout_ms)
 {
     rk_client_frame_t cf;

@@ -44,6 +44,17 @@ int rawclient_recv(rawclient_t *rc, rk_hub_frame_t *f, int timeout_ms);
  * arrives or the deadline passes. */
 int rawclient_recv_kind(rawclient_t *rc, rk_hf_kind kind, rk_hub_frame_t *f, int timeout_ms);
 
+/* Whether the hub pushed rc a Deliver it had not read yet, before answering
+ * a directory request sent now.  The hub reads one connection's frames in
+ * order and pushes what a turn queued before it reads later frames, so
+ * anything pushed to rc as a result of what the hub answered earlier
+ * arrives ahead of that answer: a test that must show that nothing was
+ * delivered waits for this answer instead of listening for a while.
+ * 0: the answer came and no Deliver before it; 1: a Deliver came first
+ * (acknowledged, dropped); -1: no answer within timeout_ms.  Other frames
+ * are skipped. */
+int rawclient_delivered_before_answer(rawclient_t *rc, int timeout_ms);
+
 /* hello{receive}; waits for welcome.  0 if welcomed (org copied to org_out
  * if not NULL), 1 if nothing came within timeout_ms, -1 on other errors. */
 int rawclient_hello(rawclient_t *rc, bool receive, char *org_out, int timeout_ms);

@@ -4,7 +4,9 @@
  * Straight against the LMDB tables (no sockets): how each event moves a
  * sent message's state, the inbox's duplicate filter, claiming across
  * processes, a reply committed together with the request it closes, and
- * claims of dead processes released, and old completed records deleted.
+ * claims of dead processes released, and old completed records deleted;
+ * the stored records' byte layout (docs/agent-store.md), including records
+ * written by the agent before it encoded them field by field.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -408,7 +410,7 @@ static void test_damaged_flag_byte_refused(void **state)
     MDB_dbi dbi;
     MDB_val k, v;
     uint8_t id[RK_MSGID_LEN], rec[4096];
-    const size_t no_reply_at = 8 + offsetof(rk_msg_status, no_reply); /* after two uint32 */
+    const size_t no_reply_at = 170; /* docs/agent-store.md */
     size_t len, frame_len = 0;
     rk_msg_status st;
     char why[256] = "";
@@ -423,18 +425,22 @@ static void test_damaged_flag_byte_refused(void **state)
     len = v.mv_size;
     assert_true(len <= sizeof rec);
     memcpy(rec, v.mv_data, len);
-    assert_true(rk_mailbox_out_record(rec, len, &st, &frame_len));
+    assert_int_equal(rk_mailbox_out_record(rec, len, &st, NULL, &frame_len, why, sizeof why), RK_AGENT_OK);
     assert_true(st.no_reply);
     assert_int_equal(frame_len, sizeof FRAME);
     assert_int_equal(rec[no_reply_at], 1); /* the layout this test assumes */
 
     rec[no_reply_at] = 0xfe;
-    assert_false(rk_mailbox_out_record(rec, len, &st, &frame_len));
+    assert_int_equal(rk_mailbox_out_record(rec, len, &st, NULL, &frame_len, why, sizeof why),
+                     RK_AGENT_ESTORE);
+    assert_non_null(strstr(why, "no-reply flag (byte 170) is 254"));
     v.mv_data = rec;
     assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
     assert_int_equal(mdb_txn_commit(txn), 0);
+    why[0] = '\0';
     assert_int_equal(rk_mailbox_out_get(f->mb, id, &st, NULL, NULL, why, sizeof why), RK_AGENT_ESTORE);
     assert_non_null(strstr(why, "damaged"));
+    assert_non_null(strstr(why, "no-reply flag"));
 }
 
 /* Replaces the outbox record of message n by bytes that do not decode (a
@@ -489,6 +495,500 @@ static void test_unreadable_record_fails_lists(void **state)
     assert_null(ids);
     assert_int_equal(n, 0);
     assert_non_null(strstr(why, "unexpected layout"));
+}
+
+/* ------------------------------------------------------------------ record layout */
+
+/* The byte layout docs/agent-store.md gives, written here by hand. */
+static void le32_at(uint8_t *rec, size_t at, uint32_t x)
+{
+    for (int i = 0; i < 4; i++, x >>= 8)
+        rec[at + (size_t)i] = (uint8_t)x;
+}
+
+static void le64_at(uint8_t *rec, size_t at, uint64_t x)
+{
+    for (int i = 0; i < 8; i++, x >>= 8)
+        rec[at + (size_t)i] = (uint8_t)x;
+}
+
+/* A text field as a C struct held it: the text, its NUL, then whatever was
+ * in memory behind it (here 0x5a). */
+static void text_at(uint8_t *rec, size_t at, size_t width, const char *s)
+{
+    memset(rec + at, 0x5a, width);
+    memcpy(rec + at, s, strlen(s) + 1);
+}
+
+static void assert_status_same(const rk_msg_status *a, const rk_msg_status *b)
+{
+    assert_memory_equal(a->msg_id, b->msg_id, RK_MSGID_LEN);
+    assert_string_equal(a->to, b->to);
+    assert_string_equal(a->type, b->type);
+    assert_memory_equal(a->code, b->code, RK_CODE_LEN);
+    assert_int_equal(a->no_reply, b->no_reply);
+    assert_int_equal(a->is_reply, b->is_reply);
+    assert_memory_equal(a->reply_to, b->reply_to, RK_MSGID_LEN);
+    assert_int_equal(a->state, b->state);
+    assert_int_equal(a->complete, b->complete);
+    assert_int_equal(a->created_ms, b->created_ms);
+    assert_int_equal(a->accepted_ms, b->accepted_ms);
+    assert_int_equal(a->delivered_ms, b->delivered_ms);
+    assert_int_equal(a->answered_ms, b->answered_ms);
+    assert_int_equal(a->refused_ms, b->refused_ms);
+    assert_int_equal(a->expired_ms, b->expired_ms);
+    assert_int_equal(a->seq, b->seq);
+    assert_memory_equal(a->reply_msg_id, b->reply_msg_id, RK_MSGID_LEN);
+    assert_int_equal(a->status, b->status);
+    assert_int_equal(a->cause, b->cause);
+    assert_string_equal(a->peer, b->peer);
+    assert_string_equal(a->detail, b->detail);
+    assert_int_equal(a->attempts, b->attempts);
+    assert_int_equal(a->last_sent_ms, b->last_sent_ms);
+    assert_int_equal(a->next_try_ms, b->next_try_ms);
+}
+
+static void assert_entry_same(const rk_inbox_entry *a, const rk_inbox_entry *b)
+{
+    assert_int_equal(a->state, b->state);
+    assert_int_equal(a->pid, b->pid);
+    assert_int_equal(a->claim_ms, b->claim_ms);
+    assert_int_equal(a->done_ms, b->done_ms);
+    assert_int_equal(a->received_ms, b->received_ms);
+    assert_int_equal(a->order, b->order);
+    assert_int_equal(a->hub_seq, b->hub_seq);
+    assert_int_equal(a->first_contact, b->first_contact);
+    assert_memory_equal(a->code, b->code, RK_CODE_LEN);
+    assert_string_equal(a->from, b->from);
+    assert_string_equal(a->type, b->type);
+    assert_memory_equal(a->msg_id, b->msg_id, RK_MSGID_LEN);
+    assert_int_equal(a->has_reply_to, b->has_reply_to);
+    assert_memory_equal(a->reply_to, b->reply_to, RK_MSGID_LEN);
+    assert_memory_equal(a->sender_key, b->sender_key, RK_KEY_LEN);
+    assert_memory_equal(a->signature, b->signature, RK_SIG_LEN);
+    assert_int_equal(a->core_len, b->core_len);
+    assert_memory_equal(a->core, b->core, a->core_len);
+}
+
+/* Every field set, and to a value that differs from its neighbours' bytes,
+ * so a field read from the wrong offset shows. */
+static void full_status(rk_msg_status *st)
+{
+    memset(st, 0, sizeof *st);
+    for (int i = 0; i < RK_MSGID_LEN; i++) {
+        st->msg_id[i] = (uint8_t)(0x10 + i);
+        st->reply_to[i] = (uint8_t)(0x30 + i);
+        st->reply_msg_id[i] = (uint8_t)(0x50 + i);
+    }
+    memcpy(st->code, CODE, RK_CODE_LEN);
+    memset(st->to, 'p', RK_ID_MAX); /* the longest text each field holds */
+    snprintf(st->type, sizeof st->type, "utility.supply.stop");
+    st->no_reply = false;
+    st->is_reply = true;
+    st->state = RK_MSG_REFUSED;
+    st->complete = true;
+    st->created_ms = 1711843200001ull;
+    st->accepted_ms = 1711843200002ull;
+    st->delivered_ms = 1711843200003ull;
+    st->answered_ms = 1711843200004ull;
+    st->refused_ms = 1711843200005ull;
+    st->expired_ms = 1711843200006ull;
+    st->seq = 0x0102030405060708ull;
+    st->status = RK_ST_REFUSED_BY_RECIPIENT;
+    st->cause = RK_ST_UNDECRYPTABLE;
+    snprintf(st->peer, sizeof st->peer, "water");
+    memset(st->detail, 'd', RK_DETAIL_MAX);
+    st->attempts = 0x01020304u;
+    st->last_sent_ms = 1711843200007ull;
+    st->next_try_ms = 1711843200008ull;
+}
+
+static void full_entry(rk_inbox_entry *e, uint8_t *core, size_t core_len)
+{
+    memset(e, 0, sizeof *e);
+    e->state = RK_IN_CLAIMED;
+    e->pid = 0x01020304u;
+    e->claim_ms = 1711843200001ull;
+    e->done_ms = 1711843200002ull;
+    e->received_ms = 1711843200003ull;
+    e->order = 0x0a0b0c0d0e0f1011ull;
+    e->hub_seq = 0x1112131415161718ull;
+    e->first_contact = true;
+    memcpy(e->code, CODE, RK_CODE_LEN);
+    memset(e->from, 'c', RK_ID_MAX);
+    snprintf(e->type, sizeof e->type, "resident.moved");
+    for (int i = 0; i < RK_MSGID_LEN; i++) {
+        e->msg_id[i] = (uint8_t)(0x20 + i);
+        e->reply_to[i] = (uint8_t)(0x40 + i);
+    }
+    e->has_reply_to = true;
+    for (int i = 0; i < RK_KEY_LEN; i++)
+        e->sender_key[i] = (uint8_t)(0x60 + i);
+    for (int i = 0; i < RK_SIG_LEN; i++)
+        e->signature[i] = (uint8_t)(0x80 + i);
+    e->core = core;
+    e->core_len = core_len;
+}
+
+/* A record encoded and decoded again is the same, field by field; so is
+ * one written into the store and read back through it. */
+static void test_record_round_trip(void **state)
+{
+    fixture *f = *state;
+    rk_msg_status st, back;
+    rk_inbox_entry e, got;
+    uint8_t rec[RK_MAILBOX_OUT_FIXED + sizeof FRAME], core[] = {9, 8, 7, 6};
+    uint8_t irec[RK_MAILBOX_IN_FIXED + sizeof core], *frame = NULL;
+    uint32_t waiter = 0;
+    size_t frame_len = 0;
+    bool dup = true;
+    char why[256] = "";
+
+    full_status(&st);
+    rk_mailbox_out_encode(&st, 4321, sizeof FRAME, rec);
+    memcpy(rec + RK_MAILBOX_OUT_FIXED, FRAME, sizeof FRAME);
+    assert_int_equal(rk_mailbox_out_record(rec, sizeof rec, &back, &waiter, &frame_len, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_status_same(&back, &st);
+    assert_int_equal(waiter, 4321);
+    assert_int_equal(frame_len, sizeof FRAME);
+
+    full_entry(&e, core, sizeof core);
+    rk_mailbox_in_encode(&e, irec);
+    memcpy(irec + RK_MAILBOX_IN_FIXED, core, sizeof core);
+    assert_int_equal(rk_mailbox_in_record(irec, sizeof irec, &got, why, sizeof why), RK_AGENT_OK);
+    assert_entry_same(&got, &e);
+    rk_inbox_entry_clear(&got);
+
+    /* Through the store: what rk_mailbox_out_add keeps of st, and the
+     * times and counts the agent moves it through. */
+    st.state = RK_MSG_PENDING;
+    st.complete = false;
+    st.accepted_ms = st.delivered_ms = st.answered_ms = st.refused_ms = st.expired_ms = 0;
+    st.seq = 0;
+    st.status = RK_ST_UNSPECIFIED;
+    st.peer[0] = st.detail[0] = '\0';
+    st.attempts = 0;
+    st.last_sent_ms = st.next_try_ms = 0;
+    st.cause = RK_ST_UNSPECIFIED;
+    assert_int_equal(rk_mailbox_out_add(f->mb, &st, FRAME, sizeof FRAME, NULL, NULL, 1000, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_int_equal(rk_mailbox_out_sent(f->mb, st.msg_id, 1100, 1200, why, sizeof why), RK_AGENT_OK);
+    st.attempts = 1;
+    st.last_sent_ms = 1100;
+    st.next_try_ms = 1200;
+    assert_int_equal(rk_mailbox_out_get(f->mb, st.msg_id, &back, &frame, &frame_len, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_status_same(&back, &st);
+    assert_int_equal(frame_len, sizeof FRAME);
+    assert_memory_equal(frame, FRAME, sizeof FRAME);
+    free(frame);
+
+    full_entry(&e, core, sizeof core);
+    assert_int_equal(rk_mailbox_in_add(f->mb, &e, 5000, &dup, why, sizeof why), RK_AGENT_OK);
+    assert_false(dup);
+    e.state = RK_IN_NEW; /* what in_add sets */
+    e.pid = 0;
+    e.claim_ms = e.done_ms = 0;
+    e.received_ms = 5000;
+    e.order = 1;
+    assert_int_equal(rk_mailbox_in_get(f->mb, e.from, e.msg_id, &got, why, sizeof why), RK_AGENT_OK);
+    assert_entry_same(&got, &e);
+    rk_inbox_entry_clear(&got);
+}
+
+#if defined(__x86_64__)
+/* The documented offsets are those of the structs the agent stored whole
+ * before its records were encoded field by field (x86-64). */
+struct old_out_disk {
+    uint32_t version, waiter_pid;
+    rk_msg_status st;
+    uint64_t frame_len;
+};
+struct old_in_disk {
+    uint32_t version, reserved;
+    rk_inbox_entry e;
+};
+_Static_assert(sizeof(struct old_out_disk) == RK_MAILBOX_OUT_FIXED &&
+                   offsetof(struct old_out_disk, st) + offsetof(rk_msg_status, state) == 188 &&
+                   offsetof(struct old_out_disk, st) + offsetof(rk_msg_status, complete) == 192 &&
+                   offsetof(struct old_out_disk, st) + offsetof(rk_msg_status, created_ms) == 200 &&
+                   offsetof(struct old_out_disk, st) + offsetof(rk_msg_status, status) == 272 &&
+                   offsetof(struct old_out_disk, st) + offsetof(rk_msg_status, detail) == 345 &&
+                   offsetof(struct old_out_disk, st) + offsetof(rk_msg_status, attempts) == 548 &&
+                   offsetof(struct old_out_disk, frame_len) == 568,
+               "outbox offsets in docs/agent-store.md");
+_Static_assert(sizeof(struct old_in_disk) == RK_MAILBOX_IN_FIXED &&
+                   offsetof(struct old_in_disk, e) + offsetof(rk_inbox_entry, first_contact) == 56 &&
+                   offsetof(struct old_in_disk, e) + offsetof(rk_inbox_entry, from) == 73 &&
+                   offsetof(struct old_in_disk, e) + offsetof(rk_inbox_entry, has_reply_to) == 219 &&
+                   offsetof(struct old_in_disk, e) + offsetof(rk_inbox_entry, signature) == 268 &&
+                   offsetof(struct old_in_disk, e) + offsetof(rk_inbox_entry, core_len) == 344,
+               "inbox offsets in docs/agent-store.md");
+#endif
+
+/* An outbox record as the agent wrote it when it stored its C struct
+ * whole: the documented offsets, with whatever happened to be in memory in
+ * the padding and behind each text's NUL. */
+static void old_out_bytes(uint8_t rec[RK_MAILBOX_OUT_FIXED + sizeof FRAME], const rk_msg_status *st,
+                          uint32_t waiter)
+{
+    memset(rec, 0xa5, RK_MAILBOX_OUT_FIXED);
+    le32_at(rec, 0, 0x52304f31u);
+    le32_at(rec, 4, waiter);
+    memcpy(rec + 8, st->msg_id, 16);
+    text_at(rec, 24, 65, st->to);
+    text_at(rec, 89, 65, st->type);
+    memcpy(rec + 154, st->code, 16);
+    rec[170] = st->no_reply;
+    rec[171] = st->is_reply;
+    memcpy(rec + 172, st->reply_to, 16);
+    le32_at(rec, 188, (uint32_t)st->state);
+    rec[192] = st->complete; /* 193..199: padding */
+    le64_at(rec, 200, st->created_ms);
+    le64_at(rec, 208, st->accepted_ms);
+    le64_at(rec, 216, st->delivered_ms);
+    le64_at(rec, 224, st->answered_ms);
+    le64_at(rec, 232, st->refused_ms);
+    le64_at(rec, 240, st->expired_ms);
+    le64_at(rec, 248, st->seq);
+    memcpy(rec + 256, st->reply_msg_id, 16);
+    le32_at(rec, 272, (uint32_t)st->status);
+    le32_at(rec, 276, (uint32_t)st->cause);
+    text_at(rec, 280, 65, st->peer);
+    text_at(rec, 345, 201, st->detail); /* 546..547: padding */
+    le32_at(rec, 548, st->attempts);
+    le64_at(rec, 552, st->last_sent_ms);
+    le64_at(rec, 560, st->next_try_ms);
+    le64_at(rec, 568, sizeof FRAME);
+    memcpy(rec + RK_MAILBOX_OUT_FIXED, FRAME, sizeof FRAME);
+}
+
+static void old_in_bytes(uint8_t *rec, const rk_inbox_entry *e)
+{
+    memset(rec, 0xa5, RK_MAILBOX_IN_FIXED);
+    le32_at(rec, 0, 0x52304931u);
+    le32_at(rec, 4, 0); /* reserved */
+    le32_at(rec, 8, (uint32_t)e->state);
+    le32_at(rec, 12, e->pid);
+    le64_at(rec, 16, e->claim_ms);
+    le64_at(rec, 24, e->done_ms);
+    le64_at(rec, 32, e->received_ms);
+    le64_at(rec, 40, e->order);
+    le64_at(rec, 48, e->hub_seq);
+    rec[56] = e->first_contact;
+    memcpy(rec + 57, e->code, 16);
+    text_at(rec, 73, 65, e->from);
+    text_at(rec, 138, 65, e->type);
+    memcpy(rec + 203, e->msg_id, 16);
+    rec[219] = e->has_reply_to;
+    memcpy(rec + 220, e->reply_to, 16);
+    memcpy(rec + 236, e->sender_key, 32);
+    memcpy(rec + 268, e->signature, 64); /* 332..335: padding, 336..343: the core pointer */
+    memset(rec + 336, 0, 8);
+    le64_at(rec, 344, e->core_len);
+    memcpy(rec + RK_MAILBOX_IN_FIXED, e->core, e->core_len);
+}
+
+/* Records in the layout the agent wrote before (C structs stored whole)
+ * still read, field by field, and a data directory holding them keeps
+ * working: read, updated (written in the new encoding, padding zeroed) and
+ * read again. */
+static void test_old_layout_reads(void **state)
+{
+    fixture *f = *state;
+    MDB_env *env = rk_codebook_env(f->cb);
+    MDB_txn *txn = NULL;
+    MDB_dbi out_dbi, in_dbi;
+    MDB_val k, v;
+    rk_msg_status st, back;
+    rk_inbox_entry e, got;
+    uint8_t rec[RK_MAILBOX_OUT_FIXED + sizeof FRAME], core[] = {1, 2, 3, 4, 5, 6};
+    uint8_t irec[RK_MAILBOX_IN_FIXED + sizeof core], ikey[RK_ID_MAX + 1 + RK_MSGID_LEN];
+    uint8_t *frame = NULL;
+    uint32_t waiter = 0;
+    size_t frame_len = 0, n;
+    char why[256] = "";
+
+    full_status(&st);
+    st.state = RK_MSG_PENDING; /* so that a send can still be noted below */
+    st.complete = false;
+    old_out_bytes(rec, &st, 4321);
+    assert_int_equal(rk_mailbox_out_record(rec, sizeof rec, &back, &waiter, &frame_len, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_status_same(&back, &st);
+    assert_int_equal(waiter, 4321);
+    assert_int_equal(frame_len, sizeof FRAME);
+
+    full_entry(&e, core, sizeof core);
+    old_in_bytes(irec, &e);
+    assert_int_equal(rk_mailbox_in_record(irec, sizeof irec, &got, why, sizeof why), RK_AGENT_OK);
+    assert_entry_same(&got, &e);
+    rk_inbox_entry_clear(&got);
+
+    /* In a data directory. */
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "outbox", 0, &out_dbi), 0);
+    assert_int_equal(mdb_dbi_open(txn, "inbox", 0, &in_dbi), 0);
+    k.mv_size = RK_MSGID_LEN;
+    k.mv_data = st.msg_id;
+    v.mv_size = sizeof rec;
+    v.mv_data = rec;
+    assert_int_equal(mdb_put(txn, out_dbi, &k, &v, 0), 0);
+    n = strlen(e.from);
+    memcpy(ikey, e.from, n);
+    ikey[n] = 0;
+    memcpy(ikey + n + 1, e.msg_id, RK_MSGID_LEN);
+    k.mv_size = n + 1 + RK_MSGID_LEN;
+    k.mv_data = ikey;
+    v.mv_size = sizeof irec;
+    v.mv_data = irec;
+    assert_int_equal(mdb_put(txn, in_dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+
+    assert_int_equal(rk_mailbox_out_sent(f->mb, st.msg_id, 9000, 9500, why, sizeof why), RK_AGENT_OK);
+    st.attempts++;
+    st.last_sent_ms = 9000;
+    st.next_try_ms = 9500;
+    assert_int_equal(rk_mailbox_out_get(f->mb, st.msg_id, &back, &frame, &frame_len, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_status_same(&back, &st);
+    assert_memory_equal(frame, FRAME, sizeof FRAME);
+    free(frame);
+
+    assert_int_equal(rk_mailbox_in_done(f->mb, e.from, e.msg_id, 9100, why, sizeof why), RK_AGENT_OK);
+    e.state = RK_IN_DONE;
+    e.done_ms = 9100;
+    assert_int_equal(rk_mailbox_in_get(f->mb, e.from, e.msg_id, &got, why, sizeof why), RK_AGENT_OK);
+    assert_entry_same(&got, &e);
+    rk_inbox_entry_clear(&got);
+
+    /* Rewritten: the padding is zero now, the frame kept. */
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    k.mv_size = RK_MSGID_LEN;
+    k.mv_data = st.msg_id;
+    assert_int_equal(mdb_get(txn, out_dbi, &k, &v), 0);
+    assert_int_equal(v.mv_size, sizeof rec);
+    for (size_t i = 193; i < 200; i++)
+        assert_int_equal(((const uint8_t *)v.mv_data)[i], 0);
+    assert_int_equal(((const uint8_t *)v.mv_data)[546], 0);
+    assert_int_equal(((const uint8_t *)v.mv_data)[547], 0);
+    assert_memory_equal((const uint8_t *)v.mv_data + RK_MAILBOX_OUT_FIXED, FRAME, sizeof FRAME);
+    mdb_txn_abort(txn);
+}
+
+/* Refused as damaged, with what is wrong named: rec (len bytes, copied to
+ * a buffer of exactly that size so that a read past its end is caught
+ * under ASan) must not decode, and why must contain expect. */
+static void assert_out_refused(const uint8_t *rec, size_t len, const char *expect)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    rk_msg_status st;
+    size_t frame_len = 99;
+    char why[256] = "";
+
+    assert_non_null(copy);
+    memcpy(copy, rec, len);
+    assert_int_equal(rk_mailbox_out_record(copy, len, &st, NULL, &frame_len, why, sizeof why),
+                     RK_AGENT_ESTORE);
+    free(copy);
+    if (strstr(why, "outbox record has an unexpected layout") == NULL || strstr(why, expect) == NULL)
+        fail_msg("expected a damaged outbox record saying \"%s\", got \"%s\"", expect, why);
+}
+
+static void assert_in_refused(const uint8_t *rec, size_t len, const char *expect)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    rk_inbox_entry e;
+    char why[256] = "";
+
+    assert_non_null(copy);
+    memcpy(copy, rec, len);
+    assert_int_equal(rk_mailbox_in_record(copy, len, &e, why, sizeof why), RK_AGENT_ESTORE);
+    assert_null(e.core);
+    free(copy);
+    if (strstr(why, "inbox record has an unexpected layout") == NULL || strstr(why, expect) == NULL)
+        fail_msg("expected a damaged inbox record saying \"%s\", got \"%s\"", expect, why);
+}
+
+/* A truncated record, or one with a field out of its range, is refused as
+ * damaged and says which; and through the store a status request for it
+ * fails with that sentence instead of answering with made-up fields. */
+static void test_bad_records_refused(void **state)
+{
+    fixture *f = *state;
+    MDB_env *env = rk_codebook_env(f->cb);
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_val k, v;
+    rk_msg_status st, back;
+    rk_inbox_entry e;
+    uint8_t good[RK_MAILBOX_OUT_FIXED + sizeof FRAME], bad[sizeof good], core[] = {1, 2, 3};
+    uint8_t igood[RK_MAILBOX_IN_FIXED + sizeof core], ibad[sizeof igood];
+    char why[256] = "";
+
+    full_status(&st);
+    rk_mailbox_out_encode(&st, 0, sizeof FRAME, good);
+    memcpy(good + RK_MAILBOX_OUT_FIXED, FRAME, sizeof FRAME);
+
+    /* Truncated: inside the fixed part, and inside the frame. */
+    assert_out_refused(good, 0, "0 bytes long, shorter than its fixed part of 576 bytes");
+    assert_out_refused(good, 200, "200 bytes long");
+    assert_out_refused(good, RK_MAILBOX_OUT_FIXED - 1, "575 bytes long");
+    assert_out_refused(good, sizeof good - 1, "frame length says 7 bytes but 6 follow");
+    /* Fields out of range. */
+    memcpy(bad, good, sizeof bad);
+    le32_at(bad, 0, 0x52304f32u);
+    assert_out_refused(bad, sizeof bad,
+                       "format version word is 0x52304f32; this agent reads only 0x52304f31");
+    memcpy(bad, good, sizeof bad);
+    le32_at(bad, 188, 7);
+    assert_out_refused(bad, sizeof bad, "state (byte 188) is 7");
+    le32_at(bad, 188, 0);
+    assert_out_refused(bad, sizeof bad, "state (byte 188) is 0");
+    memcpy(bad, good, sizeof bad);
+    bad[192] = 2;
+    assert_out_refused(bad, sizeof bad, "complete flag (byte 192) is 2");
+    memcpy(bad, good, sizeof bad);
+    memset(bad + 24, 'p', 65);
+    assert_out_refused(bad, sizeof bad, "recipient text (bytes 24..88) has no terminating zero byte");
+    memcpy(bad, good, sizeof bad);
+    memset(bad + 345, 'd', 201);
+    assert_out_refused(bad, sizeof bad, "detail text (bytes 345..545) has no terminating zero byte");
+
+    full_entry(&e, core, sizeof core);
+    rk_mailbox_in_encode(&e, igood);
+    memcpy(igood + RK_MAILBOX_IN_FIXED, core, sizeof core);
+    assert_in_refused(igood, RK_MAILBOX_IN_FIXED - 1,
+                      "351 bytes long, shorter than its fixed part of 352 bytes");
+    assert_in_refused(igood, sizeof igood - 1, "core length says 3 bytes but 2 follow");
+    memcpy(ibad, igood, sizeof ibad);
+    le32_at(ibad, 8, 4);
+    assert_in_refused(ibad, sizeof ibad, "state (byte 8) is 4");
+    memcpy(ibad, igood, sizeof ibad);
+    ibad[219] = 0xff;
+    assert_in_refused(ibad, sizeof ibad, "has-reply-to flag (byte 219) is 255");
+    memcpy(ibad, igood, sizeof ibad);
+    memset(ibad + 73, 'c', 65);
+    assert_in_refused(ibad, sizeof ibad, "sender text (bytes 73..137) has no terminating zero byte");
+
+    /* In the store: the status of a truncated record is an error naming it. */
+    add_out(f, 5, false, 1000);
+    memset(bad, 0, sizeof bad);
+    id_of(bad, 5);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "outbox", 0, &dbi), 0);
+    k.mv_size = RK_MSGID_LEN;
+    k.mv_data = bad;
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    v.mv_size = 300; /* the first 300 bytes of the stored value */
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    assert_int_equal(rk_mailbox_out_get(f->mb, bad, &back, NULL, NULL, why, sizeof why), RK_AGENT_ESTORE);
+    assert_non_null(strstr(why, "300 bytes long, shorter than its fixed part"));
+    why[0] = '\0';
+    assert_int_equal(rk_mailbox_out_sent(f->mb, bad, 2000, 3000, why, sizeof why), RK_AGENT_ESTORE);
+    assert_non_null(strstr(why, "300 bytes long"));
 }
 
 /* ------------------------------------------------------------------ inbox */
@@ -894,6 +1394,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_due_and_frame_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_flag_byte_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_record_fails_lists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_layout_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_records_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_duplicate_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_order_and_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_clears_wait_mark, setup, teardown),

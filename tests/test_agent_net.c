@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -529,18 +530,30 @@ static void hub_queue_notice(fake_hub *h, uint64_t seq, const uint8_t msg_id[RK_
     hub_queue_frame(h, &f);
 }
 
+/* The deadline of every wait for something the agent or the fake hub is
+ * about to do: generous, so that a slow or loaded machine passes; a wait
+ * ends as soon as what it waits for happened. */
+#define WAIT_MS 10000
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* How many times seq was acknowledged, waiting up to wait_ms for at least
  * `want`. */
 static size_t hub_acks_of(fake_hub *h, uint64_t seq, size_t want, int wait_ms)
 {
     size_t n = 0;
-    for (int waited = 0; waited <= wait_ms; waited += 10) {
+    for (long long deadline = mono_ms() + wait_ms;;) {
         n = 0;
         pthread_mutex_lock(&h->mu);
         for (size_t i = 0; i < h->nacked; i++)
             n += h->acked[i] == seq;
         pthread_mutex_unlock(&h->mu);
-        if (n >= want)
+        if (n >= want || mono_ms() >= deadline)
             break;
         nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
     }
@@ -556,7 +569,8 @@ static void hub_set_on_send(fake_hub *h, int mode)
 
 /* Queues a deliver frame for the connected agent (or, with pre, for just
  * before the result of its next send). */
-static void hub_queue_deliver(fake_hub *h, const rk_envelope_t *env, bool first_contact, bool pre)
+static void hub_queue_deliver_seq(fake_hub *h, const rk_envelope_t *env, uint64_t seq, bool first_contact,
+                                  bool pre)
 {
     rk_hub_frame_t f;
     uint8_t *buf = NULL;
@@ -565,7 +579,7 @@ static void hub_queue_deliver(fake_hub *h, const rk_envelope_t *env, bool first_
     f.kind = RK_HF_DELIVER;
     f.u.deliver.envelope = *env;
     f.u.deliver.first_contact = first_contact;
-    f.u.deliver.seq = 7;
+    f.u.deliver.seq = seq;
     assert_int_equal(rk_hub_frame_encode(&f, &buf, &len), RK_WIRE_OK);
     pthread_mutex_lock(&h->mu);
     if (pre) {
@@ -580,16 +594,22 @@ static void hub_queue_deliver(fake_hub *h, const rk_envelope_t *env, bool first_
     pthread_mutex_unlock(&h->mu);
 }
 
+/* The same with seq 7. */
+static void hub_queue_deliver(fake_hub *h, const rk_envelope_t *env, bool first_contact, bool pre)
+{
+    hub_queue_deliver_seq(h, env, 7, first_contact, pre);
+}
+
 static size_t hub_rejects(fake_hub *h, int wait_ms, rk_reject_t *first)
 {
     size_t n = 0;
-    for (int waited = 0; waited <= wait_ms; waited += 10) {
+    for (long long deadline = mono_ms() + wait_ms;;) {
         pthread_mutex_lock(&h->mu);
         n = h->nrejects;
         if (n > 0 && first != NULL)
             *first = h->rejects[0];
         pthread_mutex_unlock(&h->mu);
-        if (n > 0)
+        if (n > 0 || mono_ms() >= deadline)
             break;
         nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
     }
@@ -703,6 +723,19 @@ static void envelope_to_x(fixture *f, const rk_identity_t *from, const rk_identi
     assert_int_equal(rk_seal_build(from, &e, &p, (const uint8_t *)"{\"n\":1}", 7, env, NULL, 0), RK_AGENT_OK);
 }
 
+/* The next event handed out is the message msg_id; it is marked done. */
+static void next_is(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN], const char *what)
+{
+    rk_event *ev = NULL;
+    char why[512] = "";
+    if (rk_agent_recv(a, WAIT_MS, &ev, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("recv failed: %s", why);
+    if (ev->kind != RK_EVENT_MESSAGE || memcmp(ev->msg_id, msg_id, RK_MSGID_LEN) != 0)
+        fail_msg("%s", what);
+    assert_int_equal(rk_agent_done(a, ev, why, sizeof why), RK_AGENT_OK);
+    rk_event_free(&ev);
+}
+
 /* ------------------------------------------------------------------ tests */
 
 /* A registered key is admitted: the agent learns who it is and holds the
@@ -811,8 +844,8 @@ static void test_send_reply_and_queueing(void **state)
 {
     fixture *f = *state;
     rk_agent_t *a = NULL;
-    rk_envelope_t early;
-    uint8_t early_id[RK_MSGID_LEN], msg_id[RK_MSGID_LEN];
+    rk_envelope_t early, later;
+    uint8_t early_id[RK_MSGID_LEN], msg_id[RK_MSGID_LEN], later_id[RK_MSGID_LEN];
     rk_result_t result;
     rk_event *ev = NULL;
     char why[512] = "";
@@ -853,7 +886,11 @@ static void test_send_reply_and_queueing(void **state)
     assert_true(ev->first_contact);
     assert_memory_equal(ev->payload, "{\"n\":1}", 7);
     rk_event_free(&ev);
-    assert_int_equal(rk_agent_recv(a, 100, &ev, why, sizeof why), RK_AGENT_ETIMEOUT);
+    /* Nothing twice: a later message is what comes next. */
+    envelope_to_x(f, f->power, f->x, later_id, &later);
+    hub_queue_deliver_seq(&f->hub, &later, 9, false, false);
+    rk_envelope_clear(&later);
+    next_is(a, later_id, "the reply or the early delivery was handed out twice");
     rk_agent_close(&a);
 }
 
@@ -992,7 +1029,7 @@ static void test_bad_signature_rejected(void **state)
     assert_string_equal(ev->from, "power");
     assert_null(ev->payload);
     rk_event_free(&ev);
-    assert_int_equal(hub_rejects(&f->hub, 2000, &rj), 1);
+    assert_int_equal(hub_rejects(&f->hub, WAIT_MS, &rj), 1);
     assert_string_equal(rj.to, "power");
     assert_memory_equal(rj.msg_id, id, RK_MSGID_LEN);
     assert_int_equal(rj.reason, RK_ST_BAD_SIGNATURE);
@@ -1023,7 +1060,7 @@ static void test_undecryptable_rejected(void **state)
     assert_int_equal(ev->kind, RK_EVENT_REFUSED);
     assert_int_equal(ev->result.status, RK_ST_UNDECRYPTABLE);
     rk_event_free(&ev);
-    assert_int_equal(hub_rejects(&f->hub, 2000, &rj), 1);
+    assert_int_equal(hub_rejects(&f->hub, WAIT_MS, &rj), 1);
     assert_int_equal(rj.reason, RK_ST_UNDECRYPTABLE);
     assert_memory_equal(rj.msg_id, id, RK_MSGID_LEN);
     rk_agent_close(&a);
@@ -1117,14 +1154,28 @@ static rk_msg_state state_of(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LEN])
     return st.state;
 }
 
-/* Lets the agent work (settle, re-send) for about ms while waiting for a
- * message that does not come. */
-static void idle(rk_agent_t *a, int ms)
+/* Lets the agent work (take in, settle, re-send) until done() holds, for
+ * WAIT_MS at most; it must hand nothing out meanwhile. */
+typedef bool (*until_fn)(fixture *f, rk_agent_t *a, const void *arg);
+
+static void work_until(fixture *f, rk_agent_t *a, until_fn done, const void *arg, const char *what)
 {
-    rk_event *ev = NULL;
-    char why[256];
-    assert_int_equal(rk_agent_recv(a, ms, &ev, why, sizeof why), RK_AGENT_ETIMEOUT);
+    long long deadline = mono_ms() + WAIT_MS;
+    while (!done(f, a, arg)) {
+        rk_event *ev = NULL;
+        char why[256] = "";
+        if (mono_ms() >= deadline)
+            fail_msg("waited %d ms for %s", WAIT_MS, what);
+        assert_int_equal(rk_agent_recv(a, 50, &ev, why, sizeof why), RK_AGENT_ETIMEOUT);
+    }
 }
+
+static bool is_accepted(fixture *f, rk_agent_t *a, const void *msg_id)
+{
+    (void)f;
+    return state_of(a, msg_id) == RK_MSG_ACCEPTED;
+}
+
 
 /* The hub does not answer: the message is kept (PENDING) and not lost;
  * flush re-sends exactly the same bytes, and the hub's ACCEPTED lands in
@@ -1203,7 +1254,7 @@ static void test_queue_full_resent_on_reconnect(void **state)
     hub_set_on_send(&f->hub, SEND_ACCEPT);
     if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
         fail_msg("reopen failed: %s", why);
-    idle(a, 600);
+    work_until(f, a, is_accepted, msg_id, "the message to be sent again and accepted");
     assert_int_equal(hub_count(&f->hub, &f->hub.nsend), 2);
     assert_int_equal(state_of(a, msg_id), RK_MSG_ACCEPTED);
     rk_agent_close(&a);
@@ -1241,7 +1292,7 @@ static void test_offline_send_kept(void **state)
 
     if (rk_agent_connect(a, why, sizeof why) != RK_AGENT_OK)
         fail_msg("connect failed: %s", why);
-    idle(a, 600);
+    work_until(f, a, is_accepted, msg_id, "the message kept offline to be sent and accepted");
     assert_int_equal(hub_count(&f->hub, &f->hub.nsend), 1);
     assert_int_equal(state_of(a, msg_id), RK_MSG_ACCEPTED);
     rk_agent_close(&a);
@@ -1254,8 +1305,8 @@ static void test_delivery_once_acked_twice(void **state)
 {
     fixture *f = *state;
     rk_agent_t *a = NULL;
-    rk_envelope_t env;
-    uint8_t id[RK_MSGID_LEN];
+    rk_envelope_t env, later;
+    uint8_t id[RK_MSGID_LEN], later_id[RK_MSGID_LEN];
     rk_event *ev = NULL;
     char why[512] = "";
 
@@ -1265,6 +1316,11 @@ static void test_delivery_once_acked_twice(void **state)
     envelope_to_x(f, f->power, f->x, id, &env);
     hub_queue_deliver(&f->hub, &env, true, false);
     hub_queue_deliver(&f->hub, &env, true, false);
+    /* Another message after the copy: handed out next, it shows that the
+     * copy was taken in before it and not handed out. */
+    envelope_to_x(f, f->power, f->x, later_id, &later);
+    hub_queue_deliver_seq(&f->hub, &later, 8, false, false);
+    rk_envelope_clear(&later);
 
     if (rk_agent_recv(a, 3000, &ev, why, sizeof why) != RK_AGENT_OK)
         fail_msg("recv failed: %s", why);
@@ -1273,8 +1329,9 @@ static void test_delivery_once_acked_twice(void **state)
     assert_memory_equal(ev->payload, "{\"n\":1}", 7);
     assert_true(ev->first_contact);
     assert_int_equal(ev->seq, 7);
-    idle(a, 300); /* the second copy is not handed out */
-    assert_int_equal(hub_acks_of(&f->hub, 7, 2, 2000), 2);
+    next_is(a, later_id, "the second copy of a delivery was handed out again");
+    assert_int_equal(hub_acks_of(&f->hub, 7, 2, WAIT_MS), 2);
+    assert_int_equal(hub_acks_of(&f->hub, 8, 1, WAIT_MS), 1);
     assert_int_equal(rk_agent_done(a, ev, why, sizeof why), RK_AGENT_OK);
     rk_event_free(&ev);
     rk_agent_close(&a);
@@ -1283,8 +1340,11 @@ static void test_delivery_once_acked_twice(void **state)
         fail_msg("reopen failed: %s", why);
     hub_queue_deliver(&f->hub, &env, true, false);
     rk_envelope_clear(&env);
-    idle(a, 300);
-    assert_int_equal(hub_acks_of(&f->hub, 7, 3, 2000), 3);
+    envelope_to_x(f, f->power, f->x, later_id, &later);
+    hub_queue_deliver_seq(&f->hub, &later, 9, false, false);
+    rk_envelope_clear(&later);
+    next_is(a, later_id, "a delivery handed out and done before a restart was handed out again after it");
+    assert_int_equal(hub_acks_of(&f->hub, 7, 3, WAIT_MS), 3);
     rk_agent_close(&a);
 }
 
@@ -1295,7 +1355,7 @@ static void test_reject_is_acked(void **state)
     fixture *f = *state;
     rk_agent_t *a = NULL;
     rk_envelope_t env;
-    uint8_t id[RK_MSGID_LEN];
+    uint8_t id[RK_MSGID_LEN], later_id[RK_MSGID_LEN];
     rk_event *ev = NULL;
     char why[512] = "";
 
@@ -1308,10 +1368,21 @@ static void test_reject_is_acked(void **state)
     assert_int_equal(rk_agent_recv(a, 3000, &ev, why, sizeof why), RK_AGENT_OK);
     assert_int_equal(ev->kind, RK_EVENT_REFUSED);
     rk_event_free(&ev);
-    assert_int_equal(hub_rejects(&f->hub, 2000, NULL), 1);
-    assert_int_equal(hub_acks_of(&f->hub, 7, 1, 2000), 1);
-    idle(a, 200); /* nothing was kept for handing out */
+    assert_int_equal(hub_rejects(&f->hub, WAIT_MS, NULL), 1);
+    assert_int_equal(hub_acks_of(&f->hub, 7, 1, WAIT_MS), 1);
+    /* Nothing was kept for handing out: a later message comes next. */
+    envelope_to_x(f, f->power, f->x, later_id, &env);
+    hub_queue_deliver_seq(&f->hub, &env, 8, false, false);
+    rk_envelope_clear(&env);
+    next_is(a, later_id, "a refused delivery was kept and handed out");
     rk_agent_close(&a);
+}
+
+static bool notices_acked(fixture *f, rk_agent_t *a, const void *arg)
+{
+    (void)a;
+    (void)arg;
+    return hub_acks_of(&f->hub, 500, 1, 0) >= 1 && hub_acks_of(&f->hub, 501, 1, 0) >= 1;
 }
 
 /* Notices move the sent message's state and are acknowledged, unknown ones
@@ -1335,9 +1406,9 @@ static void test_notices(void **state)
     hub_queue_notice(&f->hub, 500, msg_id, RK_ST_DELIVERED);
     randombytes_buf(stranger, sizeof stranger);
     hub_queue_notice(&f->hub, 501, stranger, RK_ST_DELIVERED);
-    idle(a, 400);
-    assert_int_equal(hub_acks_of(&f->hub, 500, 1, 2000), 1);
-    assert_int_equal(hub_acks_of(&f->hub, 501, 1, 2000), 1);
+    work_until(f, a, notices_acked, NULL, "both notices to be acknowledged");
+    assert_int_equal(hub_acks_of(&f->hub, 500, 1, WAIT_MS), 1);
+    assert_int_equal(hub_acks_of(&f->hub, 501, 1, WAIT_MS), 1);
     assert_int_equal(rk_agent_status_get(a, msg_id, &st, why, sizeof why), RK_AGENT_OK);
     assert_int_equal(st.state, RK_MSG_DELIVERED);
     assert_int_equal(st.delivered_ms, 1700000000000ull);
@@ -1405,22 +1476,31 @@ static void test_other_process_hands_out(void **state)
     fixture *f = *state;
     rk_agent_t *a = NULL;
     rk_envelope_t env;
-    uint8_t id[RK_MSGID_LEN];
+    uint8_t id[RK_MSGID_LEN], later_id[RK_MSGID_LEN];
     rk_flush_report rep;
     char why[512] = "";
-    int status = -1;
+    int status = -1, opened[2];
     pid_t child;
 
     envelope_to_x(f, f->power, f->x, id, &env);
+    assert_int_equal(pipe(opened), 0);
     child = fork(); /* before any ZeroMQ or LMDB handle exists here */
     assert_true(child >= 0);
     if (child == 0) {
         rk_agent_t *b = NULL;
         rk_event *ev = NULL;
+        struct pollfd pfd = {opened[0], POLLIN, 0};
+        char byte;
         int rc = 1;
-        nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
+        /* The data directory is the first process's to create: wait until
+         * it has opened it. */
+        close(opened[1]);
+        if (poll(&pfd, 1, WAIT_MS) != 1 || read(opened[0], &byte, 1) != 1) {
+            fprintf(stderr, "second process: the first did not open the data directory\n");
+            _exit(1);
+        }
         if (open_x_offline(f, &b, why, sizeof why) == RK_AGENT_OK &&
-            rk_agent_recv(b, 8000, &ev, why, sizeof why) == RK_AGENT_OK && ev->kind == RK_EVENT_MESSAGE &&
+            rk_agent_recv(b, WAIT_MS, &ev, why, sizeof why) == RK_AGENT_OK && ev->kind == RK_EVENT_MESSAGE &&
             memcmp(ev->msg_id, id, RK_MSGID_LEN) == 0 && ev->payload_len == 7 &&
             memcmp(ev->payload, "{\"n\":1}", 7) == 0 && rk_agent_done(b, ev, why, sizeof why) == RK_AGENT_OK)
             rc = 0;
@@ -1430,18 +1510,25 @@ static void test_other_process_hands_out(void **state)
         rk_agent_close(&b);
         _exit(rc);
     }
+    close(opened[0]);
     hub_start(&f->hub);
     if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
         fail_msg("open failed: %s", why);
+    assert_int_equal(write(opened[1], "o", 1), 1);
+    close(opened[1]);
     hub_queue_deliver(&f->hub, &env, false, false);
     rk_envelope_clear(&env);
     /* Take in and commit without handing out. */
     assert_int_equal(rk_agent_flush(a, 1000, &rep, why, sizeof why), RK_AGENT_OK);
-    assert_int_equal(hub_acks_of(&f->hub, 7, 1, 2000), 1);
+    assert_int_equal(hub_acks_of(&f->hub, 7, 1, WAIT_MS), 1);
     assert_int_equal(waitpid(child, &status, 0), child);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    idle(a, 200); /* handed out once: nothing left for this process */
+    /* Handed out once: what this process gets next is a later message. */
+    envelope_to_x(f, f->power, f->x, later_id, &env);
+    hub_queue_deliver_seq(&f->hub, &env, 8, false, false);
+    rk_envelope_clear(&env);
+    next_is(a, later_id, "a message another process handed out and finished was handed out again");
     rk_agent_close(&a);
 }
 

@@ -670,7 +670,7 @@ static void test_not_auditor(void **state)
     assert_non_null(strstr(r.err, "city.x is not an auditor"));
     assert_non_null(strstr(r.err, "FORBIDDEN"));
     it_run_clear(&r);
-    assert_true(it_hub_log_wait(fx->env, "refused FORBIDDEN from city.x", 5000));
+    assert_true(it_hub_log_wait(fx->env, "refused FORBIDDEN from city.x", 10000));
     {
         struct stat st;
         assert_int_not_equal(stat(fx->state, &st), 0); /* nothing remembered */

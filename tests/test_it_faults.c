@@ -177,7 +177,7 @@ static void test_full_store_refuses_then_takes_the_resend(void **state)
     send_and_wait(&cf, id, &res);
     if (res.status != RK_ST_STORE_FULL || strstr(res.detail, "send again later") == NULL)
         fail_msg("expected STORE_FULL, send again later; got %s (%s)", rk_status_name(res.status), res.detail);
-    assert_true(it_hub_log_wait(fx.env, "STORE_FULL", 3000));
+    assert_true(it_hub_log_wait(fx.env, "STORE_FULL", 10000));
     /* the hub refuses without trying for a moment after a full store; the
      * sender re-sends, as its agent would, until it is taken */
     for (int i = 0; i < 50 && res.status == RK_ST_STORE_FULL; i++) {
@@ -233,7 +233,7 @@ static void test_lost_ack_pushes_again(void **state)
     send_and_wait(&cf, id, &res);
     assert_int_equal(res.status, RK_ST_ACCEPTED);
     first = take_at_power(id, false); /* its acknowledgement cannot be recorded */
-    assert_true(it_hub_log_wait(fx.env, "cannot record power's acknowledgement", 5000));
+    assert_true(it_hub_log_wait(fx.env, "cannot record power's acknowledgement", 10000));
     again = take_at_power(id, true);
     assert_true(again == first);
     assert_int_equal(notice_at_city(id), RK_ST_DELIVERED);

@@ -161,7 +161,7 @@ static void assert_normal_send_works(fixture_t *fx)
     if (fx->cr == NULL) {
         /* city.x has no receiving connection: the reply waits in its queue
          * (its sending connection gets nothing) until one says hello. */
-        assert_int_equal(rawclient_recv_kind(fx->cx, RK_HF_DELIVER, &hf, 700), 1);
+        assert_int_equal(rawclient_delivered_before_answer(fx->cx, 10000), 0);
         fx->cr = it_connect(fx->env, "city.x", true);
         assert_non_null(fx->cr);
     }
@@ -186,7 +186,7 @@ static void assert_logged(fixture_t *fx, const char *needle)
 {
     char *log;
     char p_hex[RK_CODE_TEXT_LEN + 1];
-    if (!it_hub_log_wait(fx->env, needle, 3000)) {
+    if (!it_hub_log_wait(fx->env, needle, 10000)) {
         log = it_hub_log(fx->env);
         fail_msg("the hub's log has no \"%s\"; log:\n%s", needle, log);
     }
@@ -291,7 +291,6 @@ static void test_unpadded_payload(void **state)
     static const char plain[] = "{\"request\":\"stop\",\"date\":\"2025-03-31\"}";
     uint8_t id[RK_MSGID_LEN];
     rk_result_t res;
-    rk_hub_frame_t hf;
     size_t wlen = 0;
     uint8_t *what = rawclient_box_unpadded(fx->cx, fx->pub[K_POWER].curve_pk, plain, sizeof plain - 1, &wlen);
 
@@ -305,7 +304,7 @@ static void test_unpadded_payload(void **state)
     if (res.status != RK_ST_MALFORMED || strstr(res.detail, "not padded to a size class") == NULL)
         fail_msg("expected MALFORMED, the payload is not padded to a size class; got %s (%s)",
                  rk_status_name(res.status), res.detail);
-    assert_int_equal(rawclient_recv_kind(fx->pw, RK_HF_DELIVER, &hf, 500), 1);
+    assert_int_equal(rawclient_delivered_before_answer(fx->pw, 10000), 0);
     /* The first MALFORMED of a minute from an org is logged, later ones
      * are counted (a flood must not grow the logs): the result tells. */
     assert_logged(fx, "refused MALFORMED from city.x");
@@ -457,7 +456,6 @@ static void test_answer_to_nothing(void **state)
     fixture_t *fx = *state;
     static const char plain[] = "{\"moved_in\":\"2025-04-01\"}";
     uint8_t id[RK_MSGID_LEN], nothing[RK_MSGID_LEN];
-    rk_hub_frame_t hf;
     size_t wlen = 0;
     uint8_t *what;
 
@@ -472,7 +470,7 @@ static void test_answer_to_nothing(void **state)
     free(what);
     assert_refused(fx, id, RK_ST_NO_OPEN_REQUEST, " from city.x to town.y");
     /* town.y received nothing. */
-    assert_int_equal(rawclient_recv_kind(fx->ty, RK_HF_DELIVER, &hf, 300), 1);
+    assert_int_equal(rawclient_delivered_before_answer(fx->ty, 10000), 0);
 }
 
 static void test_not_permitted(void **state)
@@ -480,7 +478,6 @@ static void test_not_permitted(void **state)
     fixture_t *fx = *state;
     uint8_t id[RK_MSGID_LEN];
     rk_result_t res;
-    rk_hub_frame_t hf;
     size_t wlen = 0;
     uint8_t *what;
 
@@ -497,7 +494,7 @@ static void test_not_permitted(void **state)
     if (res.status != RK_ST_NOT_PERMITTED)
         fail_msg("expected NOT_PERMITTED, got %s (%s)", rk_status_name(res.status), res.detail);
     assert_logged(fx, "refused NOT_PERMITTED from power to town.y");
-    assert_int_equal(rawclient_recv_kind(fx->ty, RK_HF_DELIVER, &hf, 300), 1);
+    assert_int_equal(rawclient_delivered_before_answer(fx->ty, 10000), 0);
     assert_normal_send_works(fx);
 }
 
@@ -640,7 +637,7 @@ static void test_reject_detail_stays_off_the_log(void **state)
     assert_int_equal(n.cause, RK_ST_UNDECRYPTABLE);
     assert_string_equal(n.detail, marker);
 
-    if (!it_hub_log_wait(fx->env, "from city.x: UNDECRYPTABLE", 3000)) {
+    if (!it_hub_log_wait(fx->env, "from city.x: UNDECRYPTABLE", 10000)) {
         log = it_hub_log(fx->env);
         fail_msg("the hub's log does not name the refusal; log:\n%s", log);
     }
@@ -678,7 +675,6 @@ static void test_cli_reports_refusals(void **state)
 {
     fixture_t *fx = *state;
     it_run_t r;
-    rk_hub_frame_t hf;
     char person[PATH_MAX];
     int st;
 
@@ -701,7 +697,7 @@ static void test_cli_reports_refusals(void **state)
     assert_non_null(strstr(r.err, "not JSON"));
     it_run_clear(&r);
     /* nothing reached power */
-    assert_int_equal(rawclient_recv_kind(fx->pw, RK_HF_DELIVER, &hf, 500), 1);
+    assert_int_equal(rawclient_delivered_before_answer(fx->pw, 10000), 0);
     assert_normal_send_works(fx);
 }
 
