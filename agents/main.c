@@ -1915,12 +1915,13 @@ static int run_purge(const rk_cli_args_t *a, void *ctx)
     "can read it (a number given there is refused, exit 2).\n"
 
 static const rk_cli_cmd_t cli_commands[] = {
-    {"enroll", "", "(municipalities) get a new link code for NUMBER from the hub, record it and print it",
-     "NUMBER never leaves the agent: only the new link code goes to the hub.\n" NUMBER_HELP, person_opts,
+    {"enroll", "", "(municipalities) a new link code for NUMBER from the hub, printed",
+     "Records the new code locally and prints it.  NUMBER never leaves the agent: only\n"
+     "link codes go to the hub.\n" NUMBER_HELP, person_opts,
      run_lookup_enroll},
-    {"bind", "CODE", "record CODE (32 hex digits, received at first contact) for NUMBER", NUMBER_HELP, person_opts,
+    {"bind", "CODE", "record CODE (received at first contact) for NUMBER", NUMBER_HELP, person_opts,
      run_bind},
-    {"lookup", "", "print this organization's link code for NUMBER (no hub needed)", NUMBER_HELP, person_opts,
+    {"lookup", "", "this organization's link code for NUMBER (no hub needed)", NUMBER_HELP, person_opts,
      run_lookup_enroll},
     {"send", "--to ORG --type TYPE (--person-file FILE | --code HEX) [--payload FILE|-] [--reply-to MSGID] "
              "[--no-wait | --no-reply]",
@@ -1933,7 +1934,7 @@ static const rk_cli_cmd_t cli_commands[] = {
      "--person-file FILE (in bash, --person-file <(printf '%s\\n' \"$NUMBER\")), or the\n"
      "payload as --payload FILE and the number on standard input with --person.\n",
      send_opts, run_send},
-    {"serve", "[--exec CMD] [--count N]", "receive this organization's messages; print them or hand them to CMD",
+    {"serve", "[--exec CMD] [--count N]", "receive messages; print them or hand each to CMD",
      "Prints each message as a JSON line, or hands each request to /bin/sh -c CMD on\n"
      "standard input and sends CMD's JSON output back as the reply; re-sends pending\n"
      "messages.\n",
@@ -1947,10 +1948,10 @@ static const rk_cli_cmd_t cli_commands[] = {
      "Checks the hub-signed checkpoint and the inclusion proof of the entry of message\n"
      "MSGID (or a unique prefix); --out keeps the receipt in FILE.\n",
      receipt_opts, run_receipt},
-    {"disclose", "", "(municipalities) every routing-log entry about NUMBER, as a table", NUMBER_HELP, person_opts,
+    {"disclose", "", "(municipalities) the routing-log entries about NUMBER", NUMBER_HELP, person_opts,
      run_disclose},
-    {"purge", "", "delete completed messages older than --keep-days now and print how many went",
-     "The agent also does this by itself, once a minute.\n", NULL, run_purge},
+    {"purge", "", "delete completed messages older than --keep-days now",
+     "Prints how many went.  The agent also does this by itself, once a minute.\n", NULL, run_purge},
 };
 
 static const rk_cli_prog_t cli_program = {

@@ -125,15 +125,17 @@ int rk_cli_parse(const rk_cli_prog_t *p, int argc, char **argv, rk_cli_args_t *a
     bool warned[RK_CLI_MAX_OPTS] = {false};
     bool opts_done = false, help_cmd = false, want_help = help_asked(argc, argv);
     const char *help_target = NULL;
-    size_t slots = argc > 0 ? (size_t)argc : 1;
+    size_t slots = argc > 0 ? (size_t)argc : 1, letters = 1;
 
     memset(a, 0, sizeof *a);
     a->prog = p;
     a->err_opt = -1;
     if (p->n_opts > RK_CLI_MAX_OPTS)
         return RK_EXIT_ERROR;
+    for (int i = 1; i < argc; i++)
+        letters += strlen(argv[i]); /* each option given takes at least one letter (-vvv is three) */
     a->pos = calloc(slots, sizeof *a->pos);
-    a->given = calloc(slots, sizeof *a->given);
+    a->given = calloc(letters, sizeof *a->given);
     if (a->pos == NULL || a->given == NULL) {
         fprintf(stderr, "%s: out of memory\n", p->name);
         return RK_EXIT_ERROR;
@@ -169,7 +171,7 @@ int rk_cli_parse(const rk_cli_prog_t *p, int argc, char **argv, rk_cli_args_t *a
                 char spelled[3] = {'-', arg[j], '\0'};
                 if (opt < 0) {
                     set_err(a, RK_CLI_E_UNKNOWN_OPT, -1, arg);
-                    a->err_opt = -1 - (int)j; /* which letter: see rk_cli_report */
+                    a->err_letter = arg[j];
                 } else if (p->opts[opt].arg == NULL) {
                     record(a, opt, NULL, spelled, warned);
                 } else {
@@ -280,9 +282,8 @@ int rk_cli_report(const rk_cli_args_t *a)
             }
             if (n > 0)
                 fputs("?)", stderr);
-        } else if (arg != NULL && a->err_opt <= -1) {
-            size_t j = (size_t)(-1 - a->err_opt);
-            fprintf(stderr, "unknown option '-%c'", j < strlen(arg) ? arg[j] : '?');
+        } else if (a->err_letter != '\0') {
+            fprintf(stderr, "unknown option '-%c'", a->err_letter);
         } else {
             fprintf(stderr, "unknown option");
         }

@@ -125,6 +125,7 @@ typedef struct rk_cli_args {
     rk_cli_err err;                     /* why parsing stopped, if it did */
     int err_opt;                        /* the option concerned, or -1 */
     const char *err_arg;                /* the argument as given */
+    char err_letter;                    /* the unknown letter of a short option, or 0 */
 } rk_cli_args_t;
 
 /* rk_cli_parse's answer when help was asked for and printed: exit RK_EXIT_OK. */

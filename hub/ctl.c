@@ -525,7 +525,7 @@ static int run_rekey(const rk_cli_args_t *a, void *ctx)
 
 static const rk_cli_cmd_t commands[] = {
     {"register", "ORG --kind KIND --pub FILE.pub",
-     "register ORG with the key in FILE.pub; KIND is municipality, utility or auditor", NULL, register_opts,
+     "register ORG with the key in FILE.pub", "KIND is municipality, utility or auditor.\n", register_opts,
      run_register},
     {"list", "", "all organizations: id, kind, status, key, created (UTC)", NULL, NULL, run_list},
     {"show", "ORG", "one organization in full", NULL, NULL, run_show},

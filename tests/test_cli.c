@@ -170,6 +170,12 @@ static void test_exact_names_and_both_value_forms(void **state)
     assert_int_equal(a.count[O_TO], 0);
     rk_cli_args_free(&a);
 
+    /* one argument, many options: each is recorded */
+    assert_int_equal(parse_with(&flat, &a, &c, "-vvvvvv", NULL), 0);
+    assert_int_equal(a.count[O_VERBOSE], 6);
+    assert_int_equal(a.ngiven, 6);
+    rk_cli_args_free(&a);
+
     /* flags grouped, in a program without commands */
     assert_int_equal(parse_with(&flat, &a, &c, "-vH", "tcp://h:1", "name", NULL), 0);
     assert_int_equal(a.count[O_VERBOSE], 1);
