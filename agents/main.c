@@ -1579,37 +1579,47 @@ enum {
 };
 
 static const rk_cli_opt_t cli_options[N_OPTS] = {
-    [OPT_HUB] = {"hub", 'H', "ENDPOINT", "the hub's endpoint (default tcp://127.0.0.1:7750)", "RENKEI_HUB", -1, 0},
+    [OPT_HUB] = {"hub", 'H', "ENDPOINT", "the hub's endpoint (default tcp://127.0.0.1:7750)", "RENKEI_HUB",
+                 -1, 0},
     [OPT_HUB_KEY] = {"hub-key", 'K', "FILE", "the hub's public key, hub.pub", "RENKEI_HUB_KEY", -1, 0},
     [OPT_KEY] = {"key", 'k', "FILE", "this organization's secret key, ORG.key", "RENKEI_KEY", -1, 0},
-    [OPT_DATA] = {"data", 'd', "DIR", "this agent's own table of persons and link codes", "RENKEI_DATA", -1, 0},
-    [OPT_TIMEOUT] = {"timeout", 't', "SECS", "how long to wait for the hub or a reply (default 10)", NULL, -1, 0},
-    [OPT_LOG_ORIGIN] = {"log-origin", 0, "NAME", "the hub's routing-log name (its --log-origin; default renkei-hub)",
+    [OPT_DATA] = {"data", 'd', "DIR", "this agent's own table of persons and link codes", "RENKEI_DATA", -1,
+                  0},
+    [OPT_TIMEOUT] = {"timeout", 't', "SECS", "how long to wait for the hub or a reply (default 10)", NULL, -1,
+                     0},
+    [OPT_LOG_ORIGIN] = {"log-origin", 0, "NAME",
+                        "the hub's routing-log name (its --log-origin; default renkei-hub)",
                         "RENKEI_LOG_ORIGIN", -1, 0},
-    [OPT_MAP_SIZE] = {"map-size", 0, "BYTES",
-                      "the most the data directory's store may take, in bytes, or\nwith a K, M or G suffix "
-                      "(default 1G).  When it is full, send\nfails with nothing recorded and deliveries wait at "
-                      "the hub;\nthey come in once it is larger or purged",
-                      "RENKEI_MAP_SIZE", -1, 0},
+    [OPT_MAP_SIZE] =
+        {"map-size", 0, "BYTES",
+         "the most the data directory's store may take, in bytes, or\nwith a K, M or G suffix "
+         "(default 1G).  When it is full, send\nfails with nothing recorded and deliveries wait at "
+         "the hub;\nthey come in once it is larger or purged",
+         "RENKEI_MAP_SIZE", -1, 0},
     [OPT_KEEP_DAYS] = {"keep-days", 0, "N",
                        "keep completed messages N days, then delete them (default\n30, at least 15)",
                        "RENKEI_KEEP_DAYS", -1, 0},
     [OPT_HELP] = {"help", 'h', NULL, "show this help (after a command: that command's)", NULL, -1, 0},
-    [OPT_PERSON_FILE] = {"person-file", 0, "FILE", "read the resident's number from FILE (- is standard input)", NULL,
-                         -1, 0},
-    [OPT_PERSON] = {"person", 0, NULL, "the resident's number is on standard input (--person-file -)", NULL, -1, 0},
+    [OPT_PERSON_FILE] = {"person-file", 0, "FILE",
+                         "read the resident's number from FILE (- is standard input)", NULL, -1, 0},
+    [OPT_PERSON] = {"person", 0, NULL, "the resident's number is on standard input (--person-file -)", NULL,
+                    -1, 0},
     [OPT_TO] = {"to", 0, "ORG", "the recipient organization", NULL, -1, 0},
     [OPT_TYPE] = {"type", 0, "TYPE", "the procedure type (e.g. utility.supply.stop)", NULL, -1, 0},
-    [OPT_CODE] = {"code", 0, "HEX", "the person by this organization's link code instead of NUMBER", NULL, -1, 0},
-    [OPT_PAYLOAD] = {"payload", 0, "FILE", "the JSON payload from FILE (default: standard input)", NULL, -1, 0},
-    [OPT_REPLY_TO] = {"reply-to", 0, "MSGID",
-                      "the message answers MSGID (32 hex digits), a message ORG sent\nto this organization about "
-                      "the same person",
-                      NULL, -1, 0},
+    [OPT_CODE] = {"code", 0, "HEX", "the person by this organization's link code instead of NUMBER", NULL, -1,
+                  0},
+    [OPT_PAYLOAD] = {"payload", 0, "FILE", "the JSON payload from FILE (default: standard input)", NULL, -1,
+                     0},
+    [OPT_REPLY_TO] =
+        {"reply-to", 0, "MSGID",
+         "the message answers MSGID (32 hex digits), a message ORG sent\nto this organization about "
+         "the same person",
+         NULL, -1, 0},
     [OPT_NO_WAIT] = {"no-wait", 0, NULL, "do not wait for the reply", NULL, -1, 0},
     [OPT_NO_REPLY] = {"no-reply", 0, NULL, "no reply is expected at all (a notice)", NULL, -1, 0},
-    [OPT_EXEC] = {"exec", 0, "CMD", "hand each request to /bin/sh -c CMD on stdin and send its\nJSON output back as "
-                                    "the reply",
+    [OPT_EXEC] = {"exec", 0, "CMD",
+                  "hand each request to /bin/sh -c CMD on stdin and send its\nJSON output back as "
+                  "the reply",
                   NULL, -1, 0},
     [OPT_COUNT] = {"count", 0, "N", "stop after N messages", NULL, -1, 0},
     [OPT_ALL] = {"all", 0, NULL, "every message, not only the open ones", NULL, -1, 0},
@@ -1619,7 +1629,7 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
 static const int cli_globals[] = {OPT_HUB,        OPT_HUB_KEY,  OPT_KEY,       OPT_DATA, OPT_TIMEOUT,
                                   OPT_LOG_ORIGIN, OPT_MAP_SIZE, OPT_KEEP_DAYS, OPT_HELP, -1};
 static const int person_opts[] = {OPT_PERSON_FILE, OPT_PERSON, -1};
-static const int send_opts[] = {OPT_TO,       OPT_TYPE,    OPT_PERSON_FILE, OPT_PERSON,  OPT_CODE,
+static const int send_opts[] = {OPT_TO,      OPT_TYPE,     OPT_PERSON_FILE, OPT_PERSON,   OPT_CODE,
                                 OPT_PAYLOAD, OPT_REPLY_TO, OPT_NO_WAIT,     OPT_NO_REPLY, -1};
 static const int serve_opts[] = {OPT_EXEC, OPT_COUNT, -1};
 static const int status_opts[] = {OPT_PERSON, OPT_PERSON_FILE, OPT_ALL, -1};
@@ -1728,11 +1738,13 @@ static int begin(const rk_cli_args_t *a, run_ctx *r)
         return usage_error("--person-file is given twice");
     if (o->map_size != NULL && !parse_size(o->map_size, &o->map_bytes))
         return usage_error("--map-size takes a number of bytes of at least %zu (a K, M or G suffix is "
-                           "allowed), not \"%s\"", MAP_SIZE_MIN, o->map_size);
+                           "allowed), not \"%s\"",
+                           MAP_SIZE_MIN, o->map_size);
     if (o->keep_days != NULL && !parse_days(o->keep_days, &o->days))
         return usage_error("--keep-days takes a whole number of days from %d to %d, not \"%s\" (the inbox "
                            "must still recognize a message the hub may bring again within its "
-                           "time-to-live and a day)", RK_KEEP_DAYS_MIN, RK_KEEP_DAYS_MAX, o->keep_days);
+                           "time-to-live and a day)",
+                           RK_KEEP_DAYS_MIN, RK_KEEP_DAYS_MAX, o->keep_days);
     if (o->person_opt && o->person_file)
         return usage_error("give --person (the number on standard input) or --person-file FILE, not both");
     if (o->all && (o->person_opt || o->person_file))
@@ -1782,7 +1794,8 @@ static int run_bind(const rk_cli_args_t *a, void *ctx)
     if (a->npos >= 2) /* bind PERSON CODE, as it was */
         return refuse_person_arg("bind");
     if (a->npos != 1)
-        return usage_error("usage: bind CODE (the resident's number on standard input or in --person-file FILE)");
+        return usage_error(
+            "usage: bind CODE (the resident's number on standard input or in --person-file FILE)");
     if ((rc = check_needs(&r->o, "bind", NEED_DATA)) != 0)
         return rc;
     if ((rc = take_person(r)) != 0)
@@ -1909,22 +1922,23 @@ static int run_purge(const rk_cli_args_t *a, void *ctx)
     return cmd_purge(&r->o);
 }
 
-#define NUMBER_HELP                                                                                                  \
-    "The resident's number (NUMBER) is read from standard input, or from FILE with\n"                                \
-    "--person-file FILE; never from the command line, where every user of this machine\n"                           \
+#define NUMBER_HELP                                                                       \
+    "The resident's number (NUMBER) is read from standard input, or from FILE with\n"     \
+    "--person-file FILE; never from the command line, where every user of this machine\n" \
     "can read it (a number given there is refused, exit 2).\n"
 
 static const rk_cli_cmd_t cli_commands[] = {
     {"enroll", "", "(municipalities) a new link code for NUMBER from the hub, printed",
      "Records the new code locally and prints it.  NUMBER never leaves the agent: only\n"
-     "link codes go to the hub.\n" NUMBER_HELP, person_opts,
-     run_lookup_enroll},
+     "link codes go to the hub.\n" NUMBER_HELP,
+     person_opts, run_lookup_enroll},
     {"bind", "CODE", "record CODE (received at first contact) for NUMBER", NUMBER_HELP, person_opts,
      run_bind},
     {"lookup", "", "this organization's link code for NUMBER (no hub needed)", NUMBER_HELP, person_opts,
      run_lookup_enroll},
-    {"send", "--to ORG --type TYPE (--person-file FILE | --code HEX) [--payload FILE|-] [--reply-to MSGID] "
-             "[--no-wait | --no-reply]",
+    {"send",
+     "--to ORG --type TYPE (--person-file FILE | --code HEX) [--payload FILE|-] [--reply-to MSGID] "
+     "[--no-wait | --no-reply]",
      "send a JSON payload about NUMBER and print the reply as one JSON line",
      "The payload comes from standard input (or --payload FILE); the person is NUMBER (or\n"
      "the person of link code HEX).  The message is kept in the outbox first and re-sent\n"
@@ -1962,20 +1976,19 @@ static const rk_cli_prog_t cli_program = {
     .globals = cli_globals,
     .cmds = cli_commands,
     .n_cmds = sizeof cli_commands / sizeof cli_commands[0],
-    .epilog =
-        "The resident's number is never an argument: every user of this machine can read a\n"
-        "command line, so a number given there is refused (exit 2).  enroll, bind, lookup,\n"
-        "disclose and status --person read it from stdin (renkei-agent lookup <<<\"$NUMBER\"),\n"
-        "or from FILE with --person-file FILE.  send reads its payload from stdin, so give it\n"
-        "the number as --person-file FILE (in bash, --person-file <(printf '%s\\n' \"$NUMBER\")),\n"
-        "or the payload as --payload FILE and the number on stdin with --person.  One number\n"
-        "on one line: a trailing newline is dropped; an empty number, or one with spaces or\n"
-        "other non-printable characters, is refused.\n"
-        "\n"
-        "Exit status: 0 ok, 1 error, 2 usage, 3 refused by the hub or the recipient,\n"
-        "4 timed out waiting, 5 pending: kept in the outbox, re-sent automatically,\n"
-        "6 receipt not verified in full (the hub did not provide the entry),\n"
-        "7 the routing log does not prove it (tampered log or checkpoint, or the wrong hub key).\n",
+    .epilog = "The resident's number is never an argument: every user of this machine can read a\n"
+              "command line, so a number given there is refused (exit 2).  enroll, bind, lookup,\n"
+              "disclose and status --person read it from stdin (renkei-agent lookup <<<\"$NUMBER\"),\n"
+              "or from FILE with --person-file FILE.  send reads its payload from stdin, so give it\n"
+              "the number as --person-file FILE (in bash, --person-file <(printf '%s\\n' \"$NUMBER\")),\n"
+              "or the payload as --payload FILE and the number on stdin with --person.  One number\n"
+              "on one line: a trailing newline is dropped; an empty number, or one with spaces or\n"
+              "other non-printable characters, is refused.\n"
+              "\n"
+              "Exit status: 0 ok, 1 error, 2 usage, 3 refused by the hub or the recipient,\n"
+              "4 timed out waiting, 5 pending: kept in the outbox, re-sent automatically,\n"
+              "6 receipt not verified in full (the hub did not provide the entry),\n"
+              "7 the routing log does not prove it (tampered log or checkpoint, or the wrong hub key).\n",
 };
 
 int main(int argc, char **argv)

@@ -73,19 +73,22 @@ static const rk_cli_opt_t options[N_OPTS] = {
     [OPT_HUB_KEY] = {"hub-key", 'K', "FILE", "the hub's public key, hub.pub", "RENKEI_HUB_KEY", -1, 0},
     [OPT_KEY] = {"key", 'k', "FILE", "this auditor's secret key, ORG.key", "RENKEI_KEY", -1, 0},
     [OPT_LOG_ORIGIN] = {"log-origin", 0, "NAME",
-                        "the log's name in its checkpoints: the hub's --log-origin\n(default " DEFAULT_ORIGIN ")",
+                        "the log's name in its checkpoints: the hub's --log-origin\n(default " DEFAULT_ORIGIN
+                        ")",
                         "RENKEI_LOG_ORIGIN", -1, 0},
-    [OPT_TIMEOUT] = {"timeout", 't', "SECS", "how long to wait for each answer from the hub (default 10)", NULL, -1,
-                     0},
+    [OPT_TIMEOUT] = {"timeout", 't', "SECS", "how long to wait for each answer from the hub (default 10)",
+                     NULL, -1, 0},
     [OPT_HELP] = {"help", 'h', NULL, "show this help (after a command: that command's)", NULL, -1, 0},
     [OPT_STATE] = {"state", 0, "FILE",
-                   "the remembered checkpoint (default ./" DEFAULT_STATE ");\nkeep one per log, and keep it safe: "
+                   "the remembered checkpoint (default ./" DEFAULT_STATE
+                   ");\nkeep one per log, and keep it safe: "
                    "it is what proves a rollback",
                    NULL, -1, 0},
-    [OPT_PROGRESS] = {"progress", 0, NULL, "report progress on stderr (default when stderr is a terminal)", NULL,
-                      -1, 0},
+    [OPT_PROGRESS] = {"progress", 0, NULL, "report progress on stderr (default when stderr is a terminal)",
+                      NULL, -1, 0},
     [OPT_ORG] = {"org", 0, "ORG", "entries whose FROM or TO is ORG", NULL, -1, 0},
-    [OPT_TYPE] = {"type", 0, "TYPE", "entries of procedure type TYPE (e.g. utility.supply.stop)", NULL, -1, 0},
+    [OPT_TYPE] = {"type", 0, "TYPE", "entries of procedure type TYPE (e.g. utility.supply.stop)", NULL, -1,
+                  0},
     [OPT_OUTCOME] = {"outcome", 0, "WHAT",
                      "an outcome (ACCEPTED, DELIVERED, UNKNOWN_WHO, FORBIDDEN...) or an\nevent (accepted, "
                      "refused, delivered, expired, refused-by-recipient,\nfirst-contact, enrolled, "
@@ -94,7 +97,8 @@ static const rk_cli_opt_t options[N_OPTS] = {
     [OPT_SINCE] = {"since", 0, "TIME", "entries at or after TIME", NULL, -1, 0},
     [OPT_UNTIL] = {"until", 0, "TIME", "entries at or before TIME", NULL, -1, 0},
     [OPT_FORMAT] = {"format", 0, "FMT", "jsonl (default) or csv", NULL, -1, 0},
-    [OPT_ORIGIN] = {"origin", 0, "NAME", "deprecated spelling of --log-origin", NULL, OPT_LOG_ORIGIN, RK_CLI_HIDDEN},
+    [OPT_ORIGIN] = {"origin", 0, "NAME", "deprecated spelling of --log-origin", NULL, OPT_LOG_ORIGIN,
+                    RK_CLI_HIDDEN},
 };
 
 static const int globals[] = {OPT_HUB, OPT_HUB_KEY, OPT_KEY, OPT_LOG_ORIGIN, OPT_TIMEOUT, OPT_HELP, -1};
@@ -133,13 +137,18 @@ static int parse(const rk_cli_args_t *a, options_t *o)
     }
     if ((v = a->value[OPT_TYPE]) != NULL) {
         if (!rk_valid_name(v))
-            return rk_cli_usage_error(a, "--type wants a procedure type such as utility.supply.stop, not '%s'", v);
+            return rk_cli_usage_error(a,
+                                      "--type wants a procedure type such as utility.supply.stop, not '%s'",
+                                      v);
         o->filter.type = v;
     }
     if ((v = a->value[OPT_OUTCOME]) != NULL) {
         if (!audit_filter_outcome_known(v))
-            return rk_cli_usage_error(a, "--outcome: '%s' is neither an outcome (ACCEPTED, DELIVERED, FORBIDDEN...) "
-                                         "nor an event (accepted, refused, delivered, expired...)", v);
+            return rk_cli_usage_error(a,
+                                      "--outcome: '%s' is neither an outcome (ACCEPTED, DELIVERED, "
+                                      "FORBIDDEN...) "
+                                      "nor an event (accepted, refused, delivered, expired...)",
+                                      v);
         o->filter.outcome = v;
     }
     for (int until = 0; until < 2; until++) {
@@ -147,8 +156,11 @@ static int parse(const rk_cli_args_t *a, options_t *o)
         if ((v = a->value[until ? OPT_UNTIL : OPT_SINCE]) == NULL)
             continue;
         if (!audit_time_parse(v, until, &ms))
-            return rk_cli_usage_error(a, "--%s: '%s' is not a time: give ISO-8601 (2025-04-01T09:00:00Z) or Unix "
-                                         "seconds", until ? "until" : "since", v);
+            return rk_cli_usage_error(a,
+                                      "--%s: '%s' is not a time: give ISO-8601 (2025-04-01T09:00:00Z) or "
+                                      "Unix "
+                                      "seconds",
+                                      until ? "until" : "since", v);
         if (until) {
             o->filter.has_until = true;
             o->filter.until_ms = ms;
@@ -162,10 +174,11 @@ static int parse(const rk_cli_args_t *a, options_t *o)
     if (o->filter.has_since && o->filter.has_until && o->filter.since_ms > o->filter.until_ms)
         return rk_cli_usage_error(a, "--since is after --until: no entry can match");
     if (o->hub_key == NULL)
-        return rk_cli_usage_error(a, "%s needs the hub's public key: give --hub-key hub.pub or set RENKEI_HUB_KEY",
-                                  o->cmd);
+        return rk_cli_usage_error(
+            a, "%s needs the hub's public key: give --hub-key hub.pub or set RENKEI_HUB_KEY", o->cmd);
     if (o->key == NULL)
-        return rk_cli_usage_error(a, "%s needs this auditor's secret key: give --key ORG.key or set RENKEI_KEY",
+        return rk_cli_usage_error(a,
+                                  "%s needs this auditor's secret key: give --key ORG.key or set RENKEI_KEY",
                                   o->cmd);
     if (a->count[OPT_PROGRESS] == 0)
         o->progress = isatty(STDERR_FILENO) != 0;

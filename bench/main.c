@@ -95,15 +95,35 @@ static int parse_size(const char *s, size_t *out)
 }
 
 enum {
-    O_BIN, O_OUT, O_QUICK, O_REPEAT, O_SENDERS, O_RECIP, O_PERSONS, O_WINDOW, O_MESSAGES, O_SAMPLES, O_SCALE,
-    O_ENROLL, O_AGSAMPLES, O_MOVERS, O_MOVES, O_DISKROUNDS, O_NOMOSQ, O_HUBARG, O_RANDOMIDS, O_KEEP, O_HELP,
+    O_BIN,
+    O_OUT,
+    O_QUICK,
+    O_REPEAT,
+    O_SENDERS,
+    O_RECIP,
+    O_PERSONS,
+    O_WINDOW,
+    O_MESSAGES,
+    O_SAMPLES,
+    O_SCALE,
+    O_ENROLL,
+    O_AGSAMPLES,
+    O_MOVERS,
+    O_MOVES,
+    O_DISKROUNDS,
+    O_NOMOSQ,
+    O_HUBARG,
+    O_RANDOMIDS,
+    O_KEEP,
+    O_HELP,
     O_JSON, /* deprecated: --out */
     O_COUNT
 };
 
 static const rk_cli_opt_t bench_options[O_COUNT] = {
-    [O_BIN] = {"bin", 0, "DIR", "where renkei-hub and renkei-ctl are (default: the\ndirectory of renkei-bench itself)",
-               NULL, -1, 0},
+    [O_BIN] = {"bin", 0, "DIR",
+               "where renkei-hub and renkei-ctl are (default: the\ndirectory of renkei-bench itself)", NULL,
+               -1, 0},
     [O_OUT] = {"out", 0, "FILE", "also write every figure as JSON to FILE", NULL, -1, 0},
     [O_QUICK] = {"quick", 0, NULL, "tiny sizes, well under a minute (checks that it works)", NULL, -1, 0},
     [O_REPEAT] = {"repeat", 0, "R", "repetitions of each measurement (default 5)", NULL, -1, 0},
@@ -112,36 +132,44 @@ static const rk_cli_opt_t bench_options[O_COUNT] = {
     [O_PERSONS] = {"persons", 0, "P", "residents each sender enrolls (default 4)", NULL, -1, 0},
     [O_WINDOW] = {"window", 0, "W", "messages each sender keeps in flight (default 128)", NULL, -1, 0},
     [O_MESSAGES] = {"messages", 0, "K", "messages per timed pass (default 20000)", NULL, -1, 0},
-    [O_SAMPLES] = {"samples", 0, "S",
-                   "request/reply round trips per light-load latency run\n(default 2000; under heavy load S/10, "
-                   "10..100)",
-                   NULL, -1, 0},
-    [O_SCALE] = {"scale", 0, "LIST",
-                 "ID-code table sizes (total persons, comma-separated;\ndefault 10000,100000; quick 1000,5000)", NULL,
-                 -1, 0},
-    [O_ENROLL] = {"enroll", 0, "E", "enrollments (and first contacts) per timed pass\n(default 5000)", NULL, -1, 0},
-    [O_AGSAMPLES] = {"agent-samples", 0, "S",
-                     "request/reply round trips between two real agents per\nlight-load run (default 500; under "
-                     "heavy load S/5,\n10..100)",
-                     NULL, -1, 0},
-    [O_MOVERS] = {"movers", 0, "N",
-                  "concurrent movers in the move scenario with real agents,\neach an origin and a destination "
-                  "municipality (default 8,\nup to 99)",
-                  NULL, -1, 0},
+    [O_SAMPLES] =
+        {"samples", 0, "S",
+         "request/reply round trips per light-load latency run\n(default 2000; under heavy load S/10, "
+         "10..100)",
+         NULL, -1, 0},
+    [O_SCALE] =
+        {"scale", 0, "LIST",
+         "ID-code table sizes (total persons, comma-separated;\ndefault 10000,100000; quick 1000,5000)", NULL,
+         -1, 0},
+    [O_ENROLL] = {"enroll", 0, "E", "enrollments (and first contacts) per timed pass\n(default 5000)", NULL,
+                  -1, 0},
+    [O_AGSAMPLES] =
+        {"agent-samples", 0, "S",
+         "request/reply round trips between two real agents per\nlight-load run (default 500; under "
+         "heavy load S/5,\n10..100)",
+         NULL, -1, 0},
+    [O_MOVERS] =
+        {"movers", 0, "N",
+         "concurrent movers in the move scenario with real agents,\neach an origin and a destination "
+         "municipality (default 8,\nup to 99)",
+         NULL, -1, 0},
     [O_MOVES] = {"moves", 0, "K", "moves per timed run of the move scenario (default 160)", NULL, -1, 0},
-    [O_DISKROUNDS] = {"disk-rounds", 0, "N",
-                      "timed rounds of each durable write (4 KiB, 32 scattered\npages, each followed by fdatasync) "
-                      "per repetition, in\nthe temporary directory (default 200; quick 20)",
-                      NULL, -1, 0},
+    [O_DISKROUNDS] =
+        {"disk-rounds", 0, "N",
+         "timed rounds of each durable write (4 KiB, 32 scattered\npages, each followed by fdatasync) "
+         "per repetition, in\nthe temporary directory (default 200; quick 20)",
+         NULL, -1, 0},
     [O_NOMOSQ] = {"no-mosquitto", 0, NULL, "skip the Mosquitto baseline", NULL, -1, 0},
-    [O_HUBARG] = {"hub-arg", 0, "ARG",
-                  "pass ARG to every renkei-hub started (repeatable), e.g.\n--hub-arg=--verify-threads=0 to see "
-                  "what a setting buys",
-                  NULL, -1, RK_CLI_REPEAT},
-    [O_RANDOMIDS] = {"random-ids", 0, NULL,
-                     "senders pick message ids of 16 random bytes instead of\nthe time-ordered ones the agent "
-                     "library makes",
-                     NULL, -1, 0},
+    [O_HUBARG] =
+        {"hub-arg", 0, "ARG",
+         "pass ARG to every renkei-hub started (repeatable), e.g.\n--hub-arg=--verify-threads=0 to see "
+         "what a setting buys",
+         NULL, -1, RK_CLI_REPEAT},
+    [O_RANDOMIDS] =
+        {"random-ids", 0, NULL,
+         "senders pick message ids of 16 random bytes instead of\nthe time-ordered ones the agent "
+         "library makes",
+         NULL, -1, 0},
     [O_KEEP] = {"keep", 0, NULL, "keep the temporary directory (its path is printed)", NULL, -1, 0},
     [O_HELP] = {"help", 'h', NULL, "show this help", NULL, -1, 0},
     [O_JSON] = {"json", 0, "FILE", "deprecated spelling of --out", NULL, O_OUT, RK_CLI_HIDDEN},
@@ -190,9 +218,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         case O_BIN:
             snprintf(o->bin, sizeof o->bin, "%s", optarg);
             break;
-        case O_OUT:
-            o->json = optarg;
-            break;
+        case O_OUT: o->json = optarg; break;
         case O_QUICK:
             o->quick = true;
             break;
@@ -216,8 +242,8 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         default:
             if (set[c] != NULL && parse_size(optarg, &given[c]) != 0)
-                rc = rk_cli_usage_error(&a, "--%s needs a whole number above 0, not '%s'", bench_options[c].name,
-                                        optarg);
+                rc = rk_cli_usage_error(&a, "--%s needs a whole number above 0, not '%s'",
+                                        bench_options[c].name, optarg);
             break;
         }
     }

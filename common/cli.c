@@ -85,7 +85,8 @@ static void record(rk_cli_args_t *a, int opt, const char *value, const char *arg
 
     if (target != opt && !warned[opt]) {
         warned[opt] = true;
-        fprintf(stderr, "%s: warning: %s is deprecated and will go; use --%s\n", p->name, arg, p->opts[target].name);
+        fprintf(stderr, "%s: warning: %s is deprecated and will go; use --%s\n", p->name, arg,
+                p->opts[target].name);
     }
     if (is_help(p, target))
         a->help = true;
@@ -152,7 +153,8 @@ int rk_cli_parse(const rk_cli_prog_t *p, int argc, char **argv, rk_cli_args_t *a
                 set_err(a, RK_CLI_E_UNKNOWN_OPT, -1, arg);
             } else if (p->opts[opt].arg == NULL) {
                 if (eq != NULL)
-                    set_err(a, RK_CLI_E_FLAG_VALUE, p->opts[opt].alias_of >= 0 ? p->opts[opt].alias_of : opt, arg);
+                    set_err(a, RK_CLI_E_FLAG_VALUE, p->opts[opt].alias_of >= 0 ? p->opts[opt].alias_of : opt,
+                            arg);
                 else
                     record(a, opt, NULL, arg, warned);
             } else {
@@ -277,8 +279,8 @@ int rk_cli_report(const rk_cli_args_t *a)
                 const rk_cli_opt_t *o = &p->opts[i];
                 if (len > 2 && (o->flags & RK_CLI_HIDDEN) == 0 && o->alias_of < 0 &&
                     strncmp(o->name, arg + 2, (size_t)len - 2) == 0)
-                    fprintf(stderr, "%s--%s", n++ == 0 ? " (options are never abbreviated: did you mean " : " or ",
-                            o->name);
+                    fprintf(stderr, "%s--%s",
+                            n++ == 0 ? " (options are never abbreviated: did you mean " : " or ", o->name);
             }
             if (n > 0)
                 fputs("?)", stderr);
@@ -294,12 +296,10 @@ int rk_cli_report(const rk_cli_args_t *a)
         fprintf(stderr, ", not to %s", a->cmd != NULL ? a->cmd->name : "this command");
         break;
     case RK_CLI_E_NEEDS_VALUE:
-        fprintf(stderr, "option --%s needs a value (--%s %s)", p->opts[a->err_opt].name, p->opts[a->err_opt].name,
-                p->opts[a->err_opt].arg);
+        fprintf(stderr, "option --%s needs a value (--%s %s)", p->opts[a->err_opt].name,
+                p->opts[a->err_opt].name, p->opts[a->err_opt].arg);
         break;
-    case RK_CLI_E_FLAG_VALUE:
-        fprintf(stderr, "option --%s takes no value", p->opts[a->err_opt].name);
-        break;
+    case RK_CLI_E_FLAG_VALUE: fprintf(stderr, "option --%s takes no value", p->opts[a->err_opt].name); break;
     case RK_CLI_E_NO_CMD:
         fputs("no command given (", stderr);
         command_names(p, stderr);
@@ -310,9 +310,7 @@ int rk_cli_report(const rk_cli_args_t *a)
         command_names(p, stderr);
         fputc(')', stderr);
         break;
-    default:
-        fputs("the command line is wrong", stderr);
-        break;
+    default: fputs("the command line is wrong", stderr); break;
     }
     fputc('\n', stderr);
     try_help(a);
@@ -388,7 +386,8 @@ static void opt_list(const rk_cli_prog_t *p, const int *ids, FILE *out)
     if (ids == NULL)
         return;
     for (size_t i = 0; ids[i] >= 0; i++)
-        if ((size_t)ids[i] < p->n_opts && (p->opts[ids[i]].flags & RK_CLI_HIDDEN) == 0 && p->opts[ids[i]].alias_of < 0)
+        if ((size_t)ids[i] < p->n_opts && (p->opts[ids[i]].flags & RK_CLI_HIDDEN) == 0 &&
+            p->opts[ids[i]].alias_of < 0)
             opt_line(&p->opts[ids[i]], out);
 }
 
@@ -422,7 +421,8 @@ void rk_cli_help(const rk_cli_prog_t *p, const rk_cli_cmd_t *cmd, FILE *out)
         }
         fprintf(out, "'%s COMMAND --help' (or '%s help COMMAND') shows a command's usage and options.\n\n",
                 p->name, p->name);
-        fprintf(out, "Options of every command%s:\n", any_env(p, p->globals) ? " (environment fallback in brackets)" : "");
+        fprintf(out, "Options of every command%s:\n",
+                any_env(p, p->globals) ? " (environment fallback in brackets)" : "");
         opt_list(p, p->globals, out);
     } else {
         fprintf(out, "usage: %s [OPTIONS] %s%s%s\n\n%s\n", p->name, cmd->name, cmd->synopsis[0] ? " " : "",
@@ -433,7 +433,8 @@ void rk_cli_help(const rk_cli_prog_t *p, const rk_cli_cmd_t *cmd, FILE *out)
             fprintf(out, "\nOptions of %s:\n", cmd->name);
             opt_list(p, cmd->opts, out);
         }
-        fprintf(out, "\nOptions of every command%s:\n", any_env(p, p->globals) ? " (environment fallback in brackets)" : "");
+        fprintf(out, "\nOptions of every command%s:\n",
+                any_env(p, p->globals) ? " (environment fallback in brackets)" : "");
         opt_list(p, p->globals, out);
     }
     if (cmd == NULL && p->epilog != NULL)

@@ -59,13 +59,13 @@ enum {
 
 /* One option.  Its id is its index in the program's table. */
 typedef struct rk_cli_opt {
-    const char *name;  /* long name without "--" */
-    char short_name;   /* 0: none */
-    const char *arg;   /* argument name ("FILE"), NULL for a flag */
-    const char *help;  /* one or more lines; "\n" breaks a line */
-    const char *env;   /* environment variable used when the option is absent, or NULL */
-    int alias_of;      /* >= 0: a deprecated spelling of that option id; -1: none */
-    unsigned flags;    /* RK_CLI_* */
+    const char *name; /* long name without "--" */
+    char short_name;  /* 0: none */
+    const char *arg;  /* argument name ("FILE"), NULL for a flag */
+    const char *help; /* one or more lines; "\n" breaks a line */
+    const char *env;  /* environment variable used when the option is absent, or NULL */
+    int alias_of;     /* >= 0: a deprecated spelling of that option id; -1: none */
+    unsigned flags;   /* RK_CLI_* */
 } rk_cli_opt_t;
 
 struct rk_cli_args;
@@ -82,28 +82,28 @@ typedef struct rk_cli_cmd {
 } rk_cli_cmd_t;
 
 typedef struct rk_cli_prog {
-    const char *name;            /* "renkei-agent" */
-    const char *synopsis;        /* programs without commands: what follows the name */
-    const char *about;           /* a paragraph on what it does */
+    const char *name;     /* "renkei-agent" */
+    const char *synopsis; /* programs without commands: what follows the name */
+    const char *about;    /* a paragraph on what it does */
     const rk_cli_opt_t *opts;
     size_t n_opts;
-    const int *globals;          /* option ids every command accepts, ending with -1 */
-    const rk_cli_cmd_t *cmds;    /* NULL: the program takes no command */
+    const int *globals;       /* option ids every command accepts, ending with -1 */
+    const rk_cli_cmd_t *cmds; /* NULL: the program takes no command */
     size_t n_cmds;
-    const char *epilog;          /* more text at the end of PROG --help, or NULL */
+    const char *epilog;                                 /* more text at the end of PROG --help, or NULL */
     int (*run)(const struct rk_cli_args *a, void *ctx); /* without commands: the program */
 } rk_cli_prog_t;
 
 /* What went wrong, for programs that answer some errors themselves. */
 typedef enum rk_cli_err {
     RK_CLI_E_NONE = 0,
-    RK_CLI_E_UNKNOWN_OPT,   /* no option of that name (or an abbreviation) */
-    RK_CLI_E_WRONG_CMD,     /* an option of other commands */
-    RK_CLI_E_NEEDS_VALUE,   /* last on the line, or an empty -x */
-    RK_CLI_E_FLAG_VALUE,    /* --flag=VALUE */
-    RK_CLI_E_NO_CMD,        /* a program with commands was given none */
+    RK_CLI_E_UNKNOWN_OPT, /* no option of that name (or an abbreviation) */
+    RK_CLI_E_WRONG_CMD,   /* an option of other commands */
+    RK_CLI_E_NEEDS_VALUE, /* last on the line, or an empty -x */
+    RK_CLI_E_FLAG_VALUE,  /* --flag=VALUE */
+    RK_CLI_E_NO_CMD,      /* a program with commands was given none */
     RK_CLI_E_UNKNOWN_CMD,
-    RK_CLI_E_TOO_MANY,      /* (internal) more arguments than fit */
+    RK_CLI_E_TOO_MANY, /* (internal) more arguments than fit */
 } rk_cli_err;
 
 typedef struct rk_cli_given {
@@ -119,13 +119,13 @@ typedef struct rk_cli_args {
     bool from_env[RK_CLI_MAX_OPTS];     /* value came from the option's env */
     char **pos;                         /* the arguments that are not options, after the command */
     int npos;
-    rk_cli_given_t *given;              /* every option given, in order */
+    rk_cli_given_t *given; /* every option given, in order */
     int ngiven;
-    bool help;                          /* help was asked for (and printed) */
-    rk_cli_err err;                     /* why parsing stopped, if it did */
-    int err_opt;                        /* the option concerned, or -1 */
-    const char *err_arg;                /* the argument as given */
-    char err_letter;                    /* the unknown letter of a short option, or 0 */
+    bool help;           /* help was asked for (and printed) */
+    rk_cli_err err;      /* why parsing stopped, if it did */
+    int err_opt;         /* the option concerned, or -1 */
+    const char *err_arg; /* the argument as given */
+    char err_letter;     /* the unknown letter of a short option, or 0 */
 } rk_cli_args_t;
 
 /* rk_cli_parse's answer when help was asked for and printed: exit RK_EXIT_OK. */
@@ -165,7 +165,7 @@ bool rk_cli_accepts(const rk_cli_prog_t *p, const rk_cli_cmd_t *cmd, int opt);
 
 /* Parsers for option values, the same in every program.  Each returns
  * false for text that is not entirely such a value. */
-bool rk_cli_parse_seconds(const char *text, double max, double *out);  /* 0 < s <= max */
+bool rk_cli_parse_seconds(const char *text, double max, double *out);                       /* 0 < s <= max */
 bool rk_cli_parse_count(const char *text, unsigned long long max, unsigned long long *out); /* 1..max */
 
 #endif /* RENKEI_COMMON_CLI_H */

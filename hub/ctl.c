@@ -432,10 +432,12 @@ out:
 enum { OPT_DATA, OPT_HELP, OPT_KIND, OPT_PUB, N_OPTS };
 
 static const rk_cli_opt_t options[N_OPTS] = {
-    [OPT_DATA] = {"data", 'd', "DIR", "the hub's data directory (renkei-hub --data)", "RENKEI_HUB_DATA", -1, 0},
+    [OPT_DATA] = {"data", 'd', "DIR", "the hub's data directory (renkei-hub --data)", "RENKEI_HUB_DATA", -1,
+                  0},
     [OPT_HELP] = {"help", 'h', NULL, "show this help (after a command: that command's)", NULL, -1, 0},
     [OPT_KIND] = {"kind", 0, "KIND", "municipality, utility or auditor", NULL, -1, 0},
-    [OPT_PUB] = {"pub", 0, "FILE.pub", "the organization's public key (made by 'renkei-keygen ORG')", NULL, -1, 0},
+    [OPT_PUB] = {"pub", 0, "FILE.pub", "the organization's public key (made by 'renkei-keygen ORG')", NULL,
+                 -1, 0},
 };
 static const int globals[] = {OPT_DATA, OPT_HELP, -1};
 static const int register_opts[] = {OPT_KIND, OPT_PUB, -1};
@@ -452,19 +454,22 @@ static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
     c->kind = a->value[OPT_KIND];
     c->pub = a->value[OPT_PUB];
     if (a->npos > (wants_org ? 1 : 0))
-        return rk_cli_usage_error(a, "unexpected argument '%s' for '%s'", a->pos[wants_org ? 1 : 0], c->command);
-    if (wants_org && a->npos == 0)
-        return rk_cli_usage_error(a, "'%s' needs the organization's id, e.g. 'renkei-ctl %s city.x'", c->command,
+        return rk_cli_usage_error(a, "unexpected argument '%s' for '%s'", a->pos[wants_org ? 1 : 0],
                                   c->command);
+    if (wants_org && a->npos == 0)
+        return rk_cli_usage_error(a, "'%s' needs the organization's id, e.g. 'renkei-ctl %s city.x'",
+                                  c->command, c->command);
     c->org = wants_org ? a->pos[0] : NULL;
     if (c->org != NULL && !rk_valid_name(c->org))
-        return rk_cli_usage_error(a, "'%s' is not a valid organization id: use 1-64 of a-z 0-9 . _ -, starting "
-                                     "with a letter", c->org);
+        return rk_cli_usage_error(a,
+                                  "'%s' is not a valid organization id: use 1-64 of a-z 0-9 . _ -, starting "
+                                  "with a letter",
+                                  c->org);
     if (rk_cli_accepts(a->prog, a->cmd, OPT_KIND) && c->kind == NULL)
         return rk_cli_usage_error(a, "'register' needs --kind municipality|utility|auditor");
     if (rk_cli_accepts(a->prog, a->cmd, OPT_PUB) && c->pub == NULL)
-        return rk_cli_usage_error(a, "'%s' needs --pub FILE.pub (the organization's public key from renkei-keygen)",
-                                  c->command);
+        return rk_cli_usage_error(
+            a, "'%s' needs --pub FILE.pub (the organization's public key from renkei-keygen)", c->command);
     if (c->data == NULL || *c->data == '\0')
         return rk_cli_usage_error(a, "no data directory: give -d DIR (the hub's --data directory) or set "
                                      "RENKEI_HUB_DATA");
@@ -524,9 +529,8 @@ static int run_rekey(const rk_cli_args_t *a, void *ctx)
 }
 
 static const rk_cli_cmd_t commands[] = {
-    {"register", "ORG --kind KIND --pub FILE.pub",
-     "register ORG with the key in FILE.pub", "KIND is municipality, utility or auditor.\n", register_opts,
-     run_register},
+    {"register", "ORG --kind KIND --pub FILE.pub", "register ORG with the key in FILE.pub",
+     "KIND is municipality, utility or auditor.\n", register_opts, run_register},
     {"list", "", "all organizations: id, kind, status, key, created (UTC)", NULL, NULL, run_list},
     {"show", "ORG", "one organization in full", NULL, NULL, run_show},
     {"suspend", "ORG", "the hub refuses ORG's key until it is reactivated", NULL, NULL, run_suspend},

@@ -52,8 +52,9 @@ static bool check_required(const options_t *o, char *why, size_t why_len)
         snprintf(why, why_len, "no hub key: give --key HUB.key (create one with 'renkei-keygen hub'); "
                                "the hub never runs without CURVE");
     else if (o->master_key == NULL)
-        snprintf(why, why_len, "no master key: give --master-key FILE (create one with "
-                               "'renkei-keygen --master-key FILE')");
+        snprintf(why, why_len,
+                 "no master key: give --master-key FILE (create one with "
+                 "'renkei-keygen --master-key FILE')");
     else
         return true;
     return false;
@@ -93,7 +94,8 @@ int main(int argc, char **argv)
             opt.check_config = true;
         else if (id == HUB_OPT_VERBOSE)
             opt.verbose = true;
-        else if (!hub_options_set(&opt, hub_option_table[id].name, args.given[i].value, false, why, sizeof why))
+        else if (!hub_options_set(&opt, hub_option_table[id].name, args.given[i].value, false, why,
+                                  sizeof why))
             status = rk_cli_usage_error(&args, "%s", why);
     }
     if (status > 0 && args.err != RK_CLI_E_NONE)

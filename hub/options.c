@@ -29,39 +29,45 @@ static bool parse_size(const char *text, size_t *out)
 const rk_cli_opt_t hub_option_table[HUB_OPT_COUNT] = {
     [HUB_OPT_DATA] = {"data", 'd', "DIR", "LMDB data directory (created 0700 if absent)", NULL, -1, 0},
     [HUB_OPT_KEY] = {"key", 'k', "FILE", "the hub's secret key (renkei-keygen hub)", NULL, -1, 0},
-    [HUB_OPT_MASTER_KEY] = {"master-key", 'm', "FILE",
-                            "the ID-code table's master key (renkei-keygen --master-key);\nkeep it outside the "
-                            "data directory",
-                            NULL, -1, 0},
+    [HUB_OPT_MASTER_KEY] =
+        {"master-key", 'm', "FILE",
+         "the ID-code table's master key (renkei-keygen --master-key);\nkeep it outside the "
+         "data directory",
+         NULL, -1, 0},
     [HUB_OPT_BIND] = {"bind", 'b', "ENDPOINT",
-                      "where to listen (default tcp://127.0.0.1:7750;\ntcp://127.0.0.1:* picks a free port)", NULL,
-                      -1, 0},
-    [HUB_OPT_READY_FILE] = {"ready-file", 'r', "FILE", "write the bound endpoint to FILE once listening", NULL, -1, 0},
+                      "where to listen (default tcp://127.0.0.1:7750;\ntcp://127.0.0.1:* picks a free port)",
+                      NULL, -1, 0},
+    [HUB_OPT_READY_FILE] = {"ready-file", 'r', "FILE", "write the bound endpoint to FILE once listening",
+                            NULL, -1, 0},
     [HUB_OPT_LOG_ORIGIN] = {"log-origin", 0, "NAME",
                             "the routing log's name in its signed checkpoints\n(default renkei-hub; auditors "
                             "verify against it)",
                             NULL, -1, 0},
-    [HUB_OPT_MAX_PAYLOAD] = {"max-payload", 0, "N", "largest encrypted payload in bytes (default 65536)", NULL, -1, 0},
+    [HUB_OPT_MAX_PAYLOAD] = {"max-payload", 0, "N", "largest encrypted payload in bytes (default 65536)",
+                             NULL, -1, 0},
     [HUB_OPT_MAP_SIZE] = {"map-size", 0, "N", "LMDB map size in bytes (default 4 GiB)", NULL, -1, 0},
     [HUB_OPT_BATCH] = {"batch", 0, "N", "frames per transaction (default 256)", NULL, -1, 0},
-    [HUB_OPT_VERIFY_THREADS] = {"verify-threads", 0, "N",
-                                "threads checking signatures ahead of the loop (default:\none per CPU beyond the "
-                                "first, 1..8; 0: in the loop)",
-                                NULL, -1, 0},
-    [HUB_OPT_QUEUE_LIMIT] = {"queue-limit", 0, "N",
-                             "most messages waiting for one recipient (default 100000);\nabove it senders get "
-                             "QUEUE_FULL",
-                             NULL, -1, 0},
+    [HUB_OPT_VERIFY_THREADS] =
+        {"verify-threads", 0, "N",
+         "threads checking signatures ahead of the loop (default:\none per CPU beyond the "
+         "first, 1..8; 0: in the loop)",
+         NULL, -1, 0},
+    [HUB_OPT_QUEUE_LIMIT] =
+        {"queue-limit", 0, "N",
+         "most messages waiting for one recipient (default 100000);\nabove it senders get "
+         "QUEUE_FULL",
+         NULL, -1, 0},
     [HUB_OPT_TTL] = {"ttl", 0, "SECONDS",
                      "how long a message waits for its recipient (default 14\ndays); per type in the config: "
                      "ttl.TYPE = SECONDS",
                      NULL, -1, 0},
-    [HUB_OPT_CONFIG] = {"config", 'c', "FILE",
-                        "read options from FILE (lines 'name = value', names as\nthe long options; command-line "
-                        "options win)",
-                        NULL, -1, 0},
-    [HUB_OPT_CHECK_CONFIG] = {"check-config", 0, NULL, "check keys, master key and store, print 'configuration OK'",
-                              NULL, -1, 0},
+    [HUB_OPT_CONFIG] =
+        {"config", 'c', "FILE",
+         "read options from FILE (lines 'name = value', names as\nthe long options; command-line "
+         "options win)",
+         NULL, -1, 0},
+    [HUB_OPT_CHECK_CONFIG] = {"check-config", 0, NULL,
+                              "check keys, master key and store, print 'configuration OK'", NULL, -1, 0},
     [HUB_OPT_VERBOSE] = {"verbose", 'v', NULL, "log every routed message (never WHO or WHAT)", NULL, -1, 0},
     [HUB_OPT_HELP] = {"help", 'h', NULL, "show this help", NULL, -1, 0},
 };
@@ -85,17 +91,28 @@ bool hub_options_set(options_t *o, const char *name, const char *value, bool fro
 
     if (id == HUB_OPT_CONFIG || id == HUB_OPT_CHECK_CONFIG || id == HUB_OPT_HELP)
         id = -1; /* command line only */
-    if (id == HUB_OPT_DATA) str = &o->data;
-    else if (id == HUB_OPT_KEY) str = &o->key;
-    else if (id == HUB_OPT_MASTER_KEY) str = &o->master_key;
-    else if (id == HUB_OPT_BIND) str = &o->bind;
-    else if (id == HUB_OPT_READY_FILE) str = &o->ready_file;
-    else if (id == HUB_OPT_LOG_ORIGIN) str = &o->log_origin;
-    else if (id == HUB_OPT_MAX_PAYLOAD) num = &o->max_payload;
-    else if (id == HUB_OPT_MAP_SIZE) num = &o->map_size;
-    else if (id == HUB_OPT_BATCH) num = &o->batch;
-    else if (id == HUB_OPT_QUEUE_LIMIT) num = &o->queue_limit;
-    else if (id == HUB_OPT_TTL) num = &o->ttl_s;
+    if (id == HUB_OPT_DATA)
+        str = &o->data;
+    else if (id == HUB_OPT_KEY)
+        str = &o->key;
+    else if (id == HUB_OPT_MASTER_KEY)
+        str = &o->master_key;
+    else if (id == HUB_OPT_BIND)
+        str = &o->bind;
+    else if (id == HUB_OPT_READY_FILE)
+        str = &o->ready_file;
+    else if (id == HUB_OPT_LOG_ORIGIN)
+        str = &o->log_origin;
+    else if (id == HUB_OPT_MAX_PAYLOAD)
+        num = &o->max_payload;
+    else if (id == HUB_OPT_MAP_SIZE)
+        num = &o->map_size;
+    else if (id == HUB_OPT_BATCH)
+        num = &o->batch;
+    else if (id == HUB_OPT_QUEUE_LIMIT)
+        num = &o->queue_limit;
+    else if (id == HUB_OPT_TTL)
+        num = &o->ttl_s;
     else if (strncmp(name, "ttl.", 4) == 0) {
         size_t secs = 0;
         if (!parse_size(value, &secs) || !policy_ttl_set(&o->ttl, name + 4, (uint64_t)secs * 1000)) {
@@ -103,8 +120,7 @@ bool hub_options_set(options_t *o, const char *name, const char *value, bool fro
             return false;
         }
         return true;
-    }
-    else if (id == HUB_OPT_VERIFY_THREADS) {
+    } else if (id == HUB_OPT_VERIFY_THREADS) {
         char *end = NULL;
         long v;
         if (from_file && o->verify_threads >= 0)
@@ -117,8 +133,7 @@ bool hub_options_set(options_t *o, const char *name, const char *value, bool fro
         }
         o->verify_threads = (int)v;
         return true;
-    }
-    else if (id == HUB_OPT_VERBOSE) {
+    } else if (id == HUB_OPT_VERBOSE) {
         if (from_file && o->verbose)
             return true; /* -v on the command line wins */
         o->verbose = strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0;

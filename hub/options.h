@@ -54,7 +54,7 @@ enum {
     HUB_OPT_CONFIG,       /* command line only */
     HUB_OPT_CHECK_CONFIG, /* command line only */
     HUB_OPT_VERBOSE,
-    HUB_OPT_HELP,         /* command line only */
+    HUB_OPT_HELP, /* command line only */
     HUB_OPT_COUNT
 };
 

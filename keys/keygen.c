@@ -20,7 +20,8 @@ static const rk_cli_opt_t options[N_OPTS] = {
     [OPT_HELP] = {"help", 'h', NULL, "show this help", NULL, -1, 0},
     /* the spellings before renkei-hub's and renkei-agent's names were taken */
     [OPT_OUT] = {"out", 0, "DIR", "deprecated spelling of --out-dir", NULL, OPT_OUT_DIR, RK_CLI_HIDDEN},
-    [OPT_MASTER] = {"master", 0, "FILE", "deprecated spelling of --master-key", NULL, OPT_MASTER_KEY, RK_CLI_HIDDEN},
+    [OPT_MASTER] = {"master", 0, "FILE", "deprecated spelling of --master-key", NULL, OPT_MASTER_KEY,
+                    RK_CLI_HIDDEN},
 };
 
 static int run(const rk_cli_args_t *a, void *ctx)
@@ -33,8 +34,10 @@ static int run(const rk_cli_args_t *a, void *ctx)
     (void)ctx;
     if (master != NULL) {
         if (a->npos != 0)
-            return rk_cli_usage_error(a, "--master-key FILE takes no NAME ('%s'): make the master key and each "
-                                         "party's key pair in separate runs", a->pos[0]);
+            return rk_cli_usage_error(a,
+                                      "--master-key FILE takes no NAME ('%s'): make the master key and each "
+                                      "party's key pair in separate runs",
+                                      a->pos[0]);
         if (rk_master_generate_file(master, why, sizeof why) != RK_KEYS_OK) {
             fprintf(stderr, PROG ": %s\n", why);
             return RK_EXIT_ERROR;
@@ -43,10 +46,13 @@ static int run(const rk_cli_args_t *a, void *ctx)
         return RK_EXIT_OK;
     }
     if (a->npos != 1)
-        return rk_cli_usage_error(a, "%s: usage: " PROG " [-o DIR] NAME (e.g. city.x, or hub), or " PROG
-                                     " --master-key FILE", a->npos == 0 ? "no NAME given" : "more than one NAME");
+        return rk_cli_usage_error(a,
+                                  "%s: usage: " PROG " [-o DIR] NAME (e.g. city.x, or hub), or " PROG
+                                  " --master-key FILE",
+                                  a->npos == 0 ? "no NAME given" : "more than one NAME");
     if (!rk_valid_name(a->pos[0])) {
-        fprintf(stderr, PROG ": '%s' is not a valid name: use 1-64 of a-z 0-9 . _ -, starting with a letter\n",
+        fprintf(stderr,
+                PROG ": '%s' is not a valid name: use 1-64 of a-z 0-9 . _ -, starting with a letter\n",
                 a->pos[0]);
         return RK_EXIT_USAGE;
     }

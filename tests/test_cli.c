@@ -17,7 +17,20 @@
 
 #include "cli.h"
 
-enum { O_HUB, O_HUB_KEY, O_TIMEOUT, O_VERBOSE, O_HELP, O_TO, O_EXEC, O_ALL, O_OUT, O_ORIGIN_NEW, O_ORIGIN, O_N };
+enum {
+    O_HUB,
+    O_HUB_KEY,
+    O_TIMEOUT,
+    O_VERBOSE,
+    O_HELP,
+    O_TO,
+    O_EXEC,
+    O_ALL,
+    O_OUT,
+    O_ORIGIN_NEW,
+    O_ORIGIN,
+    O_N
+};
 
 static const rk_cli_opt_t opts[O_N] = {
     [O_HUB] = {"hub", 'H', "ENDPOINT", "the hub's endpoint", "TEST_CLI_HUB", -1, 0},
@@ -152,7 +165,9 @@ static void test_exact_names_and_both_value_forms(void **state)
     rk_cli_args_free(&a);
 
     /* short forms, glued and separate; options after the command; the last one wins */
-    assert_int_equal(parse_with(&prog, &a, &c, "send", "-Kh.pub", "-t", "5", "--to", "gas", "-t3", "-v", NULL), 0);
+    assert_int_equal(parse_with(&prog, &a, &c, "send", "-Kh.pub", "-t", "5", "--to", "gas", "-t3", "-v",
+                                NULL),
+                     0);
     assert_string_equal(a.value[O_HUB_KEY], "h.pub");
     assert_string_equal(a.value[O_TIMEOUT], "3");
     assert_int_equal(a.count[O_TIMEOUT], 2);
@@ -308,7 +323,8 @@ static void test_deprecated_spelling_and_environment(void **state)
     assert_int_equal(parse_with(&prog, &a, &c, "--origin", "a", "list", "--origin=b", NULL), 0);
     assert_string_equal(a.value[O_ORIGIN_NEW], "b");
     assert_int_equal(a.count[O_ORIGIN_NEW], 2);
-    assert_non_null(strstr(c.err, "test-prog: warning: --origin is deprecated and will go; use --log-origin\n"));
+    assert_non_null(
+        strstr(c.err, "test-prog: warning: --origin is deprecated and will go; use --log-origin\n"));
     assert_null(strstr(strstr(c.err, "deprecated") + 1, "deprecated")); /* one warning */
     rk_cli_args_free(&a);
 
@@ -343,7 +359,7 @@ static void test_help_is_generated(void **state)
     assert_non_null(strstr(c.out, "The epilog."));
     assert_non_null(strstr(c.out, RK_CLI_SEE_README));
     assert_null(strstr(c.out, "--origin")); /* deprecated spellings are not offered */
-    assert_null(strstr(c.out, "run CMD")); /* a command's own options are in its own help */
+    assert_null(strstr(c.out, "run CMD"));  /* a command's own options are in its own help */
     rk_cli_args_free(&a);
 
     /* PROG CMD --help and PROG help CMD: that command's usage and options only */
@@ -355,7 +371,8 @@ static void test_help_is_generated(void **state)
         assert_string_equal(a.cmd->name, "serve");
         assert_non_null(strstr(c.out, "usage: test-prog [OPTIONS] serve [--exec CMD]\n"));
         assert_non_null(strstr(c.out, "Options of serve:\n"));
-        assert_non_null(strstr(c.out, "      --exec CMD         run CMD\n                         for each message\n"));
+        assert_non_null(
+            strstr(c.out, "      --exec CMD         run CMD\n                         for each message\n"));
         assert_non_null(strstr(c.out, "      --to ORG"));
         assert_non_null(strstr(c.out, "  -t, --timeout SECS"));
         assert_null(strstr(c.out, "--all"));

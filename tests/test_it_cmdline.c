@@ -375,8 +375,11 @@ static void test_abbreviations_are_refused(void **state)
     {
         const char *hub[] = {"--dat", it_path(fx->env, "hub-abbrev"), NULL};
         const char *ctl[] = {"--dat", it_hub_data(fx->env), "list", NULL};
-        const char *audit[] = {"-H", it_hub_endpoint(fx->env), "--hub-k", hubkey, "-k", key, "-t", "2", "checkpoint",
-                               NULL};
+        const char *audit[] = {"-H",         it_hub_endpoint(fx->env),
+                               "--hub-k",    hubkey,
+                               "-k",         key,
+                               "-t",         "2",
+                               "checkpoint", NULL};
         const char *keygen[] = {"--mast", master, NULL};
         const char *bench[] = {"--rep", "x", NULL};
         const struct {
@@ -392,9 +395,12 @@ static void test_abbreviations_are_refused(void **state)
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             st = run_prog(fx, cases[i].prog, &r, cases[i].args);
-            if (st != RK_EXIT_USAGE || strstr(r.err, cases[i].named) == NULL || strstr(r.err, "abbreviated") == NULL)
-                fail_msg("%s %s: expected exit %d saying \"%s\" and that options are not abbreviated, got exit %d: "
-                         "%s", cases[i].prog, cases[i].args[0], RK_EXIT_USAGE, cases[i].named, st, r.err);
+            if (st != RK_EXIT_USAGE || strstr(r.err, cases[i].named) == NULL ||
+                strstr(r.err, "abbreviated") == NULL)
+                fail_msg("%s %s: expected exit %d saying \"%s\" and that options are not abbreviated, got "
+                         "exit %d: "
+                         "%s",
+                         cases[i].prog, cases[i].args[0], RK_EXIT_USAGE, cases[i].named, st, r.err);
             it_run_clear(&r);
         }
     }
@@ -433,8 +439,8 @@ static void test_help_for_every_command(void **state)
         {"renkei-ctl", {"register", "list", "show", "suspend", "reactivate", "rekey", NULL}},
         {"renkei-audit", {"verify", "query", "export", "checkpoint", NULL}},
         {"renkei-agent",
-         {"enroll", "bind", "lookup", "send", "serve", "status", "flush", "directory", "receipt", "disclose", "purge",
-          NULL}},
+         {"enroll", "bind", "lookup", "send", "serve", "status", "flush", "directory", "receipt", "disclose",
+          "purge", NULL}},
     };
     it_run_t r;
     char want[128];
@@ -444,7 +450,8 @@ static void test_help_for_every_command(void **state)
         int st = run_prog(fx, progs[p].prog, &r, help);
         snprintf(want, sizeof want, "usage: %s ", progs[p].prog);
         if (st != 0 || strstr(r.out, want) == NULL || strstr(r.out, "\"Command lines\"") == NULL)
-            fail_msg("%s --help: expected exit 0 with its usage and the README's \"Command lines\", got %d: %s%s",
+            fail_msg("%s --help: expected exit 0 with its usage and the README's \"Command lines\", got %d: "
+                     "%s%s",
                      progs[p].prog, st, r.out, r.err);
         for (size_t c = 0; progs[p].cmds[c] != NULL; c++)
             if (strstr(r.out, progs[p].cmds[c]) == NULL)
@@ -485,7 +492,8 @@ static void test_wrong_command_and_old_spellings(void **state)
         const char *args[] = {"--person", "directory", NULL};
         st = it_agentv(fx->env, "city.x", NULL, args, &r);
         if (st != RK_EXIT_USAGE ||
-            strstr(r.err, "--person belongs to enroll, bind, lookup, send, status and disclose, not to directory") ==
+            strstr(r.err,
+                   "--person belongs to enroll, bind, lookup, send, status and disclose, not to directory") ==
                 NULL)
             fail_msg("--person directory: expected exit 2 naming its commands, got %d: %s", st, r.err);
         it_run_clear(&r);
@@ -521,8 +529,12 @@ static void test_wrong_command_and_old_spellings(void **state)
     snprintf(hubkey, sizeof hubkey, "%s", it_path(fx->env, "keys/hub.pub"));
     snprintf(key, sizeof key, "%s", it_path(fx->env, "keys/city.x.key"));
     {
-        const char *args[] = {"-H", it_hub_endpoint(fx->env), "-K", hubkey, "-k", key, "-t", "5", "--origin",
-                              "renkei-hub", "checkpoint", NULL};
+        const char *args[] = {"-H",         it_hub_endpoint(fx->env),
+                              "-K",         hubkey,
+                              "-k",         key,
+                              "-t",         "5",
+                              "--origin",   "renkei-hub",
+                              "checkpoint", NULL};
         st = run_prog(fx, "renkei-audit", &r, args);
         assert_non_null(strstr(r.err, "warning: --origin is deprecated and will go; use --log-origin"));
         assert_int_not_equal(st, RK_EXIT_USAGE); /* taken: city.x is no auditor, the hub says so */
@@ -533,12 +545,9 @@ static void test_wrong_command_and_old_spellings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_number_from_stdin_or_file),
-        cmocka_unit_test(test_bad_input_is_refused),
-        cmocka_unit_test(test_number_as_argument_is_refused),
-        cmocka_unit_test(test_number_not_in_cmdline),
-        cmocka_unit_test(test_abbreviations_are_refused),
-        cmocka_unit_test(test_help_for_every_command),
+        cmocka_unit_test(test_number_from_stdin_or_file),       cmocka_unit_test(test_bad_input_is_refused),
+        cmocka_unit_test(test_number_as_argument_is_refused),   cmocka_unit_test(test_number_not_in_cmdline),
+        cmocka_unit_test(test_abbreviations_are_refused),       cmocka_unit_test(test_help_for_every_command),
         cmocka_unit_test(test_wrong_command_and_old_spellings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
