@@ -105,7 +105,6 @@ int main(int argc, char **argv)
         hub_options_free(&opt);
         return status == RK_CLI_HELP ? RK_EXIT_OK : status;
     }
-    status = RK_EXIT_ERROR;
 
     /* 2. configuration */
     if (config != NULL && !hub_options_read_file(&opt, config, why, sizeof why))
