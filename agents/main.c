@@ -15,7 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,17 +30,18 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "cli.h"
 #include "harden.h"
 #include "renkei_agent.h"
 
 #define PROG "renkei-agent"
-#define EXIT_ERR 1
-#define EXIT_USAGE 2
-#define EXIT_REFUSED 3
-#define EXIT_TIMEOUT 4
-#define EXIT_PENDING 5
-#define EXIT_UNVERIFIED 6
-#define EXIT_PROOF 7
+#define EXIT_ERR RK_EXIT_ERROR
+#define EXIT_USAGE RK_EXIT_USAGE
+#define EXIT_REFUSED RK_EXIT_REFUSED
+#define EXIT_TIMEOUT RK_EXIT_TIMEOUT
+#define EXIT_PENDING RK_EXIT_PENDING
+#define EXIT_UNVERIFIED RK_EXIT_UNVERIFIED
+#define EXIT_PROOF RK_EXIT_PROOF
 #define PAYLOAD_MAX ((size_t)RK_WHAT_CEILING)
 #define MAP_SIZE_MIN ((size_t)256 << 10) /* below this not even an empty data directory fits */
 
@@ -95,75 +96,8 @@ static void err_msg(const char *fmt, ...)
     fflush(stderr);
 }
 
-static void usage(FILE *f)
-{
-    fputs("usage: renkei-agent [OPTIONS] COMMAND [ARGS]\n"
-          "\n"
-          "Options (environment fallback in brackets):\n"
-          "  -H, --hub ENDPOINT   the hub's endpoint [RENKEI_HUB] (default tcp://127.0.0.1:7750)\n"
-          "  -K, --hub-key FILE   the hub's public key, hub.pub [RENKEI_HUB_KEY]\n"
-          "  -k, --key FILE       this organization's secret key, ORG.key [RENKEI_KEY]\n"
-          "  -d, --data DIR       this agent's own table of persons and link codes [RENKEI_DATA]\n"
-          "  -t, --timeout SECS   how long to wait for the hub or a reply (default 10)\n"
-          "      --log-origin NAME  the hub's routing-log name (its --log-origin) [RENKEI_LOG_ORIGIN]\n"
-          "                       (default renkei-hub)\n"
-          "      --map-size BYTES the most the data directory's store may take, in bytes, or\n"
-          "                       with a K, M or G suffix [RENKEI_MAP_SIZE] (default 1G).  When it\n"
-          "                       is full, send fails with nothing recorded and deliveries wait\n"
-          "                       at the hub; they come in once it is larger or purged\n"
-          "      --keep-days N    keep completed messages N days, then delete them (default 30,\n"
-          "                       at least 15) [RENKEI_KEEP_DAYS]\n"
-          "      --person-file FILE  read the resident's number from FILE (- is stdin); see below\n"
-          "      --person         the resident's number is on stdin (short for --person-file -)\n"
-          "  -h, --help           show this help\n"
-          "\n"
-          "Commands (NUMBER is the resident's number, read as described below):\n"
-          "  enroll               (municipalities) get a new link code for NUMBER from the hub,\n"
-          "                       record it locally and print it; NUMBER never leaves the agent\n"
-          "  bind CODE            record CODE (32 hex digits, received at first contact) for NUMBER\n"
-          "  lookup               print this organization's link code for NUMBER (no hub needed)\n"
-          "  send --to ORG --type TYPE (--person-file FILE | --code HEX) [--payload FILE|-]\n"
-          "       [--reply-to MSGID] [--no-wait | --no-reply]\n"
-          "                       send a JSON payload (default from stdin) about NUMBER (or the\n"
-          "                       person of link code HEX) and print the reply as one JSON line;\n"
-          "                       the message is kept in the outbox first and re-sent until the\n"
-          "                       hub takes it.  --no-wait: do not wait for the reply;\n"
-          "                       --no-reply: no reply is expected at all; --reply-to: the\n"
-          "                       message answers MSGID (32 hex digits), a message ORG sent to\n"
-          "                       this organization about the same person, e.g. a\n"
-          "                       move.in.notice answering a move.out.notice\n"
-          "  serve [--exec CMD] [--count N]\n"
-          "                       receive this organization's messages; print each as a JSON\n"
-          "                       line, or hand each request to /bin/sh -c CMD on stdin and send\n"
-          "                       CMD's JSON output back as the reply; re-sends pending messages\n"
-          "  status [MSGID | --person | --person-file FILE | --all]\n"
-          "                       messages sent and what became of them: open ones, one in\n"
-          "                       detail (MSGID or a unique prefix), those about NUMBER, or all\n"
-          "  flush                re-send the messages the hub has not accepted yet\n"
-          "  directory            print the hub's signed list of organizations\n"
-          "  receipt MSGID [--out FILE]\n"
-          "                       proof that the hub put message MSGID (or a unique prefix) on its\n"
-          "                       routing log: checks the hub-signed checkpoint and the inclusion\n"
-          "                       proof of the message's entry; --out keeps the receipt in FILE\n"
-          "  disclose             (municipalities) every routing-log entry about NUMBER, as a table\n"
-          "  purge                delete completed messages older than --keep-days now and print\n"
-          "                       how many went (the agent also does this by itself, once a minute)\n"
-          "\n"
-          "The resident's number is never an argument: every user of this machine can read a\n"
-          "command line, so a number given there is refused (exit 2).  enroll, bind, lookup,\n"
-          "disclose and status --person read it from stdin (renkei-agent lookup <<<\"$NUMBER\"),\n"
-          "or from FILE with --person-file FILE.  send reads its payload from stdin, so give it\n"
-          "the number as --person-file FILE (in bash, --person-file <(printf '%s\\n' \"$NUMBER\")),\n"
-          "or the payload as --payload FILE and the number on stdin with --person.  One number\n"
-          "on one line: a trailing newline is dropped; an empty number, or one with spaces or\n"
-          "other non-printable characters, is refused.\n"
-          "\n"
-          "Exit codes: 0 ok, 1 error, 2 usage, 3 refused by the hub or the recipient,\n"
-          "4 timed out waiting, 5 pending: kept in the outbox, re-sent automatically,\n"
-          "6 receipt not verified in full (the hub did not provide the entry),\n"
-          "7 the routing log does not prove it (tampered log or checkpoint, or the wrong hub key).\n",
-          f);
-}
+/* The command whose --help a usage error points to, once known. */
+static const char *usage_cmd;
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
@@ -173,7 +107,10 @@ static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs("\nTry 'renkei-agent --help' for more information.\n", stderr);
+    if (usage_cmd != NULL)
+        fprintf(stderr, "\nTry 'renkei-agent %s --help' for more information.\n", usage_cmd);
+    else
+        fputs("\nTry 'renkei-agent --help' for more information.\n", stderr);
     return EXIT_USAGE;
 }
 
@@ -1613,143 +1550,97 @@ static int cmd_disclose(const options *o)
     return 0;
 }
 
-/* ------------------------------------------------------------------ main */
+/* ------------------------------------------------------------------ command line */
 
 enum {
-    OPT_TO = 256,
-    OPT_TYPE,
-    OPT_PERSON,
-    OPT_PERSON_FILE,
-    OPT_CODE,
-    OPT_PAYLOAD,
-    OPT_NO_WAIT,
-    OPT_EXEC,
-    OPT_COUNT,
-    OPT_NO_REPLY,
-    OPT_ALL,
-    OPT_OUT,
+    OPT_HUB,
+    OPT_HUB_KEY,
+    OPT_KEY,
+    OPT_DATA,
+    OPT_TIMEOUT,
     OPT_LOG_ORIGIN,
     OPT_MAP_SIZE,
     OPT_KEEP_DAYS,
+    OPT_HELP,
+    OPT_PERSON_FILE,
+    OPT_PERSON,
+    OPT_TO,
+    OPT_TYPE,
+    OPT_CODE,
+    OPT_PAYLOAD,
     OPT_REPLY_TO,
+    OPT_NO_WAIT,
+    OPT_NO_REPLY,
+    OPT_EXEC,
+    OPT_COUNT,
+    OPT_ALL,
+    OPT_OUT,
+    N_OPTS
 };
 
-static int parse_args(int argc, char **argv, options *o, int *first_arg)
-{
-    static const struct option longopts[] = {
-        {"hub", required_argument, NULL, 'H'},
-        {"hub-key", required_argument, NULL, 'K'},
-        {"key", required_argument, NULL, 'k'},
-        {"data", required_argument, NULL, 'd'},
-        {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {"to", required_argument, NULL, OPT_TO},
-        {"type", required_argument, NULL, OPT_TYPE},
-        {"person", no_argument, NULL, OPT_PERSON},
-        {"person-file", required_argument, NULL, OPT_PERSON_FILE},
-        {"code", required_argument, NULL, OPT_CODE},
-        {"reply-to", required_argument, NULL, OPT_REPLY_TO},
-        {"payload", required_argument, NULL, OPT_PAYLOAD},
-        {"no-wait", no_argument, NULL, OPT_NO_WAIT},
-        {"exec", required_argument, NULL, OPT_EXEC},
-        {"count", required_argument, NULL, OPT_COUNT},
-        {"no-reply", no_argument, NULL, OPT_NO_REPLY},
-        {"all", no_argument, NULL, OPT_ALL},
-        {"out", required_argument, NULL, OPT_OUT},
-        {"log-origin", required_argument, NULL, OPT_LOG_ORIGIN},
-        {"map-size", required_argument, NULL, OPT_MAP_SIZE},
-        {"keep-days", required_argument, NULL, OPT_KEEP_DAYS},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
+static const rk_cli_opt_t cli_options[N_OPTS] = {
+    [OPT_HUB] = {"hub", 'H', "ENDPOINT", "the hub's endpoint (default tcp://127.0.0.1:7750)", "RENKEI_HUB",
+                 -1, 0},
+    [OPT_HUB_KEY] = {"hub-key", 'K', "FILE", "the hub's public key, hub.pub", "RENKEI_HUB_KEY", -1, 0},
+    [OPT_KEY] = {"key", 'k', "FILE", "this organization's secret key, ORG.key", "RENKEI_KEY", -1, 0},
+    [OPT_DATA] = {"data", 'd', "DIR", "this agent's own table of persons and link codes", "RENKEI_DATA", -1,
+                  0},
+    [OPT_TIMEOUT] = {"timeout", 't', "SECS", "how long to wait for the hub or a reply (default 10)", NULL, -1,
+                     0},
+    [OPT_LOG_ORIGIN] = {"log-origin", 0, "NAME",
+                        "the hub's routing-log name (its --log-origin; default renkei-hub)",
+                        "RENKEI_LOG_ORIGIN", -1, 0},
+    [OPT_MAP_SIZE] =
+        {"map-size", 0, "BYTES",
+         "the most the data directory's store may take, in bytes, or\nwith a K, M or G suffix "
+         "(default 1G).  When it is full, send\nfails with nothing recorded and deliveries wait at "
+         "the hub;\nthey come in once it is larger or purged",
+         "RENKEI_MAP_SIZE", -1, 0},
+    [OPT_KEEP_DAYS] = {"keep-days", 0, "N",
+                       "keep completed messages N days, then delete them (default\n30, at least 15)",
+                       "RENKEI_KEEP_DAYS", -1, 0},
+    [OPT_HELP] = {"help", 'h', NULL, "show this help (after a command: that command's)", NULL, -1, 0},
+    [OPT_PERSON_FILE] = {"person-file", 0, "FILE",
+                         "read the resident's number from FILE (- is standard input)", NULL, -1, 0},
+    [OPT_PERSON] = {"person", 0, NULL, "the resident's number is on standard input (--person-file -)", NULL,
+                    -1, 0},
+    [OPT_TO] = {"to", 0, "ORG", "the recipient organization", NULL, -1, 0},
+    [OPT_TYPE] = {"type", 0, "TYPE", "the procedure type (e.g. utility.supply.stop)", NULL, -1, 0},
+    [OPT_CODE] = {"code", 0, "HEX", "the person by this organization's link code instead of NUMBER", NULL, -1,
+                  0},
+    [OPT_PAYLOAD] = {"payload", 0, "FILE", "the JSON payload from FILE (default: standard input)", NULL, -1,
+                     0},
+    [OPT_REPLY_TO] =
+        {"reply-to", 0, "MSGID",
+         "the message answers MSGID (32 hex digits), a message ORG sent\nto this organization about "
+         "the same person",
+         NULL, -1, 0},
+    [OPT_NO_WAIT] = {"no-wait", 0, NULL, "do not wait for the reply", NULL, -1, 0},
+    [OPT_NO_REPLY] = {"no-reply", 0, NULL, "no reply is expected at all (a notice)", NULL, -1, 0},
+    [OPT_EXEC] = {"exec", 0, "CMD",
+                  "hand each request to /bin/sh -c CMD on stdin and send its\nJSON output back as "
+                  "the reply",
+                  NULL, -1, 0},
+    [OPT_COUNT] = {"count", 0, "N", "stop after N messages", NULL, -1, 0},
+    [OPT_ALL] = {"all", 0, NULL, "every message, not only the open ones", NULL, -1, 0},
+    [OPT_OUT] = {"out", 0, "FILE", "keep the receipt in FILE", NULL, -1, 0},
+};
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":H:K:k:d:t:h", longopts, NULL)) != -1) {
-        char *end = NULL;
-        switch (c) {
-        case 'H': o->hub = optarg; break;
-        case 'K': o->hub_key = optarg; break;
-        case 'k': o->key = optarg; break;
-        case 'd': o->data = optarg; break;
-        case 't':
-            errno = 0;
-            o->timeout_s = strtod(optarg, &end);
-            if (errno != 0 || end == optarg || *end != '\0' || !(o->timeout_s > 0) || o->timeout_s > 86400)
-                return usage_error("--timeout takes a number of seconds between 0 and 86400, not \"%s\"", optarg);
-            break;
-        case 'h':
-            usage(stdout);
-            return -1;
-        case OPT_TO: o->to = optarg; break;
-        case OPT_TYPE: o->type = optarg; break;
-        case OPT_PERSON: o->person_opt = true; break;
-        case OPT_PERSON_FILE:
-            if (o->person_file != NULL)
-                return usage_error("--person-file is given twice");
-            o->person_file = optarg;
-            break;
-        case OPT_CODE: o->code = optarg; break;
-        case OPT_REPLY_TO: o->reply_to = optarg; break;
-        case OPT_PAYLOAD: o->payload = optarg; break;
-        case OPT_NO_WAIT: o->no_wait = true; break;
-        case OPT_NO_REPLY: o->no_reply = true; break;
-        case OPT_ALL: o->all = true; break;
-        case OPT_OUT: o->out = optarg; break;
-        case OPT_LOG_ORIGIN: o->log_origin = optarg; break;
-        case OPT_MAP_SIZE: o->map_size = optarg; break;
-        case OPT_KEEP_DAYS: o->keep_days = optarg; break;
-        case OPT_EXEC: o->exec = optarg; break;
-        case OPT_COUNT:
-            errno = 0;
-            o->count = strtol(optarg, &end, 10);
-            if (errno != 0 || end == optarg || *end != '\0' || o->count <= 0)
-                return usage_error("--count takes a positive whole number, not \"%s\"", optarg);
-            break;
-        case ':':
-            return usage_error("option %s needs a value", argv[optind - 1]);
-        default: {
-            /* Named only up to any '=': what follows may be a number. */
-            const char *arg = argv[optind - 1];
-            int name_len = (int)strcspn(arg, "=");
-            if (optopt == OPT_PERSON) {
-                /* --person=NUMBER: refused once the command is known. */
-                o->person_in_argv = true;
-                break;
-            }
-            if (optopt != 0 && (optopt < 256 && strncmp(arg, "--", 2) != 0))
-                return usage_error("unknown option -%c", optopt);
-            if (optopt != 0)
-                return usage_error("option %.*s takes no value", name_len, arg);
-            return usage_error("unknown option %.*s", name_len, arg);
-        }
-        }
-    }
-    *first_arg = optind;
-    return 0;
-}
+static const int cli_globals[] = {OPT_HUB,        OPT_HUB_KEY,  OPT_KEY,       OPT_DATA, OPT_TIMEOUT,
+                                  OPT_LOG_ORIGIN, OPT_MAP_SIZE, OPT_KEEP_DAYS, OPT_HELP, -1};
+static const int person_opts[] = {OPT_PERSON_FILE, OPT_PERSON, -1};
+static const int send_opts[] = {OPT_TO,      OPT_TYPE,     OPT_PERSON_FILE, OPT_PERSON,   OPT_CODE,
+                                OPT_PAYLOAD, OPT_REPLY_TO, OPT_NO_WAIT,     OPT_NO_REPLY, -1};
+static const int serve_opts[] = {OPT_EXEC, OPT_COUNT, -1};
+static const int status_opts[] = {OPT_PERSON, OPT_PERSON_FILE, OPT_ALL, -1};
+static const int receipt_opts[] = {OPT_OUT, -1};
 
-static int check_command_options(const options *o, const char *cmd)
-{
-    bool send = strcmp(cmd, "send") == 0, serve = strcmp(cmd, "serve") == 0;
-    bool status = strcmp(cmd, "status") == 0, disclose = strcmp(cmd, "disclose") == 0;
-    bool person = send || status || disclose || strcmp(cmd, "enroll") == 0 || strcmp(cmd, "bind") == 0 ||
-                  strcmp(cmd, "lookup") == 0;
-    if (!send && (o->to || o->type || o->code || o->reply_to || o->payload || o->no_wait || o->no_reply))
-        return usage_error("--to, --type, --code, --reply-to, --payload, --no-wait and --no-reply belong to send");
-    if (!person && (o->person_opt || o->person_file))
-        return usage_error("--person and --person-file belong to enroll, bind, lookup, send, status and disclose");
-    if (o->person_opt && o->person_file)
-        return usage_error("give --person (the number on standard input) or --person-file FILE, not both");
-    if (strcmp(cmd, "receipt") != 0 && o->out)
-        return usage_error("--out belongs to receipt");
-    if (!status && o->all)
-        return usage_error("--all belongs to status");
-    if (status && o->all && (o->person_opt || o->person_file))
-        return usage_error("status takes --all or --person, not both");
-    if (!serve && (o->exec || o->count))
-        return usage_error("--exec and --count belong to serve");
-    return 0;
-}
+/* What a command's handler gets: the options, and room for the number
+ * (main wipes it). */
+typedef struct run_ctx {
+    options o;
+    char person[RK_PERSON_MAX + 1];
+} run_ctx;
 
 static void install_signals(void)
 {
@@ -1806,169 +1697,322 @@ static bool parse_days(const char *text, int *out)
     return true;
 }
 
-static const char *env_or(const char *value, const char *name)
+/* Reads the parsed command line into r->o, checks what the table cannot,
+ * and readies the process.  0, or the exit status. */
+static int begin(const rk_cli_args_t *a, run_ctx *r)
 {
-    const char *e;
-    if (value != NULL)
-        return value;
-    e = getenv(name);
-    return e != NULL && e[0] != '\0' ? e : NULL;
-}
+    options *o = &r->o;
+    const char *v;
+    unsigned long long count = 0;
 
-static bool known_command(const char *cmd)
-{
-    static const char *const cmds[] = {"enroll", "bind",      "lookup",  "send",     "serve", "status",
-                                       "flush",  "directory", "receipt", "disclose", "purge"};
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (strcmp(cmd, cmds[i]) == 0)
-            return true;
-    return false;
-}
-
-/* Reads the resident's number for a command that needs one, from
- * --person-file FILE or standard input, into person; o->person points there. */
-static int take_person(options *o, char person[RK_PERSON_MAX + 1])
-{
-    int rc = read_person(o->person_file != NULL ? o->person_file : "-", person);
-    if (rc == 0)
-        o->person = person;
-    return rc;
-}
-
-/* Runs cmd with its nargs arguments; a resident's number is read into
- * person (the caller wipes it). */
-static int dispatch(options *o, const char *cmd, int nargs, char **args, char person[RK_PERSON_MAX + 1])
-{
-    bool about_person = o->person_opt || o->person_file != NULL;
-    int rc;
-
-    if (strcmp(cmd, "lookup") == 0 || strcmp(cmd, "enroll") == 0) {
-        if (nargs != 0)
-            return refuse_person_arg(cmd);
-        if ((rc = check_needs(o, cmd, NEED_DATA)) != 0)
-            return rc;
-        if ((rc = take_person(o, person)) != 0)
-            return rc;
-        return strcmp(cmd, "lookup") == 0 ? cmd_lookup(o, person) : cmd_enroll(o, person);
+    memset(o, 0, sizeof *o);
+    usage_cmd = a->cmd->name;
+    o->hub = a->value[OPT_HUB];
+    o->hub_key = a->value[OPT_HUB_KEY];
+    o->key = a->value[OPT_KEY];
+    o->data = a->value[OPT_DATA];
+    o->log_origin = a->value[OPT_LOG_ORIGIN];
+    o->map_size = a->value[OPT_MAP_SIZE];
+    o->keep_days = a->value[OPT_KEEP_DAYS];
+    o->timeout_s = 10;
+    o->to = a->value[OPT_TO];
+    o->type = a->value[OPT_TYPE];
+    o->person_file = a->value[OPT_PERSON_FILE];
+    o->person_opt = a->count[OPT_PERSON] > 0;
+    o->code = a->value[OPT_CODE];
+    o->reply_to = a->value[OPT_REPLY_TO];
+    o->payload = a->value[OPT_PAYLOAD];
+    o->no_wait = a->count[OPT_NO_WAIT] > 0;
+    o->no_reply = a->count[OPT_NO_REPLY] > 0;
+    o->all = a->count[OPT_ALL] > 0;
+    o->exec = a->value[OPT_EXEC];
+    o->out = a->value[OPT_OUT];
+    if ((v = a->value[OPT_TIMEOUT]) != NULL && !rk_cli_parse_seconds(v, 86400, &o->timeout_s))
+        return usage_error("--timeout takes a number of seconds between 0 and 86400, not \"%s\"", v);
+    if ((v = a->value[OPT_COUNT]) != NULL) {
+        if (!rk_cli_parse_count(v, LONG_MAX, &count))
+            return usage_error("--count takes a positive whole number, not \"%s\"", v);
+        o->count = (long)count;
     }
-    if (strcmp(cmd, "bind") == 0) {
-        if (nargs >= 2) /* bind PERSON CODE, as it was */
-            return refuse_person_arg(cmd);
-        if (nargs != 1)
-            return usage_error("usage: bind CODE (the resident's number on standard input or in --person-file "
-                               "FILE)");
-        if ((rc = check_needs(o, cmd, NEED_DATA)) != 0)
-            return rc;
-        if ((rc = take_person(o, person)) != 0)
-            return rc;
-        return cmd_bind(o, person, args[0]);
-    }
-    if (strcmp(cmd, "send") == 0) {
-        if (nargs != 0 && about_person)
-            return refuse_person_arg(cmd);
-        if (nargs != 0)
-            return usage_error("send takes no arguments besides its options");
-        if (about_person && (o->person_file == NULL || strcmp(o->person_file, "-") == 0) &&
-            (o->payload == NULL || strcmp(o->payload, "-") == 0))
-            return usage_error("send: standard input cannot carry both the resident's number and the payload: "
-                               "give the number with --person-file FILE, or the payload with --payload FILE");
-        if (about_person && (rc = take_person(o, person)) != 0)
-            return rc;
-        return cmd_send(o);
-    }
-    if (strcmp(cmd, "serve") == 0) {
-        if (nargs != 0)
-            return usage_error("serve takes no arguments besides its options");
-        return cmd_serve(o);
-    }
-    if (strcmp(cmd, "directory") == 0) {
-        if (nargs != 0)
-            return usage_error("directory takes no arguments");
-        return cmd_directory(o);
-    }
-    if (strcmp(cmd, "status") == 0) {
-        if (nargs != 0 && about_person)
-            return refuse_person_arg(cmd);
-        if (nargs > 1 || (nargs == 1 && o->all))
-            return usage_error("usage: status [MSGID | --person | --person-file FILE | --all]");
-        if ((rc = check_needs(o, cmd, NEED_DATA)) != 0)
-            return rc;
-        if (about_person && (rc = take_person(o, person)) != 0)
-            return rc;
-        return cmd_status(o, nargs == 1 ? args[0] : NULL);
-    }
-    if (strcmp(cmd, "flush") == 0) {
-        if (nargs != 0)
-            return usage_error("flush takes no arguments");
-        return cmd_flush(o);
-    }
-    if (strcmp(cmd, "receipt") == 0) {
-        if (nargs != 1)
-            return usage_error("usage: receipt MSGID [--out FILE]");
-        return cmd_receipt(o, args[0]);
-    }
-    if (strcmp(cmd, "disclose") == 0) {
-        if (nargs != 0)
-            return refuse_person_arg(cmd);
-        if ((rc = take_person(o, person)) != 0)
-            return rc;
-        return cmd_disclose(o);
-    }
-    if (strcmp(cmd, "purge") == 0) {
-        if (nargs != 0)
-            return usage_error("purge takes no arguments");
-        if ((rc = check_needs(o, cmd, NEED_DATA)) != 0)
-            return rc;
-        return cmd_purge(o);
-    }
-    return usage_error("unknown command \"%s\"", cmd);
-}
-
-int main(int argc, char **argv)
-{
-    options o;
-    char person[RK_PERSON_MAX + 1]; /* the resident's number, when the command needs one */
-    int first = 0, nargs, rc;
-    const char *cmd;
-
-    rk_harden_process(argv, &harden); /* first: may re-execute once */
-    memset(&o, 0, sizeof o);
-    o.timeout_s = 10;
-    rc = parse_args(argc, argv, &o, &first);
-    if (rc < 0)
-        return 0; /* --help */
-    if (rc != 0)
-        return rc;
-    o.hub = env_or(o.hub, "RENKEI_HUB");
-    o.hub_key = env_or(o.hub_key, "RENKEI_HUB_KEY");
-    o.key = env_or(o.key, "RENKEI_KEY");
-    o.data = env_or(o.data, "RENKEI_DATA");
-    o.log_origin = env_or(o.log_origin, "RENKEI_LOG_ORIGIN");
-    o.map_size = env_or(o.map_size, "RENKEI_MAP_SIZE");
-    o.keep_days = env_or(o.keep_days, "RENKEI_KEEP_DAYS");
-    if (o.map_size != NULL && !parse_size(o.map_size, &o.map_bytes))
+    if (a->count[OPT_PERSON_FILE] > 1)
+        return usage_error("--person-file is given twice");
+    if (o->map_size != NULL && !parse_size(o->map_size, &o->map_bytes))
         return usage_error("--map-size takes a number of bytes of at least %zu (a K, M or G suffix is "
-                           "allowed), not \"%s\"", MAP_SIZE_MIN, o.map_size);
-    if (o.keep_days != NULL && !parse_days(o.keep_days, &o.days))
+                           "allowed), not \"%s\"",
+                           MAP_SIZE_MIN, o->map_size);
+    if (o->keep_days != NULL && !parse_days(o->keep_days, &o->days))
         return usage_error("--keep-days takes a whole number of days from %d to %d, not \"%s\" (the inbox "
                            "must still recognize a message the hub may bring again within its "
-                           "time-to-live and a day)", RK_KEEP_DAYS_MIN, RK_KEEP_DAYS_MAX, o.keep_days);
-    if (first >= argc)
-        return usage_error("no command given (enroll, bind, lookup, send, serve, status, flush, directory, "
-                           "receipt, disclose, purge)");
-    cmd = argv[first];
-    nargs = argc - first - 1;
-    /* --person=NUMBER, or --person NUMBER before the command. */
-    if (o.person_in_argv || (o.person_opt && !known_command(cmd)))
-        return refuse_person_arg(cmd);
-    if ((rc = check_command_options(&o, cmd)) != 0)
-        return rc;
+                           "time-to-live and a day)",
+                           RK_KEEP_DAYS_MIN, RK_KEEP_DAYS_MAX, o->keep_days);
+    if (o->person_opt && o->person_file)
+        return usage_error("give --person (the number on standard input) or --person-file FILE, not both");
+    if (o->all && (o->person_opt || o->person_file))
+        return usage_error("status takes --all or --person, not both");
     if (sodium_init() < 0) {
         err_msg("libsodium could not be initialized");
         return EXIT_ERR;
     }
     install_signals();
-    rc = dispatch(&o, cmd, nargs, argv + first + 1, person);
-    sodium_memzero(person, sizeof person);
+    return 0;
+}
+
+/* Reads the resident's number for a command that needs one, from
+ * --person-file FILE or standard input, into r->person; r->o.person points there. */
+static int take_person(run_ctx *r)
+{
+    int rc = read_person(r->o.person_file != NULL ? r->o.person_file : "-", r->person);
+    if (rc == 0)
+        r->o.person = r->person;
+    return rc;
+}
+
+static int run_lookup_enroll(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    const char *cmd = a->cmd->name;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return refuse_person_arg(cmd);
+    if ((rc = check_needs(&r->o, cmd, NEED_DATA)) != 0)
+        return rc;
+    if ((rc = take_person(r)) != 0)
+        return rc;
+    return strcmp(cmd, "lookup") == 0 ? cmd_lookup(&r->o, r->person) : cmd_enroll(&r->o, r->person);
+}
+
+static int run_bind(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos >= 2) /* bind PERSON CODE, as it was */
+        return refuse_person_arg("bind");
+    if (a->npos != 1)
+        return usage_error(
+            "usage: bind CODE (the resident's number on standard input or in --person-file FILE)");
+    if ((rc = check_needs(&r->o, "bind", NEED_DATA)) != 0)
+        return rc;
+    if ((rc = take_person(r)) != 0)
+        return rc;
+    return cmd_bind(&r->o, r->person, a->pos[0]);
+}
+
+static int run_send(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    const options *o = &r->o;
+    bool about_person;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    about_person = o->person_opt || o->person_file != NULL;
+    if (a->npos != 0 && about_person)
+        return refuse_person_arg("send");
+    if (a->npos != 0)
+        return usage_error("send takes no arguments besides its options");
+    if (about_person && (o->person_file == NULL || strcmp(o->person_file, "-") == 0) &&
+        (o->payload == NULL || strcmp(o->payload, "-") == 0))
+        return usage_error("send: standard input cannot carry both the resident's number and the payload: "
+                           "give the number with --person-file FILE, or the payload with --payload FILE");
+    if (about_person && (rc = take_person(r)) != 0)
+        return rc;
+    return cmd_send(&r->o);
+}
+
+static int run_serve(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return usage_error("serve takes no arguments besides its options");
+    return cmd_serve(&r->o);
+}
+
+static int run_directory(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return usage_error("directory takes no arguments");
+    return cmd_directory(&r->o);
+}
+
+static int run_status(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    bool about_person;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    about_person = r->o.person_opt || r->o.person_file != NULL;
+    if (a->npos != 0 && about_person)
+        return refuse_person_arg("status");
+    if (a->npos > 1 || (a->npos == 1 && r->o.all))
+        return usage_error("usage: status [MSGID | --person | --person-file FILE | --all]");
+    if ((rc = check_needs(&r->o, "status", NEED_DATA)) != 0)
+        return rc;
+    if (about_person && (rc = take_person(r)) != 0)
+        return rc;
+    return cmd_status(&r->o, a->npos == 1 ? a->pos[0] : NULL);
+}
+
+static int run_flush(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return usage_error("flush takes no arguments");
+    return cmd_flush(&r->o);
+}
+
+static int run_receipt(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 1)
+        return usage_error("usage: receipt MSGID [--out FILE]");
+    return cmd_receipt(&r->o, a->pos[0]);
+}
+
+static int run_disclose(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return refuse_person_arg("disclose");
+    if ((rc = take_person(r)) != 0)
+        return rc;
+    return cmd_disclose(&r->o);
+}
+
+static int run_purge(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return usage_error("purge takes no arguments");
+    if ((rc = check_needs(&r->o, "purge", NEED_DATA)) != 0)
+        return rc;
+    return cmd_purge(&r->o);
+}
+
+#define NUMBER_HELP                                                                       \
+    "The resident's number (NUMBER) is read from standard input, or from FILE with\n"     \
+    "--person-file FILE; never from the command line, where every user of this machine\n" \
+    "can read it (a number given there is refused, exit 2).\n"
+
+static const rk_cli_cmd_t cli_commands[] = {
+    {"enroll", "", "(municipalities) a new link code for NUMBER from the hub, printed",
+     "Records the new code locally and prints it.  NUMBER never leaves the agent: only\n"
+     "link codes go to the hub.\n" NUMBER_HELP,
+     person_opts, run_lookup_enroll},
+    {"bind", "CODE", "record CODE (received at first contact) for NUMBER", NUMBER_HELP, person_opts,
+     run_bind},
+    {"lookup", "", "this organization's link code for NUMBER (no hub needed)", NUMBER_HELP, person_opts,
+     run_lookup_enroll},
+    {"send",
+     "--to ORG --type TYPE (--person-file FILE | --code HEX) [--payload FILE|-] [--reply-to MSGID] "
+     "[--no-wait | --no-reply]",
+     "send a JSON payload about NUMBER and print the reply as one JSON line",
+     "The payload comes from standard input (or --payload FILE); the person is NUMBER (or\n"
+     "the person of link code HEX).  The message is kept in the outbox first and re-sent\n"
+     "until the hub takes it; prints the reply as one JSON line.  --reply-to makes it the\n"
+     "answer to MSGID, e.g. a move.in.notice answering a move.out.notice.\n"
+     "send reads its payload from standard input, so give it the number as\n"
+     "--person-file FILE (in bash, --person-file <(printf '%s\\n' \"$NUMBER\")), or the\n"
+     "payload as --payload FILE and the number on standard input with --person.\n",
+     send_opts, run_send},
+    {"serve", "[--exec CMD] [--count N]", "receive messages; print them or hand each to CMD",
+     "Prints each message as a JSON line, or hands each request to /bin/sh -c CMD on\n"
+     "standard input and sends CMD's JSON output back as the reply; re-sends pending\n"
+     "messages.\n",
+     serve_opts, run_serve},
+    {"status", "[MSGID | --person | --person-file FILE | --all]", "messages sent and what became of them",
+     "The open ones, one in detail (MSGID or a unique prefix), those about NUMBER, or all.\n", status_opts,
+     run_status},
+    {"flush", "", "re-send the messages the hub has not accepted yet", NULL, NULL, run_flush},
+    {"directory", "", "print the hub's signed list of organizations", NULL, NULL, run_directory},
+    {"receipt", "MSGID [--out FILE]", "proof that the hub put message MSGID on its routing log",
+     "Checks the hub-signed checkpoint and the inclusion proof of the entry of message\n"
+     "MSGID (or a unique prefix); --out keeps the receipt in FILE.\n",
+     receipt_opts, run_receipt},
+    {"disclose", "", "(municipalities) the routing-log entries about NUMBER", NUMBER_HELP, person_opts,
+     run_disclose},
+    {"purge", "", "delete completed messages older than --keep-days now",
+     "Prints how many went.  The agent also does this by itself, once a minute.\n", NULL, run_purge},
+};
+
+static const rk_cli_prog_t cli_program = {
+    .name = PROG,
+    .about = "An organization's command line to the Renkei hub.",
+    .opts = cli_options,
+    .n_opts = N_OPTS,
+    .globals = cli_globals,
+    .cmds = cli_commands,
+    .n_cmds = sizeof cli_commands / sizeof cli_commands[0],
+    .epilog = "The resident's number is never an argument: every user of this machine can read a\n"
+              "command line, so a number given there is refused (exit 2).  enroll, bind, lookup,\n"
+              "disclose and status --person read it from stdin (renkei-agent lookup <<<\"$NUMBER\"),\n"
+              "or from FILE with --person-file FILE.  send reads its payload from stdin, so give it\n"
+              "the number as --person-file FILE (in bash, --person-file <(printf '%s\\n' \"$NUMBER\")),\n"
+              "or the payload as --payload FILE and the number on stdin with --person.  One number\n"
+              "on one line: a trailing newline is dropped; an empty number, or one with spaces or\n"
+              "other non-printable characters, is refused.\n"
+              "\n"
+              "Exit status: 0 ok, 1 error, 2 usage, 3 refused by the hub or the recipient,\n"
+              "4 timed out waiting, 5 pending: kept in the outbox, re-sent automatically,\n"
+              "6 receipt not verified in full (the hub did not provide the entry),\n"
+              "7 the routing log does not prove it (tampered log or checkpoint, or the wrong hub key).\n",
+};
+
+int main(int argc, char **argv)
+{
+    run_ctx r;
+    rk_cli_args_t a;
+    int rc;
+
+    rk_harden_process(argv, &harden); /* first: may re-execute once */
+    memset(&r, 0, sizeof r);
+    rc = rk_cli_parse(&cli_program, argc, argv, &a);
+    if (rc == RK_CLI_HELP) {
+        rc = RK_EXIT_OK;
+    } else if (rc == 0) {
+        rc = a.cmd->run(&a, &r);
+    } else if ((a.err == RK_CLI_E_FLAG_VALUE && a.err_opt == OPT_PERSON) ||
+               (a.err == RK_CLI_E_UNKNOWN_CMD && a.count[OPT_PERSON] > 0)) {
+        /* --person=NUMBER, or --person NUMBER before the command: the
+         * number is refused, and not repeated */
+        rc = refuse_person_arg(a.cmd != NULL ? a.cmd->name : "");
+    } else if (a.err != RK_CLI_E_NONE) {
+        rc = rk_cli_report(&a);
+    }
+    rk_cli_args_free(&a);
+    sodium_memzero(r.person, sizeof r.person);
     return rc;
 }

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 
 #include "agents.h"
 #include "fwd.h"
+#include "cli.h"
 #include "keys.h"
 #include "load.h"
 #include "mqtt.h"
@@ -82,50 +82,6 @@ typedef struct bench {
 
 static const size_t payloads[2] = {512, 2048};
 
-static void usage(FILE *out)
-{
-    fputs("usage: renkei-bench [options]\n"
-          "\n"
-          "Measures renkei-hub on this machine (loopback) beside a bare CURVE forwarder\n"
-          "and Mosquitto (QoS 1), and prints each figure as median [min .. max] over\n"
-          "the repetitions, then the ratios.\n"
-          "\n"
-          "  --bin DIR            where renkei-hub and renkei-ctl are (default: the\n"
-          "                       directory of renkei-bench itself)\n"
-          "  --json FILE          also write every figure as JSON to FILE\n"
-          "  --quick              tiny sizes, well under a minute (checks that it works)\n"
-          "  --repeat R           repetitions of each measurement (default 5)\n"
-          "  --senders N          sending municipalities (default 8)\n"
-          "  --recipients M       receiving utilities (default 4)\n"
-          "  --persons P          residents each sender enrolls (default 4)\n"
-          "  --window W           messages each sender keeps in flight (default 128)\n"
-          "  --messages K         messages per timed pass (default 20000)\n"
-          "  --samples S          request/reply round trips per light-load latency run\n"
-          "                       (default 2000; under heavy load S/10, 10..100)\n"
-          "  --scale LIST         ID-code table sizes (total persons, comma-separated;\n"
-          "                       default 10000,100000; quick 1000,5000)\n"
-          "  --enroll E           enrollments (and first contacts) per timed pass\n"
-          "                       (default 5000)\n"
-          "  --agent-samples S    request/reply round trips between two real agents per\n"
-          "                       light-load run (default 500; under heavy load S/5,\n"
-          "                       10..100)\n"
-          "  --movers N           concurrent movers in the move scenario with real agents,\n"
-          "                       each an origin and a destination municipality (default 8,\n"
-          "                       up to 99)\n"
-          "  --moves K            moves per timed run of the move scenario (default 160)\n"
-          "  --disk-rounds N      timed rounds of each durable write (4 KiB, 32 scattered\n"
-          "                       pages, each followed by fdatasync) per repetition, in\n"
-          "                       the temporary directory (default 200; quick 20)\n"
-          "  --no-mosquitto       skip the Mosquitto baseline\n"
-          "  --hub-arg ARG        pass ARG to every renkei-hub started (repeatable), e.g.\n"
-          "                       --hub-arg=--verify-threads=0 to see what a setting buys\n"
-          "  --random-ids         senders pick message ids of 16 random bytes instead of\n"
-          "                       the time-ordered ones the agent library makes\n"
-          "  --keep               keep the temporary directory (its path is printed)\n"
-          "  -h, --help           this text\n",
-          out);
-}
-
 static int parse_size(const char *s, size_t *out)
 {
     char *end;
@@ -138,40 +94,105 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
+enum {
+    O_BIN,
+    O_OUT,
+    O_QUICK,
+    O_REPEAT,
+    O_SENDERS,
+    O_RECIP,
+    O_PERSONS,
+    O_WINDOW,
+    O_MESSAGES,
+    O_SAMPLES,
+    O_SCALE,
+    O_ENROLL,
+    O_AGSAMPLES,
+    O_MOVERS,
+    O_MOVES,
+    O_DISKROUNDS,
+    O_NOMOSQ,
+    O_HUBARG,
+    O_RANDOMIDS,
+    O_KEEP,
+    O_HELP,
+    O_JSON, /* deprecated: --out */
+    O_COUNT
+};
+
+static const rk_cli_opt_t bench_options[O_COUNT] = {
+    [O_BIN] = {"bin", 0, "DIR",
+               "where renkei-hub and renkei-ctl are (default: the\ndirectory of renkei-bench itself)", NULL,
+               -1, 0},
+    [O_OUT] = {"out", 0, "FILE", "also write every figure as JSON to FILE", NULL, -1, 0},
+    [O_QUICK] = {"quick", 0, NULL, "tiny sizes, well under a minute (checks that it works)", NULL, -1, 0},
+    [O_REPEAT] = {"repeat", 0, "R", "repetitions of each measurement (default 5)", NULL, -1, 0},
+    [O_SENDERS] = {"senders", 0, "N", "sending municipalities (default 8)", NULL, -1, 0},
+    [O_RECIP] = {"recipients", 0, "M", "receiving utilities (default 4)", NULL, -1, 0},
+    [O_PERSONS] = {"persons", 0, "P", "residents each sender enrolls (default 4)", NULL, -1, 0},
+    [O_WINDOW] = {"window", 0, "W", "messages each sender keeps in flight (default 128)", NULL, -1, 0},
+    [O_MESSAGES] = {"messages", 0, "K", "messages per timed pass (default 20000)", NULL, -1, 0},
+    [O_SAMPLES] =
+        {"samples", 0, "S",
+         "request/reply round trips per light-load latency run\n(default 2000; under heavy load S/10, "
+         "10..100)",
+         NULL, -1, 0},
+    [O_SCALE] =
+        {"scale", 0, "LIST",
+         "ID-code table sizes (total persons, comma-separated;\ndefault 10000,100000; quick 1000,5000)", NULL,
+         -1, 0},
+    [O_ENROLL] = {"enroll", 0, "E", "enrollments (and first contacts) per timed pass\n(default 5000)", NULL,
+                  -1, 0},
+    [O_AGSAMPLES] =
+        {"agent-samples", 0, "S",
+         "request/reply round trips between two real agents per\nlight-load run (default 500; under "
+         "heavy load S/5,\n10..100)",
+         NULL, -1, 0},
+    [O_MOVERS] =
+        {"movers", 0, "N",
+         "concurrent movers in the move scenario with real agents,\neach an origin and a destination "
+         "municipality (default 8,\nup to 99)",
+         NULL, -1, 0},
+    [O_MOVES] = {"moves", 0, "K", "moves per timed run of the move scenario (default 160)", NULL, -1, 0},
+    [O_DISKROUNDS] =
+        {"disk-rounds", 0, "N",
+         "timed rounds of each durable write (4 KiB, 32 scattered\npages, each followed by fdatasync) "
+         "per repetition, in\nthe temporary directory (default 200; quick 20)",
+         NULL, -1, 0},
+    [O_NOMOSQ] = {"no-mosquitto", 0, NULL, "skip the Mosquitto baseline", NULL, -1, 0},
+    [O_HUBARG] =
+        {"hub-arg", 0, "ARG",
+         "pass ARG to every renkei-hub started (repeatable), e.g.\n--hub-arg=--verify-threads=0 to see "
+         "what a setting buys",
+         NULL, -1, RK_CLI_REPEAT},
+    [O_RANDOMIDS] =
+        {"random-ids", 0, NULL,
+         "senders pick message ids of 16 random bytes instead of\nthe time-ordered ones the agent "
+         "library makes",
+         NULL, -1, 0},
+    [O_KEEP] = {"keep", 0, NULL, "keep the temporary directory (its path is printed)", NULL, -1, 0},
+    [O_HELP] = {"help", 'h', NULL, "show this help", NULL, -1, 0},
+    [O_JSON] = {"json", 0, "FILE", "deprecated spelling of --out", NULL, O_OUT, RK_CLI_HIDDEN},
+};
+
+static const rk_cli_prog_t bench_program = {
+    .name = "renkei-bench",
+    .synopsis = "[OPTIONS]",
+    .about = "Measures renkei-hub on this machine (loopback) beside a bare CURVE forwarder\n"
+             "and Mosquitto (QoS 1), and prints each figure as median [min .. max] over\n"
+             "the repetitions, then the ratios.",
+    .opts = bench_options,
+    .n_opts = O_COUNT,
+};
+
+/* Returns 0 to run, RK_CLI_HELP after --help, or the exit status. */
 static int parse_options(int argc, char **argv, options_t *o)
 {
-    enum { O_BIN = 256, O_JSON, O_QUICK, O_REPEAT, O_SENDERS, O_RECIP, O_PERSONS, O_WINDOW,
-           O_MESSAGES, O_SAMPLES, O_ENROLL, O_AGSAMPLES, O_MOVERS, O_MOVES, O_NOMOSQ, O_KEEP,
-           O_DISKROUNDS, O_SCALE, O_HUBARG, O_RANDOMIDS };
-    static const struct option longs[] = {
-        {"bin", required_argument, NULL, O_BIN},
-        {"json", required_argument, NULL, O_JSON},
-        {"quick", no_argument, NULL, O_QUICK},
-        {"repeat", required_argument, NULL, O_REPEAT},
-        {"senders", required_argument, NULL, O_SENDERS},
-        {"recipients", required_argument, NULL, O_RECIP},
-        {"persons", required_argument, NULL, O_PERSONS},
-        {"window", required_argument, NULL, O_WINDOW},
-        {"messages", required_argument, NULL, O_MESSAGES},
-        {"samples", required_argument, NULL, O_SAMPLES},
-        {"enroll", required_argument, NULL, O_ENROLL},
-        {"agent-samples", required_argument, NULL, O_AGSAMPLES},
-        {"movers", required_argument, NULL, O_MOVERS},
-        {"moves", required_argument, NULL, O_MOVES},
-        {"disk-rounds", required_argument, NULL, O_DISKROUNDS},
-        {"scale", required_argument, NULL, O_SCALE},
-        {"no-mosquitto", no_argument, NULL, O_NOMOSQ},
-        {"keep", no_argument, NULL, O_KEEP},
-        {"hub-arg", required_argument, NULL, O_HUBARG},
-        {"random-ids", no_argument, NULL, O_RANDOMIDS},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    size_t *set[O_SCALE + 1] = {0};
-    size_t given[O_SCALE + 1] = {0};
-    bool is_given[O_SCALE + 1] = {0};
+    size_t *set[O_COUNT] = {0};
+    size_t given[O_COUNT] = {0};
+    rk_cli_args_t a;
     const char *scale = NULL;
-    int c;
+    int rc;
 
     set[O_REPEAT] = &o->repeat;
     set[O_SENDERS] = &o->senders;
@@ -185,14 +206,19 @@ static int parse_options(int argc, char **argv, options_t *o)
     set[O_MOVERS] = &o->movers;
     set[O_MOVES] = &o->moves;
     set[O_DISKROUNDS] = &o->disk_rounds;
-    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+    rc = rk_cli_parse(&bench_program, argc, argv, &a);
+    if (rc > 0 && a.err != RK_CLI_E_NONE)
+        rc = rk_cli_report(&a);
+    if (rc == 0 && a.npos > 0)
+        rc = rk_cli_usage_error(&a, "unexpected argument '%s'", a.pos[0]);
+    for (int i = 0; rc == 0 && i < a.ngiven; i++) {
+        int c = a.given[i].opt;
+        const char *optarg = a.given[i].value;
         switch (c) {
         case O_BIN:
             snprintf(o->bin, sizeof o->bin, "%s", optarg);
             break;
-        case O_JSON:
-            o->json = optarg;
-            break;
+        case O_OUT: o->json = optarg; break;
         case O_QUICK:
             o->quick = true;
             break;
@@ -209,34 +235,21 @@ static int parse_options(int argc, char **argv, options_t *o)
             scale = optarg;
             break;
         case O_HUBARG:
-            if (o->n_hub_args == MAX_HUB_ARGS) {
-                fprintf(stderr, "renkei-bench: at most %d --hub-arg\n", MAX_HUB_ARGS);
-                return 2;
-            }
-            o->hub_args[o->n_hub_args++] = optarg;
+            if (o->n_hub_args == MAX_HUB_ARGS)
+                rc = rk_cli_usage_error(&a, "at most %d --hub-arg", MAX_HUB_ARGS);
+            else
+                o->hub_args[o->n_hub_args++] = optarg;
             break;
-        case O_REPEAT: case O_SENDERS: case O_RECIP: case O_PERSONS: case O_WINDOW:
-        case O_MESSAGES: case O_SAMPLES: case O_ENROLL: case O_AGSAMPLES: case O_MOVERS:
-        case O_MOVES: case O_DISKROUNDS:
-            if (parse_size(optarg, &given[c]) != 0) {
-                fprintf(stderr, "renkei-bench: %s needs a whole number above 0, not '%s'\n",
-                        argv[optind - 1], optarg);
-                return 2;
-            }
-            is_given[c] = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 1;
         default:
-            usage(stderr);
-            return 2;
+            if (set[c] != NULL && parse_size(optarg, &given[c]) != 0)
+                rc = rk_cli_usage_error(&a, "--%s needs a whole number above 0, not '%s'",
+                                        bench_options[c].name, optarg);
+            break;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "renkei-bench: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return 2;
-    }
+    rk_cli_args_free(&a);
+    if (rc != 0)
+        return rc;
     if (o->quick) {
         o->repeat = 2;
         o->senders = 2;
@@ -266,8 +279,8 @@ static int parse_options(int argc, char **argv, options_t *o)
         o->disk_rounds = 200;
         scale = scale != NULL ? scale : "10000,100000";
     }
-    for (int i = O_REPEAT; i <= O_DISKROUNDS; i++)
-        if (set[i] != NULL && is_given[i])
+    for (int i = 0; i < O_COUNT; i++)
+        if (set[i] != NULL && given[i] != 0)
             *set[i] = given[i];
     {
         char buf[256], *save = NULL, *tok;
@@ -276,25 +289,25 @@ static int parse_options(int argc, char **argv, options_t *o)
             if (o->nscale == MAX_SCALE || parse_size(tok, &o->scale[o->nscale]) != 0) {
                 fprintf(stderr, "renkei-bench: --scale takes up to %d table sizes above 0, "
                         "comma-separated (e.g. 10000,1000000), not '%s'\n", MAX_SCALE, scale);
-                return 2;
+                return RK_EXIT_USAGE;
             }
             o->nscale++;
         }
         if (o->nscale == 0) {
             fprintf(stderr, "renkei-bench: --scale needs at least one table size\n");
-            return 2;
+            return RK_EXIT_USAGE;
         }
     }
     if (o->senders > 99 || o->recipients > 99 || o->movers > 99) {
         fprintf(stderr, "renkei-bench: --senders, --recipients and --movers go up to 99\n");
-        return 2;
+        return RK_EXIT_USAGE;
     }
     if (o->bin[0] == '\0') {
         ssize_t n = readlink("/proc/self/exe", o->bin, sizeof o->bin - 1);
         char *slash;
         if (n <= 0) {
             fprintf(stderr, "renkei-bench: cannot tell where renkei-bench is; pass --bin DIR\n");
-            return 2;
+            return RK_EXIT_USAGE;
         }
         o->bin[n] = '\0';
         slash = strrchr(o->bin, '/');
@@ -1506,7 +1519,7 @@ int main(int argc, char **argv)
     b.janitor = -1;
     st = parse_options(argc, argv, &b.o);
     if (st != 0)
-        return st == 1 ? 0 : 2;
+        return st == RK_CLI_HELP ? RK_EXIT_OK : st;
     if (sodium_init() < 0) {
         fprintf(stderr, "renkei-bench: libsodium does not initialize\n");
         return 1;

@@ -104,7 +104,7 @@ for org in hub city.x town.y "${UTILS[@]}" audit; do
     "$BIN/renkei-keygen" -o "$T/keys" "$org" >/dev/null || die "renkei-keygen $org failed"
     [[ $org == hub ]] || mkdir -p "$T/$org"
 done
-"$BIN/renkei-keygen" --master "$T/master.key" >/dev/null || die "renkei-keygen --master failed"
+"$BIN/renkei-keygen" --master-key "$T/master.key" >/dev/null || die "renkei-keygen --master-key failed"
 info "hub city.x town.y power gas water audit: NAME.key (secret) + NAME.pub; master.key kept outside the hub's data"
 
 step "Registration at the hub (renkei-ctl register)"

@@ -7,7 +7,6 @@
  * the master key: it touches organizations only.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,38 +19,12 @@
 
 #include "keys.h"
 #include "store.h"
+#include "cli.h"
 #include "clock.h"
 
 #define PROG "renkei-ctl"
 
-enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: renkei-ctl [-d DIR] COMMAND [ARGS]\n"
-            "\n"
-            "Manages the organizations registered at a Renkei hub.  DIR is the hub's data\n"
-            "directory (renkei-hub --data); without -d, $RENKEI_HUB_DATA is used.  Works\n"
-            "while the hub runs: the hub sees changes without a restart.  Needs no master key.\n"
-            "\n"
-            "commands:\n"
-            "  register ORG --kind KIND --pub FILE.pub\n"
-            "                       register ORG with the key in FILE.pub (made by\n"
-            "                       'renkei-keygen ORG'); KIND is municipality, utility or auditor\n"
-            "  list                 all organizations: id, kind, status, key, created (UTC)\n"
-            "  show ORG             one organization in full\n"
-            "  suspend ORG          the hub refuses ORG's key until it is reactivated\n"
-            "  reactivate ORG       the hub admits a suspended ORG's key again\n"
-            "  rekey ORG --pub FILE.pub\n"
-            "                       replace ORG's key; the old key can no longer connect\n"
-            "\n"
-            "options:\n"
-            "  -d, --data DIR       the hub's data directory\n"
-            "  -h, --help           show this help\n"
-            "\n"
-            "exit status: 0 done (or nothing to change), 1 error, 2 usage error\n");
-}
+enum { EXIT_OK = RK_EXIT_OK, EXIT_ERR = RK_EXIT_ERROR, EXIT_USAGE = RK_EXIT_USAGE };
 
 static void err_f(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void err_f(const char *fmt, ...)
@@ -87,89 +60,6 @@ static void fmt_curve(const uint8_t key[RK_KEY_LEN], char out[RK_Z85_LEN + 1])
 {
     if (zmq_z85_encode(out, key, RK_KEY_LEN) == NULL)
         snprintf(out, RK_Z85_LEN + 1, "?");
-}
-
-/* ------------------------------------------------------------ command line */
-
-/* Takes "--name VALUE" or "--name=VALUE" at argv[*i]; true if it matched. */
-static bool take_opt(int argc, char **argv, int *i, const char *name, const char **value, int *bad)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-
-    if (strncmp(a, name, n) != 0)
-        return false;
-    if (a[n] == '=') {
-        *value = a + n + 1;
-        return true;
-    }
-    if (a[n] != '\0')
-        return false;
-    if (*i + 1 >= argc) {
-        err_f("%s needs a value", name);
-        *bad = 1;
-        return true;
-    }
-    *value = argv[++*i];
-    return true;
-}
-
-/* Parses the command's own arguments.  Returns -1 on --help, 0 if fine,
- * EXIT_USAGE after printing what is wrong. */
-static int parse_command(int argc, char **argv, cmd_args_t *a)
-{
-    const char *cmd = a->command;
-    bool wants_org = strcmp(cmd, "list") != 0;
-    bool wants_kind = strcmp(cmd, "register") == 0;
-    bool wants_pub = wants_kind || strcmp(cmd, "rekey") == 0;
-    int bad = 0;
-
-    for (int i = 0; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
-            return -1;
-        if (take_opt(argc, argv, &i, "--kind", &a->kind, &bad) ||
-            take_opt(argc, argv, &i, "--pub", &a->pub, &bad)) {
-            if (bad)
-                return EXIT_USAGE;
-            continue;
-        }
-        if (arg[0] == '-' && arg[1] != '\0') {
-            err_f("unknown option '%s' for '%s'; see 'renkei-ctl --help'", arg, cmd);
-            return EXIT_USAGE;
-        }
-        if (!wants_org || a->org != NULL) {
-            err_f("unexpected argument '%s' for '%s'; see 'renkei-ctl --help'", arg, cmd);
-            return EXIT_USAGE;
-        }
-        a->org = arg;
-    }
-    if (a->kind != NULL && !wants_kind) {
-        err_f("'%s' takes no --kind; see 'renkei-ctl --help'", cmd);
-        return EXIT_USAGE;
-    }
-    if (a->pub != NULL && !wants_pub) {
-        err_f("'%s' takes no --pub; see 'renkei-ctl --help'", cmd);
-        return EXIT_USAGE;
-    }
-    if (wants_org && a->org == NULL) {
-        err_f("'%s' needs the organization's id, e.g. 'renkei-ctl %s city.x'", cmd, cmd);
-        return EXIT_USAGE;
-    }
-    if (a->org != NULL && !rk_valid_name(a->org)) {
-        err_f("'%s' is not a valid organization id: use 1-64 of a-z 0-9 . _ -, starting with a "
-              "letter", a->org);
-        return EXIT_USAGE;
-    }
-    if (wants_kind && a->kind == NULL) {
-        err_f("'register' needs --kind municipality|utility|auditor");
-        return EXIT_USAGE;
-    }
-    if (wants_pub && a->pub == NULL) {
-        err_f("'%s' needs --pub FILE.pub (the organization's public key from renkei-keygen)", cmd);
-        return EXIT_USAGE;
-    }
-    return 0;
 }
 
 /* ------------------------------------------------------------------- store */
@@ -234,7 +124,7 @@ static int load_pub(const cmd_args_t *a, rk_pubkey_t *pub)
         err_f("%s", why);
         return EXIT_ERR;
     }
-    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): parse_command() requires the org */
+    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): prepare() requires the org */
     if (strcmp(pub->name, a->org) != 0) {
         err_f("%s is the public key of '%s', not of '%s': ask %s for the %s.pub it made with "
               "'renkei-keygen %s'", a->pub, pub->name, a->org, a->org, a->org, a->org);
@@ -537,64 +427,131 @@ out:
     return rc;
 }
 
-int main(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    cmd_args_t a;
-    int c, rc;
+/* ------------------------------------------------------------ command line */
 
-    memset(&a, 0, sizeof a);
-    /* '+': stop at the command, whose own options are parsed below */
-    while ((c = getopt_long(argc, argv, "+d:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': a.data = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
-        err_f("no command given");
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    a.command = argv[optind++];
-    if (strcmp(a.command, "register") != 0 && strcmp(a.command, "list") != 0 &&
-        strcmp(a.command, "show") != 0 && strcmp(a.command, "suspend") != 0 &&
-        strcmp(a.command, "reactivate") != 0 && strcmp(a.command, "rekey") != 0) {
-        err_f("unknown command '%s': use register, list, show, suspend, reactivate or rekey "
-              "(see 'renkei-ctl --help')", a.command);
-        return EXIT_USAGE;
-    }
-    rc = parse_command(argc - optind, argv + optind, &a);
-    if (rc < 0) {
-        usage(stdout);
-        return EXIT_OK;
-    }
-    if (rc != 0)
-        return rc;
-    if (a.data == NULL || *a.data == '\0')
-        a.data = getenv("RENKEI_HUB_DATA");
-    if (a.data == NULL || *a.data == '\0') {
-        err_f("no data directory: give -d DIR (the hub's --data directory) or set RENKEI_HUB_DATA");
-        return EXIT_USAGE;
-    }
+enum { OPT_DATA, OPT_HELP, OPT_KIND, OPT_PUB, N_OPTS };
+
+static const rk_cli_opt_t options[N_OPTS] = {
+    [OPT_DATA] = {"data", 'd', "DIR", "the hub's data directory (renkei-hub --data)", "RENKEI_HUB_DATA", -1,
+                  0},
+    [OPT_HELP] = {"help", 'h', NULL, "show this help (after a command: that command's)", NULL, -1, 0},
+    [OPT_KIND] = {"kind", 0, "KIND", "municipality, utility or auditor", NULL, -1, 0},
+    [OPT_PUB] = {"pub", 0, "FILE.pub", "the organization's public key (made by 'renkei-keygen ORG')", NULL,
+                 -1, 0},
+};
+static const int globals[] = {OPT_DATA, OPT_HELP, -1};
+static const int register_opts[] = {OPT_KIND, OPT_PUB, -1};
+static const int rekey_opts[] = {OPT_PUB, -1};
+
+/* Checks what every command needs and fills c.  0 if fine, else the exit status. */
+static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
+{
+    bool wants_org = strcmp(a->cmd->name, "list") != 0;
+
+    memset(c, 0, sizeof *c);
+    c->command = a->cmd->name;
+    c->data = a->value[OPT_DATA];
+    c->kind = a->value[OPT_KIND];
+    c->pub = a->value[OPT_PUB];
+    if (a->npos > (wants_org ? 1 : 0))
+        return rk_cli_usage_error(a, "unexpected argument '%s' for '%s'", a->pos[wants_org ? 1 : 0],
+                                  c->command);
+    if (wants_org && a->npos == 0)
+        return rk_cli_usage_error(a, "'%s' needs the organization's id, e.g. 'renkei-ctl %s city.x'",
+                                  c->command, c->command);
+    c->org = wants_org ? a->pos[0] : NULL;
+    if (c->org != NULL && !rk_valid_name(c->org))
+        return rk_cli_usage_error(a,
+                                  "'%s' is not a valid organization id: use 1-64 of a-z 0-9 . _ -, starting "
+                                  "with a letter",
+                                  c->org);
+    if (rk_cli_accepts(a->prog, a->cmd, OPT_KIND) && c->kind == NULL)
+        return rk_cli_usage_error(a, "'register' needs --kind municipality|utility|auditor");
+    if (rk_cli_accepts(a->prog, a->cmd, OPT_PUB) && c->pub == NULL)
+        return rk_cli_usage_error(
+            a, "'%s' needs --pub FILE.pub (the organization's public key from renkei-keygen)", c->command);
+    if (c->data == NULL || *c->data == '\0')
+        return rk_cli_usage_error(a, "no data directory: give -d DIR (the hub's --data directory) or set "
+                                     "RENKEI_HUB_DATA");
     if (sodium_init() < 0) {
         err_f("libsodium failed to initialize");
         return EXIT_ERR;
     }
-    if (strcmp(a.command, "register") == 0)
-        return cmd_register(&a);
-    if (strcmp(a.command, "list") == 0)
-        return cmd_list(&a);
-    if (strcmp(a.command, "show") == 0)
-        return cmd_show(&a);
-    if (strcmp(a.command, "suspend") == 0)
-        return cmd_status(&a, ORG_SUSPENDED);
-    if (strcmp(a.command, "reactivate") == 0)
-        return cmd_status(&a, ORG_ACTIVE);
-    return cmd_rekey(&a);
+    return 0;
+}
+
+static int run_register(const rk_cli_args_t *a, void *ctx)
+{
+    cmd_args_t c;
+    int rc = prepare(a, &c);
+    (void)ctx;
+    return rc != 0 ? rc : cmd_register(&c);
+}
+
+static int run_list(const rk_cli_args_t *a, void *ctx)
+{
+    cmd_args_t c;
+    int rc = prepare(a, &c);
+    (void)ctx;
+    return rc != 0 ? rc : cmd_list(&c);
+}
+
+static int run_show(const rk_cli_args_t *a, void *ctx)
+{
+    cmd_args_t c;
+    int rc = prepare(a, &c);
+    (void)ctx;
+    return rc != 0 ? rc : cmd_show(&c);
+}
+
+static int run_suspend(const rk_cli_args_t *a, void *ctx)
+{
+    cmd_args_t c;
+    int rc = prepare(a, &c);
+    (void)ctx;
+    return rc != 0 ? rc : cmd_status(&c, ORG_SUSPENDED);
+}
+
+static int run_reactivate(const rk_cli_args_t *a, void *ctx)
+{
+    cmd_args_t c;
+    int rc = prepare(a, &c);
+    (void)ctx;
+    return rc != 0 ? rc : cmd_status(&c, ORG_ACTIVE);
+}
+
+static int run_rekey(const rk_cli_args_t *a, void *ctx)
+{
+    cmd_args_t c;
+    int rc = prepare(a, &c);
+    (void)ctx;
+    return rc != 0 ? rc : cmd_rekey(&c);
+}
+
+static const rk_cli_cmd_t commands[] = {
+    {"register", "ORG --kind KIND --pub FILE.pub", "register ORG with the key in FILE.pub",
+     "KIND is municipality, utility or auditor.\n", register_opts, run_register},
+    {"list", "", "all organizations: id, kind, status, key, created (UTC)", NULL, NULL, run_list},
+    {"show", "ORG", "one organization in full", NULL, NULL, run_show},
+    {"suspend", "ORG", "the hub refuses ORG's key until it is reactivated", NULL, NULL, run_suspend},
+    {"reactivate", "ORG", "the hub admits a suspended ORG's key again", NULL, NULL, run_reactivate},
+    {"rekey", "ORG --pub FILE.pub", "replace ORG's key; the old key can no longer connect", NULL, rekey_opts,
+     run_rekey},
+};
+
+static const rk_cli_prog_t program = {
+    .name = PROG,
+    .about = "Manages the organizations registered at a Renkei hub, in the hub's data directory.\n"
+             "Works while the hub runs: the hub sees changes without a restart.  Needs no master key.",
+    .opts = options,
+    .n_opts = N_OPTS,
+    .globals = globals,
+    .cmds = commands,
+    .n_cmds = sizeof commands / sizeof commands[0],
+    .epilog = "Exit status: 0 done (or nothing to change), 1 error, 2 usage error.\n",
+};
+
+int main(int argc, char **argv)
+{
+    return rk_cli_main(&program, argc, argv, NULL);
 }

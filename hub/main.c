@@ -5,7 +5,6 @@
  * keys -> store -> bind -> signals -> loop -> one teardown.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "cli.h"
 #include "harden.h"
 #include "hub.h"
 #include "keys.h"
@@ -34,39 +34,15 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: renkei-hub --data DIR --key HUB.key --master-key MASTER.key [options]\n"
-            "\n"
-            "The Renkei linkage hub: routes (FROM, TO, WHO, WHAT) between registered\n"
-            "organizations over CurveZMQ and translates WHO through its ID-code table.\n"
-            "\n"
-            "  -d, --data DIR          LMDB data directory (created 0700 if absent)\n"
-            "  -k, --key FILE          the hub's secret key (renkei-keygen hub)\n"
-            "  -m, --master-key FILE   the ID-code table's master key (renkei-keygen --master);\n"
-            "                          keep it outside the data directory\n"
-            "  -b, --bind ENDPOINT     where to listen (default %s;\n"
-            "                          tcp://127.0.0.1:* picks a free port)\n"
-            "  -r, --ready-file FILE   write the bound endpoint to FILE once listening\n"
-            "      --log-origin NAME   the routing log's name in its signed checkpoints\n"
-            "                          (default renkei-hub; auditors verify against it)\n"
-            "      --max-payload N     largest encrypted payload in bytes (default %d)\n"
-            "      --map-size N        LMDB map size in bytes (default 4 GiB)\n"
-            "      --batch N           frames per transaction (default 256)\n"
-            "      --verify-threads N  threads checking signatures ahead of the loop (default:\n"
-            "                          one per CPU beyond the first, 1..8; 0: in the loop)\n"
-            "      --queue-limit N     most messages waiting for one recipient (default 100000);\n"
-            "                          above it senders get QUEUE_FULL\n"
-            "      --ttl SECONDS       how long a message waits for its recipient (default 14\n"
-            "                          days); per type in the config: ttl.TYPE = SECONDS\n"
-            "  -c, --config FILE       read options from FILE (lines 'name = value', names as\n"
-            "                          the long options; command-line options win)\n"
-            "      --check-config      check keys, master key and store, print 'configuration OK'\n"
-            "  -v, --verbose           log every routed message (never WHO or WHAT)\n"
-            "  -h, --help              show this help\n",
-            DEFAULT_BIND, DEFAULT_MAX_PAYLOAD);
-}
+static const rk_cli_prog_t program = {
+    .name = "renkei-hub",
+    .synopsis = "--data DIR --key HUB.key --master-key MASTER.key [OPTIONS]",
+    .about = "The Renkei linkage hub: routes (FROM, TO, WHO, WHAT) between registered\n"
+             "organizations over CurveZMQ and translates WHO through its ID-code table.\n"
+             "A configuration file (--config) takes the same names as the long options.",
+    .opts = hub_option_table,
+    .n_opts = HUB_OPT_COUNT,
+};
 
 static bool check_required(const options_t *o, char *why, size_t why_len)
 {
@@ -76,8 +52,9 @@ static bool check_required(const options_t *o, char *why, size_t why_len)
         snprintf(why, why_len, "no hub key: give --key HUB.key (create one with 'renkei-keygen hub'); "
                                "the hub never runs without CURVE");
     else if (o->master_key == NULL)
-        snprintf(why, why_len, "no master key: give --master-key FILE (create one with "
-                               "'renkei-keygen --master FILE')");
+        snprintf(why, why_len,
+                 "no master key: give --master-key FILE (create one with "
+                 "'renkei-keygen --master-key FILE')");
     else
         return true;
     return false;
@@ -85,27 +62,6 @@ static bool check_required(const options_t *o, char *why, size_t why_len)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_MAX_PAYLOAD = 256, OPT_MAP_SIZE, OPT_BATCH, OPT_CHECK, OPT_QUEUE_LIMIT, OPT_TTL, OPT_LOG_ORIGIN,
-           OPT_VERIFY_THREADS };
-    static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"key", required_argument, NULL, 'k'},
-        {"master-key", required_argument, NULL, 'm'},
-        {"bind", required_argument, NULL, 'b'},
-        {"ready-file", required_argument, NULL, 'r'},
-        {"config", required_argument, NULL, 'c'},
-        {"max-payload", required_argument, NULL, OPT_MAX_PAYLOAD},
-        {"map-size", required_argument, NULL, OPT_MAP_SIZE},
-        {"batch", required_argument, NULL, OPT_BATCH},
-        {"verify-threads", required_argument, NULL, OPT_VERIFY_THREADS},
-        {"queue-limit", required_argument, NULL, OPT_QUEUE_LIMIT},
-        {"ttl", required_argument, NULL, OPT_TTL},
-        {"log-origin", required_argument, NULL, OPT_LOG_ORIGIN},
-        {"check-config", no_argument, NULL, OPT_CHECK},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     options_t opt;
     hub_log_t log = {stderr, HUB_LOG_NOTICE, "renkei-hub"};
     const char *config = NULL;
@@ -118,7 +74,8 @@ int main(int argc, char **argv)
     hub_config_t hcfg;
     rk_harden_t harden;
     char line[400];
-    int c, status = 1;
+    rk_cli_args_t args;
+    int status = 1;
 
     /* 0. no core file, and freed memory wiped (may re-execute once) */
     rk_harden_process(argv, &harden);
@@ -126,38 +83,27 @@ int main(int argc, char **argv)
     opt.verify_threads = -1;
     policy_ttl_init(&opt.ttl);
     /* 1. options */
-    while ((c = getopt_long(argc, argv, "d:k:m:b:r:c:vh", longopts, NULL)) != -1) {
-        const char *name = NULL;
-        switch (c) {
-        case 'd': name = "data"; break;
-        case 'k': name = "key"; break;
-        case 'm': name = "master-key"; break;
-        case 'b': name = "bind"; break;
-        case 'r': name = "ready-file"; break;
-        case OPT_MAX_PAYLOAD: name = "max-payload"; break;
-        case OPT_MAP_SIZE: name = "map-size"; break;
-        case OPT_BATCH: name = "batch"; break;
-        case OPT_VERIFY_THREADS: name = "verify-threads"; break;
-        case OPT_QUEUE_LIMIT: name = "queue-limit"; break;
-        case OPT_TTL: name = "ttl"; break;
-        case OPT_LOG_ORIGIN: name = "log-origin"; break;
-        case 'c': config = optarg; break;
-        case OPT_CHECK: opt.check_config = true; break;
-        case 'v': opt.verbose = true; break;
-        case 'h': usage(stdout); hub_options_free(&opt); return 0;
-        default: usage(stderr); hub_options_free(&opt); return 2;
-        }
-        if (name != NULL && !hub_options_set(&opt, name, optarg, false, why, sizeof why)) {
-            fprintf(stderr, "renkei-hub: %s\n", why);
-            hub_options_free(&opt);
-            return 2;
-        }
+    status = rk_cli_parse(&program, argc, argv, &args);
+    if (status == 0 && args.npos > 0)
+        status = rk_cli_usage_error(&args, "unexpected argument '%s'", args.pos[0]);
+    for (int i = 0; status == 0 && i < args.ngiven; i++) {
+        int id = args.given[i].opt;
+        if (id == HUB_OPT_CONFIG)
+            config = args.given[i].value;
+        else if (id == HUB_OPT_CHECK_CONFIG)
+            opt.check_config = true;
+        else if (id == HUB_OPT_VERBOSE)
+            opt.verbose = true;
+        else if (!hub_options_set(&opt, hub_option_table[id].name, args.given[i].value, false, why,
+                                  sizeof why))
+            status = rk_cli_usage_error(&args, "%s", why);
     }
-    if (optind != argc) {
-        fprintf(stderr, "renkei-hub: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
+    if (status > 0 && args.err != RK_CLI_E_NONE)
+        rk_cli_report(&args);
+    rk_cli_args_free(&args);
+    if (status != 0) {
         hub_options_free(&opt);
-        return 2;
+        return status == RK_CLI_HELP ? RK_EXIT_OK : status;
     }
 
     /* 2. configuration */

@@ -3,6 +3,8 @@
  */
 #include "options.h"
 
+#include "cli.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,23 +26,93 @@ static bool parse_size(const char *text, size_t *out)
     return true;
 }
 
+const rk_cli_opt_t hub_option_table[HUB_OPT_COUNT] = {
+    [HUB_OPT_DATA] = {"data", 'd', "DIR", "LMDB data directory (created 0700 if absent)", NULL, -1, 0},
+    [HUB_OPT_KEY] = {"key", 'k', "FILE", "the hub's secret key (renkei-keygen hub)", NULL, -1, 0},
+    [HUB_OPT_MASTER_KEY] =
+        {"master-key", 'm', "FILE",
+         "the ID-code table's master key (renkei-keygen --master-key);\nkeep it outside the "
+         "data directory",
+         NULL, -1, 0},
+    [HUB_OPT_BIND] = {"bind", 'b', "ENDPOINT",
+                      "where to listen (default tcp://127.0.0.1:7750;\ntcp://127.0.0.1:* picks a free port)",
+                      NULL, -1, 0},
+    [HUB_OPT_READY_FILE] = {"ready-file", 'r', "FILE", "write the bound endpoint to FILE once listening",
+                            NULL, -1, 0},
+    [HUB_OPT_LOG_ORIGIN] = {"log-origin", 0, "NAME",
+                            "the routing log's name in its signed checkpoints\n(default renkei-hub; auditors "
+                            "verify against it)",
+                            NULL, -1, 0},
+    [HUB_OPT_MAX_PAYLOAD] = {"max-payload", 0, "N", "largest encrypted payload in bytes (default 65536)",
+                             NULL, -1, 0},
+    [HUB_OPT_MAP_SIZE] = {"map-size", 0, "N", "LMDB map size in bytes (default 4 GiB)", NULL, -1, 0},
+    [HUB_OPT_BATCH] = {"batch", 0, "N", "frames per transaction (default 256)", NULL, -1, 0},
+    [HUB_OPT_VERIFY_THREADS] =
+        {"verify-threads", 0, "N",
+         "threads checking signatures ahead of the loop (default:\none per CPU beyond the "
+         "first, 1..8; 0: in the loop)",
+         NULL, -1, 0},
+    [HUB_OPT_QUEUE_LIMIT] =
+        {"queue-limit", 0, "N",
+         "most messages waiting for one recipient (default 100000);\nabove it senders get "
+         "QUEUE_FULL",
+         NULL, -1, 0},
+    [HUB_OPT_TTL] = {"ttl", 0, "SECONDS",
+                     "how long a message waits for its recipient (default 14\ndays); per type in the config: "
+                     "ttl.TYPE = SECONDS",
+                     NULL, -1, 0},
+    [HUB_OPT_CONFIG] =
+        {"config", 'c', "FILE",
+         "read options from FILE (lines 'name = value', names as\nthe long options; command-line "
+         "options win)",
+         NULL, -1, 0},
+    [HUB_OPT_CHECK_CONFIG] = {"check-config", 0, NULL,
+                              "check keys, master key and store, print 'configuration OK'", NULL, -1, 0},
+    [HUB_OPT_VERBOSE] = {"verbose", 'v', NULL, "log every routed message (never WHO or WHAT)", NULL, -1, 0},
+    [HUB_OPT_HELP] = {"help", 'h', NULL, "show this help", NULL, -1, 0},
+};
+
+/* The option of that long name in hub_option_table, or -1. */
+static int option_id(const char *name)
+{
+    for (int i = 0; i < HUB_OPT_COUNT; i++)
+        if (strcmp(hub_option_table[i].name, name) == 0)
+            return hub_option_table[i].alias_of >= 0 ? hub_option_table[i].alias_of : i;
+    return -1;
+}
+
 /* Sets one option by its long name.  Returns false with a message in why. */
 bool hub_options_set(options_t *o, const char *name, const char *value, bool from_file, char *why,
                      size_t why_len)
 {
     char **str = NULL;
     size_t *num = NULL;
-    if (strcmp(name, "data") == 0) str = &o->data;
-    else if (strcmp(name, "key") == 0) str = &o->key;
-    else if (strcmp(name, "master-key") == 0) str = &o->master_key;
-    else if (strcmp(name, "bind") == 0) str = &o->bind;
-    else if (strcmp(name, "ready-file") == 0) str = &o->ready_file;
-    else if (strcmp(name, "log-origin") == 0) str = &o->log_origin;
-    else if (strcmp(name, "max-payload") == 0) num = &o->max_payload;
-    else if (strcmp(name, "map-size") == 0) num = &o->map_size;
-    else if (strcmp(name, "batch") == 0) num = &o->batch;
-    else if (strcmp(name, "queue-limit") == 0) num = &o->queue_limit;
-    else if (strcmp(name, "ttl") == 0) num = &o->ttl_s;
+    int id = option_id(name);
+
+    if (id == HUB_OPT_CONFIG || id == HUB_OPT_CHECK_CONFIG || id == HUB_OPT_HELP)
+        id = -1; /* command line only */
+    if (id == HUB_OPT_DATA)
+        str = &o->data;
+    else if (id == HUB_OPT_KEY)
+        str = &o->key;
+    else if (id == HUB_OPT_MASTER_KEY)
+        str = &o->master_key;
+    else if (id == HUB_OPT_BIND)
+        str = &o->bind;
+    else if (id == HUB_OPT_READY_FILE)
+        str = &o->ready_file;
+    else if (id == HUB_OPT_LOG_ORIGIN)
+        str = &o->log_origin;
+    else if (id == HUB_OPT_MAX_PAYLOAD)
+        num = &o->max_payload;
+    else if (id == HUB_OPT_MAP_SIZE)
+        num = &o->map_size;
+    else if (id == HUB_OPT_BATCH)
+        num = &o->batch;
+    else if (id == HUB_OPT_QUEUE_LIMIT)
+        num = &o->queue_limit;
+    else if (id == HUB_OPT_TTL)
+        num = &o->ttl_s;
     else if (strncmp(name, "ttl.", 4) == 0) {
         size_t secs = 0;
         if (!parse_size(value, &secs) || !policy_ttl_set(&o->ttl, name + 4, (uint64_t)secs * 1000)) {
@@ -48,8 +120,7 @@ bool hub_options_set(options_t *o, const char *name, const char *value, bool fro
             return false;
         }
         return true;
-    }
-    else if (strcmp(name, "verify-threads") == 0) {
+    } else if (id == HUB_OPT_VERIFY_THREADS) {
         char *end = NULL;
         long v;
         if (from_file && o->verify_threads >= 0)
@@ -62,14 +133,13 @@ bool hub_options_set(options_t *o, const char *name, const char *value, bool fro
         }
         o->verify_threads = (int)v;
         return true;
-    }
-    else if (strcmp(name, "verbose") == 0) {
+    } else if (id == HUB_OPT_VERBOSE) {
         if (from_file && o->verbose)
             return true; /* -v on the command line wins */
         o->verbose = strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0;
         return true;
     } else {
-        snprintf(why, why_len, "unknown option '%s'", name);
+        snprintf(why, why_len, "unknown option '%s' (names are renkei-hub's long options, in full)", name);
         return false;
     }
     if (str != NULL) {
@@ -80,7 +150,7 @@ bool hub_options_set(options_t *o, const char *name, const char *value, bool fro
         return *str != NULL;
     }
     if (num == NULL) { /* every branch above set str or num, or returned */
-        snprintf(why, why_len, "unknown option '%s'", name);
+        snprintf(why, why_len, "unknown option '%s' (names are renkei-hub's long options, in full)", name);
         return false;
     }
     if (from_file && *num != 0)

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cli.h"
 #include "policy.h"
 
 typedef struct options {
@@ -33,6 +34,31 @@ typedef struct options {
     bool check_config;
     bool verbose;
 } options_t;
+
+/* renkei-hub's options, ids into hub_option_table (common/cli.h).  The
+ * configuration file's names are the same table's long names: there is one
+ * list of names for both. */
+enum {
+    HUB_OPT_DATA,
+    HUB_OPT_KEY,
+    HUB_OPT_MASTER_KEY,
+    HUB_OPT_BIND,
+    HUB_OPT_READY_FILE,
+    HUB_OPT_LOG_ORIGIN,
+    HUB_OPT_MAX_PAYLOAD,
+    HUB_OPT_MAP_SIZE,
+    HUB_OPT_BATCH,
+    HUB_OPT_VERIFY_THREADS,
+    HUB_OPT_QUEUE_LIMIT,
+    HUB_OPT_TTL,
+    HUB_OPT_CONFIG,       /* command line only */
+    HUB_OPT_CHECK_CONFIG, /* command line only */
+    HUB_OPT_VERBOSE,
+    HUB_OPT_HELP, /* command line only */
+    HUB_OPT_COUNT
+};
+
+extern const rk_cli_opt_t hub_option_table[HUB_OPT_COUNT];
 
 /* Sets one option by its long name; from_file: a value already set (from the
  * command line) is kept.  Returns false with a message in why. */

@@ -1,87 +1,94 @@
 /*
  * renkei-keygen - create a party's key pair, or the hub's master key.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "keys.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: renkei-keygen [-o DIR] NAME\n"
-            "       renkei-keygen --master FILE\n"
-            "\n"
-            "Creates DIR/NAME.key (secret, mode 0600) and DIR/NAME.pub (public) for the\n"
-            "party NAME (an organization id such as city.x, or 'hub').  One identity\n"
-            "gives both the Ed25519 signing key and the X25519 key used by CurveZMQ\n"
-            "and payload encryption.  Mail NAME.pub to the hub operator; never the .key.\n"
-            "\n"
-            "  -o, --out DIR     write into DIR (default: current directory)\n"
-            "  -m, --master FILE create the hub's master key (the ID-code table key)\n"
-            "  -h, --help        show this help\n"
-            "\n"
-            "Existing files are never overwritten.\n");
-}
+#define PROG "renkei-keygen"
 
-int main(int argc, char **argv)
+enum { OPT_OUT_DIR, OPT_MASTER_KEY, OPT_HELP, OPT_OUT, OPT_MASTER, N_OPTS };
+
+static const rk_cli_opt_t options[N_OPTS] = {
+    [OPT_OUT_DIR] = {"out-dir", 'o', "DIR", "write into DIR (default: the current directory)", NULL, -1, 0},
+    [OPT_MASTER_KEY] = {"master-key", 'm', "FILE",
+                        "create the hub's master key (the ID-code table key) in FILE,\nthe file renkei-hub's "
+                        "--master-key reads",
+                        NULL, -1, 0},
+    [OPT_HELP] = {"help", 'h', NULL, "show this help", NULL, -1, 0},
+    /* the spellings before renkei-hub's and renkei-agent's names were taken */
+    [OPT_OUT] = {"out", 0, "DIR", "deprecated spelling of --out-dir", NULL, OPT_OUT_DIR, RK_CLI_HIDDEN},
+    [OPT_MASTER] = {"master", 0, "FILE", "deprecated spelling of --master-key", NULL, OPT_MASTER_KEY,
+                    RK_CLI_HIDDEN},
+};
+
+static int run(const rk_cli_args_t *a, void *ctx)
 {
-    static const struct option opts[] = {
-        {"out", required_argument, NULL, 'o'},
-        {"master", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *dir = ".", *master = NULL;
+    const char *dir = a->value[OPT_OUT_DIR] ? a->value[OPT_OUT_DIR] : ".";
+    const char *master = a->value[OPT_MASTER_KEY];
     char why[512] = "", prefix[4096];
     rk_identity_t *id;
-    int c;
 
-    while ((c = getopt_long(argc, argv, "o:m:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o': dir = optarg; break;
-        case 'm': master = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
+    (void)ctx;
     if (master != NULL) {
-        if (optind != argc) {
-            usage(stderr);
-            return 2;
-        }
+        if (a->npos != 0)
+            return rk_cli_usage_error(a,
+                                      "--master-key FILE takes no NAME ('%s'): make the master key and each "
+                                      "party's key pair in separate runs",
+                                      a->pos[0]);
         if (rk_master_generate_file(master, why, sizeof why) != RK_KEYS_OK) {
-            fprintf(stderr, "renkei-keygen: %s\n", why);
-            return 1;
+            fprintf(stderr, PROG ": %s\n", why);
+            return RK_EXIT_ERROR;
         }
         printf("wrote master key %s (mode 0600)\n", master);
-        return 0;
+        return RK_EXIT_OK;
     }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return 2;
+    if (a->npos != 1)
+        return rk_cli_usage_error(a,
+                                  "%s: usage: " PROG " [-o DIR] NAME (e.g. city.x, or hub), or " PROG
+                                  " --master-key FILE",
+                                  a->npos == 0 ? "no NAME given" : "more than one NAME");
+    if (!rk_valid_name(a->pos[0])) {
+        fprintf(stderr,
+                PROG ": '%s' is not a valid name: use 1-64 of a-z 0-9 . _ -, starting with a letter\n",
+                a->pos[0]);
+        return RK_EXIT_USAGE;
     }
-    if (!rk_valid_name(argv[optind])) {
-        fprintf(stderr, "renkei-keygen: '%s' is not a valid name: use 1-64 of a-z 0-9 . _ -, "
-                        "starting with a letter\n", argv[optind]);
-        return 2;
+    if ((size_t)snprintf(prefix, sizeof prefix, "%s/%s", dir, a->pos[0]) >= sizeof prefix) {
+        fprintf(stderr, PROG ": output path too long\n");
+        return RK_EXIT_USAGE;
     }
-    if ((size_t)snprintf(prefix, sizeof prefix, "%s/%s", dir, argv[optind]) >= sizeof prefix) {
-        fprintf(stderr, "renkei-keygen: output path too long\n");
-        return 2;
-    }
-    id = rk_identity_generate(argv[optind]);
+    id = rk_identity_generate(a->pos[0]);
     if (id == NULL) {
-        fprintf(stderr, "renkei-keygen: cannot generate a key (libsodium failed)\n");
-        return 1;
+        fprintf(stderr, PROG ": cannot generate a key (libsodium failed)\n");
+        return RK_EXIT_ERROR;
     }
     if (rk_identity_save(id, prefix, why, sizeof why) != RK_KEYS_OK) {
-        fprintf(stderr, "renkei-keygen: %s\n", why);
+        fprintf(stderr, PROG ": %s\n", why);
         rk_identity_destroy(&id);
-        return 1;
+        return RK_EXIT_ERROR;
     }
     rk_identity_destroy(&id);
     printf("wrote %s.key (secret, mode 0600) and %s.pub\n", prefix, prefix);
-    return 0;
+    return RK_EXIT_OK;
+}
+
+static const rk_cli_prog_t program = {
+    .name = PROG,
+    .synopsis = "[-o DIR] NAME\n       " PROG " --master-key FILE",
+    .about = "Creates DIR/NAME.key (secret, mode 0600) and DIR/NAME.pub (public) for the\n"
+             "party NAME (an organization id such as city.x, or 'hub').  One identity\n"
+             "gives both the Ed25519 signing key and the X25519 key used by CurveZMQ\n"
+             "and payload encryption.  Mail NAME.pub to the hub operator; never the .key.\n"
+             "Existing files are never overwritten.",
+    .opts = options,
+    .n_opts = N_OPTS,
+    .run = run,
+};
+
+int main(int argc, char **argv)
+{
+    return rk_cli_main(&program, argc, argv, NULL);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Runs renkei-bench --quick --json F and checks that it ran and that F is
+"""Runs renkei-bench --quick --out F and checks that it ran and that F is
 well-formed JSON holding every figure (a number, or an explicit reason it
 was skipped) and every ratio.  No timing is asserted."""
 import json
@@ -48,7 +48,7 @@ def main():
     out = os.environ["RENKEI_BENCH_JSON"]
     if os.path.exists(out):
         os.unlink(out)
-    run = subprocess.run([exe, "--quick", "--json", out], capture_output=True, text=True,
+    run = subprocess.run([exe, "--quick", "--out", out], capture_output=True, text=True,
                          timeout=110)
     if run.returncode != 0:
         fail(f"renkei-bench --quick exited {run.returncode}:\n{run.stderr}\n{run.stdout}")

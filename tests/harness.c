@@ -428,9 +428,9 @@ it_env_t *it_env_new(void)
     if (it_keygen(env, "hub") != 0)
         goto fail;
     {
-        const char *argv[] = {"--master", env->master, NULL};
+        const char *argv[] = {"--master-key", env->master, NULL};
         if (it_run(env, "renkei-keygen", argv, NULL, 20, &r) != 0) {
-            fprintf(stderr, "harness: renkei-keygen --master failed: %s\n", r.err);
+            fprintf(stderr, "harness: renkei-keygen --master-key failed: %s\n", r.err);
             goto fail;
         }
     }

@@ -34,3 +34,6 @@ renkei_add_test(test_it_agent_nomem SOURCES test_it_agent_nomem.c LIBS renkei_it
 target_link_options(test_it_agent_nomem PRIVATE
   -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=sodium_malloc)
 add_dependencies(test_it_agent_nomem renkei-keygen renkei-hub renkei-ctl)
+
+# test_it_cmdline checks every program's command line.
+add_dependencies(test_it_cmdline renkei-audit renkei-bench)

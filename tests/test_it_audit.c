@@ -332,7 +332,7 @@ static void test_verify_consistent(void **state)
     it_run_clear(&r);
 
     /* another origin than the hub's is refused */
-    assert_int_equal(audit_as(fx, "audit.z", &r, "--origin", "other-log", "verify", "--state",
+    assert_int_equal(audit_as(fx, "audit.z", &r, "--log-origin", "other-log", "verify", "--state",
                               it_path(fx->env, "other.state"), NULL),
                      1);
     assert_non_null(strstr(r.out, "NOT CONSISTENT: "));

@@ -13,6 +13,16 @@
  *       number appears in neither stdout nor stderr;
  *   (3) while `send --person-file FILE` waits for its reply, the process's
  *       /proc/PID/cmdline does not hold the number.
+ *
+ * And one option vocabulary for every program (README.md, "Command lines"):
+ *   (4) renkei-hub, renkei-ctl, renkei-agent, renkei-audit, renkei-keygen
+ *       and renkei-bench each refuse an abbreviated option (which
+ *       getopt_long took for the full name), exit 2, naming it;
+ *   (5) each answers --help, and every command's --help and 'help CMD',
+ *       with its own usage and exit 0;
+ *   (6) an option given to a command it does not belong to exits 2 naming
+ *       the commands it belongs to; a deprecated spelling still works, with
+ *       one warning.
  */
 #define _GNU_SOURCE /* memmem */
 #include <limits.h>
@@ -25,9 +35,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "harness.h"
 
 #define NUMBER "TEST-0007-ARGV"   /* a made-up resident's number */
@@ -342,13 +354,201 @@ static void test_number_not_in_cmdline(void **state)
     free(err);
 }
 
+/* Runs prog (not renkei-agent's organization options) with args. */
+static int run_prog(fixture_t *fx, const char *prog, it_run_t *r, const char *const *args)
+{
+    return it_run(fx->env, prog, args, NULL, 30, r);
+}
+
+/* (4) An abbreviation is not taken for the option it starts: exit 2, and the
+ * message names what was not recognised. */
+static void test_abbreviations_are_refused(void **state)
+{
+    fixture_t *fx = *state;
+    char hubkey[PATH_MAX], key[PATH_MAX], master[PATH_MAX];
+    it_run_t r;
+    int st;
+
+    snprintf(hubkey, sizeof hubkey, "%s", it_path(fx->env, "keys/hub.pub"));
+    snprintf(key, sizeof key, "%s", it_path(fx->env, "keys/city.x.key"));
+    snprintf(master, sizeof master, "%s", it_path(fx->env, "abbreviated-master.key"));
+    {
+        const char *hub[] = {"--dat", it_path(fx->env, "hub-abbrev"), NULL};
+        const char *ctl[] = {"--dat", it_hub_data(fx->env), "list", NULL};
+        const char *audit[] = {"-H",         it_hub_endpoint(fx->env),
+                               "--hub-k",    hubkey,
+                               "-k",         key,
+                               "-t",         "2",
+                               "checkpoint", NULL};
+        const char *keygen[] = {"--mast", master, NULL};
+        const char *bench[] = {"--rep", "x", NULL};
+        const struct {
+            const char *prog;
+            const char *const *args;
+            const char *named;
+        } cases[] = {
+            {"renkei-hub", hub, "unknown option '--dat'"},
+            {"renkei-ctl", ctl, "unknown option '--dat'"},
+            {"renkei-audit", audit, "unknown option '--hub-k'"},
+            {"renkei-keygen", keygen, "unknown option '--mast'"},
+            {"renkei-bench", bench, "unknown option '--rep'"},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            st = run_prog(fx, cases[i].prog, &r, cases[i].args);
+            if (st != RK_EXIT_USAGE || strstr(r.err, cases[i].named) == NULL ||
+                strstr(r.err, "abbreviated") == NULL)
+                fail_msg("%s %s: expected exit %d saying \"%s\" and that options are not abbreviated, got "
+                         "exit %d: "
+                         "%s",
+                         cases[i].prog, cases[i].args[0], RK_EXIT_USAGE, cases[i].named, st, r.err);
+            it_run_clear(&r);
+        }
+    }
+    /* nothing was made under the abbreviated name */
+    assert_int_equal(access(master, F_OK), -1);
+
+    /* renkei-agent: --hub-k is not --hub-key, nor --time --timeout */
+    {
+        const char *args[] = {"--hub-k", hubkey, "status", "--all", NULL};
+        st = it_agentv(fx->env, "city.x", NULL, args, &r);
+        if (st != RK_EXIT_USAGE || strstr(r.err, "unknown option '--hub-k'") == NULL)
+            fail_msg("renkei-agent --hub-k: expected exit 2 naming it, got %d: %s", st, r.err);
+        assert_non_null(strstr(r.err, "--hub-key"));
+        it_run_clear(&r);
+    }
+    {
+        const char *args[] = {"status", "--time=5", NULL};
+        st = it_agentv(fx->env, "city.x", NULL, args, &r);
+        if (st != RK_EXIT_USAGE || strstr(r.err, "unknown option '--time'") == NULL)
+            fail_msg("renkei-agent --time=5: expected exit 2 naming it, got %d: %s", st, r.err);
+        it_run_clear(&r);
+    }
+}
+
+/* (5) --help: every program, every command, both ways; exit 0, on stdout. */
+static void test_help_for_every_command(void **state)
+{
+    fixture_t *fx = *state;
+    static const struct {
+        const char *prog;
+        const char *cmds[12];
+    } progs[] = {
+        {"renkei-hub", {NULL}},
+        {"renkei-keygen", {NULL}},
+        {"renkei-bench", {NULL}},
+        {"renkei-ctl", {"register", "list", "show", "suspend", "reactivate", "rekey", NULL}},
+        {"renkei-audit", {"verify", "query", "export", "checkpoint", NULL}},
+        {"renkei-agent",
+         {"enroll", "bind", "lookup", "send", "serve", "status", "flush", "directory", "receipt", "disclose",
+          "purge", NULL}},
+    };
+    it_run_t r;
+    char want[128];
+
+    for (size_t p = 0; p < sizeof progs / sizeof progs[0]; p++) {
+        const char *help[] = {"--help", NULL};
+        int st = run_prog(fx, progs[p].prog, &r, help);
+        snprintf(want, sizeof want, "usage: %s ", progs[p].prog);
+        if (st != 0 || strstr(r.out, want) == NULL || strstr(r.out, "\"Command lines\"") == NULL)
+            fail_msg("%s --help: expected exit 0 with its usage and the README's \"Command lines\", got %d: "
+                     "%s%s",
+                     progs[p].prog, st, r.out, r.err);
+        for (size_t c = 0; progs[p].cmds[c] != NULL; c++)
+            if (strstr(r.out, progs[p].cmds[c]) == NULL)
+                fail_msg("%s --help does not list %s", progs[p].prog, progs[p].cmds[c]);
+        it_run_clear(&r);
+        for (size_t c = 0; progs[p].cmds[c] != NULL; c++) {
+            const char *cmd = progs[p].cmds[c];
+            const char *after[] = {cmd, "--help", NULL};
+            const char *before[] = {"help", cmd, NULL};
+            snprintf(want, sizeof want, "usage: %s [OPTIONS] %s", progs[p].prog, cmd);
+            for (int form = 0; form < 2; form++) {
+                st = run_prog(fx, progs[p].prog, &r, form == 0 ? after : before);
+                if (st != 0 || strstr(r.out, want) == NULL || r.err[0] != '\0')
+                    fail_msg("%s %s: expected exit 0 and \"%s\" on stdout, got %d: %s%s", progs[p].prog,
+                             form == 0 ? "CMD --help" : "help CMD", want, st, r.out, r.err);
+                it_run_clear(&r);
+            }
+        }
+    }
+}
+
+/* (6) An option of another command, and the old spellings. */
+static void test_wrong_command_and_old_spellings(void **state)
+{
+    fixture_t *fx = *state;
+    char hubkey[PATH_MAX], key[PATH_MAX], master[PATH_MAX], dir[PATH_MAX];
+    it_run_t r;
+    int st;
+
+    {
+        const char *args[] = {"status", "--to", "power", NULL};
+        st = it_agentv(fx->env, "city.x", NULL, args, &r);
+        if (st != RK_EXIT_USAGE || strstr(r.err, "--to belongs to send, not to status") == NULL)
+            fail_msg("status --to: expected exit 2 naming send, got %d: %s", st, r.err);
+        it_run_clear(&r);
+    }
+    {
+        const char *args[] = {"--person", "directory", NULL};
+        st = it_agentv(fx->env, "city.x", NULL, args, &r);
+        if (st != RK_EXIT_USAGE ||
+            strstr(r.err,
+                   "--person belongs to enroll, bind, lookup, send, status and disclose, not to directory") ==
+                NULL)
+            fail_msg("--person directory: expected exit 2 naming its commands, got %d: %s", st, r.err);
+        it_run_clear(&r);
+    }
+    assert_int_equal(it_ctl(fx->env, &r, "list", "--pub", "x.pub", NULL), RK_EXIT_USAGE);
+    assert_non_null(strstr(r.err, "--pub belongs to register and rekey, not to list"));
+    it_run_clear(&r);
+    {
+        const char *args[] = {"verify", "--format", "csv", NULL};
+        assert_int_equal(run_prog(fx, "renkei-audit", &r, args), RK_EXIT_USAGE);
+        assert_non_null(strstr(r.err, "--format belongs to export, not to verify"));
+        it_run_clear(&r);
+    }
+
+    /* renkei-keygen --master and --out: renamed --master-key and --out-dir */
+    snprintf(master, sizeof master, "%s", it_path(fx->env, "old-spelling-master.key"));
+    snprintf(dir, sizeof dir, "%s", it_path(fx->env, "keys"));
+    {
+        const char *args[] = {"--master", master, NULL};
+        assert_int_equal(run_prog(fx, "renkei-keygen", &r, args), 0);
+        assert_non_null(strstr(r.err, "warning: --master is deprecated and will go; use --master-key"));
+        assert_int_equal(access(master, F_OK), 0);
+        it_run_clear(&r);
+    }
+    {
+        const char *args[] = {"--out", dir, "--out", dir, "old.spelling", NULL};
+        assert_int_equal(run_prog(fx, "renkei-keygen", &r, args), 0);
+        assert_non_null(strstr(r.err, "use --out-dir"));
+        assert_null(strstr(strstr(r.err, "deprecated") + 1, "deprecated")); /* one warning */
+        it_run_clear(&r);
+    }
+    /* renkei-audit --origin: renamed --log-origin, as renkei-hub and renkei-agent call it */
+    snprintf(hubkey, sizeof hubkey, "%s", it_path(fx->env, "keys/hub.pub"));
+    snprintf(key, sizeof key, "%s", it_path(fx->env, "keys/city.x.key"));
+    {
+        const char *args[] = {"-H",         it_hub_endpoint(fx->env),
+                              "-K",         hubkey,
+                              "-k",         key,
+                              "-t",         "5",
+                              "--origin",   "renkei-hub",
+                              "checkpoint", NULL};
+        st = run_prog(fx, "renkei-audit", &r, args);
+        assert_non_null(strstr(r.err, "warning: --origin is deprecated and will go; use --log-origin"));
+        assert_int_not_equal(st, RK_EXIT_USAGE); /* taken: city.x is no auditor, the hub says so */
+        it_run_clear(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_number_from_stdin_or_file),
-        cmocka_unit_test(test_bad_input_is_refused),
-        cmocka_unit_test(test_number_as_argument_is_refused),
-        cmocka_unit_test(test_number_not_in_cmdline),
+        cmocka_unit_test(test_number_from_stdin_or_file),       cmocka_unit_test(test_bad_input_is_refused),
+        cmocka_unit_test(test_number_as_argument_is_refused),   cmocka_unit_test(test_number_not_in_cmdline),
+        cmocka_unit_test(test_abbreviations_are_refused),       cmocka_unit_test(test_help_for_every_command),
+        cmocka_unit_test(test_wrong_command_and_old_spellings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -676,7 +676,7 @@ static void test_keygen_writes_loadable_keys(void **state)
     char out[4096], err[4096], key[4096], pub[4096], master[4096], why[512] = "";
     const char *args[] = {"-o", (const char *)*state, "town.y", NULL};
     const char *again[] = {"-o", (const char *)*state, "town.y", NULL};
-    const char *margs[] = {"--master", master, NULL};
+    const char *margs[] = {"--master-key", master, NULL};
     rk_identity_t *id = NULL;
     rk_pubkey_t p;
     uint8_t *mk = NULL;
