@@ -1370,6 +1370,56 @@ static int cmd_directory(const options *o)
     return 0;
 }
 
+/* ------------------------------------------------------------------ procedures */
+
+/* The hub's procedure catalogue as this organization sees it. */
+static int cmd_procedures(const options *o)
+{
+    rk_agent_t *a = NULL;
+    rk_procedure *list = NULL;
+    size_t n = 0;
+    char why[512] = "";
+    rk_agent_err err;
+    int rc;
+
+    if ((rc = check_needs(o, "procedures", NEED_KEY | NEED_HUB_KEY)) != 0)
+        return rc;
+    if ((rc = open_agent(o, false, true, false, &a)) != 0)
+        return rc;
+    err = rk_agent_procedures(a, &list, &n, why, sizeof why);
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        rk_agent_close(&a);
+        return EXIT_ERR;
+    }
+    printf("%-32s  %-4s  %-7s  %-26s  %s\n", "PROCEDURE", "SEND", "RECEIVE", "ANSWER", "TITLE");
+    for (size_t i = 0; i < n; i++) {
+        const rk_procedure *p = &list[i];
+        char ans[96];
+        if (p->local)
+            continue;
+        if (p->follows[0] != '\0')
+            snprintf(ans, sizeof ans, "follows %s", p->follows);
+        else
+            snprintf(ans, sizeof ans, "%s", p->replied ? "replied" : "none");
+        printf("%-32s  %-4s  %-7s  %-26s  %s\n", p->type, p->may_send ? "yes" : "-",
+               p->may_receive ? "yes" : "-", ans, p->title);
+        if (p->granted && p->may_send)
+            printf("%-32s  granted by: %s\n", "", p->granted_by);
+        else if (p->granted && !p->may_send)
+            printf("%-32s  (access = granted: no recipient grants it to %s yet)\n", "", rk_agent_org(a));
+    }
+    printf("\nHandled inside a municipality (never routed):");
+    for (size_t i = 0; i < n; i++)
+        if (list[i].local)
+            printf(" %s", list[i].type);
+    printf("\n");
+    fflush(stdout);
+    free(list);
+    rk_agent_close(&a);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ routing log */
 
 /* The one outbox message whose id starts with prefix, into msg_id. */
@@ -1838,6 +1888,18 @@ static int run_serve(const rk_cli_args_t *a, void *ctx)
     return cmd_serve(&r->o);
 }
 
+static int run_procedures(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return usage_error("procedures takes no arguments");
+    return cmd_procedures(&r->o);
+}
+
 static int run_directory(const rk_cli_args_t *a, void *ctx)
 {
     run_ctx *r = ctx;
@@ -1958,6 +2020,8 @@ static const rk_cli_cmd_t cli_commands[] = {
      run_status},
     {"flush", "", "re-send the messages the hub has not accepted yet", NULL, NULL, run_flush},
     {"directory", "", "print the hub's signed list of organizations", NULL, NULL, run_directory},
+    {"procedures", "", "the procedure types this organization may send and receive (the hub's catalogue)",
+     NULL, NULL, run_procedures},
     {"receipt", "MSGID [--out FILE]", "proof that the hub put message MSGID on its routing log",
      "Checks the hub-signed checkpoint and the inclusion proof of the entry of message\n"
      "MSGID (or a unique prefix); --out keeps the receipt in FILE.\n",

@@ -1,10 +1,11 @@
 /*
  * renkei-ctl - the hub operator's tool: register organizations and their
- * keys, suspend and reactivate them, replace a key.
+ * keys, suspend and reactivate them, replace a key; keep the procedure
+ * catalogue (hub/catalogue.h).
  *
  * It works on the hub's data directory directly (LMDB serializes it with a
  * running hub, which sees the change at its next transaction) and never needs
- * the master key: it touches organizations only.
+ * the master key: it touches organizations and the catalogue only.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "catalogue_store.h"
 #include "keys.h"
 #include "store.h"
 #include "cli.h"
@@ -45,6 +47,12 @@ typedef struct cmd_args {
     const char *org;
     const char *kind;
     const char *pub;
+    /* catalogue */
+    const char *action;
+    char **args; /* after the action */
+    int nargs;
+    const char *out;
+    bool dry_run;
 } cmd_args_t;
 
 static void fmt_time(uint64_t ms, char out[32])
@@ -419,7 +427,9 @@ static int cmd_rekey(const cmd_args_t *a)
         goto out;
     }
     fmt_curve(o.curve_pk, z85);
-    printf("rekeyed %s: new key %.16s; the old key can no longer connect\n", o.id, z85);
+    printf("rekeyed %s: new key %.16s; the old key can no longer connect, and its open connections get "
+           "nothing more\n",
+           o.id, z85);
     rc = EXIT_OK;
 out:
     store_abort(&t);
@@ -427,33 +437,344 @@ out:
     return rc;
 }
 
+/* -------------------------------------------------------------- catalogue */
+
+/* Reads a whole file ("-": standard input) into a NUL-terminated buffer. */
+static char *read_text(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+
+    if (f == NULL) {
+        err_f("cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        size_t got;
+        if (cap - n < 4096) {
+            char *q = cap > RK_CATALOGUE_MAX ? NULL : realloc(buf, cap ? cap * 2 : 65536);
+            if (q == NULL) {
+                err_f("%s is too large for a catalogue", path);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = q;
+            cap = cap ? cap * 2 : 65536;
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                err_f("cannot read %s: %s", path, strerror(errno));
+                free(buf);
+                buf = NULL;
+            }
+            break;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    if (buf != NULL) {
+        buf[n] = '\0';
+        *len = n;
+    }
+    return buf;
+}
+
+typedef struct sections {
+    cat_section_t *s;
+    size_t n, cap;
+} sections_t;
+
+static bool collect(cat_section_t *s, void *ctx, char *why, size_t why_len)
+{
+    sections_t *l = ctx;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        cat_section_t *q = realloc(l->s, cap * sizeof *q);
+        if (q == NULL) {
+            snprintf(why, why_len, "out of memory");
+            return false;
+        }
+        l->s = q;
+        l->cap = cap;
+    }
+    l->s[l->n++] = *s;
+    memset(s, 0, sizeof *s); /* moved */
+    return true;
+}
+
+static void sections_free(sections_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        cat_section_clear(&l->s[i]);
+    free(l->s);
+    memset(l, 0, sizeof *l);
+}
+
+/* Parses the file at path into l; EXIT_OK or prints why. */
+static int read_sections(const char *path, sections_t *l)
+{
+    char why[512] = "", *text;
+    size_t len = 0;
+    bool ok;
+
+    if ((text = read_text(path, &len)) == NULL)
+        return EXIT_ERR;
+    ok = cat_parse(text, len, collect, l, why, sizeof why);
+    free(text);
+    if (!ok) {
+        err_f("%s: %s; nothing was changed", strcmp(path, "-") == 0 ? "standard input" : path, why);
+        sections_free(l);
+        return EXIT_ERR;
+    }
+    return EXIT_OK;
+}
+
+/* Whether the store holds a section with this key. */
+static store_err section_stored(store_txn_t *t, const cat_section_t *sec, bool *stored)
+{
+    char key[STORE_CAT_KEY_MAX + 1], *text = NULL;
+    size_t len = 0;
+    store_err err;
+
+    cat_section_key(sec, key, sizeof key);
+    err = store_cat_get(t, key, &text, &len);
+    free(text);
+    *stored = err == STORE_OK;
+    return err == STORE_ENOTFOUND ? STORE_OK : err;
+}
+
+static void print_report(const cat_change_report_t *r, bool dry)
+{
+    printf("%s%zu added, %zu changed, %zu removed, %zu unchanged%s\n", dry ? "would be: " : "", r->added,
+           r->changed, r->removed, r->unchanged,
+           dry ? " (--dry-run: nothing was written)" : "; the hub routes under it from its next loop turn");
+}
+
+/* A change of the stored catalogue: load (replace_all), add, change, remove. */
+static int catalogue_write(const cmd_args_t *a, const sections_t *l, const char *const *del, size_t n_del,
+                           bool replace_all, int must_exist)
+{
+    store_t *s = NULL;
+    store_txn_t *t = NULL;
+    cat_change_report_t rep;
+    char why[512] = "";
+    store_err err;
+    int rc = EXIT_ERR;
+
+    if ((rc = open_store(a, false, &s)) != EXIT_OK)
+        return rc;
+    rc = EXIT_ERR;
+    if ((err = store_begin(s, true, &t)) != STORE_OK) {
+        store_fail("change the catalogue", err, a);
+        goto out;
+    }
+    for (size_t i = 0; must_exist >= 0 && i < l->n; i++) {
+        bool stored;
+        char key[STORE_CAT_KEY_MAX + 1];
+        if ((err = section_stored(t, &l->s[i], &stored)) != STORE_OK) {
+            store_fail("read the catalogue", err, a);
+            goto out;
+        }
+        if (stored != (must_exist == 1)) {
+            cat_section_key(&l->s[i], key, sizeof key);
+            err_f(stored ? "the catalogue already has [%s]: use 'catalogue change' to replace it; nothing "
+                           "was changed"
+                         : "the catalogue has no [%s]: use 'catalogue add' for a new section; nothing was "
+                           "changed",
+                  key);
+            goto out;
+        }
+    }
+    err = catalogue_change(t, l->s, l->n, del, n_del, replace_all, "", rk_wall_ms(), &rep, why, sizeof why);
+    if (err == STORE_EINVAL || err == STORE_ENOTFOUND) {
+        err_f("%s; nothing was changed", why);
+        goto out;
+    }
+    if (err != STORE_OK) {
+        store_fail("change the catalogue", err, a);
+        goto out;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        org_t o;
+        if (l->s[i].kind == CAT_GRANT && store_org_get(t, l->s[i].u.grant.recipient, &o) == STORE_ENOTFOUND)
+            fprintf(stderr, PROG ": note: %s is not registered (yet); its grant of %s applies once it is\n",
+                    l->s[i].u.grant.recipient, l->s[i].u.grant.procedure);
+    }
+    if (a->dry_run) {
+        print_report(&rep, true);
+        rc = EXIT_OK;
+        goto out; /* aborted below: nothing written */
+    }
+    if ((err = store_commit(&t)) != STORE_OK) {
+        store_fail("change the catalogue", err, a);
+        goto out;
+    }
+    print_report(&rep, false);
+    rc = EXIT_OK;
+out:
+    store_abort(&t);
+    store_close(&s);
+    return rc;
+}
+
+static int catalogue_read(const cmd_args_t *a, bool list)
+{
+    store_t *s = NULL;
+    store_txn_t *t = NULL;
+    catalogue_t *cat = NULL;
+    char *text = NULL, why[512] = "";
+    size_t len = 0;
+    store_err err;
+    int rc;
+
+    if ((rc = open_store(a, false, &s)) != EXIT_OK)
+        return rc;
+    rc = EXIT_ERR;
+    if ((err = store_begin(s, false, &t)) != STORE_OK) {
+        store_fail("read the catalogue", err, a);
+        goto out;
+    }
+    if (!list) {
+        FILE *f = a->out != NULL ? fopen(a->out, "w") : stdout;
+        if ((err = catalogue_export(t, &text, &len)) != STORE_OK) {
+            store_fail("read the catalogue", err, a);
+            goto out;
+        }
+        if (f == NULL) {
+            err_f("cannot write %s: %s", a->out, strerror(errno));
+            goto out;
+        }
+        if (fwrite(text, 1, len, f) != len || (f != stdout ? fclose(f) : fflush(f)) != 0) {
+            err_f("cannot write %s: %s", a->out != NULL ? a->out : "standard output", strerror(errno));
+            goto out;
+        }
+        rc = EXIT_OK;
+        goto out;
+    }
+    if ((err = catalogue_load(t, &cat, why, sizeof why)) != STORE_OK) {
+        err_f("cannot read the catalogue: %s", why[0] ? why : store_strerror(err));
+        goto out;
+    }
+    printf("%-32s  %-5s  %-24s  %-24s  %-24s  %-7s  %-4s  %s\n", "PROCEDURE", "ROUTE", "SENDERS",
+           "RECIPIENTS", "ANSWER", "ACCESS", "TTL", "TITLE");
+    for (size_t i = 0; i < catalogue_procedures(cat); i++) {
+        const cat_procedure_t *p = catalogue_procedure_at(cat, i);
+        char snd[256], rcp[256], ans[80], ttl[24];
+        cat_selectors_print(&p->senders, snd, sizeof snd);
+        cat_selectors_print(&p->recipients, rcp, sizeof rcp);
+        if (p->follows[0] != '\0')
+            snprintf(ans, sizeof ans, "follows %s", p->follows);
+        else
+            snprintf(ans, sizeof ans, "%s", p->local ? "-" : p->replied ? "replied" : "none");
+        if (p->local)
+            snprintf(ttl, sizeof ttl, "-");
+        else if (p->ttl_ms % 86400000u == 0)
+            snprintf(ttl, sizeof ttl, "%llud", (unsigned long long)(p->ttl_ms / 86400000u));
+        else
+            snprintf(ttl, sizeof ttl, "%llus", (unsigned long long)(p->ttl_ms / 1000u));
+        printf("%-32s  %-5s  %-24s  %-24s  %-24s  %-7s  %-4s  %s\n", p->name, p->local ? "local" : "hub",
+               p->local ? "-" : snd, p->local ? "-" : rcp, ans,
+               p->local     ? "-"
+               : p->granted ? "granted"
+                            : "open",
+               ttl, p->title);
+    }
+    printf("(groups and grants: 'renkei-ctl catalogue export')\n");
+    rc = EXIT_OK;
+out:
+    free(text);
+    catalogue_free(&cat);
+    store_abort(&t);
+    store_close(&s);
+    return rc;
+}
+
+static int cmd_catalogue(const cmd_args_t *a)
+{
+    sections_t l = {NULL, 0, 0};
+    int rc;
+
+    if (strcmp(a->action, "list") == 0 || strcmp(a->action, "export") == 0)
+        return catalogue_read(a, strcmp(a->action, "list") == 0);
+    if (strcmp(a->action, "remove") == 0)
+        return catalogue_write(a, &l, (const char *const *)a->args, (size_t)a->nargs, false, -1);
+    /* load, add, change: sections from a file or standard input */
+    if ((rc = read_sections(a->nargs > 0 ? a->args[0] : "-", &l)) != EXIT_OK)
+        return rc;
+    rc = catalogue_write(a, &l, NULL, 0, strcmp(a->action, "load") == 0,
+                         strcmp(a->action, "add") == 0      ? 0
+                         : strcmp(a->action, "change") == 0 ? 1
+                                                            : -1);
+    sections_free(&l);
+    return rc;
+}
+
 /* ------------------------------------------------------------ command line */
 
-enum { OPT_DATA, OPT_HELP, OPT_KIND, OPT_PUB, N_OPTS };
+enum { OPT_DATA, OPT_HELP, OPT_KIND, OPT_PUB, OPT_OUT, OPT_DRY_RUN, N_OPTS };
 
 static const rk_cli_opt_t options[N_OPTS] = {
     [OPT_DATA] = {"data", 'd', "DIR", "the hub's data directory (renkei-hub --data)", "RENKEI_HUB_DATA", -1,
                   0},
     [OPT_HELP] = {"help", 'h', NULL, "show this help (after a command: that command's)", NULL, -1, 0},
-    [OPT_KIND] = {"kind", 0, "KIND", "municipality, utility or auditor", NULL, -1, 0},
+    [OPT_KIND] = {"kind", 0, "KIND", "municipality, utility, agency or auditor", NULL, -1, 0},
     [OPT_PUB] = {"pub", 0, "FILE.pub", "the organization's public key (made by 'renkei-keygen ORG')", NULL,
                  -1, 0},
+    [OPT_OUT] = {"out", 'o', "FILE",
+                 "catalogue export: write the catalogue to FILE instead of standard output", NULL, -1, 0},
+    [OPT_DRY_RUN] = {"dry-run", 0, NULL,
+                     "catalogue load/add/change/remove: say what would change, write nothing", NULL, -1, 0},
 };
 static const int globals[] = {OPT_DATA, OPT_HELP, -1};
+static const int catalogue_opts[] = {OPT_OUT, OPT_DRY_RUN, -1};
 static const int register_opts[] = {OPT_KIND, OPT_PUB, -1};
 static const int rekey_opts[] = {OPT_PUB, -1};
 
 /* Checks what every command needs and fills c.  0 if fine, else the exit status. */
 static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
 {
-    bool wants_org = strcmp(a->cmd->name, "list") != 0;
+    bool wants_org = strcmp(a->cmd->name, "list") != 0 && strcmp(a->cmd->name, "catalogue") != 0;
 
     memset(c, 0, sizeof *c);
     c->command = a->cmd->name;
     c->data = a->value[OPT_DATA];
     c->kind = a->value[OPT_KIND];
     c->pub = a->value[OPT_PUB];
-    if (a->npos > (wants_org ? 1 : 0))
+    c->out = a->value[OPT_OUT];
+    c->dry_run = a->count[OPT_DRY_RUN] > 0;
+    if (strcmp(a->cmd->name, "catalogue") == 0) {
+        static const char *const actions[] = {"list", "export", "load", "add", "change", "remove"};
+        size_t i;
+        if (a->npos == 0)
+            return rk_cli_usage_error(a, "'catalogue' needs an action: list, export, load, add, change or "
+                                         "remove");
+        for (i = 0; i < sizeof actions / sizeof actions[0] && strcmp(actions[i], a->pos[0]) != 0; i++)
+            ;
+        if (i == sizeof actions / sizeof actions[0])
+            return rk_cli_usage_error(
+                a, "unknown catalogue action '%s': list, export, load, add, change or remove", a->pos[0]);
+        c->action = a->pos[0];
+        c->args = a->pos + 1;
+        c->nargs = a->npos - 1;
+        if (i < 2 && c->nargs > 0)
+            return rk_cli_usage_error(a, "'catalogue %s' takes no argument", c->action);
+        if (i >= 2 && i <= 4 && c->nargs > 1)
+            return rk_cli_usage_error(a, "'catalogue %s' takes one file (or none: standard input)",
+                                      c->action);
+        if (i == 5 && c->nargs == 0)
+            return rk_cli_usage_error(a, "'catalogue remove' needs the sections to remove, e.g. "
+                                         "\"grant transport.a vehicle.tax.address\"");
+        if (c->out != NULL && i != 1)
+            return rk_cli_usage_error(a, "--out belongs to 'catalogue export'");
+        if (c->dry_run && i < 2)
+            return rk_cli_usage_error(a,
+                                      "--dry-run belongs to 'catalogue load', 'add', 'change' and 'remove'");
+    } else if (a->npos > (wants_org ? 1 : 0))
         return rk_cli_usage_error(a, "unexpected argument '%s' for '%s'", a->pos[wants_org ? 1 : 0],
                                   c->command);
     if (wants_org && a->npos == 0)
@@ -528,21 +849,45 @@ static int run_rekey(const rk_cli_args_t *a, void *ctx)
     return rc != 0 ? rc : cmd_rekey(&c);
 }
 
+static int run_catalogue(const rk_cli_args_t *a, void *ctx)
+{
+    cmd_args_t c;
+    int rc = prepare(a, &c);
+    (void)ctx;
+    return rc != 0 ? rc : cmd_catalogue(&c);
+}
+
 static const rk_cli_cmd_t commands[] = {
     {"register", "ORG --kind KIND --pub FILE.pub", "register ORG with the key in FILE.pub",
-     "KIND is municipality, utility or auditor.\n", register_opts, run_register},
+     "KIND is municipality, utility, agency or auditor.\n", register_opts, run_register},
     {"list", "", "all organizations: id, kind, status, key, created (UTC)", NULL, NULL, run_list},
     {"show", "ORG", "one organization in full", NULL, NULL, run_show},
     {"suspend", "ORG", "the hub refuses ORG's key until it is reactivated", NULL, NULL, run_suspend},
     {"reactivate", "ORG", "the hub admits a suspended ORG's key again", NULL, NULL, run_reactivate},
     {"rekey", "ORG --pub FILE.pub", "replace ORG's key; the old key can no longer connect", NULL, rekey_opts,
      run_rekey},
+    {"catalogue", "ACTION [FILE | SECTION...] [--out FILE] [--dry-run]",
+     "the procedure catalogue: list, export, load, add, change, remove",
+     "  list                   one line per procedure type\n"
+     "  export [--out FILE]    the whole catalogue as text (what 'load' reads)\n"
+     "  load [FILE]            make FILE (default: standard input) the whole catalogue:\n"
+     "                         sections not in it are removed\n"
+     "  add [FILE]             add the sections in FILE; none may exist yet\n"
+     "  change [FILE]          replace the sections in FILE; each must exist\n"
+     "  remove SECTION...      remove sections by key, e.g. \"procedure vehicle.tax.address\",\n"
+     "                         \"group pref.a\", \"grant transport.a vehicle.tax.address\"\n"
+     "Every change is checked as a whole first and written in one transaction; each section\n"
+     "that really changes is an entry on the routing log.  The format: README.md, \"The\n"
+     "procedure catalogue\".\n",
+     catalogue_opts, run_catalogue},
 };
 
 static const rk_cli_prog_t program = {
     .name = PROG,
-    .about = "Manages the organizations registered at a Renkei hub, in the hub's data directory.\n"
-             "Works while the hub runs: the hub sees changes without a restart.  Needs no master key.",
+    .about =
+        "Manages the organizations registered at a Renkei hub and its procedure catalogue, in the hub's\n"
+        "data directory.\n"
+        "Works while the hub runs: the hub sees changes without a restart.  Needs no master key.",
     .opts = options,
     .n_opts = N_OPTS,
     .globals = globals,

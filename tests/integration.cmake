@@ -8,7 +8,7 @@ target_link_libraries(renkei_it_harness PUBLIC renkei_wire renkei_keys PkgConfig
   PkgConfig::SODIUM PkgConfig::JANSSON)
 
 set(RENKEI_IT_TESTS
-  move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults)
+  move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults access)
 foreach(t ${RENKEI_IT_TESTS})
   renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
     LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)
@@ -37,3 +37,4 @@ add_dependencies(test_it_agent_nomem renkei-keygen renkei-hub renkei-ctl)
 
 # test_it_cmdline checks every program's command line.
 add_dependencies(test_it_cmdline renkei-audit renkei-bench)
+add_dependencies(test_it_access renkei-audit)
