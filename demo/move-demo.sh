@@ -118,6 +118,12 @@ reg town.y municipality
 for u in "${UTILS[@]}"; do reg "$u" utility; done
 reg audit auditor
 
+step "The procedure catalogue: which procedures go to whom (renkei-ctl catalogue load)"
+"$BIN/renkei-ctl" -d "$T/hub/data" catalogue load "$HERE/../hub/catalogue.default" >"$T/hub/ctl.out" \
+    2>"$T/hub/ctl.err" || die "renkei-ctl catalogue load failed: $(cat "$T/hub/ctl.err")"
+info "hub/catalogue.default: $(head -n 1 "$T/hub/ctl.out")"
+"$BIN/renkei-ctl" -d "$T/hub/data" catalogue list | awk 'NR > 1 && $2 == "hub" { printf "    %-30s %s -> %s\n", $1, $3, $4 }'
+
 start_hub() {  # start_hub LOGFILE
     rm -f "$T/hub/ready"
     "$BIN/renkei-hub" --data "$T/hub/data" --key "$T/keys/hub.key" --master-key "$T/master.key" \
