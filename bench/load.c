@@ -387,7 +387,7 @@ static frame_t *build_frames(bench_load_t *l, size_t payload, size_t count, char
                              size_t why_len)
 {
     frame_t *fr = calloc(count ? count : 1, sizeof *fr);
-    uint8_t **what = calloc(l->n_s * l->n_r, sizeof *what);
+    uint8_t **what = calloc(l->n_s * l->n_r > 0 ? l->n_s * l->n_r : 1, sizeof *what);
     size_t i;
     if (fr == NULL || what == NULL)
         goto fail;
@@ -519,7 +519,7 @@ static int run_frames(bench_load_t *l, const frame_t *fr, size_t count, double t
                       double *elapsed_s, char *why, size_t why_len)
 {
     size_t n = l->n_s + l->n_r, i;
-    zmq_pollitem_t *items = calloc(n, sizeof *items);
+    zmq_pollitem_t *items = calloc(n > 0 ? n : 1, sizeof *items);
     tally_t t = {0, 0, 0, RK_ST_ACCEPTED};
     double t0, deadline;
     size_t sent = 0, target = count;

@@ -318,7 +318,7 @@ static bool parse_members(parser_t *p, char *v, cat_group_t *g)
     for (char *w = strtok_r(v, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save)) {
         if (g->n == CATALOGUE_MEMBERS_MAX)
             return fail(p, "members lists more than %d organizations", CATALOGUE_MEMBERS_MAX);
-        if (g->n == cap) {
+        if (g->n == cap || g->members == NULL) {
             size_t ncap = cap ? cap * 2 : 16;
             void *q = realloc(g->members, ncap * sizeof g->members[0]);
             if (q == NULL)
@@ -506,7 +506,7 @@ static bool open_section(parser_t *p, char *h)
         p->sec.kind = CAT_GROUP;
         return parse_name(p, "group", w2, p->sec.u.group.name, sizeof p->sec.u.group.name);
     }
-    if (w1 != NULL && strcmp(w1, "grant") == 0 && w3 != NULL && w4 == NULL) {
+    if (w1 != NULL && strcmp(w1, "grant") == 0 && w2 != NULL && w3 != NULL && w4 == NULL) {
         p->sec.kind = CAT_GRANT;
         return parse_name(p, "organization", w2, p->sec.u.grant.recipient, sizeof p->sec.u.grant.recipient) &&
                parse_name(p, "procedure", w3, p->sec.u.grant.procedure, sizeof p->sec.u.grant.procedure);

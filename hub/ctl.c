@@ -640,16 +640,22 @@ static int catalogue_read(const cmd_args_t *a, bool list)
         goto out;
     }
     if (!list) {
-        FILE *f = a->out != NULL ? fopen(a->out, "w") : stdout;
+        FILE *f;
+        bool written;
         if ((err = catalogue_export(t, &text, &len)) != STORE_OK) {
             store_fail("read the catalogue", err, a);
             goto out;
         }
-        if (f == NULL) {
+        if ((f = a->out != NULL ? fopen(a->out, "w") : stdout) == NULL) {
             err_f("cannot write %s: %s", a->out, strerror(errno));
             goto out;
         }
-        if (fwrite(text, 1, len, f) != len || (f != stdout ? fclose(f) : fflush(f)) != 0) {
+        written = fwrite(text, 1, len, f) == len;
+        if (f != stdout)
+            written = fclose(f) == 0 && written;
+        else
+            written = fflush(f) == 0 && written;
+        if (!written) {
             err_f("cannot write %s: %s", a->out != NULL ? a->out : "standard output", strerror(errno));
             goto out;
         }
@@ -699,6 +705,8 @@ static int cmd_catalogue(const cmd_args_t *a)
     sections_t l = {NULL, 0, 0};
     int rc;
 
+    if (a->action == NULL) /* prepare() sets it for this command */
+        return EXIT_USAGE;
     if (strcmp(a->action, "list") == 0 || strcmp(a->action, "export") == 0)
         return catalogue_read(a, strcmp(a->action, "list") == 0);
     if (strcmp(a->action, "remove") == 0)

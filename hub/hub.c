@@ -1525,7 +1525,7 @@ static void zap_handle(hub_t *hub)
     const char *status = "400", *text = "key not registered";
     char user[RK_ID_MAX + 1] = "";
     /* metadata: one property, the key that was admitted (see key_of) */
-    uint8_t meta[1 + sizeof KEY_PROPERTY - 1 + 4 + 2 * RK_KEY_LEN + 1];
+    uint8_t meta[1 + sizeof KEY_PROPERTY - 1 + 4 + (size_t)2 * RK_KEY_LEN + 1];
     size_t meta_len = 0;
     store_txn_t *txn = NULL;
     org_t org;
@@ -1567,7 +1567,7 @@ static void zap_handle(hub_t *hub)
             meta[meta_len++] = 2 * RK_KEY_LEN;
             sodium_bin2hex((char *)meta + meta_len, 2 * RK_KEY_LEN + 1, (const uint8_t *)frames[6],
                            RK_KEY_LEN);
-            meta_len += 2 * RK_KEY_LEN;
+            meta_len += (size_t)2 * RK_KEY_LEN;
         } else if (err == STORE_OK) {
             text = "organization suspended";
         } else if (err != STORE_ENOTFOUND) {
@@ -1725,7 +1725,6 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
     }
     if ((err = catalogue_start(hub, why, why_len)) != HUB_OK)
         goto fail;
-    err = HUB_EZMQ;
     if (zmq_bind(hub->router, cfg->bind) != 0) {
         rk_why(why, why_len, "cannot bind %s: %s", cfg->bind, zmq_strerror(errno));
         err = HUB_EBIND;
