@@ -690,7 +690,14 @@ static int catalogue_read(const cmd_args_t *a, bool list)
                             : "open",
                ttl, p->title);
     }
-    printf("(groups and grants: 'renkei-ctl catalogue export')\n");
+    {
+        uint64_t gen = 0;
+        if (store_cat_generation(t, &gen) == STORE_OK && gen == 0)
+            printf(
+                "(no catalogue yet: renkei-hub installs the shipped one at its first start, or load one)\n");
+        else
+            printf("(groups and grants: 'renkei-ctl catalogue export')\n");
+    }
     rc = EXIT_OK;
 out:
     free(text);
