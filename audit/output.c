@@ -170,14 +170,15 @@ static int jsonl_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
         hex(e->reply_to, RK_MSGID_LEN, rto);
     if (e->has_digest)
         hex(e->digest, RK_DIGEST_LEN, dig);
-    j = json_pack("{s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:I, s:s, s:I, s:s, s:o}", "index",
-                  (json_int_t)index, "time", t, "time_ms", (json_int_t)e->time_ms, "event",
+    j = json_pack("{s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:I, s:s, s:I, s:s, s:o, s:s}",
+                  "index", (json_int_t)index, "time", t, "time_ms", (json_int_t)e->time_ms, "event",
                   rk_log_event_name(e->event), "seq", (json_int_t)e->seq, "from", e->from, "to", e->to,
                   "type", e->type, "msg_id", e->has_msg_id ? json_string(mid) : json_null(), "reply_to",
                   e->has_reply_to ? json_string(rto) : json_null(), "outcome",
                   e->outcome == RK_ST_UNSPECIFIED ? "" : rk_status_name(e->outcome), "size",
                   (json_int_t)e->size, "kind", e->kind, "count", (json_int_t)(e->count > 1 ? e->count : 1),
-                  "section", e->section, "digest", e->has_digest ? json_string(dig) : json_null());
+                  "section", e->section, "digest", e->has_digest ? json_string(dig) : json_null(), "operator",
+                  e->operator_name);
     if (j == NULL)
         return -1;
     text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -213,7 +214,7 @@ static int csv_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
 
     if (!o->header_done) {
         fputs("index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,kind,count,section,"
-              "digest\r\n",
+              "digest,operator\r\n",
               o->f);
         o->header_done = true;
     }
@@ -244,7 +245,8 @@ static int csv_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
     csv_field(o->f, e->section, false);
     if (e->has_digest)
         hex(e->digest, RK_DIGEST_LEN, dig);
-    csv_field(o->f, dig, true);
+    csv_field(o->f, dig, false);
+    csv_field(o->f, e->operator_name, true);
     return ferror(o->f) ? -1 : 0;
 }
 
@@ -269,7 +271,7 @@ int audit_out_finish(audit_out_t *o)
                 return -1;
     } else if (o->fmt == AUDIT_FMT_CSV && !o->header_done) {
         fputs("index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,kind,count,section,"
-              "digest\r\n",
+              "digest,operator\r\n",
               o->f);
         o->header_done = true;
     }

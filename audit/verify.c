@@ -36,6 +36,8 @@ typedef struct frontier {
     bool have[64][2];
 } frontier_t;
 
+#define MAX_OPERATORS 256
+
 typedef struct verify {
     audit_client_t *c;
     const audit_verify_opts_t *o;
@@ -54,9 +56,76 @@ typedef struct verify {
     uint64_t undecodable;
     bool tty;
     time_t last_progress;
+    /* the hub's operators as the log itself introduces them */
+    struct {
+        char name[RK_ID_MAX + 1];
+        uint8_t key[RK_KEY_LEN];
+        bool active;
+    } ops[MAX_OPERATORS];
+    size_t n_ops;
+    uint64_t bad_operator; /* entries whose operator signature does not hold */
 } verify_t;
 
 static void problem(verify_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static size_t find_operator(const verify_t *v, const char *name)
+{
+    size_t i;
+    for (i = 0; i < v->n_ops && strcmp(v->ops[i].name, name) != 0; i++)
+        ;
+    return i;
+}
+
+/* Checks the operator signature of entry i (bytes buf) and learns the
+ * operators the log adds and revokes.  An operator's first entry, its own
+ * registration, is signed with the key it registers when no operator came
+ * before; every later one with a key the log introduced. */
+static void check_operator(verify_t *v, uint64_t i, const rk_log_entry_t *e, const uint8_t *buf, size_t len)
+{
+    size_t at, n_active = 0;
+    const uint8_t *key = NULL;
+
+    for (size_t k = 0; k < v->n_ops; k++)
+        n_active += v->ops[k].active;
+    if (e->operator_name[0] != '\0') {
+        at = find_operator(v, e->operator_name);
+        if (at < v->n_ops && v->ops[at].active)
+            key = v->ops[at].key;
+        else if (n_active == 0 && e->event == RK_EV_OPERATOR_ADDED && e->has_key &&
+                 strcmp(e->from, e->operator_name) == 0)
+            key = e->key; /* the first operator registers itself */
+        if (key == NULL) {
+            if (v->bad_operator++ == 0)
+                problem(v, "entry %llu names operator %s, whom the log never added (or revoked before)",
+                        (unsigned long long)i, e->operator_name);
+        } else if (rk_log_entry_verify_operator(buf, len, key) != RK_WIRE_OK) {
+            if (v->bad_operator++ == 0)
+                problem(v, "entry %llu claims operator %s, but its signature does not verify under %s's key",
+                        (unsigned long long)i, e->operator_name, e->operator_name);
+        }
+    } else if (n_active > 0 && e->event >= RK_EV_ORG_REGISTERED && e->event <= RK_EV_ORG_KEY_CHANGED) {
+        if (v->bad_operator++ == 0)
+            problem(v,
+                    "entry %llu changes organization %s without an operator, after operators were registered",
+                    (unsigned long long)i, e->from);
+    } else if (n_active > 0 && (e->event == RK_EV_OPERATOR_ADDED || e->event == RK_EV_OPERATOR_REVOKED)) {
+        if (v->bad_operator++ == 0)
+            problem(v, "entry %llu changes operator %s without an operator's signature",
+                    (unsigned long long)i, e->from);
+    }
+    if (e->event == RK_EV_OPERATOR_ADDED && e->has_key) {
+        at = find_operator(v, e->from);
+        if (at == v->n_ops && v->n_ops < MAX_OPERATORS)
+            v->n_ops++;
+        if (at < MAX_OPERATORS) {
+            snprintf(v->ops[at].name, sizeof v->ops[at].name, "%s", e->from);
+            memcpy(v->ops[at].key, e->key, RK_KEY_LEN);
+            v->ops[at].active = true;
+        }
+    } else if (e->event == RK_EV_OPERATOR_REVOKED && (at = find_operator(v, e->from)) < v->n_ops) {
+        v->ops[at].active = false;
+    }
+}
 static void problem(verify_t *v, const char *fmt, ...)
 {
     va_list ap;
@@ -342,6 +411,7 @@ static int fetch_all(verify_t *v, char *why, size_t why_len)
                     problem(v, "entry %llu does not decode as a routing-log entry (%s)", (unsigned long long)i,
                             reason);
             } else {
+                check_operator(v, i, &e, resp.u.log.entry[k], resp.u.log.entry_len[k]);
                 if (e.time_ms + BACKSTEP_MS < last_time && !warned) {
                     char a[32], b[32];
                     audit_time_format((int64_t)e.time_ms, true, a);

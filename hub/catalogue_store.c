@@ -105,27 +105,19 @@ store_err catalogue_load(store_txn_t *txn, catalogue_t **out, char *why, size_t 
 }
 
 static store_err log_change(store_txn_t *txn, rk_log_event ev, const char *key, const char *text,
-                            const char *actor, uint64_t now_ms)
+                            uint64_t now_ms)
 {
     rk_log_entry_t e;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    store_err err;
 
     memset(&e, 0, sizeof e);
     e.time_ms = now_ms;
     e.event = ev;
-    snprintf(e.from, sizeof e.from, "%s", actor != NULL ? actor : "");
     snprintf(e.section, sizeof e.section, "%s", key);
     if (text != NULL) {
         crypto_hash_sha256(e.digest, (const unsigned char *)text, strlen(text));
         e.has_digest = true;
     }
-    if (rk_log_entry_encode(&e, &buf, &len) != RK_WIRE_OK)
-        return STORE_ENOMEM;
-    err = store_log_append(txn, buf, len, NULL);
-    free(buf);
-    return err;
+    return store_log_entry_append(txn, &e, NULL);
 }
 
 struct stale_ctx {
@@ -160,8 +152,7 @@ static int note_stale(const char *key, const char *text, size_t len, void *vctx)
 }
 
 /* Writes one section if its text differs from the stored one. */
-static store_err put_one(store_txn_t *txn, const cat_section_t *s, const char *actor, uint64_t now_ms,
-                         cat_change_report_t *rep)
+static store_err put_one(store_txn_t *txn, const cat_section_t *s, uint64_t now_ms, cat_change_report_t *rep)
 {
     char key[STORE_CAT_KEY_MAX + 1];
     char *text = cat_section_print(s), *old = NULL;
@@ -181,7 +172,7 @@ static store_err put_one(store_txn_t *txn, const cat_section_t *s, const char *a
             rep->added++;
         err = store_cat_put(txn, key, text, strlen(text));
         if (err == STORE_OK)
-            err = log_change(txn, RK_EV_CATALOGUE_SET, key, text, actor, now_ms);
+            err = log_change(txn, RK_EV_CATALOGUE_SET, key, text, now_ms);
     }
     free(old);
     free(text);
@@ -189,8 +180,8 @@ static store_err put_one(store_txn_t *txn, const cat_section_t *s, const char *a
 }
 
 store_err catalogue_change(store_txn_t *txn, const cat_section_t *set, size_t n_set, const char *const *del,
-                           size_t n_del, bool replace_all, const char *actor, uint64_t now_ms,
-                           cat_change_report_t *report, char *why, size_t why_len)
+                           size_t n_del, bool replace_all, uint64_t now_ms, cat_change_report_t *report,
+                           char *why, size_t why_len)
 {
     struct load_ctx c;
     struct stale_ctx st;
@@ -241,7 +232,7 @@ store_err catalogue_change(store_txn_t *txn, const cat_section_t *set, size_t n_
         if (err == STORE_ENOTFOUND)
             rk_why(why, why_len, "the catalogue has no [%s]", del[i]);
         else if (err == STORE_OK &&
-                 (err = log_change(txn, RK_EV_CATALOGUE_REMOVED, del[i], NULL, actor, now_ms)) == STORE_OK)
+                 (err = log_change(txn, RK_EV_CATALOGUE_REMOVED, del[i], NULL, now_ms)) == STORE_OK)
             rep.removed++;
     }
     if (err == STORE_OK && replace_all) {
@@ -253,13 +244,13 @@ store_err catalogue_change(store_txn_t *txn, const cat_section_t *set, size_t n_
         for (size_t i = 0; err == STORE_OK && i < st.n; i++) {
             err = store_cat_del(txn, st.keys[i]);
             if (err == STORE_OK &&
-                (err = log_change(txn, RK_EV_CATALOGUE_REMOVED, st.keys[i], NULL, actor, now_ms)) == STORE_OK)
+                (err = log_change(txn, RK_EV_CATALOGUE_REMOVED, st.keys[i], NULL, now_ms)) == STORE_OK)
                 rep.removed++;
         }
         free(st.keys);
     }
     for (size_t i = 0; err == STORE_OK && i < n_set; i++)
-        err = put_one(txn, &set[i], actor, now_ms, &rep);
+        err = put_one(txn, &set[i], now_ms, &rep);
     /* An empty file loaded into a store that never had a catalogue is
      * still a decision: nothing is routed, and the default is not
      * installed later. */
@@ -310,7 +301,7 @@ store_err catalogue_install_default(store_txn_t *txn, uint64_t now_ms, bool *ins
     if (!cat_parse(catalogue_default_text, catalogue_default_len, collect_section, &c, why, why_len)) {
         err = c.oom ? STORE_ENOMEM : STORE_EINVAL;
     } else {
-        err = catalogue_change(txn, c.s, c.n, NULL, 0, true, "", now_ms, NULL, why, why_len);
+        err = catalogue_change(txn, c.s, c.n, NULL, 0, true, now_ms, NULL, why, why_len);
         *installed = err == STORE_OK;
     }
     for (size_t i = 0; i < c.n; i++)

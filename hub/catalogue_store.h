@@ -29,14 +29,14 @@ typedef struct cat_change_report {
  * or nothing is written and STORE_EINVAL comes back with `why`.  Each
  * section that really changes gets one routing-log entry
  * (EV_CATALOGUE_SET with the digest of its canonical text, or
- * EV_CATALOGUE_REMOVED) with `actor` as its `from` ("" for the hub itself);
+ * EV_CATALOGUE_REMOVED), signed by the transaction's operator if it has
+ * one (store_txn_set_operator);
  * putting a section with the same text changes and logs nothing.  A key to
  * remove that is not stored is STORE_ENOTFOUND.  The sections in `set` are
  * left as they were. */
 store_err catalogue_change(store_txn_t *txn, const cat_section_t *set, size_t n_set, const char *const *del,
-                           size_t n_del, bool replace_all, const char *actor, uint64_t now_ms,
-                           cat_change_report_t *report, char *why, size_t why_len)
-    __attribute__((warn_unused_result));
+                           size_t n_del, bool replace_all, uint64_t now_ms, cat_change_report_t *report,
+                           char *why, size_t why_len) __attribute__((warn_unused_result));
 
 /* Installs the default catalogue if the store never had one (its
  * generation is 0); *installed says whether it did. */

@@ -53,6 +53,7 @@ typedef struct cmd_args {
     int nargs;
     const char *out;
     bool dry_run;
+    const char *operator_key; /* --operator-key: who makes the change */
 } cmd_args_t;
 
 static void fmt_time(uint64_t ms, char out[32])
@@ -141,6 +142,196 @@ static int load_pub(const cmd_args_t *a, rk_pubkey_t *pub)
     return EXIT_OK;
 }
 
+/* --------------------------------------------------------------- operators */
+
+/* The operator making this run's changes (loaded once, wiped at exit). */
+static rk_identity_t *operator_id;
+
+static void operator_forget(void)
+{
+    rk_identity_destroy(&operator_id);
+}
+
+static int count_active(const operator_t *op, void *ctx)
+{
+    if (op->active)
+        (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* Loads --operator-key once. */
+static int load_operator(const cmd_args_t *a)
+{
+    char why[512] = "";
+
+    if (operator_id != NULL)
+        return EXIT_OK;
+    if (rk_identity_load(a->operator_key, &operator_id, why, sizeof why) != RK_KEYS_OK) {
+        err_f("%s", why);
+        return EXIT_ERR;
+    }
+    atexit(operator_forget);
+    return EXIT_OK;
+}
+
+/* Makes t's routing-log entries carry the operator's name and signature.
+ * Once any operator is registered, every change needs the key of an active
+ * one (--operator-key or RENKEI_OPERATOR_KEY); before that, changes are
+ * made unattributed, with a note.  `adding`: the operator being added now
+ * (it may sign its own registration when it is the first). */
+static int act_as_operator(const cmd_args_t *a, store_txn_t *t, const operator_t *adding)
+{
+    operator_t op;
+    size_t active = 0;
+    store_err err = store_operator_list(t, count_active, &active);
+    int rc;
+
+    if (err != STORE_OK)
+        return store_fail("read the operators", err, a);
+    if (active == 0 && adding == NULL) {
+        if (a->operator_key != NULL) {
+            err_f("no operator is registered yet: register yourself first with 'renkei-ctl operator add NAME "
+                  "--pub NAME.pub --operator-key NAME.key'");
+            return EXIT_ERR;
+        }
+        fprintf(stderr,
+                PROG ": note: no operator is registered, so this change is on the routing log without "
+                     "an operator; see 'renkei-ctl operator --help'\n");
+        return EXIT_OK;
+    }
+    if (a->operator_key == NULL) {
+        err_f("changes need the key of a registered operator: give --operator-key FILE (or set "
+              "RENKEI_OPERATOR_KEY); nothing was changed");
+        return EXIT_ERR;
+    }
+    if ((rc = load_operator(a)) != EXIT_OK)
+        return rc;
+    if (active == 0 || (adding != NULL && strcmp(adding->name, operator_id->pub.name) == 0 &&
+                        store_operator_get(t, adding->name, &op) == STORE_ENOTFOUND)) {
+        /* the first operator, or one registering itself: the key must be its own */
+        if (adding == NULL || strcmp(adding->name, operator_id->pub.name) != 0 ||
+            sodium_memcmp(adding->sign_pk, operator_id->pub.sign_pk, RK_KEY_LEN) != 0) {
+            err_f("the first operator signs its own registration: --operator-key must be the secret key of "
+                  "%s's "
+                  "--pub; nothing was changed",
+                  adding != NULL ? adding->name : "the operator");
+            return EXIT_ERR;
+        }
+        if (active > 0) {
+            err_f("%s is not a registered operator: an active operator must add it; nothing was changed",
+                  operator_id->pub.name);
+            return EXIT_ERR;
+        }
+    } else {
+        err = store_operator_get(t, operator_id->pub.name, &op);
+        if (err == STORE_ENOTFOUND || (err == STORE_OK && !op.active)) {
+            err_f("%s is not %s operator of this hub; nothing was changed", operator_id->pub.name,
+                  err == STORE_OK ? "an active" : "a registered");
+            return EXIT_ERR;
+        }
+        if (err != STORE_OK)
+            return store_fail("read the operators", err, a);
+        if (sodium_memcmp(op.sign_pk, operator_id->pub.sign_pk, RK_KEY_LEN) != 0) {
+            err_f("%s is not the key registered for operator %s; nothing was changed", a->operator_key,
+                  op.name);
+            return EXIT_ERR;
+        }
+    }
+    store_txn_set_operator(t, operator_id->pub.name, operator_id->sign_sk);
+    return EXIT_OK;
+}
+
+static int print_operator(const operator_t *op, void *ctx)
+{
+    char b64[64], when[32];
+
+    (void)ctx;
+    sodium_bin2base64(b64, sizeof b64, op->sign_pk, RK_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
+    fmt_time(op->created_ms, when);
+    printf("%-24s  %-8s  %s  %s\n", op->name, op->active ? "active" : "revoked", b64, when);
+    return 0;
+}
+
+static int cmd_operator(const cmd_args_t *a)
+{
+    store_t *s = NULL;
+    store_txn_t *t = NULL;
+    operator_t op;
+    rk_pubkey_t pub;
+    char why[512] = "";
+    store_err err;
+    bool add = strcmp(a->action, "add") == 0;
+    int rc;
+
+    if ((rc = open_store(a, add, &s)) != EXIT_OK)
+        return rc;
+    rc = EXIT_ERR;
+    if ((err = store_begin(s, strcmp(a->action, "list") != 0, &t)) != STORE_OK) {
+        store_fail("begin a transaction", err, a);
+        goto out;
+    }
+    if (strcmp(a->action, "list") == 0) {
+        printf("%-24s  %-8s  %-44s  %s\n", "OPERATOR", "STATUS", "KEY (Ed25519)", "ADDED (UTC)");
+        err = store_operator_list(t, print_operator, NULL);
+        rc = err == STORE_OK ? EXIT_OK : store_fail("read the operators", err, a);
+        goto out;
+    }
+    memset(&op, 0, sizeof op);
+    if (add) {
+        if (rk_pubkey_load(a->pub, &pub, why, sizeof why) != RK_KEYS_OK) {
+            err_f("%s", why);
+            goto out;
+        }
+        if (strcmp(pub.name, a->args[0]) != 0) {
+            err_f("%s is the public key of '%s', not of '%s'", a->pub, pub.name, a->args[0]);
+            goto out;
+        }
+        snprintf(op.name, sizeof op.name, "%s", a->args[0]);
+        memcpy(op.sign_pk, pub.sign_pk, RK_KEY_LEN);
+        err = store_operator_get(t, op.name, &op);
+        if (err == STORE_OK && op.active) {
+            err_f("%s is already an operator", op.name);
+            goto out;
+        }
+        if (err != STORE_OK && err != STORE_ENOTFOUND) {
+            store_fail("read the operators", err, a);
+            goto out;
+        }
+        if (err == STORE_ENOTFOUND)
+            op.created_ms = rk_wall_ms();
+        memcpy(op.sign_pk, pub.sign_pk, RK_KEY_LEN);
+        op.active = true;
+    } else {
+        err = store_operator_get(t, a->args[0], &op);
+        if (err == STORE_ENOTFOUND || (err == STORE_OK && !op.active)) {
+            err_f("%s is not an active operator; see 'renkei-ctl operator list'", a->args[0]);
+            goto out;
+        }
+        if (err != STORE_OK) {
+            store_fail("read the operators", err, a);
+            goto out;
+        }
+        op.active = false;
+    }
+    op.updated_ms = rk_wall_ms();
+    if ((rc = act_as_operator(a, t, add ? &op : NULL)) != EXIT_OK)
+        goto out;
+    rc = EXIT_ERR;
+    if ((err = store_operator_put(t, &op)) != STORE_OK ||
+        (err = store_log_operator_event(t, add ? RK_EV_OPERATOR_ADDED : RK_EV_OPERATOR_REVOKED, &op,
+                                        op.updated_ms)) != STORE_OK ||
+        (err = store_commit(&t)) != STORE_OK) {
+        store_fail(add ? "add the operator" : "revoke the operator", err, a);
+        goto out;
+    }
+    printf("%s operator %s\n", add ? "added" : "revoked", op.name);
+    rc = EXIT_OK;
+out:
+    store_abort(&t);
+    store_close(&s);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- commands */
 
 static int cmd_register(const cmd_args_t *a)
@@ -155,7 +346,7 @@ static int cmd_register(const cmd_args_t *a)
     int rc;
 
     if (!org_kind_parse(a->kind, &kind)) {
-        err_f("unknown kind '%s': use municipality, utility or auditor", a->kind);
+        err_f("unknown kind '%s': use municipality, utility, agency or auditor", a->kind);
         return EXIT_USAGE;
     }
     if ((rc = load_pub(a, &pub)) != EXIT_OK)
@@ -167,6 +358,9 @@ static int cmd_register(const cmd_args_t *a)
         rc = store_fail("begin a transaction", err, a);
         goto out;
     }
+    if ((rc = act_as_operator(a, t, NULL)) != EXIT_OK)
+        goto out;
+    rc = EXIT_ERR;
     err = store_org_get(t, a->org, &other);
     if (err == STORE_OK) {
         err_f("organization '%s' is already registered (%s, %s); to replace its key use "
@@ -306,7 +500,7 @@ static int open_org(const cmd_args_t *a, bool write, store_t **s, store_txn_t **
         rc = not_registered(a->org);
     else if (err != STORE_OK)
         rc = store_fail("read the organization", err, a);
-    else
+    else if (!write || (rc = act_as_operator(a, *t, NULL)) == EXIT_OK)
         return EXIT_OK;
     store_abort(t);
     store_close(s);
@@ -573,6 +767,8 @@ static int catalogue_write(const cmd_args_t *a, const sections_t *l, const char 
         store_fail("change the catalogue", err, a);
         goto out;
     }
+    if (!a->dry_run && act_as_operator(a, t, NULL) != EXIT_OK)
+        goto out;
     for (size_t i = 0; must_exist >= 0 && i < l->n; i++) {
         bool stored;
         char key[STORE_CAT_KEY_MAX + 1];
@@ -590,7 +786,7 @@ static int catalogue_write(const cmd_args_t *a, const sections_t *l, const char 
             goto out;
         }
     }
-    err = catalogue_change(t, l->s, l->n, del, n_del, replace_all, "", rk_wall_ms(), &rep, why, sizeof why);
+    err = catalogue_change(t, l->s, l->n, del, n_del, replace_all, rk_wall_ms(), &rep, why, sizeof why);
     if (err == STORE_EINVAL || err == STORE_ENOTFOUND) {
         err_f("%s; nothing was changed", why);
         goto out;
@@ -731,7 +927,7 @@ static int cmd_catalogue(const cmd_args_t *a)
 
 /* ------------------------------------------------------------ command line */
 
-enum { OPT_DATA, OPT_HELP, OPT_KIND, OPT_PUB, OPT_OUT, OPT_DRY_RUN, N_OPTS };
+enum { OPT_DATA, OPT_HELP, OPT_KIND, OPT_PUB, OPT_OUT, OPT_DRY_RUN, OPT_OPERATOR_KEY, N_OPTS };
 
 static const rk_cli_opt_t options[N_OPTS] = {
     [OPT_DATA] = {"data", 'd', "DIR", "the hub's data directory (renkei-hub --data)", "RENKEI_HUB_DATA", -1,
@@ -742,10 +938,15 @@ static const rk_cli_opt_t options[N_OPTS] = {
                  -1, 0},
     [OPT_OUT] = {"out", 'o', "FILE",
                  "catalogue export: write the catalogue to FILE instead of standard output", NULL, -1, 0},
+    [OPT_OPERATOR_KEY] = {"operator-key", 0, "FILE",
+                          "the secret key of the operator making the change (renkei-keygen NAME); every\n"
+                          "change is signed with it on the routing log",
+                          "RENKEI_OPERATOR_KEY", -1, 0},
     [OPT_DRY_RUN] = {"dry-run", 0, NULL,
                      "catalogue load/add/change/remove: say what would change, write nothing", NULL, -1, 0},
 };
-static const int globals[] = {OPT_DATA, OPT_HELP, -1};
+static const int globals[] = {OPT_DATA, OPT_OPERATOR_KEY, OPT_HELP, -1};
+static const int operator_opts[] = {OPT_PUB, -1};
 static const int catalogue_opts[] = {OPT_OUT, OPT_DRY_RUN, -1};
 static const int register_opts[] = {OPT_KIND, OPT_PUB, -1};
 static const int rekey_opts[] = {OPT_PUB, -1};
@@ -753,7 +954,8 @@ static const int rekey_opts[] = {OPT_PUB, -1};
 /* Checks what every command needs and fills c.  0 if fine, else the exit status. */
 static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
 {
-    bool wants_org = strcmp(a->cmd->name, "list") != 0 && strcmp(a->cmd->name, "catalogue") != 0;
+    bool wants_org = strcmp(a->cmd->name, "list") != 0 && strcmp(a->cmd->name, "catalogue") != 0 &&
+                     strcmp(a->cmd->name, "operator") != 0;
 
     memset(c, 0, sizeof *c);
     c->command = a->cmd->name;
@@ -762,7 +964,29 @@ static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
     c->pub = a->value[OPT_PUB];
     c->out = a->value[OPT_OUT];
     c->dry_run = a->count[OPT_DRY_RUN] > 0;
-    if (strcmp(a->cmd->name, "catalogue") == 0) {
+    c->operator_key = a->value[OPT_OPERATOR_KEY];
+    if (strcmp(a->cmd->name, "operator") == 0) {
+        bool list = a->npos > 0 && strcmp(a->pos[0], "list") == 0;
+        if (a->npos == 0 || (!list && strcmp(a->pos[0], "add") != 0 && strcmp(a->pos[0], "revoke") != 0))
+            return rk_cli_usage_error(a, "'operator' needs an action: add NAME --pub NAME.pub, revoke NAME "
+                                         "or list");
+        c->action = a->pos[0];
+        c->args = a->pos + 1;
+        c->nargs = a->npos - 1;
+        if (c->nargs != (list ? 0 : 1))
+            return rk_cli_usage_error(a,
+                                      list ? "'operator list' takes no argument"
+                                           : "'operator %s' needs exactly one operator name",
+                                      c->action);
+        if (!list && !rk_valid_name(c->args[0]))
+            return rk_cli_usage_error(a,
+                                      "'%s' is not a valid operator name: use 1-64 of a-z 0-9 . _ -, "
+                                      "starting with a letter",
+                                      c->args[0]);
+        if ((strcmp(c->action, "add") == 0) != (c->pub != NULL))
+            return rk_cli_usage_error(a, c->pub == NULL ? "'operator add' needs --pub NAME.pub"
+                                                        : "--pub belongs to 'operator add'");
+    } else if (strcmp(a->cmd->name, "catalogue") == 0) {
         static const char *const actions[] = {"list", "export", "load", "add", "change", "remove"};
         size_t i;
         if (a->npos == 0)
@@ -803,7 +1027,7 @@ static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
                                   c->org);
     if (rk_cli_accepts(a->prog, a->cmd, OPT_KIND) && c->kind == NULL)
         return rk_cli_usage_error(a, "'register' needs --kind municipality|utility|auditor");
-    if (rk_cli_accepts(a->prog, a->cmd, OPT_PUB) && c->pub == NULL)
+    if (rk_cli_accepts(a->prog, a->cmd, OPT_PUB) && c->pub == NULL && c->action == NULL)
         return rk_cli_usage_error(
             a, "'%s' needs --pub FILE.pub (the organization's public key from renkei-keygen)", c->command);
     if (c->data == NULL || *c->data == '\0')
@@ -864,6 +1088,14 @@ static int run_rekey(const rk_cli_args_t *a, void *ctx)
     return rc != 0 ? rc : cmd_rekey(&c);
 }
 
+static int run_operator(const rk_cli_args_t *a, void *ctx)
+{
+    cmd_args_t c;
+    int rc = prepare(a, &c);
+    (void)ctx;
+    return rc != 0 ? rc : cmd_operator(&c);
+}
+
 static int run_catalogue(const rk_cli_args_t *a, void *ctx)
 {
     cmd_args_t c;
@@ -895,6 +1127,16 @@ static const rk_cli_cmd_t commands[] = {
      "that really changes is an entry on the routing log.  The format: README.md, \"The\n"
      "procedure catalogue\".\n",
      catalogue_opts, run_catalogue},
+    {"operator", "ACTION [NAME] [--pub NAME.pub]", "the operators who may change this hub: add, revoke, list",
+     "  add NAME --pub NAME.pub   register an operator's key (made with 'renkei-keygen NAME');\n"
+     "                            the first operator signs its own registration with\n"
+     "                            --operator-key NAME.key\n"
+     "  revoke NAME               the operator's key is no longer accepted\n"
+     "  list                      every operator, its status and key\n"
+     "Once an operator is registered, every change made with renkei-ctl needs an active\n"
+     "operator's --operator-key (or RENKEI_OPERATOR_KEY) and is signed with it on the routing\n"
+     "log; before that, changes are logged without an operator.\n",
+     operator_opts, run_operator},
 };
 
 static const rk_cli_prog_t program = {

@@ -37,6 +37,9 @@
  *                  catalogue.h), no NUL; meta "catalogue-gen" -> u64 LE,
  *                  bumped by every change (absent: no catalogue was ever
  *                  installed, so the hub installs the default one)
+ *   operators      operator name -> u8 version 1 | u8 active (1/0) | Ed25519
+ *                  public key(32) | created_ms u64 LE | updated_ms u64 LE:
+ *                  the people who may change the hub with renkei-ctl
  *   log_seq        seq(8 BE) index(8 BE) -> empty: the later entries about
  *                  the message with hub sequence number seq (first contact,
  *                  delivered, expired, refused by its recipient), appended
@@ -115,7 +118,7 @@ struct store {
     MDB_dbi meta, orgs, by_curve, code_fwd, code_rev;
     MDB_dbi queue, qexp, qcount, msgs, msgexp;
     MDB_dbi log, log_tree, log_cp, log_person, log_seq;
-    MDB_dbi catalogue;
+    MDB_dbi catalogue, operators;
     struct store_keys *keys; /* NULL when opened without a master key */
     /* Reused by store_queue_scan for decrypted frames (wiped after each
      * entry, so it holds nothing between calls); NULL while a scan has it. */
@@ -130,6 +133,8 @@ struct store_txn {
     MDB_txn *txn;     /* NULL once a failure aborted it */
     bool write;
     store_err failed; /* STORE_OK, or why txn was aborted early */
+    char op_name[RK_ID_MAX + 1]; /* entries appended here are signed by this operator... */
+    const uint8_t *op_sk;        /* ...with this key (the caller's, borrowed); NULL: unsigned */
 #ifdef RENKEI_STORE_FAULTS
     unsigned wrote;   /* tables written (bit per fault_table) */
 #endif
@@ -335,6 +340,7 @@ static const char *dbi_name(const store_t *s, MDB_dbi dbi)
         {&s->log_person, "log_person"},
         {&s->log_seq, "log_seq"},
         {&s->catalogue, "catalogue"},
+        {&s->operators, "operators"},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (*t[i].dbi == dbi)
@@ -553,7 +559,8 @@ static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, cha
         (rc = mdb_dbi_open(txn, "log_cp", MDB_CREATE, &s->log_cp)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "log_person", MDB_CREATE, &s->log_person)) != MDB_SUCCESS ||
         (rc = mdb_dbi_open(txn, "log_seq", MDB_CREATE, &s->log_seq)) != MDB_SUCCESS ||
-        (rc = mdb_dbi_open(txn, "catalogue", MDB_CREATE, &s->catalogue)) != MDB_SUCCESS) {
+        (rc = mdb_dbi_open(txn, "catalogue", MDB_CREATE, &s->catalogue)) != MDB_SUCCESS ||
+        (rc = mdb_dbi_open(txn, "operators", MDB_CREATE, &s->operators)) != MDB_SUCCESS) {
         rk_why(why, why_len, "cannot open the databases in %s: %s", dir, mdb_strerror(rc));
         err = map_mdb(rc);
         goto fail;
@@ -2516,8 +2523,6 @@ store_err store_log_seq_list(store_txn_t *txn, uint64_t seq, int (*cb)(uint64_t 
 store_err store_log_org_event(store_txn_t *txn, rk_log_event event, const org_t *org, uint64_t now_ms)
 {
     rk_log_entry_t e;
-    uint8_t *buf = NULL;
-    size_t len = 0;
     store_err err = txn_check(txn, true);
 
     if (err != STORE_OK)
@@ -2532,11 +2537,147 @@ store_err store_log_org_event(store_txn_t *txn, rk_log_event event, const org_t 
     e.event = event;
     memcpy(e.from, org->id, strlen(org->id) + 1);
     snprintf(e.kind, sizeof e.kind, "%s", org_kind_name(org->kind));
-    if (rk_log_entry_encode(&e, &buf, &len) != RK_WIRE_OK)
-        return STORE_ENOMEM;
-    err = store_log_append(txn, buf, len, NULL);
+    if (event == RK_EV_ORG_REGISTERED || event == RK_EV_ORG_KEY_CHANGED) {
+        e.has_key = true;
+        memcpy(e.key, org->sign_pk, RK_KEY_LEN);
+    }
+    return store_log_entry_append(txn, &e, NULL);
+}
+
+void store_txn_set_operator(store_txn_t *txn, const char *name, const uint8_t *sign_sk)
+{
+    if (txn == NULL)
+        return;
+    snprintf(txn->op_name, sizeof txn->op_name, "%s", name != NULL && sign_sk != NULL ? name : "");
+    txn->op_sk = name != NULL ? sign_sk : NULL;
+}
+
+store_err store_log_entry_append(store_txn_t *txn, rk_log_entry_t *e, uint64_t *index)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    rk_wire_err werr;
+    store_err err = txn_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    if (txn->op_sk != NULL) {
+        memcpy(e->operator_name, txn->op_name, sizeof e->operator_name);
+        werr = rk_log_entry_sign(e, txn->op_sk, &buf, &len);
+    } else {
+        e->operator_name[0] = '\0';
+        werr = rk_log_entry_encode(e, &buf, &len);
+    }
+    if (werr != RK_WIRE_OK)
+        return werr == RK_WIRE_ENOMEM ? STORE_ENOMEM : STORE_EINVAL;
+    err = store_log_append(txn, buf, len, index);
     free(buf);
     return err;
+}
+
+/* ------------------------------------------------------------ operators */
+
+#define OPERATOR_RECORD_VERSION 1u
+#define OPERATOR_RECORD_LEN (1 + 1 + RK_KEY_LEN + 8 + 8)
+
+static store_err operator_unpack(const MDB_val *key, const MDB_val *val, operator_t *out)
+{
+    const uint8_t *p = val->mv_data;
+
+    if (key->mv_size == 0 || key->mv_size > RK_ID_MAX || val->mv_size != OPERATOR_RECORD_LEN ||
+        p[0] != OPERATOR_RECORD_VERSION || p[1] > 1)
+        return STORE_ECORRUPT;
+    memset(out, 0, sizeof *out);
+    memcpy(out->name, key->mv_data, key->mv_size);
+    if (!rk_valid_name(out->name))
+        return STORE_ECORRUPT;
+    out->active = p[1] == 1;
+    memcpy(out->sign_pk, p + 2, RK_KEY_LEN);
+    out->created_ms = get_u64(p + 2 + RK_KEY_LEN);
+    out->updated_ms = get_u64(p + 2 + RK_KEY_LEN + 8);
+    return STORE_OK;
+}
+
+store_err store_operator_get(store_txn_t *txn, const char *name, operator_t *out)
+{
+    MDB_val key, val;
+    store_err err = txn_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (name == NULL || !rk_valid_name(name) || strlen(name) > RK_ID_MAX || out == NULL)
+        return STORE_EINVAL;
+    key.mv_data = (void *)name;
+    key.mv_size = strlen(name);
+    if ((err = txn_get(txn, txn->store->operators, &key, &val)) != STORE_OK)
+        return err;
+    return operator_unpack(&key, &val, out);
+}
+
+store_err store_operator_put(store_txn_t *txn, const operator_t *op)
+{
+    uint8_t rec[OPERATOR_RECORD_LEN];
+    MDB_val key, val;
+    store_err err = txn_check(txn, true);
+
+    if (err != STORE_OK)
+        return err;
+    if (op == NULL || memchr(op->name, '\0', sizeof op->name) == NULL || !rk_valid_name(op->name))
+        return STORE_EINVAL;
+    rec[0] = OPERATOR_RECORD_VERSION;
+    rec[1] = op->active ? 1 : 0;
+    memcpy(rec + 2, op->sign_pk, RK_KEY_LEN);
+    put_u64(rec + 2 + RK_KEY_LEN, op->created_ms);
+    put_u64(rec + 2 + RK_KEY_LEN + 8, op->updated_ms);
+    key.mv_data = (void *)op->name;
+    key.mv_size = strlen(op->name);
+    val.mv_data = rec;
+    val.mv_size = sizeof rec;
+    return txn_put(txn, txn->store->operators, &key, &val, 0);
+}
+
+store_err store_operator_list(store_txn_t *txn, int (*cb)(const operator_t *op, void *ctx), void *ctx)
+{
+    MDB_cursor *cur;
+    MDB_val key, val;
+    operator_t op;
+    store_err err = txn_check(txn, false);
+    int rc;
+
+    if (err != STORE_OK)
+        return err;
+    if (cb == NULL)
+        return STORE_EINVAL;
+    if ((rc = mdb_cursor_open(txn->txn, txn->store->operators, &cur)) != MDB_SUCCESS)
+        return map_mdb(rc);
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if ((err = operator_unpack(&key, &val, &op)) != STORE_OK || cb(&op, ctx) != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (err != STORE_OK)
+        return err;
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? STORE_OK : map_mdb(rc);
+}
+
+store_err store_log_operator_event(store_txn_t *txn, rk_log_event event, const operator_t *op,
+                                   uint64_t now_ms)
+{
+    rk_log_entry_t e;
+
+    if (op == NULL || (event != RK_EV_OPERATOR_ADDED && event != RK_EV_OPERATOR_REVOKED))
+        return STORE_EINVAL;
+    memset(&e, 0, sizeof e);
+    e.time_ms = now_ms;
+    e.event = event;
+    snprintf(e.section, sizeof e.section, "%s", "");
+    /* the operator concerned is named by the entry's signer, or here */
+    snprintf(e.kind, sizeof e.kind, "%s", "operator");
+    snprintf(e.from, sizeof e.from, "%s", op->name);
+    e.has_key = event == RK_EV_OPERATOR_ADDED;
+    memcpy(e.key, op->sign_pk, RK_KEY_LEN);
+    return store_log_entry_append(txn, &e, NULL);
 }
 
 /* ------------------------------------------------------------ catalogue */

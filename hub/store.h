@@ -315,6 +315,35 @@ store_err store_cat_scan(store_txn_t *txn,
                          int (*cb)(const char *key, const char *text, size_t len, void *ctx),
                          void *ctx) RK_WARN_UNUSED;
 
+/* ------------------------------------------------------------ operators
+ * The people who may change the hub with renkei-ctl, each known by an
+ * Ed25519 key of their own (renkei-keygen NAME).  A change made in a
+ * transaction with an operator set is signed by that operator on the
+ * routing log (rk_log_entry_sign). */
+typedef struct operator_rec {
+    char name[RK_ID_MAX + 1];
+    bool active; /* false: revoked, its key no longer accepted */
+    uint8_t sign_pk[RK_KEY_LEN];
+    uint64_t created_ms, updated_ms;
+} operator_t;
+
+store_err store_operator_get(store_txn_t *txn, const char *name, operator_t *out) RK_WARN_UNUSED;
+/* Adds or replaces the operator of op->name. */
+store_err store_operator_put(store_txn_t *txn, const operator_t *op) RK_WARN_UNUSED;
+store_err store_operator_list(store_txn_t *txn, int (*cb)(const operator_t *op, void *ctx),
+                              void *ctx) RK_WARN_UNUSED;
+/* Appends EV_OPERATOR_ADDED (from = the operator, key = its key) or
+ * EV_OPERATOR_REVOKED. */
+store_err store_log_operator_event(store_txn_t *txn, rk_log_event event, const operator_t *op,
+                                   uint64_t now_ms) RK_WARN_UNUSED;
+
+/* Entries appended with store_log_entry_append in txn from now on carry
+ * `operator` = name and its signature with sign_sk (64 bytes, borrowed: it
+ * must outlive the transaction).  NULL name: unsigned again. */
+void store_txn_set_operator(store_txn_t *txn, const char *name, const uint8_t *sign_sk);
+/* Encodes e (signed if txn has an operator) and appends it. */
+store_err store_log_entry_append(store_txn_t *txn, rk_log_entry_t *e, uint64_t *index) RK_WARN_UNUSED;
+
 /* Org events on the routing log (used by store callers that change orgs,
  * e.g. renkei-ctl): appends an EV_ORG_* entry for org in txn. */
 store_err store_log_org_event(store_txn_t *txn, rk_log_event event, const org_t *org, uint64_t now_ms)

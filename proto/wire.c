@@ -29,7 +29,7 @@
 _Static_assert((int)RK_ST_LAST == (int)RENKEI__V1__STATUS__NO_OPEN_REQUEST, "status values drift");
 _Static_assert((int)RK_ST_ACCEPTED == (int)RENKEI__V1__STATUS__ACCEPTED, "status values drift");
 _Static_assert((int)RK_CF_DISCLOSE == (int)RENKEI__V1__CLIENT_FRAME__BODY_DISCLOSE, "frame kinds drift");
-_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_CATALOGUE_REMOVED, "log events drift");
+_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_OPERATOR_REVOKED, "log events drift");
 _Static_assert((int)RK_HF_PROOF == (int)RENKEI__V1__HUB_FRAME__BODY_PROOF, "frame kinds drift");
 
 const char *rk_wire_strerror(rk_wire_err err)
@@ -839,6 +839,8 @@ static const char *const event_names[] = {
     [RK_EV_CODE_FOUND] = "code-found",
     [RK_EV_CATALOGUE_SET] = "catalogue-set",
     [RK_EV_CATALOGUE_REMOVED] = "catalogue-removed",
+    [RK_EV_OPERATOR_ADDED] = "operator-added",
+    [RK_EV_OPERATOR_REVOKED] = "operator-revoked",
 };
 
 const char *rk_log_event_name(rk_log_event ev)
@@ -871,7 +873,57 @@ rk_wire_err rk_log_entry_encode(const rk_log_entry_t *e, uint8_t **out, size_t *
     m.section = (char *)e->section;
     if (e->has_digest)
         m.digest = bin(e->digest, RK_DIGEST_LEN);
+    m.operator_ = (char *)e->operator_name;
+    if (e->has_key)
+        m.key = bin(e->key, RK_KEY_LEN);
+    if (e->has_operator_sig)
+        m.operator_sig = bin(e->operator_sig, RK_SIG_LEN);
     return pack(&m.base, out, out_len);
+}
+
+#define SIG_DOMAIN_OPERATOR "renkei-operator-v1"
+#define OPERATOR_SIG_FIELD_LEN (2 + 1 + RK_SIG_LEN) /* tag 18 (2 bytes), length 64 (1 byte), signature */
+
+rk_wire_err rk_log_entry_sign(const rk_log_entry_t *e, const uint8_t operator_sk[64], uint8_t **out,
+                              size_t *out_len)
+{
+    rk_log_entry_t unsigned_e = *e;
+    uint8_t *body = NULL, *buf;
+    size_t len = 0;
+    rk_wire_err err;
+
+    unsigned_e.has_operator_sig = false;
+    if (e->operator_name[0] == '\0')
+        return RK_WIRE_EFIELD;
+    if ((err = rk_log_entry_encode(&unsigned_e, &body, &len)) != RK_WIRE_OK)
+        return err;
+    buf = malloc(len + OPERATOR_SIG_FIELD_LEN);
+    if (buf == NULL) {
+        free(body);
+        return RK_WIRE_ENOMEM;
+    }
+    memcpy(buf, body, len);
+    free(body);
+    buf[len] = 0x92; /* field 18, length-delimited: (18 << 3 | 2) as a varint is 0x92 0x01 */
+    buf[len + 1] = 0x01;
+    buf[len + 2] = RK_SIG_LEN;
+    if ((err = sign_detached(SIG_DOMAIN_OPERATOR, buf, len, operator_sk, buf + len + 3)) != RK_WIRE_OK) {
+        free(buf);
+        return err;
+    }
+    *out = buf;
+    *out_len = len + OPERATOR_SIG_FIELD_LEN;
+    return RK_WIRE_OK;
+}
+
+rk_wire_err rk_log_entry_verify_operator(const uint8_t *buf, size_t len,
+                                         const uint8_t operator_pk[RK_KEY_LEN])
+{
+    if (len <= OPERATOR_SIG_FIELD_LEN || buf[len - OPERATOR_SIG_FIELD_LEN] != 0x92 ||
+        buf[len - OPERATOR_SIG_FIELD_LEN + 1] != 0x01 || buf[len - OPERATOR_SIG_FIELD_LEN + 2] != RK_SIG_LEN)
+        return RK_WIRE_ESIG;
+    return verify_detached(SIG_DOMAIN_OPERATOR, buf, len - OPERATOR_SIG_FIELD_LEN, buf + len - RK_SIG_LEN,
+                           operator_pk);
 }
 
 /* "" or "procedure NAME", "group NAME", "grant ORG PROCEDURE" with valid names. */
@@ -926,6 +978,17 @@ rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *
             (err = take_fixed(e->digest, RK_DIGEST_LEN, m->digest, "digest", why, why_len)) == RK_WIRE_OK)
             e->has_digest = true;
         strcpy(e->section, m->section);
+        if (err == RK_WIRE_OK && m->key.len != 0 &&
+            (err = take_fixed(e->key, RK_KEY_LEN, m->key, "key", why, why_len)) == RK_WIRE_OK)
+            e->has_key = true;
+        if (err == RK_WIRE_OK && m->operator_sig.len != 0 &&
+            (err = take_fixed(e->operator_sig, RK_SIG_LEN, m->operator_sig, "operator_sig", why, why_len)) ==
+                RK_WIRE_OK)
+            e->has_operator_sig = true;
+        if (err == RK_WIRE_OK && (err = take_optional_name(e->operator_name, m->operator_, "operator", why,
+                                                           why_len)) != RK_WIRE_OK) {
+            /* why is set */
+        }
         if (err == RK_WIRE_OK && m->msg_id.len != 0 &&
             (err = take_fixed(e->msg_id, RK_MSGID_LEN, m->msg_id, "msg_id", why, why_len)) == RK_WIRE_OK)
             e->has_msg_id = true;

@@ -330,9 +330,11 @@ typedef enum rk_log_event {
     RK_EV_CODE_FOUND = 12,
     RK_EV_CATALOGUE_SET = 13,
     RK_EV_CATALOGUE_REMOVED = 14,
+    RK_EV_OPERATOR_ADDED = 15,
+    RK_EV_OPERATOR_REVOKED = 16,
 } rk_log_event;
 
-#define RK_EV_LAST RK_EV_CATALOGUE_REMOVED
+#define RK_EV_LAST RK_EV_OPERATOR_REVOKED
 #define RK_SECTION_MAX (10 + RK_ID_MAX + 1 + RK_TYPE_MAX) /* "grant ORG PROCEDURE" */
 #define RK_DIGEST_LEN 32
 
@@ -358,10 +360,26 @@ typedef struct rk_log_entry {
     char section[RK_SECTION_MAX + 1]; /* catalogue events: the section's key */
     bool has_digest;
     uint8_t digest[RK_DIGEST_LEN]; /* EV_CATALOGUE_SET: SHA-256 of its canonical text */
+    char operator_name[RK_ID_MAX + 1]; /* a change made with renkei-ctl: its operator, or "" */
+    bool has_key;
+    uint8_t key[RK_KEY_LEN]; /* org registered / rekeyed, operator added: the Ed25519 key */
+    bool has_operator_sig;
+    uint8_t operator_sig[RK_SIG_LEN]; /* see rk_log_entry_sign */
 } rk_log_entry_t;
 
 /* Serializes e into a new malloc'd buffer (the bytes the Merkle leaf hashes). */
 rk_wire_err rk_log_entry_encode(const rk_log_entry_t *e, uint8_t **out, size_t *out_len) RK_WARN_UNUSED;
+/* Encodes e (operator_name set, no signature), signs those bytes with the
+ * operator's Ed25519 secret key and appends the operator_sig field, which
+ * is always last: the signature covers "renkei-operator-v1" || 0x00 || the
+ * entry's bytes before it.  A new malloc'd buffer, as rk_log_entry_encode. */
+rk_wire_err rk_log_entry_sign(const rk_log_entry_t *e, const uint8_t operator_sk[64], uint8_t **out,
+                              size_t *out_len) RK_WARN_UNUSED;
+/* Checks the operator signature of an encoded entry under operator_pk:
+ * RK_WIRE_OK, RK_WIRE_ESIG (no signature, or it does not verify), or a
+ * decode error. */
+rk_wire_err rk_log_entry_verify_operator(const uint8_t *buf, size_t len,
+                                         const uint8_t operator_pk[RK_KEY_LEN]) RK_WARN_UNUSED;
 /* Decodes and checks an entry; on failure e is zeroed and why names the field. */
 rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *e, char *why, size_t why_len)
     RK_WARN_UNUSED;

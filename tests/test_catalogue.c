@@ -248,7 +248,7 @@ static store_err change(fixture_t *f, const char *text, const char *const *del, 
         p = next != NULL ? next + 1 : NULL;
     }
     assert_int_equal(store_begin(f->store, true, &txn), STORE_OK);
-    err = catalogue_change(txn, s, n, del, n_del, all, "", T0, rep, why, why_len);
+    err = catalogue_change(txn, s, n, del, n_del, all, T0, rep, why, why_len);
     if (err == STORE_OK)
         assert_int_equal(store_commit(&txn), STORE_OK);
     else

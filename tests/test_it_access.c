@@ -9,7 +9,9 @@
  *   - each catalogue change is on the routing log with the digest of the
  *     section's text as `renkei-ctl catalogue export` prints it;
  *   - a connection whose key the operator replaced is handed nothing more
- *     and is answered FORBIDDEN; the new key's connection gets the message.
+ *     and is answered FORBIDDEN; the new key's connection gets the message;
+ *   - once an operator is registered, every change needs an operator's key
+ *     and is signed with it on the routing log, which an auditor checks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +26,7 @@
 #include <sodium.h>
 
 #include "harness.h"
+#include "keys.h"
 #include "rawclient.h"
 
 #define GRANT_KEY "grant transport vehicle.tax.address"
@@ -278,6 +281,111 @@ static void test_rekey_closes_the_old_connection(void **state)
     rawclient_destroy(&after);
 }
 
+/* Every routing-log entry signed by `op`, checked under pub; returns how
+ * many there are (fails on one that does not verify). */
+static size_t entries_signed_by(it_env_t *env, const char *op, const uint8_t pub[RK_KEY_LEN])
+{
+    char hubpub[512], key[512];
+    rawclient_t *rc;
+    rk_client_frame_t f;
+    rk_hub_frame_t h;
+    size_t n = 0;
+
+    snprintf(hubpub, sizeof hubpub, "%s", it_path(env, "keys/hub.pub"));
+    snprintf(key, sizeof key, "%s/keys/audit.key", it_dir(env));
+    rc = rawclient_new(it_hub_endpoint(env), hubpub, key);
+    assert_non_null(rc);
+    memset(&f, 0, sizeof f);
+    f.kind = RK_CF_LOG_READ;
+    f.u.log_read.req_id = 1;
+    f.u.log_read.count = RK_LOG_READ_MAX;
+    assert_int_equal(rawclient_send_frame(rc, &f), 0);
+    assert_int_equal(rawclient_recv_kind(rc, RK_HF_LOG, &h, 10000), 0);
+    assert_int_equal(h.u.log.status, RK_ST_ACCEPTED);
+    for (size_t i = 0; i < h.u.log.n; i++) {
+        rk_log_entry_t e;
+        assert_int_equal(rk_log_entry_decode(h.u.log.entry[i], h.u.log.entry_len[i], &e, NULL, 0),
+                         RK_WIRE_OK);
+        if (strcmp(e.operator_name, op) != 0)
+            continue;
+        if (rk_log_entry_verify_operator(h.u.log.entry[i], h.u.log.entry_len[i], pub) != RK_WIRE_OK)
+            fail_msg("entry %llu names %s but its signature does not verify under %s's key",
+                     (unsigned long long)h.u.log.index[i], op, op);
+        n++;
+    }
+    rk_hub_frame_clear(&h);
+    rawclient_destroy(&rc);
+    return n;
+}
+
+static void test_operators_sign_their_changes(void **state)
+{
+    it_env_t *env = *state;
+    char pubpath[512], keypath[512], otherkey[512], hubpub[512], audkey[512], statef[512];
+    const char *argv[12];
+    rk_pubkey_t pub;
+    it_run_t r;
+    int st;
+
+    assert_int_equal(it_keygen(env, "op.sato"), 0);
+    assert_int_equal(it_keygen(env, "op.kato"), 0);
+    snprintf(pubpath, sizeof pubpath, "%s/keys/op.sato.pub", it_dir(env));
+    snprintf(keypath, sizeof keypath, "%s/keys/op.sato.key", it_dir(env));
+    snprintf(otherkey, sizeof otherkey, "%s/keys/op.kato.key", it_dir(env));
+    assert_int_equal(rk_pubkey_load(pubpath, &pub, NULL, 0), RK_KEYS_OK);
+
+    /* The first operator signs its own registration, with its own key only. */
+    assert_int_equal(it_ctl(env, &r, "operator", "add", "op.sato", "--pub", pubpath, "--operator-key",
+                            otherkey, NULL),
+                     1);
+    it_run_clear(&r);
+    if (it_ctl(env, &r, "operator", "add", "op.sato", "--pub", pubpath, "--operator-key", keypath, NULL) != 0)
+        fail_msg("operator add: %s", r.err);
+    it_run_clear(&r);
+
+    /* From now on a change without an operator's key, or with a key that
+     * is not an operator's, changes nothing. */
+    st = it_ctl(env, &r, "suspend", "town.y", NULL);
+    if (st != 1 || strstr(r.err, "changes need the key of a registered operator") == NULL)
+        fail_msg("expected a change without --operator-key refused, got %d: %s", st, r.err);
+    it_run_clear(&r);
+    st = it_ctl(env, &r, "suspend", "town.y", "--operator-key", otherkey, NULL);
+    if (st != 1 || strstr(r.err, "op.kato is not a registered operator") == NULL)
+        fail_msg("expected a stranger's key refused, got %d: %s", st, r.err);
+    it_run_clear(&r);
+    assert_int_equal(it_ctl(env, &r, "show", "town.y", NULL), 0);
+    assert_non_null(strstr(r.out, "active"));
+    it_run_clear(&r);
+
+    /* With op.sato's key: done, and on the log under its signature. */
+    assert_int_equal(it_ctl(env, &r, "suspend", "town.y", "--operator-key", keypath, NULL), 0);
+    it_run_clear(&r);
+    assert_int_equal(it_ctl(env, &r, "reactivate", "town.y", "--operator-key", keypath, NULL), 0);
+    it_run_clear(&r);
+    assert_int_equal(it_ctl(env, &r, "catalogue", "remove", GRANT_KEY, "--operator-key", keypath, NULL), 0);
+    it_run_clear(&r);
+    /* operator-added, suspended, reactivated, catalogue-removed */
+    assert_int_equal(entries_signed_by(env, "op.sato", pub.sign_pk), 4);
+
+    /* The auditor's own check of the whole log accepts it. */
+    snprintf(hubpub, sizeof hubpub, "%s", it_path(env, "keys/hub.pub"));
+    snprintf(audkey, sizeof audkey, "%s/keys/audit.key", it_dir(env));
+    argv[0] = "-H";
+    argv[1] = it_hub_endpoint(env);
+    argv[2] = "-K";
+    argv[3] = hubpub;
+    argv[4] = "-k";
+    argv[5] = audkey;
+    snprintf(statef, sizeof statef, "%s/audit.state", it_dir(env));
+    argv[6] = "verify";
+    argv[7] = "--state";
+    argv[8] = statef;
+    argv[9] = NULL;
+    if (it_run(env, "renkei-audit", argv, NULL, 60, &r) != 0)
+        fail_msg("renkei-audit verify: %s%s", r.out, r.err);
+    it_run_clear(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_grant_in_force_without_restart),
         cmocka_unit_test(test_change_on_the_routing_log),
         cmocka_unit_test(test_rekey_closes_the_old_connection),
+        cmocka_unit_test(test_operators_sign_their_changes), /* last: changes need a key after it */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -645,7 +645,7 @@ static void test_query_export(void **state)
     assert_int_equal(audit_as(fx, "audit.z", &r, "export", "--format", "csv", NULL), 0);
     {
         static const char head[] = "index,time,time_ms,event,seq,from,to,type,msg_id,reply_to,outcome,size,"
-                                   "kind,count,section,digest\r\n";
+                                   "kind,count,section,digest,operator\r\n";
         assert_true(strncmp(r.out, head, strlen(head)) == 0);
     }
     assert_non_null(strstr(r.out, ",org-registered,"));

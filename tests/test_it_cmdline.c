@@ -499,7 +499,7 @@ static void test_wrong_command_and_old_spellings(void **state)
         it_run_clear(&r);
     }
     assert_int_equal(it_ctl(fx->env, &r, "list", "--pub", "x.pub", NULL), RK_EXIT_USAGE);
-    assert_non_null(strstr(r.err, "--pub belongs to register and rekey, not to list"));
+    assert_non_null(strstr(r.err, "--pub belongs to register, rekey and operator, not to list"));
     it_run_clear(&r);
     {
         const char *args[] = {"verify", "--format", "csv", NULL};

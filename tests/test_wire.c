@@ -591,6 +591,45 @@ static void test_hub_directory_roundtrip(void **state)
 
 /* A summary of refused frames carries its count; an entry without one
  * encodes as it did before the field existed (its leaf hash is unchanged). */
+/* An operator's signature covers the entry's bytes before it, and is its
+ * last field: an auditor checks it without re-encoding anything. */
+static void test_log_entry_operator_signature(void **state)
+{
+    rk_identity_t *op = rk_identity_generate("op.sato"), *other = rk_identity_generate("op.kato");
+    rk_log_entry_t e, back;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    (void)state;
+
+    assert_non_null(op);
+    assert_non_null(other);
+    memset(&e, 0, sizeof e);
+    e.time_ms = 1700000000000ull;
+    e.event = RK_EV_ORG_SUSPENDED;
+    strcpy(e.from, "town.y");
+    strcpy(e.kind, "municipality");
+    strcpy(e.operator_name, "op.sato");
+    assert_int_equal(rk_log_entry_sign(&e, op->sign_sk, &buf, &len), RK_WIRE_OK);
+    assert_int_equal(rk_log_entry_verify_operator(buf, len, op->pub.sign_pk), RK_WIRE_OK);
+    assert_int_equal(rk_log_entry_verify_operator(buf, len, other->pub.sign_pk), RK_WIRE_ESIG);
+    assert_int_equal(rk_log_entry_decode(buf, len, &back, NULL, 0), RK_WIRE_OK);
+    assert_string_equal(back.operator_name, "op.sato");
+    assert_true(back.has_operator_sig);
+    assert_string_equal(back.from, "town.y");
+    /* any changed byte before the signature breaks it */
+    buf[3] ^= 1;
+    assert_int_equal(rk_log_entry_verify_operator(buf, len, op->pub.sign_pk), RK_WIRE_ESIG);
+    free(buf);
+    /* an entry without an operator is not signed */
+    e.operator_name[0] = '\0';
+    assert_int_equal(rk_log_entry_sign(&e, op->sign_sk, &buf, &len), RK_WIRE_EFIELD);
+    assert_int_equal(rk_log_entry_encode(&e, &buf, &len), RK_WIRE_OK);
+    assert_int_equal(rk_log_entry_verify_operator(buf, len, op->pub.sign_pk), RK_WIRE_ESIG);
+    free(buf);
+    rk_identity_destroy(&op);
+    rk_identity_destroy(&other);
+}
+
 static void test_log_entry_count(void **state)
 {
     rk_log_entry_t e, d;
@@ -1523,6 +1562,7 @@ int main(void)
         cmocka_unit_test(test_hub_enrolled_roundtrip),
         cmocka_unit_test(test_hub_directory_roundtrip),
         cmocka_unit_test(test_log_entry_count),
+        cmocka_unit_test(test_log_entry_operator_signature),
         cmocka_unit_test(test_dir_open_refuses_wrong_key_and_tampering),
         cmocka_unit_test(test_dir_empty),
         cmocka_unit_test(test_dir_open_field_checks),
