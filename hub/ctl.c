@@ -353,7 +353,6 @@ static int cmd_register(const cmd_args_t *a)
         return rc;
     if ((rc = open_store(a, true, &s)) != EXIT_OK)
         return rc;
-    rc = EXIT_ERR;
     if ((err = store_begin(s, true, &t)) != STORE_OK) {
         rc = store_fail("begin a transaction", err, a);
         goto out;
