@@ -100,12 +100,19 @@ printf 'Working folder %s (removed at the end). Link codes are shown shortened.\
 # ---------------------------------------------------------------- set up
 step "Keys: each party makes its own key pair; the hub operator makes the master key"
 mkdir -p "$T/keys" "$T/hub"
-for org in hub city.x town.y "${UTILS[@]}" audit; do
+for org in hub op.demo city.x town.y "${UTILS[@]}" audit; do
     "$BIN/renkei-keygen" -o "$T/keys" "$org" >/dev/null || die "renkei-keygen $org failed"
-    [[ $org == hub ]] || mkdir -p "$T/$org"
+    [[ $org == hub || $org == op.demo ]] || mkdir -p "$T/$org"
 done
 "$BIN/renkei-keygen" --master-key "$T/master.key" >/dev/null || die "renkei-keygen --master-key failed"
-info "hub city.x town.y power gas water audit: NAME.key (secret) + NAME.pub; master.key kept outside the hub's data"
+info "hub, the operator op.demo, city.x town.y power gas water audit: NAME.key (secret) + NAME.pub; master.key kept outside the hub's data"
+
+step "The hub's operator registers itself; every change it makes is signed on the routing log"
+"$BIN/renkei-ctl" -d "$T/hub/data" operator add op.demo --pub "$T/keys/op.demo.pub" \
+    --operator-key "$T/keys/op.demo.key" >/dev/null 2>"$T/hub/ctl.err" ||
+    die "renkei-ctl operator add failed: $(cat "$T/hub/ctl.err")"
+export RENKEI_OPERATOR_KEY="$T/keys/op.demo.key"
+info "op.demo (renkei-ctl operator add); its key signs the changes below"
 
 step "Registration at the hub (renkei-ctl register)"
 reg() {
