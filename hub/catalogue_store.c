@@ -254,8 +254,11 @@ store_err catalogue_change(store_txn_t *txn, const cat_section_t *set, size_t n_
     /* An empty file loaded into a store that never had a catalogue is
      * still a decision: nothing is routed, and the default is not
      * installed later. */
-    if (err == STORE_OK)
-        err = store_cat_touch(txn);
+    if (err == STORE_OK) {
+        uint64_t gen = 0;
+        if ((err = store_cat_generation(txn, &gen)) == STORE_OK && gen == 0)
+            err = store_cat_touch(txn);
+    }
     if (err == STORE_OK && report != NULL)
         *report = rep;
     return err;
