@@ -139,7 +139,8 @@ store_err store_next_seq(store_txn_t *txn, uint64_t *seq) RK_WARN_UNUSED;
  * ready-to-send encoded HubFrame (a Deliver or a Notice) plus what the hub
  * needs to manage it.  It leaves the queue when the recipient acknowledges
  * it (store_queue_take) or when it expires.  At rest the frame is sealed
- * with crypto_secretbox under a subkey of the master key (a queued Deliver
+ * with XChaCha20-Poly1305 under a subkey of the master key, the row key and
+ * the clear meta as associated data (docs/hub-store.md; a queued Deliver
  * carries a link code, and a reply's reply_to would otherwise join two
  * organizations' codes); the meta fields below are stored in clear and carry
  * no link code.
