@@ -27,9 +27,12 @@
  *                  missing (never deleted), so their count is found by
  *                  probing, not kept (stores written before may also hold a
  *                  row H_disclose(id code || "count"): no longer read).
- *                  H_disclose(id code || "home") -> nonce(24) | XChaCha20-
- *                  Poly1305(the person's current municipality, NUL-padded
- *                  to 65 bytes, ad = row key) under subkey "seal"
+ *                  H_disclose(id code || "home"), then H_disclose(id code
+ *                  || "home" || k(8 BE)) for k = 1, 2, ... -> nonce(24) |
+ *                  XChaCha20-Poly1305(the person's current municipality,
+ *                  NUL-padded to 65 bytes, ad = row key) under subkey
+ *                  "seal"; appended on each change, never rewritten: the
+ *                  last one holds
  *                  Only a message's ACCEPTED entry (and enrollments) get a
  *                  row: its later entries are found through log_seq
  *   catalogue      section key ("procedure NAME", "group NAME", "grant ORG
@@ -2361,14 +2364,47 @@ static store_err person_count(store_txn_t *t, const uint8_t id_code[STORE_IDCODE
 #define HOME_VAL_LEN (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + RK_ID_MAX + 1 + crypto_aead_xchacha20poly1305_ietf_ABYTES)
 
 /* Row key of the person's current municipality. */
-static void home_key(const store_t *s, const uint8_t id_code[STORE_IDCODE_LEN], uint8_t out[LOOKUP_KEY_LEN])
+/* The key of the person's k-th "home" row: H_disclose(id code || "home")
+ * for the first (as stores have always written it), H_disclose(id code ||
+ * "home" || k(8 BE)) for each later one.  Rows are appended, never
+ * rewritten or deleted, so that a copy of the files taken before and after
+ * two moves cannot tell that both concern one person: each change writes a
+ * new row under a key nobody can link to the last without the master key. */
+static void home_key(const store_t *s, const uint8_t id_code[STORE_IDCODE_LEN], uint64_t k,
+                     uint8_t out[LOOKUP_KEY_LEN])
 {
-    uint8_t buf[STORE_IDCODE_LEN + 4];
+    uint8_t buf[STORE_IDCODE_LEN + 4 + 8];
+    size_t n = STORE_IDCODE_LEN + 4;
 
     memcpy(buf, id_code, STORE_IDCODE_LEN);
     memcpy(buf + STORE_IDCODE_LEN, "home", 4);
-    crypto_generichash(out, LOOKUP_KEY_LEN, buf, sizeof buf, s->keys->disclose, SUBKEY_LEN);
+    if (k > 0) {
+        put_be64(buf + n, k);
+        n += 8;
+    }
+    crypto_generichash(out, LOOKUP_KEY_LEN, buf, n, s->keys->disclose, SUBKEY_LEN);
     sodium_memzero(buf, sizeof buf);
+}
+
+/* The number of home rows the person has (rows 0 .. n-1 exist). */
+static store_err home_count(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], uint64_t *n)
+{
+    uint8_t lk[LOOKUP_KEY_LEN];
+    MDB_val key, val;
+    store_err err;
+
+    for (*n = 0;; (*n)++) {
+        home_key(txn->store, id_code, *n, lk);
+        key.mv_data = lk;
+        key.mv_size = LOOKUP_KEY_LEN;
+        err = txn_get(txn, txn->store->log_person, &key, &val);
+        if (err == STORE_ENOTFOUND)
+            return STORE_OK;
+        if (err != STORE_OK)
+            return err;
+        if (*n == UINT32_MAX)
+            return STORE_ECORRUPT;
+    }
 }
 
 store_err store_person_home_get(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], char org[RK_ID_MAX + 1])
@@ -2376,6 +2412,7 @@ store_err store_person_home_get(store_txn_t *txn, const uint8_t id_code[STORE_ID
     const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
     uint8_t lk[LOOKUP_KEY_LEN], plain[RK_ID_MAX + 1];
     MDB_val key, val;
+    uint64_t n;
     store_err err = table_check(txn, false);
 
     if (err != STORE_OK)
@@ -2383,7 +2420,11 @@ store_err store_person_home_get(store_txn_t *txn, const uint8_t id_code[STORE_ID
     if (id_code == NULL || org == NULL)
         return STORE_EINVAL;
     org[0] = '\0';
-    home_key(txn->store, id_code, lk);
+    if ((err = home_count(txn, id_code, &n)) != STORE_OK)
+        return err;
+    if (n == 0)
+        return STORE_ENOTFOUND;
+    home_key(txn->store, id_code, n - 1, lk);
     key.mv_data = lk;
     key.mv_size = LOOKUP_KEY_LEN;
     if ((err = txn_get(txn, txn->store->log_person, &key, &val)) != STORE_OK)
@@ -2403,15 +2444,18 @@ store_err store_person_home_set(store_txn_t *txn, const uint8_t id_code[STORE_ID
     const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
     uint8_t lk[LOOKUP_KEY_LEN], plain[RK_ID_MAX + 1], box[HOME_VAL_LEN];
     MDB_val key, val;
+    uint64_t n;
     store_err err = table_check(txn, true);
 
     if (err != STORE_OK)
         return err;
     if (id_code == NULL || org == NULL || !rk_valid_name(org))
         return STORE_EINVAL;
+    if ((err = home_count(txn, id_code, &n)) != STORE_OK)
+        return err;
     memset(plain, 0, sizeof plain);
     memcpy(plain, org, strlen(org));
-    home_key(txn->store, id_code, lk);
+    home_key(txn->store, id_code, n, lk);
     randombytes_buf(box, nb);
     if (crypto_aead_xchacha20poly1305_ietf_encrypt(box + nb, NULL, plain, sizeof plain, lk, LOOKUP_KEY_LEN, NULL,
                                                    box, txn->store->keys->seal) != 0)
@@ -2420,7 +2464,8 @@ store_err store_person_home_set(store_txn_t *txn, const uint8_t id_code[STORE_ID
     key.mv_size = LOOKUP_KEY_LEN;
     val.mv_data = box;
     val.mv_size = sizeof box;
-    return txn_put(txn, txn->store->log_person, &key, &val, 0);
+    err = txn_put(txn, txn->store->log_person, &key, &val, MDB_NOOVERWRITE);
+    return err == STORE_EEXIST ? STORE_ECORRUPT : err; /* cannot be: row n was the first absent one */
 }
 
 /* Adds index as the person's next row.  STORE_EMASTER without a master

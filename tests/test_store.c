@@ -1229,6 +1229,99 @@ static void damage_queue_row(const fixture_t *f, long at)
     free(vbuf);
 }
 
+/* Every row of table `name` as one blob per row (key || value), sorted as
+ * LMDB keeps them; *n rows. */
+static uint8_t **table_rows(const fixture_t *f, const char *name, size_t *n, size_t **lens)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi d;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint8_t **rows = NULL;
+    int rc;
+
+    *n = 0;
+    *lens = NULL;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, MDB_NOTLS | MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, name, 0, &d), 0);
+    assert_int_equal(mdb_cursor_open(txn, d, &cur), 0);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        rows = realloc(rows, (*n + 1) * sizeof *rows);
+        *lens = realloc(*lens, (*n + 1) * sizeof **lens);
+        assert_non_null(rows);
+        assert_non_null(*lens);
+        rows[*n] = malloc(k.mv_size + v.mv_size);
+        assert_non_null(rows[*n]);
+        memcpy(rows[*n], k.mv_data, k.mv_size);
+        memcpy(rows[*n] + k.mv_size, v.mv_data, v.mv_size);
+        (*lens)[(*n)++] = k.mv_size + v.mv_size;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return rows;
+}
+
+static bool has_row(uint8_t **rows, const size_t *lens, size_t n, const uint8_t *row, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (lens[i] == len && memcmp(rows[i], row, len) == 0)
+            return true;
+    return false;
+}
+
+/* A resident's current municipality changes by a new row, never by
+ * rewriting one: copies of the files taken around two moves show two
+ * unrelated new rows, nothing that ties the moves to one person. */
+static void test_home_rows_appended(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    uint8_t id[STORE_IDCODE_LEN], **before, **after;
+    size_t nb, na, *lb, *la;
+    char org[RK_ID_MAX + 1];
+
+    memset(id, 7, sizeof id);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_person_home_get(t, id, org), STORE_ENOTFOUND);
+    assert_int_equal(store_person_home_set(t, id, "city.x"), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+    before = table_rows(f, "log_person", &nb, &lb);
+    assert_int_equal(nb, 1);
+
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_person_home_set(t, id, "town.y"), STORE_OK);
+    assert_int_equal(store_person_home_get(t, id, org), STORE_OK);
+    assert_string_equal(org, "town.y");
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+    after = table_rows(f, "log_person", &na, &la);
+    assert_int_equal(na, 2);
+    assert_true(has_row(after, la, na, before[0], lb[0])); /* the old row as it was */
+    for (size_t i = 0; i < nb; i++)
+        free(before[i]);
+    for (size_t i = 0; i < na; i++)
+        free(after[i]);
+    free(before);
+    free(after);
+    free(lb);
+    free(la);
+
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_person_home_get(t, id, org), STORE_OK);
+    assert_string_equal(org, "town.y");
+    store_abort(&t);
+    store_close(&s);
+}
+
 static void test_queue_tamper(void **state)
 {
     fixture_t *f = *state;
@@ -1987,6 +2080,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_tamper, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_home_rows_appended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_meta_bound_to_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_at_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_append_get, setup, teardown),
