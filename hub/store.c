@@ -32,7 +32,7 @@
  *                  XChaCha20-Poly1305(the person's current municipality,
  *                  NUL-padded to 65 bytes, ad = row key) under subkey
  *                  "seal"; appended on each change, never rewritten: the
- *                  last one holds
+ *                  last one is current
  *                  Only a message's ACCEPTED entry (and enrollments) get a
  *                  row: its later entries are found through log_seq
  *   catalogue      section key ("procedure NAME", "group NAME", "grant ORG
