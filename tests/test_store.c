@@ -1250,10 +1250,12 @@ static uint8_t **table_rows(const fixture_t *f, const char *name, size_t *n, siz
     assert_int_equal(mdb_dbi_open(txn, name, 0, &d), 0);
     assert_int_equal(mdb_cursor_open(txn, d, &cur), 0);
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        rows = realloc(rows, (*n + 1) * sizeof *rows);
-        *lens = realloc(*lens, (*n + 1) * sizeof **lens);
-        assert_non_null(rows);
-        assert_non_null(*lens);
+        uint8_t **more = realloc(rows, (*n + 1) * sizeof *rows);
+        size_t *more_lens = realloc(*lens, (*n + 1) * sizeof **lens);
+        assert_non_null(more);
+        assert_non_null(more_lens);
+        rows = more;
+        *lens = more_lens;
         rows[*n] = malloc(k.mv_size + v.mv_size);
         assert_non_null(rows[*n]);
         memcpy(rows[*n], k.mv_data, k.mv_size);
