@@ -38,3 +38,6 @@ add_dependencies(test_it_agent_nomem renkei-keygen renkei-hub renkei-ctl)
 # test_it_cmdline checks every program's command line.
 add_dependencies(test_it_cmdline renkei-audit renkei-bench)
 add_dependencies(test_it_access renkei-audit)
+# ...and writes the hub's store behind renkei-ctl's back, as someone with
+# file access could, to see the auditor catch it.
+target_link_libraries(test_it_access PRIVATE renkei_store)

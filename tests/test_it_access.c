@@ -27,6 +27,7 @@
 
 #include "harness.h"
 #include "keys.h"
+#include "store.h"
 #include "rawclient.h"
 
 #define GRANT_KEY "grant transport vehicle.tax.address"
@@ -383,6 +384,28 @@ static void test_operators_sign_their_changes(void **state)
     argv[9] = NULL;
     if (it_run(env, "renkei-audit", argv, NULL, 60, &r) != 0)
         fail_msg("renkei-audit verify: %s%s", r.out, r.err);
+    it_run_clear(&r);
+
+    /* Someone with access to the hub's files suspends town.y behind
+     * renkei-ctl's back: the change has no operator, and the auditor,
+     * whose last verified checkpoint this extends consistently, says so. */
+    {
+        store_t *hubstore = NULL;
+        store_txn_t *t = NULL;
+        org_t o;
+        char why[256] = "";
+        assert_int_equal(store_open(it_hub_data(env), NULL, 0, &hubstore, why, sizeof why), STORE_OK);
+        assert_int_equal(store_begin(hubstore, true, &t), STORE_OK);
+        assert_int_equal(store_org_get(t, "town.y", &o), STORE_OK);
+        o.status = ORG_SUSPENDED;
+        assert_int_equal(store_org_update(t, &o), STORE_OK);
+        assert_int_equal(store_log_org_event(t, RK_EV_ORG_SUSPENDED, &o, o.updated_ms), STORE_OK);
+        assert_int_equal(store_commit(&t), STORE_OK);
+        store_close(&hubstore);
+    }
+    if (it_run(env, "renkei-audit", argv, NULL, 60, &r) != 1 || strstr(r.out, "NOT CONSISTENT") == NULL ||
+        strstr(r.out, "changes organization town.y without an operator") == NULL)
+        fail_msg("expected verify to report the unattributed change, got %d: %s%s", r.status, r.out, r.err);
     it_run_clear(&r);
 }
 
