@@ -469,3 +469,29 @@ bool rk_cli_parse_count(const char *text, unsigned long long max, unsigned long 
     *out = v;
     return true;
 }
+
+bool rk_cli_parse_duration(const char *text, uint64_t max_ms, uint64_t *out_ms)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    char *end = NULL;
+    unsigned long long n;
+
+    if (text[0] < '0' || text[0] > '9')
+        return false;
+    errno = 0;
+    n = strtoull(text, &end, 10);
+    if (errno != 0 || end == text)
+        return false;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit) != 0)
+            continue;
+        if (n == 0 || n > max_ms / units[i].ms)
+            return false;
+        *out_ms = n * units[i].ms;
+        return true;
+    }
+    return false;
+}

@@ -30,6 +30,7 @@
 #define RENKEI_COMMON_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -167,5 +168,8 @@ bool rk_cli_accepts(const rk_cli_prog_t *p, const rk_cli_cmd_t *cmd, int opt);
  * false for text that is not entirely such a value. */
 bool rk_cli_parse_seconds(const char *text, double max, double *out);                       /* 0 < s <= max */
 bool rk_cli_parse_count(const char *text, unsigned long long max, unsigned long long *out); /* 1..max */
+/* A whole number with a unit: ms, s, m, h or d ("90s", "2h", "7d"), into
+ * milliseconds; 0 < result <= max_ms. */
+bool rk_cli_parse_duration(const char *text, uint64_t max_ms, uint64_t *out_ms);
 
 #endif /* RENKEI_COMMON_CLI_H */

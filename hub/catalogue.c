@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "cli.h"
 #include "why.h"
 
 #define LINE_MAX_LEN CATALOGUE_SECTION_MAX
@@ -232,31 +233,13 @@ static bool parse_bool(parser_t *p, const char *key, const char *v, bool *out)
 
 static bool parse_ttl(parser_t *p, const char *v, uint64_t *out)
 {
-    char *end;
-    unsigned long long n;
-    uint64_t mult;
+    const char *unit = v + strspn(v, "0123456789");
 
-    if (!isdigit((unsigned char)v[0]))
+    if (unit == v || (strcmp(unit, "ms") != 0 && strcmp(unit, "s") != 0 && strcmp(unit, "m") != 0 &&
+                      strcmp(unit, "h") != 0 && strcmp(unit, "d") != 0))
         return fail(p, "ttl must be a whole number with a unit (s, m, h or d), not \"%s\"", v);
-    errno = 0;
-    n = strtoull(v, &end, 10);
-    if (errno != 0)
-        return fail(p, "ttl \"%s\" is too large", v);
-    if (strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "s") == 0)
-        mult = 1000;
-    else if (strcmp(end, "m") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
-    else if (strcmp(end, "d") == 0)
-        mult = 86400000;
-    else
-        return fail(p, "ttl must be a whole number with a unit (s, m, h or d), not \"%s\"", v);
-    if (n == 0 || n > CATALOGUE_TTL_MAX_MS / mult)
+    if (!rk_cli_parse_duration(v, CATALOGUE_TTL_MAX_MS, out))
         return fail(p, "ttl must be more than 0 and at most 366d, not \"%s\"", v);
-    *out = n * mult;
     return true;
 }
 

@@ -41,6 +41,8 @@ static void err_f(const char *fmt, ...)
 }
 
 /* Parsed command line of one command. */
+#define OVERLAP_MAX_MS (30ull * 86400000ull) /* rekey --overlap: at most 30 days */
+
 typedef struct cmd_args {
     const char *data;
     const char *command;
@@ -54,6 +56,7 @@ typedef struct cmd_args {
     const char *out;
     bool dry_run;
     const char *operator_key; /* --operator-key: who makes the change */
+    uint64_t overlap_ms;      /* rekey --overlap: how long the old key stays admitted; 0: none */
 } cmd_args_t;
 
 static void fmt_time(uint64_t ms, char out[32])
@@ -529,6 +532,13 @@ static int cmd_show(const cmd_args_t *a)
            "created: %s\n"
            "updated: %s\n",
            o.id, org_kind_name(o.kind), org_status_name(o.status), b64, z85, created, updated);
+    if (o.prev_until_ms != 0) {
+        char until[32];
+        fmt_curve(o.prev_curve_pk, z85);
+        fmt_time(o.prev_until_ms, until);
+        printf("previous: %.16s %s %s\n", z85,
+               org_prev_active(&o, rk_wall_ms()) ? "admitted until" : "no longer admitted since", until);
+    }
     store_abort(&t);
     store_close(&s);
     return EXIT_OK;
@@ -566,7 +576,9 @@ static int cmd_status(const cmd_args_t *a, org_status want)
         goto out;
     }
     if (want == ORG_SUSPENDED)
-        printf("suspended %s: the hub refuses its key until 'renkei-ctl reactivate %s'\n", o.id, o.id);
+        printf("suspended %s: the hub refuses its key and closes its open connections until 'renkei-ctl "
+               "reactivate %s'\n",
+               o.id, o.id);
     else
         printf("reactivated %s: the hub admits its key again\n", o.id);
     rc = EXIT_OK;
@@ -607,9 +619,20 @@ static int cmd_rekey(const cmd_args_t *a)
         rc = store_fail("read the organizations", err, a);
         goto out;
     }
+    o.updated_ms = rk_wall_ms();
+    if (a->overlap_ms > 0) {
+        /* The key it holds now stays admitted for the overlap (a previous
+         * key kept from an earlier rekey is dropped: one overlap at a time). */
+        memcpy(o.prev_sign_pk, o.sign_pk, RK_KEY_LEN);
+        memcpy(o.prev_curve_pk, o.curve_pk, RK_KEY_LEN);
+        o.prev_until_ms = o.updated_ms + a->overlap_ms;
+    } else {
+        memset(o.prev_sign_pk, 0, RK_KEY_LEN);
+        memset(o.prev_curve_pk, 0, RK_KEY_LEN);
+        o.prev_until_ms = 0;
+    }
     memcpy(o.sign_pk, pub.sign_pk, RK_KEY_LEN);
     memcpy(o.curve_pk, pub.curve_pk, RK_KEY_LEN);
-    o.updated_ms = rk_wall_ms();
     err = store_org_update(t, &o);
     if (err == STORE_OK)
         err = store_log_org_event(t, RK_EV_ORG_KEY_CHANGED, &o, o.updated_ms);
@@ -620,9 +643,18 @@ static int cmd_rekey(const cmd_args_t *a)
         goto out;
     }
     fmt_curve(o.curve_pk, z85);
-    printf("rekeyed %s: new key %.16s; the old key can no longer connect, and its open connections get "
-           "nothing more\n",
-           o.id, z85);
+    if (a->overlap_ms > 0) {
+        char until[32];
+        fmt_time(o.prev_until_ms, until);
+        printf("rekeyed %s: new key %.16s; senders now encrypt to it; the old key is still admitted until "
+               "%s, "
+               "then its open connections are closed\n",
+               o.id, z85, until);
+    } else {
+        printf("rekeyed %s: new key %.16s; the old key can no longer connect, and its open connections are "
+               "closed\n",
+               o.id, z85);
+    }
     rc = EXIT_OK;
 out:
     store_abort(&t);
@@ -926,7 +958,7 @@ static int cmd_catalogue(const cmd_args_t *a)
 
 /* ------------------------------------------------------------ command line */
 
-enum { OPT_DATA, OPT_HELP, OPT_KIND, OPT_PUB, OPT_OUT, OPT_DRY_RUN, OPT_OPERATOR_KEY, N_OPTS };
+enum { OPT_DATA, OPT_HELP, OPT_KIND, OPT_PUB, OPT_OUT, OPT_DRY_RUN, OPT_OPERATOR_KEY, OPT_OVERLAP, N_OPTS };
 
 static const rk_cli_opt_t options[N_OPTS] = {
     [OPT_DATA] = {"data", 'd', "DIR", "the hub's data directory (renkei-hub --data)", "RENKEI_HUB_DATA", -1,
@@ -941,6 +973,10 @@ static const rk_cli_opt_t options[N_OPTS] = {
                           "the secret key of the operator making the change (renkei-keygen NAME); every\n"
                           "change is signed with it on the routing log",
                           "RENKEI_OPERATOR_KEY", -1, 0},
+    [OPT_OVERLAP] = {"overlap", 0, "DURATION",
+                     "rekey: keep admitting the old key for DURATION (e.g. 30m, 2h, 7d) while the\n"
+                     "organization's agent moves to the new one; without it the old key is cut at once",
+                     NULL, -1, 0},
     [OPT_DRY_RUN] = {"dry-run", 0, NULL,
                      "catalogue load/add/change/remove: say what would change, write nothing", NULL, -1, 0},
 };
@@ -948,7 +984,7 @@ static const int globals[] = {OPT_DATA, OPT_OPERATOR_KEY, OPT_HELP, -1};
 static const int operator_opts[] = {OPT_PUB, -1};
 static const int catalogue_opts[] = {OPT_OUT, OPT_DRY_RUN, -1};
 static const int register_opts[] = {OPT_KIND, OPT_PUB, -1};
-static const int rekey_opts[] = {OPT_PUB, -1};
+static const int rekey_opts[] = {OPT_PUB, OPT_OVERLAP, -1};
 
 /* Checks what every command needs and fills c.  0 if fine, else the exit status. */
 static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
@@ -964,6 +1000,12 @@ static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
     c->out = a->value[OPT_OUT];
     c->dry_run = a->count[OPT_DRY_RUN] > 0;
     c->operator_key = a->value[OPT_OPERATOR_KEY];
+    if (a->value[OPT_OVERLAP] != NULL &&
+        !rk_cli_parse_duration(a->value[OPT_OVERLAP], OVERLAP_MAX_MS, &c->overlap_ms))
+        return rk_cli_usage_error(a,
+                                  "--overlap wants a whole number with a unit (s, m, h or d) of at most 30d, "
+                                  "e.g. --overlap 2h, not '%s'",
+                                  a->value[OPT_OVERLAP]);
     if (strcmp(a->cmd->name, "operator") == 0) {
         bool list = a->npos > 0 && strcmp(a->pos[0], "list") == 0;
         if (a->npos == 0 || (!list && strcmp(a->pos[0], "add") != 0 && strcmp(a->pos[0], "revoke") != 0))
@@ -1110,8 +1152,8 @@ static const rk_cli_cmd_t commands[] = {
     {"show", "ORG", "one organization in full", NULL, NULL, run_show},
     {"suspend", "ORG", "the hub refuses ORG's key until it is reactivated", NULL, NULL, run_suspend},
     {"reactivate", "ORG", "the hub admits a suspended ORG's key again", NULL, NULL, run_reactivate},
-    {"rekey", "ORG --pub FILE.pub", "replace ORG's key; the old key can no longer connect", NULL, rekey_opts,
-     run_rekey},
+    {"rekey", "ORG --pub FILE.pub [--overlap DURATION]",
+     "replace ORG's key; the old key is cut at once, or after the overlap", NULL, rekey_opts, run_rekey},
     {"catalogue", "ACTION [FILE | SECTION...] [--out FILE] [--dry-run]",
      "the procedure catalogue: list, export, load, add, change, remove",
      "  list                   one line per procedure type\n"

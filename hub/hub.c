@@ -56,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -153,6 +154,16 @@ struct hub {
     uint64_t *closed_at;
     size_t cap_closed;
     uint64_t n_closed;
+    /* Open connections by fd, as their frames named them: which org and key
+     * (so that one whose key is no longer admitted, or whose org was
+     * suspended, can be closed: see close_unadmitted). */
+    struct live_conn {
+        bool used;
+        uint64_t seen; /* n_closed when its last frame was read */
+        char org[RK_ID_MAX + 1];
+        uint8_t key[RK_KEY_LEN];
+    } * live;
+    size_t cap_live;
     char endpoint[256];
     item_t *items;
     size_t n_items;
@@ -246,6 +257,8 @@ static void note_closed(hub_t *hub, int fd)
     hub->n_closed++;
     if (fd < 0)
         return;
+    if ((size_t)fd < hub->cap_live)
+        hub->live[fd].used = false;
     if ((size_t)fd >= hub->cap_closed) {
         size_t cap = hub->cap_closed ? hub->cap_closed : 256;
         uint64_t *n;
@@ -302,6 +315,90 @@ static void watch_closed(hub_t *hub)
                 hub_log(hub->log, HUB_LOG_INFO, "a receiver closed its connection");
         }
     }
+}
+
+/* Remembers that the connection on fd authenticated as org with key (a
+ * frame of it was just read). */
+static void live_note(hub_t *hub, int fd, const char *org, const uint8_t key[RK_KEY_LEN], uint64_t seen)
+{
+    struct live_conn *c;
+    if (fd < 0)
+        return;
+    if ((size_t)fd >= hub->cap_live) {
+        size_t cap = hub->cap_live ? hub->cap_live : 256;
+        struct live_conn *n;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        n = realloc(hub->live, cap * sizeof *n);
+        if (n == NULL) {
+            hub_log(hub->log, HUB_LOG_ERR,
+                    "out of memory noting a connection of %s: if its key is replaced it is refused "
+                    "frame by frame instead of closed",
+                    org);
+            return;
+        }
+        memset(n + hub->cap_live, 0, (cap - hub->cap_live) * sizeof *n);
+        hub->live = n;
+        hub->cap_live = cap;
+    }
+    c = &hub->live[fd];
+    if (c->used && c->seen == seen && strcmp(c->org, org) == 0 && memcmp(c->key, key, RK_KEY_LEN) == 0)
+        return;
+    c->used = true;
+    c->seen = seen;
+    snprintf(c->org, sizeof c->org, "%s", org);
+    memcpy(c->key, key, RK_KEY_LEN);
+}
+
+/* Closes every open connection whose key its organization no longer
+ * admits (replaced, or the overlap of a rekey is over), or whose
+ * organization is suspended or gone.  ZeroMQ gives no way to close one
+ * peer of a ROUTER, so the hub shuts the connection's socket down under
+ * it: libzmq sees the connection end, as if the peer had gone, and the
+ * peer's reconnect meets the admission check, which refuses it.  A socket
+ * is shut down only if no close of it has been reported since the frame
+ * that named it was read (the monitor reports a close before the fd can
+ * be reused). */
+static void close_unadmitted(hub_t *hub)
+{
+    store_txn_t *txn = NULL;
+    uint64_t now = rk_wall_ms();
+
+    watch_closed(hub);
+    for (size_t fd = 0; fd < hub->cap_live; fd++) {
+        struct live_conn *c = &hub->live[fd];
+        const char *why = NULL;
+        org_t org;
+        store_err err;
+        if (!c->used)
+            continue;
+        if (fd < hub->cap_closed && hub->closed_at[fd] > c->seen) {
+            c->used = false; /* it closed after its last frame was read */
+            continue;
+        }
+        if (txn == NULL && store_begin(hub->store, false, &txn) != STORE_OK)
+            return; /* looked at again at the next sweep */
+        err = store_org_get(txn, c->org, &org);
+        if (err == STORE_ENOTFOUND)
+            why = "the organization is no longer registered";
+        else if (err != STORE_OK)
+            continue;
+        else if (!org_key_admitted(&org, c->key, now))
+            why = org.prev_until_ms != 0 && sodium_memcmp(org.prev_curve_pk, c->key, RK_KEY_LEN) == 0
+                      ? "the overlap of its key's replacement is over"
+                      : "its key was replaced";
+        else if (org.status != ORG_ACTIVE)
+            why = "the organization is suspended";
+        if (why == NULL)
+            continue;
+        c->used = false;
+        if (shutdown((int)fd, SHUT_RDWR) != 0)
+            hub_log(hub->log, HUB_LOG_WARNING, "could not close a connection of %s (%s): %s", c->org, why,
+                    strerror(errno));
+        else
+            hub_log(hub->log, HUB_LOG_NOTICE, "closed a connection of %s: %s", c->org, why);
+    }
+    store_abort(&txn);
 }
 
 /* ------------------------------------------------------------------ the turn */
@@ -566,6 +663,8 @@ static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const r
         .now_ms = rk_wall_ms(),
         .checked_pk = job != NULL ? job->pk : NULL,
         .checked_ok = job != NULL && job->ok,
+        .checked_alt_pk = job != NULL && job->has_alt ? job->alt_pk : NULL,
+        .checked_alt_ok = job != NULL && job->alt_ok,
     };
 
     if (rk_mono_ms() < hub->full_until_ms) {
@@ -923,6 +1022,8 @@ static int read_frame(hub_t *hub, inframe_t *x)
     key = zmq_msg_gets(&body, KEY_PROPERTY);
     x->rid.has_key =
         key != NULL && sodium_hex2bin(x->rid.key, RK_KEY_LEN, key, strlen(key), NULL, NULL, NULL) == 0;
+    if (x->rid.has_key)
+        live_note(hub, x->rid.fd, x->from, x->rid.key, x->closed_seen);
     chosen = zmq_msg_gets(&body, "Identity");
     if (!conns_rid_auto(&x->rid) || (chosen != NULL && chosen[0] != '\0')) {
         x->conn = CONN_CHOSEN_ID;
@@ -1028,7 +1129,10 @@ static void read_batch(hub_t *hub, inbatch_t *b, bool may_wait)
         j = &b->jobs[b->n_jobs++];
         j->env = &x->f.u.send;
         memcpy(j->pk, org.sign_pk, RK_KEY_LEN);
-        j->ok = false;
+        j->has_alt = org_prev_active(&org, rk_wall_ms());
+        if (j->has_alt)
+            memcpy(j->alt_pk, org.prev_sign_pk, RK_KEY_LEN);
+        j->ok = j->alt_ok = false;
         x->job = j;
     }
     store_abort(&rtxn);
@@ -1046,7 +1150,7 @@ static bool key_replaced(hub_t *hub, const conn_rid_t *rid, const char *org)
 
     if (!rid->has_key || (txn = turn_txn(hub)) == NULL || store_org_get(txn, org, &o) != STORE_OK)
         return false;
-    return sodium_memcmp(o.curve_pk, rid->key, RK_KEY_LEN) != 0;
+    return !org_key_admitted(&o, rid->key, rk_wall_ms());
 }
 
 /* Runs each frame of b through its handler in the turn's transaction. */
@@ -1121,8 +1225,7 @@ static receiver_state receiver_current(hub_t *hub, conn_org_t *o, store_txn_t *r
 
     if (err != STORE_OK && err != STORE_ENOTFOUND)
         return RECV_CURRENT; /* cannot tell: the queue read will say what is wrong */
-    if (err == STORE_OK && o->recv[0].has_key &&
-        sodium_memcmp(org.curve_pk, o->recv[0].key, RK_KEY_LEN) != 0) {
+    if (err == STORE_OK && o->recv[0].has_key && !org_key_admitted(&org, o->recv[0].key, rk_wall_ms())) {
         hub_log(hub->log, HUB_LOG_NOTICE,
                 "a receiver of %s was dropped: it authenticated with a key the organization no longer holds",
                 o->org);
@@ -1553,8 +1656,9 @@ static void zap_handle(hub_t *hub)
         text = "hub storage unavailable";
     } else if (curve) {
         store_err err = store_org_by_curve(txn, (const uint8_t *)frames[6], &org);
+        bool admitted = err == STORE_OK && org_key_admitted(&org, (const uint8_t *)frames[6], rk_wall_ms());
         store_abort(&txn);
-        if (err == STORE_OK && org.status == ORG_ACTIVE) {
+        if (admitted && org.status == ORG_ACTIVE) {
             status = "200";
             text = "OK";
             snprintf(user, sizeof user, "%s", org.id);
@@ -1568,6 +1672,8 @@ static void zap_handle(hub_t *hub)
             sodium_bin2hex((char *)meta + meta_len, 2 * RK_KEY_LEN + 1, (const uint8_t *)frames[6],
                            RK_KEY_LEN);
             meta_len += (size_t)2 * RK_KEY_LEN;
+        } else if (err == STORE_OK && !admitted) {
+            text = "key replaced: the organization holds a new key";
         } else if (err == STORE_OK) {
             text = "organization suspended";
         } else if (err != STORE_ENOTFOUND) {
@@ -1777,6 +1883,7 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
             hub->cur = !hub->cur;
         }
         if (rk_mono_ms() - hub->last_sweep_ms >= SWEEP_EVERY_MS) {
+            close_unadmitted(hub);
             sweep(hub);
             record_counts(hub, false);
             hub->last_sweep_ms = rk_mono_ms();
@@ -1821,6 +1928,7 @@ void hub_destroy(hub_t **hubp)
     free(hub->touched);
     free(hub->acked);
     free(hub->closed_at);
+    free(hub->live);
     free(hub);
     *hubp = NULL;
 }

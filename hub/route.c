@@ -289,6 +289,16 @@ void route_describe(const rk_envelope_t *env, route_out_t *out)
     rk_core_clear(&core);
 }
 
+/* Whether env is signed under pk: the check made before the turn counts
+ * if it was made under pk, else it is made now. */
+static bool signed_by(const rk_envelope_t *env, const uint8_t pk[RK_KEY_LEN], const uint8_t *checked_pk,
+                      bool checked_ok)
+{
+    if (checked_pk != NULL && sodium_memcmp(checked_pk, pk, RK_KEY_LEN) == 0)
+        return checked_ok;
+    return rk_envelope_verify(env, pk) == RK_WIRE_OK;
+}
+
 void route_message(const route_in_t *in, route_out_t *out)
 {
     rk_core_t core;
@@ -355,9 +365,9 @@ void route_message(const route_in_t *in, route_out_t *out)
         refuse(out, RK_ST_SENDER_SUSPENDED, "%s is suspended", in->from);
         return;
     }
-    if (in->checked_pk != NULL && sodium_memcmp(in->checked_pk, sender.sign_pk, RK_KEY_LEN) == 0
-            ? !in->checked_ok
-            : rk_envelope_verify(in->env, sender.sign_pk) != RK_WIRE_OK) {
+    if (!signed_by(in->env, sender.sign_pk, in->checked_pk, in->checked_ok) &&
+        !(org_prev_active(&sender, in->now_ms) &&
+          signed_by(in->env, sender.prev_sign_pk, in->checked_alt_pk, in->checked_alt_ok))) {
         refuse(out, RK_ST_BAD_SIGNATURE, "signature does not verify under %s's registered key", in->from);
         return;
     }

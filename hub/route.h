@@ -36,6 +36,11 @@ typedef struct route_in {
      * otherwise the signature is checked again. */
     const uint8_t *checked_pk; /* RK_KEY_LEN bytes */
     bool checked_ok;
+    /* The same under the sender's previous key (NULL: not checked); a
+     * signature under it counts only while the overlap of the sender's
+     * last rekey lasts (org_prev_active at now_ms). */
+    const uint8_t *checked_alt_pk;
+    bool checked_alt_ok;
 } route_in_t;
 
 typedef struct route_out {

@@ -74,8 +74,9 @@
 #include "why.h"
 
 #define SCHEMA_VERSION 1u
-#define ORG_RECORD_VERSION 1u
-#define ORG_RECORD_LEN (1 + 1 + 1 + RK_KEY_LEN + RK_KEY_LEN + 8 + 8)
+#define ORG_RECORD_VERSION 2u
+#define ORG_RECORD_V1_LEN (1 + 1 + 1 + RK_KEY_LEN + RK_KEY_LEN + 8 + 8)
+#define ORG_RECORD_LEN (ORG_RECORD_V1_LEN + RK_KEY_LEN + 8) /* version 2 */
 #define SUBKEY_LEN 32
 #define LOOKUP_KEY_LEN 32
 #define SEALED_LEN (crypto_secretbox_MACBYTES + 16)
@@ -232,15 +233,28 @@ static void org_pack(const org_t *org, uint8_t out[ORG_RECORD_LEN])
     put_u64(p, org->created_ms);
     p += 8;
     put_u64(p, org->updated_ms);
+    p += 8;
+    /* version 2: the previous key (Ed25519; its X25519 form is derived) */
+    if (org->prev_until_ms != 0)
+        memcpy(p, org->prev_sign_pk, RK_KEY_LEN);
+    else
+        memset(p, 0, RK_KEY_LEN);
+    p += RK_KEY_LEN;
+    put_u64(p, org->prev_until_ms);
 }
 
 static store_err org_unpack(const MDB_val *key, const MDB_val *val, org_t *out)
 {
     const uint8_t *p = val->mv_data;
 
-    if (key->mv_size == 0 || key->mv_size > RK_ID_MAX || val->mv_size != ORG_RECORD_LEN)
+    if (key->mv_size == 0 || key->mv_size > RK_ID_MAX)
         return STORE_ECORRUPT;
-    if (p[0] != ORG_RECORD_VERSION || !kind_valid(p[1]) || !status_valid(p[2]))
+    /* Version 1 records (83 bytes, no previous key) are read as they are
+     * and written back as version 2 when the org next changes. */
+    if (!(p[0] == 1 && val->mv_size == ORG_RECORD_V1_LEN) &&
+        !(p[0] == ORG_RECORD_VERSION && val->mv_size == ORG_RECORD_LEN))
+        return STORE_ECORRUPT;
+    if (!kind_valid(p[1]) || !status_valid(p[2]))
         return STORE_ECORRUPT;
     memset(out, 0, sizeof *out);
     memcpy(out->id, key->mv_data, key->mv_size);
@@ -258,7 +272,30 @@ static store_err org_unpack(const MDB_val *key, const MDB_val *val, org_t *out)
     p += RK_KEY_LEN;
     out->created_ms = get_u64(p);
     out->updated_ms = get_u64(p + 8);
+    p += 16;
+    if (((const uint8_t *)val->mv_data)[0] == ORG_RECORD_VERSION) {
+        out->prev_until_ms = get_u64(p + RK_KEY_LEN);
+        if (out->prev_until_ms != 0) {
+            memcpy(out->prev_sign_pk, p, RK_KEY_LEN);
+            if (crypto_sign_ed25519_pk_to_curve25519(out->prev_curve_pk, out->prev_sign_pk) != 0) {
+                memset(out, 0, sizeof *out);
+                return STORE_ECORRUPT;
+            }
+        }
+    }
     return STORE_OK;
+}
+
+bool org_prev_active(const org_t *org, uint64_t now_ms)
+{
+    return org->prev_until_ms != 0 && now_ms < org->prev_until_ms;
+}
+
+bool org_key_admitted(const org_t *org, const uint8_t curve_pk[RK_KEY_LEN], uint64_t now_ms)
+{
+    if (sodium_memcmp(org->curve_pk, curve_pk, RK_KEY_LEN) == 0)
+        return true;
+    return org_prev_active(org, now_ms) && sodium_memcmp(org->prev_curve_pk, curve_pk, RK_KEY_LEN) == 0;
 }
 
 static bool org_valid(const org_t *org)
@@ -879,7 +916,8 @@ store_err store_org_by_curve(store_txn_t *txn, const uint8_t curve_pk[RK_KEY_LEN
     err = org_get_raw(txn, id, out);
     if (err == STORE_ENOTFOUND)
         return STORE_ECORRUPT; /* index points at nobody */
-    if (err == STORE_OK && sodium_memcmp(out->curve_pk, curve_pk, RK_KEY_LEN) != 0) {
+    if (err == STORE_OK && sodium_memcmp(out->curve_pk, curve_pk, RK_KEY_LEN) != 0 &&
+        !(out->prev_until_ms != 0 && sodium_memcmp(out->prev_curve_pk, curve_pk, RK_KEY_LEN) == 0)) {
         memset(out, 0, sizeof *out);
         return STORE_ECORRUPT;
     }
@@ -899,15 +937,34 @@ static store_err org_put(store_txn_t *t, const org_t *org)
     return txn_put(t, t->store->orgs, &key, &val, 0);
 }
 
-static store_err curve_put(store_txn_t *t, const org_t *org)
+static store_err curve_put(store_txn_t *t, const uint8_t curve_pk[RK_KEY_LEN], const char *id)
 {
     MDB_val key, val;
 
-    key.mv_data = (void *)org->curve_pk;
+    key.mv_data = (void *)curve_pk;
     key.mv_size = RK_KEY_LEN;
-    val.mv_data = (void *)org->id;
-    val.mv_size = strlen(org->id);
+    val.mv_data = (void *)id;
+    val.mv_size = strlen(id);
     return txn_put(t, t->store->by_curve, &key, &val, 0);
+}
+
+/* The keys org is found by: its current one, and its previous one while
+ * kept.  Returns how many (1 or 2). */
+static size_t org_keys(const org_t *org, const uint8_t *keys[2])
+{
+    size_t n = 0;
+    keys[n++] = org->curve_pk;
+    if (org->prev_until_ms != 0 && sodium_memcmp(org->prev_curve_pk, org->curve_pk, RK_KEY_LEN) != 0)
+        keys[n++] = org->prev_curve_pk;
+    return n;
+}
+
+static bool key_among(const uint8_t *key, const uint8_t *keys[2], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(keys[i], key, RK_KEY_LEN) == 0)
+            return true;
+    return false;
 }
 
 /* Adds a new org and its key index entry; STORE_EEXIST if the id or the
@@ -920,7 +977,7 @@ store_err store_org_add(store_txn_t *txn, const org_t *org)
 
     if (err != STORE_OK)
         return err;
-    if (!org_valid(org))
+    if (!org_valid(org) || org->prev_until_ms != 0)
         return STORE_EINVAL;
     err = org_get_raw(txn, org->id, &old);
     if (err == STORE_OK)
@@ -934,14 +991,17 @@ store_err store_org_add(store_txn_t *txn, const org_t *org)
         return err;
     if ((err = org_put(txn, org)) != STORE_OK)
         return err;
-    return curve_put(txn, org);
+    return curve_put(txn, org->curve_pk, org->id);
 }
 
-/* Rewrites an existing org; moves its key index entry when the key
- * changed, so the old key finds nobody.  Write transactions only. */
+/* Rewrites an existing org; moves its key index entries when its keys
+ * changed, so that a key it no longer holds finds nobody.  Write
+ * transactions only. */
 store_err store_org_update(store_txn_t *txn, const org_t *org)
 {
     char owner[RK_ID_MAX + 1];
+    const uint8_t *was[2], *now[2];
+    size_t n_was, n_now;
     org_t old;
     MDB_val key;
     store_err err = txn_check(txn, true);
@@ -952,20 +1012,27 @@ store_err store_org_update(store_txn_t *txn, const org_t *org)
         return STORE_EINVAL;
     if ((err = org_get_raw(txn, org->id, &old)) != STORE_OK)
         return err;
-    err = curve_owner(txn, org->curve_pk, owner);
-    if (err == STORE_OK && strcmp(owner, org->id) != 0)
-        return STORE_EEXIST;
-    if (err != STORE_OK && err != STORE_ENOTFOUND)
-        return err;
-    if (memcmp(old.curve_pk, org->curve_pk, RK_KEY_LEN) != 0) {
-        key.mv_data = old.curve_pk;
+    n_was = org_keys(&old, was);
+    n_now = org_keys(org, now);
+    for (size_t i = 0; i < n_now; i++) {
+        err = curve_owner(txn, now[i], owner);
+        if (err == STORE_OK && strcmp(owner, org->id) != 0)
+            return STORE_EEXIST;
+        if (err != STORE_OK && err != STORE_ENOTFOUND)
+            return err;
+    }
+    for (size_t i = 0; i < n_was; i++) {
+        if (key_among(was[i], now, n_now))
+            continue;
+        key.mv_data = (void *)was[i];
         key.mv_size = RK_KEY_LEN;
         err = txn_del(txn, txn->store->by_curve, &key);
         if (err != STORE_OK && err != STORE_ENOTFOUND)
             return err;
-        if ((err = curve_put(txn, org)) != STORE_OK)
-            return err;
     }
+    for (size_t i = 0; i < n_now; i++)
+        if (!key_among(now[i], was, n_was) && (err = curve_put(txn, now[i], org->id)) != STORE_OK)
+            return err;
     return org_put(txn, org);
 }
 

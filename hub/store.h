@@ -64,7 +64,21 @@ typedef struct org {
     uint8_t curve_pk[RK_KEY_LEN]; /* X25519, derived from sign_pk; CURVE identity */
     uint64_t created_ms;
     uint64_t updated_ms;
+    /* The key it held before its last rekey, still admitted until
+     * prev_until_ms (wall clock) so that nothing is lost while the
+     * organization's agent moves to the new key; prev_until_ms 0: none. */
+    uint8_t prev_sign_pk[RK_KEY_LEN];
+    uint8_t prev_curve_pk[RK_KEY_LEN];
+    uint64_t prev_until_ms;
 } org_t;
+
+/* Whether org admits a connection or a signature made with the key whose
+ * X25519 form is curve_pk at now_ms: its current key, or its previous key
+ * while the overlap of its last rekey lasts. */
+bool org_key_admitted(const org_t *org, const uint8_t curve_pk[RK_KEY_LEN], uint64_t now_ms);
+
+/* Whether org's previous key is still admitted at now_ms. */
+bool org_prev_active(const org_t *org, uint64_t now_ms);
 
 #define STORE_DEFAULT_MAP_SIZE ((size_t)4 << 30) /* 4 GiB, sparse */
 
@@ -94,13 +108,16 @@ void store_abort(store_txn_t **txn);
 /* ------------------------------------------------------------- organizations */
 
 store_err store_org_get(store_txn_t *txn, const char *id, org_t *out) RK_WARN_UNUSED;
-/* The org whose CURVE public key is curve_pk. */
+/* The org whose CURVE public key is curve_pk: its current key, or the
+ * previous key of its last rekey while that is kept (prev_until_ms != 0;
+ * whether it is still admitted: org_key_admitted). */
 store_err store_org_by_curve(store_txn_t *txn, const uint8_t curve_pk[RK_KEY_LEN], org_t *out) RK_WARN_UNUSED;
 /* Inserts a new org (STORE_EEXIST if the id or the key is taken). */
 store_err store_org_add(store_txn_t *txn, const org_t *org) RK_WARN_UNUSED;
 /* Replaces an existing org's record (status, kind or keys); keeps the key
- * index in step.  STORE_ENOTFOUND if absent; STORE_EEXIST if the new key
- * belongs to another org. */
+ * index in step with its current and previous key (a key it no longer
+ * holds finds nobody).  STORE_ENOTFOUND if absent; STORE_EEXIST if the new
+ * key belongs to another org. */
 store_err store_org_update(store_txn_t *txn, const org_t *org) RK_WARN_UNUSED;
 /* Calls cb for each org in id order; stops early if cb returns non-zero. */
 store_err store_org_list(store_txn_t *txn, int (*cb)(const org_t *org, void *ctx), void *ctx) RK_WARN_UNUSED;

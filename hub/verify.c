@@ -40,6 +40,7 @@ static void run(verify_pool_t *p, uint64_t gen)
     while ((i = take(p, gen)) >= 0) {
         verify_job_t *j = &p->jobs[i];
         j->ok = rk_envelope_verify(j->env, j->pk) == RK_WIRE_OK;
+        j->alt_ok = !j->ok && j->has_alt && rk_envelope_verify(j->env, j->alt_pk) == RK_WIRE_OK;
         pthread_mutex_lock(&p->mu);
         if (++p->finished == p->n)
             pthread_cond_broadcast(&p->done);

@@ -19,11 +19,16 @@
 
 typedef struct verify_pool verify_pool_t;
 
-/* One signature to check: env under pk.  `ok` is written by the pool. */
+/* One signature to check: env under pk, and, if it does not verify and
+ * has_alt, under alt_pk (the sender's previous key during the overlap of
+ * a rekey).  `ok` and `alt_ok` are written by the pool. */
 typedef struct verify_job {
     const rk_envelope_t *env;
     uint8_t pk[RK_KEY_LEN];
+    uint8_t alt_pk[RK_KEY_LEN];
+    bool has_alt;
     bool ok;
+    bool alt_ok;
 } verify_job_t;
 
 /* A pool of `threads` workers (0: none; every check then runs in the
