@@ -70,6 +70,12 @@ struct rk_agent {
     void *notice_ctx;
 
     rk_identity_t *id; /* NULL only offline without a key */
+    /* This organization's key before its rekey (cfg->previous_key), or NULL;
+     * conn_id is the one the connection authenticated with (id, or prev_id
+     * while the hub admits only that one), and the one sends are made with. */
+    rk_identity_t *prev_id;
+    char *prev_key_path;
+    const rk_identity_t *conn_id;
     rk_codebook_t *book;
 
     rk_session_t *sess; /* NULL: not connected */
@@ -81,6 +87,7 @@ struct rk_agent {
     rk_pubkey_t hub;
     rk_dir_t dir;
     bool have_dir;
+    bool dir_stale;   /* the hub named a key the directory does not list: fetch it before the next send */
     catalogue_t *cat; /* the catalogue the directory carries; NULL: none */
     uint64_t dir_at_ms;
 
@@ -291,6 +298,15 @@ static rk_event *event_new(rk_event_kind kind)
 
 /* A result: recorded in the outbox at once (whoever waits), and handed to
  * the send waiting for it. */
+/* Whether some organization in dir holds key as its current key. */
+static bool dir_knows_key(const rk_dir_t *dir, const uint8_t key[RK_KEY_LEN])
+{
+    for (size_t i = 0; i < dir->n; i++)
+        if (memcmp(dir->orgs[i].sign_key, key, RK_KEY_LEN) == 0)
+            return true;
+    return false;
+}
+
 static void file_result(rk_agent_t *a, const rk_result_t *r)
 {
     char why[256] = "";
@@ -304,6 +320,8 @@ static void file_result(rk_agent_t *a, const rk_result_t *r)
     }
     if (a->mb != NULL && rk_mailbox_out_result(a->mb, r, rk_wall_ms(), NULL, why, sizeof why) != RK_AGENT_OK)
         notice(a, "could not record the hub's answer in the outbox: %s", why);
+    if (r->has_recipient_key && a->have_dir && !dir_knows_key(&a->dir, r->recipient_key))
+        a->dir_stale = true; /* the recipient was rekeyed: seal the next one to its new key */
     if (a->awaiting && r->status != RK_ST_REFUSED_BY_RECIPIENT &&
         sodium_memcmp(r->msg_id, a->await_id, RK_MSGID_LEN) == 0) {
         a->await_result = *r;
@@ -358,6 +376,27 @@ static rk_session_err file_meanwhile(void *arg, rk_hub_frame_t *f, char *why, si
     return RK_SESSION_OK;
 }
 
+static void disconnect(rk_agent_t *a, bool drop);
+
+/* The hub stopped admitting the previous key this agent connected with
+ * (the overlap of the rekey is over, and it closed that connection):
+ * connects again, with the new key. */
+static rk_agent_err move_to_new_key(rk_agent_t *a, char *why, size_t why_len)
+{
+    rk_agent_err err;
+
+    notice(a,
+           "the hub no longer admits this organization's previous key (%s); connecting with the new one "
+           "(%s)",
+           a->prev_key_path, a->key_path);
+    disconnect(a, true);
+    err = rk_agent_connect(a, why, why_len);
+    if (err == RK_AGENT_OK)
+        notice(a, "connected with this organization's new key; --previous-key can be dropped once nothing "
+                  "sealed to the old key is still queued");
+    return err;
+}
+
 /* Waits up to timeout_ms (-1 forever) for anything from the hub or the
  * monitor and files it.  RK_AGENT_OK if something was handled. */
 static rk_agent_err pump(rk_agent_t *a, int timeout_ms, char *why, size_t why_len)
@@ -366,6 +405,8 @@ static rk_agent_err pump(rk_agent_t *a, int timeout_ms, char *why, size_t why_le
 
     if (serr != RK_SESSION_OK)
         return from_session(serr);
+    if (a->conn_id == a->prev_id && a->prev_id != NULL && rk_session_key_refused(a->sess))
+        return move_to_new_key(a, why, why_len);
     /* Everything already there, so that a batch is settled and
      * acknowledged together. */
     for (int i = 0; i < PUMP_BATCH; i++) {
@@ -404,6 +445,7 @@ static void take_directory(rk_agent_t *a, rk_dir_t *d)
     a->dir = *d;
     memset(d, 0, sizeof *d);
     a->have_dir = true;
+    a->dir_stale = false;
     if (a->dir.catalogue != NULL) {
         a->cat = catalogue_from_text(a->dir.catalogue, a->dir.catalogue_len, why, sizeof why);
         if (a->cat == NULL)
@@ -530,10 +572,27 @@ rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
     opts.hub_path = a->hub_pub_path;
     opts.notice = session_notice;
     opts.notice_arg = a;
+    a->conn_id = a->id;
     err = from_session(rk_session_open(a->endpoint, &a->hub, a->id, &opts, &a->sess, why, why_len));
     if (err != RK_AGENT_OK)
         return err;
     err = from_session(rk_session_hello(a->sess, a->timeout_ms, file_meanwhile, a, why, why_len));
+    if (err == RK_AGENT_EKEYREFUSED && a->prev_id != NULL) {
+        /* Not registered yet (the operator has not run rekey), or this
+         * organization is suspended: the previous key may still be admitted. */
+        disconnect(a, true);
+        a->conn_id = a->prev_id;
+        opts.key_path = a->prev_key_path;
+        err = from_session(rk_session_open(a->endpoint, &a->hub, a->prev_id, &opts, &a->sess, why, why_len));
+        if (err != RK_AGENT_OK)
+            return err;
+        err = from_session(rk_session_hello(a->sess, a->timeout_ms, file_meanwhile, a, why, why_len));
+        if (err == RK_AGENT_OK)
+            notice(a,
+                   "connected with this organization's previous key (%s): the hub does not admit the "
+                   "new one (%s) yet",
+                   a->prev_key_path, a->key_path);
+    }
     if (err != RK_AGENT_OK)
         goto fail;
     {
@@ -606,6 +665,27 @@ static rk_agent_err load_keys(rk_agent_t *a, const rk_agent_config *cfg, char *w
             return kerr == RK_KEYS_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EKEY;
         }
         snprintf(a->org, sizeof a->org, "%s", a->id->pub.name);
+    }
+    if (cfg->previous_key != NULL) {
+        kerr = rk_identity_load(cfg->previous_key, &a->prev_id, detail, sizeof detail);
+        if (kerr != RK_KEYS_OK) {
+            rk_why(why, why_len, "%s", detail[0] ? detail : rk_keys_strerror(kerr));
+            return kerr == RK_KEYS_ENOMEM ? RK_AGENT_ENOMEM : RK_AGENT_EKEY;
+        }
+        if (a->id == NULL || strcmp(a->id->pub.name, a->prev_id->pub.name) != 0) {
+            rk_why(why, why_len,
+                   "the previous key %s names %s, not %s: give this organization's own key "
+                   "from before its rekey",
+                   cfg->previous_key, a->prev_id->pub.name, a->id != NULL ? a->id->pub.name : "(no --key)");
+            return RK_AGENT_EKEY;
+        }
+        if (sodium_memcmp(a->id->pub.sign_pk, a->prev_id->pub.sign_pk, RK_KEY_LEN) == 0) {
+            rk_why(why, why_len,
+                   "the previous key %s is the same key as %s: give the key from before the "
+                   "rekey",
+                   cfg->previous_key, cfg->key);
+            return RK_AGENT_EKEY;
+        }
     }
     if (cfg->hub_pub != NULL) {
         kerr = rk_pubkey_load(cfg->hub_pub, &a->hub, detail, sizeof detail);
@@ -691,6 +771,7 @@ rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *w
     a->endpoint = dup_or_null(cfg->endpoint ? cfg->endpoint : DEFAULT_ENDPOINT, &oom);
     a->hub_pub_path = dup_or_null(cfg->hub_pub, &oom);
     a->key_path = dup_or_null(cfg->key, &oom);
+    a->prev_key_path = dup_or_null(cfg->previous_key, &oom);
     a->log_origin = dup_or_null(cfg->log_origin ? cfg->log_origin : RK_LOG_ORIGIN_DEFAULT, &oom);
     if (oom) {
         rk_why(why, why_len, "out of memory opening the agent");
@@ -762,6 +843,8 @@ void rk_agent_close(rk_agent_t **ap)
     rk_mailbox_close(&a->mb);
     rk_codebook_close(&a->book);
     rk_identity_destroy(&a->id);
+    rk_identity_destroy(&a->prev_id);
+    free(a->prev_key_path);
     free(a->endpoint);
     free(a->hub_pub_path);
     free(a->key_path);
@@ -1006,8 +1089,20 @@ static void fill_from_core(rk_event *ev, const rk_core_t *core)
  * msg_id); a bad one is refused to the hub and left in q->ev as a REFUSED
  * event.  *ack says the hub may forget it.  Fails only when nothing could
  * be committed (then it is not acknowledged and the hub sends it again). */
+/* Whether this agent holds the key the directory lists as this
+ * organization's current one (true when it cannot tell). */
+static bool holds_current_key(const rk_agent_t *a)
+{
+    const rk_dir_entry_t *self = a->have_dir ? rk_dir_find(&a->dir, a->org) : NULL;
+    if (self == NULL || a->id == NULL)
+        return true;
+    return sodium_memcmp(self->sign_key, a->id->pub.sign_pk, RK_KEY_LEN) == 0 ||
+           (a->prev_id != NULL && sodium_memcmp(self->sign_key, a->prev_id->pub.sign_pk, RK_KEY_LEN) == 0);
+}
+
 static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, char *why, size_t why_len)
 {
+    uint8_t signer[RK_KEY_LEN];
     const rk_envelope_t *env = &q->frame.u.deliver.envelope;
     rk_core_t core;
     const rk_dir_entry_t *sender = NULL;
@@ -1057,12 +1152,27 @@ static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, cha
         rk_core_clear(&core);
         return RK_AGENT_OK;
     }
-    err = rk_seal_open(a->id, env, &core, sender, &plain, &plain_len, detail, sizeof detail);
+    err = rk_seal_open(a->id, a->prev_id, env, &core, sender, signer, &plain, &plain_len, detail,
+                       sizeof detail);
     if (err == RK_AGENT_EBADSIG || err == RK_AGENT_EUNDECRYPTABLE) {
         /* The sender may have a new key: look again once. */
         if (fetch_directory(a, a->timeout_ms, NULL, 0) == RK_AGENT_OK &&
             (sender = rk_dir_find(&a->dir, core.from)) != NULL)
-            err = rk_seal_open(a->id, env, &core, sender, &plain, &plain_len, detail, sizeof detail);
+            err = rk_seal_open(a->id, a->prev_id, env, &core, sender, signer, &plain, &plain_len, detail,
+                               sizeof detail);
+    }
+    if (err == RK_AGENT_EUNDECRYPTABLE && !holds_current_key(a)) {
+        /* Sealed to a key of this organization that this agent does not
+         * hold (it was rekeyed, and this agent still runs with the old key
+         * alone): not the sender's fault, and refusing it would lose it.
+         * Left unacknowledged, it waits at the hub for an agent with the
+         * new key. */
+        notice(a,
+               "a delivery from %s is sealed to this organization's new key, which this agent does not "
+               "hold: restart it with --key NEW.key --previous-key %s; the hub keeps the message until then",
+               core.from, a->key_path);
+        rk_core_clear(&core);
+        return RK_AGENT_OK;
     }
     if (err == RK_AGENT_ENOMEM) {
         rk_core_clear(&core);
@@ -1088,7 +1198,7 @@ static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, cha
     memcpy(e.msg_id, core.msg_id, RK_MSGID_LEN);
     e.has_reply_to = core.has_reply_to;
     memcpy(e.reply_to, core.reply_to, RK_MSGID_LEN);
-    memcpy(e.sender_key, sender->sign_key, RK_KEY_LEN);
+    memcpy(e.sender_key, signer, RK_KEY_LEN);
     memcpy(e.signature, env->signature, RK_SIG_LEN);
     e.core = env->core; /* borrowed */
     e.core_len = env->core_len;
@@ -1381,7 +1491,7 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
     char hex[RK_MSGID_LEN * 2 + 1];
     uint64_t now;
 
-    if (online(a) && a->have_dir && rk_mono_ms() - a->dir_at_ms > DIR_MAX_AGE_MS &&
+    if (online(a) && a->have_dir && (a->dir_stale || rk_mono_ms() - a->dir_at_ms > DIR_MAX_AGE_MS) &&
         (err = fetch_directory(a, a->timeout_ms, why, why_len)) != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
         return err; /* no fresh one in time: the one at hand will do */
     if ((err = find_org(a, m->to, &to, !online(a), why, why_len)) != RK_AGENT_OK) {
@@ -1413,7 +1523,8 @@ static rk_agent_err send_new(rk_agent_t *a, const rk_outgoing *m, const uint8_t 
     p.who = who;
     memset(&f, 0, sizeof f);
     f.kind = RK_CF_SEND;
-    err = rk_seal_build(a->id, to, &p, m->payload, m->payload_len, &f.u.send, why, why_len);
+    err = rk_seal_build(a->conn_id != NULL ? a->conn_id : a->id, to, &p, m->payload, m->payload_len,
+                        &f.u.send, why, why_len);
     if (err != RK_AGENT_OK)
         return err;
     werr = rk_client_frame_encode(&f, &bytes, &len);
@@ -1673,7 +1784,7 @@ static rk_agent_err event_from_entry(rk_agent_t *a, const rk_inbox_entry *e, rk_
     memset(&sender, 0, sizeof sender);
     snprintf(sender.id, sizeof sender.id, "%s", e->from);
     memcpy(sender.sign_key, e->sender_key, RK_KEY_LEN);
-    err = rk_seal_open(a->id, &env, &core, &sender, &plain, &plain_len, why, why_len);
+    err = rk_seal_open(a->id, a->prev_id, &env, &core, &sender, NULL, &plain, &plain_len, why, why_len);
     if (err != RK_AGENT_OK) {
         rk_core_clear(&core);
         return err;

@@ -60,6 +60,7 @@ typedef struct options {
     const char *hub;
     const char *hub_key;
     const char *key;
+    const char *previous_key;
     const char *data;
     const char *log_origin;
     const char *map_size;  /* as given: checked by parse_size */
@@ -318,6 +319,7 @@ static int open_agent(const options *o, bool offline, bool keys, bool receive, r
     /* Local commands need no keys: a broken key file must not stop them. */
     cfg.hub_pub = offline && !keys ? NULL : o->hub_key;
     cfg.key = offline && !keys ? NULL : o->key;
+    cfg.previous_key = offline && !keys ? NULL : o->previous_key;
     cfg.data_dir = o->data;
     cfg.timeout_ms = timeout_ms(o);
     cfg.receive = receive;
@@ -1606,6 +1608,7 @@ enum {
     OPT_HUB,
     OPT_HUB_KEY,
     OPT_KEY,
+    OPT_PREVIOUS_KEY,
     OPT_DATA,
     OPT_TIMEOUT,
     OPT_LOG_ORIGIN,
@@ -1633,6 +1636,11 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
                  -1, 0},
     [OPT_HUB_KEY] = {"hub-key", 'K', "FILE", "the hub's public key, hub.pub", "RENKEI_HUB_KEY", -1, 0},
     [OPT_KEY] = {"key", 'k', "FILE", "this organization's secret key, ORG.key", "RENKEI_KEY", -1, 0},
+    [OPT_PREVIOUS_KEY] = {"previous-key", 0, "FILE",
+                          "during a rekey's overlap: this organization's key from before the rekey; the\n"
+                          "agent opens what was sealed to either key and moves to --key when the hub\n"
+                          "stops admitting this one",
+                          "RENKEI_PREVIOUS_KEY", -1, 0},
     [OPT_DATA] = {"data", 'd', "DIR", "this agent's own table of persons and link codes", "RENKEI_DATA", -1,
                   0},
     [OPT_TIMEOUT] = {"timeout", 't', "SECS", "how long to wait for the hub or a reply (default 10)", NULL, -1,
@@ -1676,8 +1684,9 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
     [OPT_OUT] = {"out", 0, "FILE", "keep the receipt in FILE", NULL, -1, 0},
 };
 
-static const int cli_globals[] = {OPT_HUB,        OPT_HUB_KEY,  OPT_KEY,       OPT_DATA, OPT_TIMEOUT,
-                                  OPT_LOG_ORIGIN, OPT_MAP_SIZE, OPT_KEEP_DAYS, OPT_HELP, -1};
+static const int cli_globals[] = {OPT_HUB,     OPT_HUB_KEY,    OPT_KEY,      OPT_PREVIOUS_KEY, OPT_DATA,
+                                  OPT_TIMEOUT, OPT_LOG_ORIGIN, OPT_MAP_SIZE, OPT_KEEP_DAYS,    OPT_HELP,
+                                  -1};
 static const int person_opts[] = {OPT_PERSON_FILE, OPT_PERSON, -1};
 static const int send_opts[] = {OPT_TO,      OPT_TYPE,     OPT_PERSON_FILE, OPT_PERSON,   OPT_CODE,
                                 OPT_PAYLOAD, OPT_REPLY_TO, OPT_NO_WAIT,     OPT_NO_REPLY, -1};
@@ -1760,6 +1769,7 @@ static int begin(const rk_cli_args_t *a, run_ctx *r)
     o->hub = a->value[OPT_HUB];
     o->hub_key = a->value[OPT_HUB_KEY];
     o->key = a->value[OPT_KEY];
+    o->previous_key = a->value[OPT_PREVIOUS_KEY];
     o->data = a->value[OPT_DATA];
     o->log_origin = a->value[OPT_LOG_ORIGIN];
     o->map_size = a->value[OPT_MAP_SIZE];

@@ -99,6 +99,13 @@ typedef struct rk_agent_config {
      * library deletes it; 0: RK_KEEP_DAYS_DEFAULT.  At least RK_KEEP_DAYS_MIN:
      * the inbox entry is what recognizes a message the hub brings again. */
     int keep_days;
+    /* Optional: this organization's key before its rekey (its ORG.key file
+     * from before renkei-ctl rekey ... --overlap).  While the hub still
+     * admits only it, the agent connects with it; it opens whatever was
+     * sealed to it, and whatever was sealed to the new key.  When the hub
+     * stops admitting it (the overlap is over) the agent reconnects with
+     * `key`.  NULL: none. */
+    const char *previous_key;
 } rk_agent_config;
 
 #define RK_KEEP_DAYS_DEFAULT 30

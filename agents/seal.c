@@ -101,14 +101,16 @@ rk_agent_err rk_seal_peek(const rk_envelope_t *env, const char *self_org, rk_cor
     return RK_AGENT_OK;
 }
 
-rk_agent_err rk_seal_open(const rk_identity_t *self, const rk_envelope_t *env, const rk_core_t *core,
-                          const rk_dir_entry_t *sender, uint8_t **plain, size_t *plain_len,
-                          char *why, size_t why_len)
+rk_agent_err rk_seal_open(const rk_identity_t *self, const rk_identity_t *self_prev, const rk_envelope_t *env,
+                          const rk_core_t *core, const rk_dir_entry_t *sender, uint8_t signer[RK_KEY_LEN],
+                          uint8_t **plain, size_t *plain_len, char *why, size_t why_len)
 {
+    const uint8_t *sign_key = sender->sign_key;
     rk_pubkey_t peer;
     size_t n;
     uint8_t *m;
     rk_wire_err werr;
+    int rc;
 
     *plain = NULL;
     *plain_len = 0;
@@ -116,7 +118,12 @@ rk_agent_err rk_seal_open(const rk_identity_t *self, const rk_envelope_t *env, c
         rk_why(why, why_len, "the message claims to come from %s", core->from);
         return RK_AGENT_EBADSIG;
     }
-    werr = rk_envelope_verify(env, sender->sign_key);
+    werr = rk_envelope_verify(env, sign_key);
+    if (werr == RK_WIRE_ESIG && sender->has_prev) {
+        /* signed before the sender's rekey, during its overlap */
+        sign_key = sender->prev_sign_key;
+        werr = rk_envelope_verify(env, sign_key);
+    }
     if (werr == RK_WIRE_ENOMEM) {
         rk_why(why, why_len, "out of memory checking a signature");
         return RK_AGENT_ENOMEM;
@@ -125,7 +132,9 @@ rk_agent_err rk_seal_open(const rk_identity_t *self, const rk_envelope_t *env, c
         rk_why(why, why_len, "the signature does not verify under %s's key in the directory", core->from);
         return RK_AGENT_EBADSIG;
     }
-    if (rk_pubkey_from_sign(sender->id, sender->sign_key, &peer) != RK_KEYS_OK) {
+    if (signer != NULL)
+        memcpy(signer, sign_key, RK_KEY_LEN);
+    if (rk_pubkey_from_sign(sender->id, sign_key, &peer) != RK_KEYS_OK) {
         rk_why(why, why_len, "the directory's key for %s is not a usable public key", sender->id);
         return RK_AGENT_EUNDECRYPTABLE;
     }
@@ -139,9 +148,13 @@ rk_agent_err rk_seal_open(const rk_identity_t *self, const rk_envelope_t *env, c
         rk_why(why, why_len, "out of memory decrypting a payload");
         return RK_AGENT_ENOMEM;
     }
-    if (crypto_box_open_easy(m, core->what + crypto_box_NONCEBYTES,
-                             core->what_len - crypto_box_NONCEBYTES, core->what, peer.curve_pk,
-                             self->curve_sk) != 0) {
+    rc = crypto_box_open_easy(m, core->what + crypto_box_NONCEBYTES, core->what_len - crypto_box_NONCEBYTES,
+                              core->what, peer.curve_pk, self->curve_sk);
+    if (rc != 0 && self_prev != NULL) /* sealed to this organization's key before its rekey */
+        rc = crypto_box_open_easy(m, core->what + crypto_box_NONCEBYTES,
+                                  core->what_len - crypto_box_NONCEBYTES, core->what, peer.curve_pk,
+                                  self_prev->curve_sk);
+    if (rc != 0) {
         sodium_memzero(m, n + 1);
         free(m);
         rk_why(why, why_len, "the payload does not decrypt with this organization's key");

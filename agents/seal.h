@@ -40,14 +40,18 @@ rk_agent_err rk_seal_build(const rk_identity_t *self, const rk_dir_entry_t *to,
 rk_agent_err rk_seal_peek(const rk_envelope_t *env, const char *self_org, rk_core_t *core,
                           char *why, size_t why_len) RK_WARN_UNUSED;
 
-/* Verifies env's signature under sender's key, decrypts core->what and
- * removes its padding into a new buffer *plain of *plain_len bytes (NUL
- * after them; free with rk_seal_free_plain).  RK_AGENT_EBADSIG, or
- * RK_AGENT_EUNDECRYPTABLE if it does not open or is not padded to a size
- * class exactly as proto/payload.h says; *plain is NULL on failure. */
-rk_agent_err rk_seal_open(const rk_identity_t *self, const rk_envelope_t *env, const rk_core_t *core,
-                          const rk_dir_entry_t *sender, uint8_t **plain, size_t *plain_len,
-                          char *why, size_t why_len) RK_WARN_UNUSED;
+/* Verifies env's signature under sender's key (or, if the directory lists
+ * one, the key it held before its last rekey), decrypts core->what with
+ * self's key (or self_prev's, if not NULL: this organization's key before
+ * its own rekey) and removes its padding into a new buffer *plain of
+ * *plain_len bytes (NUL after them; free with rk_seal_free_plain).
+ * signer (if not NULL) receives the sender key that verified.
+ * RK_AGENT_EBADSIG, or RK_AGENT_EUNDECRYPTABLE if it does not open or is
+ * not padded to a size class exactly as proto/payload.h says; *plain is
+ * NULL on failure. */
+rk_agent_err rk_seal_open(const rk_identity_t *self, const rk_identity_t *self_prev, const rk_envelope_t *env,
+                          const rk_core_t *core, const rk_dir_entry_t *sender, uint8_t signer[RK_KEY_LEN],
+                          uint8_t **plain, size_t *plain_len, char *why, size_t why_len) RK_WARN_UNUSED;
 
 /* Wipes and frees a buffer from rk_seal_open; accepts NULL. */
 void rk_seal_free_plain(uint8_t **plain, size_t len);

@@ -246,6 +246,8 @@ static void send_result(hub_t *hub, const conn_rid_t *rid, const route_out_t *r)
     snprintf(f.u.result.detail, sizeof f.u.result.detail, "%s", r->detail);
     f.u.result.seq = r->status == RK_ST_ACCEPTED ? r->seq : 0;
     f.u.result.log_size = r->status == RK_ST_ACCEPTED ? r->log_size : 0;
+    f.u.result.has_recipient_key = r->status == RK_ST_ACCEPTED && r->has_recipient_key;
+    memcpy(f.u.result.recipient_key, r->recipient_key, RK_KEY_LEN);
     (void)send_to(hub, rid, &f);
 }
 
@@ -791,6 +793,13 @@ static int add_dir_entry(const org_t *org, void *ctx)
     snprintf(e->kind, sizeof e->kind, "%s", org_kind_name(org->kind));
     e->active = org->status == ORG_ACTIVE;
     memcpy(e->sign_key, org->sign_pk, RK_KEY_LEN);
+    /* Listed after the overlap too: what the hub accepted under it during
+     * the overlap may still wait in a queue, and must still verify. */
+    if (org->prev_until_ms != 0) {
+        e->has_prev = true;
+        memcpy(e->prev_sign_key, org->prev_sign_pk, RK_KEY_LEN);
+        e->prev_until_ms = org->prev_until_ms;
+    }
     return 0;
 }
 

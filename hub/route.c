@@ -385,6 +385,8 @@ void route_message(const route_in_t *in, route_out_t *out)
         store_failure(out, err);
         return;
     }
+    out->has_recipient_key = true;
+    memcpy(out->recipient_key, recipient.sign_pk, RK_KEY_LEN);
     if (recipient.status != ORG_ACTIVE) {
         refuse(out, RK_ST_RECIPIENT_SUSPENDED, "%s is suspended", out->to);
         return;

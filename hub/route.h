@@ -55,6 +55,10 @@ typedef struct route_out {
     char type[RK_TYPE_MAX + 1];
     size_t size_class;   /* the payload's size class (proto/payload.h), 0 if it is none:
                           * all that the routing log and the hub's log say of its size */
+    /* Known once the recipient was looked up: its current key (told to
+     * the sender with ACCEPTED, so that it notices a rekey) */
+    bool has_recipient_key;
+    uint8_t recipient_key[RK_KEY_LEN];
     /* RK_ST_ACCEPTED only: */
     uint64_t seq;        /* hub sequence number (the same again for a duplicate) */
     bool duplicate;      /* already accepted earlier: nothing new was queued */

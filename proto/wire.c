@@ -689,6 +689,8 @@ rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *
         result.peer = (char *)f->u.result.peer;
         result.cause = (Renkei__V1__Status)f->u.result.cause;
         result.log_size = f->u.result.log_size;
+        if (f->u.result.has_recipient_key)
+            result.recipient_key = bin(f->u.result.recipient_key, RK_KEY_LEN);
         m.body_case = RENKEI__V1__HUB_FRAME__BODY_RESULT;
         m.result = &result;
         break;
@@ -1051,6 +1053,13 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
         f->u.result.cause = (rk_status)m->result->cause;
         f->u.result.seq = m->result->seq;
         f->u.result.log_size = m->result->log_size;
+        if (m->result->recipient_key.len != 0) {
+            err = take_fixed(f->u.result.recipient_key, RK_KEY_LEN, m->result->recipient_key, "recipient_key",
+                             why, why_len);
+            if (err != RK_WIRE_OK)
+                break;
+            f->u.result.has_recipient_key = true;
+        }
         take_detail(f->u.result.detail, m->result->detail);
         break;
     case RENKEI__V1__HUB_FRAME__BODY_DELIVER:
@@ -1171,6 +1180,10 @@ rk_wire_err rk_dir_seal(const rk_dir_t *dir, const uint8_t hub_sign_sk[64], uint
         e.kind = (char *)dir->orgs[i].kind;
         e.status = dir->orgs[i].active ? "active" : "suspended";
         e.sign_key = bin(dir->orgs[i].sign_key, RK_KEY_LEN);
+        if (dir->orgs[i].has_prev) {
+            e.previous_sign_key = bin(dir->orgs[i].prev_sign_key, RK_KEY_LEN);
+            e.previous_until_ms = dir->orgs[i].prev_until_ms;
+        }
         entries[i] = e;
         ptrs[i] = &entries[i];
     }
@@ -1237,6 +1250,13 @@ rk_wire_err rk_dir_open(const uint8_t *body, size_t body_len, const uint8_t sign
         }
         strcpy(e->kind, s->kind);
         e->active = strcmp(s->status, "active") == 0;
+        if (s->previous_sign_key.len > 0 || s->previous_until_ms != 0) {
+            if ((err = take_fixed(e->prev_sign_key, RK_KEY_LEN, s->previous_sign_key, "previous_sign_key",
+                                  NULL, 0)) != RK_WIRE_OK)
+                goto fail;
+            e->has_prev = true;
+            e->prev_until_ms = s->previous_until_ms;
+        }
         dir->n++;
     }
     if (m->catalogue != NULL && m->catalogue[0] != '\0') {

@@ -237,6 +237,8 @@ typedef struct rk_result {
     char peer[RK_ID_MAX + 1]; /* REFUSED_BY_RECIPIENT: who refused */
     rk_status cause;          /* REFUSED_BY_RECIPIENT: their reason */
     uint64_t log_size;        /* ACCEPTED: log size once its entry was appended */
+    bool has_recipient_key;   /* ACCEPTED: the recipient's current key */
+    uint8_t recipient_key[RK_KEY_LEN];
 } rk_result_t;
 
 /* What became of a message this org sent (durable, acknowledged by seq). */
@@ -391,6 +393,11 @@ typedef struct rk_dir_entry {
     char kind[RK_KIND_MAX + 1];
     bool active;
     uint8_t sign_key[RK_KEY_LEN];
+    /* The key it held before its last rekey with an overlap, admitted by
+     * the hub until prev_until_ms; has_prev false: none. */
+    bool has_prev;
+    uint8_t prev_sign_key[RK_KEY_LEN];
+    uint64_t prev_until_ms;
 } rk_dir_entry_t;
 
 #define RK_CATALOGUE_MAX (16u << 20) /* bytes of catalogue text a directory may carry */

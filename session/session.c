@@ -38,6 +38,7 @@ struct rk_session {
     bool welcomed;      /* a welcome came on some connection of this session */
     bool lost;          /* the connection dropped after the welcome */
     bool refusal_noted; /* a failed reconnect was already reported */
+    bool key_refused;   /* the last reconnect's key was refused (after a welcome) */
     rk_session_welcome welcome;
     uint64_t next_req;
 };
@@ -98,6 +99,10 @@ const rk_session_welcome *rk_session_welcomed(const rk_session_t *s)
 bool rk_session_online(const rk_session_t *s)
 {
     return s->welcomed && !s->lost;
+}
+bool rk_session_key_refused(const rk_session_t *s)
+{
+    return s->key_refused;
 }
 const char *rk_session_endpoint(const rk_session_t *s)
 {
@@ -332,6 +337,7 @@ static void on_monitor_event(rk_session_t *s, uint16_t event, uint32_t value)
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         s->hs = HS_UP;
         s->refusal_noted = false;
+        s->key_refused = false;
         if (s->lost) {
             /* A new connection: the hub needs a hello before anything else. */
             char why[256] = "";
@@ -342,6 +348,8 @@ static void on_monitor_event(rk_session_t *s, uint16_t event, uint32_t value)
         }
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        if (s->welcomed)
+            s->key_refused = true;
         if (!s->welcomed)
             s->hs = HS_AUTH_FAILED;
         else if (!s->refusal_noted) {

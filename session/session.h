@@ -153,6 +153,10 @@ const rk_session_welcome *rk_session_welcomed(const rk_session_t *s);
 /* true once welcomed, while ZeroMQ has not reported the connection lost
  * (after a loss: again from the new handshake on). */
 bool rk_session_online(const rk_session_t *s);
+/* Whether the hub refused this session's key when ZeroMQ last reconnected
+ * after a welcome (the key was replaced, its overlap ended, or the
+ * organization was suspended); cleared by the next successful handshake. */
+bool rk_session_key_refused(const rk_session_t *s);
 
 /* The endpoint the session connects to. */
 const char *rk_session_endpoint(const rk_session_t *s);

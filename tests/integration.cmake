@@ -20,7 +20,7 @@ endforeach()
 # report), started and killed as a process by the durability tests.
 add_executable(it_load it_load.c)
 target_link_libraries(it_load PRIVATE renkei_agent lmdb::lmdb)
-set(RENKEI_IT_LOAD_TESTS durable chaos)
+set(RENKEI_IT_LOAD_TESTS durable chaos rotate)
 foreach(t ${RENKEI_IT_LOAD_TESTS})
   renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
     LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 300)

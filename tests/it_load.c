@@ -16,7 +16,7 @@
  *       --wait-secs pass, and then --linger-secs more.
  *       --count 0 only flushes and waits: what a restarted sender does.
  *   it_load serve  --hub E --hub-key H --key K --data D [--reply]
- *                  [--reply-delay-ms MS]
+ *                  [--reply-delay-ms MS] [--previous-key K]
  *       receives requests until SIGTERM; with --reply answers each, MS after
  *       taking it (reply
  *       and DONE in one transaction), else marks it DONE.  Prints "HANDLED
@@ -48,7 +48,7 @@
 #define MAX_TO 16
 
 typedef struct opts {
-    const char *hub, *hub_key, *key, *data, *type, *id_file;
+    const char *hub, *hub_key, *key, *previous_key, *data, *type, *id_file;
     char *to_list;
     const char *to[MAX_TO];
     size_t n_to;
@@ -118,6 +118,7 @@ static rk_agent_t *open_agent(const opts_t *o, bool receive, int deadline_s)
     cfg.endpoint = o->hub;
     cfg.hub_pub = o->hub_key;
     cfg.key = o->key;
+    cfg.previous_key = o->previous_key;
     cfg.data_dir = o->data;
     cfg.timeout_ms = (int)o->timeout_ms;
     cfg.receive = receive;
@@ -502,15 +503,15 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"hub", required_argument, NULL, 'H'},      {"hub-key", required_argument, NULL, 'K'},
-        {"key", required_argument, NULL, 'k'},      {"data", required_argument, NULL, 'd'},
-        {"to", required_argument, NULL, 'o'},       {"type", required_argument, NULL, 'y'},
-        {"persons", required_argument, NULL, 'p'},  {"count", required_argument, NULL, 'c'},
-        {"size", required_argument, NULL, 's'},     {"id-file", required_argument, NULL, 'i'},
-        {"flush-secs", required_argument, NULL, 'f'}, {"wait-secs", required_argument, NULL, 'w'},
-        {"timeout-ms", required_argument, NULL, 't'}, {"reply", no_argument, NULL, 'r'},
-        {"linger-secs", required_argument, NULL, 'l'}, {"reply-delay-ms", required_argument, NULL, 'D'},
-        {NULL, 0, NULL, 0},
+        {"hub", required_argument, NULL, 'H'},          {"hub-key", required_argument, NULL, 'K'},
+        {"key", required_argument, NULL, 'k'},          {"data", required_argument, NULL, 'd'},
+        {"to", required_argument, NULL, 'o'},           {"type", required_argument, NULL, 'y'},
+        {"persons", required_argument, NULL, 'p'},      {"count", required_argument, NULL, 'c'},
+        {"size", required_argument, NULL, 's'},         {"id-file", required_argument, NULL, 'i'},
+        {"flush-secs", required_argument, NULL, 'f'},   {"wait-secs", required_argument, NULL, 'w'},
+        {"timeout-ms", required_argument, NULL, 't'},   {"reply", no_argument, NULL, 'r'},
+        {"linger-secs", required_argument, NULL, 'l'},  {"reply-delay-ms", required_argument, NULL, 'D'},
+        {"previous-key", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
     };
     opts_t o;
     const char *mode;
@@ -532,6 +533,7 @@ int main(int argc, char **argv)
         case 'H': o.hub = optarg; break;
         case 'K': o.hub_key = optarg; break;
         case 'k': o.key = optarg; break;
+        case 'P': o.previous_key = optarg; break;
         case 'd': o.data = optarg; break;
         case 'y': o.type = optarg; break;
         case 'i': o.id_file = optarg; break;

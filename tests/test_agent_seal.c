@@ -105,7 +105,8 @@ static void test_round_trip(void **state)
     assert_memory_equal(core.msg_id, MSG_ID, RK_MSGID_LEN);
     assert_false(core.has_reply_to);
     assert_int_equal(core.time_ms, 1700000000000ull);
-    assert_int_equal(rk_seal_open(f->power, &env, &core, &f->e_x, &plain, &plain_len, why, sizeof why),
+    assert_int_equal(rk_seal_open(f->power, NULL, &env, &core, &f->e_x, NULL, &plain, &plain_len, why,
+                                  sizeof why),
                      RK_AGENT_OK);
     assert_int_equal(plain_len, strlen(PAYLOAD));
     assert_memory_equal(plain, PAYLOAD, plain_len);
@@ -161,7 +162,8 @@ static void test_tampered_core_bad_signature(void **state)
     env.core_len = re_len;
 
     assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
-    assert_int_equal(rk_seal_open(f->power, &env, &core, &f->e_x, &plain, &plain_len, NULL, 0), RK_AGENT_EBADSIG);
+    assert_int_equal(rk_seal_open(f->power, NULL, &env, &core, &f->e_x, NULL, &plain, &plain_len, NULL, 0),
+                     RK_AGENT_EBADSIG);
     assert_null(plain);
     rk_core_clear(&core);
     rk_envelope_clear(&env);
@@ -181,7 +183,8 @@ static void test_wrong_sender_key_bad_signature(void **state)
     snprintf(forged.id, sizeof forged.id, "city.x"); /* the name, with another key */
     seal(f, f->x, &f->e_power, &env);
     assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
-    assert_int_equal(rk_seal_open(f->power, &env, &core, &forged, &plain, &plain_len, why, sizeof why),
+    assert_int_equal(rk_seal_open(f->power, NULL, &env, &core, &forged, NULL, &plain, &plain_len, why,
+                                  sizeof why),
                      RK_AGENT_EBADSIG);
     assert_non_null(strstr(why, "signature"));
     rk_core_clear(&core);
@@ -203,7 +206,8 @@ static void test_wrong_recipient_key_undecryptable(void **state)
     snprintf(stale.id, sizeof stale.id, "power");
     seal(f, f->x, &stale, &env);
     assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
-    assert_int_equal(rk_seal_open(f->power, &env, &core, &f->e_x, &plain, &plain_len, why, sizeof why),
+    assert_int_equal(rk_seal_open(f->power, NULL, &env, &core, &f->e_x, NULL, &plain, &plain_len, why,
+                                  sizeof why),
                      RK_AGENT_EUNDECRYPTABLE);
     assert_null(plain);
     assert_non_null(strstr(why, "does not decrypt"));
@@ -257,7 +261,8 @@ static void test_reply_to_is_signed(void **state)
     assert_int_equal(rk_seal_peek(&env, "city.x", &core, NULL, 0), RK_AGENT_OK);
     assert_true(core.has_reply_to);
     assert_memory_equal(core.reply_to, REQ, RK_MSGID_LEN);
-    assert_int_equal(rk_seal_open(f->x, &env, &core, &f->e_power, &plain, &plain_len, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_seal_open(f->x, NULL, &env, &core, &f->e_power, NULL, &plain, &plain_len, NULL, 0),
+                     RK_AGENT_OK);
     assert_int_equal(plain_len, 2);
     rk_seal_free_plain(&plain, plain_len);
     rk_core_clear(&core);
@@ -362,7 +367,8 @@ static void round_trip_len(const fixture *f, size_t len, size_t want_class)
         fail_msg("sealing %zu bytes failed: %s", len, why);
     assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
     assert_int_equal(core.what_len, want_class);
-    assert_int_equal(rk_seal_open(f->power, &env, &core, &f->e_x, &plain, &plain_len, why, sizeof why),
+    assert_int_equal(rk_seal_open(f->power, NULL, &env, &core, &f->e_x, NULL, &plain, &plain_len, why,
+                                  sizeof why),
                      RK_AGENT_OK);
     assert_int_equal(plain_len, len);
     assert_memory_equal(plain, payload, len);
@@ -432,7 +438,8 @@ static void expect_unpadded(const fixture *f, const uint8_t *inner, size_t inner
 
     seal_raw(f, inner, inner_len, &env);
     assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
-    assert_int_equal(rk_seal_open(f->power, &env, &core, &f->e_x, &plain, &plain_len, why, sizeof why),
+    assert_int_equal(rk_seal_open(f->power, NULL, &env, &core, &f->e_x, NULL, &plain, &plain_len, why,
+                                  sizeof why),
                      RK_AGENT_EUNDECRYPTABLE);
     assert_null(plain);
     assert_int_equal(plain_len, 0);
@@ -461,6 +468,64 @@ static void test_malformed_padding_undecryptable(void **state)
     expect_unpadded(f, inner, sizeof inner - 1); /* well padded, one byte short of the class */
 }
 
+/* A rekeyed sender: what it signed with its old key opens while the
+ * directory lists that key as its previous one, and only then. */
+static void test_sender_previous_key(void **state)
+{
+    fixture *f = *state;
+    rk_identity_t *x_new = rk_identity_generate("city.x");
+    rk_dir_entry_t e_x = f->e_x;
+    rk_envelope_t env;
+    rk_core_t core;
+    uint8_t *plain = NULL, signer[RK_KEY_LEN];
+    size_t plain_len = 0;
+
+    assert_non_null(x_new);
+    seal(f, f->x, &f->e_power, &env); /* signed and boxed with the old key */
+    memcpy(e_x.sign_key, x_new->pub.sign_pk, RK_KEY_LEN);
+    assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_seal_open(f->power, NULL, &env, &core, &e_x, signer, &plain, &plain_len, NULL, 0),
+                     RK_AGENT_EBADSIG);
+    e_x.has_prev = true;
+    memcpy(e_x.prev_sign_key, f->x->pub.sign_pk, RK_KEY_LEN);
+    assert_int_equal(rk_seal_open(f->power, NULL, &env, &core, &e_x, signer, &plain, &plain_len, NULL, 0),
+                     RK_AGENT_OK);
+    assert_memory_equal(signer, f->x->pub.sign_pk, RK_KEY_LEN);
+    assert_memory_equal(plain, PAYLOAD, plain_len);
+    rk_seal_free_plain(&plain, plain_len);
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+    rk_identity_destroy(&x_new);
+}
+
+/* A rekeyed recipient: what was sealed to its old key opens with the
+ * previous key it keeps, and not without it. */
+static void test_recipient_previous_key(void **state)
+{
+    fixture *f = *state;
+    rk_identity_t *power_new = rk_identity_generate("power");
+    rk_envelope_t env;
+    rk_core_t core;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    char why[256] = "";
+
+    assert_non_null(power_new);
+    seal(f, f->x, &f->e_power, &env); /* sealed to power's old key */
+    assert_int_equal(rk_seal_peek(&env, "power", &core, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_seal_open(power_new, NULL, &env, &core, &f->e_x, NULL, &plain, &plain_len, why,
+                                  sizeof why),
+                     RK_AGENT_EUNDECRYPTABLE);
+    assert_int_equal(rk_seal_open(power_new, f->power, &env, &core, &f->e_x, NULL, &plain, &plain_len, why,
+                                  sizeof why),
+                     RK_AGENT_OK);
+    assert_memory_equal(plain, PAYLOAD, plain_len);
+    rk_seal_free_plain(&plain, plain_len);
+    rk_core_clear(&core);
+    rk_envelope_clear(&env);
+    rk_identity_destroy(&power_new);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +541,8 @@ int main(void)
         cmocka_unit_test(test_unpad_edges),
         cmocka_unit_test_setup_teardown(test_padded_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_padding_undecryptable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sender_previous_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recipient_previous_key, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -117,6 +117,16 @@ static void assert_org_equal(const org_t *a, const org_t *b)
     assert_true(a->updated_ms == b->updated_ms);
 }
 
+/* A real key pair's public halves into org (the previous key's X25519
+ * form is derived when the record is read, so it must be a real key). */
+static void real_keys(uint8_t sign_pk[RK_KEY_LEN], uint8_t curve_pk[RK_KEY_LEN])
+{
+    uint8_t sk[crypto_sign_SECRETKEYBYTES];
+    crypto_sign_keypair(sign_pk, sk);
+    assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(curve_pk, sign_pk), 0);
+    sodium_memzero(sk, sizeof sk);
+}
+
 /* ------------------------------------------------------------- helpers' names */
 
 static void test_names(void **state)
@@ -155,6 +165,61 @@ static int stop_after_first(const org_t *org, void *ctx)
     (void)org;
     (*(int *)ctx)++;
     return 1;
+}
+
+/* rekey with an overlap: both keys find the org, the previous one is
+ * admitted only until its time; a rekey without one drops it. */
+static void test_org_rekey_overlap(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, NULL, 0);
+    store_txn_t *t = NULL;
+    org_t o = make_org("power", ORG_UTILITY, 1), got, old;
+    uint8_t third_sign[RK_KEY_LEN], third_curve[RK_KEY_LEN];
+
+    real_keys(o.sign_pk, o.curve_pk);
+    add_orgs(s, &o, 1);
+    old = o;
+    memcpy(o.prev_sign_pk, o.sign_pk, RK_KEY_LEN);
+    memcpy(o.prev_curve_pk, o.curve_pk, RK_KEY_LEN);
+    o.prev_until_ms = 1700000100000ull;
+    real_keys(o.sign_pk, o.curve_pk);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_org_update(t, &o), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_org_by_curve(t, old.curve_pk, &got), STORE_OK);
+    assert_string_equal(got.id, "power");
+    assert_memory_equal(got.prev_sign_pk, old.sign_pk, RK_KEY_LEN);
+    assert_memory_equal(got.prev_curve_pk, old.curve_pk, RK_KEY_LEN);
+    assert_true(got.prev_until_ms == o.prev_until_ms);
+    assert_true(org_key_admitted(&got, old.curve_pk, o.prev_until_ms - 1));
+    assert_false(org_key_admitted(&got, old.curve_pk, o.prev_until_ms));
+    assert_true(org_key_admitted(&got, o.curve_pk, o.prev_until_ms + 1));
+    assert_int_equal(store_org_by_curve(t, o.curve_pk, &got), STORE_OK);
+    assert_string_equal(got.id, "power");
+    store_abort(&t);
+
+    /* again, without an overlap: only the newest key finds it */
+    old = o;
+    real_keys(third_sign, third_curve);
+    memcpy(o.sign_pk, third_sign, RK_KEY_LEN);
+    memcpy(o.curve_pk, third_curve, RK_KEY_LEN);
+    memset(o.prev_sign_pk, 0, RK_KEY_LEN);
+    memset(o.prev_curve_pk, 0, RK_KEY_LEN);
+    o.prev_until_ms = 0;
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_org_update(t, &o), STORE_OK);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_org_by_curve(t, old.curve_pk, &got), STORE_ENOTFOUND);
+    assert_int_equal(store_org_by_curve(t, old.prev_curve_pk, &got), STORE_ENOTFOUND);
+    assert_int_equal(store_org_by_curve(t, third_curve, &got), STORE_OK);
+    assert_true(got.prev_until_ms == 0);
+    assert_false(org_key_admitted(&got, old.curve_pk, 0));
+    store_abort(&t);
+    store_close(&s);
 }
 
 static void test_org_crud(void **state)
@@ -2064,6 +2129,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test_setup_teardown(test_org_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_org_rekey_overlap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_codes_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_key, setup, teardown),

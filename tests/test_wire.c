@@ -552,6 +552,9 @@ static void test_hub_directory_roundtrip(void **state)
     strcpy(entries[1].kind, "utility");
     entries[1].active = false;
     memcpy(entries[1].sign_key, b->pub.sign_pk, RK_KEY_LEN);
+    entries[1].has_prev = true; /* power is in the overlap of a rekey */
+    memcpy(entries[1].prev_sign_key, a->pub.sign_pk, RK_KEY_LEN);
+    entries[1].prev_until_ms = 1700000999000ull;
     dir.time_ms = 1700000000555ull;
     dir.n = 2;
     dir.orgs = entries;
@@ -573,11 +576,15 @@ static void test_hub_directory_roundtrip(void **state)
     assert_string_equal(e->kind, "utility");
     assert_false(e->active);
     assert_memory_equal(e->sign_key, b->pub.sign_pk, RK_KEY_LEN);
+    assert_true(e->has_prev);
+    assert_memory_equal(e->prev_sign_key, a->pub.sign_pk, RK_KEY_LEN);
+    assert_true(e->prev_until_ms == 1700000999000ull);
     e = rk_dir_find(&opened, "city.x");
     assert_non_null(e);
     assert_string_equal(e->kind, "municipality");
     assert_true(e->active);
     assert_memory_equal(e->sign_key, a->pub.sign_pk, RK_KEY_LEN);
+    assert_false(e->has_prev);
     assert_null(rk_dir_find(&opened, "gas"));
     rk_dir_clear(&opened);
     assert_null(opened.orgs);
