@@ -46,7 +46,7 @@
 #include "store.h"
 
 #define RESEAL_DEFAULT_BATCH 1000
-#define RESEAL_PHASES 5
+#define RESEAL_PHASES 5u
 
 /* How far one phase is: called after every committed batch. */
 typedef struct reseal_progress {
