@@ -61,7 +61,7 @@ typedef struct cmd_args {
     const char *operator_key; /* --operator-key: who makes the change */
     /* master-rekey */
     const char *master_key, *new_master_key;
-    size_t batch;
+    size_t batch, map_size;
 } cmd_args_t;
 
 static void fmt_time(uint64_t ms, char out[32])
@@ -1009,6 +1009,7 @@ static int cmd_master_rekey(const cmd_args_t *a)
     }
     memset(&o, 0, sizeof o);
     o.batch = a->batch;
+    o.map_size = a->map_size;
     o.now_ms = rk_wall_ms();
     o.operator_name = operator_id != NULL ? operator_id->pub.name : NULL;
     o.operator_sk = operator_id != NULL ? operator_id->sign_sk : NULL;
@@ -1018,8 +1019,8 @@ static int cmd_master_rekey(const cmd_args_t *a)
     if (err != STORE_OK) {
         if (err == STORE_EFULL)
             err_f("%s: the data file is full (LMDB map size reached); the re-seal needs room for a second "
-                  "copy of the code tables and log_person: start renkei-hub once with a larger --map-size, "
-                  "stop it, then run the same command again",
+                  "copy of the code tables and log_person: run the same command again with a larger "
+                  "--map-size (what was done is kept), and start renkei-hub with that --map-size afterwards",
                   a->data);
         else
             err_f("%s", why[0] ? why : store_strerror(err));
@@ -1052,6 +1053,7 @@ enum {
     OPT_MASTER_KEY,
     OPT_NEW_MASTER_KEY,
     OPT_BATCH,
+    OPT_MAP_SIZE,
     N_OPTS
 };
 
@@ -1077,13 +1079,16 @@ static const rk_cli_opt_t options[N_OPTS] = {
                             -1, 0},
     [OPT_BATCH] = {"batch", 0, "ROWS", "master-rekey: rows re-sealed per transaction (default 1000)", NULL,
                    -1, 0},
+    [OPT_MAP_SIZE] = {"map-size", 0, "BYTES",
+                      "master-rekey: the most the LMDB store may take (renkei-hub --map-size; default 4 GiB)",
+                      NULL, -1, 0},
 };
 static const int globals[] = {OPT_DATA, OPT_OPERATOR_KEY, OPT_HELP, -1};
 static const int operator_opts[] = {OPT_PUB, -1};
 static const int catalogue_opts[] = {OPT_OUT, OPT_DRY_RUN, -1};
 static const int register_opts[] = {OPT_KIND, OPT_PUB, -1};
 static const int rekey_opts[] = {OPT_PUB, -1};
-static const int master_rekey_opts[] = {OPT_MASTER_KEY, OPT_NEW_MASTER_KEY, OPT_BATCH, -1};
+static const int master_rekey_opts[] = {OPT_MASTER_KEY, OPT_NEW_MASTER_KEY, OPT_BATCH, OPT_MAP_SIZE, -1};
 
 /* Checks what every command needs and fills c.  0 if fine, else the exit status. */
 static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
@@ -1115,6 +1120,16 @@ static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
                 return rk_cli_usage_error(a, "--batch takes a number of rows from 1 to 1000000, not '%s'", b);
         }
         c->batch = (size_t)n;
+        if ((b = a->value[OPT_MAP_SIZE]) != NULL) {
+            unsigned long long m;
+            errno = 0;
+            m = strtoull(b, &end, 10);
+            if (errno != 0 || end == b || *end != '\0' || b[0] == '-' || m < ((unsigned long long)1 << 20) ||
+                m > SIZE_MAX)
+                return rk_cli_usage_error(a, "--map-size takes a number of bytes, at least 1048576, not '%s'",
+                                          b);
+            c->map_size = (size_t)m;
+        }
     }
     if (strcmp(a->cmd->name, "operator") == 0) {
         bool list = a->npos > 0 && strcmp(a->pos[0], "list") == 0;
@@ -1296,7 +1311,7 @@ static const rk_cli_cmd_t commands[] = {
      "operator's --operator-key (or RENKEI_OPERATOR_KEY) and is signed with it on the routing\n"
      "log; before that, changes are logged without an operator.\n",
      operator_opts, run_operator},
-    {"master-rekey", "--master-key OLD.key --new-master-key NEW.key [--batch ROWS]",
+    {"master-rekey", "--master-key OLD.key --new-master-key NEW.key [--batch ROWS] [--map-size BYTES]",
      "re-seal the store under a new master key (stop renkei-hub first)",
      "Rewrites every row sealed under the master key (the ID-code table, the queues, open\n"
      "requests, the private per-person log index) under the new one, in transactions of\n"

@@ -404,7 +404,7 @@ static store_err person_move(MDB_txn *mt, const rs_t *r, const uint8_t id[SECRET
     store_err err;
 
     *rows = 0;
-    for (int kind = PROW_INDEX; kind <= PROW_HOME; kind++) {
+    for (int kind = PROW_INDEX; kind <= PROW_COUNT; kind++) {
         key_person(r->new, id, (prow)kind, 0, ln);
         key.mv_data = ln;
         key.mv_size = LK_LEN;
@@ -956,7 +956,7 @@ store_err reseal_run(const char *dir, const uint8_t *old_master, const uint8_t *
         err = STORE_ENOMEM;
         goto out;
     }
-    if ((err = store_open_resealing(dir, 0, &r.store, why, why_len)) != STORE_OK)
+    if ((err = store_open_resealing(dir, r.o->map_size, &r.store, why, why_len)) != STORE_OK)
         goto out;
     if (someone_else(dir, &lock_fd, &pid)) {
         rk_why(why, why_len,
@@ -971,6 +971,16 @@ store_err reseal_run(const char *dir, const uint8_t *old_master, const uint8_t *
     if ((err = start(&r, &rec, &resumed, outcome)) != STORE_OK || *outcome == RESEAL_ALREADY) {
         if (err != STORE_OK && why != NULL && why[0] == '\0')
             rk_why(why, why_len, "%s: %s", dir, store_strerror(err));
+        goto out;
+    }
+    /* From the record on, store_open refuses the store: a process that
+     * opened it in between is the last one that could. */
+    if (someone_else(dir, &lock_fd, &pid)) {
+        rk_why(why, why_len,
+               "another process (pid %ld, renkei-hub?) opened %s as the re-seal began: stop it, then run the "
+               "same command again",
+               pid, dir);
+        err = STORE_EBUSY;
         goto out;
     }
     while (!finished) {

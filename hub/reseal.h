@@ -59,6 +59,7 @@ typedef struct reseal_progress {
 
 typedef struct reseal_opts {
     size_t batch;              /* rows per write transaction; 0: RESEAL_DEFAULT_BATCH */
+    size_t map_size;           /* LMDB map size (store_open); 0: the default */
     uint64_t max_batches;      /* tests: stop (unfinished) after this many batches; 0: no limit */
     uint64_t now_ms;           /* time of the log entry */
     const char *operator_name; /* signs the log entry (store_txn_set_operator); NULL: unsigned */
