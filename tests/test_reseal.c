@@ -23,6 +23,7 @@
 
 #include "reseal.h"
 #include "store.h"
+#include "store_internal.h"
 
 static const uint8_t KEY_OLD[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
@@ -57,6 +58,7 @@ typedef struct fixture {
     uint8_t root[STORE_HASH_LEN];
     uint64_t log_size;
     char *checkpoint;
+    size_t person_rows; /* rows of log_person */
 } fixture_t;
 
 static void frame_of(uint64_t seq, uint8_t *buf, size_t *len)
@@ -76,6 +78,78 @@ static store_t *open_with(const fixture_t *f, const uint8_t *master, store_err w
         print_error("store_open: %s (%s)\n", store_strerror(err), why);
     assert_int_equal(err, want);
     return s;
+}
+
+/* Rows in a table, or -1 if there is no such table. */
+static long table_rows(const fixture_t *f, const char *name)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi d;
+    MDB_stat st;
+    long n = -1;
+
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, MDB_NOTLS | MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    if (mdb_dbi_open(txn, name, 0, &d) == 0 && mdb_stat(txn, d, &st) == 0)
+        n = (long)st.ms_entries;
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return n;
+}
+
+/* The row key of a person's count row, which early stores wrote (and
+ * nothing reads any more): H_disclose(ID code || "count"). */
+static void count_key(const uint8_t *master, const uint8_t id[STORE_IDCODE_LEN], uint8_t out[32],
+                      struct store_keys **keys)
+{
+    uint8_t buf[STORE_IDCODE_LEN + 5], check[STORE_CHECK_LEN];
+
+    assert_int_equal(store_keys_derive(master, keys, check), STORE_OK);
+    memcpy(buf, id, STORE_IDCODE_LEN);
+    memcpy(buf + STORE_IDCODE_LEN, "count", 5);
+    crypto_generichash(out, 32, buf, sizeof buf, (*keys)->disclose, STORE_SUBKEY_LEN);
+}
+
+/* Writes (seal) or reads (!seal) the count row of person id under master,
+ * straight in LMDB; reading, true if it is there and opens to 3. */
+static bool count_row(const fixture_t *f, const uint8_t *master, const uint8_t id[STORE_IDCODE_LEN],
+                      bool seal)
+{
+    const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    struct store_keys *keys = NULL;
+    uint8_t k[32], box[48], plain[8] = {3};
+    MDB_val key = {sizeof k, k}, val = {sizeof box, box};
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi d;
+    bool ok = true;
+
+    count_key(master, id, k, &keys);
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, MDB_NOTLS, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, seal ? 0 : MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "log_person", 0, &d), 0);
+    if (seal) {
+        randombytes_buf(box, nb);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(box + nb, NULL, plain, sizeof plain, k, sizeof k, NULL,
+                                                   box, keys->seal);
+        assert_int_equal(mdb_put(txn, d, &key, &val, 0), 0);
+        assert_int_equal(mdb_txn_commit(txn), 0);
+    } else {
+        ok = mdb_get(txn, d, &key, &val) == 0 && val.mv_size == sizeof box &&
+             crypto_aead_xchacha20poly1305_ietf_decrypt(plain, NULL, NULL, (const uint8_t *)val.mv_data + nb,
+                                                        sizeof box - nb, k, sizeof k, val.mv_data,
+                                                        keys->seal) == 0 &&
+             plain[0] == 3;
+        mdb_txn_abort(txn);
+    }
+    mdb_env_close(env);
+    store_keys_free(&keys);
+    return ok;
 }
 
 /* A store under KEY_OLD with people known to several organizations, their
@@ -161,6 +235,8 @@ static void build(fixture_t *f)
     assert_int_equal(store_log_checkpoint_get(t, &f->checkpoint), STORE_OK);
     assert_int_equal(store_commit(&t), STORE_OK);
     store_close(&s);
+    (void)count_row(f, KEY_OLD, f->persons[0].id, true);
+    f->person_rows = (size_t)table_rows(f, "log_person");
 }
 
 static int setup(void **state)
@@ -315,6 +391,12 @@ static void assert_sealed_under(const fixture_t *f, const uint8_t *master, const
     free(entry);
     store_abort(&t);
     store_close(&s);
+    /* an early store's count row came along, and no row was lost or left behind */
+    assert_true(count_row(f, master, f->persons[0].id, false));
+    assert_int_equal(table_rows(f, "log_person"), (long)f->person_rows);
+    assert_int_equal(table_rows(f, "reseal_fwd"), -1);
+    assert_int_equal(table_rows(f, "reseal_rev"), -1);
+    assert_int_equal(table_rows(f, "reseal_person"), -1);
 }
 
 /* The names of the tables in the data directory. */
