@@ -112,6 +112,12 @@ static void check_operator(verify_t *v, uint64_t i, const rk_log_entry_t *e, con
         if (v->bad_operator++ == 0)
             problem(v, "entry %llu changes operator %s without an operator's signature",
                     (unsigned long long)i, e->from);
+    } else if (n_active > 0 && e->event == RK_EV_MASTER_RESEALED) {
+        if (v->bad_operator++ == 0)
+            problem(v,
+                    "entry %llu re-seals the hub's store under a new master key without an operator's "
+                    "signature",
+                    (unsigned long long)i);
     }
     if (e->event == RK_EV_OPERATOR_ADDED && e->has_key) {
         at = find_operator(v, e->from);

@@ -5,7 +5,9 @@
  *
  * It works on the hub's data directory directly (LMDB serializes it with a
  * running hub, which sees the change at its next transaction) and never needs
- * the master key: it touches organizations and the catalogue only.
+ * the master key: it touches organizations and the catalogue only.  The one
+ * exception, master-rekey, re-seals the store under a new master key
+ * (hub/reseal.h) while the hub is stopped.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -16,11 +18,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "catalogue_store.h"
 #include "keys.h"
+#include "reseal.h"
 #include "store.h"
+#include "store_internal.h"
 #include "cli.h"
 #include "clock.h"
 
@@ -57,6 +62,9 @@ typedef struct cmd_args {
     bool dry_run;
     const char *operator_key; /* --operator-key: who makes the change */
     uint64_t overlap_ms;      /* rekey --overlap: how long the old key stays admitted; 0: none */
+    /* master-rekey */
+    const char *master_key, *new_master_key;
+    size_t batch, map_size;
 } cmd_args_t;
 
 static void fmt_time(uint64_t ms, char out[32])
@@ -956,9 +964,131 @@ static int cmd_catalogue(const cmd_args_t *a)
     return rc;
 }
 
+/* ------------------------------------------------------------ master-rekey */
+
+typedef struct rekey_ui {
+    uint64_t last_ms;  /* when the last progress line was printed */
+    unsigned phase;    /* of the last line; 0: none yet */
+    unsigned pause_ms; /* RENKEI_RESEAL_PAUSE_MS: tests stop the command between batches */
+} rekey_ui_t;
+
+/* One line per phase start and end, and at most one a second between:
+ * whole lines, for a terminal and a log alike. */
+static void rekey_progress(const reseal_progress_t *p, void *ctx)
+{
+    rekey_ui_t *ui = ctx;
+    uint64_t now = rk_mono_ms();
+
+    if (p->phase != ui->phase || p->phase_done || p->resumed || now - ui->last_ms >= 1000) {
+        fprintf(stderr, PROG ": master-rekey: %sphase %u/%u %s: %llu/%llu rows%s\n",
+                p->resumed ? "resuming, " : "", p->phase, RESEAL_PHASES, p->table,
+                (unsigned long long)p->done, (unsigned long long)p->total, p->phase_done ? ", done" : "");
+        fflush(stderr);
+        ui->last_ms = now;
+        ui->phase = p->phase;
+    }
+    if (ui->pause_ms > 0)
+        usleep(ui->pause_ms * 1000u);
+}
+
+/* Checks --operator-key against the operators in the store (which may be
+ * half re-sealed: those tables need no master key). */
+static int rekey_operator(const cmd_args_t *a)
+{
+    char path[4096], why[512] = "";
+    struct stat st;
+    store_t *s = NULL;
+    store_txn_t *t = NULL;
+    store_err err;
+    int rc;
+
+    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb", a->data) >= sizeof path || stat(path, &st) != 0) {
+        err_f("%s holds no hub data (no data.mdb): check -d or RENKEI_HUB_DATA", a->data);
+        return EXIT_ERR;
+    }
+    if ((err = store_open_resealing(a->data, 0, &s, why, sizeof why)) != STORE_OK) {
+        err_f("%s", why[0] ? why : store_strerror(err));
+        return EXIT_ERR;
+    }
+    if ((err = store_begin(s, false, &t)) != STORE_OK) {
+        store_close(&s);
+        return store_fail("begin a transaction", err, a);
+    }
+    rc = act_as_operator(a, t, NULL);
+    store_abort(&t);
+    store_close(&s);
+    return rc;
+}
+
+static int cmd_master_rekey(const cmd_args_t *a)
+{
+    uint8_t *old_key = NULL, *new_key = NULL;
+    char why[1024] = "";
+    const char *pause = getenv("RENKEI_RESEAL_PAUSE_MS");
+    rekey_ui_t ui = {0, 0, pause != NULL ? (unsigned)strtoul(pause, NULL, 10) : 0};
+    reseal_opts_t o;
+    reseal_outcome outcome = RESEAL_STOPPED;
+    store_err err;
+    int rc;
+
+    if ((rc = rekey_operator(a)) != EXIT_OK)
+        return rc;
+    if (rk_master_load(a->master_key, &old_key, why, sizeof why) != RK_KEYS_OK ||
+        rk_master_load(a->new_master_key, &new_key, why, sizeof why) != RK_KEYS_OK) {
+        err_f("%s", why);
+        rc = EXIT_ERR;
+        goto out;
+    }
+    memset(&o, 0, sizeof o);
+    o.batch = a->batch;
+    o.map_size = a->map_size;
+    o.now_ms = rk_wall_ms();
+    o.operator_name = operator_id != NULL ? operator_id->pub.name : NULL;
+    o.operator_sk = operator_id != NULL ? operator_id->sign_sk : NULL;
+    o.progress = rekey_progress;
+    o.ctx = &ui;
+    err = reseal_run(a->data, old_key, new_key, &o, &outcome, why, sizeof why);
+    if (err != STORE_OK) {
+        if (err == STORE_EFULL)
+            err_f("%s: the data file is full (LMDB map size reached); the re-seal needs room for a second "
+                  "copy of the code tables and log_person: run the same command again with a larger "
+                  "--map-size (what was done is kept), and start renkei-hub with that --map-size afterwards",
+                  a->data);
+        else
+            err_f("%s", why[0] ? why : store_strerror(err));
+        rc = EXIT_ERR;
+        goto out;
+    }
+    if (outcome == RESEAL_ALREADY)
+        printf("%s is already sealed under the new master key: nothing to do\n", a->data);
+    else
+        printf("%s is now sealed under the new master key %s: start renkei-hub with --master-key %s; the old "
+               "key is refused from now on\n",
+               a->data, a->new_master_key, a->new_master_key);
+    rc = EXIT_OK;
+out:
+    rk_master_destroy(&old_key);
+    rk_master_destroy(&new_key);
+    return rc;
+}
+
 /* ------------------------------------------------------------ command line */
 
-enum { OPT_DATA, OPT_HELP, OPT_KIND, OPT_PUB, OPT_OUT, OPT_DRY_RUN, OPT_OPERATOR_KEY, OPT_OVERLAP, N_OPTS };
+enum {
+    OPT_DATA,
+    OPT_HELP,
+    OPT_KIND,
+    OPT_PUB,
+    OPT_OUT,
+    OPT_DRY_RUN,
+    OPT_OPERATOR_KEY,
+    OPT_MASTER_KEY,
+    OPT_NEW_MASTER_KEY,
+    OPT_BATCH,
+    OPT_MAP_SIZE,
+    OPT_OVERLAP,
+    N_OPTS
+};
 
 static const rk_cli_opt_t options[N_OPTS] = {
     [OPT_DATA] = {"data", 'd', "DIR", "the hub's data directory (renkei-hub --data)", "RENKEI_HUB_DATA", -1,
@@ -979,18 +1109,29 @@ static const rk_cli_opt_t options[N_OPTS] = {
                      NULL, -1, 0},
     [OPT_DRY_RUN] = {"dry-run", 0, NULL,
                      "catalogue load/add/change/remove: say what would change, write nothing", NULL, -1, 0},
+    [OPT_MASTER_KEY] = {"master-key", 'm', "FILE",
+                        "master-rekey: the master key the store is sealed with now", NULL, -1, 0},
+    [OPT_NEW_MASTER_KEY] = {"new-master-key", 0, "FILE",
+                            "master-rekey: the master key to seal it with (renkei-keygen --master-key)", NULL,
+                            -1, 0},
+    [OPT_BATCH] = {"batch", 0, "ROWS", "master-rekey: rows re-sealed per transaction (default 1000)", NULL,
+                   -1, 0},
+    [OPT_MAP_SIZE] = {"map-size", 0, "BYTES",
+                      "master-rekey: the most the LMDB store may take (renkei-hub --map-size; default 4 GiB)",
+                      NULL, -1, 0},
 };
 static const int globals[] = {OPT_DATA, OPT_OPERATOR_KEY, OPT_HELP, -1};
 static const int operator_opts[] = {OPT_PUB, -1};
 static const int catalogue_opts[] = {OPT_OUT, OPT_DRY_RUN, -1};
 static const int register_opts[] = {OPT_KIND, OPT_PUB, -1};
 static const int rekey_opts[] = {OPT_PUB, OPT_OVERLAP, -1};
+static const int master_rekey_opts[] = {OPT_MASTER_KEY, OPT_NEW_MASTER_KEY, OPT_BATCH, OPT_MAP_SIZE, -1};
 
 /* Checks what every command needs and fills c.  0 if fine, else the exit status. */
 static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
 {
     bool wants_org = strcmp(a->cmd->name, "list") != 0 && strcmp(a->cmd->name, "catalogue") != 0 &&
-                     strcmp(a->cmd->name, "operator") != 0;
+                     strcmp(a->cmd->name, "operator") != 0 && strcmp(a->cmd->name, "master-rekey") != 0;
 
     memset(c, 0, sizeof *c);
     c->command = a->cmd->name;
@@ -1006,6 +1147,33 @@ static int prepare(const rk_cli_args_t *a, cmd_args_t *c)
                                   "--overlap wants a whole number with a unit (s, m, h or d) of at most 30d, "
                                   "e.g. --overlap 2h, not '%s'",
                                   a->value[OPT_OVERLAP]);
+    c->master_key = a->value[OPT_MASTER_KEY];
+    c->new_master_key = a->value[OPT_NEW_MASTER_KEY];
+    if (strcmp(a->cmd->name, "master-rekey") == 0) {
+        const char *b = a->value[OPT_BATCH];
+        char *end = NULL;
+        unsigned long n = 0;
+        if (c->master_key == NULL || c->new_master_key == NULL)
+            return rk_cli_usage_error(a, "'master-rekey' needs --master-key OLD.key and --new-master-key "
+                                         "NEW.key");
+        if (b != NULL) {
+            errno = 0;
+            n = strtoul(b, &end, 10);
+            if (errno != 0 || end == b || *end != '\0' || n == 0 || n > 1000000 || b[0] == '-')
+                return rk_cli_usage_error(a, "--batch takes a number of rows from 1 to 1000000, not '%s'", b);
+        }
+        c->batch = (size_t)n;
+        if ((b = a->value[OPT_MAP_SIZE]) != NULL) {
+            unsigned long long m;
+            errno = 0;
+            m = strtoull(b, &end, 10);
+            if (errno != 0 || end == b || *end != '\0' || b[0] == '-' || m < ((unsigned long long)1 << 20) ||
+                m > SIZE_MAX)
+                return rk_cli_usage_error(a, "--map-size takes a number of bytes, at least 1048576, not '%s'",
+                                          b);
+            c->map_size = (size_t)m;
+        }
+    }
     if (strcmp(a->cmd->name, "operator") == 0) {
         bool list = a->npos > 0 && strcmp(a->pos[0], "list") == 0;
         if (a->npos == 0 || (!list && strcmp(a->pos[0], "add") != 0 && strcmp(a->pos[0], "revoke") != 0))
@@ -1145,6 +1313,14 @@ static int run_catalogue(const rk_cli_args_t *a, void *ctx)
     return rc != 0 ? rc : cmd_catalogue(&c);
 }
 
+static int run_master_rekey(const rk_cli_args_t *a, void *ctx)
+{
+    cmd_args_t c;
+    int rc = prepare(a, &c);
+    (void)ctx;
+    return rc != 0 ? rc : cmd_master_rekey(&c);
+}
+
 static const rk_cli_cmd_t commands[] = {
     {"register", "ORG --kind KIND --pub FILE.pub", "register ORG with the key in FILE.pub",
      "KIND is municipality, utility, agency or auditor.\n", register_opts, run_register},
@@ -1178,6 +1354,17 @@ static const rk_cli_cmd_t commands[] = {
      "operator's --operator-key (or RENKEI_OPERATOR_KEY) and is signed with it on the routing\n"
      "log; before that, changes are logged without an operator.\n",
      operator_opts, run_operator},
+    {"master-rekey", "--master-key OLD.key --new-master-key NEW.key [--batch ROWS] [--map-size BYTES]",
+     "re-seal the store under a new master key (stop renkei-hub first)",
+     "Rewrites every row sealed under the master key (the ID-code table, the queues, open\n"
+     "requests, the private per-person log index) under the new one, in transactions of\n"
+     "--batch rows, with a progress line per phase on standard error.  No link code, ID code,\n"
+     "queued message or routing-log entry changes; the routing log gets one entry saying the\n"
+     "store was re-sealed (signed with --operator-key).  Interrupted (even by kill -9), run\n"
+     "the same command again: it goes on where it stopped; until it is finished renkei-hub\n"
+     "refuses the data directory.  Afterwards only the new key opens it.\n"
+     "Refused while renkei-hub (or any other process) has the data directory open.\n",
+     master_rekey_opts, run_master_rekey},
 };
 
 static const rk_cli_prog_t program = {
@@ -1185,7 +1372,8 @@ static const rk_cli_prog_t program = {
     .about =
         "Manages the organizations registered at a Renkei hub and its procedure catalogue, in the hub's\n"
         "data directory.\n"
-        "Works while the hub runs: the hub sees changes without a restart.  Needs no master key.",
+        "Works while the hub runs: the hub sees changes without a restart.  Needs no master key, except\n"
+        "master-rekey, which changes it while the hub is stopped.",
     .opts = options,
     .n_opts = N_OPTS,
     .globals = globals,

@@ -57,6 +57,7 @@
  * range walks an org's queue in seq order and the index tables in time order.
  */
 #include "store.h"
+#include "store_internal.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -77,7 +78,7 @@
 #define ORG_RECORD_VERSION 2u
 #define ORG_RECORD_V1_LEN (1 + 1 + 1 + RK_KEY_LEN + RK_KEY_LEN + 8 + 8)
 #define ORG_RECORD_LEN (ORG_RECORD_V1_LEN + RK_KEY_LEN + 8) /* version 2 */
-#define SUBKEY_LEN 32
+#define SUBKEY_LEN STORE_SUBKEY_LEN
 #define LOOKUP_KEY_LEN 32
 #define SEALED_LEN (crypto_secretbox_MACBYTES + 16)
 #define MAX_RETRIES 8
@@ -107,15 +108,6 @@
 #define SUBKEY_DISCLOSE 5 /* keys the per-person index rows */
 #define SUBKEY_SEAL 6     /* seals their values */
 #define CHECK_TEXT "renkei-master-check"
-
-/* Secrets derived from the master key; sodium_malloc'd, read-only while open. */
-struct store_keys {
-    uint8_t hash[SUBKEY_LEN];
-    uint8_t enc[SUBKEY_LEN];
-    uint8_t queue[SUBKEY_LEN]; /* seals queued frames */
-    uint8_t disclose[SUBKEY_LEN]; /* keyed hash of per-person index rows */
-    uint8_t seal[SUBKEY_LEN];     /* seals per-person index values */
-};
 
 struct store {
     MDB_env *env;
@@ -162,6 +154,8 @@ const char *store_strerror(store_err err)
     case STORE_ENOMEM: return "out of memory";
     case STORE_EINVAL: return "invalid argument";
     case STORE_EBUSY: return "another write transaction is already open";
+    case STORE_ERESEALING:
+        return "a change of master key (renkei-ctl master-rekey) is unfinished in this data directory";
     }
     return "unknown store error";
 }
@@ -571,7 +565,8 @@ static store_err ensure_dir(const char *dir, char *why, size_t why_len)
 }
 
 /* Opens the databases, checks the schema and the master key check value. */
-static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, char *why, size_t why_len)
+static store_err open_dbs(store_t *s, const uint8_t *check, bool resealing, const char *dir, char *why,
+                          size_t why_len)
 {
     MDB_txn *txn = NULL;
     MDB_val key, val;
@@ -639,6 +634,26 @@ static store_err open_dbs(store_t *s, const uint8_t *check, const char *dir, cha
         goto fail;
     }
 
+    /* A store half re-sealed under a new master key holds rows under both:
+     * only the re-seal itself may open it (hub/reseal.c). */
+    key.mv_data = STORE_RESEAL_KEY;
+    key.mv_size = sizeof STORE_RESEAL_KEY - 1;
+    rc = mdb_get(txn, s->meta, &key, &val);
+    if (rc == MDB_SUCCESS && !resealing) {
+        rk_why(why, why_len,
+               "%s: a change of master key is unfinished (it was interrupted); finish it first by running "
+               "the same 'renkei-ctl master-rekey --master-key OLD.key --new-master-key NEW.key' again, "
+               "then use the new master key",
+               dir);
+        err = STORE_ERESEALING;
+        goto fail;
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        rk_why(why, why_len, "cannot read the store's state in %s: %s", dir, mdb_strerror(rc));
+        err = map_mdb(rc);
+        goto fail;
+    }
+
     if (check != NULL) {
         key.mv_data = "master-check";
         key.mv_size = 12;
@@ -679,8 +694,8 @@ fail:
 /* Opens or creates the store; derives the table keys from master_key and
  * checks them against the stored check value (written on first use).  On
  * failure nothing is left open, *out is NULL and why says what to do. */
-store_err store_open(const char *dir, const uint8_t *master_key, size_t map_size, store_t **out,
-                     char *why, size_t why_len)
+static store_err open_store(const char *dir, const uint8_t *master_key, size_t map_size, bool resealing,
+                            store_t **out, char *why, size_t why_len)
 {
     store_t *s = NULL;
     uint8_t check[32];
@@ -729,7 +744,7 @@ store_err store_open(const char *dir, const uint8_t *master_key, size_t map_size
     }
     /* readers left behind by a crashed process would pin old pages forever */
     (void)mdb_reader_check(s->env, &dead);
-    err = open_dbs(s, master_key != NULL ? check : NULL, dir, why, why_len);
+    err = open_dbs(s, master_key != NULL ? check : NULL, resealing, dir, why, why_len);
     if (err != STORE_OK)
         goto fail;
     sodium_memzero(check, sizeof check);
@@ -739,6 +754,17 @@ fail:
     sodium_memzero(check, sizeof check);
     store_close(&s);
     return err;
+}
+
+store_err store_open(const char *dir, const uint8_t *master_key, size_t map_size, store_t **out, char *why,
+                     size_t why_len)
+{
+    return open_store(dir, master_key, map_size, false, out, why, why_len);
+}
+
+store_err store_open_resealing(const char *dir, size_t map_size, store_t **out, char *why, size_t why_len)
+{
+    return open_store(dir, NULL, map_size, true, out, why, why_len);
 }
 
 /* Closes the environment and wipes the table keys.  Accepts NULL. */
@@ -2939,4 +2965,35 @@ store_err store_cat_scan(store_txn_t *txn,
     }
     mdb_cursor_close(cur);
     return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? STORE_OK : map_mdb(rc);
+}
+
+/* ------------------------------------------------- for hub/reseal.c only */
+
+store_err store_keys_derive(const uint8_t *master, struct store_keys **out, uint8_t check[STORE_CHECK_LEN])
+{
+    if (master == NULL || out == NULL || check == NULL)
+        return STORE_EINVAL;
+    return keys_derive(master, out, check);
+}
+
+void store_keys_free(struct store_keys **keys)
+{
+    if (keys != NULL)
+        keys_free(keys);
+}
+
+void store_tables(const store_t *store, store_tables_t *out)
+{
+    out->meta = store->meta;
+    out->orgs = store->orgs;
+    out->code_fwd = store->code_fwd;
+    out->code_rev = store->code_rev;
+    out->queue = store->queue;
+    out->msgs = store->msgs;
+    out->log_person = store->log_person;
+}
+
+MDB_txn *store_txn_lmdb(store_txn_t *txn)
+{
+    return txn != NULL && txn->failed == STORE_OK ? txn->txn : NULL;
 }

@@ -20,7 +20,8 @@ add_library(renkei_catalogue STATIC ${CMAKE_CURRENT_SOURCE_DIR}/catalogue.c ${CM
   ${CMAKE_CURRENT_BINARY_DIR}/catalogue_default.c)
 target_include_directories(renkei_catalogue PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(renkei_catalogue PUBLIC renkei_wire renkei_common)
-set(RENKEI_STORE_SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/store.c ${CMAKE_CURRENT_SOURCE_DIR}/catalogue_store.c)
+set(RENKEI_STORE_SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/store.c ${CMAKE_CURRENT_SOURCE_DIR}/catalogue_store.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/reseal.c)
 add_library(renkei_store STATIC ${RENKEI_STORE_SOURCES})
 target_include_directories(renkei_store PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(renkei_store PUBLIC renkei_catalogue renkei_wire renkei_tlog lmdb::lmdb PkgConfig::SODIUM)

@@ -42,8 +42,9 @@ typedef enum store_err {
     STORE_ECORRUPT,  /* a record does not decode or does not decrypt */
     STORE_EIO,       /* LMDB or file-system failure; see why / log */
     STORE_ENOMEM,
-    STORE_EINVAL,    /* bad argument (invalid org id, ...) */
-    STORE_EBUSY,     /* another write transaction is open in this process */
+    STORE_EINVAL,     /* bad argument (invalid org id, ...) */
+    STORE_EBUSY,      /* another write transaction is open in this process */
+    STORE_ERESEALING, /* a change of master key is unfinished (hub/reseal.h): finish it first */
 } store_err;
 
 const char *store_strerror(store_err err);
@@ -86,6 +87,8 @@ bool org_prev_active(const org_t *org, uint64_t now_ms);
  * absent).  master_key (32 bytes) may be NULL: then only organization calls
  * work and ID-code calls return STORE_EMASTER.  With a master key, a store
  * that was first opened under another master key is refused (STORE_EMASTER).
+ * A store whose re-seal under a new master key is unfinished (hub/reseal.h)
+ * is refused (STORE_ERESEALING) whatever the key.
  * On failure *out is NULL and `why` says what went wrong. */
 store_err store_open(const char *dir, const uint8_t *master_key, size_t map_size, store_t **out,
                      char *why, size_t why_len) RK_WARN_UNUSED;

@@ -29,7 +29,7 @@
 _Static_assert((int)RK_ST_LAST == (int)RENKEI__V1__STATUS__NO_OPEN_REQUEST, "status values drift");
 _Static_assert((int)RK_ST_ACCEPTED == (int)RENKEI__V1__STATUS__ACCEPTED, "status values drift");
 _Static_assert((int)RK_CF_DISCLOSE == (int)RENKEI__V1__CLIENT_FRAME__BODY_DISCLOSE, "frame kinds drift");
-_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_OPERATOR_REVOKED, "log events drift");
+_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_MASTER_RESEALED, "log events drift");
 _Static_assert((int)RK_HF_PROOF == (int)RENKEI__V1__HUB_FRAME__BODY_PROOF, "frame kinds drift");
 
 const char *rk_wire_strerror(rk_wire_err err)
@@ -843,6 +843,7 @@ static const char *const event_names[] = {
     [RK_EV_CATALOGUE_REMOVED] = "catalogue-removed",
     [RK_EV_OPERATOR_ADDED] = "operator-added",
     [RK_EV_OPERATOR_REVOKED] = "operator-revoked",
+    [RK_EV_MASTER_RESEALED] = "master-resealed",
 };
 
 const char *rk_log_event_name(rk_log_event ev)

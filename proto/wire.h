@@ -334,9 +334,10 @@ typedef enum rk_log_event {
     RK_EV_CATALOGUE_REMOVED = 14,
     RK_EV_OPERATOR_ADDED = 15,
     RK_EV_OPERATOR_REVOKED = 16,
+    RK_EV_MASTER_RESEALED = 17,
 } rk_log_event;
 
-#define RK_EV_LAST RK_EV_OPERATOR_REVOKED
+#define RK_EV_LAST RK_EV_MASTER_RESEALED
 #define RK_SECTION_MAX (10 + RK_ID_MAX + 1 + RK_TYPE_MAX) /* "grant ORG PROCEDURE" */
 #define RK_DIGEST_LEN 32
 

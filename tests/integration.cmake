@@ -8,7 +8,8 @@ target_link_libraries(renkei_it_harness PUBLIC renkei_wire renkei_keys PkgConfig
   PkgConfig::SODIUM PkgConfig::JANSSON)
 
 set(RENKEI_IT_TESTS
-  move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults access)
+  move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults access
+  reseal)
 foreach(t ${RENKEI_IT_TESTS})
   renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
     LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)
@@ -38,6 +39,7 @@ add_dependencies(test_it_agent_nomem renkei-keygen renkei-hub renkei-ctl)
 # test_it_cmdline checks every program's command line.
 add_dependencies(test_it_cmdline renkei-audit renkei-bench)
 add_dependencies(test_it_access renkei-audit)
+add_dependencies(test_it_reseal renkei-audit)
 # ...and writes the hub's store behind renkei-ctl's back, as someone with
 # file access could, to see the auditor catch it.
 target_link_libraries(test_it_access PRIVATE renkei_store)
