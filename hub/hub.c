@@ -85,7 +85,6 @@
 #define QUIET_MS 60000       /* counted refusals: one summary per org and kind this often */
 #define QUIET_TAKEOVER 1000  /* the kind of takeover attempts (FORBIDDEN, like chosen ids) */
 #define HOLD_RETRY_MS 1000   /* a suspended org's receiver is looked at again after this */
-#define QUIET_STALE_KEY 1001 /* the kind of frames on a connection with a replaced key (FORBIDDEN) */
 
 /* One thing a loop turn produced, sent after the commit. */
 typedef enum item_kind {
@@ -109,7 +108,6 @@ typedef enum conn_refusal {
     CONN_CHOSEN_ID, /* the connection chose its own routing id */
     CONN_TAKEOVER,  /* its routing id is bound to another org */
     CONN_NOMEM,     /* the id could not be checked */
-    CONN_STALE_KEY, /* it authenticated with a key its org no longer holds */
 } conn_refusal;
 
 /* A frame read off the socket, waiting for its turn. */
@@ -159,6 +157,7 @@ struct hub {
      * suspended, can be closed: see close_unadmitted). */
     struct live_conn {
         bool used;
+        bool shut;     /* the hub shut it down (see close_conn) */
         uint64_t seen; /* n_closed when its last frame was read */
         char org[RK_ID_MAX + 1];
         uint8_t key[RK_KEY_LEN];
@@ -347,20 +346,56 @@ static void live_note(hub_t *hub, int fd, const char *org, const uint8_t key[RK_
     if (c->used && c->seen == seen && strcmp(c->org, org) == 0 && memcmp(c->key, key, RK_KEY_LEN) == 0)
         return;
     c->used = true;
+    c->shut = false;
     c->seen = seen;
     snprintf(c->org, sizeof c->org, "%s", org);
     memcpy(c->key, key, RK_KEY_LEN);
 }
 
+/* Why org does not admit a connection made with the X25519 key `key` at
+ * now_ms (NULL: it does; its status aside). */
+static const char *key_unadmitted(const org_t *org, const uint8_t key[RK_KEY_LEN], uint64_t now_ms)
+{
+    if (org_key_admitted(org, key, now_ms))
+        return NULL;
+    return org->prev_until_ms != 0 && sodium_memcmp(org->prev_curve_pk, key, RK_KEY_LEN) == 0
+               ? "the overlap of its key's replacement is over"
+               : "its key was replaced";
+}
+
+/* Closes the connection on fd whose last frame was read when n_closed
+ * was `seen`.  ZeroMQ gives no way to close one peer of a ROUTER, so the
+ * hub shuts the connection's socket down under it: libzmq sees the
+ * connection end, as if the peer had gone, and the peer's reconnect meets
+ * the admission check.  The socket is shut down only if no close of it
+ * has been reported since that frame (the monitor reports a close before
+ * the fd can be reused), and only once. */
+static void close_conn(hub_t *hub, int fd, uint64_t seen, const char *org, const char *why)
+{
+    struct live_conn *c = fd >= 0 && (size_t)fd < hub->cap_live ? &hub->live[fd] : NULL;
+
+    if (fd < 0)
+        return;
+    watch_closed(hub);
+    if ((size_t)fd < hub->cap_closed && hub->closed_at[fd] > seen)
+        return; /* it closed by itself */
+    if (c != NULL && c->shut && c->seen == seen)
+        return; /* shut already */
+    if (c != NULL) {
+        c->used = false;
+        c->shut = true;
+        c->seen = seen;
+    }
+    if (shutdown(fd, SHUT_RDWR) != 0)
+        hub_log(hub->log, HUB_LOG_WARNING, "could not close a connection of %s (%s): %s", org, why,
+                strerror(errno));
+    else
+        hub_log(hub->log, HUB_LOG_NOTICE, "closed a connection of %s: %s", org, why);
+}
+
 /* Closes every open connection whose key its organization no longer
  * admits (replaced, or the overlap of a rekey is over), or whose
- * organization is suspended or gone.  ZeroMQ gives no way to close one
- * peer of a ROUTER, so the hub shuts the connection's socket down under
- * it: libzmq sees the connection end, as if the peer had gone, and the
- * peer's reconnect meets the admission check, which refuses it.  A socket
- * is shut down only if no close of it has been reported since the frame
- * that named it was read (the monitor reports a close before the fd can
- * be reused). */
+ * organization is suspended or gone (close_conn). */
 static void close_unadmitted(hub_t *hub)
 {
     store_txn_t *txn = NULL;
@@ -385,20 +420,15 @@ static void close_unadmitted(hub_t *hub)
             why = "the organization is no longer registered";
         else if (err != STORE_OK)
             continue;
-        else if (!org_key_admitted(&org, c->key, now))
-            why = org.prev_until_ms != 0 && sodium_memcmp(org.prev_curve_pk, c->key, RK_KEY_LEN) == 0
-                      ? "the overlap of its key's replacement is over"
-                      : "its key was replaced";
-        else if (org.status != ORG_ACTIVE)
+        else if ((why = key_unadmitted(&org, c->key, now)) == NULL && org.status != ORG_ACTIVE)
             why = "the organization is suspended";
         if (why == NULL)
             continue;
-        c->used = false;
-        if (shutdown((int)fd, SHUT_RDWR) != 0)
-            hub_log(hub->log, HUB_LOG_WARNING, "could not close a connection of %s (%s): %s", c->org, why,
-                    strerror(errno));
-        else
-            hub_log(hub->log, HUB_LOG_NOTICE, "closed a connection of %s: %s", c->org, why);
+        {
+            char org_id[RK_ID_MAX + 1];
+            snprintf(org_id, sizeof org_id, "%s", c->org);
+            close_conn(hub, (int)fd, c->seen, org_id, why);
+        }
     }
     store_abort(&txn);
 }
@@ -605,21 +635,7 @@ static void refuse_conn(hub_t *hub, const inframe_t *x)
         return;
     }
     it->route.status = RK_ST_FORBIDDEN;
-    if (x->conn == CONN_STALE_KEY) {
-        snprintf(it->route.detail, sizeof it->route.detail,
-                 "this connection's key is no longer %s's (the operator changed it); connect again with the "
-                 "current key",
-                 x->from);
-        owner = conns_org(hub->conns, x->from, false);
-        if (owner != NULL)
-            conns_drop_receiver(owner, &x->rid);
-        if (!first_of_kind(hub, x->from, QUIET_STALE_KEY))
-            return;
-        hub_log(hub->log, HUB_LOG_WARNING,
-                "refused FORBIDDEN from %s: a connection with its replaced key; nothing from it is read and "
-                "nothing is pushed to it",
-                x->from);
-    } else if (x->conn == CONN_CHOSEN_ID) {
+    if (x->conn == CONN_CHOSEN_ID) {
         snprintf(it->route.detail, sizeof it->route.detail,
                  "this connection chose its own routing id (ZMQ_ROUTING_ID); the hub serves only connections "
                  "whose routing id it assigned: connect again without one");
@@ -667,6 +683,7 @@ static void on_send(hub_t *hub, const conn_rid_t *rid, const char *from, const r
         .checked_ok = job != NULL && job->ok,
         .checked_alt_pk = job != NULL && job->has_alt ? job->alt_pk : NULL,
         .checked_alt_ok = job != NULL && job->alt_ok,
+        .conn_key = rid->has_key ? rid->key : NULL,
     };
 
     if (rk_mono_ms() < hub->full_until_ms) {
@@ -1138,7 +1155,7 @@ static void read_batch(hub_t *hub, inbatch_t *b, bool may_wait)
         j = &b->jobs[b->n_jobs++];
         j->env = &x->f.u.send;
         memcpy(j->pk, org.sign_pk, RK_KEY_LEN);
-        j->has_alt = org_prev_active(&org, rk_wall_ms());
+        j->has_alt = org.prev_until_ms != 0;
         if (j->has_alt)
             memcpy(j->alt_pk, org.prev_sign_pk, RK_KEY_LEN);
         j->ok = j->alt_ok = false;
@@ -1149,17 +1166,18 @@ static void read_batch(hub_t *hub, inbatch_t *b, bool may_wait)
 }
 
 /* Whether the connection rid authenticated as org with a key that org no
- * longer holds (the operator changed it): such a connection is closed to
- * the hub, nothing from it read, nothing pushed to it.  A suspended org
- * keeps its key; its frames get SENDER_SUSPENDED as before. */
-static bool key_replaced(hub_t *hub, const conn_rid_t *rid, const char *org)
+ * longer admits (the operator replaced it, or the overlap of its
+ * replacement is over): such a connection is closed, and nothing from it
+ * handled or answered.  A suspended org keeps its key; its frames get
+ * SENDER_SUSPENDED until the sweep closes its connections. */
+static const char *key_replaced(hub_t *hub, const conn_rid_t *rid, const char *org)
 {
     store_txn_t *txn;
     org_t o;
 
     if (!rid->has_key || (txn = turn_txn(hub)) == NULL || store_org_get(txn, org, &o) != STORE_OK)
-        return false;
-    return !org_key_admitted(&o, rid->key, rk_wall_ms());
+        return NULL;
+    return key_unadmitted(&o, rid->key, rk_wall_ms());
 }
 
 /* Runs each frame of b through its handler in the turn's transaction. */
@@ -1168,8 +1186,19 @@ static void handle_batch(hub_t *hub, inbatch_t *b)
     for (size_t i = 0; i < b->n; i++) {
         inframe_t *x = &b->fr[i];
         rk_client_frame_t *f = &x->f;
-        if (x->conn == CONN_OK && key_replaced(hub, &x->rid, x->from))
-            x->conn = CONN_STALE_KEY;
+        const char *stale = x->conn == CONN_OK ? key_replaced(hub, &x->rid, x->from) : NULL;
+        if (stale != NULL) {
+            /* Not answered: a refusal would make its sender drop the
+             * message, which it sends again once connected with its
+             * current key. */
+            conn_org_t *owner = conns_org(hub->conns, x->from, false);
+            if (owner != NULL)
+                conns_drop_receiver(owner, &x->rid);
+            close_conn(hub, x->rid.fd, x->closed_seen, x->from, stale);
+            rk_client_frame_clear(f);
+            x->job = NULL;
+            continue;
+        }
         if (x->conn != CONN_OK) {
             refuse_conn(hub, x);
             continue;
@@ -1453,7 +1482,7 @@ static void take_sum(const char *org, int key, uint64_t count, void *ctx)
 
 static rk_status sum_status(int key)
 {
-    return key == QUIET_TAKEOVER || key == QUIET_STALE_KEY ? RK_ST_FORBIDDEN : (rk_status)key;
+    return key == QUIET_TAKEOVER ? RK_ST_FORBIDDEN : (rk_status)key;
 }
 
 /* Appends one EV_REFUSED entry per sum, each with its count. */

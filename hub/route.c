@@ -366,7 +366,9 @@ void route_message(const route_in_t *in, route_out_t *out)
         return;
     }
     if (!signed_by(in->env, sender.sign_pk, in->checked_pk, in->checked_ok) &&
-        !(org_prev_active(&sender, in->now_ms) &&
+        !(sender.prev_until_ms != 0 &&
+          (org_prev_active(&sender, in->now_ms) ||
+           (in->conn_key != NULL && sodium_memcmp(in->conn_key, sender.curve_pk, RK_KEY_LEN) == 0)) &&
           signed_by(in->env, sender.prev_sign_pk, in->checked_alt_pk, in->checked_alt_ok))) {
         refuse(out, RK_ST_BAD_SIGNATURE, "signature does not verify under %s's registered key", in->from);
         return;

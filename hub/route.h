@@ -36,11 +36,14 @@ typedef struct route_in {
      * otherwise the signature is checked again. */
     const uint8_t *checked_pk; /* RK_KEY_LEN bytes */
     bool checked_ok;
-    /* The same under the sender's previous key (NULL: not checked); a
-     * signature under it counts only while the overlap of the sender's
-     * last rekey lasts (org_prev_active at now_ms). */
+    /* The same under the sender's previous key (NULL: not checked).  A
+     * signature under it counts while the overlap of the sender's last
+     * rekey lasts (org_prev_active at now_ms), and after it from a
+     * connection made with the sender's current key: only the sender can
+     * make one, sending again what it signed before. */
     const uint8_t *checked_alt_pk;
     bool checked_alt_ok;
+    const uint8_t *conn_key; /* the X25519 key the connection authenticated with; NULL: unknown */
 } route_in_t;
 
 typedef struct route_out {
