@@ -86,6 +86,7 @@ struct rk_agent {
     bool has_prev;               /* `hub` took over from this key: what it signed still verifies */
     uint8_t hub_prev[RK_KEY_LEN];
     uint64_t next_follow_ms; /* monotonic: when a lost connection may try hub_next again */
+    bool follow_failed;      /* a try of hub_next failed and was told (once per outage) */
     rk_dir_t dir;
     bool have_dir;
     catalogue_t *cat; /* the catalogue the directory carries; NULL: none */
@@ -716,11 +717,15 @@ static void follow_next_key(rk_agent_t *a)
     a->sess = NULL;
     if (connect_once(a, why, sizeof why) == RK_AGENT_OK) {
         rk_session_close(&lost, true);
+        a->follow_failed = false;
         hub_key_switched(a, &pinned);
         return;
     }
     a->hub = pinned;
     a->sess = lost;
+    if (a->follow_failed)
+        return;
+    a->follow_failed = true;
     notice(a,
            "wrong hub key: the hub at %s presents neither the key in %s nor the one it announced; still "
            "retrying (%s)",
