@@ -100,6 +100,7 @@ bool rk_session_online(const rk_session_t *s)
 {
     return s->welcomed && !s->lost;
 }
+
 bool rk_session_reconnect_failing(const rk_session_t *s)
 {
     return s->welcomed && s->lost && s->reconnect_failing;
@@ -552,14 +553,12 @@ rk_session_err rk_session_hello(rk_session_t *s, int timeout_ms, frame_hook hook
             if (s->hub_path[0])
                 rk_why(why, why_len,
                        "the secure handshake with the hub at %s failed (wrong hub key?): is --hub-key (%s) "
-                       "the "
-                       "hub's public key?",
+                       "the hub's public key?",
                        s->endpoint, s->hub_path);
             else
                 rk_why(why, why_len,
                        "the secure handshake with the hub at %s failed (wrong hub key?): is the key given "
-                       "the "
-                       "hub's public key?",
+                       "the hub's public key?",
                        s->endpoint);
             return RK_SESSION_EHANDSHAKE;
         }
