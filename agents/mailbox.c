@@ -26,7 +26,12 @@
 #define META_INBOX_NEXT "inbox.next"
 #define META_DIRECTORY "directory"
 #define META_HUB_KEY "hub.key"
-#define HUB_KEY_REC_LEN (1 + 2 * RK_KEY_LEN + 8 + RK_SIG_LEN)
+/* meta "hub.key": state, old key, new key, time (big-endian), signature */
+#define HK_OLD 1
+#define HK_NEW (HK_OLD + RK_KEY_LEN)
+#define HK_TIME (HK_NEW + RK_KEY_LEN)
+#define HK_SIG (HK_TIME + 8)
+#define HUB_KEY_REC_LEN (HK_SIG + RK_SIG_LEN)
 #define IN_KEY_MAX (RK_ID_MAX + 1 + RK_MSGID_LEN)
 
 struct rk_mailbox {
@@ -1717,10 +1722,10 @@ rk_agent_err rk_mailbox_hub_key_put(rk_mailbox_t *mb, rk_hub_key_state st, const
     int rc;
 
     rec[0] = (uint8_t)st;
-    memcpy(rec + 1, s->old_key, RK_KEY_LEN);
-    memcpy(rec + 1 + RK_KEY_LEN, s->new_key, RK_KEY_LEN);
-    be64(s->time_ms, rec + 1 + 2 * RK_KEY_LEN);
-    memcpy(rec + 1 + 2 * RK_KEY_LEN + 8, s->signature, RK_SIG_LEN);
+    memcpy(rec + HK_OLD, s->old_key, RK_KEY_LEN);
+    memcpy(rec + HK_NEW, s->new_key, RK_KEY_LEN);
+    be64(s->time_ms, rec + HK_TIME);
+    memcpy(rec + HK_SIG, s->signature, RK_SIG_LEN);
     v.mv_size = sizeof rec;
     v.mv_data = rec;
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
@@ -1754,12 +1759,12 @@ rk_agent_err rk_mailbox_hub_key_get(rk_mailbox_t *mb, rk_hub_key_state *st, rk_h
             err = damaged("hub key change", "its state is neither announced nor switched", why, why_len);
         } else {
             *st = (rk_hub_key_state)p[0];
-            memcpy(s->old_key, p + 1, RK_KEY_LEN);
-            memcpy(s->new_key, p + 1 + RK_KEY_LEN, RK_KEY_LEN);
+            memcpy(s->old_key, p + HK_OLD, RK_KEY_LEN);
+            memcpy(s->new_key, p + HK_NEW, RK_KEY_LEN);
             s->time_ms = 0;
             for (int i = 0; i < 8; i++)
-                s->time_ms = s->time_ms << 8 | p[1 + 2 * RK_KEY_LEN + i];
-            memcpy(s->signature, p + 1 + 2 * RK_KEY_LEN + 8, RK_SIG_LEN);
+                s->time_ms = s->time_ms << 8 | p[HK_TIME + i];
+            memcpy(s->signature, p + HK_SIG, RK_SIG_LEN);
         }
     }
     mdb_txn_abort(txn);

@@ -258,7 +258,8 @@ typedef struct rk_notice {
  * || time_ms (8 bytes, big-endian).  proto/README.md, "Rotating the hub's
  * key", gives the bytes. */
 #define RK_HUB_KEY_DOMAIN "renkei-hub-key-v1"
-#define RK_HUB_KEY_SIGNED_LEN (sizeof RK_HUB_KEY_DOMAIN + 2 * RK_KEY_LEN + 8) /* domain, 0x00, keys, time */
+#define RK_HUB_KEY_SIGNED_LEN \
+    (sizeof RK_HUB_KEY_DOMAIN + RK_KEY_LEN + RK_KEY_LEN + 8) /* domain, 0x00, keys, time */
 
 typedef struct rk_hub_key_stmt {
     uint8_t old_key[RK_KEY_LEN];
