@@ -51,6 +51,7 @@
 #define PURGE_CHECK_MS 60000u /* how often the library deletes old completed messages */
 #define PURGE_AGAIN_MS 1000u  /* ... and sooner while a batch left some behind */
 #define DAY_MS 86400000ull
+#define FOLLOW_RETRY_MS 2000u /* how often a lost connection tries the hub's announced next key */
 
 struct qitem {
     struct qitem *next;
@@ -84,7 +85,14 @@ struct rk_agent {
     char kind[RK_KIND_MAX + 1];
     uint32_t max_payload;
 
-    rk_pubkey_t hub;
+    rk_pubkey_t hub; /* the hub key pinned now: --hub-key's, or the one it handed over to */
+    bool has_next;   /* the hub announced the key that follows `hub` (checked under it): */
+    rk_pubkey_t hub_next;
+    rk_hub_key_stmt_t next_stmt; /* ... with this statement */
+    bool has_prev;               /* `hub` took over from this key: what it signed still verifies */
+    uint8_t hub_prev[RK_KEY_LEN];
+    uint64_t next_follow_ms; /* monotonic: when a lost connection may try hub_next again */
+    bool follow_failed;      /* a try of hub_next failed and was told (once per outage) */
     rk_dir_t dir;
     bool have_dir;
     bool dir_stale;   /* the hub named a key the directory does not list: fetch it before the next send */
@@ -113,6 +121,7 @@ struct rk_agent {
 };
 
 static void settle_all(rk_agent_t *a);
+static void follow_next_key(rk_agent_t *a);
 
 static void notice(rk_agent_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void notice(rk_agent_t *a, const char *fmt, ...)
@@ -329,6 +338,100 @@ static void file_result(rk_agent_t *a, const rk_result_t *r)
     }
 }
 
+/* ------------------------------------------------------------------ hub key
+ * The hub's own key changes hands (hub/hubkey.h): the hub announces the
+ * next key in a statement signed by the key the agent pins, the agent
+ * checks and keeps it, and when the hub presents the new key (a handshake
+ * that fails with the pinned one) it connects with the announced key and
+ * pins that from then on.  A key nobody announced is never accepted. */
+
+/* Keeps st and s in the data directory (if any), telling a failure. */
+static void hub_key_keep(rk_agent_t *a, rk_hub_key_state st, const rk_hub_key_stmt_t *s)
+{
+    char why[256] = "";
+    if (a->mb != NULL && rk_mailbox_hub_key_put(a->mb, st, s, why, sizeof why) != RK_AGENT_OK)
+        notice(a, "could not keep the hub's key change in the data directory: %s", why);
+}
+
+/* Applies what the data directory kept about a change of the hub's key to
+ * the key loaded from --hub-key. */
+static void hub_key_load(rk_agent_t *a)
+{
+    rk_hub_key_state st = RK_HUB_KEY_ANNOUNCED;
+    rk_hub_key_stmt_t s;
+    rk_pubkey_t next;
+    char why[256] = "";
+    rk_agent_err err;
+
+    if (a->mb == NULL || a->hub_pub_path == NULL)
+        return;
+    err = rk_mailbox_hub_key_get(a->mb, &st, &s, why, sizeof why);
+    if (err != RK_AGENT_OK) {
+        if (err != RK_AGENT_ENOTFOUND)
+            notice(a, "ignored the kept change of the hub's key: %s", why);
+        return;
+    }
+    if (rk_hub_key_stmt_verify(&s, NULL) != RK_WIRE_OK ||
+        rk_pubkey_from_sign("hub", s.new_key, &next) != RK_KEYS_OK)
+        return;
+    if (sodium_memcmp(s.old_key, a->hub.sign_pk, RK_KEY_LEN) == 0) {
+        if (st == RK_HUB_KEY_SWITCHED) {
+            memcpy(a->hub_prev, a->hub.sign_pk, RK_KEY_LEN);
+            a->has_prev = true;
+            a->hub = next;
+        } else {
+            a->hub_next = next;
+            a->next_stmt = s;
+            a->has_next = true;
+        }
+    } else if (sodium_memcmp(s.new_key, a->hub.sign_pk, RK_KEY_LEN) == 0) {
+        memcpy(a->hub_prev, s.old_key, RK_KEY_LEN); /* --hub-key is the new key already */
+        a->has_prev = true;
+    }
+    /* else: a change of another hub key than --hub-key's; not ours */
+}
+
+/* A welcome's statement: kept if the key pinned now signed it. */
+static void hub_key_learn(rk_agent_t *a, bool has, const rk_hub_key_stmt_t *s)
+{
+    rk_pubkey_t next;
+
+    if (!has || a->hub_pub_path == NULL)
+        return;
+    if (rk_hub_key_stmt_verify(s, a->hub.sign_pk) == RK_WIRE_OK) {
+        if ((a->has_next && sodium_memcmp(a->hub_next.sign_pk, s->new_key, RK_KEY_LEN) == 0) ||
+            rk_pubkey_from_sign("hub", s->new_key, &next) != RK_KEYS_OK)
+            return;
+        a->hub_next = next;
+        a->next_stmt = *s;
+        a->has_next = true;
+        hub_key_keep(a, RK_HUB_KEY_ANNOUNCED, s);
+        notice(a,
+               "the hub announced its next key (signed by the key it presents now); kept, to follow it when "
+               "the hub switches");
+    } else if (!a->has_prev && sodium_memcmp(s->new_key, a->hub.sign_pk, RK_KEY_LEN) == 0 &&
+               rk_hub_key_stmt_verify(s, NULL) == RK_WIRE_OK) {
+        /* the key pinned now took over from s->old_key: what that key signed still verifies */
+        memcpy(a->hub_prev, s->old_key, RK_KEY_LEN);
+        a->has_prev = true;
+    } else if (sodium_memcmp(s->new_key, a->hub.sign_pk, RK_KEY_LEN) != 0) {
+        notice(a, "ignored a change of the hub's key that the key the hub presents did not sign");
+    }
+}
+
+/* The agent connected with the announced key: it is the pinned key now. */
+static void hub_key_switched(rk_agent_t *a, const rk_pubkey_t *old)
+{
+    memcpy(a->hub_prev, old->sign_pk, RK_KEY_LEN);
+    a->has_prev = true;
+    a->has_next = false;
+    hub_key_keep(a, RK_HUB_KEY_SWITCHED, &a->next_stmt);
+    notice(a,
+           "the hub now presents the key it announced: following it (the key in %s is the previous one; "
+           "what it signed still verifies)",
+           a->hub_pub_path);
+}
+
 /* Files one decoded frame; takes ownership of f's contents. */
 static rk_agent_err file_frame(rk_agent_t *a, rk_hub_frame_t *f)
 {
@@ -336,6 +439,7 @@ static rk_agent_err file_frame(rk_agent_t *a, rk_hub_frame_t *f)
 
     switch (f->kind) {
     case RK_HF_WELCOME:
+        hub_key_learn(a, f->u.welcome.has_hub_key, &f->u.welcome.hub_key);
         snprintf(a->org, sizeof a->org, "%s", f->u.welcome.org);
         snprintf(a->kind, sizeof a->kind, "%s", f->u.welcome.kind);
         a->max_payload = f->u.welcome.max_payload;
@@ -403,6 +507,8 @@ static rk_agent_err pump(rk_agent_t *a, int timeout_ms, char *why, size_t why_le
 {
     rk_session_err serr = rk_session_poll(a->sess, timeout_ms, why, why_len);
 
+    if (serr == RK_SESSION_OK || serr == RK_SESSION_ETIMEOUT)
+        follow_next_key(a);
     if (serr != RK_SESSION_OK)
         return from_session(serr);
     if (a->conn_id == a->prev_id && a->prev_id != NULL && rk_session_key_refused(a->sess))
@@ -519,7 +625,8 @@ static void load_kept_directory(rk_agent_t *a)
     if (rk_mailbox_dir_get(a->mb, &body, &len, sig, NULL, 0) != RK_AGENT_OK)
         return;
     memset(&kept, 0, sizeof kept);
-    if (rk_dir_open(body, len, sig, a->hub.sign_pk, &kept) == RK_WIRE_OK) {
+    if (rk_dir_open(body, len, sig, a->hub.sign_pk, &kept) == RK_WIRE_OK ||
+        (a->has_prev && rk_dir_open(body, len, sig, a->hub_prev, &kept) == RK_WIRE_OK)) {
         take_directory(a, &kept);
         a->dir_at_ms = 0; /* stale: fetched again before the next send online */
     }
@@ -549,7 +656,7 @@ static void disconnect(rk_agent_t *a, bool drop)
     rk_session_close(&a->sess, drop);
 }
 
-rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
+static rk_agent_err connect_once(rk_agent_t *a, char *why, size_t why_len)
 {
     uint64_t deadline = deadline_in(a->timeout_ms);
     rk_session_opts opts;
@@ -597,6 +704,7 @@ rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
         goto fail;
     {
         const rk_session_welcome *w = rk_session_welcomed(a->sess);
+        hub_key_learn(a, w->has_hub_key, &w->hub_key);
         snprintf(a->org, sizeof a->org, "%s", w->org);
         snprintf(a->kind, sizeof a->kind, "%s", w->kind);
         a->max_payload = w->max_payload;
@@ -626,6 +734,61 @@ fail:
     }
     load_kept_directory(a);
     return err;
+}
+
+rk_agent_err rk_agent_connect(rk_agent_t *a, char *why, size_t why_len)
+{
+    rk_pubkey_t pinned;
+    char inner[512] = "";
+    rk_agent_err err = connect_once(a, why, why_len);
+
+    if (err != RK_AGENT_EHANDSHAKE || !a->has_next)
+        return err;
+    /* The hub may have switched to the key it announced. */
+    pinned = a->hub;
+    a->hub = a->hub_next;
+    if (connect_once(a, inner, sizeof inner) == RK_AGENT_OK) {
+        hub_key_switched(a, &pinned);
+        return RK_AGENT_OK;
+    }
+    a->hub = pinned;
+    snprintf(inner, sizeof inner, "%s", why != NULL ? why : "");
+    rk_why(why, why_len, "%s (nor does the hub present the next key it announced)", inner);
+    return err;
+}
+
+/* While the connection is lost and new connections fail their handshake,
+ * tries the key the hub announced (every FOLLOW_RETRY_MS); on success that
+ * connection replaces the lost one and its key is pinned.  Otherwise the
+ * lost connection keeps retrying with the pinned key. */
+static void follow_next_key(rk_agent_t *a)
+{
+    rk_session_t *lost = a->sess;
+    rk_pubkey_t pinned;
+    char why[512] = "";
+    uint64_t now = rk_mono_ms();
+
+    if (!a->has_next || lost == NULL || !rk_session_reconnect_failing(lost) || now < a->next_follow_ms)
+        return;
+    a->next_follow_ms = now + FOLLOW_RETRY_MS;
+    pinned = a->hub;
+    a->hub = a->hub_next;
+    a->sess = NULL;
+    if (connect_once(a, why, sizeof why) == RK_AGENT_OK) {
+        rk_session_close(&lost, true);
+        a->follow_failed = false;
+        hub_key_switched(a, &pinned);
+        return;
+    }
+    a->hub = pinned;
+    a->sess = lost;
+    if (a->follow_failed)
+        return;
+    a->follow_failed = true;
+    notice(a,
+           "wrong hub key: the hub at %s presents neither the key in %s nor the one it announced; still "
+           "retrying (%s)",
+           a->endpoint, a->hub_pub_path, why);
 }
 
 /* ------------------------------------------------------------------ open/close */
@@ -811,6 +974,7 @@ rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *w
             goto fail;
         a->next_stale_ms = rk_mono_ms() + STALE_CHECK_MS;
         purge_due(a);
+        hub_key_load(a);
     }
     if (cfg->offline)
         load_kept_directory(a);
@@ -2221,6 +2385,14 @@ static rk_agent_err receipt_checkpoint(rk_agent_t *a, uint64_t min_size, rk_rece
     rk_hub_frame_clear(&answer);
     terr = tlog_checkpoint_open(r->checkpoint, strlen(r->checkpoint), a->log_origin, a->log_origin, a->hub.sign_pk,
                                 &cp, detail, sizeof detail);
+    if (terr == TLOG_ESIG && a->has_prev) /* signed before the hub's key changed hands */
+    {
+        char ignored[256];
+        tlog_err prev = tlog_checkpoint_open(r->checkpoint, strlen(r->checkpoint), a->log_origin,
+                                             a->log_origin, a->hub_prev, &cp, ignored, sizeof ignored);
+        if (prev == TLOG_OK)
+            terr = TLOG_OK;
+    }
     if (terr != TLOG_OK) {
         rk_why(why, why_len, "the hub's checkpoint does not verify as log \"%s\" signed by the key in %s: %s",
                a->log_origin, a->hub_pub_path, detail[0] ? detail : tlog_strerror(terr));

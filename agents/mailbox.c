@@ -25,6 +25,13 @@
 #define IN_VERSION 0x52304931u  /* "R0I1" */
 #define META_INBOX_NEXT "inbox.next"
 #define META_DIRECTORY "directory"
+#define META_HUB_KEY "hub.key"
+/* meta "hub.key": state, old key, new key, time (big-endian), signature */
+#define HK_OLD 1
+#define HK_NEW (HK_OLD + RK_KEY_LEN)
+#define HK_TIME (HK_NEW + RK_KEY_LEN)
+#define HK_SIG (HK_TIME + 8)
+#define HUB_KEY_REC_LEN (HK_SIG + RK_SIG_LEN)
 #define IN_KEY_MAX (RK_ID_MAX + 1 + RK_MSGID_LEN)
 
 struct rk_mailbox {
@@ -1699,6 +1706,66 @@ rk_agent_err rk_mailbox_dir_get(rk_mailbox_t *mb, uint8_t **body, size_t *len, u
         memcpy(sig, v.mv_data, RK_SIG_LEN);
         memcpy(*body, (const uint8_t *)v.mv_data + RK_SIG_LEN, v.mv_size - RK_SIG_LEN);
         *len = v.mv_size - RK_SIG_LEN;
+    }
+    mdb_txn_abort(txn);
+    return err;
+}
+
+/* ------------------------------------------------------------------ hub key */
+
+rk_agent_err rk_mailbox_hub_key_put(rk_mailbox_t *mb, rk_hub_key_state st, const rk_hub_key_stmt_t *s,
+                                    char *why, size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = {sizeof META_HUB_KEY - 1, (void *)META_HUB_KEY}, v;
+    uint8_t rec[HUB_KEY_REC_LEN];
+    int rc;
+
+    rec[0] = (uint8_t)st;
+    memcpy(rec + HK_OLD, s->old_key, RK_KEY_LEN);
+    memcpy(rec + HK_NEW, s->new_key, RK_KEY_LEN);
+    be64(s->time_ms, rec + HK_TIME);
+    memcpy(rec + HK_SIG, s->signature, RK_SIG_LEN);
+    v.mv_size = sizeof rec;
+    v.mv_data = rec;
+    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
+        return lmdb_fail(rc, "keeping the hub's key change", why, why_len);
+    rc = mdb_put(txn, mb->meta, &k, &v, 0);
+    return finish(txn, rc, true, "keeping the hub's key change", why, why_len);
+}
+
+rk_agent_err rk_mailbox_hub_key_get(rk_mailbox_t *mb, rk_hub_key_state *st, rk_hub_key_stmt_t *s, char *why,
+                                    size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = {sizeof META_HUB_KEY - 1, (void *)META_HUB_KEY}, v;
+    rk_agent_err err = RK_AGENT_OK;
+    int rc;
+
+    memset(s, 0, sizeof *s);
+    if ((rc = mdb_txn_begin(mb->env, NULL, MDB_RDONLY, &txn)) != 0)
+        return lmdb_fail(rc, "reading the hub's key change", why, why_len);
+    rc = mdb_get(txn, mb->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        rk_why(why, why_len, "no change of the hub's key was kept");
+        err = RK_AGENT_ENOTFOUND;
+    } else if (rc != 0) {
+        err = lmdb_fail(rc, "reading the hub's key change", why, why_len);
+    } else if (v.mv_size != HUB_KEY_REC_LEN) {
+        err = damaged("hub key change", "it is not 137 bytes long", why, why_len);
+    } else {
+        const uint8_t *p = v.mv_data;
+        if (p[0] != RK_HUB_KEY_ANNOUNCED && p[0] != RK_HUB_KEY_SWITCHED) {
+            err = damaged("hub key change", "its state is neither announced nor switched", why, why_len);
+        } else {
+            *st = (rk_hub_key_state)p[0];
+            memcpy(s->old_key, p + HK_OLD, RK_KEY_LEN);
+            memcpy(s->new_key, p + HK_NEW, RK_KEY_LEN);
+            s->time_ms = 0;
+            for (int i = 0; i < 8; i++)
+                s->time_ms = s->time_ms << 8 | p[HK_TIME + i];
+            memcpy(s->signature, p + HK_SIG, RK_SIG_LEN);
+        }
     }
     mdb_txn_abort(txn);
     return err;

@@ -11,7 +11,8 @@
  *                   (still encrypted; opened when handed out)
  *   inbox.new       arrival number (big-endian) -> inbox key, NEW entries
  *   inbox.claimed   inbox key -> "", CLAIMED entries
- *   meta            the inbox arrival counter, the last signed directory
+ *   meta            the inbox arrival counter, the last signed directory,
+ *                   the hub's key change it announced
  *   outbox.log      msg_id -> routing-log size when the hub accepted it
  *                   (8 bytes big-endian; the message's entry is at size - 1)
  * The byte layout of each value is in docs/agent-store.md.
@@ -222,6 +223,23 @@ rk_agent_err rk_mailbox_dir_put(rk_mailbox_t *mb, const uint8_t *body, size_t le
  * if none was ever kept. */
 rk_agent_err rk_mailbox_dir_get(rk_mailbox_t *mb, uint8_t **body, size_t *len, uint8_t sig[RK_SIG_LEN],
                                 char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------------ hub key */
+
+/* What the agent knows of a change of the hub's key (hub/hubkey.h): the
+ * statement the hub announced it with, checked under the key the agent
+ * pinned, and whether the agent switched to the new key. */
+typedef enum rk_hub_key_state {
+    RK_HUB_KEY_ANNOUNCED = 1, /* the hub still signs with old_key; new_key follows */
+    RK_HUB_KEY_SWITCHED = 2,  /* the hub presented new_key: it is the pinned key now */
+} rk_hub_key_state;
+
+/* Keeps st and the statement s (meta "hub.key", docs/agent-store.md). */
+rk_agent_err rk_mailbox_hub_key_put(rk_mailbox_t *mb, rk_hub_key_state st, const rk_hub_key_stmt_t *s,
+                                    char *why, size_t why_len) RK_WARN_UNUSED;
+/* The kept state and statement; RK_AGENT_ENOTFOUND if none was kept. */
+rk_agent_err rk_mailbox_hub_key_get(rk_mailbox_t *mb, rk_hub_key_state *st, rk_hub_key_stmt_t *s, char *why,
+                                    size_t why_len) RK_WARN_UNUSED;
 
 /* true if a process pid exists (kill(pid, 0) does not say ESRCH). */
 bool rk_mailbox_pid_alive(uint32_t pid);

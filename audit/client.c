@@ -73,8 +73,27 @@ void audit_client_destroy(audit_client_t **cp)
     *cp = NULL;
 }
 
+static audit_client_err connect_to(const char *endpoint, const char *hub_pub_path, const uint8_t *hub_sign_pk,
+                                   const char *hub_label, const char *key_path, int timeout_ms,
+                                   audit_client_t **out, char *why, size_t why_len);
+
 audit_client_err audit_client_connect(const char *endpoint, const char *hub_pub_path, const char *key_path,
                                       int timeout_ms, audit_client_t **out, char *why, size_t why_len)
+{
+    return connect_to(endpoint, hub_pub_path, NULL, hub_pub_path, key_path, timeout_ms, out, why, why_len);
+}
+
+audit_client_err audit_client_connect_pk(const char *endpoint, const uint8_t hub_sign_pk[RK_KEY_LEN],
+                                         const char *hub_label, const char *key_path, int timeout_ms,
+                                         audit_client_t **out, char *why, size_t why_len)
+{
+    return connect_to(endpoint, NULL, hub_sign_pk, hub_label, key_path, timeout_ms, out, why, why_len);
+}
+
+/* hub_pub_path, or else hub_sign_pk, gives the hub's key; hub_label names it. */
+static audit_client_err connect_to(const char *endpoint, const char *hub_pub_path, const uint8_t *hub_sign_pk,
+                                   const char *hub_label, const char *key_path, int timeout_ms,
+                                   audit_client_t **out, char *why, size_t why_len)
 {
     audit_client_t *c;
     rk_session_opts opts;
@@ -82,7 +101,8 @@ audit_client_err audit_client_connect(const char *endpoint, const char *hub_pub_
     audit_client_err err;
 
     *out = NULL;
-    if (endpoint == NULL || hub_pub_path == NULL || key_path == NULL || timeout_ms <= 0) {
+    if (endpoint == NULL || (hub_pub_path == NULL && hub_sign_pk == NULL) || key_path == NULL ||
+        timeout_ms <= 0) {
         rk_why(why, why_len,
                "connecting needs the hub's endpoint, its public key and this organization's key");
         return AUDIT_CLIENT_EINVAL;
@@ -93,8 +113,10 @@ audit_client_err audit_client_connect(const char *endpoint, const char *hub_pub_
         return AUDIT_CLIENT_ENOMEM;
     }
     c->timeout_ms = timeout_ms;
-    if (rk_pubkey_load(hub_pub_path, &c->hub, reason, sizeof reason) != RK_KEYS_OK) {
-        rk_why(why, why_len, "cannot use the hub's public key: %s", reason);
+    if (hub_pub_path != NULL ? rk_pubkey_load(hub_pub_path, &c->hub, reason, sizeof reason) != RK_KEYS_OK
+                             : rk_pubkey_from_sign("hub", hub_sign_pk, &c->hub) != RK_KEYS_OK) {
+        rk_why(why, why_len, "cannot use the hub's public key: %s",
+               reason[0] ? reason : "not an Ed25519 key");
         err = AUDIT_CLIENT_EKEYS;
         goto fail;
     }
@@ -107,7 +129,7 @@ audit_client_err audit_client_connect(const char *endpoint, const char *hub_pub_
     opts.timeout_ms = timeout_ms;
     opts.receive = false; /* an auditor takes no deliveries */
     opts.key_path = key_path;
-    opts.hub_path = hub_pub_path;
+    opts.hub_path = hub_label;
     err = from_session(rk_session_open(endpoint, &c->hub, c->id, &opts, &c->s, why, why_len));
     if (err != AUDIT_CLIENT_OK)
         goto fail;

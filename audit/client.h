@@ -44,6 +44,13 @@ audit_client_err audit_client_connect(const char *endpoint, const char *hub_pub_
                                       int timeout_ms, audit_client_t **out, char *why, size_t why_len)
     AUDIT_WARN_UNUSED;
 
+/* The same with the hub's Ed25519 public key given as bytes (a key the
+ * routing log handed over to, audit/state.h); hub_label names it in
+ * messages. */
+audit_client_err audit_client_connect_pk(const char *endpoint, const uint8_t hub_sign_pk[RK_KEY_LEN],
+                                         const char *hub_label, const char *key_path, int timeout_ms,
+                                         audit_client_t **out, char *why, size_t why_len) AUDIT_WARN_UNUSED;
+
 /* Closes the connection, wipes the key, frees *c and sets it to NULL.
  * Accepts NULL. */
 void audit_client_destroy(audit_client_t **c);
@@ -51,7 +58,7 @@ void audit_client_destroy(audit_client_t **c);
 /* The organization and kind the hub welcomed this client as. */
 const char *audit_client_org(const audit_client_t *c);
 const char *audit_client_kind(const audit_client_t *c);
-/* The hub's public key (from hub.pub). */
+/* The hub's public key this client connected with (from hub.pub, or given). */
 const rk_pubkey_t *audit_client_hub(const audit_client_t *c);
 
 /* Sends req (RK_CF_LOG_READ, RK_CF_CHECKPOINT or RK_CF_PROOF; its req_id is

@@ -16,11 +16,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 #include "client.h"
 #include "filter.h"
 #include "output.h"
+#include "state.h"
 #include "verify.h"
+#include "why.h"
 
 #define PROG "renkei-audit"
 #define EXIT_ERR RK_EXIT_ERROR
@@ -283,19 +287,56 @@ done:
     return rc;
 }
 
+/* verify, when the hub no longer presents --hub-key's key: connects with
+ * the key the routing log handed over to, as the state file remembers it
+ * (audit/state.h).  Keeps the first failure's sentence if there is none. */
+static audit_client_err connect_followed(const options_t *o, int timeout_ms, audit_client_t **c, char *why,
+                                         size_t why_len)
+{
+    audit_state_t st;
+    rk_pubkey_t given;
+    char label[600], inner[1024] = "";
+    audit_client_err err;
+
+    if (audit_state_load(o->state, &st, NULL, 0) != AUDIT_STATE_OK || !st.has_hub_key_latest ||
+        rk_pubkey_load(o->hub_key, &given, NULL, 0) != RK_KEYS_OK ||
+        sodium_memcmp(given.sign_pk, st.hub_key_latest, RK_KEY_LEN) == 0)
+        return AUDIT_CLIENT_EHANDSHAKE;
+    snprintf(label, sizeof label, "the key the routing log handed over to, from %s", o->state);
+    err =
+        audit_client_connect_pk(o->hub, st.hub_key_latest, label, o->key, timeout_ms, c, inner, sizeof inner);
+    if (err == AUDIT_CLIENT_OK) {
+        fprintf(stderr,
+                "renkei-audit: the hub no longer presents the key in %s; connected with the key its routing "
+                "log "
+                "handed over to (remembered in %s)\n",
+                o->hub_key, o->state);
+        return err;
+    }
+    snprintf(label, sizeof label, "%s", why);
+    rk_why(why, why_len, "%s; nor with the key the routing log handed over to (%s): %s", label, o->state,
+           inner);
+    return err;
+}
+
 /* Connects and runs the command. */
 static int run(const rk_cli_args_t *a, void *ctx)
 {
     options_t o;
     audit_client_t *c = NULL;
     char why[1024] = "";
-    int rc;
+    audit_client_err err;
+    int rc, timeout_ms;
 
     (void)ctx;
     if ((rc = parse(a, &o)) != 0)
         return rc;
-    if (audit_client_connect(o.hub, o.hub_key, o.key, (int)(o.timeout_s * 1000 + 0.5), &c, why, sizeof why) !=
-        AUDIT_CLIENT_OK) {
+    timeout_ms = (int)(o.timeout_s * 1000 + 0.5);
+    if ((err = audit_client_connect(o.hub, o.hub_key, o.key, timeout_ms, &c, why, sizeof why)) ==
+            AUDIT_CLIENT_EHANDSHAKE &&
+        strcmp(o.cmd, "verify") == 0)
+        err = connect_followed(&o, timeout_ms, &c, why, sizeof why);
+    if (err != AUDIT_CLIENT_OK) {
         err_msg("%s", why);
         return EXIT_ERR;
     }

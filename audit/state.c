@@ -61,6 +61,18 @@ static int parse_line(char *line, audit_state_t *st, unsigned *seen)
             return -1;
         st->cp.time = ms / 1000;
         *seen |= 16;
+    } else if (strcmp(line, "hub-key") == 0 || strcmp(line, "hub-key-latest") == 0) {
+        bool latest = strcmp(line, "hub-key-latest") == 0;
+        uint8_t *key = latest ? st->hub_key_latest : st->hub_key;
+        size_t n = 0;
+        if (sodium_base642bin(key, 32, val, strlen(val), NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) !=
+                0 ||
+            n != 32)
+            return -1;
+        if (latest)
+            st->has_hub_key_latest = true;
+        else
+            st->has_hub_key = true;
     }
     /* unknown fields are ignored (a later version may add some) */
     return 0;
@@ -117,6 +129,8 @@ bad:
 audit_state_err audit_state_save(const char *path, const audit_state_t *st, char *why, size_t why_len)
 {
     char tmp[4096], text[STATE_MAX], root[2 * TLOG_HASH_LEN + 1], t[32];
+    char key[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+    char latest[sizeof key];
     int fd, len;
 
     if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) {
@@ -125,11 +139,18 @@ audit_state_err audit_state_save(const char *path, const audit_state_t *st, char
     }
     sodium_bin2hex(root, sizeof root, st->cp.root, sizeof st->cp.root);
     audit_time_format(st->cp.time * 1000, false, t);
-    len = snprintf(text, sizeof text,
-                   "renkei-audit-state: 1\n"
-                   "# the last routing-log checkpoint this auditor verified (written by renkei-audit verify)\n"
-                   "origin: %s\nsize: %llu\nroot: %s\ntime: %s\n",
-                   st->origin, (unsigned long long)st->cp.size, root, t);
+    sodium_bin2base64(key, sizeof key, st->hub_key, 32, sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(latest, sizeof latest, st->hub_key_latest, 32, sodium_base64_VARIANT_ORIGINAL);
+    len =
+        snprintf(text, sizeof text,
+                 "renkei-audit-state: 1\n"
+                 "# the last routing-log checkpoint this auditor verified (written by renkei-audit verify)\n"
+                 "origin: %s\nsize: %llu\nroot: %s\ntime: %s\n"
+                 "%s%s%s%s%s%s",
+                 st->origin, (unsigned long long)st->cp.size, root, t, st->has_hub_key ? "hub-key: " : "",
+                 st->has_hub_key ? key : "", st->has_hub_key ? "\n" : "",
+                 st->has_hub_key_latest ? "hub-key-latest: " : "", st->has_hub_key_latest ? latest : "",
+                 st->has_hub_key_latest ? "\n" : "");
     if (len < 0 || len >= (int)sizeof text) {
         rk_why(why, why_len, "state too long");
         return AUDIT_STATE_EIO;

@@ -8,6 +8,15 @@
  *   size: 1234
  *   root: <64 lowercase hex digits>
  *   time: 2025-04-01T09:00:00Z
+ *   hub-key: <base64 Ed25519 public key>          (optional)
+ *   hub-key-latest: <base64 Ed25519 public key>   (optional)
+ *
+ * hub-key is the key this auditor trusts the log's checkpoints to be signed
+ * with: --hub-key's at the first verification, kept from then on.
+ * hub-key-latest is the last key the log's key-rotation statements hand
+ * over to from it (hub/hubkey.h); renkei-audit connects with it when the
+ * hub no longer presents --hub-key's.  Files without them (written before
+ * the hub's key could change) trust --hub-key.
  *
  * Written atomically (a temporary file in the same directory, fsync, rename)
  * with mode 0600, and only after a verification succeeded.
@@ -15,6 +24,7 @@
 #ifndef RENKEI_AUDIT_STATE_H
 #define RENKEI_AUDIT_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +40,10 @@ typedef enum audit_state_err {
 typedef struct audit_state {
     char origin[TLOG_NAME_MAX + 1];
     tlog_checkpoint_t cp; /* size, root, time (seconds) */
+    bool has_hub_key;
+    uint8_t hub_key[32]; /* the key trusted to sign the log */
+    bool has_hub_key_latest;
+    uint8_t hub_key_latest[32]; /* the key the log's statements lead to from hub_key */
 } audit_state_t;
 
 /* Reads path into *st.  On failure *st is zeroed and `why` says what is

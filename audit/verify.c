@@ -37,6 +37,7 @@ typedef struct frontier {
 } frontier_t;
 
 #define MAX_OPERATORS 256
+#define MAX_HUB_KEYS 64
 
 typedef struct verify {
     audit_client_t *c;
@@ -64,9 +65,46 @@ typedef struct verify {
     } ops[MAX_OPERATORS];
     size_t n_ops;
     uint64_t bad_operator; /* entries whose operator signature does not hold */
+    /* the hub's keys: trusted[0] is the key this auditor trusts (its state's
+     * hub-key, else --hub-key's); each key-rotation statement on the log
+     * signed by a trusted key adds the key it hands over to */
+    uint8_t trusted[MAX_HUB_KEYS][RK_KEY_LEN];
+    size_t n_trusted;
+    uint8_t cp_key[RK_KEY_LEN]; /* the key the newest checkpoint is signed with */
+    uint64_t bad_hub_key;       /* key-rotation statements whose signature does not hold */
 } verify_t;
 
 static void problem(verify_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool hub_key_trusted(const verify_t *v, const uint8_t key[RK_KEY_LEN])
+{
+    for (size_t k = 0; k < v->n_trusted; k++)
+        if (sodium_memcmp(v->trusted[k], key, RK_KEY_LEN) == 0)
+            return true;
+    return false;
+}
+
+/* Follows a key-rotation statement (entry i): signed by a key this auditor
+ * trusts, the key it hands over to is trusted from this entry on.  A
+ * statement of a key the auditor never trusted (one before the key it was
+ * given) is history it cannot judge; one whose signature does not hold
+ * under the key it names is an altered entry. */
+static void check_hub_key(verify_t *v, uint64_t i, const rk_log_entry_t *e)
+{
+    if (e->event != RK_EV_HUB_KEY_ANNOUNCED)
+        return;
+    if (!e->has_hub_key || rk_hub_key_stmt_verify(&e->hub_key, NULL) != RK_WIRE_OK) {
+        if (v->bad_hub_key++ == 0)
+            problem(v,
+                    "entry %llu announces a new hub key, but its statement is not signed by the key it hands "
+                    "over from",
+                    (unsigned long long)i);
+        return;
+    }
+    if (hub_key_trusted(v, e->hub_key.old_key) && !hub_key_trusted(v, e->hub_key.new_key) &&
+        v->n_trusted < MAX_HUB_KEYS)
+        memcpy(v->trusted[v->n_trusted++], e->hub_key.new_key, RK_KEY_LEN);
+}
 
 static size_t find_operator(const verify_t *v, const char *name)
 {
@@ -226,12 +264,27 @@ static int fetch_checkpoint(verify_t *v, char *why, size_t why_len)
         rk_hub_frame_clear(&resp);
         return -1;
     }
-    terr = tlog_checkpoint_open(resp.u.checkpoint.note, strlen(resp.u.checkpoint.note), v->o->origin, v->o->origin,
-                                hub->sign_pk, &v->cp, reason, sizeof reason);
+    /* the key it connected with, the key it trusts, the key the log led to */
+    {
+        const uint8_t *cand[3] = {hub->sign_pk, v->have_old && v->old.has_hub_key ? v->old.hub_key : NULL,
+                                  v->have_old && v->old.has_hub_key_latest ? v->old.hub_key_latest : NULL};
+        terr = TLOG_ESIG;
+        for (size_t k = 0; k < 3 && terr != TLOG_OK; k++) {
+            char ignored[512];
+            if (cand[k] == NULL)
+                continue;
+            terr = tlog_checkpoint_open(resp.u.checkpoint.note, strlen(resp.u.checkpoint.note), v->o->origin,
+                                        v->o->origin, cand[k], &v->cp, k == 0 ? reason : ignored,
+                                        k == 0 ? sizeof reason : sizeof ignored);
+            if (terr == TLOG_OK)
+                memcpy(v->cp_key, cand[k], RK_KEY_LEN);
+        }
+    }
     rk_hub_frame_clear(&resp);
     if (terr != TLOG_OK) {
-        problem(v, "the hub's newest checkpoint is not a valid checkpoint of log \"%s\" signed with the key in "
-                   "hub.pub: %s",
+        problem(v,
+                "the hub's newest checkpoint is not a valid checkpoint of log \"%s\" signed with the key in "
+                "hub.pub (or a key the routing log handed over to): %s",
                 v->o->origin, reason);
         return 1;
     }
@@ -418,6 +471,7 @@ static int fetch_all(verify_t *v, char *why, size_t why_len)
                             reason);
             } else {
                 check_operator(v, i, &e, resp.u.log.entry[k], resp.u.log.entry_len[k]);
+                check_hub_key(v, i, &e);
                 if (e.time_ms + BACKSTEP_MS < last_time && !warned) {
                     char a[32], b[32];
                     audit_time_format((int64_t)e.time_ms, true, a);
@@ -533,8 +587,6 @@ static int run(verify_t *v, char *why, size_t why_len)
     audit_state_err serr;
     int rc;
 
-    if ((rc = fetch_checkpoint(v, why, why_len)) != 0)
-        return rc;
     serr = audit_state_load(v->o->state_path, &v->old, sw, sizeof sw);
     if (serr == AUDIT_STATE_OK) {
         if (strcmp(v->old.origin, v->o->origin) != 0) {
@@ -545,11 +597,17 @@ static int run(verify_t *v, char *why, size_t why_len)
             return -1;
         }
         v->have_old = true;
-        compare_with_old(v);
     } else if (serr != AUDIT_STATE_ENOENT) {
         rk_why(why, why_len, "%s", sw);
         return -1;
     }
+    memcpy(v->trusted[0],
+           v->have_old && v->old.has_hub_key ? v->old.hub_key : audit_client_hub(v->c)->sign_pk, RK_KEY_LEN);
+    v->n_trusted = 1;
+    if ((rc = fetch_checkpoint(v, why, why_len)) != 0)
+        return rc;
+    if (v->have_old)
+        compare_with_old(v);
 
     rc = fetch_all(v, why, why_len);
     if (rc < 0)
@@ -583,6 +641,12 @@ static int run(verify_t *v, char *why, size_t why_len)
         }
         if (v->undecodable > 1)
             problem(v, "%llu entries in all do not decode", (unsigned long long)v->undecodable);
+        if (!hub_key_trusted(v, v->cp_key))
+            problem(v,
+                    "the hub's newest checkpoint is signed by a key that no key-rotation statement on the "
+                    "log "
+                    "announced: neither the key this auditor trusts nor one the log handed over to from it "
+                    "(a hub started with a key nobody announced, or a forged checkpoint)");
     }
     return v->n_problems > 0 ? 1 : 0;
 }
@@ -597,6 +661,12 @@ static int report_ok(verify_t *v, char *why, size_t why_len)
     memset(&st, 0, sizeof st);
     snprintf(st.origin, sizeof st.origin, "%s", v->o->origin);
     st.cp = v->cp;
+    st.has_hub_key = true;
+    memcpy(st.hub_key, v->trusted[0], RK_KEY_LEN);
+    if (v->n_trusted > 1) {
+        st.has_hub_key_latest = true;
+        memcpy(st.hub_key_latest, v->trusted[v->n_trusted - 1], RK_KEY_LEN);
+    }
     if (audit_state_save(v->o->state_path, &st, sw, sizeof sw) != AUDIT_STATE_OK) {
         rk_why(why, why_len, "the log is consistent, but %s", sw);
         return -1;

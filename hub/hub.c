@@ -737,6 +737,10 @@ static void on_hello(hub_t *hub, const conn_rid_t *rid, const char *from, bool r
         snprintf(it->frame.u.welcome.kind, sizeof it->frame.u.welcome.kind, "%s", org_kind_name(org.kind));
     it->frame.u.welcome.hub_time_ms = rk_wall_ms();
     it->frame.u.welcome.max_payload = (uint32_t)hub->cfg.max_what;
+    if (hub->cfg.hub_key != NULL) {
+        it->frame.u.welcome.has_hub_key = true;
+        it->frame.u.welcome.hub_key = *hub->cfg.hub_key;
+    }
     if (receive && closed_since(hub, rid, closed_seen)) {
         hub_log(hub->log, HUB_LOG_INFO, "%s's receiver closed its connection before its hello was handled",
                 from);

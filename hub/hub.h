@@ -33,6 +33,7 @@ typedef struct hub_config {
     policy_ttl_t ttl;        /* time-to-live per type; zeroed: 14 days for all */
     const char *log_origin;  /* the routing log's checkpoint origin; NULL: "renkei-hub" */
     uint64_t checkpoint_ms;  /* a new checkpoint this often while the log grows; 0: 5 s */
+    const rk_hub_key_stmt_t *hub_key; /* the hub's key change to carry in every welcome; NULL: none */
     int verify_threads;      /* threads checking signatures ahead of the turn: < 0 one per
                               * CPU beyond the first (1..8); 0 none (checked in the turn) */
 } hub_config_t;

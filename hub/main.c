@@ -14,9 +14,11 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "harden.h"
 #include "hub.h"
+#include "hubkey.h"
 #include "keys.h"
 #include "log.h"
 #include "options.h"
@@ -51,6 +53,10 @@ static bool check_required(const options_t *o, char *why, size_t why_len)
     else if (o->key == NULL)
         snprintf(why, why_len, "no hub key: give --key HUB.key (create one with 'renkei-keygen hub'); "
                                "the hub never runs without CURVE");
+    else if (o->next_key != NULL && o->previous_key != NULL)
+        snprintf(why, why_len,
+                 "give --next-key or --previous-key, not both: switch to the announced key first, and "
+                 "announce the one after it at a later start");
     else if (o->master_key == NULL)
         snprintf(why, why_len,
                  "no master key: give --master-key FILE (create one with "
@@ -67,6 +73,10 @@ int main(int argc, char **argv)
     const char *config = NULL;
     char why[512] = "";
     rk_identity_t *identity = NULL;
+    rk_pubkey_t other_key;
+    rk_hub_key_stmt_t hub_key;
+    bool have_hub_key = false;
+    uint64_t hub_key_at = 0;
     uint8_t *master = NULL;
     store_t *store = NULL;
     hub_t *hub = NULL;
@@ -136,10 +146,33 @@ int main(int argc, char **argv)
     if (store_open(opt.data, master, opt.map_size, &store, why, sizeof why) != STORE_OK)
         goto fail;
     rk_master_destroy(&master);
+
+    /* 4b. the hub's own key changing hands (hub/hubkey.h) */
+    if (opt.previous_key != NULL) {
+        if (rk_pubkey_load(opt.previous_key, &other_key, why, sizeof why) != RK_KEYS_OK ||
+            !hubkey_switch_check(store, identity, &other_key, &hub_key, &hub_key_at, why, sizeof why))
+            goto fail;
+        have_hub_key = true;
+        hub_log(&log, HUB_LOG_NOTICE,
+                "signing with the key announced at routing-log entry %llu, which takes over from the key in "
+                "%s",
+                (unsigned long long)hub_key_at, opt.previous_key);
+    }
     if (opt.check_config) {
         printf("configuration OK\n");
         status = 0;
         goto done;
+    }
+
+    if (opt.next_key != NULL) {
+        bool made = false;
+        if (rk_pubkey_load(opt.next_key, &other_key, why, sizeof why) != RK_KEYS_OK ||
+            !hubkey_announce(store, identity, &other_key, opt.log_origin ? opt.log_origin : "renkei-hub",
+                             rk_wall_ms(), &hub_key, &hub_key_at, &made, why, sizeof why))
+            goto fail;
+        have_hub_key = true;
+        hub_log(&log, HUB_LOG_NOTICE, "the next hub key (%s) is announced at routing-log entry %llu%s",
+                opt.next_key, (unsigned long long)hub_key_at, made ? "" : " (by an earlier start)");
     }
 
     /* 5. bind */
@@ -151,6 +184,7 @@ int main(int argc, char **argv)
     hcfg.ready_file = opt.ready_file;
     hcfg.queue_limit = opt.queue_limit;
     hcfg.log_origin = opt.log_origin;
+    hcfg.hub_key = have_hub_key ? &hub_key : NULL;
     hcfg.ttl = opt.ttl;
     if (opt.ttl_s != 0)
         hcfg.ttl.default_ms = (uint64_t)opt.ttl_s * 1000;

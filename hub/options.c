@@ -70,6 +70,16 @@ const rk_cli_opt_t hub_option_table[HUB_OPT_COUNT] = {
                               "check keys, master key and store, print 'configuration OK'", NULL, -1, 0},
     [HUB_OPT_VERBOSE] = {"verbose", 'v', NULL, "log every routed message (never WHO or WHAT)", NULL, -1, 0},
     [HUB_OPT_HELP] = {"help", 'h', NULL, "show this help", NULL, -1, 0},
+    [HUB_OPT_NEXT_KEY] =
+        {"next-key", 0, "FILE",
+         "announce the hub's next key (its hub.pub, made with\nrenkei-keygen): signed by "
+         "--key on the routing log\nand in every welcome (README, \"Rotating the hub's key\")",
+         NULL, -1, 0},
+    [HUB_OPT_PREVIOUS_KEY] =
+        {"previous-key", 0, "FILE",
+         "the public key (hub.pub) --key takes over from; the\nrouting log must announce "
+         "--key as its next key",
+         NULL, -1, 0},
 };
 
 /* The option of that long name in hub_option_table, or -1. */
@@ -97,6 +107,10 @@ bool hub_options_set(options_t *o, const char *name, const char *value, bool fro
         str = &o->key;
     else if (id == HUB_OPT_MASTER_KEY)
         str = &o->master_key;
+    else if (id == HUB_OPT_NEXT_KEY)
+        str = &o->next_key;
+    else if (id == HUB_OPT_PREVIOUS_KEY)
+        str = &o->previous_key;
     else if (id == HUB_OPT_BIND)
         str = &o->bind;
     else if (id == HUB_OPT_READY_FILE)
@@ -232,6 +246,8 @@ void hub_options_free(options_t *o)
     free(o->data);
     free(o->key);
     free(o->master_key);
+    free(o->next_key);
+    free(o->previous_key);
     free(o->bind);
     free(o->ready_file);
     free(o->log_origin);

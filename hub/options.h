@@ -21,6 +21,8 @@ typedef struct options {
     char *data;
     char *key;
     char *master_key;
+    char *next_key;     /* the next hub key's public file: announce it */
+    char *previous_key; /* the previous hub key's public file: --key follows it */
     char *bind;
     char *ready_file;
     char *log_origin;
@@ -42,6 +44,8 @@ enum {
     HUB_OPT_DATA,
     HUB_OPT_KEY,
     HUB_OPT_MASTER_KEY,
+    HUB_OPT_NEXT_KEY,
+    HUB_OPT_PREVIOUS_KEY,
     HUB_OPT_BIND,
     HUB_OPT_READY_FILE,
     HUB_OPT_LOG_ORIGIN,

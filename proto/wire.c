@@ -29,7 +29,7 @@
 _Static_assert((int)RK_ST_LAST == (int)RENKEI__V1__STATUS__NO_OPEN_REQUEST, "status values drift");
 _Static_assert((int)RK_ST_ACCEPTED == (int)RENKEI__V1__STATUS__ACCEPTED, "status values drift");
 _Static_assert((int)RK_CF_DISCLOSE == (int)RENKEI__V1__CLIENT_FRAME__BODY_DISCLOSE, "frame kinds drift");
-_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_MASTER_RESEALED, "log events drift");
+_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_HUB_KEY_ANNOUNCED, "log events drift");
 _Static_assert((int)RK_HF_PROOF == (int)RENKEI__V1__HUB_FRAME__BODY_PROOF, "frame kinds drift");
 
 const char *rk_wire_strerror(rk_wire_err err)
@@ -209,6 +209,10 @@ static ProtobufCBinaryData bin(const void *p, size_t len)
     ProtobufCBinaryData b = {len, (uint8_t *)p};
     return b;
 }
+
+static void hub_key_to_pb(const rk_hub_key_stmt_t *s, Renkei__V1__HubKeyStatement *pb);
+static rk_wire_err hub_key_from_pb(const Renkei__V1__HubKeyStatement *pb, rk_hub_key_stmt_t *s, char *why,
+                                   size_t why_len);
 
 /* Packs any generated message into a new malloc'd buffer. */
 static rk_wire_err pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
@@ -658,6 +662,7 @@ rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *
 {
     Renkei__V1__HubFrame m = RENKEI__V1__HUB_FRAME__INIT;
     Renkei__V1__Welcome welcome = RENKEI__V1__WELCOME__INIT;
+    Renkei__V1__HubKeyStatement welcome_hk = RENKEI__V1__HUB_KEY_STATEMENT__INIT;
     Renkei__V1__Result result = RENKEI__V1__RESULT__INIT;
     Renkei__V1__Deliver deliver = RENKEI__V1__DELIVER__INIT;
     Renkei__V1__Envelope env = RENKEI__V1__ENVELOPE__INIT;
@@ -677,6 +682,10 @@ rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *
         welcome.kind = (char *)f->u.welcome.kind;
         welcome.hub_time_ms = f->u.welcome.hub_time_ms;
         welcome.max_payload = f->u.welcome.max_payload;
+        if (f->u.welcome.has_hub_key) {
+            hub_key_to_pb(&f->u.welcome.hub_key, &welcome_hk);
+            welcome.hub_key = &welcome_hk;
+        }
         m.body_case = RENKEI__V1__HUB_FRAME__BODY_WELCOME;
         m.welcome = &welcome;
         break;
@@ -844,20 +853,98 @@ static const char *const event_names[] = {
     [RK_EV_OPERATOR_ADDED] = "operator-added",
     [RK_EV_OPERATOR_REVOKED] = "operator-revoked",
     [RK_EV_MASTER_RESEALED] = "master-resealed",
+    [RK_EV_HUB_KEY_ANNOUNCED] = "hub-key-announced",
 };
+
+/* true for a value that names an event this code knows (the values have gaps). */
+static bool event_known(unsigned ev)
+{
+    return ev >= 1 && ev <= RK_EV_LAST && event_names[ev] != NULL;
+}
 
 const char *rk_log_event_name(rk_log_event ev)
 {
-    if ((unsigned)ev < 1 || (unsigned)ev > RK_EV_LAST)
+    if (!event_known((unsigned)ev))
         return "unknown";
     return event_names[ev];
+}
+
+/* ------------------------------------------------------------------ hub key */
+
+void rk_hub_key_stmt_bytes(const rk_hub_key_stmt_t *s, uint8_t out[RK_HUB_KEY_SIGNED_LEN])
+{
+    size_t at = sizeof RK_HUB_KEY_DOMAIN; /* the domain and its 0x00 */
+    memcpy(out, RK_HUB_KEY_DOMAIN, at);
+    memcpy(out + at, s->old_key, RK_KEY_LEN);
+    at += RK_KEY_LEN;
+    memcpy(out + at, s->new_key, RK_KEY_LEN);
+    at += RK_KEY_LEN;
+    for (int i = 0; i < 8; i++)
+        out[at + (size_t)i] = (uint8_t)(s->time_ms >> (56 - 8 * i));
+}
+
+rk_wire_err rk_hub_key_stmt_sign(const uint8_t old_sk[64], const uint8_t new_key[RK_KEY_LEN],
+                                 uint64_t time_ms, rk_hub_key_stmt_t *s)
+{
+    uint8_t m[RK_HUB_KEY_SIGNED_LEN];
+
+    memset(s, 0, sizeof *s);
+    memcpy(s->old_key, old_sk + 32, RK_KEY_LEN);
+    if (sodium_memcmp(s->old_key, new_key, RK_KEY_LEN) == 0)
+        return RK_WIRE_EFIELD;
+    memcpy(s->new_key, new_key, RK_KEY_LEN);
+    s->time_ms = time_ms;
+    rk_hub_key_stmt_bytes(s, m);
+    crypto_sign_detached(s->signature, NULL, m, sizeof m, old_sk);
+    return RK_WIRE_OK;
+}
+
+rk_wire_err rk_hub_key_stmt_verify(const rk_hub_key_stmt_t *s, const uint8_t *old_key)
+{
+    uint8_t m[RK_HUB_KEY_SIGNED_LEN];
+
+    if (old_key != NULL && sodium_memcmp(s->old_key, old_key, RK_KEY_LEN) != 0)
+        return RK_WIRE_ESIG;
+    if (sodium_memcmp(s->old_key, s->new_key, RK_KEY_LEN) == 0)
+        return RK_WIRE_ESIG;
+    rk_hub_key_stmt_bytes(s, m);
+    return crypto_sign_verify_detached(s->signature, m, sizeof m, s->old_key) == 0 ? RK_WIRE_OK
+                                                                                   : RK_WIRE_ESIG;
+}
+
+static void hub_key_to_pb(const rk_hub_key_stmt_t *s, Renkei__V1__HubKeyStatement *pb)
+{
+    pb->old_key = bin(s->old_key, RK_KEY_LEN);
+    pb->new_key = bin(s->new_key, RK_KEY_LEN);
+    pb->time_ms = s->time_ms;
+    pb->signature = bin(s->signature, RK_SIG_LEN);
+}
+
+/* Copies a statement's fields (not checking its signature: the reader does,
+ * under the key it trusts). */
+static rk_wire_err hub_key_from_pb(const Renkei__V1__HubKeyStatement *pb, rk_hub_key_stmt_t *s, char *why,
+                                   size_t why_len)
+{
+    rk_wire_err err;
+    if ((err = take_fixed(s->old_key, RK_KEY_LEN, pb->old_key, "hub_key.old_key", why, why_len)) !=
+            RK_WIRE_OK ||
+        (err = take_fixed(s->new_key, RK_KEY_LEN, pb->new_key, "hub_key.new_key", why, why_len)) !=
+            RK_WIRE_OK ||
+        (err = take_fixed(s->signature, RK_SIG_LEN, pb->signature, "hub_key.signature", why, why_len)) !=
+            RK_WIRE_OK)
+        return err;
+    s->time_ms = pb->time_ms;
+    return RK_WIRE_OK;
 }
 
 rk_wire_err rk_log_entry_encode(const rk_log_entry_t *e, uint8_t **out, size_t *out_len)
 {
     Renkei__V1__LogEntry m = RENKEI__V1__LOG_ENTRY__INIT;
-    if ((unsigned)e->event < 1 || (unsigned)e->event > RK_EV_LAST)
+    Renkei__V1__HubKeyStatement hk = RENKEI__V1__HUB_KEY_STATEMENT__INIT;
+    if (!event_known((unsigned)e->event))
         return RK_WIRE_EFIELD;
+    if (e->has_hub_key && (e->has_operator_sig || e->operator_name[0] != '\0'))
+        return RK_WIRE_EFIELD; /* operator_sig must stay the entry's last field */
     m.version = RK_PROTOCOL_VERSION;
     m.time_ms = e->time_ms;
     m.event = (Renkei__V1__LogEvent)e->event;
@@ -881,6 +968,10 @@ rk_wire_err rk_log_entry_encode(const rk_log_entry_t *e, uint8_t **out, size_t *
         m.key = bin(e->key, RK_KEY_LEN);
     if (e->has_operator_sig)
         m.operator_sig = bin(e->operator_sig, RK_SIG_LEN);
+    if (e->has_hub_key) {
+        hub_key_to_pb(&e->hub_key, &hk);
+        m.hub_key = &hk;
+    }
     return pack(&m.base, out, out_len);
 }
 
@@ -963,7 +1054,7 @@ rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *
     if (m->version != RK_PROTOCOL_VERSION) {
         rk_why(why, why_len, "%s: unsupported protocol version", "log entry");
         err = RK_WIRE_EVERSION;
-    } else if ((unsigned)m->event < 1 || (unsigned)m->event > RK_EV_LAST) {
+    } else if (!event_known((unsigned)m->event)) {
         rk_why(why, why_len, "field '%s' is out of range", "event");
         err = RK_WIRE_EFIELD;
     } else if ((err = take_optional_name(e->from, m->from, "from", why, why_len)) != RK_WIRE_OK ||
@@ -995,6 +1086,9 @@ rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *
         if (err == RK_WIRE_OK && m->msg_id.len != 0 &&
             (err = take_fixed(e->msg_id, RK_MSGID_LEN, m->msg_id, "msg_id", why, why_len)) == RK_WIRE_OK)
             e->has_msg_id = true;
+        if (err == RK_WIRE_OK && m->hub_key != NULL &&
+            (err = hub_key_from_pb(m->hub_key, &e->hub_key, why, why_len)) == RK_WIRE_OK)
+            e->has_hub_key = true;
         if (err == RK_WIRE_OK && m->reply_to.len != 0 &&
             (err = take_fixed(e->reply_to, RK_MSGID_LEN, m->reply_to, "reply_to", why, why_len)) == RK_WIRE_OK)
             e->has_reply_to = true;
@@ -1040,6 +1134,12 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
         strcpy(f->u.welcome.kind, m->welcome->kind);
         f->u.welcome.hub_time_ms = m->welcome->hub_time_ms;
         f->u.welcome.max_payload = m->welcome->max_payload;
+        if (m->welcome->hub_key != NULL) {
+            if ((err = hub_key_from_pb(m->welcome->hub_key, &f->u.welcome.hub_key, why, why_len)) !=
+                RK_WIRE_OK)
+                break;
+            f->u.welcome.has_hub_key = true;
+        }
         break;
     case RENKEI__V1__HUB_FRAME__BODY_RESULT:
         if (m->result->msg_id.len != 0) {

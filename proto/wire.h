@@ -253,6 +253,35 @@ typedef struct rk_notice {
     uint64_t msg_seq;         /* the seq the message was ACCEPTED with */
 } rk_notice_t;
 
+/* ------------------------------------------------------------- hub key */
+
+/* A statement by the hub's current (old) key that new_key takes over:
+ * Ed25519 by old_key over RK_HUB_KEY_DOMAIN || 0x00 || old_key || new_key
+ * || time_ms (8 bytes, big-endian).  proto/README.md, "Rotating the hub's
+ * key", gives the bytes. */
+#define RK_HUB_KEY_DOMAIN "renkei-hub-key-v1"
+#define RK_HUB_KEY_SIGNED_LEN \
+    (sizeof RK_HUB_KEY_DOMAIN + RK_KEY_LEN + RK_KEY_LEN + 8) /* domain, 0x00, keys, time */
+
+typedef struct rk_hub_key_stmt {
+    uint8_t old_key[RK_KEY_LEN];
+    uint8_t new_key[RK_KEY_LEN];
+    uint64_t time_ms;
+    uint8_t signature[RK_SIG_LEN];
+} rk_hub_key_stmt_t;
+
+/* The bytes the statement's signature covers (RK_HUB_KEY_SIGNED_LEN). */
+void rk_hub_key_stmt_bytes(const rk_hub_key_stmt_t *s, uint8_t out[RK_HUB_KEY_SIGNED_LEN]);
+/* Fills *s: old_key from old_sk (libsodium layout: seed || public key),
+ * new_key, time_ms, and the signature by old_sk.  RK_WIRE_EFIELD if new_key
+ * equals the old key. */
+rk_wire_err rk_hub_key_stmt_sign(const uint8_t old_sk[64], const uint8_t new_key[RK_KEY_LEN],
+                                 uint64_t time_ms, rk_hub_key_stmt_t *s) RK_WARN_UNUSED;
+/* RK_WIRE_OK if s is signed by its old_key, that key is old_key (the
+ * caller's trusted key; NULL: any) and the new key differs from it;
+ * RK_WIRE_ESIG otherwise. */
+rk_wire_err rk_hub_key_stmt_verify(const rk_hub_key_stmt_t *s, const uint8_t *old_key) RK_WARN_UNUSED;
+
 typedef struct rk_hub_frame {
     rk_hf_kind kind;
     union {
@@ -261,6 +290,8 @@ typedef struct rk_hub_frame {
             char kind[RK_KIND_MAX + 1];
             uint64_t hub_time_ms;
             uint32_t max_payload;
+            bool has_hub_key;
+            rk_hub_key_stmt_t hub_key; /* the hub's key change it announces or just made */
         } welcome;
         rk_result_t result;
         struct {
@@ -335,13 +366,15 @@ typedef enum rk_log_event {
     RK_EV_OPERATOR_ADDED = 15,
     RK_EV_OPERATOR_REVOKED = 16,
     RK_EV_MASTER_RESEALED = 17,
+    RK_EV_HUB_KEY_ANNOUNCED = 18,
 } rk_log_event;
 
-#define RK_EV_LAST RK_EV_MASTER_RESEALED
+#define RK_EV_LAST RK_EV_HUB_KEY_ANNOUNCED
 #define RK_SECTION_MAX (10 + RK_ID_MAX + 1 + RK_TYPE_MAX) /* "grant ORG PROCEDURE" */
 #define RK_DIGEST_LEN 32
 
-/* "accepted", "refused", ...; "unknown" otherwise. */
+/* "accepted", "refused", ...; "unknown" otherwise (a value of no event
+ * this code knows, such as 17). */
 const char *rk_log_event_name(rk_log_event ev);
 
 /* One routing-log entry.  Empty strings and has_* = false for absent fields. */
@@ -368,6 +401,8 @@ typedef struct rk_log_entry {
     uint8_t key[RK_KEY_LEN]; /* org registered / rekeyed, operator added: the Ed25519 key */
     bool has_operator_sig;
     uint8_t operator_sig[RK_SIG_LEN]; /* see rk_log_entry_sign */
+    bool has_hub_key;
+    rk_hub_key_stmt_t hub_key; /* EV_HUB_KEY_ANNOUNCED: the statement (never with operator_sig) */
 } rk_log_entry_t;
 
 /* Serializes e into a new malloc'd buffer (the bytes the Merkle leaf hashes). */

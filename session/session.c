@@ -39,6 +39,7 @@ struct rk_session {
     bool lost;          /* the connection dropped after the welcome */
     bool refusal_noted; /* a failed reconnect was already reported */
     bool key_refused;   /* the last reconnect's key was refused (after a welcome) */
+    bool reconnect_failing; /* since the loss, a new connection failed its handshake */
     rk_session_welcome welcome;
     uint64_t next_req;
 };
@@ -104,6 +105,12 @@ bool rk_session_key_refused(const rk_session_t *s)
 {
     return s->key_refused;
 }
+
+bool rk_session_reconnect_failing(const rk_session_t *s)
+{
+    return s->welcomed && s->lost && s->reconnect_failing;
+}
+
 const char *rk_session_endpoint(const rk_session_t *s)
 {
     return s->endpoint;
@@ -338,6 +345,7 @@ static void on_monitor_event(rk_session_t *s, uint16_t event, uint32_t value)
         s->hs = HS_UP;
         s->refusal_noted = false;
         s->key_refused = false;
+        s->reconnect_failing = false;
         if (s->lost) {
             /* A new connection: the hub needs a hello before anything else. */
             char why[256] = "";
@@ -366,15 +374,23 @@ static void on_monitor_event(rk_session_t *s, uint16_t event, uint32_t value)
         if (!s->welcomed) {
             if (s->hs == HS_PENDING)
                 s->hs = HS_FAILED;
-        } else if (!s->refusal_noted) {
-            s->refusal_noted = true;
-            notice(s, "secure handshake with the hub failed when reconnecting; still retrying");
+        } else {
+            s->reconnect_failing = true;
+            if (!s->refusal_noted) {
+                s->refusal_noted = true;
+                notice(s, "secure handshake with the hub failed when reconnecting (wrong hub key?); still "
+                          "retrying");
+            }
         }
         break;
     case ZMQ_EVENT_DISCONNECTED:
         if (s->welcomed && !s->lost) {
             s->lost = true;
             notice(s, "lost the connection to the hub at %s; reconnecting", s->endpoint);
+        } else if (s->welcomed) {
+            /* A new connection dropped before its handshake succeeded:
+             * what a hub with another key looks like. */
+            s->reconnect_failing = true;
         } else if (!s->welcomed && s->hs == HS_PENDING) {
             /* Dropped during the handshake: the hub could not read our
              * hello, which is what a wrong server key looks like. */
@@ -483,6 +499,8 @@ static rk_session_err read_one(rk_session_t *s, rk_hub_frame_t *f, char *why, si
         snprintf(s->welcome.kind, sizeof s->welcome.kind, "%s", f->u.welcome.kind);
         s->welcome.hub_time_ms = f->u.welcome.hub_time_ms;
         s->welcome.max_payload = f->u.welcome.max_payload;
+        s->welcome.has_hub_key = f->u.welcome.has_hub_key;
+        s->welcome.hub_key = f->u.welcome.hub_key;
         s->welcomed = true;
     }
     return RK_SESSION_OK;
@@ -542,13 +560,13 @@ rk_session_err rk_session_hello(rk_session_t *s, int timeout_ms, frame_hook hook
         if (s->hs == HS_FAILED) {
             if (s->hub_path[0])
                 rk_why(why, why_len,
-                       "the secure handshake with the hub at %s failed: is --hub-key (%s) the hub's public "
-                       "key?",
+                       "the secure handshake with the hub at %s failed (wrong hub key?): is --hub-key (%s) "
+                       "the hub's public key?",
                        s->endpoint, s->hub_path);
             else
                 rk_why(why, why_len,
-                       "the secure handshake with the hub at %s failed: is the key given the hub's public "
-                       "key?",
+                       "the secure handshake with the hub at %s failed (wrong hub key?): is the key given "
+                       "the hub's public key?",
                        s->endpoint);
             return RK_SESSION_EHANDSHAKE;
         }

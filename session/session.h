@@ -109,6 +109,8 @@ typedef struct rk_session_welcome {
     char kind[RK_KIND_MAX + 1];
     uint64_t hub_time_ms;
     uint32_t max_payload;
+    bool has_hub_key;          /* the hub announces (or just made) a change of its key: */
+    rk_hub_key_stmt_t hub_key; /* the statement, not checked here (the caller trusts a key) */
 } rk_session_welcome;
 
 /* Makes the socket, sets its keys and options, attaches the monitor and
@@ -157,6 +159,12 @@ bool rk_session_online(const rk_session_t *s);
  * after a welcome (the key was replaced, its overlap ended, or the
  * organization was suspended); cleared by the next successful handshake. */
 bool rk_session_key_refused(const rk_session_t *s);
+
+/* true while the connection is lost after a welcome and a new connection
+ * to the endpoint failed its handshake (or dropped during it) since: what
+ * a hub that now presents another key looks like (the hub's key changed,
+ * hub/hubkey.h).  False again once a handshake succeeds. */
+bool rk_session_reconnect_failing(const rk_session_t *s);
 
 /* The endpoint the session connects to. */
 const char *rk_session_endpoint(const rk_session_t *s);

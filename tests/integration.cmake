@@ -21,7 +21,7 @@ endforeach()
 # report), started and killed as a process by the durability tests.
 add_executable(it_load it_load.c)
 target_link_libraries(it_load PRIVATE renkei_agent lmdb::lmdb)
-set(RENKEI_IT_LOAD_TESTS durable chaos rotate)
+set(RENKEI_IT_LOAD_TESTS durable chaos rotate hubkey)
 foreach(t ${RENKEI_IT_LOAD_TESTS})
   renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
     LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 300)
@@ -40,6 +40,7 @@ add_dependencies(test_it_agent_nomem renkei-keygen renkei-hub renkei-ctl)
 add_dependencies(test_it_cmdline renkei-audit renkei-bench)
 add_dependencies(test_it_access renkei-audit)
 add_dependencies(test_it_reseal renkei-audit)
+add_dependencies(test_it_hubkey renkei-audit)
 # ...and writes the hub's store behind renkei-ctl's back, as someone with
 # file access could, to see the auditor catch it.
 target_link_libraries(test_it_access PRIVATE renkei_store)

@@ -400,6 +400,50 @@ static void test_due_and_frame_kept(void **state)
     free(ids);
 }
 
+/* The hub's key change is kept as docs/agent-store.md says (meta
+ * "hub.key", 137 bytes), read back unchanged, and a damaged one is refused. */
+static void test_hub_key_kept(void **state)
+{
+    fixture *f = *state;
+    MDB_env *env = rk_codebook_env(f->cb);
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_val k = {7, (void *)"hub.key"}, v;
+    rk_hub_key_stmt_t s, back;
+    rk_hub_key_state st = RK_HUB_KEY_ANNOUNCED;
+    uint8_t rec[137];
+    char why[256] = "";
+
+    assert_int_equal(rk_mailbox_hub_key_get(f->mb, &st, &back, why, sizeof why), RK_AGENT_ENOTFOUND);
+    memset(&s, 0, sizeof s);
+    memset(s.old_key, 0xaa, sizeof s.old_key);
+    memset(s.new_key, 0xbb, sizeof s.new_key);
+    memset(s.signature, 0xcc, sizeof s.signature);
+    s.time_ms = 0x0102030405060708ull;
+    assert_int_equal(rk_mailbox_hub_key_put(f->mb, RK_HUB_KEY_SWITCHED, &s, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(rk_mailbox_hub_key_get(f->mb, &st, &back, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(st, RK_HUB_KEY_SWITCHED);
+    assert_memory_equal(&back, &s, sizeof s);
+
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    assert_int_equal(v.mv_size, sizeof rec);
+    memcpy(rec, v.mv_data, sizeof rec);
+    assert_int_equal(rec[0], 2);
+    assert_int_equal(rec[1], 0xaa);
+    assert_int_equal(rec[33], 0xbb);
+    assert_int_equal(rec[65], 0x01); /* time, big-endian */
+    assert_int_equal(rec[72], 0x08);
+    assert_int_equal(rec[73], 0xcc);
+    rec[0] = 7; /* neither announced nor switched */
+    v.mv_data = rec;
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    assert_int_equal(rk_mailbox_hub_key_get(f->mb, &st, &back, why, sizeof why), RK_AGENT_ESTORE);
+    assert_non_null(strstr(why, "damaged"));
+}
+
 /* A stored record whose bool bytes are neither 0 nor 1 (a damaged disk) is
  * refused as damaged, never read as a bool. */
 static void test_damaged_flag_byte_refused(void **state)
@@ -1405,6 +1449,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_processes_claim_each_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_only_old_completed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_batch_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hub_key_kept, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -637,6 +637,114 @@ static void test_log_entry_operator_signature(void **state)
     rk_identity_destroy(&other);
 }
 
+/* The hub's key-rotation statement: signed by the old key over the exact
+ * bytes proto/README.md gives; refused under another key, or with any part
+ * changed; carried unchanged in a log entry and in the welcome. */
+static void test_hub_key_statement(void **state)
+{
+    rk_identity_t *old = rk_identity_generate("hub"), *next = rk_identity_generate("hub"),
+                  *other = rk_identity_generate("hub");
+    rk_hub_key_stmt_t s, t;
+    uint8_t m[RK_HUB_KEY_SIGNED_LEN], *buf = NULL;
+    size_t len = 0;
+    rk_log_entry_t e, back;
+    rk_hub_frame_t f, g;
+    (void)state;
+
+    assert_non_null(old);
+    assert_non_null(next);
+    assert_non_null(other);
+    assert_int_equal(rk_hub_key_stmt_sign(old->sign_sk, next->pub.sign_pk, 0x0102030405060708ull, &s),
+                     RK_WIRE_OK);
+    assert_memory_equal(s.old_key, old->pub.sign_pk, RK_KEY_LEN);
+    assert_memory_equal(s.new_key, next->pub.sign_pk, RK_KEY_LEN);
+    assert_int_equal(rk_hub_key_stmt_verify(&s, old->pub.sign_pk), RK_WIRE_OK);
+    assert_int_equal(rk_hub_key_stmt_verify(&s, NULL), RK_WIRE_OK);
+
+    /* the signed bytes, built by hand as another implementation would */
+    assert_int_equal(sizeof m, 18 + 32 + 32 + 8);
+    memcpy(m, "renkei-hub-key-v1", 17);
+    m[17] = 0x00;
+    memcpy(m + 18, old->pub.sign_pk, 32);
+    memcpy(m + 50, next->pub.sign_pk, 32);
+    for (int i = 0; i < 8; i++)
+        m[82 + i] = (uint8_t)(i + 1);
+    assert_int_equal(crypto_sign_verify_detached(s.signature, m, sizeof m, old->pub.sign_pk), 0);
+    {
+        uint8_t mine[RK_HUB_KEY_SIGNED_LEN];
+        rk_hub_key_stmt_bytes(&s, mine);
+        assert_memory_equal(mine, m, sizeof m);
+    }
+
+    /* trusted under another key: refused, whoever signed it */
+    assert_int_equal(rk_hub_key_stmt_verify(&s, other->pub.sign_pk), RK_WIRE_ESIG);
+    assert_int_equal(rk_hub_key_stmt_verify(&s, next->pub.sign_pk), RK_WIRE_ESIG);
+    /* a statement made by another key that claims to be the old one */
+    assert_int_equal(rk_hub_key_stmt_sign(other->sign_sk, next->pub.sign_pk, s.time_ms, &t), RK_WIRE_OK);
+    memcpy(t.old_key, old->pub.sign_pk, RK_KEY_LEN);
+    assert_int_equal(rk_hub_key_stmt_verify(&t, old->pub.sign_pk), RK_WIRE_ESIG);
+    /* tampered: the new key, the time, the signature */
+    t = s;
+    memcpy(t.new_key, other->pub.sign_pk, RK_KEY_LEN);
+    assert_int_equal(rk_hub_key_stmt_verify(&t, old->pub.sign_pk), RK_WIRE_ESIG);
+    t = s;
+    t.time_ms++;
+    assert_int_equal(rk_hub_key_stmt_verify(&t, old->pub.sign_pk), RK_WIRE_ESIG);
+    t = s;
+    t.signature[5] ^= 0x10;
+    assert_int_equal(rk_hub_key_stmt_verify(&t, old->pub.sign_pk), RK_WIRE_ESIG);
+    /* a key does not hand over to itself */
+    assert_int_equal(rk_hub_key_stmt_sign(old->sign_sk, old->pub.sign_pk, 1, &t), RK_WIRE_EFIELD);
+
+    /* in a log entry (event 18) */
+    memset(&e, 0, sizeof e);
+    e.time_ms = s.time_ms;
+    e.event = RK_EV_HUB_KEY_ANNOUNCED;
+    e.has_hub_key = true;
+    e.hub_key = s;
+    assert_int_equal(rk_log_entry_encode(&e, &buf, &len), RK_WIRE_OK);
+    assert_int_equal(rk_log_entry_decode(buf, len, &back, NULL, 0), RK_WIRE_OK);
+    assert_int_equal(back.event, RK_EV_HUB_KEY_ANNOUNCED);
+    assert_true(back.has_hub_key);
+    assert_memory_equal(&back.hub_key, &s, sizeof s);
+    assert_int_equal(rk_hub_key_stmt_verify(&back.hub_key, old->pub.sign_pk), RK_WIRE_OK);
+    assert_string_equal(rk_log_event_name(back.event), "hub-key-announced");
+    free(buf);
+    /* never with an operator's signature, which must stay the last field */
+    strcpy(e.operator_name, "op.sato");
+    assert_int_equal(rk_log_entry_encode(&e, &buf, &len), RK_WIRE_EFIELD);
+    /* 19 is not an event this code knows */
+    memset(&e, 0, sizeof e);
+    e.event = (rk_log_event)19;
+    assert_int_equal(rk_log_entry_encode(&e, &buf, &len), RK_WIRE_EFIELD);
+    assert_string_equal(rk_log_event_name((rk_log_event)19), "unknown");
+
+    /* in the welcome */
+    memset(&f, 0, sizeof f);
+    f.kind = RK_HF_WELCOME;
+    strcpy(f.u.welcome.org, "power");
+    strcpy(f.u.welcome.kind, "utility");
+    f.u.welcome.has_hub_key = true;
+    f.u.welcome.hub_key = s;
+    assert_int_equal(rk_hub_frame_encode(&f, &buf, &len), RK_WIRE_OK);
+    assert_int_equal(rk_hub_frame_decode(buf, len, &g, NULL, 0), RK_WIRE_OK);
+    assert_true(g.u.welcome.has_hub_key);
+    assert_memory_equal(&g.u.welcome.hub_key, &s, sizeof s);
+    rk_hub_frame_clear(&g);
+    free(buf);
+    /* a welcome without one has none */
+    f.u.welcome.has_hub_key = false;
+    assert_int_equal(rk_hub_frame_encode(&f, &buf, &len), RK_WIRE_OK);
+    assert_int_equal(rk_hub_frame_decode(buf, len, &g, NULL, 0), RK_WIRE_OK);
+    assert_false(g.u.welcome.has_hub_key);
+    rk_hub_frame_clear(&g);
+    free(buf);
+
+    rk_identity_destroy(&old);
+    rk_identity_destroy(&next);
+    rk_identity_destroy(&other);
+}
+
 static void test_log_entry_count(void **state)
 {
     rk_log_entry_t e, d;
@@ -1570,6 +1678,7 @@ int main(void)
         cmocka_unit_test(test_hub_directory_roundtrip),
         cmocka_unit_test(test_log_entry_count),
         cmocka_unit_test(test_log_entry_operator_signature),
+        cmocka_unit_test(test_hub_key_statement),
         cmocka_unit_test(test_dir_open_refuses_wrong_key_and_tampering),
         cmocka_unit_test(test_dir_empty),
         cmocka_unit_test(test_dir_open_field_checks),
