@@ -2679,6 +2679,8 @@ store_err store_log_org_event(store_txn_t *txn, rk_log_event event, const org_t 
         e.has_key = true;
         memcpy(e.key, org->sign_pk, RK_KEY_LEN);
     }
+    if (event == RK_EV_ORG_KEY_CHANGED)
+        e.previous_until_ms = org->prev_until_ms;
     return store_log_entry_append(txn, &e, NULL);
 }
 

@@ -937,14 +937,16 @@ static rk_wire_err hub_key_from_pb(const Renkei__V1__HubKeyStatement *pb, rk_hub
     return RK_WIRE_OK;
 }
 
+#define OPERATOR_SIG_FIELD_LEN (2 + 1 + RK_SIG_LEN) /* tag 18 (2 bytes), length 64 (1 byte), signature */
+
 rk_wire_err rk_log_entry_encode(const rk_log_entry_t *e, uint8_t **out, size_t *out_len)
 {
     Renkei__V1__LogEntry m = RENKEI__V1__LOG_ENTRY__INIT;
     Renkei__V1__HubKeyStatement hk = RENKEI__V1__HUB_KEY_STATEMENT__INIT;
+    rk_wire_err err;
+    uint8_t *buf;
     if (!event_known((unsigned)e->event))
         return RK_WIRE_EFIELD;
-    if (e->has_hub_key && (e->has_operator_sig || e->operator_name[0] != '\0'))
-        return RK_WIRE_EFIELD; /* operator_sig must stay the entry's last field */
     m.version = RK_PROTOCOL_VERSION;
     m.time_ms = e->time_ms;
     m.event = (Renkei__V1__LogEvent)e->event;
@@ -966,17 +968,29 @@ rk_wire_err rk_log_entry_encode(const rk_log_entry_t *e, uint8_t **out, size_t *
     m.operator_ = (char *)e->operator_name;
     if (e->has_key)
         m.key = bin(e->key, RK_KEY_LEN);
-    if (e->has_operator_sig)
-        m.operator_sig = bin(e->operator_sig, RK_SIG_LEN);
+    m.previous_until_ms = e->previous_until_ms;
     if (e->has_hub_key) {
         hub_key_to_pb(&e->hub_key, &hk);
         m.hub_key = &hk;
     }
-    return pack(&m.base, out, out_len);
+    if ((err = pack(&m.base, out, out_len)) != RK_WIRE_OK || !e->has_operator_sig)
+        return err;
+    /* operator_sig goes last whatever its field number (see rk_log_entry_sign) */
+    if ((buf = realloc(*out, *out_len + OPERATOR_SIG_FIELD_LEN)) == NULL) {
+        free(*out);
+        *out = NULL;
+        return RK_WIRE_ENOMEM;
+    }
+    buf[*out_len] = 0x92;
+    buf[*out_len + 1] = 0x01;
+    buf[*out_len + 2] = RK_SIG_LEN;
+    memcpy(buf + *out_len + 3, e->operator_sig, RK_SIG_LEN);
+    *out = buf;
+    *out_len += OPERATOR_SIG_FIELD_LEN;
+    return RK_WIRE_OK;
 }
 
 #define SIG_DOMAIN_OPERATOR "renkei-operator-v1"
-#define OPERATOR_SIG_FIELD_LEN (2 + 1 + RK_SIG_LEN) /* tag 18 (2 bytes), length 64 (1 byte), signature */
 
 rk_wire_err rk_log_entry_sign(const rk_log_entry_t *e, const uint8_t operator_sk[64], uint8_t **out,
                               size_t *out_len)
@@ -1075,6 +1089,7 @@ rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *
         if (err == RK_WIRE_OK && m->key.len != 0 &&
             (err = take_fixed(e->key, RK_KEY_LEN, m->key, "key", why, why_len)) == RK_WIRE_OK)
             e->has_key = true;
+        e->previous_until_ms = m->previous_until_ms;
         if (err == RK_WIRE_OK && m->operator_sig.len != 0 &&
             (err = take_fixed(e->operator_sig, RK_SIG_LEN, m->operator_sig, "operator_sig", why, why_len)) ==
                 RK_WIRE_OK)

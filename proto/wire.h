@@ -399,10 +399,11 @@ typedef struct rk_log_entry {
     char operator_name[RK_ID_MAX + 1]; /* a change made with renkei-ctl: its operator, or "" */
     bool has_key;
     uint8_t key[RK_KEY_LEN]; /* org registered / rekeyed, operator added: the Ed25519 key */
+    uint64_t previous_until_ms; /* EV_ORG_KEY_CHANGED: until when the previous key is admitted; 0: not */
     bool has_operator_sig;
     uint8_t operator_sig[RK_SIG_LEN]; /* see rk_log_entry_sign */
     bool has_hub_key;
-    rk_hub_key_stmt_t hub_key; /* EV_HUB_KEY_ANNOUNCED: the statement (never with operator_sig) */
+    rk_hub_key_stmt_t hub_key; /* EV_HUB_KEY_ANNOUNCED: the statement */
 } rk_log_entry_t;
 
 /* Serializes e into a new malloc'd buffer (the bytes the Merkle leaf hashes). */
