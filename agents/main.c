@@ -1364,9 +1364,14 @@ static int cmd_directory(const options *o)
     if ((rc = open_agent(o, false, true, false, &a)) != 0)
         return rc;
     dir = rk_agent_directory(a);
-    for (size_t i = 0; dir != NULL && i < dir->n; i++)
-        printf("%-32s %-13s %s\n", dir->orgs[i].id, dir->orgs[i].kind,
-               dir->orgs[i].active ? "active" : "suspended");
+    for (size_t i = 0; dir != NULL && i < dir->n; i++) {
+        char until[32] = "";
+        if (dir->orgs[i].has_prev)
+            utc_text(dir->orgs[i].prev_until_ms, until);
+        printf("%-32s %-13s %s%s%s\n", dir->orgs[i].id, dir->orgs[i].kind,
+               dir->orgs[i].active ? "active" : "suspended",
+               dir->orgs[i].has_prev ? "  previous key admitted until " : "", until);
+    }
     fflush(stdout);
     rk_agent_close(&a);
     return 0;

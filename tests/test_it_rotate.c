@@ -193,6 +193,11 @@ static void test_stale_agent_loses_nothing(void **state)
     snprintf(oldkey, sizeof oldkey, "%s/keys/power.key", it_dir(env));
     assert_non_null(serve = it_serve_start(env, "power", NULL, 0));
     rekey(env, "power", newpub, "1h");
+    /* the directory lists both keys, the old one with its end */
+    if (it_agent(env, "city.x", NULL, &r, "directory", NULL) != 0)
+        fail_msg("directory: %s", r.err);
+    assert_non_null(strstr(r.out, "previous key admitted until "));
+    it_run_clear(&r);
 
     assert_int_equal(it_person_file(env, "TEST-0104-ROTATE", fx, sizeof fx), 0);
     if (it_agent(env, "city.x", NULL, &r, "enroll", "--person-file", fx, NULL) != 0)
