@@ -55,6 +55,9 @@ typedef struct verify {
     size_t n_snaps;
     uint64_t fetched;
     uint64_t undecodable;
+    /* the newest restore from a backup the log records (EV_RESTORED) */
+    bool restored;
+    uint64_t restored_at, restored_backup_ms;
     bool tty;
     time_t last_progress;
     /* the hub's operators as the log itself introduces them */
@@ -472,6 +475,11 @@ static int fetch_all(verify_t *v, char *why, size_t why_len)
             } else {
                 check_operator(v, i, &e, resp.u.log.entry[k], resp.u.log.entry_len[k]);
                 check_hub_key(v, i, &e);
+                if (e.event == RK_EV_RESTORED) {
+                    v->restored = true;
+                    v->restored_at = i;
+                    v->restored_backup_ms = e.backup_ms;
+                }
                 if (e.time_ms + BACKSTEP_MS < last_time && !warned) {
                     char a[32], b[32];
                     audit_time_format((int64_t)e.time_ms, true, a);
@@ -641,6 +649,16 @@ static int run(verify_t *v, char *why, size_t why_len)
         }
         if (v->undecodable > 1)
             problem(v, "%llu entries in all do not decode", (unsigned long long)v->undecodable);
+        if (v->have_old && v->restored && v->restored_at < v->old.cp.size) {
+            char t[32];
+            audit_time_format((int64_t)v->restored_backup_ms, true, t);
+            problem(v,
+                    "the log says why: entry %llu records that the hub was restored from a backup taken at "
+                    "%s; "
+                    "the entries from index %llu on that this auditor verified before are gone (whatever "
+                    "the hub accepted after the backup), and the log goes on from the backup",
+                    (unsigned long long)v->restored_at, t, (unsigned long long)v->restored_at);
+        }
         if (!hub_key_trusted(v, v->cp_key))
             problem(v,
                     "the hub's newest checkpoint is signed by a key that no key-rotation statement on the "

@@ -51,6 +51,7 @@
 #include "hub.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -490,6 +491,44 @@ static void catalogue_refresh(hub_t *hub, store_txn_t *txn)
     hub->cfg.ttl.cat = cat;
     hub_log(hub->log, HUB_LOG_NOTICE, "procedure catalogue loaded: %zu procedure types (generation %llu)",
             catalogue_procedures(cat), (unsigned long long)gen);
+}
+
+/* A store that is a backup no hub ran on yet (renkei-ctl backup) was
+ * restored: the routing log says so, at the index where the copy ended,
+ * so that auditors who saw entries after it see why they are gone. */
+static hub_err record_restore(hub_t *hub, char *why, size_t why_len)
+{
+    store_txn_t *txn = NULL;
+    uint64_t taken = 0, size = 0, index = 0;
+    rk_log_entry_t e;
+    store_err err = store_begin(hub->store, true, &txn);
+
+    if (err == STORE_OK && (err = store_backup_taken(txn, &taken, &size)) == STORE_ENOTFOUND) {
+        store_abort(&txn);
+        return HUB_OK;
+    }
+    if (err == STORE_OK) {
+        memset(&e, 0, sizeof e);
+        e.time_ms = rk_wall_ms();
+        e.event = RK_EV_RESTORED;
+        e.backup_ms = taken;
+        err = store_log_entry_append(txn, &e, &index);
+    }
+    if (err == STORE_OK && (err = store_backup_forget(txn)) == STORE_OK)
+        err = store_commit(&txn);
+    store_abort(&txn);
+    if (err != STORE_OK) {
+        rk_why(why, why_len,
+               "cannot record on the routing log that this store was restored from a backup: %s",
+               store_strerror(err));
+        return err == STORE_ENOMEM ? HUB_ENOMEM : HUB_EIO;
+    }
+    hub_log(hub->log, HUB_LOG_WARNING,
+            "this store was restored from a backup of %" PRIu64
+            " routing-log entries: whatever the hub accepted "
+            "after the backup is gone; recorded as entry %" PRIu64 " of the routing log",
+            size, index);
+    return HUB_OK;
 }
 
 /* Installs the default catalogue in a store that never had one, then loads
@@ -1871,7 +1910,8 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
         rk_why(why, why_len, "cannot watch the server socket's connections: %s", zmq_strerror(errno));
         goto fail;
     }
-    if ((err = catalogue_start(hub, why, why_len)) != HUB_OK)
+    if ((err = record_restore(hub, why, why_len)) != HUB_OK ||
+        (err = catalogue_start(hub, why, why_len)) != HUB_OK)
         goto fail;
     if (zmq_bind(hub->router, cfg->bind) != 0) {
         rk_why(why, why_len, "cannot bind %s: %s", cfg->bind, zmq_strerror(errno));

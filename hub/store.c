@@ -2999,3 +2999,88 @@ MDB_txn *store_txn_lmdb(store_txn_t *txn)
 {
     return txn != NULL && txn->failed == STORE_OK ? txn->txn : NULL;
 }
+
+/* ------------------------------------------------------------------ backup */
+
+#define BACKUP_KEY "backup"
+
+store_err store_backup(store_t *store, const char *dir, uint64_t now_ms, uint64_t *log_size, char *why,
+                       size_t why_len)
+{
+    store_t *copy = NULL;
+    store_txn_t *t = NULL;
+    struct stat st;
+    uint8_t rec[16];
+    MDB_val key = {sizeof BACKUP_KEY - 1, (void *)BACKUP_KEY}, val;
+    store_err err;
+    int rc;
+
+    if (store == NULL || dir == NULL || *dir == '\0') {
+        rk_why(why, why_len, "no backup directory given");
+        return STORE_EINVAL;
+    }
+    if (stat(dir, &st) == 0) {
+        char data[4096];
+        if (!S_ISDIR(st.st_mode)) {
+            rk_why(why, why_len, "%s exists and is not a directory", dir);
+            return STORE_EEXIST;
+        }
+        snprintf(data, sizeof data, "%s/data.mdb", dir);
+        if (access(data, F_OK) == 0) {
+            rk_why(why, why_len, "%s already holds a store (data.mdb): give a new or empty directory", dir);
+            return STORE_EEXIST;
+        }
+    } else if (mkdir(dir, 0700) != 0) {
+        rk_why(why, why_len, "cannot create %s: %s", dir, strerror(errno));
+        return STORE_EIO;
+    }
+    /* One read transaction: a consistent copy while writers go on; only
+     * the pages in use are written, in order. */
+    rc = mdb_env_copy2(store->env, dir, MDB_CP_COMPACT);
+    if (rc != MDB_SUCCESS) {
+        rk_why(why, why_len, "cannot copy the store into %s: %s", dir, mdb_strerror(rc));
+        return map_mdb(rc);
+    }
+    /* The copy remembers that it is one: a hub started on it records the
+     * rollback on the routing log (store_backup_taken). */
+    if ((err = open_store(dir, NULL, 0, false, &copy, why, why_len)) != STORE_OK)
+        return err;
+    if ((err = store_begin(copy, true, &t)) == STORE_OK && (err = store_log_size(t, log_size)) == STORE_OK) {
+        put_u64(rec, now_ms);
+        put_u64(rec + 8, *log_size);
+        val.mv_data = rec;
+        val.mv_size = sizeof rec;
+        err = txn_put(t, copy->meta, &key, &val, 0);
+    }
+    if (err == STORE_OK)
+        err = store_commit(&t);
+    store_abort(&t);
+    store_close(&copy);
+    if (err != STORE_OK)
+        rk_why(why, why_len, "the copy in %s could not be marked as a backup: %s", dir, store_strerror(err));
+    return err;
+}
+
+store_err store_backup_taken(store_txn_t *txn, uint64_t *taken_ms, uint64_t *log_size)
+{
+    MDB_val key = {sizeof BACKUP_KEY - 1, (void *)BACKUP_KEY}, val;
+    store_err err = txn_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if ((err = txn_get(txn, txn->store->meta, &key, &val)) != STORE_OK)
+        return err;
+    if (val.mv_size != 16)
+        return STORE_ECORRUPT;
+    *taken_ms = get_u64(val.mv_data);
+    *log_size = get_u64((const uint8_t *)val.mv_data + 8);
+    return STORE_OK;
+}
+
+store_err store_backup_forget(store_txn_t *txn)
+{
+    MDB_val key = {sizeof BACKUP_KEY - 1, (void *)BACKUP_KEY};
+    store_err err = txn_check(txn, true);
+
+    return err != STORE_OK ? err : txn_del(txn, txn->store->meta, &key);
+}

@@ -370,4 +370,18 @@ store_err store_log_entry_append(store_txn_t *txn, rk_log_entry_t *e, uint64_t *
 store_err store_log_org_event(store_txn_t *txn, rk_log_event event, const org_t *org, uint64_t now_ms)
     RK_WARN_UNUSED;
 
+/* ------------------------------------------------------------------ backup */
+
+/* Writes a consistent, compacted copy of the store into dir (created 0700,
+ * or an existing directory without a data.mdb) from one read transaction,
+ * so the hub may keep running; marks the copy as a backup taken at now_ms
+ * holding *log_size routing-log entries.  The master key is not in it. */
+store_err store_backup(store_t *store, const char *dir, uint64_t now_ms, uint64_t *log_size, char *why,
+                       size_t why_len) RK_WARN_UNUSED;
+/* If this store is a backup that no hub has run on yet: when it was taken
+ * and the log size then (STORE_ENOTFOUND: it is not one). */
+store_err store_backup_taken(store_txn_t *txn, uint64_t *taken_ms, uint64_t *log_size) RK_WARN_UNUSED;
+/* Forgets the backup mark (the hub recorded the restore). */
+store_err store_backup_forget(store_txn_t *txn) RK_WARN_UNUSED;
+
 #endif /* RENKEI_HUB_STORE_H */

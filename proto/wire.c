@@ -29,7 +29,7 @@
 _Static_assert((int)RK_ST_LAST == (int)RENKEI__V1__STATUS__NO_OPEN_REQUEST, "status values drift");
 _Static_assert((int)RK_ST_ACCEPTED == (int)RENKEI__V1__STATUS__ACCEPTED, "status values drift");
 _Static_assert((int)RK_CF_DISCLOSE == (int)RENKEI__V1__CLIENT_FRAME__BODY_DISCLOSE, "frame kinds drift");
-_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_HUB_KEY_ANNOUNCED, "log events drift");
+_Static_assert((int)RK_EV_LAST == (int)RENKEI__V1__LOG_EVENT__EV_RESTORED, "log events drift");
 _Static_assert((int)RK_HF_PROOF == (int)RENKEI__V1__HUB_FRAME__BODY_PROOF, "frame kinds drift");
 
 const char *rk_wire_strerror(rk_wire_err err)
@@ -854,6 +854,7 @@ static const char *const event_names[] = {
     [RK_EV_OPERATOR_REVOKED] = "operator-revoked",
     [RK_EV_MASTER_RESEALED] = "master-resealed",
     [RK_EV_HUB_KEY_ANNOUNCED] = "hub-key-announced",
+    [RK_EV_RESTORED] = "restored",
 };
 
 /* true for a value that names an event this code knows (the values have gaps). */
@@ -969,6 +970,7 @@ rk_wire_err rk_log_entry_encode(const rk_log_entry_t *e, uint8_t **out, size_t *
     if (e->has_key)
         m.key = bin(e->key, RK_KEY_LEN);
     m.previous_until_ms = e->previous_until_ms;
+    m.backup_ms = e->backup_ms;
     if (e->has_hub_key) {
         hub_key_to_pb(&e->hub_key, &hk);
         m.hub_key = &hk;
@@ -1090,6 +1092,7 @@ rk_wire_err rk_log_entry_decode(const uint8_t *buf, size_t len, rk_log_entry_t *
             (err = take_fixed(e->key, RK_KEY_LEN, m->key, "key", why, why_len)) == RK_WIRE_OK)
             e->has_key = true;
         e->previous_until_ms = m->previous_until_ms;
+        e->backup_ms = m->backup_ms;
         if (err == RK_WIRE_OK && m->operator_sig.len != 0 &&
             (err = take_fixed(e->operator_sig, RK_SIG_LEN, m->operator_sig, "operator_sig", why, why_len)) ==
                 RK_WIRE_OK)

@@ -367,9 +367,10 @@ typedef enum rk_log_event {
     RK_EV_OPERATOR_REVOKED = 16,
     RK_EV_MASTER_RESEALED = 17,
     RK_EV_HUB_KEY_ANNOUNCED = 18,
+    RK_EV_RESTORED = 19,
 } rk_log_event;
 
-#define RK_EV_LAST RK_EV_HUB_KEY_ANNOUNCED
+#define RK_EV_LAST RK_EV_RESTORED
 #define RK_SECTION_MAX (10 + RK_ID_MAX + 1 + RK_TYPE_MAX) /* "grant ORG PROCEDURE" */
 #define RK_DIGEST_LEN 32
 
@@ -400,6 +401,7 @@ typedef struct rk_log_entry {
     bool has_key;
     uint8_t key[RK_KEY_LEN]; /* org registered / rekeyed, operator added: the Ed25519 key */
     uint64_t previous_until_ms; /* EV_ORG_KEY_CHANGED: until when the previous key is admitted; 0: not */
+    uint64_t backup_ms;         /* EV_RESTORED: when the backup was taken */
     bool has_operator_sig;
     uint8_t operator_sig[RK_SIG_LEN]; /* see rk_log_entry_sign */
     bool has_hub_key;

@@ -9,7 +9,7 @@ target_link_libraries(renkei_it_harness PUBLIC renkei_wire renkei_keys PkgConfig
 
 set(RENKEI_IT_TESTS
   move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults access
-  reseal)
+  reseal backup)
 foreach(t ${RENKEI_IT_TESTS})
   renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
     LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)
@@ -39,6 +39,7 @@ add_dependencies(test_it_agent_nomem renkei-keygen renkei-hub renkei-ctl)
 # test_it_cmdline checks every program's command line.
 add_dependencies(test_it_cmdline renkei-audit renkei-bench)
 add_dependencies(test_it_access renkei-audit)
+add_dependencies(test_it_backup renkei-audit)
 add_dependencies(test_it_reseal renkei-audit)
 add_dependencies(test_it_hubkey renkei-audit)
 # ...and writes the hub's store behind renkei-ctl's back, as someone with
