@@ -432,6 +432,30 @@ static void hub_key_switched(rk_agent_t *a, const rk_pubkey_t *old)
            a->hub_pub_path);
 }
 
+/* The hub runs on a backup (its welcome says since which routing-log
+ * entry): what it accepted from this organization after the backup is
+ * gone, so those messages go back to pending and are sent again. */
+static void follow_restore(rk_agent_t *a, uint64_t restored_at, uint64_t backup_ms)
+{
+    char why[256] = "";
+    size_t n = 0;
+
+    if (restored_at == 0 || a->mb == NULL)
+        return;
+    if (rk_mailbox_out_restored(a->mb, restored_at, backup_ms, &n, why, sizeof why) != RK_AGENT_OK) {
+        notice(a, "the hub was restored from a backup, but the messages it lost could not be found here: %s",
+               why);
+        return;
+    }
+    if (n > 0) {
+        notice(a,
+               "the hub was restored from a backup: %zu message%s it had accepted after the backup %s sent "
+               "again",
+               n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
+        a->next_resend_ms = 0;
+    }
+}
+
 /* Files one decoded frame; takes ownership of f's contents. */
 static rk_agent_err file_frame(rk_agent_t *a, rk_hub_frame_t *f)
 {
@@ -440,6 +464,7 @@ static rk_agent_err file_frame(rk_agent_t *a, rk_hub_frame_t *f)
     switch (f->kind) {
     case RK_HF_WELCOME:
         hub_key_learn(a, f->u.welcome.has_hub_key, &f->u.welcome.hub_key);
+        follow_restore(a, f->u.welcome.restored_at, f->u.welcome.restored_backup_ms);
         snprintf(a->org, sizeof a->org, "%s", f->u.welcome.org);
         snprintf(a->kind, sizeof a->kind, "%s", f->u.welcome.kind);
         a->max_payload = f->u.welcome.max_payload;
@@ -705,6 +730,7 @@ static rk_agent_err connect_once(rk_agent_t *a, char *why, size_t why_len)
     {
         const rk_session_welcome *w = rk_session_welcomed(a->sess);
         hub_key_learn(a, w->has_hub_key, &w->hub_key);
+        follow_restore(a, w->restored_at, w->restored_backup_ms);
         snprintf(a->org, sizeof a->org, "%s", w->org);
         snprintf(a->kind, sizeof a->kind, "%s", w->kind);
         a->max_payload = w->max_payload;

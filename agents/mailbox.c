@@ -1770,3 +1770,99 @@ rk_agent_err rk_mailbox_hub_key_get(rk_mailbox_t *mb, rk_hub_key_state *st, rk_h
     mdb_txn_abort(txn);
     return err;
 }
+
+/* ------------------------------------------------------------------ restore */
+
+#define META_RESTORED "restored.seen"
+
+rk_agent_err rk_mailbox_out_restored(rk_mailbox_t *mb, uint64_t restored_at, uint64_t backup_ms, size_t *n,
+                                     char *why, size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val mk = {sizeof META_RESTORED - 1, (void *)META_RESTORED}, mv, k, v;
+    uint8_t mark[16], (*gone)[RK_MSGID_LEN] = NULL;
+    size_t n_gone = 0, cap = 0;
+    int rc;
+
+    *n = 0;
+    be64(restored_at, mark);
+    be64(backup_ms, mark + 8);
+    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
+        return lmdb_fail(rc, "looking for messages a restored hub lost", why, why_len);
+    rc = mdb_get(txn, mb->meta, &mk, &mv);
+    if (rc == 0 && mv.mv_size == sizeof mark && memcmp(mv.mv_data, mark, sizeof mark) == 0) {
+        mdb_txn_abort(txn); /* this restore was seen before */
+        return RK_AGENT_OK;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return finish(txn, rc, false, "looking for messages a restored hub lost", why, why_len);
+    /* The messages whose routing-log entry is at restored_at or after: the
+     * hub accepted them after the backup it now runs on. */
+    rc = mdb_cursor_open(txn, mb->out_log, &cur);
+    for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_FIRST) : rc; rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t size = 0;
+        const uint8_t *b = v.mv_data;
+        if (k.mv_size != RK_MSGID_LEN || v.mv_size != 8) {
+            rc = -1;
+            rk_why(why, why_len, "agent store: an outbox log position is damaged");
+            break;
+        }
+        for (int i = 0; i < 8; i++)
+            size = (size << 8) | b[i];
+        if (size == 0 || size - 1 < restored_at)
+            continue;
+        if (n_gone == cap) {
+            size_t c = cap ? cap * 2 : 64;
+            uint8_t(*g)[RK_MSGID_LEN] = realloc(gone, c * sizeof *g);
+            if (g == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            gone = g;
+            cap = c;
+        }
+        memcpy(gone[n_gone++], k.mv_data, RK_MSGID_LEN);
+    }
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    for (size_t i = 0; rc == 0 && i < n_gone; i++) {
+        MDB_val gk = {RK_MSGID_LEN, gone[i]};
+        out_rec d;
+        rc = out_read(mb, txn, gone[i], &d, NULL, why, why_len);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0; /* purged meanwhile */
+            continue;
+        }
+        if (rc != 0)
+            break;
+        /* Only ACCEPTED: a later step (delivered, answered, refused,
+         * expired) came from the hub after the message reached its
+         * recipient or its end, and stays true. */
+        if (d.st.state != RK_MSG_ACCEPTED)
+            continue;
+        d.st.state = RK_MSG_PENDING;
+        d.st.accepted_ms = 0;
+        d.st.seq = 0;
+        d.st.next_try_ms = 0;
+        d.st.status = RK_ST_UNSPECIFIED;
+        copy_text(d.st.detail, sizeof d.st.detail,
+                  "the hub was restored from a backup taken before it accepted "
+                  "this message: sent again");
+        if ((rc = out_write(mb, txn, &d, why, why_len)) == 0 &&
+            (rc = mdb_del(txn, mb->out_log, &gk, NULL)) == 0)
+            (*n)++;
+    }
+    free(gone);
+    if (rc == 0) {
+        mv.mv_size = sizeof mark;
+        mv.mv_data = mark;
+        rc = mdb_put(txn, mb->meta, &mk, &mv, 0);
+    }
+    if (rc != 0)
+        *n = 0;
+    return finish(txn, rc, true, "looking for messages a restored hub lost", why, why_len);
+}

@@ -104,6 +104,14 @@ rk_agent_err rk_mailbox_out_due(rk_mailbox_t *mb, uint64_t now_ms, uint64_t sent
 rk_agent_err rk_mailbox_out_list(rk_mailbox_t *mb, const rk_status_filter *f, rk_msg_status **list,
                                  size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
 
+/* The hub runs on a backup now: its welcome named restored_at (the index
+ * of its EV_RESTORED entry) and backup_ms.  Every message here ACCEPTED
+ * with its routing-log entry at restored_at or after is gone from the hub:
+ * it goes back to PENDING (its log position forgotten), to be sent again.
+ * Done once per restore (meta "restored.seen"); *n says how many. */
+rk_agent_err rk_mailbox_out_restored(rk_mailbox_t *mb, uint64_t restored_at, uint64_t backup_ms, size_t *n,
+                                     char *why, size_t why_len) RK_WARN_UNUSED;
+
 /* ------------------------------------------------------------------ inbox */
 
 typedef enum rk_inbox_state {

@@ -146,6 +146,7 @@ struct hub {
     void *monitor;         /* the router's socket events: connections that closed */
     conns_t *conns;
     catalogue_t *cat; /* the procedure catalogue in force */
+    uint64_t restored_at, restored_backup_ms; /* the store's newest restore (welcome), 0: none */
     uint64_t cat_gen; /* its generation in the store */
     /* Sockets that closed, by fd: closed_at[fd] is the value n_closed took
      * when fd last closed (a frame read before that came on an older
@@ -503,6 +504,9 @@ static hub_err record_restore(hub_t *hub, char *why, size_t why_len)
     rk_log_entry_t e;
     store_err err = store_begin(hub->store, true, &txn);
 
+    if (err == STORE_OK &&
+        (err = store_restored(txn, &hub->restored_at, &hub->restored_backup_ms)) == STORE_ENOTFOUND)
+        err = STORE_OK;
     if (err == STORE_OK && (err = store_backup_taken(txn, &taken, &size)) == STORE_ENOTFOUND) {
         store_abort(&txn);
         return HUB_OK;
@@ -514,8 +518,12 @@ static hub_err record_restore(hub_t *hub, char *why, size_t why_len)
         e.backup_ms = taken;
         err = store_log_entry_append(txn, &e, &index);
     }
-    if (err == STORE_OK && (err = store_backup_forget(txn)) == STORE_OK)
+    if (err == STORE_OK && (err = store_backup_forget(txn, index, taken)) == STORE_OK)
         err = store_commit(&txn);
+    if (err == STORE_OK) {
+        hub->restored_at = index;
+        hub->restored_backup_ms = taken;
+    }
     store_abort(&txn);
     if (err != STORE_OK) {
         rk_why(why, why_len,
@@ -776,6 +784,8 @@ static void on_hello(hub_t *hub, const conn_rid_t *rid, const char *from, bool r
         snprintf(it->frame.u.welcome.kind, sizeof it->frame.u.welcome.kind, "%s", org_kind_name(org.kind));
     it->frame.u.welcome.hub_time_ms = rk_wall_ms();
     it->frame.u.welcome.max_payload = (uint32_t)hub->cfg.max_what;
+    it->frame.u.welcome.restored_at = hub->restored_at;
+    it->frame.u.welcome.restored_backup_ms = hub->restored_backup_ms;
     if (hub->cfg.hub_key != NULL) {
         it->frame.u.welcome.has_hub_key = true;
         it->frame.u.welcome.hub_key = *hub->cfg.hub_key;

@@ -3077,10 +3077,36 @@ store_err store_backup_taken(store_txn_t *txn, uint64_t *taken_ms, uint64_t *log
     return STORE_OK;
 }
 
-store_err store_backup_forget(store_txn_t *txn)
+#define RESTORED_KEY "restored"
+
+store_err store_backup_forget(store_txn_t *txn, uint64_t restored_at, uint64_t backup_ms)
 {
     MDB_val key = {sizeof BACKUP_KEY - 1, (void *)BACKUP_KEY};
+    MDB_val rkey = {sizeof RESTORED_KEY - 1, (void *)RESTORED_KEY}, val;
+    uint8_t rec[16];
     store_err err = txn_check(txn, true);
 
-    return err != STORE_OK ? err : txn_del(txn, txn->store->meta, &key);
+    if (err != STORE_OK || (err = txn_del(txn, txn->store->meta, &key)) != STORE_OK)
+        return err;
+    put_u64(rec, restored_at);
+    put_u64(rec + 8, backup_ms);
+    val.mv_data = rec;
+    val.mv_size = sizeof rec;
+    return txn_put(txn, txn->store->meta, &rkey, &val, 0);
+}
+
+store_err store_restored(store_txn_t *txn, uint64_t *restored_at, uint64_t *backup_ms)
+{
+    MDB_val key = {sizeof RESTORED_KEY - 1, (void *)RESTORED_KEY}, val;
+    store_err err = txn_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if ((err = txn_get(txn, txn->store->meta, &key, &val)) != STORE_OK)
+        return err;
+    if (val.mv_size != 16)
+        return STORE_ECORRUPT;
+    *restored_at = get_u64(val.mv_data);
+    *backup_ms = get_u64((const uint8_t *)val.mv_data + 8);
+    return STORE_OK;
 }

@@ -381,7 +381,11 @@ store_err store_backup(store_t *store, const char *dir, uint64_t now_ms, uint64_
 /* If this store is a backup that no hub has run on yet: when it was taken
  * and the log size then (STORE_ENOTFOUND: it is not one). */
 store_err store_backup_taken(store_txn_t *txn, uint64_t *taken_ms, uint64_t *log_size) RK_WARN_UNUSED;
-/* Forgets the backup mark (the hub recorded the restore). */
-store_err store_backup_forget(store_txn_t *txn) RK_WARN_UNUSED;
+/* Forgets the backup mark (the hub recorded the restore as log entry
+ * restored_at) and remembers that restore as the store's newest. */
+store_err store_backup_forget(store_txn_t *txn, uint64_t restored_at, uint64_t backup_ms) RK_WARN_UNUSED;
+/* The store's newest restore from a backup: its EV_RESTORED entry's index
+ * and when the backup was taken (STORE_ENOTFOUND: never restored). */
+store_err store_restored(store_txn_t *txn, uint64_t *restored_at, uint64_t *backup_ms) RK_WARN_UNUSED;
 
 #endif /* RENKEI_HUB_STORE_H */

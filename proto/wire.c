@@ -682,6 +682,8 @@ rk_wire_err rk_hub_frame_encode(const rk_hub_frame_t *f, uint8_t **out, size_t *
         welcome.kind = (char *)f->u.welcome.kind;
         welcome.hub_time_ms = f->u.welcome.hub_time_ms;
         welcome.max_payload = f->u.welcome.max_payload;
+        welcome.restored_at = f->u.welcome.restored_at;
+        welcome.restored_backup_ms = f->u.welcome.restored_backup_ms;
         if (f->u.welcome.has_hub_key) {
             hub_key_to_pb(&f->u.welcome.hub_key, &welcome_hk);
             welcome.hub_key = &welcome_hk;
@@ -1152,6 +1154,8 @@ rk_wire_err rk_hub_frame_decode(const uint8_t *buf, size_t len, rk_hub_frame_t *
         strcpy(f->u.welcome.kind, m->welcome->kind);
         f->u.welcome.hub_time_ms = m->welcome->hub_time_ms;
         f->u.welcome.max_payload = m->welcome->max_payload;
+        f->u.welcome.restored_at = m->welcome->restored_at;
+        f->u.welcome.restored_backup_ms = m->welcome->restored_backup_ms;
         if (m->welcome->hub_key != NULL) {
             if ((err = hub_key_from_pb(m->welcome->hub_key, &f->u.welcome.hub_key, why, why_len)) !=
                 RK_WIRE_OK)

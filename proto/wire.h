@@ -292,6 +292,8 @@ typedef struct rk_hub_frame {
             uint32_t max_payload;
             bool has_hub_key;
             rk_hub_key_stmt_t hub_key; /* the hub's key change it announces or just made */
+            uint64_t restored_at;      /* the newest EV_RESTORED entry's index; 0: never restored */
+            uint64_t restored_backup_ms; /* when that backup was taken */
         } welcome;
         rk_result_t result;
         struct {

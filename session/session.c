@@ -501,6 +501,8 @@ static rk_session_err read_one(rk_session_t *s, rk_hub_frame_t *f, char *why, si
         s->welcome.max_payload = f->u.welcome.max_payload;
         s->welcome.has_hub_key = f->u.welcome.has_hub_key;
         s->welcome.hub_key = f->u.welcome.hub_key;
+        s->welcome.restored_at = f->u.welcome.restored_at;
+        s->welcome.restored_backup_ms = f->u.welcome.restored_backup_ms;
         s->welcomed = true;
     }
     return RK_SESSION_OK;

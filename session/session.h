@@ -111,6 +111,8 @@ typedef struct rk_session_welcome {
     uint32_t max_payload;
     bool has_hub_key;          /* the hub announces (or just made) a change of its key: */
     rk_hub_key_stmt_t hub_key; /* the statement, not checked here (the caller trusts a key) */
+    uint64_t restored_at;      /* the hub's newest restore from a backup: its log entry; 0: none */
+    uint64_t restored_backup_ms; /* when that backup was taken */
 } rk_session_welcome;
 
 /* Makes the socket, sets its keys and options, attaches the monitor and

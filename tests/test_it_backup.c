@@ -3,8 +3,10 @@
  * with the real renkei-hub, renkei-ctl, renkei-agent and renkei-audit over
  * CURVE: the copy is consistent (what was queued when it was taken is
  * delivered after the restore), a hub started on it records the restore on
- * the routing log, and an auditor that saw entries after the backup is told
- * the log was rolled back, never silently served a shorter history.
+ * the routing log, the sender of a message the hub accepted after the
+ * backup is told on reconnect and sends it again, and an auditor that saw
+ * entries after the backup is told the log was rolled back, never silently
+ * served a shorter history.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,11 +111,26 @@ static void test_backup_and_restore(void **state)
     assert_int_equal(it_hub_restart(env, NULL), 0);
     assert_true(it_hub_log_wait(env, "this store was restored from a backup", 10000));
 
-    /* what was queued at the backup arrives */
-    assert_non_null(serve = it_serve_start(env, "power", NULL, 1));
+    /* the sender is told on reconnect: what the hub accepted after the
+     * backup goes again */
+    if (it_agent(env, "city.x", NULL, &r, "flush", NULL) != 0)
+        fail_msg("flush after the restore: %s%s", r.out, r.err);
+    assert_non_null(strstr(r.err,
+                           "the hub was restored from a backup: 1 message it had accepted after the backup "
+                           "is sent again"));
+    it_run_clear(&r);
+    /* told once: a second connection sends nothing again */
+    if (it_agent(env, "city.x", NULL, &r, "flush", NULL) != 0)
+        fail_msg("second flush: %s%s", r.out, r.err);
+    assert_null(strstr(r.err, "restored from a backup"));
+    it_run_clear(&r);
+
+    /* what was queued at the backup arrives, and what was lost with it */
+    assert_non_null(serve = it_serve_start(env, "power", NULL, 2));
     assert_int_equal(it_proc_wait(serve, 30), 0);
     out = it_proc_out(serve);
     assert_non_null(strstr(out, "{\"before\":1}"));
+    assert_non_null(strstr(out, "{\"after\":1}"));
     free(out);
 
     /* the auditor that saw the later entries is told, not served a shorter
