@@ -283,6 +283,59 @@ static void test_log_position_kept(void **state)
     assert_int_equal(size, 60);
 }
 
+static void accept_at(fixture *f, uint8_t n, uint64_t log_size, uint64_t now)
+{
+    rk_result_t r;
+    memset(&r, 0, sizeof r);
+    r.has_msg_id = true;
+    id_of(r.msg_id, n);
+    r.status = RK_ST_ACCEPTED;
+    r.seq = 100 + n;
+    r.log_size = log_size;
+    assert_int_equal(rk_mailbox_out_result(f->mb, &r, now, NULL, NULL, 0), RK_AGENT_OK);
+}
+
+/* The hub came back from a backup whose log ends at index 10: what it
+ * accepted at 10 or after, and never got further, goes back to pending,
+ * once; the rest keeps its state. */
+static void test_restored_hub_lost_messages(void **state)
+{
+    fixture *f = *state;
+    uint8_t id[RK_MSGID_LEN];
+    uint64_t size = 0;
+    size_t n = 99;
+
+    add_out(f, 1, false, 1000);
+    accept_at(f, 1, 10, 1100); /* entry 9: in the backup */
+    add_out(f, 2, false, 1000);
+    accept_at(f, 2, 11, 1100); /* entry 10: lost */
+    add_out(f, 3, false, 1000);
+    accept_at(f, 3, 12, 1100); /* entry 11, delivered since: stays */
+    assert_true(notice(f, 3, RK_ST_DELIVERED, 1200));
+    add_out(f, 4, false, 1000); /* never accepted: still pending */
+
+    assert_int_equal(rk_mailbox_out_restored(f->mb, 10, 777, &n, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(get_out(f, 1).state, RK_MSG_ACCEPTED);
+    assert_int_equal(get_out(f, 2).state, RK_MSG_PENDING);
+    assert_true(get_out(f, 2).next_try_ms == 0);
+    assert_int_equal(get_out(f, 3).state, RK_MSG_DELIVERED);
+    assert_int_equal(get_out(f, 4).state, RK_MSG_PENDING);
+    /* its old log position is forgotten: the next ACCEPTED names the new one */
+    id_of(id, 2);
+    assert_int_equal(rk_mailbox_out_log_size(f->mb, id, &size, NULL, 0), RK_AGENT_ENOTFOUND);
+    accept_at(f, 2, 15, 1300);
+    assert_int_equal(rk_mailbox_out_log_size(f->mb, id, &size, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(size, 15);
+    /* the same restore again changes nothing; another one is acted on */
+    assert_int_equal(rk_mailbox_out_restored(f->mb, 10, 777, &n, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(get_out(f, 2).state, RK_MSG_ACCEPTED);
+    assert_int_equal(rk_mailbox_out_restored(f->mb, 14, 888, &n, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(get_out(f, 2).state, RK_MSG_PENDING);
+}
+
 /* A reply from another organization than the recipient does not answer. */
 static void test_reply_from_someone_else(void **state)
 {
@@ -1432,6 +1485,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_happy_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_never_moves_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_position_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restored_hub_lost_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_from_someone_else, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_refused_and_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_reply_complete_when_delivered, setup, teardown),
