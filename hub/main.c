@@ -215,8 +215,8 @@ static void reload(daemon_t *d)
     policy_ttl_t was, now;
     int changed = 0, kept = 0, rc;
     static const char *const fixed[] = {
-        "data", "key", "master-key", "next-key", "previous-key", "bind", "ready-file", "log-origin",
-        "max-payload", "map-size", "batch", "verify-threads",
+        "data",       "key",        "master-key",  "next-key", "previous-key", "bind",
+        "ready-file", "log-origin", "max-payload", "map-size", "batch",        "verify-threads",
     };
     bool same[sizeof fixed / sizeof fixed[0]];
 
@@ -266,7 +266,8 @@ static void reload(daemon_t *d)
     o->queue_limit = fresh.queue_limit;
     o->verbose = fresh.verbose;
     hub_options_free(&fresh);
-    hub_log(d->log, HUB_LOG_NOTICE, "configuration reloaded%s%s: %d change%s applied, %d waiting for a restart",
+    hub_log(d->log, HUB_LOG_NOTICE,
+            "configuration reloaded%s%s: %d change%s applied, %d waiting for a restart",
             config != NULL ? " from " : "", config != NULL ? config : " (no --config file)", changed,
             changed == 1 ? "" : "s", kept);
 }
@@ -276,8 +277,9 @@ static void tick(void *ctx)
 {
     daemon_t *d = ctx;
     if (usr1_received || usr2_received) {
-        hub_log(d->log, HUB_LOG_NOTICE, "%s received: renkei-hub has no use for it and goes on (SIGHUP reloads "
-                                        "the configuration, SIGTERM stops)",
+        hub_log(d->log, HUB_LOG_NOTICE,
+                "%s received: renkei-hub has no use for it and goes on (SIGHUP reloads "
+                "the configuration, SIGTERM stops)",
                 usr1_received ? "SIGUSR1" : "SIGUSR2");
         if (usr1_received)
             usr1_received = 0;
@@ -296,13 +298,24 @@ static void tick(void *ctx)
     }
 }
 
+/* The folder path names ("." for a bare name, "/" for one at the root). */
+static void folder_of(const char *path, char *dir, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, len, ".");
+    else if (slash == path)
+        snprintf(dir, len, "/");
+    else
+        snprintf(dir, len, "%.*s", (int)(slash - path), path);
+}
+
 /* --check-config: what a start would need, without writing anything (no
  * store, no data directory, no lock, no ready file). */
 static bool check_files(const options_t *o, char *why, size_t why_len)
 {
     char dir[4096], data_mdb[4096];
     struct stat st;
-    const char *slash;
     void *zctx, *sock;
     int rc;
 
@@ -312,12 +325,10 @@ static bool check_files(const options_t *o, char *why, size_t why_len)
             return false;
     }
     if (o->ready_file != NULL) {
-        slash = strrchr(o->ready_file, '/');
-        snprintf(dir, sizeof dir, "%.*s", slash == NULL ? 1 : slash == o->ready_file ? 1 : (int)(slash - o->ready_file),
-                 slash == NULL ? "." : o->ready_file);
+        folder_of(o->ready_file, dir, sizeof dir);
         if (access(dir, W_OK) != 0) {
             rk_why(why, why_len, "cannot write the ready file %s: folder %s: %s", o->ready_file, dir,
-                     strerror(errno));
+                   strerror(errno));
             return false;
         }
     }
@@ -326,12 +337,10 @@ static bool check_files(const options_t *o, char *why, size_t why_len)
             rk_why(why, why_len, "cannot use data directory %s: %s", o->data, strerror(errno));
             return false;
         }
-        slash = strrchr(o->data, '/');
-        snprintf(dir, sizeof dir, "%.*s", slash == NULL ? 1 : slash == o->data ? 1 : (int)(slash - o->data),
-                 slash == NULL ? "." : o->data);
+        folder_of(o->data, dir, sizeof dir);
         if (access(dir, W_OK) != 0) {
             rk_why(why, why_len, "data directory %s does not exist and cannot be created in %s: %s", o->data,
-                     dir, strerror(errno));
+                   dir, strerror(errno));
             return false;
         }
         printf("data directory %s does not exist yet: the first start creates it\n", o->data);
@@ -341,17 +350,15 @@ static bool check_files(const options_t *o, char *why, size_t why_len)
     } else if (access(o->data, R_OK | W_OK | X_OK) != 0) {
         rk_why(why, why_len, "cannot use data directory %s: %s", o->data, strerror(errno));
         return false;
-    } else if (snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", o->data) > 0 && access(data_mdb, F_OK) != 0) {
+    } else if (snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", o->data) > 0 &&
+               access(data_mdb, F_OK) != 0) {
         printf("data directory %s holds no store yet: the first start creates it\n", o->data);
     }
     /* The endpoint: bound for a moment, without CURVE, then closed.  An ipc
      * endpoint would leave its socket file behind: only its folder is
      * checked. */
     if (strncmp(o->bind, "ipc://", 6) == 0) {
-        const char *p = o->bind + 6;
-        slash = strrchr(p, '/');
-        snprintf(dir, sizeof dir, "%.*s", slash == NULL ? 1 : slash == p ? 1 : (int)(slash - p),
-                 slash == NULL ? "." : p);
+        folder_of(o->bind + 6, dir, sizeof dir);
         if (access(dir, W_OK) != 0) {
             rk_why(why, why_len, "cannot bind %s: folder %s: %s", o->bind, dir, strerror(errno));
             return false;
@@ -431,8 +438,10 @@ int main(int argc, char **argv)
                  !hubkey_switch_check(store, identity, &other_key, &hub_key, &hub_key_at, why, sizeof why)))
                 goto fail;
         } else if (opt.previous_key != NULL) {
-            snprintf(why, sizeof why, "--previous-key: data directory %s holds no store whose routing log "
-                                      "announces --key", opt.data);
+            snprintf(why, sizeof why,
+                     "--previous-key: data directory %s holds no store whose routing log "
+                     "announces --key",
+                     opt.data);
             goto fail;
         }
         printf("configuration OK\n");

@@ -66,8 +66,9 @@ const rk_cli_opt_t hub_option_table[HUB_OPT_COUNT] = {
          "read options from FILE (lines 'name = value', names as\nthe long options; command-line "
          "options win)",
          NULL, -1, 0},
-    [HUB_OPT_CHECK_CONFIG] = {"check-config", 0, NULL,
-                              "check keys, files, store and endpoint, writing\nnothing; print 'configuration OK'", NULL, -1, 0},
+    [HUB_OPT_CHECK_CONFIG] =
+        {"check-config", 0, NULL,
+         "check keys, files, store and endpoint, writing\nnothing; print 'configuration OK'", NULL, -1, 0},
     [HUB_OPT_VERBOSE] = {"verbose", 'v', NULL, "log every routed message (never WHO or WHAT)", NULL, -1, 0},
     [HUB_OPT_HELP] = {"help", 'h', NULL, "show this help", NULL, -1, 0},
     [HUB_OPT_NEXT_KEY] =

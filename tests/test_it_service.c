@@ -231,9 +231,10 @@ static void test_reload_under_load(void **state)
     }
     snprintf(idf, sizeof idf, "%s", it_path(env, "out/city.x.ids"));
     {
-        const char *args[] = {"--to", "power", "--type", TYPE, "--persons", "10", "--count", "1500", "--id-file",
-                              idf, "--flush-secs", "120", "--wait-secs", "120", "--linger-secs", "1",
-                              "--timeout-ms", "3000", NULL};
+        const char *args[] = {"--to",        "power", "--type",        TYPE, "--persons",    "10",
+                              "--count",     "1500",  "--id-file",     idf,  "--flush-secs", "120",
+                              "--wait-secs", "120",   "--linger-secs", "1",  "--timeout-ms", "3000",
+                              NULL};
         assert_non_null(send = it_load_start(env, "send", "city.x", args));
     }
     sleep_ms(500);
@@ -296,13 +297,14 @@ static void test_one_hub_per_data(void **state)
     pid = it_hub_pid(env);
     snprintf(key, sizeof key, "%s", it_path(env, "keys/hub.key"));
     {
-        const char *argv[] = {"--data", it_hub_data(env), "--key", key, "--master-key", it_master_path(env),
+        const char *argv[] = {"--data", it_hub_data(env),    "--key",
+                              key,      "--master-key",      it_master_path(env),
                               "--bind", "tcp://127.0.0.1:*", NULL};
         int st = it_run(env, "renkei-hub", argv, NULL, 20, &r);
         snprintf(pidtext, sizeof pidtext, "PID %ld", (long)pid);
         if (st == 0 || strstr(r.err, pidtext) == NULL || strstr(r.err, "another renkei-hub") == NULL)
-            fail_msg("second hub on the same data: expected a refusal naming %s, got exit %d: %s", pidtext, st,
-                     r.err);
+            fail_msg("second hub on the same data: expected a refusal naming %s, got exit %d: %s", pidtext,
+                     st, r.err);
         it_run_clear(&r);
     }
     /* renkei-ctl works beside the running hub */
