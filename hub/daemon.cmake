@@ -14,17 +14,18 @@ add_library(renkei_hub STATIC ${RENKEI_HUB_SOURCES})
 target_include_directories(renkei_hub PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(renkei_hub PUBLIC renkei_store renkei_tlog renkei_keys renkei_wire PkgConfig::ZMQ PkgConfig::SODIUM Threads::Threads)
 
-add_executable(renkei-hub ${CMAKE_CURRENT_SOURCE_DIR}/main.c ${CMAKE_CURRENT_SOURCE_DIR}/options.c)
-target_link_libraries(renkei-hub PRIVATE renkei_hub)
+add_executable(renkei-hub ${CMAKE_CURRENT_SOURCE_DIR}/main.c ${CMAKE_CURRENT_SOURCE_DIR}/options.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/service.c)
+target_link_libraries(renkei-hub PRIVATE renkei_hub PkgConfig::SYSTEMD)
 
 if(RENKEI_TESTS)
   # For the tests only, never installed: the same daemon over a store that
   # fails on request (store.c, RENKEI_STORE_FAULTS), so that every failure
   # path of the hub's loop is run, not only reviewed.
   add_executable(renkei-hub-faults ${CMAKE_CURRENT_SOURCE_DIR}/main.c ${CMAKE_CURRENT_SOURCE_DIR}/options.c
-    ${RENKEI_HUB_SOURCES} ${RENKEI_STORE_SOURCES})
+    ${CMAKE_CURRENT_SOURCE_DIR}/service.c ${RENKEI_HUB_SOURCES} ${RENKEI_STORE_SOURCES})
   target_compile_definitions(renkei-hub-faults PRIVATE RENKEI_STORE_FAULTS)
   target_include_directories(renkei-hub-faults PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(renkei-hub-faults PRIVATE renkei_catalogue renkei_tlog renkei_keys renkei_wire lmdb::lmdb
-    PkgConfig::ZMQ PkgConfig::SODIUM Threads::Threads)
+    PkgConfig::ZMQ PkgConfig::SODIUM PkgConfig::SYSTEMD Threads::Threads)
 endif()

@@ -1953,7 +1953,13 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
     hub->last_sweep_ms = rk_mono_ms();
     while (!*stop) {
         inbatch_t *cur = &hub->in[hub->cur], *next = &hub->in[!hub->cur];
-        int rc = zmq_poll(items, 3, cur->n > 0 ? 0 : POLL_MS);
+        int rc;
+        if (hub->cfg.tick != NULL) {
+            hub->cfg.tick(hub->cfg.tick_ctx);
+            if (*stop)
+                break;
+        }
+        rc = zmq_poll(items, 3, cur->n > 0 ? 0 : POLL_MS);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -1985,6 +1991,16 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
     }
     record_counts(hub, true);
     return HUB_OK;
+}
+
+void hub_reconfigure(hub_t *hub, const policy_ttl_t *ttl, uint64_t queue_limit)
+{
+    const catalogue_t *cat = hub->cfg.ttl.cat; /* the catalogue's own ttl stays */
+    hub->cfg.ttl = *ttl;
+    if (hub->cfg.ttl.default_ms == 0)
+        policy_ttl_init(&hub->cfg.ttl);
+    hub->cfg.ttl.cat = cat;
+    hub->cfg.queue_limit = queue_limit != 0 ? queue_limit : 100000;
 }
 
 const char *hub_endpoint(const hub_t *hub)

@@ -36,6 +36,10 @@ typedef struct hub_config {
     const rk_hub_key_stmt_t *hub_key; /* the hub's key change to carry in every welcome; NULL: none */
     int verify_threads;      /* threads checking signatures ahead of the turn: < 0 one per
                               * CPU beyond the first (1..8); 0 none (checked in the turn) */
+    void (*tick)(void *ctx); /* if set: called once per loop turn, between turns (at least
+                              * every 200 ms), in the loop's thread; it may call
+                              * hub_reconfigure (the daemon's signals, its watchdog) */
+    void *tick_ctx;
 } hub_config_t;
 
 typedef enum hub_err {
@@ -55,6 +59,12 @@ hub_err hub_new(const hub_config_t *cfg, store_t *store, const rk_identity_t *id
 /* Runs the event loop until *stop becomes non-zero.  Returns HUB_OK on a
  * requested stop. */
 hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop);
+
+/* Changes what may change while the hub runs: the time-to-live per type
+ * (for messages accepted from now on: a queued message keeps the expiry it
+ * was given when accepted) and the queue limit (0: the default).  Connections and queues are
+ * untouched.  Call between turns (from cfg.tick) only. */
+void hub_reconfigure(hub_t *hub, const policy_ttl_t *ttl, uint64_t queue_limit);
 
 /* The endpoint actually bound (after wildcard ports are resolved). */
 const char *hub_endpoint(const hub_t *hub);

@@ -2,7 +2,7 @@
  * renkei-hub - the linkage hub daemon.
  *
  * main() reads like a checklist: process hardening -> options -> config ->
- * keys -> store -> bind -> signals -> loop -> one teardown.
+ * keys -> lock -> store -> signals -> bind -> ready -> loop -> one teardown.
  */
 #include <errno.h>
 #include <signal.h>
@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <zmq.h>
 
 #include <sodium.h>
 
@@ -23,17 +26,30 @@
 #include "log.h"
 #include "options.h"
 #include "policy.h"
+#include "service.h"
 #include "store.h"
+#include "why.h"
 
 #define DEFAULT_BIND "tcp://127.0.0.1:7750"
 #define DEFAULT_MAX_PAYLOAD 65536
+#define LOADED_HELP 100 /* load_options: --help was printed */
 
-static volatile sig_atomic_t stop_requested;
+/* Set by the signal handlers, acted on between the loop's turns (tick). */
+static volatile sig_atomic_t stop_requested, reload_requested, usr1_received, usr2_received;
 
+/* SIGTERM, SIGINT: stop after the turn under way (committed, answered);
+ * SIGHUP: re-read the configuration; SIGUSR1, SIGUSR2: logged and
+ * otherwise ignored; SIGPIPE: ignored. */
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else if (sig == SIGUSR1)
+        usr1_received = 1;
+    else if (sig == SIGUSR2)
+        usr2_received = 1;
+    else
+        stop_requested = 1;
 }
 
 static const rk_cli_prog_t program = {
@@ -46,8 +62,24 @@ static const rk_cli_prog_t program = {
     .n_opts = HUB_OPT_COUNT,
 };
 
-static bool check_required(const options_t *o, char *why, size_t why_len)
+/* Where systemd puts the files of LoadCredential= (the unit's %d). */
+static char *credential(const char *name)
 {
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    char path[4096];
+    if (dir == NULL || dir[0] != '/' ||
+        (size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path || access(path, R_OK) != 0)
+        return NULL;
+    return strdup(path);
+}
+
+static bool check_required(options_t *o, char *why, size_t why_len)
+{
+    /* Under systemd, keys given as credentials need no option. */
+    if (o->key == NULL)
+        o->key = credential("hub.key");
+    if (o->master_key == NULL)
+        o->master_key = credential("master.key");
     if (o->data == NULL)
         snprintf(why, why_len, "no data directory: give --data DIR");
     else if (o->key == NULL)
@@ -64,6 +96,288 @@ static bool check_required(const options_t *o, char *why, size_t why_len)
     else
         return true;
     return false;
+}
+
+/* The options from the command line, then from the configuration file it
+ * names, with their defaults, checked.  Returns 0, a usage error's exit
+ * status > 0 (already reported), LOADED_HELP when help was printed, or
+ * -1 with a message in why. */
+static int load_options(int argc, char **argv, options_t *opt, const char **config, char *why, size_t why_len)
+{
+    rk_cli_args_t args;
+    int status;
+
+    memset(opt, 0, sizeof *opt);
+    opt->verify_threads = -1;
+    policy_ttl_init(&opt->ttl);
+    *config = NULL;
+    status = rk_cli_parse(&program, argc, argv, &args);
+    if (status == 0 && args.npos > 0)
+        status = rk_cli_usage_error(&args, "unexpected argument '%s'", args.pos[0]);
+    for (int i = 0; status == 0 && i < args.ngiven; i++) {
+        int id = args.given[i].opt;
+        if (id == HUB_OPT_CONFIG)
+            *config = args.given[i].value;
+        else if (id == HUB_OPT_CHECK_CONFIG)
+            opt->check_config = true;
+        else if (id == HUB_OPT_VERBOSE)
+            opt->verbose = true;
+        else if (!hub_options_set(opt, hub_option_table[id].name, args.given[i].value, false, why, why_len))
+            status = rk_cli_usage_error(&args, "%s", why);
+    }
+    if (status > 0 && args.err != RK_CLI_E_NONE)
+        rk_cli_report(&args);
+    rk_cli_args_free(&args);
+    if (status == RK_CLI_HELP)
+        return LOADED_HELP;
+    if (status != 0)
+        return status;
+
+    if (*config != NULL && !hub_options_read_file(opt, *config, why, why_len))
+        return -1;
+    if (!check_required(opt, why, why_len))
+        return -1;
+    if (opt->bind == NULL && (opt->bind = strdup(DEFAULT_BIND)) == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    if (opt->max_payload == 0)
+        opt->max_payload = DEFAULT_MAX_PAYLOAD;
+    if (opt->max_payload > RK_WHAT_CEILING) {
+        snprintf(why, why_len, "--max-payload may be at most %u bytes", RK_WHAT_CEILING);
+        return -1;
+    }
+    return 0;
+}
+
+/* The time-to-live the options give: per type, and the default (--ttl). */
+static policy_ttl_t effective_ttl(const options_t *o)
+{
+    policy_ttl_t ttl = o->ttl;
+    if (o->ttl_s != 0)
+        ttl.default_ms = (uint64_t)o->ttl_s * 1000;
+    return ttl;
+}
+
+/* What renkei-hub needs between the loop's turns. */
+typedef struct daemon {
+    int argc;
+    char **argv;
+    options_t *opt; /* the options in force */
+    hub_log_t *log;
+    hub_t *hub;
+    uint64_t watchdog_ms; /* ping this often; 0: no watchdog */
+    uint64_t pinged_ms;
+} daemon_t;
+
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Logs each type whose time-to-live differs between was and now; returns
+ * how many. */
+static int ttl_changes(const hub_log_t *log, const policy_ttl_t *was, const policy_ttl_t *now)
+{
+    int n = 0;
+    if (was->default_ms != now->default_ms) {
+        hub_log(log, HUB_LOG_NOTICE, "reload: ttl is now %llu s (was %llu s)",
+                (unsigned long long)(now->default_ms / 1000), (unsigned long long)(was->default_ms / 1000));
+        n++;
+    }
+    for (int side = 0; side < 2; side++) {
+        const policy_ttl_t *t = side == 0 ? now : was;
+        for (size_t i = 0; i < t->n; i++) {
+            const char *type = t->over[i].type;
+            uint64_t a = policy_ttl_of(was, type), b = policy_ttl_of(now, type);
+            bool in_now = false;
+            for (size_t j = 0; side == 1 && j < now->n; j++)
+                in_now = in_now || strcmp(now->over[j].type, type) == 0;
+            if (a == b || in_now) /* an override in both: said once */
+                continue;
+            hub_log(log, HUB_LOG_NOTICE, "reload: ttl.%s is now %llu s (was %llu s)", type,
+                    (unsigned long long)(b / 1000), (unsigned long long)(a / 1000));
+            n++;
+        }
+    }
+    return n;
+}
+
+/* SIGHUP: reads the command line and the configuration file again.  What can
+ * change while the hub runs changes (ttl, ttl.TYPE, queue-limit, verbose);
+ * every other option that differs is named in the log and waits for a
+ * restart.  A configuration with an error is refused whole. */
+static void reload(daemon_t *d)
+{
+    options_t fresh, *o = d->opt;
+    const char *config = NULL;
+    char why[512] = "";
+    policy_ttl_t was, now;
+    int changed = 0, kept = 0, rc;
+    static const char *const fixed[] = {
+        "data",       "key",        "master-key",  "next-key", "previous-key", "bind",
+        "ready-file", "log-origin", "max-payload", "map-size", "batch",        "verify-threads",
+    };
+    bool same[sizeof fixed / sizeof fixed[0]];
+
+    rc = load_options(d->argc, d->argv, &fresh, &config, why, sizeof why);
+    if (rc != 0) {
+        hub_log(d->log, HUB_LOG_ERR, "reload refused, the configuration in force stays: %s",
+                rc < 0 ? why : "the command line no longer parses");
+        hub_options_free(&fresh);
+        return;
+    }
+    same[0] = same_str(o->data, fresh.data);
+    same[1] = same_str(o->key, fresh.key);
+    same[2] = same_str(o->master_key, fresh.master_key);
+    same[3] = same_str(o->next_key, fresh.next_key);
+    same[4] = same_str(o->previous_key, fresh.previous_key);
+    same[5] = same_str(o->bind, fresh.bind);
+    same[6] = same_str(o->ready_file, fresh.ready_file);
+    same[7] = same_str(o->log_origin, fresh.log_origin);
+    same[8] = o->max_payload == fresh.max_payload;
+    same[9] = o->map_size == fresh.map_size;
+    same[10] = o->batch == fresh.batch;
+    same[11] = o->verify_threads == fresh.verify_threads;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        if (same[i])
+            continue;
+        hub_log(d->log, HUB_LOG_WARNING, "reload: %s cannot change while running; restart to apply",
+                fixed[i]);
+        kept++;
+    }
+
+    was = effective_ttl(o);
+    now = effective_ttl(&fresh);
+    changed += ttl_changes(d->log, &was, &now);
+    if (o->queue_limit != fresh.queue_limit) {
+        hub_log(d->log, HUB_LOG_NOTICE, "reload: queue-limit is now %zu (was %zu; 0: the default)",
+                fresh.queue_limit, o->queue_limit);
+        changed++;
+    }
+    if (o->verbose != fresh.verbose) {
+        hub_log(d->log, HUB_LOG_NOTICE, "reload: verbose is now %s", fresh.verbose ? "on" : "off");
+        changed++;
+    }
+    hub_reconfigure(d->hub, &now, fresh.queue_limit);
+    d->log->max = fresh.verbose ? HUB_LOG_INFO : HUB_LOG_NOTICE;
+    o->ttl = fresh.ttl;
+    o->ttl_s = fresh.ttl_s;
+    o->queue_limit = fresh.queue_limit;
+    o->verbose = fresh.verbose;
+    hub_options_free(&fresh);
+    hub_log(d->log, HUB_LOG_NOTICE,
+            "configuration reloaded%s%s: %d change%s applied, %d waiting for a restart",
+            config != NULL ? " from " : "", config != NULL ? config : " (no --config file)", changed,
+            changed == 1 ? "" : "s", kept);
+}
+
+/* Between the loop's turns: signals, and the watchdog's ping. */
+static void tick(void *ctx)
+{
+    daemon_t *d = ctx;
+    if (usr1_received || usr2_received) {
+        hub_log(d->log, HUB_LOG_NOTICE,
+                "%s received: renkei-hub has no use for it and goes on (SIGHUP reloads "
+                "the configuration, SIGTERM stops)",
+                usr1_received ? "SIGUSR1" : "SIGUSR2");
+        if (usr1_received)
+            usr1_received = 0;
+        else
+            usr2_received = 0;
+    }
+    if (reload_requested && !stop_requested) {
+        reload_requested = 0;
+        service_notify("RELOADING=1");
+        reload(d);
+        service_notify("READY=1");
+    }
+    if (d->watchdog_ms != 0 && rk_mono_ms() - d->pinged_ms >= d->watchdog_ms) {
+        service_notify("WATCHDOG=1");
+        d->pinged_ms = rk_mono_ms();
+    }
+}
+
+/* The folder path names ("." for a bare name, "/" for one at the root). */
+static void folder_of(const char *path, char *dir, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, len, ".");
+    else if (slash == path)
+        snprintf(dir, len, "/");
+    else
+        snprintf(dir, len, "%.*s", (int)(slash - path), path);
+}
+
+/* --check-config: what a start would need, without writing anything (no
+ * store, no data directory, no lock, no ready file). */
+static bool check_files(const options_t *o, char *why, size_t why_len)
+{
+    char dir[4096], data_mdb[4096];
+    struct stat st;
+    void *zctx, *sock;
+    int rc;
+
+    if (o->next_key != NULL) {
+        rk_pubkey_t pub;
+        if (rk_pubkey_load(o->next_key, &pub, why, why_len) != RK_KEYS_OK)
+            return false;
+    }
+    if (o->ready_file != NULL) {
+        folder_of(o->ready_file, dir, sizeof dir);
+        if (access(dir, W_OK) != 0) {
+            rk_why(why, why_len, "cannot write the ready file %s: folder %s: %s", o->ready_file, dir,
+                   strerror(errno));
+            return false;
+        }
+    }
+    if (stat(o->data, &st) != 0) {
+        if (errno != ENOENT) {
+            rk_why(why, why_len, "cannot use data directory %s: %s", o->data, strerror(errno));
+            return false;
+        }
+        folder_of(o->data, dir, sizeof dir);
+        if (access(dir, W_OK) != 0) {
+            rk_why(why, why_len, "data directory %s does not exist and cannot be created in %s: %s", o->data,
+                   dir, strerror(errno));
+            return false;
+        }
+        printf("data directory %s does not exist yet: the first start creates it\n", o->data);
+    } else if (!S_ISDIR(st.st_mode)) {
+        rk_why(why, why_len, "data directory %s is not a directory", o->data);
+        return false;
+    } else if (access(o->data, R_OK | W_OK | X_OK) != 0) {
+        rk_why(why, why_len, "cannot use data directory %s: %s", o->data, strerror(errno));
+        return false;
+    } else if (snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", o->data) > 0 &&
+               access(data_mdb, F_OK) != 0) {
+        printf("data directory %s holds no store yet: the first start creates it\n", o->data);
+    }
+    /* The endpoint: bound for a moment, without CURVE, then closed.  An ipc
+     * endpoint would leave its socket file behind: only its folder is
+     * checked. */
+    if (strncmp(o->bind, "ipc://", 6) == 0) {
+        folder_of(o->bind + 6, dir, sizeof dir);
+        if (access(dir, W_OK) != 0) {
+            rk_why(why, why_len, "cannot bind %s: folder %s: %s", o->bind, dir, strerror(errno));
+            return false;
+        }
+        return true;
+    }
+    zctx = zmq_ctx_new();
+    sock = zctx != NULL ? zmq_socket(zctx, ZMQ_ROUTER) : NULL;
+    rc = sock != NULL ? zmq_bind(sock, o->bind) : -1;
+    if (rc != 0)
+        rk_why(why, why_len, "cannot bind %s: %s", o->bind, zmq_strerror(errno));
+    if (sock != NULL) {
+        int zero = 0;
+        zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(sock);
+    }
+    if (zctx != NULL)
+        zmq_ctx_term(zctx);
+    return rc == 0;
 }
 
 int main(int argc, char **argv)
@@ -83,52 +397,21 @@ int main(int argc, char **argv)
     struct sigaction sa;
     hub_config_t hcfg;
     rk_harden_t harden;
+    daemon_t daemon;
     char line[400];
-    rk_cli_args_t args;
-    int status = 1;
+    int status = 1, lock = -1;
+    uint64_t watchdog_usec;
 
     /* 0. no core file, and freed memory wiped (may re-execute once) */
     rk_harden_process(argv, &harden);
-    memset(&opt, 0, sizeof opt);
-    opt.verify_threads = -1;
-    policy_ttl_init(&opt.ttl);
-    /* 1. options */
-    status = rk_cli_parse(&program, argc, argv, &args);
-    if (status == 0 && args.npos > 0)
-        status = rk_cli_usage_error(&args, "unexpected argument '%s'", args.pos[0]);
-    for (int i = 0; status == 0 && i < args.ngiven; i++) {
-        int id = args.given[i].opt;
-        if (id == HUB_OPT_CONFIG)
-            config = args.given[i].value;
-        else if (id == HUB_OPT_CHECK_CONFIG)
-            opt.check_config = true;
-        else if (id == HUB_OPT_VERBOSE)
-            opt.verbose = true;
-        else if (!hub_options_set(&opt, hub_option_table[id].name, args.given[i].value, false, why,
-                                  sizeof why))
-            status = rk_cli_usage_error(&args, "%s", why);
-    }
-    if (status > 0 && args.err != RK_CLI_E_NONE)
-        rk_cli_report(&args);
-    rk_cli_args_free(&args);
-    if (status != 0) {
+    /* 1. options, 2. configuration */
+    status = load_options(argc, argv, &opt, &config, why, sizeof why);
+    if (status > 0) {
         hub_options_free(&opt);
-        return status == RK_CLI_HELP ? RK_EXIT_OK : status;
+        return status == LOADED_HELP ? RK_EXIT_OK : status;
     }
-
-    /* 2. configuration */
-    if (config != NULL && !hub_options_read_file(&opt, config, why, sizeof why))
+    if (status < 0)
         goto fail;
-    if (!check_required(&opt, why, sizeof why))
-        goto fail;
-    if (opt.bind == NULL && (opt.bind = strdup(DEFAULT_BIND)) == NULL)
-        goto fail;
-    if (opt.max_payload == 0)
-        opt.max_payload = DEFAULT_MAX_PAYLOAD;
-    if (opt.max_payload > RK_WHAT_CEILING) {
-        snprintf(why, sizeof why, "--max-payload may be at most %u bytes", RK_WHAT_CEILING);
-        goto fail;
-    }
     if (opt.verbose)
         log.max = HUB_LOG_INFO;
     if (sodium_init() < 0) {
@@ -141,8 +424,34 @@ int main(int argc, char **argv)
         goto fail;
     if (rk_master_load(opt.master_key, &master, why, sizeof why) != RK_KEYS_OK)
         goto fail;
+    if (opt.check_config) {
+        /* 4. the store only if there is one: --check-config writes nothing */
+        char data_mdb[4096];
+        if (!check_files(&opt, why, sizeof why))
+            goto fail;
+        snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", opt.data);
+        if (access(data_mdb, F_OK) == 0) {
+            if (store_open(opt.data, master, opt.map_size, &store, why, sizeof why) != STORE_OK)
+                goto fail;
+            if (opt.previous_key != NULL &&
+                (rk_pubkey_load(opt.previous_key, &other_key, why, sizeof why) != RK_KEYS_OK ||
+                 !hubkey_switch_check(store, identity, &other_key, &hub_key, &hub_key_at, why, sizeof why)))
+                goto fail;
+        } else if (opt.previous_key != NULL) {
+            snprintf(why, sizeof why,
+                     "--previous-key: data directory %s holds no store whose routing log "
+                     "announces --key",
+                     opt.data);
+            goto fail;
+        }
+        printf("configuration OK\n");
+        status = 0;
+        goto done;
+    }
 
-    /* 4. store */
+    /* 4. one hub per data directory, then the store */
+    if ((lock = service_lock(opt.data, why, sizeof why)) < 0)
+        goto fail;
     if (store_open(opt.data, master, opt.map_size, &store, why, sizeof why) != STORE_OK)
         goto fail;
     rk_master_destroy(&master);
@@ -158,11 +467,6 @@ int main(int argc, char **argv)
                 "%s",
                 (unsigned long long)hub_key_at, opt.previous_key);
     }
-    if (opt.check_config) {
-        printf("configuration OK\n");
-        status = 0;
-        goto done;
-    }
 
     if (opt.next_key != NULL) {
         bool made = false;
@@ -175,7 +479,27 @@ int main(int argc, char **argv)
                 opt.next_key, (unsigned long long)hub_key_at, made ? "" : " (by an earlier start)");
     }
 
-    /* 5. bind */
+    /* 5. signals: from here on none of them ends the hub unannounced */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* 6. bind */
+    memset(&daemon, 0, sizeof daemon);
+    daemon.argc = argc;
+    daemon.argv = argv;
+    daemon.opt = &opt;
+    daemon.log = &log;
+    watchdog_usec = service_watchdog_usec();
+    daemon.watchdog_ms = watchdog_usec / 2000; /* twice per interval */
+    if (watchdog_usec != 0 && daemon.watchdog_ms == 0)
+        daemon.watchdog_ms = 1;
     memset(&hcfg, 0, sizeof hcfg);
     hcfg.bind = opt.bind;
     hcfg.max_what = opt.max_payload;
@@ -185,25 +509,26 @@ int main(int argc, char **argv)
     hcfg.queue_limit = opt.queue_limit;
     hcfg.log_origin = opt.log_origin;
     hcfg.hub_key = have_hub_key ? &hub_key : NULL;
-    hcfg.ttl = opt.ttl;
-    if (opt.ttl_s != 0)
-        hcfg.ttl.default_ms = (uint64_t)opt.ttl_s * 1000;
+    hcfg.ttl = effective_ttl(&opt);
+    hcfg.tick = tick;
+    hcfg.tick_ctx = &daemon;
     if (hub_new(&hcfg, store, identity, &log, &hub, why, sizeof why) != HUB_OK)
         goto fail;
-
-    /* 6. signals */
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    daemon.hub = hub;
 
     /* 7. loop */
     hub_log(&log, harden.not_dumpable && harden.wipes_freed ? HUB_LOG_NOTICE : HUB_LOG_WARNING, "memory: %s",
             rk_harden_describe(&harden, line, sizeof line));
     hub_log(&log, HUB_LOG_NOTICE, "listening on %s as '%s'", hub_endpoint(hub), identity->pub.name);
+    if (watchdog_usec != 0)
+        hub_log(&log, HUB_LOG_NOTICE, "pinging the service manager's watchdog every %llu ms",
+                (unsigned long long)daemon.watchdog_ms);
+    snprintf(line, sizeof line, "READY=1\nSTATUS=listening on %s\nMAINPID=%ld", hub_endpoint(hub),
+             (long)getpid());
+    service_notify(line);
+    daemon.pinged_ms = rk_mono_ms();
     status = hub_run(hub, &stop_requested) == HUB_OK ? 0 : 1;
+    service_notify("STOPPING=1");
     hub_log(&log, HUB_LOG_NOTICE, "stopping");
     goto done;
 
@@ -214,6 +539,7 @@ fail:
 done:
     hub_destroy(&hub);
     store_close(&store);
+    service_unlock(&lock);
     rk_master_destroy(&master);
     rk_identity_destroy(&identity);
     hub_options_free(&opt);

@@ -66,8 +66,9 @@ const rk_cli_opt_t hub_option_table[HUB_OPT_COUNT] = {
          "read options from FILE (lines 'name = value', names as\nthe long options; command-line "
          "options win)",
          NULL, -1, 0},
-    [HUB_OPT_CHECK_CONFIG] = {"check-config", 0, NULL,
-                              "check keys, master key and store, print 'configuration OK'", NULL, -1, 0},
+    [HUB_OPT_CHECK_CONFIG] =
+        {"check-config", 0, NULL,
+         "check keys, files, store and endpoint, writing\nnothing; print 'configuration OK'", NULL, -1, 0},
     [HUB_OPT_VERBOSE] = {"verbose", 'v', NULL, "log every routed message (never WHO or WHAT)", NULL, -1, 0},
     [HUB_OPT_HELP] = {"help", 'h', NULL, "show this help", NULL, -1, 0},
     [HUB_OPT_NEXT_KEY] =
@@ -91,16 +92,21 @@ static int option_id(const char *name)
     return -1;
 }
 
-/* Sets one option by its long name.  Returns false with a message in why. */
-bool hub_options_set(options_t *o, const char *name, const char *value, bool from_file, char *why,
-                     size_t why_len)
+/* Sets one option by its long name; a relative file name read from a
+ * configuration file is taken from `base`, that file's folder (NULL: as it
+ * is).  Returns false with a message in why. */
+static bool set_option(options_t *o, const char *name, const char *value, bool from_file, const char *base,
+                       char *why, size_t why_len)
 {
     char **str = NULL;
     size_t *num = NULL;
+    bool is_path = false;
     int id = option_id(name);
 
     if (id == HUB_OPT_CONFIG || id == HUB_OPT_CHECK_CONFIG || id == HUB_OPT_HELP)
         id = -1; /* command line only */
+    is_path = id == HUB_OPT_DATA || id == HUB_OPT_KEY || id == HUB_OPT_MASTER_KEY || id == HUB_OPT_NEXT_KEY ||
+              id == HUB_OPT_PREVIOUS_KEY || id == HUB_OPT_READY_FILE;
     if (id == HUB_OPT_DATA)
         str = &o->data;
     else if (id == HUB_OPT_KEY)
@@ -160,7 +166,15 @@ bool hub_options_set(options_t *o, const char *name, const char *value, bool fro
         if (from_file && *str != NULL)
             return true; /* the command line wins */
         free(*str);
-        *str = strdup(value);
+        if (is_path && base != NULL && value[0] != '/' && value[0] != '\0') {
+            size_t len = strlen(base) + 1 + strlen(value) + 1;
+            if ((*str = malloc(len)) != NULL)
+                snprintf(*str, len, "%s/%s", base, value);
+        } else {
+            *str = strdup(value);
+        }
+        if (*str == NULL)
+            snprintf(why, why_len, "out of memory");
         return *str != NULL;
     }
     if (num == NULL) { /* every branch above set str or num, or returned */
@@ -176,6 +190,12 @@ bool hub_options_set(options_t *o, const char *name, const char *value, bool fro
     return true;
 }
 
+bool hub_options_set(options_t *o, const char *name, const char *value, bool from_file, char *why,
+                     size_t why_len)
+{
+    return set_option(o, name, value, from_file, NULL, why, why_len);
+}
+
 static char *trim(char *s)
 {
     char *e;
@@ -188,7 +208,8 @@ static char *trim(char *s)
 }
 
 /* Reads 'name = value' lines from fp; `label` names the source in why. */
-static bool read_stream(options_t *o, FILE *fp, const char *label, char *why, size_t why_len)
+static bool read_stream(options_t *o, FILE *fp, const char *label, const char *base, char *why,
+                        size_t why_len)
 {
     char line[4096], msg[256];
     unsigned lineno = 0;
@@ -203,7 +224,7 @@ static bool read_stream(options_t *o, FILE *fp, const char *label, char *why, si
             return false;
         }
         *eq = '\0';
-        if (!hub_options_set(o, trim(s), trim(eq + 1), true, msg, sizeof msg)) {
+        if (!set_option(o, trim(s), trim(eq + 1), true, base, msg, sizeof msg)) {
             snprintf(why, why_len, "%s:%u: %s", label, lineno, msg);
             return false;
         }
@@ -214,12 +235,23 @@ static bool read_stream(options_t *o, FILE *fp, const char *label, char *why, si
 bool hub_options_read_file(options_t *o, const char *path, char *why, size_t why_len)
 {
     bool ok;
+    char *base = NULL, *slash;
     FILE *fp = fopen(path, "r");
     if (fp == NULL) {
         snprintf(why, why_len, "cannot open config %s: %s", path, strerror(errno));
         return false;
     }
-    ok = read_stream(o, fp, path, why, why_len);
+    /* Relative names in the file are relative to the file's folder. */
+    slash = strrchr(path, '/');
+    if (slash != NULL && (base = strdup(path)) != NULL)
+        base[slash == path ? 1 : slash - path] = '\0';
+    if (slash != NULL && base == NULL) {
+        snprintf(why, why_len, "out of memory");
+        fclose(fp);
+        return false;
+    }
+    ok = read_stream(o, fp, path, base != NULL && strcmp(base, "/") == 0 ? "" : base, why, why_len);
+    free(base);
     fclose(fp);
     return ok;
 }
@@ -236,7 +268,7 @@ bool hub_options_parse(options_t *o, const char *text, size_t len, const char *l
         snprintf(why, why_len, "cannot read config %s: %s", label, strerror(errno));
         return false;
     }
-    ok = read_stream(o, fp, label, why, why_len);
+    ok = read_stream(o, fp, label, NULL, why, why_len);
     fclose(fp);
     return ok;
 }

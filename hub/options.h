@@ -6,7 +6,8 @@
  * options ("ttl.TYPE = seconds" sets one procedure type's TTL); blank lines
  * and lines starting with '#' are ignored, and spaces around names and
  * values are trimmed.  Options already given on the command line win over
- * the file.
+ * the file.  A relative file name in the file (data, key, master-key,
+ * next-key, previous-key, ready-file) is taken from the file's folder.
  */
 #ifndef RENKEI_HUB_OPTIONS_H
 #define RENKEI_HUB_OPTIONS_H

@@ -21,7 +21,7 @@ endforeach()
 # report), started and killed as a process by the durability tests.
 add_executable(it_load it_load.c)
 target_link_libraries(it_load PRIVATE renkei_agent lmdb::lmdb)
-set(RENKEI_IT_LOAD_TESTS durable chaos rotate hubkey)
+set(RENKEI_IT_LOAD_TESTS durable chaos rotate hubkey service)
 foreach(t ${RENKEI_IT_LOAD_TESTS})
   renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
     LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 300)
@@ -45,3 +45,9 @@ add_dependencies(test_it_hubkey renkei-audit)
 # ...and writes the hub's store behind renkei-ctl's back, as someone with
 # file access could, to see the auditor catch it.
 target_link_libraries(test_it_access PRIVATE renkei_store)
+
+# The systemd units (systemd/) as systemd reads them: systemd-analyze verify
+# and security --offline over copies naming this build's programs.
+add_test(NAME units_check COMMAND /bin/bash ${CMAKE_CURRENT_SOURCE_DIR}/units_check.sh)
+set_tests_properties(units_check PROPERTIES LABELS integration TIMEOUT 120
+  ENVIRONMENT "RENKEI_BIN_DIR=${PROJECT_BINARY_DIR}/bin;RENKEI_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
