@@ -13,7 +13,7 @@
  * and re-send what is still pending, so nothing that arrives meanwhile is
  * lost.
  */
-#include "renkei_agent.h"
+#include "renkei/agent.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -52,6 +52,10 @@
 #define PURGE_AGAIN_MS 1000u  /* ... and sooner while a batch left some behind */
 #define DAY_MS 86400000ull
 #define FOLLOW_RETRY_MS 2000u /* how often a lost connection tries the hub's announced next key */
+/* The smallest rk_agent_config this library accepts: the struct as it was
+ * when struct_size came in (through previous_key).  Fields appended later
+ * are defaults for programs built before them. */
+#define RK_AGENT_CONFIG_SIZE_0 (offsetof(rk_agent_config, previous_key) + sizeof(const char *))
 
 struct qitem {
     struct qitem *next;
@@ -931,17 +935,43 @@ rk_agent_err rk_agent_purge(rk_agent_t *a, rk_purge_report *rep, char *why, size
     return RK_AGENT_OK;
 }
 
-rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *why, size_t why_len)
+void rk_agent_config_init_sized(rk_agent_config *cfg, size_t struct_size)
 {
+    if (cfg == NULL || struct_size < sizeof cfg->struct_size)
+        return;
+    memset(cfg, 0, struct_size);
+    cfg->struct_size = struct_size;
+}
+
+rk_agent_err rk_agent_open(const rk_agent_config *given, rk_agent_t **out, char *why, size_t why_len)
+{
+    rk_agent_config copy;
+    const rk_agent_config *cfg = &copy;
     rk_agent_t *a;
     rk_agent_err err;
     bool oom = false;
 
     *out = NULL;
-    if (cfg == NULL) {
+    if (given == NULL) {
         rk_why(why, why_len, "no configuration given");
         return RK_AGENT_EINVAL;
     }
+    /* The caller's struct may be an older, smaller one: the fields it does
+     * not know keep their defaults. */
+    if (given->struct_size == 0) {
+        rk_why(why, why_len, "the configuration was not initialized: call rk_agent_config_init first");
+        return RK_AGENT_EINVAL;
+    }
+    if (given->struct_size > sizeof copy || given->struct_size < RK_AGENT_CONFIG_SIZE_0) {
+        rk_why(why, why_len,
+               "the configuration's size (%zu bytes) is not one this library knows (%zu bytes): "
+               "rebuild the program against this library's renkei/agent.h",
+               given->struct_size, sizeof copy);
+        return RK_AGENT_EINVAL;
+    }
+    rk_agent_config_init_sized(&copy, sizeof copy);
+    memcpy(&copy, given, given->struct_size);
+    copy.struct_size = sizeof copy;
     if (!cfg->offline && (cfg->key == NULL || cfg->hub_pub == NULL)) {
         rk_why(why, why_len,
                "connecting to the hub needs this organization's secret key and "

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "renkei_agent.h"
+#include "renkei/agent.h"
 
 typedef struct rk_codebook rk_codebook_t;
 

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "renkei_agent.h"
+#include "renkei/agent.h"
 #include "wire.h"
 
 struct MDB_env;

@@ -32,7 +32,7 @@
 
 #include "cli.h"
 #include "harden.h"
-#include "renkei_agent.h"
+#include "renkei/agent.h"
 
 #define PROG "renkei-agent"
 #define EXIT_ERR RK_EXIT_ERROR
@@ -314,7 +314,7 @@ static int open_agent(const options *o, bool offline, bool keys, bool receive, r
     char why[512] = "";
     rk_agent_err err;
 
-    memset(&cfg, 0, sizeof cfg);
+    rk_agent_config_init(&cfg);
     cfg.endpoint = o->hub;
     /* Local commands need no keys: a broken key file must not stop them. */
     cfg.hub_pub = offline && !keys ? NULL : o->hub_key;

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "keys.h"
-#include "renkei_agent.h"
+#include "renkei/agent.h"
 #include "wire.h"
 
 typedef struct rk_seal_params {

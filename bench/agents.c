@@ -24,7 +24,7 @@
 
 #include "keys.h"
 #include "proc.h"
-#include "renkei_agent.h"
+#include "renkei/agent.h"
 
 #define AB_TIMEOUT_MS 30000   /* each agent call's own timeout (hub answers) */
 #define AB_REPLY_S 120.0      /* longest wait for one reply */
@@ -203,7 +203,7 @@ static int ab_open(bench_agents_t *a, size_t i, rk_agent_t **out, char *why, siz
     char inner[512] = "";
     rk_agent_err err;
 
-    memset(&cfg, 0, sizeof cfg);
+    rk_agent_config_init(&cfg);
     cfg.endpoint = a->endpoint;
     cfg.hub_pub = a->hub_pub;
     cfg.key = a->org[i].key;

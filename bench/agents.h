@@ -1,5 +1,5 @@
 /*
- * agents.h - renkei-bench's measurements with real agents (renkei_agent.h):
+ * agents.h - renkei-bench's measurements with real agents (renkei/agent.h):
  * each party is an agent of its own, with its own data directory, that
  * encrypts and signs at the sending end, verifies and decrypts at the
  * receiving end, and commits its outbox and inbox durably.

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "renkei/protocol.h"
+#include "renkei/version.h"
+
 #define HELP_COL 25 /* where an option's help text starts */
 
 static int find_long(const rk_cli_prog_t *p, const char *name, size_t len)
@@ -124,7 +127,7 @@ static int print_help_for(rk_cli_args_t *a, const char *target)
 int rk_cli_parse(const rk_cli_prog_t *p, int argc, char **argv, rk_cli_args_t *a)
 {
     bool warned[RK_CLI_MAX_OPTS] = {false};
-    bool opts_done = false, help_cmd = false, want_help = help_asked(argc, argv);
+    bool opts_done = false, help_cmd = false, want_help = help_asked(argc, argv), want_version = false;
     const char *help_target = NULL;
     size_t slots = argc > 0 ? (size_t)argc : 1, letters = 1;
 
@@ -149,7 +152,9 @@ int rk_cli_parse(const rk_cli_prog_t *p, int argc, char **argv, rk_cli_args_t *a
             const char *name = arg + 2, *eq = strchr(name, '=');
             int opt = find_long(p, name, eq != NULL ? (size_t)(eq - name) : strlen(name));
             const char *value = NULL;
-            if (opt < 0) {
+            if (opt < 0 && strcmp(arg, "--version") == 0) {
+                want_version = true; /* every program's, not in its table */
+            } else if (opt < 0) {
                 set_err(a, RK_CLI_E_UNKNOWN_OPT, -1, arg);
             } else if (p->opts[opt].arg == NULL) {
                 if (eq != NULL)
@@ -201,6 +206,12 @@ int rk_cli_parse(const rk_cli_prog_t *p, int argc, char **argv, rk_cli_args_t *a
         a->err_opt = -1;
         a->err_arg = NULL;
         return print_help_for(a, help_target);
+    }
+    if (want_version && a->err == RK_CLI_E_NONE) {
+        a->version = true;
+        rk_cli_version(p, stdout);
+        fflush(stdout);
+        return RK_CLI_HELP;
     }
     if (a->err != RK_CLI_E_NONE)
         return RK_EXIT_USAGE;
@@ -439,7 +450,14 @@ void rk_cli_help(const rk_cli_prog_t *p, const rk_cli_cmd_t *cmd, FILE *out)
     }
     if (cmd == NULL && p->epilog != NULL)
         fprintf(out, "\n%s", p->epilog);
+    if (cmd == NULL)
+        fprintf(out, "\n'%s --version' prints its version and the protocol version it speaks.\n", p->name);
     fprintf(out, "\n%s\n", RK_CLI_SEE_README);
+}
+
+void rk_cli_version(const rk_cli_prog_t *p, FILE *out)
+{
+    fprintf(out, "%s %s (Renkei protocol %u)\n", p->name, RENKEI_VERSION, (unsigned)RK_PROTOCOL_VERSION);
 }
 
 /* ------------------------------------------------------------------ values */

@@ -9,6 +9,7 @@
  *
  *   PROG --help, PROG help          the program's usage and its commands
  *   PROG CMD --help, PROG help CMD  that command's usage and its options
+ *   PROG --version                  "PROG 0.1.0 (Renkei protocol 1)"
  *
  * Rules every program follows (README.md, "Command lines"):
  *   - long options are matched exactly: a prefix of a name (--hub for
@@ -123,18 +124,23 @@ typedef struct rk_cli_args {
     rk_cli_given_t *given; /* every option given, in order */
     int ngiven;
     bool help;           /* help was asked for (and printed) */
+    bool version;        /* --version was given (and the version printed) */
     rk_cli_err err;      /* why parsing stopped, if it did */
     int err_opt;         /* the option concerned, or -1 */
     const char *err_arg; /* the argument as given */
     char err_letter;     /* the unknown letter of a short option, or 0 */
 } rk_cli_args_t;
 
-/* rk_cli_parse's answer when help was asked for and printed: exit RK_EXIT_OK. */
+/* rk_cli_parse's answer when help (or --version) was asked for and
+ * printed: exit RK_EXIT_OK. */
 #define RK_CLI_HELP (-1)
 
 /* Parses argv[1..argc-1] against p.  Returns:
  *   0               run a->cmd (or the program) with a;
- *   RK_CLI_HELP     with a->help set: help was printed on stdout;
+ *   RK_CLI_HELP     with a->help set: help was printed on stdout; with
+ *                   a->version set: --version (anywhere before "--",
+ *                   not the value of an option) was, and the version
+ *                   was printed on stdout;
  *   RK_EXIT_USAGE   with a->err set: nothing printed yet (rk_cli_report
  *                   prints the message), or RK_EXIT_ERROR if out of memory.
  * Deprecated spellings print their warning here.  Environment fallbacks
@@ -153,6 +159,10 @@ void rk_cli_args_free(rk_cli_args_t *a);
 
 /* Help for the program (cmd NULL) or one command. */
 void rk_cli_help(const rk_cli_prog_t *p, const rk_cli_cmd_t *cmd, FILE *out);
+
+/* "PROG VERSION (Renkei protocol N)": the project's version (CMake's
+ * project(VERSION)) and RK_PROTOCOL_VERSION. */
+void rk_cli_version(const rk_cli_prog_t *p, FILE *out);
 
 /* Prints "PROG: <message>" and "Try 'PROG [CMD] --help'." on stderr;
  * returns RK_EXIT_USAGE.  For usage errors the table cannot see. */

@@ -43,7 +43,7 @@
 
 #include "codebook.h"
 #include "mailbox.h"
-#include "renkei_agent.h"
+#include "renkei/agent.h"
 
 #define MAX_TO 16
 
@@ -114,7 +114,7 @@ static rk_agent_t *open_agent(const opts_t *o, bool receive, int deadline_s)
     long long deadline = mono_ms() + (long long)deadline_s * 1000;
     bool said = false;
 
-    memset(&cfg, 0, sizeof cfg);
+    rk_agent_config_init(&cfg);
     cfg.endpoint = o->hub;
     cfg.hub_pub = o->hub_key;
     cfg.key = o->key;

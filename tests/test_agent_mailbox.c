@@ -23,7 +23,7 @@
 
 #include "codebook.h"
 #include "mailbox.h"
-#include "renkei_agent.h"
+#include "renkei/agent.h"
 
 typedef struct fixture {
     char dir[64];

@@ -34,7 +34,7 @@
 #include "mailbox.h"
 #include "merkle.h"
 #include "note.h"
-#include "renkei_agent.h"
+#include "renkei/agent.h"
 #include "seal.h"
 
 enum on_send { SEND_ACCEPT = 0, SEND_REPLY, SEND_REFUSED_BY_RECIPIENT, SEND_SILENT, SEND_QUEUE_FULL };
@@ -697,7 +697,7 @@ static rk_agent_err open_x(fixture *f, const char *hub_pub, int timeout_ms, rk_a
     snprintf(hub_path, sizeof hub_path, "%s", path(f, hub_pub));
     snprintf(key_path, sizeof key_path, "%s", path(f, "city.x.key"));
     snprintf(data_path, sizeof data_path, "%s", path(f, "data-x"));
-    memset(&cfg, 0, sizeof cfg);
+    rk_agent_config_init(&cfg);
     cfg.endpoint = f->hub.endpoint;
     cfg.hub_pub = hub_path;
     cfg.key = key_path;
@@ -1135,7 +1135,7 @@ static rk_agent_err open_x_offline(fixture *f, rk_agent_t **a, char *why, size_t
     snprintf(hub_path, sizeof hub_path, "%s", path(f, "hub.pub"));
     snprintf(key_path, sizeof key_path, "%s", path(f, "city.x.key"));
     snprintf(data_path, sizeof data_path, "%s", path(f, "data-x"));
-    memset(&cfg, 0, sizeof cfg);
+    rk_agent_config_init(&cfg);
     cfg.endpoint = f->hub.endpoint;
     cfg.hub_pub = hub_path;
     cfg.key = key_path;

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "codebook.h"
-#include "renkei_agent.h"
+#include "renkei/agent.h"
 
 typedef struct fixture {
     char dir[64];
@@ -204,7 +204,7 @@ static void test_agent_offline_bind_lookup(void **state)
     bool existed = false;
     char why[256] = "";
 
-    memset(&cfg, 0, sizeof cfg);
+    rk_agent_config_init(&cfg);
     cfg.data_dir = f->data;
     cfg.offline = true;
     assert_int_equal(rk_agent_open(&cfg, &a, why, sizeof why), RK_AGENT_OK);
@@ -230,10 +230,45 @@ static void test_agent_offline_bind_lookup(void **state)
     rk_agent_close(&a);
 }
 
+/* rk_agent_config_init is required: a config it did not fill is refused
+ * with a sentence saying so, and so is one larger than the library knows
+ * (a program built against a newer header); its defaults open an agent. */
+static void test_agent_config_init_required(void **state)
+{
+    fixture *f = *state;
+    rk_agent_config cfg;
+    rk_agent_t *a = NULL;
+    char why[256] = "";
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.data_dir = f->data;
+    cfg.offline = true;
+    assert_int_equal(rk_agent_open(&cfg, &a, why, sizeof why), RK_AGENT_EINVAL);
+    assert_null(a);
+    assert_non_null(strstr(why, "rk_agent_config_init"));
+
+    rk_agent_config_init(&cfg);
+    assert_int_equal(cfg.struct_size, sizeof cfg);
+    assert_null(cfg.endpoint);
+    assert_int_equal(cfg.timeout_ms, 0);
+    assert_false(cfg.offline);
+    cfg.data_dir = f->data;
+    cfg.offline = true;
+    cfg.struct_size = sizeof cfg + 8;
+    assert_int_equal(rk_agent_open(&cfg, &a, why, sizeof why), RK_AGENT_EINVAL);
+    assert_null(a);
+    assert_non_null(strstr(why, "rebuild"));
+
+    cfg.struct_size = sizeof cfg;
+    assert_int_equal(rk_agent_open(&cfg, &a, why, sizeof why), RK_AGENT_OK);
+    rk_agent_close(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dir_created_private, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_config_init_required, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bind_then_lookup_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebind_same_pair_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflicts_refused_and_nothing_written, setup, teardown),

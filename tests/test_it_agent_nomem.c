@@ -1,7 +1,7 @@
 /*
  * test_it_agent_nomem.c - the agent library when memory runs out.
  *
- * renkei_agent.h promises that every function returns RK_AGENT_ENOMEM when
+ * renkei/agent.h promises that every function returns RK_AGENT_ENOMEM when
  * an allocation fails, and that nothing aborts.  This test links the
  * library with its allocations wrapped (-Wl,--wrap=malloc,...: only the
  * calls made by Renkei's own code, not by libzmq, LMDB or libsodium), runs
@@ -23,7 +23,7 @@
 #include <sodium.h>
 
 #include "harness.h"
-#include "renkei_agent.h"
+#include "renkei/agent.h"
 
 /* ------------------------------------------------------------ the wraps */
 
@@ -116,7 +116,7 @@ static void exchange(int run, outcome_t *o)
     snprintf(hubpub, sizeof hubpub, "%s/keys/hub.pub", it_dir(env));
     snprintf(data, sizeof data, "%s/agents/nomem-%d", it_dir(env), run);
     snprintf(person, sizeof person, "NOMEM-%06d", run);
-    memset(&cfg, 0, sizeof cfg);
+    rk_agent_config_init(&cfg);
     cfg.endpoint = it_hub_endpoint(env);
     cfg.hub_pub = hubpub;
     cfg.key = key;

@@ -22,7 +22,10 @@
  *       with its own usage and exit 0;
  *   (6) an option given to a command it does not belong to exits 2 naming
  *       the commands it belongs to; a deprecated spelling still works, with
- *       one warning.
+ *       one warning;
+ *   (7) each answers --version (alone, or with a command) with the
+ *       project's version and the protocol version, exit 0, and its --help
+ *       says so.
  */
 #define _GNU_SOURCE /* memmem */
 #include <limits.h>
@@ -41,6 +44,8 @@
 
 #include "cli.h"
 #include "harness.h"
+#include "renkei/protocol.h"
+#include "renkei/version.h"
 
 #define NUMBER "TEST-0007-ARGV"   /* a made-up resident's number */
 #define NUMBER2 "TEST-0008-ARGV"  /* another, never enrolled */
@@ -473,6 +478,42 @@ static void test_help_for_every_command(void **state)
     }
 }
 
+/* (7) --version: one line, the same in every program. */
+static void test_version_of_every_program(void **state)
+{
+    fixture_t *fx = *state;
+    static const struct {
+        const char *prog;
+        const char *cmd; /* a command to give it after, or NULL */
+    } progs[] = {
+        {"renkei-hub", NULL},   {"renkei-keygen", NULL},       {"renkei-bench", NULL},
+        {"renkei-ctl", NULL},   {"renkei-ctl", "list"},        {"renkei-audit", NULL},
+        {"renkei-agent", NULL}, {"renkei-agent", "directory"},
+    };
+    it_run_t r;
+    char want[128];
+
+    for (size_t p = 0; p < sizeof progs / sizeof progs[0]; p++) {
+        const char *alone[] = {"--version", NULL};
+        const char *with_cmd[] = {progs[p].cmd, "--version", NULL};
+        const char *help[] = {"--help", NULL};
+        int st = run_prog(fx, progs[p].prog, &r, progs[p].cmd != NULL ? with_cmd : alone);
+        snprintf(want, sizeof want, "%s %s (Renkei protocol %u)\n", progs[p].prog, RENKEI_VERSION,
+                 (unsigned)RK_PROTOCOL_VERSION);
+        if (st != 0 || strcmp(r.out, want) != 0 || r.err[0] != '\0')
+            fail_msg("%s %s--version: expected exit 0 and \"%s\" alone on stdout, got %d: %s%s",
+                     progs[p].prog, progs[p].cmd != NULL ? "CMD " : "", want, st, r.out, r.err);
+        it_run_clear(&r);
+        if (progs[p].cmd != NULL)
+            continue;
+        snprintf(want, sizeof want, "'%s --version'", progs[p].prog);
+        st = run_prog(fx, progs[p].prog, &r, help);
+        if (st != 0 || strstr(r.out, want) == NULL)
+            fail_msg("%s --help does not mention %s: %s", progs[p].prog, want, r.out);
+        it_run_clear(&r);
+    }
+}
+
 /* (6) An option of another command, and the old spellings. */
 static void test_wrong_command_and_old_spellings(void **state)
 {
@@ -545,10 +586,14 @@ static void test_wrong_command_and_old_spellings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_number_from_stdin_or_file),       cmocka_unit_test(test_bad_input_is_refused),
-        cmocka_unit_test(test_number_as_argument_is_refused),   cmocka_unit_test(test_number_not_in_cmdline),
-        cmocka_unit_test(test_abbreviations_are_refused),       cmocka_unit_test(test_help_for_every_command),
+        cmocka_unit_test(test_number_from_stdin_or_file),
+        cmocka_unit_test(test_bad_input_is_refused),
+        cmocka_unit_test(test_number_as_argument_is_refused),
+        cmocka_unit_test(test_number_not_in_cmdline),
+        cmocka_unit_test(test_abbreviations_are_refused),
+        cmocka_unit_test(test_help_for_every_command),
         cmocka_unit_test(test_wrong_command_and_old_spellings),
+        cmocka_unit_test(test_version_of_every_program),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,5 @@
 /*
- * renkei_agent.h - the library every municipality and utility system links
+ * renkei/agent.h - the library every municipality and utility system links
  * against to talk to the Renkei hub.
  *
  * An agent holds this organization's identity, its own local table of
@@ -21,6 +21,10 @@
  *
  * Out of memory: every function returns RK_AGENT_ENOMEM; nothing aborts.
  * Error texts (`why`) never carry a person's number or a link code.
+ *
+ * Build with `pkg-config --cflags --libs renkei-agent` (librenkei-agent.so;
+ * add --static for librenkei-agent.a).  This header and renkei/protocol.h
+ * use standard C types only.
  */
 #ifndef RENKEI_AGENT_H
 #define RENKEI_AGENT_H
@@ -29,39 +33,43 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"
+#include <renkei/protocol.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Errors of this library.  0 is success; values are only ever appended. */
 typedef enum rk_agent_err {
     RK_AGENT_OK = 0,
-    RK_AGENT_EINVAL,       /* bad argument (person, code, org id, type, config) */
-    RK_AGENT_ENOMEM,       /* allocation failed */
-    RK_AGENT_EKEY,         /* a key file could not be loaded (see why) */
-    RK_AGENT_ESTORE,       /* the local table (LMDB) failed (see why) */
-    RK_AGENT_ENOTFOUND,    /* person or code not in the local table */
-    RK_AGENT_ECONFLICT,    /* person bound to another code, or code to another person */
-    RK_AGENT_ENOANSWER,    /* the hub did not answer the connection in time */
-    RK_AGENT_EKEYREFUSED,  /* the hub refused this organization's key */
-    RK_AGENT_EHANDSHAKE,   /* CURVE handshake failed (wrong hub public key?) */
-    RK_AGENT_EPROTO,       /* the hub sent something unreadable or unexpected */
-    RK_AGENT_EDIRECTORY,   /* the directory's signature is not the hub's */
-    RK_AGENT_EUNKNOWN_ORG, /* organization not in the hub's directory */
-    RK_AGENT_EREFUSED,     /* refused by the hub or the recipient (see result) */
-    RK_AGENT_ETIMEOUT,     /* nothing arrived within the timeout */
-    RK_AGENT_EOFFLINE,     /* the agent was opened without a hub connection */
-    RK_AGENT_EZMQ,         /* ZeroMQ call failed (see why) */
-    RK_AGENT_EBADSIG,      /* envelope signature does not verify */
+    RK_AGENT_EINVAL,         /* bad argument (person, code, org id, type, config) */
+    RK_AGENT_ENOMEM,         /* allocation failed */
+    RK_AGENT_EKEY,           /* a key file could not be loaded (see why) */
+    RK_AGENT_ESTORE,         /* the local table (LMDB) failed (see why) */
+    RK_AGENT_ENOTFOUND,      /* person or code not in the local table */
+    RK_AGENT_ECONFLICT,      /* person bound to another code, or code to another person */
+    RK_AGENT_ENOANSWER,      /* the hub did not answer the connection in time */
+    RK_AGENT_EKEYREFUSED,    /* the hub refused this organization's key */
+    RK_AGENT_EHANDSHAKE,     /* CURVE handshake failed (wrong hub public key?) */
+    RK_AGENT_EPROTO,         /* the hub sent something unreadable or unexpected */
+    RK_AGENT_EDIRECTORY,     /* the directory's signature is not the hub's */
+    RK_AGENT_EUNKNOWN_ORG,   /* organization not in the hub's directory */
+    RK_AGENT_EREFUSED,       /* refused by the hub or the recipient (see result) */
+    RK_AGENT_ETIMEOUT,       /* nothing arrived within the timeout */
+    RK_AGENT_EOFFLINE,       /* the agent was opened without a hub connection */
+    RK_AGENT_EZMQ,           /* ZeroMQ call failed (see why) */
+    RK_AGENT_EBADSIG,        /* envelope signature does not verify */
     RK_AGENT_EUNDECRYPTABLE, /* payload does not decrypt */
-    RK_AGENT_EMISROUTED,   /* envelope addressed to another organization */
-    RK_AGENT_EINTR,        /* a signal interrupted the wait */
-    RK_AGENT_ENOSTORE,     /* the agent was opened without a data directory */
-    RK_AGENT_EPENDING,     /* not accepted by the hub yet: kept in the outbox and
+    RK_AGENT_EMISROUTED,     /* envelope addressed to another organization */
+    RK_AGENT_EINTR,          /* a signal interrupted the wait */
+    RK_AGENT_ENOSTORE,       /* the agent was opened without a data directory */
+    RK_AGENT_EPENDING,       /* not accepted by the hub yet: kept in the outbox and
                               re-sent automatically (same msg_id, same bytes) */
-    RK_AGENT_EPROOF,       /* the routing log does not prove what it should: bad
+    RK_AGENT_EPROOF,         /* the routing log does not prove what it should: bad
                               checkpoint signature, proof or entry (see why) */
-    RK_AGENT_EUNVERIFIED,  /* a receipt could not be checked in full: the hub did
+    RK_AGENT_EUNVERIFIED,    /* a receipt could not be checked in full: the hub did
                               not provide the entry (see rk_receipt) */
-    RK_AGENT_ECRYPTO,      /* libsodium could not be initialized (no usable
+    RK_AGENT_ECRYPTO,        /* libsodium could not be initialized (no usable
                               random source, or an unsupported CPU) */
 } rk_agent_err;
 
@@ -75,14 +83,20 @@ bool rk_person_valid(const char *s);
 
 typedef struct rk_agent rk_agent_t;
 
+/* How to open an agent.  Fill it with rk_agent_config_init first, then set
+ * what differs from the defaults: fields are only ever appended, and a
+ * program built against an older (smaller) version of this struct keeps
+ * working with a newer library, which sees struct_size and uses its
+ * defaults for the fields the program does not know. */
 typedef struct rk_agent_config {
-    const char *endpoint;  /* e.g. "tcp://127.0.0.1:7750"; NULL: that default */
-    const char *hub_pub;   /* path of the hub's public key file (hub.pub) */
-    const char *key;       /* path of this organization's secret key file */
-    const char *data_dir;  /* local table directory (created 0700); NULL: none */
-    int timeout_ms;        /* connection and request timeout; <= 0: 10000 */
-    bool receive;          /* become this organization's receiver of requests */
-    bool offline;          /* do not connect (local table only; key optional) */
+    size_t struct_size;   /* set by rk_agent_config_init: sizeof(rk_agent_config) */
+    const char *endpoint; /* e.g. "tcp://127.0.0.1:7750"; NULL: that default */
+    const char *hub_pub;  /* path of the hub's public key file (hub.pub) */
+    const char *key;      /* path of this organization's secret key file */
+    const char *data_dir; /* local table directory (created 0700); NULL: none */
+    int timeout_ms;       /* connection and request timeout; <= 0: 10000 */
+    bool receive;         /* become this organization's receiver of requests */
+    bool offline;         /* do not connect (local table only; key optional) */
     /* Optional: told about connection changes after open (lost, back). */
     void (*notice)(void *ctx, const char *text);
     void *notice_ctx;
@@ -109,15 +123,26 @@ typedef struct rk_agent_config {
 } rk_agent_config;
 
 #define RK_KEEP_DAYS_DEFAULT 30
-#define RK_KEEP_DAYS_MIN 15  /* the hub's default time-to-live (14 days) plus a day */
+#define RK_KEEP_DAYS_MIN 15 /* the hub's default time-to-live (14 days) plus a day */
 #define RK_KEEP_DAYS_MAX 36500
+
+/* Sets every field of *cfg to its default (struct_size to the size this
+ * program was built with, the rest zero, NULL or false, which the fields
+ * above describe).  Callers must call it before setting their own fields
+ * and calling rk_agent_open, which refuses a config whose struct_size is 0
+ * (not initialized) or larger than the library knows (RK_AGENT_EINVAL). */
+void rk_agent_config_init_sized(rk_agent_config *cfg, size_t struct_size);
+static inline void rk_agent_config_init(rk_agent_config *cfg)
+{
+    rk_agent_config_init_sized(cfg, sizeof *cfg); /* the size this program knows */
+}
 
 /* Opens an agent: loads the keys, opens the local table and, unless
  * cfg->offline, connects to the hub, says hello, checks the welcome names
  * this key's organization and fetches the hub-signed directory.  On failure
  * *out is NULL and why says what went wrong and what to do. */
-rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *why, size_t why_len)
-    RK_WARN_UNUSED;
+rk_agent_err rk_agent_open(const rk_agent_config *cfg, rk_agent_t **out, char *why,
+                           size_t why_len) RK_WARN_UNUSED;
 
 /* Connects an agent opened offline (as rk_agent_open does otherwise).  On
  * failure the agent stays offline and usable for local calls. */
@@ -166,34 +191,33 @@ rk_agent_err rk_agent_procedures(rk_agent_t *a, rk_procedure **list, size_t *n, 
 /* ------------------------------------------------------------ local table */
 
 /* This organization's code for person.  RK_AGENT_ENOTFOUND if none. */
-rk_agent_err rk_agent_lookup(rk_agent_t *a, const char *person, uint8_t code[RK_CODE_LEN],
-                             char *why, size_t why_len) RK_WARN_UNUSED;
+rk_agent_err rk_agent_lookup(rk_agent_t *a, const char *person, uint8_t code[RK_CODE_LEN], char *why,
+                             size_t why_len) RK_WARN_UNUSED;
 
 /* Records person <-> code (a code received in a first-contact delivery).
  * Binding the same pair again is OK; RK_AGENT_ECONFLICT if either side is
  * bound to something else.  Nothing is written on failure. */
-rk_agent_err rk_agent_bind(rk_agent_t *a, const char *person, const uint8_t code[RK_CODE_LEN],
-                           char *why, size_t why_len) RK_WARN_UNUSED;
+rk_agent_err rk_agent_bind(rk_agent_t *a, const char *person, const uint8_t code[RK_CODE_LEN], char *why,
+                           size_t why_len) RK_WARN_UNUSED;
 
 /* Asks the hub for a new link code for person (municipalities only) and
  * records it.  If person already has a code, returns it with *existed set
  * and asks the hub nothing (works offline then).  RK_AGENT_EREFUSED with
  * *refusal filled (may be NULL) if the hub says no. */
-rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_CODE_LEN],
-                             bool *existed, rk_result_t *refusal, char *why, size_t why_len)
-    RK_WARN_UNUSED;
+rk_agent_err rk_agent_enroll(rk_agent_t *a, const char *person, uint8_t code[RK_CODE_LEN], bool *existed,
+                             rk_result_t *refusal, char *why, size_t why_len) RK_WARN_UNUSED;
 
 /* ------------------------------------------------------------- messages */
 
 typedef struct rk_outgoing {
-    const char *to;       /* recipient org id */
-    const char *type;     /* procedure type */
-    const char *person;   /* the person, looked up in the local table, or */
-    const uint8_t *code;  /* this org's link code (RK_CODE_LEN bytes) */
+    const char *to;      /* recipient org id */
+    const char *type;    /* procedure type */
+    const char *person;  /* the person, looked up in the local table, or */
+    const uint8_t *code; /* this org's link code (RK_CODE_LEN bytes) */
     const uint8_t *payload;
-    size_t payload_len;   /* 1.. bytes */
+    size_t payload_len;      /* 1.. bytes */
     const uint8_t *reply_to; /* NULL, or the msg_id answered (RK_MSGID_LEN) */
-    bool no_reply;        /* no reply expected: complete once delivered */
+    bool no_reply;           /* no reply expected: complete once delivered */
 } rk_outgoing;
 
 /* Encrypts and signs m, commits it to the outbox (state PENDING), sends it
@@ -250,8 +274,8 @@ void rk_event_free(rk_event **ev);
  * directory committed are picked up too (the inbox is polled).  Pending
  * outbox messages are re-sent meanwhile.  RK_AGENT_ETIMEOUT if nothing came,
  * RK_AGENT_EINTR if a signal interrupted.  *ev is NULL on failure. */
-rk_agent_err rk_agent_recv(rk_agent_t *a, int timeout_ms, rk_event **ev, char *why, size_t why_len)
-    RK_WARN_UNUSED;
+rk_agent_err rk_agent_recv(rk_agent_t *a, int timeout_ms, rk_event **ev, char *why,
+                           size_t why_len) RK_WARN_UNUSED;
 
 typedef enum rk_recv_what {
     RK_RECV_ALL = 0,      /* requests and replies */
@@ -259,8 +283,8 @@ typedef enum rk_recv_what {
 } rk_recv_what;
 
 /* rk_agent_recv restricted to what. */
-rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms, rk_event **ev,
-                                char *why, size_t why_len) RK_WARN_UNUSED;
+rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms, rk_event **ev, char *why,
+                                size_t why_len) RK_WARN_UNUSED;
 
 /* Marks a message handed out by recv DONE without replying.  Nothing
  * changes on failure. */
@@ -279,9 +303,9 @@ rk_agent_err rk_agent_wait_reply(rk_agent_t *a, const uint8_t msg_id[RK_MSGID_LE
  * request->msg_id, who = the code it came with.  The reply is committed to
  * the outbox and the request marked DONE in one transaction, then sent as
  * by rk_agent_send (same results, RK_AGENT_EPENDING included). */
-rk_agent_err rk_agent_reply(rk_agent_t *a, const rk_event *request, const uint8_t *payload,
-                            size_t len, uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result,
-                            char *why, size_t why_len) RK_WARN_UNUSED;
+rk_agent_err rk_agent_reply(rk_agent_t *a, const rk_event *request, const uint8_t *payload, size_t len,
+                            uint8_t msg_id[RK_MSGID_LEN], rk_result_t *result, char *why,
+                            size_t why_len) RK_WARN_UNUSED;
 
 /* Answers a delivered message with a message of another procedure type
  * that follows it (move.in.notice answers move.out.notice): as
@@ -314,12 +338,12 @@ rk_agent_err rk_agent_flush(rk_agent_t *a, int timeout_ms, rk_flush_report *rep,
 /* What became of a sent message.  States only move forward: PENDING ->
  * ACCEPTED -> DELIVERED -> one of ANSWERED, REFUSED, EXPIRED. */
 typedef enum rk_msg_state {
-    RK_MSG_PENDING = 1,  /* committed here, not yet accepted by the hub */
-    RK_MSG_ACCEPTED = 2, /* committed in the recipient's queue at the hub */
-    RK_MSG_DELIVERED = 3,/* committed by the recipient's agent */
-    RK_MSG_ANSWERED = 4, /* a reply arrived */
-    RK_MSG_REFUSED = 5,  /* refused by the hub or the recipient */
-    RK_MSG_EXPIRED = 6,  /* not delivered within its time-to-live */
+    RK_MSG_PENDING = 1,   /* committed here, not yet accepted by the hub */
+    RK_MSG_ACCEPTED = 2,  /* committed in the recipient's queue at the hub */
+    RK_MSG_DELIVERED = 3, /* committed by the recipient's agent */
+    RK_MSG_ANSWERED = 4,  /* a reply arrived */
+    RK_MSG_REFUSED = 5,   /* refused by the hub or the recipient */
+    RK_MSG_EXPIRED = 6,   /* not delivered within its time-to-live */
 } rk_msg_state;
 
 /* "PENDING", "ACCEPTED", ...; "UNKNOWN" for anything else. */
@@ -334,7 +358,7 @@ typedef struct rk_msg_status {
     bool is_reply;             /* a reply this org sent */
     uint8_t reply_to[RK_MSGID_LEN];
     rk_msg_state state;
-    bool complete;             /* answered, refused, expired, or delivered with no_reply */
+    bool complete; /* answered, refused, expired, or delivered with no_reply */
     /* When each step happened (wall clock, ms since the epoch; 0: not yet). */
     uint64_t created_ms, accepted_ms, delivered_ms, answered_ms, refused_ms, expired_ms;
     uint64_t seq;                       /* hub sequence number once accepted */
@@ -343,7 +367,7 @@ typedef struct rk_msg_status {
     rk_status cause;                    /* REFUSED_BY_RECIPIENT: the recipient's reason */
     char peer[RK_ID_MAX + 1];
     char detail[RK_DETAIL_MAX + 1];
-    uint32_t attempts;                  /* times sent to the hub */
+    uint32_t attempts; /* times sent to the hub */
     uint64_t last_sent_ms, next_try_ms;
 } rk_msg_status;
 
@@ -360,8 +384,8 @@ typedef struct rk_status_filter {
  * (free() it) of *n entries.  On failure *list is NULL and *n 0; a record
  * the data directory cannot give back (damaged, or a store error) is such a
  * failure (RK_AGENT_ESTORE), never a silently shorter list. */
-rk_agent_err rk_agent_status_list(rk_agent_t *a, const rk_status_filter *f, rk_msg_status **list,
-                                  size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
+rk_agent_err rk_agent_status_list(rk_agent_t *a, const rk_status_filter *f, rk_msg_status **list, size_t *n,
+                                  char *why, size_t why_len) RK_WARN_UNUSED;
 
 typedef struct rk_purge_report {
     size_t inbox;  /* DONE inbox entries deleted */
@@ -384,18 +408,18 @@ rk_agent_err rk_agent_purge(rk_agent_t *a, rk_purge_report *rep, char *why, size
  * its routing log, which it cannot later remove or rewrite unnoticed. */
 typedef struct rk_receipt {
     uint8_t msg_id[RK_MSGID_LEN];
-    uint64_t index;                     /* the message's ACCEPTED entry */
-    uint64_t tree_size;                 /* the checkpoint's size (> index) */
-    uint8_t root[RK_HASH_LEN];          /* the checkpoint's root hash */
-    int64_t time;                       /* the checkpoint's time, s since the epoch */
-    char *checkpoint;                   /* owned: the hub-signed note, as received */
-    size_t n;                           /* inclusion proof, leaf side first */
+    uint64_t index;            /* the message's ACCEPTED entry */
+    uint64_t tree_size;        /* the checkpoint's size (> index) */
+    uint8_t root[RK_HASH_LEN]; /* the checkpoint's root hash */
+    int64_t time;              /* the checkpoint's time, s since the epoch */
+    char *checkpoint;          /* owned: the hub-signed note, as received */
+    size_t n;                  /* inclusion proof, leaf side first */
     uint8_t proof[RK_PROOF_MAX][RK_HASH_LEN];
-    uint8_t *entry;                     /* owned: the entry's bytes; NULL if not had */
+    uint8_t *entry; /* owned: the entry's bytes; NULL if not had */
     size_t entry_len;
-    rk_log_entry_t decoded;             /* entry decoded (when entry != NULL) */
-    char entry_source[32];              /* "proof", "disclosure" or "" */
-    bool included;                      /* entry verified at index under root */
+    rk_log_entry_t decoded; /* entry decoded (when entry != NULL) */
+    char entry_source[32];  /* "proof", "disclosure" or "" */
+    bool included;          /* entry verified at index under root */
 } rk_receipt;
 
 /* Frees what r owns and zeroes it.  Accepts a zeroed receipt. */
@@ -432,9 +456,14 @@ typedef struct rk_disclosed {
  * (not a municipality) or NOT_FOUND (the hub does not know the code).  On
  * failure *list is NULL and *n 0. */
 rk_agent_err rk_agent_disclose(rk_agent_t *a, const char *person, rk_disclosed **list, size_t *n,
-                               uint64_t *tree_size, rk_status *status, char *why, size_t why_len) RK_WARN_UNUSED;
+                               uint64_t *tree_size, rk_status *status, char *why,
+                               size_t why_len) RK_WARN_UNUSED;
 
 /* Fetches the directory again (e.g. after an organization changed keys). */
 rk_agent_err rk_agent_refresh_directory(rk_agent_t *a, char *why, size_t why_len) RK_WARN_UNUSED;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RENKEI_AGENT_H */
