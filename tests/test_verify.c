@@ -99,6 +99,7 @@ static int teardown(void **state)
  * verdict already in `ok`. */
 static void job_for(const fixture_t *f, verify_job_t *j, size_t i)
 {
+    memset(j, 0, sizeof *j);
     j->env = &f->env[i];
     memcpy(j->pk, f->kind[i] == GOOD_UNDER_B ? f->b_pk : f->a_pk, RK_KEY_LEN);
     j->ok = !kind_ok(f->kind[i]);
@@ -108,6 +109,7 @@ static void job_for(const fixture_t *f, verify_job_t *j, size_t i)
  * opposite; used to build batches that are all good or all bad. */
 static void job_preset(const fixture_t *f, verify_job_t *j, size_t i, bool want)
 {
+    memset(j, 0, sizeof *j);
     j->env = &f->env[i];
     memcpy(j->pk, f->a_pk, RK_KEY_LEN);
     j->ok = !want;
@@ -288,6 +290,7 @@ static void test_verdict_follows_the_jobs_key(void **state)
     verify_job_t jobs[2];
     verify_pool_t *p = verify_pool_new(3);
     assert_non_null(p);
+    memset(jobs, 0, sizeof jobs);
     jobs[0].env = jobs[1].env = &f->env[GOOD];
     memcpy(jobs[0].pk, f->a_pk, RK_KEY_LEN);
     memcpy(jobs[1].pk, f->b_pk, RK_KEY_LEN);
@@ -310,6 +313,34 @@ static void test_destroy_never_started(void **state)
         verify_pool_destroy(&p);
         assert_null(p);
     }
+}
+
+/* A sender in the overlap of a rekey: a signature under its previous key
+ * (alt_pk) is found when the current key (pk) does not verify it, and the
+ * previous key is not tried when the current one does. */
+static void test_previous_key(void **state)
+{
+    fixture_t *f = *state;
+    verify_job_t j[2];
+    verify_pool_t *p = verify_pool_new(1);
+    assert_non_null(p);
+    job_for(f, &j[0], GOOD); /* signed under A */
+    memcpy(j[0].pk, f->b_pk, RK_KEY_LEN);
+    memcpy(j[0].alt_pk, f->a_pk, RK_KEY_LEN);
+    j[0].has_alt = true;
+    j[0].ok = j[0].alt_ok = false;
+    job_for(f, &j[1], GOOD);
+    memcpy(j[1].alt_pk, f->b_pk, RK_KEY_LEN);
+    j[1].has_alt = true;
+    j[1].ok = false;
+    j[1].alt_ok = true; /* the wrong answer, to be overwritten */
+    verify_pool_start(p, j, 2);
+    verify_pool_wait(p);
+    assert_false(j[0].ok);
+    assert_true(j[0].alt_ok);
+    assert_true(j[1].ok);
+    assert_false(j[1].alt_ok);
+    verify_pool_destroy(&p);
 }
 
 /* A wait with no batch started returns at once, and so does a second wait. */
@@ -368,6 +399,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_many_small_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verdict_follows_the_jobs_key, setup, teardown),
         cmocka_unit_test(test_destroy_never_started),
+        cmocka_unit_test_setup_teardown(test_previous_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_without_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_batch_started, setup, teardown),
         cmocka_unit_test(test_destroy_null),
