@@ -65,6 +65,7 @@
 #include "audit.h"
 #include "catalogue_store.h"
 #include "conns.h"
+#include "metrics.h"
 #include "msgstate.h"
 #include "route.h"
 #include "verify.h"
@@ -921,9 +922,11 @@ static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
                 from, rj->to);
     if (out.told)
         touch(hub, out.sender);
-    if (out.event == MSGSTATE_REFUSED)
+    if (out.event == MSGSTATE_REFUSED) {
+        metrics_turn_refused_by_recipient(hub->cfg.metrics);
         hub_log(hub->log, HUB_LOG_NOTICE, "%s refused seq %llu from %s: %s", from,
                 (unsigned long long)out.seq, out.sender, rk_status_name(rj->reason));
+    }
 }
 
 /* Notes that o acknowledged in this turn. */
@@ -983,9 +986,11 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
         }
         if (out.told)
             touch(hub, out.sender);
-        if (out.event == MSGSTATE_DELIVERED)
+        if (out.event == MSGSTATE_DELIVERED) {
+            metrics_turn_delivered(hub->cfg.metrics);
             hub_log(hub->log, HUB_LOG_INFO, "delivered seq %llu from %s to %s type %s",
                     (unsigned long long)out.seq, out.sender, from, out.type);
+        }
         if (out.taken)
             taken++;
     }
@@ -1045,6 +1050,7 @@ static int read_frame(hub_t *hub, inframe_t *x)
         goto drain;
     }
     snprintf(x->from, sizeof x->from, "%s", user);
+    metrics_seen(hub->cfg.metrics, x->from, rk_wall_ms());
     got = 1;
     /* The socket it came in on (libzmq's per-connection "__fd" property;
      * -1 if absent), and the id the peer announced, "" if none. */
@@ -1383,8 +1389,14 @@ static void unsay_log_answer(hub_t *hub, rk_hub_frame_t *f)
 static void end_turn(hub_t *hub)
 {
     bool committed = !hub->txn_failed;
+    double commit_s = -1;
     if (hub->txn != NULL) {
-        store_err err = store_commit(&hub->txn);
+        struct timespec t0, t1;
+        store_err err;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        err = store_commit(&hub->txn);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        commit_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         if (err != STORE_OK) {
             hub_log(hub->log, HUB_LOG_ERR, "commit failed: %s; refusing this turn's %zu frames",
                     store_strerror(err), hub->n_items);
@@ -1395,6 +1407,7 @@ static void end_turn(hub_t *hub)
             committed = false;
         }
     }
+    metrics_turn_end(hub->cfg.metrics, commit_s, committed);
     if (!committed) {
         hub->n_touched = 0;
         if (hub->acked_overflow)
@@ -1438,6 +1451,7 @@ static void end_turn(hub_t *hub)
                         it->route.is_reply ? " reply" : "", it->route.first_contact ? " first-contact" : "",
                         it->route.size_class);
             }
+            metrics_routed(hub->cfg.metrics, it->route.status, it->route.duplicate);
             send_result(hub, &it->rid, &it->route);
             break;
         }
@@ -1613,6 +1627,7 @@ static void sweep(hub_t *hub)
     msgstate_out_t out;
     store_err err = STORE_OK;
     size_t n = 0, purged = 0;
+    uint64_t expired = 0;
 
     conns_each(hub->conns, restart_stalled, &sc);
     if (store_begin(hub->store, true, &txn) != STORE_OK)
@@ -1621,6 +1636,8 @@ static void sweep(hub_t *hub)
         n++;
         if (out.told)
             touch(hub, out.sender);
+        if (out.event == MSGSTATE_EXPIRED)
+            expired++;
         if (out.event == MSGSTATE_NOTICE_DROPPED)
             hub_log(hub->log, HUB_LOG_WARNING,
                     "dropped a notice for %s about a message to %s: not collected in time", out.sender,
@@ -1654,6 +1671,7 @@ static void sweep(hub_t *hub)
         return;
     }
     hub->sweep_max = SWEEP_MAX;
+    metrics_expired(hub->cfg.metrics, expired);
     push_marked(hub);
 }
 
@@ -1890,6 +1908,21 @@ fail:
     return err;
 }
 
+/* Whether org has a connection open: a receiver, or any connection whose
+ * frames named it and that has not closed (metrics_connected_fn). */
+static bool org_connected(const char *org, void *ctx)
+{
+    hub_t *hub = ctx;
+    conn_org_t *o = conns_org(hub->conns, org, false);
+
+    if (o != NULL && o->n_recv > 0)
+        return true;
+    for (size_t fd = 0; fd < hub->cap_live; fd++)
+        if (hub->live[fd].used && strcmp(hub->live[fd].org, org) == 0)
+            return true;
+    return false;
+}
+
 hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
 {
     zmq_pollitem_t items[3] = {
@@ -1901,13 +1934,17 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
      * its receiver says hello; expired entries are reported at once. */
     sweep(hub);
     hub->last_sweep_ms = rk_mono_ms();
+    metrics_publish(hub->cfg.metrics, hub->store, org_connected, hub);
     while (!*stop) {
         inbatch_t *cur = &hub->in[hub->cur], *next = &hub->in[!hub->cur];
-        int rc = zmq_poll(items, 3, cur->n > 0 ? 0 : POLL_MS);
+        int rc;
+        metrics_turned(hub->cfg.metrics, hub->full_until_ms);
+        rc = zmq_poll(items, 3, cur->n > 0 ? 0 : POLL_MS);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
             hub_log(hub->log, HUB_LOG_ERR, "poll failed: %s", zmq_strerror(errno));
+            metrics_stopping(hub->cfg.metrics);
             return HUB_EZMQ;
         }
         if (items[2].revents & ZMQ_POLLIN)
@@ -1928,11 +1965,13 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
             close_unadmitted(hub);
             sweep(hub);
             record_counts(hub, false);
+            metrics_publish(hub->cfg.metrics, hub->store, org_connected, hub);
             hub->last_sweep_ms = rk_mono_ms();
         } else {
             push_marked(hub); /* pipes that were full may have room now */
         }
     }
+    metrics_stopping(hub->cfg.metrics);
     record_counts(hub, true);
     return HUB_OK;
 }

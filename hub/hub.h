@@ -36,6 +36,7 @@ typedef struct hub_config {
     const rk_hub_key_stmt_t *hub_key; /* the hub's key change to carry in every welcome; NULL: none */
     int verify_threads;      /* threads checking signatures ahead of the turn: < 0 one per
                               * CPU beyond the first (1..8); 0 none (checked in the turn) */
+    struct metrics *metrics; /* the --metrics endpoint's figures (hub/metrics.h); NULL: none */
 } hub_config_t;
 
 typedef enum hub_err {

@@ -21,6 +21,8 @@
 #include "hubkey.h"
 #include "keys.h"
 #include "log.h"
+#include "logline.h"
+#include "metrics.h"
 #include "options.h"
 #include "policy.h"
 #include "store.h"
@@ -66,10 +68,28 @@ static bool check_required(const options_t *o, char *why, size_t why_len)
     return false;
 }
 
+/* --log-level and --log-format into log, and whether stderr is the
+ * journal; also checks that --metrics parses before anything starts. */
+static bool operating_log(const options_t *o, hub_log_t *log, char *why, size_t why_len)
+{
+    int level;
+    rk_log_format format = RK_LOG_TEXT;
+    struct sockaddr_storage sa;
+    socklen_t sa_len;
+
+    if (o->log_level != NULL && rk_log_level_parse(o->log_level, &level))
+        log->max = (hub_log_level)level; /* wins over -v */
+    if (o->log_format != NULL && rk_log_format_parse(o->log_format, &format))
+        log->format = format;
+    log->journal = rk_log_is_journal(log->out);
+    return o->metrics == NULL ||
+           metrics_parse_listen(o->metrics, o->metrics_allow_remote, &sa, &sa_len, why, why_len);
+}
+
 int main(int argc, char **argv)
 {
     options_t opt;
-    hub_log_t log = {stderr, HUB_LOG_NOTICE, "renkei-hub"};
+    hub_log_t log = {stderr, HUB_LOG_NOTICE, "renkei-hub", RK_LOG_TEXT, false};
     const char *config = NULL;
     char why[512] = "";
     rk_identity_t *identity = NULL;
@@ -80,6 +100,7 @@ int main(int argc, char **argv)
     uint8_t *master = NULL;
     store_t *store = NULL;
     hub_t *hub = NULL;
+    metrics_t *metrics = NULL;
     struct sigaction sa;
     hub_config_t hcfg;
     rk_harden_t harden;
@@ -104,6 +125,8 @@ int main(int argc, char **argv)
             opt.check_config = true;
         else if (id == HUB_OPT_VERBOSE)
             opt.verbose = true;
+        else if (id == HUB_OPT_METRICS_ALLOW_REMOTE)
+            opt.metrics_allow_remote = true;
         else if (!hub_options_set(&opt, hub_option_table[id].name, args.given[i].value, false, why,
                                   sizeof why))
             status = rk_cli_usage_error(&args, "%s", why);
@@ -131,6 +154,8 @@ int main(int argc, char **argv)
     }
     if (opt.verbose)
         log.max = HUB_LOG_INFO;
+    if (!operating_log(&opt, &log, why, sizeof why))
+        goto fail;
     if (sodium_init() < 0) {
         snprintf(why, sizeof why, "libsodium failed to initialize");
         goto fail;
@@ -186,6 +211,13 @@ int main(int argc, char **argv)
     hcfg.log_origin = opt.log_origin;
     hcfg.hub_key = have_hub_key ? &hub_key : NULL;
     hcfg.ttl = opt.ttl;
+    if (opt.metrics != NULL) {
+        if (!metrics_start(opt.metrics, opt.metrics_allow_remote, &metrics, why, sizeof why))
+            goto fail;
+        hcfg.metrics = metrics;
+        hub_log(&log, HUB_LOG_NOTICE, "metrics on http://%s/metrics (also /healthz, /readyz)",
+                metrics_address(metrics));
+    }
     if (opt.ttl_s != 0)
         hcfg.ttl.default_ms = (uint64_t)opt.ttl_s * 1000;
     if (hub_new(&hcfg, store, identity, &log, &hub, why, sizeof why) != HUB_OK)
@@ -212,6 +244,7 @@ fail:
     status = 1;
     /* 8. one teardown */
 done:
+    metrics_stop(&metrics);
     hub_destroy(&hub);
     store_close(&store);
     rk_master_destroy(&master);
