@@ -6,6 +6,7 @@
  *     power is offline are N ACCEPTED, N in power's queue, the oldest of
  *     them waiting; once power serves, N deliveries, power's queue empty,
  *     power connected and seen;
+ *   - renkei-ctl show ORG reads the same queue figures from the store;
  *   - /healthz and /readyz answer 200, an unknown path 404;
  *   - no figure or label carries a link code or a message id: the codes
  *     and ids the test saw are absent, and so is any run of 32 hex digits;
@@ -260,6 +261,15 @@ static void test_metrics_follow_traffic(void **state)
                 sample(page, "renkei_hub_store_used_bytes"));
     assert_true(sample(page, "renkei_hub_routing_log_entries") >= N);
     free(page);
+    /* renkei-ctl show says the same from the store */
+    assert_int_equal(it_ctl(env, &r, "show", "power", NULL), 0);
+    {
+        char want[64];
+        snprintf(want, sizeof want, "queue:   %d waiting", N);
+        if (strstr(r.out, want) == NULL || strstr(r.out, "--metrics") == NULL)
+            fail_msg("renkei-ctl show power after %d sends to it: %s", N, r.out);
+    }
+    it_run_clear(&r);
 
     /* power comes online and takes them: N deliveries, its queue empty. */
     serve = it_serve_start(env, "power", NULL, 0);
@@ -279,6 +289,9 @@ static void test_metrics_follow_traffic(void **state)
         fail_msg("after power served, the metrics say:\n%s", page);
     /* city.x's DELIVERED notices wait for it: it is not serving */
     assert_true(sample(page, "renkei_hub_queue_depth{org=\"city.x\"}") >= 1);
+    assert_int_equal(it_ctl(env, &r, "show", "power", NULL), 0);
+    assert_non_null(strstr(r.out, "queue:   empty"));
+    it_run_clear(&r);
 
     /* nothing private on the page */
     for (size_t i = 0; i < nseen; i++)
