@@ -3,6 +3,7 @@
  */
 #include "logline.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,11 +50,19 @@ bool rk_log_format_parse(const char *text, rk_log_format *format)
 bool rk_log_is_journal(FILE *out)
 {
     const char *js = getenv("JOURNAL_STREAM");
-    unsigned long long dev = 0, ino = 0;
+    unsigned long long dev, ino;
     struct stat st;
-    char tail;
+    char *end = NULL;
 
-    if (js == NULL || out == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+    /* "DEVICE:INODE", both decimal */
+    if (js == NULL || out == NULL || js[0] < '0' || js[0] > '9')
+        return false;
+    errno = 0;
+    dev = strtoull(js, &end, 10);
+    if (errno != 0 || *end != ':' || end[1] < '0' || end[1] > '9')
+        return false;
+    ino = strtoull(end + 1, &end, 10);
+    if (errno != 0 || *end != '\0')
         return false;
     if (fstat(fileno(out), &st) != 0)
         return false;

@@ -1930,6 +1930,7 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
         {hub->zap, 0, ZMQ_POLLIN, 0},
         {hub->monitor, 0, ZMQ_POLLIN, 0},
     };
+    metrics_turned(hub->cfg.metrics, hub->full_until_ms); /* the loop starts */
     /* Whatever waited in the queues before a restart goes out as soon as
      * its receiver says hello; expired entries are reported at once. */
     sweep(hub);

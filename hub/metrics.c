@@ -225,8 +225,20 @@ static uint64_t seen_at(const metrics_t *m, const char *org)
     return 0;
 }
 
-/* The time on a checkpoint's "renkei-time" line (tlog/note.h), in seconds
- * since the epoch; 0 if it has none. */
+/* n decimal digits at p, or -1. */
+static int digits(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* The time on a checkpoint's "renkei-time" line (tlog/note.h,
+ * YYYY-MM-DDTHH:MM:SSZ), in seconds since the epoch; 0 if it has none. */
 static int64_t checkpoint_time(const char *note)
 {
     const char *p = strstr(note, "\nrenkei-time ");
@@ -234,12 +246,20 @@ static int64_t checkpoint_time(const char *note)
 
     if (p == NULL)
         return 0;
-    memset(&tm, 0, sizeof tm);
-    if (sscanf(p + 13, "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec) != 6)
+    p += 13;
+    if (strlen(p) < 20 || p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':' ||
+        p[19] != 'Z')
         return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = digits(p, 4) - 1900;
+    tm.tm_mon = digits(p + 5, 2) - 1;
+    tm.tm_mday = digits(p + 8, 2);
+    tm.tm_hour = digits(p + 11, 2);
+    tm.tm_min = digits(p + 14, 2);
+    tm.tm_sec = digits(p + 17, 2);
+    if (tm.tm_year < 70 || tm.tm_mon < 0 || tm.tm_mday < 0 || tm.tm_hour < 0 || tm.tm_min < 0 ||
+        tm.tm_sec < 0)
+        return 0;
     return (int64_t)timegm(&tm);
 }
 

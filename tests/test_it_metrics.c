@@ -8,6 +8,8 @@
  *     power connected and seen;
  *   - renkei-ctl show ORG reads the same queue figures from the store;
  *   - /healthz and /readyz answer 200, an unknown path 404;
+ *   - a full store: the refusals are counted as STORE_FULL and /readyz
+ *     answers 503 while the hub backs off, 200 after;
  *   - no figure or label carries a link code or a message id: the codes
  *     and ids the test saw are absent, and so is any run of 32 hex digits;
  *   - --metrics refuses an address outside loopback unless allowed;
@@ -219,11 +221,12 @@ static void test_metrics_follow_traffic(void **state)
         fail_msg("the hub does not say where its metrics are: %s", log);
     free(log);
 
-    assert_int_equal(http_get(port, "/healthz", &body), 200);
-    free(body);
+    /* the loop starts turning just after the hub is bound: a moment */
     page = scrape_until(port, "renkei_hub_snapshot_ok", 1);
     assert_non_null(page);
     free(page);
+    assert_int_equal(http_get(port, "/healthz", &body), 200);
+    free(body);
     assert_int_equal(http_get(port, "/readyz", &body), 200);
     free(body);
     assert_int_equal(http_get(port, "/nothing-here", &body), 404);
@@ -304,7 +307,83 @@ static void test_metrics_follow_traffic(void **state)
     assert_int_equal(it_hub_stop(env), 0);
 }
 
-/* (2) An address outside loopback needs --metrics-allow-remote. */
+/* (2) A full store: the refusal is counted by its status, and /readyz says
+ * 503 while the hub backs off (it refuses without trying for a second). */
+static void test_metrics_full_store(void **state)
+{
+    it_env_t *env = *state;
+    char listen[32], payload[4096], *page = NULL, *body = NULL;
+    int port = free_port(), ready = 0;
+    it_proc_t *sender;
+    it_run_t r;
+
+    it_hub_faults(env);
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    {
+        const char *extra[] = {"--metrics", listen, NULL};
+        assert_int_equal(it_hub_start(env, extra), 0);
+    }
+    assert_int_equal(it_agent(env, "city.x", PERSON "\n", &r, "enroll", NULL), 0);
+    it_run_clear(&r);
+    snprintf(payload, sizeof payload, "%s", it_path(env, "payload.json"));
+    assert_int_equal(it_write_file(payload, PAYLOAD), 0);
+    page = scrape_until(port, "renkei_hub_snapshot_ok", 1);
+    free(page);
+    assert_int_equal(http_get(port, "/readyz", &body), 200);
+    free(body);
+
+    /* every queue write fails as if the map were full */
+    assert_int_equal(it_store_faults(env, "put queue full 1000\n"), 0);
+    assert_true(it_store_faults_taken(env, 5000));
+    {
+        char key[4096], hubkey[4096], data[4096], person[4096];
+        assert_int_equal(it_person_file(env, PERSON, person, sizeof person), 0);
+        snprintf(key, sizeof key, "%s", it_path(env, "keys/city.x.key"));
+        snprintf(hubkey, sizeof hubkey, "%s", it_path(env, "keys/hub.pub"));
+        snprintf(data, sizeof data, "%s", it_path(env, "agents/city.x"));
+        const char *args[] = {"-H",        it_hub_endpoint(env),
+                              "-K",        hubkey,
+                              "-k",        key,
+                              "-d",        data,
+                              "-t",        "10",
+                              "send",      "--to",
+                              "power",     "--type",
+                              TYPE,        "--person-file",
+                              person,      "--no-reply",
+                              "--payload", payload,
+                              NULL};
+        sender = it_spawn(env, "renkei-agent", args, "city.x-full");
+    }
+    assert_non_null(sender);
+    /* watched while it sends: not ready during the back-off */
+    for (int t = 0; t < 500 && ready != 503; t++) {
+        ready = http_get(port, "/readyz", &body);
+        if (ready == 503 && strstr(body, "store is full") == NULL)
+            fail_msg("/readyz said 503 for another reason: %s", body);
+        free(body);
+        sleep_ms(10);
+    }
+    assert_int_equal(ready, 503);
+    (void)it_proc_wait(sender, 20);
+    page = scrape_until(port, "renkei_hub_messages_total{status=\"STORE_FULL\"}", 1);
+    assert_non_null(page);
+    if (sample(page, "renkei_hub_messages_total{status=\"STORE_FULL\"}") < 1 ||
+        sample(page, "renkei_hub_messages_total{status=\"ACCEPTED\"}") != 0)
+        fail_msg("after a full store refused city.x the metrics say:\n%s", page);
+    free(page);
+    /* the hub stays alive meanwhile, and ready again once the back-off ends */
+    assert_int_equal(http_get(port, "/healthz", &body), 200);
+    free(body);
+    for (int t = 0; t < 100 && ready != 200; t++) {
+        sleep_ms(100);
+        ready = http_get(port, "/readyz", &body);
+        free(body);
+    }
+    assert_int_equal(ready, 200);
+    assert_int_equal(it_hub_stop(env), 0);
+}
+
+/* (3) An address outside loopback needs --metrics-allow-remote. */
 static void test_metrics_loopback_only(void **state)
 {
     it_env_t *env = *state;
@@ -358,7 +437,7 @@ static void json_lines(const char *text, const char *what, size_t n[5])
     }
 }
 
-/* (3) --log-format json and --log-level, the hub's and the agent's. */
+/* (4) --log-format json and --log-level, the hub's and the agent's. */
 static void test_logs(void **state)
 {
     it_env_t *env = *state;
@@ -436,6 +515,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_metrics_follow_traffic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_full_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_loopback_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
     };
