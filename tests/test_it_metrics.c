@@ -96,9 +96,13 @@ static int http_get(int port, const char *path, char **body)
     }
     for (;;) {
         if (len + 4096 + 1 > cap) {
+            char *bigger;
             cap = cap ? cap * 2 : 16384;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
+            bigger = realloc(buf, cap);
+            if (bigger == NULL)
+                free(buf);
+            assert_non_null(bigger);
+            buf = bigger;
         }
         n = read(fd, buf + len, cap - len - 1);
         if (n <= 0)
