@@ -36,7 +36,7 @@ typedef struct seen {
 
 struct metrics {
     struct MHD_Daemon *daemon;
-    int fd;
+    int fd; /* the listening socket until the daemon takes it; then -1 */
     char address[80];
     /* written by the loop, read by the HTTP thread */
     _Atomic uint64_t routed[RK_ST_LAST + 1];
@@ -653,15 +653,16 @@ bool metrics_start(const char *listen_on, bool allow_remote, metrics_t **out, ch
         inet_ntop(AF_INET, &a4->sin_addr, host, sizeof host);
         snprintf(m->address, sizeof m->address, "%s:%u", host, (unsigned)ntohs(a4->sin_port));
     }
-    m->daemon =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0,
-                         NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET, m->fd,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)32, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)10, MHD_OPTION_END);
+    /* poll or epoll, never select: the hub may hold more than FD_SETSIZE sockets */
+    m->daemon = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                                 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET, m->fd,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)32, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 (unsigned)10, MHD_OPTION_END);
     if (m->daemon == NULL) {
         rk_why(why, why_len, "cannot serve metrics on %s (libmicrohttpd did not start)", m->address);
         goto fail;
     }
+    m->fd = -1; /* the daemon's now: MHD_stop_daemon closes it */
     *out = m;
     return true;
 fail:
@@ -684,7 +685,7 @@ void metrics_stop(metrics_t **mp)
         return;
     m = *mp;
     if (m->daemon != NULL)
-        MHD_stop_daemon(m->daemon); /* the listening socket is ours */
+        MHD_stop_daemon(m->daemon); /* closes the listening socket too */
     if (m->fd >= 0)
         close(m->fd);
     pthread_mutex_destroy(&m->lock);
