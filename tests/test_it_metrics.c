@@ -468,10 +468,26 @@ static void test_logs(void **state)
         fail_msg("the hub's JSON log at info lacks notice or info lines:\n%s", log);
     free(log);
 
-    /* the hub at warning: no notice or info line at all */
+    /* from its config file, at notice: the notices, no info line */
+    assert_int_equal(it_write_file(it_hub_log_path(env), ""), 0);
+    assert_int_equal(it_write_file(it_path(env, "hub.conf"), "log-format = json\nlog-level = notice\n"), 0);
+    {
+        const char *extra[] = {"--config", it_path(env, "hub.conf"), NULL};
+        assert_int_equal(it_hub_start(env, extra), 0);
+    }
+    assert_int_equal(send_one(env, payload, &r), 0);
+    it_run_clear(&r);
+    assert_int_equal(it_hub_stop(env), 0);
+    log = it_hub_log(env);
+    json_lines(log, "hub log at notice", n);
+    if (n[2] == 0 || n[3] != 0 || n[4] != 0)
+        fail_msg("the hub's log at notice (config file) has no notice, or lower lines:\n%s", log);
+    free(log);
+
+    /* the command line wins over the file: at warning, no notice either */
     assert_int_equal(it_write_file(it_hub_log_path(env), ""), 0);
     {
-        const char *extra[] = {"--log-format", "json", "--log-level", "warning", NULL};
+        const char *extra[] = {"--config", it_path(env, "hub.conf"), "--log-level", "warning", NULL};
         assert_int_equal(it_hub_start(env, extra), 0);
     }
     assert_int_equal(send_one(env, payload, &r), 0);
