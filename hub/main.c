@@ -211,6 +211,9 @@ int main(int argc, char **argv)
     hcfg.log_origin = opt.log_origin;
     hcfg.hub_key = have_hub_key ? &hub_key : NULL;
     hcfg.ttl = opt.ttl;
+    if (opt.ttl_s != 0)
+        hcfg.ttl.default_ms = (uint64_t)opt.ttl_s * 1000;
+    /* the metrics endpoint (hub/metrics.h), before the loop it reports on */
     if (opt.metrics != NULL) {
         if (!metrics_start(opt.metrics, opt.metrics_allow_remote, &metrics, why, sizeof why))
             goto fail;
@@ -218,8 +221,6 @@ int main(int argc, char **argv)
         hub_log(&log, HUB_LOG_NOTICE, "metrics on http://%s/metrics (also /healthz, /readyz)",
                 metrics_address(metrics));
     }
-    if (opt.ttl_s != 0)
-        hcfg.ttl.default_ms = (uint64_t)opt.ttl_s * 1000;
     if (hub_new(&hcfg, store, identity, &log, &hub, why, sizeof why) != HUB_OK)
         goto fail;
 
