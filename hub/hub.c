@@ -1908,19 +1908,46 @@ fail:
     return err;
 }
 
+/* The orgs of the open connections, sorted, for one metrics_publish. */
+typedef struct live_orgs {
+    hub_t *hub;
+    const char **org; /* into hub->live[].org; NULL if out of memory */
+    size_t n;
+} live_orgs_t;
+
+static int cmp_org(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Whether org has a connection open: a receiver, or any connection whose
  * frames named it and that has not closed (metrics_connected_fn). */
 static bool org_connected(const char *org, void *ctx)
 {
-    hub_t *hub = ctx;
-    conn_org_t *o = conns_org(hub->conns, org, false);
+    live_orgs_t *l = ctx;
+    conn_org_t *o = conns_org(l->hub->conns, org, false);
 
     if (o != NULL && o->n_recv > 0)
         return true;
-    for (size_t fd = 0; fd < hub->cap_live; fd++)
-        if (hub->live[fd].used && strcmp(hub->live[fd].org, org) == 0)
-            return true;
-    return false;
+    return l->org != NULL && bsearch(&org, l->org, l->n, sizeof *l->org, cmp_org) != NULL;
+}
+
+/* Publishes the figures of the store and the connections (hub/metrics.h). */
+static void publish_metrics(hub_t *hub)
+{
+    live_orgs_t l = {hub, NULL, 0};
+
+    if (hub->cfg.metrics == NULL)
+        return;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
+    l.org = hub->cap_live > 0 ? malloc(hub->cap_live * sizeof *l.org) : NULL;
+    for (size_t fd = 0; l.org != NULL && fd < hub->cap_live; fd++)
+        if (hub->live[fd].used)
+            l.org[l.n++] = hub->live[fd].org;
+    if (l.org != NULL)
+        qsort(l.org, l.n, sizeof *l.org, cmp_org);
+    metrics_publish(hub->cfg.metrics, hub->store, org_connected, &l);
+    free(l.org);
 }
 
 hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
@@ -1935,7 +1962,7 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
      * its receiver says hello; expired entries are reported at once. */
     sweep(hub);
     hub->last_sweep_ms = rk_mono_ms();
-    metrics_publish(hub->cfg.metrics, hub->store, org_connected, hub);
+    publish_metrics(hub);
     while (!*stop) {
         inbatch_t *cur = &hub->in[hub->cur], *next = &hub->in[!hub->cur];
         int rc;
@@ -1966,7 +1993,7 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
             close_unadmitted(hub);
             sweep(hub);
             record_counts(hub, false);
-            metrics_publish(hub->cfg.metrics, hub->store, org_connected, hub);
+            publish_metrics(hub);
             hub->last_sweep_ms = rk_mono_ms();
         } else {
             push_marked(hub); /* pipes that were full may have room now */
