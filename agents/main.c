@@ -31,6 +31,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "logline.h"
 #include "harden.h"
 #include "renkei/agent.h"
 
@@ -85,16 +86,46 @@ typedef struct options {
     int days;         /* parsed --keep-days; 0: the default */
 } options;
 
+/* The agent's own log on stderr (common/logline.h): --log-level and
+ * --log-format, a time on every line, a syslog priority when stderr is the
+ * journal.  What send and serve report as their result (accepted:,
+ * pending:, refused:) and usage errors stay plain lines. */
+static int log_max = RK_LOG_NOTICE;
+static rk_log_format log_format = RK_LOG_TEXT;
+static bool log_journal;
+
+static void log_at(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void log_at(int level, const char *fmt, va_list ap)
+{
+    if (level <= log_max)
+        rk_log_vline(stderr, PROG, level, log_format, log_journal, fmt, ap);
+}
+
 static void err_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void err_msg(const char *fmt, ...)
 {
     va_list ap;
-    fputs(PROG ": ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    log_at(RK_LOG_ERR, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    fflush(stderr);
+}
+
+static void warn_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn_msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_at(RK_LOG_WARNING, fmt, ap);
+    va_end(ap);
+}
+
+static void note_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note_msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_at(RK_LOG_NOTICE, fmt, ap);
+    va_end(ap);
 }
 
 /* The command whose --help a usage error points to, once known. */
@@ -169,9 +200,9 @@ static int read_person(const char *path, char out[RK_PERSON_MAX + 1])
             return EXIT_ERR;
         }
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
-            err_msg("warning: %s holds a resident's number and users other than its owner may read it "
-                    "(mode %04o); chmod 600 it, or pass the number on standard input",
-                    path, (unsigned)(st.st_mode & 07777));
+            warn_msg("%s holds a resident's number and users other than its owner may read it "
+                     "(mode %04o); chmod 600 it, or pass the number on standard input",
+                     path, (unsigned)(st.st_mode & 07777));
     }
     tty = isatty(fd) != 0;
     if (tty) {
@@ -271,7 +302,7 @@ static void print_refusal(const rk_result_t *r)
 static void on_notice(void *ctx, const char *text)
 {
     (void)ctx;
-    err_msg("%s", text);
+    note_msg("%s", text);
 }
 
 /* Prints one JSON value as a compact line on stdout. */
@@ -382,7 +413,7 @@ static int cmd_bind(const options *o, const char *person, const char *code_text)
                 err == RK_AGENT_ECONFLICT ? "; nothing was recorded" : "");
         return EXIT_ERR;
     }
-    err_msg("recorded the link code for this person");
+    note_msg("recorded the link code for this person");
     return 0;
 }
 
@@ -424,7 +455,7 @@ static int cmd_enroll(const options *o, const char *person)
         return exit_for(err);
     }
     if (existed)
-        err_msg("this person is already enrolled; printing the link code on record");
+        note_msg("this person is already enrolled; printing the link code on record");
     rk_code_to_text(code, text);
     printf("%s\n", text);
     fflush(stdout);
@@ -953,7 +984,7 @@ static int cmd_flush(const options *o)
            rep.refused, rep.pending);
     fflush(stdout);
     if (rep.refused > 0)
-        err_msg("refused messages: renkei-agent status --all shows them, status MSGID says why");
+        warn_msg("refused messages: renkei-agent status --all shows them, status MSGID says why");
     if (rep.pending > 0)
         return EXIT_PENDING;
     return rep.refused > 0 ? EXIT_REFUSED : 0;
@@ -1252,8 +1283,8 @@ static void handle_with_exec(rk_agent_t *a, const options *o, const rk_event *ev
         err_msg("the reply to message %s from %s was not sent: %s", msg_hex, ev->from,
                 why[0] ? why : rk_agent_strerror(err));
     } else {
-        err_msg("replied to %s message %s from %s (seq %llu)", ev->type, msg_hex, ev->from,
-                (unsigned long long)result.seq);
+        note_msg("replied to %s message %s from %s (seq %llu)", ev->type, msg_hex, ev->from,
+                 (unsigned long long)result.seq);
     }
 done:
     if (out != NULL) {
@@ -1315,7 +1346,7 @@ static int cmd_serve(const options *o)
         return rc;
     {
         char mem[400];
-        err_msg("serving as %s (%s)", rk_agent_org(a), rk_harden_describe(&harden, mem, sizeof mem));
+        note_msg("serving as %s (%s)", rk_agent_org(a), rk_harden_describe(&harden, mem, sizeof mem));
     }
     rc = 0;
     while (!stop_requested && (o->count <= 0 || handled < o->count)) {
@@ -1341,9 +1372,9 @@ static int cmd_serve(const options *o)
         } else {
             char hex[33];
             hex16(ev->result.msg_id, hex);
-            err_msg("message %s: %s: %s%s%s%s", hex, rk_status_name(ev->result.status),
-                    rk_status_text(ev->result.status), ev->result.detail[0] ? " (" : "", ev->result.detail,
-                    ev->result.detail[0] ? ")" : "");
+            note_msg("message %s: %s: %s%s%s%s", hex, rk_status_name(ev->result.status),
+                     rk_status_text(ev->result.status), ev->result.detail[0] ? " (" : "", ev->result.detail,
+                     ev->result.detail[0] ? ")" : "");
         }
         rk_event_free(&ev);
     }
@@ -1619,6 +1650,8 @@ enum {
     OPT_LOG_ORIGIN,
     OPT_MAP_SIZE,
     OPT_KEEP_DAYS,
+    OPT_LOG_LEVEL,
+    OPT_LOG_FORMAT,
     OPT_HELP,
     OPT_PERSON_FILE,
     OPT_PERSON,
@@ -1662,6 +1695,13 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
     [OPT_KEEP_DAYS] = {"keep-days", 0, "N",
                        "keep completed messages N days, then delete them (default\n30, at least 15)",
                        "RENKEI_KEEP_DAYS", -1, 0},
+    [OPT_LOG_LEVEL] = {"log-level", 0, "LEVEL",
+                       "error, warning, notice (default), info or debug: the\nlowest level of the lines "
+                       "written on stderr",
+                       "RENKEI_LOG_LEVEL", -1, 0},
+    [OPT_LOG_FORMAT] = {"log-format", 0, "FORMAT",
+                        "text (default) or json: one object per line with time,\nlevel and message",
+                        "RENKEI_LOG_FORMAT", -1, 0},
     [OPT_HELP] = {"help", 'h', NULL, "show this help (after a command: that command's)", NULL, -1, 0},
     [OPT_PERSON_FILE] = {"person-file", 0, "FILE",
                          "read the resident's number from FILE (- is standard input)", NULL, -1, 0},
@@ -1689,9 +1729,9 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
     [OPT_OUT] = {"out", 0, "FILE", "keep the receipt in FILE", NULL, -1, 0},
 };
 
-static const int cli_globals[] = {OPT_HUB,     OPT_HUB_KEY,    OPT_KEY,      OPT_PREVIOUS_KEY, OPT_DATA,
-                                  OPT_TIMEOUT, OPT_LOG_ORIGIN, OPT_MAP_SIZE, OPT_KEEP_DAYS,    OPT_HELP,
-                                  -1};
+static const int cli_globals[] =
+    {OPT_HUB,      OPT_HUB_KEY,   OPT_KEY,       OPT_PREVIOUS_KEY, OPT_DATA, OPT_TIMEOUT, OPT_LOG_ORIGIN,
+     OPT_MAP_SIZE, OPT_KEEP_DAYS, OPT_LOG_LEVEL, OPT_LOG_FORMAT,   OPT_HELP, -1};
 static const int person_opts[] = {OPT_PERSON_FILE, OPT_PERSON, -1};
 static const int send_opts[] = {OPT_TO,      OPT_TYPE,     OPT_PERSON_FILE, OPT_PERSON,   OPT_CODE,
                                 OPT_PAYLOAD, OPT_REPLY_TO, OPT_NO_WAIT,     OPT_NO_REPLY, -1};
@@ -1792,6 +1832,11 @@ static int begin(const rk_cli_args_t *a, run_ctx *r)
     o->all = a->count[OPT_ALL] > 0;
     o->exec = a->value[OPT_EXEC];
     o->out = a->value[OPT_OUT];
+    if ((v = a->value[OPT_LOG_LEVEL]) != NULL && !rk_log_level_parse(v, &log_max))
+        return usage_error("--log-level takes error, warning, notice, info or debug, not \"%s\"", v);
+    if ((v = a->value[OPT_LOG_FORMAT]) != NULL && !rk_log_format_parse(v, &log_format))
+        return usage_error("--log-format takes text or json, not \"%s\"", v);
+    log_journal = rk_log_is_journal(stderr);
     if ((v = a->value[OPT_TIMEOUT]) != NULL && !rk_cli_parse_seconds(v, 86400, &o->timeout_s))
         return usage_error("--timeout takes a number of seconds between 0 and 86400, not \"%s\"", v);
     if ((v = a->value[OPT_COUNT]) != NULL) {

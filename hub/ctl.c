@@ -518,6 +518,30 @@ static int open_org(const cmd_args_t *a, bool write, store_t **s, store_txn_t **
     return rc;
 }
 
+/* What waits at the hub for org, as the store has it.  Whether org is
+ * connected is known to the running hub only (its --metrics). */
+static int show_queue(store_txn_t *t, const char *org)
+{
+    uint64_t count = 0, oldest = 0, now = rk_wall_ms();
+    char since[32];
+    store_err err = store_queue_depth(t, org, &count, &oldest);
+
+    if (err != STORE_OK) {
+        fprintf(stderr, PROG ": cannot read the queue of '%s': %s\n", org, store_strerror(err));
+        return EXIT_ERR;
+    }
+    if (count == 0) {
+        printf("queue:   empty\n");
+    } else {
+        fmt_time(oldest, since);
+        printf("queue:   %llu waiting (messages and notices); the oldest since %s (%llu s)\n",
+               (unsigned long long)count, since,
+               (unsigned long long)(now > oldest ? (now - oldest) / 1000 : 0));
+    }
+    printf("connection: known to the running hub only; see its --metrics (renkei_hub_org_connected)\n");
+    return EXIT_OK;
+}
+
 static int cmd_show(const cmd_args_t *a)
 {
     store_t *s = NULL;
@@ -548,9 +572,10 @@ static int cmd_show(const cmd_args_t *a)
         printf("previous: %.16s %s %s\n", z85,
                org_prev_active(&o, rk_wall_ms()) ? "admitted until" : "no longer admitted since", until);
     }
+    rc = show_queue(t, o.id);
     store_abort(&t);
     store_close(&s);
-    return EXIT_OK;
+    return rc;
 }
 
 /* suspend / reactivate */
@@ -1369,7 +1394,7 @@ static const rk_cli_cmd_t commands[] = {
      "DIR must be new or empty.  The copy holds no master key.  To restore: README.md,\n"
      "\"Back up and restore\".\n",
      NULL, run_backup},
-    {"show", "ORG", "one organization in full", NULL, NULL, run_show},
+    {"show", "ORG", "one organization in full, and what waits for it at the hub", NULL, NULL, run_show},
     {"suspend", "ORG", "the hub refuses ORG's key until it is reactivated", NULL, NULL, run_suspend},
     {"reactivate", "ORG", "the hub admits a suspended ORG's key again", NULL, NULL, run_reactivate},
     {"rekey", "ORG --pub FILE.pub [--overlap DURATION]",

@@ -9,10 +9,11 @@ set(RENKEI_HUB_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/conns.c
   ${CMAKE_CURRENT_SOURCE_DIR}/log.c
   ${CMAKE_CURRENT_SOURCE_DIR}/verify.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/metrics.c
   ${CMAKE_CURRENT_SOURCE_DIR}/hub.c)
 add_library(renkei_hub STATIC ${RENKEI_HUB_SOURCES})
 target_include_directories(renkei_hub PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(renkei_hub PUBLIC renkei_store renkei_tlog renkei_keys renkei_wire PkgConfig::ZMQ PkgConfig::SODIUM Threads::Threads)
+target_link_libraries(renkei_hub PUBLIC renkei_store renkei_tlog renkei_keys renkei_wire PkgConfig::ZMQ PkgConfig::SODIUM PkgConfig::MHD Threads::Threads)
 
 add_executable(renkei-hub ${CMAKE_CURRENT_SOURCE_DIR}/main.c ${CMAKE_CURRENT_SOURCE_DIR}/options.c
   ${CMAKE_CURRENT_SOURCE_DIR}/service.c)
@@ -27,5 +28,5 @@ if(RENKEI_TESTS)
   target_compile_definitions(renkei-hub-faults PRIVATE RENKEI_STORE_FAULTS)
   target_include_directories(renkei-hub-faults PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(renkei-hub-faults PRIVATE renkei_catalogue renkei_tlog renkei_keys renkei_wire lmdb::lmdb
-    PkgConfig::ZMQ PkgConfig::SODIUM PkgConfig::SYSTEMD Threads::Threads)
+    PkgConfig::ZMQ PkgConfig::SODIUM PkgConfig::SYSTEMD PkgConfig::MHD Threads::Threads)
 endif()

@@ -66,6 +66,7 @@
 #include "audit.h"
 #include "catalogue_store.h"
 #include "conns.h"
+#include "metrics.h"
 #include "msgstate.h"
 #include "route.h"
 #include "verify.h"
@@ -970,9 +971,11 @@ static void on_reject(hub_t *hub, const char *from, const rk_reject_t *rj)
                 from, rj->to);
     if (out.told)
         touch(hub, out.sender);
-    if (out.event == MSGSTATE_REFUSED)
+    if (out.event == MSGSTATE_REFUSED) {
+        metrics_turn_refused_by_recipient(hub->cfg.metrics);
         hub_log(hub->log, HUB_LOG_NOTICE, "%s refused seq %llu from %s: %s", from,
                 (unsigned long long)out.seq, out.sender, rk_status_name(rj->reason));
+    }
 }
 
 /* Notes that o acknowledged in this turn. */
@@ -1032,9 +1035,11 @@ static void on_ack(hub_t *hub, const char *from, const uint64_t *seqs, size_t n)
         }
         if (out.told)
             touch(hub, out.sender);
-        if (out.event == MSGSTATE_DELIVERED)
+        if (out.event == MSGSTATE_DELIVERED) {
+            metrics_turn_delivered(hub->cfg.metrics);
             hub_log(hub->log, HUB_LOG_INFO, "delivered seq %llu from %s to %s type %s",
                     (unsigned long long)out.seq, out.sender, from, out.type);
+        }
         if (out.taken)
             taken++;
     }
@@ -1094,6 +1099,7 @@ static int read_frame(hub_t *hub, inframe_t *x)
         goto drain;
     }
     snprintf(x->from, sizeof x->from, "%s", user);
+    metrics_seen(hub->cfg.metrics, x->from, rk_wall_ms());
     got = 1;
     /* The socket it came in on (libzmq's per-connection "__fd" property;
      * -1 if absent), and the id the peer announced, "" if none. */
@@ -1432,8 +1438,14 @@ static void unsay_log_answer(hub_t *hub, rk_hub_frame_t *f)
 static void end_turn(hub_t *hub)
 {
     bool committed = !hub->txn_failed;
+    double commit_s = -1;
     if (hub->txn != NULL) {
-        store_err err = store_commit(&hub->txn);
+        struct timespec t0, t1;
+        store_err err;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        err = store_commit(&hub->txn);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        commit_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         if (err != STORE_OK) {
             hub_log(hub->log, HUB_LOG_ERR, "commit failed: %s; refusing this turn's %zu frames",
                     store_strerror(err), hub->n_items);
@@ -1444,6 +1456,7 @@ static void end_turn(hub_t *hub)
             committed = false;
         }
     }
+    metrics_turn_end(hub->cfg.metrics, commit_s, committed);
     if (!committed) {
         hub->n_touched = 0;
         if (hub->acked_overflow)
@@ -1487,6 +1500,7 @@ static void end_turn(hub_t *hub)
                         it->route.is_reply ? " reply" : "", it->route.first_contact ? " first-contact" : "",
                         it->route.size_class);
             }
+            metrics_routed(hub->cfg.metrics, it->route.status, it->route.duplicate);
             send_result(hub, &it->rid, &it->route);
             break;
         }
@@ -1662,6 +1676,7 @@ static void sweep(hub_t *hub)
     msgstate_out_t out;
     store_err err = STORE_OK;
     size_t n = 0, purged = 0;
+    uint64_t expired = 0;
 
     conns_each(hub->conns, restart_stalled, &sc);
     if (store_begin(hub->store, true, &txn) != STORE_OK)
@@ -1670,6 +1685,8 @@ static void sweep(hub_t *hub)
         n++;
         if (out.told)
             touch(hub, out.sender);
+        if (out.event == MSGSTATE_EXPIRED)
+            expired++;
         if (out.event == MSGSTATE_NOTICE_DROPPED)
             hub_log(hub->log, HUB_LOG_WARNING,
                     "dropped a notice for %s about a message to %s: not collected in time", out.sender,
@@ -1703,6 +1720,7 @@ static void sweep(hub_t *hub)
         return;
     }
     hub->sweep_max = SWEEP_MAX;
+    metrics_expired(hub->cfg.metrics, expired);
     push_marked(hub);
 }
 
@@ -1940,6 +1958,48 @@ fail:
     return err;
 }
 
+/* The orgs of the open connections, sorted, for one metrics_publish. */
+typedef struct live_orgs {
+    hub_t *hub;
+    const char **org; /* into hub->live[].org; NULL if out of memory */
+    size_t n;
+} live_orgs_t;
+
+static int cmp_org(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether org has a connection open: a receiver, or any connection whose
+ * frames named it and that has not closed (metrics_connected_fn). */
+static bool org_connected(const char *org, void *ctx)
+{
+    live_orgs_t *l = ctx;
+    conn_org_t *o = conns_org(l->hub->conns, org, false);
+
+    if (o != NULL && o->n_recv > 0)
+        return true;
+    return l->org != NULL && bsearch(&org, l->org, l->n, sizeof *l->org, cmp_org) != NULL;
+}
+
+/* Publishes the figures of the store and the connections (hub/metrics.h). */
+static void publish_metrics(hub_t *hub)
+{
+    live_orgs_t l = {hub, NULL, 0};
+
+    if (hub->cfg.metrics == NULL)
+        return;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
+    l.org = hub->cap_live > 0 ? malloc(hub->cap_live * sizeof *l.org) : NULL;
+    for (size_t fd = 0; l.org != NULL && fd < hub->cap_live; fd++)
+        if (hub->live[fd].used)
+            l.org[l.n++] = hub->live[fd].org;
+    if (l.org != NULL)
+        qsort(l.org, l.n, sizeof *l.org, cmp_org);
+    metrics_publish(hub->cfg.metrics, hub->store, org_connected, &l);
+    free(l.org);
+}
+
 hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
 {
     zmq_pollitem_t items[3] = {
@@ -1947,13 +2007,16 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
         {hub->zap, 0, ZMQ_POLLIN, 0},
         {hub->monitor, 0, ZMQ_POLLIN, 0},
     };
+    metrics_turned(hub->cfg.metrics, hub->full_until_ms); /* the loop starts */
     /* Whatever waited in the queues before a restart goes out as soon as
      * its receiver says hello; expired entries are reported at once. */
     sweep(hub);
     hub->last_sweep_ms = rk_mono_ms();
+    publish_metrics(hub);
     while (!*stop) {
         inbatch_t *cur = &hub->in[hub->cur], *next = &hub->in[!hub->cur];
         int rc;
+        metrics_turned(hub->cfg.metrics, hub->full_until_ms);
         if (hub->cfg.tick != NULL) {
             hub->cfg.tick(hub->cfg.tick_ctx);
             if (*stop)
@@ -1964,6 +2027,7 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
             if (errno == EINTR)
                 continue;
             hub_log(hub->log, HUB_LOG_ERR, "poll failed: %s", zmq_strerror(errno));
+            metrics_stopping(hub->cfg.metrics);
             return HUB_EZMQ;
         }
         if (items[2].revents & ZMQ_POLLIN)
@@ -1984,11 +2048,13 @@ hub_err hub_run(hub_t *hub, volatile sig_atomic_t *stop)
             close_unadmitted(hub);
             sweep(hub);
             record_counts(hub, false);
+            publish_metrics(hub);
             hub->last_sweep_ms = rk_mono_ms();
         } else {
             push_marked(hub); /* pipes that were full may have room now */
         }
     }
+    metrics_stopping(hub->cfg.metrics);
     record_counts(hub, true);
     return HUB_OK;
 }

@@ -40,6 +40,7 @@ typedef struct hub_config {
                               * every 200 ms), in the loop's thread; it may call
                               * hub_reconfigure (the daemon's signals, its watchdog) */
     void *tick_ctx;
+    struct metrics *metrics; /* the --metrics endpoint's figures (hub/metrics.h); NULL: none */
 } hub_config_t;
 
 typedef enum hub_err {

@@ -24,6 +24,8 @@
 #include "hubkey.h"
 #include "keys.h"
 #include "log.h"
+#include "logline.h"
+#include "metrics.h"
 #include "options.h"
 #include "policy.h"
 #include "service.h"
@@ -98,6 +100,25 @@ static bool check_required(options_t *o, char *why, size_t why_len)
     return false;
 }
 
+/* --log-level and --log-format into log, and whether stderr is the
+ * journal; also checks that --metrics parses before anything starts. */
+static bool operating_log(const options_t *o, hub_log_t *log, char *why, size_t why_len)
+{
+    int level;
+    rk_log_format format = RK_LOG_TEXT;
+    struct sockaddr_storage sa;
+    socklen_t sa_len;
+
+    log->max = o->verbose ? HUB_LOG_INFO : HUB_LOG_NOTICE;
+    if (o->log_level != NULL && rk_log_level_parse(o->log_level, &level))
+        log->max = (hub_log_level)level; /* wins over -v */
+    if (o->log_format != NULL && rk_log_format_parse(o->log_format, &format))
+        log->format = format;
+    log->journal = rk_log_is_journal(log->out);
+    return o->metrics == NULL ||
+           metrics_parse_listen(o->metrics, o->metrics_allow_remote, &sa, &sa_len, why, why_len);
+}
+
 /* The options from the command line, then from the configuration file it
  * names, with their defaults, checked.  Returns 0, a usage error's exit
  * status > 0 (already reported), LOADED_HELP when help was printed, or
@@ -122,6 +143,8 @@ static int load_options(int argc, char **argv, options_t *opt, const char **conf
             opt->check_config = true;
         else if (id == HUB_OPT_VERBOSE)
             opt->verbose = true;
+        else if (id == HUB_OPT_METRICS_ALLOW_REMOTE)
+            opt->metrics_allow_remote = true;
         else if (!hub_options_set(opt, hub_option_table[id].name, args.given[i].value, false, why, why_len))
             status = rk_cli_usage_error(&args, "%s", why);
     }
@@ -217,6 +240,7 @@ static void reload(daemon_t *d)
     static const char *const fixed[] = {
         "data",       "key",        "master-key",  "next-key", "previous-key", "bind",
         "ready-file", "log-origin", "max-payload", "map-size", "batch",        "verify-threads",
+        "metrics",
     };
     bool same[sizeof fixed / sizeof fixed[0]];
 
@@ -239,6 +263,7 @@ static void reload(daemon_t *d)
     same[9] = o->map_size == fresh.map_size;
     same[10] = o->batch == fresh.batch;
     same[11] = o->verify_threads == fresh.verify_threads;
+    same[12] = same_str(o->metrics, fresh.metrics) && o->metrics_allow_remote == fresh.metrics_allow_remote;
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         if (same[i])
             continue;
@@ -259,12 +284,29 @@ static void reload(daemon_t *d)
         hub_log(d->log, HUB_LOG_NOTICE, "reload: verbose is now %s", fresh.verbose ? "on" : "off");
         changed++;
     }
+    if (!same_str(o->log_level, fresh.log_level) || !same_str(o->log_format, fresh.log_format)) {
+        hub_log(d->log, HUB_LOG_NOTICE, "reload: log-level is now %s, log-format %s",
+                fresh.log_level != NULL ? fresh.log_level : "the default",
+                fresh.log_format != NULL ? fresh.log_format : "text");
+        changed++;
+    }
     hub_reconfigure(d->hub, &now, fresh.queue_limit);
-    d->log->max = fresh.verbose ? HUB_LOG_INFO : HUB_LOG_NOTICE;
+    {
+        char ignored[8];
+        (void)operating_log(&fresh, d->log, ignored, sizeof ignored);
+    }
     o->ttl = fresh.ttl;
     o->ttl_s = fresh.ttl_s;
     o->queue_limit = fresh.queue_limit;
     o->verbose = fresh.verbose;
+    {
+        char *t = o->log_level;
+        o->log_level = fresh.log_level;
+        fresh.log_level = t;
+        t = o->log_format;
+        o->log_format = fresh.log_format;
+        fresh.log_format = t;
+    }
     hub_options_free(&fresh);
     hub_log(d->log, HUB_LOG_NOTICE,
             "configuration reloaded%s%s: %d change%s applied, %d waiting for a restart",
@@ -383,7 +425,8 @@ static bool check_files(const options_t *o, char *why, size_t why_len)
 int main(int argc, char **argv)
 {
     options_t opt;
-    hub_log_t log = {stderr, HUB_LOG_NOTICE, "renkei-hub"};
+    hub_log_t log = {stderr, HUB_LOG_NOTICE, "renkei-hub", RK_LOG_TEXT, false};
+    metrics_t *metrics = NULL;
     const char *config = NULL;
     char why[512] = "";
     rk_identity_t *identity = NULL;
@@ -412,8 +455,8 @@ int main(int argc, char **argv)
     }
     if (status < 0)
         goto fail;
-    if (opt.verbose)
-        log.max = HUB_LOG_INFO;
+    if (!operating_log(&opt, &log, why, sizeof why))
+        goto fail;
     if (sodium_init() < 0) {
         snprintf(why, sizeof why, "libsodium failed to initialize");
         goto fail;
@@ -512,6 +555,14 @@ int main(int argc, char **argv)
     hcfg.ttl = effective_ttl(&opt);
     hcfg.tick = tick;
     hcfg.tick_ctx = &daemon;
+    /* the metrics endpoint (hub/metrics.h), before the loop it reports on */
+    if (opt.metrics != NULL) {
+        if (!metrics_start(opt.metrics, opt.metrics_allow_remote, &metrics, why, sizeof why))
+            goto fail;
+        hcfg.metrics = metrics;
+        hub_log(&log, HUB_LOG_NOTICE, "metrics on http://%s/metrics (also /healthz, /readyz)",
+                metrics_address(metrics));
+    }
     if (hub_new(&hcfg, store, identity, &log, &hub, why, sizeof why) != HUB_OK)
         goto fail;
     daemon.hub = hub;
@@ -538,6 +589,7 @@ fail:
     /* 8. one teardown */
 done:
     hub_destroy(&hub);
+    metrics_stop(&metrics);
     store_close(&store);
     service_unlock(&lock);
     rk_master_destroy(&master);

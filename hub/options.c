@@ -4,6 +4,7 @@
 #include "options.h"
 
 #include "cli.h"
+#include "logline.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -61,6 +62,20 @@ const rk_cli_opt_t hub_option_table[HUB_OPT_COUNT] = {
                      "how long a message waits for its recipient (default 14\ndays); per type in the config: "
                      "ttl.TYPE = SECONDS",
                      NULL, -1, 0},
+    /* operating: metrics and logs */
+    [HUB_OPT_METRICS] = {"metrics", 0, "ADDR:PORT",
+                         "serve /metrics, /healthz and /readyz over HTTP (off by\ndefault; PORT alone: "
+                         "127.0.0.1:PORT; loopback only unless\n--metrics-allow-remote)",
+                         NULL, -1, 0},
+    [HUB_OPT_METRICS_ALLOW_REMOTE] = {"metrics-allow-remote", 0, NULL,
+                                      "let --metrics bind an address outside loopback (the\nendpoint has no "
+                                      "authentication)",
+                                      NULL, -1, 0},
+    [HUB_OPT_LOG_LEVEL] = {"log-level", 0, "LEVEL",
+                           "error, warning, notice (default), info or debug; -v\nmeans info", NULL, -1, 0},
+    [HUB_OPT_LOG_FORMAT] = {"log-format", 0, "FORMAT",
+                            "text (default) or json: one object per line with time,\nlevel and message", NULL,
+                            -1, 0},
     [HUB_OPT_CONFIG] =
         {"config", 'c', "FILE",
          "read options from FILE (lines 'name = value', names as\nthe long options; command-line "
@@ -123,7 +138,20 @@ static bool set_option(options_t *o, const char *name, const char *value, bool f
         str = &o->ready_file;
     else if (id == HUB_OPT_LOG_ORIGIN)
         str = &o->log_origin;
-    else if (id == HUB_OPT_MAX_PAYLOAD)
+    else if (id == HUB_OPT_METRICS)
+        str = &o->metrics;
+    else if (id == HUB_OPT_LOG_LEVEL || id == HUB_OPT_LOG_FORMAT) {
+        int level;
+        rk_log_format format;
+        if (id == HUB_OPT_LOG_LEVEL ? !rk_log_level_parse(value, &level)
+                                    : !rk_log_format_parse(value, &format)) {
+            snprintf(why, why_len, "'%s' takes %s, not '%s'", name,
+                     id == HUB_OPT_LOG_LEVEL ? "error, warning, notice, info or debug" : "text or json",
+                     value);
+            return false;
+        }
+        str = id == HUB_OPT_LOG_LEVEL ? &o->log_level : &o->log_format;
+    } else if (id == HUB_OPT_MAX_PAYLOAD)
         num = &o->max_payload;
     else if (id == HUB_OPT_MAP_SIZE)
         num = &o->map_size;
@@ -152,6 +180,12 @@ static bool set_option(options_t *o, const char *name, const char *value, bool f
             return false;
         }
         o->verify_threads = (int)v;
+        return true;
+    } else if (id == HUB_OPT_METRICS_ALLOW_REMOTE) {
+        if (from_file && o->metrics_allow_remote)
+            return true; /* given on the command line */
+        o->metrics_allow_remote =
+            strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0;
         return true;
     } else if (id == HUB_OPT_VERBOSE) {
         if (from_file && o->verbose)
@@ -283,4 +317,7 @@ void hub_options_free(options_t *o)
     free(o->bind);
     free(o->ready_file);
     free(o->log_origin);
+    free(o->metrics);
+    free(o->log_level);
+    free(o->log_format);
 }

@@ -34,6 +34,11 @@ typedef struct options {
     size_t ttl_s;
     policy_ttl_t ttl; /* per-type overrides ("ttl.TYPE = seconds" in the config) */
     int verify_threads; /* -1: the default */
+    /* operating: metrics and logs */
+    char *metrics; /* --metrics ADDR:PORT; NULL: no endpoint */
+    bool metrics_allow_remote;
+    char *log_level;  /* checked by hub_options_set: a name rk_log_level_parse takes */
+    char *log_format; /* "text" or "json" */
     bool check_config;
     bool verbose;
 } options_t;
@@ -56,6 +61,11 @@ enum {
     HUB_OPT_VERIFY_THREADS,
     HUB_OPT_QUEUE_LIMIT,
     HUB_OPT_TTL,
+    /* operating: metrics and logs */
+    HUB_OPT_METRICS,
+    HUB_OPT_METRICS_ALLOW_REMOTE,
+    HUB_OPT_LOG_LEVEL,
+    HUB_OPT_LOG_FORMAT,
     HUB_OPT_CONFIG,       /* command line only */
     HUB_OPT_CHECK_CONFIG, /* command line only */
     HUB_OPT_VERBOSE,

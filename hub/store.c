@@ -1606,6 +1606,69 @@ store_err store_queue_count(store_txn_t *txn, const char *org, uint64_t *count)
     return STORE_OK;
 }
 
+store_err store_queue_depth(store_txn_t *txn, const char *org, uint64_t *count, uint64_t *oldest_ms)
+{
+    uint8_t k[QKEY_MAX_LEN];
+    size_t prefix, mlen;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    queue_meta_t meta;
+    int rc;
+    store_err err = txn_check(txn, false);
+
+    if (err != STORE_OK)
+        return err;
+    if (org == NULL || !rk_valid_name(org) || count == NULL || oldest_ms == NULL)
+        return STORE_EINVAL;
+    *count = 0;
+    *oldest_ms = 0;
+    key.mv_data = (void *)org;
+    key.mv_size = strlen(org);
+    err = txn_get(txn, txn->store->qcount, &key, &val);
+    if (err == STORE_ENOTFOUND)
+        return STORE_OK;
+    if (err != STORE_OK)
+        return err;
+    if (val.mv_size != 8)
+        return STORE_ECORRUPT;
+    *count = get_u64(val.mv_data);
+    /* the first row of org's queue: the lowest seq, accepted first */
+    key.mv_data = k;
+    key.mv_size = qkey_make(k, org, 0);
+    prefix = key.mv_size - 8;
+    rc = mdb_cursor_open(txn->txn, txn->store->queue, &cur);
+    if (rc != MDB_SUCCESS)
+        return map_mdb(rc);
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    if (rc == MDB_SUCCESS && key.mv_size >= prefix && memcmp(key.mv_data, k, prefix) == 0) {
+        if ((err = qrow_unpack(&key, &val, &meta, &mlen)) == STORE_OK)
+            *oldest_ms = meta.accepted_ms;
+    } else if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        err = map_mdb(rc);
+    }
+    mdb_cursor_close(cur);
+    return err;
+}
+
+store_err store_usage(store_t *store, store_usage_t *out)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc;
+
+    if (store == NULL || out == NULL)
+        return STORE_EINVAL;
+    memset(out, 0, sizeof *out);
+    if ((rc = mdb_env_info(store->env, &info)) != MDB_SUCCESS ||
+        (rc = mdb_env_stat(store->env, &st)) != MDB_SUCCESS)
+        return map_mdb(rc);
+    out->map_size = info.me_mapsize;
+    out->page_size = st.ms_psize;
+    out->pages_used = (uint64_t)info.me_last_pgno + 1;
+    out->used_bytes = out->pages_used * st.ms_psize;
+    return STORE_OK;
+}
+
 /* Makes *buf hold at least need bytes; the old buffer holds nothing secret
  * (it is wiped after each use), so it is simply freed. */
 static store_err scan_buf_reserve(uint8_t **buf, size_t *cap, size_t need)

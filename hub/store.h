@@ -97,6 +97,19 @@ store_err store_open(const char *dir, const uint8_t *master_key, size_t map_size
  * Accepts NULL; sets *store to NULL. */
 void store_close(store_t **store);
 
+/* How much of the LMDB map the store takes: the pages up to the highest one
+ * ever used (LMDB reuses freed pages below it), against the map size.  A
+ * store whose used_bytes nears map_size soon refuses writes (STORE_EFULL).
+ * Safe from any thread while the store is open. */
+typedef struct store_usage {
+    uint64_t map_size;
+    uint64_t used_bytes; /* pages_used * page_size */
+    uint64_t pages_used;
+    uint64_t page_size;
+} store_usage_t;
+
+store_err store_usage(store_t *store, store_usage_t *out) RK_WARN_UNUSED;
+
 /* Begins a transaction.  At most one write transaction per store at a time
  * (STORE_EBUSY otherwise). */
 store_err store_begin(store_t *store, bool write, store_txn_t **txn) RK_WARN_UNUSED;
@@ -189,6 +202,12 @@ store_err store_queue_put(store_txn_t *txn, const queue_meta_t *meta, const uint
 
 /* Number of entries queued for org (0 if none). */
 store_err store_queue_count(store_txn_t *txn, const char *org, uint64_t *count) RK_WARN_UNUSED;
+
+/* Number of entries queued for org and when the oldest of them was
+ * accepted (wall-clock ms; 0 when the queue is empty).  Needs no master
+ * key: both are kept in clear (renkei-ctl show reads them). */
+store_err store_queue_depth(store_txn_t *txn, const char *org, uint64_t *count,
+                            uint64_t *oldest_ms) RK_WARN_UNUSED;
 
 /* Called with each entry; `frame` is the decrypted HubFrame, valid only
  * during the call.  Return non-zero to stop. */

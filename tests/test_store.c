@@ -1119,6 +1119,61 @@ static void test_queue_no_master(void **state)
     store_close(&s);
 }
 
+/* What waits for an org and since when, for the hub's metrics and
+ * renkei-ctl show: read without the master key; the oldest entry is the
+ * lowest seq, and moves on when it is taken. */
+static void test_queue_depth(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f, MASTER_A, 0);
+    store_txn_t *t = NULL;
+    store_usage_t before, after;
+    uint64_t n = 99, oldest = 99;
+    queue_meta_t m;
+
+    assert_int_equal(store_usage(s, &before), STORE_OK);
+    assert_true(before.map_size == STORE_DEFAULT_MAP_SIZE);
+    assert_true(before.page_size >= 512 && before.used_bytes == before.pages_used * before.page_size);
+    assert_true(before.used_bytes > 0 && before.used_bytes < before.map_size);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_queue_depth(t, "city.x", &n, &oldest), STORE_OK);
+    assert_true(n == 0 && oldest == 0);
+    put_entry(t, "city.x", "town.y", 9, 9000);
+    put_entry(t, "city.x", "town.y", 5, 9000);
+    put_entry(t, "city.xy", "town.y", 2, 9000); /* an id city.x is a prefix of */
+    put_entry(t, "city.x", "town.y", 7, 9000);
+    for (uint64_t i = 100; i < 400; i++) /* enough to take more pages */
+        put_entry(t, "town.y", "city.x", i, 9000);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    assert_int_equal(store_usage(s, &after), STORE_OK);
+    assert_true(after.used_bytes > before.used_bytes);
+    store_close(&s);
+
+    /* without the master key: the count and the clear meta only */
+    s = open_ok(f, NULL, 0);
+    assert_int_equal(store_begin(s, false, &t), STORE_OK);
+    assert_int_equal(store_queue_depth(t, "city.x", &n, &oldest), STORE_OK);
+    assert_true(n == 3 && oldest == make_meta("city.x", "town.y", 5, 9000).accepted_ms);
+    assert_int_equal(store_queue_depth(t, "city.xy", &n, &oldest), STORE_OK);
+    assert_true(n == 1 && oldest == make_meta("city.xy", "town.y", 2, 9000).accepted_ms);
+    assert_int_equal(store_queue_depth(t, "town.y", &n, &oldest), STORE_OK);
+    assert_true(n == 300 && oldest == make_meta("town.y", "city.x", 100, 9000).accepted_ms);
+    assert_int_equal(store_queue_depth(t, "water.w", &n, &oldest), STORE_OK);
+    assert_true(n == 0 && oldest == 0);
+    assert_int_equal(store_queue_depth(t, "Not Valid", &n, &oldest), STORE_EINVAL);
+    store_abort(&t);
+    store_close(&s);
+
+    /* the oldest is taken: the next one is the oldest */
+    s = open_ok(f, MASTER_A, 0);
+    assert_int_equal(store_begin(s, true, &t), STORE_OK);
+    assert_int_equal(store_queue_take(t, "city.x", 5, &m), STORE_OK);
+    assert_int_equal(store_queue_depth(t, "city.x", &n, &oldest), STORE_OK);
+    assert_true(n == 2 && oldest == make_meta("city.x", "town.y", 7, 9000).accepted_ms);
+    assert_int_equal(store_commit(&t), STORE_OK);
+    store_close(&s);
+}
+
 static void test_queue_persistence(void **state)
 {
     fixture_t *f = *state;
@@ -2145,6 +2200,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_msgs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msg_person_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_no_master, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_depth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_tamper, setup, teardown),
