@@ -39,6 +39,7 @@
 #define KEYS_FILE "http-keys.mdb"
 #define KEYS_MAP_SIZE ((size_t)64 << 20)
 #define FLUSH_EVERY_MS 5000
+#define CONNECT_EVERY_MS 30000 /* while the hub cannot be reached: a try holds requests up to --timeout */
 #define MSG_PREFIX "/v1/messages"
 #define HTTP_TOO_LARGE 413u
 #define HTTP_UNPROCESSABLE 422u
@@ -171,17 +172,20 @@ static int keys_get(server_t *s, const uint8_t h[32], uint8_t val[KV_LEN])
     return rc == 0 && v.mv_size == KV_LEN ? 1 : -1;
 }
 
-static bool keys_put(server_t *s, const uint8_t h[32], const uint8_t val[KV_LEN])
+/* 1 stored, 0 (only with fresh) the key is there already, -1 error. */
+static int keys_put(server_t *s, const uint8_t h[32], const uint8_t val[KV_LEN], bool fresh)
 {
     MDB_txn *txn;
     MDB_val k = {32, (void *)h}, v = {KV_LEN, (void *)val};
+    int rc;
     if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
-        return false;
-    if (mdb_put(txn, s->dbi, &k, &v, 0) != 0) {
+        return -1;
+    rc = mdb_put(txn, s->dbi, &k, &v, fresh ? MDB_NOOVERWRITE : 0);
+    if (rc != 0) {
         mdb_txn_abort(txn);
-        return false;
+        return rc == MDB_KEYEXIST ? 0 : -1;
     }
-    return mdb_txn_commit(txn) == 0;
+    return mdb_txn_commit(txn) == 0 ? 1 : -1;
 }
 
 static bool keys_del(server_t *s, const uint8_t h[32])
@@ -468,8 +472,15 @@ static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, co
     }
     memset(val, 0, sizeof val);
     val[0] = 'R';
-    if (!keys_put(s, h, val))
-        return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the idempotency key cannot be stored");
+    /* another process of this data directory may be sending with the same key */
+    switch (keys_put(s, h, val, true)) {
+    case 1: break;
+    case 0:
+        return answer_error(conn, MHD_HTTP_CONFLICT,
+                            "a request with this Idempotency-Key is being sent by another process; try "
+                            "again");
+    default: return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the idempotency key cannot be stored");
+    }
 
     memset(&m, 0, sizeof m);
     memset(&result, 0, sizeof result);
@@ -487,7 +498,7 @@ static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, co
     if (serr == RK_AGENT_OK) {
         val[0] = 'S';
         memcpy(val + 1, msg_id, RK_MSGID_LEN);
-        if (!keys_put(s, h, val))
+        if (keys_put(s, h, val, false) != 1)
             logf_at(s, RK_LOG_ERR, "a message was kept but its Idempotency-Key could not be stored");
         if (err == RK_AGENT_EPENDING && why[0] != '\0')
             logf_at(s, RK_LOG_NOTICE, "pending: %s", why);
@@ -775,21 +786,27 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Re-sends what is pending; connects first if the hub was not reached. */
-static void housekeeping(server_t *s)
+/* Re-sends what is pending; connects first if the hub was not reached.
+ * false if it could not connect. */
+static bool housekeeping(server_t *s)
 {
     rk_flush_report rep;
     char why[512] = "";
     rk_agent_err err;
+    bool connected = true;
 
     pthread_mutex_lock(&s->lock);
     err = rk_agent_flush(s->agent, 2000, &rep, why, sizeof why);
-    if (err == RK_AGENT_EOFFLINE && s->cfg->connect != NULL && s->cfg->connect(s->agent))
-        err = rk_agent_flush(s->agent, 2000, &rep, why, sizeof why);
+    if (err == RK_AGENT_EOFFLINE) {
+        connected = s->cfg->connect != NULL && s->cfg->connect(s->agent);
+        if (connected)
+            err = rk_agent_flush(s->agent, 2000, &rep, why, sizeof why);
+    }
     pthread_mutex_unlock(&s->lock);
     if (err == RK_AGENT_OK && rep.accepted > 0)
         logf_at(s, RK_LOG_NOTICE, "re-sent %zu pending message(s): %zu accepted, %zu refused, %zu pending",
                 rep.sent, rep.accepted, rep.refused, rep.pending);
+    return connected;
 }
 
 int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_t *stop)
@@ -847,8 +864,8 @@ int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_
     while (!*stop) {
         uint64_t now = mono_ms();
         if (now >= next) {
-            housekeeping(&s);
-            next = mono_ms() + FLUSH_EVERY_MS;
+            bool connected = housekeeping(&s);
+            next = mono_ms() + (connected ? FLUSH_EVERY_MS : CONNECT_EVERY_MS);
         }
         sleep_ms(200);
     }
