@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "logline.h"
 #include "harden.h"
+#include "http.h"
 #include "renkei/agent.h"
 
 #define PROG "renkei-agent"
@@ -1666,6 +1667,8 @@ enum {
     OPT_COUNT,
     OPT_ALL,
     OPT_OUT,
+    OPT_LISTEN,
+    OPT_TOKEN_FILE,
     N_OPTS
 };
 
@@ -1727,6 +1730,11 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
     [OPT_COUNT] = {"count", 0, "N", "stop after N messages", NULL, -1, 0},
     [OPT_ALL] = {"all", 0, NULL, "every message, not only the open ones", NULL, -1, 0},
     [OPT_OUT] = {"out", 0, "FILE", "keep the receipt in FILE", NULL, -1, 0},
+    [OPT_LISTEN] = {"listen", 0, "ADDR",
+                    "http: where to serve: PORT, 127.0.0.1:PORT, [::1]:PORT or\nunix:/path (loopback only)",
+                    NULL, -1, 0},
+    [OPT_TOKEN_FILE] = {"token-file", 0, "FILE", "http: the bearer token every request must carry (one line)",
+                        NULL, -1, 0},
 };
 
 static const int cli_globals[] =
@@ -1738,6 +1746,7 @@ static const int send_opts[] = {OPT_TO,      OPT_TYPE,     OPT_PERSON_FILE, OPT_
 static const int serve_opts[] = {OPT_EXEC, OPT_COUNT, -1};
 static const int status_opts[] = {OPT_PERSON, OPT_PERSON_FILE, OPT_ALL, -1};
 static const int receipt_opts[] = {OPT_OUT, -1};
+static const int http_opts[] = {OPT_LISTEN, OPT_TOKEN_FILE, -1};
 
 /* What a command's handler gets: the options, and room for the number
  * (main wipes it). */
@@ -2044,6 +2053,59 @@ static int run_purge(const rk_cli_args_t *a, void *ctx)
     return cmd_purge(&r->o);
 }
 
+/* ------------------------------------------------------------------ http */
+
+static void http_log(int level, const char *text)
+{
+    if (level == RK_LOG_ERR)
+        err_msg("%s", text);
+    else if (level == RK_LOG_WARNING)
+        warn_msg("%s", text);
+    else
+        note_msg("%s", text);
+}
+
+static bool http_connect(rk_agent_t *a)
+{
+    char why[512] = "";
+    rk_agent_err err = rk_agent_connect(a, why, sizeof why);
+    if (err != RK_AGENT_OK)
+        return false;
+    note_msg("connected to the hub as %s", rk_agent_org(a));
+    return true;
+}
+
+static int run_http(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    rk_http_config cfg;
+    rk_agent_t *agent = NULL;
+    char why[512] = "";
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return usage_error("http takes no arguments besides its options");
+    if (a->value[OPT_LISTEN] == NULL || a->value[OPT_TOKEN_FILE] == NULL)
+        return usage_error("http needs --listen ADDR and --token-file FILE");
+    if (!rk_http_listen_valid(a->value[OPT_LISTEN], why, sizeof why))
+        return usage_error("%s", why);
+    if ((rc = check_needs(&r->o, "http", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
+        return rc;
+    if ((rc = open_for_send(&r->o, false, &agent)) != 0)
+        return rc;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.listen = a->value[OPT_LISTEN];
+    cfg.token_file = a->value[OPT_TOKEN_FILE];
+    cfg.data_dir = r->o.data;
+    cfg.log = http_log;
+    cfg.connect = http_connect;
+    rc = rk_http_serve(agent, &cfg, &stop_requested) == 0 ? 0 : EXIT_ERR;
+    rk_agent_close(&agent);
+    return rc;
+}
+
 #define NUMBER_HELP                                                                       \
     "The resident's number (NUMBER) is read from standard input, or from FILE with\n"     \
     "--person-file FILE; never from the command line, where every user of this machine\n" \
@@ -2088,6 +2150,13 @@ static const rk_cli_cmd_t cli_commands[] = {
      receipt_opts, run_receipt},
     {"disclose", "", "(municipalities) the routing-log entries about NUMBER", NUMBER_HELP, person_opts,
      run_disclose},
+    {"http", "--listen ADDR --token-file FILE",
+     "serve the local HTTP/JSON API (POST /v1/messages, GET /v1/messages/ID)",
+     "A local gateway for systems that do not link C: every request needs the header\n"
+     "Authorization: Bearer TOKEN (TOKEN: the token file's line); POST /v1/messages sends\n"
+     "{\"to\",\"type\",\"person\",\"payload\"} with an Idempotency-Key header; GET\n"
+     "/v1/messages/ID tells its state.  Pending messages are re-sent.  See README.md.\n",
+     http_opts, run_http},
     {"purge", "", "delete completed messages older than --keep-days now",
      "Prints how many went.  The agent also does this by itself, once a minute.\n", NULL, run_purge},
 };

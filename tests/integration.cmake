@@ -9,7 +9,7 @@ target_link_libraries(renkei_it_harness PUBLIC renkei_wire renkei_keys PkgConfig
 
 set(RENKEI_IT_TESTS
   move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults access
-  reseal backup metrics)
+  reseal backup metrics http)
 foreach(t ${RENKEI_IT_TESTS})
   renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
     LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)
@@ -51,3 +51,5 @@ target_link_libraries(test_it_access PRIVATE renkei_store)
 add_test(NAME units_check COMMAND /bin/bash ${CMAKE_CURRENT_SOURCE_DIR}/units_check.sh)
 set_tests_properties(units_check PROPERTIES LABELS integration TIMEOUT 120
   ENVIRONMENT "RENKEI_BIN_DIR=${PROJECT_BINARY_DIR}/bin;RENKEI_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+# test_it_http reads the API's description to check the server against it.
+target_compile_definitions(test_it_http PRIVATE RENKEI_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
