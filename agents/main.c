@@ -1803,9 +1803,13 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
                              "read the corrected number from FILE (- is standard input)", NULL, -1, 0},
 };
 
-static const int cli_globals[] =
-    {OPT_HUB,      OPT_HUB_KEY,   OPT_KEY,       OPT_PREVIOUS_KEY, OPT_DATA, OPT_TIMEOUT,     OPT_LOG_ORIGIN,
-     OPT_MAP_SIZE, OPT_KEEP_DAYS, OPT_LOG_LEVEL, OPT_LOG_FORMAT,   OPT_HELP, OPT_NUMBER_RULE, -1};
+static const int cli_globals[] = {OPT_HUB,        OPT_HUB_KEY,
+                                  OPT_KEY,        OPT_PREVIOUS_KEY,
+                                  OPT_DATA,       OPT_TIMEOUT,
+                                  OPT_LOG_ORIGIN, OPT_MAP_SIZE,
+                                  OPT_KEEP_DAYS,  OPT_LOG_LEVEL,
+                                  OPT_LOG_FORMAT, OPT_NUMBER_RULE,
+                                  OPT_HELP,       -1};
 static const int person_opts[] = {OPT_PERSON_FILE, OPT_PERSON, -1};
 static const int rebind_opts[] = {OPT_PERSON_FILE, OPT_NEW_PERSON_FILE, -1};
 static const int send_opts[] = {OPT_TO,      OPT_TYPE,     OPT_PERSON_FILE, OPT_PERSON,   OPT_CODE,
