@@ -1105,6 +1105,26 @@ rk_agent_err rk_agent_bind(rk_agent_t *a, const char *person, const uint8_t code
     return rk_codebook_bind(a->book, person, code, why, why_len);
 }
 
+rk_agent_err rk_agent_unbind(rk_agent_t *a, const char *person, uint8_t code[RK_CODE_LEN], char *why,
+                             size_t why_len)
+{
+    if (a->book == NULL) {
+        rk_why(why, why_len, "the local table needs the agent's data directory (--data)");
+        return RK_AGENT_ENOSTORE;
+    }
+    return rk_codebook_unbind(a->book, person, code, why, why_len);
+}
+
+rk_agent_err rk_agent_rebind(rk_agent_t *a, const char *old_person, const char *new_person, char *why,
+                             size_t why_len)
+{
+    if (a->book == NULL) {
+        rk_why(why, why_len, "the local table needs the agent's data directory (--data)");
+        return RK_AGENT_ENOSTORE;
+    }
+    return rk_codebook_rebind(a->book, old_person, new_person, why, why_len);
+}
+
 static void refusal_set(rk_result_t *r, rk_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void refusal_set(rk_result_t *r, rk_status st, const char *fmt, ...)
 {

@@ -258,3 +258,125 @@ fail:
     }
     return lmdb_fail(rc, "write", why, why_len);
 }
+
+rk_agent_err rk_codebook_unbind(rk_codebook_t *cb, const char *person, uint8_t code[RK_CODE_LEN], char *why,
+                                size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    MDB_val pk, ck, v;
+    uint8_t held[RK_CODE_LEN];
+    int rc;
+
+    if (!rk_person_valid(person)) {
+        rk_why(why, why_len, "a person's number is 1 to %d printable ASCII characters", RK_PERSON_MAX);
+        return RK_AGENT_EINVAL;
+    }
+    if ((rc = mdb_txn_begin(cb->env, NULL, 0, &txn)) != 0)
+        return lmdb_fail(rc, "write", why, why_len);
+    pk.mv_data = (void *)person;
+    pk.mv_size = strlen(person);
+    rc = mdb_get(txn, cb->persons, &pk, &v);
+    if (rc == MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        rk_why(why, why_len, "no link code is recorded for this person; nothing was changed");
+        return RK_AGENT_ENOTFOUND;
+    }
+    if (rc != 0)
+        goto fail;
+    if (v.mv_size != RK_CODE_LEN) {
+        mdb_txn_abort(txn);
+        rk_why(why, why_len, "local table: a record has the wrong size (damaged table?)");
+        return RK_AGENT_ESTORE;
+    }
+    memcpy(held, v.mv_data, RK_CODE_LEN);
+    ck.mv_data = held;
+    ck.mv_size = RK_CODE_LEN;
+    if ((rc = mdb_del(txn, cb->codes, &ck, NULL)) != 0 && rc != MDB_NOTFOUND)
+        goto fail;
+    if ((rc = mdb_del(txn, cb->persons, &pk, NULL)) != 0)
+        goto fail;
+    if ((rc = mdb_txn_commit(txn)) != 0) {
+        sodium_memzero(held, sizeof held);
+        return lmdb_fail(rc, "write", why, why_len);
+    }
+    if (code != NULL)
+        memcpy(code, held, RK_CODE_LEN);
+    sodium_memzero(held, sizeof held);
+    return RK_AGENT_OK;
+
+fail:
+    mdb_txn_abort(txn);
+    sodium_memzero(held, sizeof held);
+    return lmdb_fail(rc, "write", why, why_len);
+}
+
+rk_agent_err rk_codebook_rebind(rk_codebook_t *cb, const char *old_person, const char *new_person, char *why,
+                                size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    MDB_val ok, nk, ck, v;
+    uint8_t code[RK_CODE_LEN];
+    int rc;
+
+    if (!rk_person_valid(old_person) || !rk_person_valid(new_person)) {
+        rk_why(why, why_len, "a person's number is 1 to %d printable ASCII characters", RK_PERSON_MAX);
+        return RK_AGENT_EINVAL;
+    }
+    if (strcmp(old_person, new_person) == 0) {
+        rk_why(why, why_len, "the old and the new number are the same; nothing was changed");
+        return RK_AGENT_EINVAL;
+    }
+    if ((rc = mdb_txn_begin(cb->env, NULL, 0, &txn)) != 0)
+        return lmdb_fail(rc, "write", why, why_len);
+    ok.mv_data = (void *)old_person;
+    ok.mv_size = strlen(old_person);
+    nk.mv_data = (void *)new_person;
+    nk.mv_size = strlen(new_person);
+    rc = mdb_get(txn, cb->persons, &nk, &v);
+    if (rc == 0) {
+        mdb_txn_abort(txn);
+        rk_why(why, why_len, "the new number already has a link code; nothing was changed");
+        return RK_AGENT_ECONFLICT;
+    }
+    if (rc != MDB_NOTFOUND)
+        goto fail;
+    rc = mdb_get(txn, cb->persons, &ok, &v);
+    if (rc == MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        rk_why(why, why_len, "no link code is recorded for the old number; nothing was changed");
+        return RK_AGENT_ENOTFOUND;
+    }
+    if (rc != 0)
+        goto fail;
+    if (v.mv_size != RK_CODE_LEN) {
+        mdb_txn_abort(txn);
+        rk_why(why, why_len, "local table: a record has the wrong size (damaged table?)");
+        return RK_AGENT_ESTORE;
+    }
+    memcpy(code, v.mv_data, RK_CODE_LEN);
+    ck.mv_data = code;
+    ck.mv_size = RK_CODE_LEN;
+    if ((rc = mdb_del(txn, cb->persons, &ok, NULL)) != 0)
+        goto fail;
+    v.mv_data = code;
+    v.mv_size = RK_CODE_LEN;
+    if ((rc = mdb_put(txn, cb->persons, &nk, &v, 0)) != 0)
+        goto fail;
+    v = nk;
+    if ((rc = mdb_put(txn, cb->codes, &ck, &v, 0)) != 0)
+        goto fail;
+    rc = mdb_txn_commit(txn);
+    sodium_memzero(code, sizeof code);
+    if (rc != 0)
+        return lmdb_fail(rc, "write", why, why_len);
+    return RK_AGENT_OK;
+
+fail:
+    mdb_txn_abort(txn);
+    sodium_memzero(code, sizeof code);
+    if (rc == MDB_MAP_FULL) {
+        rk_why(why, why_len, "the local table is full (LMDB map size reached); nothing was changed");
+        return RK_AGENT_ESTORE;
+    }
+    return lmdb_fail(rc, "write", why, why_len);
+}

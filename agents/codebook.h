@@ -51,4 +51,18 @@ void rk_codebook_free_person(char **person);
 rk_agent_err rk_codebook_bind(rk_codebook_t *cb, const char *person, const uint8_t code[RK_CODE_LEN],
                               char *why, size_t why_len) RK_WARN_UNUSED;
 
+/* Removes person and its code from both tables, the code removed into
+ * code (may be NULL).  RK_AGENT_ENOTFOUND if person has none.  Nothing is
+ * removed on failure. */
+rk_agent_err rk_codebook_unbind(rk_codebook_t *cb, const char *person, uint8_t code[RK_CODE_LEN], char *why,
+                                size_t why_len) RK_WARN_UNUSED;
+
+/* Moves the code of old_person to new_person in one transaction: after it
+ * old_person has no code and new_person has old_person's.
+ * RK_AGENT_ENOTFOUND if old_person has no code, RK_AGENT_ECONFLICT if
+ * new_person already has one, RK_AGENT_EINVAL if the two are the same.
+ * Nothing is written on failure. */
+rk_agent_err rk_codebook_rebind(rk_codebook_t *cb, const char *old_person, const char *new_person, char *why,
+                                size_t why_len) RK_WARN_UNUSED;
+
 #endif /* RENKEI_AGENT_CODEBOOK_H */

@@ -8,6 +8,8 @@
  */
 #include "http.h"
 
+#include "number.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -333,7 +335,8 @@ static const char *name_field(json_t *root, const char *field, char *out, size_t
 }
 
 /* 0, or the HTTP status of the answer already queued. */
-static enum MHD_Result parse_post(struct MHD_Connection *conn, const req_t *rq, post_t *p, bool *ok)
+static enum MHD_Result parse_post(struct MHD_Connection *conn, const req_t *rq, rk_number_rule rule,
+                                  post_t *p, bool *ok)
 {
     json_error_t jerr;
     json_t *root, *v;
@@ -363,13 +366,15 @@ static enum MHD_Result parse_post(struct MHD_Connection *conn, const req_t *rq, 
         ret = answer_error(conn, MHD_HTTP_BAD_REQUEST, "field \"person\" is missing or not a string");
         goto done;
     }
-    if (!rk_person_valid(t)) {
-        ret = answer_error(conn, MHD_HTTP_BAD_REQUEST,
-                           "field \"person\" must be a resident's number: 1 to %d printable ASCII characters",
-                           RK_PERSON_MAX);
-        goto done;
+    {
+        /* checked and normalized as the command line does (--number-rule);
+         * the answer says what is wrong, never the number */
+        char nwhy[200] = "";
+        if (!rk_number_normalize(rule, t, strlen(t), p->person, nwhy, sizeof nwhy)) {
+            ret = answer_error(conn, MHD_HTTP_BAD_REQUEST, "field \"person\": %s", nwhy);
+            goto done;
+        }
     }
-    snprintf(p->person, sizeof p->person, "%s", t);
     if ((v = json_object_get(root, "payload")) == NULL) {
         ret = answer_error(conn, MHD_HTTP_BAD_REQUEST, "field \"payload\" is missing (any JSON value)");
         goto done;
@@ -539,7 +544,7 @@ static enum MHD_Result post_message(server_t *s, struct MHD_Connection *conn, co
                             "header \"Idempotency-Key\" must be 1 to %d printable ASCII characters without "
                             "spaces",
                             IDEM_KEY_MAX);
-    ret = parse_post(conn, rq, &p, &ok);
+    ret = parse_post(conn, rq, s->cfg->number_rule, &p, &ok);
     if (ok) {
         pthread_mutex_lock(&s->lock);
         ret = send_message(s, conn, key, &p);

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "number.h"
 #include "renkei/agent.h"
 
 #define RK_HTTP_BODY_MAX_DEFAULT ((size_t)1 << 20) /* bytes of a request body */
@@ -35,6 +36,7 @@ typedef struct rk_http_config {
     const char *token_file; /* the bearer token, one line */
     const char *data_dir;   /* the agent's data directory (idempotency keys go there) */
     size_t body_max;        /* 0: RK_HTTP_BODY_MAX_DEFAULT */
+    rk_number_rule number_rule; /* how a request's "person" is checked (--number-rule) */
     /* Where lines go (level RK_LOG_*); never given a number or a code. */
     void (*log)(int level, const char *text);
     /* Called (with the agent) when the hub is not connected, every few

@@ -35,6 +35,7 @@
 #include "harden.h"
 #include "http.h"
 #include "renkei/agent.h"
+#include "number.h"
 
 #define PROG "renkei-agent"
 #define EXIT_ERR RK_EXIT_ERROR
@@ -74,6 +75,9 @@ typedef struct options {
     bool person_opt;         /* --person was given */
     bool person_in_argv;     /* --person=VALUE was given: refused */
     const char *person;      /* the number, once read (never from argv) */
+    const char *new_person_file; /* rebind --new-person-file FILE */
+    const char *new_person;      /* the corrected number, once read */
+    rk_number_rule number_rule;  /* --number-rule: how a number read is checked */
     const char *code;
     const char *reply_to; /* --reply-to MSGID (32 hex digits) */
     const char *payload;
@@ -156,7 +160,8 @@ static int usage_error(const char *fmt, ...)
  * --person NUMBER status). */
 static int refuse_person_arg(const char *cmd)
 {
-    static const char *const takes[] = {"enroll", "bind", "lookup", "send", "status", "disclose"};
+    static const char *const takes[] = {"enroll", "bind",     "lookup",   "send",
+                                        "status", "disclose", "unenroll", "rebind"};
     const char *known = NULL;
 
     for (size_t i = 0; i < sizeof takes / sizeof takes[0]; i++)
@@ -179,10 +184,12 @@ static int refuse_person_arg(const char *cmd)
 
 /* Reads the resident's number from path ("-": standard input) into
  * out (NUL-terminated): one line, one trailing newline (or CR LF) dropped;
- * empty, too long, or holding a NUL, whitespace or a non-printable
- * character is refused.  Nothing is buffered outside out, which the caller
- * wipes after use.  A regular file others may read earns a warning. */
-static int read_person(const char *path, char out[RK_PERSON_MAX + 1])
+ * empty or too long is refused.  Under the rule "any", a NUL, whitespace
+ * or a non-printable character is refused; under "mynumber" the number is
+ * normalized to its 12 digits (number.h) and refused unless it has 12 with
+ * a matching check digit.  Nothing is buffered outside out, which the
+ * caller wipes after use.  A regular file others may read earns a warning. */
+static int read_person(const char *path, rk_number_rule rule, char out[RK_PERSON_MAX + 1])
 {
     bool from_stdin = strcmp(path, "-") == 0;
     const char *name = from_stdin ? "standard input" : path;
@@ -237,6 +244,15 @@ static int read_person(const char *path, char out[RK_PERSON_MAX + 1])
     if (len > RK_PERSON_MAX) {
         usage_error("the resident's number on %s is longer than %d characters (or more than one line)", name,
                     RK_PERSON_MAX);
+        goto done;
+    }
+    if (rule == RK_NUMBER_MYNUMBER) {
+        char why[256] = "";
+        if (!rk_number_normalize(rule, raw, len, out, why, sizeof why)) {
+            usage_error("the resident's number on %s is refused (nothing was done): %s", name, why);
+            goto done;
+        }
+        rc = 0;
         goto done;
     }
     for (size_t i = 0; i < len; i++) {
@@ -415,6 +431,55 @@ static int cmd_bind(const options *o, const char *person, const char *code_text)
         return EXIT_ERR;
     }
     note_msg("recorded the link code for this person");
+    return 0;
+}
+
+/* Withdraws the person's enrollment from the local table and prints the
+ * link code that was removed (binding it again undoes this). */
+static int cmd_unenroll(const options *o, const char *person)
+{
+    rk_agent_t *a = NULL;
+    uint8_t code[RK_CODE_LEN];
+    char text[RK_CODE_TEXT_LEN + 1];
+    char why[512] = "";
+    rk_agent_err err;
+    int rc;
+
+    if ((rc = open_agent(o, true, false, false, &a)) != 0)
+        return rc;
+    err = rk_agent_unbind(a, person, code, why, sizeof why);
+    rk_agent_close(&a);
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        return EXIT_ERR;
+    }
+    rk_code_to_text(code, text);
+    printf("%s\n", text);
+    fflush(stdout);
+    sodium_memzero(code, sizeof code);
+    sodium_memzero(text, sizeof text);
+    note_msg("removed this person's link code (printed) from the local table; the hub keeps it.  Enrolling "
+             "this person again gets a new code; binding the printed code again undoes this");
+    return 0;
+}
+
+/* Moves the link code of a mistyped number to the corrected one. */
+static int cmd_rebind(const options *o, const char *old_person, const char *new_person)
+{
+    rk_agent_t *a = NULL;
+    char why[512] = "";
+    rk_agent_err err;
+    int rc;
+
+    if ((rc = open_agent(o, true, false, false, &a)) != 0)
+        return rc;
+    err = rk_agent_rebind(a, old_person, new_person, why, sizeof why);
+    rk_agent_close(&a);
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        return EXIT_ERR;
+    }
+    note_msg("moved the link code to the corrected number; the old number has none now");
     return 0;
 }
 
@@ -1669,6 +1734,8 @@ enum {
     OPT_OUT,
     OPT_LISTEN,
     OPT_TOKEN_FILE,
+    OPT_NUMBER_RULE,
+    OPT_NEW_PERSON_FILE,
     N_OPTS
 };
 
@@ -1735,12 +1802,24 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
                     NULL, -1, 0},
     [OPT_TOKEN_FILE] = {"token-file", 0, "FILE", "http: the bearer token every request must carry (one line)",
                         NULL, -1, 0},
+    [OPT_NUMBER_RULE] = {"number-rule", 0, "RULE",
+                         "what a resident's number must be: mynumber (default; 12\n"
+                         "digits with a valid check digit, full-width digits, spaces\nand hyphens "
+                         "allowed) or any (1 to 64 printable ASCII\ncharacters, taken as they are)",
+                         "RENKEI_NUMBER_RULE", -1, 0},
+    [OPT_NEW_PERSON_FILE] = {"new-person-file", 0, "FILE",
+                             "read the corrected number from FILE (- is standard input)", NULL, -1, 0},
 };
 
-static const int cli_globals[] =
-    {OPT_HUB,      OPT_HUB_KEY,   OPT_KEY,       OPT_PREVIOUS_KEY, OPT_DATA, OPT_TIMEOUT, OPT_LOG_ORIGIN,
-     OPT_MAP_SIZE, OPT_KEEP_DAYS, OPT_LOG_LEVEL, OPT_LOG_FORMAT,   OPT_HELP, -1};
+static const int cli_globals[] = {OPT_HUB,        OPT_HUB_KEY,
+                                  OPT_KEY,        OPT_PREVIOUS_KEY,
+                                  OPT_DATA,       OPT_TIMEOUT,
+                                  OPT_LOG_ORIGIN, OPT_MAP_SIZE,
+                                  OPT_KEEP_DAYS,  OPT_LOG_LEVEL,
+                                  OPT_LOG_FORMAT, OPT_NUMBER_RULE,
+                                  OPT_HELP,       -1};
 static const int person_opts[] = {OPT_PERSON_FILE, OPT_PERSON, -1};
+static const int rebind_opts[] = {OPT_PERSON_FILE, OPT_NEW_PERSON_FILE, -1};
 static const int send_opts[] = {OPT_TO,      OPT_TYPE,     OPT_PERSON_FILE, OPT_PERSON,   OPT_CODE,
                                 OPT_PAYLOAD, OPT_REPLY_TO, OPT_NO_WAIT,     OPT_NO_REPLY, -1};
 static const int serve_opts[] = {OPT_EXEC, OPT_COUNT, -1};
@@ -1753,6 +1832,7 @@ static const int http_opts[] = {OPT_LISTEN, OPT_TOKEN_FILE, -1};
 typedef struct run_ctx {
     options o;
     char person[RK_PERSON_MAX + 1];
+    char new_person[RK_PERSON_MAX + 1];
 } run_ctx;
 
 static void install_signals(void)
@@ -1841,6 +1921,9 @@ static int begin(const rk_cli_args_t *a, run_ctx *r)
     o->all = a->count[OPT_ALL] > 0;
     o->exec = a->value[OPT_EXEC];
     o->out = a->value[OPT_OUT];
+    o->new_person_file = a->value[OPT_NEW_PERSON_FILE];
+    if ((v = a->value[OPT_NUMBER_RULE]) != NULL && !rk_number_rule_parse(v, &o->number_rule))
+        return usage_error("--number-rule (or RENKEI_NUMBER_RULE) takes mynumber or any, not \"%s\"", v);
     if ((v = a->value[OPT_LOG_LEVEL]) != NULL && !rk_log_level_parse(v, &log_max))
         return usage_error("--log-level takes error, warning, notice, info or debug, not \"%s\"", v);
     if ((v = a->value[OPT_LOG_FORMAT]) != NULL && !rk_log_format_parse(v, &log_format))
@@ -1880,7 +1963,7 @@ static int begin(const rk_cli_args_t *a, run_ctx *r)
  * --person-file FILE or standard input, into r->person; r->o.person points there. */
 static int take_person(run_ctx *r)
 {
-    int rc = read_person(r->o.person_file != NULL ? r->o.person_file : "-", r->person);
+    int rc = read_person(r->o.person_file != NULL ? r->o.person_file : "-", r->o.number_rule, r->person);
     if (rc == 0)
         r->o.person = r->person;
     return rc;
@@ -1901,6 +1984,49 @@ static int run_lookup_enroll(const rk_cli_args_t *a, void *ctx)
     if ((rc = take_person(r)) != 0)
         return rc;
     return strcmp(cmd, "lookup") == 0 ? cmd_lookup(&r->o, r->person) : cmd_enroll(&r->o, r->person);
+}
+
+static int run_unenroll(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return refuse_person_arg("unenroll");
+    if ((rc = check_needs(&r->o, "unenroll", NEED_DATA)) != 0)
+        return rc;
+    if ((rc = take_person(r)) != 0)
+        return rc;
+    return cmd_unenroll(&r->o, r->person);
+}
+
+static int run_rebind(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    options *o = &r->o;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return refuse_person_arg("rebind");
+    if (o->person_file == NULL || o->new_person_file == NULL)
+        return usage_error("usage: rebind --person-file OLD --new-person-file NEW (the mistyped number in "
+                           "OLD, the corrected one in NEW; one of them may be -, standard input)");
+    if (a->count[OPT_NEW_PERSON_FILE] > 1)
+        return usage_error("--new-person-file is given twice");
+    if (strcmp(o->person_file, "-") == 0 && strcmp(o->new_person_file, "-") == 0)
+        return usage_error("rebind: standard input cannot carry both numbers: give at least one in a file");
+    if ((rc = check_needs(o, "rebind", NEED_DATA)) != 0)
+        return rc;
+    if ((rc = take_person(r)) != 0)
+        return rc;
+    if ((rc = read_person(o->new_person_file, o->number_rule, r->new_person)) != 0)
+        return rc;
+    o->new_person = r->new_person;
+    return cmd_rebind(o, r->person, r->new_person);
 }
 
 static int run_bind(const rk_cli_args_t *a, void *ctx)
@@ -2099,6 +2225,7 @@ static int run_http(const rk_cli_args_t *a, void *ctx)
     cfg.listen = a->value[OPT_LISTEN];
     cfg.token_file = a->value[OPT_TOKEN_FILE];
     cfg.data_dir = r->o.data;
+    cfg.number_rule = r->o.number_rule;
     cfg.log = http_log;
     cfg.connect = http_connect;
     rc = rk_http_serve(agent, &cfg, &stop_requested) == 0 ? 0 : EXIT_ERR;
@@ -2120,6 +2247,18 @@ static const rk_cli_cmd_t cli_commands[] = {
      run_bind},
     {"lookup", "", "this organization's link code for NUMBER (no hub needed)", NUMBER_HELP, person_opts,
      run_lookup_enroll},
+    {"unenroll", "", "withdraw NUMBER's link code from the local table; prints it",
+     "Removes NUMBER and its link code from this agent's table and prints the code.\n"
+     "The hub is not asked and keeps the code: enrolling NUMBER again gets a new\n"
+     "code from the hub, and 'renkei-agent bind CODE' with the printed code undoes\n"
+     "this.  Messages already sent stay in the outbox under the code.\n" NUMBER_HELP,
+     person_opts, run_unenroll},
+    {"rebind", "--person-file OLD --new-person-file NEW",
+     "correct a mistyped number: move OLD's link code to NEW",
+     "Moves the link code recorded for the number in OLD to the corrected number in\n"
+     "NEW, in one transaction; refused, with nothing changed, if NEW already has a\n"
+     "code or OLD has none.  One of OLD and NEW may be -, standard input.\n",
+     rebind_opts, run_rebind},
     {"send",
      "--to ORG --type TYPE (--person-file FILE | --code HEX) [--payload FILE|-] [--reply-to MSGID] "
      "[--no-wait | --no-reply]",
@@ -2175,8 +2314,12 @@ static const rk_cli_prog_t cli_program = {
               "or from FILE with --person-file FILE.  send reads its payload from stdin, so give it\n"
               "the number as --person-file FILE (in bash, --person-file <(printf '%s\\n' \"$NUMBER\")),\n"
               "or the payload as --payload FILE and the number on stdin with --person.  One number\n"
-              "on one line: a trailing newline is dropped; an empty number, or one with spaces or\n"
-              "other non-printable characters, is refused.\n"
+              "on one line: a trailing newline is dropped.  By default (--number-rule mynumber) it\n"
+              "must be a My Number: 12 digits (full-width digits, spaces and hyphens are allowed\n"
+              "and dropped) whose last digit is the check digit of the other 11; otherwise it is\n"
+              "refused (exit 2) with what is wrong, never the number.  With --number-rule any\n"
+              "(or RENKEI_NUMBER_RULE=any) it is taken as it is: an empty number, or one with\n"
+              "spaces or other non-printable characters, is refused.\n"
               "\n"
               "Exit status: 0 ok, 1 error, 2 usage, 3 refused by the hub or the recipient,\n"
               "4 timed out waiting, 5 pending: kept in the outbox, re-sent automatically,\n"
@@ -2207,5 +2350,6 @@ int main(int argc, char **argv)
     }
     rk_cli_args_free(&a);
     sodium_memzero(r.person, sizeof r.person);
+    sodium_memzero(r.new_person, sizeof r.new_person);
     return rc;
 }

@@ -34,6 +34,10 @@ BACKOFFICE="$HERE/../agents/examples/utility-backoffice.sh"
 
 NUMBER="DEMO-0000-0000-0001"          # resident A's number: a made-up demo value
 NUMBER_B="DEMO-0000-0000-0002"        # resident B, who stays in X city
+# The demo's numbers are made-up strings, not My Numbers: the agents take
+# them as they are (renkei-agent's default, --number-rule mynumber, would
+# refuse them; a real deployment keeps that default).
+export RENKEI_NUMBER_RULE=any
 UTILS=(power gas water)
 WAIT=15                                # seconds any wait may take
 

@@ -534,8 +534,8 @@ static void test_wrong_command_and_old_spellings(void **state)
         st = it_agentv(fx->env, "city.x", NULL, args, &r);
         if (st != RK_EXIT_USAGE ||
             strstr(r.err,
-                   "--person belongs to enroll, bind, lookup, send, status and disclose, not to directory") ==
-                NULL)
+                   "--person belongs to enroll, bind, lookup, unenroll, send, status and disclose, not to "
+                   "directory") == NULL)
             fail_msg("--person directory: expected exit 2 naming its commands, got %d: %s", st, r.err);
         it_run_clear(&r);
     }

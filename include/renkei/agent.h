@@ -200,6 +200,21 @@ rk_agent_err rk_agent_lookup(rk_agent_t *a, const char *person, uint8_t code[RK_
 rk_agent_err rk_agent_bind(rk_agent_t *a, const char *person, const uint8_t code[RK_CODE_LEN], char *why,
                            size_t why_len) RK_WARN_UNUSED;
 
+/* Withdraws person's enrollment from the local table: removes person and
+ * its code from both directions, the code removed into code (may be NULL).
+ * The hub is not asked and keeps the code; enrolling the person again gets
+ * a new one, and binding the removed code again undoes this.
+ * RK_AGENT_ENOTFOUND if person has no code.  Nothing changes on failure. */
+rk_agent_err rk_agent_unbind(rk_agent_t *a, const char *person, uint8_t code[RK_CODE_LEN], char *why,
+                             size_t why_len) RK_WARN_UNUSED;
+
+/* Corrects a mistyped number: moves old_person's code to new_person in one
+ * transaction (old_person has none after it).  RK_AGENT_ENOTFOUND if
+ * old_person has no code, RK_AGENT_ECONFLICT if new_person already has one,
+ * RK_AGENT_EINVAL if they are the same.  Nothing changes on failure. */
+rk_agent_err rk_agent_rebind(rk_agent_t *a, const char *old_person, const char *new_person, char *why,
+                             size_t why_len) RK_WARN_UNUSED;
+
 /* Asks the hub for a new link code for person (municipalities only) and
  * records it.  If person already has a code, returns it with *existed set
  * and asks the hub nothing (works offline then).  RK_AGENT_EREFUSED with
