@@ -632,7 +632,10 @@ static int open_for_send(const options *o, bool receive, rk_agent_t **a)
     err = rk_agent_connect(*a, why, sizeof why);
     if (err == RK_AGENT_OK)
         return 0;
-    if (err == RK_AGENT_ENOANSWER || err == RK_AGENT_ETIMEOUT) {
+    /* Unreachable now (no answer, or the connection dropped during the
+     * secure handshake: a hub going away looks the same as a wrong hub
+     * key): the message is still committed to the outbox as pending. */
+    if (err == RK_AGENT_ENOANSWER || err == RK_AGENT_ETIMEOUT || err == RK_AGENT_EHANDSHAKE) {
         err_msg("%s", why);
         return 0;
     }
