@@ -245,6 +245,108 @@ static void test_malformed(void **state)
     assert_refused(fx, NULL, RK_ST_MALFORMED, NULL);
 }
 
+/* Where needle first occurs in buf, or NULL. */
+static uint8_t *find_bytes(uint8_t *buf, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; n <= len && i <= len - n; i++)
+        if (memcmp(buf + i, needle, n) == 0)
+            return buf + i;
+    return NULL;
+}
+
+/* An envelope whose core parses but has one bad field (a procedure type
+ * that is not a name) is refused MALFORMED, and the refusal names its
+ * msg_id: a client with many messages in flight can tell which. */
+static void test_bad_field_names_msg_id(void **state)
+{
+    fixture_t *fx = *state;
+    rk_client_frame_t cf;
+    uint8_t id[RK_MSGID_LEN], *at;
+    size_t wlen = 0;
+    uint8_t *what = rawclient_box(fx->cx, fx->pub[K_POWER].curve_pk, "{}", 2, &wlen);
+
+    assert_non_null(what);
+    assert_int_equal(rawclient_seal(fx->cx, "city.x", "power", "utility.supply.stop", NULL, fx->code_x, what,
+                                    wlen, NULL, &cf, id),
+                     0);
+    free(what);
+    at = find_bytes(cf.u.send.core, cf.u.send.core_len, "utility.supply.stop");
+    assert_non_null(at);
+    at[0] = 'U'; /* "Utility.supply.stop": not a procedure name */
+    assert_int_equal(rawclient_send_frame(fx->cx, &cf), 0);
+    rk_client_frame_clear(&cf);
+    assert_refused(fx, id, RK_ST_MALFORMED, " from city.x");
+}
+
+static size_t put_varint(uint8_t *p, size_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* The same when the bad field is in the envelope around the core (a link
+ * code one byte short): the frame does not decode, yet the core's msg_id
+ * can be read, and the refusal names it. */
+static void test_bad_envelope_field_names_msg_id(void **state)
+{
+    fixture_t *fx = *state;
+    rk_client_frame_t cf;
+    uint8_t id[RK_MSGID_LEN], *env, *send, *frame;
+    size_t wlen = 0, n, cap, ne = 0, ns = 0, nf = 0;
+    uint8_t *what = rawclient_box(fx->cx, fx->pub[K_POWER].curve_pk, "{}", 2, &wlen);
+
+    assert_non_null(what);
+    assert_int_equal(rawclient_seal(fx->cx, "city.x", "power", "utility.supply.stop", NULL, fx->code_x, what,
+                                    wlen, NULL, &cf, id),
+                     0);
+    free(what);
+    n = cf.u.send.core_len;
+    cap = n + 200;
+    env = malloc(cap);
+    send = malloc(cap);
+    frame = malloc(cap);
+    assert_non_null(env);
+    assert_non_null(send);
+    assert_non_null(frame);
+    /* Envelope { core = 1; signature = 2; who = 3 (15 bytes) } */
+    env[ne++] = 0x0a;
+    ne += put_varint(env + ne, n);
+    memcpy(env + ne, cf.u.send.core, n);
+    ne += n;
+    env[ne++] = 0x12;
+    env[ne++] = RK_SIG_LEN;
+    memcpy(env + ne, cf.u.send.signature, RK_SIG_LEN);
+    ne += RK_SIG_LEN;
+    env[ne++] = 0x1a;
+    env[ne++] = RK_CODE_LEN - 1;
+    memcpy(env + ne, fx->code_x, RK_CODE_LEN - 1);
+    ne += RK_CODE_LEN - 1;
+    /* Send { envelope = 1 } */
+    send[ns++] = 0x0a;
+    ns += put_varint(send + ns, ne);
+    memcpy(send + ns, env, ne);
+    ns += ne;
+    /* ClientFrame { version = 1; send = 3 } */
+    frame[nf++] = 0x08;
+    frame[nf++] = RK_PROTOCOL_VERSION;
+    frame[nf++] = 0x1a;
+    nf += put_varint(frame + nf, ns);
+    memcpy(frame + nf, send, ns);
+    nf += ns;
+    assert_int_equal(rawclient_send_bytes(fx->cx, frame, nf), 0);
+    rk_client_frame_clear(&cf);
+    free(env);
+    free(send);
+    free(frame);
+    assert_refused(fx, id, RK_ST_MALFORMED, " from city.x");
+}
+
 static void test_unknown_recipient(void **state)
 {
     fixture_t *fx = *state;
@@ -707,6 +809,8 @@ int main(void)
         cmocka_unit_test(test_reply_waits_for_a_receiver),
         cmocka_unit_test(test_baseline),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_bad_field_names_msg_id),
+        cmocka_unit_test(test_bad_envelope_field_names_msg_id),
         cmocka_unit_test(test_unknown_recipient),
         cmocka_unit_test(test_unknown_who),
         cmocka_unit_test(test_too_large),
