@@ -772,13 +772,14 @@ static uint64_t state_since(const rk_msg_status *st)
 
 static void print_status_table(const rk_msg_status *list, size_t n)
 {
-    printf("%-12s  %-20s  %-24s  %-9s  %s\n", "MSG", "TO", "TYPE", "STATE", "SINCE");
+    /* The whole id: its first 12 digits are only the millisecond it was
+     * made in, which two messages can share. */
+    printf("%-32s  %-20s  %-24s  %-9s  %s\n", "MSG", "TO", "TYPE", "STATE", "SINCE");
     for (size_t i = 0; i < n; i++) {
         char hex[33], since[32];
         hex16(list[i].msg_id, hex);
-        hex[12] = '\0';
         utc_text(state_since(&list[i]), since);
-        printf("%-12s  %-20s  %-24s  %-9s  %s%s\n", hex, list[i].to, list[i].type,
+        printf("%-32s  %-20s  %-24s  %-9s  %s%s\n", hex, list[i].to, list[i].type,
                rk_msg_state_name(list[i].state), since, list[i].is_reply ? "  (reply)" : "");
     }
     fflush(stdout);
