@@ -555,7 +555,7 @@ static int read_payload(const options *o, char **out, size_t *out_len)
         err_msg("the payload is not JSON, nothing was sent: %s", why);
         free(*out);
         *out = NULL;
-        return EXIT_ERR;
+        return EXIT_USAGE;
     }
     return 0;
 }
@@ -1308,10 +1308,16 @@ static bool handle_message(rk_agent_t *a, const options *o, const rk_event *ev)
     hex16(ev->msg_id, msg_hex);
     if (obj == NULL) {
         if (not_json) {
+            /* Refused, not dropped: the sender is told why. */
             char why[256] = "";
-            err_msg("message %s from %s does not carry JSON; ignored and marked done", msg_hex, ev->from);
-            if (rk_agent_done(a, ev, why, sizeof why) != RK_AGENT_OK)
-                err_msg("could not mark message %s done: %s", msg_hex, why);
+            if (rk_agent_refuse(a, ev, RK_ST_MALFORMED, "the payload is not JSON", why, sizeof why) ==
+                RK_AGENT_OK)
+                err_msg("refused message %s from %s: its payload is not JSON (the sender is told "
+                        "REFUSED_BY_RECIPIENT, MALFORMED)",
+                        msg_hex, ev->from);
+            else
+                err_msg("message %s from %s does not carry JSON, and refusing it failed: %s", msg_hex,
+                        ev->from, why);
         } else {
             err_msg("out of memory formatting message %s from %s", msg_hex, ev->from);
         }

@@ -795,12 +795,55 @@ static void test_cli_reports_refusals(void **state)
 
     st = it_agent(fx->env, "city.x", "this is not json", &r, "send", "--to", "power", "--type",
                   "utility.supply.stop", "--person-file", person, NULL);
-    assert_true(st != 0);
+    assert_int_equal(st, 2); /* bad input, as a bad number is: nothing was done */
     assert_non_null(strstr(r.err, "not JSON"));
     it_run_clear(&r);
     /* nothing reached power */
     assert_int_equal(rawclient_delivered_before_answer(fx->pw, 10000), 0);
     assert_normal_send_works(fx);
+}
+
+/* A payload that is not JSON (which no renkei-agent sends, but another
+ * client may) is refused by the recipient's `serve`, not dropped: the
+ * sender hears REFUSED_BY_RECIPIENT / MALFORMED with a detail saying so,
+ * and the back office never sees it. */
+static void test_not_json_refused_by_recipient(void **state)
+{
+    fixture_t *fx = *state;
+    static const char plain[] = "this is not json";
+    uint8_t id[RK_MSGID_LEN];
+    rk_result_t res;
+    char cmd[2048];
+    it_proc_t *gas;
+    rk_notice_t n;
+    size_t wlen = 0;
+    uint8_t *what;
+
+    if (fx->cr == NULL)
+        fx->cr = it_connect(fx->env, "city.x", true);
+    assert_non_null(fx->cr);
+    snprintf(cmd, sizeof cmd, "cat >> '%s/out/gas.in'; printf '{\"result\":\"done\"}\\n'", it_dir(fx->env));
+    gas = it_serve_start(fx->env, "gas", cmd, 0);
+    assert_non_null(gas);
+
+    what = rawclient_box(fx->cx, fx->pub[K_GAS].curve_pk, plain, sizeof plain - 1, &wlen);
+    assert_non_null(what);
+    assert_int_equal(rawclient_send_envelope(fx->cx, "city.x", "gas", "utility.supply.stop", NULL, fx->code_x,
+                                             what, wlen, NULL, false, id),
+                     0);
+    free(what);
+    assert_int_equal(rawclient_wait_result(fx->cx, id, &res, 5000), 0);
+    assert_int_equal(res.status, RK_ST_ACCEPTED);
+    wait_notice(fx, id, RK_ST_REFUSED_BY_RECIPIENT, &n);
+    assert_string_equal(n.peer, "gas");
+    assert_int_equal(n.cause, RK_ST_MALFORMED);
+    if (strstr(n.detail, "not JSON") == NULL)
+        fail_msg("the refusal should say the payload is not JSON: %s", n.detail);
+    {
+        char *in = it_slurp(it_path(fx->env, "out/gas.in"), NULL);
+        assert_null(in);
+    }
+    assert_int_equal(it_proc_stop(gas), 0);
 }
 
 int main(void)
@@ -828,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_reject_detail_stays_off_the_log),
         cmocka_unit_test(test_hub_refuses_negative_sizes),
         cmocka_unit_test(test_cli_reports_refusals),
+        cmocka_unit_test(test_not_json_refused_by_recipient),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
