@@ -2137,6 +2137,28 @@ rk_agent_err rk_agent_done(rk_agent_t *a, const rk_event *ev, char *why, size_t 
     return rk_mailbox_in_done(a->mb, ev->from, ev->msg_id, rk_wall_ms(), why, why_len);
 }
 
+rk_agent_err rk_agent_refuse(rk_agent_t *a, const rk_event *ev, rk_status reason, const char *detail,
+                             char *why, size_t why_len)
+{
+    if (ev == NULL || ev->kind != RK_EVENT_MESSAGE) {
+        rk_why(why, why_len, "only a delivered message can be refused");
+        return RK_AGENT_EINVAL;
+    }
+    if (a->mb == NULL) {
+        rk_why(why, why_len, "refusing a message needs the agent's data directory (--data)");
+        return RK_AGENT_ENOSTORE;
+    }
+    if (!online(a)) {
+        rk_why(why, why_len, "the hub cannot be told now (not connected); the message is left as it is");
+        return RK_AGENT_EOFFLINE;
+    }
+    if (!send_reject(a, ev->from, ev->msg_id, reason, detail != NULL ? detail : "")) {
+        rk_why(why, why_len, "the refusal could not be sent to the hub; the message is left as it is");
+        return RK_AGENT_EOFFLINE;
+    }
+    return rk_mailbox_in_done(a->mb, ev->from, ev->msg_id, rk_wall_ms(), why, why_len);
+}
+
 /* The outcome of st as an event, if it has one: the reply (claimed), or a
  * RESULT for a refusal or expiry.  *ev NULL if it is still open. */
 static rk_agent_err outcome(rk_agent_t *a, const rk_msg_status *st, rk_event **ev, char *why, size_t why_len)

@@ -621,7 +621,7 @@ static int read_payload(const options *o, char **out, size_t *out_len)
         err_msg("the payload is not JSON, nothing was sent: %s", why);
         free(*out);
         *out = NULL;
-        return EXIT_ERR;
+        return EXIT_USAGE;
     }
     return 0;
 }
@@ -698,7 +698,10 @@ static int open_for_send(const options *o, bool receive, rk_agent_t **a)
     err = rk_agent_connect(*a, why, sizeof why);
     if (err == RK_AGENT_OK)
         return 0;
-    if (err == RK_AGENT_ENOANSWER || err == RK_AGENT_ETIMEOUT) {
+    /* Unreachable now (no answer, or the connection dropped during the
+     * secure handshake: a hub going away looks the same as a wrong hub
+     * key): the message is still committed to the outbox as pending. */
+    if (err == RK_AGENT_ENOANSWER || err == RK_AGENT_ETIMEOUT || err == RK_AGENT_EHANDSHAKE) {
         err_msg("%s", why);
         return 0;
     }
@@ -835,13 +838,14 @@ static uint64_t state_since(const rk_msg_status *st)
 
 static void print_status_table(const rk_msg_status *list, size_t n)
 {
-    printf("%-12s  %-20s  %-24s  %-9s  %s\n", "MSG", "TO", "TYPE", "STATE", "SINCE");
+    /* The whole id: its first 12 digits are only the millisecond it was
+     * made in, which two messages can share. */
+    printf("%-32s  %-20s  %-24s  %-9s  %s\n", "MSG", "TO", "TYPE", "STATE", "SINCE");
     for (size_t i = 0; i < n; i++) {
         char hex[33], since[32];
         hex16(list[i].msg_id, hex);
-        hex[12] = '\0';
         utc_text(state_since(&list[i]), since);
-        printf("%-12s  %-20s  %-24s  %-9s  %s%s\n", hex, list[i].to, list[i].type,
+        printf("%-32s  %-20s  %-24s  %-9s  %s%s\n", hex, list[i].to, list[i].type,
                rk_msg_state_name(list[i].state), since, list[i].is_reply ? "  (reply)" : "");
     }
     fflush(stdout);
@@ -1370,10 +1374,16 @@ static bool handle_message(rk_agent_t *a, const options *o, const rk_event *ev)
     hex16(ev->msg_id, msg_hex);
     if (obj == NULL) {
         if (not_json) {
+            /* Refused, not dropped: the sender is told why. */
             char why[256] = "";
-            err_msg("message %s from %s does not carry JSON; ignored and marked done", msg_hex, ev->from);
-            if (rk_agent_done(a, ev, why, sizeof why) != RK_AGENT_OK)
-                err_msg("could not mark message %s done: %s", msg_hex, why);
+            if (rk_agent_refuse(a, ev, RK_ST_MALFORMED, "the payload is not JSON", why, sizeof why) ==
+                RK_AGENT_OK)
+                err_msg("refused message %s from %s: its payload is not JSON (the sender is told "
+                        "REFUSED_BY_RECIPIENT, MALFORMED)",
+                        msg_hex, ev->from);
+            else
+                err_msg("message %s from %s does not carry JSON, and refusing it failed: %s", msg_hex,
+                        ev->from, why);
         } else {
             err_msg("out of memory formatting message %s from %s", msg_hex, ev->from);
         }

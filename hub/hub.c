@@ -121,6 +121,8 @@ typedef struct inframe {
     uint64_t closed_seen;       /* hub->n_closed when it was read */
     rk_wire_err werr;           /* RK_WIRE_OK: f holds the decoded frame */
     char why[200];              /* werr: what was wrong with it */
+    bool has_msg_id;            /* werr on a Send: its core's msg_id could be read */
+    uint8_t msg_id[RK_MSGID_LEN];
     rk_client_frame_t f;
     verify_job_t *job;          /* a Send whose sender was found: its check */
 } inframe_t;
@@ -654,9 +656,13 @@ static bool first_of_kind(hub_t *hub, const char *org, int key)
 /* A frame that could not be read: answered after the turn; the first of
  * its kind in an interval is recorded and logged, the rest are counted. */
 static void refuse_frame(hub_t *hub, const conn_rid_t *rid, const char *from, rk_wire_err werr,
-                         const char *why)
+                         const char *why, const uint8_t *msg_id)
 {
     item_t *it = new_item(hub, ITEM_ROUTED, rid, from);
+    if (msg_id != NULL) {
+        it->route.has_msg_id = true;
+        memcpy(it->route.msg_id, msg_id, RK_MSGID_LEN);
+    }
     it->route.status = werr == RK_WIRE_EVERSION ? RK_ST_VERSION_UNSUPPORTED
                        : werr == RK_WIRE_ESIZE  ? RK_ST_TOO_LARGE
                                                 : RK_ST_MALFORMED;
@@ -1079,6 +1085,7 @@ static int read_frame(hub_t *hub, inframe_t *x)
     x->f.kind = RK_CF_NONE;
     x->job = NULL;
     x->why[0] = '\0';
+    x->has_msg_id = false;
     x->conn = CONN_OK;
     x->owner[0] = '\0';
     x->closed_seen = hub->n_closed;
@@ -1137,6 +1144,8 @@ static int read_frame(hub_t *hub, inframe_t *x)
         goto drain;
     }
     x->werr = rk_client_frame_decode(zmq_msg_data(&body), zmq_msg_size(&body), &x->f, x->why, sizeof x->why);
+    x->has_msg_id = x->werr != RK_WIRE_OK &&
+                    rk_client_frame_peek_msg_id(zmq_msg_data(&body), zmq_msg_size(&body), x->msg_id);
     sodium_memzero(zmq_msg_data(&body), zmq_msg_size(&body)); /* the envelope, in the clear */
     zmq_msg_close(&body);
     return 1;
@@ -1263,7 +1272,7 @@ static void handle_batch(hub_t *hub, inbatch_t *b)
             continue;
         }
         if (x->werr != RK_WIRE_OK) {
-            refuse_frame(hub, &x->rid, x->from, x->werr, x->why);
+            refuse_frame(hub, &x->rid, x->from, x->werr, x->why, x->has_msg_id ? x->msg_id : NULL);
             continue;
         }
         switch (f->kind) {

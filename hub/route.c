@@ -280,8 +280,10 @@ void route_describe(const rk_envelope_t *env, route_out_t *out)
 {
     rk_core_t core;
 
-    if (rk_core_decode(env->core, env->core_len, &core, NULL, 0) != RK_WIRE_OK)
+    if (rk_core_decode(env->core, env->core_len, &core, NULL, 0) != RK_WIRE_OK) {
+        out->has_msg_id = rk_core_peek_msg_id(env->core, env->core_len, out->msg_id);
         return;
+    }
     out->has_msg_id = true;
     memcpy(out->msg_id, core.msg_id, RK_MSGID_LEN);
     snprintf(out->to, sizeof out->to, "%s", core.to);
@@ -322,6 +324,8 @@ void route_message(const route_in_t *in, route_out_t *out)
                     : werr == RK_WIRE_ESIZE  ? RK_ST_TOO_LARGE
                                              : RK_ST_MALFORMED,
                "%s", why);
+        /* A refusal names the message whenever its msg_id can be read. */
+        out->has_msg_id = rk_core_peek_msg_id(in->env->core, in->env->core_len, out->msg_id);
         return;
     }
     out->has_msg_id = true;

@@ -19,6 +19,9 @@
  *   renkei-master-key: 1
  *   key: <base64, 32 bytes>
  *
+ * proto/README.md ("Keys and key files") documents these formats and the
+ * derivation for implementations in other languages.
+ *
  * Secret material lives in sodium_malloc'd memory and is wiped on destroy.
  */
 #ifndef RENKEI_KEYS_H

@@ -372,6 +372,22 @@ fail:
     return err;
 }
 
+bool rk_core_peek_msg_id(const uint8_t *buf, size_t len, uint8_t msg_id[RK_MSGID_LEN])
+{
+    Renkei__V1__EnvelopeCore *m;
+    bool ok;
+
+    unpack_oom = false;
+    m = renkei__v1__envelope_core__unpack(&wiping, len, buf);
+    if (m == NULL)
+        return false;
+    ok = m->msg_id.len == RK_MSGID_LEN;
+    if (ok)
+        memcpy(msg_id, m->msg_id.data, RK_MSGID_LEN);
+    renkei__v1__envelope_core__free_unpacked(m, &wiping);
+    return ok;
+}
+
 rk_wire_err rk_envelope_seal(rk_envelope_t *env, const rk_core_t *core,
                              const uint8_t who[RK_CODE_LEN], const uint8_t sign_sk[64])
 {
@@ -549,6 +565,22 @@ rk_wire_err rk_client_frame_encode(const rk_client_frame_t *f, uint8_t **out, si
         return RK_WIRE_EFIELD;
     }
     return pack(&m.base, out, out_len);
+}
+
+bool rk_client_frame_peek_msg_id(const uint8_t *buf, size_t len, uint8_t msg_id[RK_MSGID_LEN])
+{
+    Renkei__V1__ClientFrame *m;
+    bool ok = false;
+
+    unpack_oom = false;
+    m = renkei__v1__client_frame__unpack(&wiping, len, buf);
+    if (m == NULL)
+        return false;
+    if (m->body_case == RENKEI__V1__CLIENT_FRAME__BODY_SEND && m->send != NULL && m->send->envelope != NULL &&
+        m->send->envelope->core.len > 0)
+        ok = rk_core_peek_msg_id(m->send->envelope->core.data, m->send->envelope->core.len, msg_id);
+    renkei__v1__client_frame__free_unpacked(m, &wiping);
+    return ok;
 }
 
 rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_frame_t *f, char *why,

@@ -68,6 +68,12 @@ rk_wire_err rk_core_encode(const rk_core_t *core, uint8_t **out, size_t *out_len
 rk_wire_err rk_core_decode(const uint8_t *buf, size_t len, rk_core_t *core, char *why,
                            size_t why_len) RK_WARN_UNUSED;
 
+/* The msg_id of a serialized core that rk_core_decode may refuse for
+ * another field (a bad name, version or payload): true and msg_id filled if
+ * the core parses as protobuf and its msg_id holds exactly RK_MSGID_LEN
+ * bytes, so that a refusal can name the message it refuses. */
+bool rk_core_peek_msg_id(const uint8_t *buf, size_t len, uint8_t msg_id[RK_MSGID_LEN]);
+
 /* Builds a signed envelope: encodes core, signs it with the sender's Ed25519
  * secret key (64 bytes, libsodium layout) and sets who.  On failure env is
  * left cleared. */
@@ -151,6 +157,10 @@ rk_wire_err rk_client_frame_encode(const rk_client_frame_t *f, uint8_t **out,
 /* On failure f is left cleared and `why` names the offending field. */
 rk_wire_err rk_client_frame_decode(const uint8_t *buf, size_t len, rk_client_frame_t *f,
                                    char *why, size_t why_len) RK_WARN_UNUSED;
+/* For a Send frame that rk_client_frame_decode refuses: the msg_id of its
+ * envelope's core, as rk_core_peek_msg_id reads it.  false for any other
+ * frame, or if the frame, the envelope's core or its msg_id cannot be read. */
+bool rk_client_frame_peek_msg_id(const uint8_t *buf, size_t len, uint8_t msg_id[RK_MSGID_LEN]);
 
 /* ------------------------------------------------------------ hub -> agent */
 

@@ -583,11 +583,53 @@ static void test_wrong_command_and_old_spellings(void **state)
     }
 }
 
+/* `status` lists each message by its whole id, which `status ID` takes
+ * back: ids are time-ordered (milliseconds first), so any shorter form
+ * would show two messages sent in the same millisecond alike. */
+static void test_status_shows_whole_ids(void **state)
+{
+    fixture_t *fx = *state;
+    char ids[2][33];
+    it_run_t r;
+
+    enrolled(fx);
+    for (int i = 0; i < 2; i++) {
+        const char *at;
+        /* gas never serves: both stay open */
+        int st = it_agent(fx->env, "city.x", PAYLOAD, &r, "send", "--to", "gas", "--type", TYPE, "--code",
+                          fx->code, "--no-wait", NULL);
+        if (st != 0)
+            fail_msg("send --no-wait exited %d: %s", st, r.err);
+        at = strstr(r.out, "\"msg_id\": \"");
+        if (at == NULL)
+            at = strstr(r.out, "\"msg_id\":\"");
+        assert_non_null(at);
+        at = strchr(at + 8, '"') + 1;
+        assert_true(strspn(at, "0123456789abcdef") == 32);
+        memcpy(ids[i], at, 32);
+        ids[i][32] = '\0';
+        it_run_clear(&r);
+    }
+    assert_int_equal(it_agent(fx->env, "city.x", NULL, &r, "status", NULL), 0);
+    for (int i = 0; i < 2; i++)
+        if (strstr(r.out, ids[i]) == NULL)
+            fail_msg("status does not show message %s in full:\n%s", ids[i], r.out);
+    it_run_clear(&r);
+    for (int i = 0; i < 2; i++) {
+        char want[80];
+        assert_int_equal(it_agent(fx->env, "city.x", NULL, &r, "status", ids[i], NULL), 0);
+        snprintf(want, sizeof want, "message  %s", ids[i]);
+        assert_non_null(strstr(r.out, want));
+        it_run_clear(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_number_from_stdin_or_file),
         cmocka_unit_test(test_bad_input_is_refused),
+        cmocka_unit_test(test_status_shows_whole_ids),
         cmocka_unit_test(test_number_as_argument_is_refused),
         cmocka_unit_test(test_number_not_in_cmdline),
         cmocka_unit_test(test_abbreviations_are_refused),

@@ -245,6 +245,108 @@ static void test_malformed(void **state)
     assert_refused(fx, NULL, RK_ST_MALFORMED, NULL);
 }
 
+/* Where needle first occurs in buf, or NULL. */
+static uint8_t *find_bytes(uint8_t *buf, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; n <= len && i <= len - n; i++)
+        if (memcmp(buf + i, needle, n) == 0)
+            return buf + i;
+    return NULL;
+}
+
+/* An envelope whose core parses but has one bad field (a procedure type
+ * that is not a name) is refused MALFORMED, and the refusal names its
+ * msg_id: a client with many messages in flight can tell which. */
+static void test_bad_field_names_msg_id(void **state)
+{
+    fixture_t *fx = *state;
+    rk_client_frame_t cf;
+    uint8_t id[RK_MSGID_LEN], *at;
+    size_t wlen = 0;
+    uint8_t *what = rawclient_box(fx->cx, fx->pub[K_POWER].curve_pk, "{}", 2, &wlen);
+
+    assert_non_null(what);
+    assert_int_equal(rawclient_seal(fx->cx, "city.x", "power", "utility.supply.stop", NULL, fx->code_x, what,
+                                    wlen, NULL, &cf, id),
+                     0);
+    free(what);
+    at = find_bytes(cf.u.send.core, cf.u.send.core_len, "utility.supply.stop");
+    assert_non_null(at);
+    at[0] = 'U'; /* "Utility.supply.stop": not a procedure name */
+    assert_int_equal(rawclient_send_frame(fx->cx, &cf), 0);
+    rk_client_frame_clear(&cf);
+    assert_refused(fx, id, RK_ST_MALFORMED, " from city.x");
+}
+
+static size_t put_varint(uint8_t *p, size_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* The same when the bad field is in the envelope around the core (a link
+ * code one byte short): the frame does not decode, yet the core's msg_id
+ * can be read, and the refusal names it. */
+static void test_bad_envelope_field_names_msg_id(void **state)
+{
+    fixture_t *fx = *state;
+    rk_client_frame_t cf;
+    uint8_t id[RK_MSGID_LEN], *env, *send, *frame;
+    size_t wlen = 0, n, cap, ne = 0, ns = 0, nf = 0;
+    uint8_t *what = rawclient_box(fx->cx, fx->pub[K_POWER].curve_pk, "{}", 2, &wlen);
+
+    assert_non_null(what);
+    assert_int_equal(rawclient_seal(fx->cx, "city.x", "power", "utility.supply.stop", NULL, fx->code_x, what,
+                                    wlen, NULL, &cf, id),
+                     0);
+    free(what);
+    n = cf.u.send.core_len;
+    cap = n + 200;
+    env = malloc(cap);
+    send = malloc(cap);
+    frame = malloc(cap);
+    assert_non_null(env);
+    assert_non_null(send);
+    assert_non_null(frame);
+    /* Envelope { core = 1; signature = 2; who = 3 (15 bytes) } */
+    env[ne++] = 0x0a;
+    ne += put_varint(env + ne, n);
+    memcpy(env + ne, cf.u.send.core, n);
+    ne += n;
+    env[ne++] = 0x12;
+    env[ne++] = RK_SIG_LEN;
+    memcpy(env + ne, cf.u.send.signature, RK_SIG_LEN);
+    ne += RK_SIG_LEN;
+    env[ne++] = 0x1a;
+    env[ne++] = RK_CODE_LEN - 1;
+    memcpy(env + ne, fx->code_x, RK_CODE_LEN - 1);
+    ne += RK_CODE_LEN - 1;
+    /* Send { envelope = 1 } */
+    send[ns++] = 0x0a;
+    ns += put_varint(send + ns, ne);
+    memcpy(send + ns, env, ne);
+    ns += ne;
+    /* ClientFrame { version = 1; send = 3 } */
+    frame[nf++] = 0x08;
+    frame[nf++] = RK_PROTOCOL_VERSION;
+    frame[nf++] = 0x1a;
+    nf += put_varint(frame + nf, ns);
+    memcpy(frame + nf, send, ns);
+    nf += ns;
+    assert_int_equal(rawclient_send_bytes(fx->cx, frame, nf), 0);
+    rk_client_frame_clear(&cf);
+    free(env);
+    free(send);
+    free(frame);
+    assert_refused(fx, id, RK_ST_MALFORMED, " from city.x");
+}
+
 static void test_unknown_recipient(void **state)
 {
     fixture_t *fx = *state;
@@ -693,12 +795,55 @@ static void test_cli_reports_refusals(void **state)
 
     st = it_agent(fx->env, "city.x", "this is not json", &r, "send", "--to", "power", "--type",
                   "utility.supply.stop", "--person-file", person, NULL);
-    assert_true(st != 0);
+    assert_int_equal(st, 2); /* bad input, as a bad number is: nothing was done */
     assert_non_null(strstr(r.err, "not JSON"));
     it_run_clear(&r);
     /* nothing reached power */
     assert_int_equal(rawclient_delivered_before_answer(fx->pw, 10000), 0);
     assert_normal_send_works(fx);
+}
+
+/* A payload that is not JSON (which no renkei-agent sends, but another
+ * client may) is refused by the recipient's `serve`, not dropped: the
+ * sender hears REFUSED_BY_RECIPIENT / MALFORMED with a detail saying so,
+ * and the back office never sees it. */
+static void test_not_json_refused_by_recipient(void **state)
+{
+    fixture_t *fx = *state;
+    static const char plain[] = "this is not json";
+    uint8_t id[RK_MSGID_LEN];
+    rk_result_t res;
+    char cmd[2048];
+    it_proc_t *gas;
+    rk_notice_t n;
+    size_t wlen = 0;
+    uint8_t *what;
+
+    if (fx->cr == NULL)
+        fx->cr = it_connect(fx->env, "city.x", true);
+    assert_non_null(fx->cr);
+    snprintf(cmd, sizeof cmd, "cat >> '%s/out/gas.in'; printf '{\"result\":\"done\"}\\n'", it_dir(fx->env));
+    gas = it_serve_start(fx->env, "gas", cmd, 0);
+    assert_non_null(gas);
+
+    what = rawclient_box(fx->cx, fx->pub[K_GAS].curve_pk, plain, sizeof plain - 1, &wlen);
+    assert_non_null(what);
+    assert_int_equal(rawclient_send_envelope(fx->cx, "city.x", "gas", "utility.supply.stop", NULL, fx->code_x,
+                                             what, wlen, NULL, false, id),
+                     0);
+    free(what);
+    assert_int_equal(rawclient_wait_result(fx->cx, id, &res, 5000), 0);
+    assert_int_equal(res.status, RK_ST_ACCEPTED);
+    wait_notice(fx, id, RK_ST_REFUSED_BY_RECIPIENT, &n);
+    assert_string_equal(n.peer, "gas");
+    assert_int_equal(n.cause, RK_ST_MALFORMED);
+    if (strstr(n.detail, "not JSON") == NULL)
+        fail_msg("the refusal should say the payload is not JSON: %s", n.detail);
+    {
+        char *in = it_slurp(it_path(fx->env, "out/gas.in"), NULL);
+        assert_null(in);
+    }
+    assert_int_equal(it_proc_stop(gas), 0);
 }
 
 int main(void)
@@ -707,6 +852,8 @@ int main(void)
         cmocka_unit_test(test_reply_waits_for_a_receiver),
         cmocka_unit_test(test_baseline),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_bad_field_names_msg_id),
+        cmocka_unit_test(test_bad_envelope_field_names_msg_id),
         cmocka_unit_test(test_unknown_recipient),
         cmocka_unit_test(test_unknown_who),
         cmocka_unit_test(test_too_large),
@@ -724,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_reject_detail_stays_off_the_log),
         cmocka_unit_test(test_hub_refuses_negative_sizes),
         cmocka_unit_test(test_cli_reports_refusals),
+        cmocka_unit_test(test_not_json_refused_by_recipient),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,6 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "harness.h"
@@ -165,6 +172,94 @@ static void test_no_hub(void **state)
     it_run_clear(&r);
 }
 
+/* A "hub" that accepts TCP connections and closes each at once, as a hub
+ * that dies during the secure handshake looks to an agent.  Runs in a
+ * child process; its port in *port.  The child's pid, or -1. */
+static pid_t closing_listener(int *port)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    pid_t pid;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd < 0)
+        return -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 16) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(sa.sin_port);
+    pid = fork();
+    if (pid == 0) {
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            if (c >= 0)
+                close(c);
+        }
+    }
+    close(fd);
+    return pid;
+}
+
+/* A send whose hub goes away during the handshake keeps the message
+ * pending, exactly as when no hub listens at all. */
+static void test_send_hub_gone_in_handshake(void **state)
+{
+    it_env_t *env = *state;
+    char ep[64], hubpub[1024], key[1024], data[1024];
+    int port = 0;
+    pid_t fake;
+    it_run_t r;
+    int st;
+
+    /* the agent has reached the hub once: its directory is kept */
+    if (it_agent(env, "city.x", NULL, &r, "directory", NULL) != 0)
+        fail_msg("directory exited %d: %s", r.status, r.err);
+    it_run_clear(&r);
+    fake = closing_listener(&port);
+    assert_true(fake > 0);
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+    snprintf(hubpub, sizeof hubpub, "%s", it_path(env, "keys/hub.pub"));
+    snprintf(key, sizeof key, "%s", it_path(env, "keys/city.x.key"));
+    snprintf(data, sizeof data, "%s", it_path(env, "agents/city.x"));
+    {
+        const char *argv[] = {"-H",
+                              ep,
+                              "-K",
+                              hubpub,
+                              "-k",
+                              key,
+                              "-d",
+                              data,
+                              "-t",
+                              "2",
+                              "send",
+                              "--to",
+                              "town.y",
+                              "--type",
+                              "move.out.notice",
+                              "--code",
+                              "00112233445566778899aabbccddeeff",
+                              "--no-wait",
+                              NULL};
+        st = it_run(env, "renkei-agent", argv, "{\"moved\":true}", 30, &r);
+    }
+    kill(fake, SIGKILL);
+    (void)waitpid(fake, NULL, 0);
+    if (st != 5 || strstr(r.err, "pending:") == NULL)
+        fail_msg("expected exit 5 and \"pending:\", got exit %d: %s", st, r.err);
+    assert_non_null(strstr(r.out, "\"PENDING\""));
+    it_run_clear(&r);
+    /* the outbox holds it */
+    assert_int_equal(it_agent(env, "city.x", NULL, &r, "status", "--all", NULL), 0);
+    assert_non_null(strstr(r.out, "PENDING"));
+    it_run_clear(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_rekey_locks_out_old_key),
         cmocka_unit_test(test_wrong_hub_key),
         cmocka_unit_test(test_no_hub),
+        cmocka_unit_test(test_send_hub_gone_in_handshake),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

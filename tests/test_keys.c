@@ -715,6 +715,97 @@ static void test_keygen_writes_loadable_keys(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, dir_setup, dir_teardown)
 
+/* The fenced block of proto/README.md whose first line is `first`
+ * (malloc'd, without the fences), or NULL. */
+static char *doc_block(const char *doc, const char *first)
+{
+    char start[256];
+    const char *b, *e;
+    char *out;
+
+    snprintf(start, sizeof start, "```\n%s", first);
+    b = strstr(doc, start);
+    if (b == NULL)
+        return NULL;
+    b += 4;
+    e = strstr(b, "```");
+    if (e == NULL)
+        return NULL;
+    out = strndup(b, (size_t)(e - b));
+    return out;
+}
+
+/* proto/README.md documents the key files and the derivation well enough
+ * for a client in another language: its example files are what this
+ * implementation reads, and the libsodium calls it names give the keys. */
+static void test_documented_key_files(void **state)
+{
+    const char *src = getenv("RENKEI_SOURCE_DIR");
+    char path[4096], why[256];
+    char *doc = NULL, *sec, *pub;
+    FILE *f;
+    long n;
+    rk_identity_t *id = NULL;
+    rk_pubkey_t pk;
+    uint8_t seed[32], ed_pk[32], ed_sk[64], x_pk[32], x_sk[32], x_pk2[32];
+    size_t got = 0;
+    (void)state;
+
+    assert_non_null(src);
+    snprintf(path, sizeof path, "%s/proto/README.md", src);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    doc = calloc(1, (size_t)n + 1);
+    assert_non_null(doc);
+    assert_int_equal(fread(doc, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    sec = doc_block(doc, "# Renkei secret key of 'city.x'.");
+    pub = doc_block(doc, "# Renkei public key of 'city.x'.");
+    if (sec == NULL || pub == NULL)
+        fail_msg("proto/README.md has no example key files for city.x");
+    if (rk_identity_parse(sec, "the secret key example", &id, why, sizeof why) != RK_KEYS_OK)
+        fail_msg("%s", why);
+    if (rk_pubkey_parse(pub, "the public key example", &pk, why, sizeof why) != RK_KEYS_OK)
+        fail_msg("%s", why);
+    assert_string_equal(id->pub.name, "city.x");
+    assert_string_equal(pk.name, "city.x");
+    assert_memory_equal(id->pub.sign_pk, pk.sign_pk, 32);
+
+    /* The derivation as documented, from the seed line alone. */
+    {
+        const char *line = strstr(sec, "seed: ");
+        const char *end;
+        assert_non_null(line);
+        line += 6;
+        end = strchr(line, '\n');
+        assert_non_null(end);
+        assert_int_equal(sodium_base642bin(seed, sizeof seed, line, (size_t)(end - line), NULL, &got, NULL,
+                                           sodium_base64_VARIANT_ORIGINAL),
+                         0);
+        assert_int_equal(got, 32);
+    }
+    assert_int_equal(crypto_sign_seed_keypair(ed_pk, ed_sk, seed), 0);
+    assert_memory_equal(ed_pk, pk.sign_pk, 32);
+    assert_int_equal(crypto_sign_ed25519_sk_to_curve25519(x_sk, ed_sk), 0);
+    assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(x_pk, ed_pk), 0);
+    assert_memory_equal(x_sk, id->curve_sk, 32);
+    assert_memory_equal(x_pk, pk.curve_pk, 32);
+    assert_int_equal(crypto_scalarmult_base(x_pk2, x_sk), 0);
+    assert_memory_equal(x_pk2, x_pk, 32);
+
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(ed_sk, sizeof ed_sk);
+    sodium_memzero(x_sk, sizeof x_sk);
+    rk_identity_destroy(&id);
+    free(sec);
+    free(pub);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -737,6 +828,7 @@ int main(void)
         T(test_keygen_help),
         T(test_keygen_bad_usage),
         T(test_keygen_writes_loadable_keys),
+        T(test_documented_key_files),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

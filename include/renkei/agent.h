@@ -305,6 +305,16 @@ rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms
  * changes on failure. */
 rk_agent_err rk_agent_done(rk_agent_t *a, const rk_event *ev, char *why, size_t why_len) RK_WARN_UNUSED;
 
+/* Refuses a message handed out by recv that this system cannot take, such
+ * as a payload that is not what its procedure carries (for renkei-agent:
+ * not JSON): tells the hub, which passes it on to the sender as a notice
+ * REFUSED_BY_RECIPIENT with cause `reason` (RK_ST_MALFORMED for a payload
+ * that cannot be read) and `detail` (readable, never a number or link
+ * code; cut to RK_DETAIL_MAX bytes), then marks the message DONE.
+ * RK_AGENT_EOFFLINE if the hub cannot be told now: nothing changes then. */
+rk_agent_err rk_agent_refuse(rk_agent_t *a, const rk_event *ev, rk_status reason, const char *detail,
+                             char *why, size_t why_len) RK_WARN_UNUSED;
+
 /* Waits up to timeout_ms for the outcome of msg_id (sent by this data
  * directory): its reply from the inbox (RK_EVENT_MESSAGE, claimed; a reply
  * already handed out elsewhere is returned as it is), or RK_EVENT_RESULT
