@@ -316,6 +316,25 @@ rk_agent_err rk_agent_follow_up(rk_agent_t *a, const rk_event *request, const ch
                                 const uint8_t *payload, size_t len, uint8_t msg_id[RK_MSGID_LEN],
                                 rk_result_t *result, char *why, size_t why_len) RK_WARN_UNUSED;
 
+/* Refuses a delivered request for a business reason: the hub records it
+ * REFUSED and tells its sender REFUSED_BY_RECIPIENT with `reason` as the
+ * detail (printable ASCII, cut at RK_DETAIL_MAX; NULL or empty: a standard
+ * text), and the request is marked DONE.  The reason is shown to the
+ * sending organization: a short business reason ("no contract at this
+ * address"), never a person's number, name or a link code.  Needs a
+ * connection (RK_AGENT_EOFFLINE otherwise; the request stays as it is). */
+rk_agent_err rk_agent_refuse(rk_agent_t *a, const rk_event *request, const char *reason, char *why,
+                             size_t why_len) RK_WARN_UNUSED;
+
+/* Takes the message (from, msg_id) from the inbox as a MESSAGE event, to
+ * answer it later (rk_agent_reply, rk_agent_refuse) or mark it done: a
+ * NEW entry, or one claimed by a process that is gone, is claimed for this
+ * one; one claimed by a live process (a serve whose command said it will
+ * be answered later) is handed out as it is.  RK_AGENT_ENOTFOUND if the
+ * inbox has no such message; RK_AGENT_ECONFLICT if it is DONE already. */
+rk_agent_err rk_agent_take(rk_agent_t *a, const char *from, const uint8_t msg_id[RK_MSGID_LEN], rk_event **ev,
+                           char *why, size_t why_len) RK_WARN_UNUSED;
+
 typedef struct rk_flush_report {
     size_t sent;     /* pending messages re-sent */
     size_t accepted; /* of those, accepted by the hub now */
