@@ -22,6 +22,7 @@
 
 #define OUT_MAX ((size_t)RK_WHAT_CEILING) /* the most a command may print */
 #define STOP_GRACE_MS 5000
+#define HELD_PER_SLOT 8 /* requests held (running or waiting) per --exec-parallel */
 
 typedef struct job {
     rk_event *ev;
@@ -139,7 +140,9 @@ static size_t running(const exec_pool_t *p)
 
 bool exec_pool_full(const exec_pool_t *p)
 {
-    return running(p) >= (size_t)p->cfg.parallel;
+    /* Requests waiting for a later attempt count too, beyond a few per
+     * slot: a command that always fails does not claim the whole inbox. */
+    return running(p) >= (size_t)p->cfg.parallel || p->n >= (size_t)p->cfg.parallel * HELD_PER_SLOT;
 }
 
 size_t exec_pool_held(const exec_pool_t *p)

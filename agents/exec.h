@@ -52,7 +52,8 @@ exec_pool_t *exec_pool_new(const exec_cfg *cfg);
  * and are handed out again when serve starts again.  Accepts NULL. */
 void exec_pool_free(exec_pool_t **p);
 
-/* true while `parallel` commands run: take no new request now. */
+/* true while `parallel` commands run, or 8 x `parallel` requests are held
+ * (most waiting for a later attempt): take no new request now. */
 bool exec_pool_full(const exec_pool_t *p);
 
 /* Requests held: running or waiting for their next attempt. */
