@@ -327,15 +327,36 @@ static bool failed(exec_pool_t *p, job *j, const char *what)
     return true;
 }
 
+/* true if j's request was answered meanwhile by another process (e.g.
+ * renkei-agent reply): then the command's answer must not go out too. */
+static bool answered_elsewhere(exec_pool_t *p, job *j, rk_agent_t *a)
+{
+    char why[256] = "";
+    rk_event *cur = NULL;
+    rk_agent_err err = rk_agent_take(a, j->ev->from, j->ev->msg_id, &cur, why, sizeof why);
+    rk_event_free(&cur);
+    if (err != RK_AGENT_ECONFLICT && err != RK_AGENT_ENOTFOUND)
+        return false;
+    plog(p, RK_LOG_NOTICE,
+         "message %s from %s was answered meanwhile (renkei-agent reply); not answered again", j->msg_hex,
+         j->ev->from);
+    return true;
+}
+
 /* The attempt of j ended with status: reply, refuse, defer or fail.
  * true when the pool is done with j. */
 static bool settle(exec_pool_t *p, job *j, rk_agent_t *a, int status)
 {
+    bool answers = j->timed_out || j->overflow || !WIFEXITED(status)
+                       ? false
+                       : WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == EXEC_EXIT_REFUSE;
     char why[512] = "", what[600];
     uint8_t reply_id[RK_MSGID_LEN];
     rk_result_t result;
     rk_agent_err err;
 
+    if (answers && answered_elsewhere(p, j, a))
+        return true;
     if (j->timed_out) {
         snprintf(what, sizeof what, "it ran longer than %d s and was killed", p->cfg.timeout_s);
         return failed(p, j, what);
@@ -437,6 +458,11 @@ void exec_pool_step(exec_pool_t *p, rk_agent_t *a, int wait_ms)
         char why[256];
         if (j->pid > 0 || j->next_ms > now)
             continue;
+        if (j->attempts > 0 && answered_elsewhere(p, j, a)) {
+            remove_at(p, i);
+            i--;
+            continue;
+        }
         if (!start(p, j, why, sizeof why)) {
             j->attempts++;
             if (failed(p, j, why)) {

@@ -333,12 +333,63 @@ static void test_reply_later(void **state)
     assert_int_equal(it_proc_stop(p), 0);
 }
 
+/* A request answered with `renkei-agent reply` while serve still holds it
+ * (its command failed and waits for another attempt) is not answered twice. */
+static void test_reply_while_retrying(void **state)
+{
+    fixture_t *fx = *state;
+    const char *d = work_dir(fx, "meanwhile");
+    char cmd[2048], path[1100], id[33], *err;
+    const char *extra[] = {"--exec", cmd, NULL};
+    it_proc_t *p;
+    it_run_t r;
+
+    snprintf(cmd, sizeof cmd,
+             "cat > /dev/null; if [ ! -e '%s/first' ]; then touch '%s/first'; exit 1; fi; "
+             "while [ ! -e '%s/answered' ]; do sleep 0.05; done; printf '{\"supply\":\"from serve\"}\\n'",
+             d, d, d);
+    p = it_serve_startv(fx->env, "power", extra);
+    assert_non_null(p);
+    assert_int_equal(send_request(fx, true, &r), 0);
+    msg_id_of(r.out, "\"msg_id\":\"", id);
+    if (id[0] == '\0')
+        msg_id_of(r.out, "\"msg_id\": \"", id);
+    assert_int_equal(strlen(id), 32);
+    it_run_clear(&r);
+    if (!err_wait(p, "attempt 1 of 4", 1, 15))
+        fail_msg("the first attempt did not fail as it should");
+    {
+        const char *args[] = {"reply", "--from", "city.x", "--to-msg", id, NULL};
+        int st = it_agentv(fx->env, "power", "{\"supply\":\"from the back office\"}\n", args, &r);
+        if (st != 0)
+            fail_msg("reply exited %d: %s", st, r.err);
+        it_run_clear(&r);
+    }
+    snprintf(path, sizeof path, "%s/answered", d);
+    assert_int_equal(it_write_file(path, "yes\n"), 0);
+    /* serve's next attempt ends one way or the other: a second reply, or not. */
+    for (int t = 0; t < 150; t++) {
+        err = it_proc_err(p);
+        bool settled = strstr(err, "answered meanwhile") != NULL || strstr(err, "replied to") != NULL;
+        free(err);
+        if (settled)
+            break;
+        sleep_ms(100);
+    }
+    assert_int_equal(it_proc_stop(p), 0);
+    err = it_proc_err(p);
+    if (count_of(err, "replied to") != 0)
+        fail_msg("serve answered a request renkei-agent reply had answered: %s", err);
+    assert_non_null(strstr(err, "answered meanwhile"));
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_then_reply), cmocka_unit_test(test_timeout_kills_and_retries),
         cmocka_unit_test(test_parallel),         cmocka_unit_test(test_refusal),
-        cmocka_unit_test(test_reply_later),
+        cmocka_unit_test(test_reply_later),      cmocka_unit_test(test_reply_while_retrying),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
