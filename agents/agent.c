@@ -2140,6 +2140,17 @@ rk_agent_err rk_agent_done(rk_agent_t *a, const rk_event *ev, char *why, size_t 
 rk_agent_err rk_agent_refuse(rk_agent_t *a, const rk_event *ev, rk_status reason, const char *detail,
                              char *why, size_t why_len)
 {
+    char text[RK_DETAIL_MAX + 1];
+    size_t n = 0;
+
+    /* Printable ASCII only, at most RK_DETAIL_MAX bytes: the sender shows it. */
+    for (const char *s = detail != NULL ? detail : ""; *s != '\0' && n < RK_DETAIL_MAX; s++)
+        text[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : ' ';
+    while (n > 0 && text[n - 1] == ' ')
+        n--;
+    text[n] = '\0';
+    if (n == 0)
+        snprintf(text, sizeof text, "%s", rk_status_text(reason));
     if (ev == NULL || ev->kind != RK_EVENT_MESSAGE) {
         rk_why(why, why_len, "only a delivered message can be refused");
         return RK_AGENT_EINVAL;
@@ -2152,7 +2163,7 @@ rk_agent_err rk_agent_refuse(rk_agent_t *a, const rk_event *ev, rk_status reason
         rk_why(why, why_len, "the hub cannot be told now (not connected); the message is left as it is");
         return RK_AGENT_EOFFLINE;
     }
-    if (!send_reject(a, ev->from, ev->msg_id, reason, detail != NULL ? detail : "")) {
+    if (!send_reject(a, ev->from, ev->msg_id, reason, text)) {
         rk_why(why, why_len, "the refusal could not be sent to the hub; the message is left as it is");
         return RK_AGENT_EOFFLINE;
     }
@@ -2738,4 +2749,38 @@ rk_agent_err rk_agent_procedures(rk_agent_t *a, rk_procedure **list, size_t *n, 
     *list = out;
     *n = count;
     return RK_AGENT_OK;
+}
+
+/* ------------------------------------------------------------------ refusing and answering later */
+
+rk_agent_err rk_agent_take(rk_agent_t *a, const char *from, const uint8_t msg_id[RK_MSGID_LEN], rk_event **ev,
+                           char *why, size_t why_len)
+{
+    rk_inbox_entry e;
+    rk_agent_err err;
+
+    *ev = NULL;
+    if ((err = need_store(a, "taking a message from the inbox", why, why_len)) != RK_AGENT_OK)
+        return err;
+    if (from == NULL || !rk_valid_name(from) || msg_id == NULL) {
+        rk_why(why, why_len, "an organization id and a message id are needed");
+        return RK_AGENT_EINVAL;
+    }
+    /* NEW, or claimed by a process that is gone: claimed for this one;
+     * claimed by a live process (serve, whose command deferred it): as it is. */
+    err = rk_mailbox_in_take(a->mb, from, msg_id, a->pid, rk_wall_ms(), &e, why, why_len);
+    if (err == RK_AGENT_ENOTFOUND) {
+        rk_why(why, why_len, "no message with that id from %s is in the inbox", from);
+        return err;
+    }
+    if (err != RK_AGENT_OK)
+        return err;
+    if (e.state == RK_IN_DONE) {
+        rk_inbox_entry_clear(&e);
+        rk_why(why, why_len, "that message from %s was answered or marked done already", from);
+        return RK_AGENT_ECONFLICT;
+    }
+    err = event_from_entry(a, &e, ev, why, why_len);
+    rk_inbox_entry_clear(&e);
+    return err;
 }

@@ -36,6 +36,7 @@
 #include "http.h"
 #include "renkei/agent.h"
 #include "number.h"
+#include "exec.h"
 
 #define PROG "renkei-agent"
 #define EXIT_ERR RK_EXIT_ERROR
@@ -85,6 +86,12 @@ typedef struct options {
     bool no_reply;
     bool all;
     const char *exec;
+    int exec_timeout_s; /* --exec-timeout */
+    int exec_parallel;  /* --exec-parallel */
+    int exec_retries;   /* --exec-retries */
+    const char *from;   /* reply --from ORG */
+    const char *to_msg; /* reply --to-msg MSGID */
+    const char *refuse; /* reply --refuse REASON */
     long count;
     const char *out;
     size_t map_bytes; /* parsed --map-size; 0: the default */
@@ -1163,208 +1170,62 @@ static char **build_envp(const rk_event *ev, size_t *first_own)
     return envp;
 }
 
-static int pipe_cloexec(int fds[2])
+/* Refuses a delivered message whose payload is not JSON: not dropped, the
+ * sender is told why. */
+static bool refuse_not_json(rk_agent_t *a, const rk_event *ev, const char *msg_hex)
 {
-    if (pipe(fds) != 0)
-        return -1;
-    (void)fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-    (void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);
-    return 0;
+    char why[256] = "";
+    if (rk_agent_refuse(a, ev, RK_ST_MALFORMED, "the payload is not JSON", why, sizeof why) == RK_AGENT_OK) {
+        err_msg("refused message %s from %s: its payload is not JSON (the sender is told "
+                "REFUSED_BY_RECIPIENT, MALFORMED)",
+                msg_hex, ev->from);
+        return true;
+    }
+    err_msg("message %s from %s does not carry JSON, and refusing it failed: %s", msg_hex, ev->from, why);
+    return false;
 }
 
-/* Runs /bin/sh -c cmd with input on stdin; collects stdout into *out.
- * Returns 0 and the wait status in *status, or -1 with why set. */
-static int run_command(const char *cmd, const char *input, size_t in_len, char **envp, char **out,
-                       size_t *out_len, int *status, char *why, size_t why_len)
+/* Hands a delivered request to the --exec pool, which owns ev from now
+ * on (*ev NULL).  A payload that is not JSON is refused (MALFORMED), as
+ * handle_message refuses it: the command never sees it. */
+static void exec_request(exec_pool_t *pool, rk_agent_t *a, rk_event **evp)
 {
-    int in[2] = {-1, -1}, outp[2] = {-1, -1};
-    size_t sent = 0, cap = 4096, len = 0;
-    char *buf = NULL;
-    pid_t pid;
-    bool reading = true;
-
-    *out = NULL;
-    if (pipe_cloexec(in) != 0 || pipe_cloexec(outp) != 0) {
-        snprintf(why, why_len, "cannot create pipes: %s", strerror(errno));
-        goto fail;
-    }
-    if ((buf = malloc(cap)) == NULL) {
-        snprintf(why, why_len, "out of memory");
-        goto fail;
-    }
-    pid = fork();
-    if (pid < 0) {
-        snprintf(why, why_len, "cannot start the command: %s", strerror(errno));
-        goto fail;
-    }
-    if (pid == 0) {
-        /* Child: only async-signal-safe calls from here on. */
-        struct sigaction sa;
-        char *const argv[] = {"sh", "-c", (char *)cmd, NULL};
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_DFL;
-        sigaction(SIGPIPE, &sa, NULL);
-        if (dup2(in[0], STDIN_FILENO) < 0 || dup2(outp[1], STDOUT_FILENO) < 0)
-            _exit(127);
-        execve("/bin/sh", argv, envp);
-        _exit(127);
-    }
-    close(in[0]);
-    close(outp[1]);
-    in[0] = outp[1] = -1;
-    (void)fcntl(in[1], F_SETFL, O_NONBLOCK);
-    if (in_len == 0) {
-        close(in[1]);
-        in[1] = -1;
-    }
-    while (reading || in[1] >= 0) {
-        struct pollfd fds[2];
-        nfds_t nf = 0;
-        int pr;
-        if (reading)
-            fds[nf++] = (struct pollfd){.fd = outp[0], .events = POLLIN};
-        if (in[1] >= 0)
-            fds[nf++] = (struct pollfd){.fd = in[1], .events = POLLOUT};
-        pr = poll(fds, nf, -1);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr < 0)
-            break;
-        for (nfds_t i = 0; i < nf; i++) {
-            if (fds[i].revents == 0)
-                continue;
-            if (fds[i].fd == outp[0]) {
-                ssize_t n;
-                if (len == cap) {
-                    char *bigger = cap > PAYLOAD_MAX ? NULL : realloc(buf, cap * 2);
-                    if (bigger == NULL) {
-                        /* Too much: stop collecting and fail below.  Close
-                         * our end now, so a command still writing gets
-                         * EPIPE instead of blocking while we wait to feed
-                         * its stdin. */
-                        reading = false;
-                        close(outp[0]);
-                        outp[0] = -1;
-                        len = cap + 1;
-                        continue;
-                    }
-                    buf = bigger;
-                    cap *= 2;
-                }
-                n = read(outp[0], buf + len, cap - len);
-                if (n > 0)
-                    len += (size_t)n;
-                else if (n == 0 || errno != EINTR)
-                    reading = false;
-            } else {
-                ssize_t n = write(in[1], input + sent, in_len - sent);
-                if (n > 0)
-                    sent += (size_t)n;
-                if ((n < 0 && errno != EAGAIN && errno != EINTR) || sent == in_len) {
-                    close(in[1]);
-                    in[1] = -1;
-                }
-            }
-        }
-    }
-    if (in[1] >= 0)
-        close(in[1]);
-    if (outp[0] >= 0)
-        close(outp[0]);
-    while (waitpid(pid, status, 0) < 0) {
-        if (errno != EINTR) {
-            snprintf(why, why_len, "cannot wait for the command: %s", strerror(errno));
-            free(buf);
-            return -1;
-        }
-    }
-    if (len > cap) {
-        snprintf(why, why_len, "it printed more than %zu bytes", PAYLOAD_MAX);
-        free(buf);
-        return -1;
-    }
-    *out = buf;
-    *out_len = len;
-    return 0;
-
-fail:
-    for (int i = 0; i < 2; i++) {
-        if (in[i] >= 0)
-            close(in[i]);
-        if (outp[i] >= 0)
-            close(outp[i]);
-    }
-    free(buf);
-    return -1;
-}
-
-#define KEPT "; the request stays in the inbox and is handed out again when serve restarts"
-
-static void handle_with_exec(rk_agent_t *a, const options *o, const rk_event *ev, const char *input)
-{
-    char msg_hex[33], why[512] = "";
+    rk_event *ev = *evp;
+    char msg_hex[33];
+    bool not_json = false;
+    json_t *obj = delivery_json(ev, &not_json);
+    char *text;
     char **envp;
-    size_t first_own = 0, out_len = 0;
-    char *out = NULL;
-    int status = 0;
-    uint8_t reply_id[RK_MSGID_LEN];
-    rk_result_t result;
-    rk_agent_err err;
+    size_t first_own = 0;
 
     hex16(ev->msg_id, msg_hex);
-    envp = build_envp(ev, &first_own);
-    if (envp == NULL) {
-        err_msg("out of memory preparing the command for message %s from %s; no reply sent", msg_hex, ev->from);
+    if (obj == NULL) {
+        if (not_json) {
+            (void)refuse_not_json(a, ev, msg_hex);
+        } else {
+            err_msg("out of memory formatting message %s from %s", msg_hex, ev->from);
+        }
         return;
     }
-    if (run_command(o->exec, input, strlen(input), envp, &out, &out_len, &status, why, sizeof why) != 0) {
-        err_msg("the --exec command for message %s from %s failed: %s; no reply sent%s", msg_hex, ev->from, why,
-                KEPT);
-        free_envp(envp, first_own);
+    text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    envp = text != NULL ? build_envp(ev, &first_own) : NULL;
+    if (text == NULL || envp == NULL) {
+        err_msg("out of memory preparing the command for message %s from %s; it stays claimed in the inbox",
+                msg_hex, ev->from);
+        if (text != NULL) {
+            sodium_memzero(text, strlen(text));
+            free(text);
+        }
         return;
     }
-    free_envp(envp, first_own);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        if (WIFEXITED(status))
-            err_msg("the --exec command exited with status %d for message %s from %s; no reply sent%s",
-                    WEXITSTATUS(status), msg_hex, ev->from, KEPT);
-        else
-            err_msg("the --exec command was killed by signal %d for message %s from %s; no reply sent%s",
-                    WIFSIGNALED(status) ? WTERMSIG(status) : 0, msg_hex, ev->from, KEPT);
-        goto done;
-    }
-    if (!json_valid(out, &out_len, why, sizeof why)) {
-        err_msg("the --exec command printed no JSON for message %s from %s (%s); no reply sent%s", msg_hex,
-                ev->from, why, KEPT);
-        goto done;
-    }
-    /* The reply is committed and the request marked done in one step. */
-    err = rk_agent_reply(a, ev, (const uint8_t *)out, out_len, reply_id, &result, why, sizeof why);
-    if (err == RK_AGENT_EPENDING) {
-        char reply_hex[33];
-        hex16(reply_id, reply_hex);
-        err_msg("the reply to message %s from %s is kept in the outbox (msg %s) and re-sent automatically: %s",
-                msg_hex, ev->from, reply_hex, why);
-    } else if (err == RK_AGENT_EREFUSED) {
-        err_msg("the reply to message %s from %s was refused: %s: %s%s%s%s", msg_hex, ev->from,
-                rk_status_name(result.status), rk_status_text(result.status), result.detail[0] ? " (" : "",
-                result.detail, result.detail[0] ? ")" : "");
-    } else if (err != RK_AGENT_OK) {
-        err_msg("the reply to message %s from %s was not sent: %s", msg_hex, ev->from,
-                why[0] ? why : rk_agent_strerror(err));
-    } else {
-        note_msg("replied to %s message %s from %s (seq %llu)", ev->type, msg_hex, ev->from,
-                 (unsigned long long)result.seq);
-    }
-done:
-    if (out != NULL) {
-        sodium_memzero(out, out_len);
-        free(out);
-    }
+    *evp = NULL;
+    if (!exec_pool_add(pool, ev, text, envp, first_own))
+        err_msg("out of memory holding message %s; it stays claimed in the inbox", msg_hex);
 }
 
 /* Handles one delivered message; false if it could not even be shown. */
-static bool handle_message(rk_agent_t *a, const options *o, const rk_event *ev)
+static bool handle_message(rk_agent_t *a, const rk_event *ev)
 {
     char msg_hex[33];
     bool not_json = false;
@@ -1374,16 +1235,7 @@ static bool handle_message(rk_agent_t *a, const options *o, const rk_event *ev)
     hex16(ev->msg_id, msg_hex);
     if (obj == NULL) {
         if (not_json) {
-            /* Refused, not dropped: the sender is told why. */
-            char why[256] = "";
-            if (rk_agent_refuse(a, ev, RK_ST_MALFORMED, "the payload is not JSON", why, sizeof why) ==
-                RK_AGENT_OK)
-                err_msg("refused message %s from %s: its payload is not JSON (the sender is told "
-                        "REFUSED_BY_RECIPIENT, MALFORMED)",
-                        msg_hex, ev->from);
-            else
-                err_msg("message %s from %s does not carry JSON, and refusing it failed: %s", msg_hex,
-                        ev->from, why);
+            (void)refuse_not_json(a, ev, msg_hex);
         } else {
             err_msg("out of memory formatting message %s from %s", msg_hex, ev->from);
         }
@@ -1395,9 +1247,7 @@ static bool handle_message(rk_agent_t *a, const options *o, const rk_event *ev)
         err_msg("out of memory formatting message %s from %s", msg_hex, ev->from);
         return false;
     }
-    if (o->exec != NULL && !ev->has_reply_to) {
-        handle_with_exec(a, o, ev, text);
-    } else {
+    {
         char why[256] = "";
         printf("%s\n", text);
         if (fflush(stdout) != 0 || ferror(stdout))
@@ -1413,25 +1263,48 @@ static bool handle_message(rk_agent_t *a, const options *o, const rk_event *ev)
 static int cmd_serve(const options *o)
 {
     rk_agent_t *a = NULL;
+    exec_pool_t *pool = NULL;
     long handled = 0;
     int rc;
 
     if ((rc = check_needs(o, "serve", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
         return rc;
-    if ((rc = open_agent(o, false, true, true, &a)) != 0)
+    if (o->exec != NULL) {
+        exec_cfg cfg = {.cmd = o->exec,
+                        .timeout_s = o->exec_timeout_s,
+                        .parallel = o->exec_parallel,
+                        .retries = o->exec_retries,
+                        .log = log_at};
+        if ((pool = exec_pool_new(&cfg)) == NULL) {
+            err_msg("out of memory");
+            return EXIT_ERR;
+        }
+    }
+    if ((rc = open_agent(o, false, true, true, &a)) != 0) {
+        exec_pool_free(&pool);
         return rc;
+    }
     {
         char mem[400];
         note_msg("serving as %s (%s)", rk_agent_org(a), rk_harden_describe(&harden, mem, sizeof mem));
     }
     rc = 0;
-    while (!stop_requested && (o->count <= 0 || handled < o->count)) {
+    /* With --exec, what the commands hold is settled before --count ends it. */
+    while (!stop_requested &&
+           (o->count <= 0 || handled < o->count || (pool != NULL && exec_pool_held(pool) > 0))) {
         rk_event *ev = NULL;
         char why[512] = "";
+        bool busy = pool != NULL && exec_pool_held(pool) > 0;
+        rk_agent_err err;
+
+        if (pool != NULL)
+            exec_pool_step(pool, a, busy ? 50 : 0);
+        if ((o->count > 0 && handled >= o->count) || (pool != NULL && exec_pool_full(pool)))
+            continue;
         /* With --exec only requests are taken: replies to this
          * organization's own messages stay for whoever waits for them. */
-        rk_agent_err err = rk_agent_recv_only(a, o->exec != NULL ? RK_RECV_REQUESTS : RK_RECV_ALL, 500, &ev,
-                                              why, sizeof why);
+        err = rk_agent_recv_only(a, o->exec != NULL ? RK_RECV_REQUESTS : RK_RECV_ALL, busy ? 50 : 500, &ev,
+                                 why, sizeof why);
         if (err == RK_AGENT_ETIMEOUT || err == RK_AGENT_EINTR)
             continue;
         if (err != RK_AGENT_OK) {
@@ -1440,7 +1313,10 @@ static int cmd_serve(const options *o)
             break;
         }
         if (ev->kind == RK_EVENT_MESSAGE) {
-            (void)handle_message(a, o, ev);
+            if (pool != NULL && !ev->has_reply_to)
+                exec_request(pool, a, &ev);
+            else
+                (void)handle_message(a, ev);
             handled++;
         } else if (ev->kind == RK_EVENT_REFUSED) {
             err_msg("refused a message from %s: %s: %s", ev->from[0] ? ev->from : "an unknown sender",
@@ -1454,7 +1330,92 @@ static int cmd_serve(const options *o)
         }
         rk_event_free(&ev);
     }
+    if (pool != NULL && exec_pool_held(pool) > 0)
+        warn_msg("stopping: %zu request%s handed to the command stay%s claimed in the inbox and are handed "
+                 "out "
+                 "again when serve starts again",
+                 exec_pool_held(pool), exec_pool_held(pool) == 1 ? "" : "s",
+                 exec_pool_held(pool) == 1 ? "s" : "");
+    exec_pool_free(&pool);
     rk_agent_close(&a);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ reply */
+
+/* Answers a request taken earlier: a reply, or a refusal. */
+static int cmd_reply(const options *o)
+{
+    rk_agent_t *a = NULL;
+    rk_event *req = NULL;
+    uint8_t msg_id[RK_MSGID_LEN], reply_id[RK_MSGID_LEN];
+    char *payload = NULL, why[512] = "", reply_hex[33];
+    size_t payload_len = 0;
+    rk_result_t result;
+    rk_agent_err err;
+    int rc;
+
+    if (o->from == NULL || o->to_msg == NULL)
+        return usage_error("reply needs --from ORG and --to-msg MSGID (the request in the inbox)");
+    if (!rk_valid_name(o->from))
+        return usage_error("--from must be an organization id (lowercase letters, digits, '.', '_', '-')");
+    if (!rk_code_from_text(o->to_msg, msg_id))
+        return usage_error("--to-msg must be a message id of exactly 32 hexadecimal digits");
+    if (o->refuse != NULL && o->payload != NULL)
+        return usage_error("give --payload FILE or --refuse REASON, not both");
+    if (o->refuse != NULL && strlen(o->refuse) > RK_DETAIL_MAX)
+        return usage_error("--refuse takes a reason of at most %d characters", RK_DETAIL_MAX);
+    if ((rc = check_needs(o, "reply", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
+        return rc;
+    if (o->refuse == NULL && (rc = read_payload(o, &payload, &payload_len)) != 0)
+        return rc;
+    if ((rc = open_agent(o, false, true, false, &a)) != 0)
+        goto done;
+    err = rk_agent_take(a, o->from, msg_id, &req, why, sizeof why);
+    if (err == RK_AGENT_OK && req->has_reply_to) {
+        err = RK_AGENT_EINVAL;
+        snprintf(why, sizeof why, "that message is a reply, not a request");
+    }
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        rc = exit_for(err);
+        goto done;
+    }
+    if (o->refuse != NULL) {
+        err = rk_agent_refuse(a, req, RK_ST_REFUSED_BY_RECIPIENT, o->refuse, why, sizeof why);
+        if (err != RK_AGENT_OK) {
+            err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+            rc = exit_for(err);
+            goto done;
+        }
+        printf("refused: %s\n", o->to_msg);
+        fflush(stdout);
+        goto done;
+    }
+    err = rk_agent_reply(a, req, (const uint8_t *)payload, payload_len, reply_id, &result, why, sizeof why);
+    hex16(reply_id, reply_hex);
+    if (err == RK_AGENT_EREFUSED) {
+        print_refusal(&result);
+        rc = EXIT_REFUSED;
+    } else if (err == RK_AGENT_EPENDING) {
+        print_pending(reply_id, why);
+        rc = EXIT_PENDING;
+    } else if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        rc = exit_for(err);
+    } else {
+        fprintf(stderr, "accepted: seq %llu msg %s\n", (unsigned long long)result.seq, reply_hex);
+        fflush(stderr);
+        rc = print_send_status(reply_hex, result.seq, "ACCEPTED");
+    }
+
+done:
+    rk_event_free(&req);
+    rk_agent_close(&a);
+    if (payload != NULL) {
+        sodium_memzero(payload, payload_len);
+        free(payload);
+    }
     return rc;
 }
 
@@ -1746,6 +1707,12 @@ enum {
     OPT_TOKEN_FILE,
     OPT_NUMBER_RULE,
     OPT_NEW_PERSON_FILE,
+    OPT_EXEC_TIMEOUT,
+    OPT_EXEC_PARALLEL,
+    OPT_EXEC_RETRIES,
+    OPT_FROM,
+    OPT_TO_MSG,
+    OPT_REFUSE,
     N_OPTS
 };
 
@@ -1819,6 +1786,21 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
                          "RENKEI_NUMBER_RULE", -1, 0},
     [OPT_NEW_PERSON_FILE] = {"new-person-file", 0, "FILE",
                              "read the corrected number from FILE (- is standard input)", NULL, -1, 0},
+    [OPT_EXEC_TIMEOUT] = {"exec-timeout", 0, "SECS",
+                          "kill CMD (its process group) after SECS seconds and count\nit as a failure "
+                          "(default 60)",
+                          NULL, -1, 0},
+    [OPT_EXEC_PARALLEL] = {"exec-parallel", 0, "N", "run CMD for at most N requests at once (default 1)",
+                           NULL, -1, 0},
+    [OPT_EXEC_RETRIES] = {"exec-retries", 0, "N",
+                          "run a failed CMD again up to N times, 1, 2, 4 ... s apart\n(default 3; 0: never)",
+                          NULL, -1, 0},
+    [OPT_FROM] = {"from", 0, "ORG", "the organization that sent the request", NULL, -1, 0},
+    [OPT_TO_MSG] = {"to-msg", 0, "MSGID", "the request answered (32 hex digits)", NULL, -1, 0},
+    [OPT_REFUSE] = {"refuse", 0, "REASON",
+                    "refuse the request for REASON (a short business reason,\nno personal data) "
+                    "instead of replying",
+                    NULL, -1, 0},
 };
 
 static const int cli_globals[] = {OPT_HUB,        OPT_HUB_KEY,
@@ -1832,7 +1814,9 @@ static const int person_opts[] = {OPT_PERSON_FILE, OPT_PERSON, -1};
 static const int rebind_opts[] = {OPT_PERSON_FILE, OPT_NEW_PERSON_FILE, -1};
 static const int send_opts[] = {OPT_TO,      OPT_TYPE,     OPT_PERSON_FILE, OPT_PERSON,   OPT_CODE,
                                 OPT_PAYLOAD, OPT_REPLY_TO, OPT_NO_WAIT,     OPT_NO_REPLY, -1};
-static const int serve_opts[] = {OPT_EXEC, OPT_COUNT, -1};
+static const int serve_opts[] = {OPT_EXEC,         OPT_EXEC_TIMEOUT, OPT_EXEC_PARALLEL,
+                                 OPT_EXEC_RETRIES, OPT_COUNT,        -1};
+static const int reply_opts[] = {OPT_FROM, OPT_TO_MSG, OPT_PAYLOAD, OPT_REFUSE, -1};
 static const int status_opts[] = {OPT_PERSON, OPT_PERSON_FILE, OPT_ALL, -1};
 static const int receipt_opts[] = {OPT_OUT, -1};
 static const int http_opts[] = {OPT_LISTEN, OPT_TOKEN_FILE, -1};
@@ -1930,6 +1914,32 @@ static int begin(const rk_cli_args_t *a, run_ctx *r)
     o->no_reply = a->count[OPT_NO_REPLY] > 0;
     o->all = a->count[OPT_ALL] > 0;
     o->exec = a->value[OPT_EXEC];
+    o->exec_timeout_s = EXEC_TIMEOUT_DEFAULT_S;
+    o->exec_parallel = 1;
+    o->exec_retries = EXEC_RETRIES_DEFAULT;
+    o->from = a->value[OPT_FROM];
+    o->to_msg = a->value[OPT_TO_MSG];
+    o->refuse = a->value[OPT_REFUSE];
+    if ((v = a->value[OPT_EXEC_TIMEOUT]) != NULL) {
+        if (!rk_cli_parse_count(v, 86400, &count))
+            return usage_error("--exec-timeout takes a whole number of seconds from 1 to 86400, not \"%s\"",
+                               v);
+        o->exec_timeout_s = (int)count;
+    }
+    if ((v = a->value[OPT_EXEC_PARALLEL]) != NULL) {
+        if (!rk_cli_parse_count(v, 64, &count))
+            return usage_error("--exec-parallel takes a whole number from 1 to 64, not \"%s\"", v);
+        o->exec_parallel = (int)count;
+    }
+    if ((v = a->value[OPT_EXEC_RETRIES]) != NULL) {
+        if (strcmp(v, "0") == 0)
+            o->exec_retries = 0;
+        else if (rk_cli_parse_count(v, 100, &count))
+            o->exec_retries = (int)count;
+        else
+            return usage_error("--exec-retries takes a whole number from 0 to 100, not \"%s\"", v);
+    }
+    count = 0;
     o->out = a->value[OPT_OUT];
     o->new_person_file = a->value[OPT_NEW_PERSON_FILE];
     if ((v = a->value[OPT_NUMBER_RULE]) != NULL && !rk_number_rule_parse(v, &o->number_rule))
@@ -2079,6 +2089,18 @@ static int run_send(const rk_cli_args_t *a, void *ctx)
     if (about_person && (rc = take_person(r)) != 0)
         return rc;
     return cmd_send(&r->o);
+}
+
+static int run_reply(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return usage_error("reply takes no arguments besides its options");
+    return cmd_reply(&r->o);
 }
 
 static int run_serve(const rk_cli_args_t *a, void *ctx)
@@ -2281,11 +2303,20 @@ static const rk_cli_cmd_t cli_commands[] = {
      "--person-file FILE (in bash, --person-file <(printf '%s\\n' \"$NUMBER\")), or the\n"
      "payload as --payload FILE and the number on standard input with --person.\n",
      send_opts, run_send},
-    {"serve", "[--exec CMD] [--count N]", "receive messages; print them or hand each to CMD",
+    {"serve", "[--exec CMD [--exec-timeout SECS] [--exec-parallel N] [--exec-retries N]] [--count N]",
+     "receive messages; print them or hand each to CMD",
      "Prints each message as a JSON line, or hands each request to /bin/sh -c CMD on\n"
-     "standard input and sends CMD's JSON output back as the reply; re-sends pending\n"
-     "messages.\n",
+     "standard input; re-sends pending messages.  CMD's exit says what happens:\n"
+     "0: its JSON output is the reply; 3: refused, its output is the reason the sender\n"
+     "sees (REFUSED_BY_RECIPIENT; a short business reason, never personal data);\n"
+     "4: taken, answered later with renkei-agent reply; anything else, a signal or\n"
+     "the timeout: run again later (--exec-retries), then left in the inbox.\n",
      serve_opts, run_serve},
+    {"reply", "--from ORG --to-msg MSGID ([--payload FILE|-] | --refuse REASON)",
+     "answer a request taken earlier (e.g. by serve --exec, exit 4)",
+     "Sends the JSON payload (standard input, or --payload FILE) as the reply to request\n"
+     "MSGID from ORG in the inbox, or refuses it with --refuse REASON.\n",
+     reply_opts, run_reply},
     {"status", "[MSGID | --person | --person-file FILE | --all]", "messages sent and what became of them",
      "The open ones, one in detail (MSGID or a unique prefix), those about NUMBER, or all.\n", status_opts,
      run_status},

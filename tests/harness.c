@@ -684,8 +684,27 @@ int it_agent(it_env_t *env, const char *org, const char *input, it_run_t *r, ...
 
 it_proc_t *it_serve_start(it_env_t *env, const char *org, const char *exec_cmd, int count)
 {
+    const char *extra[6];
+    char cnt[32];
+    size_t n = 0;
+
+    if (exec_cmd != NULL) {
+        extra[n++] = "--exec";
+        extra[n++] = exec_cmd;
+    }
+    if (count > 0) {
+        snprintf(cnt, sizeof cnt, "%d", count);
+        extra[n++] = "--count";
+        extra[n++] = cnt;
+    }
+    extra[n] = NULL;
+    return it_serve_startv(env, org, extra);
+}
+
+it_proc_t *it_serve_startv(it_env_t *env, const char *org, const char *const *extra)
+{
     const char *argv[IT_MAX_ARGS + 1];
-    char key[PATH_MAX], hubkey[PATH_MAX], data[PATH_MAX], exe[PATH_MAX], cnt[32];
+    char key[PATH_MAX], hubkey[PATH_MAX], data[PATH_MAX], exe[PATH_MAX];
     char out[PATH_MAX], err[PATH_MAX], want[128];
     size_t n;
     unsigned k = ++env->runs;
@@ -696,15 +715,8 @@ it_proc_t *it_serve_start(it_env_t *env, const char *org, const char *exec_cmd, 
     argv[0] = exe;
     n = 1 + agent_base(env, org, argv + 1, key, hubkey, data);
     argv[n++] = "serve";
-    if (exec_cmd != NULL) {
-        argv[n++] = "--exec";
-        argv[n++] = exec_cmd;
-    }
-    if (count > 0) {
-        snprintf(cnt, sizeof cnt, "%d", count);
-        argv[n++] = "--count";
-        argv[n++] = cnt;
-    }
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < IT_MAX_ARGS; i++)
+        argv[n++] = extra[i];
     argv[n] = NULL;
     snprintf(out, sizeof out, "%s/run/%04u-serve-%s.out", env->dir, k, org);
     snprintf(err, sizeof err, "%s/run/%04u-serve-%s.err", env->dir, k, org);

@@ -105,6 +105,8 @@ int it_agentv(it_env_t *env, const char *org, const char *input, const char *con
  * background (count <= 0: no --count) and waits up to 15 s for "serving as"
  * on its stderr.  Returns NULL (the process is killed) if it never says so. */
 it_proc_t *it_serve_start(it_env_t *env, const char *org, const char *exec_cmd, int count);
+/* Same with the arguments after "serve" given (NULL-terminated). */
+it_proc_t *it_serve_startv(it_env_t *env, const char *org, const char *const *extra);
 /* Waits up to timeout_s for the process to exit by itself; returns its
  * status (as it_run) or -1 on timeout (the process keeps running). */
 int it_proc_wait(it_proc_t *p, int timeout_s);

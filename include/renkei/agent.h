@@ -305,12 +305,16 @@ rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms
  * changes on failure. */
 rk_agent_err rk_agent_done(rk_agent_t *a, const rk_event *ev, char *why, size_t why_len) RK_WARN_UNUSED;
 
-/* Refuses a message handed out by recv that this system cannot take, such
- * as a payload that is not what its procedure carries (for renkei-agent:
- * not JSON): tells the hub, which passes it on to the sender as a notice
- * REFUSED_BY_RECIPIENT with cause `reason` (RK_ST_MALFORMED for a payload
- * that cannot be read) and `detail` (readable, never a number or link
- * code; cut to RK_DETAIL_MAX bytes), then marks the message DONE.
+/* Refuses a message handed out by recv (or rk_agent_take) that this
+ * system cannot or will not take: a payload that is not what its procedure
+ * carries (for renkei-agent: not JSON; reason RK_ST_MALFORMED), or a
+ * business refusal of a request (reason RK_ST_REFUSED_BY_RECIPIENT, detail
+ * e.g. "no contract at this address").  Tells the hub, which passes it on
+ * to the sender as a notice REFUSED_BY_RECIPIENT with cause `reason` and
+ * `detail`, then marks the message DONE.  The detail is shown to the
+ * sending organization: never a person's number, name or a link code; it
+ * is cut to RK_DETAIL_MAX bytes, other than printable ASCII becomes
+ * spaces, and NULL or empty gives the reason's standard text.
  * RK_AGENT_EOFFLINE if the hub cannot be told now: nothing changes then. */
 rk_agent_err rk_agent_refuse(rk_agent_t *a, const rk_event *ev, rk_status reason, const char *detail,
                              char *why, size_t why_len) RK_WARN_UNUSED;
@@ -340,6 +344,15 @@ rk_agent_err rk_agent_reply(rk_agent_t *a, const rk_event *request, const uint8_
 rk_agent_err rk_agent_follow_up(rk_agent_t *a, const rk_event *request, const char *type,
                                 const uint8_t *payload, size_t len, uint8_t msg_id[RK_MSGID_LEN],
                                 rk_result_t *result, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Takes the message (from, msg_id) from the inbox as a MESSAGE event, to
+ * answer it later (rk_agent_reply, rk_agent_refuse) or mark it done: a
+ * NEW entry, or one claimed by a process that is gone, is claimed for this
+ * one; one claimed by a live process (a serve whose command said it will
+ * be answered later) is handed out as it is.  RK_AGENT_ENOTFOUND if the
+ * inbox has no such message; RK_AGENT_ECONFLICT if it is DONE already. */
+rk_agent_err rk_agent_take(rk_agent_t *a, const char *from, const uint8_t msg_id[RK_MSGID_LEN], rk_event **ev,
+                           char *why, size_t why_len) RK_WARN_UNUSED;
 
 typedef struct rk_flush_report {
     size_t sent;     /* pending messages re-sent */
