@@ -15,7 +15,7 @@
  * blocks of this many, each aligned on its own. */
 #define TABLE_BLOCK 10000
 #define NCOLS 9
-#define MSG_SHORT 12 /* hex digits of the message id shown in the table */
+#define MSG_HEX (2 * RK_MSGID_LEN) /* the message id in the table: whole, as status and receipt take it */
 
 typedef struct row {
     char index[24];
@@ -24,7 +24,7 @@ typedef struct row {
     char from[RK_ID_MAX + 1];
     char to[RK_ID_MAX + 1];
     char type[RK_SECTION_MAX + 1]; /* or a catalogue event's section */
-    char msg[MSG_SHORT + 2];
+    char msg[MSG_HEX + 2];
     char outcome[48];
     char size[16];
 } row_t;
@@ -139,8 +139,8 @@ static int table_entry(audit_out_t *o, uint64_t index, const rk_log_entry_t *e)
     snprintf(r->type, sizeof r->type, "%s", or_dash(e->section[0] != '\0' ? e->section : e->type));
     if (e->has_msg_id) {
         hex(e->msg_id, RK_MSGID_LEN, mid);
-        memcpy(r->msg, mid, MSG_SHORT);
-        r->msg[MSG_SHORT] = '\0';
+        memcpy(r->msg, mid, MSG_HEX);
+        r->msg[MSG_HEX] = '\0';
     } else {
         snprintf(r->msg, sizeof r->msg, "-");
     }

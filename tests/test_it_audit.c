@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -603,6 +604,16 @@ static void test_query_export(void **state)
             continue;
         }
         assert_non_null(strstr(line, "power"));
+        if (strstr(line, " accepted ") != NULL) {
+            /* the message id whole (32 hex digits), as status and receipt take it */
+            size_t run = 0, best = 0;
+            for (const char *c = line; *c != '\0'; c++) {
+                run = isxdigit((unsigned char)*c) ? run + 1 : 0;
+                if (run > best)
+                    best = run;
+            }
+            assert_int_equal(best, 32);
+        }
     }
     assert_true(rows >= 1 + 9); /* registration + 2 x (accepted, delivered, reply accepted, delivered) */
     it_run_clear(&r);
