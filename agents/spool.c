@@ -186,6 +186,29 @@ static bool keys_del(spool_t *s, const uint8_t h[32])
     return mdb_txn_commit(txn) == 0;
 }
 
+/* Is msg_id recorded as the message of some NAME?  -1 if it cannot tell. */
+static int keys_have_id(spool_t *s, const uint8_t msg_id[RK_MSGID_LEN])
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, found = 0;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return -1;
+    if (mdb_cursor_open(txn, s->dbi, &cur) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !found;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (v.mv_size == KV_LEN && ((const uint8_t *)v.mv_data)[0] == 'S' &&
+            memcmp((const uint8_t *)v.mv_data + 1, msg_id, RK_MSGID_LEN) == 0)
+            found = 1;
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return found || rc == MDB_NOTFOUND ? found : -1;
+}
+
 /* ------------------------------------------------------------ files */
 
 /* Writes text to dir/sub/name+ext through a temporary name and a rename,
@@ -439,8 +462,9 @@ static bool same_message(spool_t *s, const rk_msg_status *st, const msg_t *m)
 }
 
 /* After a crash between reserving NAME and recording its msg id: the
- * message m kept in the outbox since `since` (wall-clock ms), if any.
- * 1 found (into st), 0 none, -1 cannot tell. */
+ * message m kept in the outbox since `since` (wall-clock ms) that no other
+ * NAME produced, if any: same recipient, type and person.  1 found (into
+ * st), 0 none, -1 cannot tell (more than one). */
 static int find_kept(spool_t *s, const msg_t *m, uint64_t since, rk_msg_status *st)
 {
     uint8_t code[RK_CODE_LEN];
@@ -449,6 +473,7 @@ static int find_kept(spool_t *s, const msg_t *m, uint64_t since, rk_msg_status *
     size_t n = 0, hits = 0;
     char why[256];
     rk_agent_err err;
+    bool unsure = false;
 
     err = rk_agent_lookup(s->agent, m->person, code, why, sizeof why);
     if (err == RK_AGENT_ENOTFOUND)
@@ -461,13 +486,23 @@ static int find_kept(spool_t *s, const msg_t *m, uint64_t since, rk_msg_status *
     sodium_memzero(code, sizeof code);
     if (err != RK_AGENT_OK)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        if (list[i].created_ms >= since && !list[i].is_reply == !m->has_reply_to &&
-            strcmp(list[i].to, m->to) == 0 && strcmp(list[i].type, m->type) == 0) {
-            *st = list[i];
-            hits++;
-        }
+    for (size_t i = 0; i < n && !unsure; i++) {
+        int taken;
+        if (list[i].created_ms < since || strcmp(list[i].to, m->to) != 0 ||
+            strcmp(list[i].type, m->type) != 0)
+            continue;
+        /* a message another NAME produced since is not this one */
+        taken = keys_have_id(s, list[i].msg_id);
+        if (taken < 0)
+            unsure = true;
+        if (taken != 0)
+            continue;
+        *st = list[i];
+        hits++;
+    }
     free(list);
+    if (unsure)
+        return -1;
     return hits == 1 ? 1 : hits == 0 ? 0 : -1;
 }
 

@@ -9,7 +9,8 @@
  *     NAME.reason.txt naming the problem, without the resident's number;
  *   - after the spool process is killed (SIGKILL), files left in work/ are
  *     processed at restart: one never sent is sent once, one already sent
- *     is not sent again (its NAME is its idempotency key);
+ *     is not sent again (its NAME is its idempotency key), nor is one
+ *     the agent was killed in the middle of sending (found in the outbox);
  *   - no result, reason or log line carries the resident's number.
  */
 #include <setjmp.h>
@@ -25,6 +26,8 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <lmdb.h>
+#include <sodium.h>
 
 #include "harness.h"
 
@@ -152,6 +155,39 @@ static void wait_deliveries(it_proc_t *serve, const char *mark, int n)
         sleep_ms(20);
 }
 
+/* What the agent leaves in its data directory's spool-keys.mdb when it is
+ * killed during a send: NAME reserved at wall-clock ms `since`, no message
+ * id recorded yet. */
+static void reserve(it_env_t *env, const char *name, uint64_t since)
+{
+    uint8_t h[32], val[1 + 16];
+    MDB_env *e;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {sizeof h, h}, v = {sizeof val, val};
+
+    crypto_generichash(h, sizeof h, (const uint8_t *)name, strlen(name), NULL, 0);
+    memset(val, 0, sizeof val);
+    val[0] = 'R';
+    for (int i = 0; i < 8; i++)
+        val[1 + i] = (uint8_t)(since >> (56 - 8 * i));
+    assert_int_equal(mdb_env_create(&e), 0);
+    assert_int_equal(mdb_env_set_mapsize(e, (size_t)64 << 20), 0);
+    assert_int_equal(mdb_env_open(e, it_path(env, "agents/city.x/spool-keys.mdb"), MDB_NOSUBDIR, 0600), 0);
+    assert_int_equal(mdb_txn_begin(e, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(e);
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static int setup(void **state)
 {
     it_env_t *env = it_env_new();
@@ -242,6 +278,21 @@ static void test_spool(void **state)
     assert_int_equal(it_write_file(spool_path(env, "work/order-a.json"), text), 0);
     message(text, sizeof text, "mark-ccc");
     assert_int_equal(it_write_file(spool_path(env, "work/order-c.json"), text), 0);
+    /* ...and order-d, killed during its send: reserved, kept in the outbox
+     * (sent here by the command line, as the send would have), no id
+     * recorded; it must not go a second time */
+    {
+        char pfile[4096];
+        reserve(env, "order-d", wall_ms());
+        assert_int_equal(it_person_file(env, PERSON, pfile, sizeof pfile), 0);
+        assert_int_equal(it_agent(env, "city.x", "{\"request\":\"stop\",\"mark\":\"mark-ddd\"}", &r, "send",
+                                  "--to", "power", "--type", TYPE, "--person-file", pfile, "--no-reply",
+                                  NULL),
+                         0);
+        it_run_clear(&r);
+        message(text, sizeof text, "mark-ddd");
+        assert_int_equal(it_write_file(spool_path(env, "work/order-d.json"), text), 0);
+    }
 
     sp = spool_start(env);
     res = wait_file(env, "results/order-c.result.json");
@@ -263,11 +314,17 @@ static void test_spool(void **state)
     free(res);
     assert_string_equal(id_again, id_b);
 
+    res = wait_file(env, "results/order-d.result.json");
+    result_id(res, id_again);
+    free(res);
+
     wait_deliveries(serve, "mark-ccc", 1);
+    wait_deliveries(serve, "mark-ddd", 1);
     sleep_ms(1000); /* time for a second delivery, were there one */
     assert_int_equal(deliveries(serve, "mark-aaa"), 1);
     assert_int_equal(deliveries(serve, "mark-bbb"), 1);
     assert_int_equal(deliveries(serve, "mark-ccc"), 1);
+    assert_int_equal(deliveries(serve, "mark-ddd"), 1);
 
     assert_int_equal(it_proc_stop(sp), 0);
     err = it_proc_err(sp);
