@@ -34,6 +34,7 @@
 #include "logline.h"
 #include "harden.h"
 #include "http.h"
+#include "spool.h"
 #include "renkei/agent.h"
 #include "number.h"
 #include "exec.h"
@@ -1713,6 +1714,7 @@ enum {
     OPT_FROM,
     OPT_TO_MSG,
     OPT_REFUSE,
+    OPT_SPOOL_DIR,
     N_OPTS
 };
 
@@ -1801,6 +1803,9 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
                     "refuse the request for REASON (a short business reason,\nno personal data) "
                     "instead of replying",
                     NULL, -1, 0},
+    [OPT_SPOOL_DIR] = {"spool-dir", 0, "DIR",
+                       "spool: the folder whose out/ is watched for NAME.json files\n(see README.md)", NULL,
+                       -1, 0},
 };
 
 static const int cli_globals[] = {OPT_HUB,        OPT_HUB_KEY,
@@ -1820,6 +1825,7 @@ static const int reply_opts[] = {OPT_FROM, OPT_TO_MSG, OPT_PAYLOAD, OPT_REFUSE, 
 static const int status_opts[] = {OPT_PERSON, OPT_PERSON_FILE, OPT_ALL, -1};
 static const int receipt_opts[] = {OPT_OUT, -1};
 static const int http_opts[] = {OPT_LISTEN, OPT_TOKEN_FILE, -1};
+static const int spool_opts[] = {OPT_SPOOL_DIR, -1};
 
 /* What a command's handler gets: the options, and room for the number
  * (main wipes it). */
@@ -2265,6 +2271,34 @@ static int run_http(const rk_cli_args_t *a, void *ctx)
     return rc;
 }
 
+static int run_spool(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    rk_spool_config cfg;
+    rk_agent_t *agent = NULL;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return usage_error("spool takes no arguments besides its options");
+    if (a->value[OPT_SPOOL_DIR] == NULL)
+        return usage_error("spool needs --spool-dir DIR");
+    if ((rc = check_needs(&r->o, "spool", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
+        return rc;
+    if ((rc = open_for_send(&r->o, false, &agent)) != 0)
+        return rc;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.dir = a->value[OPT_SPOOL_DIR];
+    cfg.data_dir = r->o.data;
+    cfg.number_rule = r->o.number_rule;
+    cfg.log = http_log;
+    cfg.connect = http_connect;
+    rc = rk_spool_run(agent, &cfg, &stop_requested) == 0 ? 0 : EXIT_ERR;
+    rk_agent_close(&agent);
+    return rc;
+}
+
 #define NUMBER_HELP                                                                       \
     "The resident's number (NUMBER) is read from standard input, or from FILE with\n"     \
     "--person-file FILE; never from the command line, where every user of this machine\n" \
@@ -2337,6 +2371,13 @@ static const rk_cli_cmd_t cli_commands[] = {
      "{\"to\",\"type\",\"person\",\"payload\"} with an Idempotency-Key header; GET\n"
      "/v1/messages/ID tells its state.  Pending messages are re-sent.  See README.md.\n",
      http_opts, run_http},
+    {"spool", "--spool-dir DIR", "send the message files a batch system drops in DIR/out",
+     "A batch system writes DIR/out/NAME.json.tmp and renames it to DIR/out/NAME.json\n"
+     "({\"to\",\"type\",\"person\",\"payload\"}); the agent moves it to DIR/work/, sends\n"
+     "it once (NAME is the idempotency key, also across restarts) and writes\n"
+     "DIR/results/NAME.result.json, or moves an invalid file to DIR/rejected/ with\n"
+     "NAME.reason.txt.  Pending messages are re-sent.  See README.md.\n",
+     spool_opts, run_spool},
     {"purge", "", "delete completed messages older than --keep-days now",
      "Prints how many went.  The agent also does this by itself, once a minute.\n", NULL, run_purge},
 };

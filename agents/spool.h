@@ -1,0 +1,53 @@
+/*
+ * spool.h - the agent's spool folder (renkei-agent spool --spool-dir DIR).
+ *
+ * Lets a batch system that can only write files send messages through the
+ * agent.  The folder protocol:
+ *
+ *   DIR/out/NAME.json.tmp   written by the batch system, then renamed to
+ *   DIR/out/NAME.json       which the agent picks up (only *.json), moves to
+ *   DIR/work/NAME.json      (a rename: a crash never loses or doubles it;
+ *                           what is in work/ is processed again at start),
+ *                           sends, and answers with
+ *   DIR/results/NAME.result.json  {"msg_id","state"} or
+ *                                 {"error":{"status","detail"}}
+ *                           (written to a temporary name, then renamed),
+ *                           then deletes the work file.
+ *   DIR/rejected/NAME.json  a file that is no valid message, with
+ *   DIR/rejected/NAME.reason.txt  why (never the number).
+ *
+ * A file is {"to","type","person","payload"[,"reply_to"][,"no_reply"]}, as
+ * the HTTP API's POST /v1/messages.  NAME is the idempotency key: it is
+ * kept (BLAKE2b-hashed) with the message id it produced in
+ * DATA_DIR/spool-keys.mdb, so a file processed again (after a crash, or
+ * dropped again under the same NAME) is never sent twice.  The subfolders
+ * are created (0700) when missing.  No log line carries a number or a link
+ * code.
+ */
+#ifndef RENKEI_AGENT_SPOOL_H
+#define RENKEI_AGENT_SPOOL_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "number.h"
+#include "renkei/agent.h"
+
+typedef struct rk_spool_config {
+    const char *dir;            /* the spool folder (must exist) */
+    const char *data_dir;       /* the agent's data directory (the names go there) */
+    rk_number_rule number_rule; /* how a file's "person" is checked (--number-rule) */
+    /* Where lines go (level RK_LOG_*); never given a number or a code. */
+    void (*log)(int level, const char *text);
+    /* Called (with the agent) when the hub is not connected, every few
+     * seconds: tries to connect; returns true once connected. */
+    bool (*connect)(rk_agent_t *a);
+} rk_spool_config;
+
+/* Watches cfg->dir/out (every 200 ms) and sends what arrives with agent a
+ * (opened with a data directory; it may not be connected yet) until *stop
+ * becomes non-zero; meanwhile re-sends pending messages every few seconds.
+ * Returns 0, or 1 after logging why it could not start. */
+int rk_spool_run(rk_agent_t *a, const rk_spool_config *cfg, volatile sig_atomic_t *stop);
+
+#endif
