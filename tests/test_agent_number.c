@@ -122,7 +122,8 @@ static void test_each_single_digit_change_detected(void **state)
         assert_true(normalize(RK_NUMBER_MYNUMBER, n, out, why, sizeof why));
         for (int pos = 0; pos < 12; pos++) {
             char orig = n[pos];
-            for (char c = '0'; c <= '9'; c++) {
+            for (int d = 0; d <= 9; d++) {
+                char c = (char)('0' + d);
                 if (c == orig)
                     continue;
                 n[pos] = c;

@@ -286,7 +286,11 @@ static void test_reply_later(void **state)
     it_run_t r;
     bool answered = false;
 
-    snprintf(cmd, sizeof cmd, "cat > /dev/null; echo $RENKEI_MSG_ID > '%s/taken'; exit 4", d);
+    /* written aside and renamed: the test polls for the file and must never
+     * read it half written */
+    snprintf(cmd, sizeof cmd,
+             "cat > /dev/null; echo $RENKEI_MSG_ID > '%s/taken.tmp' && mv '%s/taken.tmp' '%s/taken'; exit 4",
+             d, d, d);
     p = it_serve_startv(fx->env, "power", extra);
     assert_non_null(p);
     assert_int_equal(send_request(fx, true, &r), 0);
