@@ -2145,7 +2145,7 @@ rk_agent_err rk_agent_refuse(rk_agent_t *a, const rk_event *ev, rk_status reason
 
     /* Printable ASCII only, at most RK_DETAIL_MAX bytes: the sender shows it. */
     for (const char *s = detail != NULL ? detail : ""; *s != '\0' && n < RK_DETAIL_MAX; s++)
-        text[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : ' ';
+        text[n++] = (char)((*s >= 0x20 && *s < 0x7f) ? *s : ' ');
     while (n > 0 && text[n - 1] == ' ')
         n--;
     text[n] = '\0';

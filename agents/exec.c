@@ -70,8 +70,8 @@ static void hex16(const uint8_t b[16], char out[33])
 {
     static const char d[] = "0123456789abcdef";
     for (int i = 0; i < 16; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
+        out[(size_t)2 * i] = d[b[i] >> 4];
+        out[(size_t)2 * i + 1] = d[b[i] & 15];
     }
     out[32] = '\0';
 }
@@ -164,6 +164,7 @@ bool exec_pool_add(exec_pool_t *p, rk_event *ev, char *input, char **envp, size_
     }
     if (j != NULL && p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 8;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
         job **bigger = realloc(p->jobs, cap * sizeof *bigger);
         if (bigger == NULL) {
             job_free(j);
@@ -299,7 +300,7 @@ static void reason_of(const job *j, char *out, size_t out_len)
     size_t n = 0;
     for (size_t i = 0; i < j->out_len && n + 1 < out_len; i++) {
         char c = j->out[i];
-        out[n++] = (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+        out[n++] = (char)((c == '\n' || c == '\r' || c == '\t') ? ' ' : c);
     }
     while (n > 0 && out[n - 1] == ' ')
         n--;
@@ -314,7 +315,7 @@ static bool failed(exec_pool_t *p, job *j, const char *what)
         unsigned secs = 1u << (j->attempts - 1 < 6 ? j->attempts - 1 : 6);
         if (secs > EXEC_BACKOFF_MAX_S)
             secs = EXEC_BACKOFF_MAX_S;
-        j->next_ms = mono_ms() + secs * 1000u;
+        j->next_ms = mono_ms() + (uint64_t)secs * 1000u;
         plog(p, RK_LOG_ERR,
              "the --exec command for message %s from %s failed (attempt %d of %d): %s; trying again in %u s",
              j->msg_hex, j->ev->from, j->attempts, total, what, secs);
@@ -440,6 +441,7 @@ static bool settle(exec_pool_t *p, job *j, rk_agent_t *a, int status)
 static void remove_at(exec_pool_t *p, size_t i)
 {
     job_free(p->jobs[i]);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
     memmove(p->jobs + i, p->jobs + i + 1, (p->n - i - 1) * sizeof *p->jobs);
     p->n--;
 }
@@ -479,6 +481,7 @@ void exec_pool_step(exec_pool_t *p, rk_agent_t *a, int wait_ms)
             wake = j->next_ms;
     }
     fds = calloc(2 * p->n + 1, sizeof *fds);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
     owner = calloc(2 * p->n + 1, sizeof *owner);
     if (fds == NULL || owner == NULL) {
         free(fds);
@@ -583,7 +586,7 @@ void exec_pool_free(exec_pool_t **pp)
         if (!left)
             break;
         {
-            struct timespec ts = {0, 20 * 1000 * 1000};
+            struct timespec ts = {0, 20L * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
     }

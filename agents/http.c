@@ -864,7 +864,7 @@ int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_
         rk_why(why, sizeof why, "cannot serve HTTP on %s (libmicrohttpd did not start)", address);
         goto fail;
     }
-    fd = -1; /* the daemon's now */
+    /* fd is the daemon's now */
     logf_at(&s, RK_LOG_NOTICE, "serving the HTTP API on %s as %s", address, rk_agent_org(a));
     while (!*stop) {
         uint64_t now = mono_ms();

@@ -15,7 +15,8 @@
  * blocks of this many, each aligned on its own. */
 #define TABLE_BLOCK 10000
 #define NCOLS 9
-#define MSG_HEX (2 * RK_MSGID_LEN) /* the message id in the table: whole, as status and receipt take it */
+#define MSG_HEX \
+    ((size_t)2 * RK_MSGID_LEN) /* the message id in the table: whole, as status and receipt take it */
 
 typedef struct row {
     char index[24];
