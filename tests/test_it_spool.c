@@ -256,7 +256,8 @@ static void test_spool(void **state)
         fail_msg("the reason does not name the missing field: %s", res);
     no_number("a rejection's reason", res);
     free(res);
-    assert_true(exists(env, "rejected/order-bad.json"));
+    /* the reason and the file are two renames: wait for the second too */
+    free(wait_file(env, "rejected/order-bad.json"));
     assert_false(exists(env, "results/order-bad.result.json"));
     assert_false(exists(env, "work/order-bad.json"));
 
