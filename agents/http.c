@@ -8,6 +8,7 @@
  */
 #include "http.h"
 
+#include "keystore.h"
 #include "number.h"
 
 #include <arpa/inet.h>
@@ -39,7 +40,6 @@
 #define TOKEN_MAX 512
 #define IDEM_KEY_MAX 200
 #define KEYS_FILE "http-keys.mdb"
-#define KEYS_MAP_SIZE ((size_t)64 << 20)
 #define FLUSH_EVERY_MS 5000
 #define CONNECT_EVERY_MS 30000 /* while the hub cannot be reached: a try holds requests up to --timeout */
 #define MSG_PREFIX "/v1/messages"
@@ -53,8 +53,7 @@ typedef struct server {
     bool connected;
     uint8_t token_hash[crypto_generichash_BYTES];
     size_t body_max;
-    MDB_env *env;
-    MDB_dbi dbi;
+    rk_keystore_t keys; /* Idempotency-Key -> message (keystore.h) */
 } server_t;
 
 /* One request's body, gathered as it arrives. */
@@ -120,89 +119,6 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn, unsigned code, 
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     return answer_json(conn, code, json_pack("{s:s}", "error", text));
-}
-
-/* ------------------------------------------------------------ the key store */
-
-static bool keys_open(server_t *s, char *why, size_t why_len)
-{
-    char path[4096];
-    MDB_txn *txn = NULL;
-    int rc;
-
-    if (snprintf(path, sizeof path, "%s/%s", s->cfg->data_dir, KEYS_FILE) >= (int)sizeof path) {
-        rk_why(why, why_len, "the data directory's path is too long");
-        return false;
-    }
-    if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_mapsize(s->env, KEYS_MAP_SIZE)) != 0 ||
-        (rc = mdb_env_open(s->env, path, MDB_NOSUBDIR, 0600)) != 0 ||
-        (rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0 || (rc = mdb_dbi_open(txn, NULL, 0, &s->dbi)) != 0 ||
-        (rc = mdb_txn_commit(txn)) != 0) {
-        if (txn != NULL && rc != 0)
-            mdb_txn_abort(txn);
-        rk_why(why, why_len, "cannot open the idempotency keys %s: %s", path, mdb_strerror(rc));
-        if (s->env != NULL)
-            mdb_env_close(s->env);
-        s->env = NULL;
-        return false;
-    }
-    return true;
-}
-
-/* The stored value: 'R' (reserved: being sent) or 'S' (sent) and the msg id. */
-#define KV_LEN (1 + RK_MSGID_LEN)
-
-static void key_hash(const char *key, uint8_t out[32])
-{
-    crypto_generichash(out, 32, (const uint8_t *)key, strlen(key), NULL, 0);
-}
-
-/* 1 found (into val), 0 not found, -1 error. */
-static int keys_get(server_t *s, const uint8_t h[32], uint8_t val[KV_LEN])
-{
-    MDB_txn *txn;
-    MDB_val k = {32, (void *)h}, v;
-    int rc;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
-        return -1;
-    rc = mdb_get(txn, s->dbi, &k, &v);
-    if (rc == 0 && v.mv_size == KV_LEN)
-        memcpy(val, v.mv_data, KV_LEN);
-    mdb_txn_abort(txn);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    return rc == 0 && v.mv_size == KV_LEN ? 1 : -1;
-}
-
-/* 1 stored, 0 (only with fresh) the key is there already, -1 error. */
-static int keys_put(server_t *s, const uint8_t h[32], const uint8_t val[KV_LEN], bool fresh)
-{
-    MDB_txn *txn;
-    MDB_val k = {32, (void *)h}, v = {KV_LEN, (void *)val};
-    int rc;
-    if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
-        return -1;
-    rc = mdb_put(txn, s->dbi, &k, &v, fresh ? MDB_NOOVERWRITE : 0);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return rc == MDB_KEYEXIST ? 0 : -1;
-    }
-    return mdb_txn_commit(txn) == 0 ? 1 : -1;
-}
-
-static bool keys_del(server_t *s, const uint8_t h[32])
-{
-    MDB_txn *txn;
-    MDB_val k = {32, (void *)h};
-    int rc;
-    if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
-        return false;
-    rc = mdb_del(txn, s->dbi, &k, NULL);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        return false;
-    }
-    return mdb_txn_commit(txn) == 0;
 }
 
 /* ------------------------------------------------------------ requests */
@@ -445,7 +361,7 @@ static bool same_message(server_t *s, const rk_msg_status *st, const post_t *p)
 static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, const char *key,
                                     const post_t *p)
 {
-    uint8_t h[32], val[KV_LEN], msg_id[RK_MSGID_LEN];
+    uint8_t h[32], val[RK_KEYSTORE_VAL_LEN], msg_id[RK_MSGID_LEN];
     rk_msg_status st;
     rk_outgoing m;
     rk_result_t result;
@@ -453,11 +369,11 @@ static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, co
     rk_agent_err err, serr;
     int found;
 
-    key_hash(key, h);
-    found = keys_get(s, h, val);
+    rk_keystore_hash(key, h);
+    found = rk_keystore_get(&s->keys, h, val);
     if (found < 0)
         return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the idempotency keys cannot be read");
-    if (found == 1 && val[0] == 'R')
+    if (found == 1 && val[0] == RK_KEYSTORE_RESERVED)
         return answer_error(conn, MHD_HTTP_CONFLICT,
                             "a request with this Idempotency-Key was being sent when the agent stopped; "
                             "whether it was kept is unknown: look for it with renkei-agent status");
@@ -476,9 +392,9 @@ static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, co
         return answer_sent(conn, &st);
     }
     memset(val, 0, sizeof val);
-    val[0] = 'R';
+    val[0] = RK_KEYSTORE_RESERVED;
     /* another process of this data directory may be sending with the same key */
-    switch (keys_put(s, h, val, true)) {
+    switch (rk_keystore_put(&s->keys, h, val, true)) {
     case 1: break;
     case 0:
         return answer_error(conn, MHD_HTTP_CONFLICT,
@@ -501,16 +417,16 @@ static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, co
     /* Kept in the outbox (accepted, pending, or refused by the hub)? */
     serr = rk_agent_status_get(s->agent, msg_id, &st, NULL, 0);
     if (serr == RK_AGENT_OK) {
-        val[0] = 'S';
+        val[0] = RK_KEYSTORE_SENT;
         memcpy(val + 1, msg_id, RK_MSGID_LEN);
-        if (keys_put(s, h, val, false) != 1)
+        if (rk_keystore_put(&s->keys, h, val, false) != 1)
             logf_at(s, RK_LOG_ERR, "a message was kept but its Idempotency-Key could not be stored");
         if (err == RK_AGENT_EPENDING && why[0] != '\0')
             logf_at(s, RK_LOG_NOTICE, "pending: %s", why);
         return answer_sent(conn, &st);
     }
     /* nothing kept: the same key may try again */
-    (void)keys_del(s, h);
+    (void)rk_keystore_del(&s->keys, h);
     switch (err) {
     case RK_AGENT_EREFUSED:
         return answer_json(conn, HTTP_UNPROCESSABLE,
@@ -831,7 +747,8 @@ int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_
     s.body_max = cfg->body_max ? cfg->body_max : RK_HTTP_BODY_MAX_DEFAULT;
     pthread_mutex_init(&s.lock, NULL);
     if (!parse_listen(cfg->listen, &ss, &ss_len, why, sizeof why) ||
-        !read_token(&s, cfg->token_file, why, sizeof why) || !keys_open(&s, why, sizeof why))
+        !read_token(&s, cfg->token_file, why, sizeof why) ||
+        !rk_keystore_open(&s.keys, cfg->data_dir, KEYS_FILE, "the idempotency keys", why, sizeof why))
         goto fail;
     is_unix = ss.ss_family == AF_UNIX;
     if (is_unix)
@@ -885,8 +802,7 @@ fail:
     if (fd >= 0)
         close(fd);
 done:
-    if (s.env != NULL)
-        mdb_env_close(s.env);
+    rk_keystore_close(&s.keys);
     pthread_mutex_destroy(&s.lock);
     sodium_memzero(s.token_hash, sizeof s.token_hash);
     return rc;

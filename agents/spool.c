@@ -8,6 +8,8 @@
  */
 #include "spool.h"
 
+#include "keystore.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +30,6 @@
 #include "why.h"
 
 #define KEYS_FILE "spool-keys.mdb"
-#define KEYS_MAP_SIZE ((size_t)64 << 20)
 #define FILE_MAX ((size_t)1 << 20) /* bytes of one message file */
 #define NAME_MAX_LEN 200           /* NAME of NAME.json */
 #define POLL_MS 200
@@ -36,15 +37,13 @@
 #define CONNECT_EVERY_MS 30000
 #define PATH_LEN 4096
 
-/* The stored value: 'R' (reserved: being sent; the 8 bytes after it are
- * the wall-clock ms of the reservation) or 'S' (sent) and the msg id. */
-#define KV_LEN (1 + RK_MSGID_LEN)
+/* The stored value (keystore.h): reserved, with the wall-clock ms of the
+ * reservation in the 8 bytes after the mark, or sent and the msg id. */
 
 typedef struct spool {
     rk_agent_t *agent;
     const rk_spool_config *cfg;
-    MDB_env *env;
-    MDB_dbi dbi;
+    rk_keystore_t keys; /* NAME -> message (keystore.h) */
 } spool_t;
 
 /* One file's message. */
@@ -107,106 +106,6 @@ static void sync_dir(const char *dir, const char *sub)
         (void)fsync(fd);
         close(fd);
     }
-}
-
-/* ------------------------------------------------------------ the key store */
-
-static bool keys_open(spool_t *s, char *why, size_t why_len)
-{
-    char path[PATH_LEN];
-    MDB_txn *txn = NULL;
-    int rc;
-
-    if (snprintf(path, sizeof path, "%s/%s", s->cfg->data_dir, KEYS_FILE) >= (int)sizeof path) {
-        rk_why(why, why_len, "the data directory's path is too long");
-        return false;
-    }
-    if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_mapsize(s->env, KEYS_MAP_SIZE)) != 0 ||
-        (rc = mdb_env_open(s->env, path, MDB_NOSUBDIR, 0600)) != 0 ||
-        (rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0 || (rc = mdb_dbi_open(txn, NULL, 0, &s->dbi)) != 0 ||
-        (rc = mdb_txn_commit(txn)) != 0) {
-        if (txn != NULL && rc != 0)
-            mdb_txn_abort(txn);
-        rk_why(why, why_len, "cannot open the spool's names %s: %s", path, mdb_strerror(rc));
-        if (s->env != NULL)
-            mdb_env_close(s->env);
-        s->env = NULL;
-        return false;
-    }
-    return true;
-}
-
-static void key_hash(const char *name, uint8_t out[32])
-{
-    crypto_generichash(out, 32, (const uint8_t *)name, strlen(name), NULL, 0);
-}
-
-/* 1 found (into val), 0 not found, -1 error. */
-static int keys_get(spool_t *s, const uint8_t h[32], uint8_t val[KV_LEN])
-{
-    MDB_txn *txn;
-    MDB_val k = {32, (void *)h}, v;
-    int rc;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
-        return -1;
-    rc = mdb_get(txn, s->dbi, &k, &v);
-    if (rc == 0 && v.mv_size == KV_LEN)
-        memcpy(val, v.mv_data, KV_LEN);
-    mdb_txn_abort(txn);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    return rc == 0 && v.mv_size == KV_LEN ? 1 : -1;
-}
-
-static bool keys_put(spool_t *s, const uint8_t h[32], const uint8_t val[KV_LEN])
-{
-    MDB_txn *txn;
-    MDB_val k = {32, (void *)h}, v = {KV_LEN, (void *)val};
-    if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
-        return false;
-    if (mdb_put(txn, s->dbi, &k, &v, 0) != 0) {
-        mdb_txn_abort(txn);
-        return false;
-    }
-    return mdb_txn_commit(txn) == 0;
-}
-
-static bool keys_del(spool_t *s, const uint8_t h[32])
-{
-    MDB_txn *txn;
-    MDB_val k = {32, (void *)h};
-    int rc;
-    if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
-        return false;
-    rc = mdb_del(txn, s->dbi, &k, NULL);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        return false;
-    }
-    return mdb_txn_commit(txn) == 0;
-}
-
-/* Is msg_id recorded as the message of some NAME?  -1 if it cannot tell. */
-static int keys_have_id(spool_t *s, const uint8_t msg_id[RK_MSGID_LEN])
-{
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc, found = 0;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
-        return -1;
-    if (mdb_cursor_open(txn, s->dbi, &cur) != 0) {
-        mdb_txn_abort(txn);
-        return -1;
-    }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !found;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-        if (v.mv_size == KV_LEN && ((const uint8_t *)v.mv_data)[0] == 'S' &&
-            memcmp((const uint8_t *)v.mv_data + 1, msg_id, RK_MSGID_LEN) == 0)
-            found = 1;
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    return found || rc == MDB_NOTFOUND ? found : -1;
 }
 
 /* ------------------------------------------------------------ files */
@@ -492,7 +391,7 @@ static int find_kept(spool_t *s, const msg_t *m, uint64_t since, rk_msg_status *
             strcmp(list[i].type, m->type) != 0)
             continue;
         /* a message another NAME produced since is not this one */
-        taken = keys_have_id(s, list[i].msg_id);
+        taken = rk_keystore_has_id(&s->keys, list[i].msg_id);
         if (taken < 0)
             unsure = true;
         if (taken != 0)
@@ -508,7 +407,7 @@ static int find_kept(spool_t *s, const msg_t *m, uint64_t since, rk_msg_status *
 
 static void send_file(spool_t *s, const char *name, msg_t *m)
 {
-    uint8_t h[32], val[KV_LEN], msg_id[RK_MSGID_LEN];
+    uint8_t h[32], val[RK_KEYSTORE_VAL_LEN], msg_id[RK_MSGID_LEN];
     rk_msg_status st;
     rk_outgoing o;
     rk_result_t result;
@@ -516,13 +415,13 @@ static void send_file(spool_t *s, const char *name, msg_t *m)
     rk_agent_err err;
     int found;
 
-    key_hash(name, h);
-    found = keys_get(s, h, val);
+    rk_keystore_hash(name, h);
+    found = rk_keystore_get(&s->keys, h, val);
     if (found < 0) {
         logf_at(s, RK_LOG_ERR, "spool: the spool's names cannot be read; %s.json stays in work/", name);
         return;
     }
-    if (found == 1 && val[0] == 'R') {
+    if (found == 1 && val[0] == RK_KEYSTORE_RESERVED) {
         uint64_t since = 0;
         for (int i = 0; i < 8; i++)
             since = since << 8 | val[1 + i];
@@ -561,13 +460,13 @@ static void send_file(spool_t *s, const char *name, msg_t *m)
     }
 
     memset(val, 0, sizeof val);
-    val[0] = 'R';
+    val[0] = RK_KEYSTORE_RESERVED;
     {
         uint64_t now = wall_ms();
         for (int i = 0; i < 8; i++)
             val[1 + i] = (uint8_t)(now >> (56 - 8 * i));
     }
-    if (!keys_put(s, h, val)) {
+    if (rk_keystore_put(&s->keys, h, val, false) != 1) {
         logf_at(s, RK_LOG_ERR, "spool: %s.json's name cannot be stored; it stays in work/", name);
         return;
     }
@@ -584,7 +483,7 @@ static void send_file(spool_t *s, const char *name, msg_t *m)
     err = rk_agent_send(s->agent, &o, msg_id, &result, why, sizeof why);
     if (rk_agent_status_get(s->agent, msg_id, &st, NULL, 0) != RK_AGENT_OK) {
         /* nothing kept: the same NAME may try again */
-        (void)keys_del(s, h);
+        (void)rk_keystore_del(&s->keys, h);
         switch (err) {
         case RK_AGENT_EREFUSED:
             finish(s, name,
@@ -604,9 +503,9 @@ static void send_file(spool_t *s, const char *name, msg_t *m)
         return;
     }
 sent:
-    val[0] = 'S';
+    val[0] = RK_KEYSTORE_SENT;
     memcpy(val + 1, st.msg_id, RK_MSGID_LEN);
-    if (!keys_put(s, h, val))
+    if (rk_keystore_put(&s->keys, h, val, false) != 1)
         logf_at(s, RK_LOG_ERR, "spool: %s.json was kept but its name could not be stored", name);
     rk_code_to_text(st.msg_id, id);
     logf_at(s, RK_LOG_NOTICE, "spool: %s.json sent as %s: %s", name, id, rk_msg_state_name(st.state));
@@ -777,7 +676,8 @@ int rk_spool_run(rk_agent_t *a, const rk_spool_config *cfg, volatile sig_atomic_
     memset(&s, 0, sizeof s);
     s.agent = a;
     s.cfg = cfg;
-    if (!make_dirs(&s, why, sizeof why) || !keys_open(&s, why, sizeof why)) {
+    if (!make_dirs(&s, why, sizeof why) ||
+        !rk_keystore_open(&s.keys, cfg->data_dir, KEYS_FILE, "the spool's names", why, sizeof why)) {
         logf_at(&s, RK_LOG_ERR, "%s", why);
         return 1;
     }
@@ -795,6 +695,6 @@ int rk_spool_run(rk_agent_t *a, const rk_spool_config *cfg, volatile sig_atomic_
         sleep_ms(POLL_MS);
     }
     logf_at(&s, RK_LOG_NOTICE, "stopping the spool");
-    mdb_env_close(s.env);
+    rk_keystore_close(&s.keys);
     return 0;
 }
