@@ -11,7 +11,7 @@ target_link_libraries(renkei_agent PUBLIC renkei_catalogue renkei_session renkei
 
 add_executable(renkei-agent ${CMAKE_CURRENT_LIST_DIR}/main.c ${CMAKE_CURRENT_LIST_DIR}/http.c ${CMAKE_CURRENT_LIST_DIR}/spool.c
   ${CMAKE_CURRENT_LIST_DIR}/exec.c
-  ${CMAKE_CURRENT_LIST_DIR}/keystore.c)
+  ${CMAKE_CURRENT_LIST_DIR}/keystore.c ${CMAKE_CURRENT_LIST_DIR}/gateway.c)
 target_link_libraries(renkei-agent PRIVATE renkei_agent PkgConfig::JANSSON PkgConfig::MHD Threads::Threads)
 
 # librenkei-agent, the installed library (shared, with a soname, and

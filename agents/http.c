@@ -8,6 +8,7 @@
  */
 #include "http.h"
 
+#include "gateway.h"
 #include "keystore.h"
 #include "number.h"
 
@@ -238,18 +239,6 @@ typedef struct post {
     uint8_t reply_to[RK_MSGID_LEN];
 } post_t;
 
-static const char *name_field(json_t *root, const char *field, char *out, size_t out_len)
-{
-    json_t *v = json_object_get(root, field);
-    const char *t = json_string_value(v);
-    if (t == NULL)
-        return "is missing or not a string";
-    if (strlen(t) >= out_len || !rk_valid_name(t))
-        return "must be lowercase letters, digits, '.', '_' and '-' (at most 64)";
-    snprintf(out, out_len, "%s", t);
-    return NULL;
-}
-
 /* 0, or the HTTP status of the answer already queued. */
 static enum MHD_Result parse_post(struct MHD_Connection *conn, const req_t *rq, rk_number_rule rule,
                                   post_t *p, bool *ok)
@@ -269,11 +258,11 @@ static enum MHD_Result parse_post(struct MHD_Connection *conn, const req_t *rq, 
         ret = answer_error(conn, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object");
         goto done;
     }
-    if ((bad = name_field(root, "to", p->to, sizeof p->to)) != NULL) {
+    if ((bad = rk_gw_name_field(root, "to", p->to, sizeof p->to)) != NULL) {
         ret = answer_error(conn, MHD_HTTP_BAD_REQUEST, "field \"to\" %s", bad);
         goto done;
     }
-    if ((bad = name_field(root, "type", p->type, sizeof p->type)) != NULL) {
+    if ((bad = rk_gw_name_field(root, "type", p->type, sizeof p->type)) != NULL) {
         ret = answer_error(conn, MHD_HTTP_BAD_REQUEST, "field \"type\" %s", bad);
         goto done;
     }
@@ -342,21 +331,6 @@ static bool idem_key_valid(const char *k)
     return true;
 }
 
-/* Is the message st the one p describes (the same key used again)? */
-static bool same_message(server_t *s, const rk_msg_status *st, const post_t *p)
-{
-    uint8_t code[RK_CODE_LEN];
-    char why[256];
-    bool same;
-    if (strcmp(st->to, p->to) != 0 || strcmp(st->type, p->type) != 0)
-        return false;
-    if (rk_agent_lookup(s->agent, p->person, code, why, sizeof why) != RK_AGENT_OK)
-        return false;
-    same = sodium_memcmp(code, st->code, RK_CODE_LEN) == 0;
-    sodium_memzero(code, sizeof code);
-    return same;
-}
-
 /* Under s->lock. */
 static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, const char *key,
                                     const post_t *p)
@@ -385,7 +359,7 @@ static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, co
         if (err != RK_AGENT_OK)
             return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s",
                                 why[0] ? why : rk_agent_strerror(err));
-        if (!same_message(s, &st, p))
+        if (!rk_gw_same_message(s->agent, &st, p->to, p->type, p->person))
             return answer_error(conn, MHD_HTTP_CONFLICT,
                                 "this Idempotency-Key was used for a different message (recipient, type "
                                 "or person)");
@@ -707,29 +681,6 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Re-sends what is pending; connects first if the hub was not reached.
- * false if it could not connect. */
-static bool housekeeping(server_t *s)
-{
-    rk_flush_report rep;
-    char why[512] = "";
-    rk_agent_err err;
-    bool connected = true;
-
-    pthread_mutex_lock(&s->lock);
-    err = rk_agent_flush(s->agent, 2000, &rep, why, sizeof why);
-    if (err == RK_AGENT_EOFFLINE) {
-        connected = s->cfg->connect != NULL && s->cfg->connect(s->agent);
-        if (connected)
-            err = rk_agent_flush(s->agent, 2000, &rep, why, sizeof why);
-    }
-    pthread_mutex_unlock(&s->lock);
-    if (err == RK_AGENT_OK && rep.accepted > 0)
-        logf_at(s, RK_LOG_NOTICE, "re-sent %zu pending message(s): %zu accepted, %zu refused, %zu pending",
-                rep.sent, rep.accepted, rep.refused, rep.pending);
-    return connected;
-}
-
 int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_t *stop)
 {
     server_t s;
@@ -786,7 +737,10 @@ int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_
     while (!*stop) {
         uint64_t now = mono_ms();
         if (now >= next) {
-            bool connected = housekeeping(&s);
+            bool connected;
+            pthread_mutex_lock(&s.lock);
+            connected = rk_gw_flush(s.agent, cfg->connect, cfg->log);
+            pthread_mutex_unlock(&s.lock);
             next = mono_ms() + (connected ? FLUSH_EVERY_MS : CONNECT_EVERY_MS);
         }
         sleep_ms(200);

@@ -8,6 +8,7 @@
  */
 #include "spool.h"
 
+#include "gateway.h"
 #include "keystore.h"
 
 #include <dirent.h>
@@ -202,17 +203,6 @@ static void msg_clear(msg_t *m)
     sodium_memzero(m, sizeof *m);
 }
 
-static const char *name_field(json_t *root, const char *field, char *out, size_t out_len)
-{
-    const char *t = json_string_value(json_object_get(root, field));
-    if (t == NULL)
-        return "is missing or not a string";
-    if (strlen(t) >= out_len || !rk_valid_name(t))
-        return "must be lowercase letters, digits, '.', '_' and '-' (at most 64)";
-    snprintf(out, out_len, "%s", t);
-    return NULL;
-}
-
 /* Parses a file's text into m; false with why (never the number) if it is
  * no valid message. */
 static bool parse_msg(const char *text, size_t len, rk_number_rule rule, msg_t *m, char *why, size_t why_len)
@@ -232,11 +222,11 @@ static bool parse_msg(const char *text, size_t len, rk_number_rule rule, msg_t *
         rk_why(why, why_len, "the file must hold a JSON object");
         goto done;
     }
-    if ((bad = name_field(root, "to", m->to, sizeof m->to)) != NULL) {
+    if ((bad = rk_gw_name_field(root, "to", m->to, sizeof m->to)) != NULL) {
         rk_why(why, why_len, "field \"to\" %s", bad);
         goto done;
     }
-    if ((bad = name_field(root, "type", m->type, sizeof m->type)) != NULL) {
+    if ((bad = rk_gw_name_field(root, "type", m->type, sizeof m->type)) != NULL) {
         rk_why(why, why_len, "field \"type\" %s", bad);
         goto done;
     }
@@ -345,21 +335,6 @@ static json_t *state_json(const rk_msg_status *st)
     return o;
 }
 
-/* Is the message st the one m describes (the same NAME used again)? */
-static bool same_message(spool_t *s, const rk_msg_status *st, const msg_t *m)
-{
-    uint8_t code[RK_CODE_LEN];
-    char why[256];
-    bool same;
-    if (strcmp(st->to, m->to) != 0 || strcmp(st->type, m->type) != 0)
-        return false;
-    if (rk_agent_lookup(s->agent, m->person, code, why, sizeof why) != RK_AGENT_OK)
-        return false;
-    same = sodium_memcmp(code, st->code, RK_CODE_LEN) == 0;
-    sodium_memzero(code, sizeof code);
-    return same;
-}
-
 /* After a crash between reserving NAME and recording its msg id: the
  * message m kept in the outbox since `since` (wall-clock ms) that no other
  * NAME produced, if any: same recipient, type and person.  1 found (into
@@ -448,7 +423,7 @@ static void send_file(spool_t *s, const char *name, msg_t *m)
                     why[0] ? why : rk_agent_strerror(err));
             return;
         }
-        if (!same_message(s, &st, m)) {
+        if (!rk_gw_same_message(s->agent, &st, m->to, m->type, m->person)) {
             finish(s, name,
                    error_json("CONFLICT", "this NAME was used for a different message (recipient, "
                                           "type or person); nothing was sent"));
@@ -646,27 +621,6 @@ static bool make_dirs(const spool_t *s, char *why, size_t why_len)
     return true;
 }
 
-/* Re-sends what is pending; connects first if the hub was not reached.
- * false if it could not connect. */
-static bool housekeeping(spool_t *s)
-{
-    rk_flush_report rep;
-    char why[512] = "";
-    rk_agent_err err;
-    bool connected = true;
-
-    err = rk_agent_flush(s->agent, 2000, &rep, why, sizeof why);
-    if (err == RK_AGENT_EOFFLINE) {
-        connected = s->cfg->connect != NULL && s->cfg->connect(s->agent);
-        if (connected)
-            err = rk_agent_flush(s->agent, 2000, &rep, why, sizeof why);
-    }
-    if (err == RK_AGENT_OK && rep.accepted > 0)
-        logf_at(s, RK_LOG_NOTICE, "re-sent %zu pending message(s): %zu accepted, %zu refused, %zu pending",
-                rep.sent, rep.accepted, rep.refused, rep.pending);
-    return connected;
-}
-
 int rk_spool_run(rk_agent_t *a, const rk_spool_config *cfg, volatile sig_atomic_t *stop)
 {
     spool_t s;
@@ -682,13 +636,13 @@ int rk_spool_run(rk_agent_t *a, const rk_spool_config *cfg, volatile sig_atomic_
         return 1;
     }
     logf_at(&s, RK_LOG_NOTICE, "watching the spool folder %s as %s", cfg->dir, rk_agent_org(a));
-    (void)housekeeping(&s); /* connects, if it can, before the first file */
+    (void)rk_gw_flush(s.agent, cfg->connect, cfg->log); /* connects, if it can, before the first file */
     next = mono_ms() + FLUSH_EVERY_MS;
     scan(&s, true, stop);
     while (!*stop) {
         uint64_t now = mono_ms();
         if (now >= next) {
-            bool connected = housekeeping(&s);
+            bool connected = rk_gw_flush(s.agent, cfg->connect, cfg->log);
             next = mono_ms() + (connected ? FLUSH_EVERY_MS : CONNECT_EVERY_MS);
         }
         scan(&s, false, stop);
