@@ -10,6 +10,7 @@
 
 #include "gateway.h"
 #include "keystore.h"
+#include "listen.h"
 #include "number.h"
 
 #include <arpa/inet.h>
@@ -532,26 +533,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ------------------------------------------------------------ starting */
 
-static bool parse_port(const char *t, uint16_t *port)
-{
-    char *end = NULL;
-    long v;
-    if (t[0] < '0' || t[0] > '9')
-        return false;
-    errno = 0;
-    v = strtol(t, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 0 || v > 65535)
-        return false;
-    *port = (uint16_t)v;
-    return true;
-}
-
 static bool parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *why,
                          size_t why_len)
 {
-    char host[64];
-    const char *port_text;
-    uint16_t port = 0;
+    bool loopback = false;
 
     memset(ss, 0, sizeof *ss);
     if (strncmp(text, "unix:", 5) == 0) {
@@ -566,47 +551,10 @@ static bool parse_listen(const char *text, struct sockaddr_storage *ss, socklen_
         *len = sizeof *u;
         return true;
     }
-    if (text[0] == '[') {
-        const char *close = strchr(text, ']');
-        if (close == NULL || close[1] != ':' || (size_t)(close - text - 1) >= sizeof host)
-            goto bad;
-        memcpy(host, text + 1, (size_t)(close - text - 1));
-        host[close - text - 1] = '\0';
-        port_text = close + 2;
-    } else if (strchr(text, ':') != NULL) {
-        const char *colon = strchr(text, ':');
-        if ((size_t)(colon - text) >= sizeof host)
-            goto bad;
-        memcpy(host, text, (size_t)(colon - text));
-        host[colon - text] = '\0';
-        port_text = colon + 1;
-    } else {
-        snprintf(host, sizeof host, "127.0.0.1");
-        port_text = text;
-    }
-    if (!parse_port(port_text, &port))
+    if (!rk_listen_parse(text, ss, len, &loopback))
         goto bad;
-    if (text[0] == '[') {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-            goto bad;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(port);
-        *len = sizeof *a6;
-        if (!IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))
-            goto remote;
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-        if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-            goto bad;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(port);
-        *len = sizeof *a4;
-        if ((ntohl(a4->sin_addr.s_addr) >> 24) != 127)
-            goto remote;
-    }
-    return true;
-remote:
+    if (loopback)
+        return true;
     rk_why(why, why_len,
            "--listen %s is not a loopback address: the API is a local gateway; serve it on 127.0.0.1, "
            "[::1] or a Unix socket (unix:/path)",

@@ -3,6 +3,8 @@
  */
 #include "metrics.h"
 
+#include "listen.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -544,65 +546,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ------------------------------------------------------------- start, stop */
 
-static bool parse_port(const char *text, uint16_t *port)
-{
-    char *end = NULL;
-    unsigned long v;
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    v = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || v > 65535)
-        return false;
-    *port = (uint16_t)v;
-    return true;
-}
-
 bool metrics_parse_listen(const char *text, bool allow_remote, struct sockaddr_storage *ss, socklen_t *sa_len,
                           char *why, size_t why_len)
 {
-    char host[64];
-    const char *port_text;
-    uint16_t port = 0;
-    bool loopback;
+    bool loopback = false;
 
-    memset(ss, 0, sizeof *ss);
-    if (text[0] == '[') {
-        const char *close = strchr(text, ']');
-        if (close == NULL || close[1] != ':' || (size_t)(close - text - 1) >= sizeof host)
-            goto bad;
-        memcpy(host, text + 1, (size_t)(close - text - 1));
-        host[close - text - 1] = '\0';
-        port_text = close + 2;
-    } else if (strchr(text, ':') != NULL) {
-        const char *colon = strrchr(text, ':');
-        if ((size_t)(colon - text) >= sizeof host || strchr(text, ':') != colon)
-            goto bad;
-        memcpy(host, text, (size_t)(colon - text));
-        host[colon - text] = '\0';
-        port_text = colon + 1;
-    } else {
-        snprintf(host, sizeof host, "127.0.0.1");
-        port_text = text;
-    }
-    if (!parse_port(port_text, &port))
-        goto bad;
-    if (text[0] == '[') {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-            goto bad;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(port);
-        *sa_len = sizeof *a6;
-        loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-        if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-            goto bad;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(port);
-        *sa_len = sizeof *a4;
-        loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    if (!rk_listen_parse(text, ss, sa_len, &loopback)) {
+        rk_why(why, why_len,
+               "--metrics needs PORT, ADDR:PORT or [ADDR]:PORT with a numeric address, not '%s'", text);
+        return false;
     }
     if (!loopback && !allow_remote) {
         rk_why(why, why_len,
@@ -612,10 +564,6 @@ bool metrics_parse_listen(const char *text, bool allow_remote, struct sockaddr_s
         return false;
     }
     return true;
-bad:
-    rk_why(why, why_len, "--metrics needs PORT, ADDR:PORT or [ADDR]:PORT with a numeric address, not '%s'",
-           text);
-    return false;
 }
 
 bool metrics_start(const char *listen_on, bool allow_remote, metrics_t **out, char *why, size_t why_len)
