@@ -353,8 +353,8 @@ static void test_http_api(void **state)
     assert_int_equal(deliveries(serve), 1);
 
     /* its state and history: accepted; DELIVERED once a receiver of
-     * city.x's data directory (here a serve process) takes in the hub's
-     * notice, which the gateway, a sender only, does not */
+     * city.x's data directory takes in the hub's notice (the gateway, a
+     * receiver too, every few seconds, or the serve process below) */
     snprintf(path, sizeof path, "/v1/messages/%s", msg_id);
     assert_int_equal(http("GET", path, TOKEN, NULL, NULL, 0, &body), 200);
     field(body, "state", st, sizeof st);
