@@ -58,11 +58,11 @@
 #define INBOX_PREFIX "/v1/inbox"
 #define HTTP_TOO_LARGE 413u
 #define HTTP_UNPROCESSABLE 422u
-#define CONN_MAX 64u        /* connections served at once */
-#define WAIT_MAX_S 60       /* the longest long-poll */
-#define PUMP_MS 5           /* one read of the hub's connection for a waiter */
-#define IDLE_MS 200         /* the main thread's sleep with nobody waiting */
-#define BUSY_MS 25          /* ...and while a long-poll waits */
+#define CONN_MAX 64u  /* connections served at once */
+#define WAIT_MAX_S 60 /* the longest long-poll */
+#define PUMP_MS 5     /* one read of the hub's connection for a waiter */
+#define IDLE_MS 200   /* the main thread's sleep with nobody waiting */
+#define BUSY_MS 25    /* ...and while a long-poll waits */
 
 /* A message handed out by GET /v1/inbox and not answered yet. */
 typedef struct lease {
@@ -82,8 +82,8 @@ typedef struct waiter {
 typedef struct server {
     rk_agent_t *agent;
     const rk_http_config *cfg;
-    pthread_mutex_t lock;  /* the agent and the leases */
-    pthread_mutex_t klock; /* the key store and flight; taken after lock, if both are */
+    pthread_mutex_t lock;         /* the agent and the leases */
+    pthread_mutex_t klock;        /* the key store and flight; taken after lock, if both are */
     uint8_t flight[CONN_MAX][32]; /* keys whose message a request is sending now */
     size_t n_flight;
     bool connected;
@@ -131,7 +131,7 @@ static uint64_t mono_ms(void)
 /* ------------------------------------------------------------ answers */
 
 static enum MHD_Result answer_json_allow(struct MHD_Connection *conn, unsigned code, json_t *obj,
-                                        const char *allow)
+                                         const char *allow)
 {
     char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
     struct MHD_Response *r;
@@ -576,7 +576,8 @@ static json_t *body_object(server_t *s, struct MHD_Connection *conn, const req_t
     json_t *root;
 
     if (rq->too_big) {
-        *ret = answer_error(conn, HTTP_TOO_LARGE, "the body is larger than the limit of %zu bytes", s->body_max);
+        *ret =
+            answer_error(conn, HTTP_TOO_LARGE, "the body is larger than the limit of %zu bytes", s->body_max);
         return NULL;
     }
     root = json_loadb(rq->body != NULL ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &jerr);
@@ -772,7 +773,8 @@ static rk_event *next_message(server_t *s, rk_recv_what what, int timeout_ms)
 
     for (int tries = 0; ev == NULL && tries < 8; tries++) {
         char why[512] = "";
-        rk_agent_err err = rk_agent_recv_only(s->agent, what, tries == 0 ? timeout_ms : 0, &ev, why, sizeof why);
+        rk_agent_err err =
+            rk_agent_recv_only(s->agent, what, tries == 0 ? timeout_ms : 0, &ev, why, sizeof why);
         if (err == RK_AGENT_ETIMEOUT)
             return NULL;
         if (err != RK_AGENT_OK) {
@@ -792,23 +794,24 @@ static rk_event *next_message(server_t *s, rk_recv_what what, int timeout_ms)
             json_decref(probe);
             if (not_json) {
                 rk_code_to_text(ev->msg_id, hex);
-                if (rk_agent_refuse(s->agent, ev, RK_ST_MALFORMED, "the payload is not JSON", why, sizeof why) ==
-                    RK_AGENT_OK)
+                if (rk_agent_refuse(s->agent, ev, RK_ST_MALFORMED, "the payload is not JSON", why,
+                                    sizeof why) == RK_AGENT_OK)
                     logf_at(s, RK_LOG_WARNING,
                             "refused message %s from %s: its payload is not JSON (the sender is told "
                             "REFUSED_BY_RECIPIENT, MALFORMED)",
                             hex, ev->from);
                 else
-                    logf_at(s, RK_LOG_ERR, "message %s from %s does not carry JSON, and refusing it failed: %s",
-                            hex, ev->from, why);
+                    logf_at(s, RK_LOG_ERR,
+                            "message %s from %s does not carry JSON, and refusing it failed: %s", hex,
+                            ev->from, why);
                 rk_event_free(&ev);
                 continue;
             }
         }
     }
     if (ev != NULL && !lease_set(s, ev))
-        logf_at(s, RK_LOG_ERR, "out of memory leasing a message from %s; it is handed out again after a restart",
-                ev->from);
+        logf_at(s, RK_LOG_ERR,
+                "out of memory leasing a message from %s; it is handed out again after a restart", ev->from);
     return ev;
 }
 
@@ -876,6 +879,8 @@ static enum MHD_Result get_inbox(server_t *s, struct MHD_Connection *conn)
         until.tv_sec += wait_s;
         pthread_mutex_lock(&s->qlock);
         w.next = s->waiters;
+        /* on this thread's stack while it waits: unlinked below, before returning */
+        /* cppcheck-suppress autoVariables */
         s->waiters = &w;
         pthread_cond_signal(&s->arrived);
         while (w.ev == NULL && !s->stopping && pthread_cond_timedwait(&s->served, &s->qlock, &until) == 0) {
@@ -899,7 +904,8 @@ static enum MHD_Result get_inbox(server_t *s, struct MHD_Connection *conn)
 
 /* Under s->lock: the reply this organization sent to (from, msg_id), if
  * any (the outbox is walked). */
-static bool earlier_reply(server_t *s, const char *from, const uint8_t msg_id[RK_MSGID_LEN], rk_msg_status *out)
+static bool earlier_reply(server_t *s, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                          rk_msg_status *out)
 {
     rk_msg_status *list = NULL;
     size_t n = 0;
@@ -923,8 +929,8 @@ static bool earlier_reply(server_t *s, const char *from, const uint8_t msg_id[RK
 typedef enum action { ACT_REPLY, ACT_REFUSE, ACT_DONE } action_t;
 
 /* Under s->lock: the answer to an action on a message that is DONE. */
-static enum MHD_Result answer_done_already(server_t *s, struct MHD_Connection *conn, action_t act, const char *from,
-                                           const uint8_t msg_id[RK_MSGID_LEN])
+static enum MHD_Result answer_done_already(server_t *s, struct MHD_Connection *conn, action_t act,
+                                           const char *from, const uint8_t msg_id[RK_MSGID_LEN])
 {
     rk_msg_status st;
     char id[RK_CODE_TEXT_LEN + 1], rid[RK_CODE_TEXT_LEN + 1];
@@ -941,7 +947,8 @@ static enum MHD_Result answer_done_already(server_t *s, struct MHD_Connection *c
                            json_pack("{s:s, s:s, s:s}", "from", from, "msg_id", id, "state", "DONE"));
     return answer_json(conn, MHD_HTTP_CONFLICT,
                        json_pack("{s:s, s:s, s:s}", "error",
-                                 "this message was refused or marked done already", "from", from, "msg_id", id));
+                                 "this message was refused or marked done already", "from", from, "msg_id",
+                                 id));
 }
 
 /* POST /v1/inbox/{from}/{msg_id}/reply|refuse|done */
@@ -958,9 +965,12 @@ static enum MHD_Result act_on_message(server_t *s, struct MHD_Connection *conn, 
 
     if (!rk_valid_name(from) || !rk_code_from_text(id_text, msg_id))
         return answer_error(conn, MHD_HTTP_NOT_FOUND,
-                            "no such message: the path is /v1/inbox/{from}/{msg_id}/%s with an organization id "
+                            "no such message: the path is /v1/inbox/{from}/{msg_id}/%s with an organization "
+                            "id "
                             "and 32 hexadecimal digits",
-                            act == ACT_REPLY ? "reply" : act == ACT_REFUSE ? "refuse" : "done");
+                            act == ACT_REPLY    ? "reply"
+                            : act == ACT_REFUSE ? "refuse"
+                                                : "done");
     if (act != ACT_DONE) {
         json_t *root = body_object(s, conn, rq, &ret), *v;
         if (root == NULL)
@@ -968,7 +978,8 @@ static enum MHD_Result act_on_message(server_t *s, struct MHD_Connection *conn, 
         if (act == ACT_REPLY) {
             if ((v = json_object_get(root, "payload")) == NULL) {
                 json_decref(root);
-                return answer_error(conn, MHD_HTTP_BAD_REQUEST, "field \"payload\" is missing (any JSON value)");
+                return answer_error(conn, MHD_HTTP_BAD_REQUEST,
+                                    "field \"payload\" is missing (any JSON value)");
             }
             payload = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         } else {
@@ -1011,7 +1022,8 @@ static enum MHD_Result act_on_message(server_t *s, struct MHD_Connection *conn, 
             ret = answer_json(conn, MHD_HTTP_OK,
                               json_pack("{s:s, s:s, s:s}", "from", from, "msg_id", id_text, "state", "DONE"));
         } else {
-            ret = answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", why[0] ? why : rk_agent_strerror(err));
+            ret =
+                answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", why[0] ? why : rk_agent_strerror(err));
         }
         break;
     case ACT_REFUSE:
@@ -1019,12 +1031,14 @@ static enum MHD_Result act_on_message(server_t *s, struct MHD_Connection *conn, 
         if (err == RK_AGENT_OK) {
             lease_drop(s, from, msg_id);
             ret = answer_json(conn, MHD_HTTP_OK,
-                              json_pack("{s:s, s:s, s:s}", "from", from, "msg_id", id_text, "state", "REFUSED"));
+                              json_pack("{s:s, s:s, s:s}", "from", from, "msg_id", id_text, "state",
+                                        "REFUSED"));
         } else if (err == RK_AGENT_EOFFLINE) {
             ret = answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                                "the hub cannot be told now (not connected): nothing changed, try again");
         } else {
-            ret = answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", why[0] ? why : rk_agent_strerror(err));
+            ret =
+                answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", why[0] ? why : rk_agent_strerror(err));
         }
         break;
     case ACT_REPLY:
@@ -1047,10 +1061,13 @@ static enum MHD_Result act_on_message(server_t *s, struct MHD_Connection *conn, 
                                         rk_status_name(result.status), "detail",
                                         result.detail[0] ? result.detail : rk_status_text(result.status)));
             break;
-        case RK_AGENT_EINVAL: ret = answer_error(conn, MHD_HTTP_BAD_REQUEST, "%s", why[0] ? why : "invalid reply"); break;
+        case RK_AGENT_EINVAL:
+            ret = answer_error(conn, MHD_HTTP_BAD_REQUEST, "%s", why[0] ? why : "invalid reply");
+            break;
         default:
             logf_at(s, RK_LOG_ERR, "replying failed: %s", why[0] ? why : rk_agent_strerror(err));
-            ret = answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", why[0] ? why : rk_agent_strerror(err));
+            ret =
+                answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", why[0] ? why : rk_agent_strerror(err));
         }
         break;
     }
@@ -1143,13 +1160,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (strncmp(url, INBOX_PREFIX "/", sizeof INBOX_PREFIX) == 0) {
         /* {from}/{msg_id}/{action} */
-        const char *from = url + sizeof INBOX_PREFIX, *id = strchr(from, '/'), *act = id ? strchr(id + 1, '/') : NULL;
+        const char *from = url + sizeof INBOX_PREFIX, *id = strchr(from, '/'),
+                   *act = id ? strchr(id + 1, '/') : NULL;
         char from_s[RK_ID_MAX + 1], id_s[RK_CODE_TEXT_LEN + 1];
         action_t which;
         if (act != NULL && strchr(act + 1, '/') == NULL && (size_t)(id - from) <= RK_ID_MAX &&
             (size_t)(act - id - 1) <= RK_CODE_TEXT_LEN &&
-            (strcmp(act + 1, "reply") == 0 || strcmp(act + 1, "refuse") == 0 || strcmp(act + 1, "done") == 0)) {
-            which = strcmp(act + 1, "reply") == 0 ? ACT_REPLY : strcmp(act + 1, "refuse") == 0 ? ACT_REFUSE : ACT_DONE;
+            (strcmp(act + 1, "reply") == 0 || strcmp(act + 1, "refuse") == 0 ||
+             strcmp(act + 1, "done") == 0)) {
+            which = strcmp(act + 1, "reply") == 0    ? ACT_REPLY
+                    : strcmp(act + 1, "refuse") == 0 ? ACT_REFUSE
+                                                     : ACT_DONE;
             if (!is_post)
                 return not_allowed(conn, "POST", INBOX_PREFIX "/{from}/{msg_id}/{reply|refuse|done}");
             memcpy(from_s, from, (size_t)(id - from));
@@ -1374,16 +1395,17 @@ int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_
             (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) | (tls ? MHD_USE_TLS : 0);
     if (tls)
         d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s, MHD_OPTION_LISTEN_SOCKET, fd,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_CONNECTION_LIMIT, CONN_MAX,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30),
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_CONNECTION_LIMIT,
+                             CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30),
                              MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
     else
         d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s, MHD_OPTION_LISTEN_SOCKET, fd,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_CONNECTION_LIMIT, CONN_MAX,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30), MHD_OPTION_END);
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_CONNECTION_LIMIT,
+                             CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30),
+                             MHD_OPTION_END);
     if (d == NULL) {
-        rk_why(why, sizeof why, "cannot serve %s on %s (libmicrohttpd did not start%s)", tls ? "HTTPS" : "HTTP",
-               address, tls ? ": is the key the certificate's, both in PEM?" : "");
+        rk_why(why, sizeof why, "cannot serve %s on %s (libmicrohttpd did not start%s)",
+               tls ? "HTTPS" : "HTTP", address, tls ? ": is the key the certificate's, both in PEM?" : "");
         goto fail;
     }
     /* fd is the daemon's now */

@@ -36,7 +36,7 @@
 #include "renkei/agent.h"
 
 #define RK_HTTP_BODY_MAX_DEFAULT ((size_t)1 << 20) /* bytes of a request body */
-#define RK_HTTP_LEASE_DEFAULT 300u                /* s a message handed out stays the caller's */
+#define RK_HTTP_LEASE_DEFAULT 300u                 /* s a message handed out stays the caller's */
 
 typedef struct rk_http_config {
     const char *listen;     /* "127.0.0.1:PORT", "[::1]:PORT", "PORT" or "unix:/path" */

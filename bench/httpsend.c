@@ -107,14 +107,20 @@ void bench_httpsend_destroy(bench_httpsend_t **h)
     *h = NULL;
 }
 
-const char *bench_httpsend_org_name(const bench_httpsend_t *h, int i) { return h->name[i != 0]; }
+const char *bench_httpsend_org_name(const bench_httpsend_t *h, int i)
+{
+    return h->name[i != 0];
+}
 const char *bench_httpsend_org_kind(const bench_httpsend_t *h, int i)
 {
     (void)h;
     return i == 0 ? "municipality" : "utility";
 }
 
-static void person_of(size_t i, char out[32]) { snprintf(out, 32, "BENCH-HTTP-%04zu", i % HS_PERSONS); }
+static void person_of(size_t i, char out[32])
+{
+    snprintf(out, 32, "BENCH-HTTP-%04zu", i % HS_PERSONS);
+}
 
 /* The library pass: enrolls the persons (not timed), then sends. */
 static int library_pass(bench_httpsend_t *h, const char *endpoint, const char *hub_pub, size_t messages,
@@ -132,7 +138,7 @@ static int library_pass(bench_httpsend_t *h, const char *endpoint, const char *h
     cfg.key = h->key[0];
     cfg.data_dir = h->data;
     cfg.timeout_ms = HS_TIMEOUT_MS;
-    if ((err = rk_agent_open(&cfg, &a, why, why_len)) != RK_AGENT_OK)
+    if (rk_agent_open(&cfg, &a, why, why_len) != RK_AGENT_OK)
         return -1;
     for (size_t i = 0; i < HS_PERSONS; i++) {
         char person[32];
@@ -217,8 +223,9 @@ static int read_response(int fd, char *buf, size_t cap)
         ssize_t n;
         if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
             const char *cl = header_at(buf, end, "content-length:");
-            if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+            if (strncmp(buf, "HTTP/1.", 7) != 0 || len < 12)
                 return -1;
+            status = (int)strtol(buf + 9, NULL, 10);
             want = (size_t)(end + 4 - buf) + (cl != NULL ? strtoul(cl, NULL, 10) : 0);
         }
         if (end != NULL && len >= want)
@@ -306,9 +313,11 @@ int bench_httpsend_run(bench_httpsend_t *h, const char *bin_dir, const char *end
     }
     {
         char tmo[16];
-        const char *argv[] = {agent,    "-H",         endpoint,      "-K",     hub_pub,  "-k",  h->key[0],
-                              "-d",     h->data,      "-t",          tmo,      "--number-rule", "any",
-                              "http",   "--listen",   listen,        "--token-file", h->token, NULL};
+        const char *argv[] = {agent,          "-H",     endpoint,   "-K",
+                              hub_pub,        "-k",     h->key[0],  "-d",
+                              h->data,        "-t",     tmo,        "--number-rule",
+                              "any",          "http",   "--listen", listen,
+                              "--token-file", h->token, NULL};
         snprintf(tmo, sizeof tmo, "%d", HS_TIMEOUT_MS / 1000);
         p = bench_proc_start(argv, log_path);
     }

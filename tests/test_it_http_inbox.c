@@ -45,7 +45,7 @@
 
 #include "harness.h"
 
-#define PERSON "TEST-0078-INBOX-A"   /* made-up residents' numbers */
+#define PERSON "TEST-0078-INBOX-A" /* made-up residents' numbers */
 #define PERSON2 "TEST-0079-INBOX-B"
 #define PERSON3 "TEST-0080-INBOX-NONE" /* never enrolled */
 #define TYPE "utility.supply.stop"
@@ -54,8 +54,8 @@
 #define BODY_MAX (1u << 20)
 
 static it_env_t *env;
-static json_t *doc;        /* agents/openapi.json */
-static json_t *called;     /* "METHOD path-template" -> true */
+static json_t *doc;    /* agents/openapi.json */
+static json_t *called; /* "METHOD path-template" -> true */
 static char city_url[64], power_url[64];
 
 static void sleep_ms(int ms)
@@ -83,31 +83,30 @@ static int free_port(void)
 
 /* The client: METHOD URL TOKEN|- IDEM|- BODYFILE|- CAFILE|- OUT; writes
  * "STATUS\nBODY" to OUT (through OUT.tmp: complete once it is there). */
-static const char client_py[] =
-    "import sys, os, ssl, urllib.request, urllib.error\n"
-    "method, url, token, idem, bodyf, ca, out = sys.argv[1:8]\n"
-    "data = open(bodyf, 'rb').read() if bodyf != '-' else None\n"
-    "req = urllib.request.Request(url, data=data, method=method)\n"
-    "if token != '-': req.add_header('Authorization', 'Bearer ' + token)\n"
-    "if idem != '-': req.add_header('Idempotency-Key', idem)\n"
-    "if data is not None: req.add_header('Content-Type', 'application/json')\n"
-    "ctx = ssl.create_default_context(cafile=ca) if ca != '-' else None\n"
-    "try:\n"
-    "    with urllib.request.urlopen(req, timeout=90, context=ctx) as r:\n"
-    "        status, body = r.status, r.read()\n"
-    "except urllib.error.HTTPError as e:\n"
-    "    status, body = e.code, e.read()\n"
-    "except Exception as e:\n"
-    "    status, body = -1, repr(e).encode()\n"
-    "with open(out + '.tmp', 'wb') as f:\n"
-    "    f.write(b'%d\\n' % status + body)\n"
-    "os.rename(out + '.tmp', out)\n";
+static const char client_py[] = "import sys, os, ssl, urllib.request, urllib.error\n"
+                                "method, url, token, idem, bodyf, ca, out = sys.argv[1:8]\n"
+                                "data = open(bodyf, 'rb').read() if bodyf != '-' else None\n"
+                                "req = urllib.request.Request(url, data=data, method=method)\n"
+                                "if token != '-': req.add_header('Authorization', 'Bearer ' + token)\n"
+                                "if idem != '-': req.add_header('Idempotency-Key', idem)\n"
+                                "if data is not None: req.add_header('Content-Type', 'application/json')\n"
+                                "ctx = ssl.create_default_context(cafile=ca) if ca != '-' else None\n"
+                                "try:\n"
+                                "    with urllib.request.urlopen(req, timeout=90, context=ctx) as r:\n"
+                                "        status, body = r.status, r.read()\n"
+                                "except urllib.error.HTTPError as e:\n"
+                                "    status, body = e.code, e.read()\n"
+                                "except Exception as e:\n"
+                                "    status, body = -1, repr(e).encode()\n"
+                                "with open(out + '.tmp', 'wb') as f:\n"
+                                "    f.write(b'%d\\n' % status + body)\n"
+                                "os.rename(out + '.tmp', out)\n";
 
 static int calls;
 
 /* Starts a request in the background; its answer will be in *out_path. */
-static void web_start(const char *method, const char *url, const char *token, const char *idem, const char *body,
-                      const char *ca, char *out_path, size_t out_len)
+static void web_start(const char *method, const char *url, const char *token, const char *idem,
+                      const char *body, const char *ca, char *out_path, size_t out_len)
 {
     char cmd[8192], bodyf[4096] = "-";
     int n = ++calls;
@@ -123,8 +122,8 @@ static void web_start(const char *method, const char *url, const char *token, co
         snprintf(rel, sizeof rel, "run/ans-%d.txt", n);
         snprintf(out_path, out_len, "%s", it_path(env, rel));
     }
-    snprintf(cmd, sizeof cmd, "python3 %s '%s' '%s' '%s' '%s' '%s' '%s' '%s' &", it_path(env, "client.py"), method,
-             url, token ? token : "-", idem ? idem : "-", bodyf, ca ? ca : "-", out_path);
+    snprintf(cmd, sizeof cmd, "python3 %s '%s' '%s' '%s' '%s' '%s' '%s' '%s' &", it_path(env, "client.py"),
+             method, url, token ? token : "-", idem ? idem : "-", bodyf, ca ? ca : "-", out_path);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -173,8 +172,8 @@ static void check_documented(const char *path, const char *method, int status, c
                      body);
         return;
     }
-    ref = json_string_value(json_object_get(
-        json_object_get(json_object_get(content, "application/json"), "schema"), "$ref"));
+    ref = json_string_value(
+        json_object_get(json_object_get(json_object_get(content, "application/json"), "schema"), "$ref"));
     assert_non_null(ref);
     assert_true(strncmp(ref, "#/components/schemas/", 21) == 0);
     schema = json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"), ref + 21);
@@ -193,8 +192,8 @@ static void check_documented(const char *path, const char *method, int status, c
 
 /* One request, answered within 90 s, checked against the document under
  * the path template tmpl. */
-static int web(const char *method, const char *base, const char *url_path, const char *tmpl, const char *token,
-               const char *idem, const char *body, char **out)
+static int web(const char *method, const char *base, const char *url_path, const char *tmpl,
+               const char *token, const char *idem, const char *body, char **out)
 {
     char url[512], path[4096];
     int status;
@@ -231,9 +230,17 @@ static it_proc_t *gateway_start(const char *org, int port, const char *extra1, c
     snprintf(token, sizeof token, "%s", it_path(env, "http.token"));
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     {
-        const char *args[] = {"-H",     it_hub_endpoint(env), "-K",    hubkey, "-k",   key,    "-d", data,
-                              "-t",     "3",                  "http",  "--listen", listen, "--token-file",
-                              token,    "--lease",            "3",     extra1, extra2, extra3, extra4, NULL};
+        const char *args[] = {"-H",   it_hub_endpoint(env),
+                              "-K",   hubkey,
+                              "-k",   key,
+                              "-d",   data,
+                              "-t",   "3",
+                              "http", "--listen",
+                              listen, "--token-file",
+                              token,  "--lease",
+                              "3",    extra1,
+                              extra2, extra3,
+                              extra4, NULL};
         p = it_spawn(env, "renkei-agent", args, org);
     }
     assert_non_null(p);
@@ -282,7 +289,8 @@ static void power_poll(const char *want_id, int wait_s)
     if (strcmp(got, want_id) != 0 || strcmp(from, "city.x") != 0 || strcmp(type, TYPE) != 0)
         fail_msg("GET /v1/inbox handed out %s, expected message %s from city.x: %s", got, want_id, out);
     j = json_loads(out, 0, NULL);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "payload"), "date")), "2025-03-31");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "payload"), "date")),
+                        "2025-03-31");
     json_decref(j);
     free(out);
 }
@@ -404,7 +412,8 @@ static void test_http_inbox(void **state)
         fail_msg("the reply's payload: %s", out);
     free(out);
     snprintf(path, sizeof path, "/v1/inbox/power/%s/done", reply_id);
-    assert_int_equal(web("POST", city_url, path, "/v1/inbox/{from}/{msg_id}/done", TOKEN, NULL, NULL, &out), 200);
+    assert_int_equal(web("POST", city_url, path, "/v1/inbox/{from}/{msg_id}/done", TOKEN, NULL, NULL, &out),
+                     200);
     field(out, "state", st, sizeof st);
     assert_string_equal(st, "DONE");
     free(out);
@@ -434,15 +443,17 @@ static void test_http_inbox(void **state)
     power_poll(n3, 20);
     snprintf(path, sizeof path, "/v1/inbox/city.x/%s/done", n3);
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(web("POST", power_url, path, "/v1/inbox/{from}/{msg_id}/done", TOKEN, NULL, NULL, &out),
+        assert_int_equal(web("POST", power_url, path, "/v1/inbox/{from}/{msg_id}/done", TOKEN, NULL, NULL,
+                             &out),
                          200);
         field(out, "state", st, sizeof st);
         assert_string_equal(st, "DONE");
         free(out);
     }
     snprintf(path, sizeof path, "/v1/inbox/city.x/%s/reply", n3);
-    assert_int_equal(
-        web("POST", power_url, path, "/v1/inbox/{from}/{msg_id}/reply", TOKEN, NULL, "{\"payload\":1}", &out), 409);
+    assert_int_equal(web("POST", power_url, path, "/v1/inbox/{from}/{msg_id}/reply", TOKEN, NULL,
+                         "{\"payload\":1}", &out),
+                     409);
     free(out);
     /* nothing else is waiting: a short long-poll ends with 204 */
     assert_int_equal(web("GET", power_url, "/v1/inbox?wait=1", "/v1/inbox", TOKEN, NULL, NULL, &out), 204);
@@ -462,8 +473,9 @@ static void test_http_inbox(void **state)
         free(out);
         power_poll(r4, 20);
         snprintf(path, sizeof path, "/v1/inbox/city.x/%s/done", r4);
-        assert_int_equal(
-            web("POST", power_url, path, "/v1/inbox/{from}/{msg_id}/done", TOKEN, NULL, NULL, &out), 200);
+        assert_int_equal(web("POST", power_url, path, "/v1/inbox/{from}/{msg_id}/done", TOKEN, NULL, NULL,
+                             &out),
+                         200);
         free(out);
     }
 
@@ -490,14 +502,16 @@ static void test_http_inbox(void **state)
         assert_int_equal(web("POST", city_url, "/v1/messages/search", "/v1/messages/search", TOKEN, NULL,
                              "{\"person\":\"" PERSON2 "\"}", &out),
                          200);
-        if (strstr(out, n3) == NULL || strstr(out, r5) == NULL || strstr(out, r1) != NULL || strstr(out, r4) != NULL)
+        if (strstr(out, n3) == NULL || strstr(out, r5) == NULL || strstr(out, r1) != NULL ||
+            strstr(out, r4) != NULL)
             fail_msg("the messages about the second person: %s", out);
         free(out);
         assert_int_equal(web("POST", city_url, "/v1/messages/search", "/v1/messages/search", TOKEN, NULL,
                              "{\"person\":\"" PERSON3 "\"}", &out),
                          200);
         j = json_loads(out, 0, NULL);
-        if (!json_is_array(json_object_get(j, "messages")) || json_array_size(json_object_get(j, "messages")) != 0)
+        if (!json_is_array(json_object_get(j, "messages")) ||
+            json_array_size(json_object_get(j, "messages")) != 0)
             fail_msg("an unknown person: %s", out);
         json_decref(j);
         free(out);
@@ -518,7 +532,8 @@ static void test_http_inbox(void **state)
         fail_msg("a reply without payload does not name the field: %s", out);
     free(out);
     snprintf(path, sizeof path, "/v1/inbox/city.x/%s/refuse", r5);
-    assert_int_equal(web("POST", power_url, path, "/v1/inbox/{from}/{msg_id}/refuse", TOKEN, NULL, "{}", &out),
+    assert_int_equal(web("POST", power_url, path, "/v1/inbox/{from}/{msg_id}/refuse", TOKEN, NULL, "{}",
+                         &out),
                      400);
     if (strstr(out, "reason") == NULL)
         fail_msg("a refusal without reason does not name the field: %s", out);
@@ -537,15 +552,16 @@ static void test_http_inbox(void **state)
         big[BODY_MAX + 8] = '}';
         big[BODY_MAX + 9] = '\0';
         snprintf(path, sizeof path, "/v1/inbox/city.x/%s/reply", r5);
-        assert_int_equal(web("POST", power_url, path, "/v1/inbox/{from}/{msg_id}/reply", TOKEN, NULL, big, &out),
+        assert_int_equal(web("POST", power_url, path, "/v1/inbox/{from}/{msg_id}/reply", TOKEN, NULL, big,
+                             &out),
                          413);
         if (strstr(out, "1048576") == NULL)
             fail_msg("a 413 answer does not name the limit: %s", out);
         free(out);
         free(big);
     }
-    assert_int_equal(web("GET", power_url, "/v1/inbox?wait=0", "/v1/inbox", "wrong-token-wrong-token-xyz", NULL,
-                         NULL, &out),
+    assert_int_equal(web("GET", power_url, "/v1/inbox?wait=0", "/v1/inbox", "wrong-token-wrong-token-xyz",
+                         NULL, NULL, &out),
                      401);
     free(out);
     err = it_proc_err(power);
