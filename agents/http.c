@@ -1,10 +1,19 @@
 /*
  * http.c - the agent's local HTTP/JSON API (http.h).
  *
- * One libmicrohttpd thread answers requests, one at a time; the agent is
- * not thread-safe, so it is used under a lock, which the main thread also
- * takes every few seconds to re-send pending messages (and to connect,
- * while the hub cannot be reached).
+ * libmicrohttpd answers each connection on its own thread (at most
+ * CONN_MAX at once).  The agent is not thread-safe, so it is used under a
+ * lock, held only for one library call at a time, never for a wait.  The
+ * main thread takes it every few seconds to re-send pending messages (and
+ * to connect, while the hub cannot be reached) and, while a long-poll
+ * (GET /v1/inbox) waits, every few milliseconds to read the hub's
+ * connection and claim a message for it: a waiter sleeps on a condition
+ * variable, not on the agent.
+ *
+ * A message handed out is leased to the caller for cfg->lease_s seconds;
+ * one that is not replied to, refused or marked done by then is handed out
+ * again (the mailbox's claim by pid covers a gateway that died: the next
+ * one to open the data directory puts it back to NEW).
  */
 #include "http.h"
 
@@ -45,17 +54,51 @@
 #define FLUSH_EVERY_MS 5000
 #define CONNECT_EVERY_MS 30000 /* while the hub cannot be reached: a try holds requests up to --timeout */
 #define MSG_PREFIX "/v1/messages"
+#define SEARCH_PATH "/v1/messages/search"
+#define INBOX_PREFIX "/v1/inbox"
 #define HTTP_TOO_LARGE 413u
 #define HTTP_UNPROCESSABLE 422u
+#define CONN_MAX 64u  /* connections served at once */
+#define WAIT_MAX_S 60 /* the longest long-poll */
+#define PUMP_MS 5     /* one read of the hub's connection for a waiter */
+#define IDLE_MS 200   /* the main thread's sleep with nobody waiting */
+#define BUSY_MS 25    /* ...and while a long-poll waits */
+
+/* A message handed out by GET /v1/inbox and not answered yet. */
+typedef struct lease {
+    char from[RK_ID_MAX + 1];
+    uint8_t msg_id[RK_MSGID_LEN];
+    bool is_reply;
+    uint64_t until_ms; /* handed out again after this */
+} lease_t;
+
+/* A long-poll waiting for a message. */
+typedef struct waiter {
+    rk_recv_what what;
+    rk_event *ev; /* set by the main thread */
+    struct waiter *next;
+} waiter_t;
 
 typedef struct server {
     rk_agent_t *agent;
     const rk_http_config *cfg;
-    pthread_mutex_t lock; /* the agent and the key store */
+    pthread_mutex_t lock;         /* the agent and the leases */
+    pthread_mutex_t klock;        /* the key store and flight; taken after lock, if both are */
+    uint8_t flight[CONN_MAX][32]; /* keys whose message a request is sending now */
+    size_t n_flight;
     bool connected;
     uint8_t token_hash[crypto_generichash_BYTES];
     size_t body_max;
+    uint64_t lease_ms;
     rk_keystore_t keys; /* Idempotency-Key -> message (keystore.h) */
+    lease_t *leases;
+    size_t n_leases, cap_leases;
+    /* Taken after lock when both are needed. */
+    pthread_mutex_t qlock;  /* the waiters */
+    pthread_cond_t served;  /* a waiter got its message, or stopping */
+    pthread_cond_t arrived; /* a waiter came: wakes the main thread */
+    waiter_t *waiters;
+    bool stopping;
 } server_t;
 
 /* One request's body, gathered as it arrives. */
@@ -78,9 +121,17 @@ static void logf_at(const server_t *s, int level, const char *fmt, ...)
     s->cfg->log(level, line);
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* ------------------------------------------------------------ answers */
 
-static enum MHD_Result answer_json(struct MHD_Connection *conn, unsigned code, json_t *obj)
+static enum MHD_Result answer_json_allow(struct MHD_Connection *conn, unsigned code, json_t *obj,
+                                         const char *allow)
 {
     char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
     struct MHD_Response *r;
@@ -104,11 +155,36 @@ static enum MHD_Result answer_json(struct MHD_Connection *conn, unsigned code, j
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (code == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST, GET");
+    if (code == MHD_HTTP_METHOD_NOT_ALLOWED && allow != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     ret = MHD_queue_response(conn, code, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result answer_json(struct MHD_Connection *conn, unsigned code, json_t *obj)
+{
+    return answer_json_allow(conn, code, obj, NULL);
+}
+
+/* 204 No Content: a long-poll that saw nothing. */
+static enum MHD_Result answer_empty(struct MHD_Connection *conn)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret;
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result not_allowed(struct MHD_Connection *conn, const char *allow, const char *what)
+{
+    char text[200];
+    snprintf(text, sizeof text, "%s takes %s", what, allow);
+    return answer_json_allow(conn, MHD_HTTP_METHOD_NOT_ALLOWED, json_pack("{s:s}", "error", text), allow);
 }
 
 static enum MHD_Result answer_error(struct MHD_Connection *conn, unsigned code, const char *fmt, ...)
@@ -332,7 +408,17 @@ static bool idem_key_valid(const char *k)
     return true;
 }
 
-/* Under s->lock. */
+/* Under s->klock: whether h is being sent by a request of this process. */
+static bool in_flight(const server_t *s, const uint8_t h[32])
+{
+    for (size_t i = 0; i < s->n_flight; i++)
+        if (memcmp(s->flight[i], h, 32) == 0)
+            return true;
+    return false;
+}
+
+/* The key store has a lock of its own: a request's reservation (a disk
+ * flush) is made while another request's message is being sent. */
 static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, const char *key,
                                     const post_t *p)
 {
@@ -343,24 +429,38 @@ static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, co
     char why[512] = "";
     rk_agent_err err, serr;
     int found;
+    bool same;
 
     rk_keystore_hash(key, h);
+    pthread_mutex_lock(&s->klock);
     found = rk_keystore_get(&s->keys, h, val);
-    if (found < 0)
+    if (found < 0) {
+        pthread_mutex_unlock(&s->klock);
         return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the idempotency keys cannot be read");
-    if (found == 1 && val[0] == RK_KEYSTORE_RESERVED)
+    }
+    if (found == 1 && val[0] == RK_KEYSTORE_RESERVED) {
+        bool now = in_flight(s, h);
+        pthread_mutex_unlock(&s->klock);
+        if (now)
+            return answer_error(conn, MHD_HTTP_CONFLICT,
+                                "a request with this Idempotency-Key is being sent now; try again");
         return answer_error(conn, MHD_HTTP_CONFLICT,
                             "a request with this Idempotency-Key was being sent when the agent stopped; "
                             "whether it was kept is unknown: look for it with renkei-agent status");
+    }
     if (found == 1) {
+        pthread_mutex_unlock(&s->klock);
+        pthread_mutex_lock(&s->lock);
         err = rk_agent_status_get(s->agent, val + 1, &st, why, sizeof why);
+        same = err == RK_AGENT_OK && rk_gw_same_message(s->agent, &st, p->to, p->type, p->person);
+        pthread_mutex_unlock(&s->lock);
         if (err == RK_AGENT_ENOTFOUND)
             return answer_error(conn, MHD_HTTP_CONFLICT,
                                 "this Idempotency-Key was used for a message that has since been purged");
         if (err != RK_AGENT_OK)
             return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s",
                                 why[0] ? why : rk_agent_strerror(err));
-        if (!rk_gw_same_message(s->agent, &st, p->to, p->type, p->person))
+        if (!same)
             return answer_error(conn, MHD_HTTP_CONFLICT,
                                 "this Idempotency-Key was used for a different message (recipient, type "
                                 "or person)");
@@ -372,11 +472,17 @@ static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, co
     switch (rk_keystore_put(&s->keys, h, val, true)) {
     case 1: break;
     case 0:
+        pthread_mutex_unlock(&s->klock);
         return answer_error(conn, MHD_HTTP_CONFLICT,
                             "a request with this Idempotency-Key is being sent by another process; try "
                             "again");
-    default: return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the idempotency key cannot be stored");
+    default:
+        pthread_mutex_unlock(&s->klock);
+        return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the idempotency key cannot be stored");
     }
+    if (s->n_flight < CONN_MAX) /* one request per connection: always room */
+        memcpy(s->flight[s->n_flight++], h, 32);
+    pthread_mutex_unlock(&s->klock);
 
     memset(&m, 0, sizeof m);
     memset(&result, 0, sizeof result);
@@ -388,20 +494,38 @@ static enum MHD_Result send_message(server_t *s, struct MHD_Connection *conn, co
     m.payload_len = strlen(p->payload);
     m.reply_to = p->has_reply_to ? p->reply_to : NULL;
     m.no_reply = p->no_reply;
+    pthread_mutex_lock(&s->lock);
     err = rk_agent_send(s->agent, &m, msg_id, &result, why, sizeof why);
     /* Kept in the outbox (accepted, pending, or refused by the hub)? */
     serr = rk_agent_status_get(s->agent, msg_id, &st, NULL, 0);
+    pthread_mutex_unlock(&s->lock);
+
+    pthread_mutex_lock(&s->klock);
+    for (size_t i = 0; i < s->n_flight; i++)
+        if (memcmp(s->flight[i], h, 32) == 0) {
+            memcpy(s->flight[i], s->flight[--s->n_flight], 32);
+            break;
+        }
     if (serr == RK_AGENT_OK) {
         val[0] = RK_KEYSTORE_SENT;
         memcpy(val + 1, msg_id, RK_MSGID_LEN);
+        /* Not flushed by itself (the next reservation's commit flushes it,
+         * and closing does): lost only with the machine, this record leaves
+         * the durable reservation, which answers 409 (outcome unknown),
+         * never a second message.  One disk flush less per send. */
+        (void)mdb_env_set_flags(s->keys.env, MDB_NOSYNC, 1);
         if (rk_keystore_put(&s->keys, h, val, false) != 1)
             logf_at(s, RK_LOG_ERR, "a message was kept but its Idempotency-Key could not be stored");
+        (void)mdb_env_set_flags(s->keys.env, MDB_NOSYNC, 0);
+    } else {
+        (void)rk_keystore_del(&s->keys, h); /* nothing kept: the same key may try again */
+    }
+    pthread_mutex_unlock(&s->klock);
+    if (serr == RK_AGENT_OK) {
         if (err == RK_AGENT_EPENDING && why[0] != '\0')
             logf_at(s, RK_LOG_NOTICE, "pending: %s", why);
         return answer_sent(conn, &st);
     }
-    /* nothing kept: the same key may try again */
-    (void)rk_keystore_del(&s->keys, h);
     switch (err) {
     case RK_AGENT_EREFUSED:
         return answer_json(conn, HTTP_UNPROCESSABLE,
@@ -436,12 +560,524 @@ static enum MHD_Result post_message(server_t *s, struct MHD_Connection *conn, co
                             "spaces",
                             IDEM_KEY_MAX);
     ret = parse_post(conn, rq, s->cfg->number_rule, &p, &ok);
-    if (ok) {
-        pthread_mutex_lock(&s->lock);
+    if (ok)
         ret = send_message(s, conn, key, &p);
-        pthread_mutex_unlock(&s->lock);
-    }
     post_clear(&p);
+    return ret;
+}
+
+/* ------------------------------------------------------------ the body */
+
+/* The body as a JSON object in *root; NULL after queueing a 400 (or 413)
+ * answer in *ret. */
+static json_t *body_object(server_t *s, struct MHD_Connection *conn, const req_t *rq, enum MHD_Result *ret)
+{
+    json_error_t jerr;
+    json_t *root;
+
+    if (rq->too_big) {
+        *ret =
+            answer_error(conn, HTTP_TOO_LARGE, "the body is larger than the limit of %zu bytes", s->body_max);
+        return NULL;
+    }
+    root = json_loadb(rq->body != NULL ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &jerr);
+    /* jansson's message may quote the body: only the position is said */
+    if (root == NULL) {
+        *ret = answer_error(conn, MHD_HTTP_BAD_REQUEST, "the body is not valid JSON (line %d, column %d)",
+                            jerr.line, jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        *ret = answer_error(conn, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+/* ------------------------------------------------------------ search */
+
+/* POST /v1/messages/search {"person"}: the messages this organization sent
+ * about the person.  A person without a code here gets the same empty list
+ * as one without messages, after the same walk through the outbox. */
+static enum MHD_Result search_messages(server_t *s, struct MHD_Connection *conn, const req_t *rq)
+{
+    char person[RK_PERSON_MAX + 1], nwhy[200] = "", why[512] = "";
+    uint8_t code[RK_CODE_LEN];
+    rk_status_filter f;
+    rk_msg_status *list = NULL;
+    size_t n = 0;
+    rk_agent_err err;
+    enum MHD_Result ret = MHD_YES;
+    json_t *root = body_object(s, conn, rq, &ret), *arr;
+    const char *t;
+
+    if (root == NULL)
+        return ret;
+    t = json_string_value(json_object_get(root, "person"));
+    if (t == NULL) {
+        json_decref(root);
+        return answer_error(conn, MHD_HTTP_BAD_REQUEST, "field \"person\" is missing or not a string");
+    }
+    /* checked and normalized as POST /v1/messages does; never said back */
+    if (!rk_number_normalize(s->cfg->number_rule, t, strlen(t), person, nwhy, sizeof nwhy)) {
+        json_decref(root);
+        sodium_memzero(person, sizeof person);
+        return answer_error(conn, MHD_HTTP_BAD_REQUEST, "field \"person\": %s", nwhy);
+    }
+    json_decref(root); /* jansson frees the copy of the number; the body is wiped by on_completed */
+    memset(&f, 0, sizeof f);
+    pthread_mutex_lock(&s->lock);
+    err = rk_agent_lookup(s->agent, person, code, why, sizeof why);
+    if (err == RK_AGENT_ENOTFOUND) {
+        /* a code nobody has (link codes are random; all zero is never one
+         * given out) walks the outbox just the same */
+        memset(code, 0, sizeof code);
+        err = RK_AGENT_OK;
+    }
+    if (err == RK_AGENT_OK) {
+        f.code = code;
+        err = rk_agent_status_list(s->agent, &f, &list, &n, why, sizeof why);
+    }
+    pthread_mutex_unlock(&s->lock);
+    sodium_memzero(person, sizeof person);
+    sodium_memzero(code, sizeof code);
+    if (err != RK_AGENT_OK)
+        return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", why[0] ? why : rk_agent_strerror(err));
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        if (json_array_append_new(arr, status_json(&list[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    if (list != NULL) {
+        sodium_memzero(list, n * sizeof *list);
+        free(list);
+    }
+    if (arr == NULL)
+        return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    return answer_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "messages", arr));
+}
+
+/* ------------------------------------------------------------ the inbox */
+
+/* The delivered message as `renkei-agent serve` prints it; NULL if its
+ * payload is not JSON (*not_json) or memory ran out. */
+static json_t *delivery_json(const rk_event *ev, bool *not_json)
+{
+    char msg[RK_CODE_TEXT_LEN + 1], code[RK_CODE_TEXT_LEN + 1];
+    json_t *obj, *payload;
+
+    *not_json = false;
+    payload = json_loadb((const char *)ev->payload, ev->payload_len, JSON_DECODE_ANY, NULL);
+    if (payload == NULL) {
+        *not_json = true;
+        return NULL;
+    }
+    rk_code_to_text(ev->msg_id, msg);
+    rk_code_to_text(ev->code, code);
+    obj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "from", ev->from, "type", ev->type, "msg_id", msg,
+                    "code", code, "first_contact", ev->first_contact, "payload", payload);
+    sodium_memzero(code, sizeof code);
+    if (obj == NULL)
+        return NULL;
+    if (ev->person != NULL && json_object_set_new(obj, "person", json_string(ev->person)) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    if (ev->has_reply_to) {
+        rk_code_to_text(ev->reply_to, msg);
+        if (json_object_set_new(obj, "reply_to", json_string(msg)) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
+/* Under s->lock. */
+static lease_t *lease_find(server_t *s, const char *from, const uint8_t msg_id[RK_MSGID_LEN])
+{
+    for (size_t i = 0; i < s->n_leases; i++)
+        if (strcmp(s->leases[i].from, from) == 0 && memcmp(s->leases[i].msg_id, msg_id, RK_MSGID_LEN) == 0)
+            return &s->leases[i];
+    return NULL;
+}
+
+/* Under s->lock.  A message handed out until now + the lease; false if
+ * memory ran out (it is handed out again after a restart then). */
+static bool lease_set(server_t *s, const rk_event *ev)
+{
+    lease_t *l = lease_find(s, ev->from, ev->msg_id);
+    if (l == NULL) {
+        if (s->n_leases == s->cap_leases) {
+            size_t cap = s->cap_leases ? s->cap_leases * 2 : 16;
+            lease_t *bigger = realloc(s->leases, cap * sizeof *bigger);
+            if (bigger == NULL)
+                return false;
+            s->leases = bigger;
+            s->cap_leases = cap;
+        }
+        l = &s->leases[s->n_leases++];
+        snprintf(l->from, sizeof l->from, "%s", ev->from);
+        memcpy(l->msg_id, ev->msg_id, RK_MSGID_LEN);
+        l->is_reply = ev->has_reply_to;
+    }
+    l->until_ms = mono_ms() + s->lease_ms;
+    return true;
+}
+
+/* Under s->lock. */
+static void lease_drop(server_t *s, const char *from, const uint8_t msg_id[RK_MSGID_LEN])
+{
+    lease_t *l = lease_find(s, from, msg_id);
+    if (l != NULL)
+        *l = s->leases[--s->n_leases];
+}
+
+/* Under s->lock: a message whose lease ran out, taken again, or NULL. */
+static rk_event *lease_expired(server_t *s, rk_recv_what what)
+{
+    uint64_t now = mono_ms();
+    for (size_t i = 0; i < s->n_leases;) {
+        lease_t *l = &s->leases[i];
+        rk_event *ev = NULL;
+        char why[256] = "";
+        rk_agent_err err;
+        if (l->until_ms > now || (what == RK_RECV_REQUESTS && l->is_reply)) {
+            i++;
+            continue;
+        }
+        err = rk_agent_take(s->agent, l->from, l->msg_id, &ev, why, sizeof why);
+        if (err == RK_AGENT_OK) {
+            l->until_ms = now + s->lease_ms;
+            return ev;
+        }
+        if (err == RK_AGENT_ENOTFOUND || err == RK_AGENT_ECONFLICT) { /* answered elsewhere, or purged */
+            *l = s->leases[--s->n_leases];
+            continue;
+        }
+        logf_at(s, RK_LOG_ERR, "a message from %s whose lease ran out cannot be taken again: %s", l->from,
+                why[0] ? why : rk_agent_strerror(err));
+        return NULL;
+    }
+    return NULL;
+}
+
+/* Under s->lock: the next message for a long-poll, leased; NULL if none
+ * came within timeout_ms.  Deliveries this agent refused (bad signature,
+ * ...) and payloads that are not JSON are dealt with here, as serve does. */
+static rk_event *next_message(server_t *s, rk_recv_what what, int timeout_ms)
+{
+    rk_event *ev = lease_expired(s, what);
+
+    for (int tries = 0; ev == NULL && tries < 8; tries++) {
+        char why[512] = "";
+        rk_agent_err err =
+            rk_agent_recv_only(s->agent, what, tries == 0 ? timeout_ms : 0, &ev, why, sizeof why);
+        if (err == RK_AGENT_ETIMEOUT)
+            return NULL;
+        if (err != RK_AGENT_OK) {
+            logf_at(s, RK_LOG_ERR, "receiving failed: %s", why[0] ? why : rk_agent_strerror(err));
+            return NULL;
+        }
+        if (ev->kind == RK_EVENT_REFUSED) {
+            logf_at(s, RK_LOG_WARNING, "refused a delivery from %s (%s): %s", ev->from[0] ? ev->from : "?",
+                    rk_status_name(ev->result.status), ev->detail);
+            rk_event_free(&ev);
+            continue;
+        }
+        {
+            bool not_json = false;
+            json_t *probe = delivery_json(ev, &not_json);
+            char hex[RK_CODE_TEXT_LEN + 1];
+            json_decref(probe);
+            if (not_json) {
+                rk_code_to_text(ev->msg_id, hex);
+                if (rk_agent_refuse(s->agent, ev, RK_ST_MALFORMED, "the payload is not JSON", why,
+                                    sizeof why) == RK_AGENT_OK)
+                    logf_at(s, RK_LOG_WARNING,
+                            "refused message %s from %s: its payload is not JSON (the sender is told "
+                            "REFUSED_BY_RECIPIENT, MALFORMED)",
+                            hex, ev->from);
+                else
+                    logf_at(s, RK_LOG_ERR,
+                            "message %s from %s does not carry JSON, and refusing it failed: %s", hex,
+                            ev->from, why);
+                rk_event_free(&ev);
+                continue;
+            }
+        }
+    }
+    if (ev != NULL && !lease_set(s, ev))
+        logf_at(s, RK_LOG_ERR,
+                "out of memory leasing a message from %s; it is handed out again after a restart", ev->from);
+    return ev;
+}
+
+/* The main thread: a message for each long-poll waiting, as far as there
+ * are any. */
+static void serve_waiters(server_t *s)
+{
+    bool any;
+    int timeout = PUMP_MS;
+
+    pthread_mutex_lock(&s->qlock);
+    any = s->waiters != NULL;
+    pthread_mutex_unlock(&s->qlock);
+    if (!any)
+        return;
+    pthread_mutex_lock(&s->lock);
+    pthread_mutex_lock(&s->qlock);
+    for (waiter_t *w = s->waiters; w != NULL; w = w->next) {
+        if (w->ev != NULL)
+            continue;
+        w->ev = next_message(s, w->what, timeout);
+        if (w->ev == NULL)
+            break; /* nothing more now (a waiter for requests only might find one: next round) */
+        timeout = 0;
+    }
+    pthread_cond_broadcast(&s->served);
+    pthread_mutex_unlock(&s->qlock);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* GET /v1/inbox?wait=SECS&what=all|requests */
+static enum MHD_Result get_inbox(server_t *s, struct MHD_Connection *conn)
+{
+    const char *wait_text = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "wait"),
+               *what_text = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "what");
+    waiter_t w, **pp;
+    long wait_s = 0;
+    struct timespec until;
+    enum MHD_Result ret;
+    json_t *obj;
+    bool not_json = false;
+
+    memset(&w, 0, sizeof w);
+    if (wait_text != NULL) {
+        char *end;
+        errno = 0;
+        wait_s = strtol(wait_text, &end, 10);
+        if (errno != 0 || end == wait_text || *end != '\0' || wait_s < 0 || wait_s > WAIT_MAX_S)
+            return answer_error(conn, MHD_HTTP_BAD_REQUEST, "parameter \"wait\" must be 0 to %d seconds",
+                                WAIT_MAX_S);
+    }
+    if (what_text == NULL || strcmp(what_text, "all") == 0)
+        w.what = RK_RECV_ALL;
+    else if (strcmp(what_text, "requests") == 0)
+        w.what = RK_RECV_REQUESTS;
+    else
+        return answer_error(conn, MHD_HTTP_BAD_REQUEST, "parameter \"what\" must be all or requests");
+
+    if (wait_s == 0) {
+        pthread_mutex_lock(&s->lock);
+        w.ev = next_message(s, w.what, PUMP_MS);
+        pthread_mutex_unlock(&s->lock);
+    } else {
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += wait_s;
+        pthread_mutex_lock(&s->qlock);
+        w.next = s->waiters;
+        /* on this thread's stack while it waits: unlinked below, before returning */
+        /* cppcheck-suppress autoVariables */
+        s->waiters = &w;
+        pthread_cond_signal(&s->arrived);
+        while (w.ev == NULL && !s->stopping && pthread_cond_timedwait(&s->served, &s->qlock, &until) == 0) {
+        }
+        for (pp = &s->waiters; *pp != NULL; pp = &(*pp)->next)
+            if (*pp == &w) {
+                *pp = w.next;
+                break;
+            }
+        pthread_mutex_unlock(&s->qlock);
+    }
+    if (w.ev == NULL)
+        return answer_empty(conn);
+    obj = delivery_json(w.ev, &not_json);
+    rk_event_free(&w.ev);
+    if (obj == NULL) /* leased: handed out again once the lease runs out */
+        return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    ret = answer_json(conn, MHD_HTTP_OK, obj);
+    return ret;
+}
+
+/* Under s->lock: the reply this organization sent to (from, msg_id), if
+ * any (the outbox is walked). */
+static bool earlier_reply(server_t *s, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                          rk_msg_status *out)
+{
+    rk_msg_status *list = NULL;
+    size_t n = 0;
+    bool found = false;
+
+    if (rk_agent_status_list(s->agent, NULL, &list, &n, NULL, 0) != RK_AGENT_OK)
+        return false;
+    for (size_t i = n; i-- > 0 && !found;)
+        if (list[i].is_reply && strcmp(list[i].to, from) == 0 &&
+            memcmp(list[i].reply_to, msg_id, RK_MSGID_LEN) == 0) {
+            *out = list[i];
+            found = true;
+        }
+    if (list != NULL) {
+        sodium_memzero(list, n * sizeof *list);
+        free(list);
+    }
+    return found;
+}
+
+typedef enum action { ACT_REPLY, ACT_REFUSE, ACT_DONE } action_t;
+
+/* Under s->lock: the answer to an action on a message that is DONE. */
+static enum MHD_Result answer_done_already(server_t *s, struct MHD_Connection *conn, action_t act,
+                                           const char *from, const uint8_t msg_id[RK_MSGID_LEN])
+{
+    rk_msg_status st;
+    char id[RK_CODE_TEXT_LEN + 1], rid[RK_CODE_TEXT_LEN + 1];
+
+    rk_code_to_text(msg_id, id);
+    if (earlier_reply(s, from, msg_id, &st)) {
+        rk_code_to_text(st.msg_id, rid);
+        return answer_json(conn, MHD_HTTP_CONFLICT,
+                           json_pack("{s:s, s:s, s:s, s:s}", "error", "this message was answered already",
+                                     "from", from, "msg_id", id, "reply_msg_id", rid));
+    }
+    if (act == ACT_DONE) /* marked done again: nothing changes */
+        return answer_json(conn, MHD_HTTP_OK,
+                           json_pack("{s:s, s:s, s:s}", "from", from, "msg_id", id, "state", "DONE"));
+    return answer_json(conn, MHD_HTTP_CONFLICT,
+                       json_pack("{s:s, s:s, s:s}", "error",
+                                 "this message was refused or marked done already", "from", from, "msg_id",
+                                 id));
+}
+
+/* POST /v1/inbox/{from}/{msg_id}/reply|refuse|done */
+static enum MHD_Result act_on_message(server_t *s, struct MHD_Connection *conn, const req_t *rq,
+                                      const char *from, const char *id_text, action_t act)
+{
+    uint8_t msg_id[RK_MSGID_LEN], reply_id[RK_MSGID_LEN];
+    char *payload = NULL, reason[RK_DETAIL_MAX + 1] = "", why[512] = "";
+    rk_event *ev = NULL;
+    rk_result_t result;
+    rk_msg_status st;
+    rk_agent_err err;
+    enum MHD_Result ret = MHD_YES;
+
+    if (!rk_valid_name(from) || !rk_code_from_text(id_text, msg_id))
+        return answer_error(conn, MHD_HTTP_NOT_FOUND,
+                            "no such message: the path is /v1/inbox/{from}/{msg_id}/%s with an organization "
+                            "id "
+                            "and 32 hexadecimal digits",
+                            act == ACT_REPLY    ? "reply"
+                            : act == ACT_REFUSE ? "refuse"
+                                                : "done");
+    if (act != ACT_DONE) {
+        json_t *root = body_object(s, conn, rq, &ret), *v;
+        if (root == NULL)
+            return ret;
+        if (act == ACT_REPLY) {
+            if ((v = json_object_get(root, "payload")) == NULL) {
+                json_decref(root);
+                return answer_error(conn, MHD_HTTP_BAD_REQUEST,
+                                    "field \"payload\" is missing (any JSON value)");
+            }
+            payload = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        } else {
+            const char *t = json_string_value(json_object_get(root, "reason"));
+            size_t len = t != NULL ? strlen(t) : 0;
+            if (len == 0 || len > RK_DETAIL_MAX) {
+                json_decref(root);
+                return answer_error(conn, MHD_HTTP_BAD_REQUEST,
+                                    "field \"reason\" must be a string of 1 to %d bytes (a short business "
+                                    "reason, no personal data)",
+                                    RK_DETAIL_MAX);
+            }
+            memcpy(reason, t, len + 1);
+        }
+        json_decref(root);
+        if (act == ACT_REPLY && payload == NULL)
+            return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    }
+
+    pthread_mutex_lock(&s->lock);
+    err = rk_agent_take(s->agent, from, msg_id, &ev, why, sizeof why);
+    if (err == RK_AGENT_ENOTFOUND) {
+        ret = answer_error(conn, MHD_HTTP_NOT_FOUND, "no message with this id from %s in the inbox", from);
+        goto done;
+    }
+    if (err == RK_AGENT_ECONFLICT) {
+        lease_drop(s, from, msg_id);
+        ret = answer_done_already(s, conn, act, from, msg_id);
+        goto done;
+    }
+    if (err != RK_AGENT_OK) {
+        ret = answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", why[0] ? why : rk_agent_strerror(err));
+        goto done;
+    }
+    switch (act) {
+    case ACT_DONE:
+        err = rk_agent_done(s->agent, ev, why, sizeof why);
+        if (err == RK_AGENT_OK) {
+            lease_drop(s, from, msg_id);
+            ret = answer_json(conn, MHD_HTTP_OK,
+                              json_pack("{s:s, s:s, s:s}", "from", from, "msg_id", id_text, "state", "DONE"));
+        } else {
+            ret =
+                answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", why[0] ? why : rk_agent_strerror(err));
+        }
+        break;
+    case ACT_REFUSE:
+        err = rk_agent_refuse(s->agent, ev, RK_ST_REFUSED_BY_RECIPIENT, reason, why, sizeof why);
+        if (err == RK_AGENT_OK) {
+            lease_drop(s, from, msg_id);
+            ret = answer_json(conn, MHD_HTTP_OK,
+                              json_pack("{s:s, s:s, s:s}", "from", from, "msg_id", id_text, "state",
+                                        "REFUSED"));
+        } else if (err == RK_AGENT_EOFFLINE) {
+            ret = answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "the hub cannot be told now (not connected): nothing changed, try again");
+        } else {
+            ret =
+                answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", why[0] ? why : rk_agent_strerror(err));
+        }
+        break;
+    case ACT_REPLY:
+        memset(&result, 0, sizeof result);
+        memset(reply_id, 0, sizeof reply_id);
+        err = rk_agent_reply(s->agent, ev, (const uint8_t *)payload, strlen(payload), reply_id, &result, why,
+                             sizeof why);
+        if (rk_agent_status_get(s->agent, reply_id, &st, NULL, 0) == RK_AGENT_OK) {
+            /* kept in the outbox (and the request marked done with it) */
+            lease_drop(s, from, msg_id);
+            if (err == RK_AGENT_EPENDING && why[0] != '\0')
+                logf_at(s, RK_LOG_NOTICE, "pending: %s", why);
+            ret = answer_sent(conn, &st);
+            break;
+        }
+        switch (err) {
+        case RK_AGENT_EREFUSED:
+            ret = answer_json(conn, HTTP_UNPROCESSABLE,
+                              json_pack("{s:s, s:s, s:s}", "error", "refused", "status",
+                                        rk_status_name(result.status), "detail",
+                                        result.detail[0] ? result.detail : rk_status_text(result.status)));
+            break;
+        case RK_AGENT_EINVAL:
+            ret = answer_error(conn, MHD_HTTP_BAD_REQUEST, "%s", why[0] ? why : "invalid reply");
+            break;
+        default:
+            logf_at(s, RK_LOG_ERR, "replying failed: %s", why[0] ? why : rk_agent_strerror(err));
+            ret =
+                answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", why[0] ? why : rk_agent_strerror(err));
+        }
+        break;
+    }
+done:
+    pthread_mutex_unlock(&s->lock);
+    rk_event_free(&ev);
+    if (payload != NULL) {
+        sodium_memzero(payload, strlen(payload));
+        free(payload);
+    }
     return ret;
 }
 
@@ -500,20 +1136,54 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (strcmp(url, MSG_PREFIX) == 0) {
         if (!is_post)
-            return answer_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "%s takes POST", MSG_PREFIX);
+            return not_allowed(conn, "POST", MSG_PREFIX);
         if (rq->too_big)
             return answer_error(conn, HTTP_TOO_LARGE, "the body is larger than the limit of %zu bytes",
                                 s->body_max);
         return post_message(s, conn, rq);
     }
+    if (strcmp(url, SEARCH_PATH) == 0) {
+        if (!is_post)
+            return not_allowed(conn, "POST", SEARCH_PATH);
+        return search_messages(s, conn, rq);
+    }
     if (strncmp(url, MSG_PREFIX "/", sizeof MSG_PREFIX) == 0 &&
         strchr(url + sizeof MSG_PREFIX, '/') == NULL && url[sizeof MSG_PREFIX] != '\0') {
         if (!is_get)
-            return answer_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "%s/{msg_id} takes GET", MSG_PREFIX);
+            return not_allowed(conn, "GET", MSG_PREFIX "/{msg_id}");
         return get_message(s, conn, url + sizeof MSG_PREFIX);
     }
-    return answer_error(conn, MHD_HTTP_NOT_FOUND, "not found: the API has POST %s and GET %s/{msg_id}",
-                        MSG_PREFIX, MSG_PREFIX);
+    if (strcmp(url, INBOX_PREFIX) == 0) {
+        if (!is_get)
+            return not_allowed(conn, "GET", INBOX_PREFIX);
+        return get_inbox(s, conn);
+    }
+    if (strncmp(url, INBOX_PREFIX "/", sizeof INBOX_PREFIX) == 0) {
+        /* {from}/{msg_id}/{action} */
+        const char *from = url + sizeof INBOX_PREFIX, *id = strchr(from, '/'),
+                   *act = id ? strchr(id + 1, '/') : NULL;
+        char from_s[RK_ID_MAX + 1], id_s[RK_CODE_TEXT_LEN + 1];
+        action_t which;
+        if (act != NULL && strchr(act + 1, '/') == NULL && (size_t)(id - from) <= RK_ID_MAX &&
+            (size_t)(act - id - 1) <= RK_CODE_TEXT_LEN &&
+            (strcmp(act + 1, "reply") == 0 || strcmp(act + 1, "refuse") == 0 ||
+             strcmp(act + 1, "done") == 0)) {
+            which = strcmp(act + 1, "reply") == 0    ? ACT_REPLY
+                    : strcmp(act + 1, "refuse") == 0 ? ACT_REFUSE
+                                                     : ACT_DONE;
+            if (!is_post)
+                return not_allowed(conn, "POST", INBOX_PREFIX "/{from}/{msg_id}/{reply|refuse|done}");
+            memcpy(from_s, from, (size_t)(id - from));
+            from_s[id - from] = '\0';
+            memcpy(id_s, id + 1, (size_t)(act - id - 1));
+            id_s[act - id - 1] = '\0';
+            return act_on_message(s, conn, rq, from_s, id_s, which);
+        }
+    }
+    return answer_error(conn, MHD_HTTP_NOT_FOUND,
+                        "not found: the API has POST %s, POST %s, GET %s/{msg_id}, GET %s and POST "
+                        "%s/{from}/{msg_id}/{reply|refuse|done}",
+                        MSG_PREFIX, SEARCH_PATH, MSG_PREFIX, INBOX_PREFIX, INBOX_PREFIX);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -616,17 +1286,43 @@ done:
     return ok;
 }
 
-static void sleep_ms(int ms)
+/* Reads a PEM file (the TLS certificate or key) into *out (NUL-terminated,
+ * sodium_malloc'd: wiped when freed). */
+static bool read_pem(const char *path, const char *what, char **out, char *why, size_t why_len)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
+    struct stat st;
+    size_t len = 0;
+    ssize_t n;
+    char *buf;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    *out = NULL;
+    if (fd < 0) {
+        rk_why(why, why_len, "cannot open the TLS %s %s: %s", what, path, strerror(errno));
+        return false;
+    }
+    if (fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size > (1 << 20)) {
+        rk_why(why, why_len, "the TLS %s %s is empty or larger than 1 MiB", what, path);
+        close(fd);
+        return false;
+    }
+    buf = sodium_malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        rk_why(why, why_len, "out of memory reading the TLS %s", what);
+        close(fd);
+        return false;
+    }
+    while (len < (size_t)st.st_size && (n = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+        len += (size_t)n;
+    close(fd);
+    buf[len] = '\0';
+    if (strstr(buf, "-----BEGIN ") == NULL) {
+        rk_why(why, why_len, "the TLS %s %s is not in PEM format (-----BEGIN ...)", what, path);
+        sodium_free(buf);
+        return false;
+    }
+    *out = buf;
+    return true;
 }
 
 int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_t *stop)
@@ -635,16 +1331,39 @@ int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_
     struct sockaddr_storage ss;
     socklen_t ss_len = 0, got_len = sizeof ss;
     struct MHD_Daemon *d = NULL;
-    char why[512] = "", address[160], host[64];
+    char why[512] = "", address[160], host[64], *cert = NULL, *key = NULL;
     int fd = -1, one = 1, rc = 1;
-    bool is_unix;
+    bool is_unix, tls = cfg->tls_cert != NULL || cfg->tls_key != NULL;
     uint64_t next = 0;
+    pthread_condattr_t ca;
+    unsigned flags;
 
     memset(&s, 0, sizeof s);
     s.agent = a;
     s.cfg = cfg;
     s.body_max = cfg->body_max ? cfg->body_max : RK_HTTP_BODY_MAX_DEFAULT;
+    s.lease_ms = (uint64_t)(cfg->lease_s > 0 ? cfg->lease_s : RK_HTTP_LEASE_DEFAULT) * 1000u;
     pthread_mutex_init(&s.lock, NULL);
+    pthread_mutex_init(&s.klock, NULL);
+    pthread_mutex_init(&s.qlock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s.served, &ca);
+    pthread_cond_init(&s.arrived, &ca);
+    pthread_condattr_destroy(&ca);
+    if (tls && (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
+        rk_why(why, sizeof why, "HTTPS needs both --tls-cert FILE and --tls-key FILE");
+        goto fail;
+    }
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        rk_why(why, sizeof why,
+               "this libmicrohttpd was built without TLS: --tls-cert/--tls-key cannot be served (use a "
+               "libmicrohttpd built with GnuTLS, or serve plain HTTP on loopback or a Unix socket)");
+        goto fail;
+    }
+    if (tls && (!read_pem(cfg->tls_cert, "certificate", &cert, why, sizeof why) ||
+                !read_pem(cfg->tls_key, "key", &key, why, sizeof why)))
+        goto fail;
     if (!parse_listen(cfg->listen, &ss, &ss_len, why, sizeof why) ||
         !read_token(&s, cfg->token_file, why, sizeof why) ||
         !rk_keystore_open(&s.keys, cfg->data_dir, KEYS_FILE, "the idempotency keys", why, sizeof why))
@@ -654,7 +1373,7 @@ int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_
         unlink(((struct sockaddr_un *)&ss)->sun_path); /* a socket left by an earlier run */
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || (!is_unix && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) ||
-        bind(fd, (struct sockaddr *)&ss, ss_len) != 0 || listen(fd, 16) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, ss_len) != 0 || listen(fd, 64) != 0 ||
         getsockname(fd, (struct sockaddr *)&ss, &got_len) != 0) {
         rk_why(why, sizeof why, "cannot listen on %s: %s", cfg->listen, strerror(errno));
         goto fail;
@@ -671,19 +1390,32 @@ int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_
         inet_ntop(AF_INET, &a4->sin_addr, host, sizeof host);
         snprintf(address, sizeof address, "%s:%u", host, (unsigned)ntohs(a4->sin_port));
     }
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                             (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-                         0, NULL, NULL, on_request, &s, MHD_OPTION_LISTEN_SOCKET, fd,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)32, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    /* A thread per connection: a long-poll waits on its own thread. */
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+            (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) | (tls ? MHD_USE_TLS : 0);
+    if (tls)
+        d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s, MHD_OPTION_LISTEN_SOCKET, fd,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_CONNECTION_LIMIT,
+                             CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30),
+                             MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+    else
+        d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s, MHD_OPTION_LISTEN_SOCKET, fd,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_CONNECTION_LIMIT,
+                             CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30),
+                             MHD_OPTION_END);
     if (d == NULL) {
-        rk_why(why, sizeof why, "cannot serve HTTP on %s (libmicrohttpd did not start)", address);
+        rk_why(why, sizeof why, "cannot serve %s on %s (libmicrohttpd did not start%s)",
+               tls ? "HTTPS" : "HTTP", address, tls ? ": is the key the certificate's, both in PEM?" : "");
         goto fail;
     }
     /* fd is the daemon's now */
-    logf_at(&s, RK_LOG_NOTICE, "serving the HTTP API on %s as %s", address, rk_agent_org(a));
+    logf_at(&s, RK_LOG_NOTICE, "serving the HTTP API on %s%s as %s", tls ? "https://" : "", address,
+            rk_agent_org(a));
     while (!*stop) {
         uint64_t now = mono_ms();
+        bool waiting;
+        struct timespec ts;
+        int ms;
         if (now >= next) {
             bool connected;
             pthread_mutex_lock(&s.lock);
@@ -691,10 +1423,27 @@ int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_
             pthread_mutex_unlock(&s.lock);
             next = mono_ms() + (connected ? FLUSH_EVERY_MS : CONNECT_EVERY_MS);
         }
-        sleep_ms(200);
+        serve_waiters(&s);
+        /* Asleep without the agent's lock; a new long-poll wakes it. */
+        pthread_mutex_lock(&s.qlock);
+        waiting = false;
+        for (waiter_t *w = s.waiters; w != NULL; w = w->next)
+            waiting = waiting || w->ev == NULL;
+        ms = waiting ? BUSY_MS : IDLE_MS;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)ms * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        if (!*stop)
+            (void)pthread_cond_timedwait(&s.arrived, &s.qlock, &ts);
+        pthread_mutex_unlock(&s.qlock);
     }
     logf_at(&s, RK_LOG_NOTICE, "stopping the HTTP API");
     rc = 0;
+    pthread_mutex_lock(&s.qlock);
+    s.stopping = true;
+    pthread_cond_broadcast(&s.served);
+    pthread_mutex_unlock(&s.qlock);
     MHD_stop_daemon(d);
     if (is_unix)
         unlink(((struct sockaddr_un *)&ss)->sun_path);
@@ -704,8 +1453,19 @@ fail:
     if (fd >= 0)
         close(fd);
 done:
+    if (s.keys.env != NULL)
+        (void)mdb_env_sync(s.keys.env, 1); /* the Idempotency-Keys recorded without a flush */
     rk_keystore_close(&s.keys);
+    free(s.leases);
+    pthread_cond_destroy(&s.served);
+    pthread_cond_destroy(&s.arrived);
+    pthread_mutex_destroy(&s.qlock);
     pthread_mutex_destroy(&s.lock);
+    pthread_mutex_destroy(&s.klock);
     sodium_memzero(s.token_hash, sizeof s.token_hash);
+    if (cert != NULL)
+        sodium_free(cert);
+    if (key != NULL)
+        sodium_free(key);
     return rc;
 }

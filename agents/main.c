@@ -1706,6 +1706,9 @@ enum {
     OPT_OUT,
     OPT_LISTEN,
     OPT_TOKEN_FILE,
+    OPT_LEASE,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
     OPT_NUMBER_RULE,
     OPT_NEW_PERSON_FILE,
     OPT_EXEC_TIMEOUT,
@@ -1781,6 +1784,13 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
                     NULL, -1, 0},
     [OPT_TOKEN_FILE] = {"token-file", 0, "FILE", "http: the bearer token every request must carry (one line)",
                         NULL, -1, 0},
+    [OPT_LEASE] = {"lease", 0, "SECS",
+                   "http: a message GET /v1/inbox handed out and not answered\nwithin SECS is handed out "
+                   "again (default 300)",
+                   NULL, -1, 0},
+    [OPT_TLS_CERT] = {"tls-cert", 0, "FILE", "http: serve HTTPS with this PEM certificate (with --tls-key)",
+                      NULL, -1, 0},
+    [OPT_TLS_KEY] = {"tls-key", 0, "FILE", "http: the PEM private key of --tls-cert", NULL, -1, 0},
     [OPT_NUMBER_RULE] = {"number-rule", 0, "RULE",
                          "what a resident's number must be: mynumber (default; 12\n"
                          "digits with a valid check digit, full-width digits, spaces\nand hyphens "
@@ -1824,7 +1834,7 @@ static const int serve_opts[] = {OPT_EXEC,         OPT_EXEC_TIMEOUT, OPT_EXEC_PA
 static const int reply_opts[] = {OPT_FROM, OPT_TO_MSG, OPT_PAYLOAD, OPT_REFUSE, -1};
 static const int status_opts[] = {OPT_PERSON, OPT_PERSON_FILE, OPT_ALL, -1};
 static const int receipt_opts[] = {OPT_OUT, -1};
-static const int http_opts[] = {OPT_LISTEN, OPT_TOKEN_FILE, -1};
+static const int http_opts[] = {OPT_LISTEN, OPT_TOKEN_FILE, OPT_LEASE, OPT_TLS_CERT, OPT_TLS_KEY, -1};
 static const int spool_opts[] = {OPT_SPOOL_DIR, -1};
 
 /* What a command's handler gets: the options, and room for the number
@@ -2255,11 +2265,23 @@ static int run_http(const rk_cli_args_t *a, void *ctx)
         return usage_error("http needs --listen ADDR and --token-file FILE");
     if (!rk_http_listen_valid(a->value[OPT_LISTEN], why, sizeof why))
         return usage_error("%s", why);
+    memset(&cfg, 0, sizeof cfg);
+    if (a->value[OPT_LEASE] != NULL) {
+        unsigned long long count;
+        if (!rk_cli_parse_count(a->value[OPT_LEASE], 86400, &count))
+            return usage_error("--lease takes a whole number of seconds from 1 to 86400, not \"%s\"",
+                               a->value[OPT_LEASE]);
+        cfg.lease_s = (unsigned)count;
+    }
+    if ((a->value[OPT_TLS_CERT] == NULL) != (a->value[OPT_TLS_KEY] == NULL))
+        return usage_error("HTTPS needs both --tls-cert FILE and --tls-key FILE");
+    cfg.tls_cert = a->value[OPT_TLS_CERT];
+    cfg.tls_key = a->value[OPT_TLS_KEY];
     if ((rc = check_needs(&r->o, "http", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
         return rc;
-    if ((rc = open_for_send(&r->o, false, &agent)) != 0)
+    /* A receiver: GET /v1/inbox hands out what is delivered. */
+    if ((rc = open_for_send(&r->o, true, &agent)) != 0)
         return rc;
-    memset(&cfg, 0, sizeof cfg);
     cfg.listen = a->value[OPT_LISTEN];
     cfg.token_file = a->value[OPT_TOKEN_FILE];
     cfg.data_dir = r->o.data;
@@ -2364,12 +2386,15 @@ static const rk_cli_cmd_t cli_commands[] = {
      receipt_opts, run_receipt},
     {"disclose", "", "(municipalities) the routing-log entries about NUMBER", NUMBER_HELP, person_opts,
      run_disclose},
-    {"http", "--listen ADDR --token-file FILE",
-     "serve the local HTTP/JSON API (POST /v1/messages, GET /v1/messages/ID)",
+    {"http", "--listen ADDR --token-file FILE [--lease SECS] [--tls-cert FILE --tls-key FILE]",
+     "serve the local HTTP/JSON API: send, follow, receive and answer messages",
      "A local gateway for systems that do not link C: every request needs the header\n"
      "Authorization: Bearer TOKEN (TOKEN: the token file's line); POST /v1/messages sends\n"
      "{\"to\",\"type\",\"person\",\"payload\"} with an Idempotency-Key header; GET\n"
-     "/v1/messages/ID tells its state.  Pending messages are re-sent.  See README.md.\n",
+     "/v1/messages/ID tells its state; POST /v1/messages/search {\"person\"} lists those\n"
+     "about a person; GET /v1/inbox?wait=SECS hands out the next delivered message,\n"
+     "answered with POST /v1/inbox/FROM/MSGID/reply, /refuse or /done.  Pending messages\n"
+     "are re-sent.  --tls-cert and --tls-key serve HTTPS.  See README.md.\n",
      http_opts, run_http},
     {"spool", "--spool-dir DIR", "send the message files a batch system drops in DIR/out",
      "A batch system writes DIR/out/NAME.json.tmp and renames it to DIR/out/NAME.json\n"

@@ -30,6 +30,7 @@
 #include "keys.h"
 #include "load.h"
 #include "mqtt.h"
+#include "httpsend.h"
 #include "proc.h"
 #include "scale.h"
 #include "stats.h"
@@ -65,6 +66,7 @@ typedef struct bench {
     bench_load_t *bg[2];   /* the background load for latency under heavy load */
     bench_load_t *enr;     /* enrollment and first contact: one municipality, one utility */
     bench_agents_t *ag;    /* real agents: the latency pair, the movers, the utilities */
+    bench_httpsend_t *hs;  /* "http send": the agent's HTTP API against the library */
     bench_proc_t *srv[3];  /* hub, forwarder, mosquitto */
     bench_mqtt_t *mq;      /* mosquitto's clients, NULL if not measured */
     figure_t fig[MAX_FIGURES];
@@ -931,6 +933,25 @@ static int agent_moves(bench_t *b)
     return 0;
 }
 
+/* "http send": messages/s through renkei-agent http beside rk_agent_send. */
+static int http_send(bench_t *b)
+{
+    char why[512] = "", pub[PATH_MAX], logp[PATH_MAX];
+    for (size_t r = 0; r < b->o.repeat; r++) {
+        double http = 0, lib = 0;
+        if (bench_httpsend_run(b->hs, b->o.bin, b->hub_ep, path_in(b, pub, sizeof pub, "keys/hub.pub"),
+                               path_in(b, logp, sizeof logp, "http.log"), b->o.quick ? 200 : 2000, 4, &http,
+                               &lib, why, sizeof why) != 0) {
+            fprintf(stderr, "renkei-bench: http send: %s\n", why);
+            return -1;
+        }
+        record(b, "http_send_per_s", "agent HTTP API: sends/s (4 keep-alive clients)", "msg/s", http);
+        record(b, "library_send_per_s", "agent library: sends/s (rk_agent_send)", "msg/s", lib);
+        fprintf(stderr, "  http send: %.0f msg/s via HTTP, %.0f msg/s via the library\n", http, lib);
+    }
+    return 0;
+}
+
 /* One table size: P persons (rounded up to a multiple of the senders),
  * each known to one municipality and two utilities, loaded through the
  * store, then the real hub started on it and timed passes with persons
@@ -1177,6 +1198,11 @@ static const char *const notes[] = {
     "before the request is sealed until the reply is decrypted and handed out.  Heavy load: "
     "the same background load as the raw clients' heavy figures.  The raw clients' figures "
     "(hub, bare forwarder) are the floor the agents' are read against.",
+    "HTTP send: one municipality sends notices (512 B class, no reply) to a utility, first with "
+    "the agent library (rk_agent_send, one after another), then with the same data directory "
+    "served by renkei-agent http, 4 client threads each on one keep-alive connection POSTing "
+    "/v1/messages (own Idempotency-Key each); every message is committed to the outbox and "
+    "ACCEPTED by the hub before its answer in both.",
     "Move scenario: N movers (--movers), each an origin and a destination municipality of its "
     "own (an agent's data directory opens once per process, and an organization has one "
     "receiving connection), and three utilities (power, gas, water), each one agent in a "
@@ -1254,6 +1280,7 @@ static const ratio_t ratios[] = {
      "agents_heavy_latency_p99_us", "hub_heavy_latency_p99_us"},
     {"hub_over_disk_floor_latency_p50", "hub request/reply p50 / durable floor p50",
      "hub_latency_p50_us", "disk_durable_rr_floor_p50_us"},
+    {"http_over_library_send", "agent sends/s: HTTP API / library", "http_send_per_s", "library_send_per_s"},
 };
 
 static void print_table(bench_t *b, const char *model, long cores)
@@ -1476,6 +1503,15 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
             if (register_org(b, bench_agents_org_name(b->ag, i), bench_agents_org_kind(b->ag, i),
                              "hub") != 0)
                 return -1;
+        b->hs = bench_httpsend_new(keys, path_in(b, data, sizeof data, "httpsend"), why, sizeof why);
+        if (b->hs == NULL) {
+            fprintf(stderr, "renkei-bench: http send: %s\n", why);
+            return -1;
+        }
+        for (int i = 0; i < 2; i++)
+            if (register_org(b, bench_httpsend_org_name(b->hs, i), bench_httpsend_org_kind(b->hs, i),
+                             "hub") != 0)
+                return -1;
     }
     return 0;
 }
@@ -1485,6 +1521,7 @@ static void teardown(bench_t *b)
     bench_mqtt_destroy(&b->mq);
     bench_load_destroy(&b->enr);
     bench_agents_destroy(&b->ag);
+    bench_httpsend_destroy(&b->hs);
     for (int w = 0; w < 2; w++) {
         bench_load_destroy(&b->load[w]);
         bench_load_destroy(&b->bg[w]);
@@ -1530,6 +1567,8 @@ int main(int argc, char **argv)
     if (start_servers(&b, hub_pk, fwd_pk) != 0 || start_mosquitto(&b) != 0 ||
         throughput(&b) != 0 || disk_floor(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0 ||
         enroll_rates(&b, hub_pk) != 0 || agent_moves(&b) != 0)
+        goto done;
+    if (http_send(&b) != 0)
         goto done;
     /* The tables get their own hubs: stop the main one (and the baselines)
      * so that they do not share the machine with it. */
