@@ -377,6 +377,7 @@ static const char *in_state_name(rk_inbox_state s)
     case RK_IN_NEW: return "NEW";
     case RK_IN_CLAIMED: return "CLAIMED";
     case RK_IN_DONE: return "DONE";
+    case RK_IN_DEAD: return "DEAD";
     }
     return "UNKNOWN";
 }
