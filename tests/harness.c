@@ -1021,7 +1021,14 @@ it_proc_t *it_spawn(it_env_t *env, const char *prog, const char *const *args, co
     unsigned k = ++env->runs;
     size_t n = 0;
 
-    snprintf(exe, sizeof exe, "%s/%s", env->bin, prog);
+    if (prog[0] == '/') {
+        /* another program (e.g. /usr/bin/python3): its files are named by
+         * its base name */
+        snprintf(exe, sizeof exe, "%s", prog);
+        prog = strrchr(prog, '/') + 1;
+    } else {
+        snprintf(exe, sizeof exe, "%s/%s", env->bin, prog);
+    }
     argv[n++] = exe;
     for (size_t i = 0; args != NULL && args[i] != NULL && n < IT_MAX_ARGS; i++)
         argv[n++] = args[i];

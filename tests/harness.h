@@ -192,8 +192,9 @@ int it_move_run(it_env_t *env, it_move_t *m, char *why, size_t why_len);
 /* ------------------------------------------------------------------ chaos
  * Processes started, killed and restarted at will. */
 
-/* Starts BIN_DIR/prog with args (NULL-terminated) in the background, its
- * output in run/NNNN-PROG-LABEL.out/.err.  NULL on failure. */
+/* Starts BIN_DIR/prog (or prog itself when it is an absolute path) with
+ * args (NULL-terminated) in the background, its output in
+ * run/NNNN-PROG-LABEL.out/.err.  NULL on failure. */
 it_proc_t *it_spawn(it_env_t *env, const char *prog, const char *const *args, const char *label);
 /* true while p has not exited. */
 bool it_proc_running(it_proc_t *p);
