@@ -33,6 +33,7 @@
 #include "proc.h"
 #include "scale.h"
 #include "stats.h"
+#include "webhook.h"
 
 #define MAX_FIGURES 80
 #define MAX_SCALE 8
@@ -65,6 +66,7 @@ typedef struct bench {
     bench_load_t *bg[2];   /* the background load for latency under heavy load */
     bench_load_t *enr;     /* enrollment and first contact: one municipality, one utility */
     bench_agents_t *ag;    /* real agents: the latency pair, the movers, the utilities */
+    bench_webhook_t *wh;   /* serve --webhook and its library baseline */
     bench_proc_t *srv[3];  /* hub, forwarder, mosquitto */
     bench_mqtt_t *mq;      /* mosquitto's clients, NULL if not measured */
     figure_t fig[MAX_FIGURES];
@@ -931,6 +933,26 @@ static int agent_moves(bench_t *b)
     return 0;
 }
 
+/* Deliveries/s through serve --webhook beside the library taking them. */
+static int webhook_rates(bench_t *b)
+{
+    char why[512] = "";
+    for (size_t r = 0; r < b->o.repeat; r++) {
+        bench_webhook_rates_t w;
+        if (bench_webhook_run(b->wh, b->hub_ep, b->o.quick ? 300 : 3000, &w, why, sizeof why) != 0) {
+            fprintf(stderr, "renkei-bench: webhook: %s\n", why);
+            return -1;
+        }
+        record(b, "webhook_deliveries_per_s", "agents: deliveries/s via serve --webhook", "1/s", w.webhook_per_s);
+        record(b, "library_deliveries_per_s", "agents: deliveries/s via the library (recv, done)", "1/s",
+               w.library_per_s);
+        record_ratio(b, "webhook_vs_library", "serve --webhook / library receive", w.webhook_per_s / w.library_per_s);
+        fprintf(stderr, "  deliveries: %.0f/s via serve --webhook, %.0f/s via the library\n", w.webhook_per_s,
+                w.library_per_s);
+    }
+    return 0;
+}
+
 /* One table size: P persons (rounded up to a multiple of the senders),
  * each known to one municipality and two utilities, loaded through the
  * store, then the real hub started on it and timed passes with persons
@@ -1476,6 +1498,14 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
             if (register_org(b, bench_agents_org_name(b->ag, i), bench_agents_org_kind(b->ag, i),
                              "hub") != 0)
                 return -1;
+        b->wh = bench_webhook_new(keys, path_in(b, data, sizeof data, "webhook"), pub, b->o.bin, why, sizeof why);
+        if (b->wh == NULL) {
+            fprintf(stderr, "renkei-bench: webhook: %s\n", why);
+            return -1;
+        }
+        for (size_t i = 0; i < 2; i++)
+            if (register_org(b, bench_webhook_org_name(b->wh, i), bench_webhook_org_kind(b->wh, i), "hub") != 0)
+                return -1;
     }
     return 0;
 }
@@ -1485,6 +1515,7 @@ static void teardown(bench_t *b)
     bench_mqtt_destroy(&b->mq);
     bench_load_destroy(&b->enr);
     bench_agents_destroy(&b->ag);
+    bench_webhook_destroy(&b->wh);
     for (int w = 0; w < 2; w++) {
         bench_load_destroy(&b->load[w]);
         bench_load_destroy(&b->bg[w]);
@@ -1529,7 +1560,7 @@ int main(int argc, char **argv)
         goto done;
     if (start_servers(&b, hub_pk, fwd_pk) != 0 || start_mosquitto(&b) != 0 ||
         throughput(&b) != 0 || disk_floor(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0 ||
-        enroll_rates(&b, hub_pk) != 0 || agent_moves(&b) != 0)
+        enroll_rates(&b, hub_pk) != 0 || agent_moves(&b) != 0 || webhook_rates(&b) != 0)
         goto done;
     /* The tables get their own hubs: stop the main one (and the baselines)
      * so that they do not share the machine with it. */
