@@ -1208,6 +1208,12 @@ static const char *const notes[] = {
     "complete when the origin has that reply, so every reply is in.  One move in flight per "
     "origin; persons enrolled at the origin before the clock; every reply is marked done; all "
     "payloads 512 B.  Replies/s counts the four replies of each move.",
+    "Webhook: one sender agent queues N notices (300 with --quick, else 3000) at the hub for "
+    "a utility that is offline; then the utility takes them, timed from its first delivery to "
+    "its last: once with the agent library in this process (recv, done: the baseline), once "
+    "with renkei-agent serve --webhook (default --webhook-parallel 4) POSTing each to a "
+    "minimal back office here (libmicrohttpd, answering {}: taken).  Each delivery is three "
+    "durable commits either way (arrived, claimed, done).",
     "CPU per message: user+system time of the server process (/proc/PID/stat) over a pass, "
     "divided by its messages; the resolution is one clock tick (10 ms) per pass.  The "
     "generator+sink figure is this process's own CPU over the pass, envelope building "
