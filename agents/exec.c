@@ -43,16 +43,6 @@ typedef struct run {
     uint64_t deadline_ms; /* when it is killed */
 } run;
 
-static void hex16(const uint8_t b[16], char out[33])
-{
-    static const char d[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[(size_t)2 * i] = d[b[i] >> 4];
-        out[(size_t)2 * i + 1] = d[b[i] & 15];
-    }
-    out[32] = '\0';
-}
-
 static void close_fd(int *fd)
 {
     if (*fd >= 0)
@@ -97,11 +87,11 @@ static char *env_entry(const char *name, const char *value)
 /* The environment for the command: ours, minus stale RENKEI_* message
  * variables, plus this message's.  *first_own is where the entries this
  * function allocated begin. */
-static char **build_envp(const rk_event *ev, size_t *first_own)
+static char **build_envp(const rk_event *ev, const char *msg_hex, size_t *first_own)
 {
     static const char *const names[] = {"RENKEI_FROM", "RENKEI_TYPE", "RENKEI_MSG_ID", "RENKEI_CODE",
                                         "RENKEI_FIRST_CONTACT"};
-    char msg[33], code[33];
+    char code[RK_CODE_TEXT_LEN + 1];
     const char *values[5];
     size_t n = 0, k = 0;
     char **envp;
@@ -122,11 +112,10 @@ static char **build_envp(const rk_event *ev, size_t *first_own)
             envp[k++] = *e;
     }
     *first_own = k;
-    hex16(ev->msg_id, msg);
-    hex16(ev->code, code);
+    rk_code_to_text(ev->code, code);
     values[0] = ev->from;
     values[1] = ev->type;
-    values[2] = msg;
+    values[2] = msg_hex;
     values[3] = code;
     values[4] = ev->first_contact ? "1" : "0";
     for (size_t i = 0; i < 5; i++) {
@@ -150,7 +139,7 @@ static bool exec_start(handler_backend *be, handler_job *j, char *why, size_t wh
     run *r = calloc(1, sizeof *r);
     pid_t pid;
 
-    if (r == NULL || (r->envp = build_envp(j->ev, &r->first_own)) == NULL) {
+    if (r == NULL || (r->envp = build_envp(j->ev, j->msg_hex, &r->first_own)) == NULL) {
         snprintf(why, why_len, "out of memory preparing the command");
         goto fail;
     }
@@ -209,35 +198,9 @@ static void read_out(run *r)
         close_fd(&r->out_fd);
         return;
     }
-    if (r->overflow)
-        goto done;
-    if (r->out_len + (size_t)n > OUT_MAX) {
-        /* Too much: stop collecting; the attempt fails when it ends. */
+    /* Too much (or no memory): stop collecting; the attempt fails when it ends. */
+    if (!r->overflow && !handler_append(&r->out, &r->out_len, &r->out_cap, tmp, (size_t)n, OUT_MAX))
         r->overflow = true;
-        goto done;
-    }
-    if (r->out_len + (size_t)n + 1 > r->out_cap) {
-        size_t cap = r->out_cap ? r->out_cap : 4096;
-        char *bigger;
-        while (cap < r->out_len + (size_t)n + 1)
-            cap *= 2;
-        bigger = malloc(cap);
-        if (bigger == NULL) {
-            r->overflow = true;
-            goto done;
-        }
-        if (r->out != NULL) {
-            memcpy(bigger, r->out, r->out_len);
-            sodium_memzero(r->out, r->out_cap);
-            free(r->out);
-        }
-        r->out = bigger;
-        r->out_cap = cap;
-    }
-    memcpy(r->out + r->out_len, tmp, (size_t)n);
-    r->out_len += (size_t)n;
-    r->out[r->out_len] = '\0';
-done:
     sodium_memzero(tmp, sizeof tmp);
 }
 

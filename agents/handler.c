@@ -33,14 +33,29 @@ static void plog(const handler_pool_t *p, int level, const char *fmt, ...)
     va_end(ap);
 }
 
-static void hex16(const uint8_t b[16], char out[33])
+bool handler_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n, size_t max)
 {
-    static const char d[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[(size_t)2 * i] = d[b[i] >> 4];
-        out[(size_t)2 * i + 1] = d[b[i] & 15];
+    if (*len + n > max)
+        return false;
+    if (*len + n + 1 > *cap) {
+        size_t grown = *cap ? *cap : 4096;
+        char *bigger;
+        while (grown < *len + n + 1)
+            grown *= 2;
+        if ((bigger = malloc(grown)) == NULL)
+            return false;
+        if (*buf != NULL) {
+            memcpy(bigger, *buf, *len);
+            sodium_memzero(*buf, *cap);
+            free(*buf);
+        }
+        *buf = bigger;
+        *cap = grown;
     }
-    out[32] = '\0';
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return true;
 }
 
 static void wipe_body(handler_job *j)
@@ -111,7 +126,7 @@ bool handler_pool_add(handler_pool_t *p, rk_event *ev, char *input)
         j->ev = ev;
         j->input = input;
         j->in_len = strlen(input);
-        hex16(ev->msg_id, j->msg_hex);
+        rk_code_to_text(ev->msg_id, j->msg_hex);
         /* Failed before (also before a restart): the count goes on, and
          * the next try waits as it was planned (at most the longest
          * back-off from now). */
@@ -265,7 +280,7 @@ static bool settle(handler_pool_t *p, handler_job *j, rk_agent_t *a)
     err = rk_agent_reply(a, j->ev, (const uint8_t *)j->body, j->body_len, reply_id, &result, why, sizeof why);
     if (err == RK_AGENT_EPENDING) {
         char reply_hex[33];
-        hex16(reply_id, reply_hex);
+        rk_code_to_text(reply_id, reply_hex);
         plog(p, RK_LOG_ERR,
              "the reply to message %s from %s is kept in the outbox (msg %s) and re-sent automatically: %s",
              j->msg_hex, j->ev->from, reply_hex, why);

@@ -111,4 +111,10 @@ bool handler_pool_add(handler_pool_t *p, rk_event *ev, char *input);
  * attempt or DEAD). */
 void handler_pool_step(handler_pool_t *p, rk_agent_t *a, int wait_ms);
 
+/* Appends data[0:n] to the NUL-terminated buffer *buf (*len bytes used,
+ * *cap allocated), growing it (the old one wiped) as needed.  false, with
+ * nothing appended, if it would hold more than max bytes or memory runs
+ * out: the back end's attempt fails then. */
+bool handler_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n, size_t max);
+
 #endif /* RENKEI_AGENTS_HANDLER_H */

@@ -1491,52 +1491,85 @@ rk_agent_err rk_mailbox_in_done(rk_mailbox_t *mb, const char *from, const uint8_
     return finish(txn, rc, changed, "marking a message done", why, why_len);
 }
 
+/* Inbox keys collected under a cursor, to be changed after it: no writes
+ * under a cursor. */
+typedef struct key_list {
+    uint8_t (*keys)[IN_KEY_MAX];
+    size_t *lens;
+    size_t n, cap;
+} key_list;
+
+static void key_list_free(key_list *l)
+{
+    free(l->keys);
+    free(l->lens);
+    memset(l, 0, sizeof *l);
+}
+
+/* The keys of dbi (inbox keys: inbox.claimed, or the inbox itself) whose
+ * readable inbox record pick says yes to.  0, ENOMEM or an LMDB error. */
+static int collect_keys(rk_mailbox_t *mb, MDB_txn *txn, MDB_dbi dbi, bool (*pick)(const rk_inbox_entry *e),
+                        key_list *l)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc;
+
+    memset(l, 0, sizeof *l);
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+        return rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        rk_inbox_entry e;
+        if (k.mv_size > IN_KEY_MAX || in_read(mb, txn, &k, &e, false, NULL, 0) != 0 || !pick(&e))
+            continue;
+        if (l->n == l->cap) {
+            size_t ncap = l->cap ? l->cap * 2 : 8;
+            void *bk = realloc(l->keys, ncap * sizeof *l->keys);
+            if (bk != NULL)
+                l->keys = bk;
+            void *bl = bk != NULL ? realloc(l->lens, ncap * sizeof *l->lens) : NULL;
+            if (bl == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            l->lens = bl;
+            l->cap = ncap;
+        }
+        memcpy(l->keys[l->n], k.mv_data, k.mv_size);
+        l->lens[l->n++] = k.mv_size;
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+        key_list_free(l);
+        return rc;
+    }
+    return 0;
+}
+
+static bool claim_is_stale(const rk_inbox_entry *e)
+{
+    return !(e->state == RK_IN_CLAIMED && rk_mailbox_pid_alive(e->pid));
+}
+
+static bool is_dead(const rk_inbox_entry *e)
+{
+    return e->state == RK_IN_DEAD;
+}
+
 rk_agent_err rk_mailbox_in_release_stale(rk_mailbox_t *mb, size_t *released, char *why, size_t why_len)
 {
     MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    uint8_t (*keys)[IN_KEY_MAX] = NULL;
-    size_t *lens = NULL, nkeys = 0, cap = 0, count = 0;
+    key_list l;
+    size_t count = 0;
     int rc;
 
     if (released != NULL)
         *released = 0;
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
         return lmdb_fail(rc, "releasing stale claims", why, why_len);
-    if ((rc = mdb_cursor_open(txn, mb->in_claimed, &cur)) != 0) {
-        mdb_txn_abort(txn);
-        return lmdb_fail(rc, "releasing stale claims", why, why_len);
-    }
-    /* First collect the stale ones, then change them: no writes under the
-     * cursor. */
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        rk_inbox_entry e;
-        if (k.mv_size > IN_KEY_MAX || in_read(mb, txn, &k, &e, false, NULL, 0) != 0)
-            continue;
-        if (e.state == RK_IN_CLAIMED && rk_mailbox_pid_alive(e.pid))
-            continue;
-        if (nkeys == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            void *bk = realloc(keys, ncap * sizeof *keys);
-            if (bk != NULL)
-                keys = bk;
-            void *bl = bk != NULL ? realloc(lens, ncap * sizeof *lens) : NULL;
-            if (bl == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-            lens = bl;
-            cap = ncap;
-        }
-        memcpy(keys[nkeys], k.mv_data, k.mv_size);
-        lens[nkeys++] = k.mv_size;
-    }
-    mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-    for (size_t i = 0; rc == 0 && i < nkeys; i++) {
-        MDB_val ik = {lens[i], keys[i]};
+    rc = collect_keys(mb, txn, mb->in_claimed, claim_is_stale, &l);
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        MDB_val ik = {l.lens[i], l.keys[i]};
         rk_inbox_entry e;
         rc = in_read(mb, txn, &ik, &e, false, NULL, 0);
         if (rc == 0 && e.state == RK_IN_CLAIMED) {
@@ -1549,11 +1582,13 @@ rk_agent_err rk_mailbox_in_release_stale(rk_mailbox_t *mb, size_t *released, cha
                 rc = 0;
         }
     }
-    free(keys);
-    free(lens);
     if (rc == 0 && released != NULL)
         *released = count;
-    return finish(txn, rc, nkeys > 0, "releasing stale claims", why, why_len);
+    {
+        bool changed = l.n > 0;
+        key_list_free(&l);
+        return finish(txn, rc, changed, "releasing stale claims", why, why_len);
+    }
 }
 
 /* An attempt's error as kept: printable ASCII, cut to its field. */
@@ -1625,10 +1660,7 @@ rk_agent_err rk_mailbox_in_retry(rk_mailbox_t *mb, const char *from, const uint8
                                  size_t *n, char *why, size_t why_len)
 {
     MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    uint8_t (*keys)[IN_KEY_MAX] = NULL;
-    size_t *lens = NULL, nkeys = 0, cap = 0;
+    key_list l;
     int rc;
 
     if (n != NULL)
@@ -1649,47 +1681,19 @@ rk_agent_err rk_mailbox_in_retry(rk_mailbox_t *mb, const char *from, const uint8
             *n = 1;
         return finish(txn, rc, true, "retrying a message", why, why_len);
     }
-    /* Every DEAD entry: collect the keys first, no writes under the cursor. */
-    if ((rc = mdb_cursor_open(txn, mb->in, &cur)) != 0) {
-        mdb_txn_abort(txn);
-        return lmdb_fail(rc, "retrying messages", why, why_len);
-    }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        rk_inbox_entry e;
-        if (k.mv_size > IN_KEY_MAX)
-            continue;
-        if ((rc = in_decode(&v, &e, false, why, why_len)) != 0)
-            break;
-        if (e.state != RK_IN_DEAD)
-            continue;
-        if (nkeys == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            void *bk = realloc(keys, ncap * sizeof *keys);
-            if (bk != NULL)
-                keys = bk;
-            void *bl = bk != NULL ? realloc(lens, ncap * sizeof *lens) : NULL;
-            if (bl == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-            lens = bl;
-            cap = ncap;
-        }
-        memcpy(keys[nkeys], k.mv_data, k.mv_size);
-        lens[nkeys++] = k.mv_size;
-    }
-    mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-    for (size_t i = 0; rc == 0 && i < nkeys; i++) {
-        MDB_val ik = {lens[i], keys[i]};
+    /* Every DEAD entry. */
+    rc = collect_keys(mb, txn, mb->in, is_dead, &l);
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        MDB_val ik = {l.lens[i], l.keys[i]};
         rc = in_revive(mb, txn, &ik, why, why_len);
     }
-    free(keys);
-    free(lens);
     if (rc == 0 && n != NULL)
-        *n = nkeys;
-    return finish(txn, rc, nkeys > 0, "retrying messages", why, why_len);
+        *n = l.n;
+    {
+        bool changed = l.n > 0;
+        key_list_free(&l);
+        return finish(txn, rc, changed, "retrying messages", why, why_len);
+    }
 }
 
 static int by_order(const void *pa, const void *pb)

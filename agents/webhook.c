@@ -70,30 +70,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
     call *c = ctx;
     size_t n = size * nmemb;
-    if (c->overflow || c->resp_len + n > BODY_MAX) {
+    /* Too much (or no memory): read on, keep nothing; the attempt fails. */
+    if (!c->overflow && !handler_append(&c->resp, &c->resp_len, &c->resp_cap, data, n, BODY_MAX))
         c->overflow = true;
-        return n; /* read on, keep nothing: the attempt fails */
-    }
-    if (c->resp_len + n + 1 > c->resp_cap) {
-        size_t cap = c->resp_cap ? c->resp_cap : 1024;
-        char *bigger;
-        while (cap < c->resp_len + n + 1)
-            cap *= 2;
-        if ((bigger = malloc(cap)) == NULL) {
-            c->overflow = true;
-            return n;
-        }
-        if (c->resp != NULL) {
-            memcpy(bigger, c->resp, c->resp_len);
-            sodium_memzero(c->resp, c->resp_cap);
-            free(c->resp);
-        }
-        c->resp = bigger;
-        c->resp_cap = cap;
-    }
-    memcpy(c->resp + c->resp_len, data, n);
-    c->resp_len += n;
-    c->resp[c->resp_len] = '\0';
     return n;
 }
 

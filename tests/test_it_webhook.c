@@ -10,9 +10,7 @@
  * is answered exactly once, and the back office never saw the person's
  * number.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -103,31 +100,12 @@ typedef struct fixture {
     int replies; /* requests answered with a reply so far */
 } fixture_t;
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static int setup(void **state)
 {
     static fixture_t fx;
-    it_run_t r;
     memset(&fx, 0, sizeof fx);
     *state = &fx;
-    if ((fx.env = it_env_new()) == NULL)
-        return -1;
-    if (it_org(fx.env, "city.x", "municipality") != 0 || it_org(fx.env, "power", "utility") != 0)
-        return -1;
-    if (it_hub_start(fx.env, NULL) != 0)
-        return -1;
-    if (it_agent(fx.env, "city.x", NUMBER "\n", &r, "enroll", NULL) != 0) {
-        fprintf(stderr, "setup: enroll failed: %s\n", r.err);
-        it_run_clear(&r);
-        return -1;
-    }
-    it_run_clear(&r);
-    if (it_person_file(fx.env, NUMBER, fx.person, sizeof fx.person) != 0)
+    if (it_city_power(&fx.env, NUMBER, fx.person, sizeof fx.person) != 0)
         return -1;
     snprintf(fx.token, sizeof fx.token, "%s", it_path(fx.env, "webhook.token"));
     snprintf(fx.script, sizeof fx.script, "%s", it_path(fx.env, "back_office.py"));
@@ -145,43 +123,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static size_t count_of(const char *hay, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = hay; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
-
-/* A fresh folder for one back office. */
-static const char *work_dir(fixture_t *fx, const char *name)
-{
-    static char dir[1024];
-    char cmd[1200];
-    snprintf(dir, sizeof dir, "%s", it_path(fx->env, name));
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
-    if (system(cmd) != 0)
-        fail_msg("cannot create %s", dir);
-    return dir;
-}
-
-/* A port nobody listens on now. */
-static int free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int port, fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
 /* Starts the back office in dir on port (0: any); its port. */
 static int back_office(fixture_t *fx, const char *dir, int port)
 {
@@ -193,7 +134,7 @@ static int back_office(fixture_t *fx, const char *dir, int port)
     for (int t = 0; t < 100 && text == NULL; t++) {
         text = it_slurp(path, NULL);
         if (text == NULL)
-            sleep_ms(100);
+            it_sleep_ms(100);
     }
     if (text == NULL)
         fail_msg("the back office did not start");
@@ -240,20 +181,6 @@ static int send_case(fixture_t *fx, const char *kase, bool no_wait, it_run_t *r,
     return st;
 }
 
-/* Waits up to timeout_s for n occurrences of needle on p's stderr. */
-static bool err_wait(it_proc_t *p, const char *needle, size_t n, int timeout_s)
-{
-    for (int t = 0; t < timeout_s * 10; t++) {
-        char *e = it_proc_err(p);
-        bool ok = count_of(e, needle) >= n;
-        free(e);
-        if (ok)
-            return true;
-        sleep_ms(100);
-    }
-    return false;
-}
-
 /* Waits up to timeout_s until city.x sees its message id ANSWERED. */
 static void wait_answered(fixture_t *fx, const char *id, int timeout_s)
 {
@@ -267,7 +194,7 @@ static void wait_answered(fixture_t *fx, const char *id, int timeout_s)
         answered = strstr(r.out, "ANSWERED") != NULL;
         if (!answered) {
             it_run_clear(&r);
-            sleep_ms(250);
+            it_sleep_ms(250);
         }
     }
     if (!answered)
@@ -282,7 +209,7 @@ static size_t lines_with(const char *dir, const char *file, const char *needle)
     size_t n;
     snprintf(path, sizeof path, "%s/%s", dir, file);
     text = it_slurp(path, NULL);
-    n = count_of(text, needle);
+    n = it_count(text, needle);
     free(text);
     return n;
 }
@@ -300,7 +227,7 @@ static size_t received(const char *dir, const char *id)
 static void test_reply_and_refusal(void **state)
 {
     fixture_t *fx = *state;
-    const char *d = work_dir(fx, "bo-answers");
+    const char *d = it_subdir(fx->env, "bo-answers");
     int port = back_office(fx, d, 0);
     it_proc_t *p = serve_webhook(fx, port, NULL);
     char id[33], path[1100], *log;
@@ -324,11 +251,11 @@ static void test_reply_and_refusal(void **state)
     snprintf(path, sizeof path, "%s/requests.log", d);
     log = it_slurp(path, NULL);
     assert_non_null(log);
-    assert_int_equal(count_of(log, "\"Authorization\": \"Bearer " TOKEN "\""), 2);
-    assert_int_equal(count_of(log, "\"Renkei-From\": \"city.x\""), 2);
-    assert_int_equal(count_of(log, "\"Renkei-Type\": \"" TYPE "\""), 2);
-    assert_int_equal(count_of(log, "\"Content-Type\": \"application/json\""), 2);
-    assert_int_equal(count_of(log, "Renkei-Msg-Id"), 2);
+    assert_int_equal(it_count(log, "\"Authorization\": \"Bearer " TOKEN "\""), 2);
+    assert_int_equal(it_count(log, "\"Renkei-From\": \"city.x\""), 2);
+    assert_int_equal(it_count(log, "\"Renkei-Type\": \"" TYPE "\""), 2);
+    assert_int_equal(it_count(log, "\"Content-Type\": \"application/json\""), 2);
+    assert_int_equal(it_count(log, "Renkei-Msg-Id"), 2);
     free(log);
 }
 
@@ -338,7 +265,7 @@ static void test_reply_and_refusal(void **state)
 static void test_garbage_dead_then_retry(void **state)
 {
     fixture_t *fx = *state;
-    const char *d = work_dir(fx, "bo-garbage");
+    const char *d = it_subdir(fx->env, "bo-garbage");
     int port = back_office(fx, d, 0);
     const char *more[] = {"--webhook-retries", "1", NULL};
     it_proc_t *p = serve_webhook(fx, port, more);
@@ -349,7 +276,7 @@ static void test_garbage_dead_then_retry(void **state)
     assert_int_equal(send_case(fx, "garbage", true, &r, id), 0);
     it_run_clear(&r);
     assert_int_equal(strlen(id), 32);
-    if (!err_wait(p, "DEAD in the inbox", 1, 30)) {
+    if (!it_err_wait(p, "DEAD in the inbox", 1, 30)) {
         err = it_proc_err(p);
         fail_msg("the request did not become DEAD: %s", err);
     }
@@ -363,7 +290,7 @@ static void test_garbage_dead_then_retry(void **state)
     assert_int_equal(it_proc_stop(p), 0);
     p = serve_webhook(fx, port, more);
     assert_non_null(p);
-    sleep_ms(1500);
+    it_sleep_ms(1500);
     assert_int_equal(received(d, id), 2);
     assert_int_equal(it_agent(fx->env, "power", NULL, &r, "status", NULL), 0);
     {
@@ -403,18 +330,19 @@ static void test_garbage_dead_then_retry(void **state)
 static void test_down_then_up_and_slow(void **state)
 {
     fixture_t *fx = *state;
-    const char *d = work_dir(fx, "bo-late");
-    int port = free_port();
+    const char *d = it_subdir(fx->env, "bo-late");
+    int port = it_free_port();
     const char *more[] = {"--webhook-timeout", "1", NULL};
     it_proc_t *p = serve_webhook(fx, port, more);
     char id[33], *err;
     it_run_t r;
 
+    assert_true(port > 0);
     assert_non_null(p);
     assert_int_equal(send_case(fx, "reply", true, &r, id), 0);
     it_run_clear(&r);
     assert_int_equal(strlen(id), 32);
-    if (!err_wait(p, "attempt 2 of 6", 1, 20)) {
+    if (!it_err_wait(p, "attempt 2 of 6", 1, 20)) {
         err = it_proc_err(p);
         fail_msg("serve did not try again while the back office was down: %s", err);
     }
@@ -447,7 +375,7 @@ static void test_down_then_up_and_slow(void **state)
 static void test_parallel(void **state)
 {
     fixture_t *fx = *state;
-    const char *d = work_dir(fx, "bo-parallel");
+    const char *d = it_subdir(fx->env, "bo-parallel");
     int port = back_office(fx, d, 0);
     const char *more[] = {"--webhook-parallel", "2", NULL};
     it_proc_t *p = serve_webhook(fx, port, more);
@@ -460,7 +388,7 @@ static void test_parallel(void **state)
         assert_int_equal(strlen(ids[i]), 32);
         it_run_clear(&r);
     }
-    if (!err_wait(p, "replied to", 6, 60))
+    if (!it_err_wait(p, "replied to", 6, 60))
         fail_msg("power did not answer the six requests");
     fx->replies += 6;
     for (int i = 0; i < 6; i++)
@@ -483,8 +411,8 @@ static void test_once_and_private(void **state)
     it_run_t r;
 
     assert_int_equal(it_agent(fx->env, "power", NULL, &r, "status", "--all", NULL), 0);
-    if (count_of(r.out, "(reply)") != (size_t)fx->replies)
-        fail_msg("power sent %zu replies, %d expected (one a request): %s", count_of(r.out, "(reply)"),
+    if (it_count(r.out, "(reply)") != (size_t)fx->replies)
+        fail_msg("power sent %zu replies, %d expected (one a request): %s", it_count(r.out, "(reply)"),
                  fx->replies, r.out);
     it_run_clear(&r);
     const char *dirs[] = {"bo-answers", "bo-garbage", "bo-late", "bo-parallel"};
