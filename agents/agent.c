@@ -2774,8 +2774,8 @@ static rk_agent_err need_inbox(rk_agent_t *a, const char *what, char *why, size_
     return RK_AGENT_ENOSTORE;
 }
 
-rk_agent_err rk_agent_attempt_failed(rk_agent_t *a, const rk_event *ev, const char *error, uint64_t next_try_ms,
-                                     uint32_t *attempts, char *why, size_t why_len)
+rk_agent_err rk_agent_attempt_failed(rk_agent_t *a, const rk_event *ev, const char *error,
+                                     uint64_t next_try_ms, uint32_t *attempts, char *why, size_t why_len)
 {
     rk_agent_err err;
     if (attempts != NULL)
@@ -2827,8 +2827,8 @@ rk_agent_err rk_agent_inbox_troubled(rk_agent_t *a, rk_inbox_status **list, size
     return RK_AGENT_OK;
 }
 
-rk_agent_err rk_agent_retry_dead(rk_agent_t *a, const char *from, const uint8_t msg_id[RK_MSGID_LEN], size_t *n,
-                                 char *why, size_t why_len)
+rk_agent_err rk_agent_retry_dead(rk_agent_t *a, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                                 size_t *n, char *why, size_t why_len)
 {
     rk_agent_err err;
     if (n != NULL)

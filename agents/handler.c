@@ -22,7 +22,8 @@ struct handler_pool {
     size_t n, cap;
 };
 
-static void plog(const handler_pool_t *p, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void plog(const handler_pool_t *p, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void plog(const handler_pool_t *p, int level, const char *fmt, ...)
 {
     va_list ap;
@@ -174,8 +175,9 @@ static bool failed(handler_pool_t *p, handler_job *j, rk_agent_t *a, const char 
     err = rk_agent_attempt_failed(a, j->ev, what, last ? 0 : rk_wall_ms() + (uint64_t)secs * 1000u, &recorded,
                                   why, sizeof why);
     if (err == RK_AGENT_ECONFLICT || err == RK_AGENT_ENOTFOUND) {
-        plog(p, RK_LOG_NOTICE, "message %s from %s was answered meanwhile (renkei-agent reply); not tried again",
-             j->msg_hex, j->ev->from);
+        plog(p, RK_LOG_NOTICE,
+             "message %s from %s was answered meanwhile (renkei-agent reply); not tried again", j->msg_hex,
+             j->ev->from);
         return true;
     }
     if (err != RK_AGENT_OK) {
@@ -192,8 +194,8 @@ static bool failed(handler_pool_t *p, handler_job *j, rk_agent_t *a, const char 
     }
     if (err != RK_AGENT_OK) {
         plog(p, RK_LOG_ERR,
-             "%s for message %s from %s failed (attempt %u of %u): %s; given up: the request stays claimed in "
-             "the inbox and is handed out again when serve restarts",
+             "%s for message %s from %s failed (attempt %u of %u): %s; given up: the request stays "
+             "claimed in the inbox and is handed out again when serve restarts",
              p->be->name, j->msg_hex, j->ev->from, (unsigned)j->attempts, (unsigned)total, what);
         return true;
     }
@@ -245,7 +247,9 @@ static bool settle(handler_pool_t *p, handler_job *j, rk_agent_t *a)
 
     if (j->verdict == HANDLER_FAIL)
         return failed(p, j, a, j->error[0] ? j->error : "it failed");
-    if (j->verdict != HANDLER_LATER && answered_elsewhere(p, j, a))
+    /* A reply or refusal must not follow one sent meanwhile; marking done
+     * what is done already changes nothing, so DONE needs no look. */
+    if ((j->verdict == HANDLER_REPLY || j->verdict == HANDLER_REFUSE) && answered_elsewhere(p, j, a))
         return true;
     switch (j->verdict) {
     case HANDLER_LATER:
@@ -256,7 +260,8 @@ static bool settle(handler_pool_t *p, handler_job *j, rk_agent_t *a)
     case HANDLER_DONE:
         err = rk_agent_done(a, j->ev, why, sizeof why);
         if (err != RK_AGENT_OK) {
-            snprintf(what, sizeof what, "it could not be marked done: %s", why[0] ? why : rk_agent_strerror(err));
+            snprintf(what, sizeof what, "it could not be marked done: %s",
+                     why[0] ? why : rk_agent_strerror(err));
             return failed(p, j, a, what);
         }
         plog(p, RK_LOG_NOTICE, "took %s message %s from %s (no reply)", j->ev->type, j->msg_hex, j->ev->from);
@@ -270,8 +275,8 @@ static bool settle(handler_pool_t *p, handler_job *j, rk_agent_t *a)
                      why[0] ? why : rk_agent_strerror(err));
             return failed(p, j, a, what);
         }
-        plog(p, RK_LOG_NOTICE, "refused %s message %s from %s (REFUSED_BY_RECIPIENT)", j->ev->type, j->msg_hex,
-             j->ev->from);
+        plog(p, RK_LOG_NOTICE, "refused %s message %s from %s (REFUSED_BY_RECIPIENT)", j->ev->type,
+             j->msg_hex, j->ev->from);
         return true;
     }
     default: break;
@@ -285,9 +290,9 @@ static bool settle(handler_pool_t *p, handler_job *j, rk_agent_t *a)
              "the reply to message %s from %s is kept in the outbox (msg %s) and re-sent automatically: %s",
              j->msg_hex, j->ev->from, reply_hex, why);
     } else if (err == RK_AGENT_EREFUSED) {
-        plog(p, RK_LOG_ERR, "the reply to message %s from %s was refused: %s: %s%s%s%s", j->msg_hex, j->ev->from,
-             rk_status_name(result.status), rk_status_text(result.status), result.detail[0] ? " (" : "",
-             result.detail, result.detail[0] ? ")" : "");
+        plog(p, RK_LOG_ERR, "the reply to message %s from %s was refused: %s: %s%s%s%s", j->msg_hex,
+             j->ev->from, rk_status_name(result.status), rk_status_text(result.status),
+             result.detail[0] ? " (" : "", result.detail, result.detail[0] ? ")" : "");
     } else if (err != RK_AGENT_OK) {
         snprintf(what, sizeof what, "its reply was not sent: %s", why[0] ? why : rk_agent_strerror(err));
         return failed(p, j, a, what);

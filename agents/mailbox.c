@@ -22,7 +22,7 @@
 #include <sodium.h>
 
 #define OUT_VERSION 0x52304f31u /* "R0O1" */
-#define IN_VERSION 0x52304932u    /* "R0I2": format 2, written */
+#define IN_VERSION 0x52304932u  /* "R0I2": format 2, written */
 #define IN_VERSION_V1 0x52304931u /* "R0I1": format 1, read */
 #define META_INBOX_NEXT "inbox.next"
 #define META_DIRECTORY "directory"
@@ -1673,8 +1673,9 @@ rk_agent_err rk_mailbox_in_retry(rk_mailbox_t *mb, const char *from, const uint8
         rc = in_revive(mb, txn, &one, why, why_len);
         if (rc == MDB_NOTFOUND || rc == -2) {
             mdb_txn_abort(txn);
-            rk_why(why, why_len, rc == -2 ? "this message is not dead (it is not waiting for a retry)"
-                                          : "this message is not in the inbox");
+            rk_why(why, why_len,
+                   rc == -2 ? "this message is not dead (it is not waiting for a retry)"
+                            : "this message is not in the inbox");
             return rc == -2 ? RK_AGENT_ECONFLICT : RK_AGENT_ENOTFOUND;
         }
         if (rc == 0 && n != NULL)

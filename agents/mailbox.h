@@ -131,8 +131,8 @@ typedef struct rk_inbox_entry {
     uint8_t reply_to[RK_MSGID_LEN];
     uint8_t sender_key[RK_KEY_LEN]; /* the sender's Ed25519 key it was verified with */
     uint8_t signature[RK_SIG_LEN];
-    uint32_t attempts;     /* failed handling attempts recorded */
-    uint64_t next_try_ms;  /* when to try it again (0: not planned) */
+    uint32_t attempts;    /* failed handling attempts recorded */
+    uint64_t next_try_ms; /* when to try it again (0: not planned) */
     char last_error[RK_ATTEMPT_ERROR_MAX + 1];
     uint8_t *core;         /* the signed core as received; owned (malloc) */
     size_t core_len;

@@ -1185,7 +1185,8 @@ static void hand_request(handler_pool_t *pool, rk_agent_t *a, rk_event **evp)
     text = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
     if (text == NULL) {
-        err_msg("out of memory preparing message %s from %s; it stays claimed in the inbox", msg_hex, ev->from);
+        err_msg("out of memory preparing message %s from %s; it stays claimed in the inbox", msg_hex,
+                ev->from);
         return;
     }
     *evp = NULL;
@@ -1424,7 +1425,8 @@ static int cmd_retry(const options *o)
         return rc;
     if ((rc = open_agent(o, true, false, false, &a)) != 0)
         return rc;
-    err = rk_agent_retry_dead(a, o->all_dead ? NULL : o->from, o->all_dead ? NULL : msg_id, &n, why, sizeof why);
+    err = rk_agent_retry_dead(a, o->all_dead ? NULL : o->from, o->all_dead ? NULL : msg_id, &n, why,
+                              sizeof why);
     rk_agent_close(&a);
     if (err != RK_AGENT_OK) {
         err_msg("%s", why[0] ? why : rk_agent_strerror(err));
@@ -1842,8 +1844,8 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
                              "give up a webhook request after SECS seconds and count it\nas a failure "
                              "(default 30)",
                              NULL, -1, 0},
-    [OPT_WEBHOOK_PARALLEL] = {"webhook-parallel", 0, "N",
-                              "at most N webhook requests at once (default 4)", NULL, -1, 0},
+    [OPT_WEBHOOK_PARALLEL] = {"webhook-parallel", 0, "N", "at most N webhook requests at once (default 4)",
+                              NULL, -1, 0},
     [OPT_WEBHOOK_RETRIES] = {"webhook-retries", 0, "N",
                              "send a failed webhook request again up to N times, 1, 2,\n4 ... s apart "
                              "(default 5; 0: never), then DEAD",
@@ -2014,7 +2016,8 @@ static int begin(const rk_cli_args_t *a, run_ctx *r)
             if (strncmp(name, "webhook-", 8) == 0 && o->webhook == NULL)
                 return usage_error("--%s goes with --webhook URL", name);
             if (strncmp(name, "exec-", 5) == 0 && o->webhook != NULL)
-                return usage_error("--%s goes with --exec; with --webhook it is --webhook-%s", name, name + 5);
+                return usage_error("--%s goes with --exec; with --webhook it is --webhook-%s", name,
+                                   name + 5);
         }
     }
     count = 0;

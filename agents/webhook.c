@@ -102,7 +102,8 @@ static bool webhook_start(handler_backend *be, handler_job *j, char *why, size_t
     ok = add_header(&c->headers, "Content-Type", "application/json") &&
          add_header(&c->headers, "Accept", "application/json") && add_header(&c->headers, "Expect", "") &&
          add_header(&c->headers, "Renkei-Msg-Id", j->msg_hex) &&
-         add_header(&c->headers, "Renkei-From", j->ev->from) && add_header(&c->headers, "Renkei-Type", j->ev->type);
+         add_header(&c->headers, "Renkei-From", j->ev->from) &&
+         add_header(&c->headers, "Renkei-Type", j->ev->type);
     if (ok && w->auth != NULL) {
         struct curl_slist *more = curl_slist_append(c->headers, w->auth);
         ok = more != NULL;
@@ -155,7 +156,8 @@ static void verdict_of(handler_job *j, long status, call *c)
         return;
     }
     if (c->overflow) {
-        snprintf(j->error, sizeof j->error, "HTTP %ld with an answer longer than %zu bytes", status, BODY_MAX);
+        snprintf(j->error, sizeof j->error, "HTTP %ld with an answer longer than %zu bytes", status,
+                 BODY_MAX);
         return;
     }
     while (len > 0 && (c->resp[len - 1] == '\n' || c->resp[len - 1] == '\r' || c->resp[len - 1] == ' ' ||
@@ -180,7 +182,8 @@ static void verdict_of(handler_job *j, long status, call *c)
         } else {
             snprintf(j->error, sizeof j->error, "out of memory reading the answer");
         }
-    } else if (json_object_size(v) == 1 && (val = json_object_get(v, "refuse")) != NULL && json_is_string(val)) {
+    } else if (json_object_size(v) == 1 && (val = json_object_get(v, "refuse")) != NULL &&
+               json_is_string(val)) {
         j->body = strdup(json_string_value(val));
         if (j->body != NULL) {
             j->body_len = strlen(j->body);
@@ -273,8 +276,10 @@ static char *read_auth(const char *path, char *why, size_t why_len)
         return NULL;
     }
     if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        snprintf(why, why_len, "the webhook token file %s may be read by users other than its owner (mode %04o): "
-                 "chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+        snprintf(why, why_len,
+                 "the webhook token file %s may be read by users other than its owner (mode %04o): "
+                 "chmod 600 it",
+                 path, (unsigned)(st.st_mode & 07777));
         fclose(f);
         return NULL;
     }
@@ -284,8 +289,10 @@ static char *read_auth(const char *path, char *why, size_t why_len)
         if ((unsigned char)line[i] < 0x21 || (unsigned char)line[i] > 0x7e)
             len = 0;
     if (len == 0 || len > TOKEN_LINE_MAX) {
-        snprintf(why, why_len, "the webhook token file %s must hold one token (1 to %d printable characters, "
-                 "no spaces) on one line", path, TOKEN_LINE_MAX);
+        snprintf(why, why_len,
+                 "the webhook token file %s must hold one token (1 to %d printable characters, "
+                 "no spaces) on one line",
+                 path, TOKEN_LINE_MAX);
     } else if ((auth = malloc(sizeof prefix + len)) != NULL) {
         memcpy(auth, prefix, sizeof prefix - 1);
         memcpy(auth + sizeof prefix - 1, line, len);

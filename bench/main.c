@@ -943,10 +943,12 @@ static int webhook_rates(bench_t *b)
             fprintf(stderr, "renkei-bench: webhook: %s\n", why);
             return -1;
         }
-        record(b, "webhook_deliveries_per_s", "agents: deliveries/s via serve --webhook", "1/s", w.webhook_per_s);
+        record(b, "webhook_deliveries_per_s", "agents: deliveries/s via serve --webhook", "1/s",
+               w.webhook_per_s);
         record(b, "library_deliveries_per_s", "agents: deliveries/s via the library (recv, done)", "1/s",
                w.library_per_s);
-        record_ratio(b, "webhook_vs_library", "serve --webhook / library receive", w.webhook_per_s / w.library_per_s);
+        record_ratio(b, "webhook_vs_library", "serve --webhook / library receive",
+                     w.webhook_per_s / w.library_per_s);
         fprintf(stderr, "  deliveries: %.0f/s via serve --webhook, %.0f/s via the library\n", w.webhook_per_s,
                 w.library_per_s);
     }
@@ -1185,8 +1187,8 @@ static const char *const notes[] = {
     "own is started on it (the main hub and the baselines are stopped by then) and each "
     "message's person is drawn at random from the whole table.  Bytes on disk: LMDB's last "
     "page times its page size, over P; bytes in use: the same less LMDB's free list (pages "
-    "freed by copy-on-write commits, reused by later writes).  Resident memory: the hub's VmRSS after its passes, "
-    "over P, at the largest table only.",
+    "freed by copy-on-write commits, reused by later writes).  Resident memory: the hub's "
+    "VmRSS after its passes, over P, at the largest table only.",
     "Enrollment: one municipality sends Enroll frames with the same window as the throughput "
     "pass; first contact: one message about each of those new persons to a utility that does "
     "not know them yet, so the hub issues a link code for every message.",
@@ -1504,14 +1506,17 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
             if (register_org(b, bench_agents_org_name(b->ag, i), bench_agents_org_kind(b->ag, i),
                              "hub") != 0)
                 return -1;
-        b->wh = bench_webhook_new(keys, path_in(b, data, sizeof data, "webhook"), pub, b->o.bin, why, sizeof why);
+        path_in(b, data, sizeof data, "webhook");
+        b->wh = bench_webhook_new(keys, data, pub, b->o.bin, why, sizeof why);
         if (b->wh == NULL) {
             fprintf(stderr, "renkei-bench: webhook: %s\n", why);
             return -1;
         }
-        for (size_t i = 0; i < 2; i++)
-            if (register_org(b, bench_webhook_org_name(b->wh, i), bench_webhook_org_kind(b->wh, i), "hub") != 0)
+        for (size_t i = 0; i < 2; i++) {
+            const char *name = bench_webhook_org_name(b->wh, i), *kind = bench_webhook_org_kind(b->wh, i);
+            if (register_org(b, name, kind, "hub") != 0)
                 return -1;
+        }
     }
     return 0;
 }
@@ -1564,9 +1569,9 @@ int main(int argc, char **argv)
     model = cpu_model();
     if (setup(&b, hub_pk, fwd_pk) != 0)
         goto done;
-    if (start_servers(&b, hub_pk, fwd_pk) != 0 || start_mosquitto(&b) != 0 ||
-        throughput(&b) != 0 || disk_floor(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0 ||
-        enroll_rates(&b, hub_pk) != 0 || agent_moves(&b) != 0 || webhook_rates(&b) != 0)
+    if (start_servers(&b, hub_pk, fwd_pk) != 0 || start_mosquitto(&b) != 0 || throughput(&b) != 0 ||
+        disk_floor(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0 || enroll_rates(&b, hub_pk) != 0 ||
+        agent_moves(&b) != 0 || webhook_rates(&b) != 0)
         goto done;
     /* The tables get their own hubs: stop the main one (and the baselines)
      * so that they do not share the machine with it. */

@@ -115,7 +115,8 @@ const char *bench_webhook_org_kind(const bench_webhook_t *w, size_t i)
     return i < 2 ? w->org[i].kind : NULL;
 }
 
-static int wh_open(bench_webhook_t *w, int i, const char *endpoint, rk_agent_t **out, char *why, size_t why_len)
+static int wh_open(bench_webhook_t *w, int i, const char *endpoint, rk_agent_t **out, char *why,
+                   size_t why_len)
 {
     rk_agent_config cfg;
     char inner[512] = "";
@@ -259,9 +260,21 @@ static int webhook_run(bench_webhook_t *w, const char *endpoint, size_t n, doubl
     struct MHD_Daemon *d = NULL;
     bench_proc_t *p = NULL;
     char url[64];
-    const char *argv[] = {w->agent_bin, "--hub", endpoint, "--hub-key", w->hub_pub, "--key",
-                          w->org[WH_RECEIVER].key, "--data", w->org[WH_RECEIVER].data, "--log-level",
-                          "warning", "serve", "--webhook", url, NULL};
+    const char *argv[] = {w->agent_bin,
+                          "--hub",
+                          endpoint,
+                          "--hub-key",
+                          w->hub_pub,
+                          "--key",
+                          w->org[WH_RECEIVER].key,
+                          "--data",
+                          w->org[WH_RECEIVER].data,
+                          "--log-level",
+                          "warning",
+                          "serve",
+                          "--webhook",
+                          url,
+                          NULL};
     double quiet_since;
     size_t seen = 0;
     int rc = 0;
@@ -269,8 +282,9 @@ static int webhook_run(bench_webhook_t *w, const char *endpoint, size_t n, doubl
     atomic_store(&w->got, 0);
     w->first_s = w->last_s = 0;
     if (port > 0)
-        d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION, (uint16_t)port, NULL,
-                             NULL, on_post, w, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+        d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION, (uint16_t)port,
+                             NULL, NULL, on_post, w, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                             MHD_OPTION_END);
     if (d == NULL) {
         why_set(why, why_len, "the back office (libmicrohttpd) does not start");
         return -1;

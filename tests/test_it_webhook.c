@@ -161,9 +161,9 @@ static it_proc_t *serve_webhook(fixture_t *fx, int port, const char *const *more
 static int send_case(fixture_t *fx, const char *kase, bool no_wait, it_run_t *r, char id[33])
 {
     char payload[1100], text[128];
-    const char *args[] = {"send",          "--to",      "power",   "--type",  TYPE,
-                          "--person-file", fx->person,  "--payload", payload, "--timeout",
-                          "30",            no_wait ? "--no-wait" : NULL, NULL};
+    const char *args[] = {"send",     "--to",      "power", "--type",    TYPE, "--person-file",
+                          fx->person, "--payload", payload, "--timeout", "30", no_wait ? "--no-wait" : NULL,
+                          NULL};
     const char *p, *key;
     int st;
     snprintf(payload, sizeof payload, "%s", it_path(fx->env, "payload.json"));
@@ -426,7 +426,7 @@ static void test_once_and_private(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reply_and_refusal), cmocka_unit_test(test_garbage_dead_then_retry),
+        cmocka_unit_test(test_reply_and_refusal),     cmocka_unit_test(test_garbage_dead_then_retry),
         cmocka_unit_test(test_down_then_up_and_slow), cmocka_unit_test(test_parallel),
         cmocka_unit_test(test_once_and_private),
     };

@@ -469,8 +469,9 @@ const char *rk_inbox_state_name(rk_inbox_state s);
  * entry becomes DEAD.  *attempts (may be NULL) receives the count recorded.
  * RK_AGENT_ECONFLICT if it was done meanwhile (answered elsewhere),
  * RK_AGENT_ENOTFOUND if it is not in the inbox; nothing changes then. */
-rk_agent_err rk_agent_attempt_failed(rk_agent_t *a, const rk_event *ev, const char *error, uint64_t next_try_ms,
-                                     uint32_t *attempts, char *why, size_t why_len) RK_WARN_UNUSED;
+rk_agent_err rk_agent_attempt_failed(rk_agent_t *a, const rk_event *ev, const char *error,
+                                     uint64_t next_try_ms, uint32_t *attempts, char *why,
+                                     size_t why_len) RK_WARN_UNUSED;
 
 /* An inbox entry as rk_agent_inbox_troubled lists it: no payload, no code. */
 typedef struct rk_inbox_status {
@@ -495,8 +496,8 @@ rk_agent_err rk_agent_inbox_troubled(rk_agent_t *a, rk_inbox_status **list, size
  * serve of the same data directory picks them up.  *n (may be NULL) counts
  * them.  RK_AGENT_ENOTFOUND if (from, msg_id) is not in the inbox,
  * RK_AGENT_ECONFLICT if it is not DEAD. */
-rk_agent_err rk_agent_retry_dead(rk_agent_t *a, const char *from, const uint8_t msg_id[RK_MSGID_LEN], size_t *n,
-                                 char *why, size_t why_len) RK_WARN_UNUSED;
+rk_agent_err rk_agent_retry_dead(rk_agent_t *a, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                                 size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
 
 /* ------------------------------------------------------------- routing log */
 
