@@ -240,7 +240,7 @@ static void reason_of(const handler_job *j, char *out, size_t out_len)
  * the pool is done with j. */
 static bool settle(handler_pool_t *p, handler_job *j, rk_agent_t *a)
 {
-    char why[512] = "", what[HANDLER_ERROR_MAX + 80];
+    char why[512] = "", what[600];
     uint8_t reply_id[RK_MSGID_LEN];
     rk_result_t result;
     rk_agent_err err;
