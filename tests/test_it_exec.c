@@ -4,7 +4,9 @@
  * killed (its whole process group) and run again; several commands run at
  * once; a failing command is run again and its request answered once; exit
  * 3 refuses the request with the command's reason; exit 4 leaves the
- * request to `renkei-agent reply`, which answers it later.
+ * request to `renkei-agent reply`, which answers it later; a command that
+ * keeps failing has its attempts counted across a restart, then its
+ * request is DEAD until `renkei-agent retry`.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -335,12 +337,72 @@ static void test_reply_while_retrying(void **state)
     free(err);
 }
 
+/* A command that keeps failing: its attempts are counted on across a
+ * restart of serve (not from 1 again), and after the last one the request
+ * is DEAD: status shows it, serve leaves it, retry hands it out again. */
+static void test_attempts_kept_then_dead(void **state)
+{
+    fixture_t *fx = *state;
+    const char *d = it_subdir(fx->env, "dead");
+    char cmd[1024], path[1100], id[33], *err;
+    const char *extra[] = {"--exec", cmd, "--exec-retries", "2", NULL};
+    it_proc_t *p;
+    it_run_t r;
+
+    snprintf(cmd, sizeof cmd,
+             "cat > /dev/null; if [ -e '%s/fixed' ]; then printf '{\"supply\":\"stopped\"}\\n'; exit 0; fi; "
+             "echo 'backend down' >&2; exit 1",
+             d);
+    p = it_serve_startv(fx->env, "power", extra);
+    assert_non_null(p);
+    assert_int_equal(send_request(fx, true, &r), 0);
+    msg_id_of(r.out, "\"msg_id\":\"", id);
+    if (id[0] == '\0')
+        msg_id_of(r.out, "\"msg_id\": \"", id);
+    assert_int_equal(strlen(id), 32);
+    it_run_clear(&r);
+    if (!it_err_wait(p, "attempt 1 of 3", 1, 15))
+        fail_msg("the first attempt did not fail as it should");
+    assert_int_equal(it_proc_stop(p), 0);
+
+    /* Restarted: the count goes on. */
+    p = it_serve_startv(fx->env, "power", extra);
+    assert_non_null(p);
+    if (!it_err_wait(p, "DEAD in the inbox", 1, 30)) {
+        err = it_proc_err(p);
+        fail_msg("the request did not become DEAD after three attempts in all: %s", err);
+    }
+    err = it_proc_err(p);
+    if (strstr(err, "attempt 1 of 3") != NULL || strstr(err, "attempt 2 of 3") == NULL ||
+        strstr(err, "attempt 3 of 3") == NULL)
+        fail_msg("the attempts were not counted on after the restart: %s", err);
+    free(err);
+    assert_int_equal(it_agent(fx->env, "power", NULL, &r, "status", NULL), 0);
+    {
+        const char *row = strstr(r.out, id);
+        if (row == NULL || strstr(row, "DEAD") == NULL || strstr(row, "exited with status 1") == NULL)
+            fail_msg("status does not show the request DEAD with its last error: %s", r.out);
+    }
+    it_run_clear(&r);
+
+    /* Fixed and retried: the running serve answers it. */
+    snprintf(path, sizeof path, "%s/fixed", d);
+    assert_int_equal(it_write_file(path, "yes\n"), 0);
+    assert_int_equal(it_agent(fx->env, "power", NULL, &r, "retry", "--all-dead", NULL), 0);
+    assert_non_null(strstr(r.out, "retried: 1"));
+    it_run_clear(&r);
+    if (!it_err_wait(p, "replied to", 1, 30))
+        fail_msg("serve did not answer the retried request");
+    assert_int_equal(it_proc_stop(p), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_then_reply), cmocka_unit_test(test_timeout_kills_and_retries),
         cmocka_unit_test(test_parallel),         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_reply_later),      cmocka_unit_test(test_reply_while_retrying),
+        cmocka_unit_test(test_attempts_kept_then_dead),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
