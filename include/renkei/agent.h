@@ -352,8 +352,8 @@ rk_agent_err rk_agent_follow_up(rk_agent_t *a, const rk_event *request, const ch
 
 /* Takes the message (from, msg_id) from the inbox as a MESSAGE event, to
  * answer it later (rk_agent_reply, rk_agent_refuse) or mark it done: a
- * NEW entry, or one claimed by a process that is gone, is claimed for this
- * one; one claimed by a live process (a serve whose command said it will
+ * NEW or DEAD entry, or one claimed by a process that is gone, is claimed
+ * for this one; one claimed by a live process (a serve whose command said it will
  * be answered later) is handed out as it is.  RK_AGENT_ENOTFOUND if the
  * inbox has no such message; RK_AGENT_ECONFLICT if it is DONE already. */
 rk_agent_err rk_agent_take(rk_agent_t *a, const char *from, const uint8_t msg_id[RK_MSGID_LEN], rk_event **ev,
