@@ -2040,6 +2040,8 @@ static rk_agent_err event_from_entry(rk_agent_t *a, const rk_inbox_entry *e, rk_
     rk_core_clear(&core);
     memcpy(ev->code, e->code, RK_CODE_LEN);
     ev->first_contact = e->first_contact;
+    ev->attempts = e->attempts;
+    ev->next_try_ms = e->next_try_ms;
     ev->seq = e->hub_seq;
     ev->payload = plain;
     ev->payload_len = plain_len;
@@ -2749,6 +2751,100 @@ rk_agent_err rk_agent_procedures(rk_agent_t *a, rk_procedure **list, size_t *n, 
     *list = out;
     *n = count;
     return RK_AGENT_OK;
+}
+
+/* ------------------------------------------------------------------ handling attempts */
+
+const char *rk_inbox_state_name(rk_inbox_state s)
+{
+    switch (s) {
+    case RK_IN_NEW: return "NEW";
+    case RK_IN_CLAIMED: return "CLAIMED";
+    case RK_IN_DONE: return "DONE";
+    case RK_IN_DEAD: return "DEAD";
+    }
+    return "UNKNOWN";
+}
+
+static rk_agent_err need_inbox(rk_agent_t *a, const char *what, char *why, size_t why_len)
+{
+    if (a->mb != NULL)
+        return RK_AGENT_OK;
+    rk_why(why, why_len, "%s needs the agent's data directory (--data)", what);
+    return RK_AGENT_ENOSTORE;
+}
+
+rk_agent_err rk_agent_attempt_failed(rk_agent_t *a, const rk_event *ev, const char *error,
+                                     uint64_t next_try_ms, uint32_t *attempts, char *why, size_t why_len)
+{
+    rk_agent_err err;
+    if (attempts != NULL)
+        *attempts = 0;
+    if ((err = need_inbox(a, "recording a failed attempt", why, why_len)) != RK_AGENT_OK)
+        return err;
+    if (ev == NULL || ev->kind != RK_EVENT_MESSAGE) {
+        rk_why(why, why_len, "only a delivered message has attempts");
+        return RK_AGENT_EINVAL;
+    }
+    return rk_mailbox_in_failed(a->mb, ev->from, ev->msg_id, error, next_try_ms, attempts, why, why_len);
+}
+
+rk_agent_err rk_agent_inbox_troubled(rk_agent_t *a, rk_inbox_status **list, size_t *n, char *why,
+                                     size_t why_len)
+{
+    rk_inbox_entry *es = NULL;
+    rk_inbox_status *out = NULL;
+    size_t cnt = 0;
+    rk_agent_err err;
+
+    *list = NULL;
+    *n = 0;
+    if ((err = need_inbox(a, "listing the inbox", why, why_len)) != RK_AGENT_OK)
+        return err;
+    if ((err = rk_mailbox_in_troubled(a->mb, &es, &cnt, why, why_len)) != RK_AGENT_OK)
+        return err;
+    if (cnt > 0 && (out = calloc(cnt, sizeof *out)) == NULL) {
+        sodium_memzero(es, cnt * sizeof *es);
+        free(es);
+        rk_why(why, why_len, "out of memory listing the inbox");
+        return RK_AGENT_ENOMEM;
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        snprintf(out[i].from, sizeof out[i].from, "%s", es[i].from);
+        snprintf(out[i].type, sizeof out[i].type, "%s", es[i].type);
+        memcpy(out[i].msg_id, es[i].msg_id, RK_MSGID_LEN);
+        out[i].state = es[i].state;
+        out[i].received_ms = es[i].received_ms;
+        out[i].attempts = es[i].attempts;
+        out[i].next_try_ms = es[i].state == RK_IN_DEAD ? 0 : es[i].next_try_ms;
+        snprintf(out[i].last_error, sizeof out[i].last_error, "%s", es[i].last_error);
+    }
+    if (es != NULL)
+        sodium_memzero(es, cnt * sizeof *es); /* they hold link codes */
+    free(es);
+    *list = out;
+    *n = cnt;
+    return RK_AGENT_OK;
+}
+
+rk_agent_err rk_agent_retry_dead(rk_agent_t *a, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                                 size_t *n, char *why, size_t why_len)
+{
+    rk_agent_err err;
+    if (n != NULL)
+        *n = 0;
+    if ((err = need_inbox(a, "retrying a message", why, why_len)) != RK_AGENT_OK)
+        return err;
+    if (from != NULL && (!rk_valid_name(from) || msg_id == NULL)) {
+        rk_why(why, why_len, "an organization id and a message id are needed");
+        return RK_AGENT_EINVAL;
+    }
+    err = rk_mailbox_in_retry(a->mb, from, msg_id, n, why, why_len);
+    if (err == RK_AGENT_ENOTFOUND)
+        rk_why(why, why_len, "no message with that id from %s is in the inbox", from);
+    else if (err == RK_AGENT_ECONFLICT)
+        rk_why(why, why_len, "that message from %s is not dead: nothing to retry", from);
+    return err;
 }
 
 /* ------------------------------------------------------------------ refusing and answering later */

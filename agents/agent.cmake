@@ -10,9 +10,10 @@ target_include_directories(renkei_agent PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(renkei_agent PUBLIC renkei_catalogue renkei_session renkei_keys renkei_wire renkei_tlog PkgConfig::ZMQ PkgConfig::SODIUM lmdb::lmdb)
 
 add_executable(renkei-agent ${CMAKE_CURRENT_LIST_DIR}/main.c ${CMAKE_CURRENT_LIST_DIR}/http.c ${CMAKE_CURRENT_LIST_DIR}/spool.c
-  ${CMAKE_CURRENT_LIST_DIR}/exec.c
+  ${CMAKE_CURRENT_LIST_DIR}/exec.c ${CMAKE_CURRENT_LIST_DIR}/handler.c ${CMAKE_CURRENT_LIST_DIR}/webhook.c
   ${CMAKE_CURRENT_LIST_DIR}/keystore.c ${CMAKE_CURRENT_LIST_DIR}/gateway.c)
-target_link_libraries(renkei-agent PRIVATE renkei_agent PkgConfig::JANSSON PkgConfig::MHD Threads::Threads)
+target_link_libraries(renkei-agent PRIVATE renkei_agent PkgConfig::JANSSON PkgConfig::MHD PkgConfig::CURL
+  Threads::Threads)
 
 # librenkei-agent, the installed library (shared, with a soname, and
 # static): the agent's objects and those of the layers under it, which are

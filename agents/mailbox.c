@@ -22,7 +22,8 @@
 #include <sodium.h>
 
 #define OUT_VERSION 0x52304f31u /* "R0O1" */
-#define IN_VERSION 0x52304931u  /* "R0I1" */
+#define IN_VERSION 0x52304932u  /* "R0I2": format 2, written */
+#define IN_VERSION_V1 0x52304931u /* "R0I1": format 1, read */
 #define META_INBOX_NEXT "inbox.next"
 #define META_DIRECTORY "directory"
 #define META_HUB_KEY "hub.key"
@@ -222,7 +223,8 @@ _Static_assert(RK_MSGID_LEN == 16 && RK_CODE_LEN == 16 && RK_ID_MAX == 64 && RK_
 #define OUT_FIXED 576
 
 /* Inbox record. */
-#define IN_VERSION_AT 0        /* u32: IN_VERSION; 4..7 unused */
+#define IN_VERSION_AT 0        /* u32: IN_VERSION */
+#define IN_ATTEMPTS_AT 4       /* u32 (format 2; unused in format 1) */
 #define IN_STATE_AT 8          /* u32: rk_inbox_state */
 #define IN_PID_AT 12           /* u32 */
 #define IN_CLAIM_AT 16         /* u64 */
@@ -238,15 +240,21 @@ _Static_assert(RK_MSGID_LEN == 16 && RK_CODE_LEN == 16 && RK_ID_MAX == 64 && RK_
 #define IN_HAS_REPLY_TO_AT 219 /* bool */
 #define IN_REPLY_TO_AT 220     /* 16 bytes */
 #define IN_SENDER_KEY_AT 236   /* 32 bytes */
-#define IN_SIGNATURE_AT 268    /* 64 bytes; 332..343 unused */
+#define IN_SIGNATURE_AT 268    /* 64 bytes */
+#define IN_NEXT_TRY_AT 332     /* u64 (format 2; unused in format 1); 340..343 unused */
 #define IN_CORE_LEN_AT 344     /* u64: bytes after the fixed part */
-#define IN_FIXED 352
+#define IN_FIXED_V1 352        /* format 1 ends here: the core follows */
+#define IN_ERROR_AT 352        /* text, 128 (format 2) */
+#define IN_FIXED 480
 
 _Static_assert(OUT_DETAIL_AT + RK_DETAIL_MAX + 1 <= OUT_ATTEMPTS_AT && OUT_FRAME_LEN_AT + 8 == OUT_FIXED,
                "outbox fields overlap");
-_Static_assert(IN_SIGNATURE_AT + RK_SIG_LEN <= IN_CORE_LEN_AT && IN_CORE_LEN_AT + 8 == IN_FIXED,
+_Static_assert(IN_SIGNATURE_AT + RK_SIG_LEN <= IN_NEXT_TRY_AT && IN_NEXT_TRY_AT + 8 <= IN_CORE_LEN_AT &&
+                   IN_CORE_LEN_AT + 8 == IN_FIXED_V1 && IN_ERROR_AT + RK_ATTEMPT_ERROR_MAX + 1 == IN_FIXED,
                "inbox fields overlap");
-_Static_assert(RK_MAILBOX_OUT_FIXED == OUT_FIXED && RK_MAILBOX_IN_FIXED == IN_FIXED, "mailbox.h disagrees");
+_Static_assert(RK_MAILBOX_OUT_FIXED == OUT_FIXED && RK_MAILBOX_IN_FIXED == IN_FIXED &&
+                   RK_MAILBOX_IN_FIXED_V1 == IN_FIXED_V1,
+               "mailbox.h disagrees");
 
 /* An outbox record decoded. */
 typedef struct out_rec {
@@ -451,7 +459,10 @@ static void in_encode(const rk_inbox_entry *e, uint8_t rec[IN_FIXED])
     memcpy(rec + IN_REPLY_TO_AT, e->reply_to, RK_MSGID_LEN);
     memcpy(rec + IN_SENDER_KEY_AT, e->sender_key, RK_KEY_LEN);
     memcpy(rec + IN_SIGNATURE_AT, e->signature, RK_SIG_LEN);
+    put32(rec + IN_ATTEMPTS_AT, e->attempts);
+    put64(rec + IN_NEXT_TRY_AT, e->next_try_ms);
     put64(rec + IN_CORE_LEN_AT, e->core_len);
+    put_text(rec + IN_ERROR_AT, RK_ATTEMPT_ERROR_MAX + 1, e->last_error);
 }
 
 /* Reads an inbox value; with core, a malloc'd copy of the core bytes.
@@ -461,26 +472,39 @@ static int in_decode(const MDB_val *v, rk_inbox_entry *e, bool with_core, char *
     rec_reader r = {v->mv_data, "inbox", why, why_len, true};
     uint32_t version, state;
     uint64_t core_len;
+    size_t fixed;
 
     memset(e, 0, sizeof *e);
-    if (v->mv_size < IN_FIXED) {
-        rec_fault(&r, "it is %zu bytes long, shorter than its fixed part of %d bytes", v->mv_size, IN_FIXED);
+    if (v->mv_size < 4) {
+        rec_fault(&r, "it is %zu bytes long, shorter than its format version word", v->mv_size);
         return -1;
     }
     version = get32(r.rec + IN_VERSION_AT);
-    if (version != IN_VERSION) {
-        rec_fault(&r, "its format version word is 0x%08x; this agent reads only 0x%08x", version, IN_VERSION);
+    if (version != IN_VERSION && version != IN_VERSION_V1) {
+        rec_fault(&r, "its format version word is 0x%08x; this agent reads only 0x%08x and 0x%08x", version,
+                  IN_VERSION, IN_VERSION_V1);
+        return -1;
+    }
+    fixed = version == IN_VERSION ? IN_FIXED : IN_FIXED_V1;
+    if (v->mv_size < fixed) {
+        rec_fault(&r, "it is %zu bytes long, shorter than its fixed part of %zu bytes", v->mv_size, fixed);
         return -1;
     }
     core_len = get64(r.rec + IN_CORE_LEN_AT);
-    if (core_len != v->mv_size - IN_FIXED)
+    if (core_len != v->mv_size - fixed)
         rec_fault(&r, "its core length says %llu bytes but %zu follow the fixed part",
-                  (unsigned long long)core_len, v->mv_size - IN_FIXED);
+                  (unsigned long long)core_len, v->mv_size - fixed);
     state = get32(r.rec + IN_STATE_AT);
-    if (state < RK_IN_NEW || state > RK_IN_DONE)
+    if (state < RK_IN_NEW || state > (version == IN_VERSION ? RK_IN_DEAD : RK_IN_DONE))
         rec_fault(&r, "its state (byte %d) is %u, not an inbox state", IN_STATE_AT, state);
     else
         e->state = (rk_inbox_state)state;
+    if (version == IN_VERSION) {
+        /* Format 1 held whatever was in memory in these bytes. */
+        e->attempts = get32(r.rec + IN_ATTEMPTS_AT);
+        e->next_try_ms = get64(r.rec + IN_NEXT_TRY_AT);
+        rec_text(&r, IN_ERROR_AT, sizeof e->last_error, e->last_error, "last error");
+    }
     e->pid = get32(r.rec + IN_PID_AT);
     e->claim_ms = get64(r.rec + IN_CLAIM_AT);
     e->done_ms = get64(r.rec + IN_DONE_AT);
@@ -507,7 +531,7 @@ static int in_decode(const MDB_val *v, rk_inbox_entry *e, bool with_core, char *
             rk_why(why, why_len, "out of memory reading the inbox");
             return ENOMEM;
         }
-        memcpy(e->core, r.rec + IN_FIXED, e->core_len);
+        memcpy(e->core, r.rec + fixed, e->core_len);
     }
     return 0;
 }
@@ -668,7 +692,7 @@ static int in_read(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, rk_inbox_en
 }
 
 /* Rewrites the fixed part of an inbox record (state changes), keeping the
- * core bytes. */
+ * core bytes; a format 1 record becomes format 2. */
 static int in_rewrite(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, const rk_inbox_entry *e, char *why,
                       size_t why_len)
 {
@@ -677,15 +701,17 @@ static int in_rewrite(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, const rk
     int rc = mdb_get(txn, mb->in, (MDB_val *)k, &v);
     if (rc != 0)
         return rc;
-    if (v.mv_size != IN_FIXED + e->core_len) {
+    size_t old_fixed = v.mv_size - e->core_len;
+    if (v.mv_size < e->core_len || (old_fixed != IN_FIXED && old_fixed != IN_FIXED_V1)) {
         rk_why(why, why_len, "agent store: an inbox record changed its length while being updated");
         return -1;
     }
-    buf = malloc(v.mv_size);
+    buf = malloc(IN_FIXED + e->core_len);
     if (buf == NULL)
         return ENOMEM;
     in_encode(e, buf);
-    memcpy(buf + IN_FIXED, (const uint8_t *)v.mv_data + IN_FIXED, e->core_len);
+    memcpy(buf + IN_FIXED, (const uint8_t *)v.mv_data + old_fixed, e->core_len);
+    v.mv_size = IN_FIXED + e->core_len;
     v.mv_data = buf;
     rc = mdb_put(txn, mb->in, (MDB_val *)k, &v, 0);
     free(buf);
@@ -734,6 +760,8 @@ static int in_move(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, rk_inbox_en
     } else if (to == RK_IN_NEW) {
         e->pid = 0;
         e->claim_ms = 0;
+    } else if (to == RK_IN_DEAD) {
+        e->pid = 0;
     } else {
         e->done_ms = now_ms;
     }
@@ -1259,6 +1287,9 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
     d.state = RK_IN_NEW;
     d.pid = 0;
     d.claim_ms = d.done_ms = 0;
+    d.attempts = 0;
+    d.next_try_ms = 0;
+    d.last_error[0] = '\0';
     d.received_ms = now_ms;
     if ((rc = next_order(mb, txn, &d.order)) != 0)
         goto fail;
@@ -1387,7 +1418,7 @@ rk_agent_err rk_mailbox_in_take(rk_mailbox_t *mb, const char *from, const uint8_
         rk_why(why, why_len, "this message is not in the inbox");
         return RK_AGENT_ENOTFOUND;
     }
-    if (rc == 0 && (e->state == RK_IN_NEW ||
+    if (rc == 0 && (e->state == RK_IN_NEW || e->state == RK_IN_DEAD ||
                     (e->state == RK_IN_CLAIMED && e->pid != pid && !rk_mailbox_pid_alive(e->pid)))) {
         changed = true;
         rc = in_move(mb, txn, &k, e, RK_IN_CLAIMED, pid, now_ms, why, why_len);
@@ -1460,52 +1491,85 @@ rk_agent_err rk_mailbox_in_done(rk_mailbox_t *mb, const char *from, const uint8_
     return finish(txn, rc, changed, "marking a message done", why, why_len);
 }
 
+/* Inbox keys collected under a cursor, to be changed after it: no writes
+ * under a cursor. */
+typedef struct key_list {
+    uint8_t (*keys)[IN_KEY_MAX];
+    size_t *lens;
+    size_t n, cap;
+} key_list;
+
+static void key_list_free(key_list *l)
+{
+    free(l->keys);
+    free(l->lens);
+    memset(l, 0, sizeof *l);
+}
+
+/* The keys of dbi (inbox keys: inbox.claimed, or the inbox itself) whose
+ * readable inbox record pick says yes to.  0, ENOMEM or an LMDB error. */
+static int collect_keys(rk_mailbox_t *mb, MDB_txn *txn, MDB_dbi dbi, bool (*pick)(const rk_inbox_entry *e),
+                        key_list *l)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc;
+
+    memset(l, 0, sizeof *l);
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+        return rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        rk_inbox_entry e;
+        if (k.mv_size > IN_KEY_MAX || in_read(mb, txn, &k, &e, false, NULL, 0) != 0 || !pick(&e))
+            continue;
+        if (l->n == l->cap) {
+            size_t ncap = l->cap ? l->cap * 2 : 8;
+            void *bk = realloc(l->keys, ncap * sizeof *l->keys);
+            if (bk != NULL)
+                l->keys = bk;
+            void *bl = bk != NULL ? realloc(l->lens, ncap * sizeof *l->lens) : NULL;
+            if (bl == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            l->lens = bl;
+            l->cap = ncap;
+        }
+        memcpy(l->keys[l->n], k.mv_data, k.mv_size);
+        l->lens[l->n++] = k.mv_size;
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+        key_list_free(l);
+        return rc;
+    }
+    return 0;
+}
+
+static bool claim_is_stale(const rk_inbox_entry *e)
+{
+    return !(e->state == RK_IN_CLAIMED && rk_mailbox_pid_alive(e->pid));
+}
+
+static bool is_dead(const rk_inbox_entry *e)
+{
+    return e->state == RK_IN_DEAD;
+}
+
 rk_agent_err rk_mailbox_in_release_stale(rk_mailbox_t *mb, size_t *released, char *why, size_t why_len)
 {
     MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    uint8_t (*keys)[IN_KEY_MAX] = NULL;
-    size_t *lens = NULL, nkeys = 0, cap = 0, count = 0;
+    key_list l;
+    size_t count = 0;
     int rc;
 
     if (released != NULL)
         *released = 0;
     if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
         return lmdb_fail(rc, "releasing stale claims", why, why_len);
-    if ((rc = mdb_cursor_open(txn, mb->in_claimed, &cur)) != 0) {
-        mdb_txn_abort(txn);
-        return lmdb_fail(rc, "releasing stale claims", why, why_len);
-    }
-    /* First collect the stale ones, then change them: no writes under the
-     * cursor. */
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        rk_inbox_entry e;
-        if (k.mv_size > IN_KEY_MAX || in_read(mb, txn, &k, &e, false, NULL, 0) != 0)
-            continue;
-        if (e.state == RK_IN_CLAIMED && rk_mailbox_pid_alive(e.pid))
-            continue;
-        if (nkeys == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            void *bk = realloc(keys, ncap * sizeof *keys);
-            if (bk != NULL)
-                keys = bk;
-            void *bl = bk != NULL ? realloc(lens, ncap * sizeof *lens) : NULL;
-            if (bl == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-            lens = bl;
-            cap = ncap;
-        }
-        memcpy(keys[nkeys], k.mv_data, k.mv_size);
-        lens[nkeys++] = k.mv_size;
-    }
-    mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-    for (size_t i = 0; rc == 0 && i < nkeys; i++) {
-        MDB_val ik = {lens[i], keys[i]};
+    rc = collect_keys(mb, txn, mb->in_claimed, claim_is_stale, &l);
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        MDB_val ik = {l.lens[i], l.keys[i]};
         rk_inbox_entry e;
         rc = in_read(mb, txn, &ik, &e, false, NULL, 0);
         if (rc == 0 && e.state == RK_IN_CLAIMED) {
@@ -1518,11 +1582,180 @@ rk_agent_err rk_mailbox_in_release_stale(rk_mailbox_t *mb, size_t *released, cha
                 rc = 0;
         }
     }
-    free(keys);
-    free(lens);
     if (rc == 0 && released != NULL)
         *released = count;
-    return finish(txn, rc, nkeys > 0, "releasing stale claims", why, why_len);
+    {
+        bool changed = l.n > 0;
+        key_list_free(&l);
+        return finish(txn, rc, changed, "releasing stale claims", why, why_len);
+    }
+}
+
+/* An attempt's error as kept: printable ASCII, cut to its field. */
+static void clean_error(char dst[RK_ATTEMPT_ERROR_MAX + 1], const char *src)
+{
+    size_t n = 0;
+    for (; src != NULL && src[n] != '\0' && n < RK_ATTEMPT_ERROR_MAX; n++)
+        dst[n] = (src[n] >= 0x20 && src[n] < 0x7f) ? src[n] : ' ';
+    dst[n] = '\0';
+}
+
+rk_agent_err rk_mailbox_in_failed(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                                  const char *error, uint64_t next_try_ms, uint32_t *attempts, char *why,
+                                  size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    uint8_t key[IN_KEY_MAX];
+    MDB_val k = {in_key(from, msg_id, key), key};
+    rk_inbox_entry e;
+    int rc;
+
+    if (attempts != NULL)
+        *attempts = 0;
+    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
+        return lmdb_fail(rc, "recording a failed attempt", why, why_len);
+    rc = in_read(mb, txn, &k, &e, false, why, why_len);
+    if (rc == MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        rk_why(why, why_len, "this message is not in the inbox");
+        return RK_AGENT_ENOTFOUND;
+    }
+    if (rc == 0 && e.state == RK_IN_DONE) {
+        mdb_txn_abort(txn);
+        rk_why(why, why_len, "this message was answered or marked done already");
+        return RK_AGENT_ECONFLICT;
+    }
+    if (rc == 0) {
+        if (e.attempts < UINT32_MAX)
+            e.attempts++;
+        clean_error(e.last_error, error);
+        e.next_try_ms = next_try_ms;
+        if (attempts != NULL)
+            *attempts = e.attempts;
+        if (next_try_ms == 0)
+            rc = in_move(mb, txn, &k, &e, RK_IN_DEAD, 0, 0, why, why_len);
+        else
+            rc = in_rewrite(mb, txn, &k, &e, why, why_len);
+    }
+    return finish(txn, rc, true, "recording a failed attempt", why, why_len);
+}
+
+/* Puts the DEAD entry under k back to NEW in txn; ECONFLICT-like -2 if it
+ * is not DEAD. */
+static int in_revive(rk_mailbox_t *mb, MDB_txn *txn, const MDB_val *k, char *why, size_t why_len)
+{
+    rk_inbox_entry e;
+    int rc = in_read(mb, txn, k, &e, false, why, why_len);
+    if (rc != 0)
+        return rc;
+    if (e.state != RK_IN_DEAD)
+        return -2;
+    e.attempts = 0;
+    e.next_try_ms = 0;
+    e.last_error[0] = '\0';
+    return in_move(mb, txn, k, &e, RK_IN_NEW, 0, 0, why, why_len);
+}
+
+rk_agent_err rk_mailbox_in_retry(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                                 size_t *n, char *why, size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    key_list l;
+    int rc;
+
+    if (n != NULL)
+        *n = 0;
+    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
+        return lmdb_fail(rc, "retrying a message", why, why_len);
+    if (from != NULL) {
+        uint8_t key[IN_KEY_MAX];
+        MDB_val one = {in_key(from, msg_id, key), key};
+        rc = in_revive(mb, txn, &one, why, why_len);
+        if (rc == MDB_NOTFOUND || rc == -2) {
+            mdb_txn_abort(txn);
+            rk_why(why, why_len,
+                   rc == -2 ? "this message is not dead (it is not waiting for a retry)"
+                            : "this message is not in the inbox");
+            return rc == -2 ? RK_AGENT_ECONFLICT : RK_AGENT_ENOTFOUND;
+        }
+        if (rc == 0 && n != NULL)
+            *n = 1;
+        return finish(txn, rc, true, "retrying a message", why, why_len);
+    }
+    /* Every DEAD entry. */
+    rc = collect_keys(mb, txn, mb->in, is_dead, &l);
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        MDB_val ik = {l.lens[i], l.keys[i]};
+        rc = in_revive(mb, txn, &ik, why, why_len);
+    }
+    if (rc == 0 && n != NULL)
+        *n = l.n;
+    {
+        bool changed = l.n > 0;
+        key_list_free(&l);
+        return finish(txn, rc, changed, "retrying messages", why, why_len);
+    }
+}
+
+static int by_order(const void *pa, const void *pb)
+{
+    const rk_inbox_entry *a = pa, *b = pb;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+rk_agent_err rk_mailbox_in_troubled(rk_mailbox_t *mb, rk_inbox_entry **list, size_t *n, char *why,
+                                    size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    rk_inbox_entry *out = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+
+    *list = NULL;
+    *n = 0;
+    if ((rc = mdb_txn_begin(mb->env, NULL, MDB_RDONLY, &txn)) != 0)
+        return lmdb_fail(rc, "reading the inbox", why, why_len);
+    if ((rc = mdb_cursor_open(txn, mb->in, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return lmdb_fail(rc, "reading the inbox", why, why_len);
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        rk_inbox_entry e;
+        if ((rc = in_decode(&v, &e, false, why, why_len)) != 0)
+            break;
+        if (e.state == RK_IN_DONE || (e.state != RK_IN_DEAD && e.attempts == 0))
+            continue;
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            rk_inbox_entry *bigger = realloc(out, ncap * sizeof *out);
+            if (bigger == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            out = bigger;
+            cap = ncap;
+        }
+        out[cnt++] = e;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        if (out != NULL)
+            sodium_memzero(out, cap * sizeof *out);
+        free(out);
+        if (rc == ENOMEM) {
+            rk_why(why, why_len, "out of memory reading the inbox");
+            return RK_AGENT_ENOMEM;
+        }
+        return rc == -1 ? RK_AGENT_ESTORE : lmdb_fail(rc, "reading the inbox", why, why_len);
+    }
+    if (cnt > 1)
+        qsort(out, cnt, sizeof *out, by_order);
+    *list = out;
+    *n = cnt;
+    return RK_AGENT_OK;
 }
 
 /* ------------------------------------------------------------------ retention */

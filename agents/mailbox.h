@@ -114,11 +114,7 @@ rk_agent_err rk_mailbox_out_restored(rk_mailbox_t *mb, uint64_t restored_at, uin
 
 /* ------------------------------------------------------------------ inbox */
 
-typedef enum rk_inbox_state {
-    RK_IN_NEW = 1,
-    RK_IN_CLAIMED = 2,
-    RK_IN_DONE = 3,
-} rk_inbox_state;
+/* rk_inbox_state: renkei/agent.h. */
 
 typedef struct rk_inbox_entry {
     rk_inbox_state state;
@@ -135,6 +131,9 @@ typedef struct rk_inbox_entry {
     uint8_t reply_to[RK_MSGID_LEN];
     uint8_t sender_key[RK_KEY_LEN]; /* the sender's Ed25519 key it was verified with */
     uint8_t signature[RK_SIG_LEN];
+    uint32_t attempts;    /* failed handling attempts recorded */
+    uint64_t next_try_ms; /* when to try it again (0: not planned) */
+    char last_error[RK_ATTEMPT_ERROR_MAX + 1];
     uint8_t *core;         /* the signed core as received; owned (malloc) */
     size_t core_len;
 } rk_inbox_entry;
@@ -148,7 +147,8 @@ void rk_inbox_entry_clear(rk_inbox_entry *e);
  * tests and fuzz/make_corpus.c; nothing else needs them.
  *
  * An outbox value is RK_MAILBOX_OUT_FIXED bytes then the frame; an inbox
- * value RK_MAILBOX_IN_FIXED bytes then the core.
+ * value RK_MAILBOX_IN_FIXED bytes then the core (a format 1 value, still
+ * read: RK_MAILBOX_IN_FIXED_V1 bytes then the core).
  * rk_mailbox_out_record decodes val[0:len] into *st, *waiter_pid (may be
  * NULL) and *frame_len; a value that is short, of another format version,
  * or has a field out of range (a flag neither 0 nor 1, an unknown state,
@@ -161,7 +161,8 @@ void rk_inbox_entry_clear(rk_inbox_entry *e);
  * The encoders write the fixed part of a value (unused bytes zero); the
  * caller appends the frame_len / e->core_len variable bytes. */
 #define RK_MAILBOX_OUT_FIXED 576
-#define RK_MAILBOX_IN_FIXED 352
+#define RK_MAILBOX_IN_FIXED 480    /* format 2; what the encoder writes */
+#define RK_MAILBOX_IN_FIXED_V1 352 /* format 1 (read, rewritten as format 2) */
 rk_agent_err rk_mailbox_out_record(const void *val, size_t len, rk_msg_status *st, uint32_t *waiter_pid,
                                    size_t *frame_len, char *why, size_t why_len) RK_WARN_UNUSED;
 rk_agent_err rk_mailbox_in_record(const void *val, size_t len, rk_inbox_entry *e, char *why,
@@ -185,8 +186,8 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
 rk_agent_err rk_mailbox_in_claim(rk_mailbox_t *mb, rk_recv_what what, uint32_t pid, uint64_t now_ms,
                                  rk_inbox_entry *e, char *why, size_t why_len) RK_WARN_UNUSED;
 
-/* The entry (from, msg_id), claimed for pid if it was NEW or claimed by a
- * process that no longer exists; returned as it is otherwise.  For a reply,
+/* The entry (from, msg_id), claimed for pid if it was NEW, DEAD or claimed
+ * by a process that no longer exists; returned as it is otherwise.  For a reply,
  * pid's wait mark on the request is cleared in the same transaction.
  * RK_AGENT_ENOTFOUND if none. */
 rk_agent_err rk_mailbox_in_take(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
@@ -200,6 +201,29 @@ rk_agent_err rk_mailbox_in_get(rk_mailbox_t *mb, const char *from, const uint8_t
 /* Marks (from, msg_id) DONE.  RK_AGENT_ENOTFOUND if it is not in the inbox. */
 rk_agent_err rk_mailbox_in_done(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
                                 uint64_t now_ms, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Records a failed attempt at handing out the entry (from, msg_id): its
+ * attempts counted up, error (cut to RK_ATTEMPT_ERROR_MAX bytes) and
+ * next_try_ms kept; next_try_ms 0 makes it DEAD (out of inbox.claimed and
+ * inbox.new: claimed by nobody until rk_mailbox_in_retry).  *attempts (may
+ * be NULL) gets the new count.  RK_AGENT_ENOTFOUND if not in the inbox,
+ * RK_AGENT_ECONFLICT if it is DONE (nothing written then). */
+rk_agent_err rk_mailbox_in_failed(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                                  const char *error, uint64_t next_try_ms, uint32_t *attempts, char *why,
+                                  size_t why_len) RK_WARN_UNUSED;
+
+/* Puts DEAD entries back to NEW (in their original order, attempts 0,
+ * error and next try cleared): (from, msg_id), or every DEAD entry when
+ * from is NULL.  *n (may be NULL) counts them.  RK_AGENT_ENOTFOUND if
+ * (from, msg_id) is not in the inbox, RK_AGENT_ECONFLICT if it is not DEAD. */
+rk_agent_err rk_mailbox_in_retry(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                                 size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* The entries not DONE with attempts > 0, and the DEAD ones, in arrival
+ * order, without their cores: *list a new array (free() it; the entries
+ * hold no core) of *n.  An unreadable record fails the call. */
+rk_agent_err rk_mailbox_in_troubled(rk_mailbox_t *mb, rk_inbox_entry **list, size_t *n, char *why,
+                                    size_t why_len) RK_WARN_UNUSED;
 
 /* Puts CLAIMED entries whose process no longer exists back to NEW, in
  * their original order.  *released (may be NULL) counts them. */

@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@
 #include "renkei/agent.h"
 #include "number.h"
 #include "exec.h"
+#include "handler.h"
+#include "webhook.h"
 
 #define PROG "renkei-agent"
 #define EXIT_ERR RK_EXIT_ERROR
@@ -90,6 +93,13 @@ typedef struct options {
     int exec_timeout_s; /* --exec-timeout */
     int exec_parallel;  /* --exec-parallel */
     int exec_retries;   /* --exec-retries */
+    const char *webhook;            /* serve --webhook URL */
+    const char *webhook_token_file; /* --webhook-token-file FILE */
+    int webhook_timeout_s;          /* --webhook-timeout */
+    int webhook_parallel;           /* --webhook-parallel */
+    int webhook_retries;            /* --webhook-retries */
+    const char *msg;                /* retry --msg MSGID */
+    bool all_dead;                  /* retry --all-dead */
     const char *from;   /* reply --from ORG */
     const char *to_msg; /* reply --to-msg MSGID */
     const char *refuse; /* reply --refuse REASON */
@@ -913,6 +923,37 @@ static void print_status_detail(const rk_msg_status *st)
     fflush(stdout);
 }
 
+/* The inbox entries this organization's system did not take (serve --exec
+ * / --webhook): retried, or DEAD.  Nothing about the person or payload. */
+static int print_inbox_troubled(rk_agent_t *a)
+{
+    rk_inbox_status *list = NULL;
+    size_t n = 0;
+    char why[512] = "";
+    rk_agent_err err = rk_agent_inbox_troubled(a, &list, &n, why, sizeof why);
+
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        return EXIT_ERR;
+    }
+    if (n > 0) {
+        printf("\ninbox: requests not yet taken by this organization's system (serve --exec / --webhook)\n");
+        printf("%-32s  %-20s  %-24s  %-7s  %8s  %-20s  %s\n", "MSG", "FROM", "TYPE", "STATE", "ATTEMPTS",
+               "NEXT TRY", "LAST ERROR");
+    }
+    for (size_t i = 0; i < n; i++) {
+        char hex[33], next[32];
+        hex16(list[i].msg_id, hex);
+        utc_text(list[i].next_try_ms, next);
+        printf("%-32s  %-20s  %-24s  %-7s  %8u  %-20s  %s\n", hex, list[i].from, list[i].type,
+               list[i].state == RK_IN_DEAD ? "DEAD" : "RETRY", list[i].attempts,
+               list[i].state == RK_IN_DEAD ? "(renkei-agent retry)" : next, list[i].last_error);
+    }
+    fflush(stdout);
+    free(list);
+    return 0;
+}
+
 static int cmd_status(const options *o, const char *msg_arg)
 {
     rk_agent_t *a = NULL;
@@ -944,9 +985,9 @@ static int cmd_status(const options *o, const char *msg_arg)
         f.open_only = !o->all && msg_arg == NULL;
     }
     err = rk_agent_status_list(a, &f, &list, &n, why, sizeof why);
-    rk_agent_close(&a);
     sodium_memzero(code, sizeof code);
     if (err != RK_AGENT_OK) {
+        rk_agent_close(&a);
         err_msg("%s", why[0] ? why : rk_agent_strerror(err));
         return EXIT_ERR;
     }
@@ -973,7 +1014,10 @@ static int cmd_status(const options *o, const char *msg_arg)
         print_status_table(list, n);
         if (n == 0 && f.open_only)
             err_msg("no open messages (status --all lists every message)");
+        if (o->person == NULL)
+            rc = print_inbox_troubled(a);
     }
+    rk_agent_close(&a);
     free(list);
     return rc;
 }
@@ -1103,74 +1147,6 @@ static json_t *delivery_json(const rk_event *ev, bool *not_json)
     return obj;
 }
 
-static char *env_entry(const char *name, const char *value)
-{
-    size_t n = strlen(name) + strlen(value) + 2;
-    char *s = malloc(n);
-    if (s != NULL)
-        snprintf(s, n, "%s=%s", name, value);
-    return s;
-}
-
-static void free_envp(char **envp, size_t first_own)
-{
-    if (envp == NULL)
-        return;
-    for (size_t i = first_own; envp[i] != NULL; i++) {
-        sodium_memzero(envp[i], strlen(envp[i]));
-        free(envp[i]);
-    }
-    free(envp);
-}
-
-/* The environment for the --exec command: ours, minus stale RENKEI_*
- * message variables, plus this message's.  *first_own is where the entries
- * this function allocated begin. */
-static char **build_envp(const rk_event *ev, size_t *first_own)
-{
-    static const char *const names[] = {"RENKEI_FROM", "RENKEI_TYPE", "RENKEI_MSG_ID", "RENKEI_CODE",
-                                        "RENKEI_FIRST_CONTACT"};
-    char msg[33], code[33];
-    const char *values[5];
-    size_t n = 0, k = 0;
-    char **envp;
-
-    for (char **e = environ; *e != NULL; e++)
-        n++;
-    envp = calloc(n + 6, sizeof *envp);
-    if (envp == NULL)
-        return NULL;
-    for (char **e = environ; *e != NULL; e++) {
-        bool ours = false;
-        for (size_t i = 0; i < 5; i++) {
-            size_t l = strlen(names[i]);
-            if (strncmp(*e, names[i], l) == 0 && (*e)[l] == '=')
-                ours = true;
-        }
-        if (!ours)
-            envp[k++] = *e;
-    }
-    *first_own = k;
-    hex16(ev->msg_id, msg);
-    hex16(ev->code, code);
-    values[0] = ev->from;
-    values[1] = ev->type;
-    values[2] = msg;
-    values[3] = code;
-    values[4] = ev->first_contact ? "1" : "0";
-    for (size_t i = 0; i < 5; i++) {
-        envp[k] = env_entry(names[i], values[i]);
-        if (envp[k] == NULL) {
-            sodium_memzero(code, sizeof code);
-            free_envp(envp, *first_own);
-            return NULL;
-        }
-        k++;
-    }
-    sodium_memzero(code, sizeof code);
-    return envp;
-}
-
 /* Refuses a delivered message whose payload is not JSON: not dropped, the
  * sender is told why. */
 static bool refuse_not_json(rk_agent_t *a, const rk_event *ev, const char *msg_hex)
@@ -1186,18 +1162,16 @@ static bool refuse_not_json(rk_agent_t *a, const rk_event *ev, const char *msg_h
     return false;
 }
 
-/* Hands a delivered request to the --exec pool, which owns ev from now
- * on (*ev NULL).  A payload that is not JSON is refused (MALFORMED), as
- * handle_message refuses it: the command never sees it. */
-static void exec_request(exec_pool_t *pool, rk_agent_t *a, rk_event **evp)
+/* Hands a delivered request to the --exec / --webhook pool, which owns ev
+ * from now on (*ev NULL).  A payload that is not JSON is refused
+ * (MALFORMED), as handle_message refuses it: the system never sees it. */
+static void hand_request(handler_pool_t *pool, rk_agent_t *a, rk_event **evp)
 {
     rk_event *ev = *evp;
     char msg_hex[33];
     bool not_json = false;
     json_t *obj = delivery_json(ev, &not_json);
     char *text;
-    char **envp;
-    size_t first_own = 0;
 
     hex16(ev->msg_id, msg_hex);
     if (obj == NULL) {
@@ -1210,18 +1184,13 @@ static void exec_request(exec_pool_t *pool, rk_agent_t *a, rk_event **evp)
     }
     text = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
-    envp = text != NULL ? build_envp(ev, &first_own) : NULL;
-    if (text == NULL || envp == NULL) {
-        err_msg("out of memory preparing the command for message %s from %s; it stays claimed in the inbox",
-                msg_hex, ev->from);
-        if (text != NULL) {
-            sodium_memzero(text, strlen(text));
-            free(text);
-        }
+    if (text == NULL) {
+        err_msg("out of memory preparing message %s from %s; it stays claimed in the inbox", msg_hex,
+                ev->from);
         return;
     }
     *evp = NULL;
-    if (!exec_pool_add(pool, ev, text, envp, first_own))
+    if (!handler_pool_add(pool, ev, text))
         err_msg("out of memory holding message %s; it stays claimed in the inbox", msg_hex);
 }
 
@@ -1264,25 +1233,34 @@ static bool handle_message(rk_agent_t *a, const rk_event *ev)
 static int cmd_serve(const options *o)
 {
     rk_agent_t *a = NULL;
-    exec_pool_t *pool = NULL;
+    handler_pool_t *pool = NULL;
     long handled = 0;
     int rc;
 
     if ((rc = check_needs(o, "serve", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
         return rc;
-    if (o->exec != NULL) {
-        exec_cfg cfg = {.cmd = o->exec,
-                        .timeout_s = o->exec_timeout_s,
-                        .parallel = o->exec_parallel,
-                        .retries = o->exec_retries,
-                        .log = log_at};
-        if ((pool = exec_pool_new(&cfg)) == NULL) {
-            err_msg("out of memory");
+    if (o->exec != NULL || o->webhook != NULL) {
+        handler_cfg cfg = {.parallel = o->exec != NULL ? o->exec_parallel : o->webhook_parallel,
+                           .retries = o->exec != NULL ? o->exec_retries : o->webhook_retries,
+                           .log = log_at};
+        handler_backend *be;
+        char why[512] = "";
+        if (o->exec != NULL) {
+            be = exec_backend_new(o->exec, o->exec_timeout_s);
+        } else {
+            webhook_cfg wc = {.url = o->webhook,
+                              .token_file = o->webhook_token_file,
+                              .timeout_s = o->webhook_timeout_s,
+                              .parallel = o->webhook_parallel};
+            be = webhook_backend_new(&wc, why, sizeof why);
+        }
+        if (be == NULL || (pool = handler_pool_new(&cfg, be)) == NULL) {
+            err_msg("%s", why[0] ? why : "out of memory");
             return EXIT_ERR;
         }
     }
     if ((rc = open_agent(o, false, true, true, &a)) != 0) {
-        exec_pool_free(&pool);
+        handler_pool_free(&pool);
         return rc;
     }
     {
@@ -1290,22 +1268,25 @@ static int cmd_serve(const options *o)
         note_msg("serving as %s (%s)", rk_agent_org(a), rk_harden_describe(&harden, mem, sizeof mem));
     }
     rc = 0;
-    /* With --exec, what the commands hold is settled before --count ends it. */
+    /* With --exec / --webhook, what the pool holds is settled before
+     * --count ends it. */
     while (!stop_requested &&
-           (o->count <= 0 || handled < o->count || (pool != NULL && exec_pool_held(pool) > 0))) {
+           (o->count <= 0 || handled < o->count || (pool != NULL && handler_pool_held(pool) > 0))) {
         rk_event *ev = NULL;
         char why[512] = "";
-        bool busy = pool != NULL && exec_pool_held(pool) > 0;
+        bool busy = pool != NULL && handler_pool_held(pool) > 0;
         rk_agent_err err;
 
+        /* Wait in the pool only while it cannot take more; otherwise the
+         * inbox is looked at (briefly while requests are in flight). */
         if (pool != NULL)
-            exec_pool_step(pool, a, busy ? 50 : 0);
-        if ((o->count > 0 && handled >= o->count) || (pool != NULL && exec_pool_full(pool)))
+            handler_pool_step(pool, a, handler_pool_full(pool) ? 50 : 0);
+        if ((o->count > 0 && handled >= o->count) || (pool != NULL && handler_pool_full(pool)))
             continue;
-        /* With --exec only requests are taken: replies to this
+        /* With --exec / --webhook only requests are taken: replies to this
          * organization's own messages stay for whoever waits for them. */
-        err = rk_agent_recv_only(a, o->exec != NULL ? RK_RECV_REQUESTS : RK_RECV_ALL, busy ? 50 : 500, &ev,
-                                 why, sizeof why);
+        err = rk_agent_recv_only(a, pool != NULL ? RK_RECV_REQUESTS : RK_RECV_ALL, busy ? 10 : 500, &ev, why,
+                                 sizeof why);
         if (err == RK_AGENT_ETIMEOUT || err == RK_AGENT_EINTR)
             continue;
         if (err != RK_AGENT_OK) {
@@ -1315,7 +1296,7 @@ static int cmd_serve(const options *o)
         }
         if (ev->kind == RK_EVENT_MESSAGE) {
             if (pool != NULL && !ev->has_reply_to)
-                exec_request(pool, a, &ev);
+                hand_request(pool, a, &ev);
             else
                 (void)handle_message(a, ev);
             handled++;
@@ -1331,13 +1312,12 @@ static int cmd_serve(const options *o)
         }
         rk_event_free(&ev);
     }
-    if (pool != NULL && exec_pool_held(pool) > 0)
-        warn_msg("stopping: %zu request%s handed to the command stay%s claimed in the inbox and are handed "
-                 "out "
-                 "again when serve starts again",
-                 exec_pool_held(pool), exec_pool_held(pool) == 1 ? "" : "s",
-                 exec_pool_held(pool) == 1 ? "s" : "");
-    exec_pool_free(&pool);
+    if (pool != NULL && handler_pool_held(pool) > 0)
+        warn_msg("stopping: %zu request%s not yet taken by %s stay%s claimed in the inbox and are handed "
+                 "out again when serve starts again",
+                 handler_pool_held(pool), handler_pool_held(pool) == 1 ? "" : "s",
+                 o->exec != NULL ? "the command" : "the webhook", handler_pool_held(pool) == 1 ? "s" : "");
+    handler_pool_free(&pool);
     rk_agent_close(&a);
     return rc;
 }
@@ -1418,6 +1398,44 @@ done:
         free(payload);
     }
     return rc;
+}
+
+/* ------------------------------------------------------------------ retry */
+
+/* Puts DEAD inbox entries back to be handed out (a running serve picks
+ * them up). */
+static int cmd_retry(const options *o)
+{
+    rk_agent_t *a = NULL;
+    uint8_t msg_id[RK_MSGID_LEN];
+    char why[512] = "";
+    size_t n = 0;
+    rk_agent_err err;
+    int rc;
+
+    if (o->all_dead && (o->from != NULL || o->msg != NULL))
+        return usage_error("retry takes --from ORG --msg MSGID, or --all-dead, not both");
+    if (!o->all_dead && (o->from == NULL || o->msg == NULL))
+        return usage_error("retry needs --from ORG --msg MSGID (a dead request in the inbox), or --all-dead");
+    if (o->from != NULL && !rk_valid_name(o->from))
+        return usage_error("--from must be an organization id (lowercase letters, digits, '.', '_', '-')");
+    if (o->msg != NULL && !rk_code_from_text(o->msg, msg_id))
+        return usage_error("--msg must be a message id of exactly 32 hexadecimal digits");
+    if ((rc = check_needs(o, "retry", NEED_DATA)) != 0)
+        return rc;
+    if ((rc = open_agent(o, true, false, false, &a)) != 0)
+        return rc;
+    err = rk_agent_retry_dead(a, o->all_dead ? NULL : o->from, o->all_dead ? NULL : msg_id, &n, why,
+                              sizeof why);
+    rk_agent_close(&a);
+    if (err != RK_AGENT_OK) {
+        err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+        return exit_for(err);
+    }
+    printf("retried: %zu dead request%s handed out again (a running serve takes %s now)\n", n,
+           n == 1 ? "" : "s", n == 1 ? "it" : "them");
+    fflush(stdout);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ directory */
@@ -1718,6 +1736,13 @@ enum {
     OPT_TO_MSG,
     OPT_REFUSE,
     OPT_SPOOL_DIR,
+    OPT_WEBHOOK,
+    OPT_WEBHOOK_TOKEN_FILE,
+    OPT_WEBHOOK_TIMEOUT,
+    OPT_WEBHOOK_PARALLEL,
+    OPT_WEBHOOK_RETRIES,
+    OPT_MSG,
+    OPT_ALL_DEAD,
     N_OPTS
 };
 
@@ -1805,7 +1830,8 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
     [OPT_EXEC_PARALLEL] = {"exec-parallel", 0, "N", "run CMD for at most N requests at once (default 1)",
                            NULL, -1, 0},
     [OPT_EXEC_RETRIES] = {"exec-retries", 0, "N",
-                          "run a failed CMD again up to N times, 1, 2, 4 ... s apart\n(default 3; 0: never)",
+                          "run a failed CMD again up to N times, 1, 2, 4 ... s apart\n(default 3; 0: never), "
+                          "then DEAD",
                           NULL, -1, 0},
     [OPT_FROM] = {"from", 0, "ORG", "the organization that sent the request", NULL, -1, 0},
     [OPT_TO_MSG] = {"to-msg", 0, "MSGID", "the request answered (32 hex digits)", NULL, -1, 0},
@@ -1816,6 +1842,26 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
     [OPT_SPOOL_DIR] = {"spool-dir", 0, "DIR",
                        "spool: the folder whose out/ is watched for NAME.json files\n(see README.md)", NULL,
                        -1, 0},
+    [OPT_WEBHOOK] = {"webhook", 0, "URL",
+                     "POST each request to URL (http:// or https://) as JSON and\nsend the reply it answers "
+                     "(see README.md, Webhooks)",
+                     NULL, -1, 0},
+    [OPT_WEBHOOK_TOKEN_FILE] = {"webhook-token-file", 0, "FILE",
+                                "send Authorization: Bearer TOKEN (the file's one line)\nwith each webhook "
+                                "request",
+                                NULL, -1, 0},
+    [OPT_WEBHOOK_TIMEOUT] = {"webhook-timeout", 0, "SECS",
+                             "give up a webhook request after SECS seconds and count it\nas a failure "
+                             "(default 30)",
+                             NULL, -1, 0},
+    [OPT_WEBHOOK_PARALLEL] = {"webhook-parallel", 0, "N", "at most N webhook requests at once (default 4)",
+                              NULL, -1, 0},
+    [OPT_WEBHOOK_RETRIES] = {"webhook-retries", 0, "N",
+                             "send a failed webhook request again up to N times, 1, 2,\n4 ... s apart "
+                             "(default 5; 0: never), then DEAD",
+                             NULL, -1, 0},
+    [OPT_MSG] = {"msg", 0, "MSGID", "retry: the dead request (32 hex digits)", NULL, -1, 0},
+    [OPT_ALL_DEAD] = {"all-dead", 0, NULL, "retry: every dead request", NULL, -1, 0},
 };
 
 static const int cli_globals[] = {OPT_HUB,        OPT_HUB_KEY,
@@ -1829,8 +1875,18 @@ static const int person_opts[] = {OPT_PERSON_FILE, OPT_PERSON, -1};
 static const int rebind_opts[] = {OPT_PERSON_FILE, OPT_NEW_PERSON_FILE, -1};
 static const int send_opts[] = {OPT_TO,      OPT_TYPE,     OPT_PERSON_FILE, OPT_PERSON,   OPT_CODE,
                                 OPT_PAYLOAD, OPT_REPLY_TO, OPT_NO_WAIT,     OPT_NO_REPLY, -1};
-static const int serve_opts[] = {OPT_EXEC,         OPT_EXEC_TIMEOUT, OPT_EXEC_PARALLEL,
-                                 OPT_EXEC_RETRIES, OPT_COUNT,        -1};
+static const int serve_opts[] = {OPT_EXEC,
+                                 OPT_EXEC_TIMEOUT,
+                                 OPT_EXEC_PARALLEL,
+                                 OPT_EXEC_RETRIES,
+                                 OPT_WEBHOOK,
+                                 OPT_WEBHOOK_TOKEN_FILE,
+                                 OPT_WEBHOOK_TIMEOUT,
+                                 OPT_WEBHOOK_PARALLEL,
+                                 OPT_WEBHOOK_RETRIES,
+                                 OPT_COUNT,
+                                 -1};
+static const int retry_opts[] = {OPT_FROM, OPT_MSG, OPT_ALL_DEAD, -1};
 static const int reply_opts[] = {OPT_FROM, OPT_TO_MSG, OPT_PAYLOAD, OPT_REFUSE, -1};
 static const int status_opts[] = {OPT_PERSON, OPT_PERSON_FILE, OPT_ALL, -1};
 static const int receipt_opts[] = {OPT_OUT, -1};
@@ -1936,26 +1992,51 @@ static int begin(const rk_cli_args_t *a, run_ctx *r)
     o->from = a->value[OPT_FROM];
     o->to_msg = a->value[OPT_TO_MSG];
     o->refuse = a->value[OPT_REFUSE];
-    if ((v = a->value[OPT_EXEC_TIMEOUT]) != NULL) {
-        if (!rk_cli_parse_count(v, 86400, &count))
-            return usage_error("--exec-timeout takes a whole number of seconds from 1 to 86400, not \"%s\"",
-                               v);
-        o->exec_timeout_s = (int)count;
-    }
-    if ((v = a->value[OPT_EXEC_PARALLEL]) != NULL) {
-        if (!rk_cli_parse_count(v, 64, &count))
-            return usage_error("--exec-parallel takes a whole number from 1 to 64, not \"%s\"", v);
-        o->exec_parallel = (int)count;
-    }
-    if ((v = a->value[OPT_EXEC_RETRIES]) != NULL) {
-        if (strcmp(v, "0") == 0)
-            o->exec_retries = 0;
-        else if (rk_cli_parse_count(v, 100, &count))
-            o->exec_retries = (int)count;
-        else
-            return usage_error("--exec-retries takes a whole number from 0 to 100, not \"%s\"", v);
+    o->webhook = a->value[OPT_WEBHOOK];
+    o->webhook_token_file = a->value[OPT_WEBHOOK_TOKEN_FILE];
+    o->webhook_timeout_s = WEBHOOK_TIMEOUT_DEFAULT_S;
+    o->webhook_parallel = WEBHOOK_PARALLEL_DEFAULT;
+    o->webhook_retries = WEBHOOK_RETRIES_DEFAULT;
+    o->msg = a->value[OPT_MSG];
+    o->all_dead = a->count[OPT_ALL_DEAD] > 0;
+    {
+        /* The handler's limits: the same meaning for --exec and --webhook. */
+        static const struct {
+            int opt, min, max;
+            size_t at;
+        } limits[] = {
+            {OPT_EXEC_TIMEOUT, 1, 86400, offsetof(options, exec_timeout_s)},
+            {OPT_EXEC_PARALLEL, 1, 64, offsetof(options, exec_parallel)},
+            {OPT_EXEC_RETRIES, 0, 100, offsetof(options, exec_retries)},
+            {OPT_WEBHOOK_TIMEOUT, 1, 86400, offsetof(options, webhook_timeout_s)},
+            {OPT_WEBHOOK_PARALLEL, 1, 64, offsetof(options, webhook_parallel)},
+            {OPT_WEBHOOK_RETRIES, 0, 100, offsetof(options, webhook_retries)},
+        };
+        for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+            const char *name = cli_options[limits[i].opt].name;
+            if ((v = a->value[limits[i].opt]) == NULL)
+                continue;
+            if (limits[i].min == 0 && strcmp(v, "0") == 0)
+                count = 0;
+            else if (!rk_cli_parse_count(v, (unsigned long long)limits[i].max, &count))
+                return usage_error("--%s takes a whole number%s from %d to %d, not \"%s\"", name,
+                                   strstr(name, "timeout") != NULL ? " of seconds" : "", limits[i].min,
+                                   limits[i].max, v);
+            *(int *)(void *)((char *)o + limits[i].at) = (int)count;
+            if (strncmp(name, "webhook-", 8) == 0 && o->webhook == NULL)
+                return usage_error("--%s goes with --webhook URL", name);
+            if (strncmp(name, "exec-", 5) == 0 && o->webhook != NULL)
+                return usage_error("--%s goes with --exec; with --webhook it is --webhook-%s", name,
+                                   name + 5);
+        }
     }
     count = 0;
+    if (o->exec != NULL && o->webhook != NULL)
+        return usage_error("serve takes --exec CMD or --webhook URL, not both");
+    if (o->webhook != NULL && !webhook_url_valid(o->webhook))
+        return usage_error("--webhook takes an http:// or https:// URL, not \"%s\"", o->webhook);
+    if (o->webhook_token_file != NULL && o->webhook == NULL)
+        return usage_error("--webhook-token-file goes with --webhook URL");
     o->out = a->value[OPT_OUT];
     o->new_person_file = a->value[OPT_NEW_PERSON_FILE];
     if ((v = a->value[OPT_NUMBER_RULE]) != NULL && !rk_number_rule_parse(v, &o->number_rule))
@@ -2129,6 +2210,18 @@ static int run_serve(const rk_cli_args_t *a, void *ctx)
     if (a->npos != 0)
         return usage_error("serve takes no arguments besides its options");
     return cmd_serve(&r->o);
+}
+
+static int run_retry(const rk_cli_args_t *a, void *ctx)
+{
+    run_ctx *r = ctx;
+    int rc;
+
+    if ((rc = begin(a, r)) != 0)
+        return rc;
+    if (a->npos != 0)
+        return usage_error("retry takes no arguments besides its options");
+    return cmd_retry(&r->o);
 }
 
 static int run_procedures(const rk_cli_args_t *a, void *ctx)
@@ -2359,14 +2452,22 @@ static const rk_cli_cmd_t cli_commands[] = {
      "--person-file FILE (in bash, --person-file <(printf '%s\\n' \"$NUMBER\")), or the\n"
      "payload as --payload FILE and the number on standard input with --person.\n",
      send_opts, run_send},
-    {"serve", "[--exec CMD [--exec-timeout SECS] [--exec-parallel N] [--exec-retries N]] [--count N]",
-     "receive messages; print them or hand each to CMD",
+    {"serve",
+     "[--exec CMD [--exec-timeout SECS] [--exec-parallel N] [--exec-retries N] | --webhook URL "
+     "[--webhook-token-file FILE] [--webhook-timeout SECS] [--webhook-parallel N] [--webhook-retries N]] "
+     "[--count N]",
+     "receive messages; print them, hand each to CMD or POST it to URL",
      "Prints each message as a JSON line, or hands each request to /bin/sh -c CMD on\n"
      "standard input; re-sends pending messages.  CMD's exit says what happens:\n"
      "0: its JSON output is the reply; 3: refused, its output is the reason the sender\n"
      "sees (REFUSED_BY_RECIPIENT; a short business reason, never personal data);\n"
      "4: taken, answered later with renkei-agent reply; anything else, a signal or\n"
-     "the timeout: run again later (--exec-retries), then left in the inbox.\n",
+     "the timeout: run again later (--exec-retries), then DEAD in the inbox.\n"
+     "--webhook URL POSTs each request to URL instead; its answer says the same:\n"
+     "2xx {\"reply\": VALUE}: the reply; 2xx {\"refuse\": \"REASON\"}: refused; 202:\n"
+     "answered later; 2xx {} or empty: taken, no reply; anything else: tried again\n"
+     "(--webhook-retries), then DEAD.  status lists DEAD requests; retry hands them\n"
+     "out again.  See README.md, Webhooks.\n",
      serve_opts, run_serve},
     {"reply", "--from ORG --to-msg MSGID ([--payload FILE|-] | --refuse REASON)",
      "answer a request taken earlier (e.g. by serve --exec, exit 4)",
@@ -2374,8 +2475,14 @@ static const rk_cli_cmd_t cli_commands[] = {
      "MSGID from ORG in the inbox, or refuses it with --refuse REASON.\n",
      reply_opts, run_reply},
     {"status", "[MSGID | --person | --person-file FILE | --all]", "messages sent and what became of them",
-     "The open ones, one in detail (MSGID or a unique prefix), those about NUMBER, or all.\n", status_opts,
-     run_status},
+     "The open ones, one in detail (MSGID or a unique prefix), those about NUMBER, or all;\n"
+     "then the requests received that serve --exec / --webhook could not hand over:\n"
+     "being retried (attempts, next try, last error) or DEAD.\n",
+     status_opts, run_status},
+    {"retry", "--from ORG --msg MSGID | --all-dead", "hand a DEAD request out again",
+     "Puts the request MSGID from ORG (or every DEAD one) back in the inbox to be handed\n"
+     "out; a running serve takes it at once, its attempts counted from 0.\n",
+     retry_opts, run_retry},
     {"flush", "", "re-send the messages the hub has not accepted yet", NULL, NULL, run_flush},
     {"directory", "", "print the hub's signed list of organizations", NULL, NULL, run_directory},
     {"procedures", "", "the procedure types this organization may send and receive (the hub's catalogue)",

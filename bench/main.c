@@ -34,6 +34,7 @@
 #include "proc.h"
 #include "scale.h"
 #include "stats.h"
+#include "webhook.h"
 
 #define MAX_FIGURES 80
 #define MAX_SCALE 8
@@ -67,6 +68,7 @@ typedef struct bench {
     bench_load_t *enr;     /* enrollment and first contact: one municipality, one utility */
     bench_agents_t *ag;    /* real agents: the latency pair, the movers, the utilities */
     bench_httpsend_t *hs;  /* "http send": the agent's HTTP API against the library */
+    bench_webhook_t *wh;   /* serve --webhook and its library baseline */
     bench_proc_t *srv[3];  /* hub, forwarder, mosquitto */
     bench_mqtt_t *mq;      /* mosquitto's clients, NULL if not measured */
     figure_t fig[MAX_FIGURES];
@@ -952,6 +954,28 @@ static int http_send(bench_t *b)
     return 0;
 }
 
+/* Deliveries/s through serve --webhook beside the library taking them. */
+static int webhook_rates(bench_t *b)
+{
+    char why[512] = "";
+    for (size_t r = 0; r < b->o.repeat; r++) {
+        bench_webhook_rates_t w;
+        if (bench_webhook_run(b->wh, b->hub_ep, b->o.quick ? 300 : 3000, &w, why, sizeof why) != 0) {
+            fprintf(stderr, "renkei-bench: webhook: %s\n", why);
+            return -1;
+        }
+        record(b, "webhook_deliveries_per_s", "agents: deliveries/s via serve --webhook", "1/s",
+               w.webhook_per_s);
+        record(b, "library_deliveries_per_s", "agents: deliveries/s via the library (recv, done)", "1/s",
+               w.library_per_s);
+        record_ratio(b, "webhook_vs_library", "serve --webhook / library receive",
+                     w.webhook_per_s / w.library_per_s);
+        fprintf(stderr, "  deliveries: %.0f/s via serve --webhook, %.0f/s via the library\n", w.webhook_per_s,
+                w.library_per_s);
+    }
+    return 0;
+}
+
 /* One table size: P persons (rounded up to a multiple of the senders),
  * each known to one municipality and two utilities, loaded through the
  * store, then the real hub started on it and timed passes with persons
@@ -1184,8 +1208,8 @@ static const char *const notes[] = {
     "own is started on it (the main hub and the baselines are stopped by then) and each "
     "message's person is drawn at random from the whole table.  Bytes on disk: LMDB's last "
     "page times its page size, over P; bytes in use: the same less LMDB's free list (pages "
-    "freed by copy-on-write commits, reused by later writes).  Resident memory: the hub's VmRSS after its passes, "
-    "over P, at the largest table only.",
+    "freed by copy-on-write commits, reused by later writes).  Resident memory: the hub's "
+    "VmRSS after its passes, over P, at the largest table only.",
     "Enrollment: one municipality sends Enroll frames with the same window as the throughput "
     "pass; first contact: one message about each of those new persons to a utility that does "
     "not know them yet, so the hub issues a link code for every message.",
@@ -1212,6 +1236,12 @@ static const char *const notes[] = {
     "complete when the origin has that reply, so every reply is in.  One move in flight per "
     "origin; persons enrolled at the origin before the clock; every reply is marked done; all "
     "payloads 512 B.  Replies/s counts the four replies of each move.",
+    "Webhook: one sender agent queues N notices (300 with --quick, else 3000) at the hub for "
+    "a utility that is offline; then the utility takes them, timed from its first delivery to "
+    "its last: once with the agent library in this process (recv, done: the baseline), once "
+    "with renkei-agent serve --webhook (default --webhook-parallel 4) POSTing each to a "
+    "minimal back office here (libmicrohttpd, answering {}: taken).  Each delivery is three "
+    "durable commits either way (arrived, claimed, done).",
     "CPU per message: user+system time of the server process (/proc/PID/stat) over a pass, "
     "divided by its messages; the resolution is one clock tick (10 ms) per pass.  The "
     "generator+sink figure is this process's own CPU over the pass, envelope building "
@@ -1512,6 +1542,17 @@ static int setup(bench_t *b, uint8_t hub_pk[RK_KEY_LEN], uint8_t fwd_pk[RK_KEY_L
             if (register_org(b, bench_httpsend_org_name(b->hs, i), bench_httpsend_org_kind(b->hs, i),
                              "hub") != 0)
                 return -1;
+        path_in(b, data, sizeof data, "webhook");
+        b->wh = bench_webhook_new(keys, data, pub, b->o.bin, why, sizeof why);
+        if (b->wh == NULL) {
+            fprintf(stderr, "renkei-bench: webhook: %s\n", why);
+            return -1;
+        }
+        for (size_t i = 0; i < 2; i++) {
+            const char *name = bench_webhook_org_name(b->wh, i), *kind = bench_webhook_org_kind(b->wh, i);
+            if (register_org(b, name, kind, "hub") != 0)
+                return -1;
+        }
     }
     return 0;
 }
@@ -1522,6 +1563,7 @@ static void teardown(bench_t *b)
     bench_load_destroy(&b->enr);
     bench_agents_destroy(&b->ag);
     bench_httpsend_destroy(&b->hs);
+    bench_webhook_destroy(&b->wh);
     for (int w = 0; w < 2; w++) {
         bench_load_destroy(&b->load[w]);
         bench_load_destroy(&b->bg[w]);
@@ -1564,9 +1606,9 @@ int main(int argc, char **argv)
     model = cpu_model();
     if (setup(&b, hub_pk, fwd_pk) != 0)
         goto done;
-    if (start_servers(&b, hub_pk, fwd_pk) != 0 || start_mosquitto(&b) != 0 ||
-        throughput(&b) != 0 || disk_floor(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0 ||
-        enroll_rates(&b, hub_pk) != 0 || agent_moves(&b) != 0)
+    if (start_servers(&b, hub_pk, fwd_pk) != 0 || start_mosquitto(&b) != 0 || throughput(&b) != 0 ||
+        disk_floor(&b) != 0 || latency(&b, 0) != 0 || latency(&b, 1) != 0 || enroll_rates(&b, hub_pk) != 0 ||
+        agent_moves(&b) != 0 || webhook_rates(&b) != 0)
         goto done;
     if (http_send(&b) != 0)
         goto done;

@@ -62,7 +62,8 @@ static void in_case(const uint8_t *val, size_t len)
     FUZZ_CHECK(len >= RK_MAILBOX_IN_FIXED && e.core_len == len - RK_MAILBOX_IN_FIXED);
     sink += strlen(e.from) + strlen(e.type);
     sink += (size_t)e.first_contact + (size_t)e.has_reply_to;
-    sink += e.state == RK_IN_NEW || e.state == RK_IN_CLAIMED || e.state == RK_IN_DONE;
+    sink +=
+        e.state == RK_IN_NEW || e.state == RK_IN_CLAIMED || e.state == RK_IN_DONE || e.state == RK_IN_DEAD;
     if (rk_core_decode(e.core, e.core_len, &core, why, sizeof why) == RK_WIRE_OK)
         rk_core_clear(&core);
 

@@ -16,6 +16,7 @@ FIGURES = (
     + [f"{s}_{h}latency_{q}_us" for s in ("hub", "bare", "agents") for h in ("", "heavy_")
        for q in ("p50", "p99", "p999")]
     + ["agents_moves_per_s", "agents_move_replies_per_s"]
+    + ["webhook_deliveries_per_s", "library_deliveries_per_s"]
     + [f"{s}_{w}_kib_per_msg_{p}" for s in SYSTEMS for w in ("wchar", "write_bytes")
        for p in (512, 2048)]
     + [f"disk_{k}_fdatasync_{q}_us" for k in ("4k", "32pages") for q in ("p50", "p99")]
@@ -25,7 +26,7 @@ RATIOS = ("hub_over_bare_512", "hub_over_bare_2048", "hub_over_mosquitto_512",
           "hub_over_mosquitto_2048", "hub_over_bare_latency_p50", "hub_over_bare_latency_p99",
           "hub_over_bare_heavy_latency_p99", "scale_largest_over_smallest",
           "agents_over_bare_latency_p99", "agents_over_hub_latency_p99",
-          "agents_over_hub_heavy_latency_p99", "hub_over_disk_floor_latency_p50")
+          "agents_over_hub_heavy_latency_p99", "hub_over_disk_floor_latency_p50", "webhook_vs_library")
 # Mosquitto may be absent (not installed, or built without libmosquitto);
 # then its figures must say why instead of holding a number.
 MAY_SKIP = ("mosquitto",)

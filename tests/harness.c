@@ -78,6 +78,78 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+void it_sleep_ms(int ms)
+{
+    sleep_ms(ms);
+}
+
+size_t it_count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+bool it_err_wait(it_proc_t *p, const char *needle, size_t n, int timeout_s)
+{
+    for (int t = 0; t < timeout_s * 10; t++) {
+        char *e = it_proc_err(p);
+        bool ok = it_count(e, needle) >= n;
+        free(e);
+        if (ok)
+            return true;
+        sleep_ms(100);
+    }
+    return false;
+}
+
+const char *it_subdir(it_env_t *env, const char *name)
+{
+    static char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", it_path(env, name));
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "harness: cannot create %s: %s\n", dir, strerror(errno));
+        abort();
+    }
+    return dir;
+}
+
+int it_city_power(it_env_t **env, const char *number, char *person, size_t person_len)
+{
+    char line[128];
+    it_run_t r;
+    if ((*env = it_env_new()) == NULL)
+        return -1;
+    if (it_org(*env, "city.x", "municipality") != 0 || it_org(*env, "power", "utility") != 0 ||
+        it_hub_start(*env, NULL) != 0)
+        return -1;
+    snprintf(line, sizeof line, "%s\n", number);
+    if (it_agent(*env, "city.x", line, &r, "enroll", NULL) != 0) {
+        fprintf(stderr, "setup: enroll failed: %s\n", r.err);
+        it_run_clear(&r);
+        return -1;
+    }
+    it_run_clear(&r);
+    return it_person_file(*env, number, person, person_len);
+}
+
+int it_free_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int port = 0, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
 char *it_chomp(char *s)
 {
     size_t n;
@@ -1021,7 +1093,14 @@ it_proc_t *it_spawn(it_env_t *env, const char *prog, const char *const *args, co
     unsigned k = ++env->runs;
     size_t n = 0;
 
-    snprintf(exe, sizeof exe, "%s/%s", env->bin, prog);
+    if (prog[0] == '/') {
+        /* another program (e.g. /usr/bin/python3): its files are named by
+         * its base name */
+        snprintf(exe, sizeof exe, "%s", prog);
+        prog = strrchr(prog, '/') + 1;
+    } else {
+        snprintf(exe, sizeof exe, "%s/%s", env->bin, prog);
+    }
     argv[n++] = exe;
     for (size_t i = 0; args != NULL && args[i] != NULL && n < IT_MAX_ARGS; i++)
         argv[n++] = args[i];

@@ -132,6 +132,21 @@ int it_person_file(it_env_t *env, const char *person, char *path, size_t path_le
 
 /* Trims trailing whitespace in place; returns s. */
 char *it_chomp(char *s);
+/* Sleeps ms milliseconds. */
+void it_sleep_ms(int ms);
+/* How often needle stands in hay (NULL: 0). */
+size_t it_count(const char *hay, const char *needle);
+/* Waits up to timeout_s for n occurrences of needle on p's stderr. */
+bool it_err_wait(it_proc_t *p, const char *needle, size_t n, int timeout_s);
+/* A new directory NAME in the environment's folder (made if missing); its
+ * path, valid until the next call.  Fails the test if it cannot be made. */
+const char *it_subdir(it_env_t *env, const char *name);
+/* A TCP port on 127.0.0.1 nobody listens on now (bound and released). */
+int it_free_port(void);
+/* A new environment with municipality city.x and utility power
+ * registered, the hub started, number enrolled by city.x and written to a
+ * --person-file (its path in person).  0, or -1 (said on stderr). */
+int it_city_power(it_env_t **env, const char *number, char *person, size_t person_len);
 
 
 /* ------------------------------------------------------------------ the move
@@ -192,8 +207,9 @@ int it_move_run(it_env_t *env, it_move_t *m, char *why, size_t why_len);
 /* ------------------------------------------------------------------ chaos
  * Processes started, killed and restarted at will. */
 
-/* Starts BIN_DIR/prog with args (NULL-terminated) in the background, its
- * output in run/NNNN-PROG-LABEL.out/.err.  NULL on failure. */
+/* Starts BIN_DIR/prog (or prog itself when it is an absolute path) with
+ * args (NULL-terminated) in the background, its output in
+ * run/NNNN-PROG-LABEL.out/.err.  NULL on failure. */
 it_proc_t *it_spawn(it_env_t *env, const char *prog, const char *const *args, const char *label);
 /* true while p has not exited. */
 bool it_proc_running(it_proc_t *p);

@@ -9,7 +9,7 @@ target_link_libraries(renkei_it_harness PUBLIC renkei_wire renkei_keys PkgConfig
 
 set(RENKEI_IT_TESTS
   move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults access
-  reseal backup metrics http numbers exec spool http_inbox)
+  reseal backup metrics http numbers exec spool http_inbox webhook)
 foreach(t ${RENKEI_IT_TESTS})
   renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
     LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)

@@ -371,16 +371,6 @@ static int do_serve(const opts_t *o)
     return 0;
 }
 
-static const char *in_state_name(rk_inbox_state s)
-{
-    switch (s) {
-    case RK_IN_NEW: return "NEW";
-    case RK_IN_CLAIMED: return "CLAIMED";
-    case RK_IN_DONE: return "DONE";
-    }
-    return "UNKNOWN";
-}
-
 typedef struct in_key {
     char from[RK_ID_MAX + 1];
     uint8_t msg_id[RK_MSGID_LEN];
@@ -475,7 +465,7 @@ static int do_report(const opts_t *o)
         hex16(e.msg_id, hex);
         if (e.has_reply_to)
             hex16(e.reply_to, hex2);
-        printf("INBOX %s %s %s %s\n", e.from, hex, e.has_reply_to ? hex2 : "-", in_state_name(e.state));
+        printf("INBOX %s %s %s %s\n", e.from, hex, e.has_reply_to ? hex2 : "-", rk_inbox_state_name(e.state));
         rk_inbox_entry_clear(&e);
     }
     rc = 0;

@@ -663,6 +663,9 @@ static void assert_entry_same(const rk_inbox_entry *a, const rk_inbox_entry *b)
     assert_memory_equal(a->reply_to, b->reply_to, RK_MSGID_LEN);
     assert_memory_equal(a->sender_key, b->sender_key, RK_KEY_LEN);
     assert_memory_equal(a->signature, b->signature, RK_SIG_LEN);
+    assert_int_equal(a->attempts, b->attempts);
+    assert_int_equal(a->next_try_ms, b->next_try_ms);
+    assert_string_equal(a->last_error, b->last_error);
     assert_int_equal(a->core_len, b->core_len);
     assert_memory_equal(a->core, b->core, a->core_len);
 }
@@ -723,6 +726,9 @@ static void full_entry(rk_inbox_entry *e, uint8_t *core, size_t core_len)
         e->sender_key[i] = (uint8_t)(0x60 + i);
     for (int i = 0; i < RK_SIG_LEN; i++)
         e->signature[i] = (uint8_t)(0x80 + i);
+    e->attempts = 0x05060708u;
+    e->next_try_ms = 1711843200009ull;
+    memset(e->last_error, 'e', RK_ATTEMPT_ERROR_MAX);
     e->core = core;
     e->core_len = core_len;
 }
@@ -789,6 +795,9 @@ static void test_record_round_trip(void **state)
     e.claim_ms = e.done_ms = 0;
     e.received_ms = 5000;
     e.order = 1;
+    e.attempts = 0;
+    e.next_try_ms = 0;
+    e.last_error[0] = '\0';
     assert_int_equal(rk_mailbox_in_get(f->mb, e.from, e.msg_id, &got, why, sizeof why), RK_AGENT_OK);
     assert_entry_same(&got, &e);
     rk_inbox_entry_clear(&got);
@@ -802,9 +811,28 @@ struct old_out_disk {
     rk_msg_status st;
     uint64_t frame_len;
 };
+/* rk_inbox_entry as it was then (format 1). */
+struct old_inbox_entry {
+    rk_inbox_state state;
+    uint32_t pid;
+    uint64_t claim_ms, done_ms, received_ms;
+    uint64_t order;
+    uint64_t hub_seq;
+    bool first_contact;
+    uint8_t code[RK_CODE_LEN];
+    char from[RK_ID_MAX + 1];
+    char type[RK_TYPE_MAX + 1];
+    uint8_t msg_id[RK_MSGID_LEN];
+    bool has_reply_to;
+    uint8_t reply_to[RK_MSGID_LEN];
+    uint8_t sender_key[RK_KEY_LEN];
+    uint8_t signature[RK_SIG_LEN];
+    uint8_t *core;
+    size_t core_len;
+};
 struct old_in_disk {
     uint32_t version, reserved;
-    rk_inbox_entry e;
+    struct old_inbox_entry e;
 };
 _Static_assert(sizeof(struct old_out_disk) == RK_MAILBOX_OUT_FIXED &&
                    offsetof(struct old_out_disk, st) + offsetof(rk_msg_status, state) == 188 &&
@@ -815,12 +843,12 @@ _Static_assert(sizeof(struct old_out_disk) == RK_MAILBOX_OUT_FIXED &&
                    offsetof(struct old_out_disk, st) + offsetof(rk_msg_status, attempts) == 548 &&
                    offsetof(struct old_out_disk, frame_len) == 568,
                "outbox offsets in docs/agent-store.md");
-_Static_assert(sizeof(struct old_in_disk) == RK_MAILBOX_IN_FIXED &&
-                   offsetof(struct old_in_disk, e) + offsetof(rk_inbox_entry, first_contact) == 56 &&
-                   offsetof(struct old_in_disk, e) + offsetof(rk_inbox_entry, from) == 73 &&
-                   offsetof(struct old_in_disk, e) + offsetof(rk_inbox_entry, has_reply_to) == 219 &&
-                   offsetof(struct old_in_disk, e) + offsetof(rk_inbox_entry, signature) == 268 &&
-                   offsetof(struct old_in_disk, e) + offsetof(rk_inbox_entry, core_len) == 344,
+_Static_assert(sizeof(struct old_in_disk) == RK_MAILBOX_IN_FIXED_V1 &&
+                   offsetof(struct old_in_disk, e) + offsetof(struct old_inbox_entry, first_contact) == 56 &&
+                   offsetof(struct old_in_disk, e) + offsetof(struct old_inbox_entry, from) == 73 &&
+                   offsetof(struct old_in_disk, e) + offsetof(struct old_inbox_entry, has_reply_to) == 219 &&
+                   offsetof(struct old_in_disk, e) + offsetof(struct old_inbox_entry, signature) == 268 &&
+                   offsetof(struct old_in_disk, e) + offsetof(struct old_inbox_entry, core_len) == 344,
                "inbox offsets in docs/agent-store.md");
 #endif
 
@@ -863,7 +891,7 @@ static void old_out_bytes(uint8_t rec[RK_MAILBOX_OUT_FIXED + sizeof FRAME], cons
 
 static void old_in_bytes(uint8_t *rec, const rk_inbox_entry *e)
 {
-    memset(rec, 0xa5, RK_MAILBOX_IN_FIXED);
+    memset(rec, 0xa5, RK_MAILBOX_IN_FIXED_V1);
     le32_at(rec, 0, 0x52304931u);
     le32_at(rec, 4, 0); /* reserved */
     le32_at(rec, 8, (uint32_t)e->state);
@@ -884,7 +912,7 @@ static void old_in_bytes(uint8_t *rec, const rk_inbox_entry *e)
     memcpy(rec + 268, e->signature, 64); /* 332..335: padding, 336..343: the core pointer */
     memset(rec + 336, 0, 8);
     le64_at(rec, 344, e->core_len);
-    memcpy(rec + RK_MAILBOX_IN_FIXED, e->core, e->core_len);
+    memcpy(rec + RK_MAILBOX_IN_FIXED_V1, e->core, e->core_len);
 }
 
 /* Records in the layout the agent wrote before (C structs stored whole)
@@ -901,7 +929,7 @@ static void test_old_layout_reads(void **state)
     rk_msg_status st, back;
     rk_inbox_entry e, got;
     uint8_t rec[RK_MAILBOX_OUT_FIXED + sizeof FRAME], core[] = {1, 2, 3, 4, 5, 6};
-    uint8_t irec[RK_MAILBOX_IN_FIXED + sizeof core], ikey[RK_ID_MAX + 1 + RK_MSGID_LEN];
+    uint8_t irec[RK_MAILBOX_IN_FIXED_V1 + sizeof core], ikey[RK_ID_MAX + 1 + RK_MSGID_LEN];
     uint8_t *frame = NULL;
     uint32_t waiter = 0;
     size_t frame_len = 0, n;
@@ -918,6 +946,9 @@ static void test_old_layout_reads(void **state)
     assert_int_equal(frame_len, sizeof FRAME);
 
     full_entry(&e, core, sizeof core);
+    e.attempts = 0; /* format 1 kept none of these */
+    e.next_try_ms = 0;
+    e.last_error[0] = '\0';
     old_in_bytes(irec, &e);
     assert_int_equal(rk_mailbox_in_record(irec, sizeof irec, &got, why, sizeof why), RK_AGENT_OK);
     assert_entry_same(&got, &e);
@@ -952,6 +983,31 @@ static void test_old_layout_reads(void **state)
     assert_status_same(&back, &st);
     assert_memory_equal(frame, FRAME, sizeof FRAME);
     free(frame);
+
+    /* A failed attempt on a format 1 entry is kept: it is format 2 now. */
+    {
+        uint32_t attempts = 0;
+        assert_int_equal(rk_mailbox_in_failed(f->mb, e.from, e.msg_id, "the back office answered 503", 9050,
+                                              &attempts, why, sizeof why),
+                         RK_AGENT_OK);
+        assert_int_equal(attempts, 1);
+        e.attempts = 1;
+        e.next_try_ms = 9050;
+        snprintf(e.last_error, sizeof e.last_error, "the back office answered 503");
+        assert_int_equal(rk_mailbox_in_get(f->mb, e.from, e.msg_id, &got, why, sizeof why), RK_AGENT_OK);
+        assert_entry_same(&got, &e);
+        rk_inbox_entry_clear(&got);
+        assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+        k.mv_size = n + 1 + RK_MSGID_LEN;
+        k.mv_data = ikey;
+        assert_int_equal(mdb_get(txn, in_dbi, &k, &v), 0);
+        assert_int_equal(v.mv_size, RK_MAILBOX_IN_FIXED + sizeof core);
+        assert_memory_equal(v.mv_data, "\x32\x49\x30\x52", 4);
+        for (size_t i = 340; i < 344; i++)
+            assert_int_equal(((const uint8_t *)v.mv_data)[i], 0);
+        assert_memory_equal((const uint8_t *)v.mv_data + RK_MAILBOX_IN_FIXED, core, sizeof core);
+        mdb_txn_abort(txn);
+    }
 
     assert_int_equal(rk_mailbox_in_done(f->mb, e.from, e.msg_id, 9100, why, sizeof why), RK_AGENT_OK);
     e.state = RK_IN_DONE;
@@ -1057,11 +1113,28 @@ static void test_bad_records_refused(void **state)
     rk_mailbox_in_encode(&e, igood);
     memcpy(igood + RK_MAILBOX_IN_FIXED, core, sizeof core);
     assert_in_refused(igood, RK_MAILBOX_IN_FIXED - 1,
-                      "351 bytes long, shorter than its fixed part of 352 bytes");
+                      "479 bytes long, shorter than its fixed part of 480 bytes");
+    assert_in_refused(igood, 2, "2 bytes long, shorter than its format version word");
     assert_in_refused(igood, sizeof igood - 1, "core length says 3 bytes but 2 follow");
     memcpy(ibad, igood, sizeof ibad);
-    le32_at(ibad, 8, 4);
-    assert_in_refused(ibad, sizeof ibad, "state (byte 8) is 4");
+    le32_at(ibad, 8, 5);
+    assert_in_refused(ibad, sizeof ibad, "state (byte 8) is 5");
+    memcpy(ibad, igood, sizeof ibad);
+    le32_at(ibad, 0, 0x52304933u);
+    assert_in_refused(ibad, sizeof ibad,
+                      "format version word is 0x52304933; this agent reads only 0x52304932 and 0x52304931");
+    memcpy(ibad, igood, sizeof ibad);
+    memset(ibad + 352, 'e', 128);
+    assert_in_refused(ibad, sizeof ibad, "last error text (bytes 352..479) has no terminating zero byte");
+    /* DEAD (4) exists from format 2 on: a format 1 record saying 4 is damaged. */
+    {
+        uint8_t old[RK_MAILBOX_IN_FIXED_V1 + sizeof core];
+        e.state = RK_IN_DONE;
+        old_in_bytes(old, &e);
+        le32_at(old, 8, 4);
+        assert_in_refused(old, sizeof old, "state (byte 8) is 4");
+        e.state = RK_IN_CLAIMED;
+    }
     memcpy(ibad, igood, sizeof ibad);
     ibad[219] = 0xff;
     assert_in_refused(ibad, sizeof ibad, "has-reply-to flag (byte 219) is 255");
@@ -1269,6 +1342,86 @@ static void test_stale_claims_released(void **state)
         assert_int_equal(e.pid, me);
         rk_inbox_entry_clear(&e);
     }
+}
+
+/* Failed attempts are counted and kept with their error and next try; the
+ * last one makes the entry DEAD: listed, never claimed, released or purged,
+ * until it is retried, then handed out again with its count from 0. */
+static void test_failed_attempts_and_dead(void **state)
+{
+    fixture *f = *state;
+    rk_inbox_entry e, *list = NULL;
+    uint32_t me = (uint32_t)getpid(), attempts = 0;
+    uint8_t id[RK_MSGID_LEN];
+    size_t n = 99, in_n = 0, out_n = 0;
+    bool more = true;
+    char why[256] = "";
+
+    assert_false(add_in(f, "city.x", 50, 0, 1000));
+    assert_false(add_in(f, "city.x", 51, 0, 1100));
+    assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, me, 2000, &e, NULL, 0), RK_AGENT_OK);
+    memcpy(id, e.msg_id, sizeof id);
+    assert_int_equal(e.attempts, 0);
+    rk_inbox_entry_clear(&e);
+    assert_int_equal(rk_mailbox_in_troubled(f->mb, &list, &n, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(n, 0);
+
+    assert_int_equal(rk_mailbox_in_failed(f->mb, "city.x", id, "HTTP 503\nfrom the back office", 5000,
+                                          &attempts, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_int_equal(attempts, 1);
+    assert_int_equal(rk_mailbox_in_get(f->mb, "city.x", id, &e, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(e.state, RK_IN_CLAIMED);
+    assert_int_equal(e.attempts, 1);
+    assert_int_equal(e.next_try_ms, 5000);
+    assert_string_equal(e.last_error, "HTTP 503 from the back office");
+    rk_inbox_entry_clear(&e);
+    assert_int_equal(rk_mailbox_in_troubled(f->mb, &list, &n, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].state, RK_IN_CLAIMED);
+    assert_null(list[0].core);
+    free(list);
+
+    /* Handed out again after a restart: the count comes with it. */
+    assert_int_equal(rk_mailbox_in_release_stale(f->mb, NULL, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_mailbox_in_failed(f->mb, "city.x", id, "timed out", 0, &attempts, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_int_equal(attempts, 2);
+    assert_int_equal(rk_mailbox_in_get(f->mb, "city.x", id, &e, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(e.state, RK_IN_DEAD);
+    assert_int_equal(e.pid, 0);
+    rk_inbox_entry_clear(&e);
+    /* Not claimed, released or purged; the other entry still is handed out. */
+    assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, me, 6000, &e, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(e.msg_id[RK_MSGID_LEN - 1], 51);
+    assert_int_equal(rk_mailbox_in_done(f->mb, "city.x", e.msg_id, 6000, NULL, 0), RK_AGENT_OK);
+    rk_inbox_entry_clear(&e);
+    assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, me, 6000, &e, NULL, 0), RK_AGENT_ENOTFOUND);
+    assert_int_equal(rk_mailbox_in_release_stale(f->mb, NULL, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_mailbox_purge(f->mb, UINT64_MAX, 0, &in_n, &out_n, &more, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_int_equal(in_n, 1); /* the one done, not the dead one */
+    assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, me, 6000, &e, NULL, 0), RK_AGENT_ENOTFOUND);
+    assert_int_equal(rk_mailbox_in_troubled(f->mb, &list, &n, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].state, RK_IN_DEAD);
+    assert_int_equal(list[0].attempts, 2);
+    assert_string_equal(list[0].last_error, "timed out");
+    free(list);
+
+    /* Retried: NEW again, counted from 0. */
+    assert_int_equal(rk_mailbox_in_retry(f->mb, "city.y", id, &n, why, sizeof why), RK_AGENT_ENOTFOUND);
+    assert_int_equal(rk_mailbox_in_retry(f->mb, NULL, NULL, &n, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(rk_mailbox_in_retry(f->mb, "city.x", id, &n, why, sizeof why), RK_AGENT_ECONFLICT);
+    assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, me, 7000, &e, NULL, 0), RK_AGENT_OK);
+    assert_memory_equal(e.msg_id, id, sizeof id);
+    assert_int_equal(e.attempts, 0);
+    assert_string_equal(e.last_error, "");
+    rk_inbox_entry_clear(&e);
+    assert_int_equal(rk_mailbox_in_done(f->mb, "city.x", id, 7000, NULL, 0), RK_AGENT_OK);
+    assert_int_equal(rk_mailbox_in_failed(f->mb, "city.x", id, "late", 0, &attempts, why, sizeof why),
+                     RK_AGENT_ECONFLICT);
 }
 
 /* Two processes claiming from one inbox at the same time: every entry is
@@ -1501,6 +1654,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reply_commits_with_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_claims_released, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_processes_claim_each_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_attempts_and_dead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_only_old_completed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_batch_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hub_key_kept, setup, teardown),

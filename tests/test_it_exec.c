@@ -4,7 +4,9 @@
  * killed (its whole process group) and run again; several commands run at
  * once; a failing command is run again and its request answered once; exit
  * 3 refuses the request with the command's reason; exit 4 leaves the
- * request to `renkei-agent reply`, which answers it later.
+ * request to `renkei-agent reply`, which answers it later; a command that
+ * keeps failing has its attempts counted across a restart, then its
+ * request is DEAD until `renkei-agent retry`.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -32,31 +34,12 @@ typedef struct fixture {
     char payload[1024];
 } fixture_t;
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static int setup(void **state)
 {
     static fixture_t fx;
-    it_run_t r;
     memset(&fx, 0, sizeof fx);
     *state = &fx;
-    if ((fx.env = it_env_new()) == NULL)
-        return -1;
-    if (it_org(fx.env, "city.x", "municipality") != 0 || it_org(fx.env, "power", "utility") != 0)
-        return -1;
-    if (it_hub_start(fx.env, NULL) != 0)
-        return -1;
-    if (it_agent(fx.env, "city.x", NUMBER "\n", &r, "enroll", NULL) != 0) {
-        fprintf(stderr, "setup: enroll failed: %s\n", r.err);
-        it_run_clear(&r);
-        return -1;
-    }
-    it_run_clear(&r);
-    if (it_person_file(fx.env, NUMBER, fx.person, sizeof fx.person) != 0)
+    if (it_city_power(&fx.env, NUMBER, fx.person, sizeof fx.person) != 0)
         return -1;
     snprintf(fx.payload, sizeof fx.payload, "%s", it_path(fx.env, "payload.json"));
     if (it_write_file(fx.payload, "{\"meter\":\"M-1\"}\n") != 0)
@@ -72,18 +55,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A fresh directory for one test's marker files. */
-static const char *work_dir(fixture_t *fx, const char *name)
-{
-    static char dir[1024];
-    char cmd[1200];
-    snprintf(dir, sizeof dir, "%s", it_path(fx->env, name));
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
-    if (system(cmd) != 0)
-        fail_msg("cannot create %s", dir);
-    return dir;
-}
-
 /* city.x sends one request to power; waits for the reply unless no_wait. */
 static int send_request(fixture_t *fx, bool no_wait, it_run_t *r)
 {
@@ -92,28 +63,6 @@ static int send_request(fixture_t *fx, bool no_wait, it_run_t *r)
     if (no_wait)
         args[9] = "--no-wait";
     return it_agentv(fx->env, "city.x", NULL, args, r);
-}
-
-static size_t count_of(const char *hay, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = hay; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
-
-/* Waits up to timeout_s for n occurrences of needle on p's stderr. */
-static bool err_wait(it_proc_t *p, const char *needle, size_t n, int timeout_s)
-{
-    for (int t = 0; t < timeout_s * 10; t++) {
-        char *e = it_proc_err(p);
-        bool ok = count_of(e, needle) >= n;
-        free(e);
-        if (ok)
-            return true;
-        sleep_ms(100);
-    }
-    return false;
 }
 
 /* msg_id of a send's JSON line (reply or status). */
@@ -135,7 +84,7 @@ static void msg_id_of(const char *out, const char *key, char id[33])
 static void test_retry_then_reply(void **state)
 {
     fixture_t *fx = *state;
-    const char *d = work_dir(fx, "retry");
+    const char *d = it_subdir(fx->env, "retry");
     char cmd[2048], path[1100], *runs, *err;
     const char *extra[] = {"--exec", cmd, "--exec-retries", "3", NULL};
     it_proc_t *p;
@@ -158,11 +107,11 @@ static void test_retry_then_reply(void **state)
     snprintf(path, sizeof path, "%s/runs", d);
     runs = it_slurp(path, NULL);
     assert_non_null(runs);
-    assert_int_equal(count_of(runs, "run"), 2);
+    assert_int_equal(it_count(runs, "run"), 2);
     free(runs);
     err = it_proc_err(p);
     assert_non_null(strstr(err, "attempt 1 of 4"));
-    assert_int_equal(count_of(err, "replied to"), 1);
+    assert_int_equal(it_count(err, "replied to"), 1);
     free(err);
 }
 
@@ -171,7 +120,7 @@ static void test_retry_then_reply(void **state)
 static void test_timeout_kills_and_retries(void **state)
 {
     fixture_t *fx = *state;
-    const char *d = work_dir(fx, "timeout");
+    const char *d = it_subdir(fx->env, "timeout");
     char cmd[2048], path[1100], *text, *err;
     const char *extra[] = {"--exec", cmd, "--exec-timeout", "1", NULL};
     it_proc_t *p;
@@ -207,7 +156,7 @@ static void test_timeout_kills_and_retries(void **state)
         gone = kill((pid_t)child, 0) != 0 || s == NULL || strstr(s, ") Z ") != NULL;
         free(s);
         if (!gone)
-            sleep_ms(100);
+            it_sleep_ms(100);
     }
     assert_true(gone);
     assert_int_equal(it_proc_stop(p), 0);
@@ -218,7 +167,7 @@ static void test_timeout_kills_and_retries(void **state)
 static void test_parallel(void **state)
 {
     fixture_t *fx = *state;
-    const char *d = work_dir(fx, "parallel");
+    const char *d = it_subdir(fx->env, "parallel");
     char cmd[2048], path[1200];
     const char *extra[] = {"--exec", cmd, "--exec-parallel", "3", NULL};
     it_proc_t *p;
@@ -241,7 +190,7 @@ static void test_parallel(void **state)
         assert_int_equal(strlen(ids[i]), 32);
         it_run_clear(&r);
     }
-    if (!err_wait(p, "replied to", 3, 60))
+    if (!it_err_wait(p, "replied to", 3, 60))
         fail_msg("power did not answer the three requests");
     for (int i = 0; i < 3; i++) {
         char *seen;
@@ -279,7 +228,7 @@ static void test_refusal(void **state)
 static void test_reply_later(void **state)
 {
     fixture_t *fx = *state;
-    const char *d = work_dir(fx, "later");
+    const char *d = it_subdir(fx->env, "later");
     char cmd[1024], path[1100], id[33], *taken = NULL;
     const char *extra[] = {"--exec", cmd, NULL};
     it_proc_t *p;
@@ -303,7 +252,7 @@ static void test_reply_later(void **state)
     for (int t = 0; t < 150 && taken == NULL; t++) {
         taken = it_slurp(path, NULL);
         if (taken == NULL)
-            sleep_ms(100);
+            it_sleep_ms(100);
     }
     assert_non_null(taken);
     assert_string_equal(it_chomp(taken), id);
@@ -329,7 +278,7 @@ static void test_reply_later(void **state)
         (void)it_agent(fx->env, "city.x", NULL, &r, "status", id, NULL);
         answered = strstr(r.out, "ANSWERED") != NULL;
         if (!answered)
-            sleep_ms(200);
+            it_sleep_ms(200);
     }
     if (!answered)
         fail_msg("city.x's request is not ANSWERED: %s", r.out);
@@ -342,7 +291,7 @@ static void test_reply_later(void **state)
 static void test_reply_while_retrying(void **state)
 {
     fixture_t *fx = *state;
-    const char *d = work_dir(fx, "meanwhile");
+    const char *d = it_subdir(fx->env, "meanwhile");
     char cmd[2048], path[1100], id[33], *err;
     const char *extra[] = {"--exec", cmd, NULL};
     it_proc_t *p;
@@ -360,7 +309,7 @@ static void test_reply_while_retrying(void **state)
         msg_id_of(r.out, "\"msg_id\": \"", id);
     assert_int_equal(strlen(id), 32);
     it_run_clear(&r);
-    if (!err_wait(p, "attempt 1 of 4", 1, 15))
+    if (!it_err_wait(p, "attempt 1 of 4", 1, 15))
         fail_msg("the first attempt did not fail as it should");
     {
         const char *args[] = {"reply", "--from", "city.x", "--to-msg", id, NULL};
@@ -378,14 +327,73 @@ static void test_reply_while_retrying(void **state)
         free(err);
         if (settled)
             break;
-        sleep_ms(100);
+        it_sleep_ms(100);
     }
     assert_int_equal(it_proc_stop(p), 0);
     err = it_proc_err(p);
-    if (count_of(err, "replied to") != 0)
+    if (it_count(err, "replied to") != 0)
         fail_msg("serve answered a request renkei-agent reply had answered: %s", err);
     assert_non_null(strstr(err, "answered meanwhile"));
     free(err);
+}
+
+/* A command that keeps failing: its attempts are counted on across a
+ * restart of serve (not from 1 again), and after the last one the request
+ * is DEAD: status shows it, serve leaves it, retry hands it out again. */
+static void test_attempts_kept_then_dead(void **state)
+{
+    fixture_t *fx = *state;
+    const char *d = it_subdir(fx->env, "dead");
+    char cmd[1024], path[1100], id[33], *err;
+    const char *extra[] = {"--exec", cmd, "--exec-retries", "2", NULL};
+    it_proc_t *p;
+    it_run_t r;
+
+    snprintf(cmd, sizeof cmd,
+             "cat > /dev/null; if [ -e '%s/fixed' ]; then printf '{\"supply\":\"stopped\"}\\n'; exit 0; fi; "
+             "echo 'backend down' >&2; exit 1",
+             d);
+    p = it_serve_startv(fx->env, "power", extra);
+    assert_non_null(p);
+    assert_int_equal(send_request(fx, true, &r), 0);
+    msg_id_of(r.out, "\"msg_id\":\"", id);
+    if (id[0] == '\0')
+        msg_id_of(r.out, "\"msg_id\": \"", id);
+    assert_int_equal(strlen(id), 32);
+    it_run_clear(&r);
+    if (!it_err_wait(p, "attempt 1 of 3", 1, 15))
+        fail_msg("the first attempt did not fail as it should");
+    assert_int_equal(it_proc_stop(p), 0);
+
+    /* Restarted: the count goes on. */
+    p = it_serve_startv(fx->env, "power", extra);
+    assert_non_null(p);
+    if (!it_err_wait(p, "DEAD in the inbox", 1, 30)) {
+        err = it_proc_err(p);
+        fail_msg("the request did not become DEAD after three attempts in all: %s", err);
+    }
+    err = it_proc_err(p);
+    if (strstr(err, "attempt 1 of 3") != NULL || strstr(err, "attempt 2 of 3") == NULL ||
+        strstr(err, "attempt 3 of 3") == NULL)
+        fail_msg("the attempts were not counted on after the restart: %s", err);
+    free(err);
+    assert_int_equal(it_agent(fx->env, "power", NULL, &r, "status", NULL), 0);
+    {
+        const char *row = strstr(r.out, id);
+        if (row == NULL || strstr(row, "DEAD") == NULL || strstr(row, "exited with status 1") == NULL)
+            fail_msg("status does not show the request DEAD with its last error: %s", r.out);
+    }
+    it_run_clear(&r);
+
+    /* Fixed and retried: the running serve answers it. */
+    snprintf(path, sizeof path, "%s/fixed", d);
+    assert_int_equal(it_write_file(path, "yes\n"), 0);
+    assert_int_equal(it_agent(fx->env, "power", NULL, &r, "retry", "--all-dead", NULL), 0);
+    assert_non_null(strstr(r.out, "retried: 1"));
+    it_run_clear(&r);
+    if (!it_err_wait(p, "replied to", 1, 30))
+        fail_msg("serve did not answer the retried request");
+    assert_int_equal(it_proc_stop(p), 0);
 }
 
 int main(void)
@@ -394,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_retry_then_reply), cmocka_unit_test(test_timeout_kills_and_retries),
         cmocka_unit_test(test_parallel),         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_reply_later),      cmocka_unit_test(test_reply_while_retrying),
+        cmocka_unit_test(test_attempts_kept_then_dead),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

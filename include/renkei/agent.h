@@ -275,6 +275,11 @@ typedef struct rk_event {
     /* RESULT: the hub's result; REFUSED: status = the reason sent to the hub */
     rk_result_t result;
     char detail[RK_DETAIL_MAX + 1]; /* REFUSED: what was wrong */
+    /* MESSAGE: failed attempts at handing it to this organization's system
+     * recorded so far (rk_agent_attempt_failed), and when to try it next
+     * (wall clock ms; 0: now). */
+    uint32_t attempts;
+    uint64_t next_try_ms;
 } rk_event;
 
 /* Wipes and frees *ev; sets it to NULL.  Accepts NULL. */
@@ -347,8 +352,8 @@ rk_agent_err rk_agent_follow_up(rk_agent_t *a, const rk_event *request, const ch
 
 /* Takes the message (from, msg_id) from the inbox as a MESSAGE event, to
  * answer it later (rk_agent_reply, rk_agent_refuse) or mark it done: a
- * NEW entry, or one claimed by a process that is gone, is claimed for this
- * one; one claimed by a live process (a serve whose command said it will
+ * NEW or DEAD entry, or one claimed by a process that is gone, is claimed
+ * for this one; one claimed by a live process (a serve whose command said it will
  * be answered later) is handed out as it is.  RK_AGENT_ENOTFOUND if the
  * inbox has no such message; RK_AGENT_ECONFLICT if it is DONE already. */
 rk_agent_err rk_agent_take(rk_agent_t *a, const char *from, const uint8_t msg_id[RK_MSGID_LEN], rk_event **ev,
@@ -437,6 +442,62 @@ typedef struct rk_purge_report {
  * any more.  rep counts what went, also on failure (what was deleted before
  * it stays deleted). */
 rk_agent_err rk_agent_purge(rk_agent_t *a, rk_purge_report *rep, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* ------------------------------------------------------------- handling attempts */
+
+/* What renkei-agent serve --exec / --webhook keep with an inbox entry when
+ * this organization's system fails to take it: the attempts so far, the
+ * last error and the next try; after the last attempt the entry is DEAD
+ * (kept, never handed out again by itself) until an operator retries it. */
+typedef enum rk_inbox_state {
+    RK_IN_NEW = 1,     /* waiting to be handed out */
+    RK_IN_CLAIMED = 2, /* handed to a process, not yet done */
+    RK_IN_DONE = 3,    /* answered, refused or marked done */
+    RK_IN_DEAD = 4,    /* every attempt failed: waits for rk_agent_retry_dead */
+} rk_inbox_state;
+
+#define RK_ATTEMPT_ERROR_MAX 127 /* bytes of a recorded last error */
+
+/* "NEW", "CLAIMED", "DONE", "DEAD"; "UNKNOWN" for anything else. */
+const char *rk_inbox_state_name(rk_inbox_state s);
+
+/* Records that handing ev (a MESSAGE this process claimed) to this
+ * organization's system failed once more: error says why in a few words
+ * (never a payload, a number or a link code; cut to RK_ATTEMPT_ERROR_MAX
+ * bytes, other than printable ASCII becomes spaces).  next_try_ms > 0: it
+ * stays claimed, to be tried again then (wall clock ms); 0: given up, the
+ * entry becomes DEAD.  *attempts (may be NULL) receives the count recorded.
+ * RK_AGENT_ECONFLICT if it was done meanwhile (answered elsewhere),
+ * RK_AGENT_ENOTFOUND if it is not in the inbox; nothing changes then. */
+rk_agent_err rk_agent_attempt_failed(rk_agent_t *a, const rk_event *ev, const char *error,
+                                     uint64_t next_try_ms, uint32_t *attempts, char *why,
+                                     size_t why_len) RK_WARN_UNUSED;
+
+/* An inbox entry as rk_agent_inbox_troubled lists it: no payload, no code. */
+typedef struct rk_inbox_status {
+    char from[RK_ID_MAX + 1];
+    char type[RK_TYPE_MAX + 1];
+    uint8_t msg_id[RK_MSGID_LEN];
+    rk_inbox_state state;
+    uint64_t received_ms;
+    uint32_t attempts;    /* failed attempts recorded */
+    uint64_t next_try_ms; /* when it is tried again (0: not planned) */
+    char last_error[RK_ATTEMPT_ERROR_MAX + 1];
+} rk_inbox_status;
+
+/* The inbox entries not done with a failed attempt recorded, and the DEAD
+ * ones, oldest first, as a new array in *list (free() it) of *n entries.
+ * An entry the store cannot give back fails the call (RK_AGENT_ESTORE). */
+rk_agent_err rk_agent_inbox_troubled(rk_agent_t *a, rk_inbox_status **list, size_t *n, char *why,
+                                     size_t why_len) RK_WARN_UNUSED;
+
+/* Puts the DEAD entry (from, msg_id) back to be handed out (NEW, its
+ * attempts counted from 0 again); from NULL: every DEAD entry.  A running
+ * serve of the same data directory picks them up.  *n (may be NULL) counts
+ * them.  RK_AGENT_ENOTFOUND if (from, msg_id) is not in the inbox,
+ * RK_AGENT_ECONFLICT if it is not DEAD. */
+rk_agent_err rk_agent_retry_dead(rk_agent_t *a, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
+                                 size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
 
 /* ------------------------------------------------------------- routing log */
 
