@@ -15,13 +15,13 @@
  *   - 401, 400, 404, 405 and 409 come back with the documented bodies;
  *   - every answer matches the schema openapi.json gives for it.
  *
- * The municipality's gateway listens on loopback TCP, the utility's on a
+ * The municipality's gateway listens on a free loopback TCP port (--listen
+ * 127.0.0.1:0, the port read from its "serving" line), the utility's on a
  * Unix socket.  Neither gateway's log carries the resident's number or a
  * token.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -51,7 +50,7 @@
 typedef struct fixture {
     it_env_t *env;
     it_proc_t *city, *power;
-    char city_url[64];
+    char city_url[1200];
     char power_url[1100];
 } fixture_t;
 
@@ -61,21 +60,26 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* A loopback TCP port free at the time of asking. */
-static int free_port(void)
+#define SERVING "serving the HTTP API on "
+
+/* Waits up to 20 s for the gateway's "serving the HTTP API on ADDR as ORG"
+ * line and copies ADDR into addr.  0 on success. */
+static int serving_at(it_proc_t *p, char *addr, size_t addr_len)
 {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int s = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-    if (s < 0)
-        return -1;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(s, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(s, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(s);
-    return port;
+    for (int t = 0; t < 200; t++) {
+        char *err = it_proc_err(p), *at = err ? strstr(err, SERVING) : NULL, *end;
+        if (at != NULL && (end = strstr(at, " as ")) != NULL) {
+            at += strlen(SERVING);
+            snprintf(addr, addr_len, "%.*s", (int)(end - at), at);
+            free(err);
+            return 0;
+        }
+        free(err);
+        if (!it_proc_running(p))
+            break;
+        sleep_ms(100);
+    }
+    return -1;
 }
 
 /* Writes a token file (one line, owner-only). */
@@ -110,7 +114,7 @@ static it_proc_t *gateway(it_env_t *env, const char *org, const char *listen, co
 static int setup(void **state)
 {
     static fixture_t fx;
-    char city_tok[1024], power_tok[1024], listen[64], sock[1024];
+    char city_tok[1024], power_tok[1024], sock[1024], addr[1100];
     it_run_t r;
     memset(&fx, 0, sizeof fx);
     *state = &fx;
@@ -131,17 +135,23 @@ static int setup(void **state)
     if (token_file(fx.env, "city.token", CITY_TOKEN, city_tok, sizeof city_tok) != 0 ||
         token_file(fx.env, "power.token", POWER_TOKEN, power_tok, sizeof power_tok) != 0)
         return -1;
-    int port = free_port();
-    if (port <= 0)
-        return -1;
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-    snprintf(fx.city_url, sizeof fx.city_url, "http://127.0.0.1:%d", port);
+    /* Port 0: the gateway takes a free port and names it when it serves. */
     snprintf(sock, sizeof sock, "unix:%s", it_path(fx.env, "power-api.sock"));
-    snprintf(fx.power_url, sizeof fx.power_url, "%s", sock);
-    fx.city = gateway(fx.env, "city.x", listen, city_tok);
+    fx.city = gateway(fx.env, "city.x", "127.0.0.1:0", city_tok);
     fx.power = gateway(fx.env, "power", sock, power_tok);
     if (fx.city == NULL || fx.power == NULL)
         return -1;
+    if (serving_at(fx.city, addr, sizeof addr) != 0 || strncmp(addr, "127.0.0.1:", 10) != 0 ||
+        strcmp(addr, "127.0.0.1:0") == 0) {
+        fprintf(stderr, "setup: city.x's gateway did not say where it serves\n");
+        return -1;
+    }
+    snprintf(fx.city_url, sizeof fx.city_url, "http://%s", addr);
+    if (serving_at(fx.power, addr, sizeof addr) != 0 || strcmp(addr, sock) != 0) {
+        fprintf(stderr, "setup: power's gateway did not say it serves on its socket\n");
+        return -1;
+    }
+    snprintf(fx.power_url, sizeof fx.power_url, "%s", sock);
     return 0;
 }
 

@@ -21,8 +21,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from renkei_http_client import (  # noqa: E402
-    ApiError, BadRequest, Conflict, MethodNotAllowed, NotFound, RenkeiClient, SchemaChecker,
-    Unauthorized)
+    ApiError, BadRequest, Conflict, MethodNotAllowed, NotFound, Refused, RenkeiClient,
+    SchemaChecker, Unauthorized)
 
 STOP = "utility.supply.stop"
 START = "utility.supply.start"
@@ -153,9 +153,23 @@ def main():
     again = city.send_message(util_org, STOP, person, req, idempotency_key="oa-order-0001")
     check(again["msg_id"] == a_id, "the same Idempotency-Key answered another msg_id")
     ok("a retried send with the same Idempotency-Key answers the same msg_id")
+    again = city.send_message(util_org, STOP, person, {"other": "payload"},
+                              idempotency_key="oa-order-0001")
+    check(again["msg_id"] == a_id, "the same key with another payload answered another msg_id")
+    ok("the same key with another payload: the same msg_id (the payload is not compared)")
     expect_error(Conflict, lambda: city.send_message(util_org, START, person, req,
                                                      idempotency_key="oa-order-0001"),
                  "the same Idempotency-Key for another message")
+
+    e = expect_error(Refused, lambda: city.send_message("no.such.org", STOP, person, req,
+                                                        idempotency_key="oa-refused-0001"),
+                     "a send to an unknown recipient")
+    check(e.body.get("status") == "UNKNOWN_RECIPIENT", "422 without the hub's status")
+    check(person not in e.body.get("detail", ""), "the hub's detail repeats the number")
+    e = expect_error(Refused, lambda: city.send_message(util_org, STOP, person + "-NOT-ENROLLED", req,
+                                                        idempotency_key="oa-notenrolled"),
+                     "a send about a resident not in the local table")
+    check(person not in e.error, "the 422 repeats the number")
 
     d = receive(util, "requests")
     check(d["from"] == city_org and d["msg_id"] == a_id and d["type"] == STOP,
@@ -204,9 +218,10 @@ def main():
     # ---- a request, refused
     reason = "no contract for this customer"
     sent_b = city.send_message(util_org, START, person, {"request": "start", "date": "2025-04-01"},
-                               idempotency_key="oa-order-0002")
+                               idempotency_key="oa-refused-0001")
     b_id = sent_b["msg_id"]
     check(b_id != a_id, "two keys, one msg_id")
+    ok("the key of a send the hub refused is free again (%s)" % sent_b["state"])
     d = receive(util, "requests")
     check(d["msg_id"] == b_id and d["type"] == START, "the utility got another message")
     check(d["first_contact"] is False, "the second message about the person says first contact")
