@@ -11,14 +11,17 @@
  *   - a second request is refused with a business reason; the municipality
  *     sees REFUSED, REFUSED_BY_RECIPIENT and the reason;
  *   - a send retried with the same Idempotency-Key answers the same msg_id;
+ *   - a move.out.notice to a second municipality, bound there with
+ *     renkei-agent bind beside its gateway, is followed up by a
+ *     move.in.notice, which what=requests leaves for what=all;
  *   - search by person finds both messages, oldest first;
  *   - 401, 400, 404, 405 and 409 come back with the documented bodies;
  *   - every answer matches the schema openapi.json gives for it.
  *
  * The municipality's gateway listens on a free loopback TCP port (--listen
  * 127.0.0.1:0, the port read from its "serving" line), the utility's on a
- * Unix socket.  Neither gateway's log carries the resident's number or a
- * token.
+ * Unix socket, the second municipality's on another.  No gateway's log
+ * carries the resident's number or a token.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,14 +47,16 @@
 #define PERSON "TEST-0042-OACLIENT" /* a made-up resident's number */
 #define CITY_TOKEN "city-x-gateway-token-6f1d0c9a"
 #define POWER_TOKEN "power-gateway-token-83be20d4"
+#define TOWN_TOKEN "town-y-gateway-token-5a7c91e2"
 #define PYTHON "/usr/bin/python3"
 #define SCENARIO_TIMEOUT_S 100
 
 typedef struct fixture {
     it_env_t *env;
-    it_proc_t *city, *power;
+    it_proc_t *city, *power, *town;
     char city_url[1200];
     char power_url[1100];
+    char town_url[1100];
 } fixture_t;
 
 static void sleep_ms(int ms)
@@ -105,22 +110,23 @@ static it_proc_t *gateway(it_env_t *env, const char *org, const char *listen, co
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", data);
     if (system(cmd) != 0)
         return NULL;
-    const char *args[] = {"-H",   it_hub_endpoint(env), "-K",     hubpub, "-k",           key,   "-d",
-                          data,   "-t",                 "10",     "http", "--listen",     listen,
-                          "--token-file", token,        NULL};
+    const char *args[] =
+        {"-H",   it_hub_endpoint(env), "-K",   hubpub,         "-k",  key, "-d", data, "-t", "10",
+         "http", "--listen",           listen, "--token-file", token, NULL};
     return it_spawn(env, "renkei-agent", args, org);
 }
 
 static int setup(void **state)
 {
     static fixture_t fx;
-    char city_tok[1024], power_tok[1024], sock[1024], addr[1100];
+    char city_tok[1024], power_tok[1024], town_tok[1024], sock[1024], addr[1100];
     it_run_t r;
     memset(&fx, 0, sizeof fx);
     *state = &fx;
     if ((fx.env = it_env_new()) == NULL)
         return -1;
-    if (it_org(fx.env, "city.x", "municipality") != 0 || it_org(fx.env, "power", "utility") != 0)
+    if (it_org(fx.env, "city.x", "municipality") != 0 || it_org(fx.env, "power", "utility") != 0 ||
+        it_org(fx.env, "town.y", "municipality") != 0)
         return -1;
     if (it_hub_start(fx.env, NULL) != 0)
         return -1;
@@ -133,7 +139,8 @@ static int setup(void **state)
     }
     it_run_clear(&r);
     if (token_file(fx.env, "city.token", CITY_TOKEN, city_tok, sizeof city_tok) != 0 ||
-        token_file(fx.env, "power.token", POWER_TOKEN, power_tok, sizeof power_tok) != 0)
+        token_file(fx.env, "power.token", POWER_TOKEN, power_tok, sizeof power_tok) != 0 ||
+        token_file(fx.env, "town.token", TOWN_TOKEN, town_tok, sizeof town_tok) != 0)
         return -1;
     /* Port 0: the gateway takes a free port and names it when it serves. */
     snprintf(sock, sizeof sock, "unix:%s", it_path(fx.env, "power-api.sock"));
@@ -152,6 +159,12 @@ static int setup(void **state)
         return -1;
     }
     snprintf(fx.power_url, sizeof fx.power_url, "%s", sock);
+    snprintf(fx.town_url, sizeof fx.town_url, "unix:%s", it_path(fx.env, "town-api.sock"));
+    fx.town = gateway(fx.env, "town.y", fx.town_url, town_tok);
+    if (fx.town == NULL || serving_at(fx.town, addr, sizeof addr) != 0) {
+        fprintf(stderr, "setup: town.y's gateway did not start\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -168,19 +181,49 @@ static int teardown(void **state)
  * deadline (then it is killed). */
 static int run_scenario(fixture_t *fx)
 {
-    char script[1024], spec[1024], out[1024], in[1024], city_tok[1024], power_tok[1024];
+    char script[1024], spec[1024], out[1024], in[1024], city_tok[1024], power_tok[1024], town_tok[1024],
+        bind[4096];
+    const char *bin = getenv("RENKEI_BIN_DIR");
     snprintf(script, sizeof script, "%s/tests/clients/scenario.py", RENKEI_SOURCE_DIR);
     snprintf(spec, sizeof spec, "%s/agents/openapi.json", RENKEI_SOURCE_DIR);
     snprintf(out, sizeof out, "%s", it_path(fx->env, "run/scenario.out"));
     snprintf(in, sizeof in, "%s", it_path(fx->env, "run/scenario.person"));
     snprintf(city_tok, sizeof city_tok, "%s", it_path(fx->env, "city.token"));
     snprintf(power_tok, sizeof power_tok, "%s", it_path(fx->env, "power.token"));
+    snprintf(town_tok, sizeof town_tok, "%s", it_path(fx->env, "town.token"));
+    /* town.y's renkei-agent bind, as its operator would run it. */
+    int n = snprintf(bind, sizeof bind, "%s/renkei-agent -H %s -K ", bin != NULL ? bin : ".",
+                     it_hub_endpoint(fx->env));
+    n += snprintf(bind + n, sizeof bind - (size_t)n, "%s -k ", it_path(fx->env, "keys/hub.pub"));
+    n += snprintf(bind + n, sizeof bind - (size_t)n, "%s -d ", it_path(fx->env, "keys/town.y.key"));
+    snprintf(bind + n, sizeof bind - (size_t)n, "%s -t 10 bind", it_path(fx->env, "agents/town.y"));
     if (it_write_file(in, PERSON "\n") != 0 || chmod(in, 0600) != 0)
         return -2;
-    const char *argv[] = {PYTHON,         script,       "--spec",    spec,          "--city",
-                          fx->city_url,   "--city-org", "city.x",    "--city-token-file",
-                          city_tok,       "--utility",  fx->power_url, "--utility-org", "power",
-                          "--utility-token-file", power_tok, NULL};
+    const char *argv[] = {PYTHON,
+                          script,
+                          "--spec",
+                          spec,
+                          "--city",
+                          fx->city_url,
+                          "--city-org",
+                          "city.x",
+                          "--city-token-file",
+                          city_tok,
+                          "--utility",
+                          fx->power_url,
+                          "--utility-org",
+                          "power",
+                          "--utility-token-file",
+                          power_tok,
+                          "--town",
+                          fx->town_url,
+                          "--town-org",
+                          "town.y",
+                          "--town-token-file",
+                          town_tok,
+                          "--town-bind",
+                          bind,
+                          NULL};
     pid_t pid = fork();
     if (pid < 0)
         return -2;
@@ -209,27 +252,34 @@ static int run_scenario(fixture_t *fx)
 static void test_scenario(void **state)
 {
     fixture_t *fx = *state;
-    char out_path[1024], *out, *city_err, *power_err;
+    char out_path[1024], *out, *city_err, *power_err, *town_err;
     int st = run_scenario(fx);
 
     snprintf(out_path, sizeof out_path, "%s", it_path(fx->env, "run/scenario.out"));
     out = it_slurp(out_path, NULL);
     city_err = it_proc_err(fx->city);
     power_err = it_proc_err(fx->power);
+    town_err = it_proc_err(fx->town);
     if (st != 0 || out == NULL || strstr(out, "scenario passed") == NULL) {
         /* The whole story on stderr: fail_msg's buffer is short. */
-        fprintf(stderr, "-- the client's scenario:\n%s\n-- city.x's gateway:\n%s\n-- power's gateway:\n%s\n",
-                out ? out : "(no output)", city_err, power_err);
+        fprintf(stderr,
+                "-- the client's scenario:\n%s\n-- city.x's gateway:\n%s\n-- power's gateway:\n%s\n"
+                "-- town.y's gateway:\n%s\n",
+                out ? out : "(no output)", city_err, power_err, town_err);
         fail_msg("the client's scenario exited %d (its output above)", st);
     }
     /* Both gateways served the whole scenario. */
     assert_true(it_proc_running(fx->city));
     assert_true(it_proc_running(fx->power));
+    assert_true(it_proc_running(fx->town));
     /* What each gateway logged: neither the number nor a token. */
     assert_non_null(city_err);
     assert_non_null(power_err);
     assert_null(strstr(city_err, PERSON));
     assert_null(strstr(power_err, PERSON));
+    assert_non_null(town_err);
+    assert_null(strstr(town_err, PERSON));
+    assert_null(strstr(town_err, TOWN_TOKEN));
     assert_null(strstr(city_err, CITY_TOKEN));
     assert_null(strstr(power_err, POWER_TOKEN));
     /* ...nor did the client print the number. */
@@ -237,6 +287,7 @@ static void test_scenario(void **state)
     free(out);
     free(city_err);
     free(power_err);
+    free(town_err);
 }
 
 int main(void)

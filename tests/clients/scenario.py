@@ -4,7 +4,14 @@ renkei_http_client only (what agents/openapi.json and proto/README.md say).
 
     scenario.py --spec agents/openapi.json \\
         --city URL --city-org ORG --city-token-file FILE \\
-        --utility URL --utility-org ORG --utility-token-file FILE  < person
+        --utility URL --utility-org ORG --utility-token-file FILE \\
+        [--town URL --town-org ORG --town-token-file FILE --town-bind CMD]  < person
+
+With --town (a second municipality), the municipality also sends it a
+move.out.notice; the town binds the code it got at first contact with CMD
+(its `renkei-agent ... bind` command line, CODE appended, the number on its
+standard input: the API does not bind) and answers with a move.in.notice
+follow-up (POST /v1/messages with reply_to).
 
 The resident's number (enrolled by the municipality) is the first line of
 standard input: never an argument, never printed.  Every answer is checked
@@ -15,6 +22,8 @@ line per step ("ok: ...") and exits 0 when all held; otherwise prints
 
 import argparse
 import os
+import shlex
+import subprocess
 import sys
 import time
 
@@ -87,12 +96,50 @@ def receive(api, what, deadline_s=30):
     return d
 
 
+def follow_up(city, town, city_org, town_org, bind_cmd, person):
+    """A move.out.notice to a second municipality, bound there at first
+    contact and followed up with a move.in.notice."""
+    wait_ready(town, "the town's")
+    out = city.send_message(town_org, "move.out.notice", person, {"moving_on": "2025-04-01"},
+                            idempotency_key="oa-move-0001")
+    d = receive(town, "requests")
+    check(d["msg_id"] == out["msg_id"] and d["type"] == "move.out.notice", "the town got another message")
+    check(d["first_contact"] is True and "person" not in d, "first contact at the town not said")
+    r = subprocess.run(shlex.split(bind_cmd) + [d["code"]], input=person + "\n", text=True,
+                       capture_output=True, timeout=30)
+    check(r.returncode == 0, "renkei-agent bind exited %d" % r.returncode)
+    ok("the town bound the code it got at first contact (beside its running gateway)")
+    check(town.mark_done(city_org, out["msg_id"])["state"] == "DONE", "done on the notice")
+    fu = town.send_message(city_org, "move.in.notice", person, {"moved_in": "2025-04-01"},
+                           idempotency_key="oa-move-in-0001", reply_to=out["msg_id"])
+    ok("the town sent a move.in.notice follow-up (%s)" % fu["state"])
+    check(city.receive_message(wait=2, what="requests") is None,
+          "what=requests handed out a follow-up")
+    ok("what=requests leaves the follow-up")
+    f = receive(city, "all")
+    check(f["msg_id"] == fu["msg_id"] and f["type"] == "move.in.notice"
+          and f.get("reply_to") == out["msg_id"] and f.get("person") == person,
+          "the municipality got another message than the follow-up")
+    check(city.mark_done(town_org, f["msg_id"])["state"] == "DONE", "done on the follow-up")
+    ok("what=all hands out the follow-up, with reply_to and the number")
+    m = wait_state(city, out["msg_id"], ("ANSWERED",))
+    check(m.get("reply_msg_id") == fu["msg_id"], "the notice is not answered by the follow-up")
+    ok("the municipality's move.out.notice is ANSWERED by the follow-up")
+    ts = [(x["type"], x.get("reply_to")) for x in town.search_messages(person)]
+    check(ts == [("move.in.notice", out["msg_id"])], "the town's search: %r" % ts)
+    ok("the town, having bound the number, finds its follow-up by it")
+
+
 def main():
     ap = argparse.ArgumentParser()
     for side in ("city", "utility"):
         ap.add_argument("--" + side, required=True)
         ap.add_argument("--%s-org" % side, required=True)
         ap.add_argument("--%s-token-file" % side, required=True)
+    ap.add_argument("--town")
+    ap.add_argument("--town-org")
+    ap.add_argument("--town-token-file")
+    ap.add_argument("--town-bind")
     ap.add_argument("--spec", required=True)
     ap.add_argument("--cafile")
     a = ap.parse_args()
@@ -251,6 +298,8 @@ def main():
                                                "/v1/messages/search", {"who": person}),
                  "search without person")
 
+    if a.town:
+        follow_up(city, client(a.town, a.town_token_file), city_org, a.town_org, a.town_bind, person)
     print("scenario passed", flush=True)
     return 0
 
