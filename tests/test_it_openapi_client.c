@@ -181,8 +181,8 @@ static int teardown(void **state)
  * deadline (then it is killed). */
 static int run_scenario(fixture_t *fx)
 {
-    char script[1024], spec[1024], out[1024], in[1024], city_tok[1024], power_tok[1024], town_tok[1024],
-        bind[4096];
+    char script[1024], spec[1024], out[1024], in[1024], city_tok[1024], power_tok[1024], town_tok[1024];
+    char hubpub[1024], townkey[1024], towndata[1024], bind[8192];
     const char *bin = getenv("RENKEI_BIN_DIR");
     snprintf(script, sizeof script, "%s/tests/clients/scenario.py", RENKEI_SOURCE_DIR);
     snprintf(spec, sizeof spec, "%s/agents/openapi.json", RENKEI_SOURCE_DIR);
@@ -192,11 +192,11 @@ static int run_scenario(fixture_t *fx)
     snprintf(power_tok, sizeof power_tok, "%s", it_path(fx->env, "power.token"));
     snprintf(town_tok, sizeof town_tok, "%s", it_path(fx->env, "town.token"));
     /* town.y's renkei-agent bind, as its operator would run it. */
-    int n = snprintf(bind, sizeof bind, "%s/renkei-agent -H %s -K ", bin != NULL ? bin : ".",
-                     it_hub_endpoint(fx->env));
-    n += snprintf(bind + n, sizeof bind - (size_t)n, "%s -k ", it_path(fx->env, "keys/hub.pub"));
-    n += snprintf(bind + n, sizeof bind - (size_t)n, "%s -d ", it_path(fx->env, "keys/town.y.key"));
-    snprintf(bind + n, sizeof bind - (size_t)n, "%s -t 10 bind", it_path(fx->env, "agents/town.y"));
+    snprintf(hubpub, sizeof hubpub, "%s", it_path(fx->env, "keys/hub.pub"));
+    snprintf(townkey, sizeof townkey, "%s", it_path(fx->env, "keys/town.y.key"));
+    snprintf(towndata, sizeof towndata, "%s", it_path(fx->env, "agents/town.y"));
+    snprintf(bind, sizeof bind, "%s/renkei-agent -H %s -K %s -k %s -d %s -t 10 bind", bin != NULL ? bin : ".",
+             it_hub_endpoint(fx->env), hubpub, townkey, towndata);
     if (it_write_file(in, PERSON "\n") != 0 || chmod(in, 0600) != 0)
         return -2;
     const char *argv[] = {PYTHON,
