@@ -9,7 +9,7 @@ target_link_libraries(renkei_it_harness PUBLIC renkei_wire renkei_keys PkgConfig
 
 set(RENKEI_IT_TESTS
   move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults access
-  reseal backup metrics http numbers exec spool http_inbox webhook)
+  reseal backup metrics http numbers exec spool http_inbox webhook openapi_client)
 foreach(t ${RENKEI_IT_TESTS})
   renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
     LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)
@@ -54,3 +54,6 @@ set_tests_properties(units_check PROPERTIES LABELS integration TIMEOUT 120
 # test_it_http reads the API's description to check the server against it.
 target_compile_definitions(test_it_http PRIVATE RENKEI_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 target_compile_definitions(test_it_http_inbox PRIVATE RENKEI_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# test_it_openapi_client runs the client written from agents/openapi.json
+# (tests/clients/) against two gateways.
+target_compile_definitions(test_it_openapi_client PRIVATE RENKEI_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
