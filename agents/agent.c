@@ -2880,3 +2880,18 @@ rk_agent_err rk_agent_take(rk_agent_t *a, const char *from, const uint8_t msg_id
     rk_inbox_entry_clear(&e);
     return err;
 }
+
+rk_agent_err rk_agent_poll(rk_agent_t *a, int timeout_ms, char *why, size_t why_len)
+{
+    rk_agent_err err;
+
+    if ((err = need_store(a, "taking in what the hub sent", why, why_len)) != RK_AGENT_OK)
+        return err;
+    if (!online(a)) {
+        rk_why(why, why_len, "not connected to the hub");
+        return RK_AGENT_EOFFLINE;
+    }
+    err = pump(a, timeout_ms, why, why_len);
+    settle_all(a);
+    return err;
+}

@@ -61,7 +61,7 @@
 #define CONN_MAX 64u  /* connections served at once */
 #define WAIT_MAX_S 60 /* the longest long-poll */
 #define PUMP_MS 5     /* one read of the hub's connection for a waiter */
-#define IDLE_MS 200   /* the main thread's sleep with nobody waiting */
+#define IDLE_MS 50    /* the main thread's sleep with nobody waiting: how late a state may be */
 #define BUSY_MS 25    /* ...and while a long-poll waits */
 
 /* A message handed out by GET /v1/inbox and not answered yet. */
@@ -1409,6 +1409,7 @@ int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_
         goto fail;
     }
     /* fd is the daemon's now */
+    bool poll_failing = false; /* said once, until it works again */
     logf_at(&s, RK_LOG_NOTICE, "serving the HTTP API on %s%s as %s", tls ? "https://" : "", address,
             rk_agent_org(a));
     while (!*stop) {
@@ -1422,6 +1423,19 @@ int rk_http_serve(rk_agent_t *a, const rk_http_config *cfg, volatile sig_atomic_
             connected = rk_gw_flush(s.agent, cfg->connect, cfg->log);
             pthread_mutex_unlock(&s.lock);
             next = mono_ms() + (connected ? FLUSH_EVERY_MS : CONNECT_EVERY_MS);
+        }
+        {
+            /* Notices change the states GET /v1/messages answers with:
+             * take them in as they come, not only when a long-poll
+             * receives (errors show at the next flush). */
+            char pwhy[256] = "";
+            rk_agent_err perr;
+            pthread_mutex_lock(&s.lock);
+            perr = rk_agent_poll(s.agent, 0, pwhy, sizeof pwhy);
+            pthread_mutex_unlock(&s.lock);
+            if (perr == RK_AGENT_ESTORE && !poll_failing)
+                logf_at(&s, RK_LOG_ERR, "taking in what the hub sent failed: %s", pwhy);
+            poll_failing = perr == RK_AGENT_ESTORE;
         }
         serve_waiters(&s);
         /* Asleep without the agent's lock; a new long-poll wakes it. */

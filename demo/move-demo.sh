@@ -31,6 +31,8 @@ done
 command -v python3 >/dev/null || { echo "move-demo: python3 is needed to read JSON" >&2; exit 1; }
 
 BACKOFFICE="$HERE/../agents/examples/utility-backoffice.sh"
+WEBHOOK_BO="$HERE/../agents/examples/utility-webhook.py"
+SPOOL_BO="$HERE/../agents/examples/utility-spool.py"
 
 NUMBER="DEMO-0000-0000-0001"          # resident A's number: a made-up demo value
 NUMBER_B="DEMO-0000-0000-0002"        # resident B, who stays in X city
@@ -148,19 +150,41 @@ step "The hub starts"
 start_hub "$T/hub/hub.log"
 info "listening on $EP"
 
-step "Each utility's agent serves its back office ($(basename "$BACKOFFICE")); so does X city's portal"
-for u in "${UTILS[@]}"; do
-    # The back office gets each request on stdin; we keep a copy of what it
-    # was handed (T/u/deliveries.jsonl) and the code it saw (T/u/seen).
-    exec_cmd="printf '%s %s %s\n' \"\$RENKEI_TYPE\" \"\$RENKEI_CODE\" \"\$RENKEI_FIRST_CONTACT\" >> '$T/$u/seen' && { tee -a '$T/$u/deliveries.jsonl' && echo >> '$T/$u/deliveries.jsonl'; } | sh '$BACKOFFICE'"
-    "$BIN/renkei-agent" -H "$EP" -K "$T/keys/hub.pub" -k "$T/keys/$u.key" -d "$T/$u/data" \
-        serve --exec "$exec_cmd" >"$T/$u/serve.out" 2>"$T/$u/serve.err" &
-    PIDS+=($!)
-done
-for u in "${UTILS[@]}"; do
-    wait_for "$T/$u/serve.err" "serving as $u" || die "$u's agent did not start serving: $(cat "$T/$u/serve.err")"
-    printf '    %-8s serving\n' "$u"
-done
+step "Each utility's agent hands requests to its back office, each in its own way; so does X city's portal"
+# power: a command per request (serve --exec), gas: an HTTP service
+# (serve --webhook), water: a batch job reading and writing files (spool).
+# Each back office keeps a copy of what it was handed (T/u/deliveries.jsonl)
+# and the code it saw (T/u/seen).
+start_utility() {  # start_utility ORG
+    local u=$1 port
+    case $u in
+        power)
+            exec_cmd="printf '%s %s %s\n' \"\$RENKEI_TYPE\" \"\$RENKEI_CODE\" \"\$RENKEI_FIRST_CONTACT\" >> '$T/$u/seen' && { tee -a '$T/$u/deliveries.jsonl' && echo >> '$T/$u/deliveries.jsonl'; } | sh '$BACKOFFICE'"
+            "$BIN/renkei-agent" -H "$EP" -K "$T/keys/hub.pub" -k "$T/keys/$u.key" -d "$T/$u/data" \
+                serve --exec "$exec_cmd" >"$T/$u/serve.out" 2>"$T/$u/serve.err" &
+            PIDS+=($!)
+            wait_for "$T/$u/serve.err" "serving as $u" || die "$u's agent did not start serving: $(cat "$T/$u/serve.err")"
+            printf '    %-8s serve --exec %s (a command per request)\n' "$u" "$(basename "$BACKOFFICE")"
+            ;;
+        gas)
+            python3 "$WEBHOOK_BO" --port-file "$T/$u/port" --seen "$T/$u/seen" --log "$T/$u/deliveries.jsonl" \
+                2>"$T/$u/backoffice.err" &
+            PIDS+=($!)
+            wait_for "$T/$u/port" "" || die "$u's back office did not start: $(cat "$T/$u/backoffice.err")"
+            port="$(head -n 1 "$T/$u/port")"
+            "$BIN/renkei-agent" -H "$EP" -K "$T/keys/hub.pub" -k "$T/keys/$u.key" -d "$T/$u/data" \
+                serve --webhook "http://127.0.0.1:$port/renkei" >"$T/$u/serve.out" 2>"$T/$u/serve.err" &
+            PIDS+=($!)
+            wait_for "$T/$u/serve.err" "serving as $u" || die "$u's agent did not start serving: $(cat "$T/$u/serve.err")"
+            printf '    %-8s serve --webhook http://127.0.0.1:%s/renkei (%s, an HTTP service)\n' "$u" "$port" \
+                "$(basename "$WEBHOOK_BO")"
+            ;;
+        water)
+            SPOOL_START
+            ;;
+    esac
+}
+for u in "${UTILS[@]}"; do start_utility "$u"; done
 
 # X city's portal runs its agent too: it takes in what the hub holds for
 # city.x (here: notices that its messages were delivered).

@@ -558,6 +558,16 @@ rk_agent_err rk_agent_disclose(rk_agent_t *a, const char *person, rk_disclosed *
                                uint64_t *tree_size, rk_status *status, char *why,
                                size_t why_len) RK_WARN_UNUSED;
 
+/* Takes in what the hub has pushed, waiting up to timeout_ms (0: only what
+ * is there already) for the first frame: notices change the outbox's
+ * states, deliveries join the inbox (both committed and acknowledged to
+ * the hub); nothing is handed out.  For a program that answers from the
+ * data directory (a gateway serving message states) and would otherwise
+ * take in only when it receives.  RK_AGENT_OK if something came,
+ * RK_AGENT_ETIMEOUT if nothing did, RK_AGENT_EOFFLINE without a
+ * connection. */
+rk_agent_err rk_agent_poll(rk_agent_t *a, int timeout_ms, char *why, size_t why_len) RK_WARN_UNUSED;
+
 /* Fetches the directory again (e.g. after an organization changed keys). */
 rk_agent_err rk_agent_refresh_directory(rk_agent_t *a, char *why, size_t why_len) RK_WARN_UNUSED;
 
