@@ -2276,7 +2276,8 @@ static int run_spool(const rk_cli_args_t *a, void *ctx)
     run_ctx *r = ctx;
     rk_spool_config cfg;
     rk_agent_t *agent = NULL;
-    int rc;
+    char why[PATH_MAX + 200] = "";
+    int rc, locks[2];
 
     if ((rc = begin(a, r)) != 0)
         return rc;
@@ -2286,16 +2287,29 @@ static int run_spool(const rk_cli_args_t *a, void *ctx)
         return usage_error("spool needs --spool-dir DIR");
     if ((rc = check_needs(&r->o, "spool", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
         return rc;
-    if ((rc = open_for_send(&r->o, false, &agent)) != 0)
+    /* before the agent connects as this organization's receiver */
+    if (mkdir(r->o.data, 0700) != 0 && errno != EEXIST) {
+        err_msg("cannot create the data directory %s: %s", r->o.data, strerror(errno));
+        return EXIT_ERR;
+    }
+    if (!rk_spool_lock(a->value[OPT_SPOOL_DIR], r->o.data, locks, why, sizeof why)) {
+        err_msg("%s", why);
+        return EXIT_ERR;
+    }
+    if ((rc = open_for_send(&r->o, true, &agent)) != 0) {
+        rk_spool_unlock(locks);
         return rc;
+    }
     memset(&cfg, 0, sizeof cfg);
     cfg.dir = a->value[OPT_SPOOL_DIR];
     cfg.data_dir = r->o.data;
     cfg.number_rule = r->o.number_rule;
     cfg.log = http_log;
     cfg.connect = http_connect;
+    cfg.keep_days = r->o.days;
     rc = rk_spool_run(agent, &cfg, &stop_requested) == 0 ? 0 : EXIT_ERR;
     rk_agent_close(&agent);
+    rk_spool_unlock(locks);
     return rc;
 }
 

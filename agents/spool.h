@@ -42,12 +42,28 @@ typedef struct rk_spool_config {
     /* Called (with the agent) when the hub is not connected, every few
      * seconds: tries to connect; returns true once connected. */
     bool (*connect)(rk_agent_t *a);
+    /* Days done/ and results/ files and the names of sent messages are
+     * kept (--keep-days); 0: RK_KEEP_DAYS_DEFAULT. */
+    int keep_days;
 } rk_spool_config;
 
+/* Takes the exclusive locks (flock) of the spool folder dir
+ * (DIR/.renkei-spool.lock) and of the data directory (DATA/spool.lock),
+ * before the agent is opened: two spools on one folder or one data
+ * directory would hand the same files and deliveries out twice.  fds[2]
+ * receives the open lock files (release them with rk_spool_unlock, or
+ * let the process end).  false with why (naming the other process's pid)
+ * if another process holds either. */
+bool rk_spool_lock(const char *dir, const char *data_dir, int fds[2], char *why, size_t why_len);
+void rk_spool_unlock(int fds[2]);
+
 /* Watches cfg->dir/out (every 200 ms) and sends what arrives with agent a
- * (opened with a data directory; it may not be connected yet) until *stop
- * becomes non-zero; meanwhile re-sends pending messages every few seconds.
- * Returns 0, or 1 after logging why it could not start. */
+ * (opened with a data directory as this organization's receiver; it may
+ * not be connected yet), and writes each delivery to cfg->dir/in, until
+ * *stop becomes non-zero; meanwhile re-sends pending messages every few
+ * seconds, tries again what a failure left in work/ every 10 s, and
+ * purges (once an hour) what is older than cfg->keep_days.  Returns 0, or
+ * 1 after logging why it could not start. */
 int rk_spool_run(rk_agent_t *a, const rk_spool_config *cfg, volatile sig_atomic_t *stop);
 
 #endif
