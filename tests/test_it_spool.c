@@ -441,6 +441,24 @@ static int in_count(it_env_t *env, const char *sub, const char *mark, char **tex
     return n;
 }
 
+/* How many files sub/in holds (any name). */
+static int in_files(it_env_t *env, const char *sub)
+{
+    char dir[4096];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    snprintf(dir, sizeof dir, "%s/in", it_path(env, sub));
+    if ((d = opendir(dir)) == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
 /* Waits up to 20 s for a file carrying mark in sub/in; its content. */
 static char *wait_in(it_env_t *env, const char *sub, const char *mark)
 {
@@ -701,11 +719,11 @@ static void test_spool_retries(void **state)
 static void test_spool_killed(void **state)
 {
     it_env_t *env = *state;
-    enum { ROUNDS = 8, PER_ROUND = 5 };
+    enum { ROUNDS = 10, PER_ROUND = 6 };
     char text[512], name[64], mark[64];
     it_proc_t *pw, *cx;
     it_run_t r;
-    int n = 0;
+    int n = 0, seen = 0;
 
     assert_int_equal(mkdir(it_path(env, "spool-p"), 0700), 0);
     assert_int_equal(it_hub_start(env, NULL), 0);
@@ -723,8 +741,12 @@ static void test_spool_killed(void **state)
                      mark, n % 2 == 0 ? ",\"no_reply\":true" : "");
             drop(env, name, text);
         }
-        sleep_ms(50 + (int)randombytes_uniform(400));
+        /* killed while it writes: once in/ has grown, within a few ms */
+        for (int t = 0; t < 1000 && in_files(env, "spool-p") <= seen; t++)
+            sleep_ms(5);
+        sleep_ms((int)randombytes_uniform(30));
         it_proc_kill(pw);
+        seen = in_files(env, "spool-p");
         pw = spool_start_at(env, "power", "spool-p");
     }
     for (int i = 0; i < n; i++) {
