@@ -48,11 +48,12 @@
 #define DATA_LOCK_FILE "spool.lock"    /* in the data directory */
 
 /* Marks of spool-keys.mdb values besides keystore.h's R and S: an answer
- * file's refusal (then the request's msg id), and a delivery being
+ * file's refusal or done (then the request's msg id), and a delivery being
  * written to in/ (I) or written (W), then its file's wall-clock ms as u64
  * big-endian.  A delivery's key is the hash of "in/FROM/MSGID", which no
  * file NAME can be (a NAME has no '/'). */
 #define MARK_REFUSED 'F'
+#define MARK_DONE 'D'
 #define MARK_IN_TMP 'I'
 #define MARK_IN_WRITTEN 'W'
 
@@ -76,6 +77,7 @@ typedef struct msg {
     char person[RK_PERSON_MAX + 1];
     char *payload;
     char refuse[RK_DETAIL_MAX + 1]; /* answer: the refusal's reason, or "" */
+    bool done;                      /* answer: marks the message done, nothing sent */
     bool has_reply_to, no_reply;
     uint8_t reply_to[RK_MSGID_LEN];
 } msg_t;
@@ -226,11 +228,11 @@ static void msg_clear(msg_t *m)
     sodium_memzero(m, sizeof *m);
 }
 
-/* An answer file: {"reply_to","to","payload"} or {"reply_to","to","refuse"}. */
+/* An answer file: {"reply_to","to"} and "payload", "refuse" or "done". */
 static bool parse_answer(json_t *root, msg_t *m, char *why, size_t why_len)
 {
     const char *bad, *t;
-    json_t *v, *refuse = json_object_get(root, "refuse");
+    json_t *v, *done, *refuse = json_object_get(root, "refuse");
 
     m->answer = true;
     t = json_string_value(json_object_get(root, "reply_to"));
@@ -248,11 +250,20 @@ static bool parse_answer(json_t *root, msg_t *m, char *why, size_t why_len)
         return false;
     }
     v = json_object_get(root, "payload");
-    if ((v != NULL) == (refuse != NULL)) {
-        rk_why(why, why_len, "an answer to a request has either \"payload\" (the reply) or \"refuse\" "
-                             "(the reason), not %s",
-               v != NULL ? "both" : "neither");
+    done = json_object_get(root, "done");
+    if ((v != NULL) + (refuse != NULL) + (done != NULL) != 1) {
+        rk_why(why, why_len, "an answer to a request has one of \"payload\" (the reply), \"refuse\" "
+                             "(the reason) and \"done\" (true: nothing to answer), not %s",
+               v == NULL && refuse == NULL && done == NULL ? "none" : "more");
         return false;
+    }
+    if (done != NULL) {
+        if (!json_is_true(done)) {
+            rk_why(why, why_len, "field \"done\" can only be true");
+            return false;
+        }
+        m->done = true;
+        return true;
     }
     if (refuse != NULL) {
         t = json_string_value(refuse);
@@ -749,9 +760,30 @@ static bool write_in(spool_t *s, const rk_event *ev, const uint8_t h[32], char *
     return true;
 }
 
+/* Whether delivery ev may be answered: not a reply, and of a procedure
+ * type the catalogue does not say is never replied to (a notice; with no
+ * catalogue at hand every message that is not a reply may be). */
+static bool expects_reply(spool_t *s, const rk_event *ev)
+{
+    rk_procedure *list = NULL;
+    size_t n = 0;
+    char why[256];
+    bool replied = true;
+
+    if (ev->has_reply_to)
+        return false;
+    if (rk_agent_procedures(s->agent, &list, &n, why, sizeof why) != RK_AGENT_OK)
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].type, ev->type) == 0)
+            replied = list[i].replied;
+    free(list);
+    return replied;
+}
+
 /* Handles an event the inbox handed out: a delivery goes to in/ (then a
- * notice or reply is marked done; a request stays claimed for its answer
- * file).  false if it must be tried again later (ev kept). */
+ * notice or reply is marked done; a message that may be answered stays
+ * claimed for its answer file).  false if it must be tried again later (ev kept). */
 static bool deliver(spool_t *s, const rk_event *ev)
 {
     char hex[RK_CODE_TEXT_LEN + 1], why[400] = "";
@@ -791,7 +823,7 @@ static bool deliver(spool_t *s, const rk_event *ev)
                 ev->from, why);
         return false;
     }
-    if (!ev->has_reply_to) {
+    if (expects_reply(s, ev)) {
         logf_at(s, RK_LOG_NOTICE, "spool: %s request %s from %s is in in/; answer it with a file in out/",
                 ev->type, hex, ev->from);
         return true; /* stays claimed by this process until its answer file comes */
@@ -811,12 +843,13 @@ static bool deliver(spool_t *s, const rk_event *ev)
 
 /* ------------------------------------------------------------ answers */
 
-/* {"reply_to","state":"REFUSED"}: a request refused by an answer file. */
-static json_t *refused_json(const uint8_t req[RK_MSGID_LEN])
+/* {"reply_to","state"}: a message an answer file refused (REFUSED) or
+ * marked done (DONE). */
+static json_t *ended_json(const uint8_t req[RK_MSGID_LEN], bool refused)
 {
     char id[RK_CODE_TEXT_LEN + 1];
     rk_code_to_text(req, id);
-    return json_pack("{s:s, s:s}", "reply_to", id, "state", "REFUSED");
+    return json_pack("{s:s, s:s}", "reply_to", id, "state", refused ? "REFUSED" : "DONE");
 }
 
 /* The reply this outbox holds to request (to, req), into st: 1, 0 none,
@@ -840,17 +873,33 @@ static int find_reply(spool_t *s, const char *to, const uint8_t req[RK_MSGID_LEN
     return hit;
 }
 
-/* An answer file: replies to, or refuses, request (m->to, m->reply_to)
- * from the inbox. */
+/* An answer file's message ended without a reply (refused or done):
+ * NAME recorded, the delivery's record dropped, the result written. */
+static void ended(spool_t *s, const char *name, const uint8_t h[32], const msg_t *m)
+{
+    uint8_t val[RK_KEYSTORE_VAL_LEN], ih[32];
+
+    memset(val, 0, sizeof val);
+    val[0] = m->done ? MARK_DONE : MARK_REFUSED;
+    memcpy(val + 1, m->reply_to, RK_MSGID_LEN);
+    if (rk_keystore_put(&s->keys, h, val, false) != 1)
+        logf_at(s, RK_LOG_ERR, "spool: %s.json was handled but its name could not be stored", name);
+    in_key(m->to, m->reply_to, ih);
+    (void)rk_keystore_del(&s->keys, ih);
+    finish(s, name, ended_json(m->reply_to, !m->done));
+}
+
+/* An answer file: replies to, refuses, or marks done message
+ * (m->to, m->reply_to) from the inbox. */
 static void answer_file(spool_t *s, const char *name, msg_t *m)
 {
     uint8_t h[32], val[RK_KEYSTORE_VAL_LEN], msg_id[RK_MSGID_LEN], ih[32];
     char why[512] = "", req_hex[RK_CODE_TEXT_LEN + 1];
+    bool replies = m->payload != NULL, crashed = false;
     rk_msg_status st;
     rk_result_t result;
     rk_event *req = NULL;
     rk_agent_err err;
-    bool crashed = false;
     int found;
 
     rk_code_to_text(m->reply_to, req_hex);
@@ -862,8 +911,8 @@ static void answer_file(spool_t *s, const char *name, msg_t *m)
     }
     if (found == 1 && val[0] == RK_KEYSTORE_SENT) {
         err = rk_agent_status_get(s->agent, val + 1, &st, why, sizeof why);
-        if (err == RK_AGENT_OK && st.is_reply && strcmp(st.to, m->to) == 0 &&
-            memcmp(st.reply_to, m->reply_to, RK_MSGID_LEN) == 0 && m->refuse[0] == '\0') {
+        if (err == RK_AGENT_OK && replies && st.is_reply && strcmp(st.to, m->to) == 0 &&
+            memcmp(st.reply_to, m->reply_to, RK_MSGID_LEN) == 0) {
             logf_at(s, RK_LOG_NOTICE, "spool: %s.json was sent before: not again", name);
             finish(s, name, state_json(&st));
         } else if (err == RK_AGENT_OK || err == RK_AGENT_ENOTFOUND) {
@@ -873,18 +922,17 @@ static void answer_file(spool_t *s, const char *name, msg_t *m)
         }
         return;
     }
-    if (found == 1 && val[0] == MARK_REFUSED) {
-        if (m->refuse[0] != '\0' && memcmp(val + 1, m->reply_to, RK_MSGID_LEN) == 0)
-            finish(s, name, refused_json(m->reply_to));
-        else
-            finish(s, name, error_json("CONFLICT", "this NAME was used for another message"));
+    if (found == 1 && (val[0] == MARK_REFUSED || val[0] == MARK_DONE)) {
+        bool same = !replies && (val[0] == MARK_DONE) == m->done && memcmp(val + 1, m->reply_to, RK_MSGID_LEN) == 0;
+        finish(s, name, same ? ended_json(m->reply_to, !m->done)
+                             : error_json("CONFLICT", "this NAME was used for another message"));
         return;
     }
     if (found == 1 && val[0] == RK_KEYSTORE_RESERVED) {
         /* stopped while answering: a reply is one transaction with the
          * request's end, so the outbox tells whether it was kept */
         crashed = true;
-        if (m->refuse[0] == '\0') {
+        if (replies) {
             switch (find_reply(s, m->to, m->reply_to, &st)) {
             case 1: sent(s, name, h, &st); return;
             case 0: break;
@@ -903,51 +951,41 @@ static void answer_file(spool_t *s, const char *name, msg_t *m)
         return;
     }
     err = rk_agent_take(s->agent, m->to, m->reply_to, &req, why, sizeof why);
-    if (err == RK_AGENT_OK && req->has_reply_to) {
+    if (err == RK_AGENT_OK && req->has_reply_to && !m->done) {
         err = RK_AGENT_EINVAL;
-        rk_why(why, sizeof why, "message %s from %s is a reply, not a request", req_hex, m->to);
+        rk_why(why, sizeof why, "message %s from %s is a reply, not a request: it can only be marked done",
+               req_hex, m->to);
     }
-    if (err == RK_AGENT_ECONFLICT && crashed && m->refuse[0] != '\0') {
-        /* the refusal, or another answer, went through before the stop */
-        val[0] = MARK_REFUSED;
-        memcpy(val + 1, m->reply_to, RK_MSGID_LEN);
-        (void)rk_keystore_put(&s->keys, h, val, false);
-        in_key(m->to, m->reply_to, ih);
-        (void)rk_keystore_del(&s->keys, ih);
-        finish(s, name, refused_json(m->reply_to));
+    if (err == RK_AGENT_ECONFLICT && crashed && !replies) {
+        ended(s, name, h, m); /* it went through before the stop (or another answer did) */
         return;
     }
     if (err != RK_AGENT_OK) {
         (void)rk_keystore_del(&s->keys, h);
         rk_event_free(&req);
         if (err == RK_AGENT_ENOTFOUND)
-            reject(s, name, "there is no request with that reply_to from that organization in the inbox");
+            reject(s, name, "there is no message with that reply_to from that organization in the inbox");
         else if (err == RK_AGENT_ECONFLICT)
-            reject(s, name, "that request was answered (or refused) already");
+            reject(s, name, "that message was answered, refused or marked done already");
         else if (err == RK_AGENT_EINVAL)
             reject(s, name, why);
         else
             logf_at(s, RK_LOG_ERR, "spool: %s.json stays in work/: %s", name, why[0] ? why : rk_agent_strerror(err));
         return;
     }
-    in_key(m->to, m->reply_to, ih);
-    if (m->refuse[0] != '\0') {
-        err = rk_agent_refuse(s->agent, req, RK_ST_REFUSED_BY_RECIPIENT, m->refuse, why, sizeof why);
+    if (!replies) {
+        err = m->done ? rk_agent_done(s->agent, req, why, sizeof why)
+                      : rk_agent_refuse(s->agent, req, RK_ST_REFUSED_BY_RECIPIENT, m->refuse, why, sizeof why);
         rk_event_free(&req);
         if (err != RK_AGENT_OK) {
             (void)rk_keystore_del(&s->keys, h);
-            logf_at(s, RK_LOG_ERR, "spool: refusing per %s.json failed (it stays in work/): %s", name,
-                    why[0] ? why : rk_agent_strerror(err));
+            logf_at(s, RK_LOG_ERR, "spool: %s per %s.json failed (it stays in work/): %s",
+                    m->done ? "marking done" : "refusing", name, why[0] ? why : rk_agent_strerror(err));
             return;
         }
-        val[0] = MARK_REFUSED;
-        memcpy(val + 1, m->reply_to, RK_MSGID_LEN);
-        if (rk_keystore_put(&s->keys, h, val, false) != 1)
-            logf_at(s, RK_LOG_ERR, "spool: %s.json's refusal went through but its name could not be stored", name);
-        (void)rk_keystore_del(&s->keys, ih);
-        logf_at(s, RK_LOG_NOTICE, "spool: %s.json refused request %s from %s (REFUSED_BY_RECIPIENT)", name,
-                req_hex, m->to);
-        finish(s, name, refused_json(m->reply_to));
+        logf_at(s, RK_LOG_NOTICE, "spool: %s.json %s message %s from %s", name,
+                m->done ? "marked done" : "refused (REFUSED_BY_RECIPIENT)", req_hex, m->to);
+        ended(s, name, h, m);
         return;
     }
     memset(&result, 0, sizeof result);
@@ -955,8 +993,10 @@ static void answer_file(spool_t *s, const char *name, msg_t *m)
     err = rk_agent_reply(s->agent, req, (const uint8_t *)m->payload, strlen(m->payload), msg_id, &result, why,
                          sizeof why);
     rk_event_free(&req);
-    if (rk_agent_status_get(s->agent, msg_id, &st, NULL, 0) == RK_AGENT_OK)
+    if (rk_agent_status_get(s->agent, msg_id, &st, NULL, 0) == RK_AGENT_OK) {
+        in_key(m->to, m->reply_to, ih);
         (void)rk_keystore_del(&s->keys, ih); /* the request is done */
+    }
     outcome(s, name, h, err, msg_id, &result, why);
 }
 
@@ -1129,12 +1169,12 @@ static size_t purge_dir(const spool_t *s, const char *sub, uint64_t cutoff_ms)
 
 /* Whether a spool-keys.mdb value is older than *ctx (wall-clock ms): a
  * NAME's sent message (its id begins with its time, 6 bytes big-endian)
- * or refusal (likewise the request's id).  Reservations and deliveries
+ * or refusal or done (likewise the message's id).  Reservations and deliveries
  * are never old: they go when their file or request is done. */
 static bool name_expired(const uint8_t val[RK_KEYSTORE_VAL_LEN], void *ctx)
 {
     uint64_t cutoff = *(const uint64_t *)ctx, ms = 0;
-    if (val[0] != RK_KEYSTORE_SENT && val[0] != MARK_REFUSED)
+    if (val[0] != RK_KEYSTORE_SENT && val[0] != MARK_REFUSED && val[0] != MARK_DONE)
         return false;
     for (int i = 0; i < 6; i++)
         ms = ms << 8 | val[1 + i];

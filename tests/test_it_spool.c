@@ -601,7 +601,7 @@ static void test_spool_receives(void **state)
     drop_at(env, "spool-p", "answer-3",
             "{\"reply_to\":\"0123456789abcdef0123456789abcdef\",\"to\":\"city.x\",\"payload\":{}}");
     res = wait_at(env, "spool-p", "rejected/answer-3.reason.txt");
-    if (strstr(res, "no request") == NULL)
+    if (strstr(res, "no message") == NULL)
         fail_msg("the reason does not say there is no such request: %s", res);
     free(res);
 
@@ -632,7 +632,19 @@ static void test_spool_receives(void **state)
                          0);
         it_run_clear(&r);
     }
-    free(wait_in(env, "spool-p", "mark-notice"));
+    in = wait_in(env, "spool-p", "mark-notice");
+    field(in, "msg_id", req, sizeof req);
+    free(in);
+    /* nothing to answer: a done file ends it, and it cannot be answered after */
+    snprintf(text, sizeof text, "{\"reply_to\":\"%s\",\"to\":\"city.x\",\"done\":true}", req);
+    drop_at(env, "spool-p", "notice-done", text);
+    res = wait_at(env, "spool-p", "results/notice-done.result.json");
+    if (strstr(res, "\"DONE\"") == NULL)
+        fail_msg("the done file's result does not say DONE: %s", res);
+    free(res);
+    snprintf(text, sizeof text, "{\"reply_to\":\"%s\",\"to\":\"city.x\",\"payload\":{}}", req);
+    drop_at(env, "spool-p", "notice-late", text);
+    free(wait_at(env, "spool-p", "rejected/notice-late.reason.txt"));
 
     /* city.x as a spool too: its own request's reply appears in its in/ */
     cx = spool_start(env);
