@@ -1804,7 +1804,7 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
                     "instead of replying",
                     NULL, -1, 0},
     [OPT_SPOOL_DIR] = {"spool-dir", 0, "DIR",
-                       "spool: the folder whose out/ is watched for NAME.json files\n(see README.md)", NULL,
+                       "spool: the folder whose out/ is watched for NAME.json files\nand whose in/ receives messages (see README.md)", NULL,
                        -1, 0},
 };
 
@@ -2385,12 +2385,17 @@ static const rk_cli_cmd_t cli_commands[] = {
      "{\"to\",\"type\",\"person\",\"payload\"} with an Idempotency-Key header; GET\n"
      "/v1/messages/ID tells its state.  Pending messages are re-sent.  See README.md.\n",
      http_opts, run_http},
-    {"spool", "--spool-dir DIR", "send the message files a batch system drops in DIR/out",
+    {"spool", "--spool-dir DIR",
+     "send the files a batch system drops in DIR/out; receive into DIR/in",
      "A batch system writes DIR/out/NAME.json.tmp and renames it to DIR/out/NAME.json\n"
      "({\"to\",\"type\",\"person\",\"payload\"}); the agent moves it to DIR/work/, sends\n"
-     "it once (NAME is the idempotency key, also across restarts) and writes\n"
-     "DIR/results/NAME.result.json, or moves an invalid file to DIR/rejected/ with\n"
-     "NAME.reason.txt.  Pending messages are re-sent.  See README.md.\n",
+     "it once (NAME is the idempotency key, also across restarts), writes\n"
+     "DIR/results/NAME.result.json and moves the file to DIR/done/, or moves an\n"
+     "invalid file to DIR/rejected/ with NAME.reason.txt.  Each message received is\n"
+     "written to DIR/in/ once; a file {\"reply_to\",\"to\",\"payload\"} in DIR/out\n"
+     "answers a request (or \"refuse\": REASON refuses it).  done/ and results/ are\n"
+     "purged after --keep-days.  One spool per folder and data directory (a second\n"
+     "one: exit 1).  Pending messages are re-sent.  See README.md.\n",
      spool_opts, run_spool},
     {"purge", "", "delete completed messages older than --keep-days now",
      "Prints how many went.  The agent also does this by itself, once a minute.\n", NULL, run_purge},

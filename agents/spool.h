@@ -1,28 +1,35 @@
 /*
  * spool.h - the agent's spool folder (renkei-agent spool --spool-dir DIR).
  *
- * Lets a batch system that can only write files send messages through the
- * agent.  The folder protocol:
+ * Lets a batch system that can only read and write files send and
+ * receive messages through the agent.  The folder protocol (README.md,
+ * "The spool folder"):
  *
  *   DIR/out/NAME.json.tmp   written by the batch system, then renamed to
  *   DIR/out/NAME.json       which the agent picks up (only *.json), moves to
  *   DIR/work/NAME.json      (a rename: a crash never loses or doubles it;
- *                           what is in work/ is processed again at start),
- *                           sends, and answers with
- *   DIR/results/NAME.result.json  {"msg_id","state"} or
- *                                 {"error":{"status","detail"}}
+ *                           what is in work/ is processed again at start,
+ *                           and every 10 s after a failure), handles, and
+ *                           answers with
+ *   DIR/results/NAME.result.json  {"msg_id","state"}, {"reply_to","state"}
+ *                                 or {"error":{"status","detail"}}
  *                           (written to a temporary name, then renamed),
- *                           then deletes the work file.
+ *                           then moves the file to
+ *   DIR/done/NAME.json      (kept --keep-days, as results are).
  *   DIR/rejected/NAME.json  a file that is no valid message, with
- *   DIR/rejected/NAME.reason.txt  why (never the number).
+ *   DIR/rejected/NAME.reason.txt  why (never the number); never purged.
+ *   DIR/in/MS-FROM-MSGID.json  each message received, exactly once (see
+ *                           write_in in spool.c), for the batch job to take.
  *
- * A file is {"to","type","person","payload"[,"reply_to"][,"no_reply"]}, as
- * the HTTP API's POST /v1/messages.  NAME is the idempotency key: it is
- * kept (BLAKE2b-hashed) with the message id it produced in
- * DATA_DIR/spool-keys.mdb, so a file processed again (after a crash, or
- * dropped again under the same NAME) is never sent twice.  The subfolders
- * are created (0700) when missing.  No log line carries a number or a link
- * code.
+ * A file in out/ is a message {"to","type","person","payload"
+ * [,"reply_to"][,"no_reply"]}, as the HTTP API's POST /v1/messages, or an
+ * answer to a message in in/: {"reply_to","to"} with "payload" (a reply),
+ * "refuse" (a reason: REFUSED_BY_RECIPIENT) or "done": true.  NAME is the
+ * idempotency key: it is kept (BLAKE2b-hashed) with the message id it
+ * produced in DATA_DIR/spool-keys.mdb, so a file processed again (after a
+ * crash, or dropped again under the same NAME) is never sent twice.  The
+ * subfolders are created (0700) when missing.  No log line carries a
+ * number or a link code.
  */
 #ifndef RENKEI_AGENT_SPOOL_H
 #define RENKEI_AGENT_SPOOL_H
