@@ -1804,8 +1804,9 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
                     "instead of replying",
                     NULL, -1, 0},
     [OPT_SPOOL_DIR] = {"spool-dir", 0, "DIR",
-                       "spool: the folder whose out/ is watched for NAME.json files\nand whose in/ receives messages (see README.md)", NULL,
-                       -1, 0},
+                       "spool: the folder whose out/ is watched for NAME.json files\nand whose in/ receives "
+                       "messages (see README.md)",
+                       NULL, -1, 0},
 };
 
 static const int cli_globals[] = {OPT_HUB,        OPT_HUB_KEY,
@@ -2385,8 +2386,7 @@ static const rk_cli_cmd_t cli_commands[] = {
      "{\"to\",\"type\",\"person\",\"payload\"} with an Idempotency-Key header; GET\n"
      "/v1/messages/ID tells its state.  Pending messages are re-sent.  See README.md.\n",
      http_opts, run_http},
-    {"spool", "--spool-dir DIR",
-     "send the files a batch system drops in DIR/out; receive into DIR/in",
+    {"spool", "--spool-dir DIR", "send the files a batch system drops in DIR/out; receive into DIR/in",
      "A batch system writes DIR/out/NAME.json.tmp and renames it to DIR/out/NAME.json\n"
      "({\"to\",\"type\",\"person\",\"payload\"}); the agent moves it to DIR/work/, sends\n"
      "it once (NAME is the idempotency key, also across restarts), writes\n"

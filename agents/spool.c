@@ -38,10 +38,10 @@
 #define POLL_MS 200
 #define FLUSH_EVERY_MS 5000
 #define CONNECT_EVERY_MS 30000
-#define RETRY_EVERY_MS 10000  /* work/ files a store failure left, again */
-#define HELD_EVERY_MS 1000    /* a delivery in/ could not take, again */
+#define RETRY_EVERY_MS 10000   /* work/ files a store failure left, again */
+#define HELD_EVERY_MS 1000     /* a delivery in/ could not take, again */
 #define PURGE_EVERY_MS 3600000 /* done/, results/ and old names */
-#define RECV_BURST 100        /* deliveries written before out/ is looked at again */
+#define RECV_BURST 100         /* deliveries written before out/ is looked at again */
 #define PATH_LEN 4096
 #define DAY_MS 86400000ull
 #define LOCK_FILE ".renkei-spool.lock" /* in the spool folder */
@@ -252,8 +252,9 @@ static bool parse_answer(json_t *root, msg_t *m, char *why, size_t why_len)
     v = json_object_get(root, "payload");
     done = json_object_get(root, "done");
     if ((v != NULL) + (refuse != NULL) + (done != NULL) != 1) {
-        rk_why(why, why_len, "an answer to a request has one of \"payload\" (the reply), \"refuse\" "
-                             "(the reason) and \"done\" (true: nothing to answer), not %s",
+        rk_why(why, why_len,
+               "an answer to a request has one of \"payload\" (the reply), \"refuse\" "
+               "(the reason) and \"done\" (true: nothing to answer), not %s",
                v == NULL && refuse == NULL && done == NULL ? "none" : "more");
         return false;
     }
@@ -395,7 +396,8 @@ static void finish(spool_t *s, const char *name, json_t *obj)
                 name);
         return;
     }
-    if (!path_of(path, s->cfg->dir, "work", name, ".json") || !path_of(to, s->cfg->dir, "done", name, ".json"))
+    if (!path_of(path, s->cfg->dir, "work", name, ".json") ||
+        !path_of(to, s->cfg->dir, "done", name, ".json"))
         return;
     if (rename(path, to) != 0) {
         logf_at(s, RK_LOG_ERR, "spool: cannot move %s.json to done/: %s", name, strerror(errno));
@@ -527,7 +529,7 @@ static void send_file(spool_t *s, const char *name, msg_t *m)
     if (found == 1 && val[0] == RK_KEYSTORE_RESERVED) {
         switch (find_kept(s, m, mark_ms(val), &st)) {
         case 1: sent(s, name, h, &st); return; /* kept before the crash: re-sent from the outbox, not again */
-        case 0: break; /* never kept: send it now */
+        case 0: break;                         /* never kept: send it now */
         default:
             finish(s, name,
                    error_json("UNKNOWN", "this file was being sent when the agent stopped and "
@@ -621,7 +623,8 @@ static void in_key(const char *from, const uint8_t msg_id[RK_MSGID_LEN], uint8_t
 
 /* in/MS-FROM-MSGID.json, the file of a delivery first written at ms, and
  * the temporary in/.FROM-MSGID.tmp it is written as. */
-static bool in_paths(const spool_t *s, const rk_event *ev, uint64_t ms, char path[PATH_LEN], char tmp[PATH_LEN])
+static bool in_paths(const spool_t *s, const rk_event *ev, uint64_t ms, char path[PATH_LEN],
+                     char tmp[PATH_LEN])
 {
     char hex[RK_CODE_TEXT_LEN + 1];
     rk_code_to_text(ev->msg_id, hex);
@@ -645,8 +648,8 @@ static char *in_text(const rk_event *ev, bool *not_json)
     }
     rk_code_to_text(ev->msg_id, msg);
     rk_code_to_text(ev->code, code);
-    obj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "from", ev->from, "type", ev->type, "msg_id", msg, "code",
-                    code, "first_contact", ev->first_contact, "payload", payload);
+    obj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "from", ev->from, "type", ev->type, "msg_id", msg,
+                    "code", code, "first_contact", ev->first_contact, "payload", payload);
     sodium_memzero(code, sizeof code);
     if (obj != NULL && ev->has_reply_to) {
         rk_code_to_text(ev->reply_to, msg);
@@ -804,11 +807,12 @@ static bool deliver(spool_t *s, const rk_event *ev)
         json_decref(p);
     }
     if (not_json) {
-        rk_agent_err err = rk_agent_refuse(s->agent, ev, RK_ST_MALFORMED, "the payload is not JSON", why,
-                                           sizeof why);
+        rk_agent_err err =
+            rk_agent_refuse(s->agent, ev, RK_ST_MALFORMED, "the payload is not JSON", why, sizeof why);
         if (err != RK_AGENT_OK) {
-            logf_at(s, RK_LOG_ERR, "spool: message %s from %s does not carry JSON, and refusing it failed: %s",
-                    hex, ev->from, why[0] ? why : rk_agent_strerror(err));
+            logf_at(s, RK_LOG_ERR,
+                    "spool: message %s from %s does not carry JSON, and refusing it failed: %s", hex,
+                    ev->from, why[0] ? why : rk_agent_strerror(err));
             return false;
         }
         logf_at(s, RK_LOG_WARNING,
@@ -918,14 +922,17 @@ static void answer_file(spool_t *s, const char *name, msg_t *m)
         } else if (err == RK_AGENT_OK || err == RK_AGENT_ENOTFOUND) {
             finish(s, name, error_json("CONFLICT", "this NAME was used for another message"));
         } else {
-            logf_at(s, RK_LOG_ERR, "spool: %s.json stays in work/: %s", name, why[0] ? why : rk_agent_strerror(err));
+            logf_at(s, RK_LOG_ERR, "spool: %s.json stays in work/: %s", name,
+                    why[0] ? why : rk_agent_strerror(err));
         }
         return;
     }
     if (found == 1 && (val[0] == MARK_REFUSED || val[0] == MARK_DONE)) {
-        bool same = !replies && (val[0] == MARK_DONE) == m->done && memcmp(val + 1, m->reply_to, RK_MSGID_LEN) == 0;
-        finish(s, name, same ? ended_json(m->reply_to, !m->done)
-                             : error_json("CONFLICT", "this NAME was used for another message"));
+        bool same =
+            !replies && (val[0] == MARK_DONE) == m->done && memcmp(val + 1, m->reply_to, RK_MSGID_LEN) == 0;
+        finish(s, name,
+               same ? ended_json(m->reply_to, !m->done)
+                    : error_json("CONFLICT", "this NAME was used for another message"));
         return;
     }
     if (found == 1 && val[0] == RK_KEYSTORE_RESERVED) {
@@ -970,12 +977,14 @@ static void answer_file(spool_t *s, const char *name, msg_t *m)
         else if (err == RK_AGENT_EINVAL)
             reject(s, name, why);
         else
-            logf_at(s, RK_LOG_ERR, "spool: %s.json stays in work/: %s", name, why[0] ? why : rk_agent_strerror(err));
+            logf_at(s, RK_LOG_ERR, "spool: %s.json stays in work/: %s", name,
+                    why[0] ? why : rk_agent_strerror(err));
         return;
     }
     if (!replies) {
-        err = m->done ? rk_agent_done(s->agent, req, why, sizeof why)
-                      : rk_agent_refuse(s->agent, req, RK_ST_REFUSED_BY_RECIPIENT, m->refuse, why, sizeof why);
+        err = m->done
+                  ? rk_agent_done(s->agent, req, why, sizeof why)
+                  : rk_agent_refuse(s->agent, req, RK_ST_REFUSED_BY_RECIPIENT, m->refuse, why, sizeof why);
         rk_event_free(&req);
         if (err != RK_AGENT_OK) {
             (void)rk_keystore_del(&s->keys, h);
@@ -1192,7 +1201,8 @@ static void purge(spool_t *s)
         logf_at(s, RK_LOG_ERR, "spool: the spool's old names could not be purged");
     if (done_n > 0 || results_n > 0 || names > 0)
         logf_at(s, RK_LOG_NOTICE,
-                "spool: purged what is older than %llu days: %zu file(s) in done/, %zu in results/, %ld name(s)",
+                "spool: purged what is older than %llu days: %zu file(s) in done/, %zu in results/, %ld "
+                "name(s)",
                 (unsigned long long)(s->keep_ms / DAY_MS), done_n, results_n, names < 0 ? 0 : names);
 }
 
@@ -1282,7 +1292,8 @@ static void receive(spool_t *s, int wait_ms, volatile sig_atomic_t *stop)
     for (int i = 0; i < RECV_BURST && !*stop && s->held == NULL; i++) {
         rk_event *ev = NULL;
         char why[512] = "";
-        rk_agent_err err = rk_agent_recv_only(s->agent, RK_RECV_ALL, i == 0 ? wait_ms : 0, &ev, why, sizeof why);
+        rk_agent_err err =
+            rk_agent_recv_only(s->agent, RK_RECV_ALL, i == 0 ? wait_ms : 0, &ev, why, sizeof why);
         if (err == RK_AGENT_ETIMEOUT || err == RK_AGENT_EINTR)
             return;
         if (err != RK_AGENT_OK) {

@@ -504,9 +504,16 @@ static it_proc_t *send_start(it_env_t *env, const char *mark)
     snprintf(text, sizeof text, "{\"request\":\"stop\",\"mark\":\"%s\"}", mark);
     assert_int_equal(it_write_file(payload, text), 0);
     {
-        const char *args[] = {"-H",   it_hub_endpoint(env), "-K",   hubkey, "-k",  key,  "-d",
-                              data,   "-t",                 "30",   "send", "--to", "power", "--type",
-                              TYPE,   "--person-file",      pfile,  "--payload", payload, NULL};
+        const char *args[] = {"-H",    it_hub_endpoint(env),
+                              "-K",    hubkey,
+                              "-k",    key,
+                              "-d",    data,
+                              "-t",    "30",
+                              "send",  "--to",
+                              "power", "--type",
+                              TYPE,    "--person-file",
+                              pfile,   "--payload",
+                              payload, NULL};
         it_proc_t *p = it_spawn(env, "renkei-agent", args, "send");
         assert_non_null(p);
         return p;
@@ -570,8 +577,8 @@ static void test_spool_receives(void **state)
     assert_false(has_field(in, "reply_to"));
     assert_true(has_field(in, "payload"));
     free(in);
-    snprintf(text, sizeof text, "{\"reply_to\":\"%s\",\"to\":\"city.x\",\"payload\":{\"mark\":\"mark-answer-payload\"}}",
-             req);
+    snprintf(text, sizeof text,
+             "{\"reply_to\":\"%s\",\"to\":\"city.x\",\"payload\":{\"mark\":\"mark-answer-payload\"}}", req);
     drop_at(env, "spool-p", "answer-1", text);
     res = wait_at(env, "spool-p", "results/answer-1.result.json");
     result_id(res, id);
@@ -610,8 +617,8 @@ static void test_spool_receives(void **state)
     in = wait_in(env, "spool-p", "mark-req-refuse");
     field(in, "msg_id", req, sizeof req);
     free(in);
-    snprintf(text, sizeof text, "{\"reply_to\":\"%s\",\"to\":\"city.x\",\"refuse\":\"no contract at this address\"}",
-             req);
+    snprintf(text, sizeof text,
+             "{\"reply_to\":\"%s\",\"to\":\"city.x\",\"refuse\":\"no contract at this address\"}", req);
     drop_at(env, "spool-p", "refuse-1", text);
     res = wait_at(env, "spool-p", "results/refuse-1.result.json");
     if (strstr(res, "REFUSED") == NULL)
@@ -619,7 +626,8 @@ static void test_spool_receives(void **state)
     free(res);
     rc = it_proc_wait(sender, 30);
     err = it_proc_err(sender);
-    if (rc != 3 || strstr(err, "REFUSED_BY_RECIPIENT") == NULL || strstr(err, "no contract at this address") == NULL)
+    if (rc != 3 || strstr(err, "REFUSED_BY_RECIPIENT") == NULL ||
+        strstr(err, "no contract at this address") == NULL)
         fail_msg("the sender did not see the refusal and its reason (exit %d): %s", rc, err);
     free(err);
 
@@ -627,8 +635,8 @@ static void test_spool_receives(void **state)
     {
         char pfile[4096];
         assert_int_equal(it_person_file(env, PERSON, pfile, sizeof pfile), 0);
-        assert_int_equal(it_agent(env, "city.x", "{\"mark\":\"mark-notice\"}", &r, "send", "--to", "power", "--type",
-                                  TYPE, "--person-file", pfile, "--no-reply", NULL),
+        assert_int_equal(it_agent(env, "city.x", "{\"mark\":\"mark-notice\"}", &r, "send", "--to", "power",
+                                  "--type", TYPE, "--person-file", pfile, "--no-reply", NULL),
                          0);
         it_run_clear(&r);
     }
@@ -649,7 +657,8 @@ static void test_spool_receives(void **state)
     /* city.x as a spool too: its own request's reply appears in its in/ */
     cx = spool_start(env);
     snprintf(text, sizeof text,
-             "{\"to\":\"power\",\"type\":\"" TYPE "\",\"person\":\"" PERSON "\",\"payload\":{\"mark\":\"mark-ask\"}}");
+             "{\"to\":\"power\",\"type\":\"" TYPE "\",\"person\":\"" PERSON
+             "\",\"payload\":{\"mark\":\"mark-ask\"}}");
     drop_at(env, "spool", "ask-1", text);
     res = wait_at(env, "spool", "results/ask-1.result.json");
     no_number("a result", res);
@@ -660,8 +669,8 @@ static void test_spool_receives(void **state)
     field(in, "msg_id", req, sizeof req);
     free(in);
     assert_string_equal(req, id_ask);
-    snprintf(text, sizeof text, "{\"reply_to\":\"%s\",\"to\":\"city.x\",\"payload\":{\"mark\":\"mark-ask-reply\"}}",
-             id_ask);
+    snprintf(text, sizeof text,
+             "{\"reply_to\":\"%s\",\"to\":\"city.x\",\"payload\":{\"mark\":\"mark-ask-reply\"}}", id_ask);
     drop_at(env, "spool-p", "answer-ask", text);
     in = wait_in(env, "spool", "mark-ask-reply");
     field(in, "from", from, sizeof from);
