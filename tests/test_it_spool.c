@@ -83,7 +83,7 @@ static it_proc_t *spool_start_at(it_env_t *env, const char *org, const char *sub
     it_proc_t *p = spool_spawn(env, org, sub);
 
     assert_non_null(p);
-    for (int t = 0; t < 1500; t++) {
+    for (int t = 0; t < 3000; t++) {
         char *e = it_proc_err(p);
         bool up = e != NULL && strstr(e, "watching the spool folder") != NULL;
         free(e);
@@ -95,7 +95,9 @@ static it_proc_t *spool_start_at(it_env_t *env, const char *org, const char *sub
     }
     {
         char *e = it_proc_err(p);
-        fail_msg("renkei-agent spool did not start: %s", e);
+        bool running = it_proc_running(p);
+        fail_msg("renkei-agent spool did not start (%s, status %d): %s", running ? "still running" : "ended",
+                 running ? 0 : it_proc_wait(p, 0), e);
     }
     return NULL;
 }
