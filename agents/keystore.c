@@ -116,3 +116,32 @@ int rk_keystore_has_id(rk_keystore_t *ks, const uint8_t msg_id[RK_MSGID_LEN])
     mdb_txn_abort(txn);
     return found || rc == MDB_NOTFOUND ? found : -1;
 }
+
+long rk_keystore_purge(rk_keystore_t *ks, bool (*expired)(const uint8_t val[RK_KEYSTORE_VAL_LEN], void *ctx),
+                       void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    long n = 0;
+    int rc;
+    if (mdb_txn_begin(ks->env, NULL, 0, &txn) != 0)
+        return -1;
+    if (mdb_cursor_open(txn, ks->dbi, &cur) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (v.mv_size != RK_KEYSTORE_VAL_LEN || !expired((const uint8_t *)v.mv_data, ctx))
+            continue;
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+    return mdb_txn_commit(txn) == 0 ? n : -1;
+}

@@ -53,4 +53,9 @@ bool rk_keystore_del(rk_keystore_t *ks, const uint8_t h[32]);
  * cannot tell. */
 int rk_keystore_has_id(rk_keystore_t *ks, const uint8_t msg_id[RK_MSGID_LEN]);
 
+/* Deletes, in one transaction, every entry whose value expired(val, ctx)
+ * says is old.  The number deleted, or -1 on error (nothing deleted). */
+long rk_keystore_purge(rk_keystore_t *ks, bool (*expired)(const uint8_t val[RK_KEYSTORE_VAL_LEN], void *ctx),
+                       void *ctx);
+
 #endif /* RENKEI_AGENT_KEYSTORE_H */

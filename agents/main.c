@@ -1840,8 +1840,9 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
                     "instead of replying",
                     NULL, -1, 0},
     [OPT_SPOOL_DIR] = {"spool-dir", 0, "DIR",
-                       "spool: the folder whose out/ is watched for NAME.json files\n(see README.md)", NULL,
-                       -1, 0},
+                       "spool: the folder whose out/ is watched for NAME.json files\nand whose in/ receives "
+                       "messages (see README.md)",
+                       NULL, -1, 0},
     [OPT_WEBHOOK] = {"webhook", 0, "URL",
                      "POST each request to URL (http:// or https://) as JSON and\nsend the reply it answers "
                      "(see README.md, Webhooks)",
@@ -2391,7 +2392,8 @@ static int run_spool(const rk_cli_args_t *a, void *ctx)
     run_ctx *r = ctx;
     rk_spool_config cfg;
     rk_agent_t *agent = NULL;
-    int rc;
+    char why[PATH_MAX + 200] = "";
+    int rc, locks[2];
 
     if ((rc = begin(a, r)) != 0)
         return rc;
@@ -2401,16 +2403,29 @@ static int run_spool(const rk_cli_args_t *a, void *ctx)
         return usage_error("spool needs --spool-dir DIR");
     if ((rc = check_needs(&r->o, "spool", NEED_KEY | NEED_HUB_KEY | NEED_DATA)) != 0)
         return rc;
-    if ((rc = open_for_send(&r->o, false, &agent)) != 0)
+    /* before the agent connects as this organization's receiver */
+    if (mkdir(r->o.data, 0700) != 0 && errno != EEXIST) {
+        err_msg("cannot create the data directory %s: %s", r->o.data, strerror(errno));
+        return EXIT_ERR;
+    }
+    if (!rk_spool_lock(a->value[OPT_SPOOL_DIR], r->o.data, locks, why, sizeof why)) {
+        err_msg("%s", why);
+        return EXIT_ERR;
+    }
+    if ((rc = open_for_send(&r->o, true, &agent)) != 0) {
+        rk_spool_unlock(locks);
         return rc;
+    }
     memset(&cfg, 0, sizeof cfg);
     cfg.dir = a->value[OPT_SPOOL_DIR];
     cfg.data_dir = r->o.data;
     cfg.number_rule = r->o.number_rule;
     cfg.log = http_log;
     cfg.connect = http_connect;
+    cfg.keep_days = r->o.days;
     rc = rk_spool_run(agent, &cfg, &stop_requested) == 0 ? 0 : EXIT_ERR;
     rk_agent_close(&agent);
+    rk_spool_unlock(locks);
     return rc;
 }
 
@@ -2503,12 +2518,16 @@ static const rk_cli_cmd_t cli_commands[] = {
      "answered with POST /v1/inbox/FROM/MSGID/reply, /refuse or /done.  Pending messages\n"
      "are re-sent.  --tls-cert and --tls-key serve HTTPS.  See README.md.\n",
      http_opts, run_http},
-    {"spool", "--spool-dir DIR", "send the message files a batch system drops in DIR/out",
+    {"spool", "--spool-dir DIR", "send the files a batch system drops in DIR/out; receive into DIR/in",
      "A batch system writes DIR/out/NAME.json.tmp and renames it to DIR/out/NAME.json\n"
      "({\"to\",\"type\",\"person\",\"payload\"}); the agent moves it to DIR/work/, sends\n"
-     "it once (NAME is the idempotency key, also across restarts) and writes\n"
-     "DIR/results/NAME.result.json, or moves an invalid file to DIR/rejected/ with\n"
-     "NAME.reason.txt.  Pending messages are re-sent.  See README.md.\n",
+     "it once (NAME is the idempotency key, also across restarts), writes\n"
+     "DIR/results/NAME.result.json and moves the file to DIR/done/, or moves an\n"
+     "invalid file to DIR/rejected/ with NAME.reason.txt.  Each message received is\n"
+     "written to DIR/in/ once; a file {\"reply_to\",\"to\",\"payload\"} in DIR/out\n"
+     "answers a request (or \"refuse\": REASON refuses it).  done/ and results/ are\n"
+     "purged after --keep-days.  One spool per folder and data directory (a second\n"
+     "one: exit 1).  Pending messages are re-sent.  See README.md.\n",
      spool_opts, run_spool},
     {"purge", "", "delete completed messages older than --keep-days now",
      "Prints how many went.  The agent also does this by itself, once a minute.\n", NULL, run_purge},
