@@ -6,7 +6,9 @@
 #
 # Everything runs on this machine, in a temporary folder that is removed at
 # exit.  The demo plays the flows of the core specification: X city's portal
-# asks the electricity, gas and water companies to stop supply, sends the
+# asks the electricity, gas and water companies to stop supply (their back
+# offices reached three ways: a command per request, a webhook, a spool
+# folder), sends the
 # move-out notice to Y town; at Y town's counter A presents the number and
 # Y town asks the same companies to start supply.  It then checks that every
 # organization saw only its own link code for A and that A's number never
@@ -180,7 +182,17 @@ start_utility() {  # start_utility ORG
                 "$(basename "$WEBHOOK_BO")"
             ;;
         water)
-            SPOOL_START
+            mkdir -p "$T/$u/spool"
+            "$BIN/renkei-agent" -H "$EP" -K "$T/keys/hub.pub" -k "$T/keys/$u.key" -d "$T/$u/data" \
+                spool --spool-dir "$T/$u/spool" >"$T/$u/serve.out" 2>"$T/$u/serve.err" &
+            PIDS+=($!)
+            wait_for "$T/$u/serve.err" "watching the spool folder" ||
+                die "$u's agent did not start its spool: $(cat "$T/$u/serve.err")"
+            python3 "$SPOOL_BO" "$T/$u/spool" --seen "$T/$u/seen" --log "$T/$u/deliveries.jsonl" \
+                2>"$T/$u/backoffice.err" &
+            PIDS+=($!)
+            printf '    %-8s spool --spool-dir %s (%s, a batch job: files in in/, answers in out/)\n' "$u" \
+                "$u/spool" "$(basename "$SPOOL_BO")"
             ;;
     esac
 }
