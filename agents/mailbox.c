@@ -1595,8 +1595,12 @@ rk_agent_err rk_mailbox_in_release_stale(rk_mailbox_t *mb, size_t *released, cha
 static void clean_error(char dst[RK_ATTEMPT_ERROR_MAX + 1], const char *src)
 {
     size_t n = 0;
-    for (; src != NULL && src[n] != '\0' && n < RK_ATTEMPT_ERROR_MAX; n++)
-        dst[n] = (src[n] >= 0x20 && src[n] < 0x7f) ? src[n] : ' ';
+    for (; src != NULL && src[n] != '\0' && n < RK_ATTEMPT_ERROR_MAX; n++) {
+        char c = src[n];
+        if (c < 0x20 || c >= 0x7f)
+            c = ' ';
+        dst[n] = c;
+    }
     dst[n] = '\0';
 }
 
