@@ -234,6 +234,10 @@ static int run(const rk_cli_args_t *a, void *ctx)
         return rk_cli_usage_error(a, "no --config FILE given");
     if (!load_config(a->value[OPT_CONFIG], &cfg))
         return RK_EXIT_USAGE;
+    if (sodium_init() < 0) {
+        fprintf(stderr, PROG ": libsodium could not be initialised\n");
+        return RK_EXIT_ERROR;
+    }
     if (rk_identity_load(cfg.key, &id, why, sizeof why) != RK_KEYS_OK) {
         fprintf(stderr, PROG ": %s\n", why);
         return RK_EXIT_ERROR;
