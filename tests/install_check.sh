@@ -34,7 +34,7 @@ root="$scratch/root"
 cmake --install "$build" --prefix "$root" >"$scratch/install.log" 2>&1 ||
     { cat "$scratch/install.log" >&2; fail "cmake --install $build --prefix ... failed"; }
 
-for prog in renkei-hub renkei-ctl renkei-agent renkei-keygen renkei-audit; do
+for prog in renkei-hub renkei-ctl renkei-agent renkei-keygen renkei-audit renkei-witness; do
     [[ -x "$root/bin/$prog" ]] || fail "bin/$prog is not installed"
     out="$("$root/bin/$prog" --version)" || fail "installed $prog --version exited $?"
     [[ "$out" =~ ^$prog\ [0-9]+\.[0-9]+\.[0-9]+\ \(Renkei\ protocol\ [0-9]+\)$ ]] ||

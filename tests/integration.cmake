@@ -9,7 +9,7 @@ target_link_libraries(renkei_it_harness PUBLIC renkei_wire renkei_keys PkgConfig
 
 set(RENKEI_IT_TESTS
   move refusals unregistered privacy at_rest logprivacy agent_full oracles cmdline memory conn faults access
-  reseal backup metrics http numbers exec spool http_inbox webhook openapi_client)
+  reseal backup metrics http numbers exec spool http_inbox webhook openapi_client witness)
 foreach(t ${RENKEI_IT_TESTS})
   renkei_add_test(test_it_${t} SOURCES test_it_${t}.c
     LIBS renkei_it_harness lmdb::lmdb LABEL integration TIMEOUT 120)
@@ -57,3 +57,7 @@ target_compile_definitions(test_it_http_inbox PRIVATE RENKEI_SOURCE_DIR="${PROJE
 # test_it_openapi_client runs the client written from agents/openapi.json
 # (tests/clients/) against two gateways.
 target_compile_definitions(test_it_openapi_client PRIVATE RENKEI_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# test_it_witness: renkei-witness cosigning the hub's checkpoints; it signs
+# forged checkpoints with test keys (tlog) and reads the auditor's frames.
+add_dependencies(test_it_witness renkei-witness)
+target_link_libraries(test_it_witness PRIVATE renkei_tlog)
