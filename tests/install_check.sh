@@ -62,7 +62,7 @@ bad="$(grep -h '^[[:space:]]*#[[:space:]]*include' "$root"/include/renkei/*.h |
     grep -v -E '#[[:space:]]*include <(stdbool|stddef|stdint)\.h>|#[[:space:]]*include <renkei/[a-z]+\.h>' || true)"
 [[ -z "$bad" ]] || fail "an installed header includes a header that is not installed: $bad"
 
-for page in man8/renkei-hub.8 man1/renkei-ctl.1 man1/renkei-agent.1 man1/renkei-keygen.1 man1/renkei-audit.1; do
+for page in man8/renkei-hub.8 man1/renkei-ctl.1 man1/renkei-agent.1 man1/renkei-keygen.1 man1/renkei-audit.1 man8/renkei-witness.8; do
     [[ -f "$root/share/man/$page.gz" ]] || fail "share/man/$page.gz is not installed"
     zcat "$root/share/man/$page.gz" | grep -q '^\.TH ' || fail "share/man/$page.gz is not a man page"
     zcat "$root/share/man/$page.gz" | grep -q '@VERSION@' && fail "share/man/$page.gz still says @VERSION@"
