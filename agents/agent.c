@@ -2121,6 +2121,78 @@ rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms
     }
 }
 
+rk_agent_err rk_agent_recv_batch(rk_agent_t *a, rk_recv_what what, size_t max, int timeout_ms, rk_event **evs,
+                                 size_t *n, char *why, size_t why_len)
+{
+    uint64_t deadline = deadline_in(timeout_ms);
+    rk_inbox_entry *es = NULL;
+    rk_agent_err err = RK_AGENT_OK;
+
+    *n = 0;
+    if (max == 0 || evs == NULL) {
+        rk_why(why, why_len, "receiving needs room for at least one event");
+        return RK_AGENT_EINVAL;
+    }
+    for (size_t i = 0; i < max; i++)
+        evs[i] = NULL;
+    if (need_store(a, "receiving", why, why_len) != RK_AGENT_OK)
+        return a->mb == NULL ? RK_AGENT_ENOSTORE : RK_AGENT_EINVAL;
+    if ((es = calloc(max, sizeof *es)) == NULL) {
+        rk_why(why, why_len, "out of memory receiving");
+        return RK_AGENT_ENOMEM;
+    }
+    for (;;) {
+        size_t claimed = 0;
+        int left;
+
+        tick(a);
+        while (*n < max && (evs[*n] = take_refused(a)) != NULL)
+            (*n)++;
+        if (*n == max)
+            break;
+        err = rk_mailbox_in_claim_n(a->mb, what, a->pid, rk_wall_ms(), es, max - *n, &claimed, why, why_len);
+        for (size_t i = 0; i < claimed; i++) {
+            char inner[256] = "";
+            rk_agent_err oerr = err == RK_AGENT_OK ? event_from_entry(a, &es[i], &evs[*n], inner, sizeof inner)
+                                                   : err;
+            if (oerr == RK_AGENT_OK) {
+                (*n)++;
+            } else if (oerr == RK_AGENT_ENOMEM) {
+                /* Stays claimed, as with rk_agent_recv: handed out again
+                 * when this process is gone. */
+                if (err == RK_AGENT_OK && *n == 0)
+                    rk_why(why, why_len, "%s", inner);
+                err = RK_AGENT_ENOMEM;
+            } else {
+                notice(a, "a message from %s in the inbox no longer opens (%s); marked done", es[i].from, inner);
+                if (rk_mailbox_in_done(a->mb, es[i].from, es[i].msg_id, rk_wall_ms(), inner, sizeof inner) !=
+                    RK_AGENT_OK)
+                    notice(a, "could not mark it done: %s", inner);
+            }
+            rk_inbox_entry_clear(&es[i]);
+        }
+        if (*n > 0) {
+            err = RK_AGENT_OK; /* what was had is handed out */
+            break;
+        }
+        if (err != RK_AGENT_OK && err != RK_AGENT_ENOTFOUND)
+            break;
+        if (claimed > 0)
+            continue; /* none of them opened: look again */
+        left = remaining(deadline);
+        if (left == 0) {
+            rk_why(why, why_len, "nothing arrived within %g s", secs(timeout_ms));
+            err = RK_AGENT_ETIMEOUT;
+            break;
+        }
+        err = wait_some(a, min_int(left, POLL_MS), why, why_len);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
+            break;
+    }
+    free(es);
+    return err;
+}
+
 rk_agent_err rk_agent_recv(rk_agent_t *a, int timeout_ms, rk_event **ev, char *why, size_t why_len)
 {
     return rk_agent_recv_only(a, RK_RECV_ALL, timeout_ms, ev, why, why_len);
@@ -2137,6 +2209,43 @@ rk_agent_err rk_agent_done(rk_agent_t *a, const rk_event *ev, char *why, size_t 
         return RK_AGENT_ENOSTORE;
     }
     return rk_mailbox_in_done(a->mb, ev->from, ev->msg_id, rk_wall_ms(), why, why_len);
+}
+
+rk_agent_err rk_agent_done_batch(rk_agent_t *a, rk_event *const *evs, size_t n, rk_agent_err *each, char *why,
+                                size_t why_len)
+{
+    rk_inbox_ref *refs;
+    rk_agent_err err;
+
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i] == NULL || evs[i]->kind != RK_EVENT_MESSAGE) {
+            rk_why(why, why_len, "only delivered messages can be marked done");
+            for (size_t j = 0; j < n; j++)
+                each[j] = RK_AGENT_EINVAL;
+            return RK_AGENT_EINVAL;
+        }
+    }
+    if (a->mb == NULL) {
+        rk_why(why, why_len, "marking a message done needs the agent's data directory (--data)");
+        for (size_t j = 0; j < n; j++)
+            each[j] = RK_AGENT_ENOSTORE;
+        return RK_AGENT_ENOSTORE;
+    }
+    if (n == 0)
+        return RK_AGENT_OK;
+    if ((refs = calloc(n, sizeof *refs)) == NULL) {
+        rk_why(why, why_len, "out of memory marking messages done");
+        for (size_t j = 0; j < n; j++)
+            each[j] = RK_AGENT_ENOMEM;
+        return RK_AGENT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        refs[i].from = evs[i]->from;
+        refs[i].msg_id = evs[i]->msg_id;
+    }
+    err = rk_mailbox_in_done_n(a->mb, refs, n, rk_wall_ms(), each, why, why_len);
+    free(refs);
+    return err;
 }
 
 rk_agent_err rk_agent_refuse(rk_agent_t *a, const rk_event *ev, rk_status reason, const char *detail,

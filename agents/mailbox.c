@@ -1350,52 +1350,84 @@ static bool claimable(rk_mailbox_t *mb, MDB_txn *txn, const rk_inbox_entry *e, r
     return od.waiter_pid == 0 || od.waiter_pid == pid || !rk_mailbox_pid_alive(od.waiter_pid);
 }
 
-rk_agent_err rk_mailbox_in_claim(rk_mailbox_t *mb, rk_recv_what what, uint32_t pid, uint64_t now_ms,
-                                 rk_inbox_entry *e, char *why, size_t why_len)
+rk_agent_err rk_mailbox_in_claim_n(rk_mailbox_t *mb, rk_recv_what what, uint32_t pid, uint64_t now_ms,
+                                   rk_inbox_entry *es, size_t max, size_t *n, char *why, size_t why_len)
 {
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val k, v;
-    uint8_t key[IN_KEY_MAX];
-    MDB_val ik = {0, key};
-    bool found = false;
+    uint8_t (*keys)[IN_KEY_MAX] = NULL;
+    size_t *lens = NULL, found = 0;
     int rc;
 
-    memset(e, 0, sizeof *e);
-    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
-        return lmdb_fail(rc, "claiming a message", why, why_len);
-    if ((rc = mdb_cursor_open(txn, mb->in_new, &cur)) != 0) {
-        mdb_txn_abort(txn);
-        return lmdb_fail(rc, "claiming a message", why, why_len);
+    *n = 0;
+    if (max == 0) {
+        rk_why(why, why_len, "claiming no message at all");
+        return RK_AGENT_EINVAL;
     }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    memset(es, 0, max * sizeof *es);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of keys, sized by its element */
+    keys = malloc(max * sizeof *keys);
+    lens = malloc(max * sizeof *lens);
+    if (keys == NULL || lens == NULL) {
+        free(keys);
+        free(lens);
+        rk_why(why, why_len, "out of memory claiming messages");
+        return RK_AGENT_ENOMEM;
+    }
+    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
+        goto out;
+    if ((rc = mdb_cursor_open(txn, mb->in_new, &cur)) != 0)
+        goto out;
+    /* The oldest claimable keys first, collected under the cursor: no
+     * writes under a cursor. */
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && found < max;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         rk_inbox_entry cand;
-        if (v.mv_size > sizeof key)
+        MDB_val ik = {v.mv_size, keys[found]};
+        if (v.mv_size > IN_KEY_MAX)
             continue;
-        memcpy(key, v.mv_data, v.mv_size);
-        ik.mv_size = v.mv_size;
+        memcpy(keys[found], v.mv_data, v.mv_size);
         if (in_read(mb, txn, &ik, &cand, false, NULL, 0) != 0)
             continue;
-        if (cand.state == RK_IN_NEW && claimable(mb, txn, &cand, what, pid)) {
-            found = true;
-            break;
-        }
+        if (cand.state == RK_IN_NEW && claimable(mb, txn, &cand, what, pid))
+            lens[found++] = v.mv_size;
     }
     mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        return lmdb_fail(rc, "claiming a message", why, why_len);
+    if (rc == MDB_NOTFOUND || found == max)
+        rc = 0;
+    for (size_t i = 0; rc == 0 && i < found; i++) {
+        MDB_val ik = {lens[i], keys[i]};
+        rc = in_read(mb, txn, &ik, &es[i], true, why, why_len);
+        if (rc == 0)
+            rc = in_move(mb, txn, &ik, &es[i], RK_IN_CLAIMED, pid, now_ms, why, why_len);
     }
-    if (!found) {
+out:
+    free(keys);
+    free(lens);
+    if (txn == NULL)
+        return lmdb_fail(rc, "claiming a message", why, why_len);
+    if (rc == 0 && found == 0) {
         mdb_txn_abort(txn);
         return RK_AGENT_ENOTFOUND;
     }
-    rc = in_read(mb, txn, &ik, e, true, why, why_len);
-    if (rc == 0)
-        rc = in_move(mb, txn, &ik, e, RK_IN_CLAIMED, pid, now_ms, why, why_len);
-    if (rc != 0)
-        rk_inbox_entry_clear(e);
-    return finish(txn, rc, true, "claiming a message", why, why_len);
+    {
+        rk_agent_err err = finish(txn, rc, true, "claiming a message", why, why_len);
+        if (err != RK_AGENT_OK) {
+            for (size_t i = 0; i < max; i++)
+                rk_inbox_entry_clear(&es[i]);
+            return err;
+        }
+    }
+    *n = found;
+    return RK_AGENT_OK;
+}
+
+rk_agent_err rk_mailbox_in_claim(rk_mailbox_t *mb, rk_recv_what what, uint32_t pid, uint64_t now_ms,
+                                 rk_inbox_entry *e, char *why, size_t why_len)
+{
+    size_t n = 0;
+    return rk_mailbox_in_claim_n(mb, what, pid, now_ms, e, 1, &n, why, why_len);
 }
 
 rk_agent_err rk_mailbox_in_take(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
@@ -1489,6 +1521,45 @@ rk_agent_err rk_mailbox_in_done(rk_mailbox_t *mb, const char *from, const uint8_
         rc = in_move(mb, txn, &k, &e, RK_IN_DONE, 0, now_ms, why, why_len);
     }
     return finish(txn, rc, changed, "marking a message done", why, why_len);
+}
+
+rk_agent_err rk_mailbox_in_done_n(rk_mailbox_t *mb, const rk_inbox_ref *refs, size_t n, uint64_t now_ms,
+                                  rk_agent_err *each, char *why, size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    bool changed = false;
+    rk_agent_err err;
+    int rc;
+
+    if (n == 0)
+        return RK_AGENT_OK;
+    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0) {
+        err = lmdb_fail(rc, "marking messages done", why, why_len);
+        for (size_t i = 0; i < n; i++)
+            each[i] = err;
+        return err;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint8_t key[IN_KEY_MAX];
+        MDB_val k = {in_key(refs[i].from, refs[i].msg_id, key), key};
+        rk_inbox_entry e;
+        rc = in_read(mb, txn, &k, &e, false, why, why_len);
+        if (rc == MDB_NOTFOUND) {
+            each[i] = RK_AGENT_ENOTFOUND;
+            rc = 0;
+        } else if (rc == 0 && e.state == RK_IN_DONE) {
+            each[i] = RK_AGENT_ECONFLICT;
+        } else if (rc == 0) {
+            each[i] = RK_AGENT_OK;
+            changed = true;
+            rc = in_move(mb, txn, &k, &e, RK_IN_DONE, 0, now_ms, why, why_len);
+        }
+    }
+    err = finish(txn, rc, changed, "marking messages done", why, why_len);
+    if (err != RK_AGENT_OK)
+        for (size_t i = 0; i < n; i++)
+            each[i] = err;
+    return err;
 }
 
 /* Inbox keys collected under a cursor, to be changed after it: no writes
