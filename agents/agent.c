@@ -1340,7 +1340,84 @@ static bool holds_current_key(const rk_agent_t *a)
            (a->prev_id != NULL && sodium_memcmp(self->sign_key, a->prev_id->pub.sign_pk, RK_KEY_LEN) == 0);
 }
 
-static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, char *why, size_t why_len)
+/* Deliveries checked in one settle_all, committed to the inbox together. */
+struct arrivals {
+    rk_inbox_entry *es; /* each core a malloc'd copy */
+    uint64_t *seqs;
+    bool *dups;
+    size_t n, cap;
+};
+
+/* Keeps a copy of e (its core copied) to be committed with the others. */
+static rk_agent_err arrivals_add(struct arrivals *ar, const rk_inbox_entry *e, uint64_t seq)
+{
+    uint8_t *core;
+    if (ar->n == ar->cap) {
+        size_t cap = ar->cap ? ar->cap * 2 : 16;
+        rk_inbox_entry *es = realloc(ar->es, cap * sizeof *es);
+        uint64_t *seqs;
+        bool *dups;
+        if (es == NULL)
+            return RK_AGENT_ENOMEM;
+        ar->es = es;
+        if ((seqs = realloc(ar->seqs, cap * sizeof *seqs)) == NULL)
+            return RK_AGENT_ENOMEM;
+        ar->seqs = seqs;
+        if ((dups = realloc(ar->dups, cap * sizeof *dups)) == NULL)
+            return RK_AGENT_ENOMEM;
+        ar->dups = dups;
+        ar->cap = cap;
+    }
+    if ((core = malloc(e->core_len ? e->core_len : 1)) == NULL)
+        return RK_AGENT_ENOMEM;
+    memcpy(core, e->core, e->core_len);
+    ar->es[ar->n] = *e;
+    ar->es[ar->n].core = core;
+    ar->seqs[ar->n] = seq;
+    ar->n++;
+    return RK_AGENT_OK;
+}
+
+/* Commits the kept deliveries in one transaction, then acknowledges them;
+ * if that fails, one by one (what is known already is acknowledged even
+ * when the store is full).  Empties ar. */
+static void arrivals_commit(rk_agent_t *a, struct arrivals *ar)
+{
+    char why[256] = "";
+    if (ar->n > 0 && rk_mailbox_in_add_n(a->mb, ar->es, ar->n, rk_wall_ms(), ar->dups, why, sizeof why) ==
+                         RK_AGENT_OK) {
+        for (size_t i = 0; i < ar->n; i++)
+            ack_add(a, ar->seqs[i]);
+    } else {
+        for (size_t i = 0; i < ar->n; i++) {
+            bool dup = false;
+            why[0] = '\0';
+            if (rk_mailbox_in_add(a->mb, &ar->es[i], rk_wall_ms(), &dup, why, sizeof why) == RK_AGENT_OK)
+                ack_add(a, ar->seqs[i]);
+            else
+                notice(a, "could not record what the hub sent (it will send it again): %s", why);
+        }
+    }
+    for (size_t i = 0; i < ar->n; i++)
+        rk_inbox_entry_clear(&ar->es[i]); /* wipes the code, signature and core */
+    ar->n = 0;
+}
+
+static void arrivals_free(struct arrivals *ar)
+{
+    for (size_t i = 0; i < ar->n; i++)
+        rk_inbox_entry_clear(&ar->es[i]);
+    free(ar->es);
+    free(ar->seqs);
+    free(ar->dups);
+    memset(ar, 0, sizeof *ar);
+}
+
+/* Checks a delivery.  One to keep goes into ar, to be committed and
+ * acknowledged with the others of the batch (*ack false then); *ack true
+ * means acknowledge it now (refused, or dropped). */
+static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, struct arrivals *ar, bool *ack, char *why,
+                                  size_t why_len)
 {
     uint8_t signer[RK_KEY_LEN];
     const rk_envelope_t *env = &q->frame.u.deliver.envelope;
@@ -1351,7 +1428,6 @@ static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, cha
     char detail[RK_DETAIL_MAX + 1] = "";
     rk_status reason = RK_ST_UNSPECIFIED;
     rk_inbox_entry e;
-    bool dup = false;
     rk_event *ev;
     rk_agent_err err;
 
@@ -1443,12 +1519,11 @@ static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, cha
     e.core = env->core; /* borrowed */
     e.core_len = env->core_len;
     rk_core_clear(&core);
-    err = rk_mailbox_in_add(a->mb, &e, rk_wall_ms(), &dup, why, why_len);
+    err = arrivals_add(ar, &e, q->frame.u.deliver.seq);
     sodium_memzero(&e, sizeof e);
     if (err != RK_AGENT_OK)
-        return err;
-    *ack = true;
-    return RK_AGENT_OK;
+        rk_why(why, why_len, "out of memory recording a delivery");
+    return err;
 
 refuse:
     /* Acked only once the hub has the refusal: otherwise the sender would
@@ -1472,17 +1547,21 @@ refuse:
     return RK_AGENT_OK;
 }
 
-/* Settles every raw item on the queue: deliveries into the inbox, notices
- * into the outbox, each committed before its seq joins the acks, which
- * leave in one frame at the end.  REFUSED events stay queued for recv. */
+/* Settles every raw item on the queue: notices into the outbox, each
+ * committed before its seq joins the acks; deliveries into the inbox, all
+ * of them in one commit (one disk flush for a burst) before their seqs
+ * join the acks, which leave in one frame at the end.  REFUSED events stay
+ * queued for recv. */
 static void settle_all(rk_agent_t *a)
 {
     struct qitem *prev = NULL, *q;
+    struct arrivals ar;
     char why[256];
 
     if (a->settling)
         return;
     a->settling = true;
+    memset(&ar, 0, sizeof ar);
     q = a->head;
     while (q != NULL) {
         struct qitem *next;
@@ -1504,7 +1583,7 @@ static void settle_all(rk_agent_t *a)
             if (ack)
                 ack_add(a, q->frame.u.notice.seq);
         } else if (q->frame.kind == RK_HF_DELIVER) {
-            err = take_delivery(a, q, &ack, why, sizeof why);
+            err = take_delivery(a, q, &ar, &ack, why, sizeof why);
             if (ack)
                 ack_add(a, q->frame.u.deliver.seq);
         }
@@ -1521,6 +1600,8 @@ static void settle_all(rk_agent_t *a)
         }
         q = next;
     }
+    arrivals_commit(a, &ar);
+    arrivals_free(&ar);
     acks_flush(a);
     a->settling = false;
 }

@@ -1246,10 +1246,11 @@ static int next_order(rk_mailbox_t *mb, MDB_txn *txn, uint64_t *order)
     return mdb_put(txn, mb->meta, &k, &v, 0);
 }
 
-rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64_t now_ms, bool *dup,
-                               char *why, size_t why_len)
+/* Writes e as a NEW entry in txn unless (from, msg_id) is there already
+ * (*dup true, nothing written); see rk_mailbox_in_add. */
+static int in_add_txn(rk_mailbox_t *mb, MDB_txn *txn, const rk_inbox_entry *e, uint64_t now_ms, bool *dup,
+                      char *why, size_t why_len)
 {
-    MDB_txn *txn = NULL;
     uint8_t key[IN_KEY_MAX], ord[8];
     MDB_val k, v, ok = {sizeof ord, ord};
     rk_inbox_entry d;
@@ -1259,29 +1260,13 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
     *dup = false;
     k.mv_size = in_key(e->from, e->msg_id, key);
     k.mv_data = key;
-    /* Room for the entry and for being claimed and marked done later, each
-     * a rewrite: a delivery taken in can always be handed out and finished. */
-    if (mdb_txn_begin(mb->env, NULL, MDB_RDONLY, &txn) == 0) {
-        bool have = mdb_get(txn, mb->in, &k, &v) == 0;
-        mdb_txn_abort(txn);
-        txn = NULL;
-        if (have) {
-            *dup = true; /* known already: acknowledged even when full */
-            return RK_AGENT_OK;
-        }
-    }
-    if (!room_for(mb->env, 3 * (IN_FIXED + e->core_len) + ROOM_MARGIN))
-        return lmdb_fail(MDB_MAP_FULL, "recording a delivery", why, why_len);
-    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
-        return lmdb_fail(rc, "recording a delivery", why, why_len);
     rc = mdb_get(txn, mb->in, &k, &v);
     if (rc == 0) {
-        mdb_txn_abort(txn);
         *dup = true;
-        return RK_AGENT_OK;
+        return 0;
     }
     if (rc != MDB_NOTFOUND)
-        goto fail;
+        return rc;
     d = *e;
     d.core = NULL;
     d.state = RK_IN_NEW;
@@ -1292,12 +1277,10 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
     d.last_error[0] = '\0';
     d.received_ms = now_ms;
     if ((rc = next_order(mb, txn, &d.order)) != 0)
-        goto fail;
+        return rc;
     buf = malloc(IN_FIXED + e->core_len);
-    if (buf == NULL) {
-        rc = ENOMEM;
-        goto fail;
-    }
+    if (buf == NULL)
+        return ENOMEM;
     in_encode(&d, buf);
     memcpy(buf + IN_FIXED, e->core, e->core_len);
     v.mv_size = IN_FIXED + e->core_len;
@@ -1305,11 +1288,11 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
     rc = mdb_put(txn, mb->in, &k, &v, MDB_NOOVERWRITE);
     free(buf);
     if (rc != 0)
-        goto fail;
+        return rc;
     be64(d.order, ord);
     v = k;
     if ((rc = mdb_put(txn, mb->in_new, &ok, &v, 0)) != 0)
-        goto fail;
+        return rc;
     if (e->has_reply_to) {
         out_rec od;
         rc = out_read(mb, txn, e->reply_to, &od, NULL, NULL, 0);
@@ -1328,13 +1311,56 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
         } else if (rc == MDB_NOTFOUND || rc == 0 || rc == -1) {
             rc = 0; /* not ours, or from someone else: just an inbox entry */
         }
-        if (rc != 0)
-            goto fail;
     }
-    return finish(txn, 0, true, "recording a delivery", why, why_len);
+    return rc;
+}
 
-fail:
-    return finish(txn, rc, true, "recording a delivery", why, why_len);
+rk_agent_err rk_mailbox_in_add_n(rk_mailbox_t *mb, const rk_inbox_entry *es, size_t n, uint64_t now_ms,
+                                 bool *dups, char *why, size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    size_t need = 0, fresh = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        dups[i] = false;
+    /* Room for the entries and for each being claimed and marked done
+     * later, each a rewrite: a delivery taken in can always be handed out
+     * and finished.  What is known already needs none (and is acknowledged
+     * even when full). */
+    if (mdb_txn_begin(mb->env, NULL, MDB_RDONLY, &txn) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            uint8_t key[IN_KEY_MAX];
+            MDB_val k = {in_key(es[i].from, es[i].msg_id, key), key}, v;
+            dups[i] = mdb_get(txn, mb->in, &k, &v) == 0;
+        }
+        mdb_txn_abort(txn);
+        txn = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!dups[i]) {
+            need += 3 * (IN_FIXED + es[i].core_len);
+            fresh++;
+        }
+    }
+    if (fresh == 0)
+        return RK_AGENT_OK;
+    if (!room_for(mb->env, need + ROOM_MARGIN))
+        return lmdb_fail(MDB_MAP_FULL, "recording a delivery", why, why_len);
+    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
+        return lmdb_fail(rc, "recording a delivery", why, why_len);
+    fresh = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = in_add_txn(mb, txn, &es[i], now_ms, &dups[i], why, why_len);
+        fresh += rc == 0 && !dups[i];
+    }
+    return finish(txn, rc, fresh > 0, "recording a delivery", why, why_len);
+}
+
+rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64_t now_ms, bool *dup,
+                               char *why, size_t why_len)
+{
+    return rk_mailbox_in_add_n(mb, e, 1, now_ms, dup, why, why_len);
 }
 
 /* Whether claim may hand out e to pid. */

@@ -178,6 +178,12 @@ void rk_mailbox_in_encode(const rk_inbox_entry *e, uint8_t rec[RK_MAILBOX_IN_FIX
 rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64_t now_ms, bool *dup,
                                char *why, size_t why_len) RK_WARN_UNUSED;
 
+/* rk_mailbox_in_add for es[0:n] in one write transaction (one commit for
+ * a burst): dups[i] says whether es[i] was known already.  On failure
+ * nothing is written. */
+rk_agent_err rk_mailbox_in_add_n(rk_mailbox_t *mb, const rk_inbox_entry *es, size_t n, uint64_t now_ms,
+                                 bool *dups, char *why, size_t why_len) RK_WARN_UNUSED;
+
 /* Claims the oldest NEW entry for pid (one write transaction: two
  * processes never claim the same entry).  what = RK_RECV_REQUESTS skips
  * replies; replies whose original message has a live waiter other than

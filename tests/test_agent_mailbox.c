@@ -1222,6 +1222,34 @@ static void test_claim_order_and_filters(void **state)
     rk_inbox_entry_clear(&e);
 }
 
+/* A burst of deliveries committed together: one entry each, in arrival
+ * order; one known before, and one twice in the burst, are duplicates. */
+static void test_add_in_a_batch(void **state)
+{
+    fixture *f = *state;
+    rk_inbox_entry es[4], e;
+    bool dups[4];
+    char why[256] = "";
+
+    assert_false(add_in(f, "city.x", 1, 0, 1000));
+    entry(&es[0], "city.x", 2, 0);
+    entry(&es[1], "city.x", 1, 0); /* known before */
+    entry(&es[2], "town.y", 3, 0);
+    entry(&es[3], "city.x", 2, 0); /* twice in the burst */
+    assert_int_equal(rk_mailbox_in_add_n(f->mb, es, 4, 2000, dups, why, sizeof why), RK_AGENT_OK);
+    assert_false(dups[0]);
+    assert_true(dups[1]);
+    assert_false(dups[2]);
+    assert_true(dups[3]);
+    for (uint8_t want = 1; want <= 3; want++) {
+        assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, 100, 3000, &e, NULL, 0), RK_AGENT_OK);
+        assert_int_equal(e.msg_id[RK_MSGID_LEN - 1], want);
+        assert_int_equal(e.received_ms, want == 1 ? 1000 : 2000);
+        rk_inbox_entry_clear(&e);
+    }
+    assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, 100, 3000, &e, NULL, 0), RK_AGENT_ENOTFOUND);
+}
+
 /* A batch claim takes the oldest NEW entries, each once, skipping what a
  * single claim skips (a reply when only requests are wanted); a batch done
  * says, entry by entry, which it marked, which were DONE already (marked
@@ -1730,6 +1758,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_records_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_duplicate_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_order_and_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_in_a_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_and_done_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_clears_wait_mark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_commits_with_done, setup, teardown),
