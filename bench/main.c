@@ -1244,8 +1244,9 @@ static const char *const notes[] = {
     "claimed and done, each durable, but commits are shared: the deliveries of a burst arrive in "
     "one commit either way; the library then claims and marks done one at a time (about two "
     "commits per delivery), while serve --webhook claims as many as it has free slots for in one "
-    "commit and marks done those finished in the same pool step in one (with 4 slots, well under "
-    "one commit per delivery).",
+    "commit and marks done those its back office finished in the same pool step in one: at most "
+    "two commits per delivery, as few as two per four when the 4 slots are taken and answered "
+    "together.",
     "CPU per message: user+system time of the server process (/proc/PID/stat) over a pass, "
     "divided by its messages; the resolution is one clock tick (10 ms) per pass.  The "
     "generator+sink figure is this process's own CPU over the pass, envelope building "
