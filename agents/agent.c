@@ -1340,7 +1340,84 @@ static bool holds_current_key(const rk_agent_t *a)
            (a->prev_id != NULL && sodium_memcmp(self->sign_key, a->prev_id->pub.sign_pk, RK_KEY_LEN) == 0);
 }
 
-static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, char *why, size_t why_len)
+/* Deliveries checked in one settle_all, committed to the inbox together. */
+struct arrivals {
+    rk_inbox_entry *es; /* each core a malloc'd copy */
+    uint64_t *seqs;
+    bool *dups;
+    size_t n, cap;
+};
+
+/* Keeps a copy of e (its core copied) to be committed with the others. */
+static rk_agent_err arrivals_add(struct arrivals *ar, const rk_inbox_entry *e, uint64_t seq)
+{
+    uint8_t *core;
+    if (ar->n == ar->cap) {
+        size_t cap = ar->cap ? ar->cap * 2 : 16;
+        rk_inbox_entry *es = realloc(ar->es, cap * sizeof *es);
+        uint64_t *seqs;
+        bool *dups;
+        if (es == NULL)
+            return RK_AGENT_ENOMEM;
+        ar->es = es;
+        if ((seqs = realloc(ar->seqs, cap * sizeof *seqs)) == NULL)
+            return RK_AGENT_ENOMEM;
+        ar->seqs = seqs;
+        if ((dups = realloc(ar->dups, cap * sizeof *dups)) == NULL)
+            return RK_AGENT_ENOMEM;
+        ar->dups = dups;
+        ar->cap = cap;
+    }
+    if ((core = malloc(e->core_len ? e->core_len : 1)) == NULL)
+        return RK_AGENT_ENOMEM;
+    memcpy(core, e->core, e->core_len);
+    ar->es[ar->n] = *e;
+    ar->es[ar->n].core = core;
+    ar->seqs[ar->n] = seq;
+    ar->n++;
+    return RK_AGENT_OK;
+}
+
+/* Commits the kept deliveries in one transaction, then acknowledges them;
+ * if that fails, one by one (what is known already is acknowledged even
+ * when the store is full).  Empties ar. */
+static void arrivals_commit(rk_agent_t *a, struct arrivals *ar)
+{
+    char why[256] = "";
+    if (ar->n > 0 && rk_mailbox_in_add_n(a->mb, ar->es, ar->n, rk_wall_ms(), ar->dups, why, sizeof why) ==
+                         RK_AGENT_OK) {
+        for (size_t i = 0; i < ar->n; i++)
+            ack_add(a, ar->seqs[i]);
+    } else {
+        for (size_t i = 0; i < ar->n; i++) {
+            bool dup = false;
+            why[0] = '\0';
+            if (rk_mailbox_in_add(a->mb, &ar->es[i], rk_wall_ms(), &dup, why, sizeof why) == RK_AGENT_OK)
+                ack_add(a, ar->seqs[i]);
+            else
+                notice(a, "could not record what the hub sent (it will send it again): %s", why);
+        }
+    }
+    for (size_t i = 0; i < ar->n; i++)
+        rk_inbox_entry_clear(&ar->es[i]); /* wipes the code, signature and core */
+    ar->n = 0;
+}
+
+static void arrivals_free(struct arrivals *ar)
+{
+    for (size_t i = 0; i < ar->n; i++)
+        rk_inbox_entry_clear(&ar->es[i]);
+    free(ar->es);
+    free(ar->seqs);
+    free(ar->dups);
+    memset(ar, 0, sizeof *ar);
+}
+
+/* Checks a delivery.  One to keep goes into ar, to be committed and
+ * acknowledged with the others of the batch (*ack false then); *ack true
+ * means acknowledge it now (refused, or dropped). */
+static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, struct arrivals *ar, bool *ack, char *why,
+                                  size_t why_len)
 {
     uint8_t signer[RK_KEY_LEN];
     const rk_envelope_t *env = &q->frame.u.deliver.envelope;
@@ -1351,7 +1428,6 @@ static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, cha
     char detail[RK_DETAIL_MAX + 1] = "";
     rk_status reason = RK_ST_UNSPECIFIED;
     rk_inbox_entry e;
-    bool dup = false;
     rk_event *ev;
     rk_agent_err err;
 
@@ -1443,12 +1519,11 @@ static rk_agent_err take_delivery(rk_agent_t *a, struct qitem *q, bool *ack, cha
     e.core = env->core; /* borrowed */
     e.core_len = env->core_len;
     rk_core_clear(&core);
-    err = rk_mailbox_in_add(a->mb, &e, rk_wall_ms(), &dup, why, why_len);
+    err = arrivals_add(ar, &e, q->frame.u.deliver.seq);
     sodium_memzero(&e, sizeof e);
     if (err != RK_AGENT_OK)
-        return err;
-    *ack = true;
-    return RK_AGENT_OK;
+        rk_why(why, why_len, "out of memory recording a delivery");
+    return err;
 
 refuse:
     /* Acked only once the hub has the refusal: otherwise the sender would
@@ -1472,17 +1547,21 @@ refuse:
     return RK_AGENT_OK;
 }
 
-/* Settles every raw item on the queue: deliveries into the inbox, notices
- * into the outbox, each committed before its seq joins the acks, which
- * leave in one frame at the end.  REFUSED events stay queued for recv. */
+/* Settles every raw item on the queue: notices into the outbox, each
+ * committed before its seq joins the acks; deliveries into the inbox, all
+ * of them in one commit (one disk flush for a burst) before their seqs
+ * join the acks, which leave in one frame at the end.  REFUSED events stay
+ * queued for recv. */
 static void settle_all(rk_agent_t *a)
 {
     struct qitem *prev = NULL, *q;
+    struct arrivals ar;
     char why[256];
 
     if (a->settling)
         return;
     a->settling = true;
+    memset(&ar, 0, sizeof ar);
     q = a->head;
     while (q != NULL) {
         struct qitem *next;
@@ -1504,7 +1583,7 @@ static void settle_all(rk_agent_t *a)
             if (ack)
                 ack_add(a, q->frame.u.notice.seq);
         } else if (q->frame.kind == RK_HF_DELIVER) {
-            err = take_delivery(a, q, &ack, why, sizeof why);
+            err = take_delivery(a, q, &ar, &ack, why, sizeof why);
             if (ack)
                 ack_add(a, q->frame.u.deliver.seq);
         }
@@ -1521,6 +1600,8 @@ static void settle_all(rk_agent_t *a)
         }
         q = next;
     }
+    arrivals_commit(a, &ar);
+    arrivals_free(&ar);
     acks_flush(a);
     a->settling = false;
 }
@@ -2121,6 +2202,78 @@ rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms
     }
 }
 
+rk_agent_err rk_agent_recv_batch(rk_agent_t *a, rk_recv_what what, size_t max, int timeout_ms, rk_event **evs,
+                                 size_t *n, char *why, size_t why_len)
+{
+    uint64_t deadline = deadline_in(timeout_ms);
+    rk_inbox_entry *es = NULL;
+    rk_agent_err err = RK_AGENT_OK;
+
+    *n = 0;
+    if (max == 0 || evs == NULL) {
+        rk_why(why, why_len, "receiving needs room for at least one event");
+        return RK_AGENT_EINVAL;
+    }
+    for (size_t i = 0; i < max; i++)
+        evs[i] = NULL;
+    if (need_store(a, "receiving", why, why_len) != RK_AGENT_OK)
+        return a->mb == NULL ? RK_AGENT_ENOSTORE : RK_AGENT_EINVAL;
+    if ((es = calloc(max, sizeof *es)) == NULL) {
+        rk_why(why, why_len, "out of memory receiving");
+        return RK_AGENT_ENOMEM;
+    }
+    for (;;) {
+        size_t claimed = 0;
+        int left;
+
+        tick(a);
+        while (*n < max && (evs[*n] = take_refused(a)) != NULL)
+            (*n)++;
+        if (*n == max)
+            break;
+        err = rk_mailbox_in_claim_n(a->mb, what, a->pid, rk_wall_ms(), es, max - *n, &claimed, why, why_len);
+        for (size_t i = 0; i < claimed; i++) {
+            char inner[256] = "";
+            rk_agent_err oerr = err == RK_AGENT_OK ? event_from_entry(a, &es[i], &evs[*n], inner, sizeof inner)
+                                                   : err;
+            if (oerr == RK_AGENT_OK) {
+                (*n)++;
+            } else if (oerr == RK_AGENT_ENOMEM) {
+                /* Stays claimed, as with rk_agent_recv: handed out again
+                 * when this process is gone. */
+                if (err == RK_AGENT_OK && *n == 0)
+                    rk_why(why, why_len, "%s", inner);
+                err = RK_AGENT_ENOMEM;
+            } else {
+                notice(a, "a message from %s in the inbox no longer opens (%s); marked done", es[i].from, inner);
+                if (rk_mailbox_in_done(a->mb, es[i].from, es[i].msg_id, rk_wall_ms(), inner, sizeof inner) !=
+                    RK_AGENT_OK)
+                    notice(a, "could not mark it done: %s", inner);
+            }
+            rk_inbox_entry_clear(&es[i]);
+        }
+        if (*n > 0) {
+            err = RK_AGENT_OK; /* what was had is handed out */
+            break;
+        }
+        if (err != RK_AGENT_OK && err != RK_AGENT_ENOTFOUND)
+            break;
+        if (claimed > 0)
+            continue; /* none of them opened: look again */
+        left = remaining(deadline);
+        if (left == 0) {
+            rk_why(why, why_len, "nothing arrived within %g s", secs(timeout_ms));
+            err = RK_AGENT_ETIMEOUT;
+            break;
+        }
+        err = wait_some(a, min_int(left, POLL_MS), why, why_len);
+        if (err != RK_AGENT_OK && err != RK_AGENT_ETIMEOUT)
+            break;
+    }
+    free(es);
+    return err;
+}
+
 rk_agent_err rk_agent_recv(rk_agent_t *a, int timeout_ms, rk_event **ev, char *why, size_t why_len)
 {
     return rk_agent_recv_only(a, RK_RECV_ALL, timeout_ms, ev, why, why_len);
@@ -2137,6 +2290,43 @@ rk_agent_err rk_agent_done(rk_agent_t *a, const rk_event *ev, char *why, size_t 
         return RK_AGENT_ENOSTORE;
     }
     return rk_mailbox_in_done(a->mb, ev->from, ev->msg_id, rk_wall_ms(), why, why_len);
+}
+
+rk_agent_err rk_agent_done_batch(rk_agent_t *a, rk_event *const *evs, size_t n, rk_agent_err *each, char *why,
+                                size_t why_len)
+{
+    rk_inbox_ref *refs;
+    rk_agent_err err;
+
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i] == NULL || evs[i]->kind != RK_EVENT_MESSAGE) {
+            rk_why(why, why_len, "only delivered messages can be marked done");
+            for (size_t j = 0; j < n; j++)
+                each[j] = RK_AGENT_EINVAL;
+            return RK_AGENT_EINVAL;
+        }
+    }
+    if (a->mb == NULL) {
+        rk_why(why, why_len, "marking a message done needs the agent's data directory (--data)");
+        for (size_t j = 0; j < n; j++)
+            each[j] = RK_AGENT_ENOSTORE;
+        return RK_AGENT_ENOSTORE;
+    }
+    if (n == 0)
+        return RK_AGENT_OK;
+    if ((refs = calloc(n, sizeof *refs)) == NULL) {
+        rk_why(why, why_len, "out of memory marking messages done");
+        for (size_t j = 0; j < n; j++)
+            each[j] = RK_AGENT_ENOMEM;
+        return RK_AGENT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        refs[i].from = evs[i]->from;
+        refs[i].msg_id = evs[i]->msg_id;
+    }
+    err = rk_mailbox_in_done_n(a->mb, refs, n, rk_wall_ms(), each, why, why_len);
+    free(refs);
+    return err;
 }
 
 rk_agent_err rk_agent_refuse(rk_agent_t *a, const rk_event *ev, rk_status reason, const char *detail,

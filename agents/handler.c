@@ -119,6 +119,15 @@ size_t handler_pool_held(const handler_pool_t *p)
     return p->n;
 }
 
+size_t handler_pool_room(const handler_pool_t *p)
+{
+    size_t run = running(p), slots = (size_t)p->cfg.parallel, held = slots * HELD_PER_SLOT;
+    size_t room = run < slots ? slots - run : 0;
+    if (p->n >= held)
+        return 0;
+    return room < held - p->n ? room : held - p->n;
+}
+
 bool handler_pool_add(handler_pool_t *p, rk_event *ev, char *input)
 {
     handler_job *j = calloc(1, sizeof *j);
@@ -257,15 +266,8 @@ static bool settle(handler_pool_t *p, handler_job *j, rk_agent_t *a)
              "message %s from %s is taken to be answered later (renkei-agent reply --from %s --to-msg %s)",
              j->msg_hex, j->ev->from, j->ev->from, j->msg_hex);
         return true;
-    case HANDLER_DONE:
-        err = rk_agent_done(a, j->ev, why, sizeof why);
-        if (err != RK_AGENT_OK) {
-            snprintf(what, sizeof what, "it could not be marked done: %s",
-                     why[0] ? why : rk_agent_strerror(err));
-            return failed(p, j, a, what);
-        }
-        plog(p, RK_LOG_NOTICE, "took %s message %s from %s (no reply)", j->ev->type, j->msg_hex, j->ev->from);
-        return true;
+    case HANDLER_DONE: /* settle_done, for all of a step at once */
+        return false;
     case HANDLER_REFUSE: {
         char reason[RK_DETAIL_MAX + 1];
         reason_of(j, reason, sizeof reason);
@@ -311,6 +313,63 @@ static void remove_at(handler_pool_t *p, size_t i)
     p->n--;
 }
 
+static void remove_job(handler_pool_t *p, const handler_job *j)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->jobs[i] == j) {
+            remove_at(p, i);
+            return;
+        }
+    }
+}
+
+/* The attempts of done[0:n] ended DONE (taken, no reply): all marked done
+ * in one commit.  Marking done what is done already changes nothing, so
+ * DONE needs no look first. */
+static void settle_done(handler_pool_t *p, handler_job **done, size_t n, rk_agent_t *a)
+{
+    rk_event **evs;
+    rk_agent_err *each, err;
+    char why[512] = "", what[600];
+
+    if (n == 0)
+        return;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
+    evs = calloc(n, sizeof *evs);
+    each = calloc(n, sizeof *each);
+    if (evs == NULL || each == NULL) {
+        free(evs);
+        free(each);
+        for (size_t i = 0; i < n; i++)
+            if (failed(p, done[i], a, "it could not be marked done: out of memory"))
+                remove_job(p, done[i]);
+            else
+                wipe_body(done[i]);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        evs[i] = done[i]->ev;
+    err = rk_agent_done_batch(a, evs, n, each, why, sizeof why);
+    for (size_t i = 0; i < n; i++) {
+        handler_job *j = done[i];
+        bool over = true;
+        if (each[i] == RK_AGENT_OK || each[i] == RK_AGENT_ECONFLICT) {
+            plog(p, RK_LOG_NOTICE, "took %s message %s from %s (no reply)", j->ev->type, j->msg_hex,
+                 j->ev->from);
+        } else {
+            snprintf(what, sizeof what, "it could not be marked done: %s",
+                     err != RK_AGENT_OK && why[0] ? why : rk_agent_strerror(each[i]));
+            over = failed(p, j, a, what);
+        }
+        if (over)
+            remove_job(p, j);
+        else
+            wipe_body(j);
+    }
+    free(evs);
+    free(each);
+}
+
 void handler_pool_step(handler_pool_t *p, rk_agent_t *a, int wait_ms)
 {
     uint64_t now = rk_mono_ms(), wake = now + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
@@ -342,18 +401,40 @@ void handler_pool_step(handler_pool_t *p, rk_agent_t *a, int wait_ms)
     }
     p->be->wait(p->be, p->jobs, p->n, (int)(wake - now));
 
-    /* Settle what ended. */
-    for (size_t i = 0; i < p->n; i++) {
-        handler_job *j = p->jobs[i];
-        if (!j->ended || j->att != NULL)
-            continue;
-        j->ended = false;
-        if (settle(p, j, a)) {
-            remove_at(p, i);
-            i--;
-        } else {
-            wipe_body(j);
+    /* Settle what ended; those taken without a reply together, in one
+     * commit. */
+    {
+        handler_job **done = NULL;
+        size_t n_done = 0;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
+        if (p->n > 0)
+            done = calloc(p->n, sizeof *done);
+        for (size_t i = 0; i < p->n; i++) {
+            handler_job *j = p->jobs[i];
+            if (!j->ended || j->att != NULL)
+                continue;
+            if (j->verdict == HANDLER_DONE && done != NULL) {
+                j->ended = false;
+                done[n_done++] = j;
+                continue;
+            }
+            j->ended = false;
+            if (j->verdict == HANDLER_DONE) {
+                /* Out of memory for the batch: this one alone. */
+                handler_job *one[1] = {j};
+                settle_done(p, one, 1, a);
+                i = (size_t)-1; /* the list may have changed: look again */
+                continue;
+            }
+            if (settle(p, j, a)) {
+                remove_at(p, i);
+                i--;
+            } else {
+                wipe_body(j);
+            }
         }
+        settle_done(p, done, n_done, a);
+        free(done);
     }
 }
 

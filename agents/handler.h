@@ -101,6 +101,10 @@ bool handler_pool_full(const handler_pool_t *p);
 /* Requests held: running or waiting for their next attempt. */
 size_t handler_pool_held(const handler_pool_t *p);
 
+/* How many new requests the pool can start now (0 when full): claim that
+ * many at once (rk_agent_recv_batch), one commit for them all. */
+size_t handler_pool_room(const handler_pool_t *p);
+
 /* Hands the request ev to the pool with input, the delivery as JSON; the
  * pool owns both from now on, also on failure.  false: no memory (the
  * request stays claimed). */

@@ -1246,10 +1246,11 @@ static int next_order(rk_mailbox_t *mb, MDB_txn *txn, uint64_t *order)
     return mdb_put(txn, mb->meta, &k, &v, 0);
 }
 
-rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64_t now_ms, bool *dup,
-                               char *why, size_t why_len)
+/* Writes e as a NEW entry in txn unless (from, msg_id) is there already
+ * (*dup true, nothing written); see rk_mailbox_in_add. */
+static int in_add_txn(rk_mailbox_t *mb, MDB_txn *txn, const rk_inbox_entry *e, uint64_t now_ms, bool *dup,
+                      char *why, size_t why_len)
 {
-    MDB_txn *txn = NULL;
     uint8_t key[IN_KEY_MAX], ord[8];
     MDB_val k, v, ok = {sizeof ord, ord};
     rk_inbox_entry d;
@@ -1259,29 +1260,13 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
     *dup = false;
     k.mv_size = in_key(e->from, e->msg_id, key);
     k.mv_data = key;
-    /* Room for the entry and for being claimed and marked done later, each
-     * a rewrite: a delivery taken in can always be handed out and finished. */
-    if (mdb_txn_begin(mb->env, NULL, MDB_RDONLY, &txn) == 0) {
-        bool have = mdb_get(txn, mb->in, &k, &v) == 0;
-        mdb_txn_abort(txn);
-        txn = NULL;
-        if (have) {
-            *dup = true; /* known already: acknowledged even when full */
-            return RK_AGENT_OK;
-        }
-    }
-    if (!room_for(mb->env, 3 * (IN_FIXED + e->core_len) + ROOM_MARGIN))
-        return lmdb_fail(MDB_MAP_FULL, "recording a delivery", why, why_len);
-    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
-        return lmdb_fail(rc, "recording a delivery", why, why_len);
     rc = mdb_get(txn, mb->in, &k, &v);
     if (rc == 0) {
-        mdb_txn_abort(txn);
         *dup = true;
-        return RK_AGENT_OK;
+        return 0;
     }
     if (rc != MDB_NOTFOUND)
-        goto fail;
+        return rc;
     d = *e;
     d.core = NULL;
     d.state = RK_IN_NEW;
@@ -1292,12 +1277,10 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
     d.last_error[0] = '\0';
     d.received_ms = now_ms;
     if ((rc = next_order(mb, txn, &d.order)) != 0)
-        goto fail;
+        return rc;
     buf = malloc(IN_FIXED + e->core_len);
-    if (buf == NULL) {
-        rc = ENOMEM;
-        goto fail;
-    }
+    if (buf == NULL)
+        return ENOMEM;
     in_encode(&d, buf);
     memcpy(buf + IN_FIXED, e->core, e->core_len);
     v.mv_size = IN_FIXED + e->core_len;
@@ -1305,11 +1288,11 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
     rc = mdb_put(txn, mb->in, &k, &v, MDB_NOOVERWRITE);
     free(buf);
     if (rc != 0)
-        goto fail;
+        return rc;
     be64(d.order, ord);
     v = k;
     if ((rc = mdb_put(txn, mb->in_new, &ok, &v, 0)) != 0)
-        goto fail;
+        return rc;
     if (e->has_reply_to) {
         out_rec od;
         rc = out_read(mb, txn, e->reply_to, &od, NULL, NULL, 0);
@@ -1328,13 +1311,56 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
         } else if (rc == MDB_NOTFOUND || rc == 0 || rc == -1) {
             rc = 0; /* not ours, or from someone else: just an inbox entry */
         }
-        if (rc != 0)
-            goto fail;
     }
-    return finish(txn, 0, true, "recording a delivery", why, why_len);
+    return rc;
+}
 
-fail:
-    return finish(txn, rc, true, "recording a delivery", why, why_len);
+rk_agent_err rk_mailbox_in_add_n(rk_mailbox_t *mb, const rk_inbox_entry *es, size_t n, uint64_t now_ms,
+                                 bool *dups, char *why, size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    size_t need = 0, fresh = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        dups[i] = false;
+    /* Room for the entries and for each being claimed and marked done
+     * later, each a rewrite: a delivery taken in can always be handed out
+     * and finished.  What is known already needs none (and is acknowledged
+     * even when full). */
+    if (mdb_txn_begin(mb->env, NULL, MDB_RDONLY, &txn) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            uint8_t key[IN_KEY_MAX];
+            MDB_val k = {in_key(es[i].from, es[i].msg_id, key), key}, v;
+            dups[i] = mdb_get(txn, mb->in, &k, &v) == 0;
+        }
+        mdb_txn_abort(txn);
+        txn = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!dups[i]) {
+            need += 3 * (IN_FIXED + es[i].core_len);
+            fresh++;
+        }
+    }
+    if (fresh == 0)
+        return RK_AGENT_OK;
+    if (!room_for(mb->env, need + ROOM_MARGIN))
+        return lmdb_fail(MDB_MAP_FULL, "recording a delivery", why, why_len);
+    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
+        return lmdb_fail(rc, "recording a delivery", why, why_len);
+    fresh = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = in_add_txn(mb, txn, &es[i], now_ms, &dups[i], why, why_len);
+        fresh += rc == 0 && !dups[i];
+    }
+    return finish(txn, rc, fresh > 0, "recording a delivery", why, why_len);
+}
+
+rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64_t now_ms, bool *dup,
+                               char *why, size_t why_len)
+{
+    return rk_mailbox_in_add_n(mb, e, 1, now_ms, dup, why, why_len);
 }
 
 /* Whether claim may hand out e to pid. */
@@ -1350,52 +1376,84 @@ static bool claimable(rk_mailbox_t *mb, MDB_txn *txn, const rk_inbox_entry *e, r
     return od.waiter_pid == 0 || od.waiter_pid == pid || !rk_mailbox_pid_alive(od.waiter_pid);
 }
 
-rk_agent_err rk_mailbox_in_claim(rk_mailbox_t *mb, rk_recv_what what, uint32_t pid, uint64_t now_ms,
-                                 rk_inbox_entry *e, char *why, size_t why_len)
+rk_agent_err rk_mailbox_in_claim_n(rk_mailbox_t *mb, rk_recv_what what, uint32_t pid, uint64_t now_ms,
+                                   rk_inbox_entry *es, size_t max, size_t *n, char *why, size_t why_len)
 {
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val k, v;
-    uint8_t key[IN_KEY_MAX];
-    MDB_val ik = {0, key};
-    bool found = false;
+    uint8_t (*keys)[IN_KEY_MAX] = NULL;
+    size_t *lens = NULL, found = 0;
     int rc;
 
-    memset(e, 0, sizeof *e);
-    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
-        return lmdb_fail(rc, "claiming a message", why, why_len);
-    if ((rc = mdb_cursor_open(txn, mb->in_new, &cur)) != 0) {
-        mdb_txn_abort(txn);
-        return lmdb_fail(rc, "claiming a message", why, why_len);
+    *n = 0;
+    if (max == 0) {
+        rk_why(why, why_len, "claiming no message at all");
+        return RK_AGENT_EINVAL;
     }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    memset(es, 0, max * sizeof *es);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of keys, sized by its element */
+    keys = malloc(max * sizeof *keys);
+    lens = malloc(max * sizeof *lens);
+    if (keys == NULL || lens == NULL) {
+        free(keys);
+        free(lens);
+        rk_why(why, why_len, "out of memory claiming messages");
+        return RK_AGENT_ENOMEM;
+    }
+    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0)
+        goto out;
+    if ((rc = mdb_cursor_open(txn, mb->in_new, &cur)) != 0)
+        goto out;
+    /* The oldest claimable keys first, collected under the cursor: no
+     * writes under a cursor. */
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && found < max;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         rk_inbox_entry cand;
-        if (v.mv_size > sizeof key)
+        MDB_val ik = {v.mv_size, keys[found]};
+        if (v.mv_size > IN_KEY_MAX)
             continue;
-        memcpy(key, v.mv_data, v.mv_size);
-        ik.mv_size = v.mv_size;
+        memcpy(keys[found], v.mv_data, v.mv_size);
         if (in_read(mb, txn, &ik, &cand, false, NULL, 0) != 0)
             continue;
-        if (cand.state == RK_IN_NEW && claimable(mb, txn, &cand, what, pid)) {
-            found = true;
-            break;
-        }
+        if (cand.state == RK_IN_NEW && claimable(mb, txn, &cand, what, pid))
+            lens[found++] = v.mv_size;
     }
     mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        return lmdb_fail(rc, "claiming a message", why, why_len);
+    if (rc == MDB_NOTFOUND || found == max)
+        rc = 0;
+    for (size_t i = 0; rc == 0 && i < found; i++) {
+        MDB_val ik = {lens[i], keys[i]};
+        rc = in_read(mb, txn, &ik, &es[i], true, why, why_len);
+        if (rc == 0)
+            rc = in_move(mb, txn, &ik, &es[i], RK_IN_CLAIMED, pid, now_ms, why, why_len);
     }
-    if (!found) {
+out:
+    free(keys);
+    free(lens);
+    if (txn == NULL)
+        return lmdb_fail(rc, "claiming a message", why, why_len);
+    if (rc == 0 && found == 0) {
         mdb_txn_abort(txn);
         return RK_AGENT_ENOTFOUND;
     }
-    rc = in_read(mb, txn, &ik, e, true, why, why_len);
-    if (rc == 0)
-        rc = in_move(mb, txn, &ik, e, RK_IN_CLAIMED, pid, now_ms, why, why_len);
-    if (rc != 0)
-        rk_inbox_entry_clear(e);
-    return finish(txn, rc, true, "claiming a message", why, why_len);
+    {
+        rk_agent_err err = finish(txn, rc, true, "claiming a message", why, why_len);
+        if (err != RK_AGENT_OK) {
+            for (size_t i = 0; i < max; i++)
+                rk_inbox_entry_clear(&es[i]);
+            return err;
+        }
+    }
+    *n = found;
+    return RK_AGENT_OK;
+}
+
+rk_agent_err rk_mailbox_in_claim(rk_mailbox_t *mb, rk_recv_what what, uint32_t pid, uint64_t now_ms,
+                                 rk_inbox_entry *e, char *why, size_t why_len)
+{
+    size_t n = 0;
+    return rk_mailbox_in_claim_n(mb, what, pid, now_ms, e, 1, &n, why, why_len);
 }
 
 rk_agent_err rk_mailbox_in_take(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
@@ -1489,6 +1547,45 @@ rk_agent_err rk_mailbox_in_done(rk_mailbox_t *mb, const char *from, const uint8_
         rc = in_move(mb, txn, &k, &e, RK_IN_DONE, 0, now_ms, why, why_len);
     }
     return finish(txn, rc, changed, "marking a message done", why, why_len);
+}
+
+rk_agent_err rk_mailbox_in_done_n(rk_mailbox_t *mb, const rk_inbox_ref *refs, size_t n, uint64_t now_ms,
+                                  rk_agent_err *each, char *why, size_t why_len)
+{
+    MDB_txn *txn = NULL;
+    bool changed = false;
+    rk_agent_err err;
+    int rc;
+
+    if (n == 0)
+        return RK_AGENT_OK;
+    if ((rc = mdb_txn_begin(mb->env, NULL, 0, &txn)) != 0) {
+        err = lmdb_fail(rc, "marking messages done", why, why_len);
+        for (size_t i = 0; i < n; i++)
+            each[i] = err;
+        return err;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint8_t key[IN_KEY_MAX];
+        MDB_val k = {in_key(refs[i].from, refs[i].msg_id, key), key};
+        rk_inbox_entry e;
+        rc = in_read(mb, txn, &k, &e, false, why, why_len);
+        if (rc == MDB_NOTFOUND) {
+            each[i] = RK_AGENT_ENOTFOUND;
+            rc = 0;
+        } else if (rc == 0 && e.state == RK_IN_DONE) {
+            each[i] = RK_AGENT_ECONFLICT;
+        } else if (rc == 0) {
+            each[i] = RK_AGENT_OK;
+            changed = true;
+            rc = in_move(mb, txn, &k, &e, RK_IN_DONE, 0, now_ms, why, why_len);
+        }
+    }
+    err = finish(txn, rc, changed, "marking messages done", why, why_len);
+    if (err != RK_AGENT_OK)
+        for (size_t i = 0; i < n; i++)
+            each[i] = err;
+    return err;
 }
 
 /* Inbox keys collected under a cursor, to be changed after it: no writes

@@ -178,6 +178,12 @@ void rk_mailbox_in_encode(const rk_inbox_entry *e, uint8_t rec[RK_MAILBOX_IN_FIX
 rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64_t now_ms, bool *dup,
                                char *why, size_t why_len) RK_WARN_UNUSED;
 
+/* rk_mailbox_in_add for es[0:n] in one write transaction (one commit for
+ * a burst): dups[i] says whether es[i] was known already.  On failure
+ * nothing is written. */
+rk_agent_err rk_mailbox_in_add_n(rk_mailbox_t *mb, const rk_inbox_entry *es, size_t n, uint64_t now_ms,
+                                 bool *dups, char *why, size_t why_len) RK_WARN_UNUSED;
+
 /* Claims the oldest NEW entry for pid (one write transaction: two
  * processes never claim the same entry).  what = RK_RECV_REQUESTS skips
  * replies; replies whose original message has a live waiter other than
@@ -185,6 +191,15 @@ rk_agent_err rk_mailbox_in_add(rk_mailbox_t *mb, const rk_inbox_entry *e, uint64
  * holds the entry (rk_inbox_entry_clear it). */
 rk_agent_err rk_mailbox_in_claim(rk_mailbox_t *mb, rk_recv_what what, uint32_t pid, uint64_t now_ms,
                                  rk_inbox_entry *e, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* Claims up to max of the oldest NEW entries, as rk_mailbox_in_claim
+ * picks them, in one write transaction (one commit for them all): es[0:*n]
+ * hold them, oldest first (rk_inbox_entry_clear each).  RK_AGENT_ENOTFOUND
+ * if there is none; on failure nothing is claimed, *n is 0 and es is
+ * zeroed.  max must be at least 1. */
+rk_agent_err rk_mailbox_in_claim_n(rk_mailbox_t *mb, rk_recv_what what, uint32_t pid, uint64_t now_ms,
+                                   rk_inbox_entry *es, size_t max, size_t *n, char *why,
+                                   size_t why_len) RK_WARN_UNUSED;
 
 /* The entry (from, msg_id), claimed for pid if it was NEW, DEAD or claimed
  * by a process that no longer exists; returned as it is otherwise.  For a reply,
@@ -201,6 +216,20 @@ rk_agent_err rk_mailbox_in_get(rk_mailbox_t *mb, const char *from, const uint8_t
 /* Marks (from, msg_id) DONE.  RK_AGENT_ENOTFOUND if it is not in the inbox. */
 rk_agent_err rk_mailbox_in_done(rk_mailbox_t *mb, const char *from, const uint8_t msg_id[RK_MSGID_LEN],
                                 uint64_t now_ms, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* An inbox entry named by its sender and msg_id (both borrowed). */
+typedef struct rk_inbox_ref {
+    const char *from;
+    const uint8_t *msg_id; /* RK_MSGID_LEN bytes */
+} rk_inbox_ref;
+
+/* Marks the n entries refs[0:n] DONE in one write transaction.  each[i]
+ * says what became of refs[i]: RK_AGENT_OK (marked DONE now),
+ * RK_AGENT_ECONFLICT (DONE already: unchanged), RK_AGENT_ENOTFOUND (not in
+ * the inbox).  Returns RK_AGENT_OK when the transaction went through, else
+ * the store's error, with nothing written and every each[i] that error. */
+rk_agent_err rk_mailbox_in_done_n(rk_mailbox_t *mb, const rk_inbox_ref *refs, size_t n, uint64_t now_ms,
+                                  rk_agent_err *each, char *why, size_t why_len) RK_WARN_UNUSED;
 
 /* Records a failed attempt at handing out the entry (from, msg_id): its
  * attempts counted up, error (cut to RK_ATTEMPT_ERROR_MAX bytes) and

@@ -1230,6 +1230,33 @@ static bool handle_message(rk_agent_t *a, const rk_event *ev)
     return true;
 }
 
+#define SERVE_BATCH_MAX 64 /* most requests claimed in one commit (the pool's room is less) */
+
+/* Serves one event of recv (the pool may take ev: *evp NULL then); 1 if it
+ * counts for --count. */
+static long serve_event(handler_pool_t *pool, rk_agent_t *a, rk_event **evp)
+{
+    rk_event *ev = *evp;
+    if (ev->kind == RK_EVENT_MESSAGE) {
+        if (pool != NULL && !ev->has_reply_to)
+            hand_request(pool, a, evp);
+        else
+            (void)handle_message(a, ev);
+        return 1;
+    }
+    if (ev->kind == RK_EVENT_REFUSED) {
+        err_msg("refused a message from %s: %s: %s", ev->from[0] ? ev->from : "an unknown sender",
+                rk_status_name(ev->result.status), ev->detail);
+    } else {
+        char hex[33];
+        hex16(ev->result.msg_id, hex);
+        note_msg("message %s: %s: %s%s%s%s", hex, rk_status_name(ev->result.status),
+                 rk_status_text(ev->result.status), ev->result.detail[0] ? " (" : "", ev->result.detail,
+                 ev->result.detail[0] ? ")" : "");
+    }
+    return 0;
+}
+
 static int cmd_serve(const options *o)
 {
     rk_agent_t *a = NULL;
@@ -1283,10 +1310,33 @@ static int cmd_serve(const options *o)
             handler_pool_step(pool, a, handler_pool_full(pool) ? 50 : 0);
         if ((o->count > 0 && handled >= o->count) || (pool != NULL && handler_pool_full(pool)))
             continue;
-        /* With --exec / --webhook only requests are taken: replies to this
-         * organization's own messages stay for whoever waits for them. */
-        err = rk_agent_recv_only(a, pool != NULL ? RK_RECV_REQUESTS : RK_RECV_ALL, busy ? 10 : 500, &ev, why,
-                                 sizeof why);
+        if (pool != NULL) {
+            /* With --exec / --webhook only requests are taken (replies to
+             * this organization's own messages stay for whoever waits for
+             * them), as many as the pool has room for, in one commit. */
+            size_t room = handler_pool_room(pool), got = 0;
+            rk_event *evs[SERVE_BATCH_MAX];
+            if (room > SERVE_BATCH_MAX)
+                room = SERVE_BATCH_MAX;
+            if (o->count > 0 && (size_t)(o->count - handled) < room)
+                room = (size_t)(o->count - handled);
+            if (room == 0)
+                continue;
+            err = rk_agent_recv_batch(a, RK_RECV_REQUESTS, room, busy ? 10 : 500, evs, &got, why, sizeof why);
+            if (err == RK_AGENT_ETIMEOUT || err == RK_AGENT_EINTR)
+                continue;
+            if (err != RK_AGENT_OK) {
+                err_msg("%s", why[0] ? why : rk_agent_strerror(err));
+                rc = EXIT_ERR;
+                break;
+            }
+            for (size_t i = 0; i < got; i++) {
+                handled += serve_event(pool, a, &evs[i]);
+                rk_event_free(&evs[i]);
+            }
+            continue;
+        }
+        err = rk_agent_recv_only(a, RK_RECV_ALL, busy ? 10 : 500, &ev, why, sizeof why);
         if (err == RK_AGENT_ETIMEOUT || err == RK_AGENT_EINTR)
             continue;
         if (err != RK_AGENT_OK) {
@@ -1294,22 +1344,7 @@ static int cmd_serve(const options *o)
             rc = EXIT_ERR;
             break;
         }
-        if (ev->kind == RK_EVENT_MESSAGE) {
-            if (pool != NULL && !ev->has_reply_to)
-                hand_request(pool, a, &ev);
-            else
-                (void)handle_message(a, ev);
-            handled++;
-        } else if (ev->kind == RK_EVENT_REFUSED) {
-            err_msg("refused a message from %s: %s: %s", ev->from[0] ? ev->from : "an unknown sender",
-                    rk_status_name(ev->result.status), ev->detail);
-        } else {
-            char hex[33];
-            hex16(ev->result.msg_id, hex);
-            note_msg("message %s: %s: %s%s%s%s", hex, rk_status_name(ev->result.status),
-                     rk_status_text(ev->result.status), ev->result.detail[0] ? " (" : "", ev->result.detail,
-                     ev->result.detail[0] ? ")" : "");
-        }
+        handled += serve_event(pool, a, &ev);
         rk_event_free(&ev);
     }
     if (pool != NULL && handler_pool_held(pool) > 0)

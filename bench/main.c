@@ -1240,8 +1240,13 @@ static const char *const notes[] = {
     "a utility that is offline; then the utility takes them, timed from its first delivery to "
     "its last: once with the agent library in this process (recv, done: the baseline), once "
     "with renkei-agent serve --webhook (default --webhook-parallel 4) POSTing each to a "
-    "minimal back office here (libmicrohttpd, answering {}: taken).  Each delivery is three "
-    "durable commits either way (arrived, claimed, done).",
+    "minimal back office here (libmicrohttpd, answering {}: taken).  Each delivery is arrived, "
+    "claimed and done, each durable, but commits are shared: the deliveries of a burst arrive in "
+    "one commit either way; the library then claims and marks done one at a time (about two "
+    "commits per delivery), while serve --webhook claims as many as it has free slots for in one "
+    "commit and marks done those its back office finished in the same pool step in one: at most "
+    "two commits per delivery, as few as two per four when the 4 slots are taken and answered "
+    "together.",
     "CPU per message: user+system time of the server process (/proc/PID/stat) over a pass, "
     "divided by its messages; the resolution is one clock tick (10 ms) per pass.  The "
     "generator+sink figure is this process's own CPU over the pass, envelope building "

@@ -1222,6 +1222,109 @@ static void test_claim_order_and_filters(void **state)
     rk_inbox_entry_clear(&e);
 }
 
+/* A burst of deliveries committed together: one entry each, in arrival
+ * order; one known before, and one twice in the burst, are duplicates. */
+static void test_add_in_a_batch(void **state)
+{
+    fixture *f = *state;
+    rk_inbox_entry es[4], e;
+    bool dups[4];
+    char why[256] = "";
+
+    assert_false(add_in(f, "city.x", 1, 0, 1000));
+    entry(&es[0], "city.x", 2, 0);
+    entry(&es[1], "city.x", 1, 0); /* known before */
+    entry(&es[2], "town.y", 3, 0);
+    entry(&es[3], "city.x", 2, 0); /* twice in the burst */
+    assert_int_equal(rk_mailbox_in_add_n(f->mb, es, 4, 2000, dups, why, sizeof why), RK_AGENT_OK);
+    assert_false(dups[0]);
+    assert_true(dups[1]);
+    assert_false(dups[2]);
+    assert_true(dups[3]);
+    for (uint8_t want = 1; want <= 3; want++) {
+        assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, 100, 3000, &e, NULL, 0), RK_AGENT_OK);
+        assert_int_equal(e.msg_id[RK_MSGID_LEN - 1], want);
+        assert_int_equal(e.received_ms, want == 1 ? 1000 : 2000);
+        rk_inbox_entry_clear(&e);
+    }
+    assert_int_equal(rk_mailbox_in_claim(f->mb, RK_RECV_ALL, 100, 3000, &e, NULL, 0), RK_AGENT_ENOTFOUND);
+}
+
+/* A batch claim takes the oldest NEW entries, each once, skipping what a
+ * single claim skips (a reply when only requests are wanted); a batch done
+ * says, entry by entry, which it marked, which were DONE already (marked
+ * by someone else meanwhile) and which are not in the inbox. */
+static void test_claim_and_done_in_batches(void **state)
+{
+    fixture *f = *state;
+    rk_inbox_entry es[4];
+    rk_inbox_ref refs[4];
+    rk_agent_err each[4];
+    uint8_t ids[4][RK_MSGID_LEN];
+    size_t n = 99;
+    char why[256] = "";
+
+    assert_false(add_in(f, "city.x", 1, 0, 1000));
+    assert_false(add_in(f, "city.x", 2, 0, 1001));
+    add_out(f, 30, false, 900);
+    assert_false(add_in(f, "power", 3, 30, 1002)); /* a reply */
+    assert_false(add_in(f, "town.y", 4, 0, 1003));
+    assert_false(add_in(f, "city.x", 5, 0, 1004));
+
+    /* Three of the four requests, oldest first, in one call. */
+    assert_int_equal(rk_mailbox_in_claim_n(f->mb, RK_RECV_REQUESTS, 100, 2000, es, 3, &n, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(es[0].msg_id[RK_MSGID_LEN - 1], 1);
+    assert_int_equal(es[1].msg_id[RK_MSGID_LEN - 1], 2);
+    assert_int_equal(es[2].msg_id[RK_MSGID_LEN - 1], 4);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(es[i].state, RK_IN_CLAIMED);
+        assert_int_equal(es[i].pid, 100);
+        assert_int_equal(es[i].core_len, 5);
+        memcpy(ids[i], es[i].msg_id, RK_MSGID_LEN);
+        rk_inbox_entry_clear(&es[i]);
+    }
+    /* Room for four, one request left: just that one; then none. */
+    assert_int_equal(rk_mailbox_in_claim_n(f->mb, RK_RECV_REQUESTS, 100, 2000, es, 4, &n, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(es[0].msg_id[RK_MSGID_LEN - 1], 5);
+    rk_inbox_entry_clear(&es[0]);
+    assert_int_equal(rk_mailbox_in_claim_n(f->mb, RK_RECV_REQUESTS, 100, 2000, es, 4, &n, why, sizeof why),
+                     RK_AGENT_ENOTFOUND);
+    assert_int_equal(n, 0);
+    /* The reply stayed NEW, for whoever takes replies. */
+    assert_int_equal(rk_mailbox_in_claim_n(f->mb, RK_RECV_ALL, 100, 2000, es, 4, &n, why, sizeof why),
+                     RK_AGENT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(es[0].msg_id[RK_MSGID_LEN - 1], 3);
+    rk_inbox_entry_clear(&es[0]);
+
+    /* Someone else (renkei-agent reply) finished message 2 meanwhile. */
+    assert_int_equal(rk_mailbox_in_done(f->mb, "city.x", ids[1], 2500, NULL, 0), RK_AGENT_OK);
+    refs[0] = (rk_inbox_ref){"city.x", ids[0]};
+    refs[1] = (rk_inbox_ref){"city.x", ids[1]};
+    refs[2] = (rk_inbox_ref){"town.y", ids[2]};
+    refs[3] = (rk_inbox_ref){"nobody", ids[2]}; /* never came */
+    assert_int_equal(rk_mailbox_in_done_n(f->mb, refs, 4, 3000, each, why, sizeof why), RK_AGENT_OK);
+    assert_int_equal(each[0], RK_AGENT_OK);
+    assert_int_equal(each[1], RK_AGENT_ECONFLICT);
+    assert_int_equal(each[2], RK_AGENT_OK);
+    assert_int_equal(each[3], RK_AGENT_ENOTFOUND);
+    for (size_t i = 0; i < 3; i++) {
+        rk_inbox_entry e;
+        assert_int_equal(rk_mailbox_in_get(f->mb, refs[i].from, refs[i].msg_id, &e, NULL, 0), RK_AGENT_OK);
+        assert_int_equal(e.state, RK_IN_DONE);
+        /* The one done before keeps its own time. */
+        assert_int_equal(e.done_ms, i == 1 ? 2500 : 3000);
+        rk_inbox_entry_clear(&e);
+    }
+    /* Done entries are never claimed again. */
+    assert_int_equal(rk_mailbox_in_claim_n(f->mb, RK_RECV_ALL, 100, 4000, es, 4, &n, why, sizeof why),
+                     RK_AGENT_ENOTFOUND);
+}
+
 /* Taking the awaited reply clears the wait mark in the same commit: a
  * second reply to the same request is no longer held back for the
  * waiter, while before the take it was. */
@@ -1459,10 +1562,15 @@ static void test_two_processes_claim_each_once(void **state)
     close(fds[1]);
     open_mb(f);
     {
-        rk_inbox_entry e;
-        while (rk_mailbox_in_claim(f->mb, RK_RECV_ALL, (uint32_t)getpid(), 1, &e, NULL, 0) == RK_AGENT_OK) {
-            seen[e.msg_id[RK_MSGID_LEN - 1]]++;
-            rk_inbox_entry_clear(&e);
+        /* This side in batches of up to 4: the same promise holds. */
+        rk_inbox_entry es[4];
+        size_t n = 0;
+        while (rk_mailbox_in_claim_n(f->mb, RK_RECV_ALL, (uint32_t)getpid(), 1, es, 4, &n, NULL, 0) ==
+               RK_AGENT_OK) {
+            for (size_t i = 0; i < n; i++) {
+                seen[es[i].msg_id[RK_MSGID_LEN - 1]]++;
+                rk_inbox_entry_clear(&es[i]);
+            }
         }
     }
     {
@@ -1650,6 +1758,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_records_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_duplicate_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_order_and_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_in_a_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_and_done_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_clears_wait_mark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_commits_with_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_claims_released, setup, teardown),

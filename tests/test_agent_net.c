@@ -1348,6 +1348,62 @@ static void test_delivery_once_acked_twice(void **state)
     rk_agent_close(&a);
 }
 
+/* A burst taken in batches: every delivery acknowledged, handed out once
+ * (the copy not at all), marked done in one call; done again, each says it
+ * was done already; after a restart none comes again. */
+static void test_batch_recv_and_done(void **state)
+{
+    fixture *f = *state;
+    rk_agent_t *a = NULL;
+    rk_envelope_t env[3];
+    uint8_t ids[3][RK_MSGID_LEN];
+    rk_event *got[3] = {NULL, NULL, NULL}, *evs[8];
+    rk_agent_err each[3];
+    size_t n_got = 0, n = 0;
+    char why[512] = "";
+
+    hub_start(&f->hub);
+    if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("open failed: %s", why);
+    for (int i = 0; i < 3; i++) {
+        envelope_to_x(f, f->power, f->x, ids[i], &env[i]);
+        hub_queue_deliver_seq(&f->hub, &env[i], (uint64_t)(20 + i), false, false);
+    }
+    hub_queue_deliver_seq(&f->hub, &env[1], 21, false, false); /* a copy */
+    for (int i = 0; i < 3; i++)
+        rk_envelope_clear(&env[i]);
+    while (n_got < 3) {
+        if (rk_agent_recv_batch(a, RK_RECV_ALL, 8, WAIT_MS, evs, &n, why, sizeof why) != RK_AGENT_OK)
+            fail_msg("recv_batch failed after %zu of 3: %s", n_got, why);
+        assert_true(n >= 1 && n <= 3 - n_got);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(evs[i]->kind, RK_EVENT_MESSAGE);
+            assert_memory_equal(evs[i]->msg_id, ids[n_got], RK_MSGID_LEN); /* in order, each once */
+            got[n_got++] = evs[i];
+        }
+    }
+    assert_int_equal(rk_agent_recv_batch(a, RK_RECV_ALL, 8, 300, evs, &n, why, sizeof why), RK_AGENT_ETIMEOUT);
+    assert_int_equal(n, 0);
+    for (int i = 0; i < 3; i++)
+        assert_true(hub_acks_of(&f->hub, (uint64_t)(20 + i), 1, WAIT_MS) >= 1);
+
+    assert_int_equal(rk_agent_done_batch(a, got, 3, each, why, sizeof why), RK_AGENT_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(each[i], RK_AGENT_OK);
+    assert_int_equal(rk_agent_done_batch(a, got, 3, each, why, sizeof why), RK_AGENT_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(each[i], RK_AGENT_ECONFLICT);
+    for (int i = 0; i < 3; i++)
+        rk_event_free(&got[i]);
+    assert_int_equal(rk_agent_recv_batch(a, RK_RECV_ALL, 0, 0, evs, &n, why, sizeof why), RK_AGENT_EINVAL);
+    rk_agent_close(&a);
+
+    if (open_x(f, "hub.pub", 3000, &a, why, sizeof why) != RK_AGENT_OK)
+        fail_msg("reopen failed: %s", why);
+    assert_int_equal(rk_agent_recv_batch(a, RK_RECV_ALL, 8, 300, evs, &n, why, sizeof why), RK_AGENT_ETIMEOUT);
+    rk_agent_close(&a);
+}
+
 /* A delivery this agent refuses is rejected to the hub and acknowledged,
  * so the hub stops bringing it. */
 static void test_reject_is_acked(void **state)
@@ -1550,6 +1606,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_commit_before_send, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_full_resent_on_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline_send_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_recv_and_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_once_acked_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reject_is_acked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notices, setup, teardown),

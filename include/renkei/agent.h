@@ -310,6 +310,28 @@ rk_agent_err rk_agent_recv_only(rk_agent_t *a, rk_recv_what what, int timeout_ms
  * changes on failure. */
 rk_agent_err rk_agent_done(rk_agent_t *a, const rk_event *ev, char *why, size_t why_len) RK_WARN_UNUSED;
 
+/* rk_agent_recv_only for up to max events at once: REFUSED events first,
+ * then the oldest NEW messages, all claimed in one durable commit (so a
+ * burst costs one disk flush, not one per message).  evs (room for max
+ * pointers) gets *n events, oldest first, each handed back as one from
+ * rk_agent_recv would be (rk_agent_done / rk_agent_done_batch /
+ * rk_agent_reply, rk_event_free).  It returns as soon as there is at least
+ * one; else as rk_agent_recv_only (RK_AGENT_ETIMEOUT, ...; *n 0).  As with
+ * one, a claim lost to a crash only means the message is handed out again.
+ * max must be at least 1 (else RK_AGENT_EINVAL). */
+rk_agent_err rk_agent_recv_batch(rk_agent_t *a, rk_recv_what what, size_t max, int timeout_ms, rk_event **evs,
+                                 size_t *n, char *why, size_t why_len) RK_WARN_UNUSED;
+
+/* rk_agent_done for the n messages evs[0:n] in one durable commit.
+ * each[i] (room for n) says what became of evs[i]: RK_AGENT_OK (marked
+ * DONE now), RK_AGENT_ECONFLICT (DONE already, e.g. answered meanwhile by
+ * another process: unchanged), RK_AGENT_ENOTFOUND (not in the inbox).
+ * Returns RK_AGENT_OK when the commit went through whatever each[] says;
+ * otherwise nothing changed, and every each[i] is the returned error
+ * (RK_AGENT_EINVAL if one of evs is not a delivered message). */
+rk_agent_err rk_agent_done_batch(rk_agent_t *a, rk_event *const *evs, size_t n, rk_agent_err *each, char *why,
+                                 size_t why_len) RK_WARN_UNUSED;
+
 /* Refuses a message handed out by recv (or rk_agent_take) that this
  * system cannot or will not take: a payload that is not what its procedure
  * carries (for renkei-agent: not JSON; reason RK_ST_MALFORMED), or a
