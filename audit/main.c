@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "client.h"
 #include "filter.h"
+#include "offline.h"
 #include "output.h"
 #include "state.h"
 #include "verify.h"
@@ -68,6 +69,11 @@ enum {
     OPT_SINCE,
     OPT_UNTIL,
     OPT_FORMAT,
+    OPT_VKEY,
+    OPT_CHECKPOINT,
+    OPT_OLD_CHECKPOINT,
+    OPT_LEAVES,
+    OPT_RECEIPT,
     OPT_ORIGIN, /* deprecated: --log-origin */
     N_OPTS
 };
@@ -100,7 +106,21 @@ static const rk_cli_opt_t options[N_OPTS] = {
                      NULL, -1, 0},
     [OPT_SINCE] = {"since", 0, "TIME", "entries at or after TIME", NULL, -1, 0},
     [OPT_UNTIL] = {"until", 0, "TIME", "entries at or before TIME", NULL, -1, 0},
-    [OPT_FORMAT] = {"format", 0, "FMT", "jsonl (default) or csv", NULL, -1, 0},
+    [OPT_FORMAT] = {"format", 0, "FMT",
+                    "jsonl (default), csv, or leaves (every entry's raw bytes, base64,\none a line; "
+                    "takes no filter)",
+                    NULL, -1, 0},
+    [OPT_VKEY] = {"vkey", 0, "VKEY",
+                  "the pinned verifier key of the log (as renkei-audit vkey prints it),\nor a file holding it",
+                  "RENKEI_VKEY", -1, 0},
+    [OPT_CHECKPOINT] = {"checkpoint", 0, "FILE", "a signed checkpoint (as renkei-audit checkpoint prints it)", NULL,
+                        -1, 0},
+    [OPT_OLD_CHECKPOINT] = {"old-checkpoint", 0, "FILE",
+                            "an older signed checkpoint the --checkpoint one must extend\n(needs --leaves)", NULL,
+                            -1, 0},
+    [OPT_LEAVES] = {"leaves", 0, "FILE", "the log's raw leaves (renkei-audit export --format leaves)", NULL, -1,
+                    0},
+    [OPT_RECEIPT] = {"receipt", 0, "FILE", "a receipt (renkei-agent receipt --out FILE)", NULL, -1, 0},
     [OPT_ORIGIN] = {"origin", 0, "NAME", "deprecated spelling of --log-origin", NULL, OPT_LOG_ORIGIN,
                     RK_CLI_HIDDEN},
 };
@@ -109,6 +129,7 @@ static const int globals[] = {OPT_HUB, OPT_HUB_KEY, OPT_KEY, OPT_LOG_ORIGIN, OPT
 static const int verify_opts[] = {OPT_STATE, OPT_PROGRESS, -1};
 static const int query_opts[] = {OPT_ORG, OPT_TYPE, OPT_OUTCOME, OPT_SINCE, OPT_UNTIL, -1};
 static const int export_opts[] = {OPT_FORMAT, OPT_ORG, OPT_TYPE, OPT_OUTCOME, OPT_SINCE, OPT_UNTIL, -1};
+static const int check_opts[] = {OPT_VKEY, OPT_CHECKPOINT, OPT_OLD_CHECKPOINT, OPT_LEAVES, OPT_RECEIPT, -1};
 
 static const char filter_help[] =
     "The filters of query and export (all given must hold) take TIME as ISO-8601\n"
@@ -173,8 +194,13 @@ static int parse(const rk_cli_args_t *a, options_t *o)
             o->filter.since_ms = ms;
         }
     }
-    if (o->format != NULL && strcmp(o->format, "jsonl") != 0 && strcmp(o->format, "csv") != 0)
-        return rk_cli_usage_error(a, "--format wants jsonl or csv, not '%s'", o->format);
+    if (o->format != NULL && strcmp(o->format, "jsonl") != 0 && strcmp(o->format, "csv") != 0 &&
+        strcmp(o->format, "leaves") != 0)
+        return rk_cli_usage_error(a, "--format wants jsonl, csv or leaves, not '%s'", o->format);
+    if (o->format != NULL && strcmp(o->format, "leaves") == 0 &&
+        (o->filter.org || o->filter.type || o->filter.outcome || o->filter.has_since || o->filter.has_until))
+        return rk_cli_usage_error(a, "--format leaves writes the whole log (a tree is only rebuilt from all its "
+                                     "leaves): give no filter");
     if (o->filter.has_since && o->filter.has_until && o->filter.since_ms > o->filter.until_ms)
         return rk_cli_usage_error(a, "--since is after --until: no entry can match");
     if (o->hub_key == NULL)
@@ -218,7 +244,7 @@ static int cmd_checkpoint(audit_client_t *c)
 }
 
 /* query and export: every entry the log holds now, filtered, to out. */
-static int cmd_list(audit_client_t *c, const options_t *o, audit_format fmt)
+static int cmd_list(audit_client_t *c, const options_t *o, audit_format fmt, bool leaves)
 {
     audit_out_t *out = audit_out_new(fmt, stdout);
     uint64_t start = 0, end = UINT64_MAX, bad = 0;
@@ -258,6 +284,20 @@ static int cmd_list(audit_client_t *c, const options_t *o, audit_format fmt)
         for (size_t k = 0; k < resp.u.log.n && start < end; k++, start++) {
             rk_log_entry_t e;
             char reason[256] = "";
+            if (leaves) {
+                if (resp.u.log.index[k] != start) {
+                    rk_hub_frame_clear(&resp);
+                    err_msg("the hub sent entry %llu where entry %llu was due", (unsigned long long)resp.u.log.index[k],
+                            (unsigned long long)start);
+                    goto done;
+                }
+                if (audit_leaf_write(stdout, resp.u.log.entry[k], resp.u.log.entry_len[k]) != 0) {
+                    rk_hub_frame_clear(&resp);
+                    err_msg("cannot write the output");
+                    goto done;
+                }
+                continue;
+            }
             if (rk_log_entry_decode(resp.u.log.entry[k], resp.u.log.entry_len[k], &e, reason, sizeof reason) !=
                 RK_WIRE_OK) {
                 if (bad++ == 0)
@@ -275,7 +315,7 @@ static int cmd_list(audit_client_t *c, const options_t *o, audit_format fmt)
             end = start; /* the log is shorter than it said: stop */
         rk_hub_frame_clear(&resp);
     }
-    if (audit_out_finish(out) != 0) {
+    if ((!leaves && audit_out_finish(out) != 0) || fflush(stdout) != 0) {
         err_msg("cannot write the output");
         goto done;
     }
@@ -319,6 +359,101 @@ static audit_client_err connect_followed(const options_t *o, int timeout_ms, aud
     return err;
 }
 
+/* vkey: the hub's verifier key, from hub.pub and the log origin. */
+static int run_vkey(const rk_cli_args_t *a, void *ctx)
+{
+    const char *origin = a->value[OPT_LOG_ORIGIN] ? a->value[OPT_LOG_ORIGIN] : DEFAULT_ORIGIN;
+    rk_pubkey_t pub;
+    char why[512] = "", vkey[TLOG_VKEY_MAX];
+
+    (void)ctx;
+    if (a->npos > 0)
+        return rk_cli_usage_error(a, "unexpected argument '%s'", a->pos[0]);
+    if (a->value[OPT_HUB_KEY] == NULL)
+        return rk_cli_usage_error(a, "vkey needs the hub's public key: give --hub-key hub.pub or set RENKEI_HUB_KEY");
+    if (rk_pubkey_load(a->value[OPT_HUB_KEY], &pub, why, sizeof why) != RK_KEYS_OK) {
+        err_msg("%s", why);
+        return EXIT_ERR;
+    }
+    if (tlog_vkey_format(origin, pub.sign_pk, vkey, sizeof vkey) != TLOG_OK)
+        return rk_cli_usage_error(a,
+                                  "--log-origin '%s' is not a log name: 1 to %d printable ASCII characters, no "
+                                  "spaces or '+'",
+                                  origin, TLOG_NAME_MAX);
+    puts(vkey);
+    return fflush(stdout) == 0 ? 0 : EXIT_ERR;
+}
+
+/* check: checkpoint, leaves, receipt, without the hub. */
+static int run_check(const rk_cli_args_t *a, void *ctx)
+{
+    const char *cp_path = a->value[OPT_CHECKPOINT], *old_path = a->value[OPT_OLD_CHECKPOINT],
+               *leaves = a->value[OPT_LEAVES], *receipt = a->value[OPT_RECEIPT];
+    audit_vkey_t vk;
+    tlog_checkpoint_t cp, old;
+    char why[1024] = "", root[17];
+    int rc;
+
+    (void)ctx;
+    if (a->npos > 0)
+        return rk_cli_usage_error(a, "unexpected argument '%s'", a->pos[0]);
+    if (a->value[OPT_VKEY] == NULL)
+        return rk_cli_usage_error(a, "check needs the log's pinned verifier key: give --vkey VKEY (renkei-audit "
+                                     "vkey prints it) or set RENKEI_VKEY");
+    if (cp_path == NULL && receipt == NULL)
+        return rk_cli_usage_error(a, "check needs something to check: --checkpoint FILE (with --leaves FILE, "
+                                     "--old-checkpoint FILE) or --receipt FILE");
+    if ((leaves != NULL || old_path != NULL) && cp_path == NULL)
+        return rk_cli_usage_error(a, "--%s is checked against a checkpoint: give --checkpoint FILE too",
+                                  leaves != NULL ? "leaves" : "old-checkpoint");
+    if (old_path != NULL && leaves == NULL)
+        return rk_cli_usage_error(a, "--old-checkpoint is checked through the leaves: give --leaves FILE too");
+    if ((rc = audit_vkey_read(a->value[OPT_VKEY], &vk, why, sizeof why)) != 0) {
+        if (rc == RK_EXIT_USAGE)
+            return rk_cli_usage_error(a, "%s", why);
+        err_msg("%s", why);
+        return rc;
+    }
+    if (receipt != NULL) {
+        uint64_t index;
+        if ((rc = audit_check_receipt(receipt, &vk, &cp, &index, why, sizeof why)) != 0) {
+            err_msg("%s", why);
+            return rc;
+        }
+        sodium_bin2hex(root, sizeof root, cp.root, 8);
+        printf("receipt: verified: entry %llu is in the log of %llu entries, root %s..., signed by %s\n",
+               (unsigned long long)index, (unsigned long long)cp.size, root, vk.name);
+    }
+    if (cp_path == NULL)
+        return fflush(stdout) == 0 ? 0 : EXIT_ERR;
+    if ((rc = audit_check_checkpoint(cp_path, &vk, &cp, why, sizeof why)) != 0) {
+        err_msg("%s", why);
+        return rc;
+    }
+    sodium_bin2hex(root, sizeof root, cp.root, 8);
+    printf("checkpoint: verified: %llu entries, root %s..., signed by %s\n", (unsigned long long)cp.size, root,
+           vk.name);
+    if (old_path != NULL) {
+        if ((rc = audit_check_checkpoint(old_path, &vk, &old, why, sizeof why)) != 0) {
+            err_msg("%s", why);
+            return rc;
+        }
+    }
+    if (leaves != NULL) {
+        uint64_t n;
+        if ((rc = audit_check_leaves(leaves, &cp, old_path ? &old : NULL, &n, why, sizeof why)) != 0) {
+            err_msg("%s", why);
+            return rc;
+        }
+        printf("leaves: verified: the first %llu of the %llu leaves give the checkpoint's root\n",
+               (unsigned long long)cp.size, (unsigned long long)n);
+        if (old_path != NULL)
+            printf("old-checkpoint: verified: the log of %llu entries extends the one of %llu\n",
+                   (unsigned long long)cp.size, (unsigned long long)old.size);
+    }
+    return fflush(stdout) == 0 ? 0 : EXIT_ERR;
+}
+
 /* Connects and runs the command. */
 static int run(const rk_cli_args_t *a, void *ctx)
 {
@@ -349,10 +484,10 @@ static int run(const rk_cli_args_t *a, void *ctx)
     } else if (strcmp(o.cmd, "checkpoint") == 0) {
         rc = cmd_checkpoint(c);
     } else if (strcmp(o.cmd, "query") == 0) {
-        rc = cmd_list(c, &o, AUDIT_FMT_TABLE);
+        rc = cmd_list(c, &o, AUDIT_FMT_TABLE, false);
     } else {
-        rc = cmd_list(c, &o,
-                      o.format != NULL && strcmp(o.format, "csv") == 0 ? AUDIT_FMT_CSV : AUDIT_FMT_JSONL);
+        rc = cmd_list(c, &o, o.format != NULL && strcmp(o.format, "csv") == 0 ? AUDIT_FMT_CSV : AUDIT_FMT_JSONL,
+                      o.format != NULL && strcmp(o.format, "leaves") == 0);
     }
     audit_client_destroy(&c);
     return rc;
@@ -376,12 +511,30 @@ static const rk_cli_cmd_t commands[] = {
      "here: run verify for that.  TIME is ISO-8601 (2025-04-01, 2025-04-01T09:00,\n"
      "2025-04-01T18:00:00+09:00; UTC unless a zone is given) or Unix seconds.\n",
      query_opts, run},
-    {"export", "[--format jsonl|csv] [FILTERS]", "the entries with every field, for a spreadsheet or a SIEM",
+    {"export", "[--format jsonl|csv|leaves] [FILTERS]", "the entries with every field, for a spreadsheet or a SIEM",
      "Writes one JSON object per line (default) or CSV with a header line, each entry\n"
      "with every field: index, time (UTC, milliseconds), time_ms, event, seq, from,\n"
      "to, type, msg_id and reply_to (32 hex digits), outcome, size, kind.  TIME is\n"
-     "ISO-8601 (2025-04-01T09:00, UTC unless a zone is given) or Unix seconds.\n",
+     "ISO-8601 (2025-04-01T09:00, UTC unless a zone is given) or Unix seconds.\n"
+     "--format leaves writes instead every entry of the log, from entry 0, as the exact\n"
+     "bytes its Merkle leaf hashes, in base64, one a line (proto/README.md, \"Routing\n"
+     "log\"), for check --leaves or another implementation.\n",
      export_opts, run},
+    {"vkey", "", "print the log's verifier key, the line an auditor pins",
+     "Prints the C2SP verifier key of the routing log, NAME+KEYID+KEY: the log origin\n"
+     "(--log-origin), the note key id and the hub's Ed25519 public key (--hub-key).\n"
+     "Needs no connection and no auditor key.  Pin this line, and give it to check.\n",
+     NULL, run_vkey},
+    {"check", "--vkey VKEY [--checkpoint FILE [--leaves FILE [--old-checkpoint FILE]]] [--receipt FILE]",
+     "check checkpoints, exported leaves and receipts without the hub",
+     "Checks files against the pinned verifier key alone, with no connection:\n"
+     "--checkpoint: the signature and origin of a signed checkpoint; --leaves: that the\n"
+     "first SIZE leaves of an export --format leaves file give the checkpoint's root\n"
+     "(and, with --old-checkpoint, that the first OLD SIZE give the older one's);\n"
+     "--receipt: a receipt's checkpoint and the inclusion proof of its entry.\n"
+     "Exit status: 0 verified, 7 does not prove it (said on standard error), 6 a receipt\n"
+     "without its entry, 1 a file cannot be read, 2 usage.\n",
+     check_opts, run_check},
     {"checkpoint", "", "print the hub's newest signed checkpoint note as it is",
      "Prints the hub's newest signed checkpoint (C2SP tlog-checkpoint signed note) as the\n"
      "hub sent it, for other transparency-log tools or to keep as a receipt.  Not\n"
