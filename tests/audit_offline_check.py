@@ -34,7 +34,7 @@ def mth(leaves):
 
 def main():
     vkey, cp_path, leaves_path = sys.argv[1:4]
-    name, key_id_hex, key_b64 = vkey.split("+")
+    name, key_id_hex, key_b64 = vkey.split("+", 2)  # the base64 may hold "+" too
     key = base64.b64decode(key_b64)
     if len(key) != 33 or key[0] != 0x01:
         fail("the verifier key is not an Ed25519 key")
