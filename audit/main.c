@@ -30,7 +30,6 @@
 #define PROG "renkei-audit"
 #define EXIT_ERR RK_EXIT_ERROR
 #define DEFAULT_HUB "tcp://127.0.0.1:7750"
-#define DEFAULT_ORIGIN "renkei-hub"
 #define DEFAULT_STATE "renkei-audit.state"
 
 typedef struct options {
@@ -83,8 +82,8 @@ static const rk_cli_opt_t options[N_OPTS] = {
     [OPT_HUB_KEY] = {"hub-key", 'K', "FILE", "the hub's public key, hub.pub", "RENKEI_HUB_KEY", -1, 0},
     [OPT_KEY] = {"key", 'k', "FILE", "this auditor's secret key, ORG.key", "RENKEI_KEY", -1, 0},
     [OPT_LOG_ORIGIN] = {"log-origin", 0, "NAME",
-                        "the log's name in its checkpoints: the hub's --log-origin\n(default " DEFAULT_ORIGIN
-                        ")",
+                        "the log's name in its checkpoints: the hub's --log-origin\n(default: the name the "
+                        "state file remembers, else the checkpoint's;\nvkey: renkei-hub/ and the key's fingerprint)",
                         "RENKEI_LOG_ORIGIN", -1, 0},
     [OPT_TIMEOUT] = {"timeout", 't', "SECS", "how long to wait for each answer from the hub (default 10)",
                      NULL, -1, 0},
@@ -146,7 +145,7 @@ static int parse(const rk_cli_args_t *a, options_t *o)
     o->hub = a->value[OPT_HUB] ? a->value[OPT_HUB] : DEFAULT_HUB;
     o->hub_key = a->value[OPT_HUB_KEY];
     o->key = a->value[OPT_KEY];
-    o->origin = a->value[OPT_LOG_ORIGIN] ? a->value[OPT_LOG_ORIGIN] : DEFAULT_ORIGIN;
+    o->origin = a->value[OPT_LOG_ORIGIN];
     o->state = a->value[OPT_STATE] ? a->value[OPT_STATE] : DEFAULT_STATE;
     o->progress = a->count[OPT_PROGRESS] > 0;
     o->format = a->value[OPT_FORMAT];
@@ -362,9 +361,9 @@ static audit_client_err connect_followed(const options_t *o, int timeout_ms, aud
 /* vkey: the hub's verifier key, from hub.pub and the log origin. */
 static int run_vkey(const rk_cli_args_t *a, void *ctx)
 {
-    const char *origin = a->value[OPT_LOG_ORIGIN] ? a->value[OPT_LOG_ORIGIN] : DEFAULT_ORIGIN;
+    const char *origin = a->value[OPT_LOG_ORIGIN];
     rk_pubkey_t pub;
-    char why[512] = "", vkey[TLOG_VKEY_MAX];
+    char why[512] = "", vkey[TLOG_VKEY_MAX], derived[RK_LOG_ORIGIN_LEN];
 
     (void)ctx;
     if (a->npos > 0)
@@ -374,6 +373,14 @@ static int run_vkey(const rk_cli_args_t *a, void *ctx)
     if (rk_pubkey_load(a->value[OPT_HUB_KEY], &pub, why, sizeof why) != RK_KEYS_OK) {
         err_msg("%s", why);
         return EXIT_ERR;
+    }
+    if (origin == NULL) {
+        rk_log_origin_default(pub.sign_pk, derived);
+        origin = derived;
+        fprintf(stderr,
+                PROG ": the log of a hub first started with this key and no --log-origin is named %s; a hub "
+                "whose log has another name says so as it starts: give it as --log-origin\n",
+                origin);
     }
     if (tlog_vkey_format(origin, pub.sign_pk, vkey, sizeof vkey) != TLOG_OK)
         return rk_cli_usage_error(a,

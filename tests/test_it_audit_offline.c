@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <limits.h>
 #include <sodium.h>
+#include <sys/stat.h>
 
 #include "harness.h"
 #include "note.h"
@@ -158,6 +159,14 @@ static void test_leaves_against_checkpoint(void **state)
     fetch_all(fx, vkey, cp, leaves);
     /* The printed vkey opens the hub's checkpoint, parsed here directly. */
     assert_int_equal(tlog_vkey_parse(vkey, name, pk, why, sizeof why), TLOG_OK);
+    /* The log's name is this deployment's own: renkei-hub/ and the hub
+     * key's fingerprint, as the hub said when it started. */
+    {
+        char said[TLOG_NAME_MAX + 32];
+        assert_true(strncmp(name, "renkei-hub/", 11) == 0 && strlen(name) == 19);
+        snprintf(said, sizeof said, "routing log %s ", name);
+        assert_true(it_hub_log_wait(fx->env, said, 5000));
+    }
     text = read_file(cp, &len);
     assert_int_equal(tlog_checkpoint_open(text, len, name, name, pk, &c, why, sizeof why), TLOG_OK);
     assert_true(c.size >= 8);
@@ -219,6 +228,42 @@ static void test_leaves_against_checkpoint(void **state)
     }
 }
 
+/* The log keeps its name: a hub given another one refuses to start, and
+ * the name keygen printed with the hub's key is the one renkei-audit vkey
+ * prints. */
+static void test_origin_is_pinned(void **state)
+{
+    fixture_t *fx = *state;
+    const char *other[] = {"--log-origin", "renkei.example.go.jp/hub", NULL};
+    char vkey[TLOG_VKEY_MAX], cp[PATH_MAX], leaves[PATH_MAX], *log;
+    it_run_t r;
+
+    fetch_all(fx, vkey, cp, leaves);
+    assert_int_equal(it_hub_stop(fx->env), 0);
+    assert_int_not_equal(it_hub_start(fx->env, other), 0);
+    log = it_hub_log(fx->env);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "--log-origin renkei.example.go.jp/hub: the routing log of this data directory is "
+                                "named renkei-hub/"));
+    free(log);
+    /* keygen prints the same line for a new key of its own */
+    {
+        char dir[PATH_MAX], pub[PATH_MAX + 16], line[TLOG_VKEY_MAX + 2];
+        snprintf(dir, sizeof dir, "%s", it_path(fx->env, "newhub"));
+        assert_int_equal(mkdir(dir, 0700), 0);
+        const char *argv[] = {"-o", dir, "hub", NULL};
+        assert_int_equal(it_run(fx->env, "renkei-keygen", argv, NULL, 20, &r), 0);
+        assert_non_null(strstr(r.out, "verifier key for its auditors to pin:\n"));
+        snprintf(line, sizeof line, "%s", strrchr(strstr(r.out, "pin:\n"), ':') + 2);
+        it_run_clear(&r);
+        snprintf(pub, sizeof pub, "%s/hub.pub", dir);
+        const char *vargv[] = {"vkey", "--hub-key", pub, NULL};
+        assert_int_equal(it_run(fx->env, "renkei-audit", vargv, NULL, 20, &r), 0);
+        assert_string_equal(r.out, line);
+        it_run_clear(&r);
+    }
+}
+
 /* A receipt checks offline with the vkey alone, and an altered one fails. */
 static void test_receipt_offline(void **state)
 {
@@ -264,6 +309,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_leaves_against_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_offline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_is_pinned, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
