@@ -18,11 +18,13 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
 #include <limits.h>
 #include <sodium.h>
 #include <sys/stat.h>
 
 #include "harness.h"
+#include "keys.h"
 #include "note.h"
 
 typedef struct fixture {
@@ -264,6 +266,76 @@ static void test_origin_is_pinned(void **state)
     }
 }
 
+/* A store whose hub ran before the log's name was recorded (its
+ * checkpoints name the log renkei-hub, no meta log-origin) keeps that name:
+ * the hub signs on under it, verify and receipts go on verifying. */
+static void test_old_store_keeps_its_name(void **state)
+{
+    fixture_t *fx = *state;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta, cps;
+    MDB_val k = {2, "cp"}, v, ok = {10, "log-origin"};
+    rk_identity_t *hub = NULL;
+    tlog_checkpoint_t c;
+    char note[TLOG_CHECKPOINT_MAX], why[256], name[TLOG_NAME_MAX + 1];
+    size_t len;
+    it_run_t r;
+
+    assert_int_equal(it_hub_stop(fx->env), 0);
+    assert_int_equal(rk_identity_load(it_path(fx->env, "keys/hub.key"), &hub, why, sizeof why), RK_KEYS_OK);
+    assert_int_equal(mdb_env_create(&env), MDB_SUCCESS);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), MDB_SUCCESS);
+    assert_int_equal(mdb_env_open(env, it_hub_data(fx->env), 0, 0600), MDB_SUCCESS);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), MDB_SUCCESS);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), MDB_SUCCESS);
+    assert_int_equal(mdb_dbi_open(txn, "log_cp", 0, &cps), MDB_SUCCESS);
+    assert_int_equal(mdb_get(txn, cps, &k, &v), MDB_SUCCESS);
+    assert_true(v.mv_size < sizeof note);
+    memcpy(note, v.mv_data, v.mv_size);
+    assert_int_equal(tlog_checkpoint_origin(note, v.mv_size, name), TLOG_OK);
+    assert_int_equal(tlog_checkpoint_open(note, v.mv_size, name, name, hub->pub.sign_pk, &c, why, sizeof why),
+                     TLOG_OK);
+    assert_int_equal(tlog_checkpoint_sign("renkei-hub", &c, "renkei-hub", hub->sign_sk, note, sizeof note, &len),
+                     TLOG_OK);
+    rk_identity_destroy(&hub);
+    v.mv_data = note;
+    v.mv_size = len;
+    assert_int_equal(mdb_put(txn, cps, &k, &v, 0), MDB_SUCCESS);
+    assert_int_equal(mdb_del(txn, meta, &ok, NULL), MDB_SUCCESS);
+    assert_int_equal(mdb_txn_commit(txn), MDB_SUCCESS);
+    mdb_env_close(env);
+
+    assert_int_equal(it_hub_start(fx->env, NULL), 0);
+    assert_true(it_hub_log_wait(fx->env, "routing log renkei-hub (", 5000));
+    {
+        const char *vargv[] = {"vkey", "--hub-key", it_path(fx->env, "keys/hub.pub"), "--log-origin", "renkei-hub",
+                               NULL};
+        char vkey[TLOG_VKEY_MAX], cp[PATH_MAX];
+        assert_int_equal(it_run(fx->env, "renkei-audit", vargv, NULL, 20, &r), 0);
+        snprintf(vkey, sizeof vkey, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+        it_run_clear(&r);
+        /* the verifier key pinned before still opens the hub's newest checkpoint */
+        snprintf(cp, sizeof cp, "%s", it_path(fx->env, "old.note"));
+        assert_int_equal(audit(fx, &r, "checkpoint", NULL), 0);
+        write_file(cp, r.out, strlen(r.out));
+        it_run_clear(&r);
+        assert_int_equal(check(fx, &r, vkey, "--checkpoint", cp, NULL, NULL), 0);
+        it_run_clear(&r);
+    }
+    /* verify and receipts, told no name, go on verifying */
+    assert_int_equal(audit(fx, &r, "verify", "--state", it_path(fx->env, "audit.state"), NULL), 0);
+    assert_true(strncmp(r.out, "consistent: ", 12) == 0);
+    it_run_clear(&r);
+    assert_int_equal(it_agent(fx->env, "city.x", NULL, &r, "receipt", fx->msg_id, NULL), 0);
+    it_run_clear(&r);
+    /* and the name is now recorded: a restart keeps it */
+    assert_int_equal(it_hub_stop(fx->env), 0);
+    assert_int_equal(it_hub_start(fx->env, NULL), 0);
+    assert_true(it_hub_log_wait_count(fx->env, "routing log renkei-hub (", 2, 5000));
+    assert_int_equal(it_hub_log_count(fx->env, "routing log renkei-hub/"), 1); /* the first start's only */
+}
+
 /* A receipt checks offline with the vkey alone, and an altered one fails. */
 static void test_receipt_offline(void **state)
 {
@@ -310,6 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leaves_against_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_offline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_origin_is_pinned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_store_keeps_its_name, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
