@@ -6,9 +6,14 @@
  *   query       entries as a table, filtered
  *   export      entries as JSON Lines or CSV, filtered
  *   checkpoint  the newest signed checkpoint, as the hub signed it
+ *   prove       the consistency proof between two saved checkpoints
+ *   vkey        the log's verifier key, from hub.pub (no connection)
+ *   check       checkpoints, leaves, proofs and receipts, without the hub
  *
- * Exit codes: 0 ok (verify: consistent), 1 not consistent or error, 2 usage.
+ * Exit codes: 0 ok (verify: consistent), 1 not consistent or error, 2 usage;
+ * check: 6 a receipt without its entry, 7 a file does not prove it.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -73,6 +78,7 @@ enum {
     OPT_OLD_CHECKPOINT,
     OPT_LEAVES,
     OPT_RECEIPT,
+    OPT_CONSISTENCY,
     OPT_ORIGIN, /* deprecated: --log-origin */
     N_OPTS
 };
@@ -115,11 +121,15 @@ static const rk_cli_opt_t options[N_OPTS] = {
     [OPT_CHECKPOINT] = {"checkpoint", 0, "FILE", "a signed checkpoint (as renkei-audit checkpoint prints it)", NULL,
                         -1, 0},
     [OPT_OLD_CHECKPOINT] = {"old-checkpoint", 0, "FILE",
-                            "an older signed checkpoint the --checkpoint one must extend\n(needs --leaves)", NULL,
-                            -1, 0},
+                            "an older signed checkpoint the --checkpoint one must extend\n(check: with --leaves or "
+                            "--consistency)",
+                            NULL, -1, 0},
     [OPT_LEAVES] = {"leaves", 0, "FILE", "the log's raw leaves (renkei-audit export --format leaves)", NULL, -1,
                     0},
     [OPT_RECEIPT] = {"receipt", 0, "FILE", "a receipt (renkei-agent receipt --out FILE)", NULL, -1, 0},
+    [OPT_CONSISTENCY] = {"consistency", 0, "FILE",
+                         "a consistency proof from --old-checkpoint to --checkpoint\n(renkei-audit prove)", NULL,
+                         -1, 0},
     [OPT_ORIGIN] = {"origin", 0, "NAME", "deprecated spelling of --log-origin", NULL, OPT_LOG_ORIGIN,
                     RK_CLI_HIDDEN},
 };
@@ -128,7 +138,9 @@ static const int globals[] = {OPT_HUB, OPT_HUB_KEY, OPT_KEY, OPT_LOG_ORIGIN, OPT
 static const int verify_opts[] = {OPT_STATE, OPT_PROGRESS, -1};
 static const int query_opts[] = {OPT_ORG, OPT_TYPE, OPT_OUTCOME, OPT_SINCE, OPT_UNTIL, -1};
 static const int export_opts[] = {OPT_FORMAT, OPT_ORG, OPT_TYPE, OPT_OUTCOME, OPT_SINCE, OPT_UNTIL, -1};
-static const int check_opts[] = {OPT_VKEY, OPT_CHECKPOINT, OPT_OLD_CHECKPOINT, OPT_LEAVES, OPT_RECEIPT, -1};
+static const int check_opts[] = {OPT_VKEY,    OPT_CHECKPOINT,  OPT_OLD_CHECKPOINT, OPT_LEAVES,
+                                 OPT_RECEIPT, OPT_CONSISTENCY, -1};
+static const int prove_opts[] = {OPT_OLD_CHECKPOINT, OPT_CHECKPOINT, -1};
 
 static const char filter_help[] =
     "The filters of query and export (all given must hold) take TIME as ISO-8601\n"
@@ -358,6 +370,84 @@ static audit_client_err connect_followed(const options_t *o, int timeout_ms, aud
     return err;
 }
 
+/* Reads and opens a checkpoint file under the hub key the client holds,
+ * origin --log-origin or the note's own; 0 or an exit status. */
+static int open_file_checkpoint(audit_client_t *c, const options_t *o, const char *path, tlog_checkpoint_t *cp)
+{
+    audit_vkey_t vk;
+    char why[1024] = "", *text = NULL;
+    FILE *f = fopen(path, "rb");
+    size_t len;
+    int rc;
+
+    memset(&vk, 0, sizeof vk);
+    if (f == NULL) {
+        err_msg("cannot read the checkpoint %s: %s", path, strerror(errno));
+        return EXIT_ERR;
+    }
+    text = calloc(1, TLOG_NOTE_MAX + 1);
+    len = text != NULL ? fread(text, 1, TLOG_NOTE_MAX, f) : 0;
+    fclose(f);
+    if (text == NULL) {
+        err_msg("out of memory");
+        return EXIT_ERR;
+    }
+    if (o->origin != NULL)
+        snprintf(vk.name, sizeof vk.name, "%s", o->origin);
+    else if (tlog_checkpoint_origin(text, len, vk.name) != TLOG_OK)
+        snprintf(vk.name, sizeof vk.name, "(none)");
+    free(text);
+    memcpy(vk.pk, audit_client_hub(c)->sign_pk, sizeof vk.pk);
+    if (tlog_vkey_format(vk.name, vk.pk, vk.text, sizeof vk.text) != TLOG_OK)
+        snprintf(vk.text, sizeof vk.text, "%s (hub.pub)", vk.name);
+    if ((rc = audit_check_checkpoint(path, &vk, cp, why, sizeof why)) != 0)
+        err_msg("%s", why);
+    return rc;
+}
+
+/* prove: the consistency proof between two saved checkpoints, from the hub. */
+static int cmd_prove(audit_client_t *c, const options_t *o, const rk_cli_args_t *a)
+{
+    const char *old_path = a->value[OPT_OLD_CHECKPOINT], *new_path = a->value[OPT_CHECKPOINT];
+    tlog_checkpoint_t old, cp;
+    rk_client_frame_t req;
+    rk_hub_frame_t resp;
+    char why[512] = "";
+    int rc;
+
+    if (old_path == NULL || new_path == NULL)
+        return rk_cli_usage_error(a, "prove needs both checkpoints: --old-checkpoint FILE --checkpoint FILE");
+    if ((rc = open_file_checkpoint(c, o, old_path, &old)) != 0 || (rc = open_file_checkpoint(c, o, new_path, &cp)) != 0)
+        return rc;
+    if (old.size > cp.size) {
+        err_msg("%s covers %llu entries, more than %s (%llu): give the older one as --old-checkpoint", old_path,
+                (unsigned long long)old.size, new_path, (unsigned long long)cp.size);
+        return RK_EXIT_USAGE;
+    }
+    if (old.size == 0 || old.size == cp.size)
+        return audit_consistency_write(stdout, old.size, cp.size, NULL, 0) == 0 ? 0 : EXIT_ERR;
+    memset(&req, 0, sizeof req);
+    req.kind = RK_CF_PROOF;
+    req.u.proof.old_size = old.size;
+    req.u.proof.tree_size = cp.size;
+    if (audit_client_request(c, &req, &resp, why, sizeof why) != AUDIT_CLIENT_OK) {
+        err_msg("%s", why);
+        return EXIT_ERR;
+    }
+    if (resp.kind != RK_HF_PROOF || resp.u.proof.status != RK_ST_ACCEPTED) {
+        err_msg("the hub gave no consistency proof from %llu to %llu entries: %s: %s", (unsigned long long)old.size,
+                (unsigned long long)cp.size,
+                resp.kind == RK_HF_PROOF ? rk_status_name(resp.u.proof.status) : "unexpected answer",
+                resp.kind == RK_HF_PROOF ? resp.u.proof.detail : "");
+        rk_hub_frame_clear(&resp);
+        return EXIT_ERR;
+    }
+    rc = audit_consistency_write(stdout, old.size, cp.size, &resp.u.proof.hash[0][0], resp.u.proof.n) == 0 ? 0
+                                                                                                            : EXIT_ERR;
+    rk_hub_frame_clear(&resp);
+    return rc;
+}
+
 /* vkey: the hub's verifier key, from hub.pub and the log origin. */
 static int run_vkey(const rk_cli_args_t *a, void *ctx)
 {
@@ -395,7 +485,8 @@ static int run_vkey(const rk_cli_args_t *a, void *ctx)
 static int run_check(const rk_cli_args_t *a, void *ctx)
 {
     const char *cp_path = a->value[OPT_CHECKPOINT], *old_path = a->value[OPT_OLD_CHECKPOINT],
-               *leaves = a->value[OPT_LEAVES], *receipt = a->value[OPT_RECEIPT];
+               *leaves = a->value[OPT_LEAVES], *receipt = a->value[OPT_RECEIPT],
+               *consistency = a->value[OPT_CONSISTENCY];
     audit_vkey_t vk;
     tlog_checkpoint_t cp, old;
     char why[1024] = "", root[17];
@@ -413,8 +504,12 @@ static int run_check(const rk_cli_args_t *a, void *ctx)
     if ((leaves != NULL || old_path != NULL) && cp_path == NULL)
         return rk_cli_usage_error(a, "--%s is checked against a checkpoint: give --checkpoint FILE too",
                                   leaves != NULL ? "leaves" : "old-checkpoint");
-    if (old_path != NULL && leaves == NULL)
-        return rk_cli_usage_error(a, "--old-checkpoint is checked through the leaves: give --leaves FILE too");
+    if (old_path != NULL && leaves == NULL && consistency == NULL)
+        return rk_cli_usage_error(a, "--old-checkpoint is checked through the leaves or a consistency proof: give "
+                                     "--leaves FILE or --consistency FILE too");
+    if (consistency != NULL && old_path == NULL)
+        return rk_cli_usage_error(a, "--consistency proves a checkpoint extends an older one: give "
+                                     "--old-checkpoint FILE and --checkpoint FILE");
     if ((rc = audit_vkey_read(a->value[OPT_VKEY], &vk, why, sizeof why)) != 0) {
         if (rc == RK_EXIT_USAGE)
             return rk_cli_usage_error(a, "%s", why);
@@ -446,6 +541,14 @@ static int run_check(const rk_cli_args_t *a, void *ctx)
             return rc;
         }
     }
+    if (consistency != NULL) {
+        if ((rc = audit_check_consistency(consistency, &old, &cp, why, sizeof why)) != 0) {
+            err_msg("%s", why);
+            return rc;
+        }
+        printf("consistency: verified: the log of %llu entries extends the one of %llu\n",
+               (unsigned long long)cp.size, (unsigned long long)old.size);
+    }
     if (leaves != NULL) {
         uint64_t n;
         if ((rc = audit_check_leaves(leaves, &cp, old_path ? &old : NULL, &n, why, sizeof why)) != 0) {
@@ -454,7 +557,7 @@ static int run_check(const rk_cli_args_t *a, void *ctx)
         }
         printf("leaves: verified: the first %llu of the %llu leaves give the checkpoint's root\n",
                (unsigned long long)cp.size, (unsigned long long)n);
-        if (old_path != NULL)
+        if (old_path != NULL && consistency == NULL)
             printf("old-checkpoint: verified: the log of %llu entries extends the one of %llu\n",
                    (unsigned long long)cp.size, (unsigned long long)old.size);
     }
@@ -490,6 +593,8 @@ static int run(const rk_cli_args_t *a, void *ctx)
         rc = rc == 0 ? 0 : EXIT_ERR;
     } else if (strcmp(o.cmd, "checkpoint") == 0) {
         rc = cmd_checkpoint(c);
+    } else if (strcmp(o.cmd, "prove") == 0) {
+        rc = cmd_prove(c, &o, a);
     } else if (strcmp(o.cmd, "query") == 0) {
         rc = cmd_list(c, &o, AUDIT_FMT_TABLE, false);
     } else {
@@ -532,12 +637,21 @@ static const rk_cli_cmd_t commands[] = {
      "(--log-origin), the note key id and the hub's Ed25519 public key (--hub-key).\n"
      "Needs no connection and no auditor key.  Pin this line, and give it to check.\n",
      NULL, run_vkey},
-    {"check", "--vkey VKEY [--checkpoint FILE [--leaves FILE [--old-checkpoint FILE]]] [--receipt FILE]",
+    {"prove", "--old-checkpoint FILE --checkpoint FILE",
+     "the consistency proof between two saved checkpoints, for check --consistency",
+     "Asks the hub for the RFC 9162 consistency proof from the older checkpoint's size\n"
+     "to the newer one's (both files as renkei-audit checkpoint printed them, checked\n"
+     "here against hub.pub) and prints it as a consistency file (proto/README.md).\n",
+     prove_opts, run},
+    {"check",
+     "--vkey VKEY [--checkpoint FILE [--leaves FILE] [--old-checkpoint FILE [--consistency FILE]]] "
+     "[--receipt FILE]",
      "check checkpoints, exported leaves and receipts without the hub",
      "Checks files against the pinned verifier key alone, with no connection:\n"
      "--checkpoint: the signature and origin of a signed checkpoint; --leaves: that the\n"
      "first SIZE leaves of an export --format leaves file give the checkpoint's root\n"
      "(and, with --old-checkpoint, that the first OLD SIZE give the older one's);\n"
+     "--consistency: that --checkpoint extends --old-checkpoint, by a proof from prove;\n"
      "--receipt: a receipt's checkpoint and the inclusion proof of its entry.\n"
      "Exit status: 0 verified, 7 does not prove it (said on standard error), 6 a receipt\n"
      "without its entry, 1 a file cannot be read, 2 usage.\n",

@@ -406,3 +406,98 @@ int audit_leaf_write(FILE *f, const uint8_t *entry, size_t len)
     free(b64);
     return rc;
 }
+
+int audit_consistency_write(FILE *f, uint64_t old_size, uint64_t new_size, const uint8_t *path, size_t n)
+{
+    char hex[TLOG_HASH_LEN * 2 + 1];
+
+    fprintf(f, "renkei-consistency 1\nold_size %" PRIu64 "\nnew_size %" PRIu64 "\n", old_size, new_size);
+    for (size_t i = 0; i < n; i++) {
+        sodium_bin2hex(hex, sizeof hex, path + i * TLOG_HASH_LEN, TLOG_HASH_LEN);
+        fprintf(f, "proof %s\n", hex);
+    }
+    return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}
+
+int audit_check_consistency(const char *path, const tlog_checkpoint_t *old, const tlog_checkpoint_t *cp, char *why,
+                            size_t why_len)
+{
+    enum { CONSISTENCY_MAX = 16 * 1024 };
+    char *text = NULL, *p;
+    size_t len = 0, n = 0;
+    uint8_t proof[TLOG_MAX_PATH][TLOG_HASH_LEN];
+    uint64_t old_size = 0, new_size = 0;
+    bool has_old = false, has_new = false;
+    unsigned line_no = 0;
+    int rc;
+
+    if ((rc = slurp(path, "consistency proof", CONSISTENCY_MAX, &text, &len, why, why_len)) != RK_EXIT_OK)
+        return rc;
+    rc = RK_EXIT_PROOF;
+    for (p = text; *p != '\0';) {
+        char *nl = strchr(p, '\n'), *val;
+        if (nl == NULL) {
+            rk_why(why, why_len, "%s: line %u does not end in a newline: the file is truncated", path, line_no + 1);
+            goto done;
+        }
+        *nl = '\0';
+        line_no++;
+        if ((val = strchr(p, ' ')) != NULL)
+            *val++ = '\0';
+        if (val == NULL || (line_no == 1 && (strcmp(p, "renkei-consistency") != 0 || strcmp(val, "1") != 0))) {
+            rk_why(why, why_len, line_no == 1 ? "%s is not a consistency proof: it does not begin with "
+                                                "\"renkei-consistency 1\""
+                                              : "%s: line %u has no value",
+                   path, line_no);
+            goto done;
+        }
+        if (line_no == 1) {
+            /* the header */
+        } else if (strcmp(p, "old_size") == 0) {
+            if (!(has_old = parse_u64(val, &old_size)))
+                goto bad_value;
+        } else if (strcmp(p, "new_size") == 0) {
+            if (!(has_new = parse_u64(val, &new_size)))
+                goto bad_value;
+        } else if (strcmp(p, "proof") == 0) {
+            if (n == TLOG_MAX_PATH || !unhex(val, proof[n], TLOG_HASH_LEN))
+                goto bad_value;
+            n++;
+        } else {
+            rk_why(why, why_len, "%s: line %u: unknown field \"%s\"", path, line_no, p);
+            goto done;
+        }
+        p = nl + 1;
+        continue;
+    bad_value:
+        rk_why(why, why_len, "%s: line %u: \"%s\" is not a valid %s", path, line_no, val, p);
+        goto done;
+    }
+    if (!has_old || !has_new) {
+        rk_why(why, why_len, "%s lacks its %s: the file is truncated", path, !has_old ? "old_size" : "new_size");
+        goto done;
+    }
+    if (old_size != old->size || new_size != cp->size) {
+        rk_why(why, why_len,
+               "%s proves sizes %" PRIu64 " to %" PRIu64 ", the checkpoints cover %" PRIu64 " and %" PRIu64
+               ": it is the proof of other checkpoints",
+               path, old_size, new_size, old->size, cp->size);
+        goto done;
+    }
+    if (old->size > cp->size) {
+        rk_why(why, why_len, "the older checkpoint covers %" PRIu64 " entries, more than the newer one (%" PRIu64
+               "): the log was shortened", old->size, cp->size);
+        goto done;
+    }
+    if (tlog_verify_consistency(old->size, cp->size, old->root, cp->root, &proof[0][0], n) != TLOG_OK) {
+        rk_why(why, why_len,
+               "%s does not prove that the log of %" PRIu64 " entries extends the one of %" PRIu64
+               ": the log was rewritten between the two checkpoints, or the proof was altered",
+               path, cp->size, old->size);
+        goto done;
+    }
+    rc = RK_EXIT_OK;
+done:
+    free(text);
+    return rc;
+}

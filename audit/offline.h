@@ -1,8 +1,8 @@
 /*
  * offline.h - renkei-audit's checks that need no connection to the hub:
  * a checkpoint against a pinned verifier key, a file of the log's raw
- * leaves against a checkpoint, a receipt as `renkei-agent receipt --out`
- * writes it.
+ * leaves against a checkpoint, a consistency proof between two
+ * checkpoints, a receipt as `renkei-agent receipt --out` writes it.
  *
  * Leaves file ("renkei-audit export --format leaves"): one line per entry
  * of the log, in index order from entry 0, each the entry's bytes exactly
@@ -50,6 +50,17 @@ int audit_check_leaves(const char *path, const tlog_checkpoint_t *cp, const tlog
  * the entry of its message.  *cp: the receipt's checkpoint. */
 int audit_check_receipt(const char *path, const audit_vkey_t *vk, tlog_checkpoint_t *cp, uint64_t *index,
                         char *why, size_t why_len);
+
+/* Consistency file ("renkei-audit prove"): lines "renkei-consistency 1",
+ * "old_size N", "new_size M", then one "proof HEX" line per hash of the
+ * RFC 9162 consistency proof PROOF(N, D[0:M]) (none when N is 0 or M).
+ * Writes one; 0, or -1 if f failed. */
+int audit_consistency_write(FILE *f, uint64_t old_size, uint64_t new_size, const uint8_t *path, size_t n);
+
+/* Checks consistency file `path` proves that the tree of checkpoint cp
+ * extends the tree of checkpoint old (both already opened). */
+int audit_check_consistency(const char *path, const tlog_checkpoint_t *old, const tlog_checkpoint_t *cp, char *why,
+                            size_t why_len);
 
 /* Writes one entry's bytes as a leaves-file line.  0, or -1 if f failed. */
 int audit_leaf_write(FILE *f, const uint8_t *entry, size_t len);

@@ -230,6 +230,63 @@ static void test_leaves_against_checkpoint(void **state)
     }
 }
 
+/* A later checkpoint extends an earlier one: by a consistency proof from
+ * the hub (prove), checked offline, and by the leaves; an altered proof
+ * or checkpoints given the wrong way round are caught. */
+static void test_consistency_offline(void **state)
+{
+    fixture_t *fx = *state;
+    char vkey[TLOG_VKEY_MAX], cp[PATH_MAX], leaves[PATH_MAX], old[PATH_MAX], proof[PATH_MAX], person[PATH_MAX];
+    char *text, *hash;
+    size_t len;
+    it_run_t r;
+
+    fetch_all(fx, vkey, cp, leaves);
+    snprintf(old, sizeof old, "%s", it_path(fx->env, "old.note"));
+    assert_int_equal(rename(cp, old), 0);
+    assert_int_equal(it_person_file(fx->env, IT_PERSON, person, sizeof person), 0);
+    assert_int_equal(it_agent(fx->env, "city.x", "{\"request\":\"stop\",\"date\":\"2025-03-31\"}", &r, "send",
+                              "--to", "power", "--type", "utility.supply.stop", "--person-file", person, NULL),
+                     0);
+    it_run_clear(&r);
+    fetch_all(fx, vkey, cp, leaves);
+
+    snprintf(proof, sizeof proof, "%s", it_path(fx->env, "consistency.txt"));
+    assert_int_equal(audit(fx, &r, "prove", "--old-checkpoint", old, "--checkpoint", cp, NULL), 0);
+    assert_non_null(strstr(r.out, "\nproof "));
+    write_file(proof, r.out, strlen(r.out));
+    it_run_clear(&r);
+    it_hub_stop(fx->env);
+
+    assert_int_equal(audit(fx, &r, "check", "--vkey", vkey, "--old-checkpoint", old, "--checkpoint", cp,
+                           "--consistency", proof, NULL),
+                     0);
+    assert_non_null(strstr(r.out, "consistency: verified"));
+    it_run_clear(&r);
+    assert_int_equal(audit(fx, &r, "check", "--vkey", vkey, "--old-checkpoint", old, "--checkpoint", cp, "--leaves",
+                           leaves, NULL),
+                     0);
+    it_run_clear(&r);
+
+    /* one hex digit of the proof changed */
+    text = read_file(proof, &len);
+    hash = strstr(text, "\nproof ") + 7;
+    hash[3] = hash[3] == '0' ? '1' : '0';
+    write_file(proof, text, len);
+    free(text);
+    assert_int_equal(audit(fx, &r, "check", "--vkey", vkey, "--old-checkpoint", old, "--checkpoint", cp,
+                           "--consistency", proof, NULL),
+                     7);
+    assert_non_null(strstr(r.err, "does not prove that the log"));
+    it_run_clear(&r);
+    /* the checkpoints the wrong way round */
+    assert_int_equal(audit(fx, &r, "check", "--vkey", vkey, "--old-checkpoint", cp, "--checkpoint", old, "--leaves",
+                           leaves, NULL),
+                     7);
+    assert_non_null(strstr(r.err, "shortened"));
+    it_run_clear(&r);
+}
+
 /* The log keeps its name: a hub given another one refuses to start, and
  * the name keygen printed with the hub's key is the one renkei-audit vkey
  * prints. */
@@ -381,6 +438,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_leaves_against_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_offline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consistency_offline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_origin_is_pinned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_store_keeps_its_name, setup, teardown),
     };
