@@ -65,8 +65,9 @@ int audit_vkey_read(const char *arg, audit_vkey_t *vk, char *why, size_t why_len
         return RK_EXIT_OK;
     }
     if (strchr(arg, '+') != NULL) {
-        rk_why(why, why_len, "--vkey '%s' is not a verifier key (NAME+KEYID+KEY, as renkei-audit vkey prints): %s",
-               arg, inner);
+        rk_why(why, why_len,
+               "--vkey '%s' is not a verifier key (NAME+KEYID+KEY, as renkei-audit vkey prints): %s", arg,
+               inner);
         return RK_EXIT_USAGE;
     }
     if (slurp(arg, "verifier key file", TLOG_VKEY_MAX + 2, &text, &len, why, why_len) != RK_EXIT_OK)
@@ -172,8 +173,8 @@ int audit_check_leaves(const char *path, const tlog_checkpoint_t *cp, const tlog
     while ((got = getline(&line, &cap, f)) > 0) {
         size_t len = (size_t)got, n = 0;
         if (line[len - 1] != '\n') {
-            rk_why(why, why_len,
-                   "%s: line %" PRIu64 " does not end in a newline: the file is truncated", path, t.size + 1);
+            rk_why(why, why_len, "%s: line %" PRIu64 " does not end in a newline: the file is truncated",
+                   path, t.size + 1);
             goto done;
         }
         line[--len] = '\0';
@@ -202,7 +203,8 @@ int audit_check_leaves(const char *path, const tlog_checkpoint_t *cp, const tlog
                     hex_short(root, a);
                     hex_short(old->root, b);
                     rk_why(why, why_len,
-                           "%s: the first %" PRIu64 " leaves give root %s..., the older checkpoint says %s...: "
+                           "%s: the first %" PRIu64
+                           " leaves give root %s..., the older checkpoint says %s...: "
                            "the log was rewritten since, or the file is not this log's",
                            path, old->size, a, b);
                     goto done;
@@ -225,8 +227,10 @@ int audit_check_leaves(const char *path, const tlog_checkpoint_t *cp, const tlog
         goto done;
     }
     if (!old_done) {
-        rk_why(why, why_len, "the older checkpoint covers %" PRIu64 " entries, more than the newer one (%" PRIu64
-               "): the log was shortened", old->size, cp->size);
+        rk_why(why, why_len,
+               "the older checkpoint covers %" PRIu64 " entries, more than the newer one (%" PRIu64
+               "): the log was shortened",
+               old->size, cp->size);
         goto done;
     }
     st_root(&t, root);
@@ -234,7 +238,8 @@ int audit_check_leaves(const char *path, const tlog_checkpoint_t *cp, const tlog
         hex_short(root, a);
         hex_short(cp->root, b);
         rk_why(why, why_len,
-               "%s: the first %" PRIu64 " leaves give root %s..., the checkpoint says %s...: a leaf was changed, "
+               "%s: the first %" PRIu64
+               " leaves give root %s..., the checkpoint says %s...: a leaf was changed, "
                "dropped or added, or the file is not this log's",
                path, cp->size, a, b);
         goto done;
@@ -251,8 +256,7 @@ done:
 static bool unhex(const char *s, uint8_t *out, size_t n)
 {
     size_t got = 0;
-    return strlen(s) == 2 * n &&
-           sodium_hex2bin(out, n, s, 2 * n, NULL, &got, NULL) == 0 && got == n;
+    return strlen(s) == 2 * n && sodium_hex2bin(out, n, s, 2 * n, NULL, &got, NULL) == 0 && got == n;
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -300,7 +304,8 @@ int audit_check_receipt(const char *path, const audit_vkey_t *vk, tlog_checkpoin
             *val++ = '\0';
         if (line_no == 1) {
             if (strcmp(p, "renkei-receipt") != 0 || val == NULL || strcmp(val, "1") != 0) {
-                rk_why(why, why_len, "%s is not a receipt: it does not begin with \"renkei-receipt 1\"", path);
+                rk_why(why, why_len, "%s is not a receipt: it does not begin with \"renkei-receipt 1\"",
+                       path);
                 goto done;
             }
         } else if (strcmp(p, "checkpoint") == 0 && val == NULL) {
@@ -337,13 +342,16 @@ int audit_check_receipt(const char *path, const audit_vkey_t *vk, tlog_checkpoin
         }
         p = nl + 1;
         continue;
-    bad_value:
+bad_value:
         rk_why(why, why_len, "%s: line %u: \"%s\" is not a valid %s", path, line_no, val, p);
         goto done;
     }
     if (!has_msg || !has_index || !has_size || note == NULL) {
         rk_why(why, why_len, "%s lacks its %s: the receipt is truncated", path,
-               !has_msg ? "msg_id" : !has_index ? "index" : !has_size ? "tree_size" : "checkpoint");
+               !has_msg     ? "msg_id"
+               : !has_index ? "index"
+               : !has_size  ? "tree_size"
+                            : "checkpoint");
         goto done;
     }
     snprintf(what, sizeof what, "the checkpoint in receipt %s", path);
@@ -351,18 +359,18 @@ int audit_check_receipt(const char *path, const audit_vkey_t *vk, tlog_checkpoin
         goto done;
     rc = RK_EXIT_PROOF;
     if (cp->size != tree_size) {
-        rk_why(why, why_len, "%s says tree_size %" PRIu64 " but its checkpoint covers %" PRIu64, path, tree_size,
-               cp->size);
+        rk_why(why, why_len, "%s says tree_size %" PRIu64 " but its checkpoint covers %" PRIu64, path,
+               tree_size, cp->size);
         goto done;
     }
     if (*index >= cp->size) {
-        rk_why(why, why_len, "%s: entry %" PRIu64 " is beyond its checkpoint's %" PRIu64 " entries", path, *index,
-               cp->size);
+        rk_why(why, why_len, "%s: entry %" PRIu64 " is beyond its checkpoint's %" PRIu64 " entries", path,
+               *index, cp->size);
         goto done;
     }
     if (!has_entry) {
-        rk_why(why, why_len, "%s holds no entry (the hub did not provide it): the inclusion cannot be checked",
-               path);
+        rk_why(why, why_len,
+               "%s holds no entry (the hub did not provide it): the inclusion cannot be checked", path);
         rc = RK_EXIT_UNVERIFIED;
         goto done;
     }
@@ -419,8 +427,8 @@ int audit_consistency_write(FILE *f, uint64_t old_size, uint64_t new_size, const
     return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }
 
-int audit_check_consistency(const char *path, const tlog_checkpoint_t *old, const tlog_checkpoint_t *cp, char *why,
-                            size_t why_len)
+int audit_check_consistency(const char *path, const tlog_checkpoint_t *old, const tlog_checkpoint_t *cp,
+                            char *why, size_t why_len)
 {
     enum { CONSISTENCY_MAX = 16 * 1024 };
     char *text = NULL, *p;
@@ -437,17 +445,20 @@ int audit_check_consistency(const char *path, const tlog_checkpoint_t *old, cons
     for (p = text; *p != '\0';) {
         char *nl = strchr(p, '\n'), *val;
         if (nl == NULL) {
-            rk_why(why, why_len, "%s: line %u does not end in a newline: the file is truncated", path, line_no + 1);
+            rk_why(why, why_len, "%s: line %u does not end in a newline: the file is truncated", path,
+                   line_no + 1);
             goto done;
         }
         *nl = '\0';
         line_no++;
         if ((val = strchr(p, ' ')) != NULL)
             *val++ = '\0';
-        if (val == NULL || (line_no == 1 && (strcmp(p, "renkei-consistency") != 0 || strcmp(val, "1") != 0))) {
-            rk_why(why, why_len, line_no == 1 ? "%s is not a consistency proof: it does not begin with "
-                                                "\"renkei-consistency 1\""
-                                              : "%s: line %u has no value",
+        if (val == NULL ||
+            (line_no == 1 && (strcmp(p, "renkei-consistency") != 0 || strcmp(val, "1") != 0))) {
+            rk_why(why, why_len,
+                   line_no == 1 ? "%s is not a consistency proof: it does not begin with "
+                                  "\"renkei-consistency 1\""
+                                : "%s: line %u has no value",
                    path, line_no);
             goto done;
         }
@@ -469,12 +480,13 @@ int audit_check_consistency(const char *path, const tlog_checkpoint_t *old, cons
         }
         p = nl + 1;
         continue;
-    bad_value:
+bad_value:
         rk_why(why, why_len, "%s: line %u: \"%s\" is not a valid %s", path, line_no, val, p);
         goto done;
     }
     if (!has_old || !has_new) {
-        rk_why(why, why_len, "%s lacks its %s: the file is truncated", path, !has_old ? "old_size" : "new_size");
+        rk_why(why, why_len, "%s lacks its %s: the file is truncated", path,
+               !has_old ? "old_size" : "new_size");
         goto done;
     }
     if (old_size != old->size || new_size != cp->size) {
@@ -485,8 +497,10 @@ int audit_check_consistency(const char *path, const tlog_checkpoint_t *old, cons
         goto done;
     }
     if (old->size > cp->size) {
-        rk_why(why, why_len, "the older checkpoint covers %" PRIu64 " entries, more than the newer one (%" PRIu64
-               "): the log was shortened", old->size, cp->size);
+        rk_why(why, why_len,
+               "the older checkpoint covers %" PRIu64 " entries, more than the newer one (%" PRIu64
+               "): the log was shortened",
+               old->size, cp->size);
         goto done;
     }
     if (tlog_verify_consistency(old->size, cp->size, old->root, cp->root, &proof[0][0], n) != TLOG_OK) {

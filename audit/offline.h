@@ -59,8 +59,8 @@ int audit_consistency_write(FILE *f, uint64_t old_size, uint64_t new_size, const
 
 /* Checks consistency file `path` proves that the tree of checkpoint cp
  * extends the tree of checkpoint old (both already opened). */
-int audit_check_consistency(const char *path, const tlog_checkpoint_t *old, const tlog_checkpoint_t *cp, char *why,
-                            size_t why_len);
+int audit_check_consistency(const char *path, const tlog_checkpoint_t *old, const tlog_checkpoint_t *cp,
+                            char *why, size_t why_len);
 
 /* Writes one entry's bytes as a leaves-file line.  0, or -1 if f failed. */
 int audit_leaf_write(FILE *f, const uint8_t *entry, size_t len);

@@ -52,8 +52,8 @@ static int setup(void **state)
     if (it_person_file(fx->env, IT_PERSON, person, sizeof person) != 0)
         return -1;
     for (int i = 0; i < 3; i++) {
-        if (it_agent(fx->env, "city.x", "{\"request\":\"stop\",\"date\":\"2025-03-31\"}", &r, "send", "--to", "power",
-                     "--type", "utility.supply.stop", "--person-file", person, NULL) != 0)
+        if (it_agent(fx->env, "city.x", "{\"request\":\"stop\",\"date\":\"2025-03-31\"}", &r, "send", "--to",
+                     "power", "--type", "utility.supply.stop", "--person-file", person, NULL) != 0)
             return -1;
         if (i == 0 && (m = strstr(r.err, " msg ")) != NULL)
             snprintf(fx->msg_id, sizeof fx->msg_id, "%.32s", m + 5);
@@ -221,11 +221,12 @@ static void test_leaves_against_checkpoint(void **state)
         char cmd[4 * PATH_MAX];
         const char *src = getenv("RENKEI_SOURCE_DIR");
         assert_non_null(src);
-        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/audit_offline_check.py' '%s' '%s' '%s'", src, vkey,
-                 cp, leaves);
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/audit_offline_check.py' '%s' '%s' '%s'", src,
+                 vkey, cp, leaves);
         assert_int_equal(system(cmd), 0);
-        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/audit_offline_check.py' '%s' '%s' '%s' >/dev/null", src,
-                 vkey, cp, bad);
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 '%s/tests/audit_offline_check.py' '%s' '%s' '%s' >/dev/null", src, vkey,
+                 cp, bad);
         assert_int_not_equal(system(cmd), 0);
     }
 }
@@ -236,7 +237,8 @@ static void test_leaves_against_checkpoint(void **state)
 static void test_consistency_offline(void **state)
 {
     fixture_t *fx = *state;
-    char vkey[TLOG_VKEY_MAX], cp[PATH_MAX], leaves[PATH_MAX], old[PATH_MAX], proof[PATH_MAX], person[PATH_MAX];
+    char vkey[TLOG_VKEY_MAX], cp[PATH_MAX], leaves[PATH_MAX], old[PATH_MAX], proof[PATH_MAX],
+        person[PATH_MAX];
     char *text, *hash;
     size_t len;
     it_run_t r;
@@ -246,7 +248,8 @@ static void test_consistency_offline(void **state)
     assert_int_equal(rename(cp, old), 0);
     assert_int_equal(it_person_file(fx->env, IT_PERSON, person, sizeof person), 0);
     assert_int_equal(it_agent(fx->env, "city.x", "{\"request\":\"stop\",\"date\":\"2025-03-31\"}", &r, "send",
-                              "--to", "power", "--type", "utility.supply.stop", "--person-file", person, NULL),
+                              "--to", "power", "--type", "utility.supply.stop", "--person-file", person,
+                              NULL),
                      0);
     it_run_clear(&r);
     fetch_all(fx, vkey, cp, leaves);
@@ -263,8 +266,8 @@ static void test_consistency_offline(void **state)
                      0);
     assert_non_null(strstr(r.out, "consistency: verified"));
     it_run_clear(&r);
-    assert_int_equal(audit(fx, &r, "check", "--vkey", vkey, "--old-checkpoint", old, "--checkpoint", cp, "--leaves",
-                           leaves, NULL),
+    assert_int_equal(audit(fx, &r, "check", "--vkey", vkey, "--old-checkpoint", old, "--checkpoint", cp,
+                           "--leaves", leaves, NULL),
                      0);
     it_run_clear(&r);
 
@@ -280,8 +283,8 @@ static void test_consistency_offline(void **state)
     assert_non_null(strstr(r.err, "does not prove that the log"));
     it_run_clear(&r);
     /* the checkpoints the wrong way round */
-    assert_int_equal(audit(fx, &r, "check", "--vkey", vkey, "--old-checkpoint", cp, "--checkpoint", old, "--leaves",
-                           leaves, NULL),
+    assert_int_equal(audit(fx, &r, "check", "--vkey", vkey, "--old-checkpoint", cp, "--checkpoint", old,
+                           "--leaves", leaves, NULL),
                      7);
     assert_non_null(strstr(r.err, "shortened"));
     it_run_clear(&r);
@@ -302,8 +305,9 @@ static void test_origin_is_pinned(void **state)
     assert_int_not_equal(it_hub_start(fx->env, other), 0);
     log = it_hub_log(fx->env);
     assert_non_null(log);
-    assert_non_null(strstr(log, "--log-origin renkei.example.go.jp/hub: the routing log of this data directory is "
-                                "named renkei-hub/"));
+    assert_non_null(strstr(log,
+                           "--log-origin renkei.example.go.jp/hub: the routing log of this data directory is "
+                           "named renkei-hub/"));
     free(log);
     /* keygen prints the same line for a new key of its own */
     {
@@ -353,7 +357,8 @@ static void test_old_store_keeps_its_name(void **state)
     assert_int_equal(tlog_checkpoint_origin(note, v.mv_size, name), TLOG_OK);
     assert_int_equal(tlog_checkpoint_open(note, v.mv_size, name, name, hub->pub.sign_pk, &c, why, sizeof why),
                      TLOG_OK);
-    assert_int_equal(tlog_checkpoint_sign("renkei-hub", &c, "renkei-hub", hub->sign_sk, note, sizeof note, &len),
+    assert_int_equal(tlog_checkpoint_sign("renkei-hub", &c, "renkei-hub", hub->sign_sk, note, sizeof note,
+                                          &len),
                      TLOG_OK);
     rk_identity_destroy(&hub);
     v.mv_data = note;
@@ -366,8 +371,8 @@ static void test_old_store_keeps_its_name(void **state)
     assert_int_equal(it_hub_start(fx->env, NULL), 0);
     assert_true(it_hub_log_wait(fx->env, "routing log renkei-hub (", 5000));
     {
-        const char *vargv[] = {"vkey", "--hub-key", it_path(fx->env, "keys/hub.pub"), "--log-origin", "renkei-hub",
-                               NULL};
+        const char *vargv[] = {"vkey",         "--hub-key",  it_path(fx->env, "keys/hub.pub"),
+                               "--log-origin", "renkei-hub", NULL};
         char vkey[TLOG_VKEY_MAX], cp[PATH_MAX];
         assert_int_equal(it_run(fx->env, "renkei-audit", vargv, NULL, 20, &r), 0);
         snprintf(vkey, sizeof vkey, "%.*s", (int)strcspn(r.out, "\n"), r.out);
