@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -64,7 +65,7 @@ int audit_vkey_read(const char *arg, audit_vkey_t *vk, char *why, size_t why_len
         snprintf(vk->text, sizeof vk->text, "%s", arg);
         return RK_EXIT_OK;
     }
-    if (strchr(arg, '+') != NULL) {
+    if (strchr(arg, '+') != NULL && access(arg, R_OK) != 0) {
         rk_why(why, why_len,
                "--vkey '%s' is not a verifier key (NAME+KEYID+KEY, as renkei-audit vkey prints): %s", arg,
                inner);
