@@ -991,13 +991,13 @@ rk_agent_err rk_agent_open(const rk_agent_config *given, rk_agent_t **out, char 
     a->hub_pub_path = dup_or_null(cfg->hub_pub, &oom);
     a->key_path = dup_or_null(cfg->key, &oom);
     a->prev_key_path = dup_or_null(cfg->previous_key, &oom);
-    a->log_origin = dup_or_null(cfg->log_origin ? cfg->log_origin : RK_LOG_ORIGIN_DEFAULT, &oom);
+    a->log_origin = cfg->log_origin != NULL ? dup_or_null(cfg->log_origin, &oom) : NULL;
     if (oom) {
         rk_why(why, why_len, "out of memory opening the agent");
         err = RK_AGENT_ENOMEM;
         goto fail;
     }
-    if (!valid_origin(a->log_origin)) {
+    if (a->log_origin != NULL && !valid_origin(a->log_origin)) {
         rk_why(why, why_len,
                "the routing log's origin \"%s\" is not a valid name: 1 to %d printable "
                "characters, no spaces or '+' (the hub's --log-origin)",
@@ -2664,7 +2664,7 @@ static rk_agent_err receipt_checkpoint(rk_agent_t *a, uint64_t min_size, rk_rece
     rk_client_frame_t f;
     rk_hub_frame_t answer;
     tlog_checkpoint_t cp;
-    char detail[256] = "";
+    char detail[256] = "", origin[TLOG_NAME_MAX + 1];
     rk_agent_err err;
     tlog_err terr;
 
@@ -2684,19 +2684,25 @@ static rk_agent_err receipt_checkpoint(rk_agent_t *a, uint64_t min_size, rk_rece
     r->checkpoint = answer.u.checkpoint.note;
     answer.u.checkpoint.note = NULL;
     rk_hub_frame_clear(&answer);
-    terr = tlog_checkpoint_open(r->checkpoint, strlen(r->checkpoint), a->log_origin, a->log_origin, a->hub.sign_pk,
-                                &cp, detail, sizeof detail);
+    /* the log's name: the configured one, else the one the checkpoint
+     * names; either way the pinned hub key must have signed it as such */
+    if (a->log_origin != NULL)
+        snprintf(origin, sizeof origin, "%s", a->log_origin);
+    else if (tlog_checkpoint_origin(r->checkpoint, strlen(r->checkpoint), origin) != TLOG_OK)
+        snprintf(origin, sizeof origin, "(none)");
+    terr = tlog_checkpoint_open(r->checkpoint, strlen(r->checkpoint), origin, origin, a->hub.sign_pk, &cp, detail,
+                                sizeof detail);
     if (terr == TLOG_ESIG && a->has_prev) /* signed before the hub's key changed hands */
     {
         char ignored[256];
-        tlog_err prev = tlog_checkpoint_open(r->checkpoint, strlen(r->checkpoint), a->log_origin,
-                                             a->log_origin, a->hub_prev, &cp, ignored, sizeof ignored);
+        tlog_err prev = tlog_checkpoint_open(r->checkpoint, strlen(r->checkpoint), origin, origin, a->hub_prev,
+                                             &cp, ignored, sizeof ignored);
         if (prev == TLOG_OK)
             terr = TLOG_OK;
     }
     if (terr != TLOG_OK) {
         rk_why(why, why_len, "the hub's checkpoint does not verify as log \"%s\" signed by the key in %s: %s",
-               a->log_origin, a->hub_pub_path, detail[0] ? detail : tlog_strerror(terr));
+               origin, a->hub_pub_path, detail[0] ? detail : tlog_strerror(terr));
         return terr == TLOG_ECRYPTO ? RK_AGENT_ENOMEM : RK_AGENT_EPROOF;
     }
     r->tree_size = cp.size;

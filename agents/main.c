@@ -1796,7 +1796,7 @@ static const rk_cli_opt_t cli_options[N_OPTS] = {
     [OPT_TIMEOUT] = {"timeout", 't', "SECS", "how long to wait for the hub or a reply (default 10)", NULL, -1,
                      0},
     [OPT_LOG_ORIGIN] = {"log-origin", 0, "NAME",
-                        "the hub's routing-log name (its --log-origin; default renkei-hub)",
+                        "the hub's routing-log name (its --log-origin; default: the name\nits checkpoints carry)",
                         "RENKEI_LOG_ORIGIN", -1, 0},
     [OPT_MAP_SIZE] =
         {"map-size", 0, "BYTES",

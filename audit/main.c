@@ -6,9 +6,14 @@
  *   query       entries as a table, filtered
  *   export      entries as JSON Lines or CSV, filtered
  *   checkpoint  the newest signed checkpoint, as the hub signed it
+ *   prove       the consistency proof between two saved checkpoints
+ *   vkey        the log's verifier key, from hub.pub (no connection)
+ *   check       checkpoints, leaves, proofs and receipts, without the hub
  *
- * Exit codes: 0 ok (verify: consistent), 1 not consistent or error, 2 usage.
+ * Exit codes: 0 ok (verify: consistent), 1 not consistent or error, 2 usage;
+ * check: 6 a receipt without its entry, 7 a file does not prove it.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +26,7 @@
 #include "cli.h"
 #include "client.h"
 #include "filter.h"
+#include "offline.h"
 #include "output.h"
 #include "state.h"
 #include "verify.h"
@@ -29,7 +35,6 @@
 #define PROG "renkei-audit"
 #define EXIT_ERR RK_EXIT_ERROR
 #define DEFAULT_HUB "tcp://127.0.0.1:7750"
-#define DEFAULT_ORIGIN "renkei-hub"
 #define DEFAULT_STATE "renkei-audit.state"
 
 typedef struct options {
@@ -68,6 +73,12 @@ enum {
     OPT_SINCE,
     OPT_UNTIL,
     OPT_FORMAT,
+    OPT_VKEY,
+    OPT_CHECKPOINT,
+    OPT_OLD_CHECKPOINT,
+    OPT_LEAVES,
+    OPT_RECEIPT,
+    OPT_CONSISTENCY,
     OPT_ORIGIN, /* deprecated: --log-origin */
     N_OPTS
 };
@@ -77,8 +88,8 @@ static const rk_cli_opt_t options[N_OPTS] = {
     [OPT_HUB_KEY] = {"hub-key", 'K', "FILE", "the hub's public key, hub.pub", "RENKEI_HUB_KEY", -1, 0},
     [OPT_KEY] = {"key", 'k', "FILE", "this auditor's secret key, ORG.key", "RENKEI_KEY", -1, 0},
     [OPT_LOG_ORIGIN] = {"log-origin", 0, "NAME",
-                        "the log's name in its checkpoints: the hub's --log-origin\n(default " DEFAULT_ORIGIN
-                        ")",
+                        "the log's name in its checkpoints: the hub's --log-origin\n(default: the name the "
+                        "state file remembers, else the checkpoint's;\nvkey: renkei-hub/ and the key's fingerprint)",
                         "RENKEI_LOG_ORIGIN", -1, 0},
     [OPT_TIMEOUT] = {"timeout", 't', "SECS", "how long to wait for each answer from the hub (default 10)",
                      NULL, -1, 0},
@@ -100,7 +111,25 @@ static const rk_cli_opt_t options[N_OPTS] = {
                      NULL, -1, 0},
     [OPT_SINCE] = {"since", 0, "TIME", "entries at or after TIME", NULL, -1, 0},
     [OPT_UNTIL] = {"until", 0, "TIME", "entries at or before TIME", NULL, -1, 0},
-    [OPT_FORMAT] = {"format", 0, "FMT", "jsonl (default) or csv", NULL, -1, 0},
+    [OPT_FORMAT] = {"format", 0, "FMT",
+                    "jsonl (default), csv, or leaves (every entry's raw bytes, base64,\none a line; "
+                    "takes no filter)",
+                    NULL, -1, 0},
+    [OPT_VKEY] = {"vkey", 0, "VKEY",
+                  "the pinned verifier key of the log (as renkei-audit vkey prints it),\nor a file holding it",
+                  "RENKEI_VKEY", -1, 0},
+    [OPT_CHECKPOINT] = {"checkpoint", 0, "FILE", "a signed checkpoint (as renkei-audit checkpoint prints it)", NULL,
+                        -1, 0},
+    [OPT_OLD_CHECKPOINT] = {"old-checkpoint", 0, "FILE",
+                            "an older signed checkpoint the --checkpoint one must extend\n(check: with --leaves or "
+                            "--consistency)",
+                            NULL, -1, 0},
+    [OPT_LEAVES] = {"leaves", 0, "FILE", "the log's raw leaves (renkei-audit export --format leaves)", NULL, -1,
+                    0},
+    [OPT_RECEIPT] = {"receipt", 0, "FILE", "a receipt (renkei-agent receipt --out FILE)", NULL, -1, 0},
+    [OPT_CONSISTENCY] = {"consistency", 0, "FILE",
+                         "a consistency proof from --old-checkpoint to --checkpoint\n(renkei-audit prove)", NULL,
+                         -1, 0},
     [OPT_ORIGIN] = {"origin", 0, "NAME", "deprecated spelling of --log-origin", NULL, OPT_LOG_ORIGIN,
                     RK_CLI_HIDDEN},
 };
@@ -109,6 +138,9 @@ static const int globals[] = {OPT_HUB, OPT_HUB_KEY, OPT_KEY, OPT_LOG_ORIGIN, OPT
 static const int verify_opts[] = {OPT_STATE, OPT_PROGRESS, -1};
 static const int query_opts[] = {OPT_ORG, OPT_TYPE, OPT_OUTCOME, OPT_SINCE, OPT_UNTIL, -1};
 static const int export_opts[] = {OPT_FORMAT, OPT_ORG, OPT_TYPE, OPT_OUTCOME, OPT_SINCE, OPT_UNTIL, -1};
+static const int check_opts[] = {OPT_VKEY,    OPT_CHECKPOINT,  OPT_OLD_CHECKPOINT, OPT_LEAVES,
+                                 OPT_RECEIPT, OPT_CONSISTENCY, -1};
+static const int prove_opts[] = {OPT_OLD_CHECKPOINT, OPT_CHECKPOINT, -1};
 
 static const char filter_help[] =
     "The filters of query and export (all given must hold) take TIME as ISO-8601\n"
@@ -125,7 +157,7 @@ static int parse(const rk_cli_args_t *a, options_t *o)
     o->hub = a->value[OPT_HUB] ? a->value[OPT_HUB] : DEFAULT_HUB;
     o->hub_key = a->value[OPT_HUB_KEY];
     o->key = a->value[OPT_KEY];
-    o->origin = a->value[OPT_LOG_ORIGIN] ? a->value[OPT_LOG_ORIGIN] : DEFAULT_ORIGIN;
+    o->origin = a->value[OPT_LOG_ORIGIN];
     o->state = a->value[OPT_STATE] ? a->value[OPT_STATE] : DEFAULT_STATE;
     o->progress = a->count[OPT_PROGRESS] > 0;
     o->format = a->value[OPT_FORMAT];
@@ -173,8 +205,13 @@ static int parse(const rk_cli_args_t *a, options_t *o)
             o->filter.since_ms = ms;
         }
     }
-    if (o->format != NULL && strcmp(o->format, "jsonl") != 0 && strcmp(o->format, "csv") != 0)
-        return rk_cli_usage_error(a, "--format wants jsonl or csv, not '%s'", o->format);
+    if (o->format != NULL && strcmp(o->format, "jsonl") != 0 && strcmp(o->format, "csv") != 0 &&
+        strcmp(o->format, "leaves") != 0)
+        return rk_cli_usage_error(a, "--format wants jsonl, csv or leaves, not '%s'", o->format);
+    if (o->format != NULL && strcmp(o->format, "leaves") == 0 &&
+        (o->filter.org || o->filter.type || o->filter.outcome || o->filter.has_since || o->filter.has_until))
+        return rk_cli_usage_error(a, "--format leaves writes the whole log (a tree is only rebuilt from all its "
+                                     "leaves): give no filter");
     if (o->filter.has_since && o->filter.has_until && o->filter.since_ms > o->filter.until_ms)
         return rk_cli_usage_error(a, "--since is after --until: no entry can match");
     if (o->hub_key == NULL)
@@ -218,7 +255,7 @@ static int cmd_checkpoint(audit_client_t *c)
 }
 
 /* query and export: every entry the log holds now, filtered, to out. */
-static int cmd_list(audit_client_t *c, const options_t *o, audit_format fmt)
+static int cmd_list(audit_client_t *c, const options_t *o, audit_format fmt, bool leaves)
 {
     audit_out_t *out = audit_out_new(fmt, stdout);
     uint64_t start = 0, end = UINT64_MAX, bad = 0;
@@ -258,6 +295,20 @@ static int cmd_list(audit_client_t *c, const options_t *o, audit_format fmt)
         for (size_t k = 0; k < resp.u.log.n && start < end; k++, start++) {
             rk_log_entry_t e;
             char reason[256] = "";
+            if (leaves) {
+                if (resp.u.log.index[k] != start) {
+                    rk_hub_frame_clear(&resp);
+                    err_msg("the hub sent entry %llu where entry %llu was due", (unsigned long long)resp.u.log.index[k],
+                            (unsigned long long)start);
+                    goto done;
+                }
+                if (audit_leaf_write(stdout, resp.u.log.entry[k], resp.u.log.entry_len[k]) != 0) {
+                    rk_hub_frame_clear(&resp);
+                    err_msg("cannot write the output");
+                    goto done;
+                }
+                continue;
+            }
             if (rk_log_entry_decode(resp.u.log.entry[k], resp.u.log.entry_len[k], &e, reason, sizeof reason) !=
                 RK_WIRE_OK) {
                 if (bad++ == 0)
@@ -275,7 +326,7 @@ static int cmd_list(audit_client_t *c, const options_t *o, audit_format fmt)
             end = start; /* the log is shorter than it said: stop */
         rk_hub_frame_clear(&resp);
     }
-    if (audit_out_finish(out) != 0) {
+    if ((!leaves && audit_out_finish(out) != 0) || fflush(stdout) != 0) {
         err_msg("cannot write the output");
         goto done;
     }
@@ -319,6 +370,200 @@ static audit_client_err connect_followed(const options_t *o, int timeout_ms, aud
     return err;
 }
 
+/* Reads and opens a checkpoint file under the hub key the client holds,
+ * origin --log-origin or the note's own; 0 or an exit status. */
+static int open_file_checkpoint(audit_client_t *c, const options_t *o, const char *path, tlog_checkpoint_t *cp)
+{
+    audit_vkey_t vk;
+    char why[1024] = "", *text = NULL;
+    FILE *f = fopen(path, "rb");
+    size_t len;
+    int rc;
+
+    memset(&vk, 0, sizeof vk);
+    if (f == NULL) {
+        err_msg("cannot read the checkpoint %s: %s", path, strerror(errno));
+        return EXIT_ERR;
+    }
+    text = calloc(1, TLOG_NOTE_MAX + 1);
+    len = text != NULL ? fread(text, 1, TLOG_NOTE_MAX, f) : 0;
+    fclose(f);
+    if (text == NULL) {
+        err_msg("out of memory");
+        return EXIT_ERR;
+    }
+    if (o->origin != NULL)
+        snprintf(vk.name, sizeof vk.name, "%s", o->origin);
+    else if (tlog_checkpoint_origin(text, len, vk.name) != TLOG_OK)
+        snprintf(vk.name, sizeof vk.name, "(none)");
+    free(text);
+    memcpy(vk.pk, audit_client_hub(c)->sign_pk, sizeof vk.pk);
+    if (tlog_vkey_format(vk.name, vk.pk, vk.text, sizeof vk.text) != TLOG_OK)
+        snprintf(vk.text, sizeof vk.text, "%s (hub.pub)", vk.name);
+    if ((rc = audit_check_checkpoint(path, &vk, cp, why, sizeof why)) != 0)
+        err_msg("%s", why);
+    return rc;
+}
+
+/* prove: the consistency proof between two saved checkpoints, from the hub. */
+static int cmd_prove(audit_client_t *c, const options_t *o, const rk_cli_args_t *a)
+{
+    const char *old_path = a->value[OPT_OLD_CHECKPOINT], *new_path = a->value[OPT_CHECKPOINT];
+    tlog_checkpoint_t old, cp;
+    rk_client_frame_t req;
+    rk_hub_frame_t resp;
+    char why[512] = "";
+    int rc;
+
+    if (old_path == NULL || new_path == NULL)
+        return rk_cli_usage_error(a, "prove needs both checkpoints: --old-checkpoint FILE --checkpoint FILE");
+    if ((rc = open_file_checkpoint(c, o, old_path, &old)) != 0 || (rc = open_file_checkpoint(c, o, new_path, &cp)) != 0)
+        return rc;
+    if (old.size > cp.size) {
+        err_msg("%s covers %llu entries, more than %s (%llu): give the older one as --old-checkpoint", old_path,
+                (unsigned long long)old.size, new_path, (unsigned long long)cp.size);
+        return RK_EXIT_USAGE;
+    }
+    if (old.size == 0 || old.size == cp.size)
+        return audit_consistency_write(stdout, old.size, cp.size, NULL, 0) == 0 ? 0 : EXIT_ERR;
+    memset(&req, 0, sizeof req);
+    req.kind = RK_CF_PROOF;
+    req.u.proof.old_size = old.size;
+    req.u.proof.tree_size = cp.size;
+    if (audit_client_request(c, &req, &resp, why, sizeof why) != AUDIT_CLIENT_OK) {
+        err_msg("%s", why);
+        return EXIT_ERR;
+    }
+    if (resp.kind != RK_HF_PROOF || resp.u.proof.status != RK_ST_ACCEPTED) {
+        err_msg("the hub gave no consistency proof from %llu to %llu entries: %s: %s", (unsigned long long)old.size,
+                (unsigned long long)cp.size,
+                resp.kind == RK_HF_PROOF ? rk_status_name(resp.u.proof.status) : "unexpected answer",
+                resp.kind == RK_HF_PROOF ? resp.u.proof.detail : "");
+        rk_hub_frame_clear(&resp);
+        return EXIT_ERR;
+    }
+    rc = audit_consistency_write(stdout, old.size, cp.size, &resp.u.proof.hash[0][0], resp.u.proof.n) == 0 ? 0
+                                                                                                            : EXIT_ERR;
+    rk_hub_frame_clear(&resp);
+    return rc;
+}
+
+/* vkey: the hub's verifier key, from hub.pub and the log origin. */
+static int run_vkey(const rk_cli_args_t *a, void *ctx)
+{
+    const char *origin = a->value[OPT_LOG_ORIGIN];
+    rk_pubkey_t pub;
+    char why[512] = "", vkey[TLOG_VKEY_MAX], derived[RK_LOG_ORIGIN_LEN];
+
+    (void)ctx;
+    if (a->npos > 0)
+        return rk_cli_usage_error(a, "unexpected argument '%s'", a->pos[0]);
+    if (a->value[OPT_HUB_KEY] == NULL)
+        return rk_cli_usage_error(a, "vkey needs the hub's public key: give --hub-key hub.pub or set RENKEI_HUB_KEY");
+    if (rk_pubkey_load(a->value[OPT_HUB_KEY], &pub, why, sizeof why) != RK_KEYS_OK) {
+        err_msg("%s", why);
+        return EXIT_ERR;
+    }
+    if (origin == NULL) {
+        rk_log_origin_default(pub.sign_pk, derived);
+        origin = derived;
+        fprintf(stderr,
+                PROG ": the log of a hub first started with this key and no --log-origin is named %s; a hub "
+                "whose log has another name says so as it starts: give it as --log-origin\n",
+                origin);
+    }
+    if (tlog_vkey_format(origin, pub.sign_pk, vkey, sizeof vkey) != TLOG_OK)
+        return rk_cli_usage_error(a,
+                                  "--log-origin '%s' is not a log name: 1 to %d printable ASCII characters, no "
+                                  "spaces or '+'",
+                                  origin, TLOG_NAME_MAX);
+    puts(vkey);
+    return fflush(stdout) == 0 ? 0 : EXIT_ERR;
+}
+
+/* check: checkpoint, leaves, receipt, without the hub. */
+static int run_check(const rk_cli_args_t *a, void *ctx)
+{
+    const char *cp_path = a->value[OPT_CHECKPOINT], *old_path = a->value[OPT_OLD_CHECKPOINT],
+               *leaves = a->value[OPT_LEAVES], *receipt = a->value[OPT_RECEIPT],
+               *consistency = a->value[OPT_CONSISTENCY];
+    audit_vkey_t vk;
+    tlog_checkpoint_t cp, old;
+    char why[1024] = "", root[17];
+    int rc;
+
+    (void)ctx;
+    if (a->npos > 0)
+        return rk_cli_usage_error(a, "unexpected argument '%s'", a->pos[0]);
+    if (a->value[OPT_VKEY] == NULL)
+        return rk_cli_usage_error(a, "check needs the log's pinned verifier key: give --vkey VKEY (renkei-audit "
+                                     "vkey prints it) or set RENKEI_VKEY");
+    if (cp_path == NULL && receipt == NULL)
+        return rk_cli_usage_error(a, "check needs something to check: --checkpoint FILE (with --leaves FILE, "
+                                     "--old-checkpoint FILE) or --receipt FILE");
+    if ((leaves != NULL || old_path != NULL) && cp_path == NULL)
+        return rk_cli_usage_error(a, "--%s is checked against a checkpoint: give --checkpoint FILE too",
+                                  leaves != NULL ? "leaves" : "old-checkpoint");
+    if (old_path != NULL && leaves == NULL && consistency == NULL)
+        return rk_cli_usage_error(a, "--old-checkpoint is checked through the leaves or a consistency proof: give "
+                                     "--leaves FILE or --consistency FILE too");
+    if (consistency != NULL && old_path == NULL)
+        return rk_cli_usage_error(a, "--consistency proves a checkpoint extends an older one: give "
+                                     "--old-checkpoint FILE and --checkpoint FILE");
+    if ((rc = audit_vkey_read(a->value[OPT_VKEY], &vk, why, sizeof why)) != 0) {
+        if (rc == RK_EXIT_USAGE)
+            return rk_cli_usage_error(a, "%s", why);
+        err_msg("%s", why);
+        return rc;
+    }
+    if (receipt != NULL) {
+        uint64_t index;
+        if ((rc = audit_check_receipt(receipt, &vk, &cp, &index, why, sizeof why)) != 0) {
+            err_msg("%s", why);
+            return rc;
+        }
+        sodium_bin2hex(root, sizeof root, cp.root, 8);
+        printf("receipt: verified: entry %llu is in the log of %llu entries, root %s..., signed by %s\n",
+               (unsigned long long)index, (unsigned long long)cp.size, root, vk.name);
+    }
+    if (cp_path == NULL)
+        return fflush(stdout) == 0 ? 0 : EXIT_ERR;
+    if ((rc = audit_check_checkpoint(cp_path, &vk, &cp, why, sizeof why)) != 0) {
+        err_msg("%s", why);
+        return rc;
+    }
+    sodium_bin2hex(root, sizeof root, cp.root, 8);
+    printf("checkpoint: verified: %llu entries, root %s..., signed by %s\n", (unsigned long long)cp.size, root,
+           vk.name);
+    if (old_path != NULL) {
+        if ((rc = audit_check_checkpoint(old_path, &vk, &old, why, sizeof why)) != 0) {
+            err_msg("%s", why);
+            return rc;
+        }
+    }
+    if (consistency != NULL) {
+        if ((rc = audit_check_consistency(consistency, &old, &cp, why, sizeof why)) != 0) {
+            err_msg("%s", why);
+            return rc;
+        }
+        printf("consistency: verified: the log of %llu entries extends the one of %llu\n",
+               (unsigned long long)cp.size, (unsigned long long)old.size);
+    }
+    if (leaves != NULL) {
+        uint64_t n;
+        if ((rc = audit_check_leaves(leaves, &cp, old_path ? &old : NULL, &n, why, sizeof why)) != 0) {
+            err_msg("%s", why);
+            return rc;
+        }
+        printf("leaves: verified: the first %llu of the %llu leaves give the checkpoint's root\n",
+               (unsigned long long)cp.size, (unsigned long long)n);
+        if (old_path != NULL && consistency == NULL)
+            printf("old-checkpoint: verified: the log of %llu entries extends the one of %llu\n",
+                   (unsigned long long)cp.size, (unsigned long long)old.size);
+    }
+    return fflush(stdout) == 0 ? 0 : EXIT_ERR;
+}
+
 /* Connects and runs the command. */
 static int run(const rk_cli_args_t *a, void *ctx)
 {
@@ -348,11 +593,13 @@ static int run(const rk_cli_args_t *a, void *ctx)
         rc = rc == 0 ? 0 : EXIT_ERR;
     } else if (strcmp(o.cmd, "checkpoint") == 0) {
         rc = cmd_checkpoint(c);
+    } else if (strcmp(o.cmd, "prove") == 0) {
+        rc = cmd_prove(c, &o, a);
     } else if (strcmp(o.cmd, "query") == 0) {
-        rc = cmd_list(c, &o, AUDIT_FMT_TABLE);
+        rc = cmd_list(c, &o, AUDIT_FMT_TABLE, false);
     } else {
-        rc = cmd_list(c, &o,
-                      o.format != NULL && strcmp(o.format, "csv") == 0 ? AUDIT_FMT_CSV : AUDIT_FMT_JSONL);
+        rc = cmd_list(c, &o, o.format != NULL && strcmp(o.format, "csv") == 0 ? AUDIT_FMT_CSV : AUDIT_FMT_JSONL,
+                      o.format != NULL && strcmp(o.format, "leaves") == 0);
     }
     audit_client_destroy(&c);
     return rc;
@@ -376,12 +623,39 @@ static const rk_cli_cmd_t commands[] = {
      "here: run verify for that.  TIME is ISO-8601 (2025-04-01, 2025-04-01T09:00,\n"
      "2025-04-01T18:00:00+09:00; UTC unless a zone is given) or Unix seconds.\n",
      query_opts, run},
-    {"export", "[--format jsonl|csv] [FILTERS]", "the entries with every field, for a spreadsheet or a SIEM",
+    {"export", "[--format jsonl|csv|leaves] [FILTERS]", "the entries with every field, for a spreadsheet or a SIEM",
      "Writes one JSON object per line (default) or CSV with a header line, each entry\n"
      "with every field: index, time (UTC, milliseconds), time_ms, event, seq, from,\n"
      "to, type, msg_id and reply_to (32 hex digits), outcome, size, kind.  TIME is\n"
-     "ISO-8601 (2025-04-01T09:00, UTC unless a zone is given) or Unix seconds.\n",
+     "ISO-8601 (2025-04-01T09:00, UTC unless a zone is given) or Unix seconds.\n"
+     "--format leaves writes instead every entry of the log, from entry 0, as the exact\n"
+     "bytes its Merkle leaf hashes, in base64, one a line (proto/README.md, \"Routing\n"
+     "log\"), for check --leaves or another implementation.\n",
      export_opts, run},
+    {"vkey", "", "print the log's verifier key, the line an auditor pins",
+     "Prints the C2SP verifier key of the routing log, NAME+KEYID+KEY: the log origin\n"
+     "(--log-origin), the note key id and the hub's Ed25519 public key (--hub-key).\n"
+     "Needs no connection and no auditor key.  Pin this line, and give it to check.\n",
+     NULL, run_vkey},
+    {"prove", "--old-checkpoint FILE --checkpoint FILE",
+     "the consistency proof between two saved checkpoints, for check --consistency",
+     "Asks the hub for the RFC 9162 consistency proof from the older checkpoint's size\n"
+     "to the newer one's (both files as renkei-audit checkpoint printed them, checked\n"
+     "here against hub.pub) and prints it as a consistency file (proto/README.md).\n",
+     prove_opts, run},
+    {"check",
+     "--vkey VKEY [--checkpoint FILE [--leaves FILE] [--old-checkpoint FILE [--consistency FILE]]] "
+     "[--receipt FILE]",
+     "check checkpoints, exported leaves and receipts without the hub",
+     "Checks files against the pinned verifier key alone, with no connection:\n"
+     "--checkpoint: the signature and origin of a signed checkpoint; --leaves: that the\n"
+     "first SIZE leaves of an export --format leaves file give the checkpoint's root\n"
+     "(and, with --old-checkpoint, that the first OLD SIZE give the older one's);\n"
+     "--consistency: that --checkpoint extends --old-checkpoint, by a proof from prove;\n"
+     "--receipt: a receipt's checkpoint and the inclusion proof of its entry.\n"
+     "Exit status: 0 verified, 7 does not prove it (said on standard error), 6 a receipt\n"
+     "without its entry, 1 a file cannot be read, 2 usage.\n",
+     check_opts, run_check},
     {"checkpoint", "", "print the hub's newest signed checkpoint note as it is",
      "Prints the hub's newest signed checkpoint (C2SP tlog-checkpoint signed note) as the\n"
      "hub sent it, for other transparency-log tools or to keep as a receipt.  Not\n"

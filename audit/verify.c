@@ -45,6 +45,7 @@ typedef struct verify {
     FILE *out;
     char problems[MAX_PROBLEMS][PROBLEM_LEN];
     size_t n_problems;
+    char origin[TLOG_NAME_MAX + 1]; /* the log's name: given, remembered, or the checkpoint's */
     tlog_checkpoint_t cp;
     bool have_old;
     audit_state_t old;
@@ -267,6 +268,11 @@ static int fetch_checkpoint(verify_t *v, char *why, size_t why_len)
         rk_hub_frame_clear(&resp);
         return -1;
     }
+    /* the log's name: --log-origin, or the one the checkpoint names (the
+     * pinned key's signature over it is what counts) */
+    if (v->origin[0] == '\0' &&
+        tlog_checkpoint_origin(resp.u.checkpoint.note, strlen(resp.u.checkpoint.note), v->origin) != TLOG_OK)
+        snprintf(v->origin, sizeof v->origin, "(none)");
     /* the key it connected with, the key it trusts, the key the log led to */
     {
         const uint8_t *cand[3] = {hub->sign_pk, v->have_old && v->old.has_hub_key ? v->old.hub_key : NULL,
@@ -276,8 +282,8 @@ static int fetch_checkpoint(verify_t *v, char *why, size_t why_len)
             char ignored[512];
             if (cand[k] == NULL)
                 continue;
-            terr = tlog_checkpoint_open(resp.u.checkpoint.note, strlen(resp.u.checkpoint.note), v->o->origin,
-                                        v->o->origin, cand[k], &v->cp, k == 0 ? reason : ignored,
+            terr = tlog_checkpoint_open(resp.u.checkpoint.note, strlen(resp.u.checkpoint.note), v->origin,
+                                        v->origin, cand[k], &v->cp, k == 0 ? reason : ignored,
                                         k == 0 ? sizeof reason : sizeof ignored);
             if (terr == TLOG_OK)
                 memcpy(v->cp_key, cand[k], RK_KEY_LEN);
@@ -288,7 +294,7 @@ static int fetch_checkpoint(verify_t *v, char *why, size_t why_len)
         problem(v,
                 "the hub's newest checkpoint is not a valid checkpoint of log \"%s\" signed with the key in "
                 "hub.pub (or a key the routing log handed over to): %s",
-                v->o->origin, reason);
+                v->origin, reason);
         return 1;
     }
     return 0;
@@ -597,7 +603,9 @@ static int run(verify_t *v, char *why, size_t why_len)
 
     serr = audit_state_load(v->o->state_path, &v->old, sw, sizeof sw);
     if (serr == AUDIT_STATE_OK) {
-        if (strcmp(v->old.origin, v->o->origin) != 0) {
+        if (v->o->origin == NULL) {
+            snprintf(v->origin, sizeof v->origin, "%s", v->old.origin);
+        } else if (strcmp(v->old.origin, v->o->origin) != 0) {
             rk_why(why, why_len,
                    "the state file %s remembers log \"%s\", not \"%s\": give --state a file of its own for "
                    "each log",
@@ -677,7 +685,7 @@ static int report_ok(verify_t *v, char *why, size_t why_len)
     hexroot(v->cp.root, root);
     cptime(v->cp.time, t);
     memset(&st, 0, sizeof st);
-    snprintf(st.origin, sizeof st.origin, "%s", v->o->origin);
+    snprintf(st.origin, sizeof st.origin, "%s", v->origin);
     st.cp = v->cp;
     st.has_hub_key = true;
     memcpy(st.hub_key, v->trusted[0], RK_KEY_LEN);
@@ -715,6 +723,8 @@ int audit_verify(audit_client_t *c, const audit_verify_opts_t *o, FILE *out, cha
     }
     v->c = c;
     v->o = o;
+    if (o->origin != NULL)
+        snprintf(v->origin, sizeof v->origin, "%s", o->origin);
     v->out = out;
     v->tty = isatty(STDERR_FILENO) != 0;
     rc = run(v, why, why_len);

@@ -21,7 +21,8 @@
 #include "client.h"
 
 typedef struct audit_verify_opts {
-    const char *origin;     /* the log's origin and key name, e.g. "renkei-hub" */
+    const char *origin;     /* the log's origin and key name; NULL: the one the state file remembers, else
+                               the one the checkpoint names (signed by the pinned key) */
     const char *state_path; /* remembered checkpoint */
     bool progress;          /* report progress on stderr */
 } audit_verify_opts_t;

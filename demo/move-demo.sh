@@ -458,6 +458,19 @@ if [[ -x "$BIN/renkei-audit" ]]; then
         sed 's/^/      /' "$T/audit/verify.out" "$T/audit/verify.err"
         fail "renkei-audit verify did not find the log consistent"
     fi
+    info "and checks it again without trusting the hub: the verifier key it pins (renkei-audit vkey),"
+    info "the signed checkpoint and every entry's raw bytes, checked offline (renkei-audit check):"
+    AUD=("$BIN/renkei-audit" -H "$EP" -K "$T/keys/hub.pub" -k "$T/keys/audit.key")
+    if "${AUD[@]}" vkey >"$T/audit/hub.vkey" 2>/dev/null &&
+        timeout $((WAIT * 4)) "${AUD[@]}" checkpoint >"$T/audit/checkpoint.note" 2>"$T/audit/check.err" &&
+        timeout $((WAIT * 4)) "${AUD[@]}" export --format leaves >"$T/audit/log.leaves" 2>>"$T/audit/check.err" &&
+        "$BIN/renkei-audit" check --vkey "$T/audit/hub.vkey" --checkpoint "$T/audit/checkpoint.note" \
+            --leaves "$T/audit/log.leaves" >"$T/audit/check.out" 2>>"$T/audit/check.err"; then
+        sed 's/^/      /' "$T/audit/hub.vkey" "$T/audit/check.out"
+    else
+        sed 's/^/      /' "$T/audit/check.err"
+        fail "renkei-audit check did not verify the exported log against the pinned key"
+    fi
 else
     info "skipped: $BIN/renkei-audit is not built (the auditors' tool; build it to see this step)"
 fi

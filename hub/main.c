@@ -25,6 +25,7 @@
 #include "keys.h"
 #include "log.h"
 #include "logline.h"
+#include "note.h"
 #include "metrics.h"
 #include "options.h"
 #include "policy.h"
@@ -422,6 +423,62 @@ static bool check_files(const options_t *o, char *why, size_t why_len)
     return rc == 0;
 }
 
+/* The routing log's origin: the one recorded in the store (meta log-origin)
+ * by the first hub that ran on it; for a store from before that was
+ * recorded, the origin its newest checkpoint carries; for a new store,
+ * --log-origin or "renkei-hub/" and the hub key's fingerprint.  Records it
+ * when it was not.  A --log-origin other than the log's name is refused:
+ * the auditors' pinned verifier key names it. */
+static bool resolve_origin(store_t *store, const rk_identity_t *id, const char *given, char *origin,
+                           char *why, size_t why_len)
+{
+    store_txn_t *txn = NULL;
+    char *note = NULL;
+    const char *source = "recorded in the store";
+    store_err err;
+    bool recorded = false;
+
+    if ((err = store_begin(store, true, &txn)) != STORE_OK)
+        goto store_fail;
+    err = store_log_origin_get(txn, origin);
+    if (err == STORE_OK) {
+        recorded = true;
+    } else if (err == STORE_ENOTFOUND) {
+        err = store_log_checkpoint_get(txn, &note);
+        if (err == STORE_OK && tlog_checkpoint_origin(note, strlen(note), origin) == TLOG_OK) {
+            source = "named by its checkpoints";
+        } else if (err == STORE_OK || err == STORE_ENOTFOUND) {
+            if (given != NULL)
+                snprintf(origin, TLOG_NAME_MAX + 1, "%s", given);
+            else
+                rk_log_origin_default(id->pub.sign_pk, origin);
+        }
+        free(note);
+        if (err != STORE_OK && err != STORE_ENOTFOUND)
+            goto store_fail;
+    } else {
+        goto store_fail;
+    }
+    if (given != NULL && strcmp(given, origin) != 0) {
+        rk_why(why, why_len,
+               "--log-origin %s: the routing log of this data directory is named %s (%s); its auditors pin that "
+               "name: give --log-origin %s or none",
+               given, origin, source, origin);
+        store_abort(&txn);
+        return false;
+    }
+    if (!recorded && (err = store_log_origin_put(txn, origin)) != STORE_OK)
+        goto store_fail;
+    if ((err = store_commit(&txn)) != STORE_OK)
+        goto store_fail;
+    return true;
+store_fail:
+    if (txn != NULL)
+        store_abort(&txn);
+    rk_why(why, why_len, "cannot read or record the routing log's origin: %s", store_strerror(err));
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     options_t opt;
@@ -441,7 +498,7 @@ int main(int argc, char **argv)
     hub_config_t hcfg;
     rk_harden_t harden;
     daemon_t daemon;
-    char line[400];
+    char line[400], log_origin[TLOG_NAME_MAX + 1];
     int status = 1, lock = -1;
     uint64_t watchdog_usec;
 
@@ -498,6 +555,10 @@ int main(int argc, char **argv)
     if (store_open(opt.data, master, opt.map_size, &store, why, sizeof why) != STORE_OK)
         goto fail;
     rk_master_destroy(&master);
+    if (!resolve_origin(store, identity, opt.log_origin, log_origin, why, sizeof why))
+        goto fail;
+    hub_log(&log, HUB_LOG_NOTICE, "routing log %s (renkei-audit vkey --log-origin %s prints its verifier key)",
+            log_origin, log_origin);
 
     /* 4b. the hub's own key changing hands (hub/hubkey.h) */
     if (opt.previous_key != NULL) {
@@ -514,7 +575,7 @@ int main(int argc, char **argv)
     if (opt.next_key != NULL) {
         bool made = false;
         if (rk_pubkey_load(opt.next_key, &other_key, why, sizeof why) != RK_KEYS_OK ||
-            !hubkey_announce(store, identity, &other_key, opt.log_origin ? opt.log_origin : "renkei-hub",
+            !hubkey_announce(store, identity, &other_key, log_origin,
                              rk_wall_ms(), &hub_key, &hub_key_at, &made, why, sizeof why))
             goto fail;
         have_hub_key = true;
@@ -550,7 +611,7 @@ int main(int argc, char **argv)
     hcfg.verify_threads = opt.verify_threads;
     hcfg.ready_file = opt.ready_file;
     hcfg.queue_limit = opt.queue_limit;
-    hcfg.log_origin = opt.log_origin;
+    hcfg.log_origin = log_origin;
     hcfg.hub_key = have_hub_key ? &hub_key : NULL;
     hcfg.ttl = effective_ttl(&opt);
     hcfg.tick = tick;

@@ -41,8 +41,8 @@ const rk_cli_opt_t hub_option_table[HUB_OPT_COUNT] = {
     [HUB_OPT_READY_FILE] = {"ready-file", 'r', "FILE", "write the bound endpoint to FILE once listening",
                             NULL, -1, 0},
     [HUB_OPT_LOG_ORIGIN] = {"log-origin", 0, "NAME",
-                            "the routing log's name in its signed checkpoints\n(default renkei-hub; auditors "
-                            "verify against it)",
+                            "the routing log's name in its signed checkpoints, recorded in the\nstore at first "
+                            "start (default: renkei-hub/ and the key's fingerprint;\nauditors pin it)",
                             NULL, -1, 0},
     [HUB_OPT_MAX_PAYLOAD] = {"max-payload", 0, "N", "largest encrypted payload in bytes (default 65536)",
                              NULL, -1, 0},

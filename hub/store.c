@@ -3173,3 +3173,35 @@ store_err store_restored(store_txn_t *txn, uint64_t *restored_at, uint64_t *back
     *backup_ms = get_u64((const uint8_t *)val.mv_data + 8);
     return STORE_OK;
 }
+
+#define LOG_ORIGIN_KEY "log-origin"
+
+store_err store_log_origin_get(store_txn_t *txn, char *origin)
+{
+    MDB_val key = {sizeof LOG_ORIGIN_KEY - 1, (void *)LOG_ORIGIN_KEY}, val;
+    store_err err = txn_check(txn, false);
+
+    origin[0] = '\0';
+    if (err != STORE_OK || (err = txn_get(txn, txn->store->meta, &key, &val)) != STORE_OK)
+        return err;
+    if (val.mv_size == 0 || val.mv_size > TLOG_NAME_MAX || memchr(val.mv_data, '\0', val.mv_size) != NULL)
+        return STORE_ECORRUPT;
+    memcpy(origin, val.mv_data, val.mv_size);
+    origin[val.mv_size] = '\0';
+    return STORE_OK;
+}
+
+store_err store_log_origin_put(store_txn_t *txn, const char *origin)
+{
+    MDB_val key = {sizeof LOG_ORIGIN_KEY - 1, (void *)LOG_ORIGIN_KEY}, val;
+    store_err err = txn_check(txn, true);
+    size_t len = origin != NULL ? strlen(origin) : 0;
+
+    if (err != STORE_OK)
+        return err;
+    if (len == 0 || len > TLOG_NAME_MAX)
+        return STORE_EINVAL;
+    val.mv_data = (void *)origin;
+    val.mv_size = len;
+    return txn_put(txn, txn->store->meta, &key, &val, 0);
+}

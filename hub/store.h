@@ -302,6 +302,12 @@ store_err store_log_consistency(store_txn_t *txn, uint64_t old_size, uint64_t si
 store_err store_log_checkpoint_put(store_txn_t *txn, const char *note) RK_WARN_UNUSED;
 /* A malloc'd NUL-terminated copy; STORE_ENOTFOUND if none was made yet. */
 store_err store_log_checkpoint_get(store_txn_t *txn, char **note) RK_WARN_UNUSED;
+/* The routing log's origin (the name its checkpoints carry), recorded by
+ * the first hub that ran on this store (meta `log-origin`): into origin,
+ * room for TLOG_NAME_MAX + 1 bytes.  STORE_ENOTFOUND if none is recorded. */
+store_err store_log_origin_get(store_txn_t *txn, char *origin) RK_WARN_UNUSED;
+/* Records the routing log's origin (1 to TLOG_NAME_MAX bytes). */
+store_err store_log_origin_put(store_txn_t *txn, const char *origin) RK_WARN_UNUSED;
 /* Notes that log entry `index` concerns the person id_code (private
  * index; STORE_EMASTER without a master key). */
 store_err store_log_person_add(store_txn_t *txn, const uint8_t id_code[STORE_IDCODE_LEN], uint64_t index)

@@ -6,16 +6,22 @@
 
 #include "cli.h"
 #include "keys.h"
+#include "note.h"
 
 #define PROG "renkei-keygen"
 
-enum { OPT_OUT_DIR, OPT_MASTER_KEY, OPT_HELP, OPT_OUT, OPT_MASTER, N_OPTS };
+enum { OPT_OUT_DIR, OPT_MASTER_KEY, OPT_LOG_ORIGIN, OPT_HELP, OPT_OUT, OPT_MASTER, N_OPTS };
 
 static const rk_cli_opt_t options[N_OPTS] = {
     [OPT_OUT_DIR] = {"out-dir", 'o', "DIR", "write into DIR (default: the current directory)", NULL, -1, 0},
     [OPT_MASTER_KEY] = {"master-key", 'm', "FILE",
                         "create the hub's master key (the ID-code table key) in FILE,\nthe file renkei-hub's "
                         "--master-key reads",
+                        NULL, -1, 0},
+    [OPT_LOG_ORIGIN] = {"log-origin", 0, "NAME",
+                        "the routing log's name the hub will be given (its --log-origin), for\nthe verifier "
+                        "key printed with the hub's key (default: renkei-hub/\nand the key's fingerprint, "
+                        "the name a new hub takes without one)",
                         NULL, -1, 0},
     [OPT_HELP] = {"help", 'h', NULL, "show this help", NULL, -1, 0},
     /* the spellings before renkei-hub's and renkei-agent's names were taken */
@@ -28,7 +34,8 @@ static int run(const rk_cli_args_t *a, void *ctx)
 {
     const char *dir = a->value[OPT_OUT_DIR] ? a->value[OPT_OUT_DIR] : ".";
     const char *master = a->value[OPT_MASTER_KEY];
-    char why[512] = "", prefix[4096];
+    const char *origin = a->value[OPT_LOG_ORIGIN];
+    char why[512] = "", prefix[4096], derived[RK_LOG_ORIGIN_LEN], vkey[TLOG_VKEY_MAX] = "";
     rk_identity_t *id;
 
     (void)ctx;
@@ -70,19 +77,32 @@ static int run(const rk_cli_args_t *a, void *ctx)
         rk_identity_destroy(&id);
         return RK_EXIT_ERROR;
     }
+    if (origin != NULL || strcmp(a->pos[0], "hub") == 0) {
+        if (origin == NULL) {
+            rk_log_origin_default(id->pub.sign_pk, derived);
+            origin = derived;
+        }
+        if (tlog_vkey_format(origin, id->pub.sign_pk, vkey, sizeof vkey) != TLOG_OK)
+            fprintf(stderr, PROG ": --log-origin '%s' is not a log name (no spaces or '+'): no verifier key printed\n",
+                    origin);
+    }
     rk_identity_destroy(&id);
     printf("wrote %s.key (secret, mode 0600) and %s.pub\n", prefix, prefix);
+    if (vkey[0] != '\0')
+        printf("routing log %s, verifier key for its auditors to pin:\n%s\n", origin, vkey);
     return RK_EXIT_OK;
 }
 
 static const rk_cli_prog_t program = {
     .name = PROG,
-    .synopsis = "[-o DIR] NAME\n       " PROG " --master-key FILE",
+    .synopsis = "[-o DIR] [--log-origin NAME] NAME\n       " PROG " --master-key FILE",
     .about = "Creates DIR/NAME.key (secret, mode 0600) and DIR/NAME.pub (public) for the\n"
              "party NAME (an organization id such as city.x, or 'hub').  One identity\n"
              "gives both the Ed25519 signing key and the X25519 key used by CurveZMQ\n"
              "and payload encryption.  Mail NAME.pub to the hub operator; never the .key.\n"
-             "Existing files are never overwritten.",
+             "Existing files are never overwritten.  For the hub's key (NAME hub, or\n"
+             "--log-origin given) it also prints the routing log's verifier key, the\n"
+             "line auditors pin (renkei-audit vkey prints it again from hub.pub).",
     .opts = options,
     .n_opts = N_OPTS,
     .run = run,

@@ -514,3 +514,13 @@ void rk_master_destroy(uint8_t **key)
     sodium_free(*key);
     *key = NULL;
 }
+
+void rk_log_origin_default(const uint8_t sign_pk[RK_KEY_LEN], char out[RK_LOG_ORIGIN_LEN])
+{
+    uint8_t h[crypto_hash_sha256_BYTES];
+    char hex[9];
+
+    crypto_hash_sha256(h, sign_pk, RK_KEY_LEN);
+    sodium_bin2hex(hex, sizeof hex, h, 4);
+    snprintf(out, RK_LOG_ORIGIN_LEN, "renkei-hub/%s", hex);
+}

@@ -104,4 +104,12 @@ rk_keys_err rk_pubkey_parse(const char *text, const char *label, rk_pubkey_t *ou
 rk_keys_err rk_master_parse(const char *text, const char *label, uint8_t **key, char *why, size_t why_len)
     RK_WARN_UNUSED;
 
+/* Room for a default routing-log origin, NUL included. */
+#define RK_LOG_ORIGIN_LEN 20
+/* The routing log's origin a hub takes when it is first started without
+ * --log-origin: "renkei-hub/" and the first 8 lowercase hex digits of
+ * SHA-256(the hub's Ed25519 public key), so that two deployments never
+ * share a log name. */
+void rk_log_origin_default(const uint8_t sign_pk[RK_KEY_LEN], char out[RK_LOG_ORIGIN_LEN]);
+
 #endif /* RENKEI_KEYS_H */

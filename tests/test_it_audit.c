@@ -40,7 +40,18 @@
 #include "note.h"
 #include "wire.h"
 
-#define ORIGIN "renkei-hub"
+/* The routing log's name: a new hub without --log-origin takes
+ * "renkei-hub/" and its key's fingerprint. */
+static const char *hub_origin(it_env_t *env)
+{
+    static char origin[RK_LOG_ORIGIN_LEN];
+    rk_pubkey_t pub;
+    char why[256];
+    assert_int_equal(rk_pubkey_load(it_path(env, "keys/hub.pub"), &pub, why, sizeof why), RK_KEYS_OK);
+    rk_log_origin_default(pub.sign_pk, origin);
+    assert_true(strncmp(origin, "renkei-hub/", 11) == 0 && strlen(origin) == 19);
+    return origin;
+}
 
 typedef struct fixture {
     it_env_t *env;
@@ -322,14 +333,20 @@ static void test_verify_consistent(void **state)
         char line[64];
         snprintf(line, sizeof line, "size: %llu\n", n2);
         assert_non_null(strstr(saved, line));
-        assert_non_null(strstr(saved, "origin: " ORIGIN "\n"));
+        snprintf(line, sizeof line, "origin: %s\n", hub_origin(fx->env));
+        assert_non_null(strstr(saved, line));
     }
     free(saved);
 
     /* the note as the hub signed it */
     assert_int_equal(audit_as(fx, "audit.z", &r, "checkpoint", NULL), 0);
-    assert_true(strncmp(r.out, ORIGIN "\n", strlen(ORIGIN) + 1) == 0);
-    assert_non_null(strstr(r.out, "\n\xe2\x80\x94 " ORIGIN " "));
+    {
+        char line[64];
+        snprintf(line, sizeof line, "%s\n", hub_origin(fx->env));
+        assert_true(strncmp(r.out, line, strlen(line)) == 0);
+        snprintf(line, sizeof line, "\n\xe2\x80\x94 %s ", hub_origin(fx->env));
+        assert_non_null(strstr(r.out, line));
+    }
     it_run_clear(&r);
 
     /* another origin than the hub's is refused */
@@ -518,7 +535,9 @@ static void test_tamper_resign(void **state)
     cp.time = (int64_t)time(NULL);
     assert_int_equal(tlog_root(n, tree_get, &m, cp.root), TLOG_OK);
     assert_int_equal(rk_identity_load(it_path(fx->env, "keys/hub.key"), &hub, why, sizeof why), RK_KEYS_OK);
-    assert_int_equal(tlog_checkpoint_sign(ORIGIN, &cp, ORIGIN, hub->sign_sk, note, sizeof note, &len), TLOG_OK);
+    assert_int_equal(tlog_checkpoint_sign(hub_origin(fx->env), &cp, hub_origin(fx->env), hub->sign_sk, note,
+                                          sizeof note, &len),
+                     TLOG_OK);
     rk_identity_destroy(&hub);
     {
         MDB_val k = {2, "cp"}, v = {len, note};

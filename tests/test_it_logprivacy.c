@@ -34,6 +34,7 @@
 #include <sodium.h>
 
 #include "harness.h"
+#include "keys.h"
 #include "rawclient.h"
 #include "wire.h"
 
@@ -609,7 +610,15 @@ static void test_receipt(void **state)
     text = it_slurp(path, NULL);
     assert_non_null(text);
     assert_non_null(strstr(text, "inclusion verified\n"));
-    assert_non_null(strstr(text, "\ncheckpoint\nrenkei-hub\n"));
+    {
+        /* the log's name: "renkei-hub/" and the hub key's fingerprint */
+        char line[64], why[256], origin[RK_LOG_ORIGIN_LEN];
+        rk_pubkey_t pub;
+        assert_int_equal(rk_pubkey_load(it_path(fx.env, "keys/hub.pub"), &pub, why, sizeof why), RK_KEYS_OK);
+        rk_log_origin_default(pub.sign_pk, origin);
+        snprintf(line, sizeof line, "\ncheckpoint\n%s\n", origin);
+        assert_non_null(strstr(text, line));
+    }
     assert_non_null(strstr(text, fx.move.stop[0].msg_id));
     assert_null(strstr(text, fx.move.code_x));
     free(text);

@@ -459,6 +459,29 @@ static void test_malformed_envelope_refused(void **state)
     }
 }
 
+/* The origin a checkpoint names is read from its first line, unchecked, and
+ * only when that line is a valid name. */
+static void test_checkpoint_origin(void **state)
+{
+    char origin[TLOG_NAME_MAX + 1];
+    char long_line[TLOG_NAME_MAX + 3];
+    (void)state;
+
+    assert_int_equal(tlog_checkpoint_origin("renkei-hub/3e41e9ad\n7\n", 22, origin), TLOG_OK);
+    assert_string_equal(origin, "renkei-hub/3e41e9ad");
+    assert_int_equal(tlog_checkpoint_origin("a b\n7\n", 6, origin), TLOG_EFORMAT);
+    assert_string_equal(origin, "");
+    assert_int_equal(tlog_checkpoint_origin("a+b\n", 4, origin), TLOG_EFORMAT);
+    assert_int_equal(tlog_checkpoint_origin("\n7\n", 3, origin), TLOG_EFORMAT);
+    assert_int_equal(tlog_checkpoint_origin("no-newline", 10, origin), TLOG_EFORMAT);
+    /* the newline must fall inside len */
+    assert_int_equal(tlog_checkpoint_origin("abc\n", 3, origin), TLOG_EFORMAT);
+    memset(long_line, 'x', TLOG_NAME_MAX + 1);
+    long_line[TLOG_NAME_MAX + 1] = '\n';
+    long_line[TLOG_NAME_MAX + 2] = '\0';
+    assert_int_equal(tlog_checkpoint_origin(long_line, TLOG_NAME_MAX + 2, origin), TLOG_EFORMAT);
+}
+
 static void test_sign_refuses_bad_input(void **state)
 {
     const keys_t *k = *state;
@@ -504,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_malformed_body_refused),
         cmocka_unit_test(test_malformed_envelope_refused),
         cmocka_unit_test(test_sign_refuses_bad_input),
+        cmocka_unit_test(test_checkpoint_origin),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -554,3 +554,19 @@ tlog_err tlog_checkpoint_open(const char *text, size_t len, const char *origin,
         memset(cp, 0, sizeof *cp);
     return err;
 }
+
+tlog_err tlog_checkpoint_origin(const char *text, size_t len, char *origin)
+{
+    const char *nl = text != NULL ? memchr(text, '\n', len) : NULL;
+    size_t n = nl != NULL ? (size_t)(nl - text) : 0;
+
+    origin[0] = '\0';
+    if (n == 0 || n > TLOG_NAME_MAX)
+        return TLOG_EFORMAT;
+    for (size_t i = 0; i < n; i++)
+        if (text[i] <= ' ' || text[i] > '~' || text[i] == '+')
+            return TLOG_EFORMAT;
+    memcpy(origin, text, n);
+    origin[n] = '\0';
+    return TLOG_OK;
+}

@@ -85,4 +85,11 @@ tlog_err tlog_checkpoint_open(const char *text, size_t len, const char *origin,
                               const char *key_name, const uint8_t pk[32], tlog_checkpoint_t *cp,
                               char *why, size_t why_len) TLOG_WARN_UNUSED;
 
+/* Copies the origin a signed checkpoint names (its first line, not yet
+ * checked) into origin (room for TLOG_NAME_MAX + 1 bytes), for a verifier
+ * that pins the key but learns the log's name from the log.  Returns
+ * TLOG_EFORMAT, origin empty, if text[0:len] has no first line that is a
+ * valid name.  Open the note with tlog_checkpoint_open afterwards. */
+tlog_err tlog_checkpoint_origin(const char *text, size_t len, char *origin) TLOG_WARN_UNUSED;
+
 #endif

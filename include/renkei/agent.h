@@ -101,7 +101,8 @@ typedef struct rk_agent_config {
     void (*notice)(void *ctx, const char *text);
     void *notice_ctx;
     /* The hub's routing-log name (its --log-origin), which is also the key
-     * name of its checkpoint signatures; NULL: "renkei-hub". */
+     * name of its checkpoint signatures; NULL: the name the checkpoint
+     * itself carries (the hub key's signature over it is still required). */
     const char *log_origin;
     /* The most bytes the data directory's store may take (its LMDB map);
      * 0: 1 GiB.  Once it is full, sends fail with RK_AGENT_ESTORE (nothing
@@ -523,6 +524,9 @@ rk_agent_err rk_agent_retry_dead(rk_agent_t *a, const char *from, const uint8_t 
 
 /* ------------------------------------------------------------- routing log */
 
+/* The routing log's name of hubs first started before the name was
+ * recorded in the hub's store; a hub started on a new store without
+ * --log-origin names its log "renkei-hub/" and its key's fingerprint. */
 #define RK_LOG_ORIGIN_DEFAULT "renkei-hub"
 
 /* A receipt: proof that the hub put one of this organization's messages on
@@ -548,7 +552,8 @@ void rk_receipt_clear(rk_receipt *r);
 
 /* Builds a receipt for msg_id, which this data directory sent and the hub
  * ACCEPTED: fetches the newest checkpoint and checks the hub's signature
- * (origin and key name cfg->log_origin, key hub.pub), fetches the inclusion
+ * (origin and key name cfg->log_origin, or the checkpoint's own origin when
+ * that is NULL; key hub.pub), fetches the inclusion
  * proof of the message's entry (at the log size the ACCEPTED named, minus
  * one) and its entry bytes, checks the entry is this message's ACCEPTED
  * entry and that it is included under the checkpoint's root.  RK_AGENT_OK
