@@ -43,7 +43,7 @@
 #include "wire.h"
 
 #define WITNESS_NAME "witness.test/w1"
-#define ORIGIN "renkei-hub"
+#define ORIGIN "renkei.example.go.jp/hub" /* the hub is started with --log-origin ORIGIN */
 
 static struct {
     it_env_t *env;
@@ -282,13 +282,14 @@ static size_t evidence_count(const char *needle)
 
 static int setup(void **state)
 {
+    static const char *origin_args[] = {"--log-origin", ORIGIN, NULL};
     rk_pubkey_t hub;
     it_run_t r;
     (void)state;
 
     memset(&fx, 0, sizeof fx);
     fx.env = it_env_new();
-    if (fx.env == NULL || it_org(fx.env, "audit.a", "auditor") != 0 || it_hub_start(fx.env, NULL) != 0)
+    if (fx.env == NULL || it_org(fx.env, "audit.a", "auditor") != 0 || it_hub_start(fx.env, origin_args) != 0)
         return -1;
     fx.aud = it_connect(fx.env, "audit.a", false);
     if (fx.aud == NULL || it_keygen(fx.env, "witness") != 0 || it_keygen(fx.env, "mallory") != 0 ||
