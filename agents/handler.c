@@ -406,8 +406,8 @@ void handler_pool_step(handler_pool_t *p, rk_agent_t *a, int wait_ms)
     {
         handler_job **done = NULL;
         size_t n_done = 0;
-        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
         if (p->n > 0)
+            /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element */
             done = calloc(p->n, sizeof *done);
         for (size_t i = 0; i < p->n; i++) {
             handler_job *j = p->jobs[i];

@@ -1128,10 +1128,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     /* the whole request is in: answer.  The URL is never logged: a caller
      * could put anything there. */
     if (!authorized(s, conn)) {
-        logf_at(s, RK_LOG_WARNING, "refused a %s request: missing or wrong bearer token",
-                is_post  ? "POST"
-                : is_get ? "GET"
-                         : "other");
+        /* the method is named only when it is one of ours: a caller
+         * could send any word there */
+        logf_at(s, RK_LOG_WARNING, "refused %s request: missing or wrong bearer token",
+                is_post  ? "a POST"
+                : is_get ? "a GET"
+                         : "an HTTP");
         return answer_error(conn, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token");
     }
     if (strcmp(url, MSG_PREFIX) == 0) {

@@ -189,8 +189,9 @@ int audit_check_leaves(const char *path, const tlog_checkpoint_t *cp, const tlog
             bytes = nb;
             bytes_cap = len / 4 * 3 + 3;
         }
-        if (len == 0 || sodium_base642bin(bytes, bytes_cap, line, len, NULL, &n, NULL,
-                                          sodium_base64_VARIANT_ORIGINAL) != 0) {
+        if (len == 0 || bytes == NULL ||
+            sodium_base642bin(bytes, bytes_cap, line, len, NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) !=
+                0) {
             rk_why(why, why_len, "%s: line %" PRIu64 " (entry %" PRIu64 ") is not an entry in base64", path,
                    t.size + 1, t.size);
             goto done;
@@ -327,8 +328,8 @@ int audit_check_receipt(const char *path, const audit_vkey_t *vk, tlog_checkpoin
         } else if (strcmp(p, "entry") == 0) {
             if (strcmp(val, "-") != 0) {
                 size_t hex_len = strlen(val);
-                if (hex_len == 0 || hex_len % 2 != 0 || (entry = malloc(hex_len / 2)) == NULL ||
-                    !unhex(val, entry, hex_len / 2))
+                if (entry != NULL || hex_len == 0 || hex_len % 2 != 0 ||
+                    (entry = malloc(hex_len / 2)) == NULL || !unhex(val, entry, hex_len / 2))
                     goto bad_value;
                 entry_len = hex_len / 2;
                 has_entry = true;

@@ -1367,7 +1367,7 @@ static void test_batch_recv_and_done(void **state)
         fail_msg("open failed: %s", why);
     for (int i = 0; i < 3; i++) {
         envelope_to_x(f, f->power, f->x, ids[i], &env[i]);
-        hub_queue_deliver_seq(&f->hub, &env[i], (uint64_t)(20 + i), false, false);
+        hub_queue_deliver_seq(&f->hub, &env[i], 20 + (uint64_t)i, false, false);
     }
     hub_queue_deliver_seq(&f->hub, &env[1], 21, false, false); /* a copy */
     for (int i = 0; i < 3; i++)
