@@ -11,6 +11,39 @@
 #include "logline.h"
 #include "wire.h"
 
+json_t *rk_gw_delivery_json(const rk_event *ev, bool with_person, bool *not_json)
+{
+    char msg[RK_CODE_TEXT_LEN + 1], code[RK_CODE_TEXT_LEN + 1];
+    json_t *obj, *payload;
+
+    *not_json = false;
+    payload = json_loadb((const char *)ev->payload, ev->payload_len, JSON_DECODE_ANY, NULL);
+    if (payload == NULL) {
+        *not_json = true;
+        return NULL;
+    }
+    rk_code_to_text(ev->msg_id, msg);
+    rk_code_to_text(ev->code, code);
+    obj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "from", ev->from, "type", ev->type, "msg_id", msg,
+                    "code", code, "first_contact", ev->first_contact, "payload", payload);
+    sodium_memzero(code, sizeof code);
+    if (obj == NULL)
+        return NULL;
+    if (with_person && ev->person != NULL &&
+        json_object_set_new(obj, "person", json_string(ev->person)) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    if (ev->has_reply_to) {
+        rk_code_to_text(ev->reply_to, msg);
+        if (json_object_set_new(obj, "reply_to", json_string(msg)) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
 const char *rk_gw_name_field(json_t *root, const char *field, char *out, size_t out_len)
 {
     const char *t = json_string_value(json_object_get(root, field));

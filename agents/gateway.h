@@ -1,7 +1,8 @@
 /*
- * gateway.h - what the agent's gateways for back offices (http.c,
- * spool.c) share: reading a message's names from JSON, recognizing the
- * message a name produced, and re-sending what is pending.
+ * gateway.h - what the agent's gateways for back offices (serve, http.c,
+ * spool.c) share: the JSON object a delivered message is handed over as,
+ * reading a message's names from JSON, recognizing the message a name
+ * produced, and re-sending what is pending.
  */
 #ifndef RENKEI_AGENT_GATEWAY_H
 #define RENKEI_AGENT_GATEWAY_H
@@ -12,6 +13,13 @@
 #include <jansson.h>
 
 #include "renkei/agent.h"
+
+/* A delivered message as back offices get it (README, "renkei-agent"):
+ * {"from","type","msg_id","code","first_contact","payload"} plus
+ * "reply_to" for a follow-up and, when with_person and the agent has the
+ * person bound, "person".  NULL if the payload is not JSON (*not_json) or
+ * memory ran out. */
+json_t *rk_gw_delivery_json(const rk_event *ev, bool with_person, bool *not_json);
 
 /* Copies root's string field (an organization id or a procedure type)
  * into out; NULL, or what is wrong with it ("is missing or not a string"). */

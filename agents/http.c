@@ -661,40 +661,6 @@ static enum MHD_Result search_messages(server_t *s, struct MHD_Connection *conn,
 
 /* ------------------------------------------------------------ the inbox */
 
-/* The delivered message as `renkei-agent serve` prints it; NULL if its
- * payload is not JSON (*not_json) or memory ran out. */
-static json_t *delivery_json(const rk_event *ev, bool *not_json)
-{
-    char msg[RK_CODE_TEXT_LEN + 1], code[RK_CODE_TEXT_LEN + 1];
-    json_t *obj, *payload;
-
-    *not_json = false;
-    payload = json_loadb((const char *)ev->payload, ev->payload_len, JSON_DECODE_ANY, NULL);
-    if (payload == NULL) {
-        *not_json = true;
-        return NULL;
-    }
-    rk_code_to_text(ev->msg_id, msg);
-    rk_code_to_text(ev->code, code);
-    obj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "from", ev->from, "type", ev->type, "msg_id", msg,
-                    "code", code, "first_contact", ev->first_contact, "payload", payload);
-    sodium_memzero(code, sizeof code);
-    if (obj == NULL)
-        return NULL;
-    if (ev->person != NULL && json_object_set_new(obj, "person", json_string(ev->person)) != 0) {
-        json_decref(obj);
-        return NULL;
-    }
-    if (ev->has_reply_to) {
-        rk_code_to_text(ev->reply_to, msg);
-        if (json_object_set_new(obj, "reply_to", json_string(msg)) != 0) {
-            json_decref(obj);
-            return NULL;
-        }
-    }
-    return obj;
-}
-
 /* Under s->lock. */
 static lease_t *lease_find(server_t *s, const char *from, const uint8_t msg_id[RK_MSGID_LEN])
 {
@@ -789,7 +755,7 @@ static rk_event *next_message(server_t *s, rk_recv_what what, int timeout_ms)
         }
         {
             bool not_json = false;
-            json_t *probe = delivery_json(ev, &not_json);
+            json_t *probe = rk_gw_delivery_json(ev, true, &not_json);
             char hex[RK_CODE_TEXT_LEN + 1];
             json_decref(probe);
             if (not_json) {
@@ -894,7 +860,7 @@ static enum MHD_Result get_inbox(server_t *s, struct MHD_Connection *conn)
     }
     if (w.ev == NULL)
         return answer_empty(conn);
-    obj = delivery_json(w.ev, &not_json);
+    obj = rk_gw_delivery_json(w.ev, true, &not_json);
     rk_event_free(&w.ev);
     if (obj == NULL) /* leased: handed out again once the lease runs out */
         return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");

@@ -39,6 +39,7 @@
 #include "renkei/agent.h"
 #include "number.h"
 #include "exec.h"
+#include "gateway.h"
 #include "handler.h"
 #include "webhook.h"
 
@@ -1114,39 +1115,6 @@ static int cmd_flush(const options *o)
 
 /* ------------------------------------------------------------------ serve */
 
-/* The object handed to --exec on stdin and printed without it. */
-static json_t *delivery_json(const rk_event *ev, bool *not_json)
-{
-    char msg[33], code[33];
-    json_t *obj, *payload;
-
-    *not_json = false;
-    payload = payload_json(ev);
-    if (payload == NULL) {
-        *not_json = true;
-        return NULL;
-    }
-    hex16(ev->msg_id, msg);
-    hex16(ev->code, code);
-    obj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "from", ev->from, "type", ev->type, "msg_id", msg,
-                    "code", code, "first_contact", ev->first_contact, "payload", payload);
-    sodium_memzero(code, sizeof code);
-    if (obj == NULL)
-        return NULL;
-    if (ev->person != NULL && json_object_set_new(obj, "person", json_string(ev->person)) != 0) {
-        json_decref(obj);
-        return NULL;
-    }
-    if (ev->has_reply_to) {
-        hex16(ev->reply_to, msg);
-        if (json_object_set_new(obj, "reply_to", json_string(msg)) != 0) {
-            json_decref(obj);
-            return NULL;
-        }
-    }
-    return obj;
-}
-
 /* Refuses a delivered message whose payload is not JSON: not dropped, the
  * sender is told why. */
 static bool refuse_not_json(rk_agent_t *a, const rk_event *ev, const char *msg_hex)
@@ -1170,7 +1138,7 @@ static void hand_request(handler_pool_t *pool, rk_agent_t *a, rk_event **evp)
     rk_event *ev = *evp;
     char msg_hex[33];
     bool not_json = false;
-    json_t *obj = delivery_json(ev, &not_json);
+    json_t *obj = rk_gw_delivery_json(ev, true, &not_json);
     char *text;
 
     hex16(ev->msg_id, msg_hex);
@@ -1199,7 +1167,7 @@ static bool handle_message(rk_agent_t *a, const rk_event *ev)
 {
     char msg_hex[33];
     bool not_json = false;
-    json_t *obj = delivery_json(ev, &not_json);
+    json_t *obj = rk_gw_delivery_json(ev, true, &not_json);
     char *text;
 
     hex16(ev->msg_id, msg_hex);

@@ -637,27 +637,9 @@ static bool in_paths(const spool_t *s, const rk_event *ev, uint64_t ms, char pat
  * person (the number is never written to the spool folder). */
 static char *in_text(const rk_event *ev, bool *not_json)
 {
-    char msg[RK_CODE_TEXT_LEN + 1], code[RK_CODE_TEXT_LEN + 1], *text = NULL;
-    json_t *obj, *payload;
+    char *text = NULL;
+    json_t *obj = rk_gw_delivery_json(ev, false, not_json);
 
-    *not_json = false;
-    payload = json_loadb((const char *)ev->payload, ev->payload_len, JSON_DECODE_ANY, NULL);
-    if (payload == NULL) {
-        *not_json = true;
-        return NULL;
-    }
-    rk_code_to_text(ev->msg_id, msg);
-    rk_code_to_text(ev->code, code);
-    obj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "from", ev->from, "type", ev->type, "msg_id", msg,
-                    "code", code, "first_contact", ev->first_contact, "payload", payload);
-    sodium_memzero(code, sizeof code);
-    if (obj != NULL && ev->has_reply_to) {
-        rk_code_to_text(ev->reply_to, msg);
-        if (json_object_set_new(obj, "reply_to", json_string(msg)) != 0) {
-            json_decref(obj);
-            obj = NULL;
-        }
-    }
     if (obj != NULL) {
         char *line = json_dumps(obj, JSON_COMPACT);
         json_decref(obj);
